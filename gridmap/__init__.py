@@ -1,0 +1,90 @@
+"""gridmap: grid management (网格化管理) of urban sanitation campaigns.
+
+The public API is importable from the package; heavy modules (geopandas, GDAL)
+are imported on first use, so ``import gridmap`` is cheap.
+
+Examples
+--------
+>>> import gridmap
+>>> gridmap.category_key("柴草垛")
+'firewood_pile'
+>>> lon, lat = gridmap.from_wgs84([109.73], [38.29], "gcj02")
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # model
+    "LAYERS": "gridmap.model",
+    "CATEGORIES": "gridmap.model",
+    "ImportSummary": "gridmap.model",
+    "category_key": "gridmap.model",
+    "category_label": "gridmap.model",
+    "register_category": "gridmap.model",
+    # errors
+    "GridmapError": "gridmap._errors",
+    "CRSError": "gridmap._errors",
+    "ReadError": "gridmap._errors",
+    "UnsafeFileError": "gridmap._errors",
+    "EncodingError": "gridmap._errors",
+    "SchemaError": "gridmap._errors",
+    "WorkspaceError": "gridmap._errors",
+    "WorkspaceBusyError": "gridmap._errors",
+    "WorkspaceVersionError": "gridmap._errors",
+    # coordinates
+    "to_wgs84": "gridmap.crs",
+    "from_wgs84": "gridmap.crs",
+    "metric_crs": "gridmap.crs",
+    # reading and importing
+    "read": "gridmap.io.dispatch",
+    "ReadResult": "gridmap.io._base",
+    "prepare": "gridmap.records",
+    "import_file": "gridmap.importer",
+    # workspace
+    "Workspace": "gridmap.workspace",
+    "open_workspace": "gridmap.workspace",
+    "init_workspace": "gridmap.workspace",
+    # checks
+    "validate_grids": "gridmap.validate",
+    # sample
+    "sample_boundaries": "gridmap.sample",
+    "sample_reports": "gridmap.sample",
+    "sample_tracks": "gridmap.sample",
+    "write_sample_workspace": "gridmap.sample",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gridmap' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from gridmap._errors import (
+        CRSError, EncodingError, GridmapError, ReadError, SchemaError, UnsafeFileError,
+        WorkspaceBusyError, WorkspaceError, WorkspaceVersionError,
+    )
+    from gridmap.crs import from_wgs84, metric_crs, to_wgs84
+    from gridmap.importer import import_file
+    from gridmap.io._base import ReadResult
+    from gridmap.io.dispatch import read
+    from gridmap.model import CATEGORIES, LAYERS, ImportSummary, category_key, category_label, register_category
+    from gridmap.records import prepare
+    from gridmap.sample import sample_boundaries, sample_reports, sample_tracks, write_sample_workspace
+    from gridmap.validate import validate_grids
+    from gridmap.workspace import Workspace, init_workspace, open_workspace

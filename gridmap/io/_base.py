@@ -1,0 +1,135 @@
+"""What every reader returns, and the helpers readers share to build a quarantine."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+
+from gridmap.model import QUARANTINE_COLUMNS
+
+__all__ = ["ReadResult", "quarantine_frame", "quarantine_row", "file_digest", "raw_json"]
+
+QUARANTINE_NAMES = [c.name for c in QUARANTINE_COLUMNS]
+
+
+@dataclass
+class ReadResult:
+    """Records read from one source file, and the records that could not be read.
+
+    Attributes
+    ----------
+    records : pandas.DataFrame or geopandas.GeoDataFrame
+        One row per record that could be decoded, with the file's own column
+        names and an int column ``_record`` holding the record's 1-based number
+        in the source. Spatial records are a GeoDataFrame whose CRS is the
+        file's CRS (``None`` when the file declares none: ``prepare`` refuses it).
+        CSV points are built from the longitude/latitude columns and labelled
+        EPSG:4326 whatever datum was declared; ``coords`` says which.
+    quarantine : pandas.DataFrame
+        Records that could not be decoded, with the columns of
+        :data:`gridmap.model.QUARANTINE_COLUMNS`.
+    source : str
+        The file's name as given.
+    source_digest : str
+        First 16 hex digits of the file's SHA-256.
+    read : int
+        Records seen in the file: ``len(records) + len(quarantine)``.
+    coords : str or None
+        Declared coordinate system of longitude/latitude: ``"wgs84"``,
+        ``"gcj02"``, ``"bd09"`` or ``None`` when the file's CRS applies.
+    layer_hint : str or None
+        The layer the reader believes the records belong to (GPX tracks → ``tracks``).
+    """
+
+    records: pd.DataFrame
+    quarantine: pd.DataFrame
+    source: str
+    source_digest: str
+    coords: str | None = None
+    layer_hint: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def read(self) -> int:
+        return int(len(self.records) + len(self.quarantine))
+
+
+def file_digest(path: str | PathLike[str]) -> str:
+    """First 16 hex digits of the SHA-256 of a file (or of a folder's file names and sizes)."""
+    p = Path(path)
+    h = hashlib.sha256()
+    if p.is_dir():
+        for child in sorted(p.rglob("*")):
+            if child.is_file():
+                h.update(str(child.relative_to(p)).encode())
+                h.update(str(child.stat().st_size).encode())
+    else:
+        with open(p, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "wkt"):
+        return value.wkt
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    if hasattr(value, "isoformat"):
+        try:
+            return value.isoformat()
+        except ValueError:
+            return str(value)
+    if hasattr(value, "item"):
+        try:
+            return _jsonable(value.item())
+        except (ValueError, TypeError):
+            pass
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def raw_json(values: Mapping[str, Any]) -> str:
+    """Serialise a record's raw values as JSON text (geometries as WKT, NaN as null)."""
+    return json.dumps({str(k): _jsonable(v) for k, v in values.items()}, ensure_ascii=False)
+
+
+def quarantine_row(
+    *, layer: str, source: str, source_digest: str, record: int, raw: Mapping[str, Any] | str, reason: str, detail: str
+) -> dict[str, Any]:
+    """One quarantine record as a dict with the quarantine columns."""
+    return {
+        "layer": layer,
+        "source": source,
+        "source_digest": source_digest,
+        "record": int(record),
+        "raw": raw if isinstance(raw, str) else raw_json(raw),
+        "reason": reason,
+        "detail": detail,
+        "quarantined_at": pd.Timestamp.now(tz="UTC"),
+    }
+
+
+def quarantine_frame(rows: Iterable[Mapping[str, Any]] = ()) -> pd.DataFrame:
+    """A quarantine DataFrame with exactly the quarantine columns (possibly empty)."""
+    frame = pd.DataFrame(list(rows), columns=QUARANTINE_NAMES)
+    frame["record"] = frame["record"].astype("int64")
+    frame["quarantined_at"] = pd.to_datetime(frame["quarantined_at"], utc=True)
+    return frame

@@ -1,0 +1,547 @@
+"""The data model: layers, their geometry and columns, categories, statuses, codes.
+
+Everything else in gridmap names layers and columns through this module, so the
+model is written down once. The README's "Data model" section mirrors it.
+
+Codes
+-----
+Codes are hierarchical digit strings, each level extending its parent. This
+layout is gridmap's own; it resembles the statistical division codes but does
+**not** claim to follow GB/T 30428 or CJ/T 213, whose layout we could not verify.
+
+========== ======= =============================== ==================
+level      digits  made of                         example (sample)
+========== ======= =============================== ==================
+district   6       administrative division code    ``610802`` Yuyang
+subdistrict 9      district + 3                    ``610802001``
+community  12      subdistrict + 3                 ``610802001003``
+grid       15      community + 3                   ``610802001003005``
+area       11      subdistrict + ``A`` + 1         ``610802001A2``
+========== ======= =============================== ==================
+
+Times
+-----
+All times are stored time-zone aware. A time read without a zone is taken to be
+China Standard Time, :data:`DEFAULT_TZ` (``Asia/Shanghai``, UTC+8, no daylight
+saving), because that is what phones and chat groups in China show.
+
+Examples
+--------
+>>> from gridmap.model import LAYERS, category_key
+>>> LAYERS["grids"].geometry
+'MultiPolygon'
+>>> category_key("垃圾乱倒")
+'garbage_dumping'
+>>> category_key("garbage_dumping")
+'garbage_dumping'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from gridmap._errors import SchemaError
+
+__all__ = [
+    "DEFAULT_TZ",
+    "DISTRICT_CODE",
+    "SCHEMA_VERSION",
+    "STORAGE_CRS",
+    "Column",
+    "LayerSpec",
+    "LAYERS",
+    "CATEGORIES",
+    "TARGET_KINDS",
+    "REPORT_STATUSES",
+    "STATUS_TRANSITIONS",
+    "QUARANTINE_REASONS",
+    "QUARANTINE_COLUMNS",
+    "ImportSummary",
+    "COLUMN_ALIASES",
+    "Category",
+    "category_key",
+    "category_label",
+    "register_category",
+    "code_level",
+    "is_child_code",
+    "layer_spec",
+]
+
+#: Time zone given to times that carry none.
+DEFAULT_TZ = "Asia/Shanghai"
+#: Administrative division code of Yuyang District, Yulin.
+DISTRICT_CODE = "610802"
+#: Coordinates are stored geographic, WGS84.
+STORAGE_CRS = "EPSG:4326"
+#: Version of the workspace schema written by this gridmap.
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Column:
+    """One attribute column of a layer.
+
+    Parameters
+    ----------
+    name : str
+        Column name as stored.
+    dtype : str
+        One of ``"str"``, ``"int"``, ``"float"``, ``"datetime"``.
+    required : bool
+        Whether a row without a value is quarantined (``missing_value``).
+    doc : str
+        One line saying what the column holds.
+    personal : bool
+        Personal data (names, phones): masked or dropped in shared exports.
+    """
+
+    name: str
+    dtype: str = "str"
+    required: bool = False
+    doc: str = ""
+    personal: bool = False
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """A workspace layer: its geometry type, columns and unique key.
+
+    Parameters
+    ----------
+    name : str
+        Layer (table) name in the GeoPackage.
+    geometry : str or None
+        ``"Point"``, ``"MultiPolygon"``, ``"MultiLineString"``, ``"Geometry"``
+        (points or polygons) or ``None`` for a table without geometry.
+    columns : tuple of Column
+        Attribute columns, in storage order.
+    key : tuple of str
+        Columns whose values identify a row: a second row with the same key is a
+        duplicate and is not stored again (idempotent imports).
+    doc : str
+        What the layer holds.
+    """
+
+    name: str
+    geometry: str | None
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    doc: str = ""
+
+    @property
+    def column_names(self) -> list[str]:
+        """Names of the attribute columns, in storage order."""
+        return [c.name for c in self.columns]
+
+    @property
+    def required(self) -> list[str]:
+        """Names of the columns every row must have."""
+        return [c.name for c in self.columns if c.required]
+
+    def column(self, name: str) -> Column:
+        """Return the column called `name`.
+
+        Raises
+        ------
+        SchemaError
+            When the layer has no such column.
+        """
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise SchemaError(f"layer {self.name!r} has no column {name!r}; columns: {', '.join(self.column_names)}")
+
+
+def _c(name: str, dtype: str = "str", required: bool = False, doc: str = "", personal: bool = False) -> Column:
+    return Column(name, dtype, required, doc, personal)
+
+
+_LAYER_LIST: tuple[LayerSpec, ...] = (
+    LayerSpec(
+        "subdistrict", "MultiPolygon",
+        (_c("code", required=True, doc="9-digit subdistrict code"), _c("name", required=True, doc="name, e.g. 鼓楼街道")),
+        ("code",), "the whole territory (街道)",
+    ),
+    LayerSpec(
+        "communities", "MultiPolygon",
+        (
+            _c("community_code", required=True, doc="12-digit community code"),
+            _c("name", required=True, doc="community name (社区)"),
+            _c("secretary", doc="party secretary who answers for the community", personal=True),
+        ),
+        ("community_code",), "communities (社区)",
+    ),
+    LayerSpec(
+        "grids", "MultiPolygon",
+        (
+            _c("grid_code", required=True, doc="15-digit grid code"),
+            _c("name", doc="grid name (网格)"),
+            _c("community_code", required=True, doc="code of the community the grid belongs to"),
+            _c("cadre", doc="the cadre who answers for the grid (驻组干部)", personal=True),
+            _c("cadre_phone", doc="the cadre's phone number", personal=True),
+            _c("area_code", doc="code of the leader's area (片区) holding the grid"),
+        ),
+        ("grid_code",), "grids (网格), one responsible cadre each",
+    ),
+    LayerSpec(
+        "areas", "MultiPolygon",
+        (
+            _c("area_code", required=True, doc="area code: subdistrict code + 'A' + number"),
+            _c("name", doc="area name (片区)"),
+            _c("leader", doc="the leader who answers for the area (包片领导)", personal=True),
+        ),
+        ("area_code",), "a leader's group of grids (片区)",
+    ),
+    LayerSpec(
+        "streets", "MultiLineString",
+        (
+            _c("street_name", required=True, doc="street name"),
+            _c("street_chief", doc="the street chief (街长)", personal=True),
+        ),
+        ("street_name",), "streets with their street chiefs",
+    ),
+    LayerSpec("wall", "MultiLineString", (_c("name", required=True, doc="e.g. 榆林古城墙"),), ("name",), "the old city wall"),
+    LayerSpec(
+        "demolition_zones", "MultiPolygon",
+        (
+            _c("zone_id", required=True, doc="zone identifier"),
+            _c("name", doc="zone name (拆迁片区)"),
+            _c("status", doc="e.g. cleared, in_progress, pending"),
+        ),
+        ("zone_id",), "demolition zones along the old wall",
+    ),
+    LayerSpec(
+        "targets", "Geometry",
+        (
+            _c("target_id", required=True, doc="target identifier"),
+            _c("kind", required=True, doc="one of TARGET_KINDS"),
+            _c("name", doc="what the place is called"),
+            _c("grid_code", doc="grid holding the target (assigned by location)"),
+        ),
+        ("target_id",), "must-visit places of a sweep (points or polygons)",
+    ),
+    LayerSpec(
+        "reports", "Point",
+        (
+            _c("report_id", required=True, doc="unique report identifier"),
+            _c("reported_at", "datetime", required=True, doc="when the problem was reported (zone-aware)"),
+            _c("category", required=True, doc="category key, see CATEGORIES"),
+            _c("description", doc="free text from the reporter"),
+            _c("source", doc="where the report came from: wechat, app, patrol, photo, hotline"),
+            _c("status", doc="reported, rectified, verified or reopened"),
+            _c("grid_code", doc="grid holding the report (assigned by location)"),
+            _c("photo", doc="path of the photo, if any"),
+        ),
+        ("report_id",), "problem reports from phones and patrols",
+    ),
+    LayerSpec(
+        "rectifications", None,
+        (
+            _c("report_id", required=True, doc="the report that was fixed"),
+            _c("rectified_at", "datetime", required=True, doc="when it was fixed"),
+            _c("verified_at", "datetime", doc="when the fix was verified on site"),
+            _c("by", doc="who fixed it", personal=True),
+            _c("tonnes", "float", doc="garbage removed, tonnes"),
+            _c("truck_trips", "int", doc="truck trips used"),
+        ),
+        ("report_id", "rectified_at"), "rectifications (整改) of reports",
+    ),
+    LayerSpec(
+        "tracks", "Point",
+        (
+            _c("inspector", required=True, doc="who carried the phone", personal=True),
+            _c("time", "datetime", required=True, doc="time of the GPS fix"),
+            _c("track_id", doc="optional identifier of the track or session"),
+        ),
+        ("inspector", "time"), "inspectors' GPS fixes (sensitive personal data)",
+    ),
+)
+
+#: Every workspace layer by name, in a stable order.
+LAYERS: Mapping[str, LayerSpec] = {spec.name: spec for spec in _LAYER_LIST}
+
+#: Columns of the ``quarantine`` table (a table without geometry).
+QUARANTINE_COLUMNS: tuple[Column, ...] = (
+    _c("layer", required=True, doc="layer the record was meant for"),
+    _c("source", required=True, doc="file name the record came from"),
+    _c("source_digest", required=True, doc="SHA-256 of the file, first 16 hex digits"),
+    _c("record", "int", required=True, doc="1-based row or feature number in the source"),
+    _c("raw", doc="the raw values as JSON (geometry as WKT when there was one)"),
+    _c("reason", required=True, doc="reason code, see QUARANTINE_REASONS"),
+    _c("detail", doc="a sentence saying what was wrong and how to fix it"),
+    _c("quarantined_at", "datetime", doc="when the record was quarantined"),
+)
+
+#: Reason codes for quarantined records, with what each means.
+QUARANTINE_REASONS: Mapping[str, str] = {
+    "unreadable_record": "the record could not be decoded from the file",
+    "missing_value": "a required value is empty",
+    "missing_coordinates": "no coordinates or empty geometry",
+    "unparseable_coordinates": "coordinates that are not numbers",
+    "coordinates_out_of_range": "longitude outside [-180, 180] or latitude outside [-90, 90]",
+    "swapped_coordinates": "latitude and longitude appear swapped",
+    "outside_china": "the point lies outside China",
+    "outside_subdistrict": "the point lies far outside the workspace's subdistrict",
+    "missing_time": "no time given",
+    "unparseable_time": "a time that cannot be parsed",
+    "future_time": "a time in the future",
+    "unknown_category": "a category that is neither a known key nor a known label",
+    "unknown_kind": "a target kind that is not one of TARGET_KINDS",
+    "invalid_geometry": "a geometry that is not valid (reason given)",
+    "wrong_geometry_type": "a geometry of a type the layer does not hold",
+    "unparseable_value": "a number or other typed value that cannot be parsed",
+    "no_gps": "a photo without GPS position in its EXIF",
+}
+
+#: Target kinds (must-visit places).
+TARGET_KINDS: Mapping[str, str] = {
+    "courtyard": "居民院落",
+    "demolition_zone": "拆迁片区",
+    "sewage_point": "污水排放点",
+    "vacant_lot": "空闲地",
+    "garbage_point": "垃圾点",
+    "other": "其他",
+}
+
+#: Report lifecycle statuses with zh-Hans labels.
+REPORT_STATUSES: Mapping[str, str] = {
+    "reported": "已上报",
+    "rectified": "已整改",
+    "verified": "已核验",
+    "reopened": "已反弹重开",
+}
+
+#: Allowed status changes: reported → rectified → verified, or reopened.
+STATUS_TRANSITIONS: Mapping[str, frozenset[str]] = {
+    "reported": frozenset({"rectified"}),
+    "rectified": frozenset({"verified", "reopened"}),
+    "verified": frozenset({"reopened"}),
+    "reopened": frozenset({"rectified"}),
+}
+
+
+@dataclass(frozen=True)
+class Category:
+    """A report category: a stable English key, a zh-Hans and an English label."""
+
+    key: str
+    zh: str
+    en: str
+
+
+_BUILTIN_CATEGORIES: tuple[Category, ...] = (
+    Category("random_piling", "乱堆乱放", "random piling"),
+    Category("garbage_dumping", "垃圾乱倒", "garbage dumping"),
+    Category("sewage_splashing", "污水乱泼", "sewage splashing"),
+    Category("firewood_pile", "柴草垛", "firewood/straw pile"),
+    Category("scrapped_vehicle", "废旧车辆", "scrapped vehicle"),
+    Category("road_occupying_business", "占道经营", "road-occupying business"),
+    Category("sewage_discharge_point", "污水排放点", "sewage discharge point"),
+    Category("vacant_lot_garbage", "空闲地垃圾杂草", "vacant-lot garbage or weeds"),
+    Category("sanitation_dead_corner", "卫生死角", "sanitation dead corner"),
+)
+
+#: Report categories by key. Extend with :func:`register_category`.
+CATEGORIES: dict[str, Category] = {c.key: c for c in _BUILTIN_CATEGORIES}
+
+_KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def register_category(key: str, zh: str, en: str | None = None) -> Category:
+    """Add a report category (or return the existing identical one).
+
+    Parameters
+    ----------
+    key : str
+        Lower-case English key, letters, digits and underscores.
+    zh : str
+        zh-Hans label shown to users.
+    en : str, optional
+        English label; defaults to the key with spaces.
+
+    Returns
+    -------
+    Category
+
+    Examples
+    --------
+    >>> from gridmap.model import register_category, category_key
+    >>> register_category("illegal_ad", "小广告", "illegal advertising").key
+    'illegal_ad'
+    >>> category_key("小广告")
+    'illegal_ad'
+    """
+    if not _KEY_RE.match(key):
+        raise SchemaError(f"category key {key!r} must be lower-case letters, digits and underscores")
+    cat = Category(key, zh.strip(), en or key.replace("_", " "))
+    old = CATEGORIES.get(key)
+    if old is not None and old != cat:
+        raise SchemaError(f"category {key!r} already exists as {old}")
+    for other in CATEGORIES.values():
+        if other.key != key and other.zh == cat.zh:
+            raise SchemaError(f"label {cat.zh!r} already belongs to category {other.key!r}")
+    CATEGORIES[key] = cat
+    return cat
+
+
+def category_key(value: str) -> str:
+    """Return the category key for a key or a zh-Hans (or English) label.
+
+    Raises
+    ------
+    SchemaError
+        When `value` matches no category; the message lists the known ones.
+    """
+    text = str(value).strip()
+    if text in CATEGORIES:
+        return text
+    lowered = text.lower()
+    for cat in CATEGORIES.values():
+        if text == cat.zh or lowered == cat.en.lower() or lowered == cat.key:
+            return cat.key
+    known = ", ".join(f"{c.key} ({c.zh})" for c in CATEGORIES.values())
+    raise SchemaError(f"unknown category {text!r}; known categories: {known}")
+
+
+def category_label(key: str, lang: str = "zh") -> str:
+    """Return the label of a category key in ``"zh"`` (zh-Hans) or ``"en"``.
+
+    Examples
+    --------
+    >>> category_label("firewood_pile")
+    '柴草垛'
+    >>> category_label("firewood_pile", "en")
+    'firewood/straw pile'
+    """
+    cat = CATEGORIES.get(key)
+    if cat is None:
+        return str(key)
+    return cat.en if lang == "en" else cat.zh
+
+
+_CODE_LEVELS = {6: "district", 9: "subdistrict", 12: "community", 15: "grid"}
+
+
+def code_level(code: str) -> str:
+    """Return the level of a code: district, subdistrict, community, grid or area.
+
+    Examples
+    --------
+    >>> code_level("610802001003005")
+    'grid'
+    >>> code_level("610802001A2")
+    'area'
+    """
+    text = str(code)
+    if re.fullmatch(r"\d{9}A\d+", text):
+        return "area"
+    if text.isdigit() and len(text) in _CODE_LEVELS:
+        return _CODE_LEVELS[len(text)]
+    raise SchemaError(f"{text!r} is not a gridmap code (6, 9, 12 or 15 digits, or an area code like 610802001A2)")
+
+
+def is_child_code(child: str, parent: str) -> bool:
+    """Whether `child` lies directly or indirectly under `parent`.
+
+    Examples
+    --------
+    >>> is_child_code("610802001003005", "610802001003")
+    True
+    >>> is_child_code("610802001004005", "610802001003")
+    False
+    """
+    return len(str(child)) > len(str(parent)) and str(child).startswith(str(parent))
+
+
+#: Column names accepted on import (lower-cased English or Chinese), mapped to model names.
+COLUMN_ALIASES: Mapping[str, str] = {
+    # reports
+    "id": "report_id", "编号": "report_id", "事件编号": "report_id", "上报编号": "report_id",
+    "time": "reported_at", "datetime": "reported_at", "reported": "reported_at", "上报时间": "reported_at",
+    "时间": "reported_at", "report_time": "reported_at",
+    "类别": "category", "类型": "category", "问题类型": "category", "事件类型": "category",
+    "描述": "description", "问题描述": "description", "内容": "description", "desc": "description",
+    "来源": "source", "状态": "status", "照片": "photo", "网格编码": "grid_code",
+    # coordinates
+    "lon": "lon", "lng": "lon", "long": "lon", "longitude": "lon", "x": "lon", "经度": "lon",
+    "lat": "lat", "latitude": "lat", "y": "lat", "纬度": "lat",
+    # people and places
+    "网格员": "cadre", "责任人": "cadre", "电话": "cadre_phone", "联系电话": "cadre_phone",
+    "社区编码": "community_code", "名称": "name", "书记": "secretary", "街长": "street_chief",
+    "街道名称": "street_name", "领导": "leader", "片区编码": "area_code",
+    # rectifications
+    "整改时间": "rectified_at", "核验时间": "verified_at", "整改人": "by", "吨数": "tonnes", "车次": "truck_trips",
+    # tracks
+    "巡查员": "inspector", "定位时间": "time",
+}
+
+
+def layer_spec(name: str) -> LayerSpec:
+    """Return the spec of layer `name`.
+
+    Raises
+    ------
+    SchemaError
+        When there is no such layer; the message lists the layers.
+    """
+    try:
+        return LAYERS[name]
+    except KeyError:
+        raise SchemaError(f"unknown layer {name!r}; layers: {', '.join(LAYERS)}") from None
+
+
+@dataclass
+class ImportSummary:
+    """What one import did: rows read, accepted, duplicates and quarantined.
+
+    ``read == accepted + duplicates + quarantined`` always holds; the
+    constructor checks it.
+
+    Examples
+    --------
+    >>> s = ImportSummary("reports", "a.csv", read=5, accepted=3, duplicates=1, quarantined=1,
+    ...                   reasons={"future_time": 1})
+    >>> s.to_dict()["read"]
+    5
+    """
+
+    layer: str
+    source: str
+    read: int
+    accepted: int
+    duplicates: int
+    quarantined: int
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.read != self.accepted + self.duplicates + self.quarantined:
+            raise AssertionError(
+                f"import of {self.source} lost rows: read {self.read} != accepted {self.accepted}"
+                f" + duplicates {self.duplicates} + quarantined {self.quarantined}"
+            )
+        if sum(self.reasons.values()) != self.quarantined:
+            raise AssertionError(f"reason counts {self.reasons} do not add up to {self.quarantined} quarantined")
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON form printed by ``gridmap import --json``."""
+        return {
+            "layer": self.layer,
+            "source": self.source,
+            "read": int(self.read),
+            "accepted": int(self.accepted),
+            "duplicates": int(self.duplicates),
+            "quarantined": int(self.quarantined),
+            "reasons": {k: int(v) for k, v in sorted(self.reasons.items())},
+        }
+
+    def describe(self) -> str:
+        """One human-readable paragraph, as ``gridmap import`` prints it."""
+        lines = [
+            f"{self.source} → {self.layer}: read {self.read}, accepted {self.accepted}, "
+            f"duplicates {self.duplicates}, quarantined {self.quarantined}"
+        ]
+        for reason, count in sorted(self.reasons.items()):
+            lines.append(f"  quarantined {count}: {reason} ({QUARANTINE_REASONS.get(reason, reason)})")
+        return "\n".join(lines)
