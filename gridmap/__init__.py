@@ -44,6 +44,7 @@ _EXPORTS: dict[str, str] = {
     "read": "gridmap.io.dispatch",
     "ReadResult": "gridmap.io._base",
     "prepare": "gridmap.records",
+    "PreparedBatch": "gridmap.records",
     "import_file": "gridmap.importer",
     # workspace
     "Workspace": "gridmap.workspace",
@@ -51,11 +52,12 @@ _EXPORTS: dict[str, str] = {
     "init_workspace": "gridmap.workspace",
     # checks
     "validate_grids": "gridmap.validate",
+    "GridCheck": "gridmap.validate",
     # sample
     "sample_boundaries": "gridmap.sample",
     "sample_reports": "gridmap.sample",
     "sample_tracks": "gridmap.sample",
-    "write_sample_workspace": "gridmap.sample",
+    "sample_layers": "gridmap.sample",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
@@ -84,7 +86,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from gridmap.io._base import ReadResult
     from gridmap.io.dispatch import read
     from gridmap.model import CATEGORIES, LAYERS, ImportSummary, category_key, category_label, register_category
-    from gridmap.records import prepare
-    from gridmap.sample import sample_boundaries, sample_reports, sample_tracks, write_sample_workspace
-    from gridmap.validate import validate_grids
+    from gridmap.records import PreparedBatch, prepare
+    from gridmap.sample import sample_boundaries, sample_reports, sample_tracks, sample_layers
+    from gridmap.validate import GridCheck, validate_grids
     from gridmap.workspace import Workspace, init_workspace, open_workspace

@@ -202,7 +202,9 @@ _LAYER_LIST: tuple[LayerSpec, ...] = (
         ),
         ("street_name",), "streets with their street chiefs",
     ),
-    LayerSpec("wall", "MultiLineString", (_c("name", required=True, doc="e.g. 榆林古城墙"),), ("name",), "the old city wall"),
+    LayerSpec(
+        "wall", "MultiLineString", (_c("name", required=True, doc="e.g. 榆林古城墙"),), ("name",), "the old city wall",
+    ),
     LayerSpec(
         "demolition_zones", "MultiPolygon",
         (

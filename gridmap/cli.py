@@ -1,0 +1,198 @@
+"""The ``gridmap`` command (also ``python -m gridmap``).
+
+The command only parses arguments and calls the library. A user's mistake
+(a missing file, a CSV without a declared coordinate system, a workspace of a
+newer schema) prints one line starting with ``gridmap: error:`` and exits with
+status 2, never a traceback.
+
+Exit statuses
+-------------
+0  the work was done (an import with quarantined rows included)
+1  ``import --strict`` quarantined something; ``validate`` found problems
+2  the input could not be used at all (the message says why)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from gridmap._errors import GridmapError
+
+__all__ = ["main", "build_parser"]
+
+logger = logging.getLogger("gridmap")
+
+LAYER_CHOICES = (
+    "subdistrict", "communities", "grids", "areas", "streets", "wall",
+    "demolition_zones", "targets", "reports", "rectifications", "tracks",
+)
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from gridmap.workspace import init_workspace
+
+    with init_workspace(args.workspace, sample=args.sample, overwrite=args.force, seed=args.seed) as ws:
+        counts = ws.counts()
+    kind = "illustrative sample" if args.sample else "empty"
+    _out(f"created {kind} workspace {args.workspace}")
+    for layer, n in counts.items():
+        _out(f"  {layer:<17} {n:>8}")
+    return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from gridmap.importer import import_file
+
+    defaults = {"inspector": args.inspector} if args.inspector else None
+    summary = import_file(
+        args.workspace, args.layer, args.file, coords=args.coords, encoding=args.encoding,
+        source_layer=args.source_layer, repair=args.repair, defaults=defaults,
+    )
+    if args.json:
+        _out(json.dumps(summary.to_dict(), ensure_ascii=False))
+    else:
+        _out(summary.describe())
+        if summary.quarantined:
+            _out(f"  see the quarantine: gridmap quarantine {args.workspace}")
+    return 1 if (args.strict and summary.quarantined) else 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from gridmap.validate import validate_grids
+    from gridmap.workspace import open_workspace
+
+    with open_workspace(args.workspace) as ws:
+        check = validate_grids(workspace=ws)
+    if args.json:
+        _out(json.dumps(check.to_dict(), ensure_ascii=False))
+    else:
+        if check.ok:
+            _out("ok: the grids tile the subdistrict and every grid has a cadre")
+        for row in check.to_dict()["problems"]:
+            area = "" if row["area_m2"] is None else f" {row['area_m2']:.1f} m²"
+            _out(f"{row['kind']}: {', '.join(row['grids']) or '-'}{area} at {row['lon']:.6f},{row['lat']:.6f}"
+                 f" — {row['detail']}")
+    return 0 if check.ok else 1
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from gridmap.workspace import open_workspace
+
+    with open_workspace(args.workspace) as ws:
+        info = {"path": str(ws.path), "schema_version": ws.schema_version, "layers": ws.counts()}
+    if args.json:
+        _out(json.dumps(info, ensure_ascii=False))
+    else:
+        _out(f"{info['path']} (schema {info['schema_version']})")
+        for layer, n in info["layers"].items():
+            _out(f"  {layer:<17} {n:>8}")
+    return 0
+
+
+def _cmd_quarantine(args: argparse.Namespace) -> int:
+    from gridmap.workspace import open_workspace
+
+    with open_workspace(args.workspace) as ws:
+        frame = ws.quarantine()
+    if args.csv:
+        frame.to_csv(args.csv, index=False, encoding="utf-8-sig")
+        _out(f"wrote {len(frame)} quarantined records to {args.csv}")
+    else:
+        for row in frame.itertuples(index=False):
+            _out(f"{row.layer}\t{row.source}#{row.record}\t{row.reason}\t{row.detail}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from gridmap.demo import run_demo
+
+    written = run_demo(args.out, seed=args.seed)
+    _out(f"demo written to {args.out}:")
+    for path in written:
+        _out(f"  {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``gridmap`` command."""
+    parser = argparse.ArgumentParser(
+        prog="gridmap",
+        description="Grid management of sanitation campaigns: workspace, imports, checks, maps.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("init", help="create a workspace (a GeoPackage), empty or with the illustrative sample")
+    p.add_argument("workspace", type=Path)
+    p.add_argument("--sample", action="store_true", help="fill it with the illustrative Gulou sample")
+    p.add_argument("--force", action="store_true", help="replace an existing file")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample generator")
+    p.set_defaults(func=_cmd_init)
+
+    p = sub.add_parser("import", help="import a file into a layer; bad rows go to the quarantine")
+    p.add_argument("workspace", type=Path)
+    p.add_argument("layer", choices=LAYER_CHOICES)
+    p.add_argument("file", type=Path)
+    p.add_argument("--coords", choices=("wgs84", "gcj02", "bd09"),
+                   help="coordinate system of the file's lon/lat (required for CSV: Amap/WeChat gcj02, Baidu bd09)")
+    p.add_argument("--encoding", help="text encoding of a CSV or .dbf (detected when omitted)")
+    p.add_argument("--source-layer", help="layer to read inside a GeoPackage")
+    p.add_argument("--inspector", help="inspector name for GPS tracks that carry none")
+    p.add_argument("--repair", action="store_true", help="repair invalid geometries instead of quarantining them")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the counts")
+    p.add_argument("--strict", action="store_true", help="exit 1 when anything was quarantined")
+    p.set_defaults(func=_cmd_import)
+
+    p = sub.add_parser("validate", help="check the grids: gaps, overlaps, slivers, invalid, no cadre")
+    p.add_argument("workspace", type=Path)
+    p.add_argument("--json", action="store_true", help='print {"ok": ..., "problems": [...]}')
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("info", help="layers and row counts of a workspace")
+    p.add_argument("workspace", type=Path)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("quarantine", help="list the quarantined records with their reasons")
+    p.add_argument("workspace", type=Path)
+    p.add_argument("--csv", type=Path, help="write them to a CSV file instead")
+    p.set_defaults(func=_cmd_quarantine)
+
+    p = sub.add_parser("demo", help="build the sample workspace and everything gridmap makes from it")
+    p.add_argument("--out", type=Path, default=Path("gridmap-demo"), help="output folder (default gridmap-demo)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except GridmapError as exc:
+        sys.stderr.write(f"gridmap: error: {exc}\n")
+        return 2
+    except FileNotFoundError as exc:
+        sys.stderr.write(f"gridmap: error: {exc.filename or exc}: no such file\n")
+        return 2
+    except KeyboardInterrupt:  # pragma: no cover - interactive only
+        sys.stderr.write("gridmap: interrupted\n")
+        return 130

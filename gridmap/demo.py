@@ -1,0 +1,97 @@
+"""``gridmap demo``: build the illustrative sample and everything gridmap makes from it.
+
+It runs offline. As capabilities land, the demo writes more (coverage map,
+heatmap, leaders' report); today it writes the workspace, an import of a
+deliberately messy phone export with its quarantine, the grid check and a map
+of the grids.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from os import PathLike
+from pathlib import Path
+
+__all__ = ["run_demo", "write_messy_reports_csv"]
+
+logger = logging.getLogger(__name__)
+
+#: A phone export with the faults BAD-INPUTS.md lists: (row, what is wrong).
+_MESSY_ROWS: tuple[tuple[str, str], ...] = (
+    ("D-001,2025-03-01 08:05,垃圾乱倒,北大街路口垃圾堆放,109.7340,38.2920", "good, zh label"),
+    ("D-002,2025/3/1 9:30,garbage_dumping,\"文庙巷口, 建筑垃圾\",109.7355,38.2881", "good, key, slash date"),
+    ("D-003,2025-03-01T10:00:00+08:00,柴草垛,院内柴草垛,109.7312,38.2903", "good, ISO with zone"),
+    ("D-001,2025-03-01 08:05,垃圾乱倒,北大街路口垃圾堆放,109.7340,38.2920", "duplicate of D-001"),
+    ("D-004,2025-03-02 08:00,污水乱泼,纬度经度写反了,38.2910,109.7330", "lat/lon swapped"),
+    ("D-005,2025-03-02 09:00,乱堆乱放,坐标为空,,", "missing coordinates"),
+    ("D-006,2025-03-02 10:00,占道经营,坐标不是数字,东经109度,38.29", "unparseable coordinates"),
+    ("D-007,2099-01-01 08:00,废旧车辆,时间在未来,109.7330,38.2890", "future time"),
+    ("D-008,昨天上午,废旧车辆,时间无法解析,109.7331,38.2891", "unparseable time"),
+    ("D-009,2025-03-03 08:00,小广告,未知类别,109.7332,38.2892", "unknown category"),
+    ("D-010,2025-03-03 09:00,垃圾乱倒,在北京,116.40,39.90", "far outside the subdistrict"),
+    ("D-011,2025-03-03 10:00,垃圾乱倒,在东京,139.69,35.69", "outside China"),
+    ("D-012,2025-03-03 11:00,卫生死角,{{ 7*7 }} <b>模板注入</b>,109.7325,38.2885", "hostile text, kept verbatim"),
+)
+
+
+def write_messy_reports_csv(path: str | PathLike[str]) -> Path:
+    """Write a small CSV of phone reports (WGS84) with one of each common fault.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written (UTF-8 with BOM, as Excel on Windows writes it).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = write_messy_reports_csv(pathlib.Path(tempfile.mkdtemp()) / "messy.csv")
+    >>> len(p.read_text(encoding="utf-8-sig").splitlines())
+    14
+    """
+    out = Path(path)
+    lines = ["report_id,上报时间,问题类型,描述,经度,纬度"] + [row for row, _ in _MESSY_ROWS]
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
+    return out
+
+
+def run_demo(out: str | PathLike[str], *, seed: int = 0) -> list[Path]:
+    """Build the sample workspace in `out` and write what gridmap makes from it.
+
+    Parameters
+    ----------
+    out : path-like
+        Output folder, created when missing.
+    seed : int
+        Seed of the sample generator.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    from gridmap.importer import import_file
+    from gridmap.maps.grids import grids_map
+    from gridmap.validate import validate_grids
+    from gridmap.workspace import init_workspace
+
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    ws_path = folder / "gulou-sample.gpkg"
+    written: list[Path] = [ws_path]
+    with init_workspace(ws_path, sample=True, overwrite=True, seed=seed) as ws:
+        messy = write_messy_reports_csv(folder / "messy-phone-reports.csv")
+        summary = import_file(ws, "reports", messy, coords="wgs84")
+        (folder / "import-summary.json").write_text(
+            json.dumps(summary.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        ws.quarantine().to_csv(folder / "quarantine.csv", index=False, encoding="utf-8-sig")
+        check = validate_grids(workspace=ws)
+        (folder / "grid-check.json").write_text(
+            json.dumps(check.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        grids_map(ws.read_layer("grids"), problems=check.problems, illustrative=True).save(
+            str(folder / "grids.html"))
+    written += [messy, folder / "import-summary.json", folder / "quarantine.csv",
+                folder / "grid-check.json", folder / "grids.html"]
+    logger.info("demo written to %s", folder)
+    return written

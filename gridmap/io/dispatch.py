@@ -1,0 +1,133 @@
+"""Pick the reader for a file by its kind and return what it read.
+
+=================================== ====================================
+file                                reader
+=================================== ====================================
+``.csv``, ``.txt``, ``.tsv``        :func:`gridmap.io.tabular.read_csv`
+``.geojson``, ``.json``, ``.gpkg``  :func:`gridmap.io.vector.read_vector`
+``.shp``, ``.zip`` (a shapefile)    :func:`gridmap.io.vector.read_vector`
+``.kml``, ``.kmz``                  :func:`gridmap.io.kml.read_kml`
+``.gpx``                            :func:`gridmap.io.gpx.read_gpx`
+a folder, ``.jpg``, ``.jpeg``       :func:`gridmap.io.photos.read_photos`
+=================================== ====================================
+"""
+
+from __future__ import annotations
+
+import logging
+import zipfile
+from os import PathLike
+from pathlib import Path
+
+from gridmap._errors import ReadError
+from gridmap.io._base import ReadResult
+
+__all__ = ["read", "COORDS"]
+
+logger = logging.getLogger(__name__)
+
+#: Coordinate systems that can be declared for longitude/latitude input.
+COORDS = ("wgs84", "gcj02", "bd09")
+
+_CSV = {".csv", ".txt", ".tsv"}
+_VECTOR = {".geojson", ".json", ".gpkg", ".shp"}
+_PHOTO = {".jpg", ".jpeg"}
+
+
+def _zip_holds_kml(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = [n.lower() for n in zf.namelist()]
+    except zipfile.BadZipFile as exc:
+        raise ReadError(f"{path.name} is not a readable zip file: {exc}") from None
+    return any(n.endswith(".kml") for n in names) and not any(n.endswith(".shp") for n in names)
+
+
+def read(
+    path: str | PathLike[str],
+    *,
+    layer: str = "unknown",
+    coords: str | None = None,
+    encoding: str | None = None,
+    source_layer: str | None = None,
+) -> ReadResult:
+    """Read a field file of any supported kind, losing nothing.
+
+    Parameters
+    ----------
+    path : path-like
+        The file, or a folder of phone photos.
+    layer : str
+        The workspace layer the records are meant for; it is stamped on
+        quarantined records and tells the CSV reader whether coordinates are
+        expected (``rectifications`` have none).
+    coords : {"wgs84", "gcj02", "bd09"}, optional
+        The coordinate system of longitude/latitude in the file. Required for
+        CSV with coordinates (phones differ, so there is no silent default).
+    encoding : str, optional
+        Text encoding of a CSV or shapefile ``.dbf``; detected when omitted.
+    source_layer : str, optional
+        Layer inside a GeoPackage to read.
+
+    Returns
+    -------
+    ReadResult
+        Decoded records plus the records that could not be decoded.
+
+    Raises
+    ------
+    ReadError
+        When the file does not exist, is of an unknown kind or cannot be read
+        at all.
+
+    Examples
+    --------
+    >>> import gridmap, tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "r.csv"
+    >>> _ = p.write_text("report_id,reported_at,category,description,lon,lat\\n"
+    ...                  "R1,2025-03-01 08:00,垃圾乱倒,北大街,109.73,38.29\\n", encoding="utf-8")
+    >>> result = gridmap.read(p, layer="reports", coords="gcj02")
+    >>> result.read, len(result.records), len(result.quarantine)
+    (1, 1, 0)
+    """
+    p = Path(path)
+    if coords is not None and coords not in COORDS:
+        raise ReadError(f"unknown coordinate system {coords!r}; use one of {', '.join(COORDS)}")
+    if not p.exists():
+        raise ReadError(f"{p} does not exist")
+    logger.info("reading %s for layer %s", p, layer)
+    result = _read_by_kind(p, layer=layer, coords=coords, encoding=encoding, source_layer=source_layer)
+    if coords is not None:
+        # A declared system wins over the format's default (Amap exports KML in GCJ-02).
+        result.coords = coords
+    return result
+
+
+def _read_by_kind(p: Path, *, layer: str, coords: str | None, encoding: str | None,
+                  source_layer: str | None) -> ReadResult:
+    suffix = p.suffix.lower()
+    if p.is_dir() or suffix in _PHOTO:
+        from gridmap.io.photos import read_photos
+
+        return read_photos(p, layer=layer)
+    if suffix in _CSV:
+        from gridmap.io.tabular import read_csv
+
+        return read_csv(p, layer=layer, coords=coords, encoding=encoding,
+                        require_coordinates=layer != "rectifications")
+    if suffix in (".kml", ".kmz") or (suffix == ".zip" and _zip_holds_kml(p)):
+        from gridmap.io.kml import read_kml
+
+        return read_kml(p, layer=layer)
+    if suffix == ".gpx":
+        from gridmap.io.gpx import read_gpx
+
+        return read_gpx(p, layer=layer)
+    if suffix in _VECTOR or suffix == ".zip":
+        from gridmap.io.vector import read_vector
+
+        return read_vector(p, layer=layer, encoding=encoding, source_layer=source_layer)
+    raise ReadError(
+        f"{p.name}: unknown kind of file {suffix or '(no extension)'}; gridmap reads CSV, GeoJSON, GeoPackage, "
+        "Shapefile (also zipped), KML, KMZ, GPX and JPEG photos"
+    )

@@ -1,0 +1,162 @@
+"""The ``gridmap`` command end to end, on real files and a real workspace."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+from pyproj import Transformer
+from shapely.geometry import box
+
+from gridmap.cli import main
+from gridmap.demo import write_messy_reports_csv
+
+NOW_FREE_REASONS = {
+    "swapped_coordinates": 1,
+    "missing_coordinates": 1,
+    "unparseable_coordinates": 1,
+    "future_time": 1,
+    "unparseable_time": 1,
+    "unknown_category": 1,
+    "outside_subdistrict": 1,
+    "outside_china": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def sample_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ws") / "gulou.gpkg"
+    assert main(["init", str(path), "--sample"]) == 0
+    return path
+
+
+def _json_out(capsys: pytest.CaptureFixture[str]) -> dict:
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1, out
+    return json.loads(out[0])
+
+
+def test_info_of_sample(sample_ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["info", str(sample_ws), "--json"]) == 0
+    info = _json_out(capsys)
+    assert info["layers"]["communities"] == 6
+    assert info["layers"]["grids"] == 36
+    assert info["layers"]["reports"] > 0 and info["layers"]["tracks"] > 0
+
+
+def test_import_messy_csv_counts_and_idempotence(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ws = tmp_path / "w.gpkg"
+    assert main(["init", str(ws), "--sample"]) == 0
+    with sqlite3.connect(ws) as con:
+        before = con.execute("SELECT count(*) FROM reports").fetchone()[0]
+    csv = write_messy_reports_csv(tmp_path / "messy.csv")
+    capsys.readouterr()
+    assert main(["import", str(ws), "reports", str(csv), "--coords", "wgs84", "--json"]) == 0
+    first = _json_out(capsys)
+    assert set(first) >= {"read", "accepted", "duplicates", "quarantined", "reasons"}
+    assert (first["read"], first["accepted"], first["duplicates"], first["quarantined"]) == (13, 4, 1, 8)
+    assert first["reasons"] == NOW_FREE_REASONS
+    # independent check in the file itself
+    with sqlite3.connect(ws) as con:
+        assert con.execute("SELECT count(*) FROM reports").fetchone()[0] == before + 4
+        stored = con.execute("SELECT description FROM reports WHERE report_id = 'D-012'").fetchone()[0]
+        assert stored == "{{ 7*7 }} <b>模板注入</b>"
+        assert con.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 8
+    assert main(["import", str(ws), "reports", str(csv), "--coords", "wgs84", "--json"]) == 0
+    second = _json_out(capsys)
+    assert (second["read"], second["accepted"], second["duplicates"], second["quarantined"]) == (13, 0, 5, 8)
+    with sqlite3.connect(ws) as con:
+        assert con.execute("SELECT count(*) FROM reports").fetchone()[0] == before + 4
+        assert con.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 8
+    assert main(["import", str(ws), "reports", str(csv), "--coords", "wgs84", "--strict"]) == 1
+
+
+def test_import_human_output_adds_up(sample_ws: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    csv = write_messy_reports_csv(tmp_path / "m.csv")
+    capsys.readouterr()
+    main(["import", str(sample_ws), "reports", str(csv), "--coords", "wgs84"])
+    out = capsys.readouterr().out
+    m = re.search(r"read (\d+), accepted (\d+), duplicates (\d+), quarantined (\d+)", out)
+    assert m is not None
+    read, accepted, dup, quarantined = map(int, m.groups())
+    assert read == accepted + dup + quarantined == 13
+    assert "future_time" in out
+
+
+def test_csv_without_declared_coords_is_refused(
+        sample_ws: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    csv = write_messy_reports_csv(tmp_path / "m.csv")
+    capsys.readouterr()
+    assert main(["import", str(sample_ws), "reports", str(csv)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gridmap: error:") and "--coords" in err
+    assert "Traceback" not in err
+
+
+def test_missing_file_and_bad_workspace_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["import", str(tmp_path / "nope.gpkg"), "reports", str(tmp_path / "x.csv"), "--coords", "wgs84"]) == 2
+    assert main(["info", str(tmp_path / "nope.gpkg")]) == 2
+    not_ws = tmp_path / "plain.gpkg"
+    gpd.GeoDataFrame({"a": [1]}, geometry=[box(0, 0, 1, 1)], crs="EPSG:4326").to_file(not_ws)
+    assert main(["info", str(not_ws)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "gridmap init" in err
+
+
+def test_validate_clean_sample(sample_ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["validate", str(sample_ws), "--json"]) == 0
+    assert _json_out(capsys) == {"ok": True, "problems": []}
+
+
+def test_validate_finds_overlap_and_no_cadre(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ws = tmp_path / "w.gpkg"
+    assert main(["init", str(ws)]) == 0
+    # two 100 m x 100 m grids in metres (EPSG:4546) overlapping by 10 m x 100 m = 1000 m²
+    x0, y0 = Transformer.from_crs("EPSG:4326", "EPSG:4546", always_xy=True).transform(109.73, 38.29)
+    grids = gpd.GeoDataFrame(
+        {"grid_code": ["610802001001001", "610802001001002"], "name": ["一", "二"],
+         "community_code": ["610802001001"] * 2, "cadre": ["张三", ""], "cadre_phone": ["", ""]},
+        geometry=[box(x0, y0, x0 + 100, y0 + 100), box(x0 + 90, y0, x0 + 190, y0 + 100)], crs="EPSG:4546")
+    src = tmp_path / "grids.geojson"
+    grids.to_crs("EPSG:4326").to_file(src, driver="GeoJSON")
+    assert main(["import", str(ws), "grids", str(src)]) == 0
+    capsys.readouterr()
+    assert main(["validate", str(ws), "--json"]) == 1
+    result = _json_out(capsys)
+    assert result["ok"] is False
+    kinds = {p["kind"]: p for p in result["problems"]}
+    assert kinds["overlap"]["area_m2"] == pytest.approx(1000.0, rel=2e-3)
+    assert sorted(kinds["overlap"]["grids"]) == ["610802001001001", "610802001001002"]
+    assert kinds["no_cadre"]["grids"] == ["610802001001002"]
+
+
+def test_python_dash_m_is_the_same_command(tmp_path: Path) -> None:
+    ws = tmp_path / "w.gpkg"
+    result = subprocess.run([sys.executable, "-m", "gridmap", "init", str(ws)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    result = subprocess.run([sys.executable, "-m", "gridmap", "info", str(ws), "--json"],
+                            capture_output=True, text=True)
+    assert json.loads(result.stdout)["layers"]["grids"] == 0
+    result = subprocess.run([sys.executable, "-m", "gridmap", "import", str(ws), "reports", str(tmp_path / "x.csv"),
+                             "--coords", "wgs84"], capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_demo_writes_everything_offline_and_leaks_no_phone(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out)]) == 0
+    for name in ("gulou-sample.gpkg", "quarantine.csv", "grid-check.json", "grids.html", "import-summary.json"):
+        assert (out / name).stat().st_size > 0
+    html = (out / "grids.html").read_text(encoding="utf-8")
+    assert re.search(r"1[3-9]\d{9}", html) is None
+    assert "示意数据" in html
+    summary = json.loads((out / "import-summary.json").read_text(encoding="utf-8"))
+    assert summary["read"] == summary["accepted"] + summary["duplicates"] + summary["quarantined"]
