@@ -79,8 +79,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             _out("ok: the grids tile the subdistrict and every grid has a cadre")
         for row in check.to_dict()["problems"]:
             area = "" if row["area_m2"] is None else f" {row['area_m2']:.1f} m²"
-            _out(f"{row['kind']}: {', '.join(row['grids']) or '-'}{area} at {row['lon']:.6f},{row['lat']:.6f}"
-                 f" — {row['detail']}")
+            where = "" if row["lon"] is None else f" at {row['lon']:.6f},{row['lat']:.6f}"
+            _out(f"{row['kind']}: {', '.join(row['grids']) or '-'}{area}{where} — {row['detail']}")
     return 0 if check.ok else 1
 
 

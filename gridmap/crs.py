@@ -1,0 +1,467 @@
+"""Coordinates: WGS84, GCJ-02 and BD-09; the storage CRS; the CRS to measure in.
+
+Chinese phone maps do not give WGS84. Amap (Gaode), Tencent maps and WeChat
+locations use **GCJ-02**, an obfuscation of WGS84 mandated for published maps
+in China; Baidu maps use **BD-09**, a further offset of GCJ-02. Neither has an
+official public specification and PROJ does not (and will not) implement them,
+so they cannot be expressed as a ``pyproj.CRS``. This module converts them at
+the edge (on import) and everything deeper in gridmap is plain WGS84.
+
+Where the formulas come from
+----------------------------
+The forward WGS84 → GCJ-02 formula is the one that circulates publicly in many
+independent implementations and articles (the "eviltransform" and
+"coordtransform" families of open-source libraries, among others): the
+Krasovsky 1940 ellipsoid (``a = 6378245.0``, ``ee = 0.00669342162296594323``),
+a polynomial-plus-sine series in the offsets from (105° E, 35° N), and identity
+outside a rough bounding box of China (longitude 72.004–137.8347, latitude
+0.8293–55.8271). GCJ-02 → BD-09 is the equally widely published Baidu formula
+with ``x_pi = π · 3000 / 180``. The code here is our own vectorised writing of
+those formulas.
+
+The inverses (GCJ-02 → WGS84, BD-09 → GCJ-02) have no closed form. The usual
+one-step inverse, ``w ≈ g − (F(g) − g)``, errs by up to metres. Here the
+inverse is solved by fixed-point iteration ``w ← w + (g − F(w))``, which
+converges because the offset varies slowly (its Jacobian is of order 10⁻³),
+until every point moves less than 1e-10 degrees (about 10 µm) or 30 iterations
+have passed; the result is within a centimetre of the true WGS84 point.
+
+Examples
+--------
+>>> from gridmap.crs import from_wgs84, to_wgs84
+>>> lon, lat = from_wgs84(109.73, 38.29, "gcj02")
+>>> back_lon, back_lat = to_wgs84(lon, lat, "gcj02")
+>>> round(float(back_lon), 9), round(float(back_lat), 9)
+(109.73, 38.29)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Callable, Sequence, Union
+
+import geopandas as gpd
+import numpy as np
+import pyproj
+import shapely
+
+from gridmap._errors import CRSError
+
+__all__ = [
+    "COORDINATE_SYSTEMS",
+    "to_wgs84",
+    "from_wgs84",
+    "metric_crs",
+    "require_crs",
+    "to_storage",
+    "to_metric",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Coordinate systems of longitude/latitude that gridmap converts, with what uses them.
+COORDINATE_SYSTEMS: dict[str, str] = {
+    "wgs84": "GPS, photo EXIF, Tianditu (CGCS2000 equals WGS84 to centimetres)",
+    "gcj02": "Amap/Gaode, Tencent maps, WeChat locations (the GCJ-02 obfuscation)",
+    "bd09": "Baidu maps (BD-09, a further offset of GCJ-02)",
+}
+
+ArrayLike = Union[float, Sequence[float], np.ndarray]
+Bounds = tuple[float, float, float, float]
+
+# Krasovsky 1940 ellipsoid, as used by the published GCJ-02 formula.
+_KRASOVSKY_A = 6378245.0
+_KRASOVSKY_EE = 0.00669342162296594323
+# Rough bounding box of China used by the published formula (outside: GCJ-02 == WGS84).
+_CHINA_LON = (72.004, 137.8347)
+_CHINA_LAT = (0.8293, 55.8271)
+# Baidu's constant.
+_X_PI = math.pi * 3000.0 / 180.0
+
+_TOLERANCE_DEG = 1e-10
+_MAX_ITERATIONS = 30
+
+# CGCS2000 3-degree Gauss-Kruger "CM" CRSs: EPSG:4534 (CM 75E) ... EPSG:4554 (CM 135E).
+_GK_FIRST_EPSG = 4534
+_GK_CM_RANGE = (75, 135)
+# Longitudes covered by those zones (each reaches 1.5 degrees either side of its CM).
+_GK_LON = (73.5, 136.5)
+
+
+def _system(name: str) -> str:
+    key = str(name).strip().lower().replace("-", "").replace("_", "")
+    if key not in COORDINATE_SYSTEMS:
+        raise CRSError(
+            f"unknown coordinate system {name!r}; use one of {', '.join(COORDINATE_SYSTEMS)}"
+            " (wgs84 for GPS and photos, gcj02 for Amap/Tencent/WeChat, bd09 for Baidu)"
+        )
+    return key
+
+
+def _as_arrays(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    x, y = np.broadcast_arrays(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
+    return x.copy(), y.copy()  # copies: the caller's data is never touched
+
+
+def _float_arrays(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # numpy arithmetic on 0-d arrays gives scalars: always hand back arrays
+    return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+
+
+def _outside_china(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    return (lon < _CHINA_LON[0]) | (lon > _CHINA_LON[1]) | (lat < _CHINA_LAT[0]) | (lat > _CHINA_LAT[1])
+
+
+def _series_lat(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    pi = math.pi
+    ret = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x))
+    ret += (20.0 * np.sin(6.0 * x * pi) + 20.0 * np.sin(2.0 * x * pi)) * 2.0 / 3.0
+    ret += (20.0 * np.sin(y * pi) + 40.0 * np.sin(y / 3.0 * pi)) * 2.0 / 3.0
+    ret += (160.0 * np.sin(y / 12.0 * pi) + 320.0 * np.sin(y * pi / 30.0)) * 2.0 / 3.0
+    return ret
+
+
+def _series_lon(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    pi = math.pi
+    ret = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * np.sqrt(np.abs(x))
+    ret += (20.0 * np.sin(6.0 * x * pi) + 20.0 * np.sin(2.0 * x * pi)) * 2.0 / 3.0
+    ret += (20.0 * np.sin(x * pi) + 40.0 * np.sin(x / 3.0 * pi)) * 2.0 / 3.0
+    ret += (150.0 * np.sin(x / 12.0 * pi) + 300.0 * np.sin(x / 30.0 * pi)) * 2.0 / 3.0
+    return ret
+
+
+def _wgs_to_gcj(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The published forward formula, vectorised."""
+    dlat = _series_lat(lon - 105.0, lat - 35.0)
+    dlon = _series_lon(lon - 105.0, lat - 35.0)
+    radlat = lat / 180.0 * math.pi
+    magic = 1.0 - _KRASOVSKY_EE * np.sin(radlat) ** 2
+    sqrtmagic = np.sqrt(magic)
+    dlat = (dlat * 180.0) / ((_KRASOVSKY_A * (1.0 - _KRASOVSKY_EE)) / (magic * sqrtmagic) * math.pi)
+    dlon = (dlon * 180.0) / (_KRASOVSKY_A / sqrtmagic * np.cos(radlat) * math.pi)
+    outside = _outside_china(lon, lat)
+    return np.where(outside, lon, lon + dlon), np.where(outside, lat, lat + dlat)
+
+
+def _gcj_to_bd(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The published Baidu formula, vectorised."""
+    z = np.sqrt(lon * lon + lat * lat) + 0.00002 * np.sin(lat * _X_PI)
+    theta = np.arctan2(lat, lon) + 0.000003 * np.cos(lon * _X_PI)
+    return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
+
+
+def _bd_to_gcj_approx(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The published approximate inverse of the Baidu formula (a starting point only)."""
+    x = lon - 0.0065
+    y = lat - 0.006
+    z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)
+    theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
+    return z * np.cos(theta), z * np.sin(theta)
+
+
+def _invert(
+    forward: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    lon: np.ndarray,
+    lat: np.ndarray,
+    start: tuple[np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Solve ``forward(w) == (lon, lat)`` for w by fixed-point iteration, all points at once."""
+    x, y = start
+    for iteration in range(1, _MAX_ITERATIONS + 1):
+        fx, fy = forward(x, y)
+        step_x = lon - fx
+        step_y = lat - fy
+        x = x + step_x
+        y = y + step_y
+        change = np.maximum(np.abs(step_x), np.abs(step_y))
+        finite = change[np.isfinite(change)]
+        if finite.size == 0 or float(finite.max()) < _TOLERANCE_DEG:
+            logger.debug("inverse converged after %d iterations", iteration)
+            return x, y
+    logger.warning(
+        "coordinate inverse did not converge within %d iterations (largest step %.3g degrees);"
+        " points near the edge of China's box may be off", _MAX_ITERATIONS, float(finite.max())
+    )
+    return x, y
+
+
+def _gcj_to_wgs(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return _invert(_wgs_to_gcj, lon, lat, (lon, lat))
+
+
+def _bd_to_gcj(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return _invert(_gcj_to_bd, lon, lat, _bd_to_gcj_approx(lon, lat))
+
+
+def to_wgs84(lon: ArrayLike, lat: ArrayLike, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Convert longitude/latitude from `source` to WGS84.
+
+    Parameters
+    ----------
+    lon, lat : float, sequence of float or numpy.ndarray
+        Longitudes and latitudes in degrees (broadcast against each other).
+        NaN stays NaN.
+    source : {"wgs84", "gcj02", "bd09"}
+        The system the coordinates are in. ``"wgs84"`` returns a copy.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        WGS84 longitudes and latitudes, float64, with the broadcast shape of the
+        inputs (0-dimensional arrays for scalars). Within 1 cm of the true
+        WGS84 point everywhere in China (iterative inverse, see the module notes).
+
+    Raises
+    ------
+    CRSError
+        When `source` is not one of the known systems.
+
+    Examples
+    --------
+    >>> lon, lat = to_wgs84([109.736, float("nan")], [38.291, 38.3], "gcj02")
+    >>> lon.dtype, bool(np.isnan(lon[1]))
+    (dtype('float64'), True)
+    >>> to_wgs84(2.35, 48.85, "gcj02")  # outside China GCJ-02 is WGS84
+    (array(2.35), array(48.85))
+    """
+    system = _system(source)
+    x, y = _as_arrays(lon, lat)
+    if system == "wgs84":
+        return x, y
+    with np.errstate(invalid="ignore", over="ignore"):  # inf in, NaN out: no numpy warning
+        if system == "bd09":
+            x, y = _bd_to_gcj(x, y)
+        return _float_arrays(*_gcj_to_wgs(x, y))
+
+
+def from_wgs84(lon: ArrayLike, lat: ArrayLike, target: str) -> tuple[np.ndarray, np.ndarray]:
+    """Convert WGS84 longitude/latitude to `target` (the published forward formulas).
+
+    Parameters
+    ----------
+    lon, lat : float, sequence of float or numpy.ndarray
+        WGS84 longitudes and latitudes in degrees. NaN stays NaN.
+    target : {"wgs84", "gcj02", "bd09"}
+        The system to convert to. ``"wgs84"`` returns a copy.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Longitudes and latitudes in `target`, float64.
+
+    Raises
+    ------
+    CRSError
+        When `target` is not one of the known systems.
+
+    Examples
+    --------
+    >>> lon, lat = from_wgs84([116.404], [39.915], "gcj02")
+    >>> [round(float(v), 8) for v in (lon[0], lat[0])]
+    [116.4102445, 39.91640428]
+    >>> lon, lat = from_wgs84(109.73, 38.29, "bd09")
+    >>> lon.shape, lon.dtype
+    ((), dtype('float64'))
+    """
+    system = _system(target)
+    x, y = _as_arrays(lon, lat)
+    if system == "wgs84":
+        return x, y
+    with np.errstate(invalid="ignore", over="ignore"):  # inf in, NaN out: no numpy warning
+        x, y = _wgs_to_gcj(x, y)
+        if system == "bd09":
+            x, y = _gcj_to_bd(x, y)
+    return _float_arrays(x, y)
+
+
+def require_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries, *, what: str = "data") -> None:
+    """Refuse data without a CRS, saying how to declare one.
+
+    Parameters
+    ----------
+    gdf : geopandas.GeoDataFrame or geopandas.GeoSeries
+        The data to check.
+    what : str
+        What the data is, for the message (a layer or file name).
+
+    Raises
+    ------
+    CRSError
+        When ``gdf.crs`` is None.
+
+    Examples
+    --------
+    >>> from shapely.geometry import Point
+    >>> require_crs(gpd.GeoDataFrame(geometry=[Point(109.73, 38.29)], crs=4326))
+    >>> require_crs(gpd.GeoDataFrame(geometry=[Point(109.73, 38.29)]), what="grids.shp")
+    Traceback (most recent call last):
+    gridmap._errors.CRSError: grids.shp has no coordinate reference system (CRS)...declare it...set_crs(...
+    """
+    if getattr(gdf, "crs", None) is None:
+        raise CRSError(
+            f"{what} has no coordinate reference system (CRS), so its coordinates cannot be placed on the map;"
+            " declare it: call gdf.set_crs('EPSG:4326') for longitude/latitude (or the EPSG code of its"
+            " projection, e.g. 'EPSG:4546' for CGCS2000 Gauss-Kruger CM 111E), or give the file a .prj /"
+            " declare --coords"
+        )
+
+
+def _bounds_wgs84(data: gpd.GeoDataFrame | gpd.GeoSeries | Sequence[float]) -> Bounds:
+    if isinstance(data, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        require_crs(data)
+        minx, miny, maxx, maxy = (float(v) for v in data.to_crs(4326).total_bounds)
+    else:
+        values = [float(v) for v in data]
+        if len(values) != 4:
+            raise CRSError(f"bounds must be (minx, miny, maxx, maxy) in WGS84 degrees, got {data!r}")
+        minx, miny, maxx, maxy = values
+    if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
+        raise CRSError("cannot choose a metric CRS for empty data (no finite bounds); give data with geometries")
+    return minx, miny, maxx, maxy
+
+
+def _utm_epsg(lon: float, lat: float) -> int:
+    """EPSG code of the WGS84 UTM zone holding (lon, lat): 326zz north, 327zz south (zones by 6 degrees)."""
+    zone = int(math.floor((lon + 180.0) / 6.0)) % 60 + 1
+    return (32600 if lat >= 0 else 32700) + zone
+
+
+def metric_crs(data: gpd.GeoDataFrame | gpd.GeoSeries | Sequence[float]) -> pyproj.CRS:
+    """Choose the metric CRS to measure lengths and areas of `data` in.
+
+    Inside China (the centre of the data within longitude 73.5–136.5 and the
+    latitude range of China's rough box, 0.8293–55.8271), the CGCS2000 3-degree
+    Gauss-Kruger CRS whose central meridian (CM) is nearest the centre
+    longitude, in the "CM" variant without zone prefix in the false easting:
+    EPSG:4534 (CM 75E) … EPSG:4554 (CM 135E), i.e. EPSG = 4534 + (CM − 75) / 3.
+    Elsewhere the WGS84 UTM zone of the centre (EPSG:326zz north, 327zz south).
+    The scale error of either is below 0.1 % within its zone.
+
+    Parameters
+    ----------
+    data : geopandas.GeoDataFrame, geopandas.GeoSeries or tuple of 4 floats
+        Data in any CRS (its bounds are taken in WGS84), or WGS84 bounds
+        ``(minx, miny, maxx, maxy)``.
+
+    Returns
+    -------
+    pyproj.CRS
+
+    Raises
+    ------
+    CRSError
+        When the data has no CRS or no geometry.
+
+    Examples
+    --------
+    >>> metric_crs((109.70, 38.27, 109.76, 38.31)).to_epsg()  # Yulin, CM 111E
+    4546
+    >>> metric_crs((13.3, 52.4, 13.5, 52.6)).to_epsg()  # Berlin, UTM 33N
+    32633
+    """
+    minx, miny, maxx, maxy = _bounds_wgs84(data)
+    lon = (minx + maxx) / 2.0
+    lat = (miny + maxy) / 2.0
+    if _GK_LON[0] <= lon <= _GK_LON[1] and _CHINA_LAT[0] <= lat <= _CHINA_LAT[1]:
+        cm = int(round(lon / 3.0)) * 3
+        cm = min(max(cm, _GK_CM_RANGE[0]), _GK_CM_RANGE[1])
+        epsg = _GK_FIRST_EPSG + (cm - _GK_CM_RANGE[0]) // 3
+    else:
+        epsg = _utm_epsg(lon, lat)
+    logger.debug("metric CRS for centre (%.4f, %.4f): EPSG:%d", lon, lat, epsg)
+    return pyproj.CRS.from_epsg(epsg)
+
+
+def _out_of_range_share(gdf: gpd.GeoDataFrame) -> float:
+    coords = shapely.get_coordinates(gdf.geometry.values)
+    if len(coords) == 0:
+        return 0.0
+    bad = (np.abs(coords[:, 0]) > 180.0) | (np.abs(coords[:, 1]) > 90.0)
+    return float(bad.mean())
+
+
+def _check_geographic_ranges(gdf: gpd.GeoDataFrame, *, what: str) -> None:
+    if not gdf.crs.is_geographic:
+        return
+    share = _out_of_range_share(gdf)
+    if share > 0.5:
+        raise CRSError(
+            f"{what} is labelled {gdf.crs.to_string()} (longitude/latitude in degrees) but {share:.0%} of its"
+            " coordinates lie outside longitude [-180, 180] / latitude [-90, 90]: the data looks projected"
+            " (metres) but is labelled geographic; declare its real CRS, e.g. gdf.set_crs('EPSG:4546',"
+            " allow_override=True) for CGCS2000 Gauss-Kruger CM 111E, or fix the file's .prj"
+        )
+
+
+def _wgs84_function(source: str) -> Callable[[np.ndarray], np.ndarray]:
+    def convert(coords: np.ndarray) -> np.ndarray:
+        out = np.array(coords, dtype=np.float64)
+        lon, lat = to_wgs84(out[:, 0], out[:, 1], source)
+        out[:, 0] = lon
+        out[:, 1] = lat
+        return out
+
+    return convert
+
+
+def to_storage(gdf: gpd.GeoDataFrame, *, coords: str = "wgs84", what: str = "data") -> gpd.GeoDataFrame:
+    """Return a copy of `gdf` in the storage CRS, WGS84 longitude/latitude (EPSG:4326).
+
+    Parameters
+    ----------
+    gdf : geopandas.GeoDataFrame
+        Data in any declared CRS. Not modified.
+    coords : {"wgs84", "gcj02", "bd09"}
+        The system of the longitude/latitude once in EPSG:4326: ``"gcj02"`` for
+        data from Amap/Tencent/WeChat, ``"bd09"`` for Baidu. Every coordinate of
+        every geometry (points, lines, polygons, multi-parts) is converted to WGS84.
+    what : str
+        What the data is, for error messages.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        A new frame with the same index and columns, CRS EPSG:4326.
+
+    Raises
+    ------
+    CRSError
+        When the data has no CRS; when it is labelled geographic but most
+        coordinates (more than half) are outside the longitude/latitude ranges
+        (projected data labelled EPSG:4326); when `coords` is unknown.
+
+    Examples
+    --------
+    >>> from shapely.geometry import Point
+    >>> gdf = gpd.GeoDataFrame({"n": [1]}, geometry=[Point(388891.34, 4240450.89)], crs=4546)
+    >>> out = to_storage(gdf)
+    >>> out.crs.to_epsg(), round(float(out.geometry.x.iloc[0]), 2), round(float(out.geometry.y.iloc[0]), 2)
+    (4326, 109.73, 38.29)
+    """
+    system = _system(coords)
+    require_crs(gdf, what=what)
+    _check_geographic_ranges(gdf, what=what)
+    out = gdf.to_crs(4326)
+    if out is gdf:  # pragma: no cover - to_crs returns a new frame in geopandas >= 1.0
+        out = gdf.copy()
+    if system != "wgs84":
+        geoms = shapely.transform(
+            np.asarray(out.geometry.values, dtype=object), _wgs84_function(system), include_z=None
+        )
+        out[out.geometry.name] = gpd.GeoSeries(geoms, index=out.index, crs=out.crs)
+        logger.info("converted %d geometries of %s from %s to WGS84", len(out), what, system)
+    return out
+
+
+def to_metric(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Return a copy of `gdf` in the metric CRS chosen by :func:`metric_crs`.
+
+    Examples
+    --------
+    >>> from shapely.geometry import Point
+    >>> gdf = gpd.GeoDataFrame(geometry=[Point(109.73, 38.29)], crs=4326)
+    >>> to_metric(gdf).crs.to_epsg()
+    4546
+    """
+    return gdf.to_crs(metric_crs(gdf))
