@@ -1,0 +1,408 @@
+"""Read GeoJSON, GeoPackage and Shapefile (also zipped) into a :class:`ReadResult`.
+
+The bulk read uses pyogrio with Arrow. GDAL turns a feature whose geometry it
+cannot decode into a feature with a *null* geometry, silently or with a warning;
+so when the bulk read fails, warns, or returns null geometries, the features are
+read again one by one (fiona, or the JSON itself for GeoJSON) to tell broken
+features, which are quarantined as ``unreadable_record``, from genuinely empty
+ones, which are returned as read. Invalid geometries are returned as read too:
+checking validity is the next stage's job.
+
+Shapefile text is decoded with an encoding decided and checked by
+:func:`gridmap.io._encoding.shapefile_encoding`, never by GDAL's Latin-1 fallback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import stat
+import tempfile
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterator
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import shapely
+from shapely.geometry import shape
+
+from gridmap._errors import ReadError, UnsafeFileError
+from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row
+from gridmap.io._encoding import shapefile_encoding
+
+__all__ = ["read_vector", "VECTOR_SUFFIXES", "MAX_ZIP_BYTES"]
+
+logger = logging.getLogger(__name__)
+
+#: File name endings read by :func:`read_vector`.
+VECTOR_SUFFIXES: tuple[str, ...] = (".geojson", ".json", ".gpkg", ".shp", ".zip")
+#: Largest total uncompressed size accepted in a zipped shapefile.
+MAX_ZIP_BYTES = 1 << 30
+#: Largest compression ratio accepted for a zip member larger than 10 MiB.
+MAX_ZIP_RATIO = 1000
+_RATIO_MIN_BYTES = 10 << 20
+_SHAPEFILE_PARTS = {".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx"}
+_PYOGRIO_ERRORS = (
+    pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.FieldError,
+    pyogrio.errors.FeatureError, pyogrio.errors.GeometryError, pyogrio.errors.CRSError,
+)
+
+
+@dataclass
+class _Source:
+    """Where records come from and how quarantine rows are stamped."""
+
+    path: Path
+    layer: str
+    source: str
+    digest: str
+    driver_layer: str | None = None
+    encoding: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def bad(self, record: int, raw: dict[str, Any], detail: str) -> dict[str, Any]:
+        return quarantine_row(layer=self.layer, source=self.source, source_digest=self.digest, record=record,
+                              raw=raw, reason="unreadable_record", detail=detail)
+
+
+def read_vector(
+    path: str | PathLike[str], *, layer: str = "unknown", encoding: str | None = None,
+    source_layer: str | None = None,
+) -> ReadResult:
+    """Read a GeoJSON, GeoPackage, Shapefile or zipped Shapefile.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.geojson``/``.json``, ``.gpkg``, ``.shp``, or ``.zip`` holding one shapefile.
+    layer : str
+        The gridmap layer the records are meant for; stamped into quarantine
+        rows, and used to pick the GeoPackage layer of the same name.
+    encoding : str, optional
+        Encoding of shapefile attribute text; wins over ``.cpg`` and LDID.
+    source_layer : str, optional
+        Layer of a GeoPackage to read. Default: its only layer, or the one
+        named like `layer`.
+
+    Returns
+    -------
+    ReadResult
+        ``records`` is a GeoDataFrame in the file's CRS (``None`` when it has
+        none) with the file's columns and ``_record`` (1-based feature number).
+
+    Raises
+    ------
+    ReadError
+        When the file cannot be read at all, or the layer to read is ambiguous.
+    EncodingError
+        When shapefile text has no encoding that decodes it strictly.
+    UnsafeFileError
+        When a zip has unsafe paths or is too large when unpacked.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, json
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "pts.geojson"
+    >>> feats = [{"type": "Feature", "properties": {"名称": "鼓楼"},
+    ...           "geometry": {"type": "Point", "coordinates": [109.73, 38.29]}}]
+    >>> _ = p.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+    >>> res = read_vector(p, layer="targets")
+    >>> res.read, list(res.records.columns), res.records.crs.to_epsg()
+    (1, ['_record', '名称', 'geometry'], 4326)
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ReadError(f"{p} does not exist or is not a file")
+    suffix = p.suffix.lower()
+    src = _Source(p, layer, p.name, file_digest(p))
+    if suffix == ".zip":
+        with _unzipped_shapefile(p) as shp:
+            return _read_shapefile(src, shp, encoding)
+    if suffix == ".shp":
+        return _read_shapefile(src, p, encoding)
+    if suffix in (".geojson", ".json"):
+        return _finish(src, *_read_geojson(src))
+    if suffix == ".gpkg":
+        src.driver_layer = _pick_gpkg_layer(p, layer=layer, source_layer=source_layer)
+        return _finish(src, *_read_with_gdal(src))
+    raise ReadError(f"{p.name}: read_vector reads {', '.join(VECTOR_SUFFIXES)} files, not {suffix or 'this file'}")
+
+
+def _read_shapefile(src: _Source, shp: Path, encoding: str | None) -> ReadResult:
+    src.encoding = shapefile_encoding(shp, encoding=encoding)
+    src.meta["encoding"] = src.encoding
+    reading = _Source(shp, src.layer, src.source, src.digest, encoding=src.encoding, meta=src.meta)
+    return _finish(src, *_read_with_gdal(reading))
+
+
+def _finish(src: _Source, records: gpd.GeoDataFrame, bad: list[dict[str, Any]]) -> ReadResult:
+    quarantine = quarantine_frame(sorted(bad, key=lambda row: row["record"]))
+    src.meta.setdefault("driver_layer", src.driver_layer)
+    logger.info("%s: %d features read, %d quarantined", src.source, len(records), len(quarantine))
+    return ReadResult(records=records, quarantine=quarantine, source=src.source, source_digest=src.digest,
+                      coords=None, meta=dict(src.meta))
+
+
+# --- layer choice -------------------------------------------------------------------------------------------------
+
+
+def _pick_gpkg_layer(path: Path, *, layer: str, source_layer: str | None) -> str:
+    try:
+        names = [str(row[0]) for row in pyogrio.list_layers(path)]
+    except _PYOGRIO_ERRORS as exc:
+        raise ReadError(f"{path.name} cannot be opened as a GeoPackage: {exc}") from None
+    if source_layer is not None:
+        if source_layer not in names:
+            raise ReadError(f"{path.name} has no layer {source_layer!r}; its layers: {', '.join(names)}")
+        return source_layer
+    if len(names) == 1:
+        return names[0]
+    alike = [n for n in names if n.lower() == layer.lower()]
+    if len(alike) == 1:
+        return alike[0]
+    if not names:
+        raise ReadError(f"{path.name} holds no layers")
+    raise ReadError(f"{path.name} has several layers ({', '.join(names)}); choose one with source_layer=")
+
+
+# --- bulk read and isolation of broken features ------------------------------------------------------------------
+
+
+def _read_with_gdal(src: _Source) -> tuple[gpd.GeoDataFrame, list[dict[str, Any]]]:
+    """Bulk read with pyogrio; on failure, warnings or null geometries, stream with fiona."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            frame = pyogrio.read_dataframe(src.path, layer=src.driver_layer, encoding=src.encoding, use_arrow=True)
+    except _PYOGRIO_ERRORS as exc:
+        logger.info("%s: bulk read failed (%s); reading feature by feature", src.source, exc)
+        return _stream_with_fiona(src)
+    if not caught and not frame.geometry.isna().any():
+        return _numbered(frame), []
+    for warning in caught:
+        logger.info("%s: GDAL warned: %s", src.source, warning.message)
+    streamed, bad = _stream_with_fiona(src)
+    return _reconcile(src, frame, streamed, bad)
+
+
+def _reconcile(
+    src: _Source, bulk: gpd.GeoDataFrame, streamed: gpd.GeoDataFrame, bad: list[dict[str, Any]]
+) -> tuple[gpd.GeoDataFrame, list[dict[str, Any]]]:
+    """Keep the bulk read's typed columns, minus the features the one-by-one read found broken."""
+    if len(streamed) + len(bad) != len(bulk):
+        logger.warning("%s: the bulk read found %d features, the one-by-one read %d; keeping the latter",
+                       src.source, len(bulk), len(streamed) + len(bad))
+        return streamed, bad
+    numbered = _numbered(bulk)
+    broken = {row["record"] for row in bad}
+    kept = numbered[~numbered["_record"].isin(broken)].reset_index(drop=True)
+    return kept, bad
+
+
+def _numbered(frame: gpd.GeoDataFrame, records: list[int] | None = None) -> gpd.GeoDataFrame:
+    """A copy of `frame` with a first column ``_record`` (1..n in file order unless given)."""
+    out = frame.reset_index(drop=True)
+    if "_record" in out.columns:
+        raise ReadError("the file already has a column '_record'; rename it before importing")
+    numbers = records if records is not None else range(1, len(out) + 1)
+    out.insert(0, "_record", pd.Series(list(numbers), dtype="int64"))
+    return out
+
+
+@contextlib.contextmanager
+def _gdal_messages() -> Iterator[list[str]]:
+    """Collect the GDAL errors and warnings fiona logs while the block runs."""
+    messages: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    fiona_logger = logging.getLogger("fiona")
+    handler = _Collect(level=logging.WARNING)
+    old_level = fiona_logger.level
+    fiona_logger.addHandler(handler)
+    if fiona_logger.getEffectiveLevel() > logging.WARNING:
+        fiona_logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield messages
+        messages.extend(str(w.message) for w in caught)
+    finally:
+        fiona_logger.removeHandler(handler)
+        fiona_logger.setLevel(old_level)
+
+
+def _stream_with_fiona(src: _Source) -> tuple[gpd.GeoDataFrame, list[dict[str, Any]]]:
+    """Read feature by feature; a feature that raises or makes GDAL complain is quarantined."""
+    import fiona  # imported here: only needed when the bulk read has trouble
+
+    good: list[dict[str, Any]] = []
+    numbers: list[int] = []
+    bad: list[dict[str, Any]] = []
+    try:
+        with _gdal_messages() as opening, fiona.open(src.path, layer=src.driver_layer, encoding=src.encoding) as col:
+            crs = col.crs_wkt or None
+            expected = len(col)
+            columns = list(col.schema["properties"])
+            features = iter(col)
+            for number in range(1, expected + 1):
+                feature, problem = _next_feature(features)
+                if feature is None and problem is None:
+                    break
+                if problem is not None:
+                    bad.append(src.bad(number, _feature_raw(feature, number), f"GDAL could not decode it: {problem}"))
+                    continue
+                good.append(_feature_row(feature))
+                numbers.append(number)
+    except (fiona.errors.FionaError, OSError, ValueError) as exc:
+        raise ReadError(f"{src.source} cannot be read: {exc}") from None
+    for message in opening:
+        logger.info("%s: %s", src.source, message)
+    frame = gpd.GeoDataFrame(pd.DataFrame(good, columns=columns + ["geometry"]), geometry="geometry", crs=crs)
+    return _numbered(frame, numbers), bad
+
+
+def _next_feature(features: Iterator[Any]) -> tuple[Any, str | None]:
+    """The next feature and the GDAL complaint it raised (None, None at the end)."""
+    with _gdal_messages() as messages:
+        try:
+            feature = next(features)
+        except StopIteration:
+            return None, None
+        except Exception as exc:  # fiona raises many types for one broken feature; all mean the same here
+            return None, f"{type(exc).__name__}: {exc}"
+    return feature, ("; ".join(messages) if messages else None)
+
+
+def _feature_row(feature: Any) -> dict[str, Any]:
+    row = dict(feature.properties or {})
+    row["geometry"] = shape(feature.geometry) if feature.geometry is not None else None
+    return row
+
+
+def _feature_raw(feature: Any, number: int) -> dict[str, Any]:
+    if feature is None:
+        return {"feature": number}
+    raw = dict(feature.properties or {})
+    raw["geometry"] = None
+    return raw
+
+
+# --- GeoJSON -------------------------------------------------------------------------------------------------------
+
+
+def _read_geojson(src: _Source) -> tuple[gpd.GeoDataFrame, list[dict[str, Any]]]:
+    """Bulk read with pyogrio; when it warns or finds null geometries, check each feature's JSON."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            frame = pyogrio.read_dataframe(src.path, use_arrow=True)
+    except _PYOGRIO_ERRORS as exc:
+        raise ReadError(f"{src.source} is not readable GeoJSON (truncated or damaged?): {exc}") from None
+    if not caught and not frame.geometry.isna().any():
+        return _numbered(frame), []
+    for warning in caught:
+        logger.info("%s: GDAL warned: %s", src.source, warning.message)
+    features = _json_features(src)
+    bad = [src.bad(number, raw, detail) for number, raw, detail in _broken_json_features(features)]
+    if len(features) != len(frame):
+        raise ReadError(f"{src.source}: GDAL read {len(frame)} features but the file holds {len(features)}; "
+                        "check the file with a GeoJSON validator")
+    numbered = _numbered(frame)
+    broken = {row["record"] for row in bad}
+    return numbered[~numbered["_record"].isin(broken)].reset_index(drop=True), bad
+
+
+def _json_features(src: _Source) -> list[Any]:
+    try:
+        document = json.loads(src.path.read_bytes())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ReadError(f"{src.source} is not valid JSON: {exc}") from None
+    if isinstance(document, dict) and document.get("type") == "FeatureCollection":
+        return list(document.get("features") or [])
+    return [document]
+
+
+def _broken_json_features(features: list[Any]) -> Iterator[tuple[int, dict[str, Any], str]]:
+    for number, feature in enumerate(features, start=1):
+        if not isinstance(feature, dict):
+            yield number, {"feature": json.dumps(feature, ensure_ascii=False)[:2000]}, "not a GeoJSON Feature"
+            continue
+        geometry = feature.get("geometry")
+        if geometry is None:
+            continue
+        try:
+            shape(geometry)
+        except (shapely.errors.ShapelyError, TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+            raw = dict(feature.get("properties") or {})
+            raw["geometry"] = json.dumps(geometry, ensure_ascii=False)[:2000]
+            yield number, raw, f"its geometry cannot be decoded ({type(exc).__name__}: {exc}); fix or remove it"
+
+
+# --- zipped shapefiles ---------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _unzipped_shapefile(path: Path) -> Iterator[Path]:
+    """Check a zip's index, extract its one shapefile to a temporary folder, yield the ``.shp``."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ReadError(f"{path.name} is not a readable zip file: {exc}") from None
+    with archive, tempfile.TemporaryDirectory(prefix="gridmap-zip-") as tmp:
+        members = _checked_members(archive, path.name)
+        shp = _the_shapefile(members, path.name)
+        stem = PurePosixPath(shp.filename).with_suffix("").as_posix().lower()
+        target = Path(tmp)
+        for member in members:
+            name = PurePosixPath(member.filename)
+            if name.with_suffix("").as_posix().lower() == stem and name.suffix.lower() in _SHAPEFILE_PARTS:
+                _extract(archive, member, target / (name.stem + name.suffix.lower()), path.name)
+        yield target / (PurePosixPath(shp.filename).stem + ".shp")
+
+
+def _checked_members(archive: zipfile.ZipFile, name: str) -> list[zipfile.ZipInfo]:
+    members = [m for m in archive.infolist() if not m.is_dir()]
+    for member in members:
+        pure = PurePosixPath(member.filename.replace("\\", "/"))
+        if pure.is_absolute() or ".." in pure.parts or ":" in member.filename:
+            raise UnsafeFileError(f"{name} contains an unsafe path {member.filename!r}; refusing to unpack it")
+        if stat.S_ISLNK(member.external_attr >> 16):
+            raise UnsafeFileError(f"{name} contains a symbolic link {member.filename!r}; refusing to unpack it")
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > _RATIO_MIN_BYTES and ratio > MAX_ZIP_RATIO:
+            raise UnsafeFileError(f"{name}: {member.filename!r} expands {ratio:.0f} times (a zip bomb?); refusing it")
+    total = sum(m.file_size for m in members)
+    if total > MAX_ZIP_BYTES:
+        raise UnsafeFileError(f"{name} unpacks to {total} bytes, more than the {MAX_ZIP_BYTES} allowed; "
+                              "unzip it yourself and read the .shp")
+    return members
+
+
+def _the_shapefile(members: list[zipfile.ZipInfo], name: str) -> zipfile.ZipInfo:
+    shps = [m for m in members if m.filename.lower().endswith(".shp") and not m.filename.startswith("__MACOSX/")]
+    if len(shps) == 1:
+        return shps[0]
+    if not shps:
+        raise ReadError(f"{name} holds no .shp file; zip one shapefile (.shp, .shx, .dbf, .prj, .cpg)")
+    listed = ", ".join(m.filename for m in shps)
+    raise ReadError(f"{name} holds several shapefiles ({listed}); zip one shapefile per file")
+
+
+def _extract(archive: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path, name: str) -> None:
+    """Copy one member, refusing it when it turns out larger than its index entry says."""
+    written = 0
+    with archive.open(member) as source, open(target, "wb") as sink:
+        for chunk in iter(lambda: source.read(1 << 20), b""):
+            written += len(chunk)
+            if written > member.file_size:
+                raise UnsafeFileError(f"{name}: {member.filename!r} is larger than its zip index says; refusing it")
+            sink.write(chunk)
