@@ -10,11 +10,12 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+import geopandas as gpd
 import pandas as pd
 
-from gridmap.model import QUARANTINE_COLUMNS
+from gridmap.model import QUARANTINE_COLUMNS, STORAGE_CRS
 
-__all__ = ["ReadResult", "quarantine_frame", "quarantine_row", "file_digest", "raw_json"]
+__all__ = ["ReadResult", "quarantine_frame", "quarantine_row", "file_digest", "raw_json", "records_frame"]
 
 QUARANTINE_NAMES = [c.name for c in QUARANTINE_COLUMNS]
 
@@ -133,3 +134,27 @@ def quarantine_frame(rows: Iterable[Mapping[str, Any]] = ()) -> pd.DataFrame:
     frame["record"] = frame["record"].astype("int64")
     frame["quarantined_at"] = pd.to_datetime(frame["quarantined_at"], utc=True)
     return frame
+
+
+def records_frame(rows: list[dict[str, Any]], *, first: tuple[str, ...] = ("_record",)) -> gpd.GeoDataFrame:
+    """Build a reader's records GeoDataFrame (EPSG:4326) from row dicts with a ``geometry`` key.
+
+    Columns named in `first` come first (created empty when no row has them),
+    then the others in order of appearance; ``_record`` is int64.
+
+    Examples
+    --------
+    >>> from shapely.geometry import Point
+    >>> gdf = records_frame([{"_record": 1, "name": "a", "geometry": Point(109.7, 38.3)}])
+    >>> list(gdf.columns), gdf.crs.to_epsg(), gdf["_record"].dtype.name
+    (['_record', 'name', 'geometry'], 4326, 'int64')
+    >>> len(records_frame([]))
+    0
+    """
+    columns = list(first)
+    for row in rows:
+        columns.extend(k for k in row if k not in columns and k != "geometry")
+    frame = pd.DataFrame([{c: row.get(c) for c in columns} for row in rows], columns=columns)
+    frame["_record"] = frame["_record"].astype("int64")
+    geometry = gpd.GeoSeries([row["geometry"] for row in rows], crs=STORAGE_CRS)
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs=STORAGE_CRS)
