@@ -7,19 +7,24 @@ BAD-INPUTS.md case 8: a KMZ may carry ``../`` member names or a 2 GB
    archive before anything is decompressed when a member name is absolute, has
    a drive letter or a ``..`` part, when there are too many members, when the
    declared uncompressed sizes add up to too much, when a large member claims a
-   compression ratio no real document reaches, or when a member is encrypted.
+   compression ratio no real document reaches, when a member is encrypted, or
+   (on request) when a member is a symbolic link.
 2. :func:`read_member_capped` decompresses one member in memory, in chunks, and
    stops as soon as more than `cap` bytes come out: the declared size is never
-   trusted alone. Nothing is ever extracted to disk.
+   trusted alone. :func:`copy_member_capped` does the same into an open binary
+   file, for a caller that unpacks to its own temporary folder.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import re
+import stat
 import zipfile
 from os import PathLike
 from pathlib import Path
+from typing import BinaryIO
 
 from gridmap._errors import ReadError, UnsafeFileError
 
@@ -31,6 +36,7 @@ __all__ = [
     "RATIO_MIN_BYTES",
     "check_zip",
     "check_member_name",
+    "copy_member_capped",
     "read_member_capped",
 ]
 
@@ -82,17 +88,25 @@ def check_member_name(name: str) -> None:
         return
     raise UnsafeFileError(
         f"zip member {name!r} {problem}, which could reach outside the archive's folder;"
-        " the archive is refused: re-create it with relative member names"
+        f" the archive with this unsafe path {name!r} is refused: re-create it with relative member names"
     )
 
 
-def _check_member(info: zipfile.ZipInfo, *, source: str, max_ratio: float) -> None:
+def _check_member(
+    info: zipfile.ZipInfo, *, source: str, max_ratio: float, ratio_min_bytes: int, refuse_symlinks: bool
+) -> None:
     check_member_name(info.filename)
     if info.flag_bits & 0x1:
         raise UnsafeFileError(
             f"{source}: zip member {info.filename!r} is encrypted; re-create the archive without a password"
         )
-    if info.file_size >= RATIO_MIN_BYTES:
+    # Unix zip tools keep the file mode in the high 16 bits of external_attr (APPNOTE.TXT 4.4.15).
+    if refuse_symlinks and stat.S_ISLNK(info.external_attr >> 16):
+        raise UnsafeFileError(
+            f"{source}: zip member {info.filename!r} is a symbolic link, which could point outside the"
+            " archive's folder; re-create the archive with the file itself"
+        )
+    if info.file_size >= ratio_min_bytes:
         ratio = info.file_size / max(info.compress_size, 1)
         if ratio > max_ratio:
             raise UnsafeFileError(
@@ -107,6 +121,8 @@ def check_zip(
     max_total_bytes: int = MAX_TOTAL_BYTES,
     max_ratio: float = MAX_RATIO,
     max_members: int = MAX_MEMBERS,
+    ratio_min_bytes: int = RATIO_MIN_BYTES,
+    refuse_symlinks: bool = False,
 ) -> list[zipfile.ZipInfo]:
     """Check a zip archive's index without decompressing anything.
 
@@ -118,9 +134,14 @@ def check_zip(
         Limit on the sum of declared uncompressed sizes.
     max_ratio : float, optional
         Limit on the compression ratio of members of at least
-        :data:`RATIO_MIN_BYTES` declared bytes.
+        `ratio_min_bytes` declared bytes.
     max_members : int, optional
         Limit on the number of members.
+    ratio_min_bytes : int, optional
+        Members declaring fewer bytes are not ratio-checked.
+    refuse_symlinks : bool, optional
+        Also refuse members stored as symbolic links (for callers that unpack
+        to disk).
 
     Returns
     -------
@@ -132,7 +153,8 @@ def check_zip(
     ReadError
         The file is not a zip archive or cannot be opened.
     UnsafeFileError
-        Any of the limits is exceeded, a member name is unsafe or encrypted.
+        Any of the limits is exceeded, a member name is unsafe, a member is
+        encrypted, or a symbolic link when `refuse_symlinks` is true.
 
     Examples
     --------
@@ -160,11 +182,14 @@ def check_zip(
     if len(infos) > max_members:
         raise UnsafeFileError(f"{source}: {len(infos)} zip members is over the limit of {max_members}")
     for info in infos:
-        _check_member(info, source=source, max_ratio=max_ratio)
+        _check_member(
+            info, source=source, max_ratio=max_ratio, ratio_min_bytes=ratio_min_bytes, refuse_symlinks=refuse_symlinks
+        )
     total = sum(i.file_size for i in infos)
     if total > max_total_bytes:
         raise UnsafeFileError(
-            f"{source}: zip members declare {total} uncompressed bytes, over the limit of {max_total_bytes}"
+            f"{source}: zip members declare {total} uncompressed bytes, over the limit of {max_total_bytes}:"
+            f" unpacked it would be more than the {max_total_bytes} allowed; unzip it yourself and read the files"
         )
     logger.debug("%s: zip index ok, %d members, %d bytes declared", source, len(infos), total)
     return infos
@@ -209,12 +234,57 @@ def read_member_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> 
     ...
     gridmap._errors.UnsafeFileError: zip member 'doc.kml' declares 5000 bytes, over the limit of 1000...
     """
+    sink = io.BytesIO()
+    copy_member_capped(zf, info, sink, cap=cap)
+    return sink.getvalue()
+
+
+def copy_member_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, sink: BinaryIO, *, cap: int) -> int:
+    """Decompress one zip member into `sink`, refusing it past `cap` bytes.
+
+    Like :func:`read_member_capped` but writes chunk by chunk to an open
+    binary file instead of holding the member in memory. On refusal `sink`
+    may hold a partial copy: the caller discards it.
+
+    Parameters
+    ----------
+    zf : zipfile.ZipFile
+        The open archive.
+    info : zipfile.ZipInfo
+        The member, from :func:`check_zip` or ``zf.infolist()``.
+    sink : binary file
+        Where the decompressed bytes go.
+    cap : int
+        Largest number of bytes accepted; pass ``info.file_size`` to refuse a
+        member holding more than its index declares.
+
+    Returns
+    -------
+    int
+        The number of bytes written.
+
+    Raises
+    ------
+    UnsafeFileError
+        More than `cap` bytes, or data that does not match the index.
+
+    Examples
+    --------
+    >>> import io, zipfile
+    >>> buf = io.BytesIO()
+    >>> with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+    ...     zf.writestr("a.dbf", b"x" * 3000)
+    >>> zf = zipfile.ZipFile(buf)
+    >>> info = zf.getinfo("a.dbf")
+    >>> out = io.BytesIO()
+    >>> copy_member_capped(zf, info, out, cap=info.file_size), out.getvalue() == b"x" * 3000
+    (3000, True)
+    """
     check_member_name(info.filename)
     if info.file_size > cap:
         raise UnsafeFileError(
             f"zip member {info.filename!r} declares {info.file_size} bytes, over the limit of {cap}; split the file"
         )
-    chunks: list[bytes] = []
     got = 0
     try:
         with zf.open(info) as fh:
@@ -222,8 +292,10 @@ def read_member_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> 
                 chunk = fh.read(min(_CHUNK, cap + 1 - got))
                 if not chunk:
                     break
-                chunks.append(chunk)
                 got += len(chunk)
+                if got > cap:
+                    break
+                sink.write(chunk)
     except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
         raise UnsafeFileError(
             f"zip member {info.filename!r} does not match the archive's index or cannot be decompressed ({exc});"
@@ -234,7 +306,7 @@ def read_member_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> 
             f"zip member {info.filename!r} holds more than {cap} bytes although its index declares"
             f" {info.file_size}; refused"
         )
-    return b"".join(chunks)
+    return got
 
 
 def open_zip(path: str | PathLike[str]) -> zipfile.ZipFile:

@@ -17,14 +17,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import stat
 import tempfile
 import warnings
-import zipfile
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import geopandas as gpd
 import pandas as pd
@@ -32,9 +30,13 @@ import pyogrio
 import shapely
 from shapely.geometry import shape
 
-from gridmap._errors import ReadError, UnsafeFileError
+from gridmap._errors import ReadError
 from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row
 from gridmap.io._encoding import shapefile_encoding
+from gridmap.io._zip import check_zip, copy_member_capped, open_zip
+
+if TYPE_CHECKING:
+    import zipfile
 
 __all__ = ["read_vector", "VECTOR_SUFFIXES", "MAX_ZIP_BYTES"]
 
@@ -44,7 +46,9 @@ logger = logging.getLogger(__name__)
 VECTOR_SUFFIXES: tuple[str, ...] = (".geojson", ".json", ".gpkg", ".shp", ".zip")
 #: Largest total uncompressed size accepted in a zipped shapefile.
 MAX_ZIP_BYTES = 1 << 30
-#: Largest compression ratio accepted for a zip member larger than 10 MiB.
+#: Largest compression ratio accepted for a zip member of at least 10 MiB. Higher than
+#: :data:`gridmap.io._zip.MAX_RATIO` because a .dbf of wide, mostly blank text fields
+#: compresses far better than a KML document.
 MAX_ZIP_RATIO = 1000
 _RATIO_MIN_BYTES = 10 << 20
 _SHAPEFILE_PARTS = {".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx"}
@@ -352,39 +356,28 @@ def _broken_json_features(features: list[Any]) -> Iterator[tuple[int, dict[str, 
 
 @contextlib.contextmanager
 def _unzipped_shapefile(path: Path) -> Iterator[Path]:
-    """Check a zip's index, extract its one shapefile to a temporary folder, yield the ``.shp``."""
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ReadError(f"{path.name} is not a readable zip file: {exc}") from None
-    with archive, tempfile.TemporaryDirectory(prefix="gridmap-zip-") as tmp:
-        members = _checked_members(archive, path.name)
-        shp = _the_shapefile(members, path.name)
-        stem = PurePosixPath(shp.filename).with_suffix("").as_posix().lower()
+    """Check a zip's index, extract its one shapefile to a temporary folder, yield the ``.shp``.
+
+    The index checks (unsafe names, symbolic links, total size, compression ratio,
+    encryption) and the capped copy are :mod:`gridmap.io._zip`'s.
+    """
+    members = [m for m in _checked_index(path) if not m.is_dir()]
+    shp = _the_shapefile(members, path.name)
+    stem = PurePosixPath(shp.filename).with_suffix("").as_posix().lower()
+    with open_zip(path) as archive, tempfile.TemporaryDirectory(prefix="gridmap-zip-") as tmp:
         target = Path(tmp)
         for member in members:
             name = PurePosixPath(member.filename)
             if name.with_suffix("").as_posix().lower() == stem and name.suffix.lower() in _SHAPEFILE_PARTS:
-                _extract(archive, member, target / (name.stem + name.suffix.lower()), path.name)
+                with open(target / (name.stem + name.suffix.lower()), "wb") as sink:
+                    # a member holding more than its index entry says is refused
+                    copy_member_capped(archive, member, sink, cap=member.file_size)
         yield target / (PurePosixPath(shp.filename).stem + ".shp")
 
 
-def _checked_members(archive: zipfile.ZipFile, name: str) -> list[zipfile.ZipInfo]:
-    members = [m for m in archive.infolist() if not m.is_dir()]
-    for member in members:
-        pure = PurePosixPath(member.filename.replace("\\", "/"))
-        if pure.is_absolute() or ".." in pure.parts or ":" in member.filename:
-            raise UnsafeFileError(f"{name} contains an unsafe path {member.filename!r}; refusing to unpack it")
-        if stat.S_ISLNK(member.external_attr >> 16):
-            raise UnsafeFileError(f"{name} contains a symbolic link {member.filename!r}; refusing to unpack it")
-        ratio = member.file_size / max(member.compress_size, 1)
-        if member.file_size > _RATIO_MIN_BYTES and ratio > MAX_ZIP_RATIO:
-            raise UnsafeFileError(f"{name}: {member.filename!r} expands {ratio:.0f} times (a zip bomb?); refusing it")
-    total = sum(m.file_size for m in members)
-    if total > MAX_ZIP_BYTES:
-        raise UnsafeFileError(f"{name} unpacks to {total} bytes, more than the {MAX_ZIP_BYTES} allowed; "
-                              "unzip it yourself and read the .shp")
-    return members
+def _checked_index(path: Path) -> list[zipfile.ZipInfo]:
+    return check_zip(path, max_total_bytes=MAX_ZIP_BYTES, max_ratio=MAX_ZIP_RATIO,
+                     ratio_min_bytes=_RATIO_MIN_BYTES, refuse_symlinks=True)
 
 
 def _the_shapefile(members: list[zipfile.ZipInfo], name: str) -> zipfile.ZipInfo:
@@ -395,14 +388,3 @@ def _the_shapefile(members: list[zipfile.ZipInfo], name: str) -> zipfile.ZipInfo
         raise ReadError(f"{name} holds no .shp file; zip one shapefile (.shp, .shx, .dbf, .prj, .cpg)")
     listed = ", ".join(m.filename for m in shps)
     raise ReadError(f"{name} holds several shapefiles ({listed}); zip one shapefile per file")
-
-
-def _extract(archive: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path, name: str) -> None:
-    """Copy one member, refusing it when it turns out larger than its index entry says."""
-    written = 0
-    with archive.open(member) as source, open(target, "wb") as sink:
-        for chunk in iter(lambda: source.read(1 << 20), b""):
-            written += len(chunk)
-            if written > member.file_size:
-                raise UnsafeFileError(f"{name}: {member.filename!r} is larger than its zip index says; refusing it")
-            sink.write(chunk)
