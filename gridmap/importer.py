@@ -32,6 +32,14 @@ def _grids_for(workspace: "Workspace", layer: str) -> Any:
     return grids if len(grids) else None
 
 
+def _repairs(frame: pd.DataFrame | None) -> list[dict[str, float]]:
+    if frame is None or len(frame) == 0:
+        return []
+    cols = ["_record", "area_before_m2", "area_after_m2", "change_pct"]
+    return [{k: (int(v) if k == "_record" else float(v)) for k, v in zip(cols, row)}
+            for row in frame[cols].itertuples(index=False)]
+
+
 def import_file(
     workspace: "Workspace | str | PathLike[str]",
     layer: str,
@@ -119,6 +127,7 @@ def import_file(
             source_digest=batch.source_digest,
             read=batch.read,
         )
+        summary.repairs = _repairs(batch.repairs)
     finally:
         if ws is not workspace:
             ws.close()

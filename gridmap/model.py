@@ -516,6 +516,8 @@ class ImportSummary:
     duplicates: int
     quarantined: int
     reasons: dict[str, int] = field(default_factory=dict)
+    #: Geometries repaired on request: ``_record``, ``area_before_m2``, ``area_after_m2``, ``change_pct``.
+    repairs: list[dict[str, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.read != self.accepted + self.duplicates + self.quarantined:
@@ -536,6 +538,7 @@ class ImportSummary:
             "duplicates": int(self.duplicates),
             "quarantined": int(self.quarantined),
             "reasons": {k: int(v) for k, v in sorted(self.reasons.items())},
+            **({"repaired": self.repairs} if self.repairs else {}),
         }
 
     def describe(self) -> str:
@@ -546,4 +549,7 @@ class ImportSummary:
         ]
         for reason, count in sorted(self.reasons.items()):
             lines.append(f"  quarantined {count}: {reason} ({QUARANTINE_REASONS.get(reason, reason)})")
+        for rep in self.repairs:
+            lines.append(f"  repaired record {rep['_record']}: area {rep['area_before_m2']:.1f} m² → "
+                         f"{rep['area_after_m2']:.1f} m² ({rep['change_pct']:+.2f} %)")
         return "\n".join(lines)
