@@ -8,6 +8,7 @@ look at each; :func:`import_file` chains them the way ``gridmap import`` does.
 from __future__ import annotations
 
 import logging
+import math
 from os import PathLike
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -32,11 +33,12 @@ def _grids_for(workspace: "Workspace", layer: str) -> Any:
     return grids if len(grids) else None
 
 
-def _repairs(frame: pd.DataFrame | None) -> list[dict[str, float]]:
+def _repairs(frame: pd.DataFrame | None) -> list[dict[str, float | None]]:
     if frame is None or len(frame) == 0:
         return []
     cols = ["_record", "area_before_m2", "area_after_m2", "change_pct"]
-    return [{k: (int(v) if k == "_record" else float(v)) for k, v in zip(cols, row)}
+    # A zero-area bow-tie repaired to a real polygon changes by an infinite percentage: say None.
+    return [{k: (int(v) if k == "_record" else float(v) if math.isfinite(v) else None) for k, v in zip(cols, row)}
             for row in frame[cols].itertuples(index=False)]
 
 

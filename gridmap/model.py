@@ -517,7 +517,7 @@ class ImportSummary:
     quarantined: int
     reasons: dict[str, int] = field(default_factory=dict)
     #: Geometries repaired on request: ``_record``, ``area_before_m2``, ``area_after_m2``, ``change_pct``.
-    repairs: list[dict[str, float]] = field(default_factory=list)
+    repairs: list[dict[str, float | None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.read != self.accepted + self.duplicates + self.quarantined:
@@ -550,6 +550,7 @@ class ImportSummary:
         for reason, count in sorted(self.reasons.items()):
             lines.append(f"  quarantined {count}: {reason} ({QUARANTINE_REASONS.get(reason, reason)})")
         for rep in self.repairs:
+            change = "" if rep["change_pct"] is None else f" ({rep['change_pct']:+.2f} %)"
             lines.append(f"  repaired record {rep['_record']}: area {rep['area_before_m2']:.1f} m² → "
-                         f"{rep['area_after_m2']:.1f} m² ({rep['change_pct']:+.2f} %)")
+                         f"{rep['area_after_m2']:.1f} m²{change}")
         return "\n".join(lines)

@@ -1,0 +1,949 @@
+"""Turn what a reader read into rows a workspace layer can store, losing nothing.
+
+:func:`prepare` is the stage between the readers (:mod:`gridmap.io`) and the
+workspace. It maps the file's column names onto the layer's model columns,
+checks every record and types every value. Each record ends up either in
+``accepted`` (typed, in EPSG:4326) or in ``quarantine`` with the reason of its
+**first** failing check, so ``read == len(accepted) + len(quarantine)`` always
+holds; :func:`prepare` asserts it before returning.
+
+Checks, in the order they are applied
+-------------------------------------
+1. required values (``missing_value``);
+2. geometry, on the raw coordinates before any GCJ-02/BD-09 conversion:
+   ``missing_coordinates``, ``unparseable_coordinates``, ``swapped_coordinates``,
+   ``coordinates_out_of_range``, ``outside_china``, ``wrong_geometry_type``,
+   ``invalid_geometry``; then conversion to WGS84 and ``outside_subdistrict``;
+3. times: ``missing_time``, ``unparseable_time``, ``future_time``;
+4. coded values: ``unknown_category``, ``unknown_kind``, ``unparseable_value``
+   (status, numbers).
+
+"Inside China" is a bounding-box test, :data:`CHINA_BOUNDS` (longitude
+73.5–135.1° E, latitude 18.1–53.6° N, the extent of mainland China and
+Hainan). It is deliberately coarse: it catches swapped and foreign
+coordinates, it does not follow the border, and it excludes the South China
+Sea islands south of 18.1° N.
+
+Examples
+--------
+>>> import geopandas as gpd
+>>> from shapely.geometry import Point
+>>> from gridmap.io._base import ReadResult, quarantine_frame
+>>> from gridmap.records import prepare
+>>> records = gpd.GeoDataFrame(
+...     {"编号": ["R1", "R2"], "上报时间": ["2025-03-01 08:00", "2025/3/1 9:30"],
+...      "类别": ["垃圾乱倒", "柴草垛"], "_record": [1, 2]},
+...     geometry=[Point(109.73, 38.29), Point(38.29, 109.73)], crs="EPSG:4326")
+>>> result = ReadResult(records, quarantine_frame(), "a.geojson", "0123456789abcdef")
+>>> batch = prepare("reports", result)
+>>> batch.accepted[["report_id", "category", "status"]].values.tolist()
+[['R1', 'garbage_dumping', 'reported']]
+>>> str(batch.accepted.loc[0, "reported_at"])
+'2025-03-01 08:00:00+08:00'
+>>> batch.reasons()
+{'swapped_coordinates': 1}
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+from shapely.geometry.base import BaseGeometry
+
+from gridmap._errors import CRSError, ReadError, SchemaError
+from gridmap.io._base import QUARANTINE_NAMES, ReadResult, quarantine_frame, raw_json
+from gridmap.model import (
+    CATEGORIES, COLUMN_ALIASES, DEFAULT_TZ, QUARANTINE_REASONS, REPORT_STATUSES, STORAGE_CRS, TARGET_KINDS,
+    Column, LayerSpec, layer_spec,
+)
+
+__all__ = ["PreparedBatch", "prepare", "parse_times", "CHINA_BOUNDS", "FUTURE_SLACK", "COORDS"]
+
+logger = logging.getLogger(__name__)
+
+#: Bounding box (min lon, min lat, max lon, max lat) used as "inside China".
+CHINA_BOUNDS: tuple[float, float, float, float] = (73.5, 18.1, 135.1, 53.6)
+#: Times up to this much later than ``now`` are still accepted (phone clocks drift).
+FUTURE_SLACK = pd.Timedelta(minutes=10)
+#: Coordinate systems that may be declared for longitude/latitude.
+COORDS = ("wgs84", "gcj02", "bd09")
+
+TIME_DTYPE = f"datetime64[us, {DEFAULT_TZ}]"
+REPAIR_COLUMNS = ["_record", "area_before_m2", "area_after_m2", "change_pct"]
+
+_TYPE_NAMES = ("Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon",
+               "GeometryCollection")
+_POINT, _LINE, _POLYGON, _MULTILINE, _MULTIPOLYGON = 0, 1, 3, 5, 6
+#: Shapely type ids each layer geometry accepts.
+_ACCEPTED_TYPES: Mapping[str, frozenset[int]] = {
+    "Point": frozenset({_POINT}),
+    "MultiPolygon": frozenset({_POLYGON, _MULTIPOLYGON}),
+    "MultiLineString": frozenset({_LINE, _MULTILINE}),
+    "Geometry": frozenset({_POINT, _POLYGON, _MULTIPOLYGON}),
+}
+#: Header names that mean "the identifier" or "the time" whatever the layer.
+_GENERIC_ID = frozenset({"id", "编号"})
+_GENERIC_TIME = frozenset({"time", "datetime", "时间"})
+_COORD_NAMES = ("lon", "lat")
+
+# A time of day followed by a zone designator: "08:00Z", "08:00:00+08:00", "08:00 +0800".
+# (ASCII classes only, so pyarrow's RE2 engine runs it instead of a Python loop.)
+_ZONED_RE = r"[0-9]:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?[ \t]*(?:Z|z|UTC|[+-][0-9]{2}(?::?[0-9]{2})?)$"
+_EPOCH_RE = r"[0-9]{9,13}"
+# Dates written the Chinese way: 2025/3/1 8:05, 2025.3.1, 2025年3月1日 8时5分3秒, 2025-3-1 8点.
+_LOCAL_RE = (
+    r"^(?P<year>\d{4})\s*[-/.年]\s*(?P<month>\d{1,2})\s*[-/.月]\s*(?P<day>\d{1,2})\s*[日号]?"
+    r"(?:[\sT]*(?P<hour>\d{1,2})\s*[:时点]\s*(?:(?P<minute>\d{1,2})\s*(?:[:分]\s*"
+    r"(?:(?P<second>\d{1,2}(?:\.\d+)?)\s*秒?)?)?)?)?$"
+)
+_TIME_HINT = "write it like 2025-03-01 08:05 (Asia/Shanghai assumed) or ISO 8601 with a zone, e.g. 2025-03-01T00:05Z"
+
+
+@dataclass
+class PreparedBatch:
+    """The outcome of :func:`prepare`: accepted rows and quarantined records.
+
+    Attributes
+    ----------
+    layer : str
+        The layer the rows are meant for.
+    accepted : pandas.DataFrame or geopandas.GeoDataFrame
+        Typed rows with exactly the layer's model columns in model order, then
+        ``geometry`` (EPSG:4326; absent for the ``rectifications`` table), then
+        the int column ``_record``; a fresh 0..n-1 index.
+    quarantine : pandas.DataFrame
+        The reader's quarantined records followed by those rejected here, with
+        the columns of :data:`gridmap.model.QUARANTINE_COLUMNS`.
+    source, source_digest : str
+        The file's name and digest, from the reader.
+    read : int
+        Records seen in the file; equals ``len(accepted) + len(quarantine)``.
+    repairs : pandas.DataFrame
+        Geometries repaired (``repair=True``): ``_record``, ``area_before_m2``,
+        ``area_after_m2``, ``change_pct`` (``inf`` when a zero area grew).
+    """
+
+    layer: str
+    accepted: pd.DataFrame
+    quarantine: pd.DataFrame
+    source: str
+    source_digest: str
+    read: int
+    repairs: pd.DataFrame = field(default_factory=lambda: _empty_repairs())
+
+    def reasons(self) -> dict[str, int]:
+        """Count quarantined records by reason code.
+
+        Examples
+        --------
+        >>> from gridmap.io._base import quarantine_frame, quarantine_row
+        >>> q = quarantine_frame([quarantine_row(layer="reports", source="a.csv", source_digest="0" * 16,
+        ...                                      record=3, raw={}, reason="future_time", detail="...")])
+        >>> PreparedBatch("reports", pd.DataFrame(), q, "a.csv", "0" * 16, read=1).reasons()
+        {'future_time': 1}
+        """
+        counts = self.quarantine["reason"].value_counts(sort=False)
+        return {str(k): int(v) for k, v in sorted(counts.items())}
+
+
+def _empty_repairs() -> pd.DataFrame:
+    return pd.DataFrame({
+        "_record": pd.Series([], dtype="int64"),
+        "area_before_m2": pd.Series([], dtype="float64"),
+        "area_after_m2": pd.Series([], dtype="float64"),
+        "change_pct": pd.Series([], dtype="float64"),
+    })
+
+
+class _Verdicts:
+    """The first failing check of every row (later checks never overwrite it)."""
+
+    def __init__(self, n: int) -> None:
+        self.bad = np.zeros(n, dtype=bool)
+        self.reason = np.full(n, None, dtype=object)
+        self.detail = np.full(n, None, dtype=object)
+
+    def flag(self, mask: Any, reason: str, detail: str | Callable[[np.ndarray], Any]) -> np.ndarray:
+        """Quarantine the rows of `mask` not yet quarantined; return their positions."""
+        assert reason in QUARANTINE_REASONS, reason
+        new = np.flatnonzero(np.asarray(mask, dtype=bool) & ~self.bad)
+        if len(new):
+            self.bad[new] = True
+            self.reason[new] = reason
+            self.detail[new] = detail(new) if callable(detail) else detail
+        return new
+
+
+# ----------------------------------------------------------------------------- the entry point
+
+
+def prepare(
+    layer: str,
+    result: ReadResult,
+    *,
+    coords: str | None = None,
+    subdistrict: BaseGeometry | gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+    grids: gpd.GeoDataFrame | None = None,
+    repair: bool = False,
+    now: pd.Timestamp | None = None,
+    max_outside_km: float = 5.0,
+    defaults: Mapping[str, object] | None = None,
+) -> PreparedBatch:
+    """Check, type and reproject a reader's records for one workspace layer.
+
+    Parameters
+    ----------
+    layer : str
+        Target layer, one of :data:`gridmap.model.LAYERS`.
+    result : ReadResult
+        What a reader returned. It is not modified.
+    coords : {"wgs84", "gcj02", "bd09"}, optional
+        Datum of the longitude/latitude; overrides ``result.coords``. When both
+        are None the file's CRS applies (``"wgs84"``).
+    subdistrict : shapely geometry or GeoDataFrame, optional
+        The workspace's territory (a bare geometry is taken as EPSG:4326).
+        Records farther than `max_outside_km` from it are quarantined
+        (``outside_subdistrict``).
+    grids : GeoDataFrame, optional
+        Grids with a ``grid_code`` column, in any CRS. For ``reports`` and
+        ``targets`` the grid is assigned by location (a polygon target by its
+        representative point); a record in no grid keeps an empty grid_code.
+        A point on a border between grids gets the grid listed first.
+    repair : bool
+        Repair invalid geometries with :func:`shapely.make_valid` (keeping only
+        the polygonal, resp. linear, parts) instead of quarantining them; the
+        area change is reported in ``repairs`` and the original WKT is logged.
+    now : pandas.Timestamp, optional
+        The present, for ``future_time`` (default: the clock). Naive means
+        Asia/Shanghai. Times later than ``now`` + :data:`FUTURE_SLACK` are refused.
+    max_outside_km : float
+        How far outside the subdistrict a record may lie, in km.
+    defaults : mapping, optional
+        Values for model columns the file lacks, e.g. ``{"inspector": "张三"}``
+        for a GPX track. Columns the file has are left as they are.
+
+    Returns
+    -------
+    PreparedBatch
+
+    Raises
+    ------
+    ReadError
+        When a required column is missing from the whole file.
+    CRSError
+        Spatial records without a CRS, or most coordinates outside the range of
+        their (geographic) CRS: declare the file's real CRS.
+    SchemaError
+        An unknown layer, `coords` value or `defaults` column.
+
+    Notes
+    -----
+    Headers are matched after stripping and lower-casing: exact model names
+    first, then :data:`gridmap.model.COLUMN_ALIASES`. The generic headers
+    ``id``/``编号`` name the layer's identifier column (``target_id`` for
+    targets) and ``time``/``datetime``/``时间`` its first time column. For
+    ``reports`` without an id column, ``name`` (KML/GPX placemark names) serves as
+    ``report_id``. Other columns are dropped and logged. Times without a zone
+    are Asia/Shanghai; times with a zone keep their instant; 9-13 digit numbers are
+    Unix epoch seconds (up to 10 digits) or milliseconds.
+
+    Polygons are stored as MultiPolygons (also polygon ``targets``) and lines as
+    MultiLineStrings. Identifiers and other text are stripped strings (pandas
+    ``str`` dtype, missing as NA); whole numbers read as floats lose their ``.0``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from gridmap.io._base import ReadResult, quarantine_frame
+    >>> rows = pd.DataFrame({"事件编号": [7.0, 8.0], "整改时间": ["2025年3月2日 10时30分", "2030-01-01"],
+    ...                      "吨数": ["1.5", "lots"], "_record": [1, 2]})
+    >>> result = ReadResult(rows, quarantine_frame(), "fix.csv", "f" * 16)
+    >>> batch = prepare("rectifications", result, defaults={"by": "李四"}, now=pd.Timestamp("2025-03-05 12:00"))
+    >>> batch.accepted[["report_id", "by", "tonnes"]].values.tolist()
+    [['7', '李四', 1.5]]
+    >>> str(batch.accepted.loc[0, "rectified_at"])
+    '2025-03-02 10:30:00+08:00'
+    >>> batch.quarantine[["record", "reason"]].values.tolist()
+    [[2, 'future_time']]
+    """
+    spec = layer_spec(layer)
+    datum = _resolve_coords(coords, result)
+    records = result.records
+    now_ts = _resolve_now(now)
+    mapping, coord_cols = _map_columns(list(records.columns), spec, records)
+    frame = _model_frame(records, mapping, spec, defaults, result.source)
+    record_no = _record_numbers(records)
+    verdicts = _Verdicts(len(frame))
+    _check_required(frame, spec, verdicts)
+    geometry, repairs = None, _empty_repairs()
+    if spec.geometry is not None:
+        raw_geoms, crs = _raw_geometry(records, coord_cols, spec)
+        geometry, repairs = _check_geometry(
+            raw_geoms, crs, spec, verdicts, record_no, datum=datum, repair=repair,
+            subdistrict=subdistrict, max_outside_km=max_outside_km,
+        )
+    typed = _typed_columns(frame, spec, verdicts, now_ts)
+    if grids is not None and spec.name in ("reports", "targets") and geometry is not None:
+        typed["grid_code"] = _assign_grids(geometry, ~verdicts.bad, grids, typed["grid_code"])
+    accepted = _accepted_frame(typed, geometry, record_no, verdicts.bad, spec)
+    quarantine = _quarantine_frame(result, records, record_no, verdicts, spec.name)
+    batch = PreparedBatch(spec.name, accepted, quarantine, result.source, result.source_digest, result.read,
+                          repairs)
+    if batch.read != len(accepted) + len(quarantine):
+        raise AssertionError(f"prepare lost records of {result.source}: read {batch.read} != accepted "
+                             f"{len(accepted)} + quarantined {len(quarantine)}")
+    logger.info("%s → %s: read %d, accepted %d, quarantined %d %s", result.source, spec.name, batch.read,
+                len(accepted), len(quarantine), batch.reasons())
+    return batch
+
+
+# ----------------------------------------------------------------------------- options
+
+
+def _resolve_coords(coords: str | None, result: ReadResult) -> str:
+    value = coords if coords is not None else (result.coords or "wgs84")
+    text = str(value).strip().lower().replace("-", "")
+    if text not in COORDS:
+        raise SchemaError(f"coords={value!r} is not a known coordinate system; use one of {', '.join(COORDS)}"
+                          " (gcj02 for Amap/WeChat/Tencent, bd09 for Baidu, wgs84 for GPS and photos)")
+    return text
+
+
+def _resolve_now(now: pd.Timestamp | None) -> pd.Timestamp:
+    ts = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+    if ts.tzinfo is None:
+        ts = ts.tz_localize(DEFAULT_TZ)
+    return ts
+
+
+# ----------------------------------------------------------------------------- columns
+
+
+def _normalise(name: object) -> str:
+    return str(name).replace("\ufeff", "").strip().lower()
+
+
+def _id_column(spec: LayerSpec) -> str | None:
+    first = spec.key[0]
+    return first if first == "code" or first.endswith(("_id", "_code")) else None
+
+
+def _alias_target(name: str, spec: LayerSpec) -> str | None:
+    """Model column (or lon/lat) that header `name` stands for in this layer, if any."""
+    if name in spec.column_names or name in _COORD_NAMES:
+        return name
+    target = COLUMN_ALIASES.get(name)
+    if target is None:
+        return None
+    if target in spec.column_names or target in _COORD_NAMES:
+        return target
+    if name in _GENERIC_ID:
+        return _id_column(spec)
+    if name in _GENERIC_TIME:
+        return next((c.name for c in spec.columns if c.dtype == "datetime"), None)
+    return None
+
+
+def _map_columns(columns: list[Any], spec: LayerSpec, records: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Map model column → file column, and lon/lat → file column; log what is dropped."""
+    skip = {"_record"}
+    if isinstance(records, gpd.GeoDataFrame) and records._geometry_column_name in records.columns:
+        skip.add(records._geometry_column_name)
+    exact: dict[str, Any] = {}
+    alias: dict[str, Any] = {}
+    dropped: list[str] = []
+    for col in columns:
+        if col in skip:
+            continue
+        name = _normalise(col)
+        target = _alias_target(name, spec)
+        chosen = exact if target == name else alias
+        if target is None or target in exact or (target in alias and chosen is alias):
+            dropped.append(str(col))
+            continue
+        if target in alias:  # an exact name beats an alias seen earlier
+            dropped.append(str(alias.pop(target)))
+        chosen[target] = col
+    mapping = {**alias, **exact}
+    if spec.name == "reports" and "report_id" not in mapping:
+        name_col = next((c for c in dropped if _normalise(c) in ("name", "名称")), None)
+        if name_col is not None:
+            mapping["report_id"] = _original(columns, name_col)
+            dropped.remove(name_col)
+            logger.info("using column %r as report_id (the file has no id column)", name_col)
+    coord_cols = {k: mapping.pop(k) for k in _COORD_NAMES if k in mapping}
+    if dropped:
+        logger.info("columns dropped for layer %s (not in the model): %s", spec.name, ", ".join(dropped))
+    return mapping, coord_cols
+
+
+def _original(columns: list[Any], text: str) -> Any:
+    return next(c for c in columns if str(c) == text)
+
+
+def _model_frame(records: pd.DataFrame, mapping: Mapping[str, Any], spec: LayerSpec,
+                 defaults: Mapping[str, object] | None, source: str) -> pd.DataFrame:
+    """A new frame with the model columns the file has (plus defaults), raw values, index 0..n-1."""
+    n = len(records)
+    data = {model: records[col].reset_index(drop=True) for model, col in mapping.items()}
+    for key, value in (defaults or {}).items():
+        if key not in spec.column_names:
+            raise SchemaError(f"defaults names {key!r}, which is not a column of layer {spec.name!r}; "
+                              f"columns: {', '.join(spec.column_names)}")
+        if key not in data:
+            data[key] = pd.Series([value] * n, dtype=object)
+    missing = [c for c in spec.required if c not in data]
+    if missing and n:  # a file whose every record the reader quarantined has nothing to map
+        raise ReadError(_missing_columns_message(source, spec, missing, records))
+    frame = pd.DataFrame(data, index=pd.RangeIndex(n))
+    for col in spec.column_names:
+        if col not in frame:
+            frame[col] = pd.Series(np.nan, index=frame.index, dtype="str")
+    return frame
+
+
+def _missing_columns_message(source: str, spec: LayerSpec, missing: list[str], records: pd.DataFrame) -> str:
+    found = [str(c) for c in records.columns if c != "_record"]
+    accepted = []
+    for col in missing:
+        names = [col] + sorted(a for a, t in COLUMN_ALIASES.items() if t == col)
+        accepted.append(f"{col} (accepted headers: {', '.join(names)})")
+    return (f"{source}: layer {spec.name!r} needs column(s) {', '.join(missing)} but the file has only: "
+            f"{', '.join(found) or 'no columns'}. Rename the header to one of "
+            f"{'; '.join(accepted)}, or pass defaults={{column: value}} for a value shared by every row.")
+
+
+def _record_numbers(records: pd.DataFrame) -> np.ndarray:
+    if "_record" in records.columns:
+        return pd.to_numeric(records["_record"]).to_numpy(dtype="int64")
+    logger.warning("records carry no _record column; numbering them 1..%d", len(records))
+    return np.arange(1, len(records) + 1, dtype="int64")
+
+
+def _check_required(frame: pd.DataFrame, spec: LayerSpec, verdicts: _Verdicts) -> None:
+    for col in spec.columns:
+        if col.required and col.dtype != "datetime":
+            empty = _is_empty(frame[col.name])
+            verdicts.flag(empty, "missing_value",
+                          f"required value {col.name!r} is empty; fill it in and import the file again")
+
+
+def _is_empty(values: pd.Series) -> np.ndarray:
+    empty = np.array(values.isna(), dtype=bool)
+    if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+        text = values.astype("str").str.strip()
+        empty = empty | np.array((text == "").fillna(False), dtype=bool)
+    return empty
+
+
+# ----------------------------------------------------------------------------- values
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Stripped strings, missing for empty; integral floats without '.0' (123.0 → '123')."""
+    if pd.api.types.is_float_dtype(values.dtype):
+        return _floats_as_text(values)
+    if values.dtype == object:
+        floats = values.map(lambda v: isinstance(v, (float, np.floating)), na_action="ignore")
+        floats = floats.fillna(False).astype(bool)
+        if floats.any():
+            values = values.copy()
+            values[floats] = _floats_as_text(values[floats].astype("float64"))
+    text = (values if values.dtype == "str" else values.astype("str")).str.strip()
+    return text.where(text != "")
+
+
+def _floats_as_text(values: pd.Series) -> pd.Series:
+    arr = values.to_numpy(dtype="float64")
+    integral = np.isfinite(arr) & (np.floor(arr) == arr) & (np.abs(arr) < 2**63)
+    text = values.astype("str")
+    if integral.any():
+        text[integral] = pd.Series(arr[integral].astype("int64"), index=values.index[integral]).astype("str")
+    return text.where(~values.isna())
+
+
+def _typed_columns(frame: pd.DataFrame, spec: LayerSpec, verdicts: _Verdicts,
+                   now: pd.Timestamp) -> dict[str, pd.Series]:
+    typed: dict[str, pd.Series] = {}
+    for col in spec.columns:
+        if col.dtype == "datetime":
+            typed[col.name] = _typed_times(frame[col.name], col, verdicts, now)
+        elif col.dtype in ("int", "float"):
+            typed[col.name] = _typed_number(frame[col.name], col, verdicts)
+        else:
+            typed[col.name] = _as_text(frame[col.name])
+    _check_codes(typed, spec, verdicts)
+    return typed
+
+
+def _typed_number(values: pd.Series, col: Column, verdicts: _Verdicts) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        number = values.astype("float64")
+        given = ~values.isna()
+    else:
+        text = _as_text(values)
+        given = text.notna()
+        number = pd.to_numeric(text.str.replace(",", "", regex=False), errors="coerce").astype("float64")
+    arr = number.to_numpy(dtype="float64")
+    bad = given.to_numpy(dtype=bool) & ~(np.isfinite(arr) & (arr >= 0))
+    if col.dtype == "int":
+        bad |= np.isfinite(arr) & (np.floor(arr) != arr)
+    verdicts.flag(bad, "unparseable_value", lambda idx: [
+        f"{col.name} {values.iloc[i]!r} is not a {'whole ' if col.dtype == 'int' else ''}number >= 0; "
+        "write digits only, e.g. 3 or 1.5" for i in idx])
+    number = number.where(~bad & given.to_numpy(dtype=bool))
+    return number.round().astype("Int64") if col.dtype == "int" else number
+
+
+def _code_lookup(kind: str) -> tuple[dict[str, str], str]:
+    """Accepted spellings → key for categories, target kinds or statuses; and the list to show."""
+    if kind == "category":
+        lookup = {}
+        for cat in CATEGORIES.values():
+            lookup.update({cat.key: cat.key, cat.zh: cat.key, cat.en.lower(): cat.key})
+        known = ", ".join(f"{c.key} ({c.zh})" for c in CATEGORIES.values())
+        return lookup, known
+    table = TARGET_KINDS if kind == "kind" else REPORT_STATUSES
+    lookup = {**{k: k for k in table}, **{zh: k for k, zh in table.items()}}
+    return lookup, ", ".join(f"{k} ({zh})" for k, zh in table.items())
+
+
+def _to_codes(text: pd.Series, lookup: Mapping[str, str]) -> pd.Series:
+    """Vectorised lookup over the distinct values: exact spelling first, then lower-cased."""
+    positions, distinct = pd.factorize(text, use_na_sentinel=True)
+    keys = [lookup.get(v, lookup.get(str(v).lower())) for v in distinct]
+    table = pd.array(keys + [None], dtype="str")  # the last entry stands for missing values
+    positions = np.where(positions < 0, len(keys), positions)
+    return pd.Series(table.take(positions), index=text.index)
+
+
+def _check_codes(typed: dict[str, pd.Series], spec: LayerSpec, verdicts: _Verdicts) -> None:
+    checks = {"reports": [("category", "unknown_category"), ("status", "unparseable_value")],
+              "targets": [("kind", "unknown_kind")]}.get(spec.name, [])
+    for column, reason in checks:
+        text = typed[column]
+        if column == "status":
+            text = text.fillna("reported")
+        lookup, known = _code_lookup(column)
+        codes = _to_codes(text, lookup)
+        bad = (codes.isna() & text.notna()).to_numpy(dtype=bool)
+        verdicts.flag(bad, reason, lambda idx, c=column, t=text, k=known: [
+            f"{c} {t.iloc[i]!r} is not known; use one of: {k}" for i in idx])
+        typed[column] = codes
+
+
+# ----------------------------------------------------------------------------- times
+
+
+def _typed_times(values: pd.Series, col: Column, verdicts: _Verdicts, now: pd.Timestamp) -> pd.Series:
+    parsed, empty = parse_times(values)
+    unparsed = parsed.isna().to_numpy(dtype=bool) & ~empty
+    if col.required:
+        verdicts.flag(empty, "missing_time", f"required time {col.name!r} is empty; fill it in ({_TIME_HINT})")
+    verdicts.flag(unparsed, "unparseable_time", lambda idx: [
+        f"{col.name} {values.iloc[i]!r} is not a time I can read; {_TIME_HINT}" for i in idx])
+    limit = now + FUTURE_SLACK
+    future = (parsed > limit).fillna(False).to_numpy(dtype=bool)
+    verdicts.flag(future, "future_time", lambda idx: [
+        f"{col.name} {values.iloc[i]!r} ({parsed.iloc[i].isoformat()}) is later than now "
+        f"({now.tz_convert(DEFAULT_TZ).isoformat(timespec='seconds')}); check the phone's clock and time zone"
+        for i in idx])
+    return parsed.where(~(unparsed | future))
+
+
+def parse_times(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Parse times of many formats, vectorised; return (times in Asia/Shanghai, empty mask).
+
+    Times without a zone are taken as :data:`gridmap.model.DEFAULT_TZ`; times
+    with one keep their instant. Unparseable values come back as NaT (and not
+    empty).
+
+    Examples
+    --------
+    >>> times, empty = parse_times(pd.Series(["2025-03-01 08:00", "2025-03-01T00:00Z", "2025年3月1日 8时5分", "",
+    ...                                       "1740787200", "2025/3/1 8:05"]))
+    >>> [str(t) for t in times]  # doctest: +NORMALIZE_WHITESPACE
+    ['2025-03-01 08:00:00+08:00', '2025-03-01 08:00:00+08:00', '2025-03-01 08:05:00+08:00', 'NaT',
+     '2025-03-01 08:00:00+08:00', '2025-03-01 08:05:00+08:00']
+    >>> empty.tolist()
+    [False, False, False, True, False, False]
+    """
+    values = values.reset_index(drop=True)
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert(DEFAULT_TZ).astype(TIME_DTYPE), values.isna().to_numpy(dtype=bool)
+    if pd.api.types.is_datetime64_dtype(values.dtype):
+        return _localise(values), values.isna().to_numpy(dtype=bool)
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return _from_epoch(values.astype("float64")), values.isna().to_numpy(dtype=bool)
+    text = _as_text(values)
+    empty = text.isna().to_numpy(dtype=bool)
+    out = pd.Series(pd.NaT, index=text.index, dtype=TIME_DTYPE)
+    epoch = text.str.fullmatch(_EPOCH_RE).fillna(False).to_numpy(dtype=bool)
+    zoned = text.str.contains(_ZONED_RE, regex=True).fillna(False).to_numpy(dtype=bool) & ~epoch
+    naive = ~(empty | epoch | zoned)
+    if epoch.any():
+        out[epoch] = _from_epoch(pd.to_numeric(text[epoch]).astype("float64"))
+    if zoned.any():
+        iso = text[zoned].str.replace(r"[ \t]*UTC$", "Z", regex=True)
+        out[zoned] = pd.to_datetime(iso, format="ISO8601", errors="coerce", utc=True).dt.tz_convert(
+            DEFAULT_TZ).astype(TIME_DTYPE)
+    if naive.any():
+        out[naive] = _localise(pd.to_datetime(text[naive], format="ISO8601", errors="coerce"))
+    retry = out.isna().to_numpy(dtype=bool) & ~empty
+    if retry.any():
+        out[retry] = _parse_local(text[retry])
+    return out, empty
+
+
+def _localise(naive: pd.Series) -> pd.Series:
+    local = naive.astype("datetime64[us]").dt.tz_localize(DEFAULT_TZ, ambiguous="NaT", nonexistent="NaT")
+    return local.astype(TIME_DTYPE)
+
+
+def _from_epoch(seconds_or_ms: pd.Series) -> pd.Series:
+    """Unix epoch numbers: milliseconds when larger than 1e11 (i.e. after 1973 in ms), else seconds."""
+    arr = seconds_or_ms.to_numpy(dtype="float64")
+    ms = np.where(np.abs(arr) > 1e11, arr, arr * 1000.0)
+    ok = np.isfinite(ms) & (np.abs(ms) < 9e15)
+    stamps = pd.to_datetime(pd.Series(np.where(ok, ms, np.nan), index=seconds_or_ms.index), unit="ms", utc=True)
+    return stamps.dt.tz_convert(DEFAULT_TZ).astype(TIME_DTYPE)
+
+
+def _parse_local(text: pd.Series) -> pd.Series:
+    """The Chinese ways of writing a naive time, via one vectorised regex."""
+    parts = text.str.extract(_LOCAL_RE)
+    numbers = parts.apply(pd.to_numeric, errors="coerce")
+    numbers[["hour", "minute", "second"]] = numbers[["hour", "minute", "second"]].fillna(0)
+    stamps = pd.to_datetime(numbers[["year", "month", "day", "hour", "minute", "second"]], errors="coerce")
+    return _localise(stamps)
+
+
+# ----------------------------------------------------------------------------- geometry
+
+
+def _raw_geometry(records: pd.DataFrame, coord_cols: Mapping[str, Any], spec: LayerSpec) -> tuple[np.ndarray, CRS]:
+    """The records' geometries as a shapely array, and their CRS (refusing data without one)."""
+    from gridmap.crs import require_crs
+
+    if isinstance(records, gpd.GeoDataFrame) and records._geometry_column_name in records.columns:
+        require_crs(records, what=f"records for layer {spec.name!r}")
+        return np.asarray(records.geometry.array, dtype=object), CRS.from_user_input(records.crs)
+    if len(records) == 0:
+        return np.empty(0, dtype=object), CRS.from_user_input(STORAGE_CRS)
+    if set(coord_cols) == set(_COORD_NAMES):
+        lon = _coordinate(records[coord_cols["lon"]])
+        lat = _coordinate(records[coord_cols["lat"]])
+        both_empty = np.isnan(lon[1]) & np.isnan(lat[1])
+        geoms = shapely.points(lon[0], lat[0])
+        geoms[both_empty] = None
+        return geoms, CRS.from_user_input(STORAGE_CRS)
+    raise ReadError(f"layer {spec.name!r} needs geometry, but the records have none and no longitude/latitude "
+                    "columns; add lon and lat columns (or 经度, 纬度) or read a file with geometry")
+
+
+def _coordinate(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(number or NaN for not-a-number, NaN where empty) — NaN in the first marks unparseable."""
+    text = _as_text(values)
+    numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64")
+    given = np.where(text.notna().to_numpy(dtype=bool), 0.0, np.nan)
+    return numbers, given
+
+
+def _check_geometry(
+    raw: np.ndarray, crs: CRS, spec: LayerSpec, verdicts: _Verdicts, record_no: np.ndarray, *, datum: str,
+    repair: bool, subdistrict: Any, max_outside_km: float,
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Run the coordinate checks; return the stored (EPSG:4326, promoted) geometries and the repairs."""
+    geoms = raw.copy()
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    verdicts.flag(~present, "missing_coordinates", "the record has no coordinates; add them or drop the record")
+    lonlat = _as_lonlat(geoms, crs, present)
+    _check_ranges(lonlat, present, crs, verdicts)
+    _check_types(geoms, spec, verdicts)
+    geoms, repairs = _check_validity(geoms, crs, spec, verdicts, record_no, repair=repair)
+    geoms = _promote(geoms, spec)
+    stored = np.full(len(geoms), None, dtype=object)
+    ok = ~verdicts.bad
+    if ok.any():
+        stored[ok] = _to_storage(geoms[ok], crs, datum)
+    if subdistrict is not None:
+        _check_subdistrict(stored, subdistrict, verdicts, max_outside_km)
+    return stored, repairs
+
+
+def _as_lonlat(geoms: np.ndarray, crs: CRS, mask: np.ndarray) -> np.ndarray:
+    """Geometries in longitude/latitude for the range checks: raw when geographic, else reprojected."""
+    if crs.is_geographic:
+        return geoms
+    out = np.full(len(geoms), None, dtype=object)
+    if mask.any():
+        with np.errstate(invalid="ignore"):
+            out[mask] = gpd.GeoSeries(geoms[mask], crs=crs).to_crs(STORAGE_CRS).array
+    return out
+
+
+def _in_box(minx: np.ndarray, miny: np.ndarray, maxx: np.ndarray, maxy: np.ndarray) -> np.ndarray:
+    west, south, east, north = CHINA_BOUNDS
+    return (minx >= west) & (maxx <= east) & (miny >= south) & (maxy <= north)
+
+
+def _check_ranges(lonlat: np.ndarray, present: np.ndarray, crs: CRS, verdicts: _Verdicts) -> None:
+    """unparseable → swapped → out of range → outside China, on every vertex (via bounds).
+
+    The "mostly out of range" rule looks at every record with coordinates, whatever
+    other check it fails.
+    """
+    xy, index = shapely.get_coordinates(lonlat[present], return_index=True)
+    rows = np.flatnonzero(present)
+    nonfinite = np.zeros(len(lonlat), dtype=bool)
+    nonfinite[rows[np.unique(index[~np.isfinite(xy).all(axis=1)])]] = True
+    how = ("are not numbers" if crs.is_geographic
+           else f"cannot be transformed from {crs.to_string()} to longitude/latitude")
+    verdicts.flag(nonfinite, "unparseable_coordinates", lambda idx: [
+        f"coordinates {_short_wkt(lonlat[i])} {how}; correct them in the source" for i in idx])
+    usable = present & ~nonfinite
+    bounds = np.full((len(lonlat), 4), np.nan)
+    bounds[usable] = shapely.bounds(lonlat[usable])
+    minx, miny, maxx, maxy = bounds.T
+    with np.errstate(invalid="ignore"):
+        out_of_range = usable & ((minx < -180) | (maxx > 180) | (miny < -90) | (maxy > 90))
+        swapped_in = usable & _in_box(miny, minx, maxy, maxx)
+        outside = usable & ~_in_box(minx, miny, maxx, maxy)
+    _raise_if_mostly_out_of_range(out_of_range & ~swapped_in, usable, crs)
+
+    def where(idx: np.ndarray) -> list[str]:
+        return [_short_wkt(lonlat[i]) for i in idx]
+
+    verdicts.flag(outside & swapped_in, "swapped_coordinates", lambda idx: [
+        f"{w} has latitude and longitude swapped (swapped it lies in China); put longitude (x) first"
+        for w in where(idx)])
+    verdicts.flag(out_of_range, "coordinates_out_of_range", lambda idx: [
+        f"{w} is outside longitude [-180, 180] / latitude [-90, 90]; check the file's CRS and the values"
+        for w in where(idx)])
+    verdicts.flag(outside, "outside_china", lambda idx: [
+        f"{w} lies outside China (lon 73.5-135.1, lat 18.1-53.6); check the coordinates and the declared CRS"
+        for w in where(idx)])
+
+
+def _raise_if_mostly_out_of_range(out: np.ndarray, usable: np.ndarray, crs: CRS) -> None:
+    considered, bad = int(usable.sum()), int((out & usable).sum())
+    if crs.is_geographic and considered and bad * 2 > considered:
+        raise CRSError(
+            f"{bad} of {considered} records have coordinates outside longitude/latitude range "
+            f"although the file says {crs.to_string()}; the file is probably in a projected CRS. "
+            "Declare its real CRS (e.g. a .prj file, or the EPSG code of the GIS project) and read it again.")
+
+
+def _short_wkt(geom: Any) -> str:
+    if geom is None:
+        return "(none)"
+    return shapely.to_wkt(geom, rounding_precision=6, trim=True)[:80]
+
+
+def _check_types(geoms: np.ndarray, spec: LayerSpec, verdicts: _Verdicts) -> None:
+    accepted = _ACCEPTED_TYPES[str(spec.geometry)]
+    types = shapely.get_type_id(geoms)
+    wrong = ~np.isin(types, list(accepted)) & ~verdicts.bad
+    holds = " or ".join(_TYPE_NAMES[t] for t in sorted(accepted))
+    verdicts.flag(wrong, "wrong_geometry_type", lambda idx: [
+        f"a {_TYPE_NAMES[types[i]] if 0 <= types[i] < 8 else 'geometry'} cannot go in layer {spec.name!r}, "
+        f"which holds {holds}; convert or split it in GIS" for i in idx])
+
+
+def _check_validity(geoms: np.ndarray, crs: CRS, spec: LayerSpec, verdicts: _Verdicts, record_no: np.ndarray, *,
+                    repair: bool) -> tuple[np.ndarray, pd.DataFrame]:
+    todo = ~verdicts.bad & (shapely.get_type_id(geoms) != _POINT)
+    invalid = np.zeros(len(geoms), dtype=bool)
+    invalid[todo] = ~shapely.is_valid(geoms[todo])
+    if not invalid.any():
+        return geoms, _empty_repairs()
+    if not repair:
+        verdicts.flag(invalid, "invalid_geometry", lambda idx: [
+            f"invalid geometry: {reason}; fix it in GIS, or import with repair=True to repair it "
+            "(the area change is reported)" for reason in shapely.is_valid_reason(geoms[idx])])
+        return geoms, _empty_repairs()
+    return _repair(geoms, invalid, crs, verdicts, record_no)
+
+
+def _repair(geoms: np.ndarray, invalid: np.ndarray, crs: CRS, verdicts: _Verdicts,
+            record_no: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
+    idx = np.flatnonzero(invalid)
+    before = geoms[idx]
+    fixed = np.array([_same_dimension_parts(g, shapely.make_valid(g)) for g in before], dtype=object)
+    emptied = shapely.is_empty(fixed)
+    verdicts.flag(np.isin(np.arange(len(geoms)), idx[emptied]), "invalid_geometry",
+                  "invalid geometry that repair reduces to nothing (e.g. a polygon with no area); redraw it")
+    keep = ~emptied
+    out = geoms.copy()
+    out[idx[keep]] = fixed[keep]
+    for i, old, new in zip(idx[keep], before[keep], fixed[keep]):
+        logger.info("record %d: repaired invalid geometry %s; original WKT: %s", record_no[i],
+                    shapely.is_valid_reason(old), shapely.to_wkt(old))
+    area_before, area_after = _metric_areas(before[keep], crs), _metric_areas(fixed[keep], crs)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        change = np.where(area_before > 0, (area_after - area_before) / area_before * 100.0,
+                          np.where(area_after > 0, np.inf, 0.0))
+    repairs = pd.DataFrame({"_record": record_no[idx[keep]].astype("int64"), "area_before_m2": area_before,
+                            "area_after_m2": area_after, "change_pct": change})
+    return out, repairs
+
+
+def _same_dimension_parts(original: BaseGeometry, fixed: BaseGeometry) -> BaseGeometry:
+    """Keep the parts of a repaired geometry that have the original's dimension."""
+    dim = shapely.get_dimensions(original)
+    parts = shapely.get_parts(fixed)
+    parts = parts[shapely.get_dimensions(parts) == dim]
+    if len(parts) == 0:
+        return shapely.from_wkt("GEOMETRYCOLLECTION EMPTY")
+    if dim == 2:
+        polys = shapely.get_parts(parts)  # flatten nested multipolygons
+        return shapely.multipolygons(polys[shapely.get_type_id(polys) == _POLYGON])
+    lines = shapely.get_parts(parts)
+    return shapely.multilinestrings(lines[shapely.get_type_id(lines) == _LINE])
+
+
+def _metric_areas(geoms: np.ndarray, crs: CRS) -> np.ndarray:
+    """Areas in m² in the metric CRS chosen for the data (raw lon/lat taken as WGS84; GCJ-02 shifts
+    barely change areas)."""
+    from gridmap.crs import metric_crs
+
+    series = gpd.GeoSeries(geoms, crs=crs)
+    geographic = series if crs.is_geographic else series.to_crs(STORAGE_CRS)
+    geographic = geographic.set_crs(STORAGE_CRS, allow_override=True)
+    metric = metric_crs(gpd.GeoDataFrame(geometry=geographic))
+    return geographic.to_crs(metric).area.to_numpy(dtype="float64")
+
+
+def _promote(geoms: np.ndarray, spec: LayerSpec) -> np.ndarray:
+    """Polygon → MultiPolygon, LineString → MultiLineString where the layer holds multi types."""
+    types = shapely.get_type_id(geoms)
+    out = geoms.copy()
+    if spec.geometry in ("MultiPolygon", "Geometry"):
+        polys = np.flatnonzero(types == _POLYGON)
+        if len(polys):
+            out[polys] = shapely.multipolygons(geoms[polys], indices=np.arange(len(polys)))
+    if spec.geometry == "MultiLineString":
+        lines = np.flatnonzero(types == _LINE)
+        if len(lines):
+            out[lines] = shapely.multilinestrings(geoms[lines], indices=np.arange(len(lines)))
+    return out
+
+
+def _to_storage(geoms: np.ndarray, crs: CRS, datum: str) -> np.ndarray:
+    from gridmap.crs import to_storage
+
+    stored = to_storage(gpd.GeoDataFrame(geometry=gpd.GeoSeries(geoms, crs=crs)), coords=datum, what="the records")
+    return np.asarray(stored.geometry.array, dtype=object)
+
+
+def _subdistrict_4326(subdistrict: Any) -> BaseGeometry:
+    if isinstance(subdistrict, BaseGeometry):
+        return subdistrict
+    if isinstance(subdistrict, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        from gridmap.crs import require_crs
+
+        frame = subdistrict if isinstance(subdistrict, gpd.GeoDataFrame) else gpd.GeoDataFrame(geometry=subdistrict)
+        require_crs(frame, what="the subdistrict")
+        return frame.to_crs(STORAGE_CRS).geometry.union_all()
+    raise SchemaError(f"subdistrict must be a shapely geometry or a GeoDataFrame, not {type(subdistrict).__name__}")
+
+
+def _check_subdistrict(stored: np.ndarray, subdistrict: Any, verdicts: _Verdicts, max_km: float) -> None:
+    """Quarantine records farther than `max_km` (metric) from the subdistrict."""
+    from gridmap.crs import metric_crs
+
+    area = _subdistrict_4326(subdistrict)
+    metric = metric_crs(gpd.GeoDataFrame(geometry=[area], crs=STORAGE_CRS))
+    area_m = gpd.GeoSeries([area], crs=STORAGE_CRS).to_crs(metric)
+    zone = area_m.buffer(max_km * 1000.0, quad_segs=32).to_crs(STORAGE_CRS).iloc[0]
+    shapely.prepare(zone)
+    todo = np.flatnonzero(~verdicts.bad)
+    geoms = stored[todo]
+    near = np.ones(len(todo), dtype=bool)
+    points = shapely.get_type_id(geoms) == _POINT
+    near[points] = shapely.intersects_xy(zone, shapely.get_x(geoms[points]), shapely.get_y(geoms[points]))
+    near[~points] = shapely.intersects(geoms[~points], zone)
+    far = np.zeros(len(stored), dtype=bool)
+    far[todo[~near]] = True
+
+    def detail(idx: np.ndarray) -> list[str]:
+        dist = gpd.GeoSeries(stored[idx], crs=STORAGE_CRS).to_crs(metric).distance(area_m.iloc[0]).to_numpy()
+        return [f"{_short_wkt(stored[i])} lies {d / 1000:.1f} km from the subdistrict (limit {max_km:g} km); "
+                "check the declared coordinate system (coords=) and the values" for i, d in zip(idx, dist)]
+
+    verdicts.flag(far, "outside_subdistrict", detail)
+
+
+# ----------------------------------------------------------------------------- grids
+
+
+def _assign_grids(stored: np.ndarray, ok: np.ndarray, grids: gpd.GeoDataFrame, current: pd.Series) -> pd.Series:
+    """grid_code by location for the accepted rows; rows in no grid get an empty grid_code."""
+    from gridmap.crs import require_crs
+
+    if "grid_code" not in grids.columns:
+        raise SchemaError(f"grids need a grid_code column; they have: {', '.join(map(str, grids.columns))}")
+    require_crs(grids, what="the grids")
+    grid_geoms = np.asarray(grids.to_crs(STORAGE_CRS).geometry.array, dtype=object)
+    codes = _as_text(grids["grid_code"]).to_numpy(dtype=object)
+    rows = np.flatnonzero(ok)
+    geoms = stored[rows]
+    anchors = geoms.copy()
+    areas = shapely.get_type_id(geoms) != _POINT
+    anchors[areas] = shapely.point_on_surface(geoms[areas])
+    tree = shapely.STRtree(grid_geoms)
+    hit_row, hit_grid = tree.query(anchors, predicate="intersects")
+    order = np.lexsort((hit_grid, hit_row))
+    first_rows, first = np.unique(hit_row[order], return_index=True)
+    assigned = np.full(len(stored), None, dtype=object)
+    assigned[rows[first_rows]] = codes[hit_grid[order][first]]
+    result = pd.Series(assigned, index=current.index).astype("str")
+    changed = int((current.notna() & result.notna() & (current != result)).sum())
+    if changed:
+        logger.info("%d records had a grid_code other than the grid holding them; the location wins", changed)
+    return result
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def _accepted_frame(typed: Mapping[str, pd.Series], geometry: np.ndarray | None, record_no: np.ndarray,
+                    bad: np.ndarray, spec: LayerSpec) -> pd.DataFrame:
+    keep = ~bad
+    data = {name: typed[name][keep].reset_index(drop=True) for name in spec.column_names}
+    frame = pd.DataFrame(data, index=pd.RangeIndex(int(keep.sum())))
+    for col in spec.columns:
+        if col.dtype == "str":
+            frame[col.name] = frame[col.name].astype("str")
+    if geometry is not None:
+        frame = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometry[keep], crs=STORAGE_CRS, index=frame.index))
+    frame["_record"] = record_no[keep].astype("int64")
+    return frame
+
+
+def _quarantine_frame(result: ReadResult, records: pd.DataFrame, record_no: np.ndarray, verdicts: _Verdicts,
+                      layer: str) -> pd.DataFrame:
+    idx = np.flatnonzero(verdicts.bad)
+    raw_cols = [c for c in records.columns if c != "_record"]
+    raws = records.iloc[idx][raw_cols].to_dict("records") if len(idx) else []
+    when = pd.Timestamp.now(tz="UTC")
+    rows = pd.DataFrame({
+        "layer": layer, "source": result.source, "source_digest": result.source_digest,
+        "record": record_no[idx], "raw": [raw_json(r) for r in raws],
+        "reason": verdicts.reason[idx], "detail": verdicts.detail[idx], "quarantined_at": when,
+    }, columns=QUARANTINE_NAMES)
+    earlier = result.quarantine.copy()
+    if len(earlier):
+        earlier["layer"] = earlier["layer"].where(earlier["layer"].notna() & (earlier["layer"] != ""), layer)
+    parts = [frame for frame in (earlier, rows) if len(frame)]
+    if not parts:
+        return quarantine_frame()
+    combined = quarantine_frame(pd.concat(parts, ignore_index=True).to_dict("records"))
+    return combined
