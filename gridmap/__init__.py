@@ -58,6 +58,7 @@ _EXPORTS: dict[str, str] = {
     "sample_reports": "gridmap.sample",
     "sample_tracks": "gridmap.sample",
     "sample_layers": "gridmap.sample",
+    "write_boundaries": "gridmap.sample",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
@@ -87,6 +88,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from gridmap.io.dispatch import read
     from gridmap.model import CATEGORIES, LAYERS, ImportSummary, category_key, category_label, register_category
     from gridmap.records import PreparedBatch, prepare
-    from gridmap.sample import sample_boundaries, sample_reports, sample_tracks, sample_layers
+    from gridmap.sample import sample_boundaries, sample_reports, sample_tracks, sample_layers, write_boundaries
     from gridmap.validate import GridCheck, validate_grids
     from gridmap.workspace import Workspace, init_workspace, open_workspace
