@@ -1,0 +1,1072 @@
+"""The GeoPackage workspace: one ``.gpkg`` file holding every layer of the model.
+
+A workspace is an OGC GeoPackage that QGIS and GDAL open as is. It holds
+
+* every layer of :data:`gridmap.model.LAYERS` (EPSG:4326, with an R-tree
+  spatial index on each geometry column and a UNIQUE index on the layer's key),
+* ``quarantine``: records that could not be imported, with their reason,
+* ``gridmap_meta``: key/value pairs (``schema_version``, ``created_at``,
+  ``gridmap_version``, ``illustrative``),
+* ``gridmap_imports``: one row per import (what was read, accepted, duplicated
+  and quarantined).
+
+The tables without geometry are registered in ``gpkg_contents`` as
+``attributes`` so QGIS lists them.
+
+Writes
+------
+:meth:`Workspace.append` is transactional and idempotent. The frame is first
+written by GDAL (pyogrio, Arrow) into a private staging GeoPackage, which gives
+correct GeoPackage geometry blobs; then, in **one** SQLite transaction on the
+workspace (``BEGIN IMMEDIATE``), the staged rows are copied with
+``INSERT OR IGNORE`` (the UNIQUE key index turns rows already stored into
+counted duplicates), the R-tree rows are inserted from bounding boxes computed
+with shapely, ``gpkg_ogr_contents``/``gpkg_contents`` are brought up to date,
+and the quarantine and import-log rows are added. GDAL's R-tree and feature
+count triggers call SQL functions (``ST_MinX`` ...) that Python's ``sqlite3``
+does not have, so they are dropped and recreated *inside* the transaction: a
+killed process leaves them, like everything else, as they were.
+
+Journaling
+----------
+The workspace uses SQLite's write-ahead log (``journal_mode=WAL``, set at
+creation; it persists in the file) with ``synchronous=FULL``. Journaling is
+never switched off, so an import killed half-way leaves the file intact and
+without any of its rows. With WAL a reader (QGIS, a notebook) never blocks a
+writer nor the reverse. A writer that waits for another writer longer than
+``busy_timeout`` seconds gets :class:`~gridmap._errors.WorkspaceBusyError`.
+
+.. warning::
+   WAL needs shared memory between the processes using the file, so it does
+   **not** work on network drives (SMB/NFS shares): keep workspaces on a local
+   disk. See https://www.sqlite.org/wal.html ("WAL does not work over a network
+   filesystem").
+
+GDAL's wheels bundle their own SQLite, and two SQLite libraries in one
+process do not see each other's POSIX locks
+(https://www.sqlite.org/howtocorrupt.html, section 2.2.1): when GDAL closes the
+workspace it deletes the ``-wal``/``-shm`` files under any ``sqlite3``
+connection still open in the same process ("disk I/O error"). So gridmap
+reads and writes the workspace only through Python's ``sqlite3``; GDAL only
+writes the private staging file. Reading a workspace with GDAL/geopandas from
+*another* process (QGIS, a second notebook) is safe; in the same process,
+close your own ``sqlite3`` connections first.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> from gridmap.workspace import init_workspace
+>>> tmp = tempfile.TemporaryDirectory()
+>>> ws = init_workspace(pathlib.Path(tmp.name) / "gulou.gpkg")
+>>> ws.counts()["reports"]
+0
+>>> ws.schema_version
+1
+>>> ws.close()
+>>> tmp.cleanup()
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import tempfile
+from collections import Counter
+from datetime import datetime, timezone
+from os import PathLike
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from gridmap._errors import CRSError, SchemaError, WorkspaceBusyError, WorkspaceError, WorkspaceVersionError
+from gridmap.model import (
+    DEFAULT_TZ,
+    LAYERS,
+    QUARANTINE_COLUMNS,
+    QUARANTINE_REASONS,
+    SCHEMA_VERSION,
+    STORAGE_CRS,
+    Column,
+    ImportSummary,
+    LayerSpec,
+    layer_spec,
+)
+
+__all__ = ["Workspace", "init_workspace", "open_workspace", "META_TABLE", "IMPORTS_TABLE", "QUARANTINE_TABLE"]
+
+logger = logging.getLogger(__name__)
+
+#: Key/value table of workspace facts.
+META_TABLE = "gridmap_meta"
+#: One row per import.
+IMPORTS_TABLE = "gridmap_imports"
+#: Records that could not be imported.
+QUARANTINE_TABLE = "quarantine"
+#: Name of the geometry column of every spatial layer (GDAL's GeoPackage default).
+GEOMETRY_COLUMN = "geom"
+
+_IMPORT_COLUMNS: tuple[Column, ...] = (
+    Column("layer", doc="layer imported into"),
+    Column("source", doc="file name or description of the source"),
+    Column("source_digest", doc="first 16 hex digits of the source's SHA-256"),
+    Column("read", "int", doc="records read"),
+    Column("accepted", "int", doc="records stored"),
+    Column("duplicates", "int", doc="records already stored or repeated in the source"),
+    Column("quarantined", "int", doc="records quarantined"),
+    Column("reasons", doc="quarantine reason counts as JSON"),
+    Column("imported_at", "datetime", doc="when the import was committed"),
+)
+_META_COLUMNS: tuple[Column, ...] = (Column("key"), Column("value"))
+_PANDAS_DTYPES = {"str": "string", "int": "Int64", "float": "float64", "datetime": "datetime64[ms, UTC]"}
+# Geometry type ids (shapely.get_type_id) each layer geometry type accepts.
+_ACCEPTED_TYPE_IDS = {
+    "Point": {0}, "MultiLineString": {1, 5}, "MultiPolygon": {3, 6}, "Geometry": {0, 1, 3, 4, 5, 6, 7},
+}
+_BBOX = ("_minx", "_maxx", "_miny", "_maxy")
+_STAGE = "stage"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# small helpers
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _q(name: str) -> str:
+    """Quote an SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _utc_now_text() -> str:
+    """The current time as GeoPackage DateTime text (UTC, milliseconds, ``Z``)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _empty_column(col: Column) -> pd.Series:
+    return pd.Series([], dtype=_PANDAS_DTYPES[col.dtype], name=col.name)
+
+
+def _empty_frame(columns: Sequence[Column], geometry: str | None) -> pd.DataFrame:
+    """An empty, typed frame with `columns` (and a geometry column when `geometry` is given)."""
+    data = {c.name: _empty_column(c) for c in columns}
+    if geometry is None:
+        return pd.DataFrame(data)
+    import geopandas as gpd
+
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries([], crs=STORAGE_CRS, name=GEOMETRY_COLUMN))
+
+
+def _ogr_geometry_type(geometry: str) -> str:
+    return "Unknown" if geometry == "Geometry" else geometry
+
+
+def _busy_or_raise(exc: sqlite3.OperationalError, path: Path) -> None:
+    """Turn SQLite's lock errors into :class:`WorkspaceBusyError`; re-raise anything else."""
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        raise WorkspaceBusyError(
+            f"workspace busy: another process is writing {path}; try again when it has finished"
+        ) from exc
+    raise WorkspaceError(f"cannot write workspace {path}: {exc}") from exc
+
+
+def _parse_times(values: pd.Series) -> pd.Series:
+    """Parse times; a column mixing zones (or zoned and naive values) is converted value by value to UTC."""
+    if values.dtype != object:
+        return pd.to_datetime(values)
+    try:
+        return pd.to_datetime(values, format="ISO8601")
+    except ValueError:
+        pass
+
+    def one(value: Any) -> pd.Timestamp:
+        if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
+            return pd.NaT
+        stamp = pd.Timestamp(value)
+        return (stamp.tz_localize(DEFAULT_TZ) if stamp.tzinfo is None else stamp).tz_convert("UTC")
+
+    return pd.Series([one(v) for v in values], index=values.index, dtype="datetime64[ms, UTC]")
+
+
+def _to_storage_time(values: pd.Series, *, name: str) -> pd.Series:
+    """Times as GeoPackage DateTime text in UTC (``2025-03-01T00:00:00.000Z``); missing → None.
+
+    Times without a zone are taken to be :data:`gridmap.model.DEFAULT_TZ`, as the
+    model says. The GeoPackage 1.3 spec (table 5, "DATETIME") stores ISO 8601
+    text in UTC with a ``Z``; GDAL reads it back as a DateTime.
+    """
+    series = values
+    if not isinstance(series.dtype, pd.DatetimeTZDtype):
+        try:
+            series = _parse_times(series)
+        except (ValueError, TypeError) as exc:
+            raise SchemaError(
+                f"column {name!r} holds values that are not times ({exc}); quarantine them (unparseable_time) first"
+            ) from None
+    if not isinstance(series.dtype, pd.DatetimeTZDtype):
+        logger.info("column %r has times without a zone: taking them as %s", name, DEFAULT_TZ)
+        series = series.dt.tz_localize(DEFAULT_TZ)
+    utc = series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ms]")
+    text = np.char.add(np.datetime_as_string(utc, unit="ms").astype(object), "Z")
+    out = pd.Series(text, index=values.index, dtype="string")
+    out[np.isnat(utc)] = pd.NA
+    return out
+
+
+def _to_storage_column(values: pd.Series, col: Column) -> pd.Series:
+    """One model column converted to the type it is stored with."""
+    if col.dtype == "datetime":
+        return _to_storage_time(values, name=col.name)
+    try:
+        if col.dtype == "int":
+            return pd.to_numeric(values).astype("Int64")
+        if col.dtype == "float":
+            return pd.to_numeric(values).astype("float64")
+    except (ValueError, TypeError) as exc:
+        raise SchemaError(
+            f"column {col.name!r} should hold {col.dtype} values ({exc}); quarantine them (unparseable_value) first"
+        ) from None
+    return values.astype("string")
+
+
+def _from_storage_column(values: pd.Series, col: Column) -> pd.Series:
+    """One stored column converted to its model type (times tz-aware in DEFAULT_TZ)."""
+    if col.dtype == "datetime":
+        parsed = pd.to_datetime(values.astype(object), format="ISO8601", utc=True)
+        return parsed.dt.tz_convert(DEFAULT_TZ).astype(f"datetime64[ms, {DEFAULT_TZ}]")
+    if col.dtype == "int":
+        return pd.to_numeric(values).astype("Int64")
+    if col.dtype == "float":
+        return pd.to_numeric(values).astype("float64")
+    return values.astype("string")
+
+
+def _typed_frame(frame: pd.DataFrame, columns: Sequence[Column]) -> pd.DataFrame:
+    """`frame` with each model column converted from storage to model types, in model order."""
+    out = frame.copy()
+    for col in columns:
+        out[col.name] = _from_storage_column(out[col.name], col)
+    rest = [c for c in out.columns if c not in {col.name for col in columns}]
+    return out[[c.name for c in columns] + rest]
+
+
+def _gpkg_blob_to_wkb(blob: bytes | None) -> bytes | None:
+    """The WKB inside a GeoPackage geometry blob.
+
+    GeoPackage 1.3, clause 2.1.3 "Geometry Encoding": ``GP``, a version byte, a
+    flags byte (bit 0: byte order of the header; bits 1-3: envelope contents,
+    0 none, 1 → 4 doubles, 2 or 3 → 6 doubles, 4 → 8 doubles), an int32
+    srs_id, the envelope, then standard WKB.
+    """
+    if blob is None:
+        return None
+    data = bytes(blob)
+    if data[:2] != b"GP":
+        raise WorkspaceError("a geometry in the workspace is not a GeoPackage blob; check the file with QGIS/GDAL")
+    envelope = (data[3] >> 1) & 0b111
+    size = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}.get(envelope)
+    if size is None:
+        raise WorkspaceError(f"a geometry blob in the workspace has an invalid envelope indicator {envelope}")
+    return data[8 + size:]
+
+
+def _rows_to_frame(rows: list[tuple], spec: LayerSpec) -> pd.DataFrame:
+    """SQLite rows (model columns, then the geometry blob) as a typed frame."""
+    names = spec.column_names
+    columns = list(zip(*rows)) if rows else [()] * (len(names) + (spec.geometry is not None))
+    data = {n: pd.Series(list(v), dtype=object) for n, v in zip(names, columns)}
+    frame = _typed_frame(pd.DataFrame(data, columns=names), spec.columns)
+    if spec.geometry is None:
+        return frame
+    import geopandas as gpd
+    import shapely
+
+    wkb = np.array([_gpkg_blob_to_wkb(b) for b in columns[-1]], dtype=object)
+    return gpd.GeoDataFrame(frame, geometry=shapely.from_wkb(wkb), crs=STORAGE_CRS)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# preparing a frame for storage
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _storage_attributes(spec: LayerSpec, frame: pd.DataFrame) -> pd.DataFrame:
+    """The model columns of `frame`, converted to storage types; refuses missing required values."""
+    missing = [c for c in spec.required if c not in frame.columns]
+    if missing:
+        raise SchemaError(
+            f"cannot append to {spec.name!r}: required column(s) {', '.join(missing)} missing;"
+            f" the layer's columns are {', '.join(spec.column_names)}"
+        )
+    out = pd.DataFrame(index=frame.index)
+    for col in spec.columns:
+        values = frame[col.name] if col.name in frame.columns else pd.Series(pd.NA, index=frame.index, dtype=object)
+        out[col.name] = _to_storage_column(values, col)
+    empty = {c: int(n) for c in spec.required if (n := out[c].isna().sum())}
+    if empty:
+        raise SchemaError(
+            f"cannot append to {spec.name!r}: empty required values {empty}; quarantine those rows"
+            " (reason missing_value) before appending"
+        )
+    return out
+
+
+def _storage_geometry(spec: LayerSpec, frame: pd.DataFrame) -> Any:
+    """The frame's geometries in EPSG:4326, single parts promoted to the layer's multi type."""
+    import geopandas as gpd
+    import shapely
+
+    assert spec.geometry is not None
+    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame.columns:
+        raise SchemaError(f"layer {spec.name!r} holds {spec.geometry} geometries: pass a GeoDataFrame")
+    geoms = frame.geometry
+    if geoms.crs is None:
+        raise CRSError(
+            f"the frame for {spec.name!r} has no CRS; declare it with frame.set_crs(...) (EPSG:4326 for lon/lat)"
+        )
+    if not geoms.crs.equals(STORAGE_CRS):
+        logger.info("reprojecting %s rows for %r from %s to %s", len(geoms), spec.name, geoms.crs, STORAGE_CRS)
+        geoms = geoms.to_crs(STORAGE_CRS)
+    values = geoms.to_numpy()
+    bad_missing = int((shapely.is_missing(values) | shapely.is_empty(values)).sum())
+    if bad_missing:
+        raise SchemaError(
+            f"cannot append to {spec.name!r}: {bad_missing} rows without geometry; quarantine them"
+            " (reason missing_coordinates) before appending"
+        )
+    type_ids = shapely.get_type_id(values)
+    wrong = ~np.isin(type_ids, list(_ACCEPTED_TYPE_IDS[spec.geometry]))
+    if wrong.any():
+        found = sorted({shapely.get_type_id(g) for g in values[wrong]})
+        raise SchemaError(
+            f"layer {spec.name!r} holds {spec.geometry} geometries but {int(wrong.sum())} rows have type id(s)"
+            f" {found}; quarantine them (reason wrong_geometry_type) before appending"
+        )
+    values = _promote_to_multi(values, type_ids, spec.geometry)
+    return gpd.GeoSeries(values, index=frame.index, crs=STORAGE_CRS, name=GEOMETRY_COLUMN)
+
+
+def _promote_to_multi(values: np.ndarray, type_ids: np.ndarray, geometry: str) -> np.ndarray:
+    import shapely
+
+    single = {"MultiPolygon": (3, shapely.multipolygons), "MultiLineString": (1, shapely.multilinestrings)}
+    if geometry not in single:
+        return values
+    type_id, make = single[geometry]
+    out = values.copy()
+    pick = np.flatnonzero(type_ids == type_id)
+    if len(pick):
+        out[pick] = make(values[pick], indices=np.arange(len(pick)))
+    return out
+
+
+def _stage_frame(spec: LayerSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The rows to stage (model columns in storage form, geometry and bbox) and the in-frame duplicate count."""
+    attrs = _storage_attributes(spec, frame)
+    repeated = attrs.duplicated(subset=list(spec.key), keep="first")
+    attrs = attrs.loc[~repeated]
+    if spec.geometry is None:
+        return attrs.reset_index(drop=True), int(repeated.sum())
+    import geopandas as gpd
+    import shapely
+
+    geoms = _storage_geometry(spec, frame.loc[~repeated.to_numpy()])
+    bounds = shapely.bounds(geoms.to_numpy())
+    for i, name in enumerate(("_minx", "_miny", "_maxx", "_maxy")):
+        attrs[name] = bounds[:, i]
+    attrs["_hilbert"] = _hilbert_rank(bounds)
+    staged = gpd.GeoDataFrame(attrs, geometry=geoms.to_numpy(), crs=STORAGE_CRS)
+    staged = staged.rename_geometry(GEOMETRY_COLUMN)
+    return staged.reset_index(drop=True), int(repeated.sum())
+
+
+def _hilbert_rank(bounds: np.ndarray) -> np.ndarray:
+    """Rank of each box centre along a Hilbert curve over the boxes' extent.
+
+    Inserting R-tree entries in this order keeps neighbouring entries in the
+    same nodes, which makes SQLite's R-tree insertion about twice as fast as in
+    random order (the idea of Hilbert-packed R-trees: Kamel & Faloutsos 1994).
+    """
+    import geopandas as gpd
+    import shapely
+
+    centres = shapely.points((bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2)
+    distance = gpd.GeoSeries(centres).hilbert_distance().to_numpy()
+    rank = np.empty(len(distance), dtype="int64")
+    rank[np.argsort(distance, kind="stable")] = np.arange(len(distance))
+    return rank
+
+
+def _write_stage(spec: LayerSpec, staged: pd.DataFrame, folder: Path) -> Path:
+    """Write the staged rows with GDAL into ``folder/stage.gpkg`` and index their key."""
+    import pyogrio
+
+    path = folder / "stage.gpkg"
+    options: dict[str, Any] = {"layer": _STAGE, "use_arrow": True}
+    if spec.geometry is not None:
+        options.update(geometry_type="Unknown", layer_options={"SPATIAL_INDEX": "NO"})
+    pyogrio.write_dataframe(staged, path, **options)
+    con = sqlite3.connect(path)
+    try:
+        con.execute(f"CREATE INDEX stage_key ON {_STAGE}({', '.join(_q(k) for k in spec.key)})")
+        con.commit()
+    finally:
+        con.close()
+    return path
+
+
+def _quarantine_rows(quarantine: pd.DataFrame | None, *, layer: str, source: str, digest: str) -> list[tuple]:
+    """Quarantine records as tuples in column order, defaults filled, reasons checked."""
+    if quarantine is None or len(quarantine) == 0:
+        return []
+    q = quarantine.copy()
+    defaults = {"layer": layer, "source": source, "source_digest": digest}
+    for name, default in defaults.items():
+        q[name] = q[name].fillna(default) if name in q.columns else default
+    for name in ("record", "reason"):
+        if name not in q.columns or q[name].isna().any():
+            raise SchemaError(f"every quarantine row needs a {name!r}; build them with gridmap.io._base.quarantine_row")
+    unknown = sorted(set(q["reason"]) - set(QUARANTINE_REASONS))
+    if unknown:
+        raise SchemaError(f"unknown quarantine reason(s) {unknown}; known reasons: {', '.join(QUARANTINE_REASONS)}")
+    if "quarantined_at" not in q.columns:
+        q["quarantined_at"] = pd.Timestamp.now(tz="UTC")
+    stored = pd.DataFrame({c.name: _to_storage_column(q.get(c.name, pd.Series(None, index=q.index)), c)
+                           for c in QUARANTINE_COLUMNS})
+    stored["quarantined_at"] = stored["quarantined_at"].fillna(_utc_now_text())
+    return [tuple(None if pd.isna(v) else v for v in row) for row in stored.astype(object).itertuples(index=False)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the transaction
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _insert_triggers(con: sqlite3.Connection, table: str) -> list[tuple[str, str]]:
+    """GDAL's AFTER INSERT triggers on `table` (R-tree and feature count), as (name, sql)."""
+    rows = con.execute(
+        "SELECT name, sql FROM main.sqlite_master WHERE type = 'trigger' AND lower(tbl_name) = lower(?)",
+        (table,),
+    ).fetchall()
+    prefixes = (f"rtree_{table}_".lower(), f"trigger_insert_feature_count_{table}".lower())
+    return [(n, s) for n, s in rows if n.lower().startswith(prefixes) and "AFTER INSERT" in s.upper()]
+
+
+def _copy_staged_rows(con: sqlite3.Connection, spec: LayerSpec) -> int:
+    """Copy staged rows into the layer (keys already stored are ignored); return the rows inserted."""
+    table = _q(spec.name)
+    cols = [_q(c) for c in spec.column_names]
+    if spec.geometry is not None:
+        cols.insert(0, _q(GEOMETRY_COLUMN))
+    col_list = ", ".join(cols)
+    old_max = con.execute(f"SELECT coalesce(max(fid), 0) FROM main.{table}").fetchone()[0]
+    triggers = _insert_triggers(con, spec.name)
+    for name, _ in triggers:
+        con.execute(f"DROP TRIGGER main.{_q(name)}")
+    inserted = con.execute(
+        f"INSERT OR IGNORE INTO main.{table} ({col_list}) SELECT {col_list} FROM {_STAGE}.{_STAGE} ORDER BY fid"
+    ).rowcount
+    if spec.geometry is not None and inserted:
+        join = " AND ".join(f"m.{_q(k)} = s.{_q(k)}" for k in spec.key)
+        con.execute(
+            f"INSERT INTO main.{_q(f'rtree_{spec.name}_{GEOMETRY_COLUMN}')} (id, minx, maxx, miny, maxy)"
+            f" SELECT m.fid, {', '.join('s.' + b for b in _BBOX)} FROM main.{table} AS m"
+            f" JOIN {_STAGE}.{_STAGE} AS s ON {join} WHERE m.fid > ? ORDER BY s._hilbert",
+            (old_max,),
+        )
+    for _, sql in triggers:
+        con.execute(sql)
+    return int(inserted)
+
+
+def _update_contents(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame) -> None:
+    """Keep ``gpkg_ogr_contents.feature_count`` and ``gpkg_contents`` (extent, last_change) right."""
+    table = spec.name
+    count = con.execute(f"SELECT count(*) FROM main.{_q(table)}").fetchone()[0]
+    con.execute("UPDATE gpkg_ogr_contents SET feature_count = ? WHERE lower(table_name) = lower(?)", (count, table))
+    con.execute("UPDATE gpkg_contents SET last_change = ? WHERE lower(table_name) = lower(?)", (_utc_now_text(), table))
+    if spec.geometry is None or len(staged) == 0:
+        return
+    ext = (float(staged["_minx"].min()), float(staged["_miny"].min()),
+           float(staged["_maxx"].max()), float(staged["_maxy"].max()))
+    con.execute(
+        "UPDATE gpkg_contents SET min_x = min(coalesce(min_x, ?1), ?1), min_y = min(coalesce(min_y, ?2), ?2),"
+        " max_x = max(coalesce(max_x, ?3), ?3), max_y = max(coalesce(max_y, ?4), ?4)"
+        " WHERE lower(table_name) = lower(?5)",
+        (*ext, table),
+    )
+
+
+def _insert_quarantine(con: sqlite3.Connection, rows: list[tuple]) -> None:
+    if not rows:
+        return
+    names = ", ".join(_q(c.name) for c in QUARANTINE_COLUMNS)
+    marks = ", ".join("?" for _ in QUARANTINE_COLUMNS)
+    con.executemany(f"INSERT OR IGNORE INTO {QUARANTINE_TABLE} ({names}) VALUES ({marks})", rows)
+
+
+def _insert_log(con: sqlite3.Connection, summary: ImportSummary, digest: str) -> None:
+    d = summary.to_dict()
+    row = (d["layer"], d["source"], digest, d["read"], d["accepted"], d["duplicates"], d["quarantined"],
+           json.dumps(d["reasons"], ensure_ascii=False), _utc_now_text())
+    names = ", ".join(_q(c.name) for c in _IMPORT_COLUMNS)
+    con.execute(f"INSERT INTO {IMPORTS_TABLE} ({names}) VALUES ({', '.join('?' * len(row))})", row)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# creating a workspace
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _create_tables(path: Path) -> None:
+    """Create every layer and table with GDAL (so each is registered in gpkg_contents)."""
+    import pyogrio
+
+    for spec in LAYERS.values():
+        empty = _empty_frame(spec.columns, spec.geometry)
+        options: dict[str, Any] = {"layer": spec.name, "use_arrow": True}
+        if spec.geometry is not None:
+            options.update(geometry_type=_ogr_geometry_type(spec.geometry))
+        pyogrio.write_dataframe(empty, path, **options)
+    pyogrio.write_dataframe(_empty_frame(QUARANTINE_COLUMNS, None), path, layer=QUARANTINE_TABLE, use_arrow=True)
+    pyogrio.write_dataframe(_empty_frame(_IMPORT_COLUMNS, None), path, layer=IMPORTS_TABLE, use_arrow=True)
+    pyogrio.write_dataframe(_empty_frame(_META_COLUMNS, None), path, layer=META_TABLE, use_arrow=True)
+
+
+def _finish_schema(path: Path, meta: Mapping[str, str]) -> None:
+    """Unique indexes, metadata rows and WAL journaling, with Python's sqlite3."""
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        if con.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
+            raise WorkspaceError(f"cannot switch {path} to WAL journaling; is it on a network drive? use a local disk")
+        con.execute("BEGIN IMMEDIATE")
+        for spec in LAYERS.values():
+            cols = ", ".join(_q(k) for k in spec.key)
+            con.execute(f"CREATE UNIQUE INDEX {_q(f'ux_{spec.name}_key')} ON {_q(spec.name)} ({cols})")
+        con.execute(
+            f"CREATE UNIQUE INDEX ux_quarantine_record ON {QUARANTINE_TABLE} (layer, source_digest, record, reason)"
+        )
+        con.execute(f"CREATE UNIQUE INDEX ux_meta_key ON {META_TABLE} (key)")
+        con.executemany(f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?)", list(meta.items()))
+        con.execute("COMMIT")
+    finally:
+        con.close()
+
+
+def _gridmap_version() -> str:
+    import gridmap
+
+    version = getattr(gridmap, "__version__", None)
+    if version is None:  # e.g. an editable install seen as a namespace package
+        from importlib.metadata import version as dist_version
+
+        version = dist_version("gridmap")
+    return str(version)
+
+
+def _remove_workspace_files(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        candidate = Path(str(path) + suffix)
+        if candidate.exists():
+            candidate.unlink()
+
+
+def init_workspace(
+    path: str | PathLike[str], *, sample: bool = False, overwrite: bool = False, seed: int = 0
+) -> Workspace:
+    """Create a workspace GeoPackage with every layer of the model, empty or filled with sample data.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.gpkg`` file to create, on a local disk (WAL journaling does not
+        work on network drives).
+    sample : bool
+        Fill the layers with :func:`gridmap.sample.sample_layers` (illustrative
+        data, not surveyed; the workspace's ``illustrative`` flag says so).
+    overwrite : bool
+        Replace an existing file. Without it an existing file is an error.
+    seed : int
+        Seed of the sample data.
+
+    Returns
+    -------
+    Workspace
+
+    Raises
+    ------
+    WorkspaceError
+        When `path` exists and `overwrite` is false, or WAL cannot be enabled.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> with init_workspace(pathlib.Path(tmp.name) / "w.gpkg") as ws:
+    ...     print(ws.meta["schema_version"], ws.meta["illustrative"])
+    1 false
+    >>> tmp.cleanup()
+    """
+    target = Path(path)
+    if target.exists():
+        if not overwrite:
+            raise WorkspaceError(
+                f"{target} already exists; pass overwrite=True (gridmap init --overwrite) to replace it"
+            )
+        _remove_workspace_files(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "schema_version": str(SCHEMA_VERSION),
+        "created_at": _utc_now_text(),
+        "gridmap_version": _gridmap_version(),
+        "illustrative": "true" if sample else "false",
+    }
+    try:
+        _create_tables(target)
+        _finish_schema(target, meta)
+    except BaseException:
+        _remove_workspace_files(target)
+        raise
+    logger.info("created workspace %s (schema %s)", target, SCHEMA_VERSION)
+    ws = open_workspace(target)
+    if sample:
+        _fill_sample(ws, seed=seed)
+    return ws
+
+
+def _fill_sample(ws: Workspace, *, seed: int) -> None:
+    from gridmap.sample import sample_layers
+
+    for name, frame in sample_layers(seed=seed).items():
+        ws.append(name, frame, source=f"gridmap.sample(seed={seed})", source_digest=f"sample-{seed}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# opening a workspace
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _read_meta(path: Path) -> dict[str, str]:
+    """The workspace's meta table; refuses files that are not gridmap workspaces."""
+    hint = f"create a workspace with `gridmap init {path}`"
+    if not path.is_file():
+        raise WorkspaceError(f"no workspace at {path}; {hint}")
+    try:
+        con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            rows = con.execute(f"SELECT key, value FROM {META_TABLE}").fetchall()
+            tables = {r[0].lower() for r in con.execute("SELECT table_name FROM gpkg_contents")}
+        finally:
+            con.close()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc).lower():
+            _busy_or_raise(exc, path)
+        raise WorkspaceError(f"{path} is not a gridmap workspace ({exc}); {hint}") from None
+    except sqlite3.DatabaseError as exc:
+        raise WorkspaceError(f"{path} is not a gridmap workspace ({exc}); {hint}") from None
+    missing = [t for t in (*LAYERS, QUARANTINE_TABLE, IMPORTS_TABLE, META_TABLE) if t.lower() not in tables]
+    if missing:
+        raise WorkspaceError(f"{path} is not a complete gridmap workspace: missing {', '.join(missing)}; {hint}")
+    return {str(k): str(v) for k, v in rows}
+
+
+def _check_version(meta: Mapping[str, str], path: Path) -> int:
+    try:
+        version = int(meta["schema_version"])
+    except (KeyError, ValueError):
+        raise WorkspaceError(
+            f"{path} has no valid schema_version in {META_TABLE}; it is not a gridmap workspace:"
+            f" create one with `gridmap init`"
+        ) from None
+    if version > SCHEMA_VERSION:
+        raise WorkspaceVersionError(
+            f"{path} was written by a newer gridmap (schema {version}); upgrade gridmap"
+            f" (this one reads schema {SCHEMA_VERSION})"
+        )
+    return version
+
+
+def open_workspace(path: str | PathLike[str], *, busy_timeout: float = 10.0) -> Workspace:
+    """Open an existing workspace.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A GeoPackage created by :func:`init_workspace` (``gridmap init``).
+    busy_timeout : float
+        Seconds a write waits for another process's write to finish before
+        raising :class:`~gridmap._errors.WorkspaceBusyError`.
+
+    Returns
+    -------
+    Workspace
+
+    Raises
+    ------
+    WorkspaceError
+        When `path` is missing or not a gridmap workspace.
+    WorkspaceVersionError
+        When the workspace was written by a newer gridmap.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> init_workspace(pathlib.Path(tmp.name) / "w.gpkg").close()
+    >>> with open_workspace(pathlib.Path(tmp.name) / "w.gpkg", busy_timeout=2) as ws:
+    ...     ws.integrity_check()
+    'ok'
+    >>> tmp.cleanup()
+    """
+    target = Path(path)
+    meta = _read_meta(target)
+    version = _check_version(meta, target)
+    return Workspace(target, meta=meta, schema_version=version, busy_timeout=busy_timeout)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the workspace
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class Workspace:
+    """An open gridmap workspace (a GeoPackage file).
+
+    Create one with :func:`init_workspace` or :func:`open_workspace`. Every
+    operation opens its own short SQLite connection, so a ``Workspace`` holds
+    no lock between calls.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import geopandas as gpd, pandas as pd
+    >>> from shapely.geometry import Point
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> ws = init_workspace(pathlib.Path(tmp.name) / "w.gpkg")
+    >>> reports = gpd.GeoDataFrame(
+    ...     {"report_id": ["r1", "r2"], "category": ["garbage_dumping"] * 2,
+    ...      "reported_at": pd.to_datetime(["2025-03-01 09:00", "2025-03-02 10:30"]).tz_localize("Asia/Shanghai")},
+    ...     geometry=[Point(109.73, 38.29), Point(109.74, 38.28)], crs="EPSG:4326")
+    >>> ws.append("reports", reports, source="demo").accepted
+    2
+    >>> ws.append("reports", reports, source="demo").duplicates
+    2
+    >>> ws.read_layer("reports")["reported_at"].iloc[0]
+    Timestamp('2025-03-01 09:00:00+0800', tz='Asia/Shanghai')
+    >>> ws.close()
+    >>> tmp.cleanup()
+    """
+
+    def __init__(self, path: Path, *, meta: Mapping[str, str], schema_version: int, busy_timeout: float) -> None:
+        self._path = Path(path)
+        self._meta = dict(meta)
+        self._schema_version = schema_version
+        self._busy_timeout = float(busy_timeout)
+        self._closed = False
+
+    # -- properties --------------------------------------------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        """The workspace file."""
+        return self._path
+
+    @property
+    def schema_version(self) -> int:
+        """Schema version stored in the workspace."""
+        return self._schema_version
+
+    @property
+    def meta(self) -> dict[str, str]:
+        """A copy of the workspace's key/value metadata."""
+        return dict(self._meta)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<Workspace {str(self._path)!r} schema {self._schema_version} ({state})>"
+
+    # -- connections -------------------------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        """A new connection in autocommit mode, WAL, synchronous=FULL, busy timeout set."""
+        if self._closed:
+            raise WorkspaceError(f"workspace {self._path} is closed; open it again with open_workspace()")
+        con = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
+        try:
+            con.execute("PRAGMA synchronous = FULL")
+            con.execute("PRAGMA cache_size = -65536")  # 64 MiB: fewer spills while building the R-tree
+            con.execute("PRAGMA foreign_keys = OFF")
+        except sqlite3.OperationalError as exc:
+            con.close()
+            _busy_or_raise(exc, self._path)
+        return con
+
+    def pragmas(self) -> dict[str, str]:
+        """Journal mode and synchronous setting of the workspace's write connections.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> with init_workspace(pathlib.Path(tmp.name) / "w.gpkg") as ws:
+        ...     ws.pragmas()
+        {'journal_mode': 'wal', 'synchronous': 'FULL'}
+        >>> tmp.cleanup()
+        """
+        con = self._connect()
+        try:
+            mode = con.execute("PRAGMA journal_mode").fetchone()[0]
+            sync = con.execute("PRAGMA synchronous").fetchone()[0]
+        finally:
+            con.close()
+        return {"journal_mode": str(mode).lower(), "synchronous": {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}[sync]}
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        con = self._connect()
+        try:
+            return pd.read_sql_query(sql, con, params=list(params))
+        finally:
+            con.close()
+
+    # -- reading -----------------------------------------------------------------------------------------------
+    def read_layer(self, name: str, *, where: str | None = None) -> pd.DataFrame:
+        """Read a layer, typed per the model.
+
+        The rows are read with Python's ``sqlite3`` and the GeoPackage geometry
+        blobs decoded here, not through GDAL: in one process, GDAL's bundled
+        SQLite would delete the WAL files under another open ``sqlite3``
+        connection (see the module notes), which ends in "disk I/O error".
+
+        Parameters
+        ----------
+        name : str
+            A layer of :data:`gridmap.model.LAYERS`.
+        where : str, optional
+            An SQLite ``WHERE`` clause, e.g. ``"category = 'firewood_pile'"``
+            (run on a read-only connection).
+
+        Returns
+        -------
+        geopandas.GeoDataFrame or pandas.DataFrame
+            The model columns in order (times tz-aware in Asia/Shanghai, ints
+            as nullable ``Int64``, text as ``string``), the geometry in
+            EPSG:4326 for spatial layers; no GDAL ``fid`` column.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> with init_workspace(pathlib.Path(tmp.name) / "w.gpkg") as ws:
+        ...     list(ws.read_layer("tracks").columns)
+        ['inspector', 'time', 'track_id', 'geometry']
+        >>> tmp.cleanup()
+        """
+        spec = layer_spec(name)
+        cols = [_q(c) for c in spec.column_names]
+        if spec.geometry is not None:
+            cols.append(_q(GEOMETRY_COLUMN))
+        sql = f"SELECT {', '.join(cols)} FROM {_q(name)}" + (f" WHERE ({where})" if where else "") + " ORDER BY fid"
+        con = self._connect()
+        try:
+            con.execute("PRAGMA query_only = ON")  # `where` is the caller's SQL: it may read, never write
+            rows = con.execute(sql).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise WorkspaceError(f"cannot read layer {name!r} of {self._path} (where={where!r}): {exc}") from exc
+        finally:
+            con.close()
+        return _rows_to_frame(rows, spec)
+
+    def counts(self) -> dict[str, int]:
+        """Rows per layer, and in ``quarantine``.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> with init_workspace(pathlib.Path(tmp.name) / "w.gpkg") as ws:
+        ...     sum(ws.counts().values())
+        0
+        >>> tmp.cleanup()
+        """
+        con = self._connect()
+        try:
+            return {t: int(con.execute(f"SELECT count(*) FROM {_q(t)}").fetchone()[0])
+                    for t in (*LAYERS, QUARANTINE_TABLE)}
+        finally:
+            con.close()
+
+    def quarantine(self, source: str | None = None) -> pd.DataFrame:
+        """The quarantined records, all or those of one `source`, oldest first.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> with init_workspace(pathlib.Path(tmp.name) / "w.gpkg") as ws:
+        ...     list(ws.quarantine().columns)[:4]
+        ['layer', 'source', 'source_digest', 'record']
+        >>> tmp.cleanup()
+        """
+        names = ", ".join(_q(c.name) for c in QUARANTINE_COLUMNS)
+        sql = f"SELECT {names} FROM {QUARANTINE_TABLE}"
+        params: tuple[str, ...] = ()
+        if source is not None:
+            sql, params = sql + " WHERE source = ?", (source,)
+        return _typed_frame(self._query(sql + " ORDER BY fid", params), QUARANTINE_COLUMNS)
+
+    def imports(self) -> pd.DataFrame:
+        """The import log, one row per :meth:`append`, oldest first.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> with init_workspace(pathlib.Path(tmp.name) / "w.gpkg") as ws:
+        ...     len(ws.imports())
+        0
+        >>> tmp.cleanup()
+        """
+        names = ", ".join(_q(c.name) for c in _IMPORT_COLUMNS)
+        return _typed_frame(self._query(f"SELECT {names} FROM {IMPORTS_TABLE} ORDER BY fid"), _IMPORT_COLUMNS)
+
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check``: ``'ok'`` for an intact file."""
+        con = self._connect()
+        try:
+            return "\n".join(str(r[0]) for r in con.execute("PRAGMA integrity_check"))
+        finally:
+            con.close()
+
+    def subdistrict_geometry(self) -> Any:
+        """The union of the ``subdistrict`` layer (EPSG:4326), or None when it is empty."""
+        import shapely
+
+        frame = self.read_layer("subdistrict")
+        if len(frame) == 0:
+            return None
+        return shapely.union_all(frame.geometry.to_numpy())
+
+    # -- writing -----------------------------------------------------------------------------------------------
+    def append(
+        self,
+        layer: str,
+        frame: pd.DataFrame,
+        *,
+        quarantine: pd.DataFrame | None = None,
+        source: str = "<frame>",
+        source_digest: str = "",
+        read: int | None = None,
+    ) -> ImportSummary:
+        """Append rows to a layer in one transaction, skipping rows already stored.
+
+        Parameters
+        ----------
+        layer : str
+            A layer of :data:`gridmap.model.LAYERS`.
+        frame : pandas.DataFrame or geopandas.GeoDataFrame
+            Rows with the layer's model columns (other columns are ignored).
+            Spatial layers need a GeoDataFrame with a CRS. Times without a zone
+            are taken as Asia/Shanghai; times are stored to the millisecond.
+        quarantine : pandas.DataFrame, optional
+            Records of the same source that could not be imported (columns of
+            :data:`gridmap.model.QUARANTINE_COLUMNS`); stored in the same
+            transaction. A record already quarantined (same layer, digest,
+            record and reason) is not stored twice but still counted.
+        source, source_digest : str
+            Where the rows came from, for the log and the quarantine.
+        read : int, optional
+            Records read from the source; defaults to ``len(frame) + len(quarantine)``.
+
+        Returns
+        -------
+        gridmap.model.ImportSummary
+            ``read == accepted + duplicates + quarantined``; duplicates are
+            rows whose key is already stored or repeats within `frame`.
+
+        Raises
+        ------
+        WorkspaceBusyError
+            When another process holds the write lock longer than ``busy_timeout``.
+        SchemaError, CRSError
+            When the frame does not fit the layer; nothing is written.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> import pandas as pd
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> ws = init_workspace(pathlib.Path(tmp.name) / "w.gpkg")
+        >>> fixes = pd.DataFrame({"report_id": ["r1", "r1"],
+        ...                       "rectified_at": ["2025-03-02T10:00:00+08:00"] * 2, "tonnes": [1.5, 1.5]})
+        >>> print(ws.append("rectifications", fixes, source="fixes.csv").describe())
+        fixes.csv → rectifications: read 2, accepted 1, duplicates 1, quarantined 0
+        >>> ws.close()
+        >>> tmp.cleanup()
+        """
+        spec = layer_spec(layer)
+        qrows = _quarantine_rows(quarantine, layer=layer, source=source, digest=source_digest)
+        staged, repeated = _stage_frame(spec, frame)
+        n_read = len(frame) + len(qrows) if read is None else int(read)
+        if n_read != len(frame) + len(qrows):
+            raise SchemaError(
+                f"read={n_read} but the frame has {len(frame)} rows and the quarantine {len(qrows)}:"
+                f" {n_read - len(frame) - len(qrows)} records would be lost; quarantine every record not in the frame"
+            )
+        reasons = dict(Counter(str(r[5]) for r in qrows))
+        with tempfile.TemporaryDirectory(prefix="gridmap-stage-") as folder:
+            stage_path = _write_stage(spec, staged, Path(folder)) if len(staged) else None
+            summary = self._commit(spec, staged, stage_path, qrows, repeated=repeated, read=n_read,
+                                   reasons=reasons, source=source, digest=source_digest)
+        logger.info("%s", summary.describe())
+        return summary
+
+    def _commit(self, spec: LayerSpec, staged: pd.DataFrame, stage_path: Path | None, qrows: list[tuple], *,
+                repeated: int, read: int, reasons: dict[str, int], source: str, digest: str) -> ImportSummary:
+        con = self._connect()
+        try:
+            if stage_path is not None:
+                con.execute(f"ATTACH DATABASE ? AS {_STAGE}", (str(stage_path),))
+            try:
+                con.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                _busy_or_raise(exc, self._path)
+            try:
+                summary = self._write_in_transaction(con, spec, staged, stage_path is not None, qrows,
+                                                     repeated=repeated, read=read, reasons=reasons,
+                                                     source=source, digest=digest)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            _busy_or_raise(exc, self._path)
+        finally:
+            con.close()
+        return summary
+
+    def _write_in_transaction(self, con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame, has_stage: bool,
+                              qrows: list[tuple], *, repeated: int, read: int, reasons: dict[str, int],
+                              source: str, digest: str) -> ImportSummary:
+        accepted = _copy_staged_rows(con, spec) if has_stage else 0
+        if accepted:
+            _update_contents(con, spec, staged)
+        _insert_quarantine(con, qrows)
+        summary = ImportSummary(
+            spec.name, source, read=read, accepted=accepted,
+            duplicates=repeated + len(staged) - accepted, quarantined=len(qrows), reasons=reasons,
+        )
+        _insert_log(con, summary, digest)
+        return summary
+
+    # -- lifetime ----------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Mark the workspace closed (it holds no connection between calls)."""
+        self._closed = True
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
