@@ -6,6 +6,7 @@ nothing was lost (cases 4 and 5, the killed import and the busy workspace, are i
 from __future__ import annotations
 
 import json
+from contextlib import closing
 import sqlite3
 import time
 import zipfile
@@ -49,7 +50,7 @@ def _import(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:
 
 
 def _rows(ws: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(ws) as con:
+    with closing(sqlite3.connect(ws)) as con:
         return con.execute(sql).fetchall()
 
 

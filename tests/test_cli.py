@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import closing
 import re
 import sqlite3
 import subprocess
@@ -54,7 +55,7 @@ def test_info_of_sample(sample_ws: Path, capsys: pytest.CaptureFixture[str]) -> 
 def test_import_messy_csv_counts_and_idempotence(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ws = tmp_path / "w.gpkg"
     assert main(["init", str(ws), "--sample"]) == 0
-    with sqlite3.connect(ws) as con:
+    with closing(sqlite3.connect(ws)) as con:
         before = con.execute("SELECT count(*) FROM reports").fetchone()[0]
     csv = write_messy_reports_csv(tmp_path / "messy.csv")
     capsys.readouterr()
@@ -64,7 +65,7 @@ def test_import_messy_csv_counts_and_idempotence(tmp_path: Path, capsys: pytest.
     assert (first["read"], first["accepted"], first["duplicates"], first["quarantined"]) == (13, 4, 1, 8)
     assert first["reasons"] == NOW_FREE_REASONS
     # independent check in the file itself
-    with sqlite3.connect(ws) as con:
+    with closing(sqlite3.connect(ws)) as con:
         assert con.execute("SELECT count(*) FROM reports").fetchone()[0] == before + 4
         stored = con.execute("SELECT description FROM reports WHERE report_id = 'D-012'").fetchone()[0]
         assert stored == "{{ 7*7 }} <b>模板注入</b>"
@@ -72,7 +73,7 @@ def test_import_messy_csv_counts_and_idempotence(tmp_path: Path, capsys: pytest.
     assert main(["import", str(ws), "reports", str(csv), "--coords", "wgs84", "--json"]) == 0
     second = _json_out(capsys)
     assert (second["read"], second["accepted"], second["duplicates"], second["quarantined"]) == (13, 0, 5, 8)
-    with sqlite3.connect(ws) as con:
+    with closing(sqlite3.connect(ws)) as con:
         assert con.execute("SELECT count(*) FROM reports").fetchone()[0] == before + 4
         assert con.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 8
     assert main(["import", str(ws), "reports", str(csv), "--coords", "wgs84", "--strict"]) == 1
@@ -156,7 +157,11 @@ def test_demo_writes_everything_offline_and_leaks_no_phone(tmp_path: Path) -> No
     for name in ("gulou-sample.gpkg", "quarantine.csv", "grid-check.json", "grids.html", "import-summary.json"):
         assert (out / name).stat().st_size > 0
     html = (out / "grids.html").read_text(encoding="utf-8")
-    assert re.search(r"1[3-9]\d{9}", html) is None
+    phones = gpd.read_file(out / "gulou-sample.gpkg", layer="grids")["cadre_phone"]
+    assert phones.str.fullmatch(r"1[3-9]\d{9}").all()
+    assert not any(phone in html for phone in phones)
+    # no phone-like number standing alone (folium's hex element ids may hold digit runs)
+    assert re.search(r"(?<![0-9A-Za-z.])1[3-9]\d{9}(?![0-9A-Za-z])", html) is None
     assert "示意数据" in html
     summary = json.loads((out / "import-summary.json").read_text(encoding="utf-8"))
     assert summary["read"] == summary["accepted"] + summary["duplicates"] + summary["quarantined"]

@@ -8,6 +8,7 @@ file's rows.
 from __future__ import annotations
 
 import os
+from contextlib import closing
 import signal
 import sqlite3
 import subprocess
@@ -34,7 +35,7 @@ def _csv(path: Path) -> None:
 
 
 def _state(ws: Path) -> tuple[str, int]:
-    with sqlite3.connect(ws) as con:
+    with closing(sqlite3.connect(ws)) as con:
         check = con.execute("PRAGMA integrity_check").fetchone()[0]
         count = con.execute("SELECT count(*) FROM reports WHERE report_id LIKE 'K%'").fetchone()[0]
     return check, count
@@ -71,7 +72,7 @@ def test_killed_import_leaves_workspace_intact(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     check, count = _state(ws)
     assert check == "ok" and count == ROWS
-    with sqlite3.connect(ws) as con:
+    with closing(sqlite3.connect(ws)) as con:
         rtree = con.execute("SELECT count(*) FROM rtree_reports_geom").fetchone()[0]
         rows = con.execute("SELECT count(*) FROM reports").fetchone()[0]
     assert rtree == rows

@@ -71,7 +71,9 @@ def grids_map(
 
     require_crs(grids, what="grids")
     labels = _LABELS["en" if lang == "en" else "zh"]
+    # 6 decimals is about 10 cm: enough to draw, and short digit runs in the page
     g = grids.to_crs("EPSG:4326")
+    g = g.set_geometry(g.geometry.set_precision(1e-6))
     minx, miny, maxx, maxy = g.total_bounds
     fmap = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=15, tiles=None,
                       control_scale=True)
