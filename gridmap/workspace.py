@@ -21,7 +21,9 @@ correct GeoPackage geometry blobs; then, in **one** SQLite transaction on the
 workspace (``BEGIN IMMEDIATE``), the staged rows are copied with
 ``INSERT OR IGNORE`` (the UNIQUE key index turns rows already stored into
 counted duplicates), the R-tree rows are inserted from bounding boxes computed
-with shapely, ``gpkg_ogr_contents``/``gpkg_contents`` are brought up to date,
+with shapely (with SQL for small batches; a batch of 10,000 new rows or more
+rebuilds the R-tree in bulk, packed with Sort-Tile-Recursive, by writing its
+shadow tables: see :mod:`gridmap._rtree`), ``gpkg_ogr_contents``/``gpkg_contents`` are brought up to date,
 and the quarantine and import-log rows are added. GDAL's R-tree and feature
 count triggers call SQL functions (``ST_MinX`` ...) that Python's ``sqlite3``
 does not have, so they are dropped and recreated *inside* the transaction: a
@@ -128,6 +130,9 @@ _ACCEPTED_TYPE_IDS = {
 }
 _BBOX = ("_minx", "_maxx", "_miny", "_maxy")
 _STAGE = "stage"
+#: Batches adding at least this many rows to a spatial layer rebuild its R-tree in bulk (gridmap._rtree)
+#: instead of inserting the entries one by one with SQL (~15 s per million entries).
+_BULK_RTREE_MIN_ROWS = 10_000
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -377,7 +382,8 @@ def _stage_frame(spec: LayerSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, in
     bounds = shapely.bounds(geoms.to_numpy())
     for i, name in enumerate(("_minx", "_miny", "_maxx", "_maxy")):
         attrs[name] = bounds[:, i]
-    attrs["_hilbert"] = _hilbert_rank(bounds)
+    # the Hilbert order only serves SQL R-tree inserts; a batch this large is bulk loaded (unless mostly duplicates)
+    attrs["_hilbert"] = _hilbert_rank(bounds) if len(bounds) < _BULK_RTREE_MIN_ROWS else np.arange(len(bounds))
     staged = gpd.GeoDataFrame(attrs, geometry=geoms.to_numpy(), crs=STORAGE_CRS)
     staged = staged.rename_geometry(GEOMETRY_COLUMN)
     return staged.reset_index(drop=True), int(repeated.sum())
@@ -393,6 +399,8 @@ def _hilbert_rank(bounds: np.ndarray) -> np.ndarray:
     import geopandas as gpd
     import shapely
 
+    if len(bounds) == 0:  # geopandas cannot take the extent of nothing
+        return np.empty(0, dtype="int64")
     centres = shapely.points((bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2)
     distance = gpd.GeoSeries(centres).hilbert_distance().to_numpy()
     rank = np.empty(len(distance), dtype="int64")
@@ -455,7 +463,7 @@ def _insert_triggers(con: sqlite3.Connection, table: str) -> list[tuple[str, str
     return [(n, s) for n, s in rows if n.lower().startswith(prefixes) and "AFTER INSERT" in s.upper()]
 
 
-def _copy_staged_rows(con: sqlite3.Connection, spec: LayerSpec) -> int:
+def _copy_staged_rows(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame) -> int:
     """Copy staged rows into the layer (keys already stored are ignored); return the rows inserted."""
     table = _q(spec.name)
     cols = [_q(c) for c in spec.column_names]
@@ -470,16 +478,69 @@ def _copy_staged_rows(con: sqlite3.Connection, spec: LayerSpec) -> int:
         f"INSERT OR IGNORE INTO main.{table} ({col_list}) SELECT {col_list} FROM {_STAGE}.{_STAGE} ORDER BY fid"
     ).rowcount
     if spec.geometry is not None and inserted:
-        join = " AND ".join(f"m.{_q(k)} = s.{_q(k)}" for k in spec.key)
-        con.execute(
-            f"INSERT INTO main.{_q(f'rtree_{spec.name}_{GEOMETRY_COLUMN}')} (id, minx, maxx, miny, maxy)"
-            f" SELECT m.fid, {', '.join('s.' + b for b in _BBOX)} FROM main.{table} AS m"
-            f" JOIN {_STAGE}.{_STAGE} AS s ON {join} WHERE m.fid > ? ORDER BY s._hilbert",
-            (old_max,),
-        )
+        if inserted < _BULK_RTREE_MIN_ROWS or not _bulk_load_rtree(con, spec, staged, old_max, inserted):
+            _insert_rtree_rows(con, spec, old_max)
     for _, sql in triggers:
         con.execute(sql)
     return int(inserted)
+
+
+def _new_rows_query(spec: LayerSpec, columns: str) -> str:
+    """SQL selecting `columns` of the rows just copied (``m``: the layer, ``s``: the stage), given ``fid > ?``."""
+    join = " AND ".join(f"m.{_q(k)} = s.{_q(k)}" for k in spec.key)
+    return f"SELECT {columns} FROM main.{_q(spec.name)} AS m JOIN {_STAGE}.{_STAGE} AS s ON {join} WHERE m.fid > ?"
+
+
+def _rtree_name(spec: LayerSpec) -> str:
+    return f"rtree_{spec.name}_{GEOMETRY_COLUMN}"
+
+
+def _insert_rtree_rows(con: sqlite3.Connection, spec: LayerSpec, old_max: int) -> None:
+    """Insert the new rows' boxes into the layer's R-tree with SQL (SQLite's R*-tree insertion, one by one)."""
+    columns = "m.fid, " + ", ".join("s." + b for b in _BBOX)
+    con.execute(
+        f"INSERT INTO main.{_q(_rtree_name(spec))} (id, minx, maxx, miny, maxy)"
+        f" {_new_rows_query(spec, columns)} ORDER BY s._hilbert",
+        (old_max,),
+    )
+
+
+def _new_entries(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame, old_max: int,
+                 inserted: int) -> tuple[np.ndarray, np.ndarray]:
+    """The new rows' fids and boxes (n x 4: minx, maxx, miny, maxy).
+
+    When every staged row was inserted, the rows went in in stage fid order
+    (``ORDER BY fid``) and each got a fid above the previous one; if the new
+    fids form one gap-free run and the stage's fids are 1..n (GDAL numbers the
+    staged frame's rows in order), staged row i got fid ``first + i`` and its
+    box is read from `staged` without a join. Otherwise the new rows are joined
+    to the stage on the key.
+    """
+    n = len(staged)
+    if inserted == n:
+        lo, hi, count = con.execute(f"SELECT min(fid), max(fid), count(*) FROM main.{_q(spec.name)} WHERE fid > ?",
+                                    (old_max,)).fetchone()
+        stage = con.execute(f"SELECT min(fid), max(fid), count(*) FROM {_STAGE}.{_STAGE}").fetchone()
+        if count == n and hi - lo + 1 == n and tuple(stage) == (1, n, n):
+            return np.arange(lo, hi + 1, dtype=np.int64), staged[list(_BBOX)].to_numpy(dtype="float64")
+    columns = "m.fid, " + ", ".join("s." + b for b in _BBOX)
+    rows = con.execute(_new_rows_query(spec, columns), (old_max,)).fetchall()
+    fid = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    return fid, np.array([r[1:] for r in rows], dtype="float64").reshape(len(rows), 4)
+
+
+def _bulk_load_rtree(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame, old_max: int,
+                     inserted: int) -> bool:
+    """Rebuild the layer's R-tree, STR-packed, with the new rows' boxes (see :mod:`gridmap._rtree`).
+
+    Reads the new rows' fids and boxes, then only the R-tree's shadow tables:
+    the R-tree virtual table is not used through SQL in this transaction before
+    its shadow tables are rewritten. False when the tree cannot be bulk loaded.
+    """
+    from gridmap._rtree import bulk_load
+
+    fid, box = _new_entries(con, spec, staged, old_max, inserted)
+    return bulk_load(con, _rtree_name(spec), fid, box[:, 0], box[:, 1], box[:, 2], box[:, 3])
 
 
 def _update_contents(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame) -> None:
@@ -1048,7 +1109,7 @@ class Workspace:
     def _write_in_transaction(self, con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame, has_stage: bool,
                               qrows: list[tuple], *, repeated: int, read: int, reasons: dict[str, int],
                               source: str, digest: str) -> ImportSummary:
-        accepted = _copy_staged_rows(con, spec) if has_stage else 0
+        accepted = _copy_staged_rows(con, spec, staged) if has_stage else 0
         if accepted:
             _update_contents(con, spec, staged)
         _insert_quarantine(con, qrows)
