@@ -52,10 +52,12 @@ def _cmd_init(args: argparse.Namespace) -> int:
 def _cmd_import(args: argparse.Namespace) -> int:
     from gridmap.importer import import_file
 
-    defaults = {"inspector": args.inspector} if args.inspector else None
+    defaults = _parse_settings(args.set)
+    if args.inspector:
+        defaults["inspector"] = args.inspector
     summary = import_file(
         args.workspace, args.layer, args.file, coords=args.coords, encoding=args.encoding,
-        source_layer=args.source_layer, repair=args.repair, defaults=defaults,
+        source_layer=args.source_layer, repair=args.repair, defaults=defaults or None,
     )
     if args.json:
         _out(json.dumps(summary.to_dict(), ensure_ascii=False))
@@ -64,6 +66,31 @@ def _cmd_import(args: argparse.Namespace) -> int:
         if summary.quarantined:
             _out(f"  see the quarantine: gridmap quarantine {args.workspace}")
     return 1 if (args.strict and summary.quarantined) else 0
+
+
+def _parse_settings(pairs: Sequence[str] | None) -> dict[str, object]:
+    settings: dict[str, object] = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise GridmapError(f"--set takes COLUMN=VALUE, e.g. --set category=垃圾乱倒; got {pair!r}")
+        settings[key.strip()] = value
+    return settings
+
+
+def _cmd_category(args: argparse.Namespace) -> int:
+    from gridmap.workspace import open_workspace
+
+    with open_workspace(args.workspace) as ws:
+        if args.add:
+            key, zh = args.add
+            category = ws.add_category(key, zh, args.en)
+            _out(f"added category {category.key} ({category.zh}, {category.en})")
+            return 0
+        table = ws.categories()
+    for row in table.itertuples(index=False):
+        _out(f"{row.key:<26} {row.zh:<10} {row.en}{'' if row.builtin else '  (added)'}")
+    return 0
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -134,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("init", help="create a workspace (a GeoPackage), empty or with the illustrative sample")
     p.add_argument("workspace", type=Path)
     p.add_argument("--sample", action="store_true", help="fill it with the illustrative Gulou sample")
-    p.add_argument("--force", action="store_true", help="replace an existing file")
+    p.add_argument("--overwrite", "--force", dest="force", action="store_true", help="replace an existing file")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample generator")
     p.set_defaults(func=_cmd_init)
 
@@ -147,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoding", help="text encoding of a CSV or .dbf (detected when omitted)")
     p.add_argument("--source-layer", help="layer to read inside a GeoPackage")
     p.add_argument("--inspector", help="inspector name for GPS tracks that carry none")
+    p.add_argument("--set", action="append", metavar="COLUMN=VALUE",
+                   help="value for a column the file lacks, e.g. --set category=卫生死角 for photos (repeatable)")
     p.add_argument("--repair", action="store_true", help="repair invalid geometries instead of quarantining them")
     p.add_argument("--json", action="store_true", help="print one JSON object with the counts")
     p.add_argument("--strict", action="store_true", help="exit 1 when anything was quarantined")
@@ -156,6 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("workspace", type=Path)
     p.add_argument("--json", action="store_true", help='print {"ok": ..., "problems": [...]}')
     p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("category", help="list the report categories, or add one to the workspace")
+    p.add_argument("workspace", type=Path)
+    p.add_argument("--add", nargs=2, metavar=("KEY", "ZH"), help="add a category: English key and zh-Hans label")
+    p.add_argument("--en", help="English label of the category added")
+    p.set_defaults(func=_cmd_category)
 
     p = sub.add_parser("info", help="layers and row counts of a workspace")
     p.add_argument("workspace", type=Path)

@@ -62,6 +62,7 @@ __all__ = [
     "COLUMN_ALIASES",
     "Category",
     "category_key",
+    "builtin_category_keys",
     "category_label",
     "register_category",
     "code_level",
@@ -386,6 +387,11 @@ def register_category(key: str, zh: str, en: str | None = None) -> Category:
             raise SchemaError(f"label {cat.zh!r} already belongs to category {other.key!r}")
     CATEGORIES[key] = cat
     return cat
+
+
+def builtin_category_keys() -> frozenset[str]:
+    """Keys of the categories gridmap ships (the article's), as opposed to those users added."""
+    return frozenset(c.key for c in _BUILTIN_CATEGORIES)
 
 
 def category_key(value: str) -> str:

@@ -92,13 +92,17 @@ from gridmap.model import (
     QUARANTINE_REASONS,
     SCHEMA_VERSION,
     STORAGE_CRS,
+    Category,
     Column,
     ImportSummary,
     LayerSpec,
     layer_spec,
 )
 
-__all__ = ["Workspace", "init_workspace", "open_workspace", "META_TABLE", "IMPORTS_TABLE", "QUARANTINE_TABLE"]
+__all__ = [
+    "Workspace", "init_workspace", "open_workspace", "META_TABLE", "IMPORTS_TABLE", "QUARANTINE_TABLE",
+    "CATEGORIES_TABLE",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +112,8 @@ META_TABLE = "gridmap_meta"
 IMPORTS_TABLE = "gridmap_imports"
 #: Records that could not be imported.
 QUARANTINE_TABLE = "quarantine"
+#: Report categories users added (the built-in ones live in gridmap.model.CATEGORIES).
+CATEGORIES_TABLE = "gridmap_categories"
 #: Name of the geometry column of every spatial layer (GDAL's GeoPackage default).
 GEOMETRY_COLUMN = "geom"
 
@@ -123,6 +129,9 @@ _IMPORT_COLUMNS: tuple[Column, ...] = (
     Column("imported_at", "datetime", doc="when the import was committed"),
 )
 _META_COLUMNS: tuple[Column, ...] = (Column("key"), Column("value"))
+_CATEGORY_COLUMNS: tuple[Column, ...] = (
+    Column("key", doc="category key"), Column("zh", doc="zh-Hans label"), Column("en", doc="English label"),
+)
 _PANDAS_DTYPES = {"str": "string", "int": "Int64", "float": "float64", "datetime": "datetime64[ms, UTC]"}
 # Geometry type ids (shapely.get_type_id) each layer geometry type accepts.
 _ACCEPTED_TYPE_IDS = {
@@ -276,6 +285,41 @@ def _gpkg_blob_to_wkb(blob: bytes | None) -> bytes | None:
     if size is None:
         raise WorkspaceError(f"a geometry blob in the workspace has an invalid envelope indicator {envelope}")
     return data[8 + size:]
+
+
+def _gpkg_bounds(blob: bytes | None) -> tuple[float, float, float, float] | None:
+    """(minx, maxx, miny, maxy) of a GeoPackage blob, or None when it is null or empty."""
+    import shapely
+
+    wkb = _gpkg_blob_to_wkb(blob)
+    if wkb is None:
+        return None
+    geom = shapely.from_wkb(wkb)
+    if geom.is_empty:
+        return None
+    minx, miny, maxx, maxy = geom.bounds
+    return minx, maxx, miny, maxy
+
+
+def _st_bound(index: int) -> Any:
+    def bound(blob: bytes | None) -> float | None:
+        bounds = _gpkg_bounds(blob)
+        return None if bounds is None else bounds[index]
+    return bound
+
+
+def _register_gpkg_functions(con: sqlite3.Connection) -> None:
+    """The SQL functions GDAL's R-tree triggers call (ST_IsEmpty, ST_MinX, ...).
+
+    GDAL registers them on its own connections; a plain sqlite3 connection lacks
+    them, and SQLite resolves every function a trigger names when it compiles a
+    statement on the table, so even an UPDATE of an attribute fails without
+    them. Semantics as in the GeoPackage 1.3 R-tree extension (F.3).
+    """
+    con.create_function("ST_IsEmpty", 1, lambda blob: None if blob is None else int(_gpkg_bounds(blob) is None),
+                        deterministic=True)
+    for index, name in enumerate(("ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY")):
+        con.create_function(name, 1, _st_bound(index), deterministic=True)
 
 
 def _rows_to_frame(rows: list[tuple], spec: LayerSpec) -> pd.DataFrame:
@@ -561,6 +605,31 @@ def _update_contents(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFr
     )
 
 
+def _apply_rectifications(con: sqlite3.Connection) -> None:
+    """Move reports along their lifecycle from the rectifications just staged.
+
+    A report's status follows its latest rectification: ``verified`` when that
+    one has a ``verified_at``, else ``rectified``; reports whose status already
+    says so are left alone. Times are stored as UTC text of one format, so the
+    text order is the time order.
+    """
+    con.execute(
+        f"""
+        WITH latest AS (
+            SELECT r.report_id,
+                   CASE WHEN r.verified_at IS NOT NULL THEN 'verified' ELSE 'rectified' END AS status
+            FROM main.rectifications AS r
+            WHERE r.report_id IN (SELECT report_id FROM {_STAGE}.{_STAGE})
+              AND r.rectified_at = (SELECT max(r2.rectified_at) FROM main.rectifications AS r2
+                                    WHERE r2.report_id = r.report_id)
+        )
+        UPDATE main.reports SET status = (SELECT status FROM latest WHERE latest.report_id = reports.report_id)
+        WHERE report_id IN (SELECT report_id FROM latest)
+          AND coalesce(status, '') != (SELECT status FROM latest WHERE latest.report_id = reports.report_id)
+        """
+    )
+
+
 def _insert_quarantine(con: sqlite3.Connection, rows: list[tuple]) -> None:
     if not rows:
         return
@@ -595,6 +664,7 @@ def _create_tables(path: Path) -> None:
     pyogrio.write_dataframe(_empty_frame(QUARANTINE_COLUMNS, None), path, layer=QUARANTINE_TABLE, use_arrow=True)
     pyogrio.write_dataframe(_empty_frame(_IMPORT_COLUMNS, None), path, layer=IMPORTS_TABLE, use_arrow=True)
     pyogrio.write_dataframe(_empty_frame(_META_COLUMNS, None), path, layer=META_TABLE, use_arrow=True)
+    pyogrio.write_dataframe(_empty_frame(_CATEGORY_COLUMNS, None), path, layer=CATEGORIES_TABLE, use_arrow=True)
 
 
 def _finish_schema(path: Path, meta: Mapping[str, str]) -> None:
@@ -611,6 +681,7 @@ def _finish_schema(path: Path, meta: Mapping[str, str]) -> None:
             f"CREATE UNIQUE INDEX ux_quarantine_record ON {QUARANTINE_TABLE} (layer, source_digest, record, reason)"
         )
         con.execute(f"CREATE UNIQUE INDEX ux_meta_key ON {META_TABLE} (key)")
+        con.execute(f"CREATE UNIQUE INDEX ux_categories_key ON {CATEGORIES_TABLE} (key)")
         con.executemany(f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?)", list(meta.items()))
         con.execute("COMMIT")
     finally:
@@ -785,7 +856,9 @@ def open_workspace(path: str | PathLike[str], *, busy_timeout: float = 10.0) -> 
     target = Path(path)
     meta = _read_meta(target)
     version = _check_version(meta, target)
-    return Workspace(target, meta=meta, schema_version=version, busy_timeout=busy_timeout)
+    ws = Workspace(target, meta=meta, schema_version=version, busy_timeout=busy_timeout)
+    ws._register_categories()
+    return ws
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -854,6 +927,7 @@ class Workspace:
         if self._closed:
             raise WorkspaceError(f"workspace {self._path} is closed; open it again with open_workspace()")
         con = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
+        _register_gpkg_functions(con)
         try:
             con.execute("PRAGMA synchronous = FULL")
             con.execute("PRAGMA cache_size = -65536")  # 64 MiB: fewer spills while building the R-tree
@@ -999,6 +1073,72 @@ class Workspace:
         finally:
             con.close()
 
+    def _register_categories(self) -> None:
+        """Make the categories stored in this workspace known to gridmap.model in this process."""
+        from gridmap.model import register_category
+
+        con = self._connect()
+        try:
+            rows = con.execute(f"SELECT key, zh, en FROM {CATEGORIES_TABLE}").fetchall()
+        except sqlite3.OperationalError:
+            rows = []  # a workspace made before custom categories existed
+        finally:
+            con.close()
+        for key, zh, en in rows:
+            register_category(key, zh, en)
+
+    def add_category(self, key: str, zh: str, en: str | None = None) -> Category:
+        """Add a report category to this workspace (kept in it for every later session).
+
+        Parameters
+        ----------
+        key : str
+            Lower-case English key, letters, digits and underscores.
+        zh : str
+            zh-Hans label users see and may type on import.
+        en : str, optional
+            English label.
+
+        Returns
+        -------
+        gridmap.model.Category
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> with init_workspace(pathlib.Path(tmp.name) / "w.gpkg") as ws:
+        ...     ws.add_category("illegal_ad_posting", "乱贴小广告", "illegal ad posting").zh
+        '乱贴小广告'
+        >>> with open_workspace(pathlib.Path(tmp.name) / "w.gpkg") as ws:
+        ...     "illegal_ad_posting" in set(ws.categories()["key"])
+        True
+        >>> tmp.cleanup()
+        """
+        from gridmap.model import register_category
+
+        category = register_category(key, zh, en)
+        con = self._connect()
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            con.execute(f"INSERT OR IGNORE INTO {CATEGORIES_TABLE} (key, zh, en) VALUES (?, ?, ?)",
+                        (category.key, category.zh, category.en))
+            con.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            _busy_or_raise(exc, self._path)
+        finally:
+            con.close()
+        return category
+
+    def categories(self) -> pd.DataFrame:
+        """Every report category known here: ``key``, ``zh``, ``en`` and ``builtin``."""
+        from gridmap.model import CATEGORIES, builtin_category_keys
+
+        builtin = builtin_category_keys()
+        return pd.DataFrame(
+            [{"key": c.key, "zh": c.zh, "en": c.en, "builtin": c.key in builtin} for c in CATEGORIES.values()]
+        )
+
     def subdistrict_geometry(self) -> Any:
         """The union of the ``subdistrict`` layer (EPSG:4326), or None when it is empty."""
         import shapely
@@ -1112,6 +1252,8 @@ class Workspace:
         accepted = _copy_staged_rows(con, spec, staged) if has_stage else 0
         if accepted:
             _update_contents(con, spec, staged)
+            if spec.name == "rectifications":
+                _apply_rectifications(con)
         _insert_quarantine(con, qrows)
         summary = ImportSummary(
             spec.name, source, read=read, accepted=accepted,

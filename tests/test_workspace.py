@@ -28,7 +28,9 @@ from shapely.geometry import MultiPolygon, Point, Polygon, box
 from gridmap._errors import CRSError, SchemaError, WorkspaceBusyError, WorkspaceError, WorkspaceVersionError
 from gridmap.io._base import quarantine_frame, quarantine_row
 from gridmap.model import LAYERS, QUARANTINE_COLUMNS, SCHEMA_VERSION
-from gridmap.workspace import IMPORTS_TABLE, META_TABLE, QUARANTINE_TABLE, init_workspace, open_workspace
+from gridmap.workspace import (
+    CATEGORIES_TABLE, IMPORTS_TABLE, META_TABLE, QUARANTINE_TABLE, init_workspace, open_workspace,
+)
 
 HELPER = Path(__file__).with_name("_kill_import.py")
 OGR_TYPES = {"str": "OFTString", "int": "OFTInteger64", "float": "OFTReal", "datetime": "OFTDateTime"}
@@ -83,7 +85,7 @@ def _quarantine(records: list[int], reason: str = "future_time", *, digest: str 
 
 def test_init_creates_every_layer_with_model_columns_and_geometry(ws_path: Path) -> None:
     listed = {name: gtype for name, gtype in pyogrio.list_layers(ws_path)}
-    assert set(listed) == set(LAYERS) | {QUARANTINE_TABLE, IMPORTS_TABLE, META_TABLE}
+    assert set(listed) == set(LAYERS) | {QUARANTINE_TABLE, IMPORTS_TABLE, META_TABLE, CATEGORIES_TABLE}
     for spec in LAYERS.values():
         expected_type = {None: None, "Geometry": "Unknown"}.get(spec.geometry, spec.geometry)
         assert listed[spec.name] == expected_type, spec.name
@@ -101,7 +103,7 @@ def test_init_registers_contents_and_spatial_indexes(ws_path: Path) -> None:
     contents = dict(_sql(ws_path, "SELECT table_name, data_type FROM gpkg_contents"))
     for spec in LAYERS.values():
         assert contents[spec.name] == ("attributes" if spec.geometry is None else "features")
-    for table in (QUARANTINE_TABLE, IMPORTS_TABLE, META_TABLE):
+    for table in (QUARANTINE_TABLE, IMPORTS_TABLE, META_TABLE, CATEGORIES_TABLE):
         assert contents[table] == "attributes"
     rows = _sql(ws_path, "SELECT table_name FROM gpkg_extensions WHERE extension_name = 'gpkg_rtree_index'")
     rtree = {t for (t,) in rows}
