@@ -548,7 +548,7 @@ def _typed_times(values: pd.Series, col: Column, verdicts: _Verdicts, now: pd.Ti
     if col.required:
         verdicts.flag(empty, "missing_time", f"required time {col.name!r} is empty; fill it in ({_TIME_HINT})")
     verdicts.flag(unparsed, "unparseable_time", lambda idx: [
-        f"{col.name} {values.iloc[i]!r} is not a time I can read; {_TIME_HINT}" for i in idx])
+        f"{col.name} {values.iloc[i]!r} is not a time gridmap can read; {_TIME_HINT}" for i in idx])
     limit = now + FUTURE_SLACK
     future = (parsed > limit).fillna(False).to_numpy(dtype=bool)
     verdicts.flag(future, "future_time", lambda idx: [
