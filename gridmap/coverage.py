@@ -1,0 +1,981 @@
+"""Sweep coverage: which share of each grid the inspectors reached, and where the dead corners are.
+
+The article's 细 practice sweeps courtyards, demolition zones, sewage points and
+vacant land one by one and claims "no dead corners" (无死角). This module checks
+that claim from the inspectors' own GPS fixes.
+
+Meaning
+-------
+*Covered ground* is every point within ``radius_m`` of the path an inspector
+walked. Fixes are joined in time order per inspector; the path breaks where the
+time gap exceeds ``max_gap_s`` or the implied speed exceeds ``max_speed_mps``
+(a GPS jump); a fix joined to neither neighbour covers a disc. LineString tracks
+are walked paths as they are. Areas are measured in the metric CRS chosen by
+:func:`gridmap.crs.metric_crs`.
+
+Method
+------
+Each grid is computed on its own, from the path pieces within one radius of its
+bounding box (so the same code can run per partition on a distributed engine):
+
+1. the path pieces are sampled every ``cell_m / 2`` onto a raster of
+   ``cell_m`` cells aligned to a global lattice, and
+   :func:`scipy.ndimage.distance_transform_edt` gives each cell's distance to
+   the nearest sampled cell;
+2. from that distance, cells wholly inside or wholly outside the covered ground
+   are decided with a proven error bound (the sampled cell is at most
+   ``cell·√2/2`` from the path, the path at most ``cell/4`` from a sample);
+3. the remaining cells (a band about three cells wide along the edge of the
+   covered ground) get their exact distance ``D`` to the path (shapely
+   ``STRtree.query_nearest``) and the covered share of the cell is that of the
+   half-plane tangent to the coverage edge, ``|n·u| ≤ R − D`` for ``u`` uniform
+   in the cell, a closed form (the CDF of a sum of two uniform variables);
+4. cells crossed by the grid's boundary are weighted by the share of the cell
+   inside the grid, exactly (the same half-plane formula for a cell crossed by
+   one straight edge; a shapely intersection for cells holding a vertex).
+
+The result agrees with the exact vector answer (buffer, union, intersection)
+within a small fraction of a per cent of each grid's area; the tests check
+0.25 %.
+
+Examples
+--------
+>>> from gridmap.sample import sample_boundaries, sample_tracks
+>>> b = sample_boundaries()
+>>> tracks = sample_tracks(b, n_fixes=3000, days=1)
+>>> result = sweep_coverage(b["grids"], tracks, radius_m=30)
+>>> len(result.grids) == len(b["grids"]), bool(result.grids["coverage_ratio"].between(0, 1).all())
+(True, True)
+>>> result.stats["metric_crs"]
+'EPSG:4546'
+"""
+
+from __future__ import annotations
+
+import functools
+from concurrent.futures import ThreadPoolExecutor
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Any, Iterable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from scipy import ndimage
+from shapely.geometry.base import BaseGeometry
+
+from gridmap._errors import SchemaError
+from gridmap.crs import from_wgs84, metric_crs, require_crs
+from gridmap.model import DEFAULT_TZ, STORAGE_CRS
+
+__all__ = ["CoverageResult", "sweep_coverage"]
+
+logger = logging.getLogger(__name__)
+
+#: Columns of :attr:`CoverageResult.dead_corners`, in order.
+DEAD_CORNER_COLUMNS = ("corner_id", "grid_code", "community_code", "cadre", "area_m2", "lon", "lat",
+                       "lon_gcj02", "lat_gcj02")
+#: Columns added to each grid.
+GRID_COLUMNS = ("area_m2", "covered_m2", "uncovered_m2", "coverage_ratio", "dead_corners")
+#: Columns of the CSV export (those the grids have), in order.
+CSV_COLUMNS = ("grid_code", "name", "community_code", "cadre", "area_code") + GRID_COLUMNS
+#: Text starting with one of these is a formula in a spreadsheet (OWASP CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: Most cells in one raster; larger grids get coarser cells (memory stays bounded per grid).
+_MAX_CELLS = 16_000_000
+_SQRT2 = math.sqrt(2.0)
+_NAT = np.iinfo(np.int64).min  # NaT as int64 nanoseconds
+
+
+@dataclass
+class CoverageResult:
+    """What :func:`sweep_coverage` found.
+
+    Attributes
+    ----------
+    grids : geopandas.GeoDataFrame
+        EPSG:4326, one row per input grid, in input order with the input's index
+        and columns, plus ``area_m2``, ``covered_m2``, ``uncovered_m2``,
+        ``coverage_ratio`` (0 to 1) and ``dead_corners`` (count).
+    dead_corners : geopandas.GeoDataFrame
+        EPSG:4326 polygons of unreached ground of at least
+        ``min_dead_corner_m2``: ``corner_id`` (``"<grid_code>-01"``, largest
+        first), ``grid_code``, ``community_code``, ``cadre``, ``area_m2``, and a
+        point inside the polygon to walk to, in WGS84 (``lon``, ``lat``) and in
+        GCJ-02 (``lon_gcj02``, ``lat_gcj02``, to paste into Amap or WeChat);
+        sorted by grid (input order), then area descending.
+    covered : geopandas.GeoDataFrame
+        EPSG:4326, one (multi)polygon of covered ground per grid
+        (``grid_code``), for maps. It says where, not who.
+    targets : geopandas.GeoDataFrame or None
+        None when no targets were given; else EPSG:4326, one row per target in
+        input order with its columns, plus ``visited`` (a used fix, or a
+        LineString track, within ``radius_m`` of the target), ``first_visit``,
+        ``last_visit`` (Asia/Shanghai, NaT when not visited or only by untimed
+        lines), ``inspectors`` (sorted names joined by ``", "``) and
+        ``coverage_ratio`` (covered share of a polygon target; NaN for points).
+    by_community, by_cadre : pandas.DataFrame
+        Roll-ups keyed by ``community_code`` / ``cadre``: ``grids``,
+        ``area_m2``, ``covered_m2``, ``uncovered_m2``, ``coverage_ratio``,
+        ``dead_corners``.
+    stats : dict
+        Counts ``fixes_in``, ``no_position``, ``no_time``, ``no_inspector``,
+        ``outside_window``, ``duplicates``, ``fixes_used`` (these add up:
+        ``fixes_in`` is the sum of the others, each fix counted once under the
+        first reason in that order), ``outside_grids`` (used fixes farther than
+        ``radius_m`` from every grid, reported, not an error),
+        ``isolated_fixes``, ``breaks_gap``, ``breaks_speed``, ``lines``
+        (LineString tracks); and ``radius_m``, ``cell_m``, ``start``, ``end``
+        (ISO text or None), ``metric_crs``.
+    message : str or None
+        A sentence when something needs saying, e.g. that the time window
+        holds no fix (then every grid has coverage 0).
+    """
+
+    grids: gpd.GeoDataFrame
+    dead_corners: gpd.GeoDataFrame
+    covered: gpd.GeoDataFrame
+    targets: gpd.GeoDataFrame | None
+    by_community: pd.DataFrame
+    by_cadre: pd.DataFrame
+    stats: dict[str, Any] = field(default_factory=dict)
+    message: str | None = None
+
+    def to_csv(self, path: str | PathLike[str]) -> Path:
+        """Write one row per grid as CSV for Excel (UTF-8 with BOM).
+
+        Columns: those of :data:`CSV_COLUMNS` the grids have (no phone
+        numbers). Text cells starting with ``= + - @``, a tab or a carriage
+        return get a leading apostrophe (OWASP CSV injection rule); numbers stay
+        numbers.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> from gridmap.sample import sample_boundaries, sample_tracks
+        >>> b = sample_boundaries()
+        >>> r = sweep_coverage(b["grids"], sample_tracks(b, n_fixes=500, days=1))
+        >>> out = r.to_csv(pathlib.Path(tempfile.mkdtemp()) / "coverage.csv")
+        >>> out.read_text(encoding="utf-8-sig").splitlines()[0]
+        'grid_code,name,community_code,cadre,area_code,area_m2,covered_m2,uncovered_m2,coverage_ratio,dead_corners'
+        """
+        out = Path(path)
+        columns = [c for c in CSV_COLUMNS if c in self.grids.columns]
+        frame = _neutralise(pd.DataFrame(self.grids[columns]))
+        frame.to_csv(out, index=False, encoding="utf-8-sig")
+        return out
+
+    def dead_corners_geojson(self, path: str | PathLike[str]) -> Path:
+        """Write the dead corners as RFC 7946 GeoJSON (WGS84, counter-clockwise exteriors, 7 decimals).
+
+        Examples
+        --------
+        >>> import json, tempfile, pathlib
+        >>> from gridmap.sample import sample_boundaries, sample_tracks
+        >>> b = sample_boundaries()
+        >>> r = sweep_coverage(b["grids"], sample_tracks(b, n_fixes=500, days=1))
+        >>> out = r.dead_corners_geojson(pathlib.Path(tempfile.mkdtemp()) / "dead.geojson")
+        >>> data = json.loads(out.read_text(encoding="utf-8"))
+        >>> data["type"], len(data["features"]) == len(r.dead_corners)
+        ('FeatureCollection', True)
+        """
+        out = Path(path)
+        out.write_text(_geojson_text(self.dead_corners), encoding="utf-8")
+        return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the public function
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def sweep_coverage(
+    grids: gpd.GeoDataFrame,
+    tracks: gpd.GeoDataFrame,
+    *,
+    radius_m: float = 30.0,
+    targets: gpd.GeoDataFrame | None = None,
+    start: str | pd.Timestamp | None = None,
+    end: str | pd.Timestamp | None = None,
+    min_dead_corner_m2: float = 100.0,
+    max_gap_s: float = 300.0,
+    max_speed_mps: float = 8.0,
+    cell_m: float | None = None,
+    progress: bool = False,
+    workers: int | None = None,
+) -> CoverageResult:
+    """Measure which share of each grid the inspectors' sweep reached.
+
+    Parameters
+    ----------
+    grids : geopandas.GeoDataFrame
+        Grid polygons with ``grid_code`` and ``community_code`` (``cadre`` and
+        other columns are kept), in any CRS. Not modified.
+    tracks : geopandas.GeoDataFrame
+        GPS fixes (points) with ``inspector`` and ``time`` (zone-aware, or
+        naive = Asia/Shanghai), and/or LineStrings, each a walked path (no time
+        needed, ``inspector`` optional; the time window does not apply to
+        them), in any CRS. Not modified.
+    radius_m : float
+        What an inspector sees and reaches around the path, metres (default
+        30 m: a courtyard or a stretch of alley seen from its entrance).
+    targets : geopandas.GeoDataFrame, optional
+        Must-visit places (points or polygons), e.g. the ``targets`` layer.
+    start, end : str or pandas.Timestamp, optional
+        Keep fixes with ``start <= time < end``; naive = Asia/Shanghai.
+    min_dead_corner_m2 : float
+        Smallest unreached piece reported as a dead corner (default 100 m²,
+        about a 10 m × 10 m patch: smaller slivers are GPS noise, not a place
+        someone can be sent to).
+    max_gap_s : float
+        Longest time between two fixes still joined into one path (default
+        300 s = 5 minutes: a longer gap means the phone lost its fix or the
+        inspector paused; where they went meanwhile is unknown).
+    max_speed_mps : float
+        Highest implied speed still joined (default 8 m/s ≈ 29 km/h: above the
+        25 km/h limit of e-bikes in GB 17761-2018 and far above walking; a faster
+        jump is a GPS error and must not paint a corridor).
+    cell_m : float, optional
+        Raster cell size, metres. Default ``radius_m / 8`` clamped to
+        [0.5, 5] m (3.75 m for 30 m). The band along the coverage edge is
+        decided exactly, so the cell size sets speed more than accuracy: on the
+        sample, cells of 2, 3, 4 and 5 m all stay within 0.015 % of the grid's
+        area of the 1 m answer.
+    progress : bool
+        Show a progress bar over grids (``tqdm.auto``: terminal or notebook).
+    workers : int, optional
+        Threads computing grids at once (default: the machine's cores, at most
+        4). Grids are independent, and numpy, SciPy and GEOS release the GIL.
+
+    Returns
+    -------
+    CoverageResult
+
+    Raises
+    ------
+    CRSError
+        When grids, tracks or targets have no CRS.
+    SchemaError
+        When ``radius_m`` or another limit is not a positive number, when
+        columns are missing, or when tracks hold geometries that are neither
+        points nor lines.
+
+    Examples
+    --------
+    >>> from gridmap.sample import sample_boundaries, sample_tracks
+    >>> b = sample_boundaries()
+    >>> tracks = sample_tracks(b, n_fixes=3000, days=1)
+    >>> r = sweep_coverage(b["grids"], tracks, targets=b["targets"], start="2025-03-03")
+    >>> r.stats["fixes_in"] == 3000, r.targets["visited"].dtype
+    (True, dtype('bool'))
+    >>> r2 = sweep_coverage(b["grids"], tracks, start="2024-01-01", end="2024-01-02")
+    >>> r2.message
+    'no GPS fixes between 2024-01-01T00:00:00+08:00 and 2024-01-02T00:00:00+08:00: coverage is 0'
+    >>> float(r2.grids["coverage_ratio"].max())
+    0.0
+    >>> sweep_coverage(b["grids"], tracks, radius_m=0)
+    Traceback (most recent call last):
+    gridmap._errors.SchemaError: radius_m must be a positive number of metres...
+    """
+    cell = _check_options(radius_m, cell_m, min_dead_corner_m2, max_gap_s, max_speed_mps)
+    require_crs(grids, what="grids")
+    require_crs(tracks, what="tracks")
+    if targets is not None:
+        require_crs(targets, what="targets")
+    _require_columns(grids, ("grid_code", "community_code"), what="grids")
+    window = (_parse_bound(start, "start"), _parse_bound(end, "end"))
+    crs = metric_crs(grids)
+    grid_geoms = _metric_polygons(grids, crs)
+    stats: dict[str, Any] = {}
+    fixes = _prepare_fixes(tracks, crs, window, stats)
+    paths = _segments(fixes, _lines(tracks, crs), max_gap_s=max_gap_s, max_speed_mps=max_speed_mps, stats=stats)
+    stats["outside_grids"] = _outside_grids(fixes.xy, grid_geoms, radius_m)
+    stats.update(radius_m=float(radius_m), cell_m=cell, start=_iso(window[0]), end=_iso(window[1]),
+                 metric_crs=crs.to_string())
+    message = _empty_message(paths, window)
+    per_grid = _cover_grids(grid_geoms, paths, radius_m, cell, workers=workers, progress=progress)
+    return _assemble(grids, grid_geoms, per_grid, paths, fixes, targets, crs,
+                     radius_m=radius_m, cell=cell, min_m2=min_dead_corner_m2, stats=stats, message=message)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# options and inputs
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _positive(value: Any, name: str, what: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not (math.isfinite(number) and number > 0):
+        raise SchemaError(f"{name} must be a positive number of {what}, got {value!r}; e.g. {name}=30")
+    return number
+
+
+def _check_options(radius_m: float, cell_m: float | None, min_m2: float, max_gap_s: float,
+                   max_speed_mps: float) -> float:
+    """Check the numeric options; return the cell size."""
+    radius = _positive(radius_m, "radius_m", "metres (the distance an inspector reaches from the path)")
+    _positive(max_gap_s, "max_gap_s", "seconds")
+    _positive(max_speed_mps, "max_speed_mps", "metres per second")
+    if not (isinstance(min_m2, (int, float)) and math.isfinite(min_m2) and min_m2 >= 0):
+        raise SchemaError(f"min_dead_corner_m2 must be a number of square metres >= 0, got {min_m2!r}")
+    if cell_m is None:
+        return float(min(max(radius / 8.0, 0.5), 5.0))
+    return _positive(cell_m, "cell_m", "metres")
+
+
+def _require_columns(frame: pd.DataFrame, columns: Iterable[str], *, what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        have = ", ".join(map(str, frame.columns))
+        raise SchemaError(f"{what} lack the column(s) {', '.join(missing)}; columns are {have};"
+                          " rename them (e.g. frame.rename(columns={'巡查员': 'inspector'})) or import them"
+                          " into a workspace first")
+
+
+def _parse_bound(value: str | pd.Timestamp | None, name: str) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise SchemaError(
+            f"{name}={value!r} is not a date or time; give e.g. '2025-03-03' or '2025-03-03 08:00'") from exc
+    if stamp is pd.NaT:
+        raise SchemaError(f"{name} is empty (NaT); give a date or time or None")
+    return stamp.tz_localize(DEFAULT_TZ) if stamp.tzinfo is None else stamp.tz_convert(DEFAULT_TZ)
+
+
+def _iso(stamp: pd.Timestamp | None) -> str | None:
+    return None if stamp is None else stamp.isoformat()
+
+
+def _metric_polygons(grids: gpd.GeoDataFrame, crs: pyproj.CRS) -> np.ndarray:
+    """Grid geometries in the metric CRS, repaired when invalid (with a warning in the log)."""
+    geoms = np.asarray(grids.geometry.to_crs(crs).values, dtype=object)
+    geoms = np.where(shapely.is_missing(geoms), shapely.Polygon(), geoms)
+    invalid = ~shapely.is_valid(geoms)
+    if invalid.any():
+        logger.warning("%d grid polygon(s) are invalid (%s); measuring their repaired shape", int(invalid.sum()),
+                       "; ".join(shapely.is_valid_reason(geoms[invalid])[:3]))
+        geoms[invalid] = shapely.make_valid(geoms[invalid])
+    return geoms
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# fixes and path segments
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Fixes:
+    """Used fixes in metric coordinates, sorted by inspector then time."""
+
+    xy: np.ndarray  # (n, 2)
+    t: np.ndarray  # int64 ns UTC
+    inspector: np.ndarray  # object (str)
+    code: np.ndarray  # int inspector code
+
+
+@dataclass
+class _Paths:
+    """Path pieces: segments a→b (a == b for an isolated fix) and their bounds."""
+
+    a: np.ndarray
+    b: np.ndarray
+    lines: np.ndarray  # LineString tracks (metric), for visits
+    line_inspectors: np.ndarray
+    n_fixes: int
+
+    def __post_init__(self) -> None:
+        self.lo = np.minimum(self.a, self.b)
+        self.hi = np.maximum(self.a, self.b)
+
+
+def _geometry_kinds(tracks: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of point rows (including missing geometry) and line rows; refuse anything else."""
+    types = shapely.get_type_id(np.asarray(tracks.geometry.values, dtype=object))
+    points = (types == 0) | (types == -1)
+    lines = (types == 1) | (types == 5)
+    other = ~(points | lines)
+    if other.any():
+        raise SchemaError(f"tracks hold {int(other.sum())} geometries that are neither points (GPS fixes) nor"
+                          " lines (walked paths); keep only Point or LineString rows")
+    return points, lines
+
+
+def _parse_times(values: pd.Series) -> pd.Series:
+    """Zone-aware times (naive = Asia/Shanghai); what cannot be parsed becomes NaT."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert(DEFAULT_TZ)
+    if values.dtype.kind == "M":
+        return values.dt.tz_localize(DEFAULT_TZ)
+    try:  # one ISO 8601 layout for all rows: vectorised
+        parsed = pd.to_datetime(values, format="ISO8601", errors="coerce")
+    except (TypeError, ValueError):  # mixed zones or layouts: one value at a time
+        stamps = pd.Series([_one_time(v) for v in values], index=values.index, dtype=object)
+        return pd.to_datetime(stamps, utc=True).dt.tz_convert(DEFAULT_TZ)
+    return _parse_times(parsed)
+
+
+def _one_time(value: Any) -> pd.Timestamp:
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        return pd.NaT
+    if stamp is pd.NaT:
+        return pd.NaT
+    return stamp.tz_localize(DEFAULT_TZ) if stamp.tzinfo is None else stamp
+
+
+def _clean_names(values: pd.Series) -> np.ndarray:
+    """Inspector names as stripped text; "" for a missing or blank name."""
+    text = values.astype("string").str.strip().fillna("")
+    return text.to_numpy(dtype=object)
+
+
+def _ns(times: pd.Series) -> np.ndarray:
+    """int64 nanoseconds since the epoch (UTC); NaT must be filtered out before."""
+    return times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]").astype(np.int64)
+
+
+def _prepare_fixes(tracks: gpd.GeoDataFrame, crs: pyproj.CRS, window: tuple[pd.Timestamp | None, ...],
+                   stats: dict[str, Any]) -> _Fixes:
+    """Filter the point rows (counting every reason) and sort them by inspector and time."""
+    point_rows, _ = _geometry_kinds(tracks)
+    points = tracks.loc[point_rows]
+    stats["fixes_in"] = len(points)
+    if len(points):
+        _require_columns(points, ("inspector", "time"), what="GPS fixes (point tracks)")
+    geoms = np.asarray(points.geometry.values, dtype=object)
+    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    stats["no_position"] = int((~keep).sum())
+    times = _parse_times(points["time"]) if len(points) else pd.Series([], dtype=f"datetime64[ns, {DEFAULT_TZ}]")
+    no_time = keep & times.isna().to_numpy()
+    stats["no_time"] = int(no_time.sum())
+    keep &= ~no_time
+    names = _clean_names(points["inspector"]) if len(points) else np.empty(0, dtype=object)
+    no_insp = keep & (names == "")
+    stats["no_inspector"] = int(no_insp.sum())
+    keep &= ~no_insp
+    t = np.zeros(len(points), dtype=np.int64)
+    t[keep] = _ns(times[keep])
+    inside = _in_window(t, window)
+    stats["outside_window"] = int((keep & ~inside).sum())
+    keep &= inside
+    return _sorted_unique(_project(shapely.get_coordinates(geoms[keep]), tracks.crs, crs), t[keep],
+                          names[keep], stats)
+
+
+@functools.lru_cache(maxsize=16)
+def _transformer(source: pyproj.CRS, target: pyproj.CRS) -> pyproj.Transformer:
+    """A cached transformer: building one costs about 50 ms, as much as projecting 200k fixes."""
+    return pyproj.Transformer.from_crs(source, target, always_xy=True)
+
+
+def _project(xy: np.ndarray, source: pyproj.CRS, target: pyproj.CRS) -> np.ndarray:
+    """Coordinates from `source` to `target` (no geometry objects built: the fixes are many)."""
+    x, y = _transformer(source, target).transform(xy[:, 0], xy[:, 1])
+    return np.column_stack([x, y])
+
+
+def _in_window(t: np.ndarray, window: tuple[pd.Timestamp | None, ...]) -> np.ndarray:
+    start, end = window
+    inside = np.ones(len(t), dtype=bool)
+    if start is not None:
+        inside &= t >= start.value
+    if end is not None:
+        inside &= t < end.value
+    return inside
+
+
+def _sorted_unique(xy: np.ndarray, t: np.ndarray, names: np.ndarray, stats: dict[str, Any]) -> _Fixes:
+    """Sort by inspector and time (stable); drop repeated (inspector, time), keeping the first given."""
+    code, _ = pd.factorize(names)
+    order = np.lexsort((t, code))
+    xy, t, names, code = xy[order], t[order], names[order], code[order]
+    dup = np.zeros(len(t), dtype=bool)
+    dup[1:] = (code[1:] == code[:-1]) & (t[1:] == t[:-1])
+    stats["duplicates"] = int(dup.sum())
+    stats["fixes_used"] = int((~dup).sum())
+    return _Fixes(xy[~dup], t[~dup], names[~dup], code[~dup])
+
+
+def _lines(tracks: gpd.GeoDataFrame, crs: pyproj.CRS) -> tuple[np.ndarray, np.ndarray]:
+    """LineString tracks in the metric CRS, with their inspectors ("" when unknown)."""
+    _, line_rows = _geometry_kinds(tracks)
+    rows = tracks.loc[line_rows]
+    geoms = np.asarray(rows.geometry.to_crs(crs).values, dtype=object)
+    if "inspector" in rows.columns:
+        names = _clean_names(rows["inspector"])
+    else:
+        names = np.full(len(rows), "", dtype=object)
+    return geoms, names
+
+
+def _segments(fixes: _Fixes, lines: tuple[np.ndarray, np.ndarray], *, max_gap_s: float, max_speed_mps: float,
+              stats: dict[str, Any]) -> _Paths:
+    """Join consecutive fixes of one inspector unless the gap is too long or the speed impossible."""
+    xy, t, code = fixes.xy, fixes.t, fixes.code
+    same = code[1:] == code[:-1]
+    dt = (t[1:] - t[:-1]) / 1e9
+    dist = np.hypot(*(xy[1:] - xy[:-1]).T) if len(xy) > 1 else np.empty(0)
+    gap = same & (dt > max_gap_s)
+    jump = same & ~gap & (dist > max_speed_mps * dt)
+    joined = same & ~gap & ~jump
+    stats.update(breaks_gap=int(gap.sum()), breaks_speed=int(jump.sum()))
+    linked = np.zeros(len(xy), dtype=bool)
+    linked[:-1] |= joined
+    linked[1:] |= joined
+    stats["isolated_fixes"] = int((~linked).sum())
+    line_geoms, line_names = lines
+    stats["lines"] = len(line_geoms)
+    la, lb = _line_segments(line_geoms)
+    a = np.concatenate([xy[:-1][joined], xy[~linked], la]) if len(xy) else la
+    b = np.concatenate([xy[1:][joined], xy[~linked], lb]) if len(xy) else lb
+    return _Paths(a.reshape(-1, 2), b.reshape(-1, 2), line_geoms, line_names, len(xy))
+
+
+def _line_segments(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Consecutive vertex pairs of every LineString part (a one-vertex part is a point)."""
+    parts = shapely.get_parts(geoms[~shapely.is_empty(geoms)]) if len(geoms) else np.empty(0, dtype=object)
+    if len(parts) == 0:
+        return np.empty((0, 2)), np.empty((0, 2))
+    coords, part = shapely.get_coordinates(parts, return_index=True)
+    follow = part[1:] == part[:-1]
+    single = np.bincount(part, minlength=len(parts)) == 1
+    lone = coords[np.isin(part, np.flatnonzero(single))]
+    return np.concatenate([coords[:-1][follow], lone]), np.concatenate([coords[1:][follow], lone])
+
+
+def _outside_grids(xy: np.ndarray, grid_geoms: np.ndarray, radius: float) -> int:
+    """Used fixes farther than `radius` from every grid (exact: the buffer only pre-selects)."""
+    if len(xy) == 0:
+        return 0
+    union = shapely.union_all(grid_geoms)
+    near = shapely.buffer(union, radius * 0.999, quad_segs=16)
+    shapely.prepare(near)
+    doubt = np.flatnonzero(~shapely.intersects_xy(near, xy[:, 0], xy[:, 1]))
+    if len(doubt) == 0:
+        return 0
+    close = shapely.dwithin(union, shapely.points(xy[doubt]), radius)
+    return int((~close).sum())
+
+
+def _empty_message(paths: _Paths, window: tuple[pd.Timestamp | None, ...]) -> str | None:
+    if len(paths.a):
+        return None
+    start, end = window
+    if start is not None and end is not None:
+        text = f"no GPS fixes between {_iso(start)} and {_iso(end)}: coverage is 0"
+    elif start is not None:
+        text = f"no GPS fixes from {_iso(start)} on: coverage is 0"
+    elif end is not None:
+        text = f"no GPS fixes before {_iso(end)}: coverage is 0"
+    else:
+        text = "no usable GPS fixes in the tracks: coverage is 0"
+    logger.warning(text)
+    return text
+
+
+def _cover_grids(grid_geoms: np.ndarray, paths: _Paths, radius: float, cell: float, *, workers: int | None,
+                 progress: bool) -> list[_Cover]:
+    """Every grid's cover, grid by grid, on `workers` threads (numpy, SciPy and GEOS release the GIL)."""
+    count = min(len(grid_geoms), workers or min(4, os.cpu_count() or 1)) or 1
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        results = pool.map(lambda g: _grid_cover(g, paths, radius, cell), grid_geoms)
+        return list(_progress(results, len(grid_geoms), progress))
+
+
+def _progress(items: Iterable[_Cover], total: int, show: bool) -> Iterable[_Cover]:
+    if not show:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, total=total, desc="coverage", unit="grid")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# one region on a raster
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Cover:
+    """One region's raster: cell weights inside the region and covered shares, from lattice cell (i0, j0)."""
+
+    region: BaseGeometry
+    cell: float
+    i0: int
+    j0: int
+    weight: np.ndarray  # share of each cell inside the region, 0..1
+    covered: np.ndarray  # covered share of each cell, 0..1
+
+    @property
+    def area_m2(self) -> float:
+        return float(shapely.area(self.region))
+
+    @property
+    def covered_m2(self) -> float:
+        return min(float((self.weight * self.covered).sum()) * self.cell ** 2, self.area_m2)
+
+    def uncovered_geometry(self) -> BaseGeometry:
+        """Unreached ground (cells mostly uncovered), clipped to the region."""
+        mask = (self.weight > 0) & (self.covered < 0.5)
+        return shapely.intersection(_cells_polygon(mask, self.i0, self.j0, self.cell), self.region)
+
+
+def _half_plane_share(s: np.ndarray, nx: np.ndarray, ny: np.ndarray, cell: float) -> np.ndarray:
+    """Share of a square cell (side `cell`, centre 0) where ``n·u <= s``, n a unit vector.
+
+    ``n·u`` for u uniform in the cell is the sum of two uniform variables on
+    ``[-α, α]`` and ``[-β, β]`` (α = |nx|·cell/2 ≥ β = |ny|·cell/2 or swapped),
+    whose density is a trapezoid; this is its CDF in closed form.
+    """
+    h = cell / 2.0
+    alpha = np.maximum(np.abs(nx), np.abs(ny)) * h
+    beta = np.minimum(np.abs(nx), np.abs(ny)) * h
+    u = -np.abs(s)
+    corner = (u + alpha + beta) ** 2 / (8.0 * alpha * np.maximum(beta, 1e-300))
+    low = np.where(u <= -(alpha + beta), 0.0, np.where(u <= -(alpha - beta), corner, 0.5 + u / (2.0 * alpha)))
+    return np.where(s <= 0, low, 1.0 - low)
+
+
+def _grid_cover(region: BaseGeometry, paths: _Paths, radius: float, cell: float) -> _Cover:
+    """Covered share of every cell of `region`'s raster, from the path pieces near it only."""
+    if shapely.is_empty(region):
+        return _Cover(region, cell, 0, 0, np.zeros((0, 0)), np.zeros((0, 0)))
+    x0, y0, x1, y1 = region.bounds
+    cell = _cell_for(x1 - x0, y1 - y0, radius, cell)
+    i0, j0 = math.floor(x0 / cell), math.floor(y0 / cell)
+    ni, nj = max(math.ceil(x1 / cell) - i0, 1), max(math.ceil(y1 / cell) - j0, 1)
+    weight = _region_weights(region, i0, j0, ni, nj, cell)
+    covered = np.zeros((nj, ni))
+    margin = math.ceil(radius / cell) + 4
+    near = _near_segments(paths, (i0 - margin) * cell, (j0 - margin) * cell,
+                          (i0 + ni + margin) * cell, (j0 + nj + margin) * cell)
+    if near.size == 0:
+        return _Cover(region, cell, i0, j0, weight, covered)
+    samples = _Samples(paths, near, i0 - margin, j0 - margin, ni + 2 * margin, nj + 2 * margin, cell)
+    dist = samples.distance()[margin:margin + nj, margin:margin + ni]
+    # a sampled cell's centre is within cell/√2 of the path, and the path within cell/2 of a sample, so:
+    inner, outer = radius - _SQRT2 * cell, radius + _SQRT2 * cell + cell / 2
+    covered[dist <= inner] = 1.0
+    band = (dist > inner) & (dist < outer) & (weight > 0)
+    if band.any():
+        reach = radius + 2 * _SQRT2 * cell + cell  # farthest sample cell of a band cell's nearest segment
+        padded = np.zeros(samples.shape, dtype=bool)
+        padded[margin:margin + nj, margin:margin + ni] = band
+        candidates = samples.segments_within(padded, reach)
+        covered[band] = _band_shares(band, paths, candidates, i0, j0, radius, cell)
+    return _Cover(region, cell, i0, j0, weight, covered)
+
+
+class _Samples:
+    """Points every ≤ `cell` along the path pieces `near`, on a raster of ni × nj cells from lattice (i0, j0)."""
+
+    def __init__(self, paths: _Paths, near: np.ndarray, i0: int, j0: int, ni: int, nj: int, cell: float) -> None:
+        a, b = paths.a[near], paths.b[near]
+        steps = np.maximum(np.ceil(np.hypot(*(b - a).T) / cell).astype(np.int64), 1)
+        seg = np.repeat(np.arange(len(a)), steps + 1)
+        first = np.repeat(np.cumsum(steps + 1) - (steps + 1), steps + 1)
+        frac = (np.arange(seg.size) - first) / np.repeat(steps, steps + 1)
+        a, d = a[seg], (b - a)[seg]
+        col = np.floor((a[:, 0] + d[:, 0] * frac) / cell).astype(np.int64) - i0
+        row = np.floor((a[:, 1] + d[:, 1] * frac) / cell).astype(np.int64) - j0
+        ok = (col >= 0) & (col < ni) & (row >= 0) & (row < nj)
+        self.row, self.col, self.seg = row[ok], col[ok], near[seg[ok]]
+        self.shape = (nj, ni)
+        self.cell = cell
+
+    def distance(self) -> np.ndarray:
+        """Distance from each cell centre to the nearest cell holding a sample (inf without samples)."""
+        free = np.ones(self.shape, dtype=bool)
+        free[self.row, self.col] = False
+        if free.all():
+            return np.full(self.shape, np.inf)
+        return ndimage.distance_transform_edt(free, sampling=self.cell)
+
+    def segments_within(self, mask: np.ndarray, reach: float) -> np.ndarray:
+        """Path pieces with a sample within `reach` of a cell of `mask`."""
+        near_mask = ndimage.distance_transform_edt(~mask, sampling=self.cell) <= reach
+        return np.unique(self.seg[near_mask[self.row, self.col]])
+
+
+def _cell_for(width: float, height: float, radius: float, cell: float) -> float:
+    """Coarsen the cell for a huge region so its raster stays under _MAX_CELLS."""
+    cells = (width / cell + 2 * radius / cell + 10) * (height / cell + 2 * radius / cell + 10)
+    if cells <= _MAX_CELLS:
+        return cell
+    coarse = cell * math.sqrt(cells / _MAX_CELLS) * 1.01
+    logger.info("region of %.0f m x %.0f m: cells of %.2f m instead of %.2f m to bound memory",
+                width, height, coarse, cell)
+    return coarse
+
+
+def _near_segments(paths: _Paths, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+    lo, hi = paths.lo, paths.hi
+    return np.flatnonzero((lo[:, 0] <= x1) & (hi[:, 0] >= x0) & (lo[:, 1] <= y1) & (hi[:, 1] >= y0))
+
+
+def _band_shares(band: np.ndarray, paths: _Paths, near: np.ndarray, i0: int, j0: int, radius: float,
+                 cell: float) -> np.ndarray:
+    """Covered share of band cells: exact distance to the path pieces `near`, then the tangent half-plane's share."""
+    rows, cols = np.nonzero(band)
+    px = (i0 + cols + 0.5) * cell
+    py = (j0 + rows + 0.5) * cell
+    a, b = paths.a[near], paths.b[near]
+    point = np.all(a == b, axis=1)
+    geoms = np.where(point, shapely.points(a), shapely.linestrings(np.stack([a, b], axis=1)))
+    tree = shapely.STRtree(geoms)
+    which = tree.query_nearest(shapely.points(px, py), all_matches=False)
+    k = np.empty(len(px), dtype=np.int64)
+    k[which[0]] = which[1]
+    sa, sb = a[k], b[k]
+    d = sb - sa
+    length2 = (d ** 2).sum(axis=1)
+    t = np.clip(((px - sa[:, 0]) * d[:, 0] + (py - sa[:, 1]) * d[:, 1]) / np.where(length2 > 0, length2, 1.0), 0, 1)
+    vx, vy = px - (sa[:, 0] + t * d[:, 0]), py - (sa[:, 1] + t * d[:, 1])
+    dist = np.hypot(vx, vy)
+    safe = np.where(dist > 0, dist, 1.0)
+    nx, ny = np.where(dist > 0, vx / safe, 1.0), np.where(dist > 0, vy / safe, 0.0)
+    return _half_plane_share(radius - dist, nx, ny, cell)
+
+
+def _region_weights(region: BaseGeometry, i0: int, j0: int, ni: int, nj: int, cell: float) -> np.ndarray:
+    """Share of each cell inside `region`: centre test, then exact shares for cells its boundary crosses."""
+    xs = (i0 + np.arange(ni) + 0.5) * cell
+    ys = (j0 + np.arange(nj) + 0.5) * cell
+    shapely.prepare(region)
+    edges_a, edges_b = _ring_edges(region)
+    if len(edges_a) == 0:
+        return np.zeros((nj, ni))
+    weight = _scanline_inside(edges_a, edges_b, i0, j0, ni, nj, cell)
+    cells, edge = _crossed_cells(edges_a, edges_b, cell)
+    cells -= np.array([i0, j0])
+    ok = (cells[:, 0] >= 0) & (cells[:, 0] < ni) & (cells[:, 1] >= 0) & (cells[:, 1] < nj)
+    cells, edge = cells[ok], edge[ok]
+    key = cells[:, 1] * ni + cells[:, 0]
+    order = np.lexsort((edge, key))
+    key, edge = key[order], edge[order]
+    first = np.r_[True, key[1:] != key[:-1]]
+    uniq = key[first]
+    n_edges = np.add.reduceat(np.r_[True, (key[1:] != key[:-1]) | (edge[1:] != edge[:-1])].astype(int),
+                              np.flatnonzero(first))
+    one = n_edges == 1
+    row, col = uniq // ni, uniq % ni
+    weight[row[one], col[one]] = _edge_shares(edges_a[edge[first][one]], edges_b[edge[first][one]],
+                                              xs[col[one]], ys[row[one]], cell)
+    many = ~one
+    boxes = shapely.box(xs[col[many]] - cell / 2, ys[row[many]] - cell / 2, xs[col[many]] + cell / 2,
+                        ys[row[many]] + cell / 2)
+    weight[row[many], col[many]] = shapely.area(shapely.intersection(boxes, region)) / cell ** 2
+    return weight
+
+
+def _scanline_inside(a: np.ndarray, b: np.ndarray, i0: int, j0: int, ni: int, nj: int, cell: float) -> np.ndarray:
+    """1.0 for cells whose centre is inside the rings (even-odd rule along each row of centres), else 0.0."""
+    ya, yb = a[:, 1][None, :], b[:, 1][None, :]
+    ys = ((j0 + np.arange(nj) + 0.5) * cell)[:, None]
+    crosses = (ya <= ys) != (yb <= ys)  # half-open: a vertex on the row counts once
+    row, edge = np.nonzero(crosses)
+    y = ys[row, 0]
+    x = a[edge, 0] + (y - a[edge, 1]) * (b[edge, 0] - a[edge, 0]) / (b[edge, 1] - a[edge, 1])
+    first_right = np.clip(np.ceil(x / cell - i0 - 0.5), 0, ni).astype(np.int64)  # first centre right of x
+    toggles = np.zeros((nj, ni + 1), dtype=np.int64)
+    np.add.at(toggles, (row, first_right), 1)
+    return (np.cumsum(toggles, axis=1)[:, :ni] % 2).astype(np.float64)
+
+
+def _ring_edges(region: BaseGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """Directed edges of every ring, oriented so the region lies on their left."""
+    oriented = shapely.orient_polygons(region, exterior_cw=False)
+    polys = shapely.get_parts(oriented)
+    polys = polys[shapely.get_type_id(polys) == 3]
+    holes = int(shapely.get_num_interior_rings(polys).max(initial=0))
+    rings = np.concatenate([shapely.get_exterior_ring(polys)]
+                           + [shapely.get_interior_ring(polys, k) for k in range(holes)])
+    rings = rings[~shapely.is_missing(rings)]
+    coords, ring = shapely.get_coordinates(rings, return_index=True)
+    follow = ring[1:] == ring[:-1]
+    return coords[:-1][follow], coords[1:][follow]
+
+
+def _crossed_cells(a: np.ndarray, b: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray]:
+    """Lattice cells (i, j) each edge passes through (sampled every cell/8), with the edge number."""
+    steps = np.maximum(np.ceil(np.hypot(*(b - a).T) / (cell / 8.0)).astype(np.int64), 1)
+    edge = np.repeat(np.arange(len(a)), steps + 1)
+    first = np.repeat(np.cumsum(steps + 1) - (steps + 1), steps + 1)
+    frac = ((np.arange(edge.size) - first) / np.repeat(steps, steps + 1))[:, None]
+    pts = a[edge] + (b - a)[edge] * frac
+    cells = np.floor(pts / cell).astype(np.int64)
+    return cells, edge
+
+
+def _edge_shares(a: np.ndarray, b: np.ndarray, cx: np.ndarray, cy: np.ndarray, cell: float) -> np.ndarray:
+    """Share of each cell on the left of its one crossing edge a→b (the region's side)."""
+    d = b - a
+    length = np.hypot(d[:, 0], d[:, 1])
+    nx, ny = -d[:, 1] / length, d[:, 0] / length  # left normal
+    s = nx * (cx - a[:, 0]) + ny * (cy - a[:, 1])  # centre's signed distance, positive inside
+    return _half_plane_share(s, nx, ny, cell)
+
+
+def _cells_polygon(mask: np.ndarray, i0: int, j0: int, cell: float) -> BaseGeometry:
+    """Union of the cells of `mask`, merged per row into runs first."""
+    if not mask.any():
+        return shapely.Polygon()
+    nj, ni = mask.shape
+    padded = np.zeros((nj, ni + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask
+    step = np.diff(padded, axis=1)
+    srow, scol = np.nonzero(step == 1)
+    erow, ecol = np.nonzero(step == -1)  # same row order: runs alternate start, end
+    x0 = (i0 + scol) * cell
+    x1 = (i0 + ecol) * cell
+    y0 = (j0 + srow) * cell
+    return shapely.union_all(shapely.box(x0, y0, x1, y0 + cell))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# results
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _assemble(grids: gpd.GeoDataFrame, grid_geoms: np.ndarray, covers: list[_Cover], paths: _Paths,
+              fixes: _Fixes, targets: gpd.GeoDataFrame | None, crs: pyproj.CRS, *, radius_m: float, cell: float,
+              min_m2: float, stats: dict[str, Any], message: str | None) -> CoverageResult:
+    out = grids.to_crs(STORAGE_CRS)
+    if "cadre" not in out.columns:
+        out["cadre"] = ""
+    area = np.array([c.area_m2 for c in covers])
+    covered = np.array([c.covered_m2 for c in covers])
+    uncovered = [c.uncovered_geometry() for c in covers]
+    corners = _dead_corners(out, uncovered, crs, min_m2)
+    counts = corners.groupby("grid_code").size() if len(corners) else pd.Series(dtype=int)
+    out["area_m2"] = area
+    out["covered_m2"] = covered
+    out["uncovered_m2"] = np.maximum(area - covered, 0.0)
+    out["coverage_ratio"] = np.clip(np.divide(covered, area, out=np.zeros_like(area), where=area > 0), 0.0, 1.0)
+    out["dead_corners"] = out["grid_code"].map(counts).fillna(0).astype(int).to_numpy()
+    covered_geoms = shapely.difference(grid_geoms, np.asarray(uncovered, dtype=object))
+    covered_frame = gpd.GeoDataFrame({"grid_code": out["grid_code"].to_numpy()},
+                                     geometry=gpd.GeoSeries(covered_geoms, crs=crs).to_crs(STORAGE_CRS).values,
+                                     crs=STORAGE_CRS)
+    target_frame = None if targets is None else _targets(targets, paths, fixes, crs, radius_m, cell)
+    return CoverageResult(out, corners, covered_frame, target_frame, _rollup(out, "community_code"),
+                          _rollup(out, "cadre"), stats, message)
+
+
+def _dead_corners(grids: gpd.GeoDataFrame, uncovered: list[BaseGeometry], crs: pyproj.CRS,
+                  min_m2: float) -> gpd.GeoDataFrame:
+    """The unreached pieces of at least `min_m2`, with a point inside each to walk to."""
+    parts, owner = shapely.get_parts(np.asarray(uncovered, dtype=object), return_index=True)
+    parts, inner = shapely.get_parts(parts, return_index=True)  # members of collections from the clip
+    owner = owner[inner]
+    is_poly = shapely.get_type_id(parts) == 3
+    area = shapely.area(parts)
+    keep = is_poly & (area >= min_m2) & (area > 0)
+    parts, owner, area = parts[keep], owner[keep], area[keep]
+    order = np.lexsort((-area, owner))
+    parts, owner, area = parts[order], owner[order], area[order]
+    walk = gpd.GeoSeries(shapely.point_on_surface(parts), crs=crs).to_crs(STORAGE_CRS)
+    lon, lat = walk.x.to_numpy(), walk.y.to_numpy()
+    glon, glat = from_wgs84(lon, lat, "gcj02")
+    codes = grids["grid_code"].astype(str).to_numpy()[owner]
+    rank = pd.Series(owner).groupby(owner).cumcount().to_numpy() + 1
+    frame = pd.DataFrame({
+        "corner_id": [f"{c}-{r:02d}" for c, r in zip(codes, rank)],
+        "grid_code": codes,
+        "community_code": grids["community_code"].to_numpy()[owner],
+        "cadre": grids["cadre"].to_numpy()[owner],
+        "area_m2": area, "lon": lon, "lat": lat, "lon_gcj02": glon, "lat_gcj02": glat,
+    })
+    geometry = gpd.GeoSeries(parts, crs=crs).to_crs(STORAGE_CRS).values
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs=STORAGE_CRS)
+
+
+def _rollup(grids: pd.DataFrame, key: str) -> pd.DataFrame:
+    sums = grids.groupby(key, sort=True, dropna=False).agg(
+        grids=("grid_code", "size"), area_m2=("area_m2", "sum"), covered_m2=("covered_m2", "sum"),
+        uncovered_m2=("uncovered_m2", "sum"), dead_corners=("dead_corners", "sum"))
+    area = sums["area_m2"].to_numpy()
+    ratio = np.divide(sums["covered_m2"].to_numpy(), area, out=np.zeros_like(area), where=area > 0)
+    sums.insert(4, "coverage_ratio", np.clip(ratio, 0.0, 1.0))
+    return pd.DataFrame(sums.reset_index())
+
+
+def _targets(targets: gpd.GeoDataFrame, paths: _Paths, fixes: _Fixes, crs: pyproj.CRS, radius: float,
+             cell: float) -> gpd.GeoDataFrame:
+    """Visits (fixes or lines within `radius`) and polygon coverage of every target."""
+    out = targets.to_crs(STORAGE_CRS)
+    geoms = np.asarray(targets.geometry.to_crs(crs).values, dtype=object)
+    geoms = np.where(shapely.is_missing(geoms), shapely.Point(), geoms)
+    tree = shapely.STRtree(geoms)
+    fix_hit = tree.query(shapely.points(fixes.xy), predicate="dwithin", distance=radius)
+    line_hit = tree.query(paths.lines, predicate="dwithin", distance=radius)
+    visits = pd.DataFrame({
+        "target": np.concatenate([fix_hit[1], line_hit[1]]),
+        "time": pd.to_datetime(np.concatenate([fixes.t[fix_hit[0]], np.full(line_hit.shape[1], _NAT)]),
+                               utc=True).tz_convert(DEFAULT_TZ),
+        "inspector": np.concatenate([fixes.inspector[fix_hit[0]], paths.line_inspectors[line_hit[0]]]),
+    })
+    pos = np.arange(len(out))
+    groups = visits.groupby("target")
+    first = groups["time"].min().reindex(pos)
+    last = groups["time"].max().reindex(pos)
+    names = groups["inspector"].agg(lambda s: ", ".join(sorted({v for v in s if v}))).reindex(pos)
+    out["visited"] = np.isin(pos, visits["target"].to_numpy())
+    out["first_visit"] = first.to_numpy()
+    out["last_visit"] = last.to_numpy()
+    out["inspectors"] = names.fillna("").to_numpy(dtype=object)
+    polygonal = np.isin(shapely.get_type_id(geoms), (3, 6))
+    ratio = np.full(len(out), np.nan)
+    for k in np.flatnonzero(polygonal):
+        cover = _grid_cover(geoms[k], paths, radius, cell)
+        ratio[k] = cover.covered_m2 / cover.area_m2 if cover.area_m2 > 0 else 0.0
+    out["coverage_ratio"] = ratio
+    return out
+
+
+def _neutralise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Prefix text cells that a spreadsheet would run as a formula with an apostrophe (OWASP)."""
+    out = frame.copy()
+    for name in out.columns:
+        if out[name].dtype.kind in "OSU" or isinstance(out[name].dtype, pd.StringDtype):
+            out[name] = [("'" + v) if isinstance(v, str) and v.startswith(_FORMULA_START) else v
+                         for v in out[name].astype(object)]
+    return out
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, np.generic):
+        return _json_value(value.item())
+    if value is pd.NA:
+        return None
+    return value
+
+
+def _geojson_text(corners: gpd.GeoDataFrame) -> str:
+    """RFC 7946 FeatureCollection: WGS84, counter-clockwise exteriors, coordinates to 7 decimals."""
+    geoms = shapely.orient_polygons(np.asarray(corners.geometry.values, dtype=object), exterior_cw=False)
+    geoms = shapely.transform(geoms, lambda c: np.round(c, 7)) if len(geoms) else geoms
+    features = []
+    for row, geom in zip(corners[list(DEAD_CORNER_COLUMNS)].itertuples(index=False), geoms):
+        features.append({
+            "type": "Feature",
+            "properties": {k: _json_value(v) for k, v in zip(DEAD_CORNER_COLUMNS, row)},
+            "geometry": shapely.geometry.mapping(geom),
+        })
+    return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False)
