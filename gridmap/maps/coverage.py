@@ -1,0 +1,387 @@
+"""A folium map of sweep coverage: grids by coverage class, covered ground, dead corners and targets.
+
+The map draws a :class:`gridmap.coverage.CoverageResult`; it computes nothing
+but colours and labels. It shows coverage as *area*: no individual track and no
+inspector's name reaches the page (whereabouts are sensitive personal data,
+BAD-INPUTS.md case 12), and no phone number either. Every user string is escaped
+with :func:`gridmap.maps._escape.html_text` before folium sees it (cases 1-2).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Mapping
+
+import pandas as pd
+
+from gridmap._errors import SchemaError
+from gridmap.crs import metric_crs, require_crs
+from gridmap.maps._escape import html_text
+from gridmap.maps._legend import (
+    COVERAGE_COLOURS,
+    coverage_class_labels,
+    coverage_colour,
+    legend_html,
+    percent_text,
+)
+from gridmap.model import TARGET_KINDS
+
+if TYPE_CHECKING:  # pragma: no cover
+    import folium
+    import geopandas as gpd
+
+    from gridmap.coverage import CoverageResult
+
+__all__ = ["coverage_map", "LABELS"]
+
+logger = logging.getLogger(__name__)
+
+#: Every label the coverage maps (web and static) show, per language.
+LABELS: dict[str, dict[str, str]] = {
+    "zh": {
+        "title": "网格清扫覆盖率", "legend": "网格覆盖率", "grids": "网格", "grid": "网格", "grid_code": "网格编码",
+        "cadre": "网格员", "coverage": "覆盖率", "dead_corners": "卫生死角", "count": "处", "covered": "已覆盖区域",
+        "area": "面积", "walk_to": "前往位置", "wgs84": "WGS84（GPS）", "gcj02": "GCJ-02（高德/微信）",
+        "open_amap": "在高德地图中打开", "targets": "必查点位", "visited_targets": "已巡查点位",
+        "unvisited_targets": "未巡查点位", "target": "点位", "kind": "类型", "visited": "已巡查", "yes": "是", "no": "否",
+        "first_visit": "首次巡查", "last_visit": "最近巡查", "zones": "拆迁片区", "zone": "拆迁片区", "status": "状态",
+        "wall": "古城墙", "illustrative": "示意数据（非测绘边界）", "overall": "总覆盖率", "north": "北",
+        "crs": "坐标系", "window": "时段",
+    },
+    "en": {
+        "title": "sweep coverage by grid", "legend": "grid coverage", "grids": "grids", "grid": "grid",
+        "grid_code": "grid code", "cadre": "cadre", "coverage": "coverage", "dead_corners": "dead corners",
+        "count": "", "covered": "covered ground", "area": "area", "walk_to": "walk to", "wgs84": "WGS84 (GPS)",
+        "gcj02": "GCJ-02 (Amap/WeChat)", "open_amap": "open in Amap", "targets": "must-visit places",
+        "visited_targets": "visited places", "unvisited_targets": "unvisited places", "target": "place",
+        "kind": "kind", "visited": "visited", "yes": "yes", "no": "no", "first_visit": "first visit",
+        "last_visit": "last visit", "zones": "demolition zones", "zone": "demolition zone", "status": "status",
+        "wall": "old city wall", "illustrative": "illustrative data (not surveyed boundaries)",
+        "overall": "overall coverage", "north": "N", "crs": "CRS", "window": "period",
+    },
+}
+
+#: Colours of the layers other than the grid classes.
+COLOURS: dict[str, str] = {
+    "dead_corner": "#e31a1c", "covered": "#3182bd", "visited": "#1a9641", "unvisited": "#e31a1c",
+    "zone": "#8c510a", "wall": "#4d3319", "grid_edge": "#333333",
+}
+
+# Drawing only: covered ground and dead corners are simplified by this much before they go
+# into the page (their edges are raster steps of a few metres), and coordinates keep 6
+# decimals (about 10 cm).
+_SIMPLIFY_M = 1.0
+_PRECISION_DEG = 1e-6
+_TIME_FORMAT = "%Y-%m-%d %H:%M"
+
+
+def labels_for(lang: str) -> dict[str, str]:
+    """The label dict of `lang` (``"zh"`` or ``"en"``).
+
+    Raises
+    ------
+    SchemaError
+        For any other language.
+
+    Examples
+    --------
+    >>> labels_for("en")["legend"]
+    'grid coverage'
+    """
+    if lang not in LABELS:
+        raise SchemaError(f"unknown map language {lang!r}; use 'zh' (zh-Hans, the default) or 'en'")
+    return LABELS[lang]
+
+
+def _for_web(gdf: "gpd.GeoDataFrame", *, what: str, simplify_m: float = 0.0) -> "gpd.GeoDataFrame":
+    """A copy in EPSG:4326 with coordinates rounded to 6 decimals (optionally simplified in metres first)."""
+    require_crs(gdf, what=what)
+    out = gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)].copy()
+    if simplify_m > 0 and len(out):
+        metric = out.to_crs(metric_crs(out))
+        out = metric.set_geometry(metric.geometry.simplify(simplify_m, preserve_topology=True)).to_crs("EPSG:4326")
+    else:
+        out = out.to_crs("EPSG:4326")
+    # pointwise: only rounds the coordinates (drawing needs no topology, and rounding never fails)
+    out = out.set_geometry(out.geometry.set_precision(_PRECISION_DEG, mode="pointwise"))
+    return out[~out.geometry.is_empty]
+
+
+def _value(row: Mapping[str, Any], column: str, default: str = "—") -> str:
+    value = row.get(column)
+    if value is None or (not isinstance(value, str) and pd.isna(value)) or str(value) == "":
+        return default
+    return str(value)
+
+
+def _lines(pairs: list[tuple[str, str]]) -> str:
+    """``label: value`` lines joined by ``<br>``; values are escaped here, labels are ours."""
+    return "<br>".join(f"{html_text(label)}: {html_text(value)}" for label, value in pairs)
+
+
+def _time_text(value: Any) -> str:
+    if value is None or pd.isna(value):
+        return "—"
+    return pd.Timestamp(value).strftime(_TIME_FORMAT)
+
+
+def _grid_tooltip(row: Mapping[str, Any], labels: Mapping[str, str]) -> str:
+    count = int(row.get("dead_corners") or 0)
+    return _lines([
+        (labels["grid"], _value(row, "name", _value(row, "grid_code"))),
+        (labels["grid_code"], _value(row, "grid_code")),
+        (labels["cadre"], _value(row, "cadre")),
+        (labels["coverage"], percent_text(row.get("coverage_ratio"))),
+        (labels["dead_corners"], f"{count} {labels['count']}".strip()),
+    ])
+
+
+def _add_grids(fmap: "folium.Map", grids: "gpd.GeoDataFrame", labels: Mapping[str, str]) -> None:
+    import folium
+
+    layer = folium.FeatureGroup(name=labels["grids"])
+    for _, row in grids.iterrows():
+        fill = coverage_colour(row.get("coverage_ratio"))
+        folium.GeoJson(
+            row.geometry.__geo_interface__,
+            style_function=lambda _f, fill=fill: {
+                "color": COLOURS["grid_edge"], "weight": 1, "fillColor": fill, "fillOpacity": 0.6},
+            tooltip=folium.Tooltip(_grid_tooltip(row, labels), parse_html=False),
+        ).add_to(layer)
+    layer.add_to(fmap)
+
+
+def _add_covered(fmap: "folium.Map", covered: "gpd.GeoDataFrame | None", labels: Mapping[str, str]) -> None:
+    import folium
+
+    if covered is None or not len(covered):
+        return
+    shapes = _for_web(covered[[covered.geometry.name]], what="covered ground", simplify_m=_SIMPLIFY_M)
+    if not len(shapes):
+        return
+    folium.GeoJson(
+        shapes.geometry.__geo_interface__,
+        name=labels["covered"],
+        style_function=lambda _f: {"color": COLOURS["covered"], "weight": 0, "fillColor": COLOURS["covered"],
+                                   "fillOpacity": 0.25},
+        interactive=False,
+        show=False,  # off at first: over the grids it would tint every class colour
+    ).add_to(fmap)
+
+
+def _coordinates_text(lon: float, lat: float) -> str:
+    # Amap and WeChat take "longitude,latitude".
+    return f"{float(lon):.6f},{float(lat):.6f}"
+
+
+def _dead_corner_popup(row: Mapping[str, Any], labels: Mapping[str, str]) -> str:
+    gcj = _coordinates_text(row["lon_gcj02"], row["lat_gcj02"])
+    text = _lines([
+        (labels["dead_corners"], _value(row, "corner_id")),
+        (labels["grid_code"], _value(row, "grid_code")),
+        (labels["cadre"], _value(row, "cadre")),
+        (labels["area"], f"{float(row['area_m2']):,.0f} m²"),
+        (labels["walk_to"] + " " + labels["wgs84"], _coordinates_text(row["lon"], row["lat"])),
+        (labels["walk_to"] + " " + labels["gcj02"], gcj),
+    ])
+    # uri.amap.com/marker takes GCJ-02 "lon,lat"; the coordinates are numbers we formatted.
+    link = f'<a href="https://uri.amap.com/marker?position={gcj}" target="_blank">{html_text(labels["open_amap"])}</a>'
+    return f"{text}<br>{link}"
+
+
+def _add_dead_corners(fmap: "folium.Map", corners: "gpd.GeoDataFrame | None", labels: Mapping[str, str]) -> None:
+    import folium
+
+    layer = folium.FeatureGroup(name=labels["dead_corners"])
+    if corners is not None and len(corners):
+        shapes = _for_web(corners, what="dead corners", simplify_m=_SIMPLIFY_M / 2)
+        colour = COLOURS["dead_corner"]
+        for _, row in shapes.iterrows():
+            folium.GeoJson(
+                row.geometry.__geo_interface__,
+                style_function=lambda _f: {"color": colour, "weight": 1, "fillColor": colour, "fillOpacity": 0.7},
+                popup=folium.Popup(_dead_corner_popup(row, labels), parse_html=False, max_width=360),
+            ).add_to(layer)
+    layer.add_to(fmap)
+
+
+def _kind_label(kind: Any, lang: str) -> str:
+    key = str(kind)
+    if lang == "en":
+        return key.replace("_", " ")
+    return TARGET_KINDS.get(key, key)
+
+
+def _target_popup(row: Mapping[str, Any], labels: Mapping[str, str], lang: str) -> str:
+    visited = bool(row.get("visited"))
+    pairs = [
+        (labels["target"], _value(row, "name", _value(row, "target_id"))),
+        (labels["kind"], _kind_label(row.get("kind"), lang)),
+        (labels["visited"], labels["yes"] if visited else labels["no"]),
+        (labels["first_visit"], _time_text(row.get("first_visit"))),
+        (labels["last_visit"], _time_text(row.get("last_visit"))),
+    ]
+    ratio = row.get("coverage_ratio")
+    if ratio is not None and not pd.isna(ratio):
+        pairs.append((labels["coverage"], percent_text(ratio)))
+    return _lines(pairs)
+
+
+def _add_target(layer: Any, row: Mapping[str, Any], geometry: Any, popup: str, colour: str) -> None:
+    import folium
+
+    if geometry.geom_type == "Point":
+        folium.CircleMarker(
+            location=[geometry.y, geometry.x], radius=6, color="#222222", weight=1, fill=True,
+            fill_color=colour, fill_opacity=0.9, popup=folium.Popup(popup, parse_html=False, max_width=320),
+        ).add_to(layer)
+        return
+    folium.GeoJson(
+        geometry.__geo_interface__,
+        style_function=lambda _f: {"color": colour, "weight": 3, "fillOpacity": 0.0},
+        popup=folium.Popup(popup, parse_html=False, max_width=320),
+    ).add_to(layer)
+
+
+def _add_targets(fmap: "folium.Map", targets: "gpd.GeoDataFrame", labels: Mapping[str, str], lang: str) -> None:
+    import folium
+
+    shapes = _for_web(targets, what="targets")
+    visited = shapes["visited"].fillna(False).astype(bool)
+    for flag, name, colour in ((True, "visited_targets", COLOURS["visited"]),
+                               (False, "unvisited_targets", COLOURS["unvisited"])):
+        layer = folium.FeatureGroup(name=labels[name])
+        for _, row in shapes[visited == flag].iterrows():
+            _add_target(layer, row, row.geometry, _target_popup(row, labels, lang), colour)
+        layer.add_to(fmap)
+
+
+def _add_zones(fmap: "folium.Map", zones: "gpd.GeoDataFrame", labels: Mapping[str, str]) -> None:
+    import folium
+
+    layer = folium.FeatureGroup(name=labels["zones"])
+    for _, row in _for_web(zones, what="demolition zones").iterrows():
+        tip = _lines([(labels["zone"], _value(row, "name", _value(row, "zone_id"))),
+                      (labels["status"], _value(row, "status"))])
+        folium.GeoJson(
+            row.geometry.__geo_interface__,
+            style_function=lambda _f: {"color": COLOURS["zone"], "weight": 2, "dashArray": "6 4",
+                                       "fillColor": COLOURS["zone"], "fillOpacity": 0.1},
+            tooltip=folium.Tooltip(tip, parse_html=False),
+        ).add_to(layer)
+    layer.add_to(fmap)
+
+
+def _add_wall(fmap: "folium.Map", wall: "gpd.GeoDataFrame", labels: Mapping[str, str]) -> None:
+    import folium
+
+    layer = folium.FeatureGroup(name=labels["wall"])
+    for _, row in _for_web(wall, what="wall").iterrows():
+        folium.GeoJson(
+            row.geometry.__geo_interface__,
+            style_function=lambda _f: {"color": COLOURS["wall"], "weight": 5, "opacity": 0.9},
+            tooltip=folium.Tooltip(html_text(_value(row, "name", labels["wall"])), parse_html=False),
+        ).add_to(layer)
+    layer.add_to(fmap)
+
+
+def _overlay(fmap: "folium.Map", html: str) -> None:
+    import folium
+
+    fmap.get_root().html.add_child(folium.Element(html))
+
+
+def _add_legend(fmap: "folium.Map", labels: Mapping[str, str]) -> None:
+    entries = list(zip(COVERAGE_COLOURS, coverage_class_labels()))
+    entries += [(COLOURS["covered"], labels["covered"]), (COLOURS["dead_corner"], labels["dead_corners"]),
+                (COLOURS["visited"], labels["visited_targets"]), (COLOURS["unvisited"], labels["unvisited_targets"])]
+    _overlay(fmap, legend_html(labels["legend"], entries))
+
+
+def _add_banner(fmap: "folium.Map", text: str, *, top: int, colour: str, size: int) -> None:
+    _overlay(fmap, f'<div style="position:fixed;top:{top}px;left:50px;z-index:9999;background:{colour};'
+                   f'padding:4px 8px;border:1px solid #999;font:{size}px sans-serif">{html_text(text)}</div>')
+
+
+def coverage_map(
+    result: "CoverageResult",
+    *,
+    demolition_zones: "gpd.GeoDataFrame | None" = None,
+    wall: "gpd.GeoDataFrame | None" = None,
+    lang: str = "zh",
+    illustrative: bool = False,
+    title: str | None = None,
+) -> "folium.Map":
+    """Draw a sweep-coverage result as an interactive web map.
+
+    Layers (each can be switched in the layer control): grids coloured by
+    coverage class with a tooltip (grid, code, cadre, coverage, dead corners);
+    covered ground, light (switched off at first: it would tint the classes);
+    dead corners in red with a popup giving grid, cadre, area and a point to
+    walk to in WGS84 and in GCJ-02 (paste into Amap or WeChat, or follow the
+    Amap link); visited (green) and unvisited (red)
+    must-visit places; demolition zones; the old wall. A legend lists the
+    coverage classes in percent. No track, inspector name or phone number is
+    drawn.
+
+    Parameters
+    ----------
+    result : gridmap.coverage.CoverageResult
+        What :func:`gridmap.sweep_coverage` returned.
+    demolition_zones : geopandas.GeoDataFrame, optional
+        The ``demolition_zones`` layer (any CRS).
+    wall : geopandas.GeoDataFrame, optional
+        The ``wall`` layer (any CRS).
+    lang : {"zh", "en"}
+        Language of the labels: zh-Hans (default) or English.
+    illustrative : bool
+        Add a visible "illustrative data (not surveyed boundaries)" mark.
+    title : str, optional
+        A title shown at the top of the map.
+
+    Returns
+    -------
+    folium.Map
+        Shows inline in a notebook; ``.save("coverage.html")`` writes a page.
+
+    Raises
+    ------
+    SchemaError
+        When `lang` is neither ``"zh"`` nor ``"en"``.
+    CRSError
+        When a layer has no CRS.
+
+    Examples
+    --------
+    >>> import gridmap
+    >>> from gridmap.maps.coverage import coverage_map
+    >>> b = gridmap.sample_boundaries()
+    >>> result = gridmap.sweep_coverage(b["grids"], gridmap.sample_tracks(n_fixes=3000, days=1))
+    >>> m = coverage_map(result, wall=b["wall"], illustrative=True)
+    >>> "网格覆盖率" in m.get_root().render()
+    True
+    """
+    import folium
+
+    labels = labels_for(lang)
+    grids = _for_web(result.grids, what="coverage grids")
+    minx, miny, maxx, maxy = (round(float(v), 6) for v in grids.total_bounds)
+    fmap = folium.Map(location=[round((miny + maxy) / 2, 6), round((minx + maxx) / 2, 6)], zoom_start=15, tiles=None,
+                      control_scale=True)
+    _add_grids(fmap, grids, labels)
+    _add_covered(fmap, getattr(result, "covered", None), labels)
+    if demolition_zones is not None and len(demolition_zones):
+        _add_zones(fmap, demolition_zones, labels)
+    if wall is not None and len(wall):
+        _add_wall(fmap, wall, labels)
+    _add_dead_corners(fmap, result.dead_corners, labels)
+    if getattr(result, "targets", None) is not None and len(result.targets):
+        _add_targets(fmap, result.targets, labels, lang)
+    _add_legend(fmap, labels)
+    if title:
+        _add_banner(fmap, title, top=8, colour="#ffffff", size=16)
+    if illustrative:
+        _add_banner(fmap, labels["illustrative"], top=44 if title else 8, colour="#fff3cd", size=14)
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    fmap.fit_bounds([[miny, minx], [maxy, maxx]])
+    return fmap
