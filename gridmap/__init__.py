@@ -53,6 +53,11 @@ _EXPORTS: dict[str, str] = {
     # checks
     "validate_grids": "gridmap.validate",
     "GridCheck": "gridmap.validate",
+    # coverage
+    "sweep_coverage": "gridmap.coverage",
+    "CoverageResult": "gridmap.coverage",
+    "coverage_map": "gridmap.maps.coverage",
+    "coverage_png": "gridmap.maps.static",
     # sample
     "sample_boundaries": "gridmap.sample",
     "sample_reports": "gridmap.sample",
@@ -82,7 +87,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         CRSError, EncodingError, GridmapError, ReadError, SchemaError, UnsafeFileError,
         WorkspaceBusyError, WorkspaceError, WorkspaceVersionError,
     )
+    from gridmap.coverage import CoverageResult, sweep_coverage
     from gridmap.crs import from_wgs84, metric_crs, to_wgs84
+    from gridmap.maps.coverage import coverage_map
+    from gridmap.maps.static import coverage_png
     from gridmap.importer import import_file
     from gridmap.io._base import ReadResult
     from gridmap.io.dispatch import read

@@ -19,9 +19,12 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from gridmap._errors import GridmapError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gridmap.coverage import CoverageResult
 
 __all__ = ["main", "build_parser"]
 
@@ -91,6 +94,63 @@ def _cmd_category(args: argparse.Namespace) -> int:
     for row in table.itertuples(index=False):
         _out(f"{row.key:<26} {row.zh:<10} {row.en}{'' if row.builtin else '  (added)'}")
     return 0
+
+
+def _cmd_coverage(args: argparse.Namespace) -> int:
+    from gridmap.coverage import sweep_coverage
+    from gridmap.workspace import open_workspace
+
+    if args.radius <= 0:
+        raise GridmapError(f"--radius must be a positive number of metres, got {args.radius}")
+    with open_workspace(args.workspace) as ws:
+        layers = {name: ws.read_layer(name) for name in ("grids", "tracks", "targets", "demolition_zones", "wall")}
+        illustrative = ws.meta.get("illustrative") == "true"
+    if len(layers["grids"]) == 0:
+        raise GridmapError(f"{args.workspace} has no grids: import them first (gridmap import WORKSPACE grids FILE)")
+    targets = layers["targets"] if len(layers["targets"]) else None
+    result = sweep_coverage(layers["grids"], layers["tracks"], radius_m=args.radius, targets=targets,
+                            start=args.date_from, end=args.date_to, progress=not args.quiet)
+    _print_coverage(result)
+    _write_coverage_outputs(args, result, layers, illustrative=illustrative)
+    return 0
+
+
+def _print_coverage(result: CoverageResult) -> None:
+    grids = result.grids
+    stats = result.stats
+    if result.message:
+        _out(f"note: {result.message}")
+    total = float(grids["area_m2"].sum())
+    covered = float(grids["covered_m2"].sum())
+    _out(f"coverage of {len(grids)} grids: {covered / total:.1%} of {total / 1e6:.3f} km²"
+         f" (radius {stats['radius_m']:g} m; {stats['fixes_used']} of {stats['fixes_in']} fixes used,"
+         f" {stats['outside_grids']} outside every grid); dead corners: {int(grids['dead_corners'].sum())}")
+    worst = grids.sort_values(["coverage_ratio", "grid_code"]).head(5)
+    _out("least covered grids:")
+    for row in worst.itertuples(index=False):
+        _out(f"  {row.grid_code}  {row.coverage_ratio:6.1%}  dead corners {row.dead_corners}")
+
+
+def _write_coverage_outputs(args: argparse.Namespace, result: CoverageResult, layers: dict[str, Any], *,
+                            illustrative: bool) -> None:
+    extra = {"demolition_zones": layers["demolition_zones"] if len(layers["demolition_zones"]) else None,
+             "wall": layers["wall"] if len(layers["wall"]) else None}
+    if args.csv:
+        result.to_csv(args.csv)
+        _out(f"wrote {args.csv}")
+    if args.dead_corners:
+        result.dead_corners_geojson(args.dead_corners)
+        _out(f"wrote {args.dead_corners}")
+    if args.html:
+        from gridmap.maps.coverage import coverage_map
+
+        coverage_map(result, lang=args.lang, illustrative=illustrative, **extra).save(str(args.html))
+        _out(f"wrote {args.html}")
+    if args.png:
+        from gridmap.maps.static import coverage_png
+
+        coverage_png(result, args.png, lang=args.lang, illustrative=illustrative, **extra)
+        _out(f"wrote {args.png}")
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -191,6 +251,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--add", nargs=2, metavar=("KEY", "ZH"), help="add a category: English key and zh-Hans label")
     p.add_argument("--en", help="English label of the category added")
     p.set_defaults(func=_cmd_category)
+
+    p = sub.add_parser("coverage", help="sweep coverage of every grid from the inspectors' GPS fixes; dead corners")
+    p.add_argument("workspace", type=Path)
+    p.add_argument("--from", dest="date_from", metavar="DATE",
+                   help="first day (or time) to count, e.g. 2025-03-03 (Asia/Shanghai unless a zone is given)")
+    p.add_argument("--to", dest="date_to", metavar="DATE",
+                   help="end of the period, exclusive: --to 2025-03-10 stops at the start of that day")
+    p.add_argument("--radius", type=float, default=30.0, help="metres around the walked path counted as reached")
+    p.add_argument("--csv", type=Path, help="one row per grid")
+    p.add_argument("--html", type=Path, help="the coverage map (HTML)")
+    p.add_argument("--png", type=Path, help="the coverage map for briefings (PNG)")
+    p.add_argument("--dead-corners", type=Path, metavar="FILE.geojson", help="the dead-corner task list as GeoJSON")
+    p.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of map labels")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_coverage)
 
     p = sub.add_parser("info", help="layers and row counts of a workspace")
     p.add_argument("workspace", type=Path)

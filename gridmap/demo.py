@@ -1,9 +1,9 @@
 """``gridmap demo``: build the illustrative sample and everything gridmap makes from it.
 
-It runs offline. As capabilities land, the demo writes more (coverage map,
-heatmap, leaders' report); today it writes the workspace, an import of a
-deliberately messy phone export with its quarantine, the grid check and a map
-of the grids.
+It runs offline. As capabilities land, the demo writes more (heatmap, leaders'
+report); today it writes the workspace, an import of a deliberately messy phone
+export with its quarantine, the grid check, a map of the grids, and the sweep
+coverage of the sample week (CSV, dead-corner task list, web map and PNG).
 """
 
 from __future__ import annotations
@@ -12,6 +12,10 @@ import json
 import logging
 from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gridmap.workspace import Workspace
 
 __all__ = ["run_demo", "write_messy_reports_csv"]
 
@@ -56,6 +60,24 @@ def write_messy_reports_csv(path: str | PathLike[str]) -> Path:
     return out
 
 
+def _write_coverage(ws: "Workspace", folder: Path) -> list[Path]:
+    """The sweep coverage of the sample's week of GPS fixes: CSV, dead corners, map, PNG."""
+    from gridmap.coverage import sweep_coverage
+    from gridmap.maps.coverage import coverage_map
+    from gridmap.maps.static import coverage_png
+
+    layers = {name: ws.read_layer(name) for name in ("grids", "tracks", "targets", "demolition_zones", "wall")}
+    result = sweep_coverage(layers["grids"], layers["tracks"], targets=layers["targets"])
+    extra = {"demolition_zones": layers["demolition_zones"], "wall": layers["wall"]}
+    paths = [folder / "coverage.csv", folder / "dead-corners.geojson", folder / "coverage.html",
+             folder / "coverage.png"]
+    result.to_csv(paths[0])
+    result.dead_corners_geojson(paths[1])
+    coverage_map(result, illustrative=True, **extra).save(str(paths[2]))
+    coverage_png(result, paths[3], illustrative=True, **extra)
+    return paths
+
+
 def run_demo(out: str | PathLike[str], *, seed: int = 0) -> list[Path]:
     """Build the sample workspace in `out` and write what gridmap makes from it.
 
@@ -91,7 +113,8 @@ def run_demo(out: str | PathLike[str], *, seed: int = 0) -> list[Path]:
             json.dumps(check.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         grids_map(ws.read_layer("grids"), problems=check.problems, illustrative=True).save(
             str(folder / "grids.html"))
+        coverage_files = _write_coverage(ws, folder)
     written += [messy, folder / "import-summary.json", folder / "quarantine.csv",
-                folder / "grid-check.json", folder / "grids.html"]
+                folder / "grid-check.json", folder / "grids.html", *coverage_files]
     logger.info("demo written to %s", folder)
     return written
