@@ -1,0 +1,494 @@
+"""Tests of gridmap.hotspot: cells, counts, neighbours, Gi*, FDR, permutations, emerging hot spots."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from hypothesis import given, settings, strategies as st
+from scipy import stats
+from shapely.geometry import Point, box
+
+from gridmap._errors import CRSError, SchemaError
+from gridmap.crs import metric_crs
+from gridmap.hotspot import (
+    EMERGING_CATEGORIES,
+    MIN_STEPS,
+    categorise,
+    emerging_hotspots,
+    fdr_threshold,
+    fishnet,
+    gi_star,
+    hexagons,
+    hotspots,
+    mann_kendall,
+    neighbour_matrix,
+    space_time_cube,
+)
+
+METRIC = "EPSG:4546"
+X0, Y0 = 500_000.0, 4_238_000.0  # near Yulin in EPSG:4546
+
+
+def lattice(nx: int, ny: int, size: float = 100.0, index: object = None) -> gpd.GeoDataFrame:
+    geoms = [box(X0 + i * size, Y0 + j * size, X0 + (i + 1) * size, Y0 + (j + 1) * size)
+             for j in range(ny) for i in range(nx)]
+    return gpd.GeoDataFrame({"name": [f"c{k}" for k in range(len(geoms))]}, geometry=geoms, crs=METRIC,
+                            index=index)
+
+
+def points(xy: np.ndarray, times: object = None) -> gpd.GeoDataFrame:
+    data = {} if times is None else {"reported_at": times}
+    return gpd.GeoDataFrame(data, geometry=shapely.points(xy), crs=METRIC)
+
+
+def libpysal_w(cells: gpd.GeoDataFrame, kind: str = "queen"):
+    from libpysal import weights
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # libpysal's own deprecation/island notes are not ours to test
+        cls = weights.Queen if kind == "queen" else weights.Rook
+        return cls.from_dataframe(cells.reset_index(drop=True), use_index=False)
+
+
+def dense(w_lib, n: int) -> np.ndarray:
+    out = np.zeros((n, n))
+    for i, nb in w_lib.neighbors.items():
+        out[i, nb] = 1.0
+    return out
+
+
+def gi_by_formula(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Getis-Ord Gi*, written out term by term (Ord & Getis 1995, ArcGIS's form)."""
+    n = len(x)
+    xbar = sum(x) / n
+    s = math.sqrt(sum(v * v for v in x) / n - xbar * xbar)
+    z = []
+    for i in range(n):
+        swx = sum(w[i, j] * x[j] for j in range(n))
+        sw = sum(w[i, j] for j in range(n))
+        sw2 = sum(w[i, j] ** 2 for j in range(n))
+        den = s * math.sqrt((n * sw2 - sw * sw) / (n - 1))
+        z.append((swx - xbar * sw) / den if den > 0 else math.nan)
+    return np.array(z)
+
+
+# ------------------------------------------------------------------------------------------- cells
+
+
+def test_fishnet_covers_area_with_exact_squares():
+    area = gpd.GeoSeries([shapely.Point(X0 + 333, Y0 + 777).buffer(640)], crs=METRIC)
+    cells = fishnet(area, 200)
+    assert cells.crs.to_epsg() == 4326
+    assert cells["cell_id"].tolist() == list(range(len(cells)))
+    metric = cells.to_crs(METRIC)
+    assert np.allclose(metric.area, 200 * 200, rtol=1e-6)
+    assert metric.union_all().buffer(1e-6).contains(area.iloc[0])
+    assert metric.intersects(area.iloc[0]).all()  # only cells touching the area
+    # squares sit on the lattice anchored at the CRS origin
+    assert np.allclose(np.mod(metric.bounds["minx"] + 1e-6, 200), 1e-6, atol=1e-3)
+
+
+def test_fishnet_cells_share_identical_vertices_queen_of_interior_is_nine():
+    cells = fishnet(box(109.70, 38.27, 109.74, 38.30), 500)
+    w = neighbour_matrix(cells)
+    counts = np.asarray(w.sum(axis=1)).ravel()
+    assert counts.max() == 9 and (counts == 9).sum() > 10
+    assert np.array_equal(w.toarray(), dense(libpysal_w(cells), len(cells)) + np.eye(len(cells)))
+
+
+def test_hexagons_area_neighbours_and_libpysal():
+    area = gpd.GeoDataFrame(geometry=[box(X0, Y0, X0 + 2000, Y0 + 1500)], crs=METRIC)
+    cells = hexagons(area, 150)
+    metric = cells.to_crs(METRIC)
+    assert np.allclose(metric.area, 3 * math.sqrt(3) / 2 * 150**2, rtol=1e-6)
+    assert metric.union_all().buffer(1e-6).contains(area.geometry.iloc[0])
+    queen = neighbour_matrix(cells, include_self=False).toarray()
+    rook = neighbour_matrix(cells, neighbours="rook", include_self=False).toarray()
+    assert queen.sum(axis=1).max() == 6
+    assert np.array_equal(queen, rook)  # hexagons never meet at a corner only
+    assert np.array_equal(queen, dense(libpysal_w(cells), len(cells)))
+
+
+@pytest.mark.parametrize("size", [0, -5, float("nan")])
+def test_bad_cell_size_is_refused(size):
+    with pytest.raises(SchemaError, match="cell size must be a positive number of metres"):
+        fishnet(box(109.7, 38.2, 109.8, 38.3), size)
+
+
+def test_area_without_crs_is_refused():
+    with pytest.raises(CRSError, match="has no coordinate reference system"):
+        hexagons(gpd.GeoSeries([box(0, 0, 1, 1)]), 100)
+    with pytest.raises(CRSError, match="taken as WGS84"):
+        fishnet(box(X0, Y0, X0 + 10, Y0 + 10), 100)
+
+
+# ------------------------------------------------------------------------------------------- counts
+
+
+def test_counts_match_brute_force_including_points_on_edges_and_corners():
+    cells = lattice(6, 5)
+    rng = np.random.default_rng(3)
+    xy = np.column_stack([rng.uniform(X0 - 50, X0 + 650, 400), rng.uniform(Y0 - 50, Y0 + 550, 400)])
+    on_grid = np.column_stack([X0 + 100 * rng.integers(0, 7, 60), Y0 + rng.uniform(0, 500, 60)])
+    corners = np.column_stack([X0 + 100 * rng.integers(0, 7, 30), Y0 + 100 * rng.integers(0, 6, 30)])
+    xy = np.vstack([xy, on_grid, corners])
+    out = hotspots(points(xy), cells)
+    expected = np.zeros(len(cells), dtype=int)
+    outside = 0
+    for x, y in xy:
+        pt = Point(x, y)
+        hits = [k for k, g in enumerate(cells.geometry) if g.intersects(pt)]
+        if hits:
+            expected[hits[0]] += 1
+        else:
+            outside += 1
+    assert out["count"].tolist() == expected.tolist()
+    assert out.attrs["outside"] == outside and out["count"].sum() + outside == len(xy)
+
+
+def test_reports_in_another_crs_are_counted_where_they_lie():
+    cells = lattice(4, 4)
+    xy = np.array([[X0 + 50, Y0 + 50], [X0 + 350, Y0 + 250]])
+    wgs = points(xy).to_crs(4326)
+    out = hotspots(wgs, cells.to_crs(4326))
+    assert out["count"].iloc[0] == 1 and out["count"].iloc[11] == 1 and out["count"].sum() == 2
+
+
+# ------------------------------------------------------------------------------------------- weights
+
+
+def test_queen_and_rook_match_libpysal_on_irregular_grids():
+    from gridmap.sample import sample_boundaries
+
+    grids = sample_boundaries()["grids"]
+    for kind in ("queen", "rook"):
+        ours = neighbour_matrix(grids, neighbours=kind, include_self=False).toarray()
+        assert np.array_equal(ours, dense(libpysal_w(grids, kind), len(grids))), kind
+
+
+def test_distance_and_knn_neighbours_against_brute_force():
+    cells = lattice(5, 4, size=100.0)
+    xy = shapely.get_coordinates(cells.centroid)
+    d = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    band = neighbour_matrix(cells, neighbours="distance:150", include_self=False).toarray()
+    assert np.array_equal(band, ((d <= 150) & (d > 0)).astype(float))
+    knn = neighbour_matrix(cells, neighbours="knn:3", include_self=True).toarray()
+    assert np.array_equal(knn.sum(axis=1), np.full(len(cells), 4.0))
+    for i in range(len(cells)):
+        others = np.flatnonzero(knn[i] - np.eye(len(cells))[i])
+        kth = np.sort(np.delete(d[i], i))[2]
+        assert (d[i, others] <= kth + 1e-9).all()
+
+
+@pytest.mark.parametrize("bad", ["bishop", "distance:-3", "knn:2.5", "knn:x"])
+def test_unknown_neighbours_are_refused(bad):
+    with pytest.raises(SchemaError, match="unknown neighbours"):
+        neighbour_matrix(lattice(3, 3), neighbours=bad)
+
+
+# ------------------------------------------------------------------------------------------- Gi*
+
+
+def test_gi_star_matches_the_formula_and_esda():
+    from esda.getisord import G_Local
+
+    cells = lattice(7, 6)
+    rng = np.random.default_rng(11)
+    centre = np.array([X0 + 180, Y0 + 420])
+    xy = np.vstack([centre + rng.normal(0, 90, (150, 2)),
+                    np.column_stack([rng.uniform(X0, X0 + 700, 100), rng.uniform(Y0, Y0 + 600, 100)])])
+    out = hotspots(points(xy), cells)
+    x = out["count"].to_numpy(dtype=float)
+    w_lib = libpysal_w(cells)
+    w = dense(w_lib, len(cells)) + np.eye(len(cells))
+    assert np.allclose(out["gi_z"], gi_by_formula(x, w), atol=1e-12, rtol=0)
+    esda = G_Local(x, w_lib, transform="B", star=True, permutations=0)
+    assert np.max(np.abs(out["gi_z"].to_numpy() - esda.Zs)) < 1e-9
+    assert np.allclose(out["gi_p"], 2 * stats.norm.sf(np.abs(esda.Zs)))
+    assert out["gi_p_sim"].isna().all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 30), min_size=9, max_size=9).filter(lambda v: len(set(v)) > 1))
+def test_gi_star_formula_property_on_3x3(values):
+    cells = lattice(3, 3)
+    w = neighbour_matrix(cells).toarray()
+    x = np.array(values, dtype=float)
+    z = gi_star(x, neighbour_matrix(cells))
+    finite = np.isfinite(z)
+    assert not finite[4]  # the centre's neighbourhood is every cell: undefined
+    assert np.allclose(z[finite], gi_by_formula(x, w)[finite], atol=1e-12, rtol=0)
+
+
+def test_no_reports_gives_zero_counts_and_undefined_z():
+    cells = lattice(4, 4)
+    out = hotspots(points(np.empty((0, 2))), cells)
+    assert (out["count"] == 0).all() and out["gi_z"].isna().all() and out["gi_p"].isna().all()
+    assert (out["gi_bin"] == 0).all() and not out["significant"].any()
+
+
+def test_cells_without_reports_have_a_defined_z():
+    cells = lattice(5, 5)
+    out = hotspots(points(np.array([[X0 + 50, Y0 + 50]] * 7)), cells)
+    assert (out["count"].iloc[1:] == 0).all()
+    assert out["gi_z"].notna().all() and out["gi_z"].iloc[-1] < 0 < out["gi_z"].iloc[0]
+
+
+def test_input_unchanged_index_and_columns_kept():
+    cells = lattice(4, 3, index=[f"g{k}" for k in range(12)][::-1])
+    reports = points(np.array([[X0 + 50, Y0 + 50], [X0 + 150, Y0 + 50], [X0 + 250, Y0 + 250]]))
+    cells_before, reports_before = cells.copy(), reports.copy()
+    out = hotspots(reports, cells)
+    pd.testing.assert_frame_equal(cells, cells_before)
+    pd.testing.assert_frame_equal(reports, reports_before)
+    assert out.index.tolist() == cells.index.tolist() and out["name"].tolist() == cells["name"].tolist()
+    assert out.crs == cells.crs
+    assert list(out.columns[-6:]) == ["count", "gi_z", "gi_p", "gi_p_sim", "significant", "gi_bin"]
+
+
+def bh_reject(p: np.ndarray, q: float) -> np.ndarray:
+    """Benjamini-Hochberg by adjusted p-values: p_adj(i) = min over j >= i of n p_(j) / j."""
+    order = np.argsort(p)
+    n = len(p)
+    adjusted = np.empty(n)
+    running = 1.0
+    for rank in range(n, 0, -1):
+        running = min(running, p[order[rank - 1]] * n / rank)
+        adjusted[order[rank - 1]] = running
+    return adjusted <= q
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=60), st.sampled_from([0.01, 0.05, 0.1]))
+def test_fdr_threshold_equals_hand_benjamini_hochberg(pvals, q):
+    p = np.array(pvals)
+    thr = fdr_threshold(p, q)
+    assert np.array_equal((p <= thr) & (thr > 0) | ((p == 0) & bh_reject(p, q)), bh_reject(p, q))
+
+
+def test_bins_follow_fdr_thresholds_per_level_and_plain_levels_without():
+    cells = lattice(12, 10)
+    rng = np.random.default_rng(5)
+    per_cell = np.where(np.arange(120) % 12 >= 6, rng.poisson(10, 120), rng.poisson(1, 120))
+    corner = shapely.get_coordinates(cells.geometry.values, include_z=False)[::5][:120]  # each cell's first vertex
+    xy = np.repeat(corner + 50.0, per_cell, axis=0)
+    reports = points(xy)
+    for fdr in (True, False):
+        out = hotspots(reports, cells, fdr=fdr)
+        p, z = out["gi_p"].to_numpy(), out["gi_z"].to_numpy()
+        expected = np.zeros(len(p), dtype=int)
+        for value, level in ((1, 0.10), (2, 0.05), (3, 0.01)):
+            cut = (p <= fdr_threshold(p, level)) & (fdr_threshold(p, level) > 0) if fdr else p < level
+            expected[cut] = value
+        expected *= np.sign(z).astype(int)
+        assert out["gi_bin"].tolist() == expected.tolist()
+        assert (out["gi_bin"] == 3).any() and (out["gi_bin"] < 0).any()
+    assert (hotspots(reports, cells, fdr=True)["gi_bin"] != 0).sum() <= (out["gi_bin"] != 0).sum()
+
+
+def test_permutation_p_reproducible_and_agrees_with_esda():
+    from esda.getisord import G_Local
+
+    cells = lattice(5, 5)
+    rng = np.random.default_rng(2)
+    xy = np.vstack([np.array([X0 + 50, Y0 + 50]) + rng.normal(0, 60, (60, 2)),
+                    np.column_stack([rng.uniform(X0, X0 + 500, 40), rng.uniform(Y0, Y0 + 500, 40)])])
+    a = hotspots(points(xy), cells, permutations=999, seed=1)
+    b = hotspots(points(xy), cells, permutations=999, seed=1)
+    assert a["gi_p_sim"].tolist() == b["gi_p_sim"].tolist()
+    assert a["gi_p_sim"].between(1 / 1000, 0.5 + 1 / 1000).all()
+    x = a["count"].to_numpy(dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # esda without numba says so
+        esda = G_Local(x, libpysal_w(cells), transform="B", star=True, permutations=999, seed=7)
+    assert np.max(np.abs(a["gi_p_sim"].to_numpy() - esda.p_sim)) < 0.08  # ~5 Monte Carlo SDs
+    assert a["gi_p_sim"].iloc[0] <= 0.01 and a["gi_p"].iloc[0] < 0.01
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(SchemaError, match="alpha must lie strictly between 0 and 1"):
+        hotspots(points(np.empty((0, 2))), lattice(3, 3), alpha=1.5)
+    with pytest.raises(SchemaError, match="at least 3 cells"):
+        hotspots(points(np.empty((0, 2))), lattice(2, 1))
+    with pytest.raises(CRSError, match="the reports has no coordinate reference system"):
+        hotspots(gpd.GeoDataFrame(geometry=[Point(0, 0)]), lattice(3, 3))
+
+
+# ------------------------------------------------------------------------------------------- emerging
+
+
+def mk_by_kendalltau(series: np.ndarray) -> tuple[float, float]:
+    """Mann-Kendall from scipy's Kendall tau-b of (time, value): S = tau_b * sqrt(n0 (n0 - n_ties))."""
+    t = len(series)
+    n0 = t * (t - 1) / 2
+    _, counts = np.unique(series, return_counts=True)
+    n_ties = float((counts * (counts - 1) / 2).sum())
+    tau = stats.kendalltau(np.arange(t), series).statistic
+    s = round(tau * math.sqrt(n0 * (n0 - n_ties)))
+    var = (t * (t - 1) * (2 * t + 5) - (counts * (counts - 1) * (2 * counts + 5)).sum()) / 18
+    z = 0.0 if s == 0 else (s - np.sign(s)) / math.sqrt(var)
+    return z, 2 * stats.norm.sf(abs(z))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(-3, 3), min_size=5, max_size=30).filter(lambda v: len(set(v)) > 1))
+def test_mann_kendall_matches_kendalltau(values):
+    series = np.array(values, dtype=float) / 2
+    z, p = mann_kendall(series[None, :])
+    ez, ep = mk_by_kendalltau(series)
+    assert z[0] == pytest.approx(ez, abs=1e-9) and p[0] == pytest.approx(ep, abs=1e-9)
+
+
+def flags(*rows: str) -> np.ndarray:
+    return np.array([[c == "H" for c in r] for r in rows])
+
+
+CASES = [  # (hot/cold pattern over 10 steps, trend z, trend p, expected)
+    ("..........", 0, 1, "no pattern detected"),
+    (".........H", 0, 1, "new hot spot"),
+    (".......HHH", 0, 1, "consecutive hot spot"),
+    ("HHHHHHHHHH", 3, 0.001, "intensifying hot spot"),
+    ("HHHHHHHHHH", 0.5, 0.6, "persistent hot spot"),
+    (".HHHHHHHHH", -3, 0.001, "diminishing hot spot"),
+    ("..H..H.HHH", 0, 1, "sporadic hot spot"),
+    ("CC...H...H", 0, 1, "oscillating hot spot"),
+    ("HHHHHHHHH.", 0, 1, "historical hot spot"),
+    (".........C", 0, 1, "new cold spot"),
+    ("......CCCC", 0, 1, "consecutive cold spot"),
+    ("CCCCCCCCCC", -3, 0.001, "intensifying cold spot"),
+    ("CCCCCCCCCC", 0, 1, "persistent cold spot"),
+    ("CCCCCCCCCC", 3, 0.001, "diminishing cold spot"),
+    ("C..C...C.C", 0, 1, "sporadic cold spot"),
+    ("H.H....C.C", 0, 1, "oscillating cold spot"),
+    ("CCCCCCCCC.", 0, 1, "historical cold spot"),
+]
+
+
+def test_each_category_from_its_rule():
+    hot = np.array([[c == "H" for c in pattern] for pattern, *_ in CASES])
+    cold = np.array([[c == "C" for c in pattern] for pattern, *_ in CASES])
+    got = categorise(hot, cold, np.array([c[1] for c in CASES], float), np.array([c[2] for c in CASES], float))
+    assert got.tolist() == [c[3] for c in CASES]
+    assert sorted(set(got)) == sorted(EMERGING_CATEGORIES)
+
+
+def test_ninety_percent_rule_and_rule_order():
+    # 20 steps: 18 hot incl. final is >= 90 %: persistent; 17 is not: sporadic
+    assert categorise(flags("H.HHHHHHHHHHHHHHH.HH"), flags("." * 20), [0.0], [1.0])[0] == "persistent hot spot"
+    assert categorise(flags("H..HHHHHHHHHHHHHH.HH"), flags("." * 20), [0.0], [1.0])[0] == "sporadic hot spot"
+    # a final cold step after >= 90 % hot steps: the final step decides (new cold spot)
+    hot = flags("HHHHHHHHH.")
+    assert categorise(hot, flags(".........H"), [0.0], [1.0])[0] == "new cold spot"
+
+
+def month_times(month_of_each: list[int]) -> pd.Series:
+    return pd.Series(pd.to_datetime([f"2025-{m:02d}-15 12:00" for m in month_of_each]).tz_localize("Asia/Shanghai"))
+
+
+def test_space_time_cube_counts_match_groupby():
+    cells = lattice(4, 4)
+    rng = np.random.default_rng(9)
+    xy = np.column_stack([rng.uniform(X0, X0 + 400, 300), rng.uniform(Y0, Y0 + 400, 300)])
+    months = rng.integers(1, 13, 300).tolist()
+    times = month_times(months)
+    times.iloc[:5] = pd.NaT
+    counts, steps = space_time_cube(points(xy, times), cells)
+    assert [s.month for s in steps] == list(range(1, 13)) and all(str(s.tz) == "Asia/Shanghai" for s in steps)
+    col = np.floor((xy[:, 0] - X0) / 100).astype(int)
+    row = np.floor((xy[:, 1] - Y0) / 100).astype(int)
+    frame = pd.DataFrame({"cell": row * 4 + col, "month": months})[5:]
+    expected = np.zeros((16, 12), dtype=int)
+    for (cell, month), n in frame.groupby(["cell", "month"]).size().items():
+        expected[cell, month - 1] = n
+    assert counts.tolist() == expected.tolist()
+
+
+def test_weeks_start_on_monday():
+    cells = lattice(3, 3)
+    t = pd.Series(pd.to_datetime(["2025-03-05 08:00", "2025-03-30 23:59"]).tz_localize("Asia/Shanghai"))
+    counts, steps = space_time_cube(points(np.array([[X0 + 10, Y0 + 10]] * 2), t), cells, interval="week")
+    assert [s.strftime("%a %Y-%m-%d") for s in steps][0] == "Mon 2025-03-03"
+    assert len(steps) == 4 and counts[0].tolist() == [1, 0, 0, 1]
+
+
+def test_space_time_z_matches_dense_formula():
+    cells = lattice(3, 3)
+    rng = np.random.default_rng(4)
+    n_pts = 200
+    xy = np.column_stack([rng.uniform(X0, X0 + 300, n_pts), rng.uniform(Y0, Y0 + 300, n_pts)])
+    months = rng.integers(1, 7, n_pts).tolist()
+    out = emerging_hotspots(points(xy, month_times(months)), cells)
+    counts = np.array(out.attrs["counts"], dtype=float)
+    n, t = counts.shape
+    w = neighbour_matrix(cells).toarray()
+    big = np.zeros((n * t, n * t))  # bin (i, s) at i * t + s
+    for i, j, s in itertools.product(range(n), range(n), range(t)):
+        if w[i, j]:
+            big[i * t + s, j * t + s] = 1
+            if s > 0:
+                big[i * t + s, j * t + s - 1] = 1
+    expected = gi_by_formula(counts.ravel(), big).reshape(n, t)
+    assert np.allclose(np.array(out.attrs["z"], dtype=float), expected, atol=1e-12, rtol=0)
+    assert out.attrs["steps"][0].startswith("2025-01-01T00:00:00+08:00") and out["n_steps"].eq(6).all()
+
+
+def emerging_scenario(extra_xy: list, extra_months: list, index: list | None = None) -> tuple:
+    cells = lattice(6, 6, index=index)
+    rng = np.random.default_rng(0)
+    base = np.column_stack([rng.uniform(X0, X0 + 600, 360), rng.uniform(Y0, Y0 + 600, 360)])
+    xy = np.vstack([base] + [np.array(extra_xy, dtype=float).reshape(-1, 2)])
+    times = month_times(list(np.tile(np.arange(1, 13), 30)) + list(extra_months))
+    return points(xy, times), cells
+
+
+@pytest.mark.parametrize("per_month, expected", [
+    ([0] * 11 + [40], "new hot spot"),
+    ([0] * 9 + [40] * 3, "consecutive hot spot"),
+    ([40] * 12, "persistent hot spot"),
+    ([40] * 11 + [0], "historical hot spot"),
+])
+def test_emerging_end_to_end_categories(per_month, expected):
+    months = np.repeat(np.arange(1, 13), per_month)
+    reports, cells = emerging_scenario([[X0 + 550, Y0 + 550]] * len(months), months,
+                                       index=[f"g{k}" for k in range(36)])
+    before = reports.copy()
+    out = emerging_hotspots(reports, cells)
+    pd.testing.assert_frame_equal(reports, before)
+    assert out.index.tolist() == cells.index.tolist()
+    assert out.loc["g35", "category"] == expected
+    assert set(out["category"]) <= set(EMERGING_CATEGORIES)
+    assert np.array(out.attrs["counts"]).sum() == len(reports)
+    assert np.array(out.attrs["counts"])[35].tolist() == [c + int((np.tile(np.arange(1, 13), 30)[
+        np.flatnonzero(np.floor((reports.geometry.x[:360] - X0) / 100) + 6 * np.floor(
+            (reports.geometry.y[:360] - Y0) / 100) == 35)] == m).sum()) for m, c in zip(range(1, 13), per_month)]
+
+
+def test_too_few_steps_is_explained():
+    cells = lattice(3, 3)
+    reports = points(np.array([[X0 + 10, Y0 + 10]] * 3), month_times([1, 2, 2]))
+    with pytest.raises(SchemaError, match=f"needs at least {MIN_STEPS} time steps, the span gives 2 month"):
+        emerging_hotspots(reports, cells)
+    with pytest.raises(SchemaError, match="unknown interval 'day'"):
+        emerging_hotspots(reports, cells, interval="day")
+
+
+def test_reports_without_time_are_skipped():
+    cells = lattice(3, 3)
+    times = month_times([1, 2, 3, 4, 5, 6])
+    times.iloc[2] = pd.NaT
+    reports = points(np.array([[X0 + 10, Y0 + 10]] * 6), times)
+    out = emerging_hotspots(reports, cells)
+    assert np.array(out.attrs["counts"]).sum() == 5 and len(out.attrs["steps"]) == 6
+    with pytest.raises(SchemaError, match="no report has a time"):
+        space_time_cube(points(np.array([[X0, Y0]]), pd.Series([pd.NaT])), cells)
+
+
+def test_metric_crs_of_lattice_is_the_one_used():
+    assert metric_crs(lattice(2, 2)).to_epsg() == 4546
