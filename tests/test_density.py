@@ -1,0 +1,277 @@
+"""Tests of gridmap.density: kde against an independent brute-force sum, its integral, raster conventions."""
+
+from __future__ import annotations
+
+import math
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from shapely.geometry import LineString, Point
+
+from gridmap._errors import CRSError, SchemaError
+from gridmap.density import DensityGrid, default_bandwidth, kde
+from gridmap.sample import sample_boundaries, sample_reports
+from gridmap.workspace import init_workspace
+
+X0, Y0 = 500_000.0, 4_200_000.0  # UTM 49N, metres
+
+
+def _series(xy: np.ndarray, crs: int = 32649) -> gpd.GeoSeries:
+    return gpd.GeoSeries.from_xy(xy[:, 0], xy[:, 1], crs=crs)
+
+
+def _brute(xy: np.ndarray, w: np.ndarray, cx: np.ndarray, cy: np.ndarray, kernel: str, bw: float) -> np.ndarray:
+    """Exact sum per km² at (cx, cy), written from the published formulas, all points, no truncation."""
+    d2 = (cx[:, None] - xy[None, :, 0]) ** 2 + (cy[:, None] - xy[None, :, 1]) ** 2
+    if kernel == "quartic":
+        k = np.where(d2 < bw * bw, 3.0 / (math.pi * bw * bw) * (1.0 - d2 / (bw * bw)) ** 2, 0.0)
+    else:
+        k = np.exp(-d2 / (2.0 * bw * bw)) / (2.0 * math.pi * bw * bw)
+    return (k * w[None, :]).sum(axis=1) * 1e6
+
+
+def _centres(grid: DensityGrid, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # independent of the transform: from the documented bounds and cell size
+    return grid.bounds[0] + (cols + 0.5) * grid.cell_m, grid.bounds[3] - (rows + 0.5) * grid.cell_m
+
+
+def _clusters(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(500, 2500, (6, 2))
+    spread = rng.uniform(60, 300, 6)
+    which = rng.integers(0, 6, n)
+    return centres[which] + rng.normal(size=(n, 2)) * spread[which, None] + [X0, Y0]
+
+
+def _max_rel_error(grid: DensityGrid, xy: np.ndarray, w: np.ndarray, seed: int = 0) -> float:
+    v = grid.values
+    above = np.flatnonzero(v.ravel() > 0.01 * v.max())
+    pick = np.random.default_rng(seed).choice(above, size=min(300, len(above)), replace=False)
+    rows, cols = np.unravel_index(pick, v.shape)
+    exact = _brute(xy, w, *_centres(grid, rows, cols), grid.kernel, grid.bandwidth_m)
+    return float(np.max(np.abs(v[rows, cols] - exact) / exact))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# accuracy against the direct sum
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kernel, bw", [("quartic", 250.0), ("gaussian", 80.0)])
+def test_binned_fft_path_matches_direct_sum(kernel: str, bw: float) -> None:
+    # 30k points: too many for the exact path, so this checks linear binning + FFT
+    xy = _clusters(30_000, seed=1)
+    w = np.random.default_rng(2).uniform(0.5, 2.0, len(xy))
+    grid = kde(_series(xy), bandwidth_m=bw, cell_m=12.5, kernel=kernel, weights=w)
+    assert _max_rel_error(grid, xy, w) <= 0.005
+
+
+@pytest.mark.parametrize("kernel, bw, cell",
+                         [("quartic", 60.0, 10.0), ("gaussian", 15.0, 12.0), ("quartic", 30.0, 20.0)])
+def test_small_sets_match_direct_sum_exactly(kernel: str, bw: float, cell: float) -> None:
+    xy = _clusters(300, seed=3)
+    grid = kde(_series(xy), bandwidth_m=bw, cell_m=cell, kernel=kernel)
+    assert _max_rel_error(grid, xy, np.ones(len(xy))) <= 1e-4
+
+
+def test_few_cells_per_bandwidth_uses_subcells_and_stays_accurate() -> None:
+    # radius of 4 cells: sub-cells keep the binned path within the target
+    xy = _clusters(40_000, seed=4)
+    grid = kde(_series(xy), bandwidth_m=120.0, cell_m=30.0)
+    assert _max_rel_error(grid, xy, np.ones(len(xy))) <= 0.005
+
+
+def test_quartic_single_point_is_the_formula_at_cell_centres() -> None:
+    r = 100.0
+    p = np.array([[X0 + 3.7, Y0 - 1.2]])  # not on a cell centre
+    grid = kde(_series(p), bandwidth_m=r, cell_m=5.0)
+    rows, cols = np.indices(grid.values.shape)
+    cx, cy = _centres(grid, rows, cols)
+    d = np.hypot(cx - p[0, 0], cy - p[0, 1])
+    formula = np.where(d < r, 3.0 / (math.pi * r * r) * (1.0 - (d / r) ** 2) ** 2, 0.0) * 1e6
+    np.testing.assert_allclose(grid.values, formula, rtol=1e-9, atol=1e-12)
+    assert grid.values.max() < 3.0 / (math.pi * r * r) * 1e6  # the peak value in points per km²
+
+
+def test_gaussian_is_not_truncated_before_four_sigma() -> None:
+    sigma = 20.0
+    grid = kde(_series(np.array([[X0, Y0]])), bandwidth_m=sigma, cell_m=2.0, kernel="gaussian")
+    row = grid.values.shape[0] // 2
+    cols = np.arange(grid.values.shape[1])
+    cx, _ = _centres(grid, np.full_like(cols, row), cols)
+    dist = np.abs(cx - X0)
+    at = (dist > 3.8 * sigma) & (dist < 4.0 * sigma)
+    assert at.any() and np.all(grid.values[row, at] > 0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# integral and units
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kernel", ["quartic", "gaussian"])
+def test_integral_is_total_weight(kernel: str) -> None:
+    xy = _clusters(20_000, seed=5)
+    w = np.random.default_rng(6).integers(1, 5, len(xy)).astype(float)
+    grid = kde(_series(xy), bandwidth_m=150.0, cell_m=15.0, kernel=kernel, weights=w)
+    assert grid.total == pytest.approx(w.sum())
+    assert grid.values.sum() * grid.cell_km2 == pytest.approx(w.sum(), rel=0.005)
+    assert grid.units == "reports per km²"
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(1, 60),
+    seed=st.integers(0, 10_000),
+    spread=st.floats(10.0, 2000.0),
+    cells_per_bw=st.floats(3.0, 30.0),
+    kernel=st.sampled_from(["quartic", "gaussian"]),
+)
+def test_integral_property(n: int, seed: int, spread: float, cells_per_bw: float, kernel: str) -> None:
+    rng = np.random.default_rng(seed)
+    xy = rng.normal(size=(n, 2)) * spread + [X0, Y0]
+    bw = spread / 4 + 20.0
+    # default bounds hold the quartic's whole support; for the Gaussian widen them to 6 sigma
+    reach = 6 * bw if kernel == "gaussian" else bw
+    bounds = (xy[:, 0].min() - reach, xy[:, 1].min() - reach, xy[:, 0].max() + reach, xy[:, 1].max() + reach)
+    grid = kde(_series(xy), bandwidth_m=bw, cell_m=bw / cells_per_bw, kernel=kernel, bounds=bounds)
+    assert grid.values.sum() * grid.cell_km2 == pytest.approx(n, rel=0.005)
+    assert np.all(grid.values >= 0)
+
+
+def test_density_outside_bounds_is_cut() -> None:
+    grid = kde(_series(np.array([[X0, Y0]])), bandwidth_m=100.0, cell_m=5.0, bounds=(X0, Y0 - 200, X0 + 200, Y0 + 200))
+    # the west half of the kernel lies outside the bounds: half the mass remains
+    assert grid.values.sum() * grid.cell_km2 == pytest.approx(0.5, rel=0.01)
+
+
+def test_scaled_divides_per_month() -> None:
+    grid = kde(_series(_clusters(200, seed=7)), bandwidth_m=100.0, cell_m=10.0)
+    monthly = grid.scaled(1 / 12, "reports per km² per month")
+    np.testing.assert_allclose(monthly.values * 12, grid.values)
+    assert monthly.units == "reports per km² per month" and monthly.total == pytest.approx(200 / 12)
+    assert grid.units == "reports per km²"  # the original is unchanged
+    with pytest.raises(SchemaError, match="factor must be a positive number"):
+        grid.scaled(0, "x")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# raster conventions, CRS and the GeoTIFF
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_transform_gives_cell_corners_and_first_row_is_north() -> None:
+    pts = np.array([[X0 + 50, Y0 + 900], [X0 + 60, Y0 + 880]])  # north of the bounds' middle
+    grid = kde(_series(pts), bandwidth_m=60.0, cell_m=10.0, bounds=(X0 - 500, Y0 - 500, X0 + 500, Y0 + 1000))
+    assert grid.transform == Affine(10.0, 0.0, X0 - 500, 0.0, -10.0, Y0 + 1000)
+    rows, cols = grid.values.shape
+    assert grid.transform @ (0, 0) == (X0 - 500, Y0 + 1000)
+    assert grid.transform @ (cols, rows) == (grid.bounds[2], grid.bounds[1])
+    peak_row, peak_col = np.unravel_index(np.argmax(grid.values), grid.values.shape)
+    assert peak_row < rows / 4  # north rows first
+    x, y = grid.transform @ (peak_col + 0.5, peak_row + 0.5)
+    assert abs(x - (X0 + 55)) <= 10 and abs(y - (Y0 + 890)) <= 10
+
+
+def test_geographic_input_is_measured_in_metric_crs() -> None:
+    b = sample_boundaries()
+    reports, _ = sample_reports(b, n_reports=400)
+    before = reports.copy()
+    grid = kde(reports, bandwidth_m=120.0)
+    assert grid.crs.to_epsg() == 4546 and grid.n_points == 400
+    assert reports.equals(before) and reports.crs == before.crs  # input unchanged
+    xy = np.column_stack([reports.to_crs(4546).geometry.x, reports.to_crs(4546).geometry.y])
+    assert _max_rel_error(grid, xy, np.ones(len(xy))) <= 0.005
+    # default cell: shorter side of the bounds / 250
+    width, height = grid.bounds[2] - grid.bounds[0], grid.bounds[3] - grid.bounds[1]
+    assert grid.cell_m == pytest.approx(min(width, height) / 250, rel=0.01)
+
+
+def test_workspace_reports(tmp_path) -> None:
+    with init_workspace(tmp_path / "w.gpkg", sample=True) as ws:
+        reports = ws.read_layer("reports")
+        grid = kde(ws, bandwidth_m=150.0)
+    assert grid.n_points == len(reports) > 0
+    assert grid.values.sum() * grid.cell_km2 == pytest.approx(len(reports), rel=0.005)
+
+
+def test_to_geotiff_round_trip(tmp_path) -> None:
+    grid = kde(_series(_clusters(500, seed=8)), bandwidth_m=120.0, cell_m=20.0)
+    out = grid.to_geotiff(tmp_path / "kde.tif", dtype="float64")
+    with rasterio.open(out) as src:
+        assert src.crs.to_epsg() == 32649
+        assert src.transform == grid.transform
+        assert src.nodata is None and src.dtypes[0] == "float64"
+        np.testing.assert_array_equal(src.read(1), grid.values)
+        assert src.tags()["units"] == "reports per km²"
+    out32 = grid.to_geotiff(tmp_path / "kde32.tif")
+    with rasterio.open(out32) as src:
+        np.testing.assert_allclose(src.read(1), grid.values, rtol=1e-6, atol=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# bandwidth rule, weights, bad input
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_default_bandwidth_is_arcgis_silverman() -> None:
+    rng = np.random.default_rng(9)
+    xy = rng.normal(size=(500, 2)) * [100, 300]
+    centre = xy.mean(axis=0)
+    dist = np.hypot(*(xy - centre).T)
+    sd = math.sqrt(np.mean(dist ** 2))
+    expected = 0.9 * min(sd, math.sqrt(1 / math.log(2)) * float(np.median(dist))) * 500 ** -0.2
+    assert default_bandwidth(xy) == pytest.approx(expected, rel=0.01)  # median of an even count: either middle
+    grid = kde(_series(xy + [X0, Y0]))
+    assert grid.bandwidth_m == pytest.approx(expected, rel=0.01)
+
+
+def test_weights_column_equals_repeated_points() -> None:
+    xy = _clusters(50, seed=10)
+    counts = np.random.default_rng(11).integers(1, 4, 50)
+    frame = gpd.GeoDataFrame({"tonnes": counts.astype(float)}, geometry=_series(xy).values, crs=32649)
+    weighted = kde(frame, bandwidth_m=80.0, cell_m=10.0, weights="tonnes")
+    repeated = kde(_series(np.repeat(xy, counts, axis=0)), bandwidth_m=80.0, cell_m=10.0, bounds=weighted.bounds)
+    np.testing.assert_allclose(weighted.values, repeated.values, rtol=1e-9, atol=1e-9)
+
+
+def test_missing_geometries_are_skipped_with_a_count() -> None:
+    s = gpd.GeoSeries([Point(X0, Y0), None, Point(), Point(X0 + 30, Y0)], crs=32649)
+    grid = kde(s, bandwidth_m=50.0, cell_m=5.0)
+    assert grid.skipped == 2 and grid.n_points == 2 and grid.total == 2
+
+
+@pytest.mark.parametrize("option, value, match", [
+    ("bandwidth_m", 0, "bandwidth_m must be a positive number"),
+    ("bandwidth_m", -5, "bandwidth_m must be a positive number"),
+    ("cell_m", 0.0, "cell_m must be a positive number"),
+    ("cell_m", float("nan"), "cell_m must be a positive number"),
+    ("kernel", "epanechnikov", "unknown kernel .*quartic, gaussian"),
+    ("weights", "nope", "weights column 'nope' not found"),
+    ("weights", [1.0, -1.0], "finite and non-negative"),
+    ("weights", [1.0], "one weight per point"),
+    ("bounds", (1, 2, 3), r"bounds must be \(minx, miny, maxx, maxy\)"),
+])
+def test_bad_options(option: str, value: object, match: str) -> None:
+    s = _series(np.array([[X0, Y0], [X0 + 10, Y0]]))
+    options = {"bandwidth_m": 50.0, "cell_m": 5.0, option: value}
+    with pytest.raises(SchemaError, match=match):
+        kde(s, **options)
+
+
+def test_refuses_missing_crs_non_points_and_no_spread() -> None:
+    with pytest.raises(CRSError, match="no coordinate reference system"):
+        kde(gpd.GeoSeries([Point(0, 0)]), bandwidth_m=10)
+    with pytest.raises(SchemaError, match="kde needs points, found linestring"):
+        kde(gpd.GeoSeries([Point(0, 0), LineString([(0, 0), (1, 1)])], crs=32649), bandwidth_m=10)
+    with pytest.raises(SchemaError, match="give bandwidth_m"):
+        kde(_series(np.array([[X0, Y0], [X0, Y0]])))
+    with pytest.raises(SchemaError, match="no points with a geometry"):
+        kde(gpd.GeoSeries([None], crs=32649), bandwidth_m=10)
+    with pytest.raises(SchemaError, match="give a larger cell_m"):
+        kde(_series(np.array([[X0, Y0], [X0 + 50_000, Y0 + 50_000]])), bandwidth_m=100, cell_m=1)
