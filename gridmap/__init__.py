@@ -58,6 +58,20 @@ _EXPORTS: dict[str, str] = {
     "CoverageResult": "gridmap.coverage",
     "coverage_map": "gridmap.maps.coverage",
     "coverage_png": "gridmap.maps.static",
+    # recurring problems
+    "recurrences": "gridmap.recurrence",
+    "recurring_sites": "gridmap.recurrence",
+    "kde": "gridmap.density",
+    "DensityGrid": "gridmap.density",
+    "hotspots": "gridmap.hotspot",
+    "emerging_hotspots": "gridmap.hotspot",
+    "space_time_cube": "gridmap.hotspot",
+    "fishnet": "gridmap.hotspot",
+    "hexagons": "gridmap.hotspot",
+    "heatmap_map": "gridmap.maps.density",
+    "hotspot_map": "gridmap.maps.density",
+    "heatmap_png": "gridmap.maps.static_density",
+    "hotspot_png": "gridmap.maps.static_density",
     # sample
     "sample_boundaries": "gridmap.sample",
     "sample_reports": "gridmap.sample",
@@ -89,12 +103,17 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from gridmap.coverage import CoverageResult, sweep_coverage
     from gridmap.crs import from_wgs84, metric_crs, to_wgs84
+    from gridmap.density import DensityGrid, kde
+    from gridmap.hotspot import emerging_hotspots, fishnet, hexagons, hotspots, space_time_cube
     from gridmap.maps.coverage import coverage_map
+    from gridmap.maps.density import heatmap_map, hotspot_map
+    from gridmap.maps.static_density import heatmap_png, hotspot_png
     from gridmap.maps.static import coverage_png
     from gridmap.importer import import_file
     from gridmap.io._base import ReadResult
     from gridmap.io.dispatch import read
     from gridmap.model import CATEGORIES, LAYERS, ImportSummary, category_key, category_label, register_category
+    from gridmap.recurrence import recurrences, recurring_sites
     from gridmap.records import PreparedBatch, prepare
     from gridmap.sample import sample_boundaries, sample_reports, sample_tracks, sample_layers, write_boundaries
     from gridmap.validate import GridCheck, validate_grids

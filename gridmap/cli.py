@@ -153,6 +153,141 @@ def _write_coverage_outputs(args: argparse.Namespace, result: CoverageResult, la
         _out(f"wrote {args.png}")
 
 
+def _period_months(reports: Any, start: str | None, end: str | None) -> float:
+    """Length of the period in months (30.4375 days), from the options or else from the reports' times."""
+    import pandas as pd
+
+    from gridmap.model import DEFAULT_TZ
+
+    times = reports["reported_at"].dropna()
+    first = pd.Timestamp(start).tz_localize(DEFAULT_TZ) if start else (times.min() if len(times) else None)
+    last = pd.Timestamp(end).tz_localize(DEFAULT_TZ) if end else (times.max() if len(times) else None)
+    if first is None or last is None:
+        return 1.0
+    return max((last - first).total_seconds() / (30.4375 * 86400), 1.0 / 30.4375)
+
+
+def _reports_in(ws: Any, args: argparse.Namespace) -> Any:
+    """The workspace's reports in [--from, --to), of the --category given, with a time."""
+    import pandas as pd
+
+    from gridmap.model import DEFAULT_TZ, category_key
+
+    reports = ws.read_layer("reports")
+    keep = reports["reported_at"].notna()
+    if args.date_from:
+        keep &= reports["reported_at"] >= pd.Timestamp(args.date_from).tz_localize(DEFAULT_TZ)
+    if args.date_to:
+        keep &= reports["reported_at"] < pd.Timestamp(args.date_to).tz_localize(DEFAULT_TZ)
+    if getattr(args, "category", None):
+        try:
+            wanted = {category_key(c) for c in args.category}
+        except ValueError as exc:
+            raise GridmapError(str(exc)) from None
+        keep &= reports["category"].isin(wanted)
+    return reports[keep]
+
+
+def _cmd_heatmap(args: argparse.Namespace) -> int:
+    from gridmap.density import kde
+    from gridmap.recurrence import recurrences, recurring_sites
+    from gridmap.workspace import open_workspace
+
+    for name, value in (("--bandwidth", args.bandwidth), ("--cell", args.cell)):
+        if value is not None and value <= 0:
+            raise GridmapError(f"{name} must be a positive number of metres, got {value}")
+    with open_workspace(args.workspace) as ws:
+        reports = _reports_in(ws, args)
+        fixes = ws.read_layer("rectifications")
+        grids = ws.read_layer("grids")
+        wall = ws.read_layer("wall")
+        illustrative = ws.meta.get("illustrative") == "true"
+    if args.recurring_only:
+        pairs = recurrences(reports, rectifications=fixes)
+        involved = set(pairs["report_id"]) | set(pairs["previous_report_id"])
+        reports = reports[reports["report_id"].isin(involved)]
+    if len(reports) == 0:
+        raise GridmapError("no reports in the period and categories asked for: nothing to map")
+    density = kde(reports, bandwidth_m=args.bandwidth, cell_m=args.cell, kernel=args.kernel)
+    months = _period_months(reports, args.date_from, args.date_to)
+    sites = recurring_sites(reports, rectifications=fixes, grids=grids)
+    peak = float(density.values.max()) / months
+    _out(f"{len(reports)} reports over {months:.1f} months; {args.kernel} kernel, bandwidth"
+         f" {density.bandwidth_m:.0f} m, cells of {density.cell_m:.1f} m; peak {peak:.1f} reports per km² per month;"
+         f" {len(sites)} recurring sites")
+    if args.tif:
+        density.to_geotiff(args.tif)
+        _out(f"wrote {args.tif}")
+    if args.html:
+        from gridmap.maps.density import heatmap_map
+
+        heatmap_map(density, sites=sites, grids=grids, reports=reports, months=months, lang=args.lang,
+                    illustrative=illustrative).save(str(args.html))
+        _out(f"wrote {args.html}")
+    if args.png:
+        from gridmap.maps.static_density import heatmap_png
+
+        heatmap_png(density, args.png, sites=sites, grids=grids, wall=wall if len(wall) else None, months=months,
+                    lang=args.lang, illustrative=illustrative)
+        _out(f"wrote {args.png}")
+    return 0
+
+
+def _hotspot_cells(ws: Any, kind: str, size: float) -> tuple[Any, str]:
+    from gridmap.hotspot import fishnet, hexagons
+
+    if kind == "grids":
+        return ws.read_layer("grids"), "grid_code"
+    area = ws.read_layer("subdistrict")
+    if len(area) == 0:
+        area = ws.read_layer("grids")
+    if len(area) == 0:
+        raise GridmapError("the workspace has neither a subdistrict nor grids to lay cells over")
+    return (fishnet(area, size) if kind == "fishnet" else hexagons(area, size)), "cell_id"
+
+
+def _cmd_hotspots(args: argparse.Namespace) -> int:
+    from gridmap.hotspot import emerging_hotspots, hotspots
+    from gridmap.workspace import open_workspace
+
+    if args.size <= 0:
+        raise GridmapError(f"--size must be a positive number of metres, got {args.size}")
+    with open_workspace(args.workspace) as ws:
+        reports = _reports_in(ws, args)
+        cells, id_column = _hotspot_cells(ws, args.cells, args.size)
+        illustrative = ws.meta.get("illustrative") == "true"
+    hot = hotspots(reports, cells)
+    try:
+        emerging = emerging_hotspots(reports, cells, interval=args.interval)
+    except GridmapError as exc:
+        _out(f"note: no emerging hot-spot analysis: {exc}")
+        emerging = None
+    bins = hot["gi_bin"].value_counts().to_dict()
+    _out(f"{len(reports)} reports in {len(cells)} cells: hot spots (99/95/90 %) {bins.get(3, 0)}/{bins.get(2, 0)}/"
+         f"{bins.get(1, 0)}, cold spots {bins.get(-3, 0)}/{bins.get(-2, 0)}/{bins.get(-1, 0)}")
+    if emerging is not None:
+        for category, count in emerging["category"].value_counts().items():
+            _out(f"  {category}: {count}")
+    if args.csv:
+        _hotspot_table(hot, emerging, id_column).to_csv(args.csv, index=False, encoding="utf-8-sig")
+        _out(f"wrote {args.csv}")
+    if args.html:
+        from gridmap.maps.density import hotspot_map
+
+        hotspot_map(hot, emerging=emerging, lang=args.lang, illustrative=illustrative).save(str(args.html))
+        _out(f"wrote {args.html}")
+    return 0
+
+
+def _hotspot_table(hot: Any, emerging: Any, id_column: str) -> Any:
+    columns = [id_column, "count", "gi_z", "gi_p", "significant", "gi_bin"]
+    table = hot[columns].copy()
+    if emerging is not None:
+        for column in ("category", "trend_z", "trend_p"):
+            table[column] = emerging[column].to_numpy()
+    return table
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from gridmap.validate import validate_grids
     from gridmap.workspace import open_workspace
@@ -266,6 +401,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of map labels")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_coverage)
+
+    p = sub.add_parser("heatmap", help="density of reports in true units (reports per km² per month)")
+    p.add_argument("workspace", type=Path)
+    p.add_argument("--from", dest="date_from", metavar="DATE", help="first day, e.g. 2025-01-01 (Asia/Shanghai)")
+    p.add_argument("--to", dest="date_to", metavar="DATE", help="end of the period, exclusive")
+    p.add_argument("--category", nargs="+", help="only these categories (key or zh-Hans label)")
+    p.add_argument("--recurring-only", action="store_true", help="only reports that are part of a recurrence")
+    p.add_argument("--bandwidth", type=float, help="kernel radius (quartic) or sigma (gaussian), metres")
+    p.add_argument("--cell", type=float, help="cell size, metres")
+    p.add_argument("--kernel", choices=("quartic", "gaussian"), default="quartic")
+    p.add_argument("--tif", type=Path, help="the density as a GeoTIFF")
+    p.add_argument("--html", type=Path, help="the heat map (HTML)")
+    p.add_argument("--png", type=Path, help="the heat map for briefings (PNG)")
+    p.add_argument("--lang", choices=("zh", "en"), default="zh")
+    p.set_defaults(func=_cmd_heatmap)
+
+    p = sub.add_parser("hotspots", help="Getis-Ord Gi* hot spots and emerging hot spots over time")
+    p.add_argument("workspace", type=Path)
+    p.add_argument("--from", dest="date_from", metavar="DATE", help="first day (Asia/Shanghai)")
+    p.add_argument("--to", dest="date_to", metavar="DATE", help="end of the period, exclusive")
+    p.add_argument("--cells", choices=("grids", "fishnet", "hex"), default="grids", help="the cells to count in")
+    p.add_argument("--size", type=float, default=100.0, help="fishnet or hexagon size, metres (default 100)")
+    p.add_argument("--interval", choices=("week", "month"), default="month", help="time step of the emerging analysis")
+    p.add_argument("--csv", type=Path, help="one row per cell")
+    p.add_argument("--html", type=Path, help="the hot-spot map (HTML)")
+    p.add_argument("--lang", choices=("zh", "en"), default="zh")
+    p.set_defaults(func=_cmd_hotspots)
 
     p = sub.add_parser("info", help="layers and row counts of a workspace")
     p.add_argument("workspace", type=Path)

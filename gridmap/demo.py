@@ -2,8 +2,9 @@
 
 It runs offline. As capabilities land, the demo writes more (heatmap, leaders'
 report); today it writes the workspace, an import of a deliberately messy phone
-export with its quarantine, the grid check, a map of the grids, and the sweep
-coverage of the sample week (CSV, dead-corner task list, web map and PNG).
+export with its quarantine, the grid check, a map of the grids, the sweep
+coverage of the sample week (CSV, dead-corner task list, web map and PNG), and the
+heat map of recurring problems over the sample year (web map and PNG).
 """
 
 from __future__ import annotations
@@ -78,6 +79,27 @@ def _write_coverage(ws: "Workspace", folder: Path) -> list[Path]:
     return paths
 
 
+def _write_heatmap(ws: "Workspace", folder: Path) -> list[Path]:
+    """The heat map of recurring problems over the sample year: web map and PNG."""
+    from gridmap.density import kde
+    from gridmap.maps.density import heatmap_map
+    from gridmap.maps.static_density import heatmap_png
+    from gridmap.recurrence import recurrences, recurring_sites
+
+    reports, fixes, grids = ws.read_layer("reports"), ws.read_layer("rectifications"), ws.read_layer("grids")
+    pairs = recurrences(reports, rectifications=fixes)
+    recurring = reports[reports["report_id"].isin(set(pairs["report_id"]) | set(pairs["previous_report_id"]))]
+    density = kde(recurring)
+    sites = recurring_sites(reports, rectifications=fixes, grids=grids)
+    times = reports["reported_at"].dropna()
+    months = max((times.max() - times.min()).total_seconds() / (30.4375 * 86400), 1.0)
+    paths = [folder / "heatmap.html", folder / "heatmap.png"]
+    heatmap_map(density, sites=sites, grids=grids, months=months, illustrative=True).save(str(paths[0]))
+    heatmap_png(density, paths[1], sites=sites, grids=grids, wall=ws.read_layer("wall"), months=months,
+                illustrative=True)
+    return paths
+
+
 def run_demo(out: str | PathLike[str], *, seed: int = 0) -> list[Path]:
     """Build the sample workspace in `out` and write what gridmap makes from it.
 
@@ -114,7 +136,8 @@ def run_demo(out: str | PathLike[str], *, seed: int = 0) -> list[Path]:
         grids_map(ws.read_layer("grids"), problems=check.problems, illustrative=True).save(
             str(folder / "grids.html"))
         coverage_files = _write_coverage(ws, folder)
+        heatmap_files = _write_heatmap(ws, folder)
     written += [messy, folder / "import-summary.json", folder / "quarantine.csv",
-                folder / "grid-check.json", folder / "grids.html", *coverage_files]
+                folder / "grid-check.json", folder / "grids.html", *coverage_files, *heatmap_files]
     logger.info("demo written to %s", folder)
     return written

@@ -84,3 +84,16 @@ def test_import_gridmap_is_light() -> None:
     code = f"import sys, gridmap; print(','.join(m for m in {heavy} if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_every_public_name_resolves_and_no_module_shadows_a_function() -> None:
+    code = (
+        "import importlib, types, gridmap\n"
+        "for name, module in gridmap._EXPORTS.items():\n"
+        "    importlib.import_module(module)\n"
+        "bad = [n for n in gridmap._EXPORTS if isinstance(getattr(gridmap, n), types.ModuleType)]\n"
+        "print(','.join(bad))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
