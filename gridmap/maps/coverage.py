@@ -14,8 +14,18 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import pandas as pd
 
-from gridmap._errors import SchemaError
-from gridmap.crs import metric_crs, require_crs
+from gridmap.maps._common import (
+    finish,
+    for_web,
+    grid_pairs,
+    lines_html,
+    new_map,
+    overlay,
+    pick_labels,
+    shape_layer,
+    time_text,
+    value_text,
+)
 from gridmap.maps._escape import html_text
 from gridmap.maps._legend import (
     COVERAGE_COLOURS,
@@ -68,11 +78,8 @@ COLOURS: dict[str, str] = {
 }
 
 # Drawing only: covered ground and dead corners are simplified by this much before they go
-# into the page (their edges are raster steps of a few metres), and coordinates keep 6
-# decimals (about 10 cm).
+# into the page (their edges are raster steps of a few metres).
 _SIMPLIFY_M = 1.0
-_PRECISION_DEG = 1e-6
-_TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 
 def labels_for(lang: str) -> dict[str, str]:
@@ -88,67 +95,24 @@ def labels_for(lang: str) -> dict[str, str]:
     >>> labels_for("en")["legend"]
     'grid coverage'
     """
-    if lang not in LABELS:
-        raise SchemaError(f"unknown map language {lang!r}; use 'zh' (zh-Hans, the default) or 'en'")
-    return LABELS[lang]
-
-
-def _for_web(gdf: "gpd.GeoDataFrame", *, what: str, simplify_m: float = 0.0) -> "gpd.GeoDataFrame":
-    """A copy in EPSG:4326 with coordinates rounded to 6 decimals (optionally simplified in metres first)."""
-    require_crs(gdf, what=what)
-    out = gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)].copy()
-    if simplify_m > 0 and len(out):
-        metric = out.to_crs(metric_crs(out))
-        out = metric.set_geometry(metric.geometry.simplify(simplify_m, preserve_topology=True)).to_crs("EPSG:4326")
-    else:
-        out = out.to_crs("EPSG:4326")
-    # pointwise: only rounds the coordinates (drawing needs no topology, and rounding never fails)
-    out = out.set_geometry(out.geometry.set_precision(_PRECISION_DEG, mode="pointwise"))
-    return out[~out.geometry.is_empty]
-
-
-def _value(row: Mapping[str, Any], column: str, default: str = "—") -> str:
-    value = row.get(column)
-    if value is None or (not isinstance(value, str) and pd.isna(value)) or str(value) == "":
-        return default
-    return str(value)
-
-
-def _lines(pairs: list[tuple[str, str]]) -> str:
-    """``label: value`` lines joined by ``<br>``; values are escaped here, labels are ours."""
-    return "<br>".join(f"{html_text(label)}: {html_text(value)}" for label, value in pairs)
-
-
-def _time_text(value: Any) -> str:
-    if value is None or pd.isna(value):
-        return "—"
-    return pd.Timestamp(value).strftime(_TIME_FORMAT)
+    return pick_labels(LABELS, lang)
 
 
 def _grid_tooltip(row: Mapping[str, Any], labels: Mapping[str, str]) -> str:
     count = int(row.get("dead_corners") or 0)
-    return _lines([
-        (labels["grid"], _value(row, "name", _value(row, "grid_code"))),
-        (labels["grid_code"], _value(row, "grid_code")),
-        (labels["cadre"], _value(row, "cadre")),
+    return lines_html([
+        *grid_pairs(row, labels),
+        (labels["cadre"], value_text(row, "cadre")),
         (labels["coverage"], percent_text(row.get("coverage_ratio"))),
         (labels["dead_corners"], f"{count} {labels['count']}".strip()),
     ])
 
 
 def _add_grids(fmap: "folium.Map", grids: "gpd.GeoDataFrame", labels: Mapping[str, str]) -> None:
-    import folium
-
-    layer = folium.FeatureGroup(name=labels["grids"])
-    for _, row in grids.iterrows():
-        fill = coverage_colour(row.get("coverage_ratio"))
-        folium.GeoJson(
-            row.geometry.__geo_interface__,
-            style_function=lambda _f, fill=fill: {
-                "color": COLOURS["grid_edge"], "weight": 1, "fillColor": fill, "fillOpacity": 0.6},
-            tooltip=folium.Tooltip(_grid_tooltip(row, labels), parse_html=False),
-        ).add_to(layer)
-    layer.add_to(fmap)
+    shape_layer(fmap, labels["grids"], grids,
+                style=lambda row: {"color": COLOURS["grid_edge"], "weight": 1,
+                                   "fillColor": coverage_colour(row.get("coverage_ratio")), "fillOpacity": 0.6},
+                tooltip=lambda row: _grid_tooltip(row, labels))
 
 
 def _add_covered(fmap: "folium.Map", covered: "gpd.GeoDataFrame | None", labels: Mapping[str, str]) -> None:
@@ -156,7 +120,7 @@ def _add_covered(fmap: "folium.Map", covered: "gpd.GeoDataFrame | None", labels:
 
     if covered is None or not len(covered):
         return
-    shapes = _for_web(covered[[covered.geometry.name]], what="covered ground", simplify_m=_SIMPLIFY_M)
+    shapes = for_web(covered[[covered.geometry.name]], what="covered ground", simplify_m=_SIMPLIFY_M)
     if not len(shapes):
         return
     folium.GeoJson(
@@ -176,10 +140,10 @@ def _coordinates_text(lon: float, lat: float) -> str:
 
 def _dead_corner_popup(row: Mapping[str, Any], labels: Mapping[str, str]) -> str:
     gcj = _coordinates_text(row["lon_gcj02"], row["lat_gcj02"])
-    text = _lines([
-        (labels["dead_corners"], _value(row, "corner_id")),
-        (labels["grid_code"], _value(row, "grid_code")),
-        (labels["cadre"], _value(row, "cadre")),
+    text = lines_html([
+        (labels["dead_corners"], value_text(row, "corner_id")),
+        (labels["grid_code"], value_text(row, "grid_code")),
+        (labels["cadre"], value_text(row, "cadre")),
         (labels["area"], f"{float(row['area_m2']):,.0f} m²"),
         (labels["walk_to"] + " " + labels["wgs84"], _coordinates_text(row["lon"], row["lat"])),
         (labels["walk_to"] + " " + labels["gcj02"], gcj),
@@ -194,7 +158,7 @@ def _add_dead_corners(fmap: "folium.Map", corners: "gpd.GeoDataFrame | None", la
 
     layer = folium.FeatureGroup(name=labels["dead_corners"])
     if corners is not None and len(corners):
-        shapes = _for_web(corners, what="dead corners", simplify_m=_SIMPLIFY_M / 2)
+        shapes = for_web(corners, what="dead corners", simplify_m=_SIMPLIFY_M / 2)
         colour = COLOURS["dead_corner"]
         for _, row in shapes.iterrows():
             folium.GeoJson(
@@ -215,16 +179,16 @@ def _kind_label(kind: Any, lang: str) -> str:
 def _target_popup(row: Mapping[str, Any], labels: Mapping[str, str], lang: str) -> str:
     visited = bool(row.get("visited"))
     pairs = [
-        (labels["target"], _value(row, "name", _value(row, "target_id"))),
+        (labels["target"], value_text(row, "name", value_text(row, "target_id"))),
         (labels["kind"], _kind_label(row.get("kind"), lang)),
         (labels["visited"], labels["yes"] if visited else labels["no"]),
-        (labels["first_visit"], _time_text(row.get("first_visit"))),
-        (labels["last_visit"], _time_text(row.get("last_visit"))),
+        (labels["first_visit"], time_text(row.get("first_visit"))),
+        (labels["last_visit"], time_text(row.get("last_visit"))),
     ]
     ratio = row.get("coverage_ratio")
     if ratio is not None and not pd.isna(ratio):
         pairs.append((labels["coverage"], percent_text(ratio)))
-    return _lines(pairs)
+    return lines_html(pairs)
 
 
 def _add_target(layer: Any, row: Mapping[str, Any], geometry: Any, popup: str, colour: str) -> None:
@@ -246,7 +210,7 @@ def _add_target(layer: Any, row: Mapping[str, Any], geometry: Any, popup: str, c
 def _add_targets(fmap: "folium.Map", targets: "gpd.GeoDataFrame", labels: Mapping[str, str], lang: str) -> None:
     import folium
 
-    shapes = _for_web(targets, what="targets")
+    shapes = for_web(targets, what="targets")
     visited = shapes["visited"].fillna(False).astype(bool)
     for flag, name, colour in ((True, "visited_targets", COLOURS["visited"]),
                                (False, "unvisited_targets", COLOURS["unvisited"])):
@@ -257,50 +221,24 @@ def _add_targets(fmap: "folium.Map", targets: "gpd.GeoDataFrame", labels: Mappin
 
 
 def _add_zones(fmap: "folium.Map", zones: "gpd.GeoDataFrame", labels: Mapping[str, str]) -> None:
-    import folium
-
-    layer = folium.FeatureGroup(name=labels["zones"])
-    for _, row in _for_web(zones, what="demolition zones").iterrows():
-        tip = _lines([(labels["zone"], _value(row, "name", _value(row, "zone_id"))),
-                      (labels["status"], _value(row, "status"))])
-        folium.GeoJson(
-            row.geometry.__geo_interface__,
-            style_function=lambda _f: {"color": COLOURS["zone"], "weight": 2, "dashArray": "6 4",
-                                       "fillColor": COLOURS["zone"], "fillOpacity": 0.1},
-            tooltip=folium.Tooltip(tip, parse_html=False),
-        ).add_to(layer)
-    layer.add_to(fmap)
+    shape_layer(fmap, labels["zones"], for_web(zones, what="demolition zones"),
+                style=lambda _row: {"color": COLOURS["zone"], "weight": 2, "dashArray": "6 4",
+                                    "fillColor": COLOURS["zone"], "fillOpacity": 0.1},
+                tooltip=lambda row: lines_html([(labels["zone"], value_text(row, "name", value_text(row, "zone_id"))),
+                                                (labels["status"], value_text(row, "status"))]))
 
 
 def _add_wall(fmap: "folium.Map", wall: "gpd.GeoDataFrame", labels: Mapping[str, str]) -> None:
-    import folium
-
-    layer = folium.FeatureGroup(name=labels["wall"])
-    for _, row in _for_web(wall, what="wall").iterrows():
-        folium.GeoJson(
-            row.geometry.__geo_interface__,
-            style_function=lambda _f: {"color": COLOURS["wall"], "weight": 5, "opacity": 0.9},
-            tooltip=folium.Tooltip(html_text(_value(row, "name", labels["wall"])), parse_html=False),
-        ).add_to(layer)
-    layer.add_to(fmap)
-
-
-def _overlay(fmap: "folium.Map", html: str) -> None:
-    import folium
-
-    fmap.get_root().html.add_child(folium.Element(html))
+    shape_layer(fmap, labels["wall"], for_web(wall, what="wall"),
+                style=lambda _row: {"color": COLOURS["wall"], "weight": 5, "opacity": 0.9},
+                tooltip=lambda row: html_text(value_text(row, "name", labels["wall"])))
 
 
 def _add_legend(fmap: "folium.Map", labels: Mapping[str, str]) -> None:
     entries = list(zip(COVERAGE_COLOURS, coverage_class_labels()))
     entries += [(COLOURS["covered"], labels["covered"]), (COLOURS["dead_corner"], labels["dead_corners"]),
                 (COLOURS["visited"], labels["visited_targets"]), (COLOURS["unvisited"], labels["unvisited_targets"])]
-    _overlay(fmap, legend_html(labels["legend"], entries))
-
-
-def _add_banner(fmap: "folium.Map", text: str, *, top: int, colour: str, size: int) -> None:
-    _overlay(fmap, f'<div style="position:fixed;top:{top}px;left:50px;z-index:9999;background:{colour};'
-                   f'padding:4px 8px;border:1px solid #999;font:{size}px sans-serif">{html_text(text)}</div>')
+    overlay(fmap, legend_html(labels["legend"], entries))
 
 
 def coverage_map(
@@ -361,13 +299,9 @@ def coverage_map(
     >>> "网格覆盖率" in m.get_root().render()
     True
     """
-    import folium
-
     labels = labels_for(lang)
-    grids = _for_web(result.grids, what="coverage grids")
-    minx, miny, maxx, maxy = (round(float(v), 6) for v in grids.total_bounds)
-    fmap = folium.Map(location=[round((miny + maxy) / 2, 6), round((minx + maxx) / 2, 6)], zoom_start=15, tiles=None,
-                      control_scale=True)
+    grids = for_web(result.grids, what="coverage grids")
+    fmap = new_map(*grids.total_bounds)
     _add_grids(fmap, grids, labels)
     _add_covered(fmap, getattr(result, "covered", None), labels)
     if demolition_zones is not None and len(demolition_zones):
@@ -378,10 +312,4 @@ def coverage_map(
     if getattr(result, "targets", None) is not None and len(result.targets):
         _add_targets(fmap, result.targets, labels, lang)
     _add_legend(fmap, labels)
-    if title:
-        _add_banner(fmap, title, top=8, colour="#ffffff", size=16)
-    if illustrative:
-        _add_banner(fmap, labels["illustrative"], top=44 if title else 8, colour="#fff3cd", size=14)
-    folium.LayerControl(collapsed=False).add_to(fmap)
-    fmap.fit_bounds([[miny, minx], [maxy, maxx]])
-    return fmap
+    return finish(fmap, title, labels, illustrative)

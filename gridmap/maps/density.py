@@ -33,9 +33,21 @@ import pandas as pd
 from pyproj import CRS, Transformer
 
 from gridmap._errors import SchemaError
+from gridmap.maps._common import (
+    MISSING,
+    finish,
+    for_web,
+    grid_pairs,
+    lines_html,
+    new_map,
+    overlay,
+    pick_labels,
+    shape_layer,
+    time_text,
+    value_text,
+)
 from gridmap.maps._escape import html_text
 from gridmap.maps._legend import legend_html
-from gridmap.maps.coverage import _for_web
 from gridmap.model import category_label
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -137,9 +149,20 @@ def labels_for(lang: str) -> dict[str, str]:
     >>> labels_for("en")["density_units"]
     'reports per km² per month'
     """
-    if lang not in LABELS:
-        raise SchemaError(f"unknown map language {lang!r}; use 'zh' (zh-Hans, the default) or 'en'")
-    return LABELS[lang]
+    return pick_labels(LABELS, lang)
+
+
+def units_text(labels: Mapping[str, str], lang: str) -> str:
+    """The density's name with its units in brackets (full-width in Chinese).
+
+    Examples
+    --------
+    >>> units_text(labels_for("zh"), "zh"), units_text(labels_for("en"), "en")
+    ('报告密度（次/平方公里/月）', 'report density (reports per km² per month)')
+    """
+    if lang == "zh":
+        return f"{labels['density']}（{labels['density_units']}）"
+    return f"{labels['density']} ({labels['density_units']})"
 
 
 def bin_label(value: int, lang: str = "zh") -> str:
@@ -351,52 +374,6 @@ def _ramp_legend(title: str, peak: float) -> str:
     )
 
 
-def _overlay(fmap: "folium.Map", html: str) -> None:
-    import folium
-
-    fmap.get_root().html.add_child(folium.Element(html))
-
-
-def _banner(fmap: "folium.Map", text: str, *, top: int, colour: str, size: int) -> None:
-    _overlay(fmap, f'<div style="position:fixed;top:{top}px;left:50px;z-index:9999;background:{colour};'
-                   f'padding:4px 8px;border:1px solid #999;font:{size}px sans-serif">{html_text(text)}</div>')
-
-
-def _titles(fmap: "folium.Map", title: str | None, labels: Mapping[str, str], illustrative: bool) -> None:
-    if title:
-        _banner(fmap, title, top=8, colour="#ffffff", size=16)
-    if illustrative:
-        _banner(fmap, labels["illustrative"], top=44 if title else 8, colour="#fff3cd", size=14)
-
-
-def _new_map(west: float, south: float, east: float, north: float) -> "folium.Map":
-    import folium
-
-    west, south, east, north = (round(float(v), 6) for v in (west, south, east, north))
-    fmap = folium.Map(location=[round((south + north) / 2, 6), round((west + east) / 2, 6)], zoom_start=15,
-                      tiles=None, control_scale=True)
-    fmap.fit_bounds([[south, west], [north, east]])
-    return fmap
-
-
-def _value(row: Mapping[str, Any], column: str, default: str = "—") -> str:
-    value = row.get(column)
-    if value is None or (not isinstance(value, str) and pd.isna(value)) or str(value) == "":
-        return default
-    return str(value)
-
-
-def _lines(pairs: Sequence[tuple[str, str]]) -> str:
-    """``label: value`` lines joined by ``<br>``; labels and values are escaped here."""
-    return "<br>".join(f"{html_text(label)}: {html_text(value)}" for label, value in pairs)
-
-
-def _date_text(value: Any) -> str:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return "—"
-    return pd.Timestamp(value).strftime("%Y-%m-%d")
-
-
 def _days_text(value: Any, labels: Mapping[str, str]) -> str:
     if value is None or pd.isna(value):
         return "—"
@@ -404,15 +381,15 @@ def _days_text(value: Any, labels: Mapping[str, str]) -> str:
 
 
 def _site_popup(row: Mapping[str, Any], labels: Mapping[str, str], lang: str) -> str:
-    return _lines([
-        (labels["site"], _value(row, "site_id")),
-        (labels["category"], category_label(_value(row, "category"), lang)),
-        (labels["reports"], _value(row, "reports")),
-        (labels["recurrences"], _value(row, "recurrences")),
-        (labels["first_seen"], _date_text(row.get("first_seen"))),
-        (labels["last_seen"], _date_text(row.get("last_seen"))),
+    return lines_html([
+        (labels["site"], value_text(row, "site_id")),
+        (labels["category"], category_label(value_text(row, "category"), lang)),
+        (labels["reports"], value_text(row, "reports")),
+        (labels["recurrences"], value_text(row, "recurrences")),
+        (labels["first_seen"], time_text(row.get("first_seen"), "%Y-%m-%d")),
+        (labels["last_seen"], time_text(row.get("last_seen"), "%Y-%m-%d")),
         (labels["median_days"], _days_text(row.get("median_days_to_rebound"), labels)),
-        (labels["grid_code"], _value(row, "grid_code")),
+        (labels["grid_code"], value_text(row, "grid_code")),
     ])
 
 
@@ -420,7 +397,7 @@ def _add_sites(fmap: "folium.Map", sites: "gpd.GeoDataFrame", labels: Mapping[st
     import folium
 
     layer = folium.FeatureGroup(name=labels["sites"])
-    points = _for_web(sites, what="recurring sites")
+    points = for_web(sites, what="recurring sites")
     for _, row in points.iterrows():
         point = row.geometry.representative_point()
         size = 5 + 2 * math.sqrt(max(float(row.get("reports") or 1), 1.0))
@@ -433,24 +410,15 @@ def _add_sites(fmap: "folium.Map", sites: "gpd.GeoDataFrame", labels: Mapping[st
 
 
 def _add_grid_outlines(fmap: "folium.Map", grids: "gpd.GeoDataFrame", labels: Mapping[str, str]) -> None:
-    import folium
-
-    layer = folium.FeatureGroup(name=labels["grids"])
-    for _, row in _for_web(grids, what="grids").iterrows():
-        tip = _lines([(labels["grid"], _value(row, "name", _value(row, "grid_code"))),
-                      (labels["grid_code"], _value(row, "grid_code"))])
-        folium.GeoJson(
-            row.geometry.__geo_interface__,
-            style_function=lambda _f: {"color": _GRID_EDGE, "weight": 1, "fillOpacity": 0.0},
-            tooltip=folium.Tooltip(tip, parse_html=False),
-        ).add_to(layer)
-    layer.add_to(fmap)
+    shape_layer(fmap, labels["grids"], for_web(grids, what="grids"),
+                style=lambda _row: {"color": _GRID_EDGE, "weight": 1, "fillOpacity": 0.0},
+                tooltip=lambda row: lines_html(grid_pairs(row, labels)))
 
 
 def _add_screen_heat(fmap: "folium.Map", reports: "gpd.GeoDataFrame", labels: Mapping[str, str]) -> None:
     from folium.plugins import HeatMap
 
-    points = _for_web(reports[[reports.geometry.name]], what="reports")
+    points = for_web(reports[[reports.geometry.name]], what="reports")
     points = points[points.geometry.geom_type == "Point"]
     data = [[round(float(p.y), 6), round(float(p.x), 6)] for p in points.geometry]
     HeatMap(data, name=labels["screen_heat"], show=False, overlay=True, control=True).add_to(fmap)
@@ -529,11 +497,10 @@ def heatmap_map(
     values, bounds = warp_to_web(_with_values(density, per_month.values))
     peak = float(np.nanmax(np.asarray(per_month.values, dtype=np.float64), initial=0.0))
     west, south, east, north = (round(v, 6) for v in bounds)
-    fmap = _new_map(west, south, east, north)
+    fmap = new_map(west, south, east, north)
     folium.raster_layers.ImageOverlay(
         _png_data_url(density_rgba(values, peak=peak)), bounds=[[south, west], [north, east]],
-        name=f"{labels['density']}（{labels['density_units']}）" if lang == "zh"
-        else f"{labels['density']} ({labels['density_units']})",
+        name=units_text(labels, lang),
         origin="upper", mercator_project=False, pixelated=False, interactive=False,
     ).add_to(fmap)
     if grids is not None and len(grids):
@@ -542,12 +509,8 @@ def heatmap_map(
         _add_sites(fmap, sites, labels, lang)
     if reports is not None and len(reports):
         _add_screen_heat(fmap, reports, labels)
-    legend_title = (f"{labels['density']}（{labels['density_units']}）" if lang == "zh"
-                    else f"{labels['density']} ({labels['density_units']})")
-    _overlay(fmap, _ramp_legend(legend_title, peak))
-    _titles(fmap, title, labels, illustrative)
-    folium.LayerControl(collapsed=False).add_to(fmap)
-    return fmap
+    overlay(fmap, _ramp_legend(units_text(labels, lang), peak))
+    return finish(fmap, title, labels, illustrative)
 
 
 class _Values:
@@ -597,9 +560,10 @@ def _count_colour(count: int, classes: Sequence[tuple[int, int]]) -> str:
 
 def _cell_text(row: Mapping[str, Any]) -> str:
     for column in ("name", "grid_code", "cell_id"):
-        if column in row and _value(row, column) != "—":
-            return _value(row, column)
-    return "—"
+        text = value_text(row, column) if column in row else MISSING
+        if text != MISSING:
+            return text
+    return MISSING
 
 
 def _cell_properties(cells: "gpd.GeoDataFrame", labels: Mapping[str, str], lang: str) -> "gpd.GeoDataFrame":
@@ -638,7 +602,7 @@ def _add_emerging(fmap: "folium.Map", emerging: "gpd.GeoDataFrame", labels: Mapp
     import folium
     import geopandas as gpd
 
-    cells = _for_web(emerging, what="emerging hot spots")
+    cells = for_web(emerging, what="emerging hot spots")
     shown = gpd.GeoDataFrame({
         "cell": [html_text(_cell_text(r)) for _, r in cells.iterrows()],
         "key": [str(c) for c in cells["category"]],
@@ -655,7 +619,7 @@ def _add_emerging(fmap: "folium.Map", emerging: "gpd.GeoDataFrame", labels: Mapp
     ).add_to(fmap)
     present = [c for c in EMERGING_CATEGORIES if c in set(shown["key"])]
     entries = [(EMERGING_COLOURS[c], emerging_label(c, lang)) for c in present]
-    _overlay(fmap, legend_html(labels["emerging_legend"], entries, position="bottom:24px;left:10px"))
+    overlay(fmap, legend_html(labels["emerging_legend"], entries, position="bottom:24px;left:10px"))
 
 
 def _monthly_series(emerging: "gpd.GeoDataFrame | None", monthly_counts: Any, n_cells: int
@@ -693,7 +657,7 @@ def _add_slider(fmap: "folium.Map", cells: "gpd.GeoDataFrame", series: tuple[np.
     TimeSliderChoropleth({"type": "FeatureCollection", "features": features}, styledict=styledict,
                          name=labels["monthly"], show=False, date_options="YYYY-MM").add_to(fmap)
     entries = [(_COUNT_COLOURS[i], _class_text(lo, hi)) for i, (lo, hi) in enumerate(classes)]
-    _overlay(fmap, legend_html(labels["monthly_legend"], entries, position="top:80px;right:10px"))
+    overlay(fmap, legend_html(labels["monthly_legend"], entries, position="top:80px;right:10px"))
 
 
 def hotspot_map(
@@ -754,20 +718,16 @@ def hotspot_map(
     >>> "热点 99% 置信度" in html.unescape(hotspot_map(cells).get_root().render())
     True
     """
-    import folium
-
     labels = labels_for(lang)
-    cells = _for_web(hot, what="hot-spot cells")
-    fmap = _new_map(*cells.total_bounds)
+    cells = for_web(hot, what="hot-spot cells")
+    fmap = new_map(*cells.total_bounds)
     _add_bins(fmap, cells, labels, lang)
     if emerging is not None and len(emerging):
         _add_emerging(fmap, emerging, labels, lang)
     series = _monthly_series(emerging, monthly_counts, len(hot))
     if series is not None:
         drawn = ~(hot.geometry.isna() | hot.geometry.is_empty).to_numpy()
-        _add_slider(fmap, _for_web(hot[drawn], what="hot-spot cells"), (series[0][drawn], series[1]), labels)
+        _add_slider(fmap, for_web(hot[drawn], what="hot-spot cells"), (series[0][drawn], series[1]), labels)
     bins = [(HOTSPOT_BIN_COLOURS[b], bin_label(b, lang)) for b in (3, 2, 1, 0, -1, -2, -3)]
-    _overlay(fmap, legend_html(labels["hot_legend"], bins))
-    _titles(fmap, title, labels, illustrative)
-    folium.LayerControl(collapsed=False).add_to(fmap)
-    return fmap
+    overlay(fmap, legend_html(labels["hot_legend"], bins))
+    return finish(fmap, title, labels, illustrative)

@@ -14,7 +14,7 @@ import logging
 import math
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import shapely
@@ -57,6 +57,20 @@ def nice_scale_length(width_m: float) -> float:
     power = 10.0 ** math.floor(math.log10(target))
     step = max(m for m in (1.0, 2.0, 5.0) if m * power <= target * (1 + 1e-9))
     return step * power
+
+
+def _literal(text: str) -> str:
+    """`text` as matplotlib draws it literally: a ``$`` would start math mode."""
+    return str(text).replace("$", r"\$")
+
+
+def _sized(font: "FontProperties", size: float, *, bold: bool = False) -> "FontProperties":
+    """A copy of `font` in `size` points, bold when asked for."""
+    out = font.copy()
+    out.set_size(size)
+    if bold:
+        out.set_weight("bold")
+    return out
 
 
 def _length_text(metres: float) -> str:
@@ -122,8 +136,7 @@ def _draw_grids(ax: "Axes", grids: "gpd.GeoDataFrame", font: "FontProperties") -
     _draw_polygons(ax, list(grids.geometry), facecolors=colours, edgecolor="#444444", linewidth=0.6, zorder=1)
     from matplotlib.patheffects import withStroke
 
-    small = font.copy()
-    small.set_size(7)
+    small = _sized(font, 7)
     halo = [withStroke(linewidth=2.5, foreground="#ffffff")]
     for geometry, ratio in zip(grids.geometry, grids["coverage_ratio"]):
         point = geometry.representative_point()
@@ -214,11 +227,15 @@ def _north_arrow(ax: "Axes", angle: float, label: str, font: "FontProperties") -
     ax.annotate("", xy=head, xycoords="axes fraction", xytext=(-dx * 36, -dy * 36), textcoords="offset points",
                 arrowprops={"arrowstyle": "-|>,head_width=0.5,head_length=0.9", "color": "#000000", "lw": 2.2},
                 zorder=9)
-    big = font.copy()
-    big.set_size(13)
-    big.set_weight("bold")
     ax.annotate(label, xy=head, xycoords="axes fraction", xytext=(dx * 12, dy * 12), textcoords="offset points",
-                ha="center", va="center", fontproperties=big, zorder=9)
+                ha="center", va="center", fontproperties=_sized(font, 13, bold=True), zorder=9)
+
+
+def _scale_and_north(ax: "Axes", crs: CRS, centre: tuple[float, float], label: str, font: "FontProperties") -> None:
+    """A scale bar and a north arrow (to true north at the lon/lat `centre`), once the equal aspect is settled."""
+    ax.apply_aspect()  # settle the limits the equal aspect gives before measuring the scale bar
+    _scale_bar(ax, font)
+    _north_arrow(ax, _north_angle(crs, *centre), label, font)
 
 
 def _overall(result: "CoverageResult") -> tuple[float, int]:
@@ -236,33 +253,32 @@ def _window_text(result: "CoverageResult") -> str:
     return f"{str(start or '…')[:16]} – {str(end or '…')[:16]}".replace("T", " ")
 
 
+def _heading(fig: "Figure", title: str, font: "FontProperties", parts: Sequence[str] = (), *,
+             size: float = 11) -> None:
+    """The title (drawn literally) at the top left and, below it, `parts` on one line in `size` points."""
+    fig.text(0.02, 0.965, _literal(title), fontproperties=_sized(font, 17, bold=True), ha="left", va="center")
+    if parts:
+        fig.text(0.02, 0.930, "   ".join(parts), fontproperties=_sized(font, size), ha="left", va="center",
+                 color="#333333")
+
+
 def _titles(fig: "Figure", result: "CoverageResult", labels: dict[str, str], font: "FontProperties",
             title: str | None) -> None:
-    big = font.copy()
-    big.set_size(17)
-    big.set_weight("bold")
-    fig.text(0.02, 0.965, title or labels["title"], fontproperties=big, ha="left", va="center")
     ratio, corners = _overall(result)
     parts = [f"{labels['overall']} {percent_text(ratio)}",
              f"{labels['dead_corners']} {corners} {labels['count']}".strip()]
     window = _window_text(result)
     if window:
         parts.append(f"{labels['window']} {window}")
-    sub = font.copy()
-    sub.set_size(11)
-    fig.text(0.02, 0.930, "   ".join(parts), fontproperties=sub, ha="left", va="center", color="#333333")
+    _heading(fig, title or labels["title"], font, parts)
 
 
-def _footer(fig: "Figure", labels: dict[str, str], crs: CRS, font: "FontProperties", illustrative: bool) -> None:
-    small = font.copy()
-    small.set_size(8)
+def _footer(fig: "Figure", labels: Mapping[str, str], crs: CRS, font: "FontProperties", illustrative: bool) -> None:
     epsg = crs.to_epsg()
-    fig.text(0.02, 0.018, f"{labels['crs']}: {'EPSG:%d' % epsg if epsg else crs.name}", fontproperties=small,
-             color="#555555")
+    fig.text(0.02, 0.018, f"{labels['crs']}: {'EPSG:%d' % epsg if epsg else crs.name}",
+             fontproperties=_sized(font, 8), color="#555555")
     if illustrative:
-        note = font.copy()
-        note.set_size(11)
-        fig.text(0.98, 0.018, labels["illustrative"], fontproperties=note, color="#8a6d00", ha="right",
+        fig.text(0.98, 0.018, labels["illustrative"], fontproperties=_sized(font, 11), color="#8a6d00", ha="right",
                  bbox={"facecolor": "#fff3cd", "edgecolor": "#cc9900", "boxstyle": "round,pad=0.3"})
 
 
@@ -275,8 +291,9 @@ def _figure(dpi: float) -> "Figure":
     return fig
 
 
-def _map_axes(fig: "Figure", bounds: Sequence[float]) -> "Axes":
-    ax = fig.add_axes(_MAP_BOX)
+def _map_axes(fig: "Figure", bounds: Sequence[float], box: Sequence[float] = _MAP_BOX) -> "Axes":
+    """Map axes at `box` (figure fraction) showing `bounds` with a margin, equal aspect, no frame."""
+    ax = fig.add_axes(tuple(box))
     minx, miny, maxx, maxy = bounds
     pad = 0.04 * max(maxx - minx, maxy - miny)
     ax.set_xlim(minx - pad, maxx + pad)
@@ -284,6 +301,14 @@ def _map_axes(fig: "Figure", bounds: Sequence[float]) -> "Axes":
     ax.set_aspect("equal", adjustable="box")
     ax.set_axis_off()
     return ax
+
+
+def _save(fig: "Figure", path: str | PathLike[str], dpi: float, *, log: logging.Logger = logger) -> Path:
+    """Write `fig` as a PNG at `path` on a white ground and log it to `log` (the calling module's logger)."""
+    out = Path(path)
+    fig.savefig(out, dpi=dpi, format="png", facecolor="#ffffff")
+    log.info("wrote %s", out)
+    return out
 
 
 def _check_dpi(dpi: float) -> float:
@@ -367,16 +392,10 @@ def coverage_png(
     fig = _figure(dpi)
     ax = _map_axes(fig, result.grids.to_crs(crs).total_bounds)
     _draw_layers(ax, result, crs, font, demolition_zones=demolition_zones, wall=wall)
-    ax.apply_aspect()  # settle the limits the equal aspect gives before measuring the scale bar
-    _scale_bar(ax, font)
     minx, miny, maxx, maxy = result.grids.to_crs("EPSG:4326").total_bounds
-    lon, lat = (minx + maxx) / 2, (miny + maxy) / 2
-    _north_arrow(ax, _north_angle(crs, lon, lat), labels["north"], font)
+    _scale_and_north(ax, crs, ((minx + maxx) / 2, (miny + maxy) / 2), labels["north"], font)
     _legend(fig, labels, font, zones=demolition_zones is not None and len(demolition_zones) > 0,
             wall=wall is not None and len(wall) > 0)
     _titles(fig, result, labels, font, title)
     _footer(fig, labels, crs, font, illustrative)
-    out = Path(path)
-    fig.savefig(out, dpi=dpi, format="png", facecolor="#ffffff")
-    logger.info("wrote %s", out)
-    return out
+    return _save(fig, path, dpi)

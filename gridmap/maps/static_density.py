@@ -29,9 +29,11 @@ from gridmap.maps.density import (
     FLOOR_FRACTION,
     HOTSPOT_BIN_COLOURS,
     _check_months,
+    _number_text,
     bin_label,
     emerging_label,
     labels_for,
+    units_text,
 )
 from gridmap.maps.static import (
     _check_dpi,
@@ -39,11 +41,12 @@ from gridmap.maps.static import (
     _draw_polygons,
     _figure,
     _footer,
+    _heading,
     _map_axes,
     _metric,
-    _north_angle,
-    _north_arrow,
-    _scale_bar,
+    _save,
+    _scale_and_north,
+    _sized,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,25 +63,6 @@ _SITE_COLOUR = "#6a3d9a"
 _WALL_COLOUR = "#4d3319"
 _GRID_EDGE = "#555555"
 _PANELS = ((0.02, 0.22, 0.47, 0.68), (0.51, 0.22, 0.47, 0.68))  # two maps side by side (figure fraction)
-
-
-def _literal(text: str) -> str:
-    """`text` as matplotlib draws it literally: a ``$`` would start math mode."""
-    return str(text).replace("$", r"\$")
-
-
-def _sized(font: "FontProperties", size: float, *, bold: bool = False) -> "FontProperties":
-    out = font.copy()
-    out.set_size(size)
-    if bold:
-        out.set_weight("bold")
-    return out
-
-
-def _units_text(labels: Mapping[str, str], lang: str) -> str:
-    if lang == "zh":
-        return f"{labels['density']}（{labels['density_units']}）"
-    return f"{labels['density']} ({labels['density_units']})"
 
 
 def _lonlat_centre(crs: CRS, bounds: Sequence[float]) -> tuple[float, float]:
@@ -136,16 +120,11 @@ def _colour_bar(fig: "Figure", image: Any, ticks: Sequence[float], label: str, f
 
 def _heat_titles(fig: "Figure", density: Any, months: float, peak: float, labels: Mapping[str, str],
                  font: "FontProperties", title: str | None) -> None:
-    from gridmap.maps.density import _number_text
-
-    fig.text(0.02, 0.965, _literal(title or labels["heat_title"]), fontproperties=_sized(font, 17, bold=True),
-             ha="left", va="center")
     parts = [f"{labels['total']} {_number_text(float(density.total))}",
-             f"{labels['months']} {months:g}",
+             f"{labels['months']} {months:.1f}",
              f"{labels['peak']} {_number_text(peak)} {labels['density_units']}",
              f"{labels['kernel']} {density.kernel}", f"{labels['bandwidth']} {float(density.bandwidth_m):.0f} m"]
-    fig.text(0.02, 0.930, "   ".join(parts), fontproperties=_sized(font, 10), ha="left", va="center",
-             color="#333333")
+    _heading(fig, title or labels["heat_title"], font, parts, size=10)
 
 
 def heatmap_png(
@@ -229,35 +208,17 @@ def heatmap_png(
     image = ax.imshow(shown, extent=(minx, maxx, miny, maxy), origin="upper", cmap=colormaps[DENSITY_CMAP],
                       vmin=floor, vmax=max(peak, floor + 1e-12), alpha=0.85, interpolation="bilinear", zorder=1)
     drawn = _heat_layers(ax, crs, sites=sites, grids=grids, wall=wall)
-    ax.apply_aspect()
-    _scale_bar(ax, font)
-    _north_arrow(ax, _north_angle(crs, *_lonlat_centre(crs, density.bounds)), labels["north"], font)
-    _colour_bar(fig, image, np.linspace(floor, peak, 5) if peak > 0 else [0.0], _units_text(labels, lang), font)
+    _scale_and_north(ax, crs, _lonlat_centre(crs, density.bounds), labels["north"], font)
+    _colour_bar(fig, image, np.linspace(floor, peak, 5) if peak > 0 else [0.0], units_text(labels, lang), font)
     _heat_legend(fig, drawn, labels, font)
     _heat_titles(fig, density, months, peak, labels, font, title)
-    _footer(fig, dict(labels), crs, font, illustrative)
-    out = Path(path)
-    fig.savefig(out, dpi=dpi, format="png", facecolor="#ffffff")
-    logger.info("wrote %s", out)
-    return out
-
-
-def _panel(fig: "Figure", box: Sequence[float], bounds: Sequence[float]) -> "Axes":
-    ax = fig.add_axes(tuple(box))
-    minx, miny, maxx, maxy = bounds
-    pad = 0.04 * max(maxx - minx, maxy - miny)
-    ax.set_xlim(minx - pad, maxx + pad)
-    ax.set_ylim(miny - pad, maxy + pad)
-    ax.set_aspect("equal", adjustable="box")
-    ax.set_axis_off()
-    return ax
+    _footer(fig, labels, crs, font, illustrative)
+    return _save(fig, path, dpi, log=logger)
 
 
 def _finish_panel(ax: "Axes", crs: CRS, bounds: Sequence[float], labels: Mapping[str, str], font: "FontProperties",
                   heading: str) -> None:
-    ax.apply_aspect()
-    _scale_bar(ax, font)
-    _north_arrow(ax, _north_angle(crs, *_lonlat_centre(crs, bounds)), labels["north"], font)
+    _scale_and_north(ax, crs, _lonlat_centre(crs, bounds), labels["north"], font)
     ax.set_title(heading, fontproperties=_sized(font, 12, bold=True))
 
 
@@ -360,15 +321,11 @@ def hotspot_png(
         _bin_panel(fig, ax, cells, lang, font, (0.87, 0.75), 1)
         _finish_panel(ax, crs, bounds, labels, font, labels["hot_legend"])
     else:
-        left, right = _panel(fig, _PANELS[0], bounds), _panel(fig, _PANELS[1], bounds)
+        left, right = _map_axes(fig, bounds, _PANELS[0]), _map_axes(fig, bounds, _PANELS[1])
         _bin_panel(fig, left, cells, lang, font, (0.255, 0.21), 2)
         _emerging_panel(fig, right, _metric(emerging, crs, what="emerging hot spots"), lang, font, (0.745, 0.21))
         _finish_panel(left, crs, bounds, labels, font, labels["hot_legend"])
         _finish_panel(right, crs, bounds, labels, font, labels["emerging_legend"])
-    fig.text(0.02, 0.965, _literal(title or labels["hot_title"]), fontproperties=_sized(font, 17, bold=True),
-             ha="left", va="center")
-    _footer(fig, dict(labels), crs, font, illustrative)
-    out = Path(path)
-    fig.savefig(out, dpi=dpi, format="png", facecolor="#ffffff")
-    logger.info("wrote %s", out)
-    return out
+    _heading(fig, title or labels["hot_title"], font)
+    _footer(fig, labels, crs, font, illustrative)
+    return _save(fig, path, dpi, log=logger)
