@@ -492,3 +492,85 @@ def test_reports_without_time_are_skipped():
 
 def test_metric_crs_of_lattice_is_the_one_used():
     assert metric_crs(lattice(2, 2)).to_epsg() == 4546
+
+
+BLOCK = [r * 7 + c for r in (2, 3, 4) for c in (2, 3, 4)]  # the 3 x 3 cells around g24, the centre of a 7 x 7 lattice
+
+
+def block_cube(block: list[int], base: int) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, np.ndarray]:
+    """Reports for a 7 x 7 lattice over 12 months: `base` per cell and month, `block[m]` in the 3 x 3 block.
+
+    Each report is a real point drawn inside its cell (1 m clear of the edges) and timed mid-month, so the
+    cube of counts the analysis must rebuild is known in advance.
+    """
+    cells = lattice(7, 7, index=[f"g{k}" for k in range(49)])
+    counts = np.full((49, 12), base, dtype=int)
+    counts[BLOCK] = block
+    rng = np.random.default_rng(17)
+    xy, months = [], []
+    for k, m in itertools.product(range(49), range(12)):
+        x, y = X0 + 100 * (k % 7), Y0 + 100 * (k // 7)
+        n = counts[k, m]
+        xy.append(np.column_stack([rng.uniform(x + 1, x + 99, n), rng.uniform(y + 1, y + 99, n)]))
+        months += [m + 1] * n
+    return points(np.vstack(xy), month_times(months)), cells, counts
+
+
+def space_time_gi_dense(counts: np.ndarray) -> np.ndarray:
+    """Space-time Gi* of a 7 x 7 lattice cube, by the closed formula on a dense bins x bins queen matrix."""
+    n, t = counts.shape
+    rc = np.array([(k // 7, k % 7) for k in range(n)])
+    queen = (np.abs(rc[:, None, :] - rc[None, :, :]).max(axis=2) <= 1).astype(float)  # itself included
+    time = np.eye(t) + np.eye(t, k=-1)  # same step and the previous one
+    w = np.kron(queen, time)  # bin (i, s) at i * t + s
+    x = counts.ravel()
+    nb, xbar, s = x.size, x.mean(), x.std()
+    sw = w.sum(axis=1)
+    return ((w @ x - xbar * sw) / (s * np.sqrt((nb * sw - sw**2) / (nb - 1)))).reshape(n, t)
+
+
+def pattern(hot_steps: str) -> tuple[int, int]:
+    return hot_steps.count("H"), hot_steps.count("C")
+
+
+# Each block series is chosen so that, by the rules in gridmap.hotspot's notes, g24's significant steps follow
+# the pattern given (a burst or a gap in month m also marks month m + 1, whose neighbourhood holds month m);
+# the trend sign is that of the block's counts (0: no significant trend expected).
+CUBES = [  # (block counts per month, background per cell and month, hot/cold steps of g24, trend, expected)
+    ([30 + 3 * m for m in range(12)], 10, "HHHHHHHHHHHH", 1, "intensifying hot spot"),
+    ([40 - 2 * m for m in range(12)], 10, "HHHHHHHHHHHH", -1, "diminishing hot spot"),
+    ([10, 10, 30, 10, 10, 10, 10, 30, 10, 10, 10, 30], 10, "..HH...HH..H", 0, "sporadic hot spot"),
+    ([0, 0, 10, 10, 10, 30, 10, 10, 10, 10, 10, 30], 10, "CCC..HH....H", None, "oscillating hot spot"),
+    ([10] * 11 + [0], 10, "...........C", 0, "new cold spot"),
+    ([10] * 9 + [0] * 3, 10, ".........CCC", None, "consecutive cold spot"),
+    ([8, 7, 7, 6, 5, 5, 4, 3, 3, 2, 1, 0], 20, "CCCCCCCCCCCC", -1, "intensifying cold spot"),
+    ([0] * 12, 10, "CCCCCCCCCCCC", 0, "persistent cold spot"),
+    ([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5], 10, "CCCCCCCCCCCC", 1, "diminishing cold spot"),
+    ([10, 10, 0, 10, 10, 10, 10, 0, 10, 10, 10, 0], 10, "..CC...CC..C", 0, "sporadic cold spot"),
+    ([10, 30, 10, 10, 10, 10, 0, 10, 10, 10, 10, 0], 10, ".HH...CC...C", None, "oscillating cold spot"),
+    ([0] * 11 + [20], 10, "CCCCCCCCCCC.", 0, "historical cold spot"),
+]
+
+
+@pytest.mark.parametrize("block, base, steps, trend, expected", CUBES, ids=[c[-1] for c in CUBES])
+def test_emerging_end_to_end_cube_per_category(block, base, steps, trend, expected):
+    reports, cells, counts = block_cube(block, base)
+    out = emerging_hotspots(reports, cells)
+    assert np.array(out.attrs["counts"]).tolist() == counts.tolist()
+    assert (out.loc["g24", "hot_steps"], out.loc["g24", "cold_steps"]) == pattern(steps)
+    z_all = space_time_gi_dense(counts.astype(float))
+    assert np.allclose(np.array(out.attrs["z"], dtype=float), z_all, atol=1e-9, rtol=0)
+    significant = bh_reject(2 * stats.norm.sf(np.abs(z_all.ravel())), 0.05).reshape(z_all.shape)
+    z = z_all[24]
+    assert "".join("." if not s else "H" if v > 0 else "C" for s, v in zip(significant[24], z)) == steps
+    mk_z, mk_p = mk_by_kendalltau(z)
+    assert out.loc["g24", "trend_z"] == pytest.approx(mk_z, abs=1e-9)
+    if trend is not None:
+        assert (np.sign(mk_z) if mk_p < 0.05 else 0) == trend
+    assert out.loc["g24", "category"] == expected
+
+
+def test_every_category_has_an_end_to_end_cube():
+    earlier = {"new hot spot", "consecutive hot spot", "persistent hot spot", "historical hot spot"}
+    end_to_end = {c[-1] for c in CUBES} | earlier
+    assert end_to_end == set(EMERGING_CATEGORIES) - {"no pattern detected"}
