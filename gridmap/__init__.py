@@ -58,6 +58,9 @@ _EXPORTS: dict[str, str] = {
     "CoverageResult": "gridmap.coverage",
     "coverage_map": "gridmap.maps.coverage",
     "coverage_png": "gridmap.maps.static",
+    # choosing reports
+    "select_reports": "gridmap.selection",
+    "period_months": "gridmap.selection",
     # recurring problems
     "recurrences": "gridmap.recurrence",
     "recurring_sites": "gridmap.recurrence",
@@ -115,6 +118,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from gridmap.model import CATEGORIES, LAYERS, ImportSummary, category_key, category_label, register_category
     from gridmap.recurrence import recurrences, recurring_sites
     from gridmap.records import PreparedBatch, prepare
+    from gridmap.selection import period_months, select_reports
     from gridmap.sample import sample_boundaries, sample_reports, sample_tracks, sample_layers, write_boundaries
     from gridmap.validate import GridCheck, validate_grids
     from gridmap.workspace import Workspace, init_workspace, open_workspace

@@ -153,44 +153,18 @@ def _write_coverage_outputs(args: argparse.Namespace, result: CoverageResult, la
         _out(f"wrote {args.png}")
 
 
-def _period_months(reports: Any, start: str | None, end: str | None) -> float:
-    """Length of the period in months (30.4375 days), from the options or else from the reports' times."""
-    import pandas as pd
-
-    from gridmap.model import DEFAULT_TZ
-
-    times = reports["reported_at"].dropna()
-    first = pd.Timestamp(start).tz_localize(DEFAULT_TZ) if start else (times.min() if len(times) else None)
-    last = pd.Timestamp(end).tz_localize(DEFAULT_TZ) if end else (times.max() if len(times) else None)
-    if first is None or last is None:
-        return 1.0
-    return max((last - first).total_seconds() / (30.4375 * 86400), 1.0 / 30.4375)
-
-
 def _reports_in(ws: Any, args: argparse.Namespace) -> Any:
     """The workspace's reports in [--from, --to), of the --category given, with a time."""
-    import pandas as pd
+    from gridmap.selection import select_reports
 
-    from gridmap.model import DEFAULT_TZ, category_key
-
-    reports = ws.read_layer("reports")
-    keep = reports["reported_at"].notna()
-    if args.date_from:
-        keep &= reports["reported_at"] >= pd.Timestamp(args.date_from).tz_localize(DEFAULT_TZ)
-    if args.date_to:
-        keep &= reports["reported_at"] < pd.Timestamp(args.date_to).tz_localize(DEFAULT_TZ)
-    if getattr(args, "category", None):
-        try:
-            wanted = {category_key(c) for c in args.category}
-        except ValueError as exc:
-            raise GridmapError(str(exc)) from None
-        keep &= reports["category"].isin(wanted)
-    return reports[keep]
+    return select_reports(ws.read_layer("reports"), start=args.date_from, end=args.date_to,
+                          categories=getattr(args, "category", None))
 
 
 def _cmd_heatmap(args: argparse.Namespace) -> int:
     from gridmap.density import kde
     from gridmap.recurrence import recurrences, recurring_sites
+    from gridmap.selection import period_months
     from gridmap.workspace import open_workspace
 
     for name, value in (("--bandwidth", args.bandwidth), ("--cell", args.cell)):
@@ -209,7 +183,7 @@ def _cmd_heatmap(args: argparse.Namespace) -> int:
     if len(reports) == 0:
         raise GridmapError("no reports in the period and categories asked for: nothing to map")
     density = kde(reports, bandwidth_m=args.bandwidth, cell_m=args.cell, kernel=args.kernel)
-    months = _period_months(reports, args.date_from, args.date_to)
+    months = period_months(reports, start=args.date_from, end=args.date_to)
     sites = recurring_sites(reports, rectifications=fixes, grids=grids)
     peak = float(density.values.max()) / months
     _out(f"{len(reports)} reports over {months:.1f} months; {args.kernel} kernel, bandwidth"

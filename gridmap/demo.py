@@ -85,14 +85,14 @@ def _write_heatmap(ws: "Workspace", folder: Path) -> list[Path]:
     from gridmap.maps.density import heatmap_map
     from gridmap.maps.static_density import heatmap_png
     from gridmap.recurrence import recurrences, recurring_sites
+    from gridmap.selection import period_months
 
     reports, fixes, grids = ws.read_layer("reports"), ws.read_layer("rectifications"), ws.read_layer("grids")
     pairs = recurrences(reports, rectifications=fixes)
     recurring = reports[reports["report_id"].isin(set(pairs["report_id"]) | set(pairs["previous_report_id"]))]
     density = kde(recurring)
     sites = recurring_sites(reports, rectifications=fixes, grids=grids)
-    times = reports["reported_at"].dropna()
-    months = max((times.max() - times.min()).total_seconds() / (30.4375 * 86400), 1.0)
+    months = period_months(reports)
     paths = [folder / "heatmap.html", folder / "heatmap.png"]
     heatmap_map(density, sites=sites, grids=grids, months=months, illustrative=True).save(str(paths[0]))
     heatmap_png(density, paths[1], sites=sites, grids=grids, wall=ws.read_layer("wall"), months=months,
