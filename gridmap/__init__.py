@@ -58,6 +58,11 @@ _EXPORTS: dict[str, str] = {
     "CoverageResult": "gridmap.coverage",
     "coverage_map": "gridmap.maps.coverage",
     "coverage_png": "gridmap.maps.static",
+    # privacy
+    "redact_text": "gridmap.privacy",
+    "redact_frame": "gridmap.privacy",
+    "mask_name": "gridmap.privacy",
+    "strip_exif": "gridmap.privacy",
     # choosing reports
     "select_reports": "gridmap.selection",
     "period_months": "gridmap.selection",
@@ -118,6 +123,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from gridmap.model import CATEGORIES, LAYERS, ImportSummary, category_key, category_label, register_category
     from gridmap.recurrence import recurrences, recurring_sites
     from gridmap.records import PreparedBatch, prepare
+    from gridmap.privacy import mask_name, redact_frame, redact_text, strip_exif
     from gridmap.selection import period_months, select_reports
     from gridmap.sample import sample_boundaries, sample_reports, sample_tracks, sample_layers, write_boundaries
     from gridmap.validate import GridCheck, validate_grids
