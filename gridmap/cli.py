@@ -262,6 +262,14 @@ def _hotspot_table(hot: Any, emerging: Any, id_column: str) -> Any:
     return table
 
 
+def _cmd_assets_fetch(args: argparse.Namespace) -> int:
+    from gridmap.maps.assets import fetch_assets
+
+    written = fetch_assets(source=args.source, registry=args.registry)
+    _out(f"asset cache filled from {args.source}: {len(written)} files")
+    return 0
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from gridmap.validate import validate_grids
     from gridmap.workspace import open_workspace
@@ -402,6 +410,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", type=Path, help="the hot-spot map (HTML)")
     p.add_argument("--lang", choices=("zh", "en"), default="zh")
     p.set_defaults(func=_cmd_hotspots)
+
+    p = sub.add_parser("assets", help="the offline asset cache (Leaflet and the other scripts maps need)")
+    assets = p.add_subparsers(dest="assets_command", required=True, metavar="ACTION")
+    f = assets.add_parser("fetch", help="download the scripts and style sheets into the cache (needs the network)")
+    f.add_argument("--from", dest="source", choices=("cdn", "npm"), default="cdn",
+                   help="the CDNs folium uses (default) or the npm registry's package tarballs")
+    f.add_argument("--registry", default="https://registry.npmjs.org", help="npm registry to use with --from npm")
+    f.set_defaults(func=_cmd_assets_fetch)
 
     p = sub.add_parser("info", help="layers and row counts of a workspace")
     p.add_argument("workspace", type=Path)
