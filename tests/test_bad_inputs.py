@@ -26,19 +26,9 @@ GEOD = Geod(ellps="WGS84")
 TO_4546 = Transformer.from_crs("EPSG:4326", "EPSG:4546", always_xy=True)
 
 
-@pytest.fixture(scope="module")
-def sample_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "w.gpkg"
-    assert main(["init", str(path), "--sample"]) == 0
-    return path
-
-
 @pytest.fixture()
-def ws(sample_template: Path, tmp_path: Path) -> Path:
-    """A fresh copy of the sample workspace (WAL checkpointed on close, so the file is whole)."""
-    path = tmp_path / "w.gpkg"
-    path.write_bytes(sample_template.read_bytes())
-    return path
+def ws(sample_copy: Path) -> Path:
+    return sample_copy
 
 
 def _import(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:

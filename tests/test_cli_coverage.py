@@ -14,11 +14,10 @@ Cap = pytest.CaptureFixture[str]
 CSV_COLUMNS = ["grid_code", "community_code", "cadre", "area_m2", "covered_m2", "coverage_ratio", "dead_corners"]
 
 
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("cov") / "w.gpkg"
-    assert main(["init", str(path), "--sample"]) == 0
-    return path
+@pytest.fixture()
+def ws(sample_template: Path) -> Path:
+    """The shared sample workspace: these commands only read it."""
+    return sample_template
 
 
 def test_coverage_writes_every_output(ws: Path, tmp_path: Path, capsys: Cap) -> None:

@@ -15,11 +15,10 @@ from gridmap.hotspot import EMERGING_CATEGORIES
 Cap = pytest.CaptureFixture[str]
 
 
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("dens") / "w.gpkg"
-    assert main(["init", str(path), "--sample"]) == 0
-    return path
+@pytest.fixture()
+def ws(sample_template: Path) -> Path:
+    """The shared sample workspace: these commands only read it."""
+    return sample_template
 
 
 def test_heatmap_writes_a_geotiff_in_true_units(ws: Path, tmp_path: Path, capsys: Cap) -> None:

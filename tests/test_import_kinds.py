@@ -21,18 +21,14 @@ from gridmap.cli import main
 Cap = pytest.CaptureFixture[str]
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "w.gpkg"
-    assert main(["init", str(path), "--sample"]) == 0
-    return path
+@pytest.fixture()
+def ws(sample_copy: Path) -> Path:
+    return sample_copy
 
 
 @pytest.fixture()
-def ws(template: Path, tmp_path: Path) -> Path:
-    path = tmp_path / "w.gpkg"
-    path.write_bytes(template.read_bytes())
-    return path
+def template(sample_template: Path) -> Path:
+    return sample_template
 
 
 def _json(capsys: Cap, argv: list[str]) -> tuple[int, dict]:
