@@ -58,6 +58,7 @@ _EXPORTS: dict[str, str] = {
     "CoverageResult": "gridmap.coverage",
     "coverage_map": "gridmap.maps.coverage",
     "coverage_png": "gridmap.maps.static",
+    "briefing": "gridmap.briefing_page",
     # privacy
     "redact_text": "gridmap.privacy",
     "redact_frame": "gridmap.privacy",
@@ -109,6 +110,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         CRSError, EncodingError, GridmapError, ReadError, SchemaError, UnsafeFileError,
         WorkspaceBusyError, WorkspaceError, WorkspaceVersionError,
     )
+    from gridmap.briefing_page import briefing
     from gridmap.coverage import CoverageResult, sweep_coverage
     from gridmap.crs import from_wgs84, metric_crs, to_wgs84
     from gridmap.density import DensityGrid, kde

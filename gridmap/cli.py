@@ -270,6 +270,14 @@ def _cmd_assets_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_briefing(args: argparse.Namespace) -> int:
+    from gridmap.briefing_page import briefing
+
+    out = briefing(args.workspace, args.png or args.pdf, start=args.date_from, end=args.date_to, lang=args.lang)
+    _out(f"wrote {out}")
+    return 0
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from gridmap.validate import validate_grids
     from gridmap.workspace import open_workspace
@@ -410,6 +418,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", type=Path, help="the hot-spot map (HTML)")
     p.add_argument("--lang", choices=("zh", "en"), default="zh")
     p.set_defaults(func=_cmd_hotspots)
+
+    p = sub.add_parser("briefing", help="a printable A4 page: coverage map, heatmap, community table")
+    p.add_argument("workspace", type=Path)
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--png", type=Path, help="the page as PNG")
+    target.add_argument("--pdf", type=Path, help="the page as PDF (CJK font embedded)")
+    p.add_argument("--from", dest="date_from", metavar="DATE", help="first day (Asia/Shanghai)")
+    p.add_argument("--to", dest="date_to", metavar="DATE", help="end of the period, exclusive")
+    p.add_argument("--lang", choices=("zh", "en"), default="zh")
+    p.set_defaults(func=_cmd_briefing)
 
     p = sub.add_parser("assets", help="the offline asset cache (Leaflet and the other scripts maps need)")
     assets = p.add_subparsers(dest="assets_command", required=True, metavar="ACTION")

@@ -85,3 +85,18 @@ def test_hotspots_with_one_time_step_explains_instead_of_failing(ws: Path, tmp_p
     assert main(["hotspots", str(ws), "--from", "2025-03-01", "--to", "2025-04-01", "--csv",
                  str(tmp_path / "one.csv")]) == 0
     assert "note: no emerging hot-spot analysis" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kind", ["png", "pdf"])
+def test_briefing_command_writes_the_page(ws: Path, tmp_path: Path, kind: str, capsys: Cap) -> None:
+    out = tmp_path / f"briefing.{kind}"
+    capsys.readouterr()
+    assert main(["briefing", str(ws), f"--{kind}", str(out), "--from", "2025-03-01", "--to", "2025-04-01"]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    assert out.read_bytes()[:4] == (b"\x89PNG" if kind == "png" else b"%PDF")
+
+
+def test_briefing_needs_exactly_one_output(ws: Path) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["briefing", str(ws)])
+    assert exc.value.code == 2
