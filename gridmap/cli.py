@@ -96,12 +96,26 @@ def _cmd_category(args: argparse.Namespace) -> int:
     return 0
 
 
+def _require_positive_metres(option: str, value: float | None) -> None:
+    """Refuse a size option of zero or less (None means the library's default)."""
+    if value is not None and value <= 0:
+        raise GridmapError(f"{option} must be a positive number of metres, got {value}")
+
+
+def _add_period_and_lang(p: argparse.ArgumentParser) -> None:
+    """The --from/--to period ([from, to), Asia/Shanghai unless a zone is given) and --lang options."""
+    p.add_argument("--from", dest="date_from", metavar="DATE",
+                   help="first day (or time) to count, e.g. 2025-03-03 (Asia/Shanghai unless a zone is given)")
+    p.add_argument("--to", dest="date_to", metavar="DATE",
+                   help="end of the period, exclusive: --to 2025-03-10 stops at the start of that day")
+    p.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of labels")
+
+
 def _cmd_coverage(args: argparse.Namespace) -> int:
     from gridmap.coverage import sweep_coverage
     from gridmap.workspace import open_workspace
 
-    if args.radius <= 0:
-        raise GridmapError(f"--radius must be a positive number of metres, got {args.radius}")
+    _require_positive_metres("--radius", args.radius)
     with open_workspace(args.workspace) as ws:
         layers = {name: ws.read_layer(name) for name in ("grids", "tracks", "targets", "demolition_zones", "wall")}
         illustrative = ws.meta.get("illustrative") == "true"
@@ -167,9 +181,8 @@ def _cmd_heatmap(args: argparse.Namespace) -> int:
     from gridmap.selection import period_months
     from gridmap.workspace import open_workspace
 
-    for name, value in (("--bandwidth", args.bandwidth), ("--cell", args.cell)):
-        if value is not None and value <= 0:
-            raise GridmapError(f"{name} must be a positive number of metres, got {value}")
+    _require_positive_metres("--bandwidth", args.bandwidth)
+    _require_positive_metres("--cell", args.cell)
     with open_workspace(args.workspace) as ws:
         reports = _reports_in(ws, args)
         fixes = ws.read_layer("rectifications")
@@ -224,8 +237,7 @@ def _cmd_hotspots(args: argparse.Namespace) -> int:
     from gridmap.hotspot import emerging_hotspots, hotspots
     from gridmap.workspace import open_workspace
 
-    if args.size <= 0:
-        raise GridmapError(f"--size must be a positive number of metres, got {args.size}")
+    _require_positive_metres("--size", args.size)
     with open_workspace(args.workspace) as ws:
         reports = _reports_in(ws, args)
         cells, id_column = _hotspot_cells(ws, args.cells, args.size)
@@ -379,23 +391,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("coverage", help="sweep coverage of every grid from the inspectors' GPS fixes; dead corners")
     p.add_argument("workspace", type=Path)
-    p.add_argument("--from", dest="date_from", metavar="DATE",
-                   help="first day (or time) to count, e.g. 2025-03-03 (Asia/Shanghai unless a zone is given)")
-    p.add_argument("--to", dest="date_to", metavar="DATE",
-                   help="end of the period, exclusive: --to 2025-03-10 stops at the start of that day")
+    _add_period_and_lang(p)
     p.add_argument("--radius", type=float, default=30.0, help="metres around the walked path counted as reached")
     p.add_argument("--csv", type=Path, help="one row per grid")
     p.add_argument("--html", type=Path, help="the coverage map (HTML)")
     p.add_argument("--png", type=Path, help="the coverage map for briefings (PNG)")
     p.add_argument("--dead-corners", type=Path, metavar="FILE.geojson", help="the dead-corner task list as GeoJSON")
-    p.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of map labels")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_coverage)
 
     p = sub.add_parser("heatmap", help="density of reports in true units (reports per km² per month)")
     p.add_argument("workspace", type=Path)
-    p.add_argument("--from", dest="date_from", metavar="DATE", help="first day, e.g. 2025-01-01 (Asia/Shanghai)")
-    p.add_argument("--to", dest="date_to", metavar="DATE", help="end of the period, exclusive")
+    _add_period_and_lang(p)
     p.add_argument("--category", nargs="+", help="only these categories (key or zh-Hans label)")
     p.add_argument("--recurring-only", action="store_true", help="only reports that are part of a recurrence")
     p.add_argument("--bandwidth", type=float, help="kernel radius (quartic) or sigma (gaussian), metres")
@@ -404,19 +411,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tif", type=Path, help="the density as a GeoTIFF")
     p.add_argument("--html", type=Path, help="the heat map (HTML)")
     p.add_argument("--png", type=Path, help="the heat map for briefings (PNG)")
-    p.add_argument("--lang", choices=("zh", "en"), default="zh")
     p.set_defaults(func=_cmd_heatmap)
 
     p = sub.add_parser("hotspots", help="Getis-Ord Gi* hot spots and emerging hot spots over time")
     p.add_argument("workspace", type=Path)
-    p.add_argument("--from", dest="date_from", metavar="DATE", help="first day (Asia/Shanghai)")
-    p.add_argument("--to", dest="date_to", metavar="DATE", help="end of the period, exclusive")
+    _add_period_and_lang(p)
     p.add_argument("--cells", choices=("grids", "fishnet", "hex"), default="grids", help="the cells to count in")
     p.add_argument("--size", type=float, default=100.0, help="fishnet or hexagon size, metres (default 100)")
     p.add_argument("--interval", choices=("week", "month"), default="month", help="time step of the emerging analysis")
     p.add_argument("--csv", type=Path, help="one row per cell")
     p.add_argument("--html", type=Path, help="the hot-spot map (HTML)")
-    p.add_argument("--lang", choices=("zh", "en"), default="zh")
     p.set_defaults(func=_cmd_hotspots)
 
     p = sub.add_parser("briefing", help="a printable A4 page: coverage map, heatmap, community table")
@@ -424,9 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--png", type=Path, help="the page as PNG")
     target.add_argument("--pdf", type=Path, help="the page as PDF (CJK font embedded)")
-    p.add_argument("--from", dest="date_from", metavar="DATE", help="first day (Asia/Shanghai)")
-    p.add_argument("--to", dest="date_to", metavar="DATE", help="end of the period, exclusive")
-    p.add_argument("--lang", choices=("zh", "en"), default="zh")
+    _add_period_and_lang(p)
     p.set_defaults(func=_cmd_briefing)
 
     p = sub.add_parser("assets", help="the offline asset cache (Leaflet and the other scripts maps need)")
