@@ -59,6 +59,8 @@ _EXPORTS: dict[str, str] = {
     "coverage_map": "gridmap.maps.coverage",
     "coverage_png": "gridmap.maps.static",
     "briefing": "gridmap.briefing_page",
+    "export_html": "gridmap.html_report",
+    "report_map": "gridmap.html_report",
     # privacy
     "redact_text": "gridmap.privacy",
     "redact_frame": "gridmap.privacy",
@@ -111,6 +113,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         WorkspaceBusyError, WorkspaceError, WorkspaceVersionError,
     )
     from gridmap.briefing_page import briefing
+    from gridmap.html_report import export_html, report_map
     from gridmap.coverage import CoverageResult, sweep_coverage
     from gridmap.crs import from_wgs84, metric_crs, to_wgs84
     from gridmap.density import DensityGrid, kde

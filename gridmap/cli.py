@@ -290,6 +290,19 @@ def _cmd_briefing(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from gridmap.html_report import export_html
+
+    if args.no_redact:
+        sys.stderr.write("warning: --no-redact keeps names and phone numbers in the page: for internal use only, "
+                         "do not forward it\n")
+    out = export_html(args.workspace, args.html, offline=args.offline, basemap=args.basemap, lang=args.lang,
+                      redact=not args.no_redact, start=args.date_from, end=args.date_to,
+                      tianditu_key=args.tianditu_key, tianditu_kind=args.tianditu_kind)
+    _out(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from gridmap.validate import validate_grids
     from gridmap.workspace import open_workspace
@@ -430,6 +443,22 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--pdf", type=Path, help="the page as PDF (CJK font embedded)")
     _add_period_and_lang(p)
     p.set_defaults(func=_cmd_briefing)
+
+    p = sub.add_parser("report", help="the leaders' map: one HTML page (offline by default) to share")
+    p.add_argument("workspace", type=Path)
+    p.add_argument("--html", type=Path, required=True, help="the page to write")
+    _add_period_and_lang(p)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--offline", dest="offline", action="store_true", default=True,
+                      help="every script, style and image inside the file (default; needs `gridmap assets fetch`)")
+    mode.add_argument("--online", dest="offline", action="store_false", help="load Leaflet from the CDNs instead")
+    p.add_argument("--basemap", choices=("none", "osm", "tianditu", "amap"), default="none",
+                   help="tiles under the layers (default none: no network request); amap shifts layers to GCJ-02")
+    p.add_argument("--tianditu-key", metavar="KEY", help="Tianditu key (tk), required with --basemap tianditu")
+    p.add_argument("--tianditu-kind", choices=("vector", "imagery"), default="vector", help="Tianditu map kind")
+    p.add_argument("--no-redact", action="store_true",
+                   help="keep names and phone numbers (internal use only; the page says so)")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("assets", help="the offline asset cache (Leaflet and the other scripts maps need)")
     assets = p.add_subparsers(dest="assets_command", required=True, metavar="ACTION")

@@ -253,12 +253,13 @@ def _default_text_columns(frame: pd.DataFrame, skip: set[object]) -> list[object
 def _redact_series(series: pd.Series, *, strict: bool) -> pd.Series:
     if _is_text(series):
         return series.map(lambda v: redact_text(v, strict=strict) if isinstance(v, str) else v).astype(series.dtype)
-    strings = series.map(lambda v: None if pd.isna(v) else str(v))
-    hits = strings.map(lambda v: v is not None and bool(PHONE_SEARCH_RE.search(v) or PHONE_RE.search(v)))
+    strings = pd.Series([None if pd.isna(v) else str(v) for v in series], index=series.index, dtype=object)
+    hits = strings.map(lambda v: isinstance(v, str) and bool(PHONE_SEARCH_RE.search(v) or PHONE_RE.search(v)))
     if not hits.any():
         return series
     logger.warning("column %r holds phone numbers as numbers; it is turned into masked text", series.name)
-    return strings.map(lambda v: None if v is None else redact_text(v, strict=strict)).astype(object)
+    return pd.Series([None if v is None else redact_text(v, strict=strict) for v in strings], index=series.index,
+                     dtype=object, name=series.name)
 
 
 def redact_frame(

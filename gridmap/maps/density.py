@@ -393,16 +393,17 @@ def _site_popup(row: Mapping[str, Any], labels: Mapping[str, str], lang: str) ->
     ])
 
 
-def _add_sites(fmap: "folium.Map", sites: "gpd.GeoDataFrame", labels: Mapping[str, str], lang: str) -> None:
+def _add_sites(fmap: "folium.Map", sites: "gpd.GeoDataFrame", labels: Mapping[str, str], lang: str, *,
+               show: bool = True) -> None:
     import folium
 
-    layer = folium.FeatureGroup(name=labels["sites"])
+    layer = folium.FeatureGroup(name=labels["sites"], show=show)
     points = for_web(sites, what="recurring sites")
     for _, row in points.iterrows():
         point = row.geometry.representative_point()
         size = 5 + 2 * math.sqrt(max(float(row.get("reports") or 1), 1.0))
         folium.CircleMarker(
-            location=[point.y, point.x], radius=min(size, 18), color="#222222", weight=1, fill=True,
+            location=[point.y, point.x], radius=round(min(size, 18), 1), color="#222222", weight=1, fill=True,
             fill_color=_SITE_COLOUR, fill_opacity=0.85,
             popup=folium.Popup(_site_popup(row, labels, lang), parse_html=False, max_width=360),
         ).add_to(layer)
@@ -584,14 +585,15 @@ def _cell_properties(cells: "gpd.GeoDataFrame", labels: Mapping[str, str], lang:
     return gpd.GeoDataFrame(rows, geometry=list(cells.geometry), crs=cells.crs)
 
 
-def _add_bins(fmap: "folium.Map", cells: "gpd.GeoDataFrame", labels: Mapping[str, str], lang: str) -> None:
+def _add_bins(fmap: "folium.Map", cells: "gpd.GeoDataFrame", labels: Mapping[str, str], lang: str, *,
+              show: bool = True) -> None:
     import folium
 
     shown = _cell_properties(cells, labels, lang)
     fields = ["cell", "count", "gi_z", "gi_p", "bin"]
     aliases = [html_text(labels[k]) for k in ("cell", "count", "gi_z", "gi_p", "gi_bin")]
     folium.GeoJson(
-        shown.__geo_interface__, name=labels["hot_legend"],
+        shown.__geo_interface__, name=labels["hot_legend"], show=show,
         style_function=lambda f: {"color": "#666666", "weight": 0.5, "fillOpacity": 0.75,
                                   "fillColor": HOTSPOT_BIN_COLOURS.get(int(f["properties"]["gi_bin"]), "#eeeeee")},
         tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases, localize=False),
