@@ -100,6 +100,21 @@ def _write_heatmap(ws: "Workspace", folder: Path) -> list[Path]:
     return paths
 
 
+def _write_report(ws: "Workspace", folder: Path) -> list[Path]:
+    """The leaders' page for March 2025: offline when the asset cache is filled, else loading Leaflet online."""
+    from gridmap.html_report import export_html
+    from gridmap.maps.assets import AssetsMissingError
+
+    path = folder / "report.html"
+    try:
+        export_html(ws, path, start="2025-03-01", end="2025-04-01")
+    except AssetsMissingError:
+        logger.warning("the asset cache is empty, so report.html loads Leaflet from the CDNs; run "
+                       "`gridmap assets fetch --from npm` (or `gridmap assets fetch`) for a page that opens offline")
+        export_html(ws, path, start="2025-03-01", end="2025-04-01", offline=False)
+    return [path]
+
+
 def run_demo(out: str | PathLike[str], *, seed: int = 0) -> list[Path]:
     """Build the sample workspace in `out` and write what gridmap makes from it.
 
@@ -137,7 +152,8 @@ def run_demo(out: str | PathLike[str], *, seed: int = 0) -> list[Path]:
             str(folder / "grids.html"))
         coverage_files = _write_coverage(ws, folder)
         heatmap_files = _write_heatmap(ws, folder)
+        report_files = _write_report(ws, folder)
     written += [messy, folder / "import-summary.json", folder / "quarantine.csv",
-                folder / "grid-check.json", folder / "grids.html", *coverage_files, *heatmap_files]
+                folder / "grid-check.json", folder / "grids.html", *coverage_files, *heatmap_files, *report_files]
     logger.info("demo written to %s", folder)
     return written

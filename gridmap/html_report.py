@@ -33,7 +33,9 @@ shown with ``textContent``. With ``redact=True`` (the default) the page holds
 no phone number (cadre phones dropped; phone-shaped runs in any text, id or
 code masked), cadre names are masked (王小明 → 王**), and no GPS track or
 inspector name is drawn: coverage is shown as ground covered, not who walked
-where. No photo is embedded.
+where. No photo is embedded. Names typed inside free text (a description
+saying "请联系王小明") cannot be told from other words and stay: read
+descriptions before forwarding a page.
 """
 
 from __future__ import annotations

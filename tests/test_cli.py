@@ -163,5 +163,7 @@ def test_demo_writes_everything_offline_and_leaks_no_phone(tmp_path: Path) -> No
     # no phone-like number standing alone (folium's hex element ids may hold digit runs)
     assert re.search(r"(?<![0-9A-Za-z.])1[3-9]\d{9}(?![0-9A-Za-z])", html) is None
     assert "示意数据" in html
+    report = (out / "report.html").read_text(encoding="utf-8")  # the leaders' page: redacted by default
+    assert re.search(r"1[3-9]\d{9}", report) is None and "示意数据（非测绘边界）" in report
     summary = json.loads((out / "import-summary.json").read_text(encoding="utf-8"))
     assert summary["read"] == summary["accepted"] + summary["duplicates"] + summary["quarantined"]
