@@ -289,7 +289,42 @@ def _coverage_layers(fmap: "folium.Map", result: "CoverageResult", zones: Any, w
     if corners is not None and len(corners):
         cov._add_dead_corners(fmap, _display(corners, basemap), labels)
     if result.targets is not None and len(result.targets):
-        cov._add_targets(fmap, _display(result.targets, basemap), labels, lang)
+        _targets_layer(fmap, _display(result.targets, basemap), labels, lang)
+
+
+def _date_texts(values: Any, fmt: str = "%Y-%m-%d") -> list[str | None]:
+    from gridmap.maps._common import time_text
+
+    return [None if text == "—" else text for text in (time_text(v, fmt) for v in values)]
+
+
+def _targets_layer(fmap: "folium.Map", targets: "gpd.GeoDataFrame", labels: Mapping[str, str], lang: str) -> None:
+    """Must-visit places: points in one compact layer coloured by visited; polygon places as outlines."""
+    from gridmap.maps import coverage as cov
+    from gridmap.maps._common import for_web
+    from gridmap.maps.compact import CompactPoints
+
+    shapes = for_web(targets, what="targets")
+    points = shapes[shapes.geometry.geom_type == "Point"]
+    others = shapes[shapes.geometry.geom_type != "Point"]
+    if len(others):
+        cov._add_targets(fmap, others, labels, lang)
+    if not len(points):
+        return
+    visited = points["visited"].fillna(False).astype(bool).to_numpy()
+    yes, no = labels["visited_targets"], labels["unvisited_targets"]
+    given = points["name"] if "name" in points else points["target_id"]
+    names = [n if isinstance(n, str) and n else str(t) for n, t in zip(given, points["target_id"])]
+    fields = [
+        (labels["targets"], [yes if v else no for v in visited]),
+        (labels["target"], names),
+        (labels["kind"], [cov._kind_label(k, lang) for k in points["kind"]]),
+        (labels["first_visit"], _date_texts(points.get("first_visit", [None] * len(points)), "%Y-%m-%d %H:%M")),
+        (labels["last_visit"], _date_texts(points.get("last_visit", [None] * len(points)), "%Y-%m-%d %H:%M")),
+    ]
+    CompactPoints(points.geometry.x.to_numpy(), points.geometry.y.to_numpy(), fields, colour_field=0,
+                  palette={yes: cov.COLOURS["visited"], no: cov.COLOURS["unvisited"]}, name=labels["targets"],
+                  radius=6.0, role="targets", more=labels["more"]).add_to(fmap)
 
 
 def _outline_layers(fmap: "folium.Map", grids: Any, zones: Any, wall: Any, basemap: str,
@@ -332,7 +367,7 @@ def _density_layer(fmap: "folium.Map", density: Any, months: float, basemap: str
 def _analysis_layers(fmap: "folium.Map", found: _Analysis, basemap: str, labels: Mapping[str, str],
                      lang: str) -> float | None:
     from gridmap.maps._common import for_web
-    from gridmap.maps.density import _add_bins, _add_sites
+    from gridmap.maps.density import _add_bins
 
     peak = None
     if found.density is not None:
@@ -340,8 +375,34 @@ def _analysis_layers(fmap: "folium.Map", found: _Analysis, basemap: str, labels:
     if found.hot is not None and len(found.hot):
         _add_bins(fmap, for_web(_display(found.hot, basemap), what="hot-spot cells"), labels, lang, show=False)
     if found.sites is not None:
-        _add_sites(fmap, _display(found.sites, basemap), labels, lang, show=False)
+        _sites_layer(fmap, _display(found.sites, basemap), labels, lang)
     return peak
+
+
+def _sites_layer(fmap: "folium.Map", sites: "gpd.GeoDataFrame", labels: Mapping[str, str], lang: str) -> None:
+    """Recurring sites as one compact layer (off at first), most reports first."""
+    from gridmap.maps._common import for_web
+    from gridmap.maps.compact import CompactPoints
+    from gridmap.maps.density import _SITE_COLOUR, _days_text
+    from gridmap.model import category_label
+
+    shown = for_web(sites, what="recurring sites")
+    points = shown.geometry.representative_point()
+    fields = [
+        (labels["sites"], [labels["sites"]] * len(shown)),
+        (labels["site"], [str(v) for v in shown["site_id"]]),
+        (labels["category"], [category_label(str(c), lang) if isinstance(c, str) else None for c in shown["category"]]),
+        (labels["reports"], [str(int(v)) for v in shown["reports"]]),
+        (labels["recurrences"], [str(int(v)) for v in shown["recurrences"]]),
+        (labels["first_seen"], _date_texts(shown["first_seen"])),
+        (labels["last_seen"], _date_texts(shown["last_seen"])),
+        (labels["median_days"], [_days_text(v, labels) for v in shown["median_days_to_rebound"]]),
+        (labels["grid_code"], [v if isinstance(v, str) else None for v in shown["grid_code"]]),
+    ]
+    order = np.argsort(-shown["reports"].to_numpy(dtype=float), kind="stable")
+    CompactPoints(points.x.to_numpy(), points.y.to_numpy(), fields, colour_field=0, order=order,
+                  palette={labels["sites"]: _SITE_COLOUR}, name=labels["sites"], show=False, radius=7.0,
+                  role="sites", more=labels["more"]).add_to(fmap)
 
 
 def _report_fields(reports: "gpd.GeoDataFrame", grids: Any, labels: Mapping[str, str],
@@ -385,7 +446,7 @@ def _reports_layer(fmap: "folium.Map", reports: "gpd.GeoDataFrame", grids: Any, 
     layer = CompactPoints(xy["x"].to_numpy(), xy["y"].to_numpy(), fields, colour_field=0, palette=palette,
                           order=newest_first, id_field=1, text_budget=DESCRIPTION_BUDGET, omitted=labels["omitted"],
                           more=labels["more"], name=f"{labels['reports']}（{len(reports):,}）" if lang == "zh"
-                          else f"{labels['reports']} ({len(reports):,})", show=True)
+                          else f"{labels['reports']} ({len(reports):,})", show=True, role="reports")
     layer.add_to(fmap)
     return palette
 

@@ -60,6 +60,13 @@ def _decode(payload: str) -> dict:
     return out
 
 
+def _payload(html: str, role: str) -> str:
+    found = [p for p in re.findall(r"new GridmapPoints\((\{.*?\})\);\n", html, flags=re.S)
+             if json.loads(p)["role"] == role]
+    assert len(found) == 1, f"{len(found)} {role} layers"
+    return found[0]
+
+
 coords = st.lists(st.tuples(st.floats(73.5, 135.0), st.floats(18.0, 53.5)), min_size=1, max_size=60)
 
 
@@ -156,7 +163,7 @@ def test_page_counts_match_an_independent_selection(layers: dict) -> None:
     expected = int(((times >= pd.Timestamp("2025-03-01", tz="Asia/Shanghai"))
                     & (times < pd.Timestamp("2025-04-01", tz="Asia/Shanghai"))).sum())
     assert f"问题报告 {expected:,}</span>" in html
-    payload = re.search(r"new GridmapPoints\((\{.*?\})\);\n", html, flags=re.S).group(1)
+    payload = _payload(html, "reports")
     decoded = _decode(payload)
     assert decoded["n"] == expected
     chosen = layers["reports"][(times >= pd.Timestamp("2025-03-01", tz="Asia/Shanghai"))
@@ -211,7 +218,7 @@ def test_amap_shifts_every_layer_into_gcj02(layers: dict) -> None:
     gx, gy = from_wgs84(x, y, "gcj02")
     assert f"[{round(float(gx), 6)}, {round(float(gy), 6)}]" in html  # GeoJSON lon, lat: the GCJ-02 vertex
     assert f"[{round(x, 6)}, {round(y, 6)}]" not in html
-    payload = re.search(r"new GridmapPoints\((\{.*?\})\);\n", html, flags=re.S).group(1)
+    payload = _payload(html, "reports")
     decoded = _decode(payload)
     times = pd.to_datetime(layers["reports"]["reported_at"]).dt.tz_convert("Asia/Shanghai")
     chosen = layers["reports"][(times >= pd.Timestamp("2025-03-01", tz="Asia/Shanghai"))
@@ -279,7 +286,7 @@ def test_100k_reports_fit_in_5_mb(tmp_path: Path) -> None:
     size = out.stat().st_size
     assert size <= 5_000_000, size
     html = out.read_text(encoding="utf-8")
-    payload = re.search(r"new GridmapPoints\((\{.*?\})\);\n", html, flags=re.S).group(1)
+    payload = _payload(html, "reports")
     assert json.loads(payload)["n"] == 100_000
     assert PHONE.search(html) is None
 

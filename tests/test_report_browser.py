@@ -28,7 +28,10 @@ _ALL_OVERLAYS_ON = """() => {
     boxes.filter(b => !b.checked).forEach(b => b.click());
     return boxes.length;
 }"""
-_REPORT_LAYER = "Object.values(window.gridmapReport.map._layers).find(l => l instanceof window.GridmapPoints)"
+_FIND = ("Object.values(window.gridmapReport.map._layers)"
+         ".find(l => l instanceof window.GridmapPoints && l._data.role === '{role}')")
+_REPORT_LAYER = _FIND.format(role="reports")
+_TARGET_LAYER = _FIND.format(role="targets")
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +176,9 @@ def _hostile(layers: dict, category: str) -> tuple[dict, list[str]]:
     out["communities"].loc[out["communities"].index[0], "name"] = f"社区{HTML}{JINJA}"
     out["demolition_zones"].loc[out["demolition_zones"].index[0], "name"] = f"片区{JS}{PHONES}"
     out["wall"].loc[out["wall"].index[0], "name"] = f"城墙{HTML}"
+    targets = out["targets"]
+    first_point = targets.index[(targets.geometry.geom_type == "Point").to_numpy()][0]
+    targets.loc[first_point, "name"] = f"点位{HTML}{JINJA}"
     return out, ids
 
 
@@ -220,6 +226,14 @@ def test_hostile_text_is_shown_literally_and_runs_nothing(
                 L.popup().setLatLng([{point.y}, {point.x}]).setContent(box).openOn(map);
                 return document.body.contains(box) ? box.textContent : 'NOT SHOWN';
             }}"""))
+        point = hostile["targets"].loc[hostile["targets"]["name"] == f"点位{HTML}{JINJA}"].geometry.iloc[0]
+        popups.append(page.evaluate(f"""() => {{
+            const layer = {_TARGET_LAYER}, map = window.gridmapReport.map;
+            map.setView([{point.y}, {point.x}], 19, {{animate: false}});
+            const box = layer.popupContent(layer.hitsAt(L.latLng({point.y}, {point.x})));
+            L.popup().setLatLng([{point.y}, {point.x}]).setContent(box).openOn(map);
+            return document.body.contains(box) ? box.textContent : 'NOT SHOWN';
+        }}"""))
         panel = page.evaluate("document.getElementById('gm-panel').textContent")
         legend = page.evaluate("document.querySelector('.leaflet-control-layers').textContent")
         state = page.evaluate("""() => ({
@@ -238,6 +252,7 @@ def test_hostile_text_is_shown_literally_and_runs_nothing(
     assert f"网格{HTML}" in everything and f"网格{JINJA}" in everything and f"网格{JS}" in everything
     assert f"社区{HTML}{JINJA}" in panel
     assert f"城墙{HTML}" in everything and f"片区{JS}" in everything
+    assert f"点位{HTML}{JINJA}" in popups[-1]
     # personal data: no phone on the page, names masked
     assert not PHONE_RE.search(everything) and "137-1234-5678" not in everything
     assert "王小明" not in everything and "王**" in everything
@@ -255,30 +270,37 @@ def test_amap_draws_a_known_point_at_its_gcj02_position(layers: dict, tmp_path: 
     glon, glat = (float(v) for v in from_wgs84(wlon, wlat, "gcj02"))
     with offline_page(out, viewport=(800, 800), phone=False) as s:
         page = s.page
-        page.wait_for_selector(".leaflet-overlay-pane svg path", state="attached", timeout=15_000)
-        found = page.evaluate(f"""() => {{
-            const map = window.gridmapReport.map;
+        page.wait_for_selector("canvas.leaflet-tile-loaded", state="attached", timeout=15_000)
+        page.evaluate(f"""() => {{
             document.getElementById('gm-panel').open = false;  // the open panel would cover the centre
-            map.setView([{glat}, {glon}], 17, {{animate: false}});
-            let marker = null;
-            map.eachLayer(l => {{
-                if (l instanceof L.CircleMarker && !marker) {{
-                    const p = l.getLatLng();
-                    if (Math.abs(p.lat - {glat}) < 2e-6 && Math.abs(p.lng - {glon}) < 2e-6) {{ marker = l; }}
-                }}
-            }});
-            const at = p => {{ const c = map.latLngToContainerPoint(p); return document.elementFromPoint(c.x, c.y); }};
-            const g = at([{glat}, {glon}]), w = at([{wlat}, {wlon}]);
-            const c = map.latLngToContainerPoint([{wlat}, {wlon}]), d = map.latLngToContainerPoint([{glat}, {glon}]);
-            return {{
-                marker: !!marker,
-                drawnAtGcj: !!marker && g === marker._path,
-                drawnAtWgs: !!marker && w === marker._path,
-                pixels: Math.hypot(c.x - d.x, c.y - d.y),
-                tiles: [...document.querySelectorAll('img.leaflet-tile')].slice(0, 1).map(i => i.src),
-            }};
+            window.gridmapReport.map.setView([{glat}, {glon}], 17, {{animate: false}});
         }}""")
-    assert found["marker"] and found["drawnAtGcj"] and not found["drawnAtWgs"]
+        page.wait_for_timeout(500)
+        found = page.evaluate(f"""() => {{
+            const map = window.gridmapReport.map, layer = {_TARGET_LAYER};
+            const names = p => layer.hitsAt(L.latLng(p[0], p[1]), 3).map(i => layer.valueOf(1, i));
+            const ink = p => {{
+                const c = map.latLngToContainerPoint(p), box = map.getContainer().getBoundingClientRect();
+                const x = box.left + c.x, y = box.top + c.y;
+                for (const t of layer.getContainer().querySelectorAll('canvas')) {{
+                    const r = t.getBoundingClientRect();
+                    if (x >= r.left && x < r.right && y >= r.top && y < r.bottom) {{
+                        return [...t.getContext('2d').getImageData(Math.floor(x - r.left), Math.floor(y - r.top),
+                                                                    1, 1).data];
+                    }}
+                }}
+                return null;
+            }};
+            const c = map.latLngToContainerPoint([{wlat}, {wlon}]), d = map.latLngToContainerPoint([{glat}, {glon}]);
+            return {{atGcj: names([{glat}, {glon}]), atWgs: names([{wlat}, {wlon}]), inkGcj: ink([{glat}, {glon}]),
+                     inkWgs: ink([{wlat}, {wlon}]), pixels: Math.hypot(c.x - d.x, c.y - d.y)}};
+        }}""")
+    assert target["name"] in found["atGcj"]  # the place is found where GCJ-02 puts it ...
+    assert target["name"] not in found["atWgs"]  # ... and not at its WGS84 position
+    red, green = (0xe3, 0x1a, 0x1c), (0x1a, 0x96, 0x41)  # unvisited / visited
+    r, g, b, a = found["inkGcj"]
+    assert a > 200 and min(sum(abs(u - v) for u, v in zip((r, g, b), c)) for c in (red, green)) < 60  # drawn there
+    assert found["inkWgs"] is None or found["inkWgs"][3] == 0  # nothing drawn at the unshifted spot
     assert found["pixels"] > 50  # at zoom 17 the WGS84 spot is well away from the drawn one
     assert any("autonavi.com" in u for u in s.attempted)  # the Amap tiles were asked for (and refused)
     assert not [u for u in s.attempted if "autonavi.com" not in u]

@@ -196,6 +196,8 @@ class CompactPoints(Layer):
         replaced by their count in the browser.
     name, show : str, bool
         Layer control name and whether the layer is on at first.
+    role : str
+        A name for scripts and tests to find the layer by (``layer._data.role``).
     radius : float
         Radius of a point in pixels at zoom 16 (smaller when zoomed out).
 
@@ -219,7 +221,8 @@ class CompactPoints(Layer):
     def __init__(self, lon: Any, lat: Any, fields: Sequence[tuple[str, Sequence[Any]]], *, colour_field: int = 0,
                  palette: Mapping[str, str] | None = None, order: Any = None, id_field: int | None = None,
                  text_budget: int | None = None, omitted: str = "(not included in this file)",
-                 more: str = "+{n} more", name: str = "points", show: bool = True, radius: float = 4.0) -> None:
+                 more: str = "+{n} more", name: str = "points", show: bool = True, radius: float = 4.0,
+                 role: str = "points") -> None:
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "GridmapPoints"
         lon_a, lat_a = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
@@ -232,7 +235,7 @@ class CompactPoints(Layer):
         encoded, self.dropped = self._fields(fields, priority, id_field, text_budget, omitted)
         data: dict[str, Any] = {"n": self.count, "fields": encoded, "colour": int(colour_field),
                                 "palette": self._palette(encoded[colour_field] if encoded else None, palette),
-                                "radius": float(radius), "more": more}
+                                "radius": float(radius), "more": more, "role": str(role)}
         if self.count:
             data.update(_coordinates(lon_a, lat_a))
         self.payload = json_for_script(data)
@@ -286,7 +289,9 @@ POINTS_JS = r"""
   }
   window.GridmapPoints = L.GridLayer.extend({
     initialize: function (data) {
-      L.GridLayer.prototype.initialize.call(this, {pane: "overlayPane", updateWhenZooming: false});
+      // A pane of its own above the vector layers (overlayPane is 400), below markers, tooltips and popups;
+      // it takes no pointer events, so taps reach the polygons under the points.
+      L.GridLayer.prototype.initialize.call(this, {pane: "gridmapPoints", updateWhenZooming: false});
       var n = data.n, i;
       this._data = data;
       this._lat = new Float64Array(n); this._lon = new Float64Array(n);
@@ -334,8 +339,20 @@ POINTS_JS = r"""
       }
       return tile;
     },
-    onAdd: function (map) { L.GridLayer.prototype.onAdd.call(this, map); map.on("click", this._onClick, this); },
-    onRemove: function (map) { map.off("click", this._onClick, this); L.GridLayer.prototype.onRemove.call(this, map); },
+    onAdd: function (map) {
+      if (!map.getPane("gridmapPoints")) {
+        var pane = map.createPane("gridmapPoints");
+        pane.style.zIndex = 450; pane.style.pointerEvents = "none";
+      }
+      L.GridLayer.prototype.onAdd.call(this, map);
+      // One tap handler per map for every points layer on it: one popup listing what lies under the finger.
+      if (!map._gmPoints) { map._gmPoints = []; map.on("click", onMapClick, map); }
+      map._gmPoints.push(this);
+    },
+    onRemove: function (map) {
+      if (map._gmPoints) { map._gmPoints = map._gmPoints.filter(function (l) { return l !== this; }, this); }
+      L.GridLayer.prototype.onRemove.call(this, map);
+    },
     hitsAt: function (latlng, tolerance) {
       var map = this._map, zoom = map.getZoom(), scale = 256 * Math.pow(2, zoom);
       var p = map.project(latlng, zoom), t = (tolerance || 12) + this._radius(zoom), hits = [];
@@ -383,16 +400,20 @@ POINTS_JS = r"""
       }
       return box;
     },
-    _onClick: function (e) {
-      var hits = this.hitsAt(e.latlng);
-      if (!hits.length) { return; }
-      var first = hits[0];
-      L.popup({maxWidth: 300, maxHeight: 320, autoPan: true})
-        .setLatLng([this._lat[first], this._lon[first]])
-        .setContent(this.popupContent(hits))
-        .openOn(this._map);
-    }
+    nearestLatLng: function (i) { return L.latLng(this._lat[i], this._lon[i]); }
   });
+  // Layers added later (reports) are listed first; the popup sits on the nearest point of the first layer hit.
+  function onMapClick(e) {
+    var map = this, box = null, at = null;
+    map._gmPoints.slice().reverse().forEach(function (layer) {
+      var hits = layer.hitsAt(e.latlng);
+      if (!hits.length) { return; }
+      if (!box) { box = document.createElement("div"); at = layer.nearestLatLng(hits[0]); }
+      else { var rule = document.createElement("hr"); box.appendChild(rule); }
+      box.appendChild(layer.popupContent(hits));
+    });
+    if (box) { L.popup({maxWidth: 300, maxHeight: 320, autoPan: true}).setLatLng(at).setContent(box).openOn(map); }
+  }
 })();
 """
 

@@ -40,7 +40,8 @@ __all__ = ["ReportPanel", "stable_ids", "PAGE_CSS"]
 
 #: Style of the panel, the tables and the touch-sized controls.
 PAGE_CSS = """
-.gm-panel { position: fixed; left: 8px; bottom: 50px; z-index: 1000; box-sizing: border-box; max-width: min(440px, calc(100vw - 16px));
+.gm-panel { position: fixed; left: 8px; bottom: 50px; z-index: 1000; box-sizing: border-box;
+  max-width: min(440px, calc(100vw - 16px));
   background: rgba(255, 255, 255, 0.97); border: 1px solid #888; border-radius: 6px;
   box-shadow: 0 1px 5px rgba(0, 0, 0, 0.35);
   font: 13px/1.45 system-ui, -apple-system, "PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", sans-serif; }
