@@ -1,0 +1,244 @@
+"""Benchmark: the leaders' HTML page against a plain folium map with one marker and popup per report.
+
+Both sides start from the same illustrative sample,
+``gridmap.sample_layers(n_reports=N, track_days=7)``, for each N of ``--sizes``:
+
+- **gridmap**: ``gridmap.export_html(layers, path, offline=True, illustrative=True)``:
+  one self-contained file (Leaflet inlined from the asset cache, the reports
+  compactly encoded and drawn on canvas tiles, popups built on tap). Timed from
+  the layers to the written file, so it includes the analysis the page also
+  shows (sweep coverage of a week of GPS fixes, dead corners, density, Gi* hot
+  spots, recurring sites, the panel): in the peer's favour.
+- **the peer**, folium as people write it: ``folium.Map(tiles=None)``, one
+  ``folium.CircleMarker([lat, lon], radius=4, popup=folium.Popup(html,
+  parse_html=False))`` per report (category, date, status, grid code and
+  description, escaped with ``html.escape``), ``fit_bounds``, ``fmap.save()``.
+  Timed from the layers to the saved file. Its saved page links Leaflet on the
+  CDNs; an offline copy (``gridmap.maps.offline.inline_html``, same asset
+  cache) is made for the browser, and both sizes are printed.
+
+Measured, per N: build time; file size and bytes per report (ours against the
+peer's saved CDN page, the smaller of the peer's two: target at least 20x
+smaller); peak memory of the build, as the peak resident set size (VmHWM) of
+a forked child that builds only that page, reset (``/proc/self/clear_refs``)
+after the sample was generated, printed with its rise over the RSS before the
+build; and the time until the map has rendered in headless Chromium (375x667,
+every request but the file itself refused), from before ``page.goto`` to:
+ours, a canvas tile of the report layer loaded and the SVG grid polygons
+drawn; the peer, N ``path.leaflet-interactive`` elements. Console errors are
+counted. Our page is also read back: points in its report layer, size of their
+payload, and reports whose description did not fit its text budget.
+
+The sample has few distinct descriptions (the count is printed), which the
+dictionary encoding profits from; with every description distinct our page
+carries at most ``gridmap.html_report.DESCRIPTION_BUDGET`` bytes of text.
+
+Needs a filled asset cache (``gridmap assets fetch --from npm``); the browser
+part needs ``/usr/bin/chromium`` and playwright and is skipped without them.
+Sizes are in MB of 10^6 bytes.
+
+Run: ``python benchmarks/html.py [--sizes 20000,100000] [--browser-timeout 120] [--keep DIR]``
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# This file is named like the standard library's ``html`` (which folium and Jinja2 import): put the standard
+# library first, and this folder (for ``_html_bench``) last.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(_HERE)]
+
+import argparse  # noqa: E402
+import tempfile  # noqa: E402
+from typing import Any, Callable  # noqa: E402
+
+TARGET_RATIO = 20.0
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--sizes takes comma-separated report counts, not {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError("--sizes needs at least one positive report count")
+    return sizes
+
+
+def _check_assets() -> None:
+    """Exit with a clear message when the asset cache cannot make the pages offline."""
+    import folium
+
+    from gridmap.maps.assets import AssetsMissingError
+    from gridmap.maps.offline import inline_html
+
+    try:
+        inline_html(folium.Map(tiles=None).get_root().render())
+    except AssetsMissingError as exc:
+        sys.exit(f"the offline asset cache is empty or incomplete: {exc}\n"
+                 "fill it first: gridmap assets fetch --from npm")
+
+
+def _mb(n_bytes: float) -> str:
+    return f"{n_bytes / 1e6:.2f} MB"
+
+
+def _memory(res: dict[str, Any]) -> str:
+    return (f"peak RSS {res['peak_mb']:.0f} MB ({res['before_mb']:.0f} MB before the build:"
+            f" +{res['peak_mb'] - res['before_mb']:.0f} MB)")
+
+
+def _failed(res: dict[str, Any]) -> str | None:
+    if "timeout" in res:
+        return f"did not finish within {res['timeout']:.0f} s (killed)"
+    if "error" in res:
+        return f"failed: {res['error']}"
+    return None
+
+
+def _build(n: int, folder: Path, build_timeout: float, say: Callable[[str], None]) -> dict[str, Any]:
+    import _html_bench as hb
+
+    ours_path, peer_path, offline_path = (folder / f"{kind}_{n}.html" for kind in ("ours", "peer", "peer_offline"))
+    ours = hb.in_child(hb.build_ours, (n, ours_path), build_timeout)
+    why = _failed(ours)
+    if why:
+        say(f"ours: gridmap.export_html(offline=True): {why}")
+    else:
+        say(f"ours: gridmap.export_html(offline=True): build {ours['seconds']:.2f} s {_memory(ours)};"
+            f" {_mb(ours['bytes'])}, {ours['bytes'] / n:.1f} bytes/report")
+        if ours.get("points") is not None:
+            say(f"      report layer: {ours['points']:,} points, payload {_mb(ours['payload_bytes'])}"
+                f" ({ours['payload_bytes'] / max(ours['points'], 1):.1f} bytes/report); descriptions left out of"
+                f" the file: {ours['omitted']:,} ({ours['distinct_descriptions']:,} distinct in the sample)")
+            say(f"      the rest of the page (Leaflet, the other layers, the panel):"
+                f" {_mb(ours['bytes'] - ours['payload_bytes'])}")
+        say("      (the page also holds coverage, covered ground, dead corners, targets, density, hot spots,"
+            " recurring sites and the panel; Leaflet inline)")
+    peer = hb.in_child(hb.build_peer, (n, peer_path, offline_path), build_timeout)
+    why = _failed(peer)
+    if why:
+        say(f"peer: folium CircleMarker + Popup per report, fmap.save(): {why}")
+    else:
+        say(f"peer: folium CircleMarker + Popup per report, fmap.save(): build {peer['seconds']:.2f} s"
+            f" {_memory(peer)}; saved page (CDN links) {_mb(peer['bytes'])}, {peer['bytes'] / n:.1f} bytes/report;"
+            f" offline copy (inline_html, {peer['inline_seconds']:.2f} s) {_mb(peer['offline_bytes'])},"
+            f" {peer['offline_bytes'] / n:.1f} bytes/report")
+    return {"n": n, "ours": ours, "peer": peer, "paths": (ours_path, peer_path, offline_path)}
+
+
+def _size_ratio(row: dict[str, Any]) -> float | None:
+    ours, peer = row["ours"], row["peer"]
+    if _failed(ours) or _failed(peer):
+        return None
+    return peer["bytes"] / ours["bytes"]
+
+
+def _verdict(ratio: float | None) -> str:
+    if ratio is None:
+        return "n/a (a side did not finish)"
+    return f"{ratio:.1f}x (target >= {TARGET_RATIO:g}x smaller: {'met' if ratio >= TARGET_RATIO else 'NOT met'})"
+
+
+def _render(row: dict[str, Any], timeout_s: float, say: Callable[[str], None]) -> None:
+    import _html_bench as hb
+
+    n = row["n"]
+    ours_path, _, offline_path = row["paths"]
+    pages = [("ours", "ours", ours_path, hb.OURS_DRAWN, None),
+             ("peer", "peer (offline copy)", offline_path, hb.PEER_DRAWN, n)]
+    for key, label, path, condition, arg in pages:
+        if _failed(row[key]) or not path.exists():
+            row[f"{key}_render"] = None
+            say(f"{label}: not rendered (no page)")
+            continue
+        res = hb.render(path, condition, arg, timeout_s)
+        row[f"{key}_render"] = res
+        errors = f"console errors: {len(res['errors'])}" + (f" (first: {res['errors'][0][:160]!r})"
+                                                            if res["errors"] else "")
+        refused = f", requests refused: {len(res['refused'])}" if res["refused"] else ""
+        if res["seconds"] is None:
+            what = res.get("failure") or f"did not render within {timeout_s:g} s"
+            say(f"{label}: {what}; {errors}{refused}")
+        else:
+            heap = f" (JS heap {res['heap_mb']:.0f} MB)" if res.get("heap_mb") else ""
+            say(f"{label}: rendered in {res['seconds']:.2f} s{heap}; {errors}{refused}")
+    ours, peer = row.get("ours_render"), row.get("peer_render")
+    if ours and peer and ours["seconds"] and peer["seconds"]:
+        say(f"render time, peer / ours: {peer['seconds'] / ours['seconds']:.1f}x")
+
+
+def _render_text(res: dict[str, Any] | None, timeout_s: float, skipped: bool) -> str:
+    if skipped:
+        return "skipped"
+    if res is None:
+        return "no page"
+    return f"{res['seconds']:.2f} s" if res["seconds"] is not None else f"> {timeout_s:g} s (did not render)"
+
+
+def _summary(rows: list[dict[str, Any]], timeout_s: float, skipped: bool, say: Callable[[str], None]) -> None:
+    say("== summary")
+    for row in rows:
+        n, ours, peer = row["n"], row["ours"], row["peer"]
+        say(f"N = {n:,} reports")
+        bpr_ours = "—" if _failed(ours) else f"{ours['bytes'] / n:.1f}"
+        bpr_peer = "—" if _failed(peer) else f"{peer['bytes'] / n:.1f}"
+        say(f"  bytes/report: ours {bpr_ours} vs peer {bpr_peer} (saved, CDN links);"
+            f" ratio {_verdict(_size_ratio(row))}")
+        build_ours = _failed(ours) or f"{ours['seconds']:.2f} s"
+        build_peer = _failed(peer) or f"{peer['seconds']:.2f} s"
+        ratio = "" if _failed(ours) or _failed(peer) else f" ({peer['seconds'] / ours['seconds']:.1f}x)"
+        say(f"  build: ours {build_ours} vs peer {build_peer}{ratio}")
+        r_ours, r_peer = row.get("ours_render"), row.get("peer_render")
+        ratio = ""
+        if r_ours and r_peer and r_ours["seconds"] and r_peer["seconds"]:
+            ratio = f" ({r_peer['seconds'] / r_ours['seconds']:.1f}x)"
+        say(f"  render in Chromium: ours {_render_text(r_ours, timeout_s, skipped)} vs peer"
+            f" {_render_text(r_peer, timeout_s, skipped)}{ratio}")
+        mem_ours = _failed(ours) or _memory(ours)
+        mem_peer = _failed(peer) or _memory(peer)
+        say(f"  peak memory of the build: ours {mem_ours}; peer {mem_peer}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=_sizes, default=[20_000, 100_000],
+                        help="comma-separated report counts (default 20000,100000)")
+    parser.add_argument("--browser-timeout", type=float, default=120.0,
+                        help="seconds to wait for a page to render in Chromium (default 120)")
+    parser.add_argument("--build-timeout", type=float, default=300.0,
+                        help="seconds a build child may take (sample generation included) before it is"
+                             " killed (default 300)")
+    parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                        help="copy the pages into DIR (default: they are deleted)")
+    args = parser.parse_args()
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    _check_assets()
+    import _html_bench as hb
+
+    missing = hb.browser_missing()
+    if missing:
+        say(f"browser part skipped: {missing}")
+    rows = []
+    for n in args.sizes:
+        say(f"== {n:,} reports: gridmap.sample_layers(n_reports={n}, track_days=7)")
+        with tempfile.TemporaryDirectory(prefix="gridmap-html-bench-") as tmp:
+            row = _build(n, Path(tmp), args.build_timeout, say)
+            say(f"bytes per report, peer's saved page / ours: {_verdict(_size_ratio(row))}")
+            if not missing:
+                say("headless Chromium 375x667, every request but the file itself refused:")
+                _render(row, args.browser_timeout, say)
+            if args.keep is not None:
+                hb.keep_pages(list(row["paths"]), args.keep)
+                say(f"pages kept in {args.keep}")
+        rows.append(row)
+    _summary(rows, args.browser_timeout, missing is not None, say)
+
+
+if __name__ == "__main__":
+    main()
