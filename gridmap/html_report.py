@@ -64,6 +64,7 @@ __all__ = ["export_html", "report_map", "REPORT_LABELS"]
 logger = logging.getLogger(__name__)
 
 _LAYERS = ("grids", "tracks", "targets", "reports", "rectifications", "communities", "demolition_zones", "wall")
+_REPORT_COLUMNS = ("report_id", "reported_at", "category", "description", "status", "grid_code")
 #: Bytes of distinct description text the page may carry (newest reports first).
 DESCRIPTION_BUDGET = 1_500_000
 #: Dead corners listed in the panel (largest first); all of them are on the map.
@@ -707,8 +708,9 @@ def _compose(inputs: _Inputs, found: _Analysis, *, start: Any, end: Any, basemap
     zones, wall = _shareable(layers["demolition_zones"], redact), _shareable(layers["wall"], redact)
     if found.coverage is not None:
         found.coverage = _redact_coverage(found.coverage, redact)
-    if found.reports is not None:
-        found.reports = _shareable(found.reports, redact)
+    if found.reports is not None:  # only what the page shows is kept (and redacted)
+        shown = [c for c in _REPORT_COLUMNS if c in found.reports.columns] + [found.reports.geometry.name]
+        found.reports = _shareable(found.reports[shown], redact)
     found.sites, found.hot = _shareable(found.sites, redact), _shareable(found.hot, redact)
     found.table = _shareable(found.table, redact)
     fmap = new_map(*_display(grids.to_crs(4326), basemap).total_bounds)

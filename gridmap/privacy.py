@@ -252,7 +252,9 @@ def _default_text_columns(frame: pd.DataFrame, skip: set[object]) -> list[object
 
 def _redact_series(series: pd.Series, *, strict: bool) -> pd.Series:
     if _is_text(series):
-        return series.map(lambda v: redact_text(v, strict=strict) if isinstance(v, str) else v).astype(series.dtype)
+        # Each distinct text once: a column of 100,000 reports often holds a few hundred distinct values.
+        done = {v: redact_text(v, strict=strict) for v in pd.unique(series.dropna()) if isinstance(v, str)}
+        return series.map(lambda v: done.get(v, v) if isinstance(v, str) else v).astype(series.dtype)
     strings = pd.Series([None if pd.isna(v) else str(v) for v in series], index=series.index, dtype=object)
     hits = strings.map(lambda v: isinstance(v, str) and bool(PHONE_SEARCH_RE.search(v) or PHONE_RE.search(v)))
     if not hits.any():

@@ -402,6 +402,17 @@ def _most_frequent(values: pd.Series) -> Any:
     return counts.index[np.argmax(counts.to_numpy())]  # first seen among the most frequent
 
 
+def _most_frequent_by(frame: pd.DataFrame, column: str, labels: pd.Index) -> pd.Series:
+    """:func:`_most_frequent` of `column` for every label at once (ties: the value seen first in `frame`'s order)."""
+    sub = frame.loc[frame[column].notna(), ["label", column]]
+    sub = pd.DataFrame({"label": sub["label"].to_numpy(), "v": sub[column].astype(str).to_numpy(),
+                        "pos": np.arange(len(sub))})
+    agg = sub.groupby(["label", "v"], sort=False).agg(n=("pos", "size"), first=("pos", "min")).reset_index()
+    best = agg.sort_values(["label", "n", "first"], ascending=[True, False, True], kind="stable")
+    best = best.drop_duplicates("label").set_index("label")["v"]
+    return best.reindex(labels).astype(object).where(best.reindex(labels).notna(), None)
+
+
 def _site_table(prep: _Prepared, labels: np.ndarray, rec: pd.DataFrame) -> pd.DataFrame:
     order = np.lexsort((prep.ids.astype(str), prep.t))
     frame = pd.DataFrame({"label": labels[order], "report_id": prep.ids[order], "t": prep.t[order],
@@ -417,8 +428,8 @@ def _site_table(prep: _Prepared, labels: np.ndarray, rec: pd.DataFrame) -> pd.Da
         "t_first": groups["t"].min(),
         "t_last": groups["t"].max(),
         "median_days_to_rebound": groups["days"].median(),
-        "category": groups["category"].agg(_most_frequent),
-        "grid_code": groups["grid_code"].agg(_most_frequent),
+        "category": _most_frequent_by(frame, "category", groups.size().index),
+        "grid_code": _most_frequent_by(frame, "grid_code", groups.size().index),
         "report_ids": groups["report_id"].agg(",".join),
         "x": groups["x"].mean(),
         "y": groups["y"].mean(),

@@ -355,3 +355,17 @@ def test_100k_reports_in_a_few_seconds() -> None:
     elapsed = time.perf_counter() - start
     assert elapsed < 8.0, f"recurrences took {elapsed:.1f} s for 100k reports"
     assert rec["report_id"].is_unique and len(rec) > 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 5), st.one_of(st.none(), st.sampled_from(["a", "b", "c"]))),
+                     min_size=1, max_size=40))
+def test_vectorised_mode_matches_the_per_group_reference(rows: list) -> None:
+    from gridmap.recurrence import _most_frequent, _most_frequent_by
+
+    frame = pd.DataFrame({"label": [r[0] for r in rows], "category": pd.Series([r[1] for r in rows], dtype=object)})
+    groups = frame.groupby("label", sort=True)
+    expected = groups["category"].agg(_most_frequent)
+    got = _most_frequent_by(frame, "category", groups.size().index)
+    assert list(got.index) == list(expected.index)
+    assert [None if pd.isna(v) else v for v in got] == [None if pd.isna(v) else v for v in expected]
