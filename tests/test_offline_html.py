@@ -10,29 +10,12 @@ import folium
 import pytest
 from folium.plugins import HeatMap
 
-from gridmap.maps.assets import ASSET_URLS, AssetsMissingError, asset_cache
+from _browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, playwright_or_skip, real_cache_or_skip
+
+from gridmap.maps.assets import AssetsMissingError, asset_cache
 from gridmap.maps.offline import escape_script, inline_html, remote_references, save_offline
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).parent / "artifacts"
 D3 = "https://d3js.org/d3.v4.min.js"
-
-
-def _real_cache_or_skip():  # type: ignore[no-untyped-def]
-    cache = asset_cache()
-    missing = cache.missing(ASSET_URLS)
-    if missing:
-        pytest.skip(f"asset cache {cache.path} lacks {len(missing)} files: run `gridmap assets fetch --from npm`")
-    return cache
 
 
 def _map() -> folium.Map:
@@ -76,7 +59,7 @@ def test_remote_references_sees_markup_and_css() -> None:
 
 
 def test_inlined_page_has_no_remote_reference(tmp_path: Path) -> None:
-    cache = _real_cache_or_skip()
+    cache = real_cache_or_skip()
     out = save_offline(_map(), tmp_path / "map.html", cache=cache)
     html = out.read_text(encoding="utf-8")
     online = _map().get_root().render()
@@ -90,7 +73,7 @@ def test_inlined_page_has_no_remote_reference(tmp_path: Path) -> None:
 
 
 def test_exclude_drops_unused_assets(tmp_path: Path) -> None:
-    cache = _real_cache_or_skip()
+    cache = real_cache_or_skip()
     fa = "https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@6.2.0/css/all.min.css"
     full = inline_html(_map().get_root().render(), cache=cache)
     lean = inline_html(_map().get_root().render(), cache=cache, exclude=[fa])
@@ -99,7 +82,7 @@ def test_exclude_drops_unused_assets(tmp_path: Path) -> None:
 
 
 def test_inline_escapes_script_content(tmp_path: Path) -> None:
-    cache = _real_cache_or_skip()
+    cache = real_cache_or_skip()
     page = f'<html><body><script src="{D3}"></script><p id="after">after</p></body></html>'
     html = inline_html(page, cache=cache)
     assert html.lower().count("</script") == 1  # only the closing tag we wrote
@@ -109,14 +92,8 @@ def test_inline_escapes_script_content(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- browser
 
 
-def _browser_or_skip():  # type: ignore[no-untyped-def]
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's Chromium is absent: apt-get install -y chromium")
-    return pytest.importorskip("playwright.sync_api", reason="playwright is absent: pip install playwright")
-
-
 def _open_offline(path: Path, shot: Path | None = None, *, wait_map: bool = True) -> dict[str, object]:
-    sync_api = _browser_or_skip()
+    sync_api = playwright_or_skip()
     attempted: list[str] = []
     errors: list[str] = []
     with sync_api.sync_playwright() as pw:
@@ -160,8 +137,8 @@ def _open_offline(path: Path, shot: Path | None = None, *, wait_map: bool = True
 
 @pytest.mark.slow
 def test_offline_page_renders_in_chromium_without_network(tmp_path: Path) -> None:
-    cache = _real_cache_or_skip()
-    _browser_or_skip()
+    cache = real_cache_or_skip()
+    playwright_or_skip()
     out = save_offline(_map(), tmp_path / "map.html", cache=cache)
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / ".gitignore").write_text("*\n", encoding="utf-8")  # test output, never committed
@@ -181,7 +158,7 @@ def test_offline_page_renders_in_chromium_without_network(tmp_path: Path) -> Non
 @pytest.mark.slow
 def test_plain_folium_page_does_try_the_network(tmp_path: Path) -> None:
     """The control experiment: the same map saved by folium asks for CDN files (which we refuse)."""
-    _browser_or_skip()
+    playwright_or_skip()
     out = tmp_path / "online.html"
     _map().save(str(out))
     facts = _open_offline(out, wait_map=False)
