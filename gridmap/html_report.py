@@ -699,7 +699,6 @@ def _compose(inputs: _Inputs, found: _Analysis, *, start: Any, end: Any, basemap
              illustrative: bool) -> "folium.Map":
     import folium
 
-    from gridmap.maps._common import new_map
     from gridmap.maps.basemaps import add_basemap
     from gridmap.maps.page import ReportPanel, stable_ids
 
@@ -713,7 +712,11 @@ def _compose(inputs: _Inputs, found: _Analysis, *, start: Any, end: Any, basemap
         found.reports = _shareable(found.reports[shown], redact)
     found.sites, found.hot = _shareable(found.sites, redact), _shareable(found.hot, redact)
     found.table = _shareable(found.table, redact)
-    fmap = new_map(*_display(grids.to_crs(4326), basemap).total_bounds)
+    bounds = _display(grids.to_crs(4326), basemap).total_bounds
+    west, south, east, north = (float(v) for v in bounds)
+    # No folium fit_bounds: the panel's script fits the map without animation when the page opens.
+    fmap = folium.Map(location=[round((south + north) / 2, 6), round((west + east) / 2, 6)], zoom_start=15,
+                      tiles=None, control_scale=True)
     add_basemap(fmap, basemap, tianditu_key=tianditu_key, tianditu_kind=tianditu_kind, lang=lang)
     if found.coverage is not None:
         _coverage_layers(fmap, found.coverage, zones, wall, basemap, labels, lang)
@@ -724,7 +727,7 @@ def _compose(inputs: _Inputs, found: _Analysis, *, start: Any, end: Any, basemap
     shown_title = title or labels["title"]
     panel = _panel_html(shown_title, _period_text(start, end, found, layers), _day(inputs.updated), found, palette,
                         peak, basemap, labels, lang, illustrative=illustrative, redact=redact)
-    ReportPanel(panel).add_to(fmap)
+    ReportPanel(panel, bounds=(west, south, east, north)).add_to(fmap)
     folium.LayerControl(collapsed=True).add_to(fmap)
     fmap.get_root().title = html_text(shown_title)
     return stable_ids(fmap)

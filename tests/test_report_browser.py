@@ -96,6 +96,7 @@ def test_phone_layout(page_path: Path) -> None:
                 zoom: [...document.querySelectorAll('.leaflet-control-zoom a')].map(a => r(a)),
                 toggle: r(document.querySelector('.leaflet-control-layers-toggle')),
                 badge: document.querySelector('#gm-panel > summary .gm-badge').textContent,
+                animating: !!document.querySelector('.leaflet-zoom-anim'),
             };
         }""")
         page.screenshot(path=str(shot))
@@ -111,6 +112,7 @@ def test_phone_layout(page_path: Path) -> None:
         closed = page.evaluate("document.getElementById('gm-panel').open")
     assert s.attempted == [] and s.errors == []
     assert before["map"] == [0, 0, 375, 667]  # the map fills the screen
+    assert before["animating"] is False  # the first view is drawn at once, not half-way through a zoom
     assert before["open"] is False and before["panel"][3] <= 90  # collapsed: one short bar
     assert before["panel"][2] <= 375 - 16
     assert all(w >= 44 and h >= 44 for _, _, w, h in before["zoom"])  # touch-sized buttons

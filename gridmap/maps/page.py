@@ -28,6 +28,7 @@ Examples
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from typing import TYPE_CHECKING
 
@@ -77,7 +78,9 @@ PAGE_CSS = """
 """
 
 _SCRIPT = """
-(function (map) {
+(function (map, bounds) {
+  // Fit the data at once, without the zoom animation a first fitBounds starts (a half-drawn first view).
+  if (bounds) { map.fitBounds(bounds, {animate: false}); }
   var panel = document.getElementById("gm-panel");
   if (panel && window.matchMedia && window.matchMedia("(min-width: 768px)").matches) { panel.open = true; }
   var buttons = document.querySelectorAll("button.gm-go");
@@ -107,6 +110,8 @@ class ReportPanel(MacroElement):
         The ``<summary>`` and body of the panel. Every user string in it must
         already be escaped with :func:`gridmap.maps._escape.html_text` (which
         also makes it inert to Jinja2).
+    bounds : tuple of float, optional
+        ``(west, south, east, north)`` to fit the map to, at once, when the page opens.
     """
 
     _template = Template(
@@ -114,10 +119,11 @@ class ReportPanel(MacroElement):
         "{% macro html(this, kwargs) %}"
         '<details id="gm-panel" class="gm-panel">{{ this.inner_html }}</details>'
         "{% endmacro %}\n"
-        "{% macro script(this, kwargs) %}{{ this.script }}({{ this._parent.get_name() }});{% endmacro %}\n"
+        "{% macro script(this, kwargs) %}{{ this.script }}({{ this._parent.get_name() }}, {{ this.bounds }});"
+        "{% endmacro %}\n"
     )
 
-    def __init__(self, inner_html: str) -> None:
+    def __init__(self, inner_html: str, *, bounds: tuple[float, float, float, float] | None = None) -> None:
         super().__init__()
         self._name = "ReportPanel"
         if _JINJA_OPEN.search(inner_html):
@@ -125,6 +131,9 @@ class ReportPanel(MacroElement):
         self.inner_html = inner_html
         self.css = PAGE_CSS
         self.script = _SCRIPT
+        self.bounds = "null" if bounds is None else json.dumps(
+            [[round(float(bounds[1]), 6), round(float(bounds[0]), 6)],
+             [round(float(bounds[3]), 6), round(float(bounds[2]), 6)]])
 
 
 def stable_ids(fmap: "folium.Map") -> "folium.Map":
