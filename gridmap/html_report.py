@@ -413,10 +413,7 @@ def _report_fields(reports: "gpd.GeoDataFrame", grids: Any, labels: Mapping[str,
     def column(name: str) -> pd.Series:
         return reports[name] if name in reports else pd.Series(None, index=reports.index, dtype=object)
 
-    names = {}
-    if grids is not None:
-        names = {str(c): str(n) if isinstance(n, str) and n else str(c)
-                 for c, n in zip(grids["grid_code"], grids.get("name", grids["grid_code"]))}
+    names = {} if grids is None else _grid_names(grids)
     categories = {key: category_label(key, lang) for key in column("category").dropna().astype(str).unique()}
     statuses = column("status").map(lambda s: (REPORT_STATUSES.get(s, s) if lang == "zh" else s)
                                     if isinstance(s, str) else None)
@@ -461,6 +458,18 @@ _CATEGORY_COLOURS = ["#1f78b4", "#e31a1c", "#33a02c", "#ff7f00", "#6a3d9a", "#b1
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _grid_names(grids: "gpd.GeoDataFrame") -> dict[str, str]:
+    """Each grid's name by its code (the code when it has no name)."""
+    return {str(c): str(n) if isinstance(n, str) and n else str(c)
+            for c, n in zip(grids["grid_code"], grids.get("name", grids["grid_code"]))}
+
+
+def _overall_coverage(grids: pd.DataFrame) -> float:
+    """Covered share of all the grids' area (NaN without area)."""
+    area = float(grids["area_m2"].sum())
+    return float(grids["covered_m2"].sum()) / area if area > 0 else float("nan")
+
+
 def _percent(ratio: Any) -> str:
     from gridmap.maps._legend import percent_text
 
@@ -471,9 +480,7 @@ def _summary_html(title: str, found: _Analysis, labels: Mapping[str, str], *, il
                   redact: bool) -> str:
     parts = [f'<span class="gm-title">{html_text(title)}</span>']
     if found.coverage is not None:
-        grids = found.coverage.grids
-        area = float(grids["area_m2"].sum())
-        overall = float(grids["covered_m2"].sum()) / area if area > 0 else float("nan")
+        overall = _overall_coverage(found.coverage.grids)
         parts.append(f'<span class="gm-key">{html_text(labels["overall"])} {html_text(_percent(overall))}</span>')
         parts.append(f'<span class="gm-key">{html_text(labels["dead_corners"])} '
                      f'{len(found.coverage.dead_corners):,}</span>')
@@ -544,8 +551,7 @@ def _corner_rows(corners: "gpd.GeoDataFrame", grids: "gpd.GeoDataFrame", basemap
                  labels: Mapping[str, str]) -> list[str]:
     from gridmap.maps.basemaps import shift_latlon
 
-    names = {str(c): str(n) if isinstance(n, str) and n else str(c)
-             for c, n in zip(grids["grid_code"], grids.get("name", grids["grid_code"]))}
+    names = _grid_names(grids)
     rows = []
     for _, row in corners.iterrows():
         lat, lon = shift_latlon(float(row["lat"]), float(row["lon"]), basemap)
@@ -587,19 +593,10 @@ def _panel_html(title: str, period: str, updated: str, found: _Analysis, palette
         meta.append(f'<div class="gm-meta">{html_text(labels["no_tracks"])}</div>')
     body = "".join(meta) + _legend_html(found, palette, peak, labels, lang)
     if found.table is not None and found.coverage is not None:
-        grids = found.coverage.grids
-        area = float(grids["area_m2"].sum())
-        overall = float(grids["covered_m2"].sum()) / area if area > 0 else float("nan")
-        body += _community_html(found.table, overall, labels)
+        body += _community_html(found.table, _overall_coverage(found.coverage.grids), labels)
     body += _corners_html(found, basemap, labels)
     summary = _summary_html(title, found, labels, illustrative=illustrative, redact=redact)
     return f'{summary}<div class="gm-body">{body}</div>'
-
-
-def _period_text(start: Any, end: Any, found: _Analysis, layers: Mapping[str, Any]) -> str:
-    from gridmap.briefing_page import _period_text as briefing_period
-
-    return briefing_period(start, end, layers)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -699,6 +696,7 @@ def _compose(inputs: _Inputs, found: _Analysis, *, start: Any, end: Any, basemap
              illustrative: bool) -> "folium.Map":
     import folium
 
+    from gridmap.briefing_page import _period_text
     from gridmap.maps.basemaps import add_basemap
     from gridmap.maps.page import ReportPanel, stable_ids
 
@@ -725,7 +723,7 @@ def _compose(inputs: _Inputs, found: _Analysis, *, start: Any, end: Any, basemap
     peak = _analysis_layers(fmap, found, basemap, labels, lang)
     palette = {} if found.reports is None else _reports_layer(fmap, found.reports, grids, basemap, labels, lang)
     shown_title = title or labels["title"]
-    panel = _panel_html(shown_title, _period_text(start, end, found, layers), _day(inputs.updated), found, palette,
+    panel = _panel_html(shown_title, _period_text(start, end, layers), _day(inputs.updated), found, palette,
                         peak, basemap, labels, lang, illustrative=illustrative, redact=redact)
     ReportPanel(panel, bounds=(west, south, east, north)).add_to(fmap)
     folium.LayerControl(collapsed=True).add_to(fmap)
