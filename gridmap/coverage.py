@@ -86,8 +86,6 @@ DEAD_CORNER_COLUMNS = ("corner_id", "grid_code", "community_code", "cadre", "are
 GRID_COLUMNS = ("area_m2", "covered_m2", "uncovered_m2", "coverage_ratio", "dead_corners")
 #: Columns of the CSV export (those the grids have), in order.
 CSV_COLUMNS = ("grid_code", "name", "community_code", "cadre", "area_code") + GRID_COLUMNS
-#: Text starting with one of these is a formula in a spreadsheet (OWASP CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: Most cells in one raster; larger grids get coarser cells (memory stays bounded per grid).
 _MAX_CELLS = 16_000_000
 _SQRT2 = math.sqrt(2.0)
@@ -152,9 +150,10 @@ class CoverageResult:
         """Write one row per grid as CSV for Excel (UTF-8 with BOM).
 
         Columns: those of :data:`CSV_COLUMNS` the grids have (no phone
-        numbers). Text cells starting with ``= + - @``, a tab or a carriage
-        return get a leading apostrophe (OWASP CSV injection rule); numbers stay
-        numbers.
+        numbers). Written by :func:`gridmap.spreadsheet.write_csv`: text cells
+        starting with ``= + - @``, a tab, a carriage return or a line feed get a
+        leading apostrophe (OWASP CSV injection rule) and are quoted; numbers
+        stay unquoted numbers.
 
         Examples
         --------
@@ -166,11 +165,10 @@ class CoverageResult:
         >>> out.read_text(encoding="utf-8-sig").splitlines()[0]
         'grid_code,name,community_code,cadre,area_code,area_m2,covered_m2,uncovered_m2,coverage_ratio,dead_corners'
         """
-        out = Path(path)
+        from gridmap.spreadsheet import write_csv
+
         columns = [c for c in CSV_COLUMNS if c in self.grids.columns]
-        frame = _neutralise(pd.DataFrame(self.grids[columns]))
-        frame.to_csv(out, index=False, encoding="utf-8-sig")
-        return out
+        return write_csv(pd.DataFrame(self.grids[columns]), path)
 
     def dead_corners_geojson(self, path: str | PathLike[str]) -> Path:
         """Write the dead corners as RFC 7946 GeoJSON (WGS84, counter-clockwise exteriors, 7 decimals).
@@ -944,16 +942,6 @@ def _targets(targets: gpd.GeoDataFrame, paths: _Paths, fixes: _Fixes, crs: pypro
         cover = _grid_cover(geoms[k], paths, radius, cell)
         ratio[k] = cover.covered_m2 / cover.area_m2 if cover.area_m2 > 0 else 0.0
     out["coverage_ratio"] = ratio
-    return out
-
-
-def _neutralise(frame: pd.DataFrame) -> pd.DataFrame:
-    """Prefix text cells that a spreadsheet would run as a formula with an apostrophe (OWASP)."""
-    out = frame.copy()
-    for name in out.columns:
-        if out[name].dtype.kind in "OSU" or isinstance(out[name].dtype, pd.StringDtype):
-            out[name] = [("'" + v) if isinstance(v, str) and v.startswith(_FORMULA_START) else v
-                         for v in out[name].astype(object)]
     return out
 
 

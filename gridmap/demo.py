@@ -132,6 +132,7 @@ def run_demo(out: str | PathLike[str], *, seed: int = 0) -> list[Path]:
     """
     from gridmap.importer import import_file
     from gridmap.maps.grids import grids_map
+    from gridmap.spreadsheet import write_csv
     from gridmap.validate import validate_grids
     from gridmap.workspace import init_workspace
 
@@ -144,7 +145,7 @@ def run_demo(out: str | PathLike[str], *, seed: int = 0) -> list[Path]:
         summary = import_file(ws, "reports", messy, coords="wgs84")
         (folder / "import-summary.json").write_text(
             json.dumps(summary.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        ws.quarantine().to_csv(folder / "quarantine.csv", index=False, encoding="utf-8-sig")
+        write_csv(ws.quarantine(), folder / "quarantine.csv")
         check = validate_grids(workspace=ws)
         (folder / "grid-check.json").write_text(
             json.dumps(check.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
