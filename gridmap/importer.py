@@ -33,6 +33,38 @@ def _grids_for(workspace: "Workspace", layer: str) -> Any:
     return grids if len(grids) else None
 
 
+def _read_source(path: "str | PathLike[str]", spec: Any, *, coords: str | None, encoding: str | None,
+                 source_layer: str | None) -> Any:
+    """Read the file; a CSV for a table without geometry needs no coordinates nor a declared system.
+
+    Extra longitude/latitude columns (the checklist of ``gridmap spotcheck``
+    has them) are not stored in such a table, so their system does not matter.
+    """
+    from pathlib import Path
+
+    from gridmap.io.dispatch import read
+
+    if spec.geometry is None and Path(path).suffix.lower() in (".csv", ".txt") and Path(path).is_file():
+        from gridmap.io.tabular import read_csv
+
+        return read_csv(path, layer=spec.name, coords=coords or "wgs84", encoding=encoding,
+                        require_coordinates=False)
+    return read(path, layer=spec.name, coords=coords, encoding=encoding, source_layer=source_layer)
+
+
+def _rectified_reports(workspace: "Workspace", layer: str) -> dict[str, bool] | None:
+    """For ``spotchecks``: every report id of the workspace → whether it was ever rectified.
+
+    Ever rectified: it has a rectification, or a status past ``reported``.
+    """
+    if layer != "spotchecks":
+        return None
+    reports = workspace._query("SELECT report_id, status FROM reports")
+    fixed = set(workspace._query("SELECT DISTINCT report_id FROM rectifications")["report_id"])
+    return {str(rid): (rid in fixed or (isinstance(status, str) and status not in ("", "reported")))
+            for rid, status in zip(reports["report_id"], reports["status"])}
+
+
 def _repairs(frame: pd.DataFrame | None) -> list[dict[str, float | None]]:
     if frame is None or len(frame) == 0:
         return []
@@ -59,6 +91,11 @@ def import_file(
     Records that cannot be stored go to the workspace's ``quarantine`` table
     with their reason; records already stored (same key) are counted as
     duplicates. The import is one transaction: it lands whole or not at all.
+
+    Spot checks (``spotchecks``, e.g. the checklist CSV of ``gridmap spotcheck``
+    filled in) must name a report of the workspace (else ``unknown_report``)
+    that was rectified (else ``not_rectified``); in the same transaction each
+    report's status follows its latest rectification or spot check.
 
     Parameters
     ----------
@@ -103,14 +140,13 @@ def import_file(
     1
     >>> ws.close()
     """
-    from gridmap.io.dispatch import read
     from gridmap.records import prepare
     from gridmap.workspace import Workspace, open_workspace
 
     spec = layer_spec(layer)
     ws = workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
     try:
-        result = read(path, layer=spec.name, coords=coords, encoding=encoding, source_layer=source_layer)
+        result = _read_source(path, spec, coords=coords, encoding=encoding, source_layer=source_layer)
         batch = prepare(
             spec.name,
             result,
@@ -120,6 +156,7 @@ def import_file(
             repair=repair,
             now=now,
             defaults=defaults,
+            rectified=_rectified_reports(ws, spec.name),
         )
         summary = ws.append(
             spec.name,

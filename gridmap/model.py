@@ -48,6 +48,7 @@ __all__ = [
     "DEFAULT_TZ",
     "DISTRICT_CODE",
     "SCHEMA_VERSION",
+    "LAYERS_ADDED_IN",
     "STORAGE_CRS",
     "Column",
     "LayerSpec",
@@ -56,6 +57,8 @@ __all__ = [
     "TARGET_KINDS",
     "REPORT_STATUSES",
     "STATUS_TRANSITIONS",
+    "SPOTCHECK_RESULTS",
+    "spotcheck_result",
     "QUARANTINE_REASONS",
     "QUARANTINE_COLUMNS",
     "ImportSummary",
@@ -77,7 +80,9 @@ DISTRICT_CODE = "610802"
 #: Coordinates are stored geographic, WGS84.
 STORAGE_CRS = "EPSG:4326"
 #: Version of the workspace schema written by this gridmap.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Layers each schema version added after version 1 (a workspace of an older version is migrated on open).
+LAYERS_ADDED_IN: Mapping[str, int] = {"spotchecks": 2}
 
 
 @dataclass(frozen=True)
@@ -252,6 +257,17 @@ _LAYER_LIST: tuple[LayerSpec, ...] = (
         ("report_id", "rectified_at"), "rectifications (整改) of reports",
     ),
     LayerSpec(
+        "spotchecks", None,
+        (
+            _c("report_id", required=True, doc="the rectified report checked on site"),
+            _c("checked_at", "datetime", required=True, doc="when the spot check (抽查) was made"),
+            _c("result", required=True, doc="verified (the fix holds) or reopened (it did not)"),
+            _c("checker", doc="inspector of the supervision group (督查组)", personal=True),
+            _c("note", doc="remarks of the checker"),
+        ),
+        ("report_id", "checked_at"), "on-site spot checks (抽查) of rectified reports",
+    ),
+    LayerSpec(
         "tracks", "Point",
         (
             _c("inspector", required=True, doc="who carried the phone", personal=True),
@@ -296,6 +312,9 @@ QUARANTINE_REASONS: Mapping[str, str] = {
     "wrong_geometry_type": "a geometry of a type the layer does not hold",
     "unparseable_value": "a number or other typed value that cannot be parsed",
     "no_gps": "a photo without GPS position in its EXIF",
+    "unknown_result": "a spot-check result that is neither verified nor reopened (通过/不合格)",
+    "unknown_report": "no report with this report_id in the workspace",
+    "not_rectified": "the report was never rectified, so there is no fix to spot-check",
 }
 
 #: Target kinds (must-visit places).
@@ -323,6 +342,28 @@ STATUS_TRANSITIONS: Mapping[str, frozenset[str]] = {
     "verified": frozenset({"reopened"}),
     "reopened": frozenset({"rectified"}),
 }
+
+
+#: Spot-check results with zh-Hans labels.
+SPOTCHECK_RESULTS: Mapping[str, str] = {"verified": "通过", "reopened": "不通过"}
+
+# Accepted spellings of spot-check results (compared stripped and lower-cased).
+_RESULT_SPELLINGS: Mapping[str, str] = {
+    **{word: "verified" for word in ("verified", "pass", "passed", "ok", "通过", "合格", "核验通过", "已核验")},
+    **{word: "reopened" for word in ("reopened", "fail", "failed", "不通过", "不合格", "未通过", "反弹", "未整改",
+                                     "重开")},
+}
+
+
+def spotcheck_result(value: object) -> str | None:
+    """The result key (``verified`` or ``reopened``) for a spelling, or None when it is not known.
+
+    Examples
+    --------
+    >>> spotcheck_result("合格"), spotcheck_result(" Fail "), spotcheck_result("maybe")
+    ('verified', 'reopened', None)
+    """
+    return _RESULT_SPELLINGS.get(str(value).strip().lower())
 
 
 @dataclass(frozen=True)
@@ -483,6 +524,9 @@ COLUMN_ALIASES: Mapping[str, str] = {
     "整改时间": "rectified_at", "核验时间": "verified_at", "整改人": "by", "吨数": "tonnes", "车次": "truck_trips",
     # tracks
     "巡查员": "inspector", "定位时间": "time",
+    # spot checks
+    "抽查时间": "checked_at", "核查时间": "checked_at", "抽查结果": "result", "核查结果": "result", "结果": "result",
+    "抽查人": "checker", "核查人": "checker", "备注": "note",
 }
 
 

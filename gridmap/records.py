@@ -15,8 +15,10 @@ Checks, in the order they are applied
    ``coordinates_out_of_range``, ``outside_china``, ``wrong_geometry_type``,
    ``invalid_geometry``; then conversion to WGS84 and ``outside_subdistrict``;
 3. times: ``missing_time``, ``unparseable_time``, ``future_time``;
-4. coded values: ``unknown_category``, ``unknown_kind``, ``unparseable_value``
-   (status, numbers).
+4. coded values: ``unknown_category``, ``unknown_kind``, ``unknown_result``,
+   ``unparseable_value`` (status, numbers);
+5. for ``spotchecks``, when the workspace's reports are given:
+   ``unknown_report``, ``not_rectified``.
 
 "Inside China" is a bounding-box test, :data:`CHINA_BOUNDS` (longitude
 73.5–135.1° E, latitude 18.1–53.6° N, the extent of mainland China and
@@ -61,7 +63,7 @@ from gridmap._errors import CRSError, ReadError, SchemaError
 from gridmap.io._base import QUARANTINE_NAMES, ReadResult, quarantine_frame, raw_json
 from gridmap.model import (
     CATEGORIES, COLUMN_ALIASES, DEFAULT_TZ, QUARANTINE_REASONS, REPORT_STATUSES, STORAGE_CRS, TARGET_KINDS,
-    Column, LayerSpec, layer_spec,
+    Column, LayerSpec, layer_spec, spotcheck_result,
 )
 
 __all__ = ["PreparedBatch", "prepare", "parse_times", "CHINA_BOUNDS", "FUTURE_SLACK", "COORDS"]
@@ -195,6 +197,7 @@ def prepare(
     now: pd.Timestamp | None = None,
     max_outside_km: float = 5.0,
     defaults: Mapping[str, object] | None = None,
+    rectified: Mapping[str, bool] | None = None,
 ) -> PreparedBatch:
     """Check, type and reproject a reader's records for one workspace layer.
 
@@ -228,6 +231,11 @@ def prepare(
     defaults : mapping, optional
         Values for model columns the file lacks, e.g. ``{"inspector": "张三"}``
         for a GPX track. Columns the file has are left as they are.
+    rectified : mapping of str to bool, optional
+        For ``spotchecks``: every report id of the workspace, mapped to whether
+        the report was ever rectified. A check of an id not in it is quarantined
+        as ``unknown_report``, of a report never rectified as ``not_rectified``.
+        None skips both checks.
 
     Returns
     -------
@@ -290,6 +298,8 @@ def prepare(
             subdistrict=subdistrict, max_outside_km=max_outside_km,
         )
     typed = _typed_columns(frame, spec, verdicts, now_ts)
+    if rectified is not None and spec.name == "spotchecks":
+        _check_reports(typed["report_id"], rectified, verdicts)
     if grids is not None and spec.name in ("reports", "targets") and geometry is not None:
         typed["grid_code"] = _assign_grids(geometry, ~verdicts.bad, grids, typed["grid_code"])
     accepted = _accepted_frame(typed, geometry, record_no, verdicts.bad, spec)
@@ -524,7 +534,32 @@ def _to_codes(text: pd.Series, lookup: Mapping[str, str]) -> pd.Series:
     return pd.Series(table.take(positions), index=text.index)
 
 
+def _check_results(typed: dict[str, pd.Series], verdicts: _Verdicts) -> None:
+    """Spot-check results as keys (verified/reopened); other spellings are quarantined (unknown_result)."""
+    text = typed["result"]
+    codes = pd.Series([None if pd.isna(v) else spotcheck_result(v) for v in text], index=text.index, dtype="str")
+    bad = (codes.isna() & text.notna()).to_numpy(dtype=bool)
+    verdicts.flag(bad, "unknown_result", lambda idx: [
+        f"result {text.iloc[i]!r} is not known; write 通过 (verified) or 不合格 (reopened)" for i in idx])
+    typed["result"] = codes
+
+
+def _check_reports(report_ids: pd.Series, rectified: Mapping[str, bool], verdicts: _Verdicts) -> None:
+    """Spot checks must name a report of the workspace that was rectified."""
+    ids = report_ids.to_numpy(dtype=object)
+    known = np.array([isinstance(v, str) and v in rectified for v in ids], dtype=bool)
+    given = report_ids.notna().to_numpy(dtype=bool)
+    verdicts.flag(given & ~known, "unknown_report", lambda idx: [
+        f"report {ids[i]!r} is not in the workspace; check the id, or import the report first" for i in idx])
+    fixed = np.array([bool(rectified.get(v, False)) if isinstance(v, str) else False for v in ids], dtype=bool)
+    verdicts.flag(given & known & ~fixed, "not_rectified", lambda idx: [
+        f"report {ids[i]!r} was never rectified, so there is no fix to check; import its rectification first"
+        for i in idx])
+
+
 def _check_codes(typed: dict[str, pd.Series], spec: LayerSpec, verdicts: _Verdicts) -> None:
+    if spec.name == "spotchecks":
+        _check_results(typed, verdicts)
     checks = {"reports": [("category", "unknown_category"), ("status", "unparseable_value")],
               "targets": [("kind", "unknown_kind")]}.get(spec.name, [])
     for column, reason in checks:

@@ -64,6 +64,7 @@ __all__ = [
     "sample_boundaries",
     "sample_reports",
     "sample_tracks",
+    "sample_spotchecks",
     "sample_layers",
     "write_boundaries",
 ]
@@ -1031,6 +1032,39 @@ def _rectifications_frame(rng: np.random.Generator, raw: pd.DataFrame, plan: pd.
     })
 
 
+def sample_spotchecks(reports: pd.DataFrame, rectifications: pd.DataFrame) -> pd.DataFrame:
+    """Spot checks (抽查) consistent with the sample reports' statuses.
+
+    Every ``reopened`` report gets a failed check one day after its latest
+    rectification (so a workspace filled with the sample keeps it reopened),
+    and every fifth ``verified`` report (by the CRC-32 of its id) a passed check
+    at its ``verified_at``. The checker is the supervision group (督查组).
+
+    Examples
+    --------
+    >>> reports, fixes = sample_reports(n_reports=400, days=120)
+    >>> checks = sample_spotchecks(reports, fixes)
+    >>> status = reports.set_index("report_id").loc[checks["report_id"], "status"]
+    >>> bool((status.to_numpy() == checks["result"].to_numpy()).all())
+    True
+    """
+    columns = LAYERS["spotchecks"].column_names
+    status = dict(zip(reports["report_id"], reports["status"]))
+    latest = rectifications.sort_values("rectified_at").groupby("report_id", sort=True).last()
+    rows = []
+    for report_id, fix in latest.iterrows():
+        state = status.get(report_id)
+        if state == "reopened":
+            rows.append((report_id, fix["rectified_at"] + pd.Timedelta(days=1), "reopened"))
+        elif state == "verified" and pd.notna(fix["verified_at"]) and zlib.crc32(str(report_id).encode()) % 5 == 0:
+            rows.append((report_id, fix["verified_at"], "verified"))
+    frame = pd.DataFrame(rows, columns=columns[:3])
+    frame["checked_at"] = pd.to_datetime(frame["checked_at"]).astype(f"datetime64[ms, {DEFAULT_TZ}]")
+    frame["checker"] = pd.Series(["督查组"] * len(frame), dtype="str")
+    frame["note"] = pd.Series([None] * len(frame), dtype="str")
+    return frame[columns]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # tracks
 # ---------------------------------------------------------------------------------------------------------------
@@ -1340,5 +1374,6 @@ def sample_layers(*, seed: int = 0, n_reports: int = 2000,
     tracks = sample_tracks(boundaries, seed=seed, days=track_days)
     layers: dict[str, gpd.GeoDataFrame | pd.DataFrame] = {
         **boundaries, "reports": reports, "rectifications": rectifications, "tracks": tracks,
+        "spotchecks": sample_spotchecks(reports, rectifications),
     }
     return {name: layers[name] for name in LAYERS}

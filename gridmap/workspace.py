@@ -63,7 +63,7 @@ Examples
 >>> ws.counts()["reports"]
 0
 >>> ws.schema_version
-1
+2
 >>> ws.close()
 >>> tmp.cleanup()
 """
@@ -88,6 +88,7 @@ from gridmap._errors import CRSError, SchemaError, WorkspaceBusyError, Workspace
 from gridmap.model import (
     DEFAULT_TZ,
     LAYERS,
+    LAYERS_ADDED_IN,
     QUARANTINE_COLUMNS,
     QUARANTINE_REASONS,
     SCHEMA_VERSION,
@@ -606,22 +607,39 @@ def _update_contents(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFr
 
 
 def _apply_rectifications(con: sqlite3.Connection) -> None:
-    """Move reports along their lifecycle from the rectifications just staged.
+    """Move the reports named in the stage along their lifecycle (see :func:`_apply_status_events`)."""
+    _apply_status_events(con)
 
-    A report's status follows its latest rectification: ``verified`` when that
-    one has a ``verified_at``, else ``rectified``; reports whose status already
+
+def _apply_status_events(con: sqlite3.Connection) -> None:
+    """Set the status of every report named in the rows just staged from its latest event.
+
+    The events are the report's rectifications and its spot checks. A
+    rectification happened at its ``verified_at`` when it has one (status
+    ``verified``), else at its ``rectified_at`` (status ``rectified``); a spot
+    check happened at ``checked_at`` (status = its result, ``verified`` or
+    ``reopened``). The latest event wins; at equal times a spot check beats a
+    rectification (the check is made on the fix). Reports whose status already
     says so are left alone. Times are stored as UTC text of one format, so the
     text order is the time order.
     """
+    staged = f"SELECT report_id FROM {_STAGE}.{_STAGE}"
     con.execute(
         f"""
-        WITH latest AS (
-            SELECT r.report_id,
-                   CASE WHEN r.verified_at IS NOT NULL THEN 'verified' ELSE 'rectified' END AS status
-            FROM main.rectifications AS r
-            WHERE r.report_id IN (SELECT report_id FROM {_STAGE}.{_STAGE})
-              AND r.rectified_at = (SELECT max(r2.rectified_at) FROM main.rectifications AS r2
-                                    WHERE r2.report_id = r.report_id)
+        WITH events AS (
+            SELECT report_id, coalesce(verified_at, rectified_at) AS at, 0 AS kind,
+                   CASE WHEN verified_at IS NOT NULL THEN 'verified' ELSE 'rectified' END AS status
+            FROM main.rectifications WHERE report_id IN ({staged})
+            UNION ALL
+            SELECT report_id, checked_at AS at, 1 AS kind, result AS status
+            FROM main.spotchecks WHERE report_id IN ({staged})
+        ),
+        latest AS (
+            SELECT report_id, status FROM (
+                SELECT report_id, status,
+                       row_number() OVER (PARTITION BY report_id ORDER BY at DESC, kind DESC) AS rank
+                FROM events)
+            WHERE rank = 1
         )
         UPDATE main.reports SET status = (SELECT status FROM latest WHERE latest.report_id = reports.report_id)
         WHERE report_id IN (SELECT report_id FROM latest)
@@ -739,7 +757,7 @@ def init_workspace(
     >>> tmp = tempfile.TemporaryDirectory()
     >>> with init_workspace(pathlib.Path(tmp.name) / "w.gpkg") as ws:
     ...     print(ws.meta["schema_version"], ws.meta["illustrative"])
-    1 false
+    2 false
     >>> tmp.cleanup()
     """
     target = Path(path)
@@ -799,7 +817,8 @@ def _read_meta(path: Path) -> dict[str, str]:
         raise WorkspaceError(f"{path} is not a gridmap workspace ({exc}); {hint}") from None
     except sqlite3.DatabaseError as exc:
         raise WorkspaceError(f"{path} is not a gridmap workspace ({exc}); {hint}") from None
-    missing = [t for t in (*LAYERS, QUARANTINE_TABLE, IMPORTS_TABLE, META_TABLE) if t.lower() not in tables]
+    base = [t for t in LAYERS if t not in LAYERS_ADDED_IN]  # later layers are added by _migrate
+    missing = [t for t in (*base, QUARANTINE_TABLE, IMPORTS_TABLE, META_TABLE) if t.lower() not in tables]
     if missing:
         raise WorkspaceError(f"{path} is not a complete gridmap workspace: missing {', '.join(missing)}; {hint}")
     return {str(k): str(v) for k, v in rows}
@@ -819,6 +838,62 @@ def _check_version(meta: Mapping[str, str], path: Path) -> int:
             f" (this one reads schema {SCHEMA_VERSION})"
         )
     return version
+
+
+_SQL_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "REAL", "datetime": "DATETIME"}
+
+
+def _create_attribute_table(con: sqlite3.Connection, spec: LayerSpec) -> None:
+    """Create a layer without geometry with SQL, exactly as GDAL makes one (table, contents rows, triggers).
+
+    GeoPackage 1.3 clause 2.4 ("Attributes"): a table registered in
+    ``gpkg_contents`` with ``data_type = 'attributes'``; GDAL also keeps a
+    feature count in ``gpkg_ogr_contents`` with two triggers, as it does for
+    the ``rectifications`` table of a new workspace.
+    """
+    assert spec.geometry is None, spec.name
+    name = spec.name
+    cols = ", ".join(f"{_q(c.name)} {_SQL_TYPES[c.dtype]}" for c in spec.columns)
+    con.execute(f'CREATE TABLE {_q(name)} ( "fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, {cols})')
+    con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description, last_change, srs_id)"
+                " VALUES (?, 'attributes', ?, '', ?, 0)", (name, name, _utc_now_text()))
+    con.execute("INSERT INTO gpkg_ogr_contents (table_name, feature_count) VALUES (?, 0)", (name,))
+    literal = name.replace("'", "''")
+    for event, sign in (("INSERT", "+"), ("DELETE", "-")):
+        trigger = _q(f"trigger_{event.lower()}_feature_count_{name}")
+        con.execute(f"CREATE TRIGGER {trigger} AFTER {event} ON {_q(name)} BEGIN UPDATE gpkg_ogr_contents"
+                    f" SET feature_count = feature_count {sign} 1 WHERE lower(table_name) = lower('{literal}'); END")
+    keys = ", ".join(_q(k) for k in spec.key)
+    con.execute(f"CREATE UNIQUE INDEX {_q(f'ux_{name}_key')} ON {_q(name)} ({keys})")
+
+
+def _migrate(path: Path, version: int, *, busy_timeout: float) -> None:
+    """Bring a workspace of an older schema up to :data:`SCHEMA_VERSION` in one transaction.
+
+    Version 2 added the ``spotchecks`` table. The version is read again inside
+    the transaction, so two processes opening the same old file migrate it once.
+    """
+    con = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            stored = int(con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'schema_version'").fetchone()[0])
+            tables = {r[0].lower() for r in con.execute("SELECT table_name FROM gpkg_contents")}
+            for name, added in LAYERS_ADDED_IN.items():
+                if stored < added <= SCHEMA_VERSION and name.lower() not in tables:
+                    _create_attribute_table(con, LAYERS[name])
+            if stored < SCHEMA_VERSION:
+                con.execute(f"UPDATE {META_TABLE} SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    except sqlite3.OperationalError as exc:
+        _busy_or_raise(exc, path)
+    finally:
+        con.close()
+    logger.info("migrated workspace %s from schema %s to %s (added: %s)", path, version, SCHEMA_VERSION,
+                ", ".join(n for n, v in LAYERS_ADDED_IN.items() if version < v) or "nothing")
 
 
 def open_workspace(path: str | PathLike[str], *, busy_timeout: float = 10.0) -> Workspace:
@@ -843,6 +918,11 @@ def open_workspace(path: str | PathLike[str], *, busy_timeout: float = 10.0) -> 
     WorkspaceVersionError
         When the workspace was written by a newer gridmap.
 
+    Notes
+    -----
+    A workspace of an older schema is migrated when opened, in one
+    transaction: schema 1 → 2 adds the ``spotchecks`` table.
+
     Examples
     --------
     >>> import tempfile, pathlib
@@ -856,6 +936,9 @@ def open_workspace(path: str | PathLike[str], *, busy_timeout: float = 10.0) -> 
     target = Path(path)
     meta = _read_meta(target)
     version = _check_version(meta, target)
+    if version < SCHEMA_VERSION:
+        _migrate(target, version, busy_timeout=busy_timeout)
+        meta, version = _read_meta(target), SCHEMA_VERSION
     ws = Workspace(target, meta=meta, schema_version=version, busy_timeout=busy_timeout)
     ws._register_categories()
     return ws
@@ -1252,8 +1335,8 @@ class Workspace:
         accepted = _copy_staged_rows(con, spec, staged) if has_stage else 0
         if accepted:
             _update_contents(con, spec, staged)
-            if spec.name == "rectifications":
-                _apply_rectifications(con)
+            if spec.name in ("rectifications", "spotchecks"):
+                _apply_status_events(con)
         _insert_quarantine(con, qrows)
         summary = ImportSummary(
             spec.name, source, read=read, accepted=accepted,
