@@ -83,6 +83,17 @@ _EXPORTS: dict[str, str] = {
     "hotspot_map": "gridmap.maps.density",
     "heatmap_png": "gridmap.maps.static_density",
     "hotspot_png": "gridmap.maps.static_density",
+    # supervision
+    "scoreboard": "gridmap.supervision",
+    "Rules": "gridmap.supervision",
+    "weekly_figures": "gridmap.supervision",
+    "write_scoreboard": "gridmap.supervision",
+    "scoreboard_html": "gridmap.supervision_page",
+    "supervision_png": "gridmap.maps.static_supervision",
+    "spot_check": "gridmap.spotcheck",
+    "SpotCheck": "gridmap.spotcheck",
+    "write_csv": "gridmap.spreadsheet",
+    "write_xlsx": "gridmap.spreadsheet",
     # sample
     "sample_boundaries": "gridmap.sample",
     "sample_reports": "gridmap.sample",
@@ -130,6 +141,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from gridmap.records import PreparedBatch, prepare
     from gridmap.privacy import mask_name, redact_frame, redact_text, strip_exif
     from gridmap.selection import period_months, select_reports
+    from gridmap.supervision import Rules, scoreboard, weekly_figures, write_scoreboard
+    from gridmap.supervision_page import scoreboard_html
+    from gridmap.maps.static_supervision import supervision_png
+    from gridmap.spotcheck import SpotCheck, spot_check
+    from gridmap.spreadsheet import write_csv, write_xlsx
     from gridmap.sample import sample_boundaries, sample_reports, sample_tracks, sample_layers, write_boundaries
     from gridmap.validate import GridCheck, validate_grids
     from gridmap.workspace import Workspace, init_workspace, open_workspace

@@ -32,7 +32,7 @@ logger = logging.getLogger("gridmap")
 
 LAYER_CHOICES = (
     "subdistrict", "communities", "grids", "areas", "streets", "wall",
-    "demolition_zones", "targets", "reports", "rectifications", "tracks",
+    "demolition_zones", "targets", "reports", "rectifications", "tracks", "spotchecks",
 )
 
 
@@ -255,7 +255,9 @@ def _cmd_hotspots(args: argparse.Namespace) -> int:
         for category, count in emerging["category"].value_counts().items():
             _out(f"  {category}: {count}")
     if args.csv:
-        _hotspot_table(hot, emerging, id_column).to_csv(args.csv, index=False, encoding="utf-8-sig")
+        from gridmap.spreadsheet import write_csv
+
+        write_csv(_hotspot_table(hot, emerging, id_column), args.csv)
         _out(f"wrote {args.csv}")
     if args.html:
         from gridmap.maps.density import hotspot_map
@@ -341,11 +343,65 @@ def _cmd_quarantine(args: argparse.Namespace) -> int:
     with open_workspace(args.workspace) as ws:
         frame = ws.quarantine()
     if args.csv:
-        frame.to_csv(args.csv, index=False, encoding="utf-8-sig")
+        from gridmap.spreadsheet import write_csv
+
+        write_csv(frame, args.csv)
         _out(f"wrote {len(frame)} quarantined records to {args.csv}")
     else:
         for row in frame.itertuples(index=False):
             _out(f"{row.layer}\t{row.source}#{row.record}\t{row.reason}\t{row.detail}")
+    return 0
+
+
+def _cmd_scoreboard(args: argparse.Namespace) -> int:
+    from gridmap.supervision import scoreboard, weekly_figures, write_scoreboard
+    from gridmap.workspace import open_workspace
+
+    with open_workspace(args.workspace) as ws:
+        board = scoreboard(ws, start=args.date_from, end=args.date_to, by=args.by, lang=args.lang)
+        weekly = weekly_figures(ws, end=board.attrs["end"], weeks=8) if args.xlsx and args.by == "community" else None
+    _print_scoreboard(board)
+    for path in write_scoreboard(board, csv=args.csv, xlsx=args.xlsx, lang=args.lang, weekly=weekly):
+        _out(f"wrote {path}")
+    if args.html:
+        from gridmap.supervision_page import scoreboard_html
+
+        if args.no_redact:
+            sys.stderr.write("warning: --no-redact keeps cadre names in the page: for internal use only\n")
+        out = scoreboard_html(args.workspace, args.html, start=board.attrs["start"], end=board.attrs["end"],
+                              by=args.by, lang=args.lang, offline=args.offline, redact=not args.no_redact)
+        _out(f"wrote {out}")
+    return 0
+
+
+def _print_scoreboard(board: Any) -> None:
+    attrs = board.attrs
+    _out(f"scoreboard by {attrs['by']}, reports made {attrs['start']} to {attrs['end']} (exclusive); "
+         f"lagging: {int(board['lagging'].sum())} of {len(board)}")
+    if attrs["unassigned_reports"]:
+        _out(f"  {attrs['unassigned_reports']} report(s) lie outside every grid and are not ranked")
+    key = board.columns[0]
+    for row in board.to_dict("records"):
+        reason = f"  {row['lagging_reason']}" if row["lagging"] else ""
+        _out(f"  {row['rank']:>3}  {row[key]!s:<16} score {row['score']:5.1f}  "
+             f"rectified {row['rectified']}/{row['reports']}{reason}")
+
+
+def _cmd_spotcheck(args: argparse.Namespace) -> int:
+    from gridmap.spotcheck import spot_check
+
+    if args.n < 1:
+        raise GridmapError(f"--n must be at least 1, got {args.n}")
+    sample = spot_check(args.workspace, n=args.n, start=args.date_from, end=args.date_to, seed=args.seed,
+                        by=args.by, lang=args.lang)
+    _out(f"spot check of {len(sample.checklist)} of {int(sample.strata['population'].sum())} rectified reports,"
+         f" by {sample.by}, seed {sample.seed}:")
+    for row in sample.strata.itertuples(index=False):
+        _out(f"  {row.stratum:<20} {row.population:>6} {row.drawn:>4}")
+    if args.csv:
+        _out(f"wrote {sample.to_csv(args.csv)}")
+    if args.html:
+        _out(f"wrote {sample.to_html(args.html, offline=args.offline, lang=args.lang)}")
     return 0
 
 
@@ -459,6 +515,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-redact", action="store_true",
                    help="keep names and phone numbers (internal use only; the page says so)")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("scoreboard", help="the supervision ranking of communities, grids or cadres, lagging flags")
+    p.add_argument("workspace", type=Path)
+    _add_period_and_lang(p)
+    p.add_argument("--by", choices=("community", "grid", "cadre"), default="community", help="unit of a row")
+    p.add_argument("--csv", type=Path, help="the table as CSV (safe to open in Excel and WPS)")
+    p.add_argument("--xlsx", type=Path, help="the table, its definitions and the weekly figures as XLSX")
+    p.add_argument("--html", type=Path, help="the ranking with its evidence on a map (HTML, offline by default)")
+    p.add_argument("--online", dest="offline", action="store_false", default=True,
+                   help="load Leaflet from the CDNs instead of the asset cache")
+    p.add_argument("--no-redact", action="store_true", help="keep cadre names in the HTML page (internal use only)")
+    p.set_defaults(func=_cmd_scoreboard)
+
+    p = sub.add_parser("spotcheck", help="a reproducible stratified sample of rectified reports to check on site")
+    p.add_argument("workspace", type=Path)
+    p.add_argument("--n", type=int, required=True, help="reports to draw (at least one per stratum)")
+    p.add_argument("--seed", required=True, help="seed of the draw (write it down: the same seed draws the same)")
+    _add_period_and_lang(p)
+    p.add_argument("--by", choices=("community", "grid", "cadre"), default="community", help="strata")
+    p.add_argument("--csv", type=Path, help="the checklist as CSV (fill in result/checked_at/checker, import back)")
+    p.add_argument("--html", type=Path, help="map and printable checklist (HTML, offline by default)")
+    p.add_argument("--online", dest="offline", action="store_false", default=True,
+                   help="load Leaflet from the CDNs instead of the asset cache")
+    p.set_defaults(func=_cmd_spotcheck)
 
     p = sub.add_parser("assets", help="the offline asset cache (Leaflet and the other scripts maps need)")
     assets = p.add_subparsers(dest="assets_command", required=True, metavar="ACTION")

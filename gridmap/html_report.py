@@ -71,6 +71,8 @@ DESCRIPTION_BUDGET = 1_500_000
 MAX_LISTED_CORNERS = 300
 #: Hexagon size of the hot-spot layer, metres (centre to corner).
 HOTSPOT_CELL_M = 150.0
+#: Weeks of the panel's week-over-week chart of rectification rate and coverage by community.
+CHART_WEEKS = 8
 # Scripts and style sheets folium links that this page never uses (icon fonts, Bootstrap): left out offline.
 _UNUSED_ASSETS = (
     "https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/js/bootstrap.bundle.min.js",
@@ -93,7 +95,7 @@ REPORT_LABELS: dict[str, dict[str, str]] = {
         "redacted": "已隐去电话号码，姓名已遮蔽", "internal": "内部使用：未脱敏，请勿转发",
         "none": "无", "density": "报告密度（次/平方公里/月）", "hot": "热点/冷点（Gi*）", "sites": "反弹点位",
         "coverage_legend": "网格覆盖率", "community": "社区", "grids": "网格数", "coverage": "覆盖率",
-        "rectified": "整改率", "total": "合计", "no_tracks": "本时段无巡查轨迹",
+        "rectified": "整改率", "total": "合计", "no_tracks": "本时段无巡查轨迹", "chart": "按周变化",
     },
     "en": {
         "title": "Sanitation grid management report", "period": "period", "updated": "data as of",
@@ -106,6 +108,7 @@ REPORT_LABELS: dict[str, dict[str, str]] = {
         "none": "none", "density": "report density (reports per km² per month)", "hot": "hot and cold spots (Gi*)",
         "sites": "recurring sites", "coverage_legend": "grid coverage", "community": "community", "grids": "grids",
         "coverage": "coverage", "rectified": "rectified", "total": "total", "no_tracks": "no GPS fixes in the period",
+        "chart": "week by week",
     },
 }
 
@@ -190,6 +193,7 @@ class _Analysis:
     hot: "gpd.GeoDataFrame | None" = None
     sites: "gpd.GeoDataFrame | None" = None
     table: pd.DataFrame | None = None
+    weekly: pd.DataFrame | None = None
 
 
 def _analyse(layers: Mapping[str, Any], start: Any, end: Any) -> _Analysis:
@@ -211,6 +215,10 @@ def _analyse(layers: Mapping[str, Any], start: Any, end: Any) -> _Analysis:
         out.density, out.hot, out.sites = _recurring(out.reports, layers, grids)
     if out.coverage is not None:
         out.table = community_table(out.coverage, out.reports, communities=layers["communities"])
+    if reports is not None:
+        from gridmap.supervision import weekly_figures
+
+        out.weekly = weekly_figures(layers, end=end, weeks=CHART_WEEKS)
     return out
 
 
@@ -595,6 +603,10 @@ def _panel_html(title: str, period: str, updated: str, found: _Analysis, palette
     if found.table is not None and found.coverage is not None:
         body += _community_html(found.table, _overall_coverage(found.coverage.grids), labels)
     body += _corners_html(found, basemap, labels)
+    if found.weekly is not None:
+        from gridmap.supervision_page import _chart_html
+
+        body += _chart_html(found.weekly, lang, illustrative, labels)
     summary = _summary_html(title, found, labels, illustrative=illustrative, redact=redact)
     return f'{summary}<div class="gm-body">{body}</div>'
 

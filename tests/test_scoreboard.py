@@ -1,0 +1,332 @@
+"""The supervision scoreboard, checked against a small case worked out by hand.
+
+The case (all times Asia/Shanghai, period 2025-03-03 to 2025-03-10, the
+previous period the week before):
+
+* community A = grids A1 (cadre 张三) and A2 (cadre 李四); community B = grid
+  B1 (cadre 张三 too, so the cadre table merges two communities);
+* reports r1..r8 in the period, r0 the week before; rectifications, a
+  verification and two spot checks; one rectification dated before its own
+  report (ignored); one after the cut-off (ignored);
+* a GPS walk straight across A1 only, so A1 is a strip covered and A2, B1
+  are not covered at all.
+
+Each expected figure below is written out from that story, not from the code.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from shapely.geometry import LineString, Point, box
+
+from gridmap._errors import GridmapError, SchemaError
+from gridmap.crs import metric_crs
+from gridmap.supervision import (
+    DEFAULT_DEADLINES_HOURS, SCOREBOARD_COLUMNS, Rules, presented, resolve_period, scoreboard, scoreboard_headers,
+    weekly_figures,
+)
+
+TZ = "Asia/Shanghai"
+A, B = "610802001001", "610802001002"
+A1, A2, B1 = A + "001", A + "002", B + "001"
+START, END = "2025-03-03", "2025-03-10"
+
+
+def _t(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz=TZ)
+
+
+def _grids() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({
+        "grid_code": [A1, A2, B1], "name": ["A1网格", "A2网格", "B1网格"], "community_code": [A, A, B],
+        "cadre": ["张三", "李四", "张三"], "cadre_phone": ["13700000001", "13700000002", "13700000001"],
+        "area_code": [None] * 3,
+    }, geometry=[box(109.730, 38.290, 109.732, 38.292), box(109.730, 38.292, 109.732, 38.294),
+                 box(109.736, 38.290, 109.738, 38.292)], crs=4326)
+
+
+_REPORTS = [  # id, time, category, lon, lat, grid
+    ("r0", "2025-02-25 08:00", "garbage_dumping", 109.7305, 38.2905, A1),
+    ("r1", "2025-03-03 08:00", "garbage_dumping", 109.7305, 38.2905, A1),
+    ("r2", "2025-03-04 08:00", "random_piling", 109.7315, 38.2915, A1),
+    ("r3", "2025-03-05 08:00", "firewood_pile", 109.7310, 38.2918, A1),
+    ("r4", "2025-03-09 20:00", "garbage_dumping", 109.7305, 38.2905, A1),
+    ("r5", "2025-03-03 09:00", "sewage_splashing", 109.7305, 38.2930, A2),
+    ("r6", "2025-03-06 10:00", "garbage_dumping", 109.7315, 38.2935, A2),
+    ("r7", "2025-03-06 12:00", "scrapped_vehicle", 109.7310, 38.2925, A2),
+    ("r8", "2025-03-04 10:00", "garbage_dumping", 109.7370, 38.2910, B1),
+]
+
+_FIXES = [  # report, rectified_at, verified_at
+    ("r0", "2025-02-25 12:00", None),
+    ("r1", "2025-03-03 20:00", "2025-03-04 10:00"),
+    ("r2", "2025-03-07 08:00", None),
+    ("r3", "2025-03-05 07:00", None),  # before its report: ignored
+    ("r5", "2025-03-03 15:00", None),
+    ("r6", "2025-03-11 10:00", None),  # after the cut-off: ignored
+    ("r7", "2025-03-08 12:00", None),
+    ("r8", "2025-03-04 12:00", None),
+]
+
+_CHECKS = [("r5", "2025-03-05 10:00", "reopened"), ("r7", "2025-03-09 12:00", "verified")]
+
+
+def _walk() -> gpd.GeoDataFrame:
+    """Fixes every 10 s along latitude 38.291 from west of A1 to east of it (about 0.87 m/s)."""
+    lons = np.arange(109.7295, 109.73251, 0.0001)
+    times = [_t("2025-03-05 09:00") + pd.Timedelta(seconds=10 * k) for k in range(len(lons))]
+    return gpd.GeoDataFrame({"inspector": "巡查员甲", "time": times, "track_id": "w1"},
+                            geometry=[Point(x, 38.291) for x in lons], crs=4326)
+
+
+def _layers() -> dict[str, object]:
+    reports = gpd.GeoDataFrame({
+        "report_id": [r[0] for r in _REPORTS], "reported_at": [_t(r[1]) for r in _REPORTS],
+        "category": [r[2] for r in _REPORTS], "description": "", "source": "app", "status": "reported",
+        "grid_code": [r[5] for r in _REPORTS], "photo": None,
+    }, geometry=[Point(r[3], r[4]) for r in _REPORTS], crs=4326)
+    fixes = pd.DataFrame({
+        "report_id": [f[0] for f in _FIXES], "rectified_at": [_t(f[1]) for f in _FIXES],
+        "verified_at": pd.Series([_t(f[2]) if f[2] else pd.NaT for f in _FIXES], dtype=f"datetime64[ns, {TZ}]"),
+        "by": "环卫队", "tonnes": np.nan, "truck_trips": pd.array([pd.NA] * len(_FIXES), dtype="Int64"),
+    })
+    checks = pd.DataFrame({"report_id": [c[0] for c in _CHECKS], "checked_at": [_t(c[1]) for c in _CHECKS],
+                           "result": [c[2] for c in _CHECKS], "checker": "督查组", "note": ""})
+    communities = gpd.GeoDataFrame({"community_code": [A, B], "name": ["甲社区", "乙社区"], "secretary": None},
+                                   geometry=[box(109.730, 38.290, 109.732, 38.294),
+                                             box(109.736, 38.290, 109.738, 38.292)], crs=4326)
+    return {"grids": _grids(), "communities": communities, "reports": reports, "rectifications": fixes,
+            "spotchecks": checks, "tracks": _walk()}
+
+
+def _covered_share_of_a1() -> tuple[float, float, float]:
+    """Covered m² of A1 and the areas of A1 and A2, by shapely in the metric CRS (the reference)."""
+    grids = _grids()
+    crs = metric_crs(grids)
+    metric = grids.to_crs(crs).geometry.to_numpy()
+    walk = _walk().to_crs(crs)
+    line = LineString([(p.x, p.y) for p in walk.geometry])
+    covered = shapely.area(shapely.intersection(metric[0], line.buffer(30.0, quad_segs=64)))
+    return float(covered), float(shapely.area(metric[0])), float(shapely.area(metric[1]))
+
+
+@pytest.fixture(scope="module")
+def board_en() -> pd.DataFrame:
+    return scoreboard(_layers(), start=START, end=END, lang="en")
+
+
+def _row(board: pd.DataFrame, key: str, value: str) -> pd.Series:
+    rows = board[board[key] == value]
+    assert len(rows) == 1
+    return rows.iloc[0]
+
+
+def test_columns_carry_the_issue_names(board_en: pd.DataFrame) -> None:
+    named = ["reports", "rectified", "verified", "rectification_rate", "median_hours_to_rectify", "overdue",
+             "recurrences", "recurrence_rate", "coverage_ratio", "dead_corners", "rank", "lagging"]
+    assert set(named) <= set(board_en.columns)
+    assert list(board_en.columns) == ["community_code", "name", *SCOREBOARD_COLUMNS]
+
+
+def test_community_figures_by_hand(board_en: pd.DataFrame) -> None:
+    a = _row(board_en, "community_code", A)
+    # r1..r7; rectified at the cut-off: r1 (verified), r2, r7 (verified by a spot check); r5 reopened by a
+    # spot check; r6's fix came after the cut-off; r3's "fix" predates the report.
+    assert (a["reports"], a["rectified"], a["verified"], a["reopened"]) == (7, 3, 2, 1)
+    assert a["rectification_rate"] == pytest.approx(3 / 7)
+    assert a["median_hours_to_rectify"] == pytest.approx(statistics.median([12, 72, 48]))
+    # overdue: r2 fixed after 72 h (48 h allowed), r3 never (72 h allowed, 112 h waited), r6 (24 h allowed,
+    # 86 h waited at the cut-off). r4 waited 4 h of 24; r5's first fix took 6 h of 24.
+    assert (a["overdue"], a["overdue_rate"]) == (3, pytest.approx(3 / 7))
+    # r1 recurs r0 (fixed 2025-02-25 12:00, same spot); r4 recurs r1 (fixed 2025-03-03 20:00).
+    assert (a["recurrences"], a["recurrence_rate"]) == (2, pytest.approx(2 / 7))
+    b = _row(board_en, "community_code", B)
+    assert (b["reports"], b["rectified"], b["verified"], b["reopened"], b["overdue"], b["recurrences"]) == \
+        (1, 1, 0, 0, 0, 0)
+    assert b["rectification_rate"] == 1.0 and b["median_hours_to_rectify"] == pytest.approx(2.0)
+    assert a["name"] == "甲社区" and int(a["grids"]) == 2
+
+
+def test_coverage_and_dead_corners_against_shapely(board_en: pd.DataFrame) -> None:
+    covered, area_a1, area_a2 = _covered_share_of_a1()
+    a = _row(board_en, "community_code", A)
+    assert a["coverage_ratio"] == pytest.approx(covered / (area_a1 + area_a2), rel=2e-3)
+    # the strip cuts A1 in two uncovered pieces; A2 is one piece, B1 another
+    assert int(a["dead_corners"]) == 3
+    b = _row(board_en, "community_code", B)
+    assert b["coverage_ratio"] == 0.0 and int(b["dead_corners"]) == 1
+
+
+def _expected_score(rect: float, overdue: float, cover: float, recur: float) -> float:
+    return 40 * rect + 20 * (1 - overdue) + 30 * cover + 10 * (1 - recur)
+
+
+def test_score_rank_and_change_follow_the_documented_rule(board_en: pd.DataFrame) -> None:
+    covered, area_a1, area_a2 = _covered_share_of_a1()
+    cover_a = covered / (area_a1 + area_a2)
+    a, b = _row(board_en, "community_code", A), _row(board_en, "community_code", B)
+    assert a["score"] == pytest.approx(_expected_score(3 / 7, 3 / 7, cover_a, 2 / 7), rel=1e-3)
+    assert b["score"] == pytest.approx(_expected_score(1, 0, 0, 0))
+    assert list(board_en["community_code"]) == [B, A] and list(board_en["rank"]) == [1, 2]
+    # The week before: A had r0 (fixed in 4 h), B nothing, nobody walked. Both score 40 + 20 + 0 + 10 = 70;
+    # the tie goes to fewer overdue (both 0), then coverage (both 0), then more reports: A first.
+    assert (int(a["previous_rank"]), int(a["rank_change"])) == (1, -1)
+    assert (int(b["previous_rank"]), int(b["rank_change"])) == (2, 1)
+    assert a["score_change"] == pytest.approx(a["score"] - 70.0)
+    assert int(a["reports_change"]) == 6 and int(b["reports_change"]) == 1
+    assert a["rectification_rate_change"] == pytest.approx(3 / 7 - 1.0)
+    assert math.isnan(b["rectification_rate_change"])  # no rate the week before
+    assert a["coverage_ratio_change"] == pytest.approx(cover_a, rel=2e-3)
+
+
+def test_lagging_flags_and_reasons(board_en: pd.DataFrame) -> None:
+    a, b = _row(board_en, "community_code", A), _row(board_en, "community_code", B)
+    assert bool(a["lagging"]) and bool(b["lagging"])
+    assert a["lagging_reason"].split("; ")[:3] == [
+        "rectification_rate 42.9% < 80%", "overdue_rate 42.9% > 20%", "recurrence_rate 28.6% > 20%"]
+    assert a["lagging_reason"].split("; ")[3].startswith("coverage_ratio ")
+    # B has 1 report, fewer than min_reports = 3: only the coverage rule applies to it.
+    assert b["lagging_reason"] == "coverage_ratio 0.0% < 80%"
+    relaxed = scoreboard(_layers(), start=START, end=END, lang="en",
+                         rules={"min_coverage_ratio": 0.0, "min_reports": 1, "max_recurrence_rate": 0.5,
+                                "max_overdue_rate": 0.5, "min_rectification_rate": 0.4})
+    assert not relaxed["lagging"].any() and (relaxed["lagging_reason"] == "").all()
+    bottom = scoreboard(_layers(), start=START, end=END, lang="en",
+                        rules={"min_coverage_ratio": 0.0, "min_reports": 99, "bottom_ranks": 1})
+    assert list(bottom["lagging"]) == [False, True]
+    assert bottom["lagging_reason"].iloc[1] == "rank 2 among the last 1"
+    zh = scoreboard(_layers(), start=START, end=END)
+    assert _row(zh, "community_code", B)["lagging_reason"] == "巡查覆盖率 0.0% 低于 80%"
+
+
+def test_cadre_and_grid_tables_by_hand() -> None:
+    cadres = scoreboard(_layers(), start=START, end=END, by="cadre", lang="en")
+    assert list(cadres.columns[:2]) == ["cadre", "grids"]
+    z = _row(cadres, "cadre", "张三")  # A1 and B1: r1..r4 and r8
+    assert (z["grids"], z["reports"], z["rectified"], z["verified"], z["overdue"], z["recurrences"]) == \
+        (2, 5, 3, 1, 2, 2)
+    assert z["median_hours_to_rectify"] == pytest.approx(12.0)  # median of 12, 72 and 2
+    li = _row(cadres, "cadre", "李四")  # A2: r5..r7
+    assert (li["reports"], li["rectified"], li["verified"], li["reopened"], li["overdue"]) == (3, 1, 1, 1, 1)
+    grids = scoreboard(_layers(), start=START, end=END, by="grid", lang="en")
+    assert list(grids.columns[:3]) == ["grid_code", "name", "community_code"]
+    a1 = _row(grids, "grid_code", A1)
+    assert (a1["reports"], a1["rectified"], a1["overdue"], a1["recurrences"]) == (4, 2, 2, 2)
+    assert a1["median_hours_to_rectify"] == pytest.approx(42.0)
+    covered, area_a1, _ = _covered_share_of_a1()
+    assert a1["coverage_ratio"] == pytest.approx(covered / area_a1, rel=2e-3)
+    assert int(a1["dead_corners"]) == 2
+    assert "cadre_phone" not in grids.columns and "cadre_phone" not in cadres.columns
+
+
+def test_deadlines_override_and_labels() -> None:
+    # random_piling gets 100 h: r2 (72 h) is no longer overdue; labels work like keys
+    board = scoreboard(_layers(), start=START, end=END, lang="en", deadlines={"乱堆乱放": 100})
+    assert int(_row(board, "community_code", A)["overdue"]) == 2
+    assert board.attrs["deadlines_hours"]["random_piling"] == 100.0
+    assert board.attrs["deadlines_hours"]["garbage_dumping"] == DEFAULT_DEADLINES_HOURS["garbage_dumping"]
+    with pytest.raises(SchemaError, match="positive number of hours"):
+        scoreboard(_layers(), start=START, end=END, deadlines={"garbage_dumping": 0})
+    with pytest.raises(SchemaError, match="unknown category"):
+        scoreboard(_layers(), start=START, end=END, deadlines={"nonsense": 5})
+
+
+def test_cutoff_is_end_or_now() -> None:
+    # Seen on 2025-03-06 00:00, r2 (fixed 03-07) is not fixed yet and r5 was reopened on 03-05: r1 is the
+    # only rectified report. Nothing is overdue yet: r2 has waited 40 h of 48, r3 16 h of 72, and r4, r6, r7
+    # lie after that moment (a test-only situation; real reports cannot come from the future).
+    board = scoreboard(_layers(), start=START, end=END, lang="en", now=_t("2025-03-06 00:00"))
+    a = _row(board, "community_code", A)
+    assert (a["rectified"], a["reopened"], a["overdue"]) == (1, 1, 0)
+    assert board.attrs["cutoff"] == "2025-03-06T00:00:00+08:00"
+
+
+def test_order_of_input_rows_does_not_matter(board_en: pd.DataFrame) -> None:
+    layers = _layers()
+    shuffled = {k: (v.sample(frac=1.0, random_state=3) if hasattr(v, "sample") else v) for k, v in layers.items()}
+    again = scoreboard(shuffled, start=START, end=END, lang="en")
+    pd.testing.assert_frame_equal(again, board_en)
+
+
+def test_the_callers_layers_are_not_modified() -> None:
+    layers = _layers()
+    before = {k: v.copy() for k, v in layers.items()}
+    scoreboard(layers, start=START, end=END, by="cadre")
+    for name, frame in layers.items():
+        pd.testing.assert_frame_equal(frame, before[name])
+
+
+def test_reports_outside_every_grid_are_counted_not_lost() -> None:
+    layers = _layers()
+    reports = layers["reports"].copy()
+    reports.loc[reports["report_id"] == "r8", "grid_code"] = None
+    layers["reports"] = reports
+    board = scoreboard(layers, start=START, end=END, lang="en")
+    assert int(board["reports"].sum()) == 7 and board.attrs["unassigned_reports"] == 1
+
+
+def test_without_tracks_coverage_is_missing_and_left_out_of_the_score() -> None:
+    layers = _layers()
+    layers["tracks"] = layers["tracks"].iloc[:0]
+    board = scoreboard(layers, start=START, end=END, lang="en")
+    assert board["coverage_ratio"].isna().all() and board["dead_corners"].isna().all()
+    b = _row(board, "community_code", B)
+    assert b["score"] == pytest.approx(100.0)  # (40 + 20 + 10) / 70 * 100
+    assert "coverage" not in b["lagging_reason"]
+
+
+def test_rank_ties_are_broken_by_key_and_ranks_are_unique() -> None:
+    layers = _layers()
+    layers["reports"] = layers["reports"].iloc[:0]
+    layers["tracks"] = layers["tracks"].iloc[:0]
+    board = scoreboard(layers, start=START, end=END, by="grid", lang="en")
+    assert list(board["grid_code"]) == sorted([A1, A2, B1]) and list(board["rank"]) == [1, 2, 3]
+
+
+def test_options_are_checked() -> None:
+    with pytest.raises(SchemaError, match="by must be one of"):
+        scoreboard(_layers(), start=START, end=END, by="street")
+    with pytest.raises(SchemaError, match="unknown rule"):
+        scoreboard(_layers(), start=START, end=END, rules={"min_rate": 1})
+    with pytest.raises(SchemaError, match="period is empty"):
+        scoreboard(_layers(), start=END, end=START)
+    with pytest.raises(SchemaError, match="weights"):
+        Rules(weights={"rectification_rate": -1})
+    layers = _layers()
+    layers["grids"] = layers["grids"].iloc[:0]
+    with pytest.raises(GridmapError, match="no grids"):
+        scoreboard(layers, start=START, end=END)
+
+
+def test_period_defaults_to_a_week() -> None:
+    first, last = resolve_period(None, "2025-03-10")
+    assert (first.isoformat(), last.isoformat()) == ("2025-03-03T00:00:00+08:00", "2025-03-10T00:00:00+08:00")
+    reports = _layers()["reports"]
+    first, last = resolve_period(None, None, reports)  # latest report: Sunday 2025-03-09 20:00
+    assert (first.date().isoformat(), last.date().isoformat()) == ("2025-03-03", "2025-03-10")
+
+
+def test_headers_zh_and_en(board_en: pd.DataFrame) -> None:
+    zh = presented(board_en, "zh")
+    assert zh.columns[0] == "社区编码" and "整改率" in zh.columns and "落后原因" in zh.columns
+    assert set(zh["是否落后"]) <= {"是", "否"}
+    en = presented(board_en, "en")
+    assert list(en.columns) == list(board_en.columns)
+    assert len(set(scoreboard_headers(board_en.columns, "zh").values())) == len(board_en.columns)
+
+
+def test_weekly_figures_match_the_scoreboard_of_each_week() -> None:
+    weekly = weekly_figures(_layers(), end=END, weeks=2)
+    assert len(weekly) == 4
+    last = weekly[weekly["week_start"] == _t(START)].set_index("community_code")
+    assert int(last.loc[A, "reports"]) == 7 and last.loc[A, "rectification_rate"] == pytest.approx(3 / 7)
+    first = weekly[weekly["week_start"] == _t("2025-02-24")].set_index("community_code")
+    assert int(first.loc[A, "reports"]) == 1 and first.loc[A, "coverage_ratio"] == 0.0
+    assert math.isnan(first.loc[B, "rectification_rate"])
