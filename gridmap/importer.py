@@ -33,25 +33,6 @@ def _grids_for(workspace: "Workspace", layer: str) -> Any:
     return grids if len(grids) else None
 
 
-def _read_source(path: "str | PathLike[str]", spec: Any, *, coords: str | None, encoding: str | None,
-                 source_layer: str | None) -> Any:
-    """Read the file; a CSV for a table without geometry needs no coordinates nor a declared system.
-
-    Extra longitude/latitude columns (the checklist of ``gridmap spotcheck``
-    has them) are not stored in such a table, so their system does not matter.
-    """
-    from pathlib import Path
-
-    from gridmap.io.dispatch import read
-
-    if spec.geometry is None and Path(path).suffix.lower() in (".csv", ".txt") and Path(path).is_file():
-        from gridmap.io.tabular import read_csv
-
-        return read_csv(path, layer=spec.name, coords=coords or "wgs84", encoding=encoding,
-                        require_coordinates=False)
-    return read(path, layer=spec.name, coords=coords, encoding=encoding, source_layer=source_layer)
-
-
 def _rectified_reports(workspace: "Workspace", layer: str) -> dict[str, bool] | None:
     """For ``spotchecks``: every report id of the workspace → whether it was ever rectified.
 
@@ -140,13 +121,14 @@ def import_file(
     1
     >>> ws.close()
     """
+    from gridmap.io.dispatch import read
     from gridmap.records import prepare
     from gridmap.workspace import Workspace, open_workspace
 
     spec = layer_spec(layer)
     ws = workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
     try:
-        result = _read_source(path, spec, coords=coords, encoding=encoding, source_layer=source_layer)
+        result = read(path, layer=spec.name, coords=coords, encoding=encoding, source_layer=source_layer)
         batch = prepare(
             spec.name,
             result,

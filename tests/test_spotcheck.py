@@ -301,7 +301,6 @@ def test_status_follows_the_latest_event(tmp_path: Path) -> None:
 
 
 def test_checklist_csv_round_trips_through_import(tmp_path: Path, sample_ws: Path) -> None:
-    pytest.importorskip("gridmap.spreadsheet", reason="gridmap.spreadsheet (helper A) is not written yet")
     ws = tmp_path / "copy.gpkg"
     ws.write_bytes(sample_ws.read_bytes())
     sample = spot_check(ws, n=12, seed=42, start="2025-03-01", end="2025-09-01")
@@ -449,3 +448,12 @@ def test_seed_is_reproducible_across_row_order_of_a_real_workspace(sample_ws: Pa
     layers["reports"] = layers["reports"].set_index("report_id").loc[ids].reset_index()
     b = spot_check(layers, n=40, seed=11, by="grid")
     assert a.checklist["report_id"].tolist() == b.checklist["report_id"].tolist()
+
+
+def test_tables_without_geometry_ignore_coordinate_columns(tmp_path: Path) -> None:
+    """A rectification list exported with lon/lat needs no declared coordinate system: they are not stored."""
+    ws = _small_ws(tmp_path)
+    src = _write(tmp_path / "fix.csv", [["report_id", "rectified_at", "lon", "lat"],
+                                        ["C1-000", "2025-03-10 09:00", "109.73", "38.29"]])
+    summary = import_file(ws, "rectifications", src)
+    assert (summary.read, summary.accepted, summary.quarantined) == (1, 1, 0)

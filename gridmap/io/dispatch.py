@@ -60,7 +60,7 @@ def read(
     layer : str
         The workspace layer the records are meant for; it is stamped on
         quarantined records and tells the CSV reader whether coordinates are
-        expected (``rectifications`` have none).
+        expected (tables without geometry, like ``rectifications``, have none).
     coords : {"wgs84", "gcj02", "bd09"}, optional
         The coordinate system of longitude/latitude in the file. Required for
         CSV with coordinates (phones differ, so there is no silent default).
@@ -103,6 +103,14 @@ def read(
     return result
 
 
+def _has_geometry(layer: str) -> bool:
+    """Whether records for `layer` carry a location (rectifications and spot checks do not)."""
+    from gridmap.model import LAYERS
+
+    spec = LAYERS.get(layer)
+    return spec is None or spec.geometry is not None
+
+
 def _read_by_kind(p: Path, *, layer: str, coords: str | None, encoding: str | None,
                   source_layer: str | None) -> ReadResult:
     suffix = p.suffix.lower()
@@ -113,8 +121,7 @@ def _read_by_kind(p: Path, *, layer: str, coords: str | None, encoding: str | No
     if suffix in _CSV:
         from gridmap.io.tabular import read_csv
 
-        return read_csv(p, layer=layer, coords=coords, encoding=encoding,
-                        require_coordinates=layer != "rectifications")
+        return read_csv(p, layer=layer, coords=coords, encoding=encoding, require_coordinates=_has_geometry(layer))
     if suffix in (".kml", ".kmz") or (suffix == ".zip" and _zip_holds_kml(p)):
         from gridmap.io.kml import read_kml
 

@@ -78,8 +78,10 @@ def read_csv(
     encoding : str, optional
         Text encoding. Default: UTF-8 (with or without BOM), else GB18030.
     require_coordinates : bool
-        When False and the file has no coordinate columns, return a plain
-        DataFrame (e.g. rectifications) instead of raising.
+        False for a table without geometry (rectifications, spot checks): the
+        records are returned as a plain DataFrame, and longitude/latitude
+        columns, if the file has them (a spot-check list does), are kept as
+        ordinary columns, so no coordinate system needs declaring.
 
     Returns
     -------
@@ -121,7 +123,7 @@ def read_csv(
     stamp = {"layer": layer, "source": p.name, "source_digest": digest}
     table = _parse(text, stamp)
     meta: dict[str, Any] = {"encoding": used}
-    columns = find_coordinate_columns(table.frame.columns, source=p.name)
+    columns = find_coordinate_columns(table.frame.columns, source=p.name) if require_coordinates else None
     if columns is None:
         if require_coordinates:
             raise ReadError(
