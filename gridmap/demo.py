@@ -115,6 +115,29 @@ def _write_report(ws: "Workspace", folder: Path) -> list[Path]:
     return [path]
 
 
+def _write_supervision(ws: "Workspace", folder: Path) -> list[Path]:
+    """The sample week's scoreboard (CSV, XLSX, HTML page) and a spot-check list (CSV, HTML)."""
+    from gridmap.maps.assets import AssetsMissingError
+    from gridmap.spotcheck import spot_check
+    from gridmap.supervision import scoreboard, weekly_figures, write_scoreboard
+    from gridmap.supervision_page import scoreboard_html
+
+    week = {"start": "2025-03-03", "end": "2025-03-10"}
+    board = scoreboard(ws, **week)
+    paths = write_scoreboard(board, csv=folder / "scoreboard.csv", xlsx=folder / "scoreboard.xlsx",
+                             weekly=weekly_figures(ws, end=week["end"], weeks=8))
+    check = spot_check(ws, n=12, seed=20250310, **week)
+    paths.append(check.to_csv(folder / "spotcheck.csv"))
+    try:
+        paths += [scoreboard_html(ws, folder / "scoreboard.html", **week),
+                  check.to_html(folder / "spotcheck.html")]
+    except AssetsMissingError:
+        logger.warning("the asset cache is empty, so scoreboard.html and spotcheck.html load Leaflet from the CDNs")
+        paths += [scoreboard_html(ws, folder / "scoreboard.html", **week, offline=False),
+                  check.to_html(folder / "spotcheck.html", offline=False)]
+    return paths
+
+
 def run_demo(out: str | PathLike[str], *, seed: int = 0) -> list[Path]:
     """Build the sample workspace in `out` and write what gridmap makes from it.
 
@@ -154,7 +177,9 @@ def run_demo(out: str | PathLike[str], *, seed: int = 0) -> list[Path]:
         coverage_files = _write_coverage(ws, folder)
         heatmap_files = _write_heatmap(ws, folder)
         report_files = _write_report(ws, folder)
+        supervision_files = _write_supervision(ws, folder)
     written += [messy, folder / "import-summary.json", folder / "quarantine.csv",
-                folder / "grid-check.json", folder / "grids.html", *coverage_files, *heatmap_files, *report_files]
+                folder / "grid-check.json", folder / "grids.html", *coverage_files, *heatmap_files, *report_files,
+                *supervision_files]
     logger.info("demo written to %s", folder)
     return written

@@ -167,3 +167,10 @@ def test_demo_writes_everything_offline_and_leaks_no_phone(tmp_path: Path) -> No
     assert re.search(r"1[3-9]\d{9}", report) is None and "示意数据（非测绘边界）" in report
     summary = json.loads((out / "import-summary.json").read_text(encoding="utf-8"))
     assert summary["read"] == summary["accepted"] + summary["duplicates"] + summary["quarantined"]
+    board = (out / "scoreboard.html").read_text(encoding="utf-8")  # shared: cadre names masked, no phone
+    assert re.search(r"1[3-9]\d{9}", board) is None and "示意数据" in board
+    header = (out / "scoreboard.csv").read_text(encoding="utf-8-sig").splitlines()[0]
+    assert header.startswith("社区编码,名称,网格数,问题数")
+    assert (out / "scoreboard.xlsx").read_bytes()[:2] == b"PK"
+    checklist = (out / "spotcheck.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert checklist[0].startswith("no,stratum,report_id") and len(checklist) == 13
