@@ -311,6 +311,8 @@ class SpotCheck:
     by: str
     lang: str = "zh"
     illustrative: bool = False
+    #: The grid polygons (EPSG:4326, ``grid_code`` and ``name``) drawn under the points on the page, when known.
+    grids: gpd.GeoDataFrame | None = None
 
     def to_csv(self, path: str | PathLike[str]) -> Path:
         """Write the checklist as CSV (UTF-8 with BOM, formula-looking text neutralised).
@@ -457,7 +459,15 @@ def spot_check(
     logger.info("spot check: %d of %d reports in %d strata (by %s, seed %r)", len(drawn), len(pop), len(strata),
                 by, seed)
     return SpotCheck(_checklist(drawn, layers, grids, lang), strata, seed, as_time(start), as_time(end), by,
-                     lang=lang, illustrative=illustrative)
+                     lang=lang, illustrative=illustrative, grids=_outlines(layers.get("grids")))
+
+
+def _outlines(grids: Any) -> gpd.GeoDataFrame | None:
+    """The grids' polygons for the page's map (codes and names only: no cadre, no phone)."""
+    if grids is None or len(grids) == 0 or getattr(grids, "crs", None) is None:
+        return None
+    keep = [c for c in ("grid_code", "name") if c in grids.columns]
+    return gpd.GeoDataFrame(grids[keep].copy(), geometry=grids.geometry.to_crs(STORAGE_CRS).values, crs=STORAGE_CRS)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -515,6 +525,25 @@ def _sheet_html(sample: SpotCheck, labels: Mapping[str, Any]) -> str:
             f'<p>{esc(labels["sign"])}: <span class="sc-sign" style="min-width:240px"></span></p></section>')
 
 
+def _grid_outlines(fmap: Any, grids: gpd.GeoDataFrame | None) -> None:
+    """Thin grid outlines with the grid's name as tooltip, so the checker sees where each point lies."""
+    import folium
+
+    from gridmap.maps._escape import html_text as esc
+
+    if grids is None:
+        return
+    for row in grids.itertuples(index=False):
+        geometry = getattr(row, grids.geometry.name)
+        if geometry is None or geometry.is_empty:
+            continue
+        name = getattr(row, "name", None)
+        label = name if isinstance(name, str) and name.strip() else getattr(row, "grid_code", "")
+        folium.GeoJson(geometry.__geo_interface__, style_function=lambda _f: {
+            "color": "#555555", "weight": 1.2, "fill": True, "fillColor": "#ffffff", "fillOpacity": 0.35},
+            tooltip=folium.Tooltip(esc(label))).add_to(fmap)
+
+
 def _map(sample: SpotCheck, labels: Mapping[str, Any]) -> Any:
     import folium
 
@@ -525,6 +554,7 @@ def _map(sample: SpotCheck, labels: Mapping[str, Any]) -> Any:
     west, south, east, north = (float(v) for v in points.total_bounds)
     fmap = folium.Map(location=[round((south + north) / 2, 6), round((west + east) / 2, 6)], zoom_start=15,
                       tiles=None, control_scale=True, height=480)
+    _grid_outlines(fmap, sample.grids)
     for r in points.itertuples(index=False):
         folium.Marker(
             [float(r.lat), float(r.lon)],

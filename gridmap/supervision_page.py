@@ -39,7 +39,7 @@ __all__ = ["scoreboard_html", "PAGE_LABELS"]
 logger = logging.getLogger(__name__)
 
 #: Labels of the page in zh-Hans and English.
-PAGE_LABELS: Mapping[str, Mapping[str, str]] = {
+PAGE_LABELS: Mapping[str, Mapping[str, Any]] = {
     "zh": {"title": "环境卫生督查排名", "units": "排名单元", "evidence": "问题依据（超期、反弹、抽查不合格）",
            "overdue": "超期未整改", "reopened": "抽查反弹", "recurring": "整治后反弹", "id": "编号",
            "category": "类别", "reported": "上报时间", "state": "问题", "grid": "网格", "period": "统计时段",
@@ -48,7 +48,8 @@ PAGE_LABELS: Mapping[str, Mapping[str, str]] = {
            "internal": "内部使用：未脱敏，请勿转发", "more": "另有 {n} 条", "rank": "排名", "of": "共",
            "rule_text": "整改率低于 {rect}、超期率高于 {over}、反弹率高于 {recur}（问题数不少于 {n} 件时）"
                         "或巡查覆盖率低于 {cover} 即为落后；得分 = {weights}",
-           "legend_lagging": "红色粗框：落后", "none": "（无）", "no_coverage": "无巡查轨迹，覆盖率不计"},
+           "legend_lagging": "红色粗框：落后", "none": "（无）", "no_coverage": "无巡查轨迹，覆盖率不计",
+           "unit_names": {"community": "社区", "grid": "网格", "cadre": "责任干部"}},
     "en": {"title": "Sanitation supervision ranking", "units": "Ranked units",
            "evidence": "Evidence (overdue, recurring, failed spot checks)", "overdue": "overdue",
            "reopened": "reopened by a spot check", "recurring": "came back after its fix", "id": "id",
@@ -60,7 +61,8 @@ PAGE_LABELS: Mapping[str, Mapping[str, str]] = {
            "rule_text": "lagging: rectification rate below {rect}, overdue rate above {over}, recurrence rate above "
                         "{recur} (with at least {n} reports), or coverage below {cover}; score = {weights}",
            "legend_lagging": "thick red outline: lagging", "none": "(none)",
-           "no_coverage": "no GPS tracks: coverage not counted"},
+           "no_coverage": "no GPS tracks: coverage not counted",
+           "unit_names": {"community": "community", "grid": "grid", "cadre": "cadre"}},
 }
 
 _TABLE_COLUMNS = ("rank", "score", "reports", "rectification_rate", "overdue", "recurrence_rate", "coverage_ratio",
@@ -201,8 +203,9 @@ def _rules_text(board: pd.DataFrame, labels: Mapping[str, str], lang: str) -> st
 
 def _table_html(board: pd.DataFrame, by: str, lang: str) -> str:
     headers = scoreboard_headers(board.columns, lang)
+    labels = PAGE_LABELS[lang]
     head = "".join(f"<th>{html_text(headers[c])}</th>" for c in ("rank",)) + \
-        f"<th>{html_text(headers[BY_CHOICES[by]])}</th>" + \
+        f"<th>{html_text(labels['unit_names'][by])}</th>" + \
         "".join(f"<th>{html_text(headers[c])}</th>" for c in _TABLE_COLUMNS[1:])
     rows = []
     for row in board.to_dict("records"):

@@ -457,3 +457,30 @@ def test_tables_without_geometry_ignore_coordinate_columns(tmp_path: Path) -> No
                                         ["C1-000", "2025-03-10 09:00", "109.73", "38.29"]])
     summary = import_file(ws, "rectifications", src)
     assert (summary.read, summary.accepted, summary.quarantined) == (1, 1, 0)
+
+
+@pytest.mark.slow
+def test_printable_checklist_in_chromium(sample_ws: Path, tmp_path: Path) -> None:
+    """Chromium prints the page on A4: the map on top, 60 rows over several pages, every row and point shown."""
+    from _browser import offline_page, real_cache_or_skip
+
+    cache = real_cache_or_skip()
+    sample = spot_check(sample_ws, n=60, seed=3, start="2025-03-01", end="2025-09-01")
+    page_path = sample.to_html(tmp_path / "check.html", cache=cache)
+    with offline_page(page_path, viewport=(1280, 900), phone=False) as session:
+        page = session.page
+        page.wait_for_timeout(300)
+        rows = page.locator(".sc-sheet tbody tr").count()
+        pins = page.locator(".sc-pin").count()
+        outlines = page.locator("path.leaflet-interactive").count()
+        page.emulate_media(media="print")
+        avoid = page.evaluate("() => getComputedStyle(document.querySelector('.sc-sheet tbody tr')).breakInside")
+        pdf = page.pdf(format="A4", print_background=True)
+    assert session.attempted == [] and session.errors == []
+    assert rows == 60 and pins == 60 and outlines > 0
+    assert avoid == "avoid"
+    assert pdf[:5] == b"%PDF-"
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+    assert pages >= 3  # 60 rows of two lines each do not fit on one or two A4 pages under the map
+    media = re.search(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf)
+    assert media is not None and abs(float(media.group(1)) - 595.9) < 2 and abs(float(media.group(2)) - 842.9) < 2
