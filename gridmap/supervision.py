@@ -99,6 +99,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, field, fields
 from os import PathLike
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
@@ -894,7 +895,7 @@ def write_scoreboard(
     xlsx: str | PathLike[str] | None = None,
     lang: str = "zh",
     weekly: pd.DataFrame | None = None,
-) -> list[Any]:
+) -> list[Path]:
     """Write a scoreboard as CSV and/or XLSX, safe to open in Excel and WPS.
 
     Text cells that a spreadsheet would run as a formula are neutralised
@@ -935,7 +936,7 @@ def write_scoreboard(
     if lang not in _NOTE_LABELS:
         raise SchemaError(f"lang must be 'zh' or 'en', got {lang!r}")
     table = presented(board, lang)
-    written = []
+    written: list[Path] = []
     if csv is not None:
         written.append(write_csv(table, csv))
     if xlsx is not None:

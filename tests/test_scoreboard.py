@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -330,3 +331,18 @@ def test_weekly_figures_match_the_scoreboard_of_each_week() -> None:
     first = weekly[weekly["week_start"] == _t("2025-02-24")].set_index("community_code")
     assert int(first.loc[A, "reports"]) == 1 and first.loc[A, "coverage_ratio"] == 0.0
     assert math.isnan(first.loc[B, "rectification_rate"])
+
+
+def test_a_real_workspace_gives_the_same_table(tmp_path: Path) -> None:
+    """Stored in a GeoPackage and read back (times as UTC text, nullable columns), the figures do not change."""
+    from gridmap.workspace import init_workspace
+
+    layers = _layers()
+    path = tmp_path / "w.gpkg"
+    with init_workspace(path) as ws:
+        for name in ("communities", "grids", "reports", "rectifications", "spotchecks", "tracks"):
+            ws.append(name, layers[name], source=f"{name}.test")
+    from_file = scoreboard(path, start=START, end=END, lang="en")
+    from_layers = scoreboard(layers, start=START, end=END, lang="en")
+    pd.testing.assert_frame_equal(from_file, from_layers, check_dtype=False)
+    assert list(from_file["rank"]) == [1, 2]
