@@ -801,22 +801,58 @@ def export_html(
     ...     "<!DOCTYPE html>" in out.read_text(encoding="utf-8")
     True
     """
-    from gridmap.maps.offline import inline_html
-
     out = Path(path)
     if offline:
         _check_assets(cache)
     fmap = report_map(workspace_or_layers, start=start, end=end, basemap=basemap, tianditu_key=tianditu_key,
                       tianditu_kind=tianditu_kind, lang=lang, redact=redact, title=title, illustrative=illustrative)
+    out.write_text(page_html(fmap, offline=offline, lang=lang, cache=cache, redact=redact), encoding="utf-8")
+    logger.info("wrote %s (%.2f MB)", out, out.stat().st_size / 1e6)
+    return out
+
+
+def page_html(fmap: "folium.Map", *, offline: bool, lang: str, cache: "AssetCache | None" = None,
+              redact: bool = True, extra_body: str = "") -> str:
+    """The HTML of a page gridmap shares: assets inlined when offline, its language declared, no phone left.
+
+    Parameters
+    ----------
+    fmap : folium.Map
+        The page's map.
+    offline : bool
+        Inline every asset from the cache (the unused folium assets left out).
+    lang : {"zh", "en"}
+        Declared as ``<html lang>``.
+    cache : gridmap.maps.assets.AssetCache, optional
+        The asset cache.
+    redact : bool
+        Refuse a page that still holds a phone-shaped number.
+    extra_body : str
+        HTML (already escaped) put at the end of the body after rendering,
+        never through Jinja2.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import folium
+    >>> page_html(folium.Map(tiles=None), offline=False, lang="en").splitlines()[:2]
+    ['<!DOCTYPE html>', '<html lang="en">']
+    """
+    from gridmap.maps.offline import inline_html
+
     html = fmap.get_root().render()
     if offline:
         html = inline_html(html, cache=cache, exclude=_UNUSED_ASSETS)
     html = html.replace("<html>", f'<html lang="{"zh-Hans" if lang == "zh" else "en"}">', 1)
+    if extra_body:
+        cut = html.rfind("</body>")
+        html = html[:cut] + extra_body + html[cut:]
     if redact:
         _refuse_phone_numbers(html)
-    out.write_text(html, encoding="utf-8")
-    logger.info("wrote %s (%.2f MB)", out, out.stat().st_size / 1e6)
-    return out
+    return html
 
 
 def _check_assets(cache: "AssetCache | None") -> None:

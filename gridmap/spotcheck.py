@@ -466,8 +466,10 @@ def _outlines(grids: Any) -> gpd.GeoDataFrame | None:
     """The grids' polygons for the page's map (codes and names only: no cadre, no phone)."""
     if grids is None or len(grids) == 0 or getattr(grids, "crs", None) is None:
         return None
+    from gridmap.maps._common import for_web
+
     keep = [c for c in ("grid_code", "name") if c in grids.columns]
-    return gpd.GeoDataFrame(grids[keep].copy(), geometry=grids.geometry.to_crs(STORAGE_CRS).values, crs=STORAGE_CRS)
+    return for_web(gpd.GeoDataFrame(grids[keep].copy(), geometry=grids.geometry.values, crs=grids.crs), what="grids")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -571,19 +573,12 @@ def _map(sample: SpotCheck, labels: Mapping[str, Any]) -> Any:
 
 def _page(sample: SpotCheck, *, offline: bool, lang: str, cache: "AssetCache | None") -> str:
     """The page's HTML: the map, then the checklist (inserted after rendering, never through Jinja2)."""
-    from gridmap.html_report import _UNUSED_ASSETS, _check_assets, _refuse_phone_numbers
-    from gridmap.maps.offline import inline_html
+    from gridmap.html_report import _check_assets, page_html
 
     if lang not in _LABELS:
         raise SchemaError(f"lang={lang!r} is not known; use one of: {', '.join(_LABELS)}")
     labels = _LABELS[lang]
     if offline:
         _check_assets(cache)
-    html = _map(sample, labels).get_root().render()
-    if offline:
-        html = inline_html(html, cache=cache, exclude=_UNUSED_ASSETS)
-    html = html.replace("<html>", f'<html lang="{"zh-Hans" if lang == "zh" else "en"}">', 1)
-    cut = html.rfind("</body>")
-    html = html[:cut] + _sheet_html(sample, labels) + html[cut:]
-    _refuse_phone_numbers(html)
-    return html
+    return page_html(_map(sample, labels), offline=offline, lang=lang, cache=cache,
+                     extra_body=_sheet_html(sample, labels))

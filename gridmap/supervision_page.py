@@ -265,12 +265,13 @@ def _page(layers: Mapping[str, Any], board: pd.DataFrame, weekly: pd.DataFrame |
     import folium
 
     from gridmap.html_report import _shareable
+    from gridmap.maps._common import for_web
     from gridmap.maps.page import ReportPanel, stable_ids
 
     labels = PAGE_LABELS[lang]
     shown = _shareable(board, redact)
     shown.attrs = dict(board.attrs)
-    shapes = _shareable(_unit_shapes(layers, by), redact)
+    shapes = _shareable(for_web(_unit_shapes(layers, by), what="units"), redact)
     west, south, east, north = (float(v) for v in layers["grids"].to_crs(4326).total_bounds)
     fmap = folium.Map(location=[round((south + north) / 2, 6), round((west + east) / 2, 6)], zoom_start=15,
                       tiles=None, control_scale=True)
@@ -352,7 +353,7 @@ def scoreboard_html(
     ...     "督查排名" in out.read_text(encoding="utf-8")
     True
     """
-    from gridmap.html_report import _UNUSED_ASSETS, _check_assets, _refuse_phone_numbers
+    from gridmap.html_report import _check_assets, page_html
 
     if lang not in PAGE_LABELS:
         raise SchemaError(f"lang must be 'zh' or 'en', got {lang!r}")
@@ -367,15 +368,7 @@ def scoreboard_html(
         logger.warning("writing a scoreboard page without redaction: keep it internal and do not forward it")
     fmap = _page(layers, board, weekly, by=by, lang=lang, redact=redact, illustrative=shown_illustrative,
                  deadlines=deadlines, title=title)
-    html = fmap.get_root().render()
-    if offline:
-        from gridmap.maps.offline import inline_html
-
-        html = inline_html(html, cache=cache, exclude=_UNUSED_ASSETS)
-    html = html.replace("<html>", f'<html lang="{"zh-Hans" if lang == "zh" else "en"}">', 1)
-    if redact:
-        _refuse_phone_numbers(html)
     out = Path(path)
-    out.write_text(html, encoding="utf-8")
+    out.write_text(page_html(fmap, offline=offline, lang=lang, cache=cache, redact=redact), encoding="utf-8")
     logger.info("wrote %s (%.2f MB)", out, out.stat().st_size / 1e6)
     return out
