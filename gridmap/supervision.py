@@ -24,9 +24,13 @@ imported).
     Reports whose latest event at the cut-off is a rectification or a
     verification. Events are the ``rectifications`` rows (``rectified_at``,
     and ``verified_at`` when there is one) and the spot checks (``spotchecks``
-    rows: verified or reopened); events at or before the report's own time,
-    or after the cut-off, do not count. The ``status`` column is not used: it
-    says what is true now, not at the cut-off.
+    rows: verified or reopened); events before the report's own time (bad
+    data; a fix at the very moment of the report, on the spot, counts), or
+    after the cut-off, do not count, nor does the verification of a
+    rectification dated before its report, nor a spot check made before the
+    report's first rectification (it checked no fix). At equal times a verification
+    follows its rectification and a spot check follows both. The ``status``
+    column is not used: it says what is true now, not at the cut-off.
 ``verified``
     Reports whose latest event is a verification (``verified_at``, or a spot
     check that found the fix holding).
@@ -347,6 +351,9 @@ def _events(reports: pd.DataFrame, rectifications: Any, spotchecks: Any, cutoff:
     parts = []
     if rectifications is not None and len(rectifications):
         rect = rectifications[["report_id", "rectified_at", "verified_at"]]
+        rect = rect[rect["report_id"].isin(times.index)]
+        # a verification counts only with its rectification: none dated before the report
+        rect = rect[(rect["rectified_at"] >= times.reindex(rect["report_id"]).to_numpy()).to_numpy(dtype=bool)]
         parts.append(pd.DataFrame({"report_id": rect["report_id"], "time": rect["rectified_at"],
                                    "state": "rectified", "fix": True, "order": 0}))
         ver = rect[rect["verified_at"].notna()]
@@ -354,15 +361,20 @@ def _events(reports: pd.DataFrame, rectifications: Any, spotchecks: Any, cutoff:
         parts.append(pd.DataFrame({"report_id": ver["report_id"], "time": verified_time,
                                    "state": "verified", "fix": False, "order": 1}))
     if spotchecks is not None and len(spotchecks):
-        parts.append(pd.DataFrame({"report_id": spotchecks["report_id"], "time": spotchecks["checked_at"],
-                                   "state": spotchecks["result"].astype(str), "fix": False, "order": 2}))
+        # a spot check checks a fix: one made before any rectification of the report is ignored
+        first_fix = parts[0].groupby("report_id")["time"].min() if parts else pd.Series(dtype=object)
+        checks = spotchecks[spotchecks["report_id"].isin(first_fix.index)]
+        checks = checks[(checks["checked_at"] >= first_fix.reindex(checks["report_id"]).to_numpy()).to_numpy(
+            dtype=bool)]
+        parts.append(pd.DataFrame({"report_id": checks["report_id"], "time": checks["checked_at"],
+                                   "state": checks["result"].astype(str), "fix": False, "order": 2}))
     if not parts:
         return pd.DataFrame({"report_id": [], "time": pd.Series([], dtype=f"datetime64[ns, {DEFAULT_TZ}]"),
                              "state": [], "fix": pd.Series([], dtype=bool), "order": []})
     events = pd.concat(parts, ignore_index=True)
     events = events[events["report_id"].isin(times.index)]
     reported = times.reindex(events["report_id"]).to_numpy()
-    keep = events["time"].notna().to_numpy() & (events["time"].to_numpy() > reported)
+    keep = events["time"].notna().to_numpy() & (events["time"].to_numpy() >= reported)
     keep &= (events["time"] <= cutoff).to_numpy()
     return events[keep]
 

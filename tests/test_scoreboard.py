@@ -346,3 +346,84 @@ def test_a_real_workspace_gives_the_same_table(tmp_path: Path) -> None:
     from_layers = scoreboard(layers, start=START, end=END, lang="en")
     pd.testing.assert_frame_equal(from_file, from_layers, check_dtype=False)
     assert list(from_file["rank"]) == [1, 2]
+
+
+# ----------------------------------------------------------------------------- per-report facts, brute force
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_T0 = pd.Timestamp("2025-03-03", tz=TZ)
+_HOUR = pd.Timedelta(hours=1)
+_CATS = ["garbage_dumping", "firewood_pile", "scrapped_vehicle"]
+
+
+def _brute_force(reports: pd.DataFrame, fixes: pd.DataFrame, checks: pd.DataFrame,
+                 cutoff: pd.Timestamp) -> dict[str, tuple[bool, bool, bool, bool, float]]:
+    """(rectified, verified, reopened, overdue, hours) per report, by walking its events in time order."""
+    out = {}
+    for rid, at, category in reports[["report_id", "reported_at", "category"]].itertuples(index=False):
+        events = []
+        for fixed, verified in fixes[fixes["report_id"] == rid][["rectified_at", "verified_at"]].itertuples(
+                index=False):
+            if fixed < at:  # a fix dated before its report, and its verification, are bad data
+                continue
+            events.append((fixed, 0, "rectified"))
+            if pd.notna(verified):
+                events.append((max(fixed, verified), 1, "verified"))
+        first_fix = min((e[0] for e in events if e[1] == 0), default=None)
+        for checked, result in checks[checks["report_id"] == rid][["checked_at", "result"]].itertuples(index=False):
+            if first_fix is not None and checked >= first_fix:  # a check before any fix checks nothing
+                events.append((checked, 2, result))
+        events = sorted(e for e in events if at <= e[0] <= cutoff)
+        state = events[-1][2] if events else None
+        first = min((e[0] for e in events if e[2] == "rectified" and e[1] == 0), default=None)
+        limit = DEFAULT_DEADLINES_HOURS[category]
+        hours = None if first is None else (first - at) / _HOUR
+        overdue = (cutoff - at) / _HOUR > limit if hours is None else hours > limit
+        rectified = state in ("rectified", "verified")
+        out[rid] = (rectified, state == "verified", state == "reopened", overdue,
+                    hours if rectified else float("nan"))
+    return out
+
+
+_event = st.tuples(st.integers(0, 11), st.integers(-30, 250), st.booleans(), st.integers(0, 60))
+_check = st.tuples(st.integers(0, 11), st.integers(-30, 250), st.sampled_from(["verified", "reopened"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(report_hours=st.lists(st.integers(0, 160), min_size=1, max_size=12),
+       categories=st.lists(st.sampled_from(_CATS), min_size=12, max_size=12),
+       fix_events=st.lists(_event, max_size=20), check_events=st.lists(_check, max_size=8),
+       cutoff_hours=st.integers(100, 168))
+def test_report_facts_match_a_brute_force_walk(report_hours: list[int], categories: list[str],
+                                               fix_events: list[tuple[int, int, bool, int]],
+                                               check_events: list[tuple[int, int, str]], cutoff_hours: int) -> None:
+    from gridmap.supervision import _events, _report_facts, _deadline_hours
+
+    reports = pd.DataFrame({"report_id": [f"r{k}" for k in range(len(report_hours))],
+                            "reported_at": [_T0 + h * _HOUR for h in report_hours],
+                            "category": categories[:len(report_hours)]})
+    n = len(reports)
+    fixes = pd.DataFrame({
+        "report_id": [f"r{e[0] % n}" for e in fix_events],
+        "rectified_at": [_T0 + (report_hours[e[0] % n] + e[1]) * _HOUR for e in fix_events],
+        "verified_at": pd.Series([_T0 + (report_hours[e[0] % n] + e[1] + e[3]) * _HOUR if e[2] else pd.NaT
+                                  for e in fix_events], dtype=f"datetime64[ns, {TZ}]"),
+    }).drop_duplicates(["report_id", "rectified_at"])
+    checks = pd.DataFrame({
+        "report_id": [f"r{c[0] % n}" for c in check_events],
+        "checked_at": [_T0 + (report_hours[c[0] % n] + c[1]) * _HOUR for c in check_events],
+        "result": [c[2] for c in check_events],
+    }).drop_duplicates(["report_id", "checked_at"])
+    if len(fixes) == 0:
+        fixes = fixes.astype({"rectified_at": f"datetime64[ns, {TZ}]"})
+    if len(checks) == 0:
+        checks = checks.astype({"checked_at": f"datetime64[ns, {TZ}]"})
+    cutoff = _T0 + cutoff_hours * _HOUR
+    facts = _report_facts(reports, _events(reports, fixes, checks, cutoff), cutoff, _deadline_hours(None))
+    expected = _brute_force(reports, fixes, checks, cutoff)
+    for row in facts.itertuples(index=False):
+        want = expected[row.report_id]
+        assert (bool(row.rectified), bool(row.verified), bool(row.reopened), bool(row.overdue)) == want[:4]
+        assert (math.isnan(row.hours) and math.isnan(want[4])) or row.hours == pytest.approx(want[4])
