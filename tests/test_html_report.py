@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import re
@@ -24,6 +23,7 @@ from gridmap.maps.compact import QUANTUM_DEG, CompactPoints, json_for_script
 from gridmap.maps.offline import remote_references
 
 from _browser import real_cache_or_skip
+from _compact import decode as _decode, payload_of as _payload
 
 PHONE = re.compile(r"1[3-9]\d{9}")
 PERIOD = {"start": "2025-03-01", "end": "2025-04-01"}
@@ -35,36 +35,6 @@ def layers() -> dict:
 
 
 # ----------------------------------------------------------------------------- decoding, written independently
-
-
-def _unpack(text: str, kind: str) -> np.ndarray:
-    raw = base64.b64decode(text.translate(str.maketrans("-_.~!*()$@", "0123456789")))
-    return np.frombuffer(raw, dtype={"u8": "<u1", "u16": "<u2", "u32": "<u4"}[kind])
-
-
-def _decode(payload: str) -> dict:
-    data = json.loads(payload)
-    out = {"n": data["n"]}
-    if data["n"]:
-        out["lon"] = data["x0"] + _unpack(data["x"], data["xy"]) * data["q"]
-        out["lat"] = data["y0"] + _unpack(data["y"], data["xy"]) * data["q"]
-    fields = {}
-    for field in data["fields"]:
-        codes = _unpack(field["codes"], field["type"])
-        if field["kind"] == "id":
-            fields[field["label"]] = [f"{field['prefix']}{int(c):0{field['width']}d}" for c in codes]
-        else:
-            fields[field["label"]] = [field["values"][int(c)] for c in codes]
-    out["fields"] = fields
-    out["palette"] = data["palette"]
-    return out
-
-
-def _payload(html: str, role: str) -> str:
-    found = [p for p in re.findall(r"new GridmapPoints\((\{.*?\})\);\n", html, flags=re.S)
-             if json.loads(p)["role"] == role]
-    assert len(found) == 1, f"{len(found)} {role} layers"
-    return found[0]
 
 
 coords = st.lists(st.tuples(st.floats(73.5, 135.0), st.floats(18.0, 53.5)), min_size=1, max_size=60)

@@ -427,3 +427,21 @@ def test_report_facts_match_a_brute_force_walk(report_hours: list[int], categori
         want = expected[row.report_id]
         assert (bool(row.rectified), bool(row.verified), bool(row.reopened), bool(row.overdue)) == want[:4]
         assert (math.isnan(row.hours) and math.isnan(want[4])) or row.hours == pytest.approx(want[4])
+
+
+def test_the_page_shows_exactly_the_evidence_behind_the_figures(tmp_path: Path) -> None:
+    """On the map: the overdue (r2, r3, r6), reopened (r5) and recurring (r1, r4) reports, each once, where it is."""
+    from _compact import decode, payload_of
+
+    from gridmap.supervision_page import PAGE_LABELS, scoreboard_html
+
+    html = scoreboard_html(_layers(), tmp_path / "b.html", start=START, end=END, offline=False, weeks=0,
+                           lang="en").read_text(encoding="utf-8")
+    found = decode(payload_of(html, "evidence"))
+    labels = PAGE_LABELS["en"]
+    states = dict(zip(found["fields"][labels["id"]], found["fields"][labels["state"]]))
+    assert states == {"r2": labels["overdue"], "r3": labels["overdue"], "r6": labels["overdue"],
+                      "r5": labels["reopened"], "r1": labels["recurring"], "r4": labels["recurring"]}
+    where = {r[0]: (r[3], r[4]) for r in _REPORTS}
+    for rid, lon, lat in zip(found["fields"][labels["id"]], found["lon"], found["lat"]):
+        assert abs(lon - where[rid][0]) <= 1e-5 and abs(lat - where[rid][1]) <= 1e-5
