@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import multiprocessing as mp
 import resource
 import time
 from typing import Any
@@ -103,7 +102,7 @@ def compare(n_fixes: int) -> dict[str, Any]:
             "mean_coverage": float(result.grids["coverage_ratio"].mean()), "used": result.stats["fixes_used"]}
 
 
-def _peak_child(n_fixes: int, queue: Any) -> None:
+def _peak_child(queue: Any, n_fixes: int) -> None:
     from gridmap.coverage import sweep_coverage
     from gridmap.sample import sample_boundaries, sample_tracks
 
@@ -120,13 +119,9 @@ def _peak_child(n_fixes: int, queue: Any) -> None:
 
 def peak_memory(n_fixes: int) -> dict[str, Any]:
     """Run sweep_coverage on `n_fixes` in a forked child; its ru_maxrss (KiB on Linux) is its own peak."""
-    ctx = mp.get_context("fork")
-    queue = ctx.Queue()
-    child = ctx.Process(target=_peak_child, args=(n_fixes, queue))
-    child.start()
-    out = queue.get()
-    child.join()
-    return out
+    from _fork import in_child
+
+    return in_child(_peak_child, n_fixes)
 
 
 def main() -> None:

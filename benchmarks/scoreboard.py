@@ -24,7 +24,6 @@ Run: ``python benchmarks/scoreboard.py [--sizes 20000,100000]``
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import resource
 import time
 from collections import defaultdict
@@ -82,7 +81,7 @@ def _ours(layers: dict[str, Any]) -> pd.DataFrame:
     return gridmap.scoreboard(layers, start=START, end=END, lang="en", now=pd.Timestamp("2026-01-01", tz="UTC"))
 
 
-def _peak_child(n: int, queue: Any) -> None:
+def _peak_child(queue: Any, n: int) -> None:
     import gridmap
 
     layers = gridmap.sample_layers(n_reports=n, track_days=7)
@@ -92,13 +91,9 @@ def _peak_child(n: int, queue: Any) -> None:
 
 
 def _peak(n: int) -> tuple[float, float]:
-    ctx = mp.get_context("fork")
-    queue = ctx.Queue()
-    child = ctx.Process(target=_peak_child, args=(n, queue))
-    child.start()
-    result = queue.get()
-    child.join()
-    return result
+    from _fork import in_child
+
+    return in_child(_peak_child, n)
 
 
 def _parts(layers: dict[str, Any]) -> dict[str, float]:

@@ -710,7 +710,7 @@ def _compose(inputs: _Inputs, found: _Analysis, *, start: Any, end: Any, basemap
 
     from gridmap.briefing_page import _period_text
     from gridmap.maps.basemaps import add_basemap
-    from gridmap.maps.page import ReportPanel, stable_ids
+    from gridmap.maps.page import finish_page
 
     layers = inputs.layers
     grids = _shareable(layers["grids"], redact)
@@ -737,10 +737,7 @@ def _compose(inputs: _Inputs, found: _Analysis, *, start: Any, end: Any, basemap
     shown_title = title or labels["title"]
     panel = _panel_html(shown_title, _period_text(start, end, layers), _day(inputs.updated), found, palette,
                         peak, basemap, labels, lang, illustrative=illustrative, redact=redact)
-    ReportPanel(panel, bounds=(west, south, east, north)).add_to(fmap)
-    folium.LayerControl(collapsed=True).add_to(fmap)
-    fmap.get_root().title = html_text(shown_title)
-    return stable_ids(fmap)
+    return finish_page(fmap, panel, bounds=(west, south, east, north), title=shown_title)
 
 
 def export_html(

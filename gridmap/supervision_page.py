@@ -266,7 +266,7 @@ def _page(layers: Mapping[str, Any], board: pd.DataFrame, weekly: pd.DataFrame |
 
     from gridmap.html_report import _shareable
     from gridmap.maps._common import for_web
-    from gridmap.maps.page import ReportPanel, stable_ids
+    from gridmap.maps.page import finish_page
 
     labels = PAGE_LABELS[lang]
     shown = _shareable(board, redact)
@@ -279,11 +279,8 @@ def _page(layers: Mapping[str, Any], board: pd.DataFrame, weekly: pd.DataFrame |
     _evidence_layer(fmap, _evidence(layers, board, deadlines), labels, lang)
     shown_title = title or labels["title"]
     panel = _panel_html(shown, weekly, shown_title, by, lang, labels, illustrative=illustrative, redact=redact)
-    ReportPanel(panel, bounds=(west, south, east, north)).add_to(fmap)
     fmap.get_root().header.add_child(folium.Element(f"<style>{_EXTRA_CSS}</style>"))
-    folium.LayerControl(collapsed=True).add_to(fmap)
-    fmap.get_root().title = html_text(shown_title)
-    return stable_ids(fmap)
+    return finish_page(fmap, panel, bounds=(west, south, east, north), title=shown_title)
 
 
 def scoreboard_html(

@@ -37,7 +37,7 @@ from branca.element import Element, MacroElement, Template
 if TYPE_CHECKING:  # pragma: no cover
     import folium
 
-__all__ = ["ReportPanel", "stable_ids", "PAGE_CSS"]
+__all__ = ["ReportPanel", "stable_ids", "finish_page", "PAGE_CSS"]
 
 #: Style of the panel, the tables and the touch-sized controls.
 PAGE_CSS = """
@@ -172,3 +172,41 @@ def stable_ids(fmap: "folium.Map") -> "folium.Map":
 
     walk(fmap.get_root())
     return fmap
+
+
+def finish_page(fmap: "folium.Map", panel_html: str, *, bounds: tuple[float, float, float, float],
+                title: str) -> "folium.Map":
+    """Add the panel (fitted to `bounds` when the page opens), the layer control and the title; renumber ids.
+
+    Parameters
+    ----------
+    fmap : folium.Map
+        The page's map, its layers added.
+    panel_html : str
+        The panel's ``<summary>`` and body, every user string already escaped.
+    bounds : tuple of float
+        ``(west, south, east, north)`` to show first.
+    title : str
+        The page's title, shown literally (escaped here).
+
+    Returns
+    -------
+    folium.Map
+        `fmap`, with stable element ids (:func:`stable_ids`).
+
+    Examples
+    --------
+    >>> import folium
+    >>> page = finish_page(folium.Map(tiles=None), "<summary>x</summary>", bounds=(109.7, 38.2, 109.8, 38.3),
+    ...                    title="<b>t</b>")
+    >>> page.get_root().title
+    '&lt;b&gt;t&lt;/b&gt;'
+    """
+    import folium
+
+    from gridmap.maps._escape import html_text
+
+    ReportPanel(panel_html, bounds=bounds).add_to(fmap)
+    folium.LayerControl(collapsed=True).add_to(fmap)
+    fmap.get_root().title = html_text(title)
+    return stable_ids(fmap)
