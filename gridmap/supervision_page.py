@@ -224,7 +224,8 @@ def _chart_html(weekly: pd.DataFrame | None, lang: str, illustrative: bool, labe
         return ""
     png = base64.b64encode(supervision_chart_png_bytes(weekly, lang=lang, illustrative=illustrative)).decode()
     return (f'<div class="gm-meta"><b>{html_text(labels["chart"])}</b></div>'
-            f'<img class="gm-chart" alt="{html_text(labels["chart"])}" src="data:image/png;base64,{png}">')
+            f'<img class="gm-chart" style="max-width:100%;height:auto;display:block" alt="{html_text(labels["chart"])}"'
+            f' src="data:image/png;base64,{png}">')
 
 
 def _panel_html(board: pd.DataFrame, weekly: pd.DataFrame | None, title: str, by: str, lang: str,

@@ -174,12 +174,31 @@ def test_html_page_offline_in_chromium(layers: dict[str, object], tmp_path: Path
         rows = page.locator(".gm-table tbody tr").count()
         names = page.locator(".gm-table tbody td:nth-child(2)").all_inner_texts()
         chart = page.evaluate("() => { const i = document.querySelector('img.gm-chart');"
-                              " return i ? [i.complete, i.naturalWidth] : null; }")
+                              " return i ? [i.complete, i.naturalWidth, i.clientWidth,"
+                              " i.parentElement.clientWidth] : null; }")
         paths = page.locator("path.leaflet-interactive").count()
     assert session.attempted == [] and session.errors == []
     assert rows == 6 and any(HOSTILE_NAME in n for n in names)
-    assert chart is not None and chart[0] and chart[1] > 800
+    assert chart is not None and chart[0] and chart[1] > 800 and 0 < chart[2] <= chart[3]  # fits the panel
     assert paths >= 6
+
+
+@pytest.mark.slow
+def test_leaders_report_chart_fits_the_panel_on_a_phone(layers: dict[str, object], tmp_path: Path) -> None:
+    cache = real_cache_or_skip()
+    out = gridmap.export_html(layers, tmp_path / "report.html", start=START, end=END, cache=cache)
+    with offline_page(out) as session:
+        page = session.page
+        page.locator("#gm-panel > summary").click()
+        page.wait_for_timeout(300)
+        sizes = page.evaluate("() => { const i = document.querySelector('img.gm-chart');"
+                              " const p = document.getElementById('gm-panel').getBoundingClientRect();"
+                              " const r = i.getBoundingClientRect();"
+                              " return [i.complete, i.naturalWidth, r.left, r.right, p.left, p.right]; }")
+    assert session.attempted == [] and session.errors == []
+    complete, natural, left, right, panel_left, panel_right = sizes
+    assert complete and natural > 800
+    assert panel_left <= left < right <= panel_right and right <= 375
 
 
 def test_quarantine_csv_neutralises_a_hostile_file_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
