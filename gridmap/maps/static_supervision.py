@@ -79,42 +79,57 @@ def _panel(ax: "Axes", weekly: pd.DataFrame, key: str, units: list[tuple[str, st
         tick.set_fontproperties(_sized(font, 9))
 
 
-def _draw(weekly: pd.DataFrame, lang: str, illustrative: bool, dpi: float) -> "Figure":
+# Figure size (inches) and axes boxes (left, bottom, width, height as figure fractions) of each layout.
+_LAYOUTS = {
+    "wide": {"size": (11.0, 4.8), "axes": ((0.06, 0.17, 0.40, 0.64), (0.55, 0.17, 0.40, 0.64)), "title_y": 0.95,
+             "note_y": 0.895, "legend_columns": 6},
+    "tall": {"size": (5.6, 7.6), "axes": ((0.12, 0.55, 0.84, 0.30), (0.12, 0.16, 0.84, 0.30)), "title_y": 0.97,
+             "note_y": 0.935, "legend_columns": 3},
+}
+
+
+def _draw(weekly: pd.DataFrame, lang: str, illustrative: bool, dpi: float, layout: str) -> "Figure":
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    labels = CHART_LABELS[lang]
+    labels, shape = CHART_LABELS[lang], _LAYOUTS[layout]
     key, units = _units(weekly)
     weeks = sorted(pd.to_datetime(weekly["week_start"]).unique())
     font = cjk_font_properties()
-    fig = Figure(figsize=(11.0, 4.8), dpi=dpi, facecolor="#ffffff")
+    fig = Figure(figsize=shape["size"], dpi=dpi, facecolor="#ffffff")
     FigureCanvasAgg(fig)
-    left = fig.add_axes((0.06, 0.17, 0.40, 0.64))
-    right = fig.add_axes((0.55, 0.17, 0.40, 0.64))
-    _panel(left, weekly, key, units, "rectification_rate", labels["rect"], font, weeks)
-    _panel(right, weekly, key, units, "coverage_ratio", labels["cover"], font, weeks)
-    fig.text(0.02, 0.95, labels["title"], fontproperties=_sized(font, 14, bold=True), ha="left", va="center")
-    handles, names = left.get_legend_handles_labels()
-    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 6), frameon=False,
+    first, second = (fig.add_axes(box) for box in shape["axes"])
+    _panel(first, weekly, key, units, "rectification_rate", labels["rect"], font, weeks)
+    _panel(second, weekly, key, units, "coverage_ratio", labels["cover"], font, weeks)
+    title_font = _sized(font, 13 if layout == "tall" else 14, bold=True)
+    fig.text(0.02, shape["title_y"], labels["title"], fontproperties=title_font, ha="left", va="center")
+    handles, names = first.get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=min(len(names), shape["legend_columns"]), frameon=False,
                prop=_sized(font, 9), bbox_to_anchor=(0.5, 0.0))
-    fig.text(0.06, 0.895, labels["no_reports"], fontproperties=_sized(font, 8), ha="left", va="center",
-             color="#555555")
+    fig.text(0.02 if layout == "tall" else 0.06, shape["note_y"], labels["no_reports"],
+             fontproperties=_sized(font, 8), ha="left", va="center", color="#555555")
     if illustrative:
-        fig.text(0.98, 0.95, labels["illustrative"], fontproperties=_sized(font, 9), color="#8a6d00", ha="right",
-                 va="center", bbox={"facecolor": "#fff3cd", "edgecolor": "#cc9900", "boxstyle": "round,pad=0.3"})
+        fig.text(0.98, shape["note_y"] if layout == "tall" else shape["title_y"], labels["illustrative"],
+                 fontproperties=_sized(font, 9), color="#8a6d00", ha="right", va="center",
+                 bbox={"facecolor": "#fff3cd", "edgecolor": "#cc9900", "boxstyle": "round,pad=0.3"})
     return fig
 
 
-def _check(weekly: Any, lang: str) -> None:
+def _check(weekly: Any, lang: str, layout: str = "wide") -> None:
     if lang not in CHART_LABELS:
         raise SchemaError(f"lang must be 'zh' or 'en', got {lang!r}")
+    if layout not in _LAYOUTS:
+        raise SchemaError(f"layout must be 'wide' or 'tall', got {layout!r}")
     if not isinstance(weekly, pd.DataFrame) or len(weekly) == 0:
         raise SchemaError("no weekly figures to draw: compute them with gridmap.supervision.weekly_figures")
 
 
 def supervision_chart_png_bytes(weekly: pd.DataFrame, *, lang: str = "zh", illustrative: bool = False,
-                                dpi: float = 110) -> bytes:
+                                dpi: float = 110, layout: str = "tall") -> bytes:
     """The chart of :func:`supervision_png` as PNG bytes (for embedding in a page).
+
+    The default ``layout="tall"`` stacks the two panels, which reads better in a
+    page's narrow side panel on a phone.
 
     Examples
     --------
@@ -124,15 +139,15 @@ def supervision_chart_png_bytes(weekly: pd.DataFrame, *, lang: str = "zh", illus
     >>> supervision_chart_png_bytes(w)[:8]
     b'\\x89PNG\\r\\n\\x1a\\n'
     """
-    _check(weekly, lang)
-    fig = _draw(weekly, lang, illustrative, _check_dpi(dpi))
+    _check(weekly, lang, layout)
+    fig = _draw(weekly, lang, illustrative, _check_dpi(dpi), layout)
     buffer = io.BytesIO()
     fig.savefig(buffer, dpi=fig.dpi, format="png", facecolor="#ffffff")
     return buffer.getvalue()
 
 
 def supervision_png(weekly: pd.DataFrame, path: str | PathLike[str], *, lang: str = "zh",
-                    illustrative: bool = False, dpi: float = 150) -> Path:
+                    illustrative: bool = False, dpi: float = 150, layout: str = "wide") -> Path:
     """Draw rectification rate and sweep coverage by community, week over week, as a PNG.
 
     Parameters
@@ -147,6 +162,9 @@ def supervision_png(weekly: pd.DataFrame, path: str | PathLike[str], *, lang: st
         Mark the chart as drawn from illustrative data.
     dpi : float
         Resolution (150 for slides, 300 for print).
+    layout : {"wide", "tall"}
+        The two panels side by side (default, for slides and A4 landscape) or
+        stacked (for a phone or a narrow column).
 
     Returns
     -------
@@ -162,8 +180,8 @@ def supervision_png(weekly: pd.DataFrame, path: str | PathLike[str], *, lang: st
     >>> out.read_bytes()[:4]
     b'\\x89PNG'
     """
-    _check(weekly, lang)
-    fig = _draw(weekly, lang, illustrative, _check_dpi(dpi))
+    _check(weekly, lang, layout)
+    fig = _draw(weekly, lang, illustrative, _check_dpi(dpi), layout)
     out = Path(path)
     fig.savefig(out, dpi=fig.dpi, format="png", facecolor="#ffffff")
     logger.info("wrote %s", out)
