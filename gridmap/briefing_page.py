@@ -104,20 +104,10 @@ def _format_for(path: Path) -> str:
 
 def _load(source: Any) -> tuple[dict[str, Any], bool]:
     """The layers the page needs and the workspace's illustrative flag (False for plain layers)."""
-    from gridmap.workspace import Workspace, open_workspace
+    from gridmap.workspace import read_layers
 
-    if isinstance(source, Mapping):
-        return {name: source.get(name) for name in _LAYERS}, False
-    if isinstance(source, (str, PathLike)):
-        with open_workspace(source) as ws:
-            return _read_workspace(ws)
-    if isinstance(source, Workspace):
-        return _read_workspace(source)
-    raise SchemaError(f"briefing takes a workspace, its path or a dict of layers, not {type(source).__name__}")
-
-
-def _read_workspace(ws: "Workspace") -> tuple[dict[str, Any], bool]:
-    return {name: ws.read_layer(name) for name in _LAYERS}, ws.meta.get("illustrative") == "true"
+    layers, meta = read_layers(source, _LAYERS, what="briefing")
+    return layers, meta.get("illustrative") == "true"
 
 
 def _present(frame: Any) -> Any:

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 import pandas as pd
 
-from gridmap._errors import GridmapError, SchemaError
+from gridmap._errors import GridmapError
 from gridmap.maps._escape import html_text
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -142,27 +142,12 @@ def _present(frame: Any) -> Any:
 
 
 def _load(source: Any) -> _Inputs:
-    from gridmap.workspace import Workspace, open_workspace
+    from gridmap.workspace import read_layers
 
-    if isinstance(source, Mapping):
-        layers = {name: _present(source.get(name)) for name in _LAYERS}
-        return _Inputs(layers, False, _latest_data_time(layers))
-    if isinstance(source, (str, PathLike)):
-        with open_workspace(source) as ws:
-            return _read_workspace(ws)
-    if isinstance(source, Workspace):
-        return _read_workspace(source)
-    raise SchemaError(f"the report takes a workspace, its path or a dict of layers, not {type(source).__name__}")
-
-
-def _read_workspace(ws: "Workspace") -> _Inputs:
-    layers = {name: _present(ws.read_layer(name)) for name in _LAYERS}
-    imports = ws.imports()
-    updated = None
-    if len(imports) and "imported_at" in imports:
-        stamps = pd.to_datetime(imports["imported_at"], utc=True, errors="coerce").dropna()
-        updated = stamps.max() if len(stamps) else None
-    return _Inputs(layers, ws.meta.get("illustrative") == "true", updated or _latest_data_time(layers))
+    found, meta = read_layers(source, _LAYERS, what="the report")
+    layers = {name: _present(frame) for name, frame in found.items()}
+    updated = pd.Timestamp(meta["last_import"]) if "last_import" in meta else None
+    return _Inputs(layers, meta.get("illustrative") == "true", updated or _latest_data_time(layers))
 
 
 def _latest_data_time(layers: Mapping[str, Any]) -> pd.Timestamp | None:

@@ -168,19 +168,12 @@ def draw_order(report_ids: Any, seed: int | str) -> list[str]:
 
 def _layers(workspace: "Workspace | str | PathLike[str] | Mapping[str, Any]") -> tuple[dict[str, Any], bool]:
     """The layers the sample needs, and whether the data are illustrative."""
-    from gridmap.workspace import Workspace, open_workspace
+    from gridmap.workspace import read_layers
 
-    names = ("reports", "grids", "rectifications", "communities")
-    if isinstance(workspace, Mapping):
-        if workspace.get("reports") is None:
-            raise SchemaError("spot_check needs a 'reports' layer in the mapping of layers")
-        return {name: workspace.get(name) for name in names}, False
-    ws = workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
-    try:
-        return {name: ws.read_layer(name) for name in names}, ws.meta.get("illustrative") == "true"
-    finally:
-        if ws is not workspace:
-            ws.close()
+    layers, meta = read_layers(workspace, ("reports", "grids", "rectifications", "communities"), what="spot_check")
+    if layers["reports"] is None:
+        raise SchemaError("spot_check needs a 'reports' layer in the mapping of layers")
+    return layers, meta.get("illustrative") == "true"
 
 
 def _grid_table(grids: Any) -> pd.DataFrame:
