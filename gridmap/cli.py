@@ -354,22 +354,27 @@ def _cmd_quarantine(args: argparse.Namespace) -> int:
 
 
 def _cmd_scoreboard(args: argparse.Namespace) -> int:
-    from gridmap.supervision import scoreboard, weekly_figures, write_scoreboard
-    from gridmap.workspace import open_workspace
+    from gridmap.supervision import _run, weekly_figures, write_scoreboard
 
-    with open_workspace(args.workspace) as ws:
-        board = scoreboard(ws, start=args.date_from, end=args.date_to, by=args.by, lang=args.lang)
-        weekly = weekly_figures(ws, end=board.attrs["end"], weeks=8) if args.xlsx and args.by == "community" else None
+    # one read of the workspace and one computation serve the table, the spreadsheets and the page
+    run = _run(args.workspace, start=args.date_from, end=args.date_to, by=args.by, deadlines=None, rules=None,
+               lang=args.lang, now=None)
+    board = run.board
+    charted = bool(args.xlsx or args.html) and args.by == "community"
+    weekly = weekly_figures(run.layers, end=board.attrs["end"], weeks=8) if charted else None
     _print_scoreboard(board)
-    for path in write_scoreboard(board, csv=args.csv, xlsx=args.xlsx, lang=args.lang, weekly=weekly):
+    for path in write_scoreboard(board, csv=args.csv, xlsx=args.xlsx, lang=args.lang,
+                                 weekly=weekly if args.xlsx else None):
         _out(f"wrote {path}")
     if args.html:
-        from gridmap.supervision_page import scoreboard_html
+        from gridmap.html_report import _check_assets
+        from gridmap.supervision_page import write_page
 
         if args.no_redact:
             sys.stderr.write("warning: --no-redact keeps cadre names in the page: for internal use only\n")
-        out = scoreboard_html(args.workspace, args.html, start=board.attrs["start"], end=board.attrs["end"],
-                              by=args.by, lang=args.lang, offline=args.offline, redact=not args.no_redact)
+        if args.offline:
+            _check_assets(None)
+        out = write_page(run, weekly, args.html, lang=args.lang, offline=args.offline, redact=not args.no_redact)
         _out(f"wrote {out}")
     return 0
 

@@ -122,6 +122,7 @@ __all__ = [
     "DEFAULT_DEADLINE_HOURS",
     "SCOREBOARD_COLUMNS",
     "Rules",
+    "cadre_keys",
     "presented",
     "resolve_period",
     "scoreboard",
@@ -240,23 +241,10 @@ _LAYERS = ("grids", "communities", "reports", "rectifications", "spotchecks", "t
 
 
 def _read_layers(source: Any) -> tuple[dict[str, Any], dict[str, str]]:
-    """The layers a scoreboard needs, from a workspace, its path, or a mapping of layers."""
-    from gridmap.workspace import Workspace, open_workspace
+    """The layers a scoreboard needs, from a workspace, its path, or a mapping of layers; and the metadata."""
+    from gridmap.workspace import read_layers
 
-    if isinstance(source, Mapping):
-        return {name: source.get(name) for name in _LAYERS}, {}
-    if isinstance(source, Workspace):
-        return _from_workspace(source), dict(source.meta)
-    if isinstance(source, (str, PathLike)):
-        with open_workspace(source) as ws:
-            return _from_workspace(ws), dict(ws.meta)
-    raise SchemaError(f"expected a workspace, its path or a dict of layers, got {type(source).__name__}")
-
-
-def _from_workspace(ws: "Workspace") -> dict[str, Any]:
-    from gridmap.model import LAYERS
-
-    return {name: ws.read_layer(name) if name in LAYERS else None for name in _LAYERS}
+    return read_layers(source, _LAYERS, what="the scoreboard")
 
 
 def resolve_period(start: Any, end: Any, reports: pd.DataFrame | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -308,6 +296,18 @@ def _deadline_hours(deadlines: Mapping[str, float] | None) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def cadre_keys(values: pd.Series) -> pd.Series:
+    """The key of each grid's cadre as a scoreboard unit: the name, stripped; "" for a grid without one.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> cadre_keys(pd.Series([" 王小明", None])).tolist()
+    ['王小明', '']
+    """
+    return values.fillna("").astype(str).str.strip()
+
+
 def _units(layers: Mapping[str, Any], by: str) -> pd.DataFrame:
     """One row per unit: its key, name and number of grids (and community for grids)."""
     grids = pd.DataFrame(layers["grids"]).drop(columns="geometry", errors="ignore")
@@ -315,10 +315,8 @@ def _units(layers: Mapping[str, Any], by: str) -> pd.DataFrame:
         out = grids[["grid_code", "name", "community_code"]].assign(grids=1)
         return out.sort_values("grid_code", kind="stable").reset_index(drop=True)
     if by == "cadre":
-        cadres = grids["cadre"].fillna("").astype(str).str.strip()
-        out = cadres.groupby(cadres).size().rename("grids").reset_index().rename(columns={"index": "cadre"})
-        out.columns = ["cadre", "grids"]
-        return out.sort_values("cadre", kind="stable").reset_index(drop=True)
+        counts = cadre_keys(grids["cadre"]).value_counts().sort_index()
+        return pd.DataFrame({"cadre": counts.index.to_numpy(), "grids": counts.to_numpy()})
     counts = grids.groupby("community_code").size().rename("grids")
     communities = layers.get("communities")
     names = pd.Series(dtype=object)
@@ -334,7 +332,7 @@ def _unit_of_grid(layers: Mapping[str, Any], by: str) -> pd.Series:
     if by == "grid":
         values = grids["grid_code"]
     elif by == "cadre":
-        values = grids["cadre"].fillna("").astype(str).str.strip()
+        values = cadre_keys(grids["cadre"])
     else:
         values = grids["community_code"]
     return pd.Series(values.to_numpy(), index=grids["grid_code"].to_numpy())
@@ -502,14 +500,14 @@ def _coverage(layers: Mapping[str, Any], period: _Period, by: str) -> pd.DataFra
     if by == "community":
         table = result.by_community
     elif by == "cadre":
-        table = result.by_cadre.assign(cadre=result.by_cadre["cadre"].fillna("").astype(str).str.strip())
+        table = result.by_cadre.assign(cadre=cadre_keys(result.by_cadre["cadre"]))
     else:
         table = pd.DataFrame(result.grids)
     return pd.DataFrame(table[[BY_CHOICES[by], "coverage_ratio", "dead_corners"]]).set_index(BY_CHOICES[by])
 
 
-def _figures(ctx: _Context, period: _Period) -> tuple[pd.DataFrame, int]:
-    """The unranked table of one period, and the number of reports outside every unit."""
+def _figures(ctx: _Context, period: _Period) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The unranked table of one period, and its reports' facts (``unit`` None: outside every unit)."""
     layers, by = ctx.layers, ctx.by
     units = _units(layers, by)
     key = BY_CHOICES[by]
@@ -536,7 +534,7 @@ def _figures(ctx: _Context, period: _Period) -> tuple[pd.DataFrame, int]:
         table["coverage_ratio"] = coverage["coverage_ratio"].reindex(table.index).astype(float)
         table["dead_corners"] = coverage["dead_corners"].reindex(table.index).astype("Int64")
     table["score"] = _score(table, ctx.rules, coverage is not None)
-    return table.reset_index(), int((~assigned).sum())
+    return table.reset_index(), facts
 
 
 def _score(table: pd.DataFrame, rules: Rules, with_coverage: bool) -> pd.Series:
@@ -654,6 +652,47 @@ def _with_previous(current: pd.DataFrame, previous: pd.DataFrame, key: str) -> p
     return out
 
 
+@dataclass
+class _Run:
+    """One scoreboard computed: its layers and metadata, the table, and the facts of the period's reports."""
+
+    layers: Mapping[str, Any]
+    meta: Mapping[str, str]
+    board: pd.DataFrame
+    facts: pd.DataFrame
+
+
+def _run(workspace: Any, *, start: Any, end: Any, by: str, deadlines: Mapping[str, float] | None,
+         rules: "Rules | Mapping[str, Any] | None", lang: str, now: pd.Timestamp | None) -> _Run:
+    """Read the layers once and compute the scoreboard (see :func:`scoreboard`), keeping what pages need."""
+    layers, meta = _read_layers(workspace)
+    _check(by, lang, layers)
+    first, last = resolve_period(start, end, layers["reports"])
+    ctx = _context(layers, by, deadlines, rules)
+    length = last - first
+    current = _Period(first, last, _cutoff(last, now))
+    previous = _Period(first - length, first, _cutoff(first, now))
+    table, facts = _figures(ctx, current)
+    before, _ = _figures(ctx, previous)
+    unassigned = int(facts["unit"].isna().sum())
+    key = BY_CHOICES[by]
+    table["rank"] = _rank(table, key).to_numpy()
+    before["rank"] = _rank(before, key).to_numpy()
+    table = _with_previous(table, before, key)
+    table["lagging"], table["lagging_reason"] = _lagging(table, ctx.rules, lang)
+    table = table.sort_values("rank", kind="stable").reset_index(drop=True)
+    table = table[list(_UNIT_COLUMNS[by]) + list(SCOREBOARD_COLUMNS)]
+    if unassigned:
+        logger.warning("%d report(s) of the period lie outside every grid and are not in the scoreboard", unassigned)
+    table.attrs.update({
+        "start": first.isoformat(), "end": last.isoformat(), "previous_start": previous.start.isoformat(),
+        "cutoff": current.cutoff.isoformat(), "by": by, "unassigned_reports": unassigned,
+        "rules": asdict(ctx.rules), "deadlines_hours": dict(ctx.deadlines),
+        "illustrative": meta.get("illustrative") == "true",
+    })
+    return _Run(layers, meta, table, facts)
+
+
 def scoreboard(
     workspace: "Workspace | str | PathLike[str] | Mapping[str, Any]",
     *,
@@ -722,31 +761,7 @@ def scoreboard(
     >>> len(by_grid), bool(by_grid["lagging_reason"].str.contains("巡查覆盖率").any())
     (36, True)
     """
-    layers, meta = _read_layers(workspace)
-    _check(by, lang, layers)
-    first, last = resolve_period(start, end, layers["reports"])
-    ctx = _context(layers, by, deadlines, rules)
-    length = last - first
-    current = _Period(first, last, _cutoff(last, now))
-    previous = _Period(first - length, first, _cutoff(first, now))
-    table, unassigned = _figures(ctx, current)
-    before, _ = _figures(ctx, previous)
-    key = BY_CHOICES[by]
-    table["rank"] = _rank(table, key).to_numpy()
-    before["rank"] = _rank(before, key).to_numpy()
-    table = _with_previous(table, before, key)
-    table["lagging"], table["lagging_reason"] = _lagging(table, ctx.rules, lang)
-    table = table.sort_values("rank", kind="stable").reset_index(drop=True)
-    table = table[list(_UNIT_COLUMNS[by]) + list(SCOREBOARD_COLUMNS)]
-    if unassigned:
-        logger.warning("%d report(s) of the period lie outside every grid and are not in the scoreboard", unassigned)
-    table.attrs.update({
-        "start": first.isoformat(), "end": last.isoformat(), "previous_start": previous.start.isoformat(),
-        "cutoff": current.cutoff.isoformat(), "by": by, "unassigned_reports": unassigned,
-        "rules": asdict(ctx.rules), "deadlines_hours": dict(ctx.deadlines),
-        "illustrative": meta.get("illustrative") == "true",
-    })
-    return table
+    return _run(workspace, start=start, end=end, by=by, deadlines=deadlines, rules=rules, lang=lang, now=now).board
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -23,9 +23,7 @@ import pandas as pd
 
 from gridmap._errors import SchemaError
 from gridmap.maps._escape import html_text
-from gridmap.supervision import (
-    BY_CHOICES, Rules, _context, _Period, _read_layers, _report_rows, scoreboard, scoreboard_headers, weekly_figures,
-)
+from gridmap.supervision import BY_CHOICES, Rules, _Run, _run, cadre_keys, scoreboard_headers, weekly_figures
 
 if TYPE_CHECKING:  # pragma: no cover
     import folium
@@ -34,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from gridmap.maps.assets import AssetCache
     from gridmap.workspace import Workspace
 
-__all__ = ["scoreboard_html", "PAGE_LABELS"]
+__all__ = ["scoreboard_html", "write_page", "PAGE_LABELS"]
 
 logger = logging.getLogger(__name__)
 
@@ -107,21 +105,17 @@ def _unit_shapes(layers: Mapping[str, Any], by: str) -> "gpd.GeoDataFrame":
         return grids[[key, "geometry"]]
     if by == "community" and layers.get("communities") is not None and len(layers["communities"]):
         return layers["communities"].to_crs(4326)[[key, "geometry"]]
-    frame = grids.assign(cadre=grids["cadre"].fillna("").astype(str).str.strip())
+    frame = grids.assign(cadre=cadre_keys(grids["cadre"]))
     return frame[[key, "geometry"]].dissolve(by=key, as_index=False)
 
 
-def _evidence(layers: Mapping[str, Any], board: pd.DataFrame, deadlines: Any) -> "gpd.GeoDataFrame":
-    """The period's reports that count against a unit: overdue, reopened, or recurring."""
-    attrs = board.attrs
-    ctx = _context(layers, attrs["by"], deadlines, None)
-    period = _Period(pd.Timestamp(attrs["start"]), pd.Timestamp(attrs["end"]), pd.Timestamp(attrs["cutoff"]))
-    facts = _report_rows(ctx, period)
-    reports = layers["reports"].loc[facts.index]
+def _evidence(reports: "gpd.GeoDataFrame", facts: pd.DataFrame) -> "gpd.GeoDataFrame":
+    """The period's reports that count against a unit: overdue, reopened, or recurring (from the run's facts)."""
     state = np.where(facts["overdue"], "overdue", np.where(facts["reopened"], "reopened",
                                                            np.where(facts["recurrence"], "recurring", "")))
     keep = state != ""
-    out = reports[keep][["report_id", "reported_at", "category", "grid_code", reports.geometry.name]].copy()
+    chosen = reports.loc[facts.index[keep]]
+    out = chosen[["report_id", "reported_at", "category", "grid_code", chosen.geometry.name]].copy()
     out["state"] = state[keep]
     return out.to_crs(4326)
 
@@ -261,14 +255,15 @@ _EXTRA_CSS = (".gm-scroll{overflow-x:auto;max-width:100%}"
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _page(layers: Mapping[str, Any], board: pd.DataFrame, weekly: pd.DataFrame | None, *, by: str, lang: str,
-          redact: bool, illustrative: bool, deadlines: Any, title: str | None) -> "folium.Map":
+def _page(run: _Run, weekly: pd.DataFrame | None, *, lang: str, redact: bool, illustrative: bool,
+          title: str | None) -> "folium.Map":
     import folium
 
     from gridmap.html_report import _shareable
     from gridmap.maps._common import for_web
     from gridmap.maps.page import finish_page
 
+    layers, board, by = run.layers, run.board, run.board.attrs["by"]
     labels = PAGE_LABELS[lang]
     shown = _shareable(board, redact)
     shown.attrs = dict(board.attrs)
@@ -277,7 +272,7 @@ def _page(layers: Mapping[str, Any], board: pd.DataFrame, weekly: pd.DataFrame |
     fmap = folium.Map(location=[round((south + north) / 2, 6), round((west + east) / 2, 6)], zoom_start=15,
                       tiles=None, control_scale=True)
     _units_layer(fmap, shapes, shown, by, lang, labels)
-    _evidence_layer(fmap, _evidence(layers, board, deadlines), labels, lang)
+    _evidence_layer(fmap, _evidence(layers["reports"], run.facts), labels, lang)
     shown_title = title or labels["title"]
     panel = _panel_html(shown, weekly, shown_title, by, lang, labels, illustrative=illustrative, redact=redact)
     fmap.get_root().header.add_child(folium.Element(f"<style>{_EXTRA_CSS}</style>"))
@@ -351,21 +346,29 @@ def scoreboard_html(
     ...     "督查排名" in out.read_text(encoding="utf-8")
     True
     """
-    from gridmap.html_report import _check_assets, page_html
+    from gridmap.html_report import _check_assets
 
     if lang not in PAGE_LABELS:
         raise SchemaError(f"lang must be 'zh' or 'en', got {lang!r}")
     if offline:
         _check_assets(cache)
-    layers, meta = _read_layers(workspace)
-    board = scoreboard(layers, start=start, end=end, by=by, deadlines=deadlines, rules=rules, lang=lang, now=now)
-    weekly = weekly_figures(layers, end=board.attrs["end"], weeks=weeks, by=by, deadlines=deadlines, now=now) \
-        if weeks > 0 and by == "community" else None
-    shown_illustrative = meta.get("illustrative") == "true" if illustrative is None else bool(illustrative)
+    run = _run(workspace, start=start, end=end, by=by, deadlines=deadlines, rules=rules, lang=lang, now=now)
+    weekly = weekly_figures(run.layers, end=run.board.attrs["end"], weeks=weeks, by=by, deadlines=deadlines,
+                            now=now) if weeks > 0 and by == "community" else None
+    return write_page(run, weekly, path, lang=lang, offline=offline, redact=redact, title=title,
+                      illustrative=illustrative, cache=cache)
+
+
+def write_page(run: _Run, weekly: pd.DataFrame | None, path: str | PathLike[str], *, lang: str, offline: bool,
+               redact: bool, title: str | None = None, illustrative: bool | None = None,
+               cache: "AssetCache | None" = None) -> Path:
+    """Write the page of a scoreboard already computed (``gridmap scoreboard`` reuses its run for ``--html``)."""
+    from gridmap.html_report import page_html
+
+    shown_illustrative = run.meta.get("illustrative") == "true" if illustrative is None else bool(illustrative)
     if not redact:
         logger.warning("writing a scoreboard page without redaction: keep it internal and do not forward it")
-    fmap = _page(layers, board, weekly, by=by, lang=lang, redact=redact, illustrative=shown_illustrative,
-                 deadlines=deadlines, title=title)
+    fmap = _page(run, weekly, lang=lang, redact=redact, illustrative=shown_illustrative, title=title)
     out = Path(path)
     out.write_text(page_html(fmap, offline=offline, lang=lang, cache=cache, redact=redact), encoding="utf-8")
     logger.info("wrote %s (%.2f MB)", out, out.stat().st_size / 1e6)
