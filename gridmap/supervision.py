@@ -580,8 +580,9 @@ _RULE_TEXT = {
 }
 
 
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f}%"
+def _pct(value: Any) -> str:
+    """A rate as the scoreboard writes it, in its reasons and on its page: one decimal, "—" when missing."""
+    return "—" if value is None or pd.isna(value) else f"{100 * float(value):.1f}%"
 
 
 def _limit(value: float) -> str:

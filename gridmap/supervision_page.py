@@ -23,7 +23,9 @@ import pandas as pd
 
 from gridmap._errors import SchemaError
 from gridmap.maps._escape import html_text
-from gridmap.supervision import BY_CHOICES, Rules, _Run, _run, cadre_keys, scoreboard_headers, weekly_figures
+from gridmap.supervision import (
+    BY_CHOICES, Rules, _pct, _Run, _run, cadre_keys, scoreboard_headers, weekly_figures,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import folium
@@ -74,10 +76,6 @@ def _score_colour(score: float) -> str:
         if score >= floor:
             return colour
     return _SCORE_CLASSES[-1][1]
-
-
-def _pct(value: Any) -> str:
-    return "—" if value is None or pd.isna(value) else f"{100 * float(value):.1f}%"
 
 
 def _cell(column: str, value: Any) -> str:

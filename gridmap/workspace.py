@@ -606,11 +606,6 @@ def _update_contents(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFr
     )
 
 
-def _apply_rectifications(con: sqlite3.Connection) -> None:
-    """Move the reports named in the stage along their lifecycle (see :func:`_apply_status_events`)."""
-    _apply_status_events(con)
-
-
 def _apply_status_events(con: sqlite3.Connection) -> None:
     """Set the status of every report named in the rows just staged from its latest event.
 
