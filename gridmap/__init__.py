@@ -36,6 +36,8 @@ _EXPORTS: dict[str, str] = {
     "WorkspaceError": "gridmap._errors",
     "WorkspaceBusyError": "gridmap._errors",
     "WorkspaceVersionError": "gridmap._errors",
+    # formatting
+    "format_percent": "gridmap.formatting",
     # coordinates
     "to_wgs84": "gridmap.crs",
     "from_wgs84": "gridmap.crs",
