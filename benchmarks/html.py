@@ -16,6 +16,10 @@ Both sides start from the same illustrative sample,
   Timed from the layers to the saved file. Its saved page links Leaflet on the
   CDNs; an offline copy (``gridmap.maps.offline.inline_html``, same asset
   cache) is made for the browser, and both sizes are printed.
+- **the GeoJson peer**, folium's own best way to draw many points: one
+  ``folium.GeoJson`` layer of all reports with ``marker=folium.CircleMarker(radius=4)``
+  and a ``folium.GeoJsonPopup`` of the same five fields; same timing, same
+  offline copy. The size target is checked against the smaller of the two peers.
 
 Measured, per N: build time; file size and bytes per report (ours against the
 peer's saved CDN page, the smaller of the peer's two: target at least 20x
@@ -55,6 +59,10 @@ import tempfile  # noqa: E402
 from typing import Any, Callable  # noqa: E402
 
 TARGET_RATIO = 20.0
+
+# (key, label) of each peer; the build function of each is ``_html_bench.BUILDERS[key]``.
+PEERS = (("peer", "peer: folium CircleMarker + Popup per report, fmap.save()"),
+         ("geojson", "peer: folium GeoJson layer + GeoJsonPopup, fmap.save()"))
 
 
 def _sizes(text: str) -> list[int]:
@@ -101,7 +109,7 @@ def _failed(res: dict[str, Any]) -> str | None:
 def _build(n: int, folder: Path, build_timeout: float, say: Callable[[str], None]) -> dict[str, Any]:
     import _html_bench as hb
 
-    ours_path, peer_path, offline_path = (folder / f"{kind}_{n}.html" for kind in ("ours", "peer", "peer_offline"))
+    ours_path = folder / f"ours_{n}.html"
     ours = hb.in_child(hb.build_ours, (n, ours_path), build_timeout)
     why = _failed(ours)
     if why:
@@ -117,23 +125,33 @@ def _build(n: int, folder: Path, build_timeout: float, say: Callable[[str], None
                 f" {_mb(ours['bytes'] - ours['payload_bytes'])}")
         say("      (the page also holds coverage, covered ground, dead corners, targets, density, hot spots,"
             " recurring sites and the panel; Leaflet inline)")
-    peer = hb.in_child(hb.build_peer, (n, peer_path, offline_path), build_timeout)
-    why = _failed(peer)
-    if why:
-        say(f"peer: folium CircleMarker + Popup per report, fmap.save(): {why}")
-    else:
-        say(f"peer: folium CircleMarker + Popup per report, fmap.save(): build {peer['seconds']:.2f} s"
-            f" {_memory(peer)}; saved page (CDN links) {_mb(peer['bytes'])}, {peer['bytes'] / n:.1f} bytes/report;"
-            f" offline copy (inline_html, {peer['inline_seconds']:.2f} s) {_mb(peer['offline_bytes'])},"
-            f" {peer['offline_bytes'] / n:.1f} bytes/report")
-    return {"n": n, "ours": ours, "peer": peer, "paths": (ours_path, peer_path, offline_path)}
+    row: dict[str, Any] = {"n": n, "ours": ours, "paths": {"ours": ours_path}}
+    builders = {"peer": hb.build_peer, "geojson": hb.build_peer_geojson}
+    for key, label in PEERS:
+        peer_path, offline_path = folder / f"{key}_{n}.html", folder / f"{key}_offline_{n}.html"
+        peer = hb.in_child(builders[key], (n, peer_path, offline_path), build_timeout)
+        row[key] = peer
+        row["paths"][key] = offline_path
+        row["paths"][f"{key}_saved"] = peer_path
+        why = _failed(peer)
+        if why:
+            say(f"{label}: {why}")
+            continue
+        say(f"{label}: build {peer['seconds']:.2f} s {_memory(peer)}; saved page (CDN links)"
+            f" {_mb(peer['bytes'])}, {peer['bytes'] / n:.1f} bytes/report; offline copy (inline_html,"
+            f" {peer['inline_seconds']:.2f} s) {_mb(peer['offline_bytes'])}, {peer['offline_bytes'] / n:.1f}"
+            " bytes/report")
+    return row
 
 
-def _size_ratio(row: dict[str, Any]) -> float | None:
-    ours, peer = row["ours"], row["peer"]
-    if _failed(ours) or _failed(peer):
+def _size_ratio(row: dict[str, Any], key: str | None = None) -> float | None:
+    """Peer's saved page / ours, bytes; without `key`, against the smaller of the peers that finished."""
+    ours = row["ours"]
+    keys = [key] if key else [k for k, _ in PEERS]
+    sizes = [row[k]["bytes"] for k in keys if not _failed(row[k])]
+    if _failed(ours) or not sizes:
         return None
-    return peer["bytes"] / ours["bytes"]
+    return min(sizes) / ours["bytes"]
 
 
 def _verdict(ratio: float | None) -> str:
@@ -146,9 +164,8 @@ def _render(row: dict[str, Any], timeout_s: float, say: Callable[[str], None]) -
     import _html_bench as hb
 
     n = row["n"]
-    ours_path, _, offline_path = row["paths"]
-    pages = [("ours", "ours", ours_path, hb.OURS_DRAWN, None),
-             ("peer", "peer (offline copy)", offline_path, hb.PEER_DRAWN, n)]
+    pages = [("ours", "ours", row["paths"]["ours"], hb.OURS_DRAWN, None)]
+    pages += [(key, f"{key} (offline copy)", row["paths"][key], hb.PEER_DRAWN, n) for key, _ in PEERS]
     for key, label, path, condition, arg in pages:
         if _failed(row[key]) or not path.exists():
             row[f"{key}_render"] = None
@@ -165,9 +182,11 @@ def _render(row: dict[str, Any], timeout_s: float, say: Callable[[str], None]) -
         else:
             heap = f" (JS heap {res['heap_mb']:.0f} MB)" if res.get("heap_mb") else ""
             say(f"{label}: rendered in {res['seconds']:.2f} s{heap}; {errors}{refused}")
-    ours, peer = row.get("ours_render"), row.get("peer_render")
-    if ours and peer and ours["seconds"] and peer["seconds"]:
-        say(f"render time, peer / ours: {peer['seconds'] / ours['seconds']:.1f}x")
+    ours = row.get("ours_render")
+    for key, _ in PEERS:
+        peer = row.get(f"{key}_render")
+        if ours and peer and ours["seconds"] and peer["seconds"]:
+            say(f"render time, {key} / ours: {peer['seconds'] / ours['seconds']:.1f}x")
 
 
 def _render_text(res: dict[str, Any] | None, timeout_s: float, skipped: bool) -> str:
@@ -178,28 +197,31 @@ def _render_text(res: dict[str, Any] | None, timeout_s: float, skipped: bool) ->
     return f"{res['seconds']:.2f} s" if res["seconds"] is not None else f"> {timeout_s:g} s (did not render)"
 
 
+def _side(res: dict[str, Any], n: int) -> str:
+    """Bytes per report, build time and peak memory of one side, or why it has none."""
+    why = _failed(res)
+    if why:
+        return why
+    return f"{res['bytes'] / n:.1f} bytes/report, build {res['seconds']:.2f} s, {_memory(res)}"
+
+
 def _summary(rows: list[dict[str, Any]], timeout_s: float, skipped: bool, say: Callable[[str], None]) -> None:
     say("== summary")
     for row in rows:
-        n, ours, peer = row["n"], row["ours"], row["peer"]
+        n, ours = row["n"], row["ours"]
+        r_ours = row.get("ours_render")
         say(f"N = {n:,} reports")
-        bpr_ours = "—" if _failed(ours) else f"{ours['bytes'] / n:.1f}"
-        bpr_peer = "—" if _failed(peer) else f"{peer['bytes'] / n:.1f}"
-        say(f"  bytes/report: ours {bpr_ours} vs peer {bpr_peer} (saved, CDN links);"
-            f" ratio {_verdict(_size_ratio(row))}")
-        build_ours = _failed(ours) or f"{ours['seconds']:.2f} s"
-        build_peer = _failed(peer) or f"{peer['seconds']:.2f} s"
-        ratio = "" if _failed(ours) or _failed(peer) else f" ({peer['seconds'] / ours['seconds']:.1f}x)"
-        say(f"  build: ours {build_ours} vs peer {build_peer}{ratio}")
-        r_ours, r_peer = row.get("ours_render"), row.get("peer_render")
-        ratio = ""
-        if r_ours and r_peer and r_ours["seconds"] and r_peer["seconds"]:
-            ratio = f" ({r_peer['seconds'] / r_ours['seconds']:.1f}x)"
-        say(f"  render in Chromium: ours {_render_text(r_ours, timeout_s, skipped)} vs peer"
-            f" {_render_text(r_peer, timeout_s, skipped)}{ratio}")
-        mem_ours = _failed(ours) or _memory(ours)
-        mem_peer = _failed(peer) or _memory(peer)
-        say(f"  peak memory of the build: ours {mem_ours}; peer {mem_peer}")
+        say(f"  ours: {_side(ours, n)}; render {_render_text(r_ours, timeout_s, skipped)}")
+        for key, label in PEERS:
+            peer, r_peer = row[key], row.get(f"{key}_render")
+            build = "" if _failed(ours) or _failed(peer) else f"; build ratio {peer['seconds'] / ours['seconds']:.1f}x"
+            render = ""
+            if r_ours and r_peer and r_ours["seconds"] and r_peer["seconds"]:
+                render = f"; render ratio {r_peer['seconds'] / r_ours['seconds']:.1f}x"
+            say(f"  {label.removeprefix('peer: ')}: {_side(peer, n)}; render"
+                f" {_render_text(r_peer, timeout_s, skipped)}{build}{render}")
+            say(f"    size, peer's saved page / ours: {_verdict(_size_ratio(row, key))}")
+        say(f"  size against the smaller peer: {_verdict(_size_ratio(row))}")
 
 
 def main() -> None:
@@ -234,7 +256,7 @@ def main() -> None:
                 say("headless Chromium 375x667, every request but the file itself refused:")
                 _render(row, args.browser_timeout, say)
             if args.keep is not None:
-                hb.keep_pages(list(row["paths"]), args.keep)
+                hb.keep_pages(list(row["paths"].values()), args.keep)
                 say(f"pages kept in {args.keep}")
         rows.append(row)
     _summary(rows, args.browser_timeout, missing is not None, say)
