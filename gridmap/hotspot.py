@@ -658,7 +658,8 @@ def hotspots(
     alpha : float
         Level for ``significant``.
     fdr : bool
-        Benjamini-Hochberg thresholds for ``significant`` and ``gi_bin``.
+        Benjamini-Hochberg decisions (:func:`fdr_reject`) for ``significant``
+        and ``gi_bin``; else plain ``p < level``.
     seed : int
         Seed of the permutations.
 
@@ -666,7 +667,8 @@ def hotspots(
     -------
     geopandas.GeoDataFrame
         A copy of `cells` (order, index, columns and CRS kept) plus ``count``,
-        ``gi_z``, ``gi_p`` (two-sided, normal), ``gi_p_sim`` (NaN without
+        ``gi_z``, ``gi_p`` (two-sided, normal; 0.0 beyond |z| ~ 37.7, where
+        significance is decided on log p), ``gi_p_sim`` (NaN without
         permutations), ``significant`` and ``gi_bin`` (-3..3). ``attrs``:
         ``outside`` (reports in no cell), ``no_location``.
 
