@@ -64,8 +64,13 @@ Discovery Rate (FDR) Correction" does, each confidence level's critical p is
 replaced by the Benjamini-Hochberg threshold (Benjamini, Y. and Hochberg, Y.
 (1995), "Controlling the false discovery rate", *J. R. Stat. Soc. B* 57(1),
 289-300): sort the n p-values, find the largest k with ``p_(k) <= k/n * q``,
-and call significant every cell with ``p <= p_(k)`` (none if there is no such
-k), for q = 0.01, 0.05, 0.10. ``significant`` uses the same rule at ``alpha``.
+and call significant the k cells with the smallest p-values (none if there is
+no such k), for q = 0.01, 0.05, 0.10. ``significant`` uses the same rule at
+``alpha``. The decision is a mask (:func:`fdr_reject`), not a critical p-value:
+a p-value of exactly 0 is a real p-value, and is always rejected. The p-values
+the decisions use are ``log p = log 2 + log Phi(-|z|)`` (``scipy.stats.norm.logsf``),
+so cells beyond |z| ~ 37.7, whose p underflows to 0.0 in ``gi_p``, keep their
+order by |z| and their significance.
 
 Permutations (``permutations > 0``): conditional randomisation as esda
 (Anselin, L. (1995), "Local indicators of spatial association - LISA",
@@ -85,8 +90,9 @@ As ArcGIS Pro's "How Emerging Hot Spot Analysis works":
    (itself included) in the same step and in the previous step (a neighbourhood
    time step of 1: ArcGIS's default depends on the cube, here it is always 1; the
    first step has no previous one). Mean and S are over all cells × steps bins.
-3. **FDR** (Benjamini-Hochberg at ``alpha``) over all bins: a bin is a
-   significant hot (cold) spot when ``p <= threshold`` and z > 0 (z < 0).
+3. **FDR** (Benjamini-Hochberg at ``alpha``, :func:`fdr_reject` on log p as
+   for Gi* above) over all bins: a bin is a significant hot (cold) spot when
+   it is rejected and z > 0 (z < 0).
 4. **Mann-Kendall** trend test on each cell's series of Gi* z (Mann, H. B.
    (1945), *Econometrica* 13, 245-259; Kendall, M. G. (1975), *Rank Correlation
    Methods*): ``S = sum_{i<j} sign(z_j - z_i)``, variance with the tie
@@ -158,7 +164,7 @@ __all__ = [
     "MIN_STEPS",
     "categorise",
     "emerging_hotspots",
-    "fdr_threshold",
+    "fdr_reject",
     "fishnet",
     "gi_star",
     "hexagons",
@@ -526,51 +532,76 @@ def gi_star(x: np.ndarray, w: sparse.spmatrix) -> np.ndarray:
     return z
 
 
-def fdr_threshold(p: np.ndarray, q: float) -> float:
-    """The Benjamini-Hochberg critical p-value: the largest ``p_(k) <= k/n * q`` (0.0 when none).
+def fdr_reject(p: np.ndarray, q: float, *, log: bool = False) -> np.ndarray:
+    """Benjamini-Hochberg decisions: which p-values are rejected at false discovery rate `q`.
 
-    NaN p-values are left out (n counts the others).
+    Benjamini, Y. and Hochberg, Y. (1995), "Controlling the false discovery
+    rate", *J. R. Stat. Soc. B* 57(1), 289-300: with the n p-values sorted,
+    ``p_(1) <= ... <= p_(n)``, find the largest k with ``p_(k) <= k/n * q`` and
+    reject the k smallest (none when there is no such k). The same decisions as
+    statsmodels ``multipletests(p, q, method="fdr_bh")[0]``.
+
+    NaN p-values are left out (never rejected; n counts the others).
 
     Parameters
     ----------
     p : numpy.ndarray
-        p-values.
+        p-values, any shape.
     q : float
         The false discovery rate to control, e.g. 0.05.
+    log : bool
+        `p` holds natural logarithms of p-values (e.g. ``log 2 +
+        scipy.stats.norm.logsf(abs(z))``), compared with ``log(k/n * q)``; p-values
+        that underflow to 0.0 keep their order this way.
 
     Returns
     -------
-    float
-        Call significant every p <= the threshold (none when it is 0.0 and no p is 0).
+    numpy.ndarray
+        Boolean, the shape of `p`: True where rejected (significant).
 
     Examples
     --------
-    >>> fdr_threshold(np.array([0.001, 0.02, 0.03, 0.5]), 0.05)
-    0.03
-    >>> fdr_threshold(np.array([0.2, 0.5]), 0.05)
-    0.0
+    >>> fdr_reject(np.array([0.001, 0.5, 0.02, 0.03]), 0.05).tolist()
+    [True, False, True, True]
+    >>> fdr_reject(np.array([0.0, 0.0, 0.9]), 0.05).tolist()  # p = 0 is the strongest evidence, not "none"
+    [True, True, False]
+    >>> fdr_reject(np.array([0.2, np.nan, 0.5]), 0.05).tolist()
+    [False, False, False]
     """
-    values = np.sort(np.asarray(p, dtype=np.float64).ravel())
-    values = values[np.isfinite(values)]
-    if len(values) == 0:
-        return 0.0
-    ok = values <= np.arange(1, len(values) + 1) / len(values) * q
-    if not ok.any():
-        return 0.0
-    return float(values[np.flatnonzero(ok)[-1]])
+    values = np.asarray(p, dtype=np.float64)
+    flat = values.ravel()
+    known = np.flatnonzero(~np.isnan(flat))
+    order = known[np.argsort(flat[known], kind="stable")]
+    n = len(order)
+    out = np.zeros(flat.shape, dtype=bool)
+    if n == 0:
+        return out.reshape(values.shape)
+    critical = np.arange(1, n + 1) / float(n) * q
+    if log:
+        with np.errstate(divide="ignore"):
+            critical = np.log(critical)
+    ok = np.flatnonzero(flat[order] <= critical)
+    if len(ok):
+        out[order[:ok[-1] + 1]] = True
+    return out.reshape(values.shape)
 
 
-def _significance(z: np.ndarray, p: np.ndarray, *, alpha: float, fdr: bool) -> tuple[np.ndarray, np.ndarray]:
-    """``significant`` at alpha and ``gi_bin`` -3..3, ArcGIS's way (FDR thresholds per level when fdr)."""
-    finite = np.isfinite(p)
+def _log_p(z: np.ndarray) -> np.ndarray:
+    """Natural log of the two-sided normal p of each z (finite however large |z|; NaN for NaN)."""
+    return math.log(2.0) + stats.norm.logsf(np.abs(z))
+
+
+def _significance(z: np.ndarray, *, alpha: float, fdr: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``significant`` at alpha and ``gi_bin`` -3..3, ArcGIS's way (FDR decisions per level when fdr)."""
+    log_p = _log_p(z)
+    known = ~np.isnan(log_p)
 
     def hit(level: float) -> np.ndarray:
         if fdr:
-            thr = fdr_threshold(p, level)
-            return finite & (p <= thr) & (thr > 0)
-        return finite & (p < level)
+            return fdr_reject(log_p, level, log=True)
+        return known & (log_p < math.log(level))
 
-    bins = np.zeros(len(p), dtype=np.int64)
+    bins = np.zeros(len(z), dtype=np.int64)
     for value, level in reversed(_BIN_LEVELS):
         bins[hit(level)] = value
     bins = bins * np.sign(np.nan_to_num(z)).astype(np.int64)
@@ -627,7 +658,8 @@ def hotspots(
     alpha : float
         Level for ``significant``.
     fdr : bool
-        Benjamini-Hochberg thresholds for ``significant`` and ``gi_bin``.
+        Benjamini-Hochberg decisions (:func:`fdr_reject`) for ``significant``
+        and ``gi_bin``; else plain ``p < level``.
     seed : int
         Seed of the permutations.
 
@@ -635,7 +667,8 @@ def hotspots(
     -------
     geopandas.GeoDataFrame
         A copy of `cells` (order, index, columns and CRS kept) plus ``count``,
-        ``gi_z``, ``gi_p`` (two-sided, normal), ``gi_p_sim`` (NaN without
+        ``gi_z``, ``gi_p`` (two-sided, normal; 0.0 beyond |z| ~ 37.7, where
+        significance is decided on log p), ``gi_p_sim`` (NaN without
         permutations), ``significant`` and ``gi_bin`` (-3..3). ``attrs``:
         ``outside`` (reports in no cell), ``no_location``.
 
@@ -665,7 +698,7 @@ def hotspots(
     w = neighbour_matrix(cells, neighbours=neighbours, include_self=include_self)
     z = gi_star(counts.astype(np.float64), w)
     p = 2.0 * stats.norm.sf(np.abs(z))
-    significant, bins = _significance(z, p, alpha=alpha, fdr=fdr)
+    significant, bins = _significance(z, alpha=alpha, fdr=fdr)
     p_sim = np.full(len(geoms), np.nan)
     if permutations:
         p_sim = _permutation_p(counts.astype(np.float64), w, int(permutations), int(seed))
@@ -985,9 +1018,7 @@ def emerging_hotspots(
         )
     w = neighbour_matrix(cells, neighbours=neighbours, include_self=True)
     z = _space_time_z(counts, w)
-    p = 2.0 * stats.norm.sf(np.abs(z))
-    thr = fdr_threshold(p, alpha)
-    sig = np.isfinite(p) & (p <= thr) & (thr > 0)
+    sig = fdr_reject(_log_p(z), alpha, log=True)
     hot, cold = sig & (z > 0), sig & (z < 0)
     trend_z, trend_p = mann_kendall(z)
     out = cells.copy()

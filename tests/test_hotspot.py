@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, example, given, settings, strategies as st
 from scipy import stats
 from shapely.geometry import Point, box
+from statsmodels.stats.multitest import multipletests
 
 from gridmap._errors import CRSError, SchemaError
 from gridmap.crs import metric_crs
@@ -22,7 +23,7 @@ from gridmap.hotspot import (
     MIN_STEPS,
     categorise,
     emerging_hotspots,
-    fdr_threshold,
+    fdr_reject,
     fishnet,
     gi_star,
     hexagons,
@@ -253,24 +254,57 @@ def test_input_unchanged_index_and_columns_kept():
     assert list(out.columns[-6:]) == ["count", "gi_z", "gi_p", "gi_p_sim", "significant", "gi_bin"]
 
 
-def bh_reject(p: np.ndarray, q: float) -> np.ndarray:
-    """Benjamini-Hochberg by adjusted p-values: p_adj(i) = min over j >= i of n p_(j) / j."""
-    order = np.argsort(p)
-    n = len(p)
-    adjusted = np.empty(n)
-    running = 1.0
-    for rank in range(n, 0, -1):
-        running = min(running, p[order[rank - 1]] * n / rank)
-        adjusted[order[rank - 1]] = running
-    return adjusted <= q
+def bh_statsmodels(p: np.ndarray, q: float) -> np.ndarray:
+    """statsmodels' Benjamini-Hochberg decisions on the non-NaN p-values; NaN is never rejected."""
+    p = np.asarray(p, dtype=float)
+    out = np.zeros(p.shape, dtype=bool)
+    known = ~np.isnan(p)
+    if known.any():
+        out[known] = multipletests(p[known], alpha=q, method="fdr_bh")[0]
+    return out
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.floats(0, 1), min_size=1, max_size=60), st.sampled_from([0.01, 0.05, 0.1]))
-def test_fdr_threshold_equals_hand_benjamini_hochberg(pvals, q):
-    p = np.array(pvals)
-    thr = fdr_threshold(p, q)
-    assert np.array_equal((p <= thr) & (thr > 0) | ((p == 0) & bh_reject(p, q)), bh_reject(p, q))
+P_VALUES = st.one_of(st.floats(0, 1),
+                     st.sampled_from([0.0, 5e-324, 1e-300, 0.001, 0.01, 0.05, 0.1, 0.5, 1.0, math.nan]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(P_VALUES, max_size=80), st.sampled_from([0.01, 0.05, 0.1]))
+@example([0.0], 0.05)  # the strongest evidence alone: the old 0.0 "none rejected" sentinel rejected nothing
+@example([0.0, 0.0, 0.7], 0.05)
+@example([math.nan, 0.0, 0.0, 0.04], 0.05)
+@example([math.nan, math.nan], 0.05)
+@example([], 0.05)
+@example([0.01, 0.01, 0.01, 0.9], 0.01)  # ties at the critical value
+def test_fdr_reject_equals_statsmodels(pvals, q):
+    p = np.array(pvals, dtype=float)
+    assert fdr_reject(p, q).tolist() == bh_statsmodels(p, q).tolist()
+
+
+def test_fdr_reject_equals_statsmodels_on_random_vectors_with_zeros_ties_and_nan():
+    rng = np.random.default_rng(8)
+    for _ in range(200):
+        n = int(rng.integers(1, 3000))
+        p = rng.uniform(0, 1, n) ** rng.uniform(1, 12)  # from flat to piled up near 0
+        p[rng.random(n) < rng.uniform(0, 0.2)] = 0.0
+        p[rng.random(n) < 0.1] = p[rng.integers(n)]  # ties
+        p[rng.random(n) < rng.uniform(0, 0.2)] = np.nan
+        q = float(rng.choice([0.01, 0.05, 0.1]))
+        expected = bh_statsmodels(p, q)
+        assert fdr_reject(p, q).tolist() == expected.tolist()
+        assert fdr_reject(p.reshape(1, -1), q).tolist() == [expected.tolist()]  # any shape
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.floats(-3000, 0), st.just(math.nan)), max_size=60), st.sampled_from([0.01, 0.05, 0.1]))
+@example([-2229.6, -1000.0, -3.0], 0.05)  # about the log p of z = 66.7 and z = 44.6 (p = 0.0 both), and p ~ 0.05
+def test_fdr_reject_on_log_p_equals_statsmodels_on_p(logs, q):
+    log_p = np.array(logs, dtype=float)
+    n = int((~np.isnan(log_p)).sum())
+    critical = np.log(np.arange(1, n + 1) / max(n, 1) * q)
+    assume(all(np.min(np.abs(v - critical), initial=1.0) > 1e-9 for v in log_p[~np.isnan(log_p)]))
+    p = np.exp(log_p)  # below about -745 this underflows to 0.0: order lost, decision not
+    assert fdr_reject(log_p, q, log=True).tolist() == bh_statsmodels(p, q).tolist()
 
 
 def test_bins_follow_fdr_thresholds_per_level_and_plain_levels_without():
@@ -285,12 +319,46 @@ def test_bins_follow_fdr_thresholds_per_level_and_plain_levels_without():
         p, z = out["gi_p"].to_numpy(), out["gi_z"].to_numpy()
         expected = np.zeros(len(p), dtype=int)
         for value, level in ((1, 0.10), (2, 0.05), (3, 0.01)):
-            cut = (p <= fdr_threshold(p, level)) & (fdr_threshold(p, level) > 0) if fdr else p < level
+            cut = bh_statsmodels(p, level) if fdr else p < level
             expected[cut] = value
         expected *= np.sign(z).astype(int)
         assert out["gi_bin"].tolist() == expected.tolist()
+        assert out["significant"].tolist() == (bh_statsmodels(p, 0.05) if fdr else p < 0.05).tolist()
         assert (out["gi_bin"] == 3).any() and (out["gi_bin"] < 0).any()
     assert (hotspots(reports, cells, fdr=True)["gi_bin"] != 0).sum() <= (out["gi_bin"] != 0).sum()
+
+
+def gi_of_a_spike(k: float, n: int, sw: float) -> float:
+    """Gi* of a cell with `sw` binary neighbours (itself included) holding one spike of k among n cells (else 0)."""
+    mean = k / n
+    s = math.sqrt(k * k / n - mean * mean)
+    return (k - mean * sw) / (s * math.sqrt((n * sw - sw * sw) / (n - 1)))
+
+
+def test_one_extreme_cell_on_a_large_fishnet_is_a_99_percent_hot_spot_with_and_without_fdr():
+    # Issue 11: on a fishnet of >= ~13,000 cells one extreme cell has |z| > 37.7, its p is exactly 0.0, and a
+    # BH threshold of 0.0 read as "none rejected" made the strongest hot spot vanish.
+    area = gpd.GeoSeries([box(X0 + 1, Y0 + 1, X0 + 7_599, Y0 + 7_599)], crs=METRIC)
+    cells = fishnet(area, 50)
+    n = len(cells)
+    assert n >= 20_000
+    centre = gpd.GeoSeries([Point(X0 + 3_825, Y0 + 3_825)], crs=METRIC).to_crs(4326).iloc[0]
+    spike = int(np.flatnonzero(cells.contains(centre))[0])
+    block = cells.intersects(cells.geometry.iloc[spike]).to_numpy()  # the spike's queen neighbourhood
+    assert block.sum() == 9
+    reports = gpd.GeoDataFrame(geometry=[centre] * 50_000, crs=4326)
+    expected_z = gi_of_a_spike(50_000, n, 9)  # every cell of the block: the spike among its 9 (all interior)
+    assert expected_z > 45
+    for fdr in (True, False):
+        out = hotspots(reports, cells, fdr=fdr)
+        assert out["count"].iloc[spike] == 50_000 and out["count"].sum() == 50_000
+        assert np.allclose(out["gi_z"].to_numpy()[block], expected_z, rtol=1e-9, atol=0)
+        assert (out["gi_p"].to_numpy()[block] == 0.0).all()  # p underflows: the case the old rule lost
+        assert out["gi_bin"].iloc[spike] == 3 and bool(out["significant"].iloc[spike])
+        assert out["gi_bin"].tolist() == (3 * block).tolist()
+        assert out["significant"].tolist() == block.tolist()
+        if fdr:
+            assert out["significant"].tolist() == bh_statsmodels(out["gi_p"].to_numpy(), 0.05).tolist()
 
 
 def test_permutation_p_reproducible_and_agrees_with_esda():
@@ -560,7 +628,7 @@ def test_emerging_end_to_end_cube_per_category(block, base, steps, trend, expect
     assert (out.loc["g24", "hot_steps"], out.loc["g24", "cold_steps"]) == pattern(steps)
     z_all = space_time_gi_dense(counts.astype(float))
     assert np.allclose(np.array(out.attrs["z"], dtype=float), z_all, atol=1e-9, rtol=0)
-    significant = bh_reject(2 * stats.norm.sf(np.abs(z_all.ravel())), 0.05).reshape(z_all.shape)
+    significant = bh_statsmodels(2 * stats.norm.sf(np.abs(z_all.ravel())), 0.05).reshape(z_all.shape)
     z = z_all[24]
     assert "".join("." if not s else "H" if v > 0 else "C" for s, v in zip(significant[24], z)) == steps
     mk_z, mk_p = mk_by_kendalltau(z)
@@ -568,6 +636,49 @@ def test_emerging_end_to_end_cube_per_category(block, base, steps, trend, expect
     if trend is not None:
         assert (np.sign(mk_z) if mk_p < 0.05 else 0) == trend
     assert out.loc["g24", "category"] == expected
+
+
+def test_city_sized_cube_with_a_growing_spike_is_an_intensifying_hot_spot():
+    # Issue 11: at city size every significant bin of a spike has p = 0.0 and the old rule called the whole
+    # city "no pattern detected". Cells: 150 x 150 of 100 m (22,500); 12 months; one cell (g_s, at row and
+    # column 75) gets 1000 + 10 m reports in month m = 0..11, no other cell any.
+    side, months = 150, 12
+    cells = lattice(side, side)
+    spike = 75 * side + 75
+    per_month = 1000 + 10 * np.arange(months)
+    centre = [X0 + 75 * 100 + 50, Y0 + 75 * 100 + 50]
+    reports = points(np.array([centre] * int(per_month.sum())), month_times(np.repeat(np.arange(1, 13), per_month)))
+    # Expected by the rules, from the closed form. Only g_s's bins are non-zero; a cell of g_s's 3 x 3 block
+    # (all interior) has g_s among its 9 spatial neighbours, so its bin at month m sums g_s's counts of m and
+    # m - 1 over sw = 9 (m = 0) or 18 bins; every other cell's neighbourhoods hold only zeros.
+    n_bins = side * side * months
+    x = per_month.astype(float)
+    mean = x.sum() / n_bins
+    s = math.sqrt((x * x).sum() / n_bins - mean * mean)
+    lag = x + np.concatenate([[0.0], x[:-1]])
+    sw = np.where(np.arange(months) == 0, 9.0, 18.0)
+    z_block = (lag - mean * sw) / (s * np.sqrt((n_bins * sw - sw * sw) / (n_bins - 1)))
+    z_rest = -mean * sw / (s * np.sqrt((n_bins * sw - sw * sw) / (n_bins - 1)))  # interior cells, no spike
+    assert z_block.min() > 37.7  # every hot bin has p == 0.0 exactly
+    assert (2 * stats.norm.sf(z_block) == 0.0).all()
+    assert np.abs(z_rest).max() < 0.1  # nothing else is near significance (p > 0.9, far from any BH cut)
+    # Hot at all 12 steps (>= 90 %, final step hot) and z rising every month: the Mann-Kendall trend is up.
+    assert (np.diff(z_block) > 0).all()
+    mk_z, mk_p = mk_by_kendalltau(z_block)
+    assert mk_z > 0 and mk_p < 0.05
+    # final step hot, h = T >= 0.9 T, significant upward trend: "intensifying hot spot" (not new: h > 1; not
+    # consecutive: that needs h < 90 % of T).
+    out = emerging_hotspots(reports, cells)
+    rc = np.array([(k // side, k % side) for k in range(side * side)])
+    block = (np.abs(rc - [75, 75]).max(axis=1) <= 1)
+    assert out["n_steps"].eq(months).all() and block[spike] and block.sum() == 9
+    assert np.array(out.attrs["counts"])[spike].tolist() == per_month.tolist()
+    assert np.array(out.attrs["counts"]).sum() == per_month.sum()
+    assert np.allclose(np.array(out.attrs["z"])[block], z_block, rtol=1e-9, atol=0)
+    assert out["hot_steps"].tolist() == (months * block).tolist()
+    assert (out["cold_steps"] == 0).all()
+    assert out["trend_z"].to_numpy()[block] == pytest.approx(np.full(9, mk_z), abs=1e-9)
+    assert out["category"].tolist() == np.where(block, "intensifying hot spot", "no pattern detected").tolist()
 
 
 def test_every_category_has_an_end_to_end_cube():
