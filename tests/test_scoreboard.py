@@ -176,25 +176,30 @@ def test_score_rank_and_change_follow_the_documented_rule(board_en: pd.DataFrame
     assert a["score"] == pytest.approx(_expected_score(3 / 7, 3 / 7, cover_a, 2 / 7), rel=1e-3)
     assert b["score"] == pytest.approx(_expected_score(1, 0, 0, 0))
     assert list(board_en["community_code"]) == [B, A] and list(board_en["rank"]) == [1, 2]
-    # The week before: A had r0 (fixed in 4 h), B nothing, nobody walked. Both score 40 + 20 + 0 + 10 = 70;
-    # the tie goes to fewer overdue (both 0), then coverage (both 0), then more reports: A first.
+    # The week before: A had r0 (fixed in 4 h), B nothing, and nobody walked: coverage is unknown that week,
+    # not 0, so both scores rest on the other parts, (40 + 20 + 10) / 70 * 100 = 100 each; the tie goes to
+    # fewer overdue (both 0), then coverage (both unknown), then more reports: A first.
     assert (int(a["previous_rank"]), int(a["rank_change"])) == (1, -1)
     assert (int(b["previous_rank"]), int(b["rank_change"])) == (2, 1)
-    assert a["score_change"] == pytest.approx(a["score"] - 70.0)
+    assert board_en.attrs["unknown_parts"] == [] and board_en.attrs["previous_unknown_parts"] == ["coverage_ratio"]
+    # a score with coverage and one without are not comparable: no change, rather than a drop of 100 - score
+    assert math.isnan(a["score_change"]) and math.isnan(b["score_change"])
     assert int(a["reports_change"]) == 6 and int(b["reports_change"]) == 1
     assert a["rectification_rate_change"] == pytest.approx(3 / 7 - 1.0)
     assert math.isnan(b["rectification_rate_change"])  # no rate the week before
-    assert a["coverage_ratio_change"] == pytest.approx(cover_a, rel=2e-3)
+    # no GPS fix the week before: the change is unknown, never cover_a - 0 (the "+100 %" of a week without tracks)
+    assert math.isnan(a["coverage_ratio_change"]) and math.isnan(b["coverage_ratio_change"])
 
 
 def test_lagging_flags_and_reasons(board_en: pd.DataFrame) -> None:
     a, b = _row(board_en, "community_code", A), _row(board_en, "community_code", B)
     assert bool(a["lagging"]) and bool(b["lagging"])
+    # percentages as gridmap shows them: one decimal, rounded down (3/7 = 42.857... %, 2/7 = 28.571... %)
     assert a["lagging_reason"].split("; ")[:3] == [
-        "rectification_rate 42.9% < 80%", "overdue_rate 42.9% > 20%", "recurrence_rate 28.6% > 20%"]
+        "rectification_rate 42.8 % < 80.0 %", "overdue_rate 42.8 % > 20.0 %", "recurrence_rate 28.5 % > 20.0 %"]
     assert a["lagging_reason"].split("; ")[3].startswith("coverage_ratio ")
     # B has 1 report, fewer than min_reports = 3: only the coverage rule applies to it.
-    assert b["lagging_reason"] == "coverage_ratio 0.0% < 80%"
+    assert b["lagging_reason"] == "coverage_ratio 0.0 % < 80.0 %"
     relaxed = scoreboard(_layers(), start=START, end=END, lang="en",
                          rules={"min_coverage_ratio": 0.0, "min_reports": 1, "max_recurrence_rate": 0.5,
                                 "max_overdue_rate": 0.5, "min_rectification_rate": 0.4})
@@ -204,7 +209,7 @@ def test_lagging_flags_and_reasons(board_en: pd.DataFrame) -> None:
     assert list(bottom["lagging"]) == [False, True]
     assert bottom["lagging_reason"].iloc[1] == "rank 2 among the last 1"
     zh = scoreboard(_layers(), start=START, end=END)
-    assert _row(zh, "community_code", B)["lagging_reason"] == "巡查覆盖率 0.0% 低于 80%"
+    assert _row(zh, "community_code", B)["lagging_reason"] == "巡查覆盖率 0.0 % 低于 80.0 %"
 
 
 def test_cadre_and_grid_tables_by_hand() -> None:
@@ -329,7 +334,8 @@ def test_weekly_figures_match_the_scoreboard_of_each_week() -> None:
     last = weekly[weekly["week_start"] == _t(START)].set_index("community_code")
     assert int(last.loc[A, "reports"]) == 7 and last.loc[A, "rectification_rate"] == pytest.approx(3 / 7)
     first = weekly[weekly["week_start"] == _t("2025-02-24")].set_index("community_code")
-    assert int(first.loc[A, "reports"]) == 1 and first.loc[A, "coverage_ratio"] == 0.0
+    # nobody walked that week: coverage is unknown (NaN), not 0
+    assert int(first.loc[A, "reports"]) == 1 and math.isnan(first.loc[A, "coverage_ratio"])
     assert math.isnan(first.loc[B, "rectification_rate"])
 
 
