@@ -447,11 +447,12 @@ def test_the_page_shows_exactly_the_evidence_behind_the_figures(tmp_path: Path) 
                            lang="en").read_text(encoding="utf-8")
     found = decode(payload_of(html, "evidence"))
     labels = PAGE_LABELS["en"]
-    states = dict(zip(found["fields"][labels["id"]], found["fields"][labels["state"]]))
+    assert sorted(found["fields"][labels["id"]]) == ["r1", "r2", "r3", "r4", "r5", "r6"]  # each once
+    states = dict(zip(found["fields"][labels["id"]], found["fields"][labels["state"]], strict=True))
     assert states == {"r2": labels["overdue"], "r3": labels["overdue"], "r6": labels["overdue"],
                       "r5": labels["reopened"], "r1": labels["recurring"], "r4": labels["recurring"]}
     where = {r[0]: (r[3], r[4]) for r in _REPORTS}
-    for rid, lon, lat in zip(found["fields"][labels["id"]], found["lon"], found["lat"]):
+    for rid, lon, lat in zip(found["fields"][labels["id"]], found["lon"], found["lat"], strict=True):
         assert abs(lon - where[rid][0]) <= 1e-5 and abs(lat - where[rid][1]) <= 1e-5
 
 

@@ -161,7 +161,7 @@ def test_csv_payloads_read_back_with_the_csv_module(tmp_path: Path) -> None:
     rows = read_csv_rows(path)
     assert rows[0] == ["community_code", "text", "count", "score"]  # no index column
     assert len(rows) == len(frame) + 1
-    for row, (_, source) in zip(rows[1:], frame.iterrows()):
+    for row, (_, source) in zip(rows[1:], frame.iterrows(), strict=True):
         code, text, count, score = row
         assert code == source["community_code"]
         assert text == expected_text(source["text"]) and not text.startswith(tuple(DANGEROUS))
@@ -176,7 +176,7 @@ def test_csv_quotes_text_and_never_numbers(tmp_path: Path) -> None:
     with open(path, encoding="utf-8-sig", newline="") as fh:
         fh.readline()  # the header is quoted only where needed
         rows = list(csv.reader(fh, quoting=csv.QUOTE_NONNUMERIC))  # unquoted fields become floats
-    for row, (_, source) in zip(rows, frame.iterrows()):
+    for row, (_, source) in zip(rows, frame.iterrows(), strict=True):
         assert isinstance(row[0], str) and isinstance(row[1], str)
         assert row[2] == source["count"] and isinstance(row[2], float)
         assert row[3] == "" if math.isnan(source["score"]) else row[3] == source["score"]
