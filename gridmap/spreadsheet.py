@@ -247,7 +247,9 @@ def write_xlsx(
       into a formula and ``#N/A`` into an error cell; here that cannot happen,
       neither in cells nor in the header. Carriage returns and text that looks
       like an ``_xHHHH_`` escape are escaped as ECMA-376 ``ST_Xstring``
-      requires, so Excel, WPS and calamine read back exactly the text given.
+      requires, so Excel, WPS and calamine read back exactly the text given;
+      a text with whitespace at either end (a lone space included) carries
+      ``xml:space="preserve"`` so that no reader trims it.
       Characters XML cannot hold (control characters other than tab, line feed
       and carriage return; U+FFFE, U+FFFF) are replaced by U+FFFD and a warning
       in the log says in how many cells. Longer text than
