@@ -614,9 +614,7 @@ def _score(table: pd.DataFrame, rules: Rules, unknown: tuple[str, ...] = ()) -> 
     }
     used = {k: w for k, w in rules.weights.items() if k not in unknown and w > 0}
     total = sum(used.values())
-    if total <= 0:
-        logger.warning("no weighted part of the score is known (unknown: %s): the score is no data",
-                       ", ".join(unknown))
+    if total <= 0:  # said once by the scoreboard, for its own period
         return pd.Series(np.nan, index=table.index)
     score = sum(w * components[k].fillna(0.0) for k, w in used.items())
     return 100.0 * score / total
@@ -783,6 +781,9 @@ def run_scoreboard(workspace: Any, *, start: Any, end: Any, by: str = "community
     key = BY_CHOICES[by]
     table["rank"] = _rank(table, key).to_numpy()
     before["rank"] = _rank(before, key).to_numpy()
+    if table["score"].isna().all():
+        logger.warning("no weighted part of the score is known (no data: %s): the score is no data and units are "
+                       "ranked by the tie-breaks", ", ".join(known_now["unknown_parts"]))
     if not known_before["has_data"]:
         logger.info("the previous period (%s to %s) holds no report and no GPS fix: its rank and the changes are "
                     "unknown (no data)", previous.start.date(), previous.end.date())
