@@ -118,8 +118,9 @@ def _panel(ax: "Axes", data: pd.DataFrame, units: list[tuple[str, str]], title: 
     for i in np.flatnonzero(empty):  # a week without any value: hatched and labelled, never a 0
         ax.axvspan(i - 0.4, i + 0.4, facecolor="none", edgecolor="#9e9e9e", hatch="///", linewidth=0.0,
                    gid="no-data")
-        ax.text(i, 50.0, no_data(lang), rotation=90, ha="center", va="center", color="#616161",
-                fontproperties=_sized(font, 9), gid="no-data")
+        ax.text(i, 50.0, no_data(lang), rotation=90, ha="center", va="center", color="#424242",
+                fontproperties=_sized(font, 9), gid="no-data",
+                bbox={"facecolor": "#ffffff", "edgecolor": "none", "pad": 1.5})
     ax.set_title(title, fontproperties=_sized(font, 12, bold=True))
     ax.set_xlim(-0.6, len(weeks) - 0.4)
     ax.set_ylim(-3, 103)
