@@ -385,11 +385,14 @@ def _print_scoreboard(board: Any) -> None:
          f"lagging: {int(board['lagging'].sum())} of {len(board)}")
     if attrs["unassigned_reports"]:
         _out(f"  {attrs['unassigned_reports']} report(s) lie outside every grid and are not ranked")
+    from gridmap.formatting import is_missing, no_data
+
     key = board.columns[0]
     for row in board.to_dict("records"):
         reason = f"  {row['lagging_reason']}" if row["lagging"] else ""
-        _out(f"  {row['rank']:>3}  {row[key]!s:<16} score {row['score']:5.1f}  "
-             f"rectified {row['rectified']}/{row['reports']}{reason}")
+        score = f"{no_data('en'):>5}" if is_missing(row["score"]) else f"{row['score']:5.1f}"
+        rectified = no_data("en") if is_missing(row["rectified"]) else row["rectified"]
+        _out(f"  {row['rank']:>3}  {row[key]!s:<16} score {score}  rectified {rectified}/{row['reports']}{reason}")
 
 
 def _cmd_spotcheck(args: argparse.Namespace) -> int:

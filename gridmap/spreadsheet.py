@@ -29,6 +29,7 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import logging
 import os
@@ -246,7 +247,9 @@ def write_xlsx(
       into a formula and ``#N/A`` into an error cell; here that cannot happen,
       neither in cells nor in the header. Carriage returns and text that looks
       like an ``_xHHHH_`` escape are escaped as ECMA-376 ``ST_Xstring``
-      requires, so Excel, WPS and calamine read back exactly the text given.
+      requires, so Excel, WPS and calamine read back exactly the text given;
+      a text with whitespace at either end (a lone space included) carries
+      ``xml:space="preserve"`` so that no reader trims it.
       Characters XML cannot hold (control characters other than tab, line feed
       and carriage return; U+FFFE, U+FFFF) are replaced by U+FFFD and a warning
       in the log says in how many cells. Longer text than
@@ -572,12 +575,48 @@ def _xlsx_cell(sheet: Any, value: _Value) -> Any:
 
 
 def _text_cell(sheet: Any, text: str) -> Any:
-    """A cell that is a string cell whatever the text looks like (never a formula or an error)."""
+    """A cell that is a string cell whatever the text looks like (never a formula or an error).
+
+    A text with whitespace at either end is stored with ``xml:space="preserve"`` (see :func:`_edge_space_text`).
+    """
     from openpyxl.cell import WriteOnlyCell
 
-    cell = WriteOnlyCell(sheet, value=text)
+    cell = WriteOnlyCell(sheet, value=_edge_space_text(text) if text != text.strip() else text)
     cell.data_type = "s"
     return cell
+
+
+@functools.cache
+def _preserved_text_type() -> type:
+    """The class of :func:`_edge_space_text` (built on first use: openpyxl is imported only when needed)."""
+    from openpyxl.cell.rich_text import CellRichText
+    from openpyxl.xml.functions import XML_NS, Element, SubElement
+
+    class PreservedText(CellRichText):  # type: ignore[misc]
+        """One plain inline string whose ``<t>`` always carries ``xml:space="preserve"``."""
+
+        def to_tree(self) -> Any:
+            container = Element("is")
+            SubElement(container, "t", {f"{{{XML_NS}}}space": "preserve"}).text = str(self)
+            return container
+
+    return PreservedText
+
+
+def _edge_space_text(text: str) -> Any:
+    """`text` as an inline string that keeps its leading and trailing whitespace.
+
+    XML readers may drop whitespace at the edges of a ``<t>`` element unless it
+    carries ``xml:space="preserve"`` (ECMA-376 Part 1, §18.4.12 ``t`` (Text) and
+    §22.4 / §22.9.2.19 ``ST_Xstring``; W3C XML 1.0 §2.10 "White Space Handling"):
+    Excel and calamine read ``<t> </t>`` as an empty cell. openpyxl adds the
+    attribute only when lxml is installed, and without lxml never to a
+    whitespace-only text, so such texts are written through this
+    :class:`openpyxl.cell.rich_text.CellRichText` of one plain string, whose
+    XML is the same ``<is><t>`` element as any other inline string, with the
+    attribute. Texts without edge whitespace keep openpyxl's faster path.
+    """
+    return _preserved_text_type()([text])
 
 
 def _float_cell(sheet: Any, value: float) -> Any:

@@ -56,15 +56,29 @@ imported).
 ``coverage_ratio``, ``dead_corners``
     Of the sweep in the same period (:func:`gridmap.coverage.sweep_coverage`
     with its defaults, GPS fixes with ``start <= time < end``). When the
-    workspace holds no track at all, both are missing (NaN) and coverage
-    plays no part in the score or the flags; when it holds tracks but none in
-    the period, coverage is 0.
+    period holds no usable GPS fix (or the workspace no track at all), both
+    are unknown (NaN / NA), not 0: nobody can tell from the data whether
+    nobody walked or the tracks were not imported. When the period holds
+    fixes, a unit nobody walked through has coverage 0.
+Missing data
+    When the workspace holds no rectification at all, whether a report was
+    fixed is unknown, not "no": ``rectified``, ``verified``, ``reopened``,
+    ``rectification_rate``, ``median_hours_to_rectify``, ``overdue``,
+    ``overdue_rate``, ``recurrences`` and ``recurrence_rate`` are NA / NaN
+    (an overdue report is one *not rectified* in time, and a recurrence
+    needs an earlier fix). An unknown figure takes no part in the score and
+    breaks no lagging rule; ``attrs["unknown_parts"]`` names the score's
+    components that were unknown (``attrs["previous_unknown_parts"]`` for the
+    previous period). Tables write a missing value as an empty cell, pages
+    as "无数据" / "no data".
 ``score``
-    ``100 * sum(w_i * c_i) / sum(w_i)`` over the components
+    ``100 * sum(w_i * c_i) / sum(w_i)`` over the *known* components
     ``c = (rectification_rate, 1 - overdue_rate, coverage_ratio,
     1 - recurrence_rate)`` with the weights of :class:`Rules` (default
-    40, 20, 30, 10). A unit without reports scores full marks on the three
-    report components: it had nothing left undone.
+    40, 20, 30, 10): the weights are rescaled over the parts that are known,
+    and the score is NaN when no weighted part is. A unit without reports
+    scores full marks on the three report components (when rectifications
+    are recorded): it had nothing left undone.
 ``rank``
     1 = best: ``score`` descending; ties by fewer ``overdue``, then higher
     ``coverage_ratio``, then more ``reports``, then the unit's key ascending,
@@ -74,7 +88,13 @@ imported).
     The same table for the period of the same length just before
     (``[start - (end - start), start)``): ``rank_change = previous_rank -
     rank`` (positive = moved up), and the differences of ``score``,
-    ``reports``, ``rectification_rate`` and ``coverage_ratio``.
+    ``reports``, ``rectification_rate`` and ``coverage_ratio``. A change is
+    never computed against a missing value: it is NaN when either value is
+    unknown (a previous week without tracks has no coverage, not 0), the
+    ``score_change`` is NaN when the two scores rest on different known
+    components, and when the previous period holds no data at all (no
+    report, no GPS fix) ``previous_rank`` and every change are NA / NaN
+    (``attrs["previous_has_data"]`` is then False).
 ``lagging``, ``lagging_reason``
     A unit lags when it breaks any rule of :class:`Rules`; the reason lists
     every rule broken with the unit's value and the threshold. The rules
@@ -110,6 +130,7 @@ import numpy as np
 import pandas as pd
 
 from gridmap._errors import GridmapError, SchemaError
+from gridmap.formatting import format_percent, is_missing
 from gridmap.model import CATEGORIES, DEFAULT_TZ, category_key
 from gridmap.selection import as_time
 
@@ -122,9 +143,11 @@ __all__ = [
     "DEFAULT_DEADLINE_HOURS",
     "SCOREBOARD_COLUMNS",
     "Rules",
+    "ScoreboardRun",
     "cadre_keys",
     "presented",
     "resolve_period",
+    "run_scoreboard",
     "scoreboard",
     "scoreboard_headers",
     "weekly_figures",
@@ -181,8 +204,8 @@ class Rules:
         Lag above this share of recurring reports (default 0.2: one in five
         reports is a problem that came back after its fix, 反弹).
     min_coverage_ratio : float
-        Lag below this coverage of the sweep (default 0.8); ignored when the
-        workspace has no tracks.
+        Lag below this coverage of the sweep (default 0.8); ignored where
+        coverage is unknown (no GPS fix in the period).
     bottom_ranks : int
         Also flag the last `bottom_ranks` units of the ranking (default 0: off;
         a relative rule flags someone even when every unit did well).
@@ -442,12 +465,22 @@ class _Context:
     deadlines: Mapping[str, float]
     rules: Rules
     recurring: frozenset[Any]
+    #: False when the workspace holds no rectification at all: what depends on fixes is unknown, not 0.
+    rectifications_known: bool = True
+
+
+def _has_rows(layer: Any) -> bool:
+    return layer is not None and len(layer) > 0
 
 
 def _context(layers: Mapping[str, Any], by: str, deadlines: Mapping[str, float] | None,
              rules: "Rules | Mapping[str, Any] | None", *, recurrences: bool = True) -> _Context:
-    recurring = _recurring_ids(layers["reports"], layers["rectifications"]) if recurrences else frozenset()
-    return _Context(layers, by, _deadline_hours(deadlines), Rules.from_value(rules), recurring)
+    known = _has_rows(layers.get("rectifications"))
+    if not known:
+        logger.info("the workspace holds no rectification: rectification, overdue and recurrence figures are "
+                    "unknown (no data) and left out of the score")
+    recurring = _recurring_ids(layers["reports"], layers["rectifications"]) if recurrences and known else frozenset()
+    return _Context(layers, by, _deadline_hours(deadlines), Rules.from_value(rules), recurring, known)
 
 
 def _report_rows(ctx: _Context, period: _Period) -> pd.DataFrame:
@@ -461,7 +494,21 @@ def _report_rows(ctx: _Context, period: _Period) -> pd.DataFrame:
     facts = _report_facts(plain, events, period.cutoff, ctx.deadlines)
     facts["unit"] = plain["grid_code"].map(_unit_of_grid(layers, ctx.by)).to_numpy()
     facts["recurrence"] = plain["report_id"].isin(ctx.recurring).to_numpy()
+    if not ctx.rectifications_known:
+        # without any rectification record, whether a report was fixed (in time, for good) is unknown
+        for column in _FIX_FACTS:
+            facts[column] = pd.array([pd.NA] * len(facts), dtype="boolean")
+        facts["hours"] = np.nan
     return facts
+
+
+#: Per-report facts that depend on rectifications being recorded.
+_FIX_FACTS = ("rectified", "verified", "reopened", "overdue", "recurrence")
+#: Table columns that are unknown when the workspace holds no rectification.
+_FIX_COLUMNS = ("rectified", "verified", "reopened", "rectification_rate", "median_hours_to_rectify", "overdue",
+                "overdue_rate", "recurrences", "recurrence_rate")
+#: Score components that depend on rectifications being recorded.
+_FIX_COMPONENTS = ("rectification_rate", "on_time_rate", "no_recurrence_rate")
 
 
 class _EmptyWindowNote(logging.Filter):
@@ -487,16 +534,18 @@ class _EmptyWindowNote(logging.Filter):
 
 
 def _coverage(layers: Mapping[str, Any], period: _Period, by: str) -> pd.DataFrame | None:
-    """coverage_ratio and dead_corners per unit, or None when the workspace has no tracks."""
+    """coverage_ratio and dead_corners per unit, or None (unknown) when the period holds no usable GPS fix."""
     from gridmap.coverage import sweep_coverage
 
     tracks = layers["tracks"]
     if tracks is None or len(tracks) == 0:
         return None
-    with _EmptyWindowNote() as note:
+    with _EmptyWindowNote():
         result = sweep_coverage(layers["grids"], tracks, start=period.start, end=period.end)
-    if note.seen:
-        logger.info("no GPS fixes from %s to %s: coverage is 0 in that period", period.start.date(), period.end.date())
+    if int(result.stats["fixes_used"]) == 0:
+        logger.info("no GPS fixes from %s to %s: coverage is unknown (no data) in that period",
+                    period.start.date(), period.end.date())
+        return None
     if by == "community":
         table = result.by_community
     elif by == "cadre":
@@ -519,13 +568,16 @@ def _figures(ctx: _Context, period: _Period) -> tuple[pd.DataFrame, pd.DataFrame
     table["reports"] = grouped.size().reindex(table.index).fillna(0).astype(int)
     for column, source in (("rectified", "rectified"), ("verified", "verified"), ("reopened", "reopened"),
                            ("overdue", "overdue"), ("recurrences", "recurrence")):
-        table[column] = sums[source].reindex(table.index).fillna(0).astype(int)
+        table[column] = sums[source].reindex(table.index).fillna(0).astype("Int64")
     table["median_hours_to_rectify"] = grouped["hours"].median().reindex(table.index)
     with np.errstate(invalid="ignore", divide="ignore"):
         n = table["reports"].where(table["reports"] > 0)
-        table["rectification_rate"] = table["rectified"] / n
-        table["overdue_rate"] = table["overdue"] / n
-        table["recurrence_rate"] = table["recurrences"] / n
+        table["rectification_rate"] = table["rectified"].astype(float) / n
+        table["overdue_rate"] = table["overdue"].astype(float) / n
+        table["recurrence_rate"] = table["recurrences"].astype(float) / n
+    if not ctx.rectifications_known:
+        for column in _FIX_COLUMNS:
+            table[column] = pd.NA if table[column].dtype == "Int64" else np.nan
     coverage = _coverage(layers, period, by)
     if coverage is None:
         table["coverage_ratio"] = np.nan
@@ -533,22 +585,37 @@ def _figures(ctx: _Context, period: _Period) -> tuple[pd.DataFrame, pd.DataFrame
     else:
         table["coverage_ratio"] = coverage["coverage_ratio"].reindex(table.index).astype(float)
         table["dead_corners"] = coverage["dead_corners"].reindex(table.index).astype("Int64")
-    table["score"] = _score(table, ctx.rules, coverage is not None)
-    return table.reset_index(), facts
+    unknown = _unknown_parts(ctx.rectifications_known, coverage is not None)
+    table["score"] = _score(table, ctx.rules, unknown)
+    out = table.reset_index()
+    # what the period's figures rest on, for the comparison with the previous period and for the page
+    out.attrs = {"unknown_parts": list(unknown), "has_data": bool(len(facts)) or coverage is not None}
+    return out, facts
 
 
-def _score(table: pd.DataFrame, rules: Rules, with_coverage: bool) -> pd.Series:
-    """The 100-point score; report components count as 1 for a unit without reports."""
+def _unknown_parts(rectifications_known: bool, coverage_known: bool) -> tuple[str, ...]:
+    """The score's components that are unknown (no data) in a period, in the order of :data:`_COMPONENTS`."""
+    missing = set() if rectifications_known else set(_FIX_COMPONENTS)
+    if not coverage_known:
+        missing.add("coverage_ratio")
+    return tuple(c for c in _COMPONENTS if c in missing)
+
+
+def _score(table: pd.DataFrame, rules: Rules, unknown: tuple[str, ...] = ()) -> pd.Series:
+    """The 100-point score over the known components, weights rescaled; NaN when none is known.
+
+    Report components count as 1 for a unit without reports; unknown components (``unknown``) take no part.
+    """
     components = {
         "rectification_rate": table["rectification_rate"].fillna(1.0),
         "on_time_rate": 1.0 - table["overdue_rate"].fillna(0.0),
         "coverage_ratio": table["coverage_ratio"],
         "no_recurrence_rate": 1.0 - table["recurrence_rate"].fillna(0.0),
     }
-    used = {k: w for k, w in rules.weights.items() if with_coverage or k != "coverage_ratio"}
+    used = {k: w for k, w in rules.weights.items() if k not in unknown and w > 0}
     total = sum(used.values())
-    if total <= 0:
-        raise SchemaError("the score's weights add up to 0 without coverage; give other components a weight")
+    if total <= 0:  # said once by the scoreboard, for its own period
+        return pd.Series(np.nan, index=table.index)
     score = sum(w * components[k].fillna(0.0) for k, w in used.items())
     return 100.0 * score / total
 
@@ -580,26 +647,30 @@ _RULE_TEXT = {
 }
 
 
-def _pct(value: Any) -> str:
-    """A rate as the scoreboard writes it, in its reasons and on its page: one decimal, "—" when missing."""
-    return "—" if value is None or pd.isna(value) else f"{100 * float(value):.1f}%"
+def _below(value: Any, limit: float) -> bool:
+    """``value < limit`` for a known value; a missing value (no data) breaks no rule."""
+    return not is_missing(value) and float(value) < limit
 
 
-def _limit(value: float) -> str:
-    return f"{100 * value:g}%"
+def _above(value: Any, limit: float) -> bool:
+    """``value > limit`` for a known value; a missing value (no data) breaks no rule."""
+    return not is_missing(value) and float(value) > limit
 
 
-def _broken_rules(row: Any, rules: Rules, n_units: int) -> list[tuple[str, str, str]]:
+def _broken_rules(row: Any, rules: Rules, n_units: int, lang: str) -> list[tuple[str, str, str]]:
+    def pct(value: Any) -> str:
+        return format_percent(value, lang=lang)
+
     broken = []
     if row.reports >= rules.min_reports and row.reports > 0:
-        if row.rectification_rate < rules.min_rectification_rate:
-            broken.append(("rectification_rate", _pct(row.rectification_rate), _limit(rules.min_rectification_rate)))
-        if row.overdue_rate > rules.max_overdue_rate:
-            broken.append(("overdue_rate", _pct(row.overdue_rate), _limit(rules.max_overdue_rate)))
-        if row.recurrence_rate > rules.max_recurrence_rate:
-            broken.append(("recurrence_rate", _pct(row.recurrence_rate), _limit(rules.max_recurrence_rate)))
-    if pd.notna(row.coverage_ratio) and row.coverage_ratio < rules.min_coverage_ratio:
-        broken.append(("coverage_ratio", _pct(row.coverage_ratio), _limit(rules.min_coverage_ratio)))
+        if _below(row.rectification_rate, rules.min_rectification_rate):
+            broken.append(("rectification_rate", pct(row.rectification_rate), pct(rules.min_rectification_rate)))
+        if _above(row.overdue_rate, rules.max_overdue_rate):
+            broken.append(("overdue_rate", pct(row.overdue_rate), pct(rules.max_overdue_rate)))
+        if _above(row.recurrence_rate, rules.max_recurrence_rate):
+            broken.append(("recurrence_rate", pct(row.recurrence_rate), pct(rules.max_recurrence_rate)))
+    if _below(row.coverage_ratio, rules.min_coverage_ratio):
+        broken.append(("coverage_ratio", pct(row.coverage_ratio), pct(rules.min_coverage_ratio)))
     if rules.bottom_ranks and row.rank > n_units - rules.bottom_ranks:
         broken.append(("bottom", str(int(row.rank)), str(rules.bottom_ranks)))
     return broken
@@ -609,7 +680,7 @@ def _lagging(table: pd.DataFrame, rules: Rules, lang: str) -> tuple[np.ndarray, 
     texts = _RULE_TEXT[lang]
     flags, reasons = [], []
     for row in table.itertuples(index=False):
-        broken = _broken_rules(row, rules, len(table))
+        broken = _broken_rules(row, rules, len(table), lang)
         flags.append(bool(broken))
         reasons.append(texts["sep"].join(texts[name].format(v=v, t=t) for name, v, t in broken))
     return np.asarray(flags, dtype=bool), reasons
@@ -642,7 +713,15 @@ def _check(by: str, lang: str, layers: Mapping[str, Any]) -> None:
         raise GridmapError("the workspace has no reports layer")
 
 
-def _with_previous(current: pd.DataFrame, previous: pd.DataFrame, key: str) -> pd.DataFrame:
+def _with_previous(current: pd.DataFrame, previous: pd.DataFrame, key: str, *, previous_has_data: bool = True,
+                   same_score_parts: bool = True) -> pd.DataFrame:
+    """``previous_rank`` and the changes; unknown (NA / NaN) where the previous value is unknown.
+
+    A previous period without any data (no report, no GPS fix) leaves every
+    comparison unknown; a missing previous rate or coverage leaves its change
+    unknown (NaN minus anything is NaN: a change is never computed against 0);
+    ``score_change`` is unknown when the two scores rest on different parts.
+    """
     before = previous.set_index(key).reindex(current[key])
     out = current.copy()
     out["previous_rank"] = before["rank"].astype("Int64").to_numpy()
@@ -650,12 +729,24 @@ def _with_previous(current: pd.DataFrame, previous: pd.DataFrame, key: str) -> p
     for name in ("score", "reports", "rectification_rate", "coverage_ratio"):
         out[f"{name}_change"] = out[name].to_numpy(dtype=float) - before[name].to_numpy(dtype=float)
     out["reports_change"] = out["reports_change"].round().astype("Int64")
+    if not same_score_parts:
+        out["score_change"] = np.nan
+    if not previous_has_data:
+        for name in ("previous_rank", "rank_change", "reports_change"):
+            out[name] = pd.array([pd.NA] * len(out), dtype="Int64")
+        for name in ("score_change", "rectification_rate_change", "coverage_ratio_change"):
+            out[name] = np.nan
     return out
 
 
 @dataclass
-class _Run:
-    """One scoreboard computed: its layers and metadata, the table, and the facts of the period's reports."""
+class ScoreboardRun:
+    """One scoreboard computed: its layers and metadata, the table, and the facts of the period's reports.
+
+    ``facts`` has one row per report of the period (index: the reports layer's index): ``report_id``,
+    ``rectified``, ``verified``, ``reopened``, ``overdue``, ``recurrence`` (NA when the workspace holds no
+    rectification), ``hours`` and ``unit`` (None: outside every grid).
+    """
 
     layers: Mapping[str, Any]
     meta: Mapping[str, str]
@@ -663,9 +754,19 @@ class _Run:
     facts: pd.DataFrame
 
 
-def _run(workspace: Any, *, start: Any, end: Any, by: str, deadlines: Mapping[str, float] | None,
-         rules: "Rules | Mapping[str, Any] | None", lang: str, now: pd.Timestamp | None) -> _Run:
-    """Read the layers once and compute the scoreboard (see :func:`scoreboard`), keeping what pages need."""
+def run_scoreboard(workspace: Any, *, start: Any, end: Any, by: str = "community",
+                   deadlines: Mapping[str, float] | None = None, rules: "Rules | Mapping[str, Any] | None" = None,
+                   lang: str = "zh", now: pd.Timestamp | None = None) -> ScoreboardRun:
+    """Read the layers once and compute the scoreboard (see :func:`scoreboard`), keeping what pages need.
+
+    Examples
+    --------
+    >>> import gridmap
+    >>> run = run_scoreboard(gridmap.sample_layers(n_reports=300, track_days=1), start="2025-03-03",
+    ...                      end="2025-03-10")
+    >>> len(run.facts) == int(run.board["reports"].sum()) + run.board.attrs["unassigned_reports"]
+    True
+    """
     layers, meta = _read_layers(workspace)
     _check(by, lang, layers)
     first, last = resolve_period(start, end, layers["reports"])
@@ -675,11 +776,19 @@ def _run(workspace: Any, *, start: Any, end: Any, by: str, deadlines: Mapping[st
     previous = _Period(first - length, first, _cutoff(first, now))
     table, facts = _figures(ctx, current)
     before, _ = _figures(ctx, previous)
+    known_now, known_before = dict(table.attrs), dict(before.attrs)
     unassigned = int(facts["unit"].isna().sum())
     key = BY_CHOICES[by]
     table["rank"] = _rank(table, key).to_numpy()
     before["rank"] = _rank(before, key).to_numpy()
-    table = _with_previous(table, before, key)
+    if table["score"].isna().all():
+        logger.warning("no weighted part of the score is known (no data: %s): the score is no data and units are "
+                       "ranked by the tie-breaks", ", ".join(known_now["unknown_parts"]))
+    if not known_before["has_data"]:
+        logger.info("the previous period (%s to %s) holds no report and no GPS fix: its rank and the changes are "
+                    "unknown (no data)", previous.start.date(), previous.end.date())
+    table = _with_previous(table, before, key, previous_has_data=known_before["has_data"],
+                           same_score_parts=known_now["unknown_parts"] == known_before["unknown_parts"])
     table["lagging"], table["lagging_reason"] = _lagging(table, ctx.rules, lang)
     table = table.sort_values("rank", kind="stable").reset_index(drop=True)
     table = table[list(_UNIT_COLUMNS[by]) + list(SCOREBOARD_COLUMNS)]
@@ -690,8 +799,15 @@ def _run(workspace: Any, *, start: Any, end: Any, by: str, deadlines: Mapping[st
         "cutoff": current.cutoff.isoformat(), "by": by, "unassigned_reports": unassigned,
         "rules": asdict(ctx.rules), "deadlines_hours": dict(ctx.deadlines),
         "illustrative": meta.get("illustrative") == "true",
+        "unknown_parts": known_now["unknown_parts"], "previous_unknown_parts": known_before["unknown_parts"],
+        "previous_has_data": known_before["has_data"],
     })
-    return _Run(layers, meta, table, facts)
+    return ScoreboardRun(layers, meta, table, facts)
+
+
+# the names gridmap.cli imports
+_Run = ScoreboardRun
+_run = run_scoreboard
 
 
 def scoreboard(
@@ -739,7 +855,9 @@ def scoreboard(
         and ``name``; ``grid_code``, ``name`` and ``community_code``; or
         ``cadre``), then :data:`SCOREBOARD_COLUMNS`. ``attrs`` holds
         ``start``, ``end``, ``previous_start``, ``cutoff`` (ISO text),
-        ``by``, ``unassigned_reports``, ``rules`` and ``deadlines_hours``.
+        ``by``, ``unassigned_reports``, ``rules``, ``deadlines_hours``,
+        ``unknown_parts`` and ``previous_unknown_parts`` (the score's
+        components with no data in each period) and ``previous_has_data``.
 
     Raises
     ------
@@ -762,7 +880,8 @@ def scoreboard(
     >>> len(by_grid), bool(by_grid["lagging_reason"].str.contains("巡查覆盖率").any())
     (36, True)
     """
-    return _run(workspace, start=start, end=end, by=by, deadlines=deadlines, rules=rules, lang=lang, now=now).board
+    return run_scoreboard(workspace, start=start, end=end, by=by, deadlines=deadlines, rules=rules, lang=lang,
+                          now=now).board
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -887,11 +1006,17 @@ _NOTE_LABELS = {
     "zh": {"sheet": "排名", "notes": "说明", "weekly": "按周", "item": "项目", "value": "取值",
            "period": "统计时段（含起不含止）", "previous": "对比上期起始", "cutoff": "数据截止", "by": "排名单元",
            "unassigned": "未落入网格的问题数（未参与排名）", "deadline": "整改时限（小时）：", "rule": "规则：",
-           "illustrative": "示意数据，非实测边界"},
+           "illustrative": "示意数据，非实测边界", "empty": "空白单元格", "no_data": "无数据（不是 0）",
+           "unknown": "本期无数据、不计入得分的部分", "previous_unknown": "上期无数据的部分",
+           "no_previous": "上期无任何数据：上期排名与变化为空白", "none": "无"},
     "en": {"sheet": "scoreboard", "notes": "notes", "weekly": "weekly", "item": "item", "value": "value",
            "period": "period [start, end)", "previous": "previous period starts", "cutoff": "data cut-off",
            "by": "unit", "unassigned": "reports outside every grid (not ranked)", "deadline": "deadline hours: ",
-           "rule": "rule: ", "illustrative": "illustrative data, not surveyed boundaries"},
+           "rule": "rule: ", "illustrative": "illustrative data, not surveyed boundaries", "empty": "empty cell",
+           "no_data": "no data (not 0)", "unknown": "parts with no data this period, left out of the score",
+           "previous_unknown": "parts with no data in the previous period",
+           "no_previous": "no data at all in the previous period: previous rank and changes are empty",
+           "none": "none"},
 }
 
 
@@ -903,8 +1028,12 @@ def _notes(board: pd.DataFrame, lang: str) -> pd.DataFrame:
     rows: list[tuple[str, Any]] = [
         (text["period"], f"{attrs['start']} – {attrs['end']}"), (text["previous"], attrs["previous_start"]),
         (text["cutoff"], attrs["cutoff"]), (text["by"], attrs["by"]),
-        (text["unassigned"], int(attrs["unassigned_reports"])),
+        (text["unassigned"], int(attrs["unassigned_reports"])), (text["empty"], text["no_data"]),
+        (text["unknown"], ", ".join(attrs.get("unknown_parts", [])) or text["none"]),
+        (text["previous_unknown"], ", ".join(attrs.get("previous_unknown_parts", [])) or text["none"]),
     ]
+    if not attrs.get("previous_has_data", True):
+        rows.append((text["no_previous"], ""))
     for key, value in attrs["rules"].items():
         if key == "weights":
             rows += [(f"{text['rule']}weight {k}", float(w)) for k, w in value.items()]

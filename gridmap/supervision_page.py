@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 
 from gridmap._errors import SchemaError
+from gridmap.formatting import format_percent, format_percent_change, is_missing, no_data
 from gridmap.maps._escape import html_text
 from gridmap.supervision import (
-    BY_CHOICES, Rules, _pct, _Run, _run, cadre_keys, scoreboard_headers, weekly_figures,
+    BY_CHOICES, Rules, ScoreboardRun, cadre_keys, run_scoreboard, scoreboard_headers, weekly_figures,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,7 +49,14 @@ PAGE_LABELS: Mapping[str, Mapping[str, Any]] = {
            "internal": "内部使用：未脱敏，请勿转发", "more": "另有 {n} 条", "rank": "排名", "of": "共",
            "rule_text": "整改率低于 {rect}、超期率高于 {over}、反弹率高于 {recur}（问题数不少于 {n} 件时）"
                         "或巡查覆盖率低于 {cover} 即为落后；得分 = {weights}",
-           "legend_lagging": "红色粗框：落后", "none": "（无）", "no_coverage": "无巡查轨迹，覆盖率不计",
+           "legend_lagging": "红色粗框：落后；灰色：得分无数据", "none": "（无）",
+           "no_coverage": "本期无巡查轨迹：覆盖率、死角数为无数据，不计入得分，也不作落后依据",
+           "no_rectifications": "工作区无整改记录：整改率、整改用时、超期、反弹为无数据，不计入得分，也不作落后依据",
+           "no_previous": "上期无任何数据（无问题、无轨迹）：上期排名与各项变化为无数据",
+           "previous_unknown": "上期缺少：{parts}；得分变化为无数据（两期得分口径不同）",
+           "list_sep": "、",
+           "parts": {"rectification_rate": "整改率", "on_time_rate": "按时率", "coverage_ratio": "覆盖率",
+                     "no_recurrence_rate": "不反弹率"},
            "unit_names": {"community": "社区", "grid": "网格", "cadre": "责任干部"}},
     "en": {"title": "Sanitation supervision ranking", "units": "Ranked units",
            "evidence": "Evidence (overdue, recurring, failed spot checks)", "overdue": "overdue",
@@ -60,33 +68,55 @@ PAGE_LABELS: Mapping[str, Mapping[str, Any]] = {
            "internal": "INTERNAL: not redacted, do not forward", "more": "+{n} more", "rank": "rank", "of": "of",
            "rule_text": "lagging: rectification rate below {rect}, overdue rate above {over}, recurrence rate above "
                         "{recur} (with at least {n} reports), or coverage below {cover}; score = {weights}",
-           "legend_lagging": "thick red outline: lagging", "none": "(none)",
-           "no_coverage": "no GPS tracks: coverage not counted",
+           "legend_lagging": "thick red outline: lagging; grey: score no data", "none": "(none)",
+           "no_coverage": "no GPS tracks in the period: coverage and dead corners are no data, left out of the score "
+                          "and of the lagging rules",
+           "no_rectifications": "no rectification records in the workspace: rectification rate, hours to rectify, "
+                                "overdue and recurrence are no data, left out of the score and of the lagging rules",
+           "no_previous": "no data at all in the previous period (no report, no track): previous rank and changes "
+                          "are no data",
+           "previous_unknown": "missing in the previous period: {parts}; score change is no data (the two scores "
+                               "rest on different parts)",
+           "list_sep": ", ",
+           "parts": {"rectification_rate": "rectification rate", "on_time_rate": "on-time rate",
+                     "coverage_ratio": "coverage", "no_recurrence_rate": "no-recurrence rate"},
            "unit_names": {"community": "community", "grid": "grid", "cadre": "cadre"}},
 }
 
 _TABLE_COLUMNS = ("rank", "score", "reports", "rectification_rate", "overdue", "recurrence_rate", "coverage_ratio",
                   "rank_change", "lagging_reason")
+#: Shown in a unit's tooltip after the table's columns.
+_TOOLTIP_CHANGES = ("score_change", "rectification_rate_change", "coverage_ratio_change")
+_RATES = ("rectification_rate", "overdue_rate", "recurrence_rate", "coverage_ratio")
 _SCORE_CLASSES = ((90.0, "#1a9850"), (80.0, "#91cf60"), (70.0, "#fee08b"), (60.0, "#fc8d59"), (-1.0, "#d73027"))
+#: Fill of a unit whose score is unknown (no data): grey, never a score class.
+_NO_DATA_COLOUR = "#bdbdbd"
 _STATE_COLOURS = {"overdue": "#e31a1c", "reopened": "#6a3d9a", "recurring": "#ff7f00"}
 
 
-def _score_colour(score: float) -> str:
+def _score_colour(score: Any) -> str:
+    if is_missing(score):
+        return _NO_DATA_COLOUR
     for floor, colour in _SCORE_CLASSES:
-        if score >= floor:
+        if float(score) >= floor:
             return colour
     return _SCORE_CLASSES[-1][1]
 
 
-def _cell(column: str, value: Any) -> str:
-    if column in ("rectification_rate", "recurrence_rate", "coverage_ratio"):
-        return _pct(value)
-    if column == "score":
-        return f"{float(value):.1f}"
+def _cell(column: str, value: Any, lang: str = "zh") -> str:
+    """A table cell as text: percentages by :func:`gridmap.formatting.format_percent`, "无数据" when missing."""
+    if column in _RATES:
+        return format_percent(value, lang=lang)
+    if column in ("rectification_rate_change", "coverage_ratio_change"):
+        return format_percent_change(value, lang=lang)
+    if column == "lagging_reason":
+        return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
+    if is_missing(value):
+        return no_data(lang)
+    if column in ("score", "score_change"):
+        return f"{float(value):+.1f}" if column == "score_change" else f"{float(value):.1f}"
     if column == "rank_change":
-        return "—" if pd.isna(value) else ("↑" if value > 0 else "↓" if value < 0 else "→") + f"{abs(int(value))}"
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return ""
+        return ("↑" if value > 0 else "↓" if value < 0 else "→") + f"{abs(int(value))}"
     return str(value)
 
 
@@ -108,9 +138,15 @@ def _unit_shapes(layers: Mapping[str, Any], by: str) -> "gpd.GeoDataFrame":
 
 
 def _evidence(reports: "gpd.GeoDataFrame", facts: pd.DataFrame) -> "gpd.GeoDataFrame":
-    """The period's reports that count against a unit: overdue, reopened, or recurring (from the run's facts)."""
-    state = np.where(facts["overdue"], "overdue", np.where(facts["reopened"], "reopened",
-                                                           np.where(facts["recurrence"], "recurring", "")))
+    """The period's reports that count against a unit: overdue, reopened, or recurring (from the run's facts).
+
+    An unknown fact (no rectification recorded in the workspace) is no evidence.
+    """
+    def known_true(column: str) -> np.ndarray:
+        return facts[column].astype("boolean").fillna(False).to_numpy(dtype=bool)
+
+    state = np.where(known_true("overdue"), "overdue", np.where(known_true("reopened"), "reopened",
+                                                                np.where(known_true("recurrence"), "recurring", "")))
     keep = state != ""
     chosen = reports.loc[facts.index[keep]]
     out = chosen[["report_id", "reported_at", "category", "grid_code", chosen.geometry.name]].copy()
@@ -131,11 +167,11 @@ def _unit_label(row: Mapping[str, Any], by: str) -> str:
     return f"{name}（{row[key]}）" if isinstance(name, str) and name else str(row[key])
 
 
-def _tooltip(row: Mapping[str, Any], by: str, headers: Mapping[str, str], total: int, labels: Mapping[str, str]) -> str:
+def _tooltip(row: Mapping[str, Any], by: str, headers: Mapping[str, str], total: int, lang: str) -> str:
     lines = [f"<b>{html_text(_unit_label(row, by))}</b>",
              f"{html_text(headers['rank'])}: {int(row['rank'])} / {total}"]
-    for column in _TABLE_COLUMNS[1:-1]:
-        lines.append(f"{html_text(headers[column])}: {html_text(_cell(column, row[column]))}")
+    for column in _TABLE_COLUMNS[1:-1] + _TOOLTIP_CHANGES:
+        lines.append(f"{html_text(headers[column])}: {html_text(_cell(column, row[column], lang))}")
     if row["lagging_reason"]:
         lines.append(f'<span style="color:#b00020">{html_text(headers["lagging_reason"])}: '
                      f'{html_text(row["lagging_reason"])}</span>')
@@ -152,11 +188,11 @@ def _units_layer(fmap: "folium.Map", shapes: "gpd.GeoDataFrame", board: pd.DataF
 
     def style(row: Any) -> dict[str, Any]:
         lagging = bool(row["lagging"])
-        return {"fillColor": _score_colour(float(row["score"])), "fillOpacity": 0.55, "weight": 4 if lagging else 1.5,
+        return {"fillColor": _score_colour(row["score"]), "fillOpacity": 0.55, "weight": 4 if lagging else 1.5,
                 "color": "#b00020" if lagging else "#555555"}
 
     shape_layer(fmap, labels["units"], joined, style=style,
-                tooltip=lambda row: _tooltip(row, by, headers, len(board), labels))
+                tooltip=lambda row: _tooltip(row, by, headers, len(board), lang))
 
 
 def _evidence_layer(fmap: "folium.Map", evidence: "gpd.GeoDataFrame", labels: Mapping[str, str], lang: str) -> None:
@@ -187,10 +223,13 @@ def _rules_text(board: pd.DataFrame, labels: Mapping[str, str], lang: str) -> st
     names = {"rectification_rate": "整改率", "on_time_rate": "按时率", "coverage_ratio": "覆盖率",
              "no_recurrence_rate": "不反弹率"} if lang == "zh" else None
     weights = " + ".join(f"{w:g}×{(names or {}).get(k, k)}" for k, w in rules["weights"].items())
-    return labels["rule_text"].format(rect=f"{100 * rules['min_rectification_rate']:g}%",
-                                      over=f"{100 * rules['max_overdue_rate']:g}%",
-                                      recur=f"{100 * rules['max_recurrence_rate']:g}%", n=rules["min_reports"],
-                                      cover=f"{100 * rules['min_coverage_ratio']:g}%", weights=weights)
+
+    def pct(name: str) -> str:
+        return format_percent(rules[name], lang=lang)
+
+    return labels["rule_text"].format(rect=pct("min_rectification_rate"), over=pct("max_overdue_rate"),
+                                      recur=pct("max_recurrence_rate"), n=rules["min_reports"],
+                                      cover=pct("min_coverage_ratio"), weights=weights)
 
 
 def _table_html(board: pd.DataFrame, by: str, lang: str) -> str:
@@ -203,7 +242,7 @@ def _table_html(board: pd.DataFrame, by: str, lang: str) -> str:
     for row in board.to_dict("records"):
         style = ' class="gm-lag"' if row["lagging"] else ""
         cells = [f"<td>{int(row['rank'])}</td>", f"<td>{html_text(_unit_label(row, by))}</td>"]
-        cells += [f"<td>{html_text(_cell(c, row[c]))}</td>" for c in _TABLE_COLUMNS[1:]]
+        cells += [f"<td>{html_text(_cell(c, row[c], lang))}</td>" for c in _TABLE_COLUMNS[1:]]
         rows.append(f"<tr{style}>{''.join(cells)}</tr>")
     return (f'<div class="gm-scroll"><table class="gm-table"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table></div>')
@@ -235,10 +274,26 @@ def _panel_html(board: pd.DataFrame, weekly: pd.DataFrame | None, title: str, by
             f'<div class="gm-meta">{html_text(labels["redacted"] if redact else labels["internal"])}</div>',
             f'<div class="gm-meta">{html_text(labels["rules"])}: {html_text(_rules_text(board, labels, lang))}</div>',
             f'<div class="gm-meta">{html_text(labels["legend_lagging"])}</div>']
-    if board["coverage_ratio"].isna().all():
-        meta.append(f'<div class="gm-meta">{html_text(labels["no_coverage"])}</div>')
+    meta += [f'<div class="gm-meta gm-nodata">{html_text(text)}</div>' for text in _missing_notes(attrs, labels)]
     body = "".join(meta) + _table_html(board, by, lang) + _chart_html(weekly, lang, illustrative, labels)
     return f'{summary}<div class="gm-body">{body}</div>'
+
+
+def _missing_notes(attrs: Mapping[str, Any], labels: Mapping[str, Any]) -> list[str]:
+    """The notes that say which parts of the figures are unknown (no data), from the board's attrs."""
+    unknown = list(attrs.get("unknown_parts", []))
+    notes = []
+    if "rectification_rate" in unknown:
+        notes.append(labels["no_rectifications"])
+    if "coverage_ratio" in unknown:
+        notes.append(labels["no_coverage"])
+    before = list(attrs.get("previous_unknown_parts", []))
+    if not attrs.get("previous_has_data", True):
+        notes.append(labels["no_previous"])
+    elif before != unknown:
+        missing = [labels["parts"][p] for p in before] or [labels["none"]]
+        notes.append(labels["previous_unknown"].format(parts=labels["list_sep"].join(missing)))
+    return notes
 
 
 _EXTRA_CSS = (".gm-scroll{overflow-x:auto;max-width:100%}"
@@ -253,7 +308,7 @@ _EXTRA_CSS = (".gm-scroll{overflow-x:auto;max-width:100%}"
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _page(run: _Run, weekly: pd.DataFrame | None, *, lang: str, redact: bool, illustrative: bool,
+def _page(run: ScoreboardRun, weekly: pd.DataFrame | None, *, lang: str, redact: bool, illustrative: bool,
           title: str | None) -> "folium.Map":
     import folium
 
@@ -350,14 +405,14 @@ def scoreboard_html(
         raise SchemaError(f"lang must be 'zh' or 'en', got {lang!r}")
     if offline:
         _check_assets(cache)
-    run = _run(workspace, start=start, end=end, by=by, deadlines=deadlines, rules=rules, lang=lang, now=now)
+    run = run_scoreboard(workspace, start=start, end=end, by=by, deadlines=deadlines, rules=rules, lang=lang, now=now)
     weekly = weekly_figures(run.layers, end=run.board.attrs["end"], weeks=weeks, by=by, deadlines=deadlines,
                             now=now) if weeks > 0 and by == "community" else None
     return write_page(run, weekly, path, lang=lang, offline=offline, redact=redact, title=title,
                       illustrative=illustrative, cache=cache)
 
 
-def write_page(run: _Run, weekly: pd.DataFrame | None, path: str | PathLike[str], *, lang: str, offline: bool,
+def write_page(run: ScoreboardRun, weekly: pd.DataFrame | None, path: str | PathLike[str], *, lang: str, offline: bool,
                redact: bool, title: str | None = None, illustrative: bool | None = None,
                cache: "AssetCache | None" = None) -> Path:
     """Write the page of a scoreboard already computed (``gridmap scoreboard`` reuses its run for ``--html``)."""

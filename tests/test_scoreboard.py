@@ -176,25 +176,30 @@ def test_score_rank_and_change_follow_the_documented_rule(board_en: pd.DataFrame
     assert a["score"] == pytest.approx(_expected_score(3 / 7, 3 / 7, cover_a, 2 / 7), rel=1e-3)
     assert b["score"] == pytest.approx(_expected_score(1, 0, 0, 0))
     assert list(board_en["community_code"]) == [B, A] and list(board_en["rank"]) == [1, 2]
-    # The week before: A had r0 (fixed in 4 h), B nothing, nobody walked. Both score 40 + 20 + 0 + 10 = 70;
-    # the tie goes to fewer overdue (both 0), then coverage (both 0), then more reports: A first.
+    # The week before: A had r0 (fixed in 4 h), B nothing, and nobody walked: coverage is unknown that week,
+    # not 0, so both scores rest on the other parts, (40 + 20 + 10) / 70 * 100 = 100 each; the tie goes to
+    # fewer overdue (both 0), then coverage (both unknown), then more reports: A first.
     assert (int(a["previous_rank"]), int(a["rank_change"])) == (1, -1)
     assert (int(b["previous_rank"]), int(b["rank_change"])) == (2, 1)
-    assert a["score_change"] == pytest.approx(a["score"] - 70.0)
+    assert board_en.attrs["unknown_parts"] == [] and board_en.attrs["previous_unknown_parts"] == ["coverage_ratio"]
+    # a score with coverage and one without are not comparable: no change, rather than a drop of 100 - score
+    assert math.isnan(a["score_change"]) and math.isnan(b["score_change"])
     assert int(a["reports_change"]) == 6 and int(b["reports_change"]) == 1
     assert a["rectification_rate_change"] == pytest.approx(3 / 7 - 1.0)
     assert math.isnan(b["rectification_rate_change"])  # no rate the week before
-    assert a["coverage_ratio_change"] == pytest.approx(cover_a, rel=2e-3)
+    # no GPS fix the week before: the change is unknown, never cover_a - 0 (the "+100 %" of a week without tracks)
+    assert math.isnan(a["coverage_ratio_change"]) and math.isnan(b["coverage_ratio_change"])
 
 
 def test_lagging_flags_and_reasons(board_en: pd.DataFrame) -> None:
     a, b = _row(board_en, "community_code", A), _row(board_en, "community_code", B)
     assert bool(a["lagging"]) and bool(b["lagging"])
+    # percentages as gridmap shows them: one decimal, rounded down (3/7 = 42.857... %, 2/7 = 28.571... %)
     assert a["lagging_reason"].split("; ")[:3] == [
-        "rectification_rate 42.9% < 80%", "overdue_rate 42.9% > 20%", "recurrence_rate 28.6% > 20%"]
+        "rectification_rate 42.8 % < 80.0 %", "overdue_rate 42.8 % > 20.0 %", "recurrence_rate 28.5 % > 20.0 %"]
     assert a["lagging_reason"].split("; ")[3].startswith("coverage_ratio ")
     # B has 1 report, fewer than min_reports = 3: only the coverage rule applies to it.
-    assert b["lagging_reason"] == "coverage_ratio 0.0% < 80%"
+    assert b["lagging_reason"] == "coverage_ratio 0.0 % < 80.0 %"
     relaxed = scoreboard(_layers(), start=START, end=END, lang="en",
                          rules={"min_coverage_ratio": 0.0, "min_reports": 1, "max_recurrence_rate": 0.5,
                                 "max_overdue_rate": 0.5, "min_rectification_rate": 0.4})
@@ -204,7 +209,7 @@ def test_lagging_flags_and_reasons(board_en: pd.DataFrame) -> None:
     assert list(bottom["lagging"]) == [False, True]
     assert bottom["lagging_reason"].iloc[1] == "rank 2 among the last 1"
     zh = scoreboard(_layers(), start=START, end=END)
-    assert _row(zh, "community_code", B)["lagging_reason"] == "巡查覆盖率 0.0% 低于 80%"
+    assert _row(zh, "community_code", B)["lagging_reason"] == "巡查覆盖率 0.0 % 低于 80.0 %"
 
 
 def test_cadre_and_grid_tables_by_hand() -> None:
@@ -329,7 +334,8 @@ def test_weekly_figures_match_the_scoreboard_of_each_week() -> None:
     last = weekly[weekly["week_start"] == _t(START)].set_index("community_code")
     assert int(last.loc[A, "reports"]) == 7 and last.loc[A, "rectification_rate"] == pytest.approx(3 / 7)
     first = weekly[weekly["week_start"] == _t("2025-02-24")].set_index("community_code")
-    assert int(first.loc[A, "reports"]) == 1 and first.loc[A, "coverage_ratio"] == 0.0
+    # nobody walked that week: coverage is unknown (NaN), not 0
+    assert int(first.loc[A, "reports"]) == 1 and math.isnan(first.loc[A, "coverage_ratio"])
     assert math.isnan(first.loc[B, "rectification_rate"])
 
 
@@ -423,6 +429,8 @@ def test_report_facts_match_a_brute_force_walk(report_hours: list[int], categori
     cutoff = _T0 + cutoff_hours * _HOUR
     facts = _report_facts(reports, _events(reports, fixes, checks, cutoff), cutoff, _deadline_hours(None))
     expected = _brute_force(reports, fixes, checks, cutoff)
+    # one fact per input report, none dropped, none added, none twice (the loop below alone would not notice)
+    assert sorted(facts["report_id"]) == sorted(reports["report_id"]) and set(expected) == set(facts["report_id"])
     for row in facts.itertuples(index=False):
         want = expected[row.report_id]
         assert (bool(row.rectified), bool(row.verified), bool(row.reopened), bool(row.overdue)) == want[:4]
@@ -439,9 +447,221 @@ def test_the_page_shows_exactly_the_evidence_behind_the_figures(tmp_path: Path) 
                            lang="en").read_text(encoding="utf-8")
     found = decode(payload_of(html, "evidence"))
     labels = PAGE_LABELS["en"]
-    states = dict(zip(found["fields"][labels["id"]], found["fields"][labels["state"]]))
+    assert sorted(found["fields"][labels["id"]]) == ["r1", "r2", "r3", "r4", "r5", "r6"]  # each once
+    states = dict(zip(found["fields"][labels["id"]], found["fields"][labels["state"]], strict=True))
     assert states == {"r2": labels["overdue"], "r3": labels["overdue"], "r6": labels["overdue"],
                       "r5": labels["reopened"], "r1": labels["recurring"], "r4": labels["recurring"]}
     where = {r[0]: (r[3], r[4]) for r in _REPORTS}
-    for rid, lon, lat in zip(found["fields"][labels["id"]], found["lon"], found["lat"]):
+    for rid, lon, lat in zip(found["fields"][labels["id"]], found["lon"], found["lat"], strict=True):
         assert abs(lon - where[rid][0]) <= 1e-5 and abs(lat - where[rid][1]) <= 1e-5
+
+
+# ----------------------------------------------------------------------------- missing data is not zero
+
+_FIX_COLUMNS = ["rectified", "verified", "reopened", "rectification_rate", "median_hours_to_rectify", "overdue",
+                "overdue_rate", "recurrences", "recurrence_rate"]
+
+
+def hand_made_layers() -> dict[str, object]:
+    """The hand-made case of this module (other test modules use it too)."""
+    return _layers()
+
+
+def _without_rectifications() -> dict[str, object]:
+    layers = _layers()
+    layers["rectifications"] = layers["rectifications"].iloc[:0]  # the layer exists, but holds no record
+    return layers
+
+
+def _gpkg(layers: dict[str, object], path: Path) -> Path:
+    from gridmap.workspace import init_workspace
+
+    with init_workspace(path) as ws:
+        for name in ("communities", "grids", "reports", "rectifications", "spotchecks", "tracks"):
+            if len(layers[name]):  # type: ignore[arg-type]
+                ws.append(name, layers[name], source=f"{name}.test")
+    return path
+
+
+@pytest.mark.parametrize("source", ["layers", "gpkg"])
+def test_without_rectification_records_fix_figures_are_no_data(source: str, tmp_path: Path) -> None:
+    layers = _without_rectifications()
+    workspace = layers if source == "layers" else _gpkg(layers, tmp_path / "w.gpkg")
+    board = scoreboard(workspace, start=START, end=END, lang="en")
+    # the counts of reports are known; everything that depends on a fix being recorded is not
+    assert dict(zip(board["community_code"], board["reports"])) == {A: 7, B: 1}
+    for column in _FIX_COLUMNS:
+        assert board[column].isna().all(), column
+    assert board.attrs["unknown_parts"] == ["rectification_rate", "on_time_rate", "no_recurrence_rate"]
+    # no lagging flag on what is unknown: only the coverage rule (A and B are both below 80 %) speaks
+    assert all(reason.startswith("coverage_ratio ") and ";" not in reason for reason in board["lagging_reason"])
+    relaxed = scoreboard(workspace, start=START, end=END, lang="en", rules={"min_coverage_ratio": 0.0})
+    assert not relaxed["lagging"].any() and (relaxed["lagging_reason"] == "").all()
+    # the score rests on coverage alone: its weight rescaled to 100 %
+    covered, area_a1, area_a2 = _covered_share_of_a1()
+    a, b = _row(board, "community_code", A), _row(board, "community_code", B)
+    assert a["score"] == pytest.approx(100 * covered / (area_a1 + area_a2), rel=2e-3)
+    assert b["score"] == 0.0
+    assert list(board["community_code"]) == [A, B]
+
+
+def test_without_rectifications_or_tracks_the_score_is_no_data() -> None:
+    layers = _without_rectifications()
+    layers["tracks"] = layers["tracks"].iloc[:0]
+    board = scoreboard(layers, start=START, end=END, lang="en")
+    assert board["score"].isna().all() and board["coverage_ratio"].isna().all()
+    assert board.attrs["unknown_parts"] == ["rectification_rate", "on_time_rate", "coverage_ratio",
+                                            "no_recurrence_rate"]
+    assert not board["lagging"].any()
+    # ranks still exist, by the documented tie-breaks: more reports first (A: 7, B: 1)
+    assert list(board["community_code"]) == [A, B] and list(board["rank"]) == [1, 2]
+    assert board["score_change"].isna().all()
+
+
+def test_a_previous_period_without_any_data_gives_no_previous_rank_or_change() -> None:
+    layers = _layers()
+    reports = layers["reports"]
+    layers["reports"] = reports[reports["report_id"] != "r0"]  # the week before: no report, and no track
+    board = scoreboard(layers, start=START, end=END, lang="en")
+    assert board.attrs["previous_has_data"] is False
+    for column in ("previous_rank", "rank_change", "reports_change", "score_change", "rectification_rate_change",
+                   "coverage_ratio_change"):
+        assert board[column].isna().all(), column
+    # this period's figures do not depend on that (r0 lay before the period)
+    assert int(_row(board, "community_code", A)["reports"]) == 7
+    assert _row(board, "community_code", A)["rectification_rate"] == pytest.approx(3 / 7)
+
+
+def test_spreadsheets_leave_missing_values_empty(tmp_path: Path) -> None:
+    import csv as csv_module
+
+    from python_calamine import CalamineWorkbook
+
+    from gridmap.supervision import write_scoreboard
+
+    board = scoreboard(_without_rectifications(), start=START, end=END, lang="en")
+    write_scoreboard(board, csv=tmp_path / "b.csv", xlsx=tmp_path / "b.xlsx", lang="en")
+
+    with (tmp_path / "b.csv").open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv_module.reader(fh))
+    sheet = CalamineWorkbook.from_path(str(tmp_path / "b.xlsx")).get_sheet_by_index(0).to_python()
+    for table in (rows, sheet):
+        header = table[0]
+        assert len(table) == 3
+        for column in _FIX_COLUMNS:
+            assert [r[header.index(column)] for r in table[1:]] == ["", ""], column
+        assert [float(r[header.index("reports")]) for r in table[1:]] == [7.0, 1.0]  # rows by rank: A, B
+    notes = CalamineWorkbook.from_path(str(tmp_path / "b.xlsx")).get_sheet_by_index(1).to_python()
+    items = {row[0]: row[1] for row in notes}
+    assert items["empty cell"] == "no data (not 0)"
+    assert items["parts with no data this period, left out of the score"] == \
+        "rectification_rate, on_time_rate, no_recurrence_rate"
+
+
+def _table_cells(html: str) -> tuple[list[str], list[list[str]]]:
+    """Header and body cells of the page's ranked table, parsed from the HTML (tags stripped)."""
+    import html as html_module
+    import re
+
+    table = re.search(r'<table class="gm-table">(.*?)</table>', html, flags=re.S)
+    assert table is not None
+    head = [html_module.unescape(h) for h in re.findall(r"<th>(.*?)</th>", table.group(1))]
+    body = re.search(r"<tbody>(.*?)</tbody>", table.group(1), flags=re.S)
+    assert body is not None
+    rows = [[html_module.unescape(c) for c in re.findall(r"<td>(.*?)</td>", row)]
+            for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body.group(1), flags=re.S)]
+    return head, rows
+
+
+def _evidence_layers(html: str) -> int:
+    import json
+    import re
+
+    return sum(json.loads(p)["role"] == "evidence"
+               for p in re.findall(r"new GridmapPoints\((\{.*?\})\);\n", html, flags=re.S))
+
+
+def test_the_page_says_no_data_and_shows_no_evidence_without_rectifications(tmp_path: Path) -> None:
+    from gridmap.supervision_page import PAGE_LABELS, scoreboard_html
+
+    html = scoreboard_html(_without_rectifications(), tmp_path / "b.html", start=START, end=END, offline=False,
+                           weeks=0).read_text(encoding="utf-8")
+    head, rows = _table_cells(html)
+    assert len(rows) == 2
+    for header in ("整改率", "超期未整改", "反弹率"):
+        assert [row[head.index(header)] for row in rows] == ["无数据", "无数据"], header
+    assert [row[head.index("问题数")] for row in rows] == ["7", "1"]
+    for row in rows:
+        assert "整改率" not in row[-1] and "超期率" not in row[-1] and "反弹率" not in row[-1]  # no such lagging reason
+    assert PAGE_LABELS["zh"]["no_rectifications"] in html
+    assert _evidence_layers(html) == 0  # nothing is known to be overdue, reopened or recurring
+
+
+def test_the_page_says_no_data_for_a_previous_period_without_data(tmp_path: Path) -> None:
+    from gridmap.supervision_page import PAGE_LABELS, scoreboard_html
+
+    layers = _layers()
+    layers["reports"] = layers["reports"][layers["reports"]["report_id"] != "r0"]
+    html = scoreboard_html(layers, tmp_path / "b.html", start=START, end=END, offline=False, weeks=0,
+                           lang="en").read_text(encoding="utf-8")
+    head, rows = _table_cells(html)
+    assert [row[head.index("rank_change")] for row in rows] == ["no data", "no data"]
+    assert PAGE_LABELS["en"]["no_previous"] in html
+    # percentages as gridmap shows them: A's rectification rate 3/7 = 42.857 % (rounded down), B's 1/1
+    assert [row[head.index("rectification_rate")] for row in rows] == ["100.0 %", "42.8 %"]
+
+
+def test_weekly_chart_data_and_figure_show_gaps_not_zeros() -> None:
+    from gridmap.maps.static_supervision import supervision_chart_data, supervision_figure
+
+    weekly = weekly_figures(_layers(), end=END, weeks=2)
+    data = supervision_chart_data(weekly).set_index(["panel", "unit", "week_start"])
+    before, this = _t("2025-02-24"), _t(START)
+    # the week before: nobody walked (coverage unknown for both), B had no report (no rate)
+    for unit in (A, B):
+        assert math.isnan(data.loc[("coverage_ratio", unit, before), "value"])
+        assert data.loc[("coverage_ratio", unit, before), "shown"] == "无数据"
+    assert math.isnan(data.loc[("rectification_rate", B, before), "value"])
+    assert data.loc[("rectification_rate", A, before), "value"] == 1.0  # r0, fixed in 4 h
+    assert data.loc[("rectification_rate", A, this), "shown"] == "42.8 %"  # 3/7, rounded down
+    figure = supervision_figure(weekly)
+    rect_axes, cover_axes = figure.axes
+    # the lines draw exactly these values, as percentages, with NaN (a break) where there is no data
+    expected = {("rectification_rate", A): [100.0, 300 / 7], ("rectification_rate", B): [math.nan, 100.0]}
+    for axes, panel in ((rect_axes, "rectification_rate"), (cover_axes, "coverage_ratio")):
+        assert len(axes.lines) == 2
+        for line, unit in zip(axes.lines, (A, B)):
+            drawn = np.asarray(line.get_ydata(), dtype=float)
+            if (panel, unit) in expected:
+                np.testing.assert_allclose(drawn, expected[(panel, unit)], equal_nan=True)
+    # B's coverage this week is a real 0 (inspectors walked, not through B); the week before is a gap
+    cover_b = np.asarray(cover_axes.lines[1].get_ydata(), dtype=float)
+    assert math.isnan(cover_b[0]) and cover_b[1] == 0.0
+    # the week with no coverage for anyone is hatched and labelled; the rate panel has a value every week
+    assert [t.get_text() for t in cover_axes.texts if t.get_gid() == "no-data"] == ["无数据"]
+    assert [p for p in cover_axes.patches if p.get_gid() == "no-data"] and \
+        not [t for t in rect_axes.texts if t.get_gid() == "no-data"]
+
+
+def test_weekly_chart_without_rectifications_hatches_every_week() -> None:
+    from gridmap.maps.static_supervision import supervision_chart_data, supervision_figure
+
+    weekly = weekly_figures(_without_rectifications(), end=END, weeks=2)
+    assert weekly["rectification_rate"].isna().all() and weekly["rectified"].isna().all()
+    data = supervision_chart_data(weekly, lang="en")
+    rates = data[data["panel"] == "rectification_rate"]
+    assert rates["value"].isna().all() and set(rates["shown"]) == {"no data"}
+    rect_axes, _ = supervision_figure(weekly, lang="en").axes
+    assert [t.get_text() for t in rect_axes.texts if t.get_gid() == "no-data"] == ["no data", "no data"]
+    assert all(np.isnan(np.asarray(line.get_ydata(), dtype=float)).all() for line in rect_axes.lines)
+
+
+def test_the_run_keeps_one_fact_per_report_of_the_period() -> None:
+    from gridmap.supervision import run_scoreboard
+
+    run = run_scoreboard(_layers(), start=START, end=END, lang="en")
+    in_period = [r[0] for r in _REPORTS if _t(START) <= _t(r[1]) < _t(END)]
+    assert sorted(run.facts["report_id"]) == sorted(in_period) == [f"r{k}" for k in range(1, 9)]
+    by_id = run.facts.set_index("report_id")
+    assert sorted(by_id.index[by_id["overdue"].astype(bool)]) == ["r2", "r3", "r6"]
+    assert sorted(by_id.index[by_id["recurrence"].astype(bool)]) == ["r1", "r4"]

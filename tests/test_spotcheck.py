@@ -19,11 +19,12 @@ from shapely.geometry import Point, box
 
 from gridmap._errors import GridmapError, SchemaError, WorkspaceVersionError
 from gridmap.cli import main
-from gridmap.crs import from_wgs84
 from gridmap.importer import import_file
 from gridmap.model import SCHEMA_VERSION
 from gridmap.spotcheck import CHECKLIST_COLUMNS, NO_STRATUM, allocate, spot_check
 from gridmap.workspace import META_TABLE, init_workspace, open_workspace
+
+from test_crs import ref_wgs_to_gcj
 
 TZ = "Asia/Shanghai"
 PHONE = re.compile(r"1[3-9]\d{9}")
@@ -209,10 +210,10 @@ def test_checklist_points_in_both_systems(lon: float, lat: float) -> None:
     layers = _layers({"C1": 1})
     layers["reports"] = layers["reports"].set_geometry([Point(lon, lat)], crs="EPSG:4326")
     row = spot_check(layers, n=1, seed=0).checklist.iloc[0]
-    glon, glat = from_wgs84(lon, lat, "gcj02")
+    glon, glat = ref_wgs_to_gcj(lon, lat)  # the published formula, written out in test_crs (not gridmap's code)
     assert row["lon"] == pytest.approx(lon, abs=1e-6) and row["lat"] == pytest.approx(lat, abs=1e-6)
-    assert row["lon_gcj02"] == pytest.approx(float(glon), abs=1e-6)
-    assert row["lat_gcj02"] == pytest.approx(float(glat), abs=1e-6)
+    assert row["lon_gcj02"] == pytest.approx(glon, abs=1e-6)
+    assert row["lat_gcj02"] == pytest.approx(glat, abs=1e-6)
     # GCJ-02 near Yulin is shifted by a few hundred metres, never zero
     assert 1e-4 < abs(row["lon_gcj02"] - lon) < 0.02
 
@@ -327,8 +328,10 @@ def test_html_lists_every_report_and_gcj_point_without_phones(tmp_path: Path) ->
     layers["rectifications"].loc[0, "report_id"] = "C1-<b>{{7*7}}</b>"
     sample = spot_check(layers, n=10, seed=5)
     page = sample.to_html(tmp_path / "s.html", offline=False).read_text(encoding="utf-8")
-    for row in sample.checklist.itertuples():
-        assert f"{row.lon_gcj02:.6f}, {row.lat_gcj02:.6f}" in page
+    assert sorted(sample.checklist["report_id"]) == sorted(layers["reports"]["report_id"])  # all 10 drawn
+    for point in layers["reports"].geometry:  # every report's GCJ-02 point, by the published formula
+        glon, glat = ref_wgs_to_gcj(point.x, point.y)
+        assert f"{glon:.6f}, {glat:.6f}" in page
     plain = [r for r in sample.checklist["report_id"] if "<" not in r]
     assert all(r in page for r in plain)
     assert "C1-<b>" not in page and "C1-&lt;b&gt;&#123;&#123;7*7&#125;&#125;" in page and "49" not in page

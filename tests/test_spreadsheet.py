@@ -23,7 +23,7 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 from shapely.geometry import Point, box
@@ -161,7 +161,7 @@ def test_csv_payloads_read_back_with_the_csv_module(tmp_path: Path) -> None:
     rows = read_csv_rows(path)
     assert rows[0] == ["community_code", "text", "count", "score"]  # no index column
     assert len(rows) == len(frame) + 1
-    for row, (_, source) in zip(rows[1:], frame.iterrows()):
+    for row, (_, source) in zip(rows[1:], frame.iterrows(), strict=True):
         code, text, count, score = row
         assert code == source["community_code"]
         assert text == expected_text(source["text"]) and not text.startswith(tuple(DANGEROUS))
@@ -176,7 +176,7 @@ def test_csv_quotes_text_and_never_numbers(tmp_path: Path) -> None:
     with open(path, encoding="utf-8-sig", newline="") as fh:
         fh.readline()  # the header is quoted only where needed
         rows = list(csv.reader(fh, quoting=csv.QUOTE_NONNUMERIC))  # unquoted fields become floats
-    for row, (_, source) in zip(rows, frame.iterrows()):
+    for row, (_, source) in zip(rows, frame.iterrows(), strict=True):
         assert isinstance(row[0], str) and isinstance(row[1], str)
         assert row[2] == source["count"] and isinstance(row[2], float)
         assert row[3] == "" if math.isnan(source["score"]) else row[3] == source["score"]
@@ -427,17 +427,56 @@ def test_any_text_round_trips_through_csv(texts: list[str]) -> None:
         assert got == text or (got[:1] == "'" and got[1:] == text and text[:1] in DANGEROUS)
 
 
+# Whitespace at the edges of a text (XML 1.0 whitespace, and what Python's str.strip also strips).
+EDGE_SPACE_TEXTS = [" ", "  ", "\t", "\n", " \n ", "  leading", "trailing  ", " both ", "\ttab", "line\n",
+                    "\xa0", "\u3000全角", "a  b"]
+
+
+def xstring_decoded(text: str) -> str:
+    """ECMA-376 Part 1, §22.9.2.19 ST_Xstring: each ``_xHHHH_`` stands for the character U+HHHH."""
+    return re.sub(r"_x([0-9A-Fa-f]{4})_", lambda m: chr(int(m.group(1), 16)), text)
+
+
+def edge_space_t_elements(path: Path) -> list[tuple[str, bool]]:
+    """(text, has xml:space="preserve") of every <t> element of the first sheet, from the raw XML."""
+    space = "{http://www.w3.org/XML/1998/namespace}space"
+    with zipfile.ZipFile(path) as zf:
+        root = ElementTree.fromstring(zf.read("xl/worksheets/sheet1.xml"))
+    return [(t.text or "", t.get(space) == "preserve") for t in root.iter(f"{{{NS['m']}}}t")]
+
+
+def test_xlsx_whitespace_at_the_edges_is_preserved(tmp_path: Path) -> None:
+    """ECMA-376 <t>: edge whitespace survives only with xml:space="preserve"; " " must not read back empty."""
+    frame = pd.DataFrame({" header ": EDGE_SPACE_TEXTS})
+    path = write_xlsx(frame, tmp_path / "space.xlsx")
+    expected = [" header ", *(expected_text(t) for t in EDGE_SPACE_TEXTS)]  # "\t" and "\n" get their apostrophe
+    elements = edge_space_t_elements(path)
+    assert [text for text, _ in elements] == expected  # XML 1.0 keeps element text as is
+    for text, preserved in elements:
+        assert preserved == (text != text.strip()), repr(text)
+    got_calamine = [row[0] for row in calamine_rows(path)]
+    got_openpyxl = [c.value for c in openpyxl.load_workbook(path).active["A"]]  # type: ignore[union-attr]
+    for got in (got_calamine, got_openpyxl):
+        assert [list(g) for g in got] == [list(e) for e in expected]  # character by character
+
+
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts=TEXTS)
+@example(texts=[" "])
+@example(texts=["  leading", "trailing  ", " ", "\t", "\n", " \n "])
 def test_any_text_round_trips_through_xlsx(texts: list[str]) -> None:
     frame = pd.DataFrame({"k": range(len(texts)), "t": texts})
     with tempfile.TemporaryDirectory() as tmp:
         path = write_xlsx(frame, Path(tmp) / "h.xlsx")
         rows = calamine_rows(path)
+        peer = [c.value for c in openpyxl.load_workbook(path).active["B"]][1:]  # type: ignore[union-attr]
         assert formula_elements(path) == 0
     assert [r[0] for r in rows[1:]] == list(range(len(texts)))
-    for (_, got), text in zip(rows[1:], texts, strict=True):
+    for (_, got), other, text in zip(rows[1:], peer, texts, strict=True):
         assert not got.startswith(tuple(DANGEROUS))
         unapostrophed = got[1:] if text[:1] in DANGEROUS else got
         assert got[:1] == "'" or text[:1] not in DANGEROUS
-        assert unapostrophed == XML_ILLEGAL.sub("\ufffd", text)  # the documented U+FFFD replacement, undone
+        want = XML_ILLEGAL.sub("\ufffd", text)  # the documented U+FFFD replacement, undone
+        assert list(unapostrophed) == list(want)  # character by character, whitespace at the edges included
+        # openpyxl gives the raw XML text: undo the ST_Xstring escapes by the spec first (None: an empty text)
+        assert list(xstring_decoded(other or "")) == list(got)
