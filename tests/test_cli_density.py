@@ -96,7 +96,8 @@ def test_briefing_command_writes_the_page(ws: Path, tmp_path: Path, kind: str, c
     assert out.read_bytes()[:4] == (b"\x89PNG" if kind == "png" else b"%PDF")
 
 
-def test_briefing_needs_exactly_one_output(ws: Path) -> None:
-    with pytest.raises(SystemExit) as exc:
-        main(["briefing", str(ws)])
-    assert exc.value.code == 2
+def test_briefing_needs_exactly_one_output(ws: Path, capsys: Cap) -> None:
+    capsys.readouterr()
+    assert main(["briefing", str(ws)]) == 2
+    captured = capsys.readouterr()
+    assert "one of the arguments --png --pdf is required" in captured.err and captured.out == ""
