@@ -157,7 +157,7 @@ def community_table(
     -------
     pandas.DataFrame
         ``community_code``, ``name``, ``grids``, ``coverage_ratio`` (0 to 1),
-        ``dead_corners``, ``reports``, ``rectified_ratio`` (reports rectified or
+        ``dead_corners`` (NaN with the coverage unknown), ``reports``, ``rectified_ratio`` (reports rectified or
         verified over reports; NaN without reports or when `rectified_known`
         is False), sorted by code. ``coverage_ratio`` is NaN when the coverage
         used no GPS fix (:func:`gridmap.coverage.overall_coverage` is NaN). No
@@ -184,8 +184,9 @@ def community_table(
     table.insert(1, "name", [names.get(code, code) for code in table["community_code"]])
     from gridmap.coverage import overall_coverage
 
-    if math.isnan(overall_coverage(coverage)):
+    if math.isnan(overall_coverage(coverage)):  # no GPS fix: coverage and dead corners unknown, not 0 / every grid
         table["coverage_ratio"] = np.nan
+        table["dead_corners"] = np.nan
     counts, rectified = pd.Series(dtype=float), pd.Series(dtype=float)
     if reports is not None and len(reports):
         owner = _reports_by_community(reports, coverage.grids)
@@ -309,11 +310,22 @@ def _density_image(fig: "Figure", ax: "Axes", density: "DensityGrid", months: fl
 
 def _cell_texts(table: pd.DataFrame, labels: Mapping[str, str]) -> list[list[str]]:
     lang = labels["lang"]
-    rows = [[str(r.name), str(r.grids), format_percent(r.coverage_ratio, lang=lang), str(r.dead_corners),
+    rows = [[str(r.name), str(r.grids), format_percent(r.coverage_ratio, lang=lang), _count_text(r.dead_corners, lang),
              str(r.reports), format_percent(r.rectified_ratio, lang=lang)] for r in table.itertuples(index=False)]
-    rows.append([labels["total"], str(int(table["grids"].sum())), "", str(int(table["dead_corners"].sum())),
+    rows.append([labels["total"], str(int(table["grids"].sum())), "", _count_text(_total(table["dead_corners"]), lang),
                  str(int(table["reports"].sum())), format_percent(rectified_share(table), lang=lang)])
     return rows
+
+
+def _total(values: pd.Series) -> float:
+    """The sum of a column, NaN when any value is missing (a total of partly unknown counts is unknown)."""
+    return float("nan") if values.isna().any() else float(values.sum())
+
+
+def _count_text(value: Any, lang: str) -> str:
+    from gridmap.formatting import is_missing, no_data
+
+    return no_data(lang) if is_missing(value) else str(int(value))
 
 
 def rectified_share(table: pd.DataFrame) -> float:
@@ -365,7 +377,7 @@ def _draw_page(result: "CoverageResult", density: "DensityGrid | None", table: p
     overall = overall_coverage(result)
     _table_panel(fig, table, overall, labels, font)
     parts = [f"{labels['period']} {period}", f"{labels['overall']} {format_percent(overall, lang=lang)}",
-             f"{labels['dead_corners']} {int(table['dead_corners'].sum())}",
+             f"{labels['dead_corners']} {_count_text(_total(table['dead_corners']), lang)}",
              f"{labels['all_reports']} {int(table['reports'].sum())}"]
     _heading(fig, title or labels["title"], font, parts)
     _footer(fig, labels, crs, font, illustrative)

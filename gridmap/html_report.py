@@ -588,7 +588,10 @@ def _corner_rows(corners: "gpd.GeoDataFrame", grids: "gpd.GeoDataFrame", basemap
 
 def _corners_html(found: _Analysis, basemap: str, labels: Mapping[str, str]) -> str:
     result = found.coverage
-    corners = result.dead_corners if result is not None else None
+    if result is None:  # no GPS fix: where the dead corners are is unknown, not "none"
+        return (f'<details><summary>{html_text(labels["corner_list"])} ({html_text(labels["no_data"])})</summary>'
+                f'<div>{html_text(labels["no_tracks"])}</div></details>')
+    corners = result.dead_corners
     count = 0 if corners is None else len(corners)
     head = f'<summary>{html_text(labels["corner_list"])} ({count:,})</summary>'
     if not count:

@@ -166,7 +166,8 @@ def _draw_layers(ax: "Axes", result: "CoverageResult", crs: CRS, font: "FontProp
     from gridmap.coverage import overall_coverage
 
     grids = result.grids.to_crs(crs)
-    if is_missing(overall_coverage(result)):  # no GPS fix in the period: coverage unknown, drawn grey, not 0 %
+    unknown = is_missing(overall_coverage(result))
+    if unknown:  # no GPS fix in the period: coverage unknown, drawn grey, not 0 %, and no dead corner drawn
         grids = grids.assign(coverage_ratio=float("nan"))
     _draw_grids(ax, grids, font)
     zones = _metric(demolition_zones, crs, what="demolition zones")
@@ -176,7 +177,7 @@ def _draw_layers(ax: "Axes", result: "CoverageResult", crs: CRS, font: "FontProp
     lines = _metric(wall, crs, what="wall")
     if lines is not None:
         _draw_lines(ax, list(lines.geometry), colour=COLOURS["wall"], linewidth=3.0, zorder=4)
-    corners = _metric(result.dead_corners, crs, what="dead corners")
+    corners = None if unknown else _metric(result.dead_corners, crs, what="dead corners")
     if corners is not None:
         _draw_polygons(ax, list(corners.geometry), facecolors=COLOURS["dead_corner"],
                        edgecolor=COLOURS["dead_corner"], linewidth=0.4, zorder=5)
@@ -272,8 +273,9 @@ def _heading(fig: "Figure", title: str, font: "FontProperties", parts: Sequence[
 def _titles(fig: "Figure", result: "CoverageResult", labels: dict[str, str], font: "FontProperties",
             title: str | None) -> None:
     ratio, corners = _overall(result)
+    corner_text = labels["no_data"] if is_missing(ratio) else f"{corners} {labels['count']}".strip()
     parts = [f"{labels['overall']} {format_percent(ratio, lang=labels['lang'])}",
-             f"{labels['dead_corners']} {corners} {labels['count']}".strip()]
+             f"{labels['dead_corners']} {corner_text}"]
     window = _window_text(result)
     if window:
         parts.append(f"{labels['window']} {window}")
