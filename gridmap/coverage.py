@@ -992,9 +992,9 @@ def overall_coverage(coverage: "CoverageResult | pd.DataFrame") -> float:
     >>> overall_coverage(pd.DataFrame({"area_m2": [100.0, 300.0], "covered_m2": [100.0, 150.0]}))
     0.625
     """
-    grids = coverage.grids if isinstance(coverage, CoverageResult) else coverage
-    if isinstance(coverage, CoverageResult) and not (coverage.stats.get("fixes_used", 1)
-                                                     or coverage.stats.get("lines", 0)):
+    grids = coverage if isinstance(coverage, pd.DataFrame) else coverage.grids
+    stats = {} if isinstance(coverage, pd.DataFrame) else (getattr(coverage, "stats", None) or {})
+    if not (stats.get("fixes_used", 1) or stats.get("lines", 0)):
         return float("nan")
     area = float(grids["area_m2"].sum())
     return float(grids["covered_m2"].sum()) / area if area > 0 else float("nan")
