@@ -73,6 +73,8 @@ def test_coverage_writes_every_output(ws: Path, tmp_path: Path, capsys: Cap, cac
     cadres = gpd.read_file(ws, layer="grids")["cadre"]
     assert not any(name in html for name in cadres)
     assert all(mask_name(name) in html for name in cadres)
+    inspectors = set(gpd.read_file(ws, layer="tracks", columns=["inspector"], ignore_geometry=True)["inspector"])
+    assert inspectors and not [name for name in inspectors if name in html]  # who walked where is not shown
     assert "内部使用：未脱敏" not in html
     # the overall figure: floor(1000 * sum(covered) / sum(area)) / 10, computed here from the per-grid areas
     assert f"coverage of 36 grids: {floor_percent(table['covered_m2'].sum(), table['area_m2'].sum())} of" in text
