@@ -164,3 +164,16 @@ def test_coverage_of_a_workspace_without_grids_is_a_clear_error(tmp_path: Path, 
     capsys.readouterr()
     assert main(["coverage", str(empty), "--quiet"]) == 2
     assert "no grids" in capsys.readouterr().err
+
+
+def test_coverage_page_opens_in_chromium_without_network(ws: Path, tmp_path: Path, capsys: Cap) -> None:
+    from _browser import offline_page, real_cache_or_skip
+
+    real_cache_or_skip()  # the real Leaflet from GRIDMAP_ASSETS_DIR, not stand-ins
+    html = tmp_path / "c.html"
+    assert main(["coverage", str(ws), *WEEK, "--quiet", "--html", str(html)]) == 0
+    with offline_page(html, phone=False, viewport=(1000, 700)) as s:
+        s.page.wait_for_selector("path.leaflet-interactive", state="attached", timeout=15_000)
+        drawn = s.page.evaluate("() => document.querySelectorAll('path.leaflet-interactive').length")
+    assert s.attempted == [] and s.errors == []
+    assert drawn >= 36  # every grid drawn by Leaflet from inside the file
