@@ -30,7 +30,7 @@ import pandas as pd
 
 from gridmap._errors import GridmapError, SchemaError
 from gridmap.maps._fonts import cjk_font_properties
-from gridmap.maps._legend import percent_text
+from gridmap.formatting import format_percent
 from gridmap.maps.coverage import labels_for as coverage_labels
 from gridmap.maps.density import DENSITY_CMAP, FLOOR_FRACTION, _number_text, units_text
 from gridmap.maps.density import labels_for as density_labels
@@ -56,7 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from gridmap.density import DensityGrid
     from gridmap.workspace import Workspace
 
-__all__ = ["briefing", "community_table", "A4_LANDSCAPE_IN"]
+__all__ = ["briefing", "community_table", "rectified_share", "rectified_known", "A4_LANDSCAPE_IN"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ A4_LANDSCAPE_IN = (297 / 25.4, 210 / 25.4)
 #: Report statuses counted as rectified (a reopened report is not).
 RECTIFIED_STATUSES = frozenset({"rectified", "verified"})
 
-_LAYERS = ("grids", "tracks", "targets", "reports", "communities", "demolition_zones", "wall")
+_LAYERS = ("grids", "tracks", "targets", "reports", "rectifications", "communities", "demolition_zones", "wall")
 _FORMATS = {".png": "png", ".pdf": "pdf"}
 _DPI = {"png": 150.0, "pdf": 300.0}
 _COVERAGE_BOX = (0.01, 0.10, 0.335, 0.74)
@@ -136,6 +136,7 @@ def community_table(
     reports: "pd.DataFrame | None" = None,
     *,
     communities: "pd.DataFrame | None" = None,
+    rectified_known: bool | None = None,
 ) -> pd.DataFrame:
     """One row per community: name, grids, coverage, dead corners, reports and the rectified share.
 
@@ -148,13 +149,18 @@ def community_table(
         code are placed by their point). Not modified.
     communities : pandas.DataFrame, optional
         The ``communities`` layer, for the names; without it the code is the name.
+    rectified_known : bool, optional
+        Whether the data can tell a rectified report at all (see :func:`rectified_known`); when False every
+        ``rectified_ratio`` is NaN ("no data"), never 0. Default: the reports carry a status.
 
     Returns
     -------
     pandas.DataFrame
         ``community_code``, ``name``, ``grids``, ``coverage_ratio`` (0 to 1),
-        ``dead_corners``, ``reports``, ``rectified_ratio`` (reports rectified or
-        verified over reports; NaN without reports), sorted by code. No
+        ``dead_corners`` (NaN with the coverage unknown), ``reports``, ``rectified_ratio`` (reports rectified or
+        verified over reports; NaN without reports or when `rectified_known`
+        is False), sorted by code. ``coverage_ratio`` is NaN when the coverage
+        used no GPS fix (:func:`gridmap.coverage.overall_coverage` is NaN). No
         personal column.
 
     Examples
@@ -176,6 +182,11 @@ def community_table(
     names = {} if communities is None else dict(zip(communities["community_code"].astype(str),
                                                     communities["name"].astype(str)))
     table.insert(1, "name", [names.get(code, code) for code in table["community_code"]])
+    from gridmap.coverage import overall_coverage
+
+    if math.isnan(overall_coverage(coverage)):  # no GPS fix: coverage and dead corners unknown, not 0 / every grid
+        table["coverage_ratio"] = np.nan
+        table["dead_corners"] = np.nan
     counts, rectified = pd.Series(dtype=float), pd.Series(dtype=float)
     if reports is not None and len(reports):
         owner = _reports_by_community(reports, coverage.grids)
@@ -186,8 +197,29 @@ def community_table(
     n = table["community_code"].map(counts).fillna(0).to_numpy(dtype=float)
     fixed = table["community_code"].map(rectified).fillna(0).to_numpy(dtype=float)
     table["reports"] = n.astype(int)
-    table["rectified_ratio"] = np.divide(fixed, n, out=np.full(len(n), np.nan), where=n > 0)
+    known = (reports is not None and "status" in reports and bool(reports["status"].notna().any())
+             if rectified_known is None else rectified_known)
+    table["rectified_ratio"] = np.divide(fixed, n, out=np.full(len(n), np.nan), where=(n > 0) & known)
     return table.sort_values("community_code", ignore_index=True)
+
+
+def rectified_known(reports: "pd.DataFrame | None", rectifications: "pd.DataFrame | None") -> bool:
+    """Whether the data can tell how many reports were rectified.
+
+    Only when the ``rectifications`` layer holds a record or a report's status says it was rectified or
+    verified. Without either, nothing records a rectification, so the rectified share is unknown
+    ("无数据"), not 0 %.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> reports = pd.DataFrame({"status": ["reported", "reported"]})
+    >>> rectified_known(reports, None), rectified_known(reports.assign(status=["verified", None]), None)
+    (False, True)
+    """
+    if rectifications is not None and len(rectifications):
+        return True
+    return bool(reports is not None and "status" in reports and reports["status"].isin(list(RECTIFIED_STATUSES)).any())
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -277,17 +309,39 @@ def _density_image(fig: "Figure", ax: "Axes", density: "DensityGrid", months: fl
 
 
 def _cell_texts(table: pd.DataFrame, labels: Mapping[str, str]) -> list[list[str]]:
-    rows = [[str(r.name), str(r.grids), percent_text(r.coverage_ratio), str(r.dead_corners), str(r.reports),
-             _share_text(r.rectified_ratio)] for r in table.itertuples(index=False)]
-    n = int(table["reports"].sum())
-    done = float(np.nansum(table["rectified_ratio"].to_numpy() * table["reports"].to_numpy()))
-    rows.append([labels["total"], str(int(table["grids"].sum())), "", str(int(table["dead_corners"].sum())), str(n),
-                 _share_text(done / n if n else float("nan"))])
+    lang = labels["lang"]
+    rows = [[str(r.name), str(r.grids), format_percent(r.coverage_ratio, lang=lang), _count_text(r.dead_corners, lang),
+             str(r.reports), format_percent(r.rectified_ratio, lang=lang)] for r in table.itertuples(index=False)]
+    rows.append([labels["total"], str(int(table["grids"].sum())), "", _count_text(_total(table["dead_corners"]), lang),
+                 str(int(table["reports"].sum())), format_percent(rectified_share(table), lang=lang)])
     return rows
 
 
-def _share_text(ratio: float) -> str:
-    return "–" if ratio is None or not math.isfinite(float(ratio)) else f"{100 * float(ratio):.1f} %"
+def _total(values: pd.Series) -> float:
+    """The sum of a column, NaN when any value is missing (a total of partly unknown counts is unknown)."""
+    return float("nan") if values.isna().any() else float(values.sum())
+
+
+def _count_text(value: Any, lang: str) -> str:
+    from gridmap.formatting import is_missing, no_data
+
+    return no_data(lang) if is_missing(value) else str(int(value))
+
+
+def rectified_share(table: pd.DataFrame) -> float:
+    """The rectified share of all the table's reports: NaN when no report, or no community's share, is known.
+
+    Examples
+    --------
+    >>> rectified_share(pd.DataFrame({"reports": [4, 0, 2], "rectified_ratio": [0.5, float("nan"), 1.0]}))
+    0.6666666666666666
+    >>> rectified_share(pd.DataFrame({"reports": [4], "rectified_ratio": [float("nan")]}))
+    nan
+    """
+    known = table["rectified_ratio"].notna().to_numpy()
+    n = float(table["reports"].to_numpy()[known].sum())
+    done = float((table["rectified_ratio"].to_numpy()[known] * table["reports"].to_numpy()[known]).sum())
+    return done / n if n > 0 else float("nan")
 
 
 def _table_panel(fig: "Figure", table: pd.DataFrame, overall: float, labels: Mapping[str, str],
@@ -295,7 +349,7 @@ def _table_panel(fig: "Figure", table: pd.DataFrame, overall: float, labels: Map
     ax = fig.add_axes(_TABLE_BOX)
     ax.set_axis_off()
     rows = _cell_texts(table, labels)
-    rows[-1][2] = percent_text(overall)
+    rows[-1][2] = format_percent(overall, lang=labels["lang"])
     header = [labels[k] for k in ("community", "grids", "coverage", "dead_corners", "reports", "rectified")]
     drawn = ax.table(cellText=rows, colLabels=header, loc="upper center", cellLoc="center",
                      colWidths=[0.24, 0.13, 0.17, 0.15, 0.14, 0.17])
@@ -318,11 +372,12 @@ def _draw_page(result: "CoverageResult", density: "DensityGrid | None", table: p
     fig.set_size_inches(*A4_LANDSCAPE_IN)
     crs = _coverage_panel(fig, result, layers, labels, font)
     _heat_panel(fig, density, months, result.grids, _present(layers.get("wall")), labels, lang, font)
-    area = float(result.grids["area_m2"].sum())
-    overall = float(result.grids["covered_m2"].sum()) / area if area > 0 else float("nan")
+    from gridmap.coverage import overall_coverage
+
+    overall = overall_coverage(result)
     _table_panel(fig, table, overall, labels, font)
-    parts = [f"{labels['period']} {period}", f"{labels['overall']} {percent_text(overall)}",
-             f"{labels['dead_corners']} {int(table['dead_corners'].sum())}",
+    parts = [f"{labels['period']} {period}", f"{labels['overall']} {format_percent(overall, lang=lang)}",
+             f"{labels['dead_corners']} {_count_text(_total(table['dead_corners']), lang)}",
              f"{labels['all_reports']} {int(table['reports'].sum())}"]
     _heading(fig, title or labels["title"], font, parts)
     _footer(fig, labels, crs, font, illustrative)
@@ -411,7 +466,8 @@ def briefing(
     chosen = select_reports(reports, start=start, end=end) if reports is not None else None
     months = period_months(chosen, start=start, end=end) if chosen is not None else 1.0
     density = _density(chosen, grids)
-    table = community_table(result, chosen, communities=_present(layers["communities"]))
+    table = community_table(result, chosen, communities=_present(layers["communities"]),
+                            rectified_known=rectified_known(chosen, _present(layers["rectifications"])))
     fig = _draw_page(result, density, table, layers=layers, months=months, period=_period_text(start, end, layers),
                      lang=lang, title=title, illustrative=flagged if illustrative is None else bool(illustrative),
                      dpi=_DPI[fmt])

@@ -19,7 +19,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence
 
 from gridmap._errors import GridmapError
 
@@ -38,6 +38,22 @@ LAYER_CHOICES = (
 
 def _out(text: str) -> None:
     sys.stdout.write(text + "\n")
+
+
+class _UsageError(SystemExit):
+    """A bad command line (unknown option, bad choice): exit status 2, the message kept for ``--json``."""
+
+    def __init__(self, message: str, usage: str) -> None:
+        super().__init__(2)
+        self.message = message
+        self.usage = usage
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a bad command line raises :class:`_UsageError` instead of printing and exiting."""
+
+    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+        raise _UsageError(message, self.format_usage())
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
@@ -111,11 +127,23 @@ def _add_period_and_lang(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of labels")
 
 
+def _add_page_options(p: argparse.ArgumentParser) -> None:
+    """--offline/--online and --no-redact for a command's --html page, as for `gridmap report`."""
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--offline", dest="offline", action="store_true", default=True,
+                      help="the --html page holds every script and style (default; needs `gridmap assets fetch`)")
+    mode.add_argument("--online", dest="offline", action="store_false",
+                      help="the --html page loads Leaflet from the CDNs instead")
+    p.add_argument("--no-redact", action="store_true",
+                   help="keep names and phone numbers in the --html page (internal use only; the page says so)")
+
+
 def _cmd_coverage(args: argparse.Namespace) -> int:
     from gridmap.coverage import sweep_coverage
     from gridmap.workspace import open_workspace
 
     _require_positive_metres("--radius", args.radius)
+    _check_page_options(args)
     with open_workspace(args.workspace) as ws:
         layers = {name: ws.read_layer(name) for name in ("grids", "tracks", "targets", "demolition_zones", "wall")}
         illustrative = ws.meta.get("illustrative") == "true"
@@ -124,25 +152,60 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
     targets = layers["targets"] if len(layers["targets"]) else None
     result = sweep_coverage(layers["grids"], layers["tracks"], radius_m=args.radius, targets=targets,
                             start=args.date_from, end=args.date_to, progress=not args.quiet)
-    _print_coverage(result)
+    _print_coverage(result, lang=args.lang)
     _write_coverage_outputs(args, result, layers, illustrative=illustrative)
     return 0
 
 
-def _print_coverage(result: CoverageResult) -> None:
+def _grid_label(name: Any, code: Any) -> str:
+    """A grid as people name it: its name and code, e.g. "北大街一网格 (610802001001001)"; the code alone without a name."""
+    code_text = str(code)
+    if isinstance(name, str) and name.strip() and name.strip() != code_text:
+        return f"{name.strip()} ({code_text})"
+    return code_text
+
+
+def _print_coverage(result: CoverageResult, *, lang: str = "zh") -> None:
+    from gridmap.coverage import overall_coverage
+    from gridmap.formatting import format_percent, is_missing
+
     grids = result.grids
     stats = result.stats
     if result.message:
         _out(f"note: {result.message}")
     total = float(grids["area_m2"].sum())
-    covered = float(grids["covered_m2"].sum())
-    _out(f"coverage of {len(grids)} grids: {covered / total:.1%} of {total / 1e6:.3f} km²"
+    overall = overall_coverage(result)
+    _out(f"coverage of {len(grids)} grids: {format_percent(overall, lang=lang)} of {total / 1e6:.3f} km²"
          f" (radius {stats['radius_m']:g} m; {stats['fixes_used']} of {stats['fixes_in']} fixes used,"
          f" {stats['outside_grids']} outside every grid); dead corners: {int(grids['dead_corners'].sum())}")
+    if is_missing(overall):
+        return  # no grid's coverage is known: no ranking of the least covered
     worst = grids.sort_values(["coverage_ratio", "grid_code"]).head(5)
+    names = worst["name"] if "name" in worst else worst["grid_code"]
     _out("least covered grids:")
-    for row in worst.itertuples(index=False):
-        _out(f"  {row.grid_code}  {row.coverage_ratio:6.1%}  dead corners {row.dead_corners}")
+    for name, row in zip(names, worst.itertuples(index=False)):
+        _out(f"  {_grid_label(name, row.grid_code)}  {format_percent(row.coverage_ratio, lang=lang):>8}"
+             f"  dead corners {row.dead_corners}")
+
+
+def _check_page_options(args: argparse.Namespace) -> None:
+    """Before any work: an offline page needs a filled asset cache; --no-redact is for internal use only."""
+    if not getattr(args, "html", None):
+        return
+    if args.no_redact:
+        sys.stderr.write("warning: --no-redact keeps names and phone numbers in the page: for internal use only, "
+                         "do not forward it\n")
+    if args.offline:
+        from gridmap.html_report import check_assets
+
+        check_assets(None)
+
+
+def _save_page(args: argparse.Namespace, fmap: Any) -> None:
+    from gridmap.html_report import save_page
+
+    out = save_page(fmap, args.html, offline=args.offline, lang=args.lang, redact=not args.no_redact)
+    _out(f"wrote {out}")
 
 
 def _write_coverage_outputs(args: argparse.Namespace, result: CoverageResult, layers: dict[str, Any], *,
@@ -156,10 +219,13 @@ def _write_coverage_outputs(args: argparse.Namespace, result: CoverageResult, la
         result.dead_corners_geojson(args.dead_corners)
         _out(f"wrote {args.dead_corners}")
     if args.html:
+        from gridmap.html_report import shareable, shareable_coverage
         from gridmap.maps.coverage import coverage_map
 
-        coverage_map(result, lang=args.lang, illustrative=illustrative, **extra).save(str(args.html))
-        _out(f"wrote {args.html}")
+        redact = not args.no_redact
+        shown = {key: shareable(value, redact) for key, value in extra.items()}
+        _save_page(args, coverage_map(shareable_coverage(result, redact), lang=args.lang, illustrative=illustrative,
+                                      **shown))
     if args.png:
         from gridmap.maps.static import coverage_png
 
@@ -183,12 +249,18 @@ def _cmd_heatmap(args: argparse.Namespace) -> int:
 
     _require_positive_metres("--bandwidth", args.bandwidth)
     _require_positive_metres("--cell", args.cell)
+    _check_page_options(args)
     with open_workspace(args.workspace) as ws:
         reports = _reports_in(ws, args)
         fixes = ws.read_layer("rectifications")
         grids = ws.read_layer("grids")
         wall = ws.read_layer("wall")
         illustrative = ws.meta.get("illustrative") == "true"
+    rebounds_known = len(fixes) > 0
+    if args.recurring_only and not rebounds_known:
+        raise GridmapError("--recurring-only needs rectifications: the workspace has none, so no rebound can be "
+                           "found (no data, not zero); import them (gridmap import WORKSPACE rectifications FILE) "
+                           "or map every report without --recurring-only")
     if args.recurring_only:
         pairs = recurrences(reports, rectifications=fixes)
         involved = set(pairs["report_id"]) | set(pairs["previous_report_id"])
@@ -197,27 +269,42 @@ def _cmd_heatmap(args: argparse.Namespace) -> int:
         raise GridmapError("no reports in the period and categories asked for: nothing to map")
     density = kde(reports, bandwidth_m=args.bandwidth, cell_m=args.cell, kernel=args.kernel)
     months = period_months(reports, start=args.date_from, end=args.date_to)
-    sites = recurring_sites(reports, rectifications=fixes, grids=grids)
+    sites = recurring_sites(reports, rectifications=fixes, grids=grids) if rebounds_known else None
     peak = float(density.values.max()) / months
+    site_text = f"{len(sites)} recurring sites" if sites is not None else \
+        "recurring sites: no data (no rectifications, so no rebound can be found)"
     _out(f"{len(reports)} reports over {months:.1f} months; {args.kernel} kernel, bandwidth"
          f" {density.bandwidth_m:.0f} m, cells of {density.cell_m:.1f} m; peak {peak:.1f} reports per km² per month;"
-         f" {len(sites)} recurring sites")
+         f" {site_text}")
+    sites = sites if sites is not None and len(sites) else None
+    title = _heat_title(args.lang, recurring=args.recurring_only)
     if args.tif:
         density.to_geotiff(args.tif)
         _out(f"wrote {args.tif}")
     if args.html:
         from gridmap.maps.density import heatmap_map
 
-        heatmap_map(density, sites=sites, grids=grids, reports=reports, months=months, lang=args.lang,
-                    illustrative=illustrative).save(str(args.html))
-        _out(f"wrote {args.html}")
+        from gridmap.html_report import shareable
+
+        redact = not args.no_redact
+        shown_reports = reports[[reports.geometry.name]]  # the browsing layer needs points only
+        _save_page(args, heatmap_map(density, sites=shareable(sites, redact), grids=shareable(grids, redact),
+                                     reports=shown_reports, months=months, lang=args.lang,
+                                     illustrative=illustrative, title=title))
     if args.png:
         from gridmap.maps.static_density import heatmap_png
 
         heatmap_png(density, args.png, sites=sites, grids=grids, wall=wall if len(wall) else None, months=months,
-                    lang=args.lang, illustrative=illustrative)
+                    lang=args.lang, illustrative=illustrative, title=title)
         _out(f"wrote {args.png}")
     return 0
+
+
+def _heat_title(lang: str, *, recurring: bool) -> str:
+    """The heat map's title: a rebound title only for the reports that are part of a rebound."""
+    from gridmap.maps.density import labels_for
+
+    return labels_for(lang)["heat_title" if recurring else "report_heat_title"]
 
 
 def _hotspot_cells(ws: Any, kind: str, size: float) -> tuple[Any, str]:
@@ -238,6 +325,7 @@ def _cmd_hotspots(args: argparse.Namespace) -> int:
     from gridmap.workspace import open_workspace
 
     _require_positive_metres("--size", args.size)
+    _check_page_options(args)
     with open_workspace(args.workspace) as ws:
         reports = _reports_in(ws, args)
         cells, id_column = _hotspot_cells(ws, args.cells, args.size)
@@ -262,8 +350,11 @@ def _cmd_hotspots(args: argparse.Namespace) -> int:
     if args.html:
         from gridmap.maps.density import hotspot_map
 
-        hotspot_map(hot, emerging=emerging, lang=args.lang, illustrative=illustrative).save(str(args.html))
-        _out(f"wrote {args.html}")
+        from gridmap.html_report import shareable
+
+        redact = not args.no_redact
+        _save_page(args, hotspot_map(shareable(hot, redact), emerging=shareable(emerging, redact), lang=args.lang,
+                                     illustrative=illustrative))
     return 0
 
 
@@ -299,7 +390,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         sys.stderr.write("warning: --no-redact keeps names and phone numbers in the page: for internal use only, "
                          "do not forward it\n")
     out = export_html(args.workspace, args.html, offline=args.offline, basemap=args.basemap, lang=args.lang,
-                      redact=not args.no_redact, start=args.date_from, end=args.date_to,
+                      redact=not args.no_redact, start=args.date_from, end=args.date_to, title=args.title,
                       tianditu_key=args.tianditu_key, tianditu_kind=args.tianditu_kind)
     _out(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
     return 0
@@ -309,13 +400,19 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from gridmap.validate import validate_grids
     from gridmap.workspace import open_workspace
 
+    territory = None if args.territory == "layers" else args.territory
     with open_workspace(args.workspace) as ws:
-        check = validate_grids(workspace=ws)
+        check = validate_grids(workspace=ws, territory=territory)
     if args.json:
         _out(json.dumps(check.to_dict(), ensure_ascii=False))
     else:
+        _out(f"checks run: {', '.join(check.checks_run)}"
+             + (f" (gaps looked for inside {check.territory})" if check.territory else ""))
+        for skipped in check.checks_skipped:
+            _out(f"check skipped: {skipped['check']}: {skipped['reason']}")
         if check.ok:
-            _out("ok: the grids tile the subdistrict and every grid has a cadre")
+            _out("ok: no problem found by the checks run" if check.checks_skipped
+                 else "ok: the grids tile the subdistrict and every grid has a cadre")
         for row in check.to_dict()["problems"]:
             area = "" if row["area_m2"] is None else f" {row['area_m2']:.1f} m²"
             where = "" if row["lon"] is None else f" at {row['lon']:.6f},{row['lat']:.6f}"
@@ -425,7 +522,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``gridmap`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gridmap",
         description="Grid management of sanitation campaigns: workspace, imports, checks, maps.",
     )
@@ -457,7 +554,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check the grids: gaps, overlaps, slivers, invalid, no cadre")
     p.add_argument("workspace", type=Path)
-    p.add_argument("--json", action="store_true", help='print {"ok": ..., "problems": [...]}')
+    p.add_argument("--json", action="store_true",
+                   help='print {"ok": ..., "problems": [...], "checks_run": [...], "checks_skipped": [...]}')
+    p.add_argument("--territory", choices=("layers", "union"), default="layers",
+                   help="where to look for gaps: inside the subdistrict or communities layer (default), or, when "
+                        "there is neither, inside the outline of the grids' union (union; a warning says so)")
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("category", help="list the report categories, or add one to the workspace")
@@ -473,6 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", type=Path, help="one row per grid")
     p.add_argument("--html", type=Path, help="the coverage map (HTML)")
     p.add_argument("--png", type=Path, help="the coverage map for briefings (PNG)")
+    _add_page_options(p)
     p.add_argument("--dead-corners", type=Path, metavar="FILE.geojson", help="the dead-corner task list as GeoJSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_coverage)
@@ -488,6 +590,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tif", type=Path, help="the density as a GeoTIFF")
     p.add_argument("--html", type=Path, help="the heat map (HTML)")
     p.add_argument("--png", type=Path, help="the heat map for briefings (PNG)")
+    _add_page_options(p)
     p.set_defaults(func=_cmd_heatmap)
 
     p = sub.add_parser("hotspots", help="Getis-Ord Gi* hot spots and emerging hot spots over time")
@@ -498,6 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", choices=("week", "month"), default="month", help="time step of the emerging analysis")
     p.add_argument("--csv", type=Path, help="one row per cell")
     p.add_argument("--html", type=Path, help="the hot-spot map (HTML)")
+    _add_page_options(p)
     p.set_defaults(func=_cmd_hotspots)
 
     p = sub.add_parser("briefing", help="a printable A4 page: coverage map, heatmap, community table")
@@ -522,6 +626,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tianditu-kind", choices=("vector", "imagery"), default="vector", help="Tianditu map kind")
     p.add_argument("--no-redact", action="store_true",
                    help="keep names and phone numbers (internal use only; the page says so)")
+    p.add_argument("--title", help="the page's title (default: the subdistrict's name, the report and the period)")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("scoreboard", help="the supervision ranking of communities, grids or cadres, lagging flags")
@@ -578,20 +683,39 @@ def _configure_logging(verbosity: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
+def _fail(message: str, *, as_json: bool, status: int = 2) -> int:
+    """Say why the command failed: one line on stderr and, with --json, one JSON object on stdout."""
+    sys.stderr.write(f"gridmap: error: {message}\n")
+    if as_json:
+        _out(json.dumps({"error": message, "exit": status}, ensure_ascii=False))
+    return status
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+    """Run the command line; return the exit status.
+
+    With ``--json`` a failure, a bad command line included, also prints one JSON object on stdout,
+    ``{"error": "...", "exit": 2}``.
+    """
+    words = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in words
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(words)
+    except _UsageError as exc:
+        sys.stderr.write(exc.usage)
+        return _fail(exc.message, as_json=as_json)
     _configure_logging(args.verbose)
     func: Callable[[argparse.Namespace], int] = args.func
+    as_json = bool(getattr(args, "json", False))
     try:
         return func(args)
     except GridmapError as exc:
-        sys.stderr.write(f"gridmap: error: {exc}\n")
-        return 2
+        return _fail(str(exc), as_json=as_json)
     except FileNotFoundError as exc:
-        sys.stderr.write(f"gridmap: error: {exc.filename or exc}: no such file\n")
-        return 2
+        return _fail(f"{exc.filename or exc}: no such file", as_json=as_json)
+    except OSError as exc:  # unreadable: no permission, a folder given for a file
+        return _fail(f"{exc.filename or ''}: cannot be read ({exc.strerror or exc})".lstrip(": "), as_json=as_json)
     except KeyboardInterrupt:  # pragma: no cover - interactive only
         sys.stderr.write("gridmap: interrupted\n")
         return 130

@@ -75,7 +75,7 @@ from gridmap._errors import SchemaError
 from gridmap.crs import from_wgs84, metric_crs, require_crs
 from gridmap.model import DEFAULT_TZ, STORAGE_CRS
 
-__all__ = ["CoverageResult", "sweep_coverage"]
+__all__ = ["CoverageResult", "overall_coverage", "sweep_coverage"]
 
 logger = logging.getLogger(__name__)
 
@@ -967,3 +967,34 @@ def _geojson_text(corners: gpd.GeoDataFrame) -> str:
             "geometry": shapely.geometry.mapping(geom),
         })
     return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False)
+
+
+def overall_coverage(coverage: "CoverageResult | pd.DataFrame") -> float:
+    """The covered share of all the grids together: sum of covered area over sum of area; NaN when unknown.
+
+    Every figure of overall coverage (command line, PNG, briefing, leaders' page) is this one number,
+    an area-weighted mean, not the mean of the grids' ratios.
+
+    Parameters
+    ----------
+    coverage : CoverageResult or pandas.DataFrame
+        What :func:`sweep_coverage` returned, or its ``grids`` (``area_m2`` and ``covered_m2`` columns).
+
+    Returns
+    -------
+    float
+        ``sum(covered_m2) / sum(area_m2)``; NaN when the grids have no area, or when a result used no
+        GPS fix and no track line (coverage is then unknown, not 0).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> overall_coverage(pd.DataFrame({"area_m2": [100.0, 300.0], "covered_m2": [100.0, 150.0]}))
+    0.625
+    """
+    grids = coverage if isinstance(coverage, pd.DataFrame) else coverage.grids
+    stats = {} if isinstance(coverage, pd.DataFrame) else (getattr(coverage, "stats", None) or {})
+    if not (stats.get("fixes_used", 1) or stats.get("lines", 0)):
+        return float("nan")
+    area = float(grids["area_m2"].sum())
+    return float(grids["covered_m2"].sum()) / area if area > 0 else float("nan")

@@ -13,7 +13,7 @@ import json
 import logging
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from gridmap.workspace import Workspace
@@ -61,9 +61,24 @@ def write_messy_reports_csv(path: str | PathLike[str]) -> Path:
     return out
 
 
+def _save_shared(fmap: Any, path: Path) -> Path:
+    """Write a page by the sharing rules (redacted); offline when the asset cache is filled, else loading Leaflet
+    online, with a warning naming the command that fills the cache."""
+    from gridmap.html_report import save_page
+    from gridmap.maps.assets import AssetsMissingError
+
+    try:
+        return save_page(fmap, path)
+    except AssetsMissingError:
+        logger.warning("the asset cache is empty, so %s loads Leaflet from the CDNs; run `gridmap assets fetch "
+                       "--from npm` (or `gridmap assets fetch`) for a page that opens offline", path.name)
+        return save_page(fmap, path, offline=False)
+
+
 def _write_coverage(ws: "Workspace", folder: Path) -> list[Path]:
     """The sweep coverage of the sample's week of GPS fixes: CSV, dead corners, map, PNG."""
     from gridmap.coverage import sweep_coverage
+    from gridmap.html_report import shareable, shareable_coverage
     from gridmap.maps.coverage import coverage_map
     from gridmap.maps.static import coverage_png
 
@@ -74,7 +89,8 @@ def _write_coverage(ws: "Workspace", folder: Path) -> list[Path]:
              folder / "coverage.png"]
     result.to_csv(paths[0])
     result.dead_corners_geojson(paths[1])
-    coverage_map(result, illustrative=True, **extra).save(str(paths[2]))
+    shown = {key: shareable(value) for key, value in extra.items()}
+    _save_shared(coverage_map(shareable_coverage(result), illustrative=True, **shown), paths[2])
     coverage_png(result, paths[3], illustrative=True, **extra)
     return paths
 
@@ -82,21 +98,25 @@ def _write_coverage(ws: "Workspace", folder: Path) -> list[Path]:
 def _write_heatmap(ws: "Workspace", folder: Path) -> list[Path]:
     """The heat map of recurring problems over the sample year: web map and PNG."""
     from gridmap.density import kde
-    from gridmap.maps.density import heatmap_map
+    from gridmap.html_report import shareable
+    from gridmap.maps.density import heatmap_map, labels_for
     from gridmap.maps.static_density import heatmap_png
     from gridmap.recurrence import recurrences, recurring_sites
     from gridmap.selection import period_months
 
     reports, fixes, grids = ws.read_layer("reports"), ws.read_layer("rectifications"), ws.read_layer("grids")
-    pairs = recurrences(reports, rectifications=fixes)
-    recurring = reports[reports["report_id"].isin(set(pairs["report_id"]) | set(pairs["previous_report_id"]))]
-    density = kde(recurring)
-    sites = recurring_sites(reports, rectifications=fixes, grids=grids)
+    sites, title = None, labels_for("zh")["report_heat_title"]
+    if len(fixes):  # without rectifications no rebound can be found: map every report, no rebound label
+        pairs = recurrences(reports, rectifications=fixes)
+        sites, title = recurring_sites(reports, rectifications=fixes, grids=grids), labels_for("zh")["heat_title"]
+    involved = set(pairs["report_id"]) | set(pairs["previous_report_id"]) if sites is not None else None
+    density = kde(reports if involved is None else reports[reports["report_id"].isin(involved)])
     months = period_months(reports)
     paths = [folder / "heatmap.html", folder / "heatmap.png"]
-    heatmap_map(density, sites=sites, grids=grids, months=months, illustrative=True).save(str(paths[0]))
+    _save_shared(heatmap_map(density, sites=shareable(sites), grids=shareable(grids), months=months,
+                             illustrative=True, title=title), paths[0])
     heatmap_png(density, paths[1], sites=sites, grids=grids, wall=ws.read_layer("wall"), months=months,
-                illustrative=True)
+                illustrative=True, title=title)
     return paths
 
 
@@ -172,8 +192,10 @@ def run_demo(out: str | PathLike[str], *, seed: int = 0) -> list[Path]:
         check = validate_grids(workspace=ws)
         (folder / "grid-check.json").write_text(
             json.dumps(check.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        grids_map(ws.read_layer("grids"), problems=check.problems, illustrative=True).save(
-            str(folder / "grids.html"))
+        from gridmap.html_report import shareable
+
+        _save_shared(grids_map(shareable(ws.read_layer("grids")), problems=shareable(check.problems),
+                               illustrative=True), folder / "grids.html")
         coverage_files = _write_coverage(ws, folder)
         heatmap_files = _write_heatmap(ws, folder)
         report_files = _write_report(ws, folder)

@@ -41,6 +41,7 @@ descriptions before forwarding a page.
 from __future__ import annotations
 
 import logging
+import math
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
@@ -59,11 +60,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from gridmap.maps.assets import AssetCache
     from gridmap.workspace import Workspace
 
-__all__ = ["export_html", "report_map", "REPORT_LABELS"]
+__all__ = ["export_html", "report_map", "default_title", "page_html", "save_page", "check_assets", "shareable",
+           "shareable_coverage", "REPORT_LABELS"]
 
 logger = logging.getLogger(__name__)
 
-_LAYERS = ("grids", "tracks", "targets", "reports", "rectifications", "communities", "demolition_zones", "wall")
+_LAYERS = ("grids", "tracks", "targets", "reports", "rectifications", "communities", "demolition_zones", "wall",
+           "subdistrict")
 _REPORT_COLUMNS = ("report_id", "reported_at", "category", "description", "status", "grid_code")
 #: Bytes of distinct description text the page may carry (newest reports first).
 DESCRIPTION_BUDGET = 1_500_000
@@ -95,7 +98,8 @@ REPORT_LABELS: dict[str, dict[str, str]] = {
         "redacted": "已隐去电话号码，姓名已遮蔽", "internal": "内部使用：未脱敏，请勿转发",
         "none": "无", "density": "报告密度（次/平方公里/月）", "hot": "热点/冷点（Gi*）", "sites": "反弹点位",
         "coverage_legend": "网格覆盖率", "community": "社区", "grids": "网格数", "coverage": "覆盖率",
-        "rectified": "整改率", "total": "合计", "no_tracks": "本时段无巡查轨迹", "chart": "按周变化",
+        "rectified": "整改率", "total": "合计", "no_tracks": "本时段无巡查轨迹：覆盖率无数据", "chart": "按周变化",
+        "no_rebounds": "无整改记录：问题反弹无数据", "lang": "zh",
     },
     "en": {
         "title": "Sanitation grid management report", "period": "period", "updated": "data as of",
@@ -107,8 +111,9 @@ REPORT_LABELS: dict[str, dict[str, str]] = {
         "redacted": "phone numbers removed, names masked", "internal": "internal: not redacted, do not forward",
         "none": "none", "density": "report density (reports per km² per month)", "hot": "hot and cold spots (Gi*)",
         "sites": "recurring sites", "coverage_legend": "grid coverage", "community": "community", "grids": "grids",
-        "coverage": "coverage", "rectified": "rectified", "total": "total", "no_tracks": "no GPS fixes in the period",
-        "chart": "week by week",
+        "coverage": "coverage", "rectified": "rectified", "total": "total",
+        "no_tracks": "no GPS fixes in the period: coverage no data", "chart": "week by week",
+        "no_rebounds": "no rectification records: rebounds no data", "lang": "en",
     },
 }
 
@@ -179,17 +184,21 @@ class _Analysis:
     sites: "gpd.GeoDataFrame | None" = None
     table: pd.DataFrame | None = None
     weekly: pd.DataFrame | None = None
+    #: False without rectification records: no rebound can be found, so "no data", not "0 recurring sites".
+    rebounds_known: bool = True
 
 
 def _analyse(layers: Mapping[str, Any], start: Any, end: Any) -> _Analysis:
-    from gridmap.briefing_page import community_table
-    from gridmap.coverage import sweep_coverage
+    from gridmap.briefing_page import community_table, rectified_known
+    from gridmap.coverage import overall_coverage, sweep_coverage
     from gridmap.selection import period_months, select_reports
 
     grids = layers["grids"]
     out = _Analysis()
     if layers["tracks"] is not None:
         out.coverage = sweep_coverage(grids, layers["tracks"], targets=layers["targets"], start=start, end=end)
+        if math.isnan(overall_coverage(out.coverage)):  # no fix in the period: coverage unknown, not 0 %
+            out.coverage = None
     reports = layers["reports"]
     if reports is not None:
         chosen = select_reports(reports, start=start, end=end)
@@ -199,7 +208,9 @@ def _analyse(layers: Mapping[str, Any], start: Any, end: Any) -> _Analysis:
         out.months = period_months(out.reports, start=start, end=end)
         out.density, out.hot, out.sites = _recurring(out.reports, layers, grids)
     if out.coverage is not None:
-        out.table = community_table(out.coverage, out.reports, communities=layers["communities"])
+        out.table = community_table(out.coverage, out.reports, communities=layers["communities"],
+                                    rectified_known=rectified_known(out.reports, layers["rectifications"]))
+    out.rebounds_known = layers["rectifications"] is not None
     if reports is not None:
         from gridmap.supervision import weekly_figures
 
@@ -457,24 +468,41 @@ def _grid_names(grids: "gpd.GeoDataFrame") -> dict[str, str]:
             for c, n in zip(grids["grid_code"], grids.get("name", grids["grid_code"]))}
 
 
-def _overall_coverage(grids: pd.DataFrame) -> float:
-    """Covered share of all the grids' area (NaN without area)."""
-    area = float(grids["area_m2"].sum())
-    return float(grids["covered_m2"].sum()) / area if area > 0 else float("nan")
+def default_title(subdistrict: Any, period: str, *, lang: str = "zh") -> str:
+    """The page's default title: the subdistrict's name (from its layer, when it has one), the report, the period.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> default_title(pd.DataFrame({"name": ["鼓楼街道"]}), "2025-03-01 – 2025-03-31")
+    '鼓楼街道环境卫生网格化管理报告（2025-03-01 – 2025-03-31）'
+    >>> default_title(None, "2025-03-01 – 2025-03-31", lang="en")
+    'Sanitation grid management report (2025-03-01 – 2025-03-31)'
+    """
+    labels = REPORT_LABELS["en" if lang == "en" else "zh"]
+    names = [] if subdistrict is None or "name" not in subdistrict else \
+        [str(n).strip() for n in subdistrict["name"] if isinstance(n, str) and n.strip()]
+    place = "、".join(dict.fromkeys(names))
+    if lang == "en":
+        return f"{place + ' ' if place else ''}{labels['title'][0].lower() if place else labels['title'][0]}" \
+               f"{labels['title'][1:]} ({period})"
+    return f"{place}{labels['title']}（{period}）"
 
 
-def _percent(ratio: Any) -> str:
-    from gridmap.maps._legend import percent_text
+def _percent(ratio: Any, labels: Mapping[str, str]) -> str:
+    from gridmap.formatting import format_percent
 
-    return percent_text(ratio)
+    return format_percent(ratio, lang=labels["lang"])
 
 
 def _summary_html(title: str, found: _Analysis, labels: Mapping[str, str], *, illustrative: bool,
                   redact: bool) -> str:
+    from gridmap.coverage import overall_coverage
+
     parts = [f'<span class="gm-title">{html_text(title)}</span>']
+    overall = float("nan") if found.coverage is None else overall_coverage(found.coverage)
+    parts.append(f'<span class="gm-key">{html_text(labels["overall"])} {html_text(_percent(overall, labels))}</span>')
     if found.coverage is not None:
-        overall = _overall_coverage(found.coverage.grids)
-        parts.append(f'<span class="gm-key">{html_text(labels["overall"])} {html_text(_percent(overall))}</span>')
         parts.append(f'<span class="gm-key">{html_text(labels["dead_corners"])} '
                      f'{len(found.coverage.dead_corners):,}</span>')
     n = 0 if found.reports is None else len(found.reports)
@@ -530,7 +558,7 @@ def _community_html(table: pd.DataFrame, overall: float, labels: Mapping[str, st
     from gridmap.briefing_page import _cell_texts
 
     rows = _cell_texts(table, labels)
-    rows[-1][2] = _percent(overall)
+    rows[-1][2] = _percent(overall, labels)
     head = "".join(f"<th>{html_text(labels[k])}</th>"
                    for k in ("community", "grids", "coverage", "dead_corners", "reports", "rectified"))
     body = "".join(
@@ -560,7 +588,10 @@ def _corner_rows(corners: "gpd.GeoDataFrame", grids: "gpd.GeoDataFrame", basemap
 
 def _corners_html(found: _Analysis, basemap: str, labels: Mapping[str, str]) -> str:
     result = found.coverage
-    corners = result.dead_corners if result is not None else None
+    if result is None:  # no GPS fix: where the dead corners are is unknown, not "none"
+        return (f'<details><summary>{html_text(labels["corner_list"])} ({html_text(labels["no_data"])})</summary>'
+                f'<div>{html_text(labels["no_tracks"])}</div></details>')
+    corners = result.dead_corners
     count = 0 if corners is None else len(corners)
     head = f'<summary>{html_text(labels["corner_list"])} ({count:,})</summary>'
     if not count:
@@ -584,9 +615,13 @@ def _panel_html(title: str, period: str, updated: str, found: _Analysis, palette
     meta.append(f'<div class="gm-meta">{html_text(labels["redacted"] if redact else labels["internal"])}</div>')
     if found.coverage is None:
         meta.append(f'<div class="gm-meta">{html_text(labels["no_tracks"])}</div>')
+    if not found.rebounds_known:
+        meta.append(f'<div class="gm-meta">{html_text(labels["no_rebounds"])}</div>')
     body = "".join(meta) + _legend_html(found, palette, peak, labels, lang)
     if found.table is not None and found.coverage is not None:
-        body += _community_html(found.table, _overall_coverage(found.coverage.grids), labels)
+        from gridmap.coverage import overall_coverage
+
+        body += _community_html(found.table, overall_coverage(found.coverage), labels)
     body += _corners_html(found, basemap, labels)
     if found.weekly is not None:
         from gridmap.supervision_page import _chart_html
@@ -649,7 +684,8 @@ def report_map(
         True (default): no phone numbers, names masked, no tracks. False is for
         internal use only: the page says so, and a warning is logged.
     title : str, optional
-        The page's title, shown literally; default "环境卫生网格化管理报告".
+        The page's title, shown literally; default :func:`default_title`: the subdistrict's name, "环境卫生网格化管理报告"
+        and the period.
     illustrative : bool, optional
         Show the "illustrative data" mark; default: what the workspace's
         metadata says (False for a dict of layers).
@@ -719,8 +755,9 @@ def _compose(inputs: _Inputs, found: _Analysis, *, start: Any, end: Any, basemap
         _outline_layers(fmap, grids, zones, wall, basemap, labels)
     peak = _analysis_layers(fmap, found, basemap, labels, lang)
     palette = {} if found.reports is None else _reports_layer(fmap, found.reports, grids, basemap, labels, lang)
-    shown_title = title or labels["title"]
-    panel = _panel_html(shown_title, _period_text(start, end, layers), _day(inputs.updated), found, palette,
+    period = _period_text(start, end, layers)
+    shown_title = title or default_title(layers.get("subdistrict"), period, lang=lang)
+    panel = _panel_html(shown_title, period, _day(inputs.updated), found, palette,
                         peak, basemap, labels, lang, illustrative=illustrative, redact=redact)
     return finish_page(fmap, panel, bounds=(west, south, east, north), title=shown_title)
 
@@ -855,3 +892,90 @@ def _refuse_phone_numbers(html: str) -> None:
         where = html[max(0, found.start() - 60):found.start()].replace("\n", " ")
         raise GridmapError(f"the redacted page still holds a phone-shaped number after ...{where!r}; nothing was "
                            "written. This is a bug in gridmap: please report it with the input that caused it")
+
+
+def check_assets(cache: "AssetCache | None" = None) -> None:
+    """Stop before any work when the asset cache cannot make a page offline.
+
+    Raises
+    ------
+    AssetsMissingError
+        The message names the command that fills the cache (``gridmap assets fetch``).
+    """
+    _check_assets(cache)
+
+
+def shareable(frame: Any, redact: bool = True) -> Any:
+    """A copy of a layer fit for a shared page: names masked, phone columns dropped, phone-shaped text masked.
+
+    With ``redact=False`` (internal use) `frame` itself is returned. None stays None.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> shown = shareable(pd.DataFrame({"grid_code": ["G1"], "cadre": ["王小明"], "cadre_phone": ["13912345678"]}))
+    >>> shown.to_dict("records")
+    [{'grid_code': 'G1', 'cadre': '王**'}]
+    """
+    return _shareable(frame, redact)
+
+
+def shareable_coverage(result: "CoverageResult", redact: bool = True) -> "CoverageResult":
+    """A coverage result fit for a shared page: cadre names masked, phones dropped, no inspector names.
+
+    The result given is not changed; ``redact=False`` returns it as it is.
+    """
+    return _redact_coverage(result, redact)
+
+
+def _internal_banner(lang: str) -> str:
+    text = REPORT_LABELS["en" if lang == "en" else "zh"]["internal"]
+    return (f'<div class="gm-internal" style="position:fixed;bottom:8px;right:8px;z-index:10000;'
+            f'background:#f8d7da;border:1px solid #d9534f;padding:4px 8px;font:14px sans-serif">'
+            f"{html_text(text)}</div>")
+
+
+def save_page(fmap: "folium.Map", path: str | PathLike[str], *, offline: bool = True, lang: str = "zh",
+              redact: bool = True, cache: "AssetCache | None" = None) -> Path:
+    """Write a map as a page to share, by the rules of the leaders' page (:func:`export_html`).
+
+    Offline (the default) every script, style and image is inside the one file; with ``redact=True`` the
+    page is refused if a phone-shaped number is left in it (redact the layers first with :func:`shareable`);
+    with ``redact=False`` a "内部使用：未脱敏，请勿转发" mark is put on the page.
+
+    Parameters
+    ----------
+    fmap : folium.Map
+        The page's map; its elements are renumbered in page order (:func:`gridmap.maps.page.stable_ids`).
+    path : str or os.PathLike
+        The HTML file; overwritten.
+    offline, lang, redact, cache
+        As :func:`page_html`.
+
+    Returns
+    -------
+    pathlib.Path
+        `path`.
+
+    Raises
+    ------
+    AssetsMissingError
+        Offline, when the cache lacks a file (nothing is written).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, folium
+    >>> out = save_page(folium.Map(tiles=None), pathlib.Path(tempfile.mkdtemp()) / "m.html", offline=False,
+    ...                 redact=False)
+    >>> "内部使用：未脱敏" in out.read_text(encoding="utf-8")
+    True
+    """
+    from gridmap.maps.page import stable_ids
+
+    out = Path(path)
+    stable_ids(fmap)  # folium's random 32-digit ids can hold a run of digits shaped like a mobile number
+    extra = "" if redact else _internal_banner(lang)
+    out.write_text(page_html(fmap, offline=offline, lang=lang, cache=cache, redact=redact, extra_body=extra),
+                   encoding="utf-8")
+    logger.info("wrote %s (%.2f MB)", out, out.stat().st_size / 1e6)
+    return out

@@ -67,7 +67,7 @@ from shapely.geometry.base import BaseGeometry
 from gridmap._errors import SchemaError
 from gridmap.crs import metric_crs, require_crs
 
-__all__ = ["PROBLEM_KINDS", "GridCheck", "validate_grids"]
+__all__ = ["PROBLEM_KINDS", "TERRITORIES", "GridCheck", "validate_grids"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,13 @@ PROBLEM_KINDS: dict[str, str] = {
     "no_cadre": "a grid without a responsible cadre",
     "empty_community": "a community without grids",
 }
+
+#: What `territory` of :func:`validate_grids` may be: None (subdistrict, else communities) or "union".
+TERRITORIES = (None, "union")
+_UNION_TERRITORY = "the outline of the grids' union"
+_NO_TERRITORY = ("no subdistrict or communities layer to look for gaps in; import one, or look for holes inside the "
+                 "outline of the grids' union with territory='union' (gridmap validate --territory union)")
+_NO_COMMUNITIES = "no communities layer"
 
 _COLUMNS = ["kind", "grids", "area_m2", "detail"]
 # A grid touches a gap when more than _TOUCH_LENGTH_M metres of its boundary lie within
@@ -107,10 +114,20 @@ class GridCheck:
         community concerned, EPSG:4326).
     crs : pyproj.CRS or None
         The metric CRS the areas were measured in.
+    checks_run : list of str
+        The problem kinds that were looked for, in :data:`PROBLEM_KINDS` order.
+    checks_skipped : list of dict
+        ``{"check": kind, "reason": why}`` for each kind that could not be looked for.
+    territory : str or None
+        What gaps were looked for inside: ``"subdistrict"``, ``"communities"``,
+        ``"the outline of the grids' union"``, or None when the gap check was skipped.
     """
 
     problems: gpd.GeoDataFrame
     crs: pyproj.CRS | None = field(default=None)
+    checks_run: list[str] = field(default_factory=lambda: list(PROBLEM_KINDS))
+    checks_skipped: list[dict[str, str]] = field(default_factory=list)
+    territory: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -129,18 +146,23 @@ class GridCheck:
         return {kind: int(counts.get(kind, 0)) for kind in PROBLEM_KINDS}
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable form: ``{"ok": bool, "problems": [...]}``.
+        """A JSON-serialisable form: ``{"ok", "problems", "checks_run", "checks_skipped", "territory"}``.
 
         Each problem is ``{kind, grids, area_m2, detail, lon, lat}`` with
         ``area_m2`` None where there is no area and lon/lat a representative
-        point of its location (None when it has none).
+        point of its location (None when it has none). ``ok`` says no problem
+        was found by the checks that ran; read ``checks_skipped`` too.
 
         Examples
         --------
-        >>> GridCheck(_empty_problems()).to_dict()
-        {'ok': True, 'problems': []}
+        >>> d = GridCheck(_empty_problems(), checks_run=["overlap"],
+        ...               checks_skipped=[{"check": "gap", "reason": "no subdistrict"}]).to_dict()
+        >>> d["ok"], d["checks_run"], d["checks_skipped"], d["territory"]
+        (True, ['overlap'], [{'check': 'gap', 'reason': 'no subdistrict'}], None)
         """
-        return {"ok": self.ok, "problems": [_problem_dict(row) for row in self.problems.itertuples(index=False)]}
+        return {"ok": self.ok, "problems": [_problem_dict(row) for row in self.problems.itertuples(index=False)],
+                "checks_run": list(self.checks_run), "checks_skipped": [dict(s) for s in self.checks_skipped],
+                "territory": self.territory}
 
 
 def _problem_dict(row: Any) -> dict[str, Any]:
@@ -363,14 +385,27 @@ def _community_shapes(communities: gpd.GeoDataFrame, names: list[str], crs: pypr
 
 
 def _coverage_region(subdistrict: gpd.GeoDataFrame | None, communities: dict[str, Any] | None,
-                     crs: pyproj.CRS) -> tuple[BaseGeometry | None, str]:
+                     crs: pyproj.CRS, grids: list[BaseGeometry | None], territory: str | None
+                     ) -> tuple[BaseGeometry | None, str]:
     if subdistrict is not None:
         parts = [g for g in _metric(subdistrict, crs) if g is not None]
         return (shapely.union_all(parts) if parts else None), "subdistrict"
     if communities:
         parts = [g for g in communities.values() if g is not None]
         return (shapely.union_all(parts) if parts else None), "communities"
+    if territory == "union":
+        return _union_outline(grids), _UNION_TERRITORY
     return None, ""
+
+
+def _union_outline(grids: list[BaseGeometry | None]) -> BaseGeometry | None:
+    """The union of the grids with its holes filled: ground enclosed by grids counts as territory."""
+    present = [g for g in grids if g is not None]
+    if not present:
+        return None
+    union = shapely.union_all(present)
+    return shapely.union_all([shapely.Polygon(part.exterior) for part in shapely.get_parts(union)
+                              if part.geom_type == "Polygon"])
 
 
 def _check_options(sliver_m2: float, sliver_ratio: float, tolerance_m2: float) -> None:
@@ -388,6 +423,7 @@ def validate_grids(
     sliver_m2: float = 1.0,
     sliver_ratio: float = 0.05,
     tolerance_m2: float = 0.01,
+    territory: str | None = None,
 ) -> GridCheck:
     """Check that grids tile the subdistrict and each has a cadre ("横向到边、纵向到底").
 
@@ -412,6 +448,13 @@ def validate_grids(
         A grid with a smaller Polsby-Popper compactness ``4πA/P²`` is a sliver.
     tolerance_m2 : float
         Gap, overlap and outside pieces of at most this area (m²) are ignored.
+    territory : {None, "union"}
+        Where to look for gaps when there is neither a subdistrict nor
+        communities: None (default) skips the gap check and says so in
+        ``checks_skipped``; ``"union"`` looks for holes inside the outline of
+        the grids' union (a warning is logged: ground outside every grid at the
+        edge cannot be found that way). With a subdistrict or communities it
+        changes nothing.
 
     Returns
     -------
@@ -439,6 +482,8 @@ def validate_grids(
     (1, 1000.0)
     """
     _check_options(sliver_m2, sliver_ratio, tolerance_m2)
+    if territory not in TERRITORIES:
+        raise SchemaError(f"territory must be None or 'union', got {territory!r}")
     if grids is None and workspace is None:
         raise SchemaError("validate_grids needs the grids: pass grids=<GeoDataFrame> or workspace=<Workspace>")
     grid_frame = _load(grids, workspace, "grids", keep_empty=True)
@@ -452,19 +497,31 @@ def validate_grids(
         _need_column(grid_frame, "community_code", "grids")
     anchor = next((f for f in (grid_frame, subdistrict_frame, community_frame) if f is not None and len(f)), None)
     crs = metric_crs(anchor) if anchor is not None else pyproj.CRS.from_epsg(4326)
-    rows = _all_problems(grid_frame, community_frame, subdistrict_frame, crs,
-                         sliver_m2=sliver_m2, sliver_ratio=sliver_ratio, tolerance_m2=tolerance_m2)
+    rows, region_name = _all_problems(grid_frame, community_frame, subdistrict_frame, crs, territory=territory,
+                                      sliver_m2=sliver_m2, sliver_ratio=sliver_ratio, tolerance_m2=tolerance_m2)
+    skipped = _skipped(community_frame is not None, region_name)
     problems = gpd.GeoDataFrame(rows, columns=[*_COLUMNS, "geometry"], geometry="geometry", crs=4326) if rows \
         else _empty_problems()
     problems["area_m2"] = problems["area_m2"].astype("float64")
-    check = GridCheck(problems.reset_index(drop=True), crs=crs)
+    check = GridCheck(problems.reset_index(drop=True), crs=crs,
+                      checks_run=[k for k in PROBLEM_KINDS if k not in {s["check"] for s in skipped}],
+                      checks_skipped=skipped, territory=region_name or None)
     logger.info("grid check in %s: %s", crs.name, {k: v for k, v in check.summary().items() if v})
     return check
 
 
+def _skipped(has_communities: bool, region_name: str) -> list[dict[str, str]]:
+    """The checks that could not run, each with why."""
+    skipped = [] if region_name else [{"check": "gap", "reason": _NO_TERRITORY}]
+    if not has_communities:
+        skipped += [{"check": "outside_community", "reason": _NO_COMMUNITIES},
+                    {"check": "empty_community", "reason": _NO_COMMUNITIES}]
+    return skipped
+
+
 def _all_problems(grid_frame: gpd.GeoDataFrame, community_frame: gpd.GeoDataFrame | None,
-                  subdistrict_frame: gpd.GeoDataFrame | None, crs: pyproj.CRS, *, sliver_m2: float,
-                  sliver_ratio: float, tolerance_m2: float) -> list[dict[str, Any]]:
+                  subdistrict_frame: gpd.GeoDataFrame | None, crs: pyproj.CRS, *, territory: str | None,
+                  sliver_m2: float, sliver_ratio: float, tolerance_m2: float) -> tuple[list[dict[str, Any]], str]:
     codes = _codes(grid_frame, "grid_code")
     metric_grids = _metric(grid_frame, crs)
     shown = grid_frame.geometry.to_crs(4326)
@@ -479,11 +536,15 @@ def _all_problems(grid_frame: gpd.GeoDataFrame, community_frame: gpd.GeoDataFram
         names = _codes(subdistrict_frame, "code") if "code" in subdistrict_frame.columns \
             else [str(i) for i in subdistrict_frame.index]
         rows += _invalid(subdistrict_frame, names, "subdistrict", grid_layer=False)
-    region, region_name = _coverage_region(subdistrict_frame, community_shapes, crs)
+    region, region_name = _coverage_region(subdistrict_frame, community_shapes, crs, metric_grids, territory)
     if region is not None:
+        if region_name == _UNION_TERRITORY:
+            logger.warning("no subdistrict or communities layer: gaps are looked for inside %s only; ground "
+                           "outside every grid at the edge of the territory cannot be found this way", region_name)
         rows += _gaps(region, metric_grids, codes, crs, region_name=region_name, tolerance=tolerance_m2)
     else:
-        logger.info("no subdistrict and no communities: gaps between grids are not checked")
+        region_name = ""
+        logger.warning("gaps between grids are not checked: %s", _NO_TERRITORY)
     rows += _overlaps(metric_grids, codes, crs, tolerance=tolerance_m2)
     if community_frame is not None and community_shapes is not None:
         owners = [str(v).strip() if _filled(v) else None for v in grid_frame["community_code"]]
@@ -494,4 +555,4 @@ def _all_problems(grid_frame: gpd.GeoDataFrame, community_frame: gpd.GeoDataFram
     if community_frame is not None:
         used = {str(v).strip() for v in grid_frame["community_code"] if _filled(v)}
         rows += _empty_communities(community_frame, community_names, used)
-    return rows
+    return rows, region_name

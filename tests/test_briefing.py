@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import subprocess
@@ -249,3 +250,69 @@ def test_no_grids_is_refused(layers: dict, tmp_path: Path) -> None:
     empty = dict(layers, grids=layers["grids"].iloc[:0])
     with pytest.raises(GridmapError, match="no grids"):
         briefing(empty, tmp_path / "brief.png")
+
+
+# -- the figures printed in the PDF, read back with pypdf, against an independent computation --
+
+
+def _floor_percent(ratio: float) -> str:
+    return f"{math.floor(1000 * ratio + 1e-9) / 10:.1f} %"
+
+
+def _pypdf_lines(path: Path) -> list[str]:
+    pypdf = pytest.importorskip("pypdf", reason="pypdf reads the PDF's text: pip install pypdf (test extra)")
+    reader = pypdf.PdfReader(str(path))
+    assert len(reader.pages) == 1
+    return [re.sub(r"\s+", " ", line).strip() for line in reader.pages[0].extract_text().splitlines()]
+
+
+def test_pdf_table_figures_equal_an_independent_computation(layers: dict, tmp_path: Path) -> None:
+    out = briefing(layers, tmp_path / "b.pdf", start=START, end=END)
+    lines = _pypdf_lines(out)
+    result = gridmap.sweep_coverage(layers["grids"], layers["tracks"], start=START, end=END)
+    reports = gridmap.select_reports(layers["reports"], start=START, end=END)
+    grids = result.grids
+    polygons = list(zip(grids["community_code"], grids.geometry))
+    owners = np.array([next((c for c, poly in polygons if shapely.covers(poly, p)), None) for p in reports.geometry],
+                      dtype=object)
+    done = reports["status"].isin(["rectified", "verified"]).to_numpy()
+    names = dict(zip(layers["communities"]["community_code"], layers["communities"]["name"]))
+    for code, rows in grids.groupby("community_code"):
+        mine = owners == code
+        dead = int((result.dead_corners["community_code"] == code).sum())
+        rect = _floor_percent(done[mine].mean()) if mine.sum() else "无数据"
+        row = (f"{names[code]} {len(rows)} {_floor_percent(rows['covered_m2'].sum() / rows['area_m2'].sum())} "
+               f"{dead} {int(mine.sum())} {rect}")
+        assert row in lines, (row, lines)
+    overall = _floor_percent(grids["covered_m2"].sum() / grids["area_m2"].sum())
+    total = f"合计 {len(grids)} {overall} {len(result.dead_corners)} {len(reports)} {_floor_percent(done.mean())}"
+    assert total in lines
+    heading = next(line for line in lines if line.startswith("时段"))
+    assert f"总覆盖率 {overall} " in heading and f"问题报告 {len(reports)}" in heading
+
+
+def test_pdf_says_no_data_without_tracks_or_rectifications(layers: dict, tmp_path: Path) -> None:
+    blind = {**layers, "tracks": layers["tracks"].iloc[:0], "reports": layers["reports"].assign(status="reported")}
+    blind.pop("rectifications", None)
+    lines = _pypdf_lines(briefing(blind, tmp_path / "blind.pdf", start=START, end=END))
+    reports = gridmap.select_reports(layers["reports"], start=START, end=END)
+    names = set(layers["communities"]["name"])
+    rows = [line for line in lines if line.split(" ")[0] in names]
+    assert len(rows) == 6
+    for line in rows:  # name, grids, coverage, dead corners, reports, rectified
+        words = line.split(" ")
+        assert words[2] == "无数据" and words[3] == "无数据" and words[5] == "无数据", line
+        assert int(words[4]) >= 0
+    assert f"合计 36 无数据 无数据 {len(reports)} 无数据" in lines
+    assert not [line for line in lines if "0.0 %" in line]
+    heading = next(line for line in lines if line.startswith("时段"))
+    assert "总覆盖率 无数据" in heading and "卫生死角 无数据" in heading
+
+
+def test_rectified_share_is_known_from_records_or_statuses(layers: dict) -> None:
+    result = gridmap.sweep_coverage(layers["grids"], layers["tracks"], start=START, end=END)
+    pending = layers["reports"].assign(status="reported")
+    unknown = community_table(result, pending, rectified_known=False)
+    assert unknown["rectified_ratio"].isna().all() and (unknown["reports"] > 0).any()
+    known = community_table(result, pending, rectified_known=True)
+    assert (known.loc[known["reports"] > 0, "rectified_ratio"] == 0).all()  # records exist: truly none fixed

@@ -15,8 +15,13 @@ import pytest
 from pyproj import Transformer
 from shapely.geometry import box
 
+from _stub_cache import stub_cache
+
 from gridmap.cli import main
 from gridmap.demo import write_messy_reports_csv
+from gridmap.privacy import mask_name
+
+REMOTE = re.compile(r"""<(script|link)\b[^>]*\b(src|href)\s*=\s*["']?https?:""", flags=re.I)
 
 NOW_FREE_REASONS = {
     "swapped_coordinates": 1,
@@ -114,7 +119,100 @@ def test_missing_file_and_bad_workspace_exit_2(tmp_path: Path, capsys: pytest.Ca
 def test_validate_clean_sample(sample_ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     assert main(["validate", str(sample_ws), "--json"]) == 0
-    assert _json_out(capsys) == {"ok": True, "problems": []}
+    assert _json_out(capsys) == {
+        "ok": True, "problems": [], "territory": "subdistrict", "checks_skipped": [],
+        "checks_run": ["invalid", "gap", "overlap", "outside_community", "sliver", "no_cadre", "empty_community"]}
+    assert main(["validate", str(sample_ws)]) == 0
+    text = capsys.readouterr().out
+    assert text.splitlines()[0] == ("checks run: invalid, gap, overlap, outside_community, sliver, no_cadre, "
+                                    "empty_community (gaps looked for inside subdistrict)")
+    assert "check skipped" not in text
+
+
+def _grids_only_workspace(tmp_path: Path, *, hole: bool) -> Path:
+    """A workspace with two abutting 100 m grids and nothing else; with `hole`, a 20 m x 10 m hole in the first."""
+    ws = tmp_path / "g.gpkg"
+    assert main(["init", str(ws)]) == 0
+    x0, y0 = Transformer.from_crs("EPSG:4326", "EPSG:4546", always_xy=True).transform(109.73, 38.29)
+    first = box(x0, y0, x0 + 100, y0 + 100)
+    if hole:
+        first = first.difference(box(x0 + 40, y0 + 40, x0 + 60, y0 + 50))
+    grids = gpd.GeoDataFrame(
+        {"grid_code": ["610802001001001", "610802001001002"], "name": ["一", "二"],
+         "community_code": ["610802001001"] * 2, "cadre": ["张三", "李四"], "cadre_phone": ["", ""]},
+        geometry=[first, box(x0 + 100, y0, x0 + 200, y0 + 100)], crs="EPSG:4546")
+    src = tmp_path / "grids.geojson"
+    grids.to_crs("EPSG:4326").to_file(src, driver="GeoJSON")
+    assert main(["import", str(ws), "grids", str(src)]) == 0
+    return ws
+
+
+def test_validate_of_grids_alone_says_what_it_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ws = _grids_only_workspace(tmp_path, hole=True)
+    capsys.readouterr()
+    assert main(["validate", str(ws), "--json"]) == 0  # the hole is not looked for, and the output says so
+    result = _json_out(capsys)
+    assert result["ok"] is True and result["territory"] is None
+    assert result["checks_run"] == ["invalid", "overlap", "sliver", "no_cadre"]
+    assert [s["check"] for s in result["checks_skipped"]] == ["gap", "outside_community", "empty_community"]
+    assert "--territory union" in result["checks_skipped"][0]["reason"]
+    assert main(["validate", str(ws)]) == 0
+    text = capsys.readouterr().out
+    assert "check skipped: gap: no subdistrict or communities layer" in text
+    assert "ok: no problem found by the checks run" in text and "tile the subdistrict" not in text
+    assert main(["validate", str(ws), "--territory", "union", "--json"]) == 1
+    union = _json_out(capsys)
+    assert union["territory"] == "the outline of the grids' union" and "gap" in union["checks_run"]
+    gaps = [p for p in union["problems"] if p["kind"] == "gap"]
+    assert len(gaps) == 1 and gaps[0]["grids"] == ["610802001001001"]
+    assert gaps[0]["area_m2"] == pytest.approx(200.0, rel=2e-3)  # 20 m x 10 m, through a WGS84 round trip
+
+
+def _one_json_object(text: str) -> dict:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, lines
+    obj = json.loads(lines[0])
+    assert isinstance(obj, dict)
+    return obj
+
+
+@pytest.mark.parametrize("case", ["missing_workspace", "unreadable_file", "bad_option", "unknown_option"])
+@pytest.mark.parametrize("command", ["info", "validate", "import"])
+def test_json_failures_print_one_json_object(sample_ws: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             case: str, command: str) -> None:
+    ws = tmp_path / "nope.gpkg" if case == "missing_workspace" else sample_ws
+    args = {"info": ["info", str(ws)], "validate": ["validate", str(ws)],
+            "import": ["import", str(ws), "reports", str(write_messy_reports_csv(tmp_path / "m.csv")),
+                       "--coords", "wgs84"]}[command]
+    if case == "unreadable_file":
+        if command != "import":
+            args[1] = str(tmp_path)  # a folder where the workspace file should be
+        else:
+            garbage = tmp_path / "broken.gpkg"
+            garbage.write_bytes(b"not a GeoPackage\x00\x01")
+            args[3] = str(garbage)  # a file that cannot be read as what its name says
+    elif case == "bad_option":
+        args += {"info": ["-v", "-v", "--verbose=x"], "validate": ["--territory", "everywhere"],
+                 "import": ["--coords", "utm"]}[command]
+    elif case == "unknown_option":
+        args += ["--no-such-option"]
+    capsys.readouterr()
+    assert main([*args, "--json"]) == 2
+    captured = capsys.readouterr()
+    obj = _one_json_object(captured.out)
+    assert set(obj) == {"error", "exit"} and obj["exit"] == 2 and obj["error"]
+    assert "Traceback" not in captured.err and captured.err.count("gridmap: error:") == 1
+
+
+def test_report_title_default_and_given(sample_ws: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    page = tmp_path / "r.html"
+    period = ["--from", "2025-03-03", "--to", "2025-03-10", "--online"]
+    assert main(["report", str(sample_ws), "--html", str(page), *period]) == 0
+    html = page.read_text(encoding="utf-8")
+    assert "<title>鼓楼街道环境卫生网格化管理报告（2025-03-03 – 2025-03-09）</title>" in html
+    assert main(["report", str(sample_ws), "--html", str(page), *period, "--title", "北门<社区>周报"]) == 0
+    html = page.read_text(encoding="utf-8")
+    assert "<title>北门&lt;社区&gt;周报</title>" in html and "鼓楼街道环境卫生网格化管理报告" not in html
 
 
 def test_validate_finds_overlap_and_no_cadre(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -151,7 +249,8 @@ def test_python_dash_m_is_the_same_command(tmp_path: Path) -> None:
     assert result.returncode == 2 and "Traceback" not in result.stderr
 
 
-def test_demo_writes_everything_offline_and_leaks_no_phone(tmp_path: Path) -> None:
+def test_demo_writes_everything_offline_and_leaks_no_phone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRIDMAP_ASSETS_DIR", str(stub_cache(tmp_path / "assets")))
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out)]) == 0
     for name in ("gulou-sample.gpkg", "quarantine.csv", "grid-check.json", "grids.html", "import-summary.json"):
@@ -163,6 +262,16 @@ def test_demo_writes_everything_offline_and_leaks_no_phone(tmp_path: Path) -> No
     # no phone-like number standing alone (folium's hex element ids may hold digit runs)
     assert re.search(r"(?<![0-9A-Za-z.])1[3-9]\d{9}(?![0-9A-Za-z])", html) is None
     assert "示意数据" in html
+    grids = gpd.read_file(out / "gulou-sample.gpkg", layer="grids")
+    for page in ("grids.html", "coverage.html", "heatmap.html", "report.html", "scoreboard.html"):
+        text = (out / page).read_text(encoding="utf-8")
+        assert REMOTE.search(text) is None, page  # one offline file each
+        assert re.search(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])", text) is None, page
+        assert not any(name in text for name in grids["cadre"]), page  # cadres are masked or absent
+    assert all(mask_name(name) in html for name in grids["cadre"])  # the grids page names them masked
+    heat = (out / "heatmap.html").read_text(encoding="utf-8")
+    # the sample has rectifications, so rebounds are known: the rebound title and layer (named in JSON) are there
+    assert "问题反弹热力图" in heat and json.dumps("反弹点位")[1:-1] in heat
     report = (out / "report.html").read_text(encoding="utf-8")  # the leaders' page: redacted by default
     assert re.search(r"1[3-9]\d{9}", report) is None and "示意数据（非测绘边界）" in report
     summary = json.loads((out / "import-summary.json").read_text(encoding="utf-8"))

@@ -442,3 +442,40 @@ def test_real_result_png(sample_run, tmp_path):
     rgb = _rgb(out)
     assert rgb.shape == (900, 1100, 3)
     assert _pixels_of(rgb, "#e31a1c") > 1000  # the dead corners
+
+
+# --- the overall figure and missing coverage ------------------------------------------------------------------
+
+
+def _captured_heading(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    import gridmap.maps.static as static
+
+    seen: list[tuple[str, ...]] = []
+    real = static._heading
+
+    def spy(fig, title, font, parts=(), **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(tuple(parts))
+        return real(fig, title, font, parts, **kwargs)
+
+    monkeypatch.setattr(static, "_heading", spy)
+    return seen
+
+
+def test_png_heading_reads_the_floor_of_the_independent_overall(
+        result: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _captured_heading(monkeypatch)
+    coverage_png(result, tmp_path / "c.png", dpi=40)
+    grids = result.grids
+    expected = f"{math.floor(1000 * grids['covered_m2'].sum() / grids['area_m2'].sum() + 1e-9) / 10:.1f} %"
+    assert seen and seen[0][0] == f"总覆盖率 {expected}"
+
+
+def test_no_fix_reads_no_data_in_the_png_and_the_web_map(
+        result: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blind = SimpleNamespace(**{**vars(result), "stats": {**result.stats, "fixes_used": 0, "lines": 0}})
+    seen = _captured_heading(monkeypatch)
+    coverage_png(blind, tmp_path / "c.png", dpi=40)
+    assert seen[0][:2] == ("总覆盖率 无数据", "卫生死角 无数据")
+    page = html.unescape(_page(coverage_map(blind)))
+    assert "覆盖率: 无数据" in page and "0.0 %" not in page
+    assert "覆盖率: 无数据" not in html.unescape(_page(coverage_map(result)))

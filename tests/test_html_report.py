@@ -292,3 +292,34 @@ def test_cli_tianditu_without_key_is_a_clear_error(sample_template: Path, tmp_pa
     err = capsys.readouterr().err
     assert "--tianditu-key" in err and "Traceback" not in err
     assert not (tmp_path / "r.html").exists()
+
+
+# ----------------------------------------------------------------------------- figures: right or "no data"
+
+
+def test_overall_coverage_and_table_read_floor_of_the_independent_ratio(layers: dict) -> None:
+    import math
+    from html import unescape
+
+    html = unescape(report_map(layers, **PERIOD).get_root().render())
+    result = gridmap.sweep_coverage(layers["grids"], layers["tracks"], start=PERIOD["start"], end=PERIOD["end"])
+    grids = result.grids
+    expected = f"{math.floor(1000 * grids['covered_m2'].sum() / grids['area_m2'].sum() + 1e-9) / 10:.1f} %"
+    assert f"总覆盖率 {expected}</span>" in html
+    for code, rows in grids.groupby("community_code"):
+        ratio = rows["covered_m2"].sum() / rows["area_m2"].sum()
+        assert f"<td>{math.floor(1000 * ratio + 1e-9) / 10:.1f} %</td>" in html, code
+
+
+def test_no_tracks_and_no_rectifications_read_no_data(layers: dict) -> None:
+    from html import unescape
+
+    blind = {**layers, "tracks": layers["tracks"].iloc[:0], "rectifications": layers["rectifications"].iloc[:0]}
+    html = unescape(report_map(blind, **PERIOD).get_root().render())
+    assert "总覆盖率 无数据</span>" in html and "本时段无巡查轨迹：覆盖率无数据" in html
+    assert "卫生死角清单（按面积） (无数据)" in html
+    assert "无整改记录：问题反弹无数据" in html
+    assert json.dumps("反弹点位")[1:-1] not in html and "反弹点位" not in html
+    assert "0.0 %" not in html
+    full = unescape(report_map(layers, **PERIOD).get_root().render())
+    assert "无整改记录" not in full and "本时段无巡查轨迹" not in full

@@ -79,7 +79,7 @@ def test_every_layer_renders_without_network_or_errors(page_path: Path) -> None:
     assert facts["image"] and facts["image"][0][0] == "data:image/png" and facts["image"][0][1] > 100
     assert facts["tiles"] > 0 and painted["inked"] > 1000 and painted["n"] > 0
     assert facts["panelOpen"] is True  # wide screens start with the panel open
-    assert facts["title"] == "环境卫生网格化管理报告"
+    assert facts["title"] == "鼓楼街道环境卫生网格化管理报告（2025-03-01 – 2025-03-31）"  # subdistrict + period
 
 
 def test_phone_layout(page_path: Path) -> None:

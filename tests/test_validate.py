@@ -21,6 +21,7 @@ import math
 
 import geopandas as gpd
 import pytest
+import shapely
 from geopandas.testing import assert_geodataframe_equal
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -99,7 +100,8 @@ def test_clean_tiling_is_ok() -> None:
     result = check(make_grids())
     assert result.ok
     assert result.summary() == {kind: 0 for kind in PROBLEM_KINDS}
-    assert result.to_dict() == {"ok": True, "problems": []}
+    assert result.to_dict() == {"ok": True, "problems": [], "checks_run": list(PROBLEM_KINDS), "checks_skipped": [],
+                                "territory": "subdistrict"}
     assert list(result.problems.columns) == ["kind", "grids", "area_m2", "detail", "geometry"]
     assert result.problems.crs.to_epsg() == 4326
     assert result.crs.to_epsg() == 4546
@@ -348,3 +350,58 @@ def test_removed_strip_is_the_only_gap(cuts: list[float], data: st.DataObject) -
     assert len(result.problems) == len(gaps) == 1
     assert gaps.area_m2.iloc[0] == pytest.approx((xs[drop + 1] - xs[drop]) * 200, rel=1e-3)
     assert sorted(gaps.grids.iloc[0]) == sorted(f"g{i}" for i in (drop - 1, drop + 1) if 0 <= i < len(strips))
+
+
+# --- which checks ran ---------------------------------------------------------------------------------
+
+def test_grids_alone_say_the_gap_and_community_checks_were_skipped() -> None:
+    result = validate_grids(make_grids())
+    assert result.ok
+    assert result.checks_run == ["invalid", "overlap", "sliver", "no_cadre"]
+    skipped = {s["check"]: s["reason"] for s in result.checks_skipped}
+    assert set(skipped) == {"gap", "outside_community", "empty_community"}
+    assert "territory='union'" in skipped["gap"] and "--territory union" in skipped["gap"]
+    assert skipped["outside_community"] == "no communities layer"
+    assert result.territory is None
+    assert result.to_dict()["checks_skipped"] == result.checks_skipped
+
+
+def test_union_territory_finds_a_hole_enclosed_by_grids() -> None:
+    hole = rect(40, 40, 60, 55)  # 20 m x 15 m cut out of G1
+    grids = make_grids({1: rect(0, 0, 150, 100).difference(hole)})
+    skipped = validate_grids(grids)
+    assert skipped.ok and "gap" not in skipped.checks_run  # without a territory the hole is not looked for
+    found = validate_grids(grids, territory="union")
+    assert found.territory == "the outline of the grids' union"
+    assert "gap" in found.checks_run and [s["check"] for s in found.checks_skipped] == [
+        "outside_community", "empty_community"]
+    gaps = rows(found, "gap")
+    assert len(gaps) == 1 and gaps.iloc[0].area_m2 == pytest.approx(hole.area, rel=1e-9)
+    assert gaps.iloc[0].grids == [G[1]]
+
+
+def test_union_territory_changes_nothing_with_a_subdistrict() -> None:
+    grids = make_grids({1: rect(0, 0, 150, 90)})
+    assert check(grids, territory="union").to_dict() == check(grids).to_dict()
+
+
+def test_unknown_territory_is_refused() -> None:
+    with pytest.raises(SchemaError, match="territory must be None or 'union'"):
+        validate_grids(make_grids(), territory="outline")
+
+
+def test_clean_grids_then_a_planted_gap_and_overlap_measured_against_shapely() -> None:
+    clean = check(make_grids())
+    assert clean.checks_run == list(PROBLEM_KINDS) and clean.checks_skipped == [] and len(clean.problems) == 0
+    g3 = shifted([(75, 100), (150, 100), (150, 200), (75, 200), (60, 150)])  # pushes into G2
+    g5 = rect(150, 100, 225, 180)  # leaves a strip uncovered
+    planted = make_grids({3: g3, 5: g5})
+    result = check(planted)
+    assert result.summary()["gap"] == 1 and result.summary()["overlap"] == 1
+    union = shapely.union_all(list(planted.geometry))
+    expected_gap = make_subdistrict().geometry.iloc[0].difference(union).area
+    expected_overlap = g3.intersection(BASE[2]).area
+    assert rows(result, "gap").iloc[0].area_m2 == pytest.approx(expected_gap, rel=1e-9)
+    overlap = rows(result, "overlap").iloc[0]
+    assert overlap.area_m2 == pytest.approx(expected_overlap, rel=1e-9)
+    assert sorted(overlap.grids) == sorted([G[2], G[3]])

@@ -23,7 +23,6 @@ __all__ = [
     "coverage_class",
     "coverage_colour",
     "coverage_class_labels",
-    "percent_text",
     "legend_html",
 ]
 
@@ -71,19 +70,6 @@ def coverage_class_labels() -> list[str]:
     """
     pct = [round(b * 100) for b in COVERAGE_BREAKS]
     return [f"{lo}–{hi} %" for lo, hi in zip(pct[:-1], pct[1:])]
-
-
-def percent_text(ratio: float) -> str:
-    """A ratio as a percentage with one decimal, rounded down so it never shows a higher class than its colour.
-
-    Examples
-    --------
-    >>> percent_text(0.94999), percent_text(0.57), percent_text(float("nan"))
-    ('94.9 %', '57.0 %', '—')
-    """
-    if ratio is None or not math.isfinite(float(ratio)):
-        return "—"
-    return f"{math.floor(float(ratio) * 1000 + 1e-9) / 10:.1f} %"
 
 
 def legend_html(title: str, entries: Sequence[tuple[str, str]], *, position: str = "bottom:24px;right:10px") -> str:

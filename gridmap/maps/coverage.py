@@ -29,11 +29,12 @@ from gridmap.maps._common import (
 from gridmap.maps._escape import html_text
 from gridmap.maps._legend import (
     COVERAGE_COLOURS,
+    NO_DATA_COLOUR,
     coverage_class_labels,
     coverage_colour,
     legend_html,
-    percent_text,
 )
+from gridmap.formatting import format_percent, is_missing
 from gridmap.model import TARGET_KINDS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,7 +57,7 @@ LABELS: dict[str, dict[str, str]] = {
         "unvisited_targets": "未巡查点位", "target": "点位", "kind": "类型", "visited": "已巡查", "yes": "是", "no": "否",
         "first_visit": "首次巡查", "last_visit": "最近巡查", "zones": "拆迁片区", "zone": "拆迁片区", "status": "状态",
         "wall": "古城墙", "illustrative": "示意数据（非测绘边界）", "overall": "总覆盖率", "north": "北",
-        "crs": "坐标系", "window": "时段",
+        "crs": "坐标系", "window": "时段", "lang": "zh", "no_data": "无数据",
     },
     "en": {
         "title": "sweep coverage by grid", "legend": "grid coverage", "grids": "grids", "grid": "grid",
@@ -67,7 +68,8 @@ LABELS: dict[str, dict[str, str]] = {
         "kind": "kind", "visited": "visited", "yes": "yes", "no": "no", "first_visit": "first visit",
         "last_visit": "last visit", "zones": "demolition zones", "zone": "demolition zone", "status": "status",
         "wall": "old city wall", "illustrative": "illustrative data (not surveyed boundaries)",
-        "overall": "overall coverage", "north": "N", "crs": "CRS", "window": "period",
+        "overall": "overall coverage", "north": "N", "crs": "CRS", "window": "period", "lang": "en",
+        "no_data": "no data",
     },
 }
 
@@ -103,7 +105,7 @@ def _grid_tooltip(row: Mapping[str, Any], labels: Mapping[str, str]) -> str:
     return lines_html([
         *grid_pairs(row, labels),
         (labels["cadre"], value_text(row, "cadre")),
-        (labels["coverage"], percent_text(row.get("coverage_ratio"))),
+        (labels["coverage"], format_percent(row.get("coverage_ratio"), lang=labels["lang"])),
         (labels["dead_corners"], f"{count} {labels['count']}".strip()),
     ])
 
@@ -187,7 +189,7 @@ def _target_popup(row: Mapping[str, Any], labels: Mapping[str, str], lang: str) 
     ]
     ratio = row.get("coverage_ratio")
     if ratio is not None and not pd.isna(ratio):
-        pairs.append((labels["coverage"], percent_text(ratio)))
+        pairs.append((labels["coverage"], format_percent(ratio, lang=lang)))
     return lines_html(pairs)
 
 
@@ -235,7 +237,7 @@ def _add_wall(fmap: "folium.Map", wall: "gpd.GeoDataFrame", labels: Mapping[str,
 
 
 def _add_legend(fmap: "folium.Map", labels: Mapping[str, str]) -> None:
-    entries = list(zip(COVERAGE_COLOURS, coverage_class_labels()))
+    entries = list(zip(COVERAGE_COLOURS, coverage_class_labels())) + [(NO_DATA_COLOUR, labels["no_data"])]
     entries += [(COLOURS["covered"], labels["covered"]), (COLOURS["dead_corner"], labels["dead_corners"]),
                 (COLOURS["visited"], labels["visited_targets"]), (COLOURS["unvisited"], labels["unvisited_targets"])]
     overlay(fmap, legend_html(labels["legend"], entries))
@@ -299,8 +301,12 @@ def coverage_map(
     >>> "网格覆盖率" in m.get_root().render()
     True
     """
+    from gridmap.coverage import overall_coverage
+
     labels = labels_for(lang)
     grids = for_web(result.grids, what="coverage grids")
+    if is_missing(overall_coverage(result)):  # no GPS fix in the period: coverage unknown, not 0 %
+        grids = grids.assign(coverage_ratio=float("nan"))
     fmap = new_map(*grids.total_bounds)
     _add_grids(fmap, grids, labels)
     _add_covered(fmap, getattr(result, "covered", None), labels)

@@ -71,7 +71,8 @@ logger = logging.getLogger(__name__)
 #: Every label the density and hot-spot maps (web and static) show, per language.
 LABELS: dict[str, dict[str, str]] = {
     "zh": {
-        "heat_title": "问题反弹热力图", "hot_title": "问题热点分析（Gi*）", "density": "报告密度",
+        "heat_title": "问题反弹热力图", "report_heat_title": "问题报告密度热力图", "hot_title": "问题热点分析（Gi*）",
+        "density": "报告密度",
         "density_units": "次/平方公里/月", "screen_heat": "屏幕热力图（随缩放变化，仅供浏览）",
         "sites": "反弹点位", "site": "点位", "category": "类别", "reports": "报告数", "recurrences": "反弹次数",
         "first_seen": "首次发现", "last_seen": "最近发现", "median_days": "整改后反弹中位天数", "days": "天",
@@ -83,7 +84,8 @@ LABELS: dict[str, dict[str, str]] = {
         "bandwidth": "带宽", "kernel": "核函数", "months": "月数", "peak": "峰值",
     },
     "en": {
-        "heat_title": "recurring problems: density", "hot_title": "problem hot spots (Gi*)",
+        "heat_title": "recurring problems: density", "report_heat_title": "problem reports: density",
+        "hot_title": "problem hot spots (Gi*)",
         "density": "report density", "density_units": "reports per km² per month",
         "screen_heat": "screen heat (changes with zoom; for browsing only)",
         "sites": "recurring sites", "site": "site", "category": "category", "reports": "reports",

@@ -23,7 +23,8 @@ from pyproj import CRS, Transformer
 from gridmap._errors import SchemaError
 from gridmap.crs import metric_crs, require_crs
 from gridmap.maps._fonts import cjk_font_properties
-from gridmap.maps._legend import COVERAGE_COLOURS, coverage_class_labels, coverage_colour, percent_text
+from gridmap.formatting import format_percent, is_missing
+from gridmap.maps._legend import COVERAGE_COLOURS, coverage_class_labels, coverage_colour
 from gridmap.maps.coverage import COLOURS, labels_for
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -139,8 +140,10 @@ def _draw_grids(ax: "Axes", grids: "gpd.GeoDataFrame", font: "FontProperties") -
     small = _sized(font, 7)
     halo = [withStroke(linewidth=2.5, foreground="#ffffff")]
     for geometry, ratio in zip(grids.geometry, grids["coverage_ratio"]):
+        if is_missing(ratio):  # grey says "no data"; a label on every grid would only repeat it
+            continue
         point = geometry.representative_point()
-        ax.text(point.x, point.y, percent_text(ratio).replace(" %", "%"), fontproperties=small, ha="center",
+        ax.text(point.x, point.y, format_percent(ratio).replace(" %", "%"), fontproperties=small, ha="center",
                 va="center", color="#111111", zorder=8, path_effects=halo)
 
 
@@ -160,7 +163,13 @@ def _draw_targets(ax: "Axes", targets: "gpd.GeoDataFrame") -> None:
 
 def _draw_layers(ax: "Axes", result: "CoverageResult", crs: CRS, font: "FontProperties", *,
                  demolition_zones: "gpd.GeoDataFrame | None", wall: "gpd.GeoDataFrame | None") -> None:
-    _draw_grids(ax, result.grids.to_crs(crs), font)
+    from gridmap.coverage import overall_coverage
+
+    grids = result.grids.to_crs(crs)
+    unknown = is_missing(overall_coverage(result))
+    if unknown:  # no GPS fix in the period: coverage unknown, drawn grey, not 0 %, and no dead corner drawn
+        grids = grids.assign(coverage_ratio=float("nan"))
+    _draw_grids(ax, grids, font)
     zones = _metric(demolition_zones, crs, what="demolition zones")
     if zones is not None:
         _draw_polygons(ax, list(zones.geometry), facecolors="none", edgecolor=COLOURS["zone"], linewidth=1.2,
@@ -168,7 +177,7 @@ def _draw_layers(ax: "Axes", result: "CoverageResult", crs: CRS, font: "FontProp
     lines = _metric(wall, crs, what="wall")
     if lines is not None:
         _draw_lines(ax, list(lines.geometry), colour=COLOURS["wall"], linewidth=3.0, zorder=4)
-    corners = _metric(result.dead_corners, crs, what="dead corners")
+    corners = None if unknown else _metric(result.dead_corners, crs, what="dead corners")
     if corners is not None:
         _draw_polygons(ax, list(corners.geometry), facecolors=COLOURS["dead_corner"],
                        edgecolor=COLOURS["dead_corner"], linewidth=0.4, zorder=5)
@@ -239,10 +248,9 @@ def _scale_and_north(ax: "Axes", crs: CRS, centre: tuple[float, float], label: s
 
 
 def _overall(result: "CoverageResult") -> tuple[float, int]:
-    grids = result.grids
-    area = float(grids["area_m2"].sum())
-    ratio = float(grids["covered_m2"].sum()) / area if area > 0 else float("nan")
-    return ratio, int(len(result.dead_corners)) if result.dead_corners is not None else 0
+    from gridmap.coverage import overall_coverage
+
+    return overall_coverage(result), int(len(result.dead_corners)) if result.dead_corners is not None else 0
 
 
 def _window_text(result: "CoverageResult") -> str:
@@ -265,8 +273,9 @@ def _heading(fig: "Figure", title: str, font: "FontProperties", parts: Sequence[
 def _titles(fig: "Figure", result: "CoverageResult", labels: dict[str, str], font: "FontProperties",
             title: str | None) -> None:
     ratio, corners = _overall(result)
-    parts = [f"{labels['overall']} {percent_text(ratio)}",
-             f"{labels['dead_corners']} {corners} {labels['count']}".strip()]
+    corner_text = labels["no_data"] if is_missing(ratio) else f"{corners} {labels['count']}".strip()
+    parts = [f"{labels['overall']} {format_percent(ratio, lang=labels['lang'])}",
+             f"{labels['dead_corners']} {corner_text}"]
     window = _window_text(result)
     if window:
         parts.append(f"{labels['window']} {window}")

@@ -124,7 +124,7 @@ def _heat_titles(fig: "Figure", density: Any, months: float, peak: float, labels
              f"{labels['months']} {months:.1f}",
              f"{labels['peak']} {_number_text(peak)} {labels['density_units']}",
              f"{labels['kernel']} {density.kernel}", f"{labels['bandwidth']} {float(density.bandwidth_m):.0f} m"]
-    _heading(fig, title or labels["heat_title"], font, parts, size=10)
+    _heading(fig, title or labels["report_heat_title"], font, parts, size=10)
 
 
 def heatmap_png(
@@ -163,7 +163,8 @@ def heatmap_png(
     lang : {"zh", "en"}
         Language of the labels.
     title : str, optional
-        Title; by default "问题反弹热力图" / "recurring problems: density".
+        Title; by default "问题报告密度热力图" / "problem reports: density" (pass the ``heat_title`` label,
+        "问题反弹热力图", when the density is of recurring reports only).
     illustrative : bool
         Add a visible "illustrative data (not surveyed boundaries)" note.
     dpi : float
