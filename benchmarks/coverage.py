@@ -21,8 +21,8 @@ defaults of ``sweep_coverage``; an isolated fix is a disc).
   circle), ``shapely.union_all``, intersect with every grid, take the areas.
   Timed once, from the already projected segments (its preparation is not
   counted: in its favour). Buffering whole unbroken runs as long LineStrings
-  instead is far slower (372 s against 12 s on 200k street-walk fixes), so the
-  segments are the fair peer.
+  instead is far slower (372 s against 12 s on 200k street-walk fixes, as
+  measured for issue 11), so the segments are the vector way's best form here.
 
 Printed per workload: the peer's time, gridmap's at one thread and at the
 default threads, the ratios, the largest per-grid difference in covered area

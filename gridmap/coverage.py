@@ -686,21 +686,30 @@ def _grid_cover(region: BaseGeometry, paths: _Paths, radius: float, cell: float)
         padded = np.zeros(samples.shape, dtype=bool)
         padded[margin:margin + nj, margin:margin + ni] = band
         candidates = samples.segments_within(padded, reach)
-        shares, meet, pairs = _band_shares(band, paths, candidates, i0, j0, radius, cell)
-        covered[band] = shares
-        # exact where reaches meet, and where the grid's edge and a reach's edge cross one cell
-        # (the product of the two shares holds only when they are independent)
-        edge = weight[band] < 1
-        hard = meet | (edge & (shares > 0) & (shares < 1))
-        if hard.any():
-            rows, cols = np.nonzero(band)
-            number = np.full(len(rows), -1)
-            number[hard] = np.arange(int(hard.sum()))
-            keep = hard[pairs[0]]
-            hard_pairs = np.stack([number[pairs[0][keep]], pairs[1][keep]])
-            covered[rows[hard], cols[hard]] = _union_shares((rows[hard], cols[hard]), hard_pairs, paths, region,
-                                                            weights, i0, j0, radius, cell)
+        covered[band] = _band_cover(band, weights, paths, candidates, region, i0, j0, radius, cell)
     return _Cover(region, cell, i0, j0, weight, covered)
+
+
+def _band_cover(band: np.ndarray, weights: _Weights, paths: _Paths, candidates: np.ndarray, region: BaseGeometry,
+                i0: int, j0: int, radius: float, cell: float) -> np.ndarray:
+    """Covered share of the band cells: the nearest piece's half-plane, or the union where it is not enough.
+
+    The union is taken where reaches facing different ways meet, and where the
+    grid's edge and a reach's edge cross one cell (there the product of the
+    cell's share inside the grid and its covered share is not the share of
+    the cell both inside and covered).
+    """
+    shares, meet, pairs = _band_shares(band, paths, candidates, i0, j0, radius, cell)
+    hard = meet | ((weights.share[band] < 1) & (shares > 0) & (shares < 1))
+    if not hard.any():
+        return shares
+    rows, cols = np.nonzero(band)
+    number = np.full(len(rows), -1)
+    number[hard] = np.arange(int(hard.sum()))
+    keep = hard[pairs[0]]
+    hard_pairs = np.stack([number[pairs[0][keep]], pairs[1][keep]])
+    shares[hard] = _union_shares((rows[hard], cols[hard]), hard_pairs, paths, region, weights, i0, j0, radius, cell)
+    return shares
 
 
 class _Samples:
@@ -758,7 +767,9 @@ def _band_shares(band: np.ndarray, paths: _Paths, near: np.ndarray, i0: int, j0:
     also reach into the cell (two reaches meet there, so the union is not one
     half-plane), and the (cell, piece) pairs of every piece reaching the cell.
     A piece's tangent half-plane holds its whole reach (the distance to a
-    segment is convex), so a piece whose half-plane misses the cell cannot reach it.
+    convex set is a convex function: Boyd and Vandenberghe, *Convex
+    Optimization*, 2004, §3.2.5), so a piece whose half-plane misses the cell
+    cannot reach it.
     """
     rows, cols = np.nonzero(band)
     px = (i0 + cols + 0.5) * cell
@@ -819,7 +830,7 @@ def _union_shares(cells: tuple[np.ndarray, np.ndarray], pairs: np.ndarray, paths
     """
     rows, cols = cells
     cell_of, piece = pairs
-    out = np.ones(len(rows))
+    out = np.zeros(len(rows))
     px = (i0 + cols + 0.5) * cell
     py = (j0 + rows + 0.5) * cell
     dist, nx, ny = _distance_and_normal(px[cell_of], py[cell_of], paths.a[piece], paths.b[piece])
@@ -867,7 +878,13 @@ def _union_shares(cells: tuple[np.ndarray, np.ndarray], pairs: np.ndarray, paths
 
 
 def _convex_area(lines: np.ndarray) -> np.ndarray:
-    """Area of each polygon {u : n·u <= s for every line (nx, ny, s)}, bounded (the lines include a square)."""
+    """Area of each polygon {u : n·u <= s for every line (nx, ny, s)}, bounded (the lines include a square).
+
+    The vertices are the crossings of two lines that satisfy every line; in
+    angular order about their mean they bound the convex polygon, whose area is
+    the shoelace (surveyor's) formula, ``½ |Σ x_k y_{k+1} − x_{k+1} y_k|``
+    (Braden, "The Surveyor's Area Formula", *College Math. J.* 17(4), 1986).
+    """
     n = lines.shape[1]
     p, q = np.triu_indices(n, 1)
     a, b = lines[:, p], lines[:, q]
