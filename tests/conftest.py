@@ -3,7 +3,8 @@
 Hypothesis profiles
 -------------------
 ``ci``: derandomized (the same examples on every machine and every run), no example
-database, no deadline, failing examples printed as reproduction blobs. ``dev``: random
+database, no deadline and no too_slow health check (both wall-clock), failing examples
+printed as reproduction blobs. ``dev``: random
 examples and the local example database, for exploring; pin every failure it finds with
 ``@example``. ``HYPOTHESIS_PROFILE`` chooses; the default is ``ci`` when ``CI`` is set
 (``.ci/run`` sets both) and ``dev`` otherwise.
@@ -22,13 +23,16 @@ from collections.abc import Generator
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 import _browser
 from gridmap.cli import main
 
-settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
-settings.register_profile("dev", deadline=None, print_blob=True)
+# too_slow is a wall-clock health check (data generation slower than a time budget): it can flicker on a
+# slow or busy machine, so neither profile uses it; nor a deadline
+_UNTIMED = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True, **_UNTIMED)
+settings.register_profile("dev", print_blob=True, **_UNTIMED)
 HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 settings.load_profile(HYPOTHESIS_PROFILE)
 
