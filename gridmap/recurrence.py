@@ -395,15 +395,11 @@ def _components(prep: _Prepared, radius_m: float) -> np.ndarray:
     return connected_components(graph, directed=False)[1]
 
 
-def _most_frequent(values: pd.Series) -> Any:
-    counts = values.dropna().astype(str).value_counts(sort=False)
-    if counts.empty:
-        return None
-    return counts.index[np.argmax(counts.to_numpy())]  # first seen among the most frequent
-
-
 def _most_frequent_by(frame: pd.DataFrame, column: str, labels: pd.Index) -> pd.Series:
-    """:func:`_most_frequent` of `column` for every label at once (ties: the value seen first in `frame`'s order)."""
+    """The most frequent non-missing value (as text) of `column` for every label.
+
+    Ties go to the value seen first in `frame`'s order; a label without any value gets None.
+    """
     sub = frame.loc[frame[column].notna(), ["label", column]]
     sub = pd.DataFrame({"label": sub["label"].to_numpy(), "v": sub[column].astype(str).to_numpy(),
                         "pos": np.arange(len(sub))})

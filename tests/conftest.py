@@ -1,12 +1,70 @@
-"""Fixtures shared by the test modules."""
+"""Fixtures and settings shared by the test modules.
+
+Hypothesis profiles
+-------------------
+``ci``: derandomized (the same examples on every machine and every run), no example
+database, no deadline and no too_slow health check (both wall-clock), failing examples
+printed as reproduction blobs. ``dev``: random
+examples and the local example database, for exploring; pin every failure it finds with
+``@example``. ``HYPOTHESIS_PROFILE`` chooses; the default is ``ci`` when ``CI`` is set
+(``.ci/run`` sets both) and ``dev`` otherwise.
+
+Browser tests
+-------------
+See ``tests/_browser.py``: tests that need Chromium, Playwright or the filled asset cache
+carry ``@pytest.mark.browser``; with ``GRIDMAP_REQUIRE_BROWSER=1`` a missing prerequisite
+fails them instead of skipping them.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
+import _browser
 from gridmap.cli import main
+
+# too_slow is a wall-clock health check (data generation slower than a time budget): it can flicker on a
+# slow or busy machine, so neither profile uses it; nor a deadline
+_UNTIMED = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True, **_UNTIMED)
+settings.register_profile("dev", print_blob=True, **_UNTIMED)
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+settings.load_profile(HYPOTHESIS_PROFILE)
+
+_BROWSER_HELPERS = {"real_cache_or_skip", "playwright_or_skip", "offline_page"}
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [f"hypothesis profile: {HYPOTHESIS_PROFILE}; "
+            f"{_browser.REQUIRE_ENV}={'1' if _browser.required() else 'unset'}"]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail a test that calls the browser helpers directly without ``@pytest.mark.browser``.
+
+    Calls through fixtures or module helpers are checked when they happen, by the helpers
+    themselves (they see the running test through :data:`_browser.current_test`).
+    """
+    code = getattr(getattr(item, "function", None), "__code__", None)
+    used = set(getattr(code, "co_names", ())) & _BROWSER_HELPERS
+    if used and item.get_closest_marker(_browser.MARKER) is None:
+        pytest.fail(f"{item.nodeid} uses {sorted(used)} from tests/_browser.py "
+                    f"but lacks @pytest.mark.{_browser.MARKER}", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+    """Let the helpers of tests/_browser.py see the running test (also during its fixtures' setup)."""
+    _browser.current_test.append(item)
+    try:
+        return (yield)
+    finally:
+        _browser.current_test.pop()
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import hashlib
 import http.server
 import io
 import json
+import re
 import socket
 import tarfile
 import threading
@@ -16,6 +17,8 @@ from pathlib import Path
 import folium
 import pytest
 from folium import plugins
+
+from _browser import real_cache_or_skip
 
 from gridmap._errors import GridmapError, UnsafeFileError
 from gridmap.maps import assets
@@ -70,11 +73,17 @@ class _Registry:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def publish(self, name: str, version: str, files: dict[str, bytes], *, integrity: str | None = None) -> bytes:
+    def publish(self, name: str, version: str, files: dict[str, bytes], *, integrity: str | None = None,
+                **dist_fields: str | None) -> bytes:
+        """Serve `files` as name@version's tarball; `dist_fields` replace (None: remove) fields of ``dist``."""
         tgz = _tgz(files)
         path = f"/tarballs/{name.replace('/', '_')}-{version}.tgz"
         self.routes[path] = tgz
-        dist = {"tarball": self.url + path, "integrity": integrity if integrity is not None else _sri(tgz)}
+        dist: dict[str, str | None] = {"tarball": self.url + path,
+                                       "integrity": integrity if integrity is not None else _sri(tgz),
+                                       "shasum": hashlib.sha1(tgz).hexdigest()}
+        dist.update(dist_fields)
+        dist = {k: v for k, v in dist.items() if v is not None}
         quoted = name.replace("/", "%2F")
         self.routes[f"/{quoted}/{version}"] = json.dumps({"name": name, "version": version, "dist": dist}).encode()
         return tgz
@@ -231,3 +240,139 @@ def test_oversized_member_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(assets, "_MAX_MEMBER", 10)
     with pytest.raises(UnsafeFileError, match="exceeds the size caps"):
         assets.read_npm_tarball(_tgz({"dist/big.js": b"x" * 11}))
+
+
+# ----------------------------------------------------------------------------- npm: the integrity fields
+
+
+def test_shasum_is_the_fallback_only_without_integrity(registry: _Registry, tmp_path: Path) -> None:
+    registry.publish("leaflet", "1.9.3", LEAFLET_FILES, shasum="0" * 40)  # wrong shasum, right integrity: fine
+    fetch_assets(source="npm", registry=registry.url, cache_dir=tmp_path / "a", urls=[LEAFLET_JS])
+    assert asset_cache(tmp_path / "a").read_bytes(LEAFLET_JS) == LEAFLET_FILES["dist/leaflet.js"]
+    tgz = registry.publish("leaflet", "1.9.3", LEAFLET_FILES, integrity="")  # no integrity: shasum decides
+    dist = json.loads(registry.routes["/leaflet/1.9.3"])["dist"]
+    assert "integrity" not in dist or not dist["integrity"]
+    assert dist["shasum"] == hashlib.sha1(tgz).hexdigest()
+    fetch_assets(source="npm", registry=registry.url, cache_dir=tmp_path / "b", urls=[LEAFLET_JS])
+    assert asset_cache(tmp_path / "b").missing([LEAFLET_JS]) == []
+
+
+@pytest.mark.parametrize(
+    "fields, match",
+    [
+        ({"integrity": "", "shasum": "0" * 40}, "does not match the registry's sha1 shasum"),
+        ({"integrity": "", "shasum": None}, "publishes no integrity hash"),
+        ({"integrity": "sha1-" + base64.b64encode(b"x" * 20).decode()}, "does not match the registry's sha1 integrity"),
+    ],
+)
+def test_npm_tarball_refused_without_a_matching_published_hash(registry: _Registry, tmp_path: Path,
+                                                               fields: dict, match: str) -> None:
+    registry.publish("leaflet", "1.9.3", LEAFLET_FILES, **fields)
+    with pytest.raises(AssetIntegrityError, match=match):
+        fetch_assets(source="npm", registry=registry.url, cache_dir=tmp_path / "c", urls=[LEAFLET_JS])
+    assert not (tmp_path / "c").exists()
+
+
+# ----------------------------------------------------------------------------- cdn: every file pinned
+
+HEAT = next(u for u in ASSET_URLS if "leaflet_heat" in u)
+GLYPH = "https://netdna.bootstrapcdn.com/bootstrap/3.0.0/css/bootstrap-glyphicons.css"
+BOOTSTRAP3_CSS = (b"body{color:red}\n@font-face{font-family:'Glyphicons Halflings';"
+                  b"src:url('../fonts/g.woff') format('woff')}\n.glyphicon-plus:before{content:\"+\"}")
+FAKE_CDN = {
+    "npm/leaflet@1.9.3/dist/leaflet.js": LEAFLET_FILES["dist/leaflet.js"],
+    "npm/leaflet@1.9.3/dist/leaflet.css": LEAFLET_FILES["dist/leaflet.css"],
+    "npm/leaflet@1.9.3/dist/images/layers.png": LEAFLET_FILES["dist/images/layers.png"],
+    f"{assets.FOLIUM_GH}/templates/leaflet_heat.min.js": b"/* heat */",
+    "npm/bootstrap@3.1.1/dist/css/bootstrap.css": BOOTSTRAP3_CSS,
+    "npm/bootstrap@3.1.1/dist/fonts/g.woff": b"wOFF glyph",
+}
+
+
+@pytest.fixture
+def cdn(registry: _Registry, monkeypatch: pytest.MonkeyPatch) -> _Registry:
+    """The loopback server as a CDN serving FAKE_CDN, with the pins replaced by the fake files' sha256."""
+    for path, data in FAKE_CDN.items():
+        registry.routes["/" + path] = data
+    pins = {path: hashlib.sha256(data).hexdigest() for path, data in FAKE_CDN.items()}
+    monkeypatch.setattr(assets, "CDN_SHA256", pins)
+    return registry
+
+
+def test_cdn_fetch_checks_each_file_against_its_pin(cdn: _Registry, tmp_path: Path) -> None:
+    fetch_assets(source="cdn", cdn=cdn.url, cache_dir=tmp_path, urls=[LEAFLET_JS, LEAFLET_CSS, HEAT, GLYPH])
+    cache = asset_cache(tmp_path)
+    assert cache.read_bytes(LEAFLET_CSS) == LEAFLET_FILES["dist/leaflet.css"]
+    assert cache.read_bytes("https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/images/layers.png") == b"\x89PNG layers"
+    assert cache.read_bytes(HEAT) == b"/* heat */"
+    assert cache.read_bytes("https://netdna.bootstrapcdn.com/bootstrap/3.0.0/fonts/g.woff") == b"wOFF glyph"
+    glyph = cache.read_bytes(GLYPH).decode()
+    assert ".glyphicon-plus:before" in glyph and "body{color:red}" not in glyph
+    assert sorted(cdn.requests) == sorted("/" + p for p in FAKE_CDN)  # each pinned file once, nothing else
+    assert all("@main" not in r for r in cdn.requests)
+    manifest = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))["assets"]
+    assert manifest[HEAT]["source"] == f"cdn:{assets.FOLIUM_GH}/templates/leaflet_heat.min.js"
+
+
+@pytest.mark.parametrize("tampered", ["npm/leaflet@1.9.3/dist/leaflet.js", "npm/leaflet@1.9.3/dist/images/layers.png",
+                                      f"{assets.FOLIUM_GH}/templates/leaflet_heat.min.js"])
+def test_cdn_file_with_a_wrong_hash_is_refused_and_the_cache_untouched(
+        cdn: _Registry, tmp_path: Path, tampered: str) -> None:
+    cache_dir = tmp_path / "cache"
+    fetch_assets(source="cdn", cdn=cdn.url, cache_dir=cache_dir, urls=[LEAFLET_JS, HEAT])  # an earlier good fetch
+    before = {p.relative_to(cache_dir): p.read_bytes() for p in cache_dir.rglob("*") if p.is_file()}
+    cdn.routes["/" + tampered] = b"evil()"
+    with pytest.raises(AssetIntegrityError, match=f"{tampered} does not match its pinned sha256"):
+        fetch_assets(source="cdn", cdn=cdn.url, cache_dir=cache_dir, urls=[LEAFLET_JS, LEAFLET_CSS, HEAT])
+    assert {p.relative_to(cache_dir): p.read_bytes() for p in cache_dir.rglob("*") if p.is_file()} == before
+    empty = tmp_path / "empty"
+    with pytest.raises(AssetIntegrityError, match="does not match its pinned sha256"):
+        fetch_assets(source="cdn", cdn=cdn.url, cache_dir=empty, urls=[LEAFLET_JS, LEAFLET_CSS, HEAT])
+    assert not empty.exists()
+
+
+def test_cdn_never_downloads_an_unpinned_file(cdn: _Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(assets.CDN_SHA256, "npm/leaflet@1.9.3/dist/leaflet.js")
+    with pytest.raises(AssetFetchError, match="the npm mapping of .*leaflet.js needs updating"):
+        fetch_assets(source="cdn", cdn=cdn.url, cache_dir=tmp_path, urls=[LEAFLET_JS])
+    assert cdn.requests == [] and not (tmp_path / "manifest.json").exists()
+    monkeypatch.delitem(assets.CDN_SHA256, "npm/leaflet@1.9.3/dist/images/layers.png")
+    fetch_assets(source="cdn", cdn=cdn.url, cache_dir=tmp_path, urls=[LEAFLET_CSS])
+    assert "/npm/leaflet@1.9.3/dist/images/layers.png" not in cdn.requests  # an unpinned reference is left out
+
+
+def test_every_cdn_download_is_pinned_and_versioned() -> None:
+    """Every file the CDN source can download has a sha256 pin, under a fixed version or tag."""
+    for url in ASSET_URLS:
+        src = assets._SOURCES[url]
+        if isinstance(src, assets._Npm):
+            assert f"npm/{src.package}@{src.version}/{src.path}" in assets.CDN_SHA256, url
+        elif isinstance(src, assets._FoliumFile):
+            assert f"{assets.FOLIUM_GH}/{src.path}" in assets.CDN_SHA256, url
+    for path, digest in assets.CDN_SHA256.items():
+        assert len(digest) == 64 and int(digest, 16) >= 0
+        assert "@main" not in path and "latest" not in path
+        package = path.split("/", 1)[1] if path.startswith("npm/") else path
+        assert re.search(r"@v?\d+\.\d+\.\d+/", package), path
+
+
+def test_folium_file_pin_matches_the_installed_wheel() -> None:
+    if folium.__version__ != "0.20.0":
+        pytest.skip(f"the pin is for folium 0.20.0's file; folium {folium.__version__} is installed")
+    heat = (Path(folium.__file__).parent / "templates/leaflet_heat.min.js").read_bytes()
+    assert hashlib.sha256(heat).hexdigest() == assets.CDN_SHA256[f"{assets.FOLIUM_GH}/templates/leaflet_heat.min.js"]
+
+
+@pytest.mark.browser
+def test_pins_match_the_files_of_a_cache_filled_from_npm() -> None:
+    """jsDelivr's /npm/ files are the tarballs' files: each pin equals the integrity-checked npm file."""
+    cache = real_cache_or_skip()
+    checked = 0
+    for url, entry in cache.entries.items():
+        source = str(entry["source"])
+        match = re.fullmatch(r"(.+@[^:@]+):(.+)", source)
+        if match is None or url == GLYPH:  # generated, folium wheel, or the filtered Glyphicons sheet
+            continue
+        assert assets.CDN_SHA256[f"npm/{match[1]}/{match[2]}"] == entry["sha256"], url
+        checked += 1
+    assert checked >= 30

@@ -111,6 +111,7 @@ def test_json_for_script_examples() -> None:
 # ----------------------------------------------------------------------------- the exported page
 
 
+@pytest.mark.browser
 def test_offline_page_is_self_contained_deterministic_and_free_of_phones(layers: dict, tmp_path: Path) -> None:
     cache = real_cache_or_skip()
     one = export_html(layers, tmp_path / "a.html", illustrative=True, cache=cache, **PERIOD)
@@ -248,6 +249,7 @@ def test_no_track_or_inspector_reaches_the_page(layers: dict) -> None:
 # ----------------------------------------------------------------------------- size
 
 
+@pytest.mark.browser
 @pytest.mark.slow
 def test_100k_reports_fit_in_5_mb(tmp_path: Path) -> None:
     cache = real_cache_or_skip()
@@ -264,6 +266,7 @@ def test_100k_reports_fit_in_5_mb(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- command line
 
 
+@pytest.mark.browser
 def test_cli_report_writes_the_page(sample_template: Path, tmp_path: Path, capsys) -> None:
     cache = real_cache_or_skip()
     out = tmp_path / "report.html"

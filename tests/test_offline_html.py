@@ -58,6 +58,7 @@ def test_remote_references_sees_markup_and_css() -> None:
                                        "//d.org/q.png"]
 
 
+@pytest.mark.browser
 def test_inlined_page_has_no_remote_reference(tmp_path: Path) -> None:
     cache = real_cache_or_skip()
     out = save_offline(_map(), tmp_path / "map.html", cache=cache)
@@ -72,6 +73,7 @@ def test_inlined_page_has_no_remote_reference(tmp_path: Path) -> None:
     assert base64.b64encode(layers_png).decode() in html  # CSS image as a data: URI
 
 
+@pytest.mark.browser
 def test_exclude_drops_unused_assets(tmp_path: Path) -> None:
     cache = real_cache_or_skip()
     fa = "https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@6.2.0/css/all.min.css"
@@ -81,6 +83,7 @@ def test_exclude_drops_unused_assets(tmp_path: Path) -> None:
     assert len(full) - len(lean) > 300_000  # the Font Awesome woff2 fonts, base64
 
 
+@pytest.mark.browser
 def test_inline_escapes_script_content(tmp_path: Path) -> None:
     cache = real_cache_or_skip()
     page = f'<html><body><script src="{D3}"></script><p id="after">after</p></body></html>'
@@ -135,6 +138,7 @@ def _open_offline(path: Path, shot: Path | None = None, *, wait_map: bool = True
     return facts
 
 
+@pytest.mark.browser
 @pytest.mark.slow
 def test_offline_page_renders_in_chromium_without_network(tmp_path: Path) -> None:
     cache = real_cache_or_skip()
@@ -155,6 +159,7 @@ def test_offline_page_renders_in_chromium_without_network(tmp_path: Path) -> Non
     assert shot.stat().st_size > 5_000
 
 
+@pytest.mark.browser
 @pytest.mark.slow
 def test_plain_folium_page_does_try_the_network(tmp_path: Path) -> None:
     """The control experiment: the same map saved by folium asks for CDN files (which we refuse)."""

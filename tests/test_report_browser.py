@@ -47,6 +47,7 @@ def page_path(layers: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return export_html(layers, out, illustrative=True, cache=cache, **PERIOD)
 
 
+@pytest.mark.browser
 def test_every_layer_renders_without_network_or_errors(page_path: Path) -> None:
     with offline_page(page_path, viewport=(1280, 800), phone=False) as s:
         page = s.page
@@ -82,6 +83,7 @@ def test_every_layer_renders_without_network_or_errors(page_path: Path) -> None:
     assert facts["title"] == "鼓楼街道环境卫生网格化管理报告（2025-03-01 – 2025-03-31）"  # subdistrict + period
 
 
+@pytest.mark.browser
 def test_phone_layout(page_path: Path) -> None:
     shot = artifact("report_375x667.png")
     with offline_page(page_path) as s:
@@ -123,6 +125,7 @@ def test_phone_layout(page_path: Path) -> None:
     assert shot.stat().st_size > 10_000
 
 
+@pytest.mark.browser
 def test_tapping_a_report_opens_its_popup(page_path: Path, layers: dict) -> None:
     times = pd.to_datetime(layers["reports"]["reported_at"]).dt.tz_convert("Asia/Shanghai")
     chosen = layers["reports"][(times.dt.month == 3)]
@@ -202,6 +205,7 @@ _OPEN_EVERYTHING = """() => {
 }"""
 
 
+@pytest.mark.browser
 def test_hostile_text_is_shown_literally_and_runs_nothing(
         layers: dict, hostile_category: str, tmp_path: Path) -> None:
     cache = real_cache_or_skip()
@@ -263,6 +267,7 @@ def test_hostile_text_is_shown_literally_and_runs_nothing(
 # ----------------------------------------------------------------------------- Amap: drawn where GCJ-02 puts it
 
 
+@pytest.mark.browser
 def test_amap_draws_a_known_point_at_its_gcj02_position(layers: dict, tmp_path: Path) -> None:
     cache = real_cache_or_skip()
     out = export_html(layers, tmp_path / "amap.html", basemap="amap", cache=cache, **PERIOD)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
 from itertools import combinations
 from pathlib import Path
 
@@ -25,6 +24,8 @@ from geopandas.testing import assert_geodataframe_equal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import Geod, Transformer
+
+from _opcount import extra_calls
 
 from gridmap._errors import CRSError, SchemaError
 from gridmap.model import CATEGORIES, LAYERS, REPORT_STATUSES, TARGET_KINDS, is_child_code
@@ -521,7 +522,7 @@ def test_tracks_leave_dead_corners_and_miss_a_few_targets(
 @pytest.mark.parametrize("n_fixes", [0, 300, 1234, 50_000])
 def test_n_fixes_is_respected(n_fixes: int, boundaries: dict[str, gpd.GeoDataFrame]) -> None:
     frame = sample_tracks(boundaries, n_fixes=n_fixes)
-    assert abs(len(frame) - n_fixes) <= 0.05 * n_fixes
+    assert len(frame) == n_fixes  # exactly: the fixes are split over inspectors, days and sessions, none dropped
     assert list(frame.columns) == LAYERS["tracks"].column_names + ["geometry"]
 
 
@@ -550,12 +551,14 @@ def test_tracks_determinism_and_errors(boundaries: dict[str, gpd.GeoDataFrame]) 
 
 
 @pytest.mark.slow
-def test_a_million_fixes_in_under_ten_seconds(boundaries: dict[str, gpd.GeoDataFrame]) -> None:
-    began = time.perf_counter()
-    frame = sample_tracks(boundaries, n_fixes=1_000_000)
-    elapsed = time.perf_counter() - began
+def test_a_million_fixes_with_no_per_fix_python_work(boundaries: dict[str, gpd.GeoDataFrame]) -> None:
+    """1M fixes are made with no Python code per fix (deterministic stand-in for "fast"; timings:
+    benchmarks/coverage.py makes its tracks the same way): the Python function calls for 1M fixes
+    exceed those for 1,000 fixes by less than one per 100 fixes."""
+    frame, extra = extra_calls(lambda: sample_tracks(boundaries, n_fixes=1_000),
+                               lambda: sample_tracks(boundaries, n_fixes=1_000_000))
     assert len(frame) == 1_000_000
-    assert elapsed < 10.0, f"1M fixes took {elapsed:.1f} s"
+    assert extra < (1_000_000 - 1_000) / 100, extra
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -201,6 +201,7 @@ def test_leaders_report_holds_the_weekly_chart(layers: dict[str, object], tmp_pa
     assert image.format == "PNG" and image.size[0] > 500
 
 
+@pytest.mark.browser
 @pytest.mark.slow
 def test_html_page_offline_in_chromium(layers: dict[str, object], tmp_path: Path) -> None:
     cache = real_cache_or_skip()
@@ -220,6 +221,7 @@ def test_html_page_offline_in_chromium(layers: dict[str, object], tmp_path: Path
     assert paths >= 6
 
 
+@pytest.mark.browser
 @pytest.mark.slow
 def test_leaders_report_chart_fits_the_panel_on_a_phone(layers: dict[str, object], tmp_path: Path) -> None:
     cache = real_cache_or_skip()

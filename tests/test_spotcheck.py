@@ -462,6 +462,7 @@ def test_tables_without_geometry_ignore_coordinate_columns(tmp_path: Path) -> No
     assert (summary.read, summary.accepted, summary.quarantined) == (1, 1, 0)
 
 
+@pytest.mark.browser
 @pytest.mark.slow
 def test_printable_checklist_in_chromium(sample_ws: Path, tmp_path: Path) -> None:
     """Chromium prints the page on A4: the map on top, 60 rows over several pages, every row and point shown."""

@@ -13,18 +13,26 @@ holds ``manifest.json`` (URL -> file, sha256, source) and ``files/``.
 
 Sources
 -------
-``source="cdn"`` downloads the exact URLs folium uses, then every file their style
-sheets reference (``url(...)``: fonts, images). ``source="npm"`` downloads each
-package's tarball from the npm registry (the registry's JSON gives ``dist.tarball``;
-``dist.integrity`` sha512 is verified) and extracts only the needed files. The cache is
-keyed by folium's URL either way, so both sources fill the same slots. Some folium
-assets are not published on npm as the same file; their closest source is:
+Every byte written to the cache is checked against a hash before anything is written;
+a mismatch refuses the whole fetch with :class:`AssetIntegrityError` and leaves the
+cache as it was. ``source="npm"`` downloads each package's tarball from the npm
+registry (the registry's version document gives ``dist.tarball``) and checks it
+against the registry's published ``dist.integrity`` (sha512; ``dist.shasum``, sha1,
+only when the registry publishes no integrity), then extracts only the needed files.
+``source="cdn"`` downloads the same files one by one from jsDelivr, whose ``/npm/``
+URLs serve exactly the files of the npm tarballs, each checked against the sha256
+pinned in :data:`CDN_SHA256` (computed from the npm tarballs); it never uses a
+moving URL (``@main``, "latest 4.x"). Both sources then take every file a style
+sheet references (``url(...)``: fonts, images). The cache is keyed by folium's URL
+either way, so both fill the same slots. Some folium assets are not published on
+npm as the same file; their closest source is:
 
 ========================================================  ============================================
 folium URL (abridged)                                     npm mode source
 ========================================================  ============================================
 jsdelivr ``leaflet@1.9.3/dist/leaflet.js``, ``.css``      ``leaflet@1.9.3`` same paths (+ ``images/``)
-code.jquery.com ``jquery-3.7.1.min.js``                   ``jquery@3.7.1`` ``dist/jquery.min.js``
+code.jquery.com ``jquery-3.7.1.min.js``                   ``jquery@3.7.1`` ``dist/jquery.min.js`` (the
+                                                          same bytes: jQuery's published SRI matches)
 jsdelivr ``bootstrap@5.2.2`` bundle js, min css           ``bootstrap@5.2.2`` same paths
 netdna ``bootstrap/3.0.0/css/bootstrap-glyphicons.css``   ``bootstrap@3.1.1`` (3.0.0 is not on npm):
                                                           only the Glyphicons rules and ``@font-face``
@@ -36,8 +44,10 @@ cdnjs ``Leaflet.awesome-markers/2.0.2`` js, css           ``leaflet.awesome-mark
 jsdelivr gh folium ``leaflet.awesome.rotate.min.css``     not published anywhere but folium's git:
                                                           generated here, 360 rules
                                                           ``.fa-rotate-N{transform:rotate(Ndeg)}``
-jsdelivr gh folium@main ``leaflet_heat.min.js``           the same file shipped inside the installed
-                                                          folium wheel (``folium/templates/``)
+                                                          (both sources; nothing downloaded)
+jsdelivr gh folium@main ``leaflet_heat.min.js``           npm: the same file shipped inside the
+                                                          installed folium wheel (``folium/templates/``);
+                                                          cdn: pinned to folium's tag v0.20.0
 d3js.org ``d3.v4.min.js`` (latest 4.x)                    ``d3@4.13.0`` ``build/d3.min.js``
 cdnjs ``moment.js/2.18.1/moment.min.js``                  ``moment@2.18.1`` ``min/moment.min.js``
 ========================================================  ============================================
@@ -63,7 +73,7 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -73,6 +83,7 @@ __all__ = [
     "ASSET_URLS",
     "LEAFLET_ICONS",
     "ASSETS_DIR_ENV",
+    "CDN_SHA256",
     "FETCH_HINT",
     "AssetCache",
     "AssetFetchError",
@@ -165,6 +176,74 @@ _SOURCES: dict[str, _Source] = {
 }
 ASSET_URLS: tuple[str, ...] = tuple(_SOURCES)
 """The URLs of every top-level script and style sheet the cache holds (see the table above)."""
+
+FOLIUM_GH = "gh/python-visualization/folium@v0.20.0/folium"
+"""Where ``source="cdn"`` takes folium's own files: a fixed tag of folium's git, never ``@main``."""
+
+CDN_SHA256: dict[str, str] = {
+    "npm/@fortawesome/fontawesome-free@6.2.0/css/all.min.css":
+        "01b035efb5dfa529c512f82962ed633328222da6f33c224244806d4798c67349",
+    "npm/@fortawesome/fontawesome-free@6.2.0/webfonts/fa-brands-400.ttf":
+        "c7ae37d35b8edd322f5c85b8f54f8cb76f5e8446581ae20da5e7e3a9bdee900b",
+    "npm/@fortawesome/fontawesome-free@6.2.0/webfonts/fa-brands-400.woff2":
+        "3fe890d088ecf0cc9bc1b9069201e52972dbad6237865524090e15982d0de718",
+    "npm/@fortawesome/fontawesome-free@6.2.0/webfonts/fa-regular-400.ttf":
+        "fdc1f7533021117d87697715eac26ba3d4eef9225c7eedbbfb1b0d0cfff0ab8c",
+    "npm/@fortawesome/fontawesome-free@6.2.0/webfonts/fa-regular-400.woff2":
+        "fe69d94841462d397faeff253ee09a6dc7941be931f942a55e6b9def8f3b048d",
+    "npm/@fortawesome/fontawesome-free@6.2.0/webfonts/fa-solid-900.ttf":
+        "6d53c706f3b7178ccfc82c94d3fc7968828dacd351717f27c757a65cfd853147",
+    "npm/@fortawesome/fontawesome-free@6.2.0/webfonts/fa-solid-900.woff2":
+        "d27bc752105c079f8a516e9142406a9fc12cbb409f9bf8681f2ddfe0360b52a6",
+    "npm/@fortawesome/fontawesome-free@6.2.0/webfonts/fa-v4compatibility.ttf":
+        "4d73f280597014ae892270cee177513ad329955de91ad9d2a45a1f5760a32ffa",
+    "npm/@fortawesome/fontawesome-free@6.2.0/webfonts/fa-v4compatibility.woff2":
+        "7d1c2ce5f34e1b3567536e8d3039c6c34f8257742982c5ff5a5b47a82e5a67d7",
+    "npm/bootstrap@3.1.1/dist/css/bootstrap.css": "0e430441e9833f9e3b9219b4837068670afbb50171678365b95f45de9291b632",
+    "npm/bootstrap@3.1.1/dist/fonts/glyphicons-halflings-regular.eot":
+        "f495f34e4f177cf0115af995bbbfeb3fcabc88502876e76fc51a4ab439bc8431",
+    "npm/bootstrap@3.1.1/dist/fonts/glyphicons-halflings-regular.svg":
+        "d168d50a88c730b4e6830dc0da2a2b51dae4658a77d9619943c27b8ecfc19d1a",
+    "npm/bootstrap@3.1.1/dist/fonts/glyphicons-halflings-regular.ttf":
+        "bd18efd3efd70fec8ad09611a20cdbf99440b2c1d40085c29be036f891d65358",
+    "npm/bootstrap@3.1.1/dist/fonts/glyphicons-halflings-regular.woff":
+        "fc969dc1c6ff531abcf368089dcbaf5775133b0626ff56b52301a059fc0f9e1e",
+    "npm/bootstrap@5.2.2/dist/css/bootstrap.min.css":
+        "2143941c03dacda8b4f1016ced6e0c6f34e5c04585a3bcffe33c3c626c448a4a",
+    "npm/bootstrap@5.2.2/dist/js/bootstrap.bundle.min.js":
+        "c4b2394a30fa0e4a23c6b308541353e20872a6fd765ed8fb70e6b402029deb00",
+    "npm/d3@4.13.0/build/d3.min.js": "8585db4092b8a9d26201e0d58e343d1b40fa034c4b9c343878923d7649bb1699",
+    "npm/jquery@3.7.1/dist/jquery.min.js": "fc9a93dd241f6b045cbff0481cf4e1901becd0e12fb45166a8f17f95823f0b1a",
+    "npm/leaflet.awesome-markers@2.0.4/dist/images/markers-shadow.png":
+        "8703a2262710f5e3d29e65d2acdf90d6512e159e119d27b8234731d8a6208a20",
+    "npm/leaflet.awesome-markers@2.0.4/dist/images/markers-shadow@2x.png":
+        "b21a536be27313fb504f69f5899ff0b1245b276571769ac08d6c32c35676e47a",
+    "npm/leaflet.awesome-markers@2.0.4/dist/images/markers-soft.png":
+        "e41bc4be3d9cc8fcda26990db42fde1990230d352bc5f6f614fe89e163fb4edb",
+    "npm/leaflet.awesome-markers@2.0.4/dist/images/markers-soft@2x.png":
+        "d6926e36feb2224311ab88e08dd7c0eebdbe34a64b45ee09a8bc38ecab0cd5ee",
+    "npm/leaflet.awesome-markers@2.0.4/dist/leaflet.awesome-markers.css":
+        "bfba947d37a17ffa470a27a764affd7115cc747bae47e5ac24386feb5e99321c",
+    "npm/leaflet.awesome-markers@2.0.4/dist/leaflet.awesome-markers.js":
+        "8b0382d98ee76b3706729ebfb2c088b99be258aa30f6054de67b527602348d07",
+    "npm/leaflet@1.9.3/dist/images/layers-2x.png": "066daca850d8ffbef007af00b06eac0015728dee279c51f3cb6c716df7c42edf",
+    "npm/leaflet@1.9.3/dist/images/layers.png": "1dbbe9d028e292f36fcba8f8b3a28d5e8932754fc2215b9ac69e4cdecf5107c6",
+    "npm/leaflet@1.9.3/dist/images/marker-icon-2x.png":
+        "00179c4c1ee830d3a108412ae0d294f55776cfeb085c60129a39aa6fc4ae2528",
+    "npm/leaflet@1.9.3/dist/images/marker-icon.png": "574c3a5cca85f4114085b6841596d62f00d7c892c7b03f28cbfa301deb1dc437",
+    "npm/leaflet@1.9.3/dist/images/marker-shadow.png":
+        "264f5c640339f042dd729062cfc04c17f8ea0f29882b538e3848ed8f10edb4da",
+    "npm/leaflet@1.9.3/dist/leaflet.css": "90b693d86392a4779c861b28cf307e7e59c3fb35328c4d8b95f58f814d38c722",
+    "npm/leaflet@1.9.3/dist/leaflet.js": "5819285cec137b229c94e1ee5ad73e8b6b84345a4367d60f75fe477fe0fb7b03",
+    "npm/moment@2.18.1/min/moment.min.js": "d618d4869738e0dc22360f0ec0cbb6433257843f24723fac240dda0906685238",
+    f"{FOLIUM_GH}/templates/leaflet_heat.min.js": "7378c428ff2318ec48e7e73c0d46061f938aa75551c519c74cd790b044dfa0fa",
+}
+"""The sha256 of every file ``source="cdn"`` downloads, by its path under the CDN (jsDelivr).
+
+The ``npm/`` ones are the files of the npm tarballs (computed from the tarballs, each checked
+against the registry's sha512 integrity); ``leaflet_heat.min.js`` is the file folium 0.20.0
+ships in its wheel. A file without a pin here is never downloaded.
+"""
 
 
 def default_cache_dir() -> Path:
@@ -365,6 +444,7 @@ def fetch_assets(
     *,
     source: Literal["npm", "cdn"] = "npm",
     registry: str = "https://registry.npmjs.org",
+    cdn: str = "https://cdn.jsdelivr.net",
     cache_dir: str | os.PathLike[str] | None = None,
     urls: Iterable[str] | None = None,
     timeout: float = 30.0,
@@ -374,10 +454,14 @@ def fetch_assets(
     Parameters
     ----------
     source : {"npm", "cdn"}
-        ``"npm"``: package tarballs from ``registry`` (integrity checked), see the module's
-        table for the package of each URL; ``"cdn"``: the exact URLs folium uses.
+        ``"npm"``: package tarballs from ``registry``, each checked against the registry's
+        published integrity hash; ``"cdn"``: the same files one by one from ``cdn``, each
+        checked against its sha256 pinned in :data:`CDN_SHA256`. See the module's table for
+        the package of each URL.
     registry : str
         Base URL of an npm registry (``source="npm"`` only).
+    cdn : str
+        Base URL of jsDelivr or a mirror serving the same paths (``source="cdn"`` only).
     cache_dir : path-like, optional
         The cache folder; default :func:`default_cache_dir`.
     urls : iterable of str, optional
@@ -395,7 +479,8 @@ def fetch_assets(
     AssetFetchError
         A host is unreachable or answers with an error.
     AssetIntegrityError
-        A tarball does not match the registry's ``dist.integrity``.
+        A tarball does not match the registry's integrity hash (or the registry publishes
+        none), or a CDN file does not match its pinned sha256. Nothing is written then.
     UnsafeFileError
         A tarball holds an absolute or ``..`` member path or an oversized member.
 
@@ -413,7 +498,7 @@ def fetch_assets(
         raise AssetFetchError(f"no known source for {unknown}; choose among gridmap.maps.assets.ASSET_URLS")
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     if source == "cdn":
-        blobs = _collect_cdn(wanted, timeout=timeout)
+        blobs = _collect_cdn(wanted, cdn=cdn, timeout=timeout)
     else:
         blobs = _collect_npm(wanted, registry=registry, timeout=timeout)
     return _store(folder, blobs)
@@ -448,16 +533,61 @@ def _download(url: str, *, timeout: float, limit: int = _MAX_DOWNLOAD) -> bytes:
     return data
 
 
-def _collect_cdn(urls: list[str], *, timeout: float) -> list[_Blob]:
+class _CdnFiles(Mapping[str, bytes]):
+    """The files of one npm package as jsDelivr serves them: only pinned paths exist, each checked on download."""
+
+    def __init__(self, cdn: str, prefix: str, *, timeout: float) -> None:
+        self._cdn, self._prefix, self._timeout = cdn.rstrip("/"), prefix, timeout
+        self._got: dict[str, bytes] = {}
+
+    def __contains__(self, inner: object) -> bool:
+        return f"{self._prefix}/{inner}" in CDN_SHA256
+
+    def __getitem__(self, inner: str) -> bytes:
+        if inner not in self:
+            raise KeyError(inner)
+        if inner not in self._got:
+            self._got[inner] = _download_pinned(self._cdn, f"{self._prefix}/{inner}", timeout=self._timeout)
+        return self._got[inner]
+
+    def __iter__(self) -> Iterator[str]:
+        return (key[len(self._prefix) + 1:] for key in CDN_SHA256 if key.startswith(self._prefix + "/"))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _download_pinned(cdn: str, path: str, *, timeout: float) -> bytes:
+    """Download ``cdn/path`` and check it against ``CDN_SHA256[path]``."""
+    url = f"{cdn.rstrip('/')}/{path}"
+    expected = CDN_SHA256.get(path)
+    if expected is None:
+        raise AssetIntegrityError(f"{url} has no pinned sha256 in gridmap.maps.assets.CDN_SHA256; refusing it")
+    data = _download(url, timeout=timeout)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise AssetIntegrityError(
+            f"{url} does not match its pinned sha256 (expected {expected}, got {actual}); the download was "
+            "corrupted or tampered with: nothing was written, try again or use `gridmap assets fetch --from npm`"
+        )
+    return data
+
+
+def _collect_cdn(urls: list[str], *, cdn: str, timeout: float) -> list[_Blob]:
     blobs: list[_Blob] = []
+    packages: dict[tuple[str, str], _CdnFiles] = {}
     for url in urls:
-        data = _download(url, timeout=timeout)
-        blobs.append(_Blob(url, data, "cdn"))
-        if url.endswith(".css"):
-            for ref in css_references(data.decode("utf-8", errors="replace")):
-                ref_url = normalize_url(urllib.parse.urljoin(url, ref))
-                if all(b.url != ref_url for b in blobs):
-                    blobs.append(_Blob(ref_url, _download(ref_url, timeout=timeout), "cdn"))
+        src = _SOURCES[url]
+        if isinstance(src, _Generated):
+            blobs.append(_Blob(url, _rotate_css().encode(), "generated"))
+        elif isinstance(src, _FoliumFile):
+            path = f"{FOLIUM_GH}/{src.path}"
+            blobs.append(_Blob(url, _download_pinned(cdn, path, timeout=timeout), f"cdn:{path}"))
+        else:
+            key = (src.package, src.version)
+            if key not in packages:
+                packages[key] = _CdnFiles(cdn, f"npm/{src.package}@{src.version}", timeout=timeout)
+            blobs.extend(_npm_blobs(url, src, packages[key], origin=f"cdn:npm/{src.package}@{src.version}"))
     return blobs
 
 
@@ -474,12 +604,12 @@ def _collect_npm(urls: list[str], *, registry: str, timeout: float) -> list[_Blo
             key = (src.package, src.version)
             if key not in tarballs:
                 tarballs[key] = _package_files(src.package, src.version, registry=registry, timeout=timeout)
-            blobs.extend(_npm_blobs(url, src, tarballs[key]))
+            blobs.extend(_npm_blobs(url, src, tarballs[key], origin=f"{src.package}@{src.version}"))
     return blobs
 
 
-def _npm_blobs(url: str, src: _Npm, files: dict[str, bytes]) -> list[_Blob]:
-    origin = f"{src.package}@{src.version}"
+def _npm_blobs(url: str, src: _Npm, files: Mapping[str, bytes], *, origin: str) -> list[_Blob]:
+    """The blobs of one top-level URL and of the files its style sheet references, taken from `files`."""
     if src.path not in files:
         raise AssetFetchError(f"{origin} has no file {src.path}; the npm mapping of {url} needs updating")
     data = files[src.path]
@@ -499,6 +629,7 @@ def _npm_blobs(url: str, src: _Npm, files: dict[str, bytes]) -> list[_Blob]:
 
 
 def _registry_doc(package: str, version: str, *, registry: str, timeout: float) -> dict[str, object]:
+    """The ``dist`` object of ``package@version``'s version document in the registry."""
     url = f"{registry.rstrip('/')}/{urllib.parse.quote(package, safe='@')}/{urllib.parse.quote(version)}"
     raw = _download(url, timeout=timeout, limit=8 * 2**20)
     try:
@@ -517,23 +648,40 @@ def _package_files(package: str, version: str, *, registry: str, timeout: float)
     return read_npm_tarball(data, label=f"{package}@{version}")
 
 
-def _check_integrity(data: bytes, dist: dict[str, object], *, label: str) -> None:
-    """Check ``data`` against ``dist.integrity`` (SRI, sha512) or else ``dist.shasum`` (sha1 hex)."""
+_SRI_ALGORITHMS = ("sha512", "sha384", "sha256", "sha1")  # strongest first
+
+
+def _check_integrity(data: bytes, dist: Mapping[str, object], *, label: str) -> None:
+    """Check ``data`` against ``dist.integrity`` (Subresource Integrity, strongest algorithm given) or,
+    only when the registry publishes no integrity, ``dist.shasum`` (sha1 hex); refuse it without either.
+
+    See https://docs.npmjs.com/cli/v10/configuring-npm/package-lock-json#packages and
+    https://www.w3.org/TR/SRI/#the-integrity-attribute for the two fields.
+    """
     integrity = str(dist.get("integrity") or "")
-    sha512 = [item.split("-", 1)[1] for item in integrity.split() if item.startswith("sha512-")]
-    if sha512:
-        actual = base64.b64encode(hashlib.sha512(data).digest()).decode()
-        if actual not in sha512:
+    hashes: dict[str, list[str]] = {}
+    for item in integrity.split():
+        algorithm, _, digest = item.partition("-")
+        hashes.setdefault(algorithm.lower(), []).append(digest.split("?", 1)[0])
+    algorithm = next((a for a in _SRI_ALGORITHMS if a in hashes), None)
+    if algorithm is not None:
+        actual = base64.b64encode(hashlib.new(algorithm, data).digest()).decode()
+        if actual not in hashes[algorithm]:
             raise AssetIntegrityError(
-                f"the tarball of {label} does not match the registry's sha512 integrity; "
+                f"the tarball of {label} does not match the registry's {algorithm} integrity; "
                 "the download was corrupted or tampered with: nothing was written, try again"
             )
         return
-    shasum = dist.get("shasum")
-    if shasum and hashlib.sha1(data).hexdigest() != shasum:  # noqa: S324 (npm publishes sha1)
-        raise AssetIntegrityError(f"the tarball of {label} does not match the registry's sha1 shasum")
+    shasum = str(dist.get("shasum") or "").lower()
     if not shasum:
-        logger.warning("the registry gives no integrity hash for %s; it is used unchecked", label)
+        raise AssetIntegrityError(
+            f"the registry publishes no integrity hash (dist.integrity or dist.shasum) for {label}; "
+            "refusing an unverifiable tarball: use the official registry or `gridmap assets fetch --from cdn`"
+        )
+    if hashlib.sha1(data).hexdigest() != shasum:  # noqa: S324 (npm publishes sha1)
+        raise AssetIntegrityError(
+            f"the tarball of {label} does not match the registry's sha1 shasum; nothing was written, try again"
+        )
 
 
 def _safe_member_name(name: str) -> str | None:
