@@ -36,6 +36,8 @@ _EXPORTS: dict[str, str] = {
     "WorkspaceError": "gridmap._errors",
     "WorkspaceBusyError": "gridmap._errors",
     "WorkspaceVersionError": "gridmap._errors",
+    # coverage figures
+    "overall_coverage": "gridmap.coverage",
     # formatting
     "format_percent": "gridmap.formatting",
     # coordinates

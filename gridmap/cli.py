@@ -451,11 +451,11 @@ def _cmd_quarantine(args: argparse.Namespace) -> int:
 
 
 def _cmd_scoreboard(args: argparse.Namespace) -> int:
-    from gridmap.supervision import _run, weekly_figures, write_scoreboard
+    from gridmap.supervision import run_scoreboard, weekly_figures, write_scoreboard
 
     # one read of the workspace and one computation serve the table, the spreadsheets and the page
-    run = _run(args.workspace, start=args.date_from, end=args.date_to, by=args.by, deadlines=None, rules=None,
-               lang=args.lang, now=None)
+    run = run_scoreboard(args.workspace, start=args.date_from, end=args.date_to, by=args.by, deadlines=None,
+                         rules=None, lang=args.lang, now=None)
     board = run.board
     charted = bool(args.xlsx or args.html) and args.by == "community"
     weekly = weekly_figures(run.layers, end=board.attrs["end"], weeks=8) if charted else None
@@ -464,13 +464,13 @@ def _cmd_scoreboard(args: argparse.Namespace) -> int:
                                  weekly=weekly if args.xlsx else None):
         _out(f"wrote {path}")
     if args.html:
-        from gridmap.html_report import _check_assets
+        from gridmap.html_report import check_assets
         from gridmap.supervision_page import write_page
 
         if args.no_redact:
             sys.stderr.write("warning: --no-redact keeps cadre names in the page: for internal use only\n")
         if args.offline:
-            _check_assets(None)
+            check_assets(None)
         out = write_page(run, weekly, args.html, lang=args.lang, offline=args.offline, redact=not args.no_redact)
         _out(f"wrote {out}")
     return 0

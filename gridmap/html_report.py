@@ -624,9 +624,9 @@ def _panel_html(title: str, period: str, updated: str, found: _Analysis, palette
         body += _community_html(found.table, overall_coverage(found.coverage), labels)
     body += _corners_html(found, basemap, labels)
     if found.weekly is not None:
-        from gridmap.supervision_page import _chart_html
+        from gridmap.supervision_page import chart_html
 
-        body += _chart_html(found.weekly, lang, illustrative, labels)
+        body += chart_html(found.weekly, lang, illustrative, labels)
     summary = _summary_html(title, found, labels, illustrative=illustrative, redact=redact)
     return f'{summary}<div class="gm-body">{body}</div>'
 

@@ -805,11 +805,6 @@ def run_scoreboard(workspace: Any, *, start: Any, end: Any, by: str = "community
     return ScoreboardRun(layers, meta, table, facts)
 
 
-# the names gridmap.cli imports
-_Run = ScoreboardRun
-_run = run_scoreboard
-
-
 def scoreboard(
     workspace: "Workspace | str | PathLike[str] | Mapping[str, Any]",
     *,

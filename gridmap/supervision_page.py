@@ -248,7 +248,16 @@ def _table_html(board: pd.DataFrame, by: str, lang: str) -> str:
             f'<tbody>{"".join(rows)}</tbody></table></div>')
 
 
-def _chart_html(weekly: pd.DataFrame | None, lang: str, illustrative: bool, labels: Mapping[str, str]) -> str:
+def chart_html(weekly: pd.DataFrame | None, lang: str, illustrative: bool, labels: Mapping[str, str]) -> str:
+    """The week-over-week chart as an HTML block (a PNG inlined), shared by the scoreboard and the leaders' pages.
+
+    Returns "" when there is no weekly table.
+
+    Examples
+    --------
+    >>> chart_html(None, "zh", False, {"chart": "周对比"})
+    ''
+    """
     from gridmap.maps.static_supervision import supervision_chart_png_bytes
 
     if weekly is None or len(weekly) == 0:
@@ -275,7 +284,7 @@ def _panel_html(board: pd.DataFrame, weekly: pd.DataFrame | None, title: str, by
             f'<div class="gm-meta">{html_text(labels["rules"])}: {html_text(_rules_text(board, labels, lang))}</div>',
             f'<div class="gm-meta">{html_text(labels["legend_lagging"])}</div>']
     meta += [f'<div class="gm-meta gm-nodata">{html_text(text)}</div>' for text in _missing_notes(attrs, labels)]
-    body = "".join(meta) + _table_html(board, by, lang) + _chart_html(weekly, lang, illustrative, labels)
+    body = "".join(meta) + _table_html(board, by, lang) + chart_html(weekly, lang, illustrative, labels)
     return f'{summary}<div class="gm-body">{body}</div>'
 
 
