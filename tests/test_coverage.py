@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -388,7 +389,7 @@ def test_single_fix_inspector_gives_a_disc_and_bad_rows_are_counted() -> None:
 UNKNOWN_COLUMNS = ("covered_m2", "uncovered_m2", "coverage_ratio")
 
 
-def test_empty_window_gives_no_data_not_zero(tmp_path, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+def test_empty_window_gives_no_data_not_zero(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from gridmap.coverage import overall_coverage
 
     polys = [square(), square(dx=SIDE), square(dy=SIDE)]
@@ -413,7 +414,8 @@ def test_empty_window_gives_no_data_not_zero(tmp_path, caplog: pytest.LogCapture
     assert g["area_m2"].to_numpy() == pytest.approx([p.area for p in polys], rel=1e-9)  # the area is still known
     assert len(result.dead_corners) == 0 and list(result.dead_corners.columns[:9]) == [
         "corner_id", "grid_code", "community_code", "cadre", "area_m2", "lon", "lat", "lon_gcj02", "lat_gcj02"]
-    for roll, key, groups in ((result.by_community, "community_code", [3]), (result.by_cadre, "cadre", [1, 2])):  # 乙 sorts before 甲
+    by = ((result.by_community, "community_code", [3]), (result.by_cadre, "cadre", [1, 2]))  # 乙 sorts before 甲
+    for roll, key, groups in by:
         assert roll["grids"].tolist() == groups, key
         assert roll["area_m2"].sum() == pytest.approx(3 * AREA)
         for column in (*UNKNOWN_COLUMNS, "dead_corners"):
