@@ -140,10 +140,10 @@ def test_overall_coverage_reads_the_same_in_the_cli_and_the_leaders_page(
 
 
 def test_empty_window_gives_no_data_not_zero_and_not_a_crash(ws: Path, tmp_path: Path, capsys: Cap) -> None:
-    csv, corners = tmp_path / "c.csv", tmp_path / "dead.geojson"
+    csv, corners, html, png = (tmp_path / name for name in ("c.csv", "dead.geojson", "c.html", "c.png"))
     capsys.readouterr()
     assert main(["coverage", str(ws), "--from", "2030-01-01", "--to", "2030-01-02", "--quiet", "--csv", str(csv),
-                 "--dead-corners", str(corners)]) == 0
+                 "--dead-corners", str(corners), "--html", str(html), "--online", "--png", str(png)]) == 0
     text = capsys.readouterr().out
     assert "no GPS fixes" in text and "coverage is unknown (no data)" in text and "--from/--to" in text
     assert "coverage of 36 grids: 无数据 of" in text and "dead corners: 无数据" in text
@@ -153,6 +153,12 @@ def test_empty_window_gives_no_data_not_zero_and_not_a_crash(ws: Path, tmp_path:
     for column in ("covered_m2", "uncovered_m2", "coverage_ratio", "dead_corners"):
         assert table[column].isna().all(), column  # empty cells, not 0
     assert json.loads(corners.read_text(encoding="utf-8"))["features"] == []  # no task list from absent data
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = html.read_text(encoding="utf-8")
+    assert page.count("覆盖率: 无数据") == 36 and page.count("卫生死角: 无数据") == 36  # each grid's tooltip
+    n_targets = len(gpd.read_file(ws, layer="targets", ignore_geometry=True))
+    assert n_targets and page.count("已巡查: 无数据") == n_targets  # unknown, not "否"
+    assert "已巡查: 否" not in page and "卫生死角: 0" not in page
     capsys.readouterr()
     assert main(["coverage", str(ws), "--from", "2030-01-01", "--to", "2030-01-02", "--quiet", "--lang", "en"]) == 0
     text = capsys.readouterr().out
