@@ -1240,7 +1240,8 @@ def overall_coverage(coverage: "CoverageResult | pd.DataFrame") -> float:
     """
     grids = coverage if isinstance(coverage, pd.DataFrame) else coverage.grids
     stats = {} if isinstance(coverage, pd.DataFrame) else (getattr(coverage, "stats", None) or {})
-    if not stats.get("coverage_known", bool(stats.get("fixes_used", 1) or stats.get("lines", 0))):
+    used_something = bool(stats.get("fixes_used", 1) or stats.get("lines", 0))
+    if not (stats.get("coverage_known", True) and used_something):
         return float("nan")
     covered = grids["covered_m2"].astype(float)
     if covered.isna().any():  # a share of partly unknown ground is unknown
