@@ -444,6 +444,24 @@ def test_no_tracks_at_all_is_no_data_too() -> None:
     assert "1 lack a position, a time or an inspector" in str(result.message)
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(start_min=st.integers(-60, 60), length_min=st.integers(1, 90))
+def test_a_window_is_data_exactly_when_it_holds_a_fix(start_min: int, length_min: int) -> None:
+    track = line_fixes(X0 + 50, X0 + 350, Y0 + 200.5, step_s=30.0)  # 51 fixes, 08:00 to 08:25
+    start = T0 + pd.Timedelta(minutes=start_min)
+    end = start + pd.Timedelta(minutes=length_min)
+    holds = bool(((track["time"] >= start) & (track["time"] < end)).any())  # brute force, half-open
+    result = sweep_coverage(grids_frame([square(), square(dx=SIDE)]), track, start=start, end=end)
+    g = result.grids
+    assert result.stats["coverage_known"] is holds and (result.message is None) is holds
+    if holds:  # data: numbers everywhere, and the grid nobody walked is a real 0 with one dead corner
+        assert g[list(UNKNOWN_COLUMNS)].notna().all().all() and g["dead_corners"].notna().all()
+        assert g["covered_m2"].iloc[1] == 0.0 and g["dead_corners"].iloc[1] == 1
+    else:
+        assert g[list(UNKNOWN_COLUMNS)].isna().all().all() and g["dead_corners"].isna().all()
+        assert len(result.dead_corners) == 0
+
+
 def test_window_with_fixes_in_one_grid_gives_the_others_a_real_zero() -> None:
     polys = [square(), square(dx=SIDE + 50), square(dy=-SIDE - 80)]
     early = line_fixes(X0 - 10, X0 + 410, Y0 + 200.5)
