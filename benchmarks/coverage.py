@@ -32,7 +32,17 @@ memory (``ru_maxrss`` of a forked child that builds the workload and runs
 ``sweep_coverage``), and whether the target is met: at least 20x the peer on
 one thread (the target of issue 16; printed honestly, not assumed).
 
-Run: ``python benchmarks/coverage.py [--fixes 200000]``
+A third measurement, **a million fixes**, is gridmap's alone (the peer is not
+run at that size): 100 inspectors walking the street lattice, 1,000,000 fixes
+(:func:`_coverage_bench.street_walks`), ``sweep_coverage`` with ``workers=1``
+in a forked child (:mod:`_fork`) that first builds the workload; printed: the
+time of one run, the child's peak resident memory (``ru_maxrss``, which
+includes the workload frame itself) and the part ``sweep_coverage`` added,
+and whether the target of issue 16 is met: peak memory at most 1 GiB with
+1,000,000 fixes (judged on the whole child's peak, the stricter reading).
+It takes a minute or two; ``--million-fixes 0`` leaves it out.
+
+Run: ``python benchmarks/coverage.py [--fixes 200000] [--million-fixes 1000000]``
 """
 
 from __future__ import annotations
@@ -51,10 +61,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _coverage_bench as cb  # noqa: E402
 
 TARGET = 20.0
+#: Peak memory target of issue 16 for 1,000,000 fixes: 1 GiB.
+MEMORY_TARGET_MIB = 1024.0
 
 
 def workload(name: str, n_fixes: int) -> tuple[Any, Any]:
-    """The grids and tracks (WGS84) of a workload."""
+    """The grids and tracks (WGS84) of a workload: "sample", "streets" (20 inspectors) or "million" (100)."""
     import gridmap
     from gridmap.crs import metric_crs
 
@@ -62,7 +74,8 @@ def workload(name: str, n_fixes: int) -> tuple[Any, Any]:
     grids = layers["grids"]
     if name == "sample":
         return grids, layers["tracks"]
-    return grids, cb.street_walks(grids, metric_crs(grids), n_fixes, seed=0)
+    inspectors = 100 if name == "million" else 20
+    return grids, cb.street_walks(grids, metric_crs(grids), n_fixes, inspectors=inspectors, seed=0)
 
 
 def _peak_child(queue: Any, name: str, n_fixes: int) -> None:
@@ -80,6 +93,39 @@ def peak_memory(name: str, n_fixes: int) -> dict[str, Any]:
     from _fork import in_child
 
     return in_child(_peak_child, name, n_fixes)
+
+
+def _million_child(queue: Any, n_fixes: int) -> None:
+    from gridmap.coverage import sweep_coverage
+
+    grids, tracks = workload("million", n_fixes)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    result = sweep_coverage(grids, tracks, radius_m=cb.RADIUS, workers=1)
+    seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    queue.put({"fixes": len(tracks), "used": result.stats["fixes_used"], "seconds": seconds,
+               "peak_mib": peak / 1024, "before_mib": before / 1024,
+               "coverage": float(result.grids["coverage_ratio"].mean())})
+
+
+def million(n_fixes: int) -> dict[str, Any]:
+    """One run of sweep_coverage on `n_fixes` street-walk fixes at one thread, in a forked child: time and peak."""
+    from _fork import in_child
+
+    return in_child(_million_child, n_fixes)
+
+
+def report_million(res: dict[str, Any]) -> None:
+    met = res["peak_mib"] <= MEMORY_TARGET_MIB
+    verdict = ("met" if met else "NOT met") if res["fixes"] >= 1_000_000 else f"not judged: only {res['fixes']:,} fixes"
+    print(f"== million: {res['fixes']:,} fixes ({res['used']:,} used) of 100 inspectors on the street lattice,"
+          f" radius {cb.RADIUS:g} m, 36 grids, mean coverage {res['coverage']:.2%}; gridmap only (no peer)")
+    print(f"gridmap sweep_coverage, one thread (workers=1), one run:                 {res['seconds']:8.3f} s")
+    print(f"peak memory of the child process: {res['peak_mib']:.0f} MiB (after building the workload:"
+          f" {res['before_mib']:.0f} MiB; sweep_coverage added {res['peak_mib'] - res['before_mib']:.0f} MiB)")
+    print(f"target <= {MEMORY_TARGET_MIB / 1024:g} GiB peak with 1,000,000 fixes (issue 16):"
+          f" {verdict} ({res['peak_mib'] / 1024:.2f} GiB)")
 
 
 def best_of(runs: int, func: Any) -> tuple[float, Any]:
@@ -135,11 +181,16 @@ def report(res: dict[str, Any], mem: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fixes", type=int, default=200_000, help="fixes of the street walks (default 200000)")
+    parser.add_argument("--million-fixes", type=int, default=1_000_000,
+                        help="fixes of the peak-memory run, gridmap only (default 1000000; 0 leaves it out)")
     args = parser.parse_args()
     mems = {name: peak_memory(name, args.fixes) for name in ("streets", "sample")}  # forks of a small parent
+    big = million(args.million_fixes) if args.million_fixes > 0 else None
     print(f"machine: {os.cpu_count()} cores; times are wall-clock seconds")
     for name in ("streets", "sample"):
         report(compare(name, args.fixes), mems[name])
+    if big is not None:
+        report_million(big)
 
 
 if __name__ == "__main__":

@@ -177,7 +177,7 @@ def community_table(
         "community_code": roll["community_code"].astype(str).to_numpy(),
         "grids": roll["grids"].astype(int).to_numpy(),
         "coverage_ratio": roll["coverage_ratio"].astype(float).to_numpy(),
-        "dead_corners": roll["dead_corners"].astype(int).to_numpy(),
+        "dead_corners": _counts(roll["dead_corners"]),
     })
     names = {} if communities is None else dict(zip(communities["community_code"].astype(str),
                                                     communities["name"].astype(str)))
@@ -315,6 +315,11 @@ def _cell_texts(table: pd.DataFrame, labels: Mapping[str, str]) -> list[list[str
     rows.append([labels["total"], str(int(table["grids"].sum())), "", _count_text(_total(table["dead_corners"]), lang),
                  str(int(table["reports"].sum())), format_percent(rectified_share(table), lang=lang)])
     return rows
+
+
+def _counts(values: pd.Series) -> np.ndarray:
+    """Counts as ints; as floats with NaN when any is unknown (NA): an int cannot hold "no data"."""
+    return values.astype(float).to_numpy() if values.isna().any() else values.astype(int).to_numpy()
 
 
 def _total(values: pd.Series) -> float:

@@ -167,7 +167,7 @@ def _grid_label(name: Any, code: Any) -> str:
 
 def _print_coverage(result: CoverageResult, *, lang: str = "zh") -> None:
     from gridmap.coverage import overall_coverage
-    from gridmap.formatting import format_percent, is_missing
+    from gridmap.formatting import format_percent, is_missing, no_data
 
     grids = result.grids
     stats = result.stats
@@ -175,9 +175,10 @@ def _print_coverage(result: CoverageResult, *, lang: str = "zh") -> None:
         _out(f"note: {result.message}")
     total = float(grids["area_m2"].sum())
     overall = overall_coverage(result)
+    corners = no_data(lang) if is_missing(overall) else str(len(result.dead_corners))
     _out(f"coverage of {len(grids)} grids: {format_percent(overall, lang=lang)} of {total / 1e6:.3f} km²"
          f" (radius {stats['radius_m']:g} m; {stats['fixes_used']} of {stats['fixes_in']} fixes used,"
-         f" {stats['outside_grids']} outside every grid); dead corners: {int(grids['dead_corners'].sum())}")
+         f" {stats['outside_grids']} outside every grid); dead corners: {corners}")
     if is_missing(overall):
         return  # no grid's coverage is known: no ranking of the least covered
     worst = grids.sort_values(["coverage_ratio", "grid_code"]).head(5)

@@ -112,28 +112,36 @@ class CoverageResult:
     grids : geopandas.GeoDataFrame
         EPSG:4326, one row per input grid, in input order with the input's index
         and columns, plus ``area_m2``, ``covered_m2``, ``uncovered_m2``,
-        ``coverage_ratio`` (0 to 1) and ``dead_corners`` (count).
+        ``coverage_ratio`` (0 to 1) and ``dead_corners`` (count, nullable
+        ``Int64``). When no GPS fix and no track line was used
+        (``stats["coverage_known"]`` False) all but ``area_m2`` are NaN / NA:
+        coverage is unknown ("无数据" / "no data"), not 0. With fixes in the
+        window, a grid nobody walked is a real 0 with its dead corners.
     dead_corners : geopandas.GeoDataFrame
         EPSG:4326 polygons of unreached ground of at least
         ``min_dead_corner_m2``: ``corner_id`` (``"<grid_code>-01"``, largest
         first), ``grid_code``, ``community_code``, ``cadre``, ``area_m2``, and a
         point inside the polygon to walk to, in WGS84 (``lon``, ``lat``) and in
         GCJ-02 (``lon_gcj02``, ``lat_gcj02``, to paste into Amap or WeChat);
-        sorted by grid (input order), then area descending.
+        sorted by grid (input order), then area descending. Empty when
+        coverage is unknown (no task list is built from absent data).
     covered : geopandas.GeoDataFrame
         EPSG:4326, one (multi)polygon of covered ground per grid
-        (``grid_code``), for maps. It says where, not who.
+        (``grid_code``), for maps. It says where, not who. Empty polygons
+        when coverage is unknown.
     targets : geopandas.GeoDataFrame or None
         None when no targets were given; else EPSG:4326, one row per target in
-        input order with its columns, plus ``visited`` (a used fix, or a
-        LineString track, within ``radius_m`` of the target), ``first_visit``,
+        input order with its columns, plus ``visited`` (nullable ``boolean``:
+        a used fix, or a LineString track, within ``radius_m`` of the target;
+        NA, unknown, when coverage is unknown), ``first_visit``,
         ``last_visit`` (Asia/Shanghai, NaT when not visited or only by untimed
         lines), ``inspectors`` (sorted names joined by ``", "``) and
-        ``coverage_ratio`` (covered share of a polygon target; NaN for points).
+        ``coverage_ratio`` (covered share of a polygon target; NaN for points
+        and when coverage is unknown).
     by_community, by_cadre : pandas.DataFrame
         Roll-ups keyed by ``community_code`` / ``cadre``: ``grids``,
         ``area_m2``, ``covered_m2``, ``uncovered_m2``, ``coverage_ratio``,
-        ``dead_corners``.
+        ``dead_corners``; a sum over any unknown grid is NaN / NA.
     stats : dict
         Counts ``fixes_in``, ``no_position``, ``no_time``, ``no_inspector``,
         ``outside_window``, ``duplicates``, ``fixes_used`` (these add up:
@@ -142,10 +150,12 @@ class CoverageResult:
         ``radius_m`` from every grid, reported, not an error),
         ``isolated_fixes``, ``breaks_gap``, ``breaks_speed``, ``lines``
         (LineString tracks); and ``radius_m``, ``cell_m``, ``start``, ``end``
-        (ISO text or None), ``metric_crs``.
+        (ISO text or None), ``metric_crs``; ``coverage_known`` (False when
+        no fix and no track line was used: every figure is then unknown).
     message : str or None
-        A sentence when something needs saying, e.g. that the time window
-        holds no fix (then every grid has coverage 0).
+        A sentence when something needs saying: that the time window holds
+        no usable fix, so coverage is unknown (no data), with how to check
+        (the window, the tracks layer); also logged as a warning.
     """
 
     grids: gpd.GeoDataFrame
@@ -283,12 +293,12 @@ def sweep_coverage(
     >>> tracks = sample_tracks(b, n_fixes=3000, days=1)
     >>> r = sweep_coverage(b["grids"], tracks, targets=b["targets"], start="2025-03-03")
     >>> r.stats["fixes_in"] == 3000, r.targets["visited"].dtype
-    (True, dtype('bool'))
+    (True, BooleanDtype)
     >>> r2 = sweep_coverage(b["grids"], tracks, start="2024-01-01", end="2024-01-02")
-    >>> r2.message
-    'no GPS fixes between 2024-01-01T00:00:00+08:00 and 2024-01-02T00:00:00+08:00: coverage is 0'
-    >>> float(r2.grids["coverage_ratio"].max())
-    0.0
+    >>> r2.message.split(";")[0]
+    'no GPS fixes between 2024-01-01T00:00:00+08:00 and 2024-01-02T00:00:00+08:00: coverage is unknown (no data), not 0'
+    >>> r2.stats["coverage_known"], bool(r2.grids["coverage_ratio"].isna().all()), len(r2.dead_corners)
+    (False, True, 0)
     >>> sweep_coverage(b["grids"], tracks, radius_m=0)
     Traceback (most recent call last):
     gridmap._errors.SchemaError: radius_m must be a positive number of metres...
@@ -308,7 +318,8 @@ def sweep_coverage(
     stats["outside_grids"] = _outside_grids(fixes.xy, grid_geoms, radius_m)
     stats.update(radius_m=float(radius_m), cell_m=cell, start=_iso(window[0]), end=_iso(window[1]),
                  metric_crs=crs.to_string())
-    message = _empty_message(paths, window)
+    stats["coverage_known"] = len(paths.a) > 0
+    message = None if stats["coverage_known"] else _no_data_message(window, stats)
     per_grid = _cover_grids(grid_geoms, paths, radius_m, cell, workers=workers, progress=progress)
     return _assemble(grids, grid_geoms, per_grid, paths, fixes, targets, crs,
                      radius_m=radius_m, cell=cell, min_m2=min_dead_corner_m2, stats=stats, message=message)
@@ -580,18 +591,22 @@ def _outside_grids(xy: np.ndarray, grid_geoms: np.ndarray, radius: float) -> int
     return int((~close).sum())
 
 
-def _empty_message(paths: _Paths, window: tuple[pd.Timestamp | None, ...]) -> str | None:
-    if len(paths.a):
-        return None
+def _no_data_message(window: tuple[pd.Timestamp | None, ...], stats: dict[str, Any]) -> str:
+    """The warning for a run without any usable fix or track line: coverage unknown, and how to check why."""
     start, end = window
     if start is not None and end is not None:
-        text = f"no GPS fixes between {_iso(start)} and {_iso(end)}: coverage is 0"
+        where = f"between {_iso(start)} and {_iso(end)}"
     elif start is not None:
-        text = f"no GPS fixes from {_iso(start)} on: coverage is 0"
+        where = f"from {_iso(start)} on"
     elif end is not None:
-        text = f"no GPS fixes before {_iso(end)}: coverage is 0"
+        where = f"before {_iso(end)}"
     else:
-        text = "no usable GPS fixes in the tracks: coverage is 0"
+        where = "in the tracks"
+    unusable = stats["no_position"] + stats["no_time"] + stats["no_inspector"]
+    text = (f"no GPS fixes {where}: coverage is unknown (no data), not 0; of {stats['fixes_in']} fixes in the"
+            f" tracks, {stats['outside_window']} fall outside the time window and {unusable} lack a position, a"
+            " time or an inspector; check the window (start/end, --from/--to on the command line) and the"
+            " tracks layer (gridmap info WORKSPACE)")
     logger.warning(text)
     return text
 
@@ -1065,23 +1080,35 @@ def _assemble(grids: gpd.GeoDataFrame, grid_geoms: np.ndarray, covers: list[_Cov
     out = grids.to_crs(STORAGE_CRS)
     if "cadre" not in out.columns:
         out["cadre"] = ""
-    area = np.array([c.area_m2 for c in covers])
-    covered = np.array([c.covered_m2 for c in covers])
+    known = bool(stats["coverage_known"])
     uncovered = [c.uncovered_geometry() for c in covers]
-    corners = _dead_corners(out, uncovered, crs, min_m2)
-    counts = corners.groupby("grid_code").size() if len(corners) else pd.Series(dtype=int)
-    out["area_m2"] = area
-    out["covered_m2"] = covered
-    out["uncovered_m2"] = np.maximum(area - covered, 0.0)
-    out["coverage_ratio"] = np.clip(np.divide(covered, area, out=np.zeros_like(area), where=area > 0), 0.0, 1.0)
-    out["dead_corners"] = out["grid_code"].map(counts).fillna(0).astype(int).to_numpy()
+    corners = _dead_corners(out, uncovered if known else [], crs, min_m2)
+    for column, values in _grid_figures(covers, corners, out["grid_code"], known).items():
+        out[column] = values
     covered_geoms = shapely.difference(grid_geoms, np.asarray(uncovered, dtype=object))
     covered_frame = gpd.GeoDataFrame({"grid_code": out["grid_code"].to_numpy()},
                                      geometry=gpd.GeoSeries(covered_geoms, crs=crs).to_crs(STORAGE_CRS).values,
                                      crs=STORAGE_CRS)
-    target_frame = None if targets is None else _targets(targets, paths, fixes, crs, radius_m, cell)
+    target_frame = None if targets is None else _targets(targets, paths, fixes, crs, radius_m, cell, known=known)
     return CoverageResult(out, corners, covered_frame, target_frame, _rollup(out, "community_code"),
                           _rollup(out, "cadre"), stats, message)
+
+
+def _grid_figures(covers: list[_Cover], corners: gpd.GeoDataFrame, codes: pd.Series,
+                  known: bool) -> dict[str, Any]:
+    """Each grid's area, covered and uncovered area, ratio and dead-corner count; all but the area NaN/NA
+    when no fix and no track line was used (coverage unknown, not 0)."""
+    area = np.array([c.area_m2 for c in covers], dtype=float)
+    if not known:
+        unknown = np.full(len(area), np.nan)
+        return {"area_m2": area, "covered_m2": unknown, "uncovered_m2": unknown.copy(),
+                "coverage_ratio": unknown.copy(), "dead_corners": pd.array([pd.NA] * len(area), dtype="Int64")}
+    covered = np.array([c.covered_m2 for c in covers], dtype=float)
+    counts = corners.groupby("grid_code").size() if len(corners) else pd.Series(dtype=int)
+    ratio = np.divide(covered, area, out=np.zeros_like(area), where=area > 0)
+    return {"area_m2": area, "covered_m2": covered, "uncovered_m2": np.maximum(area - covered, 0.0),
+            "coverage_ratio": np.clip(ratio, 0.0, 1.0),
+            "dead_corners": pd.array(codes.map(counts).fillna(0).astype(int).to_numpy(), dtype="Int64")}
 
 
 def _dead_corners(grids: gpd.GeoDataFrame, uncovered: list[BaseGeometry], crs: pyproj.CRS,
@@ -1113,18 +1140,23 @@ def _dead_corners(grids: gpd.GeoDataFrame, uncovered: list[BaseGeometry], crs: p
 
 
 def _rollup(grids: pd.DataFrame, key: str) -> pd.DataFrame:
-    sums = grids.groupby(key, sort=True, dropna=False).agg(
-        grids=("grid_code", "size"), area_m2=("area_m2", "sum"), covered_m2=("covered_m2", "sum"),
-        uncovered_m2=("uncovered_m2", "sum"), dead_corners=("dead_corners", "sum"))
-    area = sums["area_m2"].to_numpy()
-    ratio = np.divide(sums["covered_m2"].to_numpy(), area, out=np.zeros_like(area), where=area > 0)
+    """Sums per `key`; a sum over any unknown (NaN/NA) grid is unknown, not the sum of the known ones."""
+    columns = ["area_m2", "covered_m2", "uncovered_m2", "dead_corners"]
+    groups = grids.groupby(key, sort=True, dropna=False)
+    sums = groups[columns].sum()
+    unknown = grids[columns].isna().groupby(grids[key], sort=True, dropna=False).any()
+    sums = sums.mask(unknown.reindex(index=sums.index, columns=columns))
+    sums.insert(0, "grids", groups.size())
+    area = sums["area_m2"].to_numpy(dtype=float)
+    covered = sums["covered_m2"].to_numpy(dtype=float)
+    ratio = np.divide(covered, area, out=np.where(np.isnan(covered), np.nan, 0.0), where=area > 0)
     sums.insert(4, "coverage_ratio", np.clip(ratio, 0.0, 1.0))
     return pd.DataFrame(sums.reset_index())
 
 
 def _targets(targets: gpd.GeoDataFrame, paths: _Paths, fixes: _Fixes, crs: pyproj.CRS, radius: float,
-             cell: float) -> gpd.GeoDataFrame:
-    """Visits (fixes or lines within `radius`) and polygon coverage of every target."""
+             cell: float, *, known: bool) -> gpd.GeoDataFrame:
+    """Visits (fixes or lines within `radius`) and polygon coverage of every target; NA/NaN when not `known`."""
     out = targets.to_crs(STORAGE_CRS)
     geoms = np.asarray(targets.geometry.to_crs(crs).values, dtype=object)
     geoms = np.where(shapely.is_missing(geoms), shapely.Point(), geoms)
@@ -1142,13 +1174,14 @@ def _targets(targets: gpd.GeoDataFrame, paths: _Paths, fixes: _Fixes, crs: pypro
     first = groups["time"].min().reindex(pos)
     last = groups["time"].max().reindex(pos)
     names = groups["inspector"].agg(lambda s: ", ".join(sorted({v for v in s if v}))).reindex(pos)
-    out["visited"] = np.isin(pos, visits["target"].to_numpy())
+    visited = pd.array(np.isin(pos, visits["target"].to_numpy()), dtype="boolean")
+    out["visited"] = visited if known else pd.array([pd.NA] * len(out), dtype="boolean")
     out["first_visit"] = first.to_numpy()
     out["last_visit"] = last.to_numpy()
     out["inspectors"] = names.fillna("").to_numpy(dtype=object)
     polygonal = np.isin(shapely.get_type_id(geoms), (3, 6))
     ratio = np.full(len(out), np.nan)
-    for k in np.flatnonzero(polygonal):
+    for k in np.flatnonzero(polygonal & known):
         cover = _grid_cover(geoms[k], paths, radius, cell)
         ratio[k] = cover.covered_m2 / cover.area_m2 if cover.area_m2 > 0 else 0.0
     out["coverage_ratio"] = ratio
@@ -1193,18 +1226,25 @@ def overall_coverage(coverage: "CoverageResult | pd.DataFrame") -> float:
     Returns
     -------
     float
-        ``sum(covered_m2) / sum(area_m2)``; NaN when the grids have no area, or when a result used no
-        GPS fix and no track line (coverage is then unknown, not 0).
+        ``sum(covered_m2) / sum(area_m2)``; NaN when the grids have no area, when any grid's
+        ``covered_m2`` is NaN, or when a result used no GPS fix and no track line
+        (``stats["coverage_known"]`` False: coverage is then unknown, not 0).
 
     Examples
     --------
     >>> import pandas as pd
     >>> overall_coverage(pd.DataFrame({"area_m2": [100.0, 300.0], "covered_m2": [100.0, 150.0]}))
     0.625
+    >>> overall_coverage(pd.DataFrame({"area_m2": [100.0, 300.0], "covered_m2": [float("nan")] * 2}))
+    nan
     """
     grids = coverage if isinstance(coverage, pd.DataFrame) else coverage.grids
     stats = {} if isinstance(coverage, pd.DataFrame) else (getattr(coverage, "stats", None) or {})
-    if not (stats.get("fixes_used", 1) or stats.get("lines", 0)):
+    used_something = bool(stats.get("fixes_used", 1) or stats.get("lines", 0))
+    if not (stats.get("coverage_known", True) and used_something):
+        return float("nan")
+    covered = grids["covered_m2"].astype(float)
+    if covered.isna().any():  # a share of partly unknown ground is unknown
         return float("nan")
     area = float(grids["area_m2"].sum())
-    return float(grids["covered_m2"].sum()) / area if area > 0 else float("nan")
+    return float(covered.sum()) / area if area > 0 else float("nan")

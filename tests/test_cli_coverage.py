@@ -139,15 +139,30 @@ def test_overall_coverage_reads_the_same_in_the_cli_and_the_leaders_page(
     assert f"<td>{expected}</td>" in html  # the total row of the community table
 
 
-def test_empty_window_gives_zero_coverage_not_a_crash(ws: Path, tmp_path: Path, capsys: Cap) -> None:
-    csv = tmp_path / "c.csv"
+def test_empty_window_gives_no_data_not_zero_and_not_a_crash(ws: Path, tmp_path: Path, capsys: Cap) -> None:
+    csv, corners, html, png = (tmp_path / name for name in ("c.csv", "dead.geojson", "c.html", "c.png"))
     capsys.readouterr()
-    assert main(["coverage", str(ws), "--from", "2030-01-01", "--to", "2030-01-02", "--quiet", "--csv", str(csv)]) == 0
+    assert main(["coverage", str(ws), "--from", "2030-01-01", "--to", "2030-01-02", "--quiet", "--csv", str(csv),
+                 "--dead-corners", str(corners), "--html", str(html), "--online", "--png", str(png)]) == 0
     text = capsys.readouterr().out
-    assert "no GPS fixes" in text
-    assert "coverage of 36 grids: 无数据 of" in text and "0.0 %" not in text and "least covered" not in text
-    table = pd.read_csv(csv, encoding="utf-8-sig")
-    assert (table["coverage_ratio"] == 0).all() and (table["covered_m2"] == 0).all()
+    assert "no GPS fixes" in text and "coverage is unknown (no data)" in text and "--from/--to" in text
+    assert "coverage of 36 grids: 无数据 of" in text and "dead corners: 无数据" in text
+    assert "0.0 %" not in text and "least covered" not in text
+    table = pd.read_csv(csv, encoding="utf-8-sig", dtype={"grid_code": str})
+    assert len(table) == 36 and (table["area_m2"] > 0).all()
+    for column in ("covered_m2", "uncovered_m2", "coverage_ratio", "dead_corners"):
+        assert table[column].isna().all(), column  # empty cells, not 0
+    assert json.loads(corners.read_text(encoding="utf-8"))["features"] == []  # no task list from absent data
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = html.read_text(encoding="utf-8")
+    assert page.count("覆盖率: 无数据") == 36 and page.count("卫生死角: 无数据") == 36  # each grid's tooltip
+    n_targets = len(gpd.read_file(ws, layer="targets", ignore_geometry=True))
+    assert n_targets and page.count("已巡查: 无数据") == n_targets  # unknown, not "否"
+    assert "已巡查: 否" not in page and "卫生死角: 0" not in page
+    capsys.readouterr()
+    assert main(["coverage", str(ws), "--from", "2030-01-01", "--to", "2030-01-02", "--quiet", "--lang", "en"]) == 0
+    text = capsys.readouterr().out
+    assert "coverage of 36 grids: no data of" in text and "dead corners: no data" in text
 
 
 @pytest.mark.parametrize("radius", ["0", "-5"])

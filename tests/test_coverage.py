@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -383,16 +386,102 @@ def test_single_fix_inspector_gives_a_disc_and_bad_rows_are_counted() -> None:
     assert abs(result.grids["covered_m2"].iloc[0] - (expected + corner)) <= 0.0003 * AREA
 
 
-def test_empty_window_gives_message_and_zero_coverage(caplog: pytest.LogCaptureFixture) -> None:
+UNKNOWN_COLUMNS = ("covered_m2", "uncovered_m2", "coverage_ratio")
+
+
+def test_empty_window_gives_no_data_not_zero(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from gridmap.coverage import overall_coverage
+
+    polys = [square(), square(dx=SIDE), square(dy=SIDE)]
+    grids = grids_frame(polys, cadres=["甲", "甲", "乙"])
     track = line_fixes(X0 - 10, X0 + 410, Y0 + 200.5)
+    targets = gpd.GeoDataFrame({"target_id": ["p", "z"]},
+                               geometry=[Point(X0 + 200, Y0 + 200.5), box(X0 + 100, Y0 + 150, X0 + 300, Y0 + 250)],
+                               crs=CRS)
     with caplog.at_level("WARNING", logger="gridmap.coverage"):
-        result = sweep_coverage(grids_frame([square()]), track, start="2024-01-01", end="2024-01-02")
-    assert result.message == ("no GPS fixes between 2024-01-01T00:00:00+08:00 and 2024-01-02T00:00:00+08:00:"
-                              " coverage is 0")
-    assert result.message in caplog.text
-    assert result.grids["covered_m2"].iloc[0] == 0.0 and result.grids["dead_corners"].iloc[0] == 1
-    assert result.dead_corners["area_m2"].iloc[0] == pytest.approx(AREA)
-    assert result.covered.geometry.iloc[0].is_empty
+        result = sweep_coverage(grids, track, targets=targets, start="2024-01-01", end="2024-01-02")
+    assert result.message is not None and result.message.startswith(
+        "no GPS fixes between 2024-01-01T00:00:00+08:00 and 2024-01-02T00:00:00+08:00: coverage is unknown (no data)")
+    assert f"of {len(track)} fixes in the tracks, {len(track)} fall outside the time window" in result.message
+    assert "--from/--to" in result.message and "tracks layer" in result.message
+    assert result.message in caplog.text and "coverage is 0" not in caplog.text
+    assert result.stats["coverage_known"] is False and result.stats["fixes_used"] == 0
+    assert math.isnan(overall_coverage(result)) and math.isnan(overall_coverage(result.grids))
+    g = result.grids
+    for column in UNKNOWN_COLUMNS:
+        assert g[column].isna().all(), column
+    assert str(g["dead_corners"].dtype) == "Int64" and g["dead_corners"].isna().all()
+    assert g["area_m2"].to_numpy() == pytest.approx([p.area for p in polys], rel=1e-9)  # the area is still known
+    assert len(result.dead_corners) == 0 and list(result.dead_corners.columns[:9]) == [
+        "corner_id", "grid_code", "community_code", "cadre", "area_m2", "lon", "lat", "lon_gcj02", "lat_gcj02"]
+    by = ((result.by_community, "community_code", [3]), (result.by_cadre, "cadre", [1, 2]))  # 乙 sorts before 甲
+    for roll, key, groups in by:
+        assert roll["grids"].tolist() == groups, key
+        assert roll["area_m2"].sum() == pytest.approx(3 * AREA)
+        for column in (*UNKNOWN_COLUMNS, "dead_corners"):
+            assert roll[column].isna().all(), (key, column)
+    tg = result.targets
+    assert str(tg["visited"].dtype) == "boolean" and tg["visited"].isna().all()  # unknown, not False
+    assert tg["coverage_ratio"].isna().all() and tg["first_visit"].isna().all()
+    result.to_csv(tmp_path / "c.csv")
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "c.csv").read_text(encoding="utf-8-sig"))))
+    assert len(rows) == 3
+    for row, poly in zip(rows, polys):
+        assert [row[c] for c in (*UNKNOWN_COLUMNS, "dead_corners")] == ["", "", "", ""]  # empty cells, not 0
+        assert float(row["area_m2"]) == pytest.approx(poly.area, rel=1e-9)
+
+
+def test_no_tracks_at_all_is_no_data_too() -> None:
+    empty = gpd.GeoDataFrame({"inspector": [], "time": pd.Series([], dtype="datetime64[ns]")},
+                             geometry=gpd.GeoSeries([], crs=CRS), crs=CRS)
+    result = sweep_coverage(grids_frame([square()]), empty)
+    assert result.message is not None and result.message.startswith(
+        "no GPS fixes in the tracks: coverage is unknown (no data), not 0")
+    assert result.grids["coverage_ratio"].isna().all() and len(result.dead_corners) == 0
+    no_time = fixes([[X0 + 10, Y0 + 10]]).assign(time=pd.NaT)  # fixes without a time are no usable fix either
+    result = sweep_coverage(grids_frame([square()]), no_time)
+    assert not result.stats["coverage_known"] and result.grids["covered_m2"].isna().all()
+    assert "1 lack a position, a time or an inspector" in str(result.message)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(start_min=st.integers(-60, 60), length_min=st.integers(1, 90))
+def test_a_window_is_data_exactly_when_it_holds_a_fix(start_min: int, length_min: int) -> None:
+    track = line_fixes(X0 + 50, X0 + 350, Y0 + 200.5, step_s=30.0)  # 51 fixes, 08:00 to 08:25
+    start = T0 + pd.Timedelta(minutes=start_min)
+    end = start + pd.Timedelta(minutes=length_min)
+    holds = bool(((track["time"] >= start) & (track["time"] < end)).any())  # brute force, half-open
+    result = sweep_coverage(grids_frame([square(), square(dx=SIDE)]), track, start=start, end=end)
+    g = result.grids
+    assert result.stats["coverage_known"] is holds and (result.message is None) is holds
+    if holds:  # data: numbers everywhere, and the grid nobody walked is a real 0 with one dead corner
+        assert g[list(UNKNOWN_COLUMNS)].notna().all().all() and g["dead_corners"].notna().all()
+        assert g["covered_m2"].iloc[1] == 0.0 and g["dead_corners"].iloc[1] == 1
+    else:
+        assert g[list(UNKNOWN_COLUMNS)].isna().all().all() and g["dead_corners"].isna().all()
+        assert len(result.dead_corners) == 0
+
+
+def test_window_with_fixes_in_one_grid_gives_the_others_a_real_zero() -> None:
+    polys = [square(), square(dx=SIDE + 50), square(dy=-SIDE - 80)]
+    early = line_fixes(X0 - 10, X0 + 410, Y0 + 200.5)
+    late = line_fixes(X0 + SIDE + 40, X0 + 2 * SIDE + 60, Y0 + 100.5, t0=T0 + pd.Timedelta(days=3))
+    result = sweep_coverage(grids_frame(polys), pd.concat([early, late], ignore_index=True), radius_m=30,
+                            start=T0, end=T0 + pd.Timedelta(days=1))
+    assert result.message is None and result.stats["coverage_known"] is True
+    g = result.grids
+    assert abs(g["covered_m2"].iloc[0] - 2 * 30 * SIDE) <= 0.0002 * AREA
+    for k in (1, 2):  # walked by nobody in the window: a real 0 and the whole grid is one dead corner
+        assert g["covered_m2"].iloc[k] == 0.0 and g["coverage_ratio"].iloc[k] == 0.0
+        assert g["uncovered_m2"].iloc[k] == pytest.approx(polys[k].area, rel=1e-9)
+        assert g["dead_corners"].iloc[k] == 1
+        corner = result.dead_corners[result.dead_corners["grid_code"] == g["grid_code"].iloc[k]]
+        assert len(corner) == 1 and corner["area_m2"].iloc[0] == pytest.approx(polys[k].area, rel=1e-9)
+        assert corner.to_crs(CRS).geometry.iloc[0].symmetric_difference(polys[k]).area <= 1e-6 * polys[k].area
+    assert not g[list(UNKNOWN_COLUMNS)].isna().any().any()
+    roll = result.by_community.iloc[0]
+    expected = g["covered_m2"].iloc[0] / sum(p.area for p in polys)
+    assert roll["coverage_ratio"] == pytest.approx(expected) and roll["dead_corners"] == g["dead_corners"].sum()
 
 
 @pytest.mark.parametrize("radius", [0, -5.0, float("nan"), "abc"])
@@ -532,7 +621,7 @@ def test_csv_is_excel_safe_and_geojson_is_rfc7946(tmp_path, sample_result) -> No
     grids.loc[1, "cadre"] = "-1+2"
     r = sweep_coverage(grids, gpd.GeoDataFrame({"inspector": [], "time": pd.Series([], dtype="datetime64[ns]")},
                                                geometry=gpd.GeoSeries([], crs=4326), crs=4326))
-    assert r.message == "no usable GPS fixes in the tracks: coverage is 0"
+    assert r.message is not None and r.message.startswith("no GPS fixes in the tracks: coverage is unknown (no data)")
     path = r.to_csv(tmp_path / "c.csv")
     raw = path.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")

@@ -101,12 +101,13 @@ def labels_for(lang: str) -> dict[str, str]:
 
 
 def _grid_tooltip(row: Mapping[str, Any], labels: Mapping[str, str]) -> str:
-    count = int(row.get("dead_corners") or 0)
+    count = row.get("dead_corners")
+    corners = labels["no_data"] if is_missing(count) else f"{int(count)} {labels['count']}".strip()
     return lines_html([
         *grid_pairs(row, labels),
         (labels["cadre"], value_text(row, "cadre")),
         (labels["coverage"], format_percent(row.get("coverage_ratio"), lang=labels["lang"])),
-        (labels["dead_corners"], f"{count} {labels['count']}".strip()),
+        (labels["dead_corners"], corners),
     ])
 
 
@@ -179,11 +180,15 @@ def _kind_label(kind: Any, lang: str) -> str:
 
 
 def _target_popup(row: Mapping[str, Any], labels: Mapping[str, str], lang: str) -> str:
-    visited = bool(row.get("visited"))
+    visited = row.get("visited")
+    if visited is None or pd.isna(visited):  # no GPS fix in the period: unknown, not "no"
+        visited_text = labels["no_data"]
+    else:
+        visited_text = labels["yes"] if bool(visited) else labels["no"]
     pairs = [
         (labels["target"], value_text(row, "name", value_text(row, "target_id"))),
         (labels["kind"], _kind_label(row.get("kind"), lang)),
-        (labels["visited"], labels["yes"] if visited else labels["no"]),
+        (labels["visited"], visited_text),
         (labels["first_visit"], time_text(row.get("first_visit"))),
         (labels["last_visit"], time_text(row.get("last_visit"))),
     ]
@@ -213,11 +218,15 @@ def _add_targets(fmap: "folium.Map", targets: "gpd.GeoDataFrame", labels: Mappin
     import folium
 
     shapes = for_web(targets, what="targets")
-    visited = shapes["visited"].fillna(False).astype(bool)
-    for flag, name, colour in ((True, "visited_targets", COLOURS["visited"]),
-                               (False, "unvisited_targets", COLOURS["unvisited"])):
-        layer = folium.FeatureGroup(name=labels[name])
-        for _, row in shapes[visited == flag].iterrows():
+    known = shapes["visited"].notna().to_numpy()
+    visited = shapes["visited"].fillna(False).astype(bool).to_numpy()
+    for chosen, name, colour in ((known & visited, labels["visited_targets"], COLOURS["visited"]),
+                                 (known & ~visited, labels["unvisited_targets"], COLOURS["unvisited"]),
+                                 (~known, f"{labels['targets']} ({labels['no_data']})", NO_DATA_COLOUR)):
+        if colour == NO_DATA_COLOUR and not chosen.any():
+            continue
+        layer = folium.FeatureGroup(name=name)
+        for _, row in shapes[chosen].iterrows():
             _add_target(layer, row, row.geometry, _target_popup(row, labels, lang), colour)
         layer.add_to(fmap)
 

@@ -24,7 +24,7 @@ from gridmap._errors import SchemaError
 from gridmap.crs import metric_crs, require_crs
 from gridmap.maps._fonts import cjk_font_properties
 from gridmap.formatting import format_percent, is_missing
-from gridmap.maps._legend import COVERAGE_COLOURS, coverage_class_labels, coverage_colour
+from gridmap.maps._legend import COVERAGE_COLOURS, NO_DATA_COLOUR, coverage_class_labels, coverage_colour
 from gridmap.maps.coverage import COLOURS, labels_for
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -148,14 +148,16 @@ def _draw_grids(ax: "Axes", grids: "gpd.GeoDataFrame", font: "FontProperties") -
 
 
 def _draw_targets(ax: "Axes", targets: "gpd.GeoDataFrame") -> None:
+    known = targets["visited"].notna().to_numpy()
     visited = targets["visited"].fillna(False).astype(bool).to_numpy()
     geoms = targets.geometry.to_numpy()
     is_point = np.array([g.geom_type == "Point" for g in geoms], dtype=bool)
-    for flag, colour, marker in ((True, COLOURS["visited"], "o"), (False, COLOURS["unvisited"], "X")):
-        chosen = (visited == flag)
+    for flag, colour, marker in ((True, COLOURS["visited"], "o"), (False, COLOURS["unvisited"], "X"),
+                                 (None, NO_DATA_COLOUR, "o")):  # None: unknown (no GPS fix), grey, not "unvisited"
+        chosen = ~known if flag is None else known & (visited == flag)
         pts = geoms[chosen & is_point]
         if len(pts):
-            ax.scatter([p.x for p in pts], [p.y for p in pts], s=28 if flag else 46, c=colour, marker=marker,
+            ax.scatter([p.x for p in pts], [p.y for p in pts], s=46 if flag is False else 28, c=colour, marker=marker,
                        edgecolors="#222222", linewidths=0.5, zorder=7)
         polys = list(geoms[chosen & ~is_point])
         _draw_polygons(ax, polys, facecolors="none", edgecolor=colour, linewidth=1.4, zorder=5)
