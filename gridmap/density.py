@@ -57,7 +57,7 @@ over each point's sub-cell; where a sub-cell straddles the edge of the
 quartic's support, whose second derivative jumps there, the plain bound of
 linear interpolation). Every cell above 1 % of the peak whose bound exceeds
 0.5 % of its value is then summed exactly, the most doubtful first, up to about
-a third of the estimate's own cost (at least 3 million kernel evaluations); the
+a sixth of the estimate's own cost (at least 300,000 kernel evaluations); the
 rest, if any, keep the estimate and are named in a logged warning (typical of
 dense clusters at their 1 % edge, where the bound is loose and the measured
 error far below 0.5 %). The number of
@@ -152,9 +152,9 @@ _COST_PER_POINT = 6.0
 _COST_PER_FFT_CELL = 12.0
 #: Exact sums at doubtful cells may cost up to this share of the binned path (an exact evaluation there costs
 #: about three units)...
-_REPAIR_SHARE = 0.1
+_REPAIR_SHARE = 0.05
 #: ... and always this many kernel evaluations.
-_REPAIR_MIN_EVALUATIONS = 3_000_000
+_REPAIR_MIN_EVALUATIONS = 300_000
 _EXACT_CHUNK = 2_000_000
 #: Default cell: the shorter side of the bounds divided by this (ArcGIS's default).
 _CELLS_ON_SHORT_SIDE = 250.0
@@ -585,8 +585,8 @@ def _density(xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float, cell:
     exact_cost = len(xy) * window * window
     sub = _subcells(kernel, bandwidth, cell)
     if sub is not None:
-        pad = int(math.ceil(reach / (cell / sub)))
-        fft_cells = (rows * sub + 4 * pad) * (cols * sub + 4 * pad)
+        pad = sub * int(math.ceil(reach / cell))  # whole cells of sub-cells, for the bound's cell grid
+        fft_cells = (rows * sub + 2 * pad) * (cols * sub + 2 * pad)
         binned_cost = _COST_PER_POINT * len(xy) + _COST_PER_FFT_CELL * fft_cells
     if sub is None or exact_cost <= max(_MAX_EXACT_EVALUATIONS, binned_cost):
         logger.debug("kde: exact sum (%d kernel evaluations)", exact_cost)
@@ -623,10 +623,13 @@ def _density(xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float, cell:
 _THIRD_ORDER = 0.0161  # max over f of f(1 − f)|1 − 2f| / 6 = √3 / 108
 
 
-def _error_bound_at(kernel: str, bandwidth: float, h: float, d: np.ndarray) -> np.ndarray:
-    """Bound on the corrected binned estimate's error (per m², unit weight) at node-to-centre distance `d`."""
-    lo = np.maximum(d - math.sqrt(2.0) * h, 0.0)
-    hi = d + math.sqrt(2.0) * h
+def _error_bound_at(kernel: str, bandwidth: float, h: float, d: np.ndarray, widen: float = 0.0) -> np.ndarray:
+    """Bound on the corrected binned estimate's error (per m², unit weight) at node-to-centre distance `d`.
+
+    With `widen`, the bound for every node within that distance (per axis) of `d`'s.
+    """
+    lo = np.maximum(d - math.sqrt(2.0) * (h + widen), 0.0)
+    hi = d + math.sqrt(2.0) * (h + widen)
     if kernel == "quartic":
         r = bandwidth
         a = 3.0 / (math.pi * r * r)
@@ -679,22 +682,42 @@ def _binned_density(xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float
     offsets = np.arange(-pad, pad + 1, dtype=np.float64) * h
     dy, dx = offsets[:, None], offsets[None, :]
     k, kxx, kyy = _kernel_and_second_derivatives(kernel, bandwidth, dx, dy)
-    bound_kernel = _error_bound_at(kernel, bandwidth, h, np.sqrt(dx * dx + dy * dy))
-    full = [n + 2 * pad for n in grids[0].shape]
-    fshape = [sp_fft.next_fast_len(n, real=True) for n in full]
+    # circular convolution of the binned grid's own size: its wrap-around reaches only the first 2 pad outputs
+    fshape = [sp_fft.next_fast_len(n, real=True) for n in grids[0].shape]
     binned = sp_fft.rfft2(grids[0], fshape)
-    spectrum = binned * sp_fft.rfft2(k, fshape)
-    spectrum -= sp_fft.rfft2(grids[1], fshape) * sp_fft.rfft2(kxx, fshape)
-    spectrum -= sp_fft.rfft2(grids[2], fshape) * sp_fft.rfft2(kyy, fshape)
+    spectrum = binned * _small_rfft2(k, fshape)
+    spectrum -= sp_fft.rfft2(grids[1], fshape) * _small_rfft2(kxx, fshape)
+    spectrum -= sp_fft.rfft2(grids[2], fshape) * _small_rfft2(kyy, fshape)
     first = 2 * pad + sub // 2
     take = (slice(first, first + rows * sub, sub), slice(first, first + cols * sub, sub))
     dens = sp_fft.irfft2(spectrum, fshape)[take]
     del spectrum
-    bound = sp_fft.irfft2(binned * sp_fft.rfft2(bound_kernel, fshape), fshape)[take]
+    bound = _bound_grid(grids[0], binned if sub == 1 else None, kernel, bandwidth, h, sub, pad, shape)
     # FFT round-off: relative to the largest value, far below the bound's own scale
     bound = np.abs(bound) + 1e-12 * float(np.abs(dens).max(initial=0.0))
     dens = _repair(dens, bound, xy, w, kernel, bandwidth, cell, x0=x0, y1=y1, budget=budget)
     return np.ascontiguousarray(np.maximum(dens, 0.0), dtype=np.float64)
+
+
+def _small_rfft2(kernel_grid: np.ndarray, fshape: list[int]) -> np.ndarray:
+    """``rfft2(kernel_grid, fshape)`` for a grid much smaller than `fshape`: its rows first, then the columns."""
+    return sp_fft.fft(sp_fft.rfft(kernel_grid, n=fshape[1], axis=1), n=fshape[0], axis=0)
+
+
+def _bound_grid(fine: np.ndarray, fine_spectrum: np.ndarray | None, kernel: str, bandwidth: float, h: float,
+                sub: int, pad: int, shape: tuple[int, int]) -> np.ndarray:
+    """The error bound at the cell centres: the binned weights summed per cell, convolved with the bound widened
+    by the sub-cells' spread within a cell (on the cell grid, so sub-cells do not multiply its cost)."""
+    rows, cols = shape
+    blocks = pad // sub
+    coarse = fine.reshape(fine.shape[0] // sub, sub, fine.shape[1] // sub, sub).sum(axis=(1, 3)) if sub > 1 else fine
+    offsets = np.arange(-blocks, blocks + 1, dtype=np.float64) * (h * sub)
+    d = np.sqrt(offsets[:, None] ** 2 + offsets[None, :] ** 2)
+    bound_kernel = _error_bound_at(kernel, bandwidth, h, d, widen=(sub // 2) * h)
+    fshape = [sp_fft.next_fast_len(n, real=True) for n in coarse.shape]
+    spectrum = fine_spectrum if fine_spectrum is not None else sp_fft.rfft2(coarse, fshape)
+    full = sp_fft.irfft2(spectrum * _small_rfft2(bound_kernel, fshape), fshape)
+    return full[2 * blocks:2 * blocks + rows, 2 * blocks:2 * blocks + cols]
 
 
 def _repair(dens: np.ndarray, bound: np.ndarray, xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float,
@@ -722,7 +745,7 @@ def _repair(dens: np.ndarray, bound: np.ndarray, xy: np.ndarray, w: np.ndarray, 
     if fixed < len(rr):
         logger.warning(
             "kde: the error bound cannot vouch for %.1f %% at %d of %d cells above %d %% of the peak (bound up to"
-            " %.1f %%; the error itself is usually far smaller); summing them exactly would take %d more kernel"
+            " %.2f %%; the error itself is usually far smaller); summing them exactly would take %d more kernel"
             " evaluations, so they keep the binned estimate. A smaller cell_m tightens the bound.",
             100 * _TARGET_RELATIVE_ERROR, len(rr) - fixed, dens.size, round(100 * _PEAK_SHARE),
             100 * float(ratio[fixed]), int(cost[-1] - (cost[fixed - 1] if fixed else 0)))
