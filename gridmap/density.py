@@ -588,18 +588,16 @@ def _density(xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float, cell:
         pad = sub * int(math.ceil(reach / cell))  # whole cells of sub-cells, for the bound's cell grid
         fft_cells = (rows * sub + 2 * pad) * (cols * sub + 2 * pad)
         binned_cost = _COST_PER_POINT * len(xy) + _COST_PER_FFT_CELL * fft_cells
+        if fft_cells > _MAX_CELLS:
+            logger.info("kde: %d sub-cells per cell would need %d computing cells; summing exactly", sub, fft_cells)
+            sub = None
     if sub is None or exact_cost <= max(_MAX_EXACT_EVALUATIONS, binned_cost):
-        logger.debug("kde: exact sum (%d kernel evaluations)", exact_cost)
         if sub is None:
-            logger.info("kde: bandwidth %.2f m spans too few %.2f m cells for binning within %.1f %%;"
-                        " summing every point's kernel exactly (%d evaluations)", bandwidth, cell,
-                        100 * _TARGET_RELATIVE_ERROR, exact_cost)
+            logger.info("kde: bandwidth %.2f m, cell %.2f m: summing every point's kernel exactly (%d evaluations)",
+                        bandwidth, cell, exact_cost)
+        logger.debug("kde: exact sum (%d kernel evaluations)", exact_cost)
         values = _direct_sum(xy, w, kernel, bandwidth, cell, x0=minx, y1=maxy, shape=(rows, cols), window=window)
         return values * _M2_PER_KM2, (minx, miny, maxx, maxy)
-    if fft_cells > _MAX_CELLS:
-        raise SchemaError(
-            f"the density raster would need {fft_cells:,} computing cells (bandwidth {bandwidth:.1f} m, cell"
-            f" {cell:.2f} m over {maxx - minx:.0f} x {maxy - miny:.0f} m); give a larger cell_m or smaller bounds")
     budget = max(_REPAIR_MIN_EVALUATIONS, binned_cost * _REPAIR_SHARE)
     logger.debug("kde: binned estimate on %d x %d sub-cells per cell", sub, sub)
     values = _binned_density(xy, w, kernel, bandwidth, cell, sub, pad, x0=minx, y1=maxy, shape=(rows, cols),

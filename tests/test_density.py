@@ -149,6 +149,16 @@ def test_many_points_at_few_cells_per_bandwidth(kernel: str, cells: float) -> No
     assert _max_rel_error(grid, xy, np.ones(n)) <= 0.005
 
 
+def test_sub_cells_too_many_for_memory_sum_exactly(binned_only: None, monkeypatch, caplog) -> None:
+    monkeypatch.setattr(density, "_MAX_CELLS", 200_000)  # the raster fits, its 7 x 7 sub-cells do not
+    xy, bounds = _layout("clustered", 40.0)
+    with caplog.at_level(logging.INFO, logger="gridmap.density"):
+        grid = kde(_series(xy), bandwidth_m=40.0, cell_m=CELL, bounds=bounds)
+    assert "summing exactly" in caplog.text
+    exact = _whole_grid_exact(grid, xy, np.ones(len(xy)))
+    np.testing.assert_allclose(grid.values, exact, rtol=1e-9, atol=1e-9 * exact.max())
+
+
 @pytest.mark.parametrize("kernel", ["quartic", "gaussian"])
 def test_part_inside_the_extent(kernel: str, binned_only: None) -> None:
     # bounds cutting through the points: the raster holds only the part of each kernel inside them
