@@ -12,7 +12,8 @@ EPSG:4546 with pyproj (as its user must), then the peer's estimate at the same
 512 x 512 cell centres, converted to points per km². Both are timed the same way
 (best of ``REPEAT`` runs each, in this process) and their peak memory is taken
 in a forked child that runs each side once (VmHWM after resetting it, minus the
-resident size before the run: the memory the estimate itself needs).
+resident size before the run, after ``malloc_trim`` has returned the memory the
+parent freed: the memory the estimate itself needs).
 
 Pairs (only the same kernel on both sides):
 
@@ -48,6 +49,7 @@ than scipy's ``gaussian_kde``.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import time
@@ -234,6 +236,12 @@ def _status_mb(key: str) -> float:
 
 
 def _memory_child(queue: Any, fn: Callable[[], np.ndarray]) -> None:
+    try:  # hand back the heap the parent freed but kept (earlier runs), so that the peak counts this run only
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:
+        pass
     try:
         Path("/proc/self/clear_refs").write_text("5", encoding="ascii")  # VmHWM := VmRSS (Linux >= 4.0)
     except OSError:
@@ -250,6 +258,23 @@ def peak_memory_mb(fn: Callable[[], np.ndarray]) -> float:
     return float(in_child(_memory_child, fn))
 
 
+class _Warnings(logging.Handler):
+    """Keeps gridmap's warnings, to print each once in its case's block (instead of once per run on stderr)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message not in self.messages:
+            self.messages.append(message)
+
+
+WARNINGS = _Warnings()
+logging.getLogger("gridmap.density").addHandler(WARNINGS)
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.3f} %"
 
@@ -257,6 +282,7 @@ def _pct(x: float) -> str:
 def _compare(say: Callable[[str], None], setup: Setup, kernel: str, cells: float, peers: dict[str, Callable],
              speed_target: bool, seed: int) -> None:
     bw = cells * CELL
+    WARNINGS.messages.clear()
     t_ours, g_ours = best_of(lambda: ours(setup, bw, kernel))
     times, grids = {"gridmap": t_ours}, {"gridmap": g_ours}
     for name, fn in peers.items():
@@ -281,6 +307,8 @@ def _compare(say: Callable[[str], None], setup: Setup, kernel: str, cells: float
     say("  max error " + ", ".join(f"{name} {_pct(e)}" for name, e in errors.items())
         + f" (target <= 0.5 % for gridmap: {'met' if ok_error else 'NOT met'})")
     say("  peak mem  " + ", ".join(f"{name} {m:.0f} MB" for name, m in mem.items()))
+    for message in WARNINGS.messages:
+        say(f"  gridmap logged: {message}")
 
 
 def check_kernels_match() -> None:
