@@ -585,7 +585,7 @@ def _density(xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float, cell:
     exact_cost = len(xy) * window * window
     sub = _subcells(kernel, bandwidth, cell)
     if sub is not None:
-        pad = sub * int(math.ceil(reach / cell))  # whole cells of sub-cells, for the bound's cell grid
+        pad = int(math.ceil(reach / (cell / sub)))
         fft_cells = (rows * sub + 2 * pad) * (cols * sub + 2 * pad)
         binned_cost = _COST_PER_POINT * len(xy) + _COST_PER_FFT_CELL * fft_cells
         if fft_cells > _MAX_CELLS:
@@ -621,13 +621,10 @@ def _density(xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float, cell:
 _THIRD_ORDER = 0.0161  # max over f of f(1 − f)|1 − 2f| / 6 = √3 / 108
 
 
-def _error_bound_at(kernel: str, bandwidth: float, h: float, d: np.ndarray, widen: float = 0.0) -> np.ndarray:
-    """Bound on the corrected binned estimate's error (per m², unit weight) at node-to-centre distance `d`.
-
-    With `widen`, the bound for every node within that distance (per axis) of `d`'s.
-    """
-    lo = np.maximum(d - math.sqrt(2.0) * (h + widen), 0.0)
-    hi = d + math.sqrt(2.0) * (h + widen)
+def _error_bound_at(kernel: str, bandwidth: float, h: float, d: np.ndarray) -> np.ndarray:
+    """Bound on the corrected binned estimate's error (per m², unit weight) at node-to-centre distance `d`."""
+    lo = np.maximum(d - math.sqrt(2.0) * h, 0.0)
+    hi = d + math.sqrt(2.0) * h
     if kernel == "quartic":
         r = bandwidth
         a = 3.0 / (math.pi * r * r)
@@ -690,7 +687,7 @@ def _binned_density(xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float
     take = (slice(first, first + rows * sub, sub), slice(first, first + cols * sub, sub))
     dens = sp_fft.irfft2(spectrum, fshape)[take]
     del spectrum
-    bound = _bound_grid(grids[0], binned if sub == 1 else None, kernel, bandwidth, h, sub, pad, shape)
+    bound = _bound_grid(binned, fshape, kernel, bandwidth, h, pad, take)
     # FFT round-off: relative to the largest value, far below the bound's own scale
     bound = np.abs(bound) + 1e-12 * float(np.abs(dens).max(initial=0.0))
     dens = _repair(dens, bound, xy, w, kernel, bandwidth, cell, x0=x0, y1=y1, budget=budget)
@@ -702,20 +699,12 @@ def _small_rfft2(kernel_grid: np.ndarray, fshape: list[int]) -> np.ndarray:
     return sp_fft.fft(sp_fft.rfft(kernel_grid, n=fshape[1], axis=1), n=fshape[0], axis=0)
 
 
-def _bound_grid(fine: np.ndarray, fine_spectrum: np.ndarray | None, kernel: str, bandwidth: float, h: float,
-                sub: int, pad: int, shape: tuple[int, int]) -> np.ndarray:
-    """The error bound at the cell centres: the binned weights summed per cell, convolved with the bound widened
-    by the sub-cells' spread within a cell (on the cell grid, so sub-cells do not multiply its cost)."""
-    rows, cols = shape
-    blocks = pad // sub
-    coarse = fine.reshape(fine.shape[0] // sub, sub, fine.shape[1] // sub, sub).sum(axis=(1, 3)) if sub > 1 else fine
-    offsets = np.arange(-blocks, blocks + 1, dtype=np.float64) * (h * sub)
-    d = np.sqrt(offsets[:, None] ** 2 + offsets[None, :] ** 2)
-    bound_kernel = _error_bound_at(kernel, bandwidth, h, d, widen=(sub // 2) * h)
-    fshape = [sp_fft.next_fast_len(n, real=True) for n in coarse.shape]
-    spectrum = fine_spectrum if fine_spectrum is not None else sp_fft.rfft2(coarse, fshape)
-    full = sp_fft.irfft2(spectrum * _small_rfft2(bound_kernel, fshape), fshape)
-    return full[2 * blocks:2 * blocks + rows, 2 * blocks:2 * blocks + cols]
+def _bound_grid(spectrum: np.ndarray, fshape: list[int], kernel: str, bandwidth: float, h: float, pad: int,
+                take: tuple[slice, slice]) -> np.ndarray:
+    """The error bound at the cell centres: the binned weights (their spectrum) convolved with the bound."""
+    offsets = np.arange(-pad, pad + 1, dtype=np.float64) * h
+    bound_kernel = _error_bound_at(kernel, bandwidth, h, np.sqrt(offsets[:, None] ** 2 + offsets[None, :] ** 2))
+    return sp_fft.irfft2(spectrum * _small_rfft2(bound_kernel, fshape), fshape)[take]
 
 
 def _repair(dens: np.ndarray, bound: np.ndarray, xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float,
