@@ -49,7 +49,7 @@ Smoothing*, appendix D), and so are their second moments within the sub-cell,
 ``w · f(1 − f) · h² / 2`` in x and in y (``f`` the fractional position between
 nodes, ``h`` the sub-cell). The grids are convolved (FFT) with the kernel and
 with its second derivatives ``∂²K/∂x²`` and ``∂²K/∂y²`` sampled at the node
-offsets, and the second is subtracted: this removes linear binning's
+offsets, and the moment terms are subtracted: this removes linear binning's
 second-order error (``f(1 − f) h² / 2 · ∂²K``) exactly, leaving third-order terms.
 Alongside, one more convolution gives a bound on the remaining error at every
 cell (Taylor's theorem with the kernel's third and fourth derivatives bounded
@@ -60,9 +60,8 @@ linear interpolation). Every cell above 1 % of the peak whose bound exceeds
 a sixth of the estimate's own cost (at least 300,000 kernel evaluations); the
 rest, if any, keep the estimate and are named in a logged warning (typical of
 dense clusters at their 1 % edge, where the bound is loose and the measured
-error far below 0.5 %). The number of
-sub-cells is the fewest whose bound for evenly spread points stays below half
-the target. The binned grid is padded by the kernel's reach, so points outside
+error far below 0.5 %). The number of sub-cells is the fewest whose bound for
+evenly spread points stays below half the target. The binned grid is padded by the kernel's reach, so points outside
 `bounds` still add their share inside it.
 
 Density whose kernel reaches beyond `bounds` is cut: the raster integrates to
