@@ -142,8 +142,11 @@ _SAFETY = 0.9
 _UNIFORM_SHARE = 0.5
 #: Most sub-cells per cell side (odd) when the bandwidth spans few cells.
 _MAX_SUBCELLS = 7
-#: Most cells of the computing grid (memory stays below about 1 GB).
+#: Most cells of the raster.
 _MAX_CELLS = 40_000_000
+#: Most cells of the binned estimate's computing grid (about 70 bytes each at the peak: memory below about 1 GB);
+#: beyond it the kernel is summed exactly.
+_MAX_FFT_CELLS = 14_000_000
 #: The exact sum is used below this many kernel evaluations (points × cells in a kernel's window)...
 _MAX_EXACT_EVALUATIONS = 10_000_000
 #: ... or when it costs less than the binned path, reckoned in kernel evaluations per point and per FFT cell.
@@ -587,7 +590,7 @@ def _density(xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float, cell:
         pad = int(math.ceil(reach / (cell / sub)))
         fft_cells = (rows * sub + 2 * pad) * (cols * sub + 2 * pad)
         binned_cost = _COST_PER_POINT * len(xy) + _COST_PER_FFT_CELL * fft_cells
-        if fft_cells > _MAX_CELLS:
+        if fft_cells > _MAX_FFT_CELLS:
             logger.info("kde: %d sub-cells per cell would need %d computing cells; summing exactly", sub, fft_cells)
             sub = None
     if sub is None or exact_cost <= max(_MAX_EXACT_EVALUATIONS, binned_cost):
@@ -682,6 +685,7 @@ def _binned_density(xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float
     spectrum = binned * _small_rfft2(k, fshape)
     spectrum -= sp_fft.rfft2(grids[1], fshape) * _small_rfft2(kxx, fshape)
     spectrum -= sp_fft.rfft2(grids[2], fshape) * _small_rfft2(kyy, fshape)
+    del grids
     first = 2 * pad + sub // 2
     take = (slice(first, first + rows * sub, sub), slice(first, first + cols * sub, sub))
     dens = sp_fft.irfft2(spectrum, fshape)[take]

@@ -150,7 +150,7 @@ def test_many_points_at_few_cells_per_bandwidth(kernel: str, cells: float) -> No
 
 
 def test_sub_cells_too_many_for_memory_sum_exactly(binned_only: None, monkeypatch, caplog) -> None:
-    monkeypatch.setattr(density, "_MAX_CELLS", 200_000)  # the raster fits, its 7 x 7 sub-cells do not
+    monkeypatch.setattr(density, "_MAX_FFT_CELLS", 200_000)  # the raster fits, its 7 x 7 sub-cells do not
     xy, bounds = _layout("clustered", 40.0)
     with caplog.at_level(logging.INFO, logger="gridmap.density"):
         grid = kde(_series(xy), bandwidth_m=40.0, cell_m=CELL, bounds=bounds)
