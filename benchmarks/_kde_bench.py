@@ -299,7 +299,9 @@ def _compare(say: Callable[[str], None], setup: Setup, kernel: str, cells: float
         if speed_target and name.startswith("KDEpy"):
             verdict = f"target <= {TARGET_RATIO}x: {'met' if ratio <= TARGET_RATIO else 'NOT met'}"
         elif name.startswith("scipy"):
-            verdict = f"target >= 100x faster: {'met' if ratio <= 0.01 else 'NOT met'}"
+            say(f"  time      {name} {times[name]:.3f} s, gridmap {t_ours:.3f} s, gridmap {1 / ratio:.0f}x faster"
+                f" (target >= 100x faster: {'met' if ratio <= 0.01 else 'NOT met'})")
+            continue
         else:
             verdict = "no time target at this bandwidth"
         say(f"  time      {name} {times[name]:.3f} s, gridmap {t_ours:.3f} s, ratio gridmap/{name.split()[0]}"
