@@ -861,8 +861,11 @@ def page_html(fmap: "folium.Map", *, offline: bool, lang: str, cache: "AssetCach
     ['<!DOCTYPE html>', '<html lang="en">']
     """
     from gridmap.maps.offline import inline_html
+    from gridmap.maps.page import stable_ids
 
-    html = fmap.get_root().render()
+    # folium's random 32-digit ids can hold a run of digits shaped like a mobile number (seen in CI): renumber
+    # the elements in page order before rendering, for every page
+    html = stable_ids(fmap).get_root().render()
     if offline:
         html = inline_html(html, cache=cache, exclude=_UNUSED_ASSETS)
     html = html.replace("<html>", f'<html lang="{"zh-Hans" if lang == "zh" else "en"}">', 1)
@@ -970,10 +973,7 @@ def save_page(fmap: "folium.Map", path: str | PathLike[str], *, offline: bool = 
     >>> "内部使用：未脱敏" in out.read_text(encoding="utf-8")
     True
     """
-    from gridmap.maps.page import stable_ids
-
     out = Path(path)
-    stable_ids(fmap)  # folium's random 32-digit ids can hold a run of digits shaped like a mobile number
     extra = "" if redact else _internal_banner(lang)
     out.write_text(page_html(fmap, offline=offline, lang=lang, cache=cache, redact=redact, extra_body=extra),
                    encoding="utf-8")

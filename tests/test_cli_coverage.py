@@ -181,6 +181,7 @@ def test_coverage_of_a_workspace_without_grids_is_a_clear_error(tmp_path: Path, 
     assert "no grids" in capsys.readouterr().err
 
 
+@pytest.mark.browser
 def test_coverage_page_opens_in_chromium_without_network(ws: Path, tmp_path: Path, capsys: Cap) -> None:
     from _browser import offline_page, real_cache_or_skip
 

@@ -326,3 +326,15 @@ def test_no_tracks_and_no_rectifications_read_no_data(layers: dict) -> None:
     assert "0.0 %" not in html
     full = unescape(report_map(layers, **PERIOD).get_root().render())
     assert "无整改记录" not in full and "本时段无巡查轨迹" not in full
+
+
+def test_a_random_folium_id_shaped_like_a_phone_never_blocks_a_page() -> None:
+    """CI once drew a folium id holding 1[3-9]+9 digits; the page refused itself. Ids are renumbered first."""
+    import folium
+
+    from gridmap.html_report import page_html
+
+    fmap = folium.Map(tiles=None)
+    fmap._id = "07" + "13812345678" + "0" * 19  # the shape of the id CI drew (a uuid4 hex of digits)
+    html = page_html(fmap, offline=False, lang="zh")
+    assert "13812345678" not in html and re.search(r"(?<!\d)1[3-9]\d{9}(?!\d)", html) is None
