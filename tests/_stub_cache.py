@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 from gridmap.maps.assets import ASSET_URLS
+
+#: A script or style sheet loaded from the network (a page that is not one offline file).
+REMOTE = re.compile(r"""<(script|link)\b[^>]*\b(src|href)\s*=\s*["']?https?:""", flags=re.I)
+#: A run of digits shaped like a mainland mobile number, standing alone.
+PHONE = re.compile(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])")
 
 
 def stub_cache(folder: Path) -> Path:

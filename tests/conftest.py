@@ -81,3 +81,17 @@ def sample_copy(sample_template: Path, tmp_path: Path) -> Path:
     path = tmp_path / "w.gpkg"
     path.write_bytes(sample_template.read_bytes())
     return path
+
+
+@pytest.fixture()
+def stand_in_assets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An asset cache of small stand-in files (no network) that commands find through GRIDMAP_ASSETS_DIR.
+
+    For tests of what gridmap writes into a page (offline references, redaction), where the content of the
+    third-party scripts does not matter; tests that open a page in Chromium use the real cache (_browser.py).
+    """
+    from _stub_cache import stub_cache
+
+    folder = stub_cache(tmp_path / "assets")
+    monkeypatch.setenv("GRIDMAP_ASSETS_DIR", str(folder))
+    return folder

@@ -15,13 +15,12 @@ import pytest
 from pyproj import Transformer
 from shapely.geometry import box
 
-from _stub_cache import stub_cache
+from _stub_cache import REMOTE
 
 from gridmap.cli import main
 from gridmap.demo import write_messy_reports_csv
 from gridmap.privacy import mask_name
 
-REMOTE = re.compile(r"""<(script|link)\b[^>]*\b(src|href)\s*=\s*["']?https?:""", flags=re.I)
 
 NOW_FREE_REASONS = {
     "swapped_coordinates": 1,
@@ -249,8 +248,7 @@ def test_python_dash_m_is_the_same_command(tmp_path: Path) -> None:
     assert result.returncode == 2 and "Traceback" not in result.stderr
 
 
-def test_demo_writes_everything_offline_and_leaks_no_phone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GRIDMAP_ASSETS_DIR", str(stub_cache(tmp_path / "assets")))
+def test_demo_writes_everything_offline_and_leaks_no_phone(tmp_path: Path, stand_in_assets: Path) -> None:
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out)]) == 0
     for name in ("gulou-sample.gpkg", "quarantine.csv", "grid-check.json", "grids.html", "import-summary.json"):

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import math
 from html import unescape
-import re
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 import pytest
 
-from _stub_cache import stub_cache
+from _stub_cache import PHONE, REMOTE
 
 from gridmap.cli import main
 from gridmap.privacy import mask_name
@@ -27,16 +26,6 @@ def ws(sample_template: Path) -> Path:
     return sample_template
 
 
-@pytest.fixture()
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A filled asset cache (stand-in files, no network) that the commands find through GRIDMAP_ASSETS_DIR."""
-    folder = stub_cache(tmp_path / "assets")
-    monkeypatch.setenv("GRIDMAP_ASSETS_DIR", str(folder))
-    return folder
-
-
-REMOTE = re.compile(r"""<(script|link)\b[^>]*\b(src|href)\s*=\s*["']?https?:""", flags=re.I)
-PHONE = re.compile(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])")
 WEEK = ["--from", "2025-03-03", "--to", "2025-03-10"]
 
 
@@ -45,7 +34,7 @@ def floor_percent(covered: float, area: float) -> str:
     return f"{math.floor(1000 * covered / area + 1e-9) / 10:.1f} %"
 
 
-def test_coverage_writes_every_output(ws: Path, tmp_path: Path, capsys: Cap, cache: Path) -> None:
+def test_coverage_writes_every_output(ws: Path, tmp_path: Path, capsys: Cap, stand_in_assets: Path) -> None:
     out = {k: tmp_path / f"coverage.{k}" for k in ("csv", "html", "png")}
     corners = tmp_path / "dead.geojson"
     capsys.readouterr()
@@ -80,7 +69,7 @@ def test_coverage_writes_every_output(ws: Path, tmp_path: Path, capsys: Cap, cac
     assert f"coverage of 36 grids: {floor_percent(table['covered_m2'].sum(), table['area_m2'].sum())} of" in text
 
 
-def test_no_redact_keeps_names_and_marks_the_page(ws: Path, tmp_path: Path, capsys: Cap, cache: Path) -> None:
+def test_no_redact_keeps_names_and_marks_the_page(ws: Path, tmp_path: Path, capsys: Cap, stand_in_assets: Path) -> None:
     html = tmp_path / "c.html"
     capsys.readouterr()
     assert main(["coverage", str(ws), *WEEK, "--quiet", "--html", str(html), "--no-redact"]) == 0

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import rasterio
 
-from _stub_cache import stub_cache
+from _stub_cache import PHONE, REMOTE
 
 from gridmap.cli import main
 from gridmap.hotspot import EMERGING_CATEGORIES
@@ -28,18 +28,6 @@ def ws(sample_template: Path) -> Path:
     return sample_template
 
 
-@pytest.fixture()
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A filled asset cache (stand-in files, no network) that the commands find through GRIDMAP_ASSETS_DIR."""
-    folder = stub_cache(tmp_path / "assets")
-    monkeypatch.setenv("GRIDMAP_ASSETS_DIR", str(folder))
-    return folder
-
-
-REMOTE = re.compile(r"""<(script|link)\b[^>]*\b(src|href)\s*=\s*["']?https?:""", flags=re.I)
-PHONE = re.compile(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])")
-
-
 def assert_shareable(page: Path, ws: Path) -> str:
     """One offline file, no phone-shaped number, no cadre named in full."""
     html = page.read_text(encoding="utf-8")
@@ -49,7 +37,7 @@ def assert_shareable(page: Path, ws: Path) -> str:
     return html
 
 
-def test_heatmap_writes_a_geotiff_in_true_units(ws: Path, tmp_path: Path, capsys: Cap, cache: Path) -> None:
+def test_heatmap_writes_a_geotiff_in_true_units(ws: Path, tmp_path: Path, capsys: Cap, stand_in_assets: Path) -> None:
     tif, html, png = tmp_path / "h.tif", tmp_path / "h.html", tmp_path / "h.png"
     capsys.readouterr()
     assert main(["heatmap", str(ws), "--from", "2025-01-01", "--to", "2026-01-01", "--bandwidth", "200",
@@ -70,7 +58,7 @@ def test_heatmap_writes_a_geotiff_in_true_units(ws: Path, tmp_path: Path, capsys
 
 
 def test_heatmap_without_rectifications_says_no_data_not_zero(sample_copy: Path, tmp_path: Path, capsys: Cap,
-                                                              cache: Path) -> None:
+                                                              stand_in_assets: Path) -> None:
     with closing(sqlite3.connect(sample_copy)) as con:
         con.execute("DELETE FROM rectifications")
         con.commit()
@@ -88,7 +76,8 @@ def test_heatmap_without_rectifications_says_no_data_not_zero(sample_copy: Path,
     assert "反弹" not in page and json.dumps("反弹点位")[1:-1] not in page
 
 
-def test_heatmap_recurring_only_has_the_rebound_title(ws: Path, tmp_path: Path, capsys: Cap, cache: Path) -> None:
+def test_heatmap_recurring_only_has_the_rebound_title(ws: Path, tmp_path: Path, capsys: Cap,
+                                                      stand_in_assets: Path) -> None:
     html = tmp_path / "h.html"
     assert main(["heatmap", str(ws), "--recurring-only", "--html", str(html)]) == 0
     page = assert_shareable(html, ws)
@@ -120,7 +109,8 @@ def test_heatmap_unknown_category_lists_the_known_ones(ws: Path, capsys: Cap) ->
 
 
 @pytest.mark.parametrize("cells", ["grids", "fishnet", "hex"])
-def test_hotspots_csv_one_row_per_cell(ws: Path, tmp_path: Path, cells: str, capsys: Cap, cache: Path) -> None:
+def test_hotspots_csv_one_row_per_cell(ws: Path, tmp_path: Path, cells: str, capsys: Cap,
+                                       stand_in_assets: Path) -> None:
     csv = tmp_path / "h.csv"
     capsys.readouterr()
     assert main(["hotspots", str(ws), "--cells", cells, "--size", "150", "--csv", str(csv),
