@@ -96,7 +96,8 @@ def import_file(
         Repair invalid geometries (keeping the originals in the log) instead
         of quarantining them.
     defaults : mapping, optional
-        Values for columns the file lacks, e.g. ``{"inspector": "巡查员A"}``.
+        Values for columns the file lacks, e.g. ``{"inspector": "巡查员A"}``. A key column (``report_id``
+        of reports, ``grid_code`` of grids, ...) is refused, see :func:`gridmap.records.check_defaults`.
     now : pandas.Timestamp, optional
         The present, for the future-time check (default: now).
 
@@ -122,10 +123,11 @@ def import_file(
     >>> ws.close()
     """
     from gridmap.io.dispatch import read
-    from gridmap.records import prepare
+    from gridmap.records import check_defaults, prepare
     from gridmap.workspace import Workspace, open_workspace
 
     spec = layer_spec(layer)
+    check_defaults(spec.name, defaults)  # before anything is read: a key column set for every row is refused
     ws = workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
     try:
         result = read(path, layer=spec.name, coords=coords, encoding=encoding, source_layer=source_layer)

@@ -39,6 +39,7 @@ Examples
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -64,6 +65,11 @@ __all__ = [
     "ImportSummary",
     "COLUMN_ALIASES",
     "Category",
+    "CATEGORY_ALIASES",
+    "STANDARD_CATEGORY_SOURCE",
+    "normalize_label",
+    "category_lookup",
+    "unknown_category_hint",
     "category_key",
     "builtin_category_keys",
     "category_label",
@@ -306,7 +312,7 @@ QUARANTINE_REASONS: Mapping[str, str] = {
     "missing_time": "no time given",
     "unparseable_time": "a time that cannot be parsed",
     "future_time": "a time in the future",
-    "unknown_category": "a category that is neither a known key nor a known label",
+    "unknown_category": "a category that is neither a known key, label nor alias; add it with gridmap category --add",
     "unknown_kind": "a target kind that is not one of TARGET_KINDS",
     "invalid_geometry": "a geometry that is not valid (reason given)",
     "wrong_geometry_type": "a geometry of a type the layer does not hold",
@@ -385,7 +391,50 @@ _BUILTIN_CATEGORIES: tuple[Category, ...] = (
     Category("sewage_discharge_point", "污水排放点", "sewage discharge point"),
     Category("vacant_lot_garbage", "空闲地垃圾杂草", "vacant-lot garbage or weeds"),
     Category("sanitation_dead_corner", "卫生死角", "sanitation dead corner"),
+    # Event names of the digital urban management standards that no seed category covers.
+    Category("accumulated_garbage_muck", "积存垃圾渣土", "accumulated garbage or muck"),
+    Category("road_not_clean", "道路不洁", "road not clean"),
+    Category("road_spillage", "道路遗撒", "road spillage"),
+    Category("abandoned_furniture", "废弃家具设备", "abandoned furniture or equipment"),
+    Category("overflowing_bin", "垃圾满溢", "overflowing garbage bin or station"),
+    Category("illegal_structure", "私搭乱建", "illegal structure"),
+    Category("dirty_green_space", "绿地脏乱", "dirty green space"),
+    Category("sewage_overflow", "污水冒溢", "sewage overflow"),
 )
+
+#: Where the event names of :data:`CATEGORY_ALIASES` and the standard's built-in categories come from.
+STANDARD_CATEGORY_SOURCE = (
+    "GB/T 30428.2-2013 数字化城市管理信息系统 第2部分：管理部件和事件 (events, 市容环境类 and 街面秩序类), "
+    "which replaced CJ/T 214-2007; which of gridmap's categories each name maps to is gridmap's own judgement"
+)
+
+#: Event names of the digital urban management standards (GB/T 30428.2-2013, CJ/T 214-2007 before it)
+#: that mean the same as one of gridmap's categories, mapped to its key. Names the seed lacks are
+#: built-in categories of their own (``accumulated_garbage_muck`` 积存垃圾渣土, ``overflowing_bin``
+#: 垃圾满溢, ...). The mapping is gridmap's judgement, not the standard's. A category's own key or
+#: label wins over an alias, so a workspace that added, say, 暴露垃圾 as its own category keeps it.
+CATEGORY_ALIASES: Mapping[str, str] = {
+    # exposed garbage lying in the open: what the 垃圾乱倒 clean-ups remove
+    "暴露垃圾": "garbage_dumping",
+    "乱倒垃圾": "garbage_dumping",
+    # piled objects and materials, piled sundries
+    "乱堆物堆料": "random_piling",
+    "乱堆杂物": "random_piling",
+    "乱堆物料": "random_piling",
+    "废弃车辆": "scrapped_vehicle",
+    "僵尸车": "scrapped_vehicle",
+    # a shop trading outside its door occupies the road just as a stall does (the article's shop clean-up)
+    "店外经营": "road_occupying_business",
+    "出店经营": "road_occupying_business",
+    "跨门营业": "road_occupying_business",
+    "垃圾站(箱)满溢": "overflowing_bin",
+    "垃圾箱满溢": "overflowing_bin",
+    "垃圾桶满溢": "overflowing_bin",
+    "垃圾站满溢": "overflowing_bin",
+    "积存垃圾": "accumulated_garbage_muck",
+    "违章搭建": "illegal_structure",
+    "违法建设": "illegal_structure",
+}
 
 #: Report categories by key. Extend with :func:`register_category`.
 CATEGORIES: dict[str, Category] = {c.key: c for c in _BUILTIN_CATEGORIES}
@@ -431,27 +480,76 @@ def register_category(key: str, zh: str, en: str | None = None) -> Category:
 
 
 def builtin_category_keys() -> frozenset[str]:
-    """Keys of the categories gridmap ships (the article's), as opposed to those users added."""
+    """Keys of the categories gridmap ships (the article's and the standard's), as opposed to those users added."""
     return frozenset(c.key for c in _BUILTIN_CATEGORIES)
 
 
+def normalize_label(value: object) -> str:
+    """The form a category spelling is compared in: NFKC, lower case, spaces collapsed.
+
+    NFKC folds full-width characters to half-width (``（箱）`` to ``(箱)``), so full-width and
+    ASCII parentheses, full-width spaces and surrounding whitespace do not matter.
+
+    Examples
+    --------
+    >>> normalize_label(" 垃圾站（箱）满溢 ") == normalize_label("垃圾站 (箱) 满溢")
+    True
+    >>> normalize_label("Random  Piling")
+    'random piling'
+    """
+    text = unicodedata.normalize("NFKC", str(value)).lower()
+    text = re.sub(r"\s+", " ", text).strip()
+    return re.sub(r"\s*([()])\s*", r"\1", text)
+
+
+def category_lookup() -> dict[str, str]:
+    """Every accepted category spelling (normalised by :func:`normalize_label`) mapped to its key.
+
+    Keys, zh-Hans and English labels of :data:`CATEGORIES`, and the standard's event names of
+    :data:`CATEGORY_ALIASES`; a category's own key or label wins over an alias.
+
+    Examples
+    --------
+    >>> lookup = category_lookup()
+    >>> lookup["暴露垃圾"], lookup["垃圾站(箱)满溢"], lookup["垃圾乱倒"]
+    ('garbage_dumping', 'overflowing_bin', 'garbage_dumping')
+    """
+    lookup = {normalize_label(alias): key for alias, key in CATEGORY_ALIASES.items() if key in CATEGORIES}
+    for cat in CATEGORIES.values():
+        lookup.update({normalize_label(cat.en): cat.key, normalize_label(cat.zh): cat.key})
+    lookup.update({normalize_label(key): key for key in CATEGORIES})
+    return lookup
+
+
+def unknown_category_hint() -> str:
+    """What to do about an unknown category: the command that adds one, and the known ones."""
+    known = ", ".join(f"{c.key} ({c.zh})" for c in CATEGORIES.values())
+    return (f"add it with gridmap category WORKSPACE --add KEY 中文名 (e.g. --add illegal_ad 小广告), "
+            f"or use one of: {known}")
+
+
 def category_key(value: str) -> str:
-    """Return the category key for a key or a zh-Hans (or English) label.
+    """Return the category key for a key, a zh-Hans or English label, or a standard event name.
+
+    Spelling is compared after :func:`normalize_label` (case, full-width characters and spaces
+    do not matter); the standard's event names are in :data:`CATEGORY_ALIASES`.
 
     Raises
     ------
     SchemaError
-        When `value` matches no category; the message lists the known ones.
+        When `value` matches no category; the message names ``gridmap category --add`` and lists
+        the known ones.
+
+    Examples
+    --------
+    >>> category_key("暴露垃圾"), category_key(" 垃圾站（箱）满溢 ")
+    ('garbage_dumping', 'overflowing_bin')
     """
     text = str(value).strip()
-    if text in CATEGORIES:
-        return text
-    lowered = text.lower()
-    for cat in CATEGORIES.values():
-        if text == cat.zh or lowered == cat.en.lower() or lowered == cat.key:
-            return cat.key
-    known = ", ".join(f"{c.key} ({c.zh})" for c in CATEGORIES.values())
-    raise SchemaError(f"unknown category {text!r}; known categories: {known}")
+    key = category_lookup().get(normalize_label(text))
+    if key is not None:
+        return key
+    raise SchemaError(f"unknown category {text!r}; {unknown_category_hint()}")
 
 
 def category_label(key: str, lang: str = "zh") -> str:

@@ -62,11 +62,11 @@ from shapely.geometry.base import BaseGeometry
 from gridmap._errors import CRSError, ReadError, SchemaError
 from gridmap.io._base import QUARANTINE_NAMES, ReadResult, quarantine_frame, raw_json
 from gridmap.model import (
-    CATEGORIES, COLUMN_ALIASES, DEFAULT_TZ, QUARANTINE_REASONS, REPORT_STATUSES, STORAGE_CRS, TARGET_KINDS,
-    Column, LayerSpec, layer_spec, spotcheck_result,
+    COLUMN_ALIASES, DEFAULT_TZ, QUARANTINE_REASONS, REPORT_STATUSES, STORAGE_CRS, TARGET_KINDS,
+    Column, LayerSpec, category_lookup, layer_spec, normalize_label, spotcheck_result, unknown_category_hint,
 )
 
-__all__ = ["PreparedBatch", "prepare", "parse_times", "CHINA_BOUNDS", "FUTURE_SLACK", "COORDS"]
+__all__ = ["PreparedBatch", "prepare", "check_defaults", "parse_times", "CHINA_BOUNDS", "FUTURE_SLACK", "COORDS"]
 
 logger = logging.getLogger(__name__)
 
@@ -398,15 +398,58 @@ def _original(columns: list[Any], text: str) -> Any:
     return next(c for c in columns if str(c) == text)
 
 
+def check_defaults(layer: str, defaults: Mapping[str, object] | None) -> None:
+    """Refuse values for every row (``--set``, ``defaults=``) that name no column, or that set a key column.
+
+    One value shared by every row in a key column gives every row the same key, so all rows but
+    the first would count as duplicates and be dropped (a ledger whose 序号 restarts every month,
+    imported with ``--set report_id=X``, lost 324 of 421 rows that way). The one exception is a
+    key that also holds a time the file provides: a track's ``inspector`` (``--inspector``, one
+    file per device) or the ``report_id`` of rectifications and spot checks still leave every row
+    its own key through its time.
+
+    Parameters
+    ----------
+    layer : str
+        Target layer, one of :data:`gridmap.model.LAYERS`.
+    defaults : mapping or None
+        Column → value for every row.
+
+    Raises
+    ------
+    SchemaError
+        A column the layer lacks, or a key column; the message says what to do instead.
+
+    Examples
+    --------
+    >>> check_defaults("tracks", {"inspector": "巡查员A"})
+    >>> check_defaults("reports", {"report_id": "R1"})
+    Traceback (most recent call last):
+    ...
+    gridmap._errors.SchemaError: --set report_id=R1 (defaults={'report_id': ...}) would give every row ...
+    """
+    spec = layer_spec(layer)
+    for key in defaults or {}:
+        if key not in spec.column_names:
+            raise SchemaError(f"defaults names {key!r} (--set {key}=...), which is not a column of layer "
+                              f"{spec.name!r}; columns: {', '.join(spec.column_names)}")
+    varying = [c for c in spec.key if c not in (defaults or {}) and spec.column(c).dtype == "datetime"]
+    for key, value in (defaults or {}).items():
+        if key in spec.key and not varying:
+            raise SchemaError(
+                f"--set {key}={value} (defaults={{{key!r}: ...}}) would give every row of layer {spec.name!r} the "
+                f"same {key}, its key: all rows but the first would count as duplicates and be dropped. "
+                f"A key column cannot be set for every row; give each row its own {key} in the file instead "
+                f"(a column such as 编号, or the month and the ledger's 序号, e.g. 2025-03-017) and drop --set {key}.")
+
+
 def _model_frame(records: pd.DataFrame, mapping: Mapping[str, Any], spec: LayerSpec,
                  defaults: Mapping[str, object] | None, source: str) -> pd.DataFrame:
     """A new frame with the model columns the file has (plus defaults), raw values, index 0..n-1."""
     n = len(records)
     data = {model: records[col].reset_index(drop=True) for model, col in mapping.items()}
+    check_defaults(spec.name, defaults)
     for key, value in (defaults or {}).items():
-        if key not in spec.column_names:
-            raise SchemaError(f"defaults names {key!r}, which is not a column of layer {spec.name!r}; "
-                              f"columns: {', '.join(spec.column_names)}")
         if key not in data:
             data[key] = pd.Series([value] * n, dtype=object)
     missing = [c for c in spec.required if c not in data]
@@ -427,7 +470,8 @@ def _missing_columns_message(source: str, spec: LayerSpec, missing: list[str], r
         accepted.append(f"{col} (accepted headers: {', '.join(names)})")
     return (f"{source}: layer {spec.name!r} needs column(s) {', '.join(missing)} but the file has only: "
             f"{', '.join(found) or 'no columns'}. Rename the header to one of "
-            f"{'; '.join(accepted)}, or pass defaults={{column: value}} for a value shared by every row.")
+            f"{'; '.join(accepted)}, or pass --set COLUMN=VALUE (defaults={{column: value}}) for a value shared by "
+            f"every row (not for the key: {', '.join(spec.key)}).")
 
 
 def _record_numbers(records: pd.DataFrame) -> np.ndarray:
@@ -515,20 +559,22 @@ def _typed_number(values: pd.Series, col: Column, verdicts: _Verdicts) -> pd.Ser
 def _code_lookup(kind: str) -> tuple[dict[str, str], str]:
     """Accepted spellings → key for categories, target kinds or statuses; and the list to show."""
     if kind == "category":
-        lookup = {}
-        for cat in CATEGORIES.values():
-            lookup.update({cat.key: cat.key, cat.zh: cat.key, cat.en.lower(): cat.key})
-        known = ", ".join(f"{c.key} ({c.zh})" for c in CATEGORIES.values())
-        return lookup, known
+        return category_lookup(), unknown_category_hint()
     table = TARGET_KINDS if kind == "kind" else REPORT_STATUSES
     lookup = {**{k: k for k in table}, **{zh: k for k, zh in table.items()}}
     return lookup, ", ".join(f"{k} ({zh})" for k, zh in table.items())
 
 
-def _to_codes(text: pd.Series, lookup: Mapping[str, str]) -> pd.Series:
-    """Vectorised lookup over the distinct values: exact spelling first, then lower-cased."""
+def _to_codes(text: pd.Series, lookup: Mapping[str, str], normalize: bool = False) -> pd.Series:
+    """Vectorised lookup over the distinct values: exact spelling first, then lower-cased.
+
+    With `normalize`, the distinct values are looked up in the form of :func:`gridmap.model.normalize_label`.
+    """
     positions, distinct = pd.factorize(text, use_na_sentinel=True)
-    keys = [lookup.get(v, lookup.get(str(v).lower())) for v in distinct]
+    if normalize:
+        keys = [lookup.get(normalize_label(v)) for v in distinct]
+    else:
+        keys = [lookup.get(v, lookup.get(str(v).lower())) for v in distinct]
     table = pd.array(keys + [None], dtype="str")  # the last entry stands for missing values
     positions = np.where(positions < 0, len(keys), positions)
     return pd.Series(table.take(positions), index=text.index)
@@ -567,10 +613,11 @@ def _check_codes(typed: dict[str, pd.Series], spec: LayerSpec, verdicts: _Verdic
         if column == "status":
             text = text.fillna("reported")
         lookup, known = _code_lookup(column)
-        codes = _to_codes(text, lookup)
+        codes = _to_codes(text, lookup, normalize=column == "category")
         bad = (codes.isna() & text.notna()).to_numpy(dtype=bool)
-        verdicts.flag(bad, reason, lambda idx, c=column, t=text, k=known: [
-            f"{c} {t.iloc[i]!r} is not known; use one of: {k}" for i in idx])
+        hint = known if column == "category" else f"use one of: {known}"
+        verdicts.flag(bad, reason, lambda idx, c=column, t=text, h=hint: [
+            f"{c} {t.iloc[i]!r} is not known; {h}" for i in idx])
         typed[column] = codes
 
 

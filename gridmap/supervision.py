@@ -175,6 +175,17 @@ DEFAULT_DEADLINES_HOURS: Mapping[str, float] = {
     "vacant_lot_garbage": 72.0,
     "scrapped_vehicle": 168.0,
     "sewage_discharge_point": 168.0,
+    # the standard's event names that are categories of their own (gridmap.model.CATEGORY_ALIASES): the same
+    # reasoning, a day for what spreads or blocks, two for a dirty green space, three for what needs a truck,
+    # a week for a structure to pull down
+    "road_not_clean": 24.0,
+    "road_spillage": 24.0,
+    "overflowing_bin": 24.0,
+    "sewage_overflow": 24.0,
+    "dirty_green_space": 48.0,
+    "accumulated_garbage_muck": 72.0,
+    "abandoned_furniture": 72.0,
+    "illegal_structure": 168.0,
 }
 #: Deadline of a category added by a user without a deadline of its own.
 DEFAULT_DEADLINE_HOURS = 72.0
