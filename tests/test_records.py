@@ -112,6 +112,20 @@ def test_defaults_fill_missing_columns_and_reject_unknown_ones() -> None:
         prepare("tracks", read_result(track), now=NOW)
 
 
+def test_defaults_may_not_set_a_key_column_in_prepare() -> None:
+    """Every row would share one key: all but the first would be duplicates (issue 12, item 3)."""
+    reports = gpd.GeoDataFrame({"reported_at": ["2025-03-01 08:00", "2025-03-01 09:00"],
+                                "category": ["垃圾乱倒", "暴露垃圾"]},
+                               geometry=[Point(*YULIN), Point(*YULIN)], crs=4326)
+    with pytest.raises(SchemaError, match=r"--set report_id=X .*same report_id, its key"):
+        prepare("reports", read_result(reports), defaults={"report_id": "X"}, now=NOW)
+    reports["report_id"] = ["R1", "R2"]  # refused even when the file has the column (the value would not be used)
+    with pytest.raises(SchemaError, match="its key"):
+        prepare("reports", read_result(reports), defaults={"report_id": "X"}, now=NOW)
+    batch = prepare("reports", read_result(reports), now=NOW)
+    assert batch.accepted["category"].tolist() == ["garbage_dumping", "garbage_dumping"]
+
+
 def test_kml_name_serves_as_report_id() -> None:
     records = report_rows([{}]).drop(columns=["编号"]).assign(Name=["北大街001"])
     batch = prepare("reports", read_result(records, source="a.kml"), now=NOW)
