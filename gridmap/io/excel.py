@@ -107,8 +107,12 @@ def read_excel(
     frame, numbers = _table(rows, merged, header_at, source=p.name)
     logger.info("%s: sheet %r, header in row %d, %d rows", p.name, name, header_at + 1, len(frame))
     meta = {"sheet": name, "header_row": header_at + 1}
-    return read_table(frame, numbers, source=p.name, source_digest=digest, layer=layer, coords=coords,
-                      require_coordinates=require_coordinates, meta=meta)
+    try:
+        return read_table(frame, numbers, source=p.name, source_digest=digest, layer=layer, coords=coords,
+                          require_coordinates=require_coordinates, meta=meta)
+    except ReadError as exc:
+        raise ReadError(f"{exc} [sheet {name!r}, header taken from row {header_at + 1}: choose another sheet "
+                        "with --sheet NAME|N or the row of the column names with --header-row N]") from None
 
 
 # --- workbook and sheet --------------------------------------------------------------------------------------------
@@ -172,8 +176,8 @@ def _empty(value: Any) -> bool:
 def find_header_row(rows: Sequence[Sequence[Any]]) -> int | None:
     """0-based index of the header among a sheet's rows, or None when no row looks like one.
 
-    The header is the first row with at least two filled cells, all of them
-    text, and at least half as many filled cells as the widest of the first
+    The header is the first row with at least two filled cells (one in a
+    one-column sheet), all of them text, and at least half as many filled cells as the widest of the first
     :data:`HEADER_SCAN_ROWS` rows: a title (one cell, however merged), a
     "填报单位：… 填报日期：…" line and blank rows above it are passed over.
 
@@ -188,7 +192,7 @@ def find_header_row(rows: Sequence[Sequence[Any]]) -> int | None:
     """
     head = rows[:HEADER_SCAN_ROWS]
     widest = max((len(_filled(r)) for r in head), default=0)
-    need = max(2, math.ceil(widest / 2))
+    need = max(min(2, widest), math.ceil(widest / 2))
     for i, row in enumerate(head):
         filled = _filled(row)
         if len(filled) >= need and all(isinstance(v, str) for v in filled):
