@@ -251,6 +251,7 @@ def test_damaged_workbook_is_a_message(tmp_path, capsys, content):
     assert main(["import", str(ws), "reports", str(path), "--coords", "wgs84"]) == 2
     err = capsys.readouterr().err
     assert "坏.xlsx" in err and "Traceback" not in err and "CSV" in err
+    assert ("encrypted with a password" in err) == content.startswith(b"\xd0\xcf\x11\xe0")
 
 
 def test_xls_from_xlwt(tmp_path, capsys):

@@ -43,6 +43,9 @@ logger = logging.getLogger(__name__)
 #: File name endings read as spreadsheets.
 EXCEL_SUFFIXES: tuple[str, ...] = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 
+_RESAVE = "open it in Excel or WPS and save it again as .xlsx, or save the sheet as CSV and import that"
+_OLE_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")
+
 #: Rows looked at to find the header.
 HEADER_SCAN_ROWS = 50
 
@@ -122,13 +125,16 @@ def _sheet_rows(p: Path, sheet: str | int | None) -> tuple[str, list[list[Any]],
     """The chosen sheet's name, its rows from A1 (empty cells as ``""``) and its merged ranges."""
     import python_calamine as pc
 
+    if p.suffix.lower() in (".xlsx", ".xlsm", ".xlsb") and _is_ole(p):
+        # Excel stores a password-encrypted .xlsx inside an OLE compound file instead of a zip
+        raise ReadError(f"{p.name} is encrypted with a password (it is not a plain .xlsx zip); {_FIX}")
     try:
         wb = pc.CalamineWorkbook.from_path(str(p))
     except pc.PasswordError:
         raise ReadError(f"{p.name} is protected with a password; {_FIX}") from None
     except Exception as exc:  # calamine raises many kinds (zip, XML, CFB) for one cause: not a readable workbook
-        raise ReadError(f"{p.name} cannot be read as an Excel workbook: it is damaged, encrypted with a "
-                        f"password or not a spreadsheet ({type(exc).__name__}: {exc}); {_FIX}") from None
+        raise ReadError(f"{p.name} cannot be read as an Excel workbook: it is damaged or not a spreadsheet "
+                        f"({type(exc).__name__}: {exc}); {_RESAVE}") from None
     with wb:
         name = _choose_sheet(wb, sheet, source=p.name)
         try:
@@ -137,8 +143,13 @@ def _sheet_rows(p: Path, sheet: str | int | None) -> tuple[str, list[list[Any]],
             merged = list(ws.merged_cell_ranges or [])
         except Exception as exc:  # a damaged sheet part
             raise ReadError(f"{p.name}: sheet {name!r} cannot be read ({type(exc).__name__}: {exc}); "
-                            f"choose another with --sheet or {_FIX}") from None
+                            f"choose another with --sheet or {_RESAVE}") from None
     return name, rows, merged
+
+
+def _is_ole(p: Path) -> bool:
+    with open(p, "rb") as fh:
+        return fh.read(8) == _OLE_MAGIC
 
 
 def _choose_sheet(wb: Any, sheet: str | int | None, *, source: str) -> str:
@@ -187,7 +198,7 @@ def find_header_row(rows: Sequence[Sequence[Any]]) -> int | None:
     2
     >>> find_header_row([["编号", "经度", "纬度"]])
     0
-    >>> find_header_row([["只有一格"]]) is None
+    >>> find_header_row([["标题", "", ""], [1, 2, 3]]) is None
     True
     """
     head = rows[:HEADER_SCAN_ROWS]
