@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from openpyxl.utils.datetime import CALENDAR_MAC_1904
 
 from gridmap.cli import main
-from gridmap.io.excel import cell_text, read_excel
+from gridmap.io.excel import cell_text, column_text, read_excel
 from gridmap.workspace import open_workspace
 
 HEADER = ["编号", "上报时间", "问题类型", "描述", "经度", "纬度"]
@@ -291,3 +291,15 @@ def test_xls_from_xlwt(tmp_path, capsys):
 @example(-0.0)
 def test_number_text_reads_back_as_the_same_number(value):
     assert float(cell_text(value)) == value
+
+
+@given(st.lists(st.one_of(st.floats(), st.integers(-10**15, 10**15), st.none(), st.text(max_size=5), st.booleans(),
+                          st.datetimes(min_value=dt.datetime(1900, 3, 1), max_value=dt.datetime(2100, 1, 1))),
+                max_size=8))
+@example([109.73, 1001.0, float("nan")])
+@example([1e16, 2.0**60, float("inf")])
+@example([dt.datetime(2025, 3, 1, 8, 5, 0, 500), dt.datetime(2025, 3, 1, 8, 5, 0, 1500),
+          dt.datetime(2025, 3, 1, 23, 59, 59, 999_700)])
+def test_column_conversion_agrees_with_cell_by_cell(values):
+    series = pd.Series(values, dtype=object)
+    assert column_text(series).tolist() == [cell_text(v) for v in values]
