@@ -98,6 +98,9 @@ def test_office_ledger_title_blank_row_dates_and_text_numbers(tmp_path, capsys):
         quarantine = w.quarantine()
     assert quarantine["reason"].tolist() == ["missing_coordinates"]
     assert quarantine["record"].tolist() == [8]  # the Excel row of R4: rows are numbered as Excel shows them
+    assert json.loads(quarantine["raw"].iloc[0])["描述"] == "缺纬度"
+    again = _import(ws, path, capsys)
+    assert (again["read"], again["accepted"], again["duplicates"]) == (4, 0, 3)
 
 
 def test_2025_date_cell_is_that_date_despite_the_1900_leap_year_bug(tmp_path):
@@ -199,6 +202,17 @@ def test_second_sheet_by_name_and_by_number(tmp_path, capsys, sheet):
     reports = _reports(ws)
     assert reports.loc["S1", "reported_at"] == _at("2025-03-05 14:20:30")
     _assert_position(reports.loc["S1"], 109.7, 38.2)
+
+
+def test_import_file_api_takes_sheet_and_header_row(tmp_path):
+    from gridmap import import_file
+
+    path = tmp_path / "two.xlsx"
+    _two_sheets(path)
+    ws = _workspace(tmp_path)
+    summary = import_file(ws, "reports", path, coords="wgs84", sheet=2, header_row=1)
+    assert (summary.read, summary.accepted) == (1, 1)
+    assert _reports(ws).loc["S1", "reported_at"] == _at("2025-03-05 14:20:30")
 
 
 def test_unknown_sheet_lists_the_sheets_and_names_the_flag(tmp_path, capsys):
