@@ -317,3 +317,18 @@ def test_number_text_reads_back_as_the_same_number(value):
 def test_column_conversion_agrees_with_cell_by_cell(values):
     series = pd.Series(values, dtype=object)
     assert column_text(series).tolist() == [cell_text(v) for v in values]
+
+
+def test_default_sheet_is_the_first_visible_one(tmp_path, capsys):
+    path = tmp_path / "hidden.xlsx"
+    wb = openpyxl.Workbook()
+    wb.active.title = "隐藏的旧表"
+    wb.active.append(["无关"])
+    wb.active.sheet_state = "hidden"
+    ledger = wb.create_sheet("台账")
+    ledger.append(HEADER)
+    ledger.append(["H1", "2025年3月2日 9时30分", "垃圾乱倒", "中文文本日期", "109.7", "38.2"])
+    wb.save(path)
+    ws = _workspace(tmp_path)
+    assert _import(ws, path, capsys)["accepted"] == 1
+    assert _reports(ws).loc["H1", "reported_at"] == _at("2025-03-02 09:30")
