@@ -77,6 +77,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     summary = import_file(
         args.workspace, args.layer, args.file, coords=args.coords, encoding=args.encoding,
         source_layer=args.source_layer, repair=args.repair, defaults=defaults or None,
+        sheet=args.sheet, header_row=args.header_row,
     )
     if args.json:
         _out(json.dumps(summary.to_dict(), ensure_ascii=False))
@@ -545,6 +546,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="coordinate system of the file's lon/lat (required for CSV: Amap/WeChat gcj02, Baidu bd09)")
     p.add_argument("--encoding", help="text encoding of a CSV or .dbf (detected when omitted)")
     p.add_argument("--source-layer", help="layer to read inside a GeoPackage")
+    p.add_argument("--sheet", metavar="NAME|N", help="sheet of an Excel workbook: its name or number (1 = first)")
+    p.add_argument("--header-row", type=int, metavar="N",
+                   help="Excel row number of the column names (found below a title or blank rows when omitted)")
     p.add_argument("--inspector", help="inspector name for GPS tracks that carry none")
     p.add_argument("--set", action="append", metavar="COLUMN=VALUE",
                    help="value for a column the file lacks, e.g. --set category=卫生死角 for photos (repeatable)")

@@ -63,6 +63,8 @@ def import_file(
     coords: str | None = None,
     encoding: str | None = None,
     source_layer: str | None = None,
+    sheet: str | int | None = None,
+    header_row: int | None = None,
     repair: bool = False,
     defaults: Mapping[str, object] | None = None,
     now: pd.Timestamp | None = None,
@@ -92,6 +94,10 @@ def import_file(
         Text encoding of CSV or shapefile attributes; detected when omitted.
     source_layer : str, optional
         Layer inside a GeoPackage source.
+    sheet : str or int, optional
+        Sheet of an Excel workbook: its name or 1-based position (default: the first visible).
+    header_row : int, optional
+        1-based row of the sheet's header (default: found below any title or blank rows).
     repair : bool
         Repair invalid geometries (keeping the originals in the log) instead
         of quarantining them.
@@ -130,7 +136,8 @@ def import_file(
     check_defaults(spec.name, defaults)  # before anything is read: a key column set for every row is refused
     ws = workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
     try:
-        result = read(path, layer=spec.name, coords=coords, encoding=encoding, source_layer=source_layer)
+        result = read(path, layer=spec.name, coords=coords, encoding=encoding, source_layer=source_layer,
+                      sheet=sheet, header_row=header_row)
         batch = prepare(
             spec.name,
             result,

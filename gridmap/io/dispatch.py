@@ -4,6 +4,7 @@
 file                                reader
 =================================== ====================================
 ``.csv``, ``.txt``, ``.tsv``        :func:`gridmap.io.tabular.read_csv`
+``.xlsx``, ``.xls``, ``.ods``       :func:`gridmap.io.excel.read_excel`
 ``.geojson``, ``.json``, ``.gpkg``  :func:`gridmap.io.vector.read_vector`
 ``.shp``, ``.zip`` (a shapefile)    :func:`gridmap.io.vector.read_vector`
 ``.kml``, ``.kmz``                  :func:`gridmap.io.kml.read_kml`
@@ -22,7 +23,7 @@ from pathlib import Path
 from gridmap._errors import ReadError
 from gridmap.io._base import ReadResult
 
-__all__ = ["read", "COORDS"]
+__all__ = ["read", "COORDS", "suffix_is_excel"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ def read(
     coords: str | None = None,
     encoding: str | None = None,
     source_layer: str | None = None,
+    sheet: str | int | None = None,
+    header_row: int | None = None,
 ) -> ReadResult:
     """Read a field file of any supported kind, losing nothing.
 
@@ -68,6 +71,10 @@ def read(
         Text encoding of a CSV or shapefile ``.dbf``; detected when omitted.
     source_layer : str, optional
         Layer inside a GeoPackage to read.
+    sheet : str or int, optional
+        Sheet of a workbook: its name or 1-based position (default: the first).
+    header_row : int, optional
+        1-based row of a workbook sheet's header (default: found automatically).
 
     Returns
     -------
@@ -96,11 +103,32 @@ def read(
     if not p.exists():
         raise ReadError(f"{p} does not exist")
     logger.info("reading %s for layer %s", p, layer)
-    result = _read_by_kind(p, layer=layer, coords=coords, encoding=encoding, source_layer=source_layer)
+    if suffix_is_excel(p):
+        from gridmap.io.excel import read_excel
+
+        result = read_excel(p, layer=layer, coords=coords, sheet=sheet, header_row=header_row,
+                            require_coordinates=_has_geometry(layer))
+    else:
+        if sheet is not None or header_row is not None:
+            raise ReadError(f"--sheet and --header-row are for Excel workbooks; {p.name} is not one")
+        result = _read_by_kind(p, layer=layer, coords=coords, encoding=encoding, source_layer=source_layer)
     if coords is not None:
         # A declared system wins over the format's default (Amap exports KML in GCJ-02).
         result.coords = coords
     return result
+
+
+def suffix_is_excel(path: str | PathLike[str]) -> bool:
+    """Whether the file's name says it is a spreadsheet workbook.
+
+    Examples
+    --------
+    >>> suffix_is_excel("台账.XLSX"), suffix_is_excel("a.xls"), suffix_is_excel("a.csv")
+    (True, True, False)
+    """
+    from gridmap.io.excel import EXCEL_SUFFIXES
+
+    return Path(path).suffix.lower() in EXCEL_SUFFIXES
 
 
 def _has_geometry(layer: str) -> bool:
@@ -135,6 +163,6 @@ def _read_by_kind(p: Path, *, layer: str, coords: str | None, encoding: str | No
 
         return read_vector(p, layer=layer, encoding=encoding, source_layer=source_layer)
     raise ReadError(
-        f"{p.name}: unknown kind of file {suffix or '(no extension)'}; gridmap reads CSV, GeoJSON, GeoPackage, "
+        f"{p.name}: unknown kind of file {suffix or '(no extension)'}; gridmap reads CSV, Excel, GeoJSON, GeoPackage, "
         "Shapefile (also zipped), KML, KMZ, GPX and JPEG photos"
     )

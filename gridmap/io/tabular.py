@@ -34,7 +34,7 @@ from gridmap._errors import ReadError
 from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row
 from gridmap.io._encoding import decode_text
 
-__all__ = ["read_csv", "COORD_SYSTEMS", "LON_NAMES", "LAT_NAMES", "find_coordinate_columns"]
+__all__ = ["read_csv", "read_table", "COORD_SYSTEMS", "LON_NAMES", "LAT_NAMES", "find_coordinate_columns"]
 
 logger = logging.getLogger(__name__)
 
@@ -372,3 +372,55 @@ def _points(table: _Table, columns: tuple[str, str], stamp: dict[str, str]) -> t
     records = _with_numbers(frame[keep], table.numbers[keep])
     geometry = gpd.points_from_xy(lon[keep], lat[keep], crs="EPSG:4326")
     return gpd.GeoDataFrame(records, geometry=geometry, crs="EPSG:4326"), bad
+
+
+def read_table(
+    frame: pd.DataFrame, numbers: np.ndarray, *, source: str, source_digest: str, layer: str = "unknown",
+    coords: str | None = None, require_coordinates: bool = True, meta: dict[str, Any] | None = None,
+) -> ReadResult:
+    """Turn an all-text table read by another reader (an Excel sheet) into what :func:`read_csv` returns.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Every value as text, ``""`` for an empty cell, with the header as column names.
+    numbers : numpy.ndarray
+        The int64 record number of each row, in the order of `frame`.
+    source, source_digest : str
+        The file's name and digest (see :func:`gridmap.io._base.file_digest`).
+    layer, coords, require_coordinates
+        As for :func:`read_csv`.
+    meta : dict, optional
+        Reader facts to keep in :attr:`ReadResult.meta` (a copy is made).
+
+    Returns
+    -------
+    ReadResult
+        As :func:`read_csv`: points from the longitude/latitude columns, rows
+        with empty or unparseable coordinates quarantined.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"编号": ["A1", "A2"], "经度": ["109.73", ""], "纬度": ["38.29", "38.3"]})
+    >>> res = read_table(frame, np.array([4, 5]), source="t.xlsx", source_digest="0", coords="wgs84")
+    >>> res.read, res.records["_record"].tolist(), res.quarantine["record"].tolist()
+    (2, [4], [5])
+    """
+    stamp = {"layer": layer, "source": source, "source_digest": source_digest}
+    table = _Table(frame, np.asarray(numbers, dtype="int64"), [])
+    info: dict[str, Any] = dict(meta or {})
+    columns = find_coordinate_columns(frame.columns, source=source) if require_coordinates else None
+    if columns is None:
+        if require_coordinates:
+            raise ReadError(
+                f"{source} has no longitude/latitude columns; name them one of "
+                f"{'/'.join(LON_NAMES)} and {'/'.join(LAT_NAMES)} (columns found: {', '.join(frame.columns)})"
+            )
+        return _result(_with_numbers(frame, table.numbers), [], stamp, coords=None, meta=info)
+    system = _declared_system(coords, source=source)
+    if "geometry" in frame.columns:
+        raise ReadError(f"{source} has a column named 'geometry' besides {columns[0]!r}/{columns[1]!r}; "
+                        "rename it (e.g. to 'wkt'): gridmap builds the geometry from the coordinates")
+    info.update(lon_column=columns[0], lat_column=columns[1])
+    records, coord_bad = _points(table, columns, stamp)
+    return _result(records, coord_bad, stamp, coords=system, meta=info)
