@@ -30,7 +30,7 @@ from shapely.geometry import (
 from shapely.geometry.base import BaseGeometry
 
 from gridmap._errors import ReadError
-from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row, records_frame
+from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row, read_guard, records_frame
 from gridmap.io._xml import MAX_XML_BYTES, child, child_text, children, local_name, parse_xml_bytes, read_capped
 from gridmap.io._zip import MAX_MEMBER_BYTES, check_zip, open_zip, read_member_capped
 
@@ -357,6 +357,11 @@ def read_kml(path: str | PathLike[str], *, layer: str = "unknown") -> ReadResult
     >>> res.quarantine["reason"].tolist(), res.read
     (['unparseable_coordinates'], 2)
     """
+    with read_guard(path):
+        return _read_kml(path, layer=layer)
+
+
+def _read_kml(path: str | PathLike[str], *, layer: str) -> ReadResult:
     p = Path(path)
     root, meta = _document(p)
     source, digest = str(path), file_digest(p)

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from gridmap._errors import ReadError
-from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row
+from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row, read_guard
 from gridmap.io._encoding import decode_text
 
 __all__ = ["read_csv", "COORD_SYSTEMS", "LON_NAMES", "LAT_NAMES", "find_coordinate_columns"]
@@ -112,6 +112,13 @@ def read_csv(
     >>> res.records.geometry.iloc[0].wkt
     'POINT (109.73 38.29)'
     """
+    with read_guard(path):
+        return _read_csv(path, layer=layer, coords=coords, encoding=encoding,
+                         require_coordinates=require_coordinates)
+
+
+def _read_csv(path: str | PathLike[str], *, layer: str, coords: str | None, encoding: str | None,
+              require_coordinates: bool) -> ReadResult:
     p = Path(path)
     if not p.is_file():
         raise ReadError(f"{p} does not exist or is not a file")

@@ -31,7 +31,7 @@ import shapely
 from shapely.geometry import shape
 
 from gridmap._errors import ReadError
-from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row
+from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row, read_guard
 from gridmap.io._encoding import shapefile_encoding
 from gridmap.io._zip import check_zip, copy_member_capped, open_zip
 
@@ -56,6 +56,9 @@ _PYOGRIO_ERRORS = (
     pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.FieldError,
     pyogrio.errors.FeatureError, pyogrio.errors.GeometryError, pyogrio.errors.CRSError,
 )
+#: The bulk read also fails when GDAL hands over a geometry GEOS cannot decode (a TIN, WKB type 16, from a
+#: MultiPatch shapefile): the one-by-one read then gets it from fiona, which turns it into a MultiPolygon.
+_BULK_ERRORS = _PYOGRIO_ERRORS + (shapely.errors.GEOSException,)
 
 
 @dataclass
@@ -120,6 +123,13 @@ def read_vector(
     >>> res.read, list(res.records.columns), res.records.crs.to_epsg()
     (1, ['_record', '名称', 'geometry'], 4326)
     """
+    with read_guard(path):
+        return _read_vector(path, layer=layer, encoding=encoding, source_layer=source_layer)
+
+
+def _read_vector(
+    path: str | PathLike[str], *, layer: str, encoding: str | None, source_layer: str | None
+) -> ReadResult:
     p = Path(path)
     if not p.is_file():
         raise ReadError(f"{p} does not exist or is not a file")
@@ -184,7 +194,7 @@ def _read_with_gdal(src: _Source) -> tuple[gpd.GeoDataFrame, list[dict[str, Any]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             frame = pyogrio.read_dataframe(src.path, layer=src.driver_layer, encoding=src.encoding, use_arrow=True)
-    except _PYOGRIO_ERRORS as exc:
+    except _BULK_ERRORS as exc:
         logger.info("%s: bulk read failed (%s); reading feature by feature", src.source, exc)
         return _stream_with_fiona(src)
     if not caught and not frame.geometry.isna().any():
@@ -261,10 +271,11 @@ def _stream_with_fiona(src: _Source) -> tuple[gpd.GeoDataFrame, list[dict[str, A
                 feature, problem = _next_feature(features)
                 if feature is None and problem is None:
                     break
+                row, problem = _feature_row(feature, problem)
                 if problem is not None:
                     bad.append(src.bad(number, _feature_raw(feature, number), f"GDAL could not decode it: {problem}"))
                     continue
-                good.append(_feature_row(feature))
+                good.append(row)
                 numbers.append(number)
     except (fiona.errors.FionaError, OSError, ValueError) as exc:
         raise ReadError(f"{src.source} cannot be read: {exc}") from None
@@ -286,10 +297,17 @@ def _next_feature(features: Iterator[Any]) -> tuple[Any, str | None]:
     return feature, ("; ".join(messages) if messages else None)
 
 
-def _feature_row(feature: Any) -> dict[str, Any]:
+def _feature_row(feature: Any, problem: str | None) -> tuple[dict[str, Any], str | None]:
+    """A feature's properties and shapely geometry, or the reason its geometry cannot be decoded."""
+    if problem is not None:
+        return {}, problem
     row = dict(feature.properties or {})
-    row["geometry"] = shape(feature.geometry) if feature.geometry is not None else None
-    return row
+    try:
+        row["geometry"] = shape(feature.geometry) if feature.geometry is not None else None
+    except (shapely.errors.ShapelyError, TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+        kind = getattr(feature.geometry, "type", "?")
+        return {}, f"its {kind} geometry cannot be used ({type(exc).__name__}: {exc}); convert it to polygons"
+    return row, None
 
 
 def _feature_raw(feature: Any, number: int) -> dict[str, Any]:
