@@ -4,6 +4,7 @@ read = accepted + duplicates + quarantined wherever an import happens."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import struct
@@ -104,3 +105,70 @@ def test_unforeseen_reader_failure_is_one_line_naming_the_file(tmp_path: Path, c
     assert "test_tin.shp cannot be read" in s["err"] and "something nobody foresaw" in s["err"]
     assert "export it again" in s["err"]
     assert _rows(ws, "SELECT count(*) FROM grids")[0][0] == 0
+
+
+# -- 2. '!' in a path ------------------------------------------------------------------------------
+
+def _points_geojson(path: Path, names: list[str], lon0: float) -> None:
+    feats = [{"type": "Feature", "properties": {"report_id": n, "reported_at": "2025-03-01 08:00",
+                                                "category": "垃圾乱倒"},
+              "geometry": {"type": "Point", "coordinates": [lon0 + i / 1000, 38.29]}}
+             for i, n in enumerate(names)]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}, ensure_ascii=False),
+                    encoding="utf-8")
+
+
+def test_bang_in_path_reads_the_file_named_not_one_in_the_cwd(
+    tmp_path: Path, capsys: Cap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = _empty_workspace(tmp_path)
+    (tmp_path / "sub").mkdir()
+    real = tmp_path / "sub" / "!test.geojson"
+    _points_geojson(real, ["REAL-1", "REAL-2", "REAL-3"], 109.73)
+    _points_geojson(tmp_path / "test.geojson", ["DECOY-1"], 109.75)  # what GDAL read instead
+    monkeypatch.chdir(tmp_path)
+    code, s = _import(capsys, str(ws), "reports", "sub/!test.geojson", "--coords", "wgs84")
+    assert code == 0, s
+    _adds_up(s)
+    assert (s["read"], s["accepted"]) == (3, 3)
+    ids = sorted(r[0] for r in _rows(ws, "SELECT report_id FROM reports"))
+    assert ids == ["REAL-1", "REAL-2", "REAL-3"]
+    digest = hashlib.sha256(real.read_bytes()).hexdigest()[:16]
+    assert _rows(ws, "SELECT source_digest FROM gridmap_imports") == [(digest,)]
+
+
+def test_bang_in_shapefile_path_reads_its_own_parts(tmp_path: Path, capsys: Cap,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = _empty_workspace(tmp_path)
+    (tmp_path / "a!b").mkdir()
+    square = "POLYGON ((109.73 38.29, 109.731 38.29, 109.731 38.291, 109.73 38.291, 109.73 38.29))"
+    frame = gpd.GeoDataFrame({"grid_code": ["610802001901001"]}, geometry=gpd.GeoSeries.from_wkt([square]),
+                             crs="EPSG:4326")
+    shp = tmp_path / "a!b" / "x!grids.shp"
+    pyogrio.write_dataframe(frame, tmp_path / "plain.shp")
+    for part in tmp_path.glob("plain.*"):
+        part.rename(shp.with_suffix(part.suffix))
+    decoy = frame.assign(grid_code="610802001901999")
+    pyogrio.write_dataframe(decoy, tmp_path / "grids.shp")  # what 'a!b/x!grids.shp' meant to GDAL
+    monkeypatch.chdir(tmp_path)
+    code, s = _import(capsys, str(ws), "grids", "a!b/x!grids.shp", "--set", "community_code=610802001901")
+    assert code == 0, s
+    _adds_up(s)
+    assert (s["read"], s["accepted"]) == (1, 1)
+    assert _rows(ws, "SELECT grid_code FROM grids") == [("610802001901001",)]
+
+
+def test_init_with_bang_in_name_creates_that_file_and_opens(tmp_path: Path, capsys: Cap,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", "w/a!b.gpkg"]) == 0
+    made = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    assert made == ["w", "w/a!b.gpkg"]  # no stray b.gpkg, no leftover journal
+    _points_geojson(tmp_path / "r.geojson", ["R1", "R2"], 109.73)
+    code, s = _import(capsys, "w/a!b.gpkg", "reports", "r.geojson", "--coords", "wgs84")
+    assert code == 0, s
+    _adds_up(s)
+    assert s["accepted"] == 2
+    with closing(sqlite3.connect(tmp_path / "w" / "a!b.gpkg")) as con:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM gpkg_contents")}
+    assert {"reports", "grids", "tracks"} <= tables

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 import shapely
+from pyogrio.util import vsi_path
 from shapely.geometry import shape
 
 from gridmap._errors import ReadError
@@ -38,7 +40,7 @@ from gridmap.io._zip import check_zip, copy_member_capped, open_zip
 if TYPE_CHECKING:
     import zipfile
 
-__all__ = ["read_vector", "VECTOR_SUFFIXES", "MAX_ZIP_BYTES"]
+__all__ = ["read_vector", "gdal_safe_path", "VECTOR_SUFFIXES", "MAX_ZIP_BYTES"]
 
 logger = logging.getLogger(__name__)
 
@@ -138,14 +140,66 @@ def _read_vector(
     if suffix == ".zip":
         with _unzipped_shapefile(p) as shp:
             return _read_shapefile(src, shp, encoding)
-    if suffix == ".shp":
-        return _read_shapefile(src, p, encoding)
-    if suffix in (".geojson", ".json"):
+    if suffix not in (".shp", ".geojson", ".json", ".gpkg"):
+        raise ReadError(f"{p.name}: read_vector reads {', '.join(VECTOR_SUFFIXES)} files, not {suffix or 'this file'}")
+    with gdal_safe_path(p) as safe:
+        src.path = safe
+        if suffix == ".shp":
+            return _read_shapefile(src, safe, encoding)
+        if suffix == ".gpkg":
+            src.driver_layer = _pick_gpkg_layer(safe, name=p.name, layer=layer, source_layer=source_layer)
+            return _finish(src, *_read_with_gdal(src))
         return _finish(src, *_read_geojson(src))
-    if suffix == ".gpkg":
-        src.driver_layer = _pick_gpkg_layer(p, layer=layer, source_layer=source_layer)
-        return _finish(src, *_read_with_gdal(src))
-    raise ReadError(f"{p.name}: read_vector reads {', '.join(VECTOR_SUFFIXES)} files, not {suffix or 'this file'}")
+
+
+@contextlib.contextmanager
+def gdal_safe_path(path: Path) -> Iterator[Path]:
+    """Yield a path that GDAL (through pyogrio or fiona) takes to mean exactly the file `path`.
+
+    pyogrio and fiona read ``!`` as the separator of an archive and its member, and
+    ``scheme://`` as a URL: ``sub/!test.geojson`` would open ``test.geojson`` in the
+    current folder. Such a path is replaced by a link (a copy where links are not
+    allowed) under a plain name in a temporary folder, together with its companion
+    files (a shapefile's ``.shx``, ``.dbf``, ...; a GeoPackage's ``-wal``). Other
+    paths are yielded unchanged.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> odd = folder / "!test.geojson"
+    >>> _ = odd.write_text("{}")
+    >>> with gdal_safe_path(odd) as safe:
+    ...     print("!" in str(safe), safe.read_text(), safe.suffix)
+    False {} .geojson
+    >>> with gdal_safe_path(folder / "plain.geojson") as same:
+    ...     print(same == folder / "plain.geojson")
+    True
+    """
+    if vsi_path(str(path)) == str(path):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="gridmap-path-") as tmp:
+        logger.info("%s: its path would be misread by GDAL ('!' or '://'); reading it through %s", path, tmp)
+        for part in _companions(path):
+            link = Path(tmp) / ("data" + part.name[len(path.stem):])
+            try:
+                link.symlink_to(part.resolve())
+            except OSError:  # no symbolic links allowed (Windows without the privilege)
+                shutil.copyfile(part, link)
+        yield Path(tmp) / ("data" + path.suffix)
+
+
+def _companions(path: Path) -> list[Path]:
+    """`path` and the files GDAL reads along with it (same stem, a shapefile part or a SQLite journal)."""
+    parts = [path]
+    for other in path.parent.iterdir():
+        if other == path or not other.is_file() or not other.name.startswith(path.stem):
+            continue
+        rest = other.name[len(path.stem):]
+        if rest.lower() in _SHAPEFILE_PARTS or rest in (path.suffix + "-wal", path.suffix + "-shm"):
+            parts.append(other)
+    return parts
 
 
 def _read_shapefile(src: _Source, shp: Path, encoding: str | None) -> ReadResult:
@@ -166,14 +220,14 @@ def _finish(src: _Source, records: gpd.GeoDataFrame, bad: list[dict[str, Any]]) 
 # --- layer choice -------------------------------------------------------------------------------------------------
 
 
-def _pick_gpkg_layer(path: Path, *, layer: str, source_layer: str | None) -> str:
+def _pick_gpkg_layer(path: Path, *, name: str, layer: str, source_layer: str | None) -> str:
     try:
         names = [str(row[0]) for row in pyogrio.list_layers(path)]
     except _PYOGRIO_ERRORS as exc:
-        raise ReadError(f"{path.name} cannot be opened as a GeoPackage: {exc}") from None
+        raise ReadError(f"{name} cannot be opened as a GeoPackage: {exc}") from None
     if source_layer is not None:
         if source_layer not in names:
-            raise ReadError(f"{path.name} has no layer {source_layer!r}; its layers: {', '.join(names)}")
+            raise ReadError(f"{name} has no layer {source_layer!r}; its layers: {', '.join(names)}")
         return source_layer
     if len(names) == 1:
         return names[0]
@@ -181,8 +235,8 @@ def _pick_gpkg_layer(path: Path, *, layer: str, source_layer: str | None) -> str
     if len(alike) == 1:
         return alike[0]
     if not names:
-        raise ReadError(f"{path.name} holds no layers")
-    raise ReadError(f"{path.name} has several layers ({', '.join(names)}); choose one with source_layer=")
+        raise ReadError(f"{name} holds no layers")
+    raise ReadError(f"{name} has several layers ({', '.join(names)}); choose one with source_layer=")
 
 
 # --- bulk read and isolation of broken features ------------------------------------------------------------------
@@ -387,10 +441,11 @@ def _unzipped_shapefile(path: Path) -> Iterator[Path]:
         for member in members:
             name = PurePosixPath(member.filename)
             if name.with_suffix("").as_posix().lower() == stem and name.suffix.lower() in _SHAPEFILE_PARTS:
-                with open(target / (name.stem + name.suffix.lower()), "wb") as sink:
+                # a plain name: the member's own could hold '!', which GDAL would misread
+                with open(target / ("shapefile" + name.suffix.lower()), "wb") as sink:
                     # a member holding more than its index entry says is refused
                     copy_member_capped(archive, member, sink, cap=member.file_size)
-        yield target / (PurePosixPath(shp.filename).stem + ".shp")
+        yield target / "shapefile.shp"
 
 
 def _checked_index(path: Path) -> list[zipfile.ZipInfo]:
