@@ -172,3 +172,45 @@ def test_init_with_bang_in_name_creates_that_file_and_opens(tmp_path: Path, caps
     with closing(sqlite3.connect(tmp_path / "w" / "a!b.gpkg")) as con:
         tables = {r[0] for r in con.execute("SELECT table_name FROM gpkg_contents")}
     assert {"reports", "grids", "tracks"} <= tables
+
+
+# -- 3. a shapefile without its .shx ---------------------------------------------------------------
+
+def _grid_squares(n: int) -> gpd.GeoDataFrame:
+    squares = [f"POLYGON (({109.73 + i / 100} 38.29, {109.731 + i / 100} 38.29, {109.731 + i / 100} 38.291, "
+               f"{109.73 + i / 100} 38.291, {109.73 + i / 100} 38.29))" for i in range(n)]
+    return gpd.GeoDataFrame({"grid_code": [f"6108020019010{i:02d}" for i in range(n)]},
+                            geometry=gpd.GeoSeries.from_wkt(squares), crs="EPSG:4326")
+
+
+def test_missing_shx_is_rebuilt_in_a_copy_and_said(tmp_path: Path, capsys: Cap,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    ws = _empty_workspace(tmp_path)
+    frame = _grid_squares(3)
+    folder = tmp_path / "from_usb"
+    folder.mkdir()
+    pyogrio.write_dataframe(frame, folder / "grids.shp")
+    (folder / "grids.shx").unlink()
+    before = sorted(p.name for p in folder.iterdir())
+    with caplog.at_level("WARNING", logger="gridmap"):
+        code, s = _import(capsys, str(ws), "grids", str(folder / "grids.shp"), "--set", "community_code=610802001901")
+    assert code == 0, s
+    _adds_up(s)
+    assert (s["read"], s["accepted"]) == (3, 3)
+    stored = gpd.read_file(ws, layer="grids").to_crs("EPSG:4326").set_index("grid_code").sort_index()
+    assert stored.index.tolist() == frame["grid_code"].tolist()
+    for code_, square in zip(frame["grid_code"], frame.geometry):
+        assert stored.geometry[code_].hausdorff_distance(square) < 1e-7  # about 1 cm
+    assert any("grids.shx is missing" in r.getMessage() and "rebuilt" in r.getMessage() for r in caplog.records)
+    assert sorted(p.name for p in folder.iterdir()) == before  # the user's folder is left as it was
+
+
+def test_missing_shx_of_a_damaged_shp_says_which_file_to_copy(tmp_path: Path, capsys: Cap) -> None:
+    ws = _empty_workspace(tmp_path)
+    pyogrio.write_dataframe(_grid_squares(1), tmp_path / "grids.shp")
+    (tmp_path / "grids.shx").unlink()
+    (tmp_path / "grids.shp").write_bytes(b"\0" * 50)  # not even a whole header
+    code, s = _import(capsys, str(ws), "grids", str(tmp_path / "grids.shp"))
+    assert code == 2
+    assert "Traceback" not in s["err"] and "flags=" not in s["err"]
+    assert "grids.shx is missing" in s["err"] and "copy grids.shx" in s["err"]

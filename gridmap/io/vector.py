@@ -142,7 +142,8 @@ def _read_vector(
             return _read_shapefile(src, shp, encoding)
     if suffix not in (".shp", ".geojson", ".json", ".gpkg"):
         raise ReadError(f"{p.name}: read_vector reads {', '.join(VECTOR_SUFFIXES)} files, not {suffix or 'this file'}")
-    with gdal_safe_path(p) as safe:
+    # without its .shx a shapefile is rebuilt in a temporary folder: the user's folder is left as it is
+    with gdal_safe_path(p, always=suffix == ".shp" and _lacks_shx(p)) as safe:
         src.path = safe
         if suffix == ".shp":
             return _read_shapefile(src, safe, encoding)
@@ -153,7 +154,7 @@ def _read_vector(
 
 
 @contextlib.contextmanager
-def gdal_safe_path(path: Path) -> Iterator[Path]:
+def gdal_safe_path(path: Path, *, always: bool = False) -> Iterator[Path]:
     """Yield a path that GDAL (through pyogrio or fiona) takes to mean exactly the file `path`.
 
     pyogrio and fiona read ``!`` as the separator of an archive and its member, and
@@ -161,7 +162,7 @@ def gdal_safe_path(path: Path) -> Iterator[Path]:
     current folder. Such a path is replaced by a link (a copy where links are not
     allowed) under a plain name in a temporary folder, together with its companion
     files (a shapefile's ``.shx``, ``.dbf``, ...; a GeoPackage's ``-wal``). Other
-    paths are yielded unchanged.
+    paths are yielded unchanged, unless `always`.
 
     Examples
     --------
@@ -176,11 +177,11 @@ def gdal_safe_path(path: Path) -> Iterator[Path]:
     ...     print(same == folder / "plain.geojson")
     True
     """
-    if vsi_path(str(path)) == str(path):
+    if vsi_path(str(path)) == str(path) and not always:
         yield path
         return
     with tempfile.TemporaryDirectory(prefix="gridmap-path-") as tmp:
-        logger.info("%s: its path would be misread by GDAL ('!' or '://'); reading it through %s", path, tmp)
+        logger.info("%s: reading it through %s (a path GDAL would misread, or a part to rebuild)", path, tmp)
         for part in _companions(path):
             link = Path(tmp) / ("data" + part.name[len(path.stem):])
             try:
@@ -203,10 +204,42 @@ def _companions(path: Path) -> list[Path]:
 
 
 def _read_shapefile(src: _Source, shp: Path, encoding: str | None) -> ReadResult:
+    if _lacks_shx(shp):
+        _restore_shx(shp, src.source)
     src.encoding = shapefile_encoding(shp, encoding=encoding)
     src.meta["encoding"] = src.encoding
     reading = _Source(shp, src.layer, src.source, src.digest, encoding=src.encoding, meta=src.meta)
     return _finish(src, *_read_with_gdal(reading))
+
+
+def _lacks_shx(shp: Path) -> bool:
+    return not (shp.with_suffix(".shx").is_file() or shp.with_suffix(".SHX").is_file())
+
+
+def _restore_shx(shp: Path, name: str) -> None:
+    """Rebuild the missing ``.shx`` of `shp` (a copy in a temporary folder) from the ``.shp`` itself.
+
+    GDAL does this when its configuration option ``SHAPE_RESTORE_SHX`` is ``YES``;
+    the record offsets and lengths the index holds are all in the ``.shp``.
+    """
+    stem = Path(name).stem
+    previous = pyogrio.get_gdal_config_option("SHAPE_RESTORE_SHX")
+    pyogrio.set_gdal_config_options({"SHAPE_RESTORE_SHX": "YES"})
+    try:
+        pyogrio.read_info(shp)
+    except _PYOGRIO_ERRORS as exc:
+        raise ReadError(
+            f"{name}: its index file {stem}.shx is missing and could not be rebuilt ({exc}); a shapefile is "
+            f"several files: copy {stem}.shx (and .dbf, .prj, .cpg) next to {name}, or zip them all and import the zip"
+        ) from None
+    finally:
+        pyogrio.set_gdal_config_options({"SHAPE_RESTORE_SHX": previous})
+    if _lacks_shx(shp):
+        raise ReadError(f"{name}: its index file {stem}.shx is missing; copy it next to {name} (a shapefile is "
+                        "several files: .shp, .shx, .dbf, .prj, .cpg), or zip them all and import the zip")
+    logger.warning("%s: its index file %s.shx is missing; rebuilt it from the .shp in a temporary copy "
+                   "(GDAL's SHAPE_RESTORE_SHX; your files are unchanged). Keep the .shx with the .shp next time",
+                   name, stem)
 
 
 def _finish(src: _Source, records: gpd.GeoDataFrame, bad: list[dict[str, Any]]) -> ReadResult:
