@@ -13,6 +13,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyogrio.raw
 import pytest
 from pyproj import Geod
@@ -214,3 +215,56 @@ def test_missing_shx_of_a_damaged_shp_says_which_file_to_copy(tmp_path: Path, ca
     assert code == 2
     assert "Traceback" not in s["err"] and "flags=" not in s["err"]
     assert "grids.shx is missing" in s["err"] and "copy grids.shx" in s["err"]
+
+
+# -- 4. Google-style KML: an empty Point beside a gx:MultiTrack -------------------------------------
+
+GX_NS = "http://www.google.com/kml/ext/2.2"
+FIXES = [("2025-03-03T00:30:00Z", 109.7301, 38.2901), ("2025-03-03T00:30:10Z", 109.7302, 38.2902),
+         ("2025-03-03T00:30:20Z", 109.7303, 38.2903), ("2025-03-03T00:30:30Z", 109.7304, 38.2904)]
+
+
+def _google_track_kml(path: Path) -> Path:
+    """As Google Earth and My Tracks write it: the Placemark's first geometry is an empty Point."""
+    def track(fixes: list[tuple[str, float, float]]) -> str:
+        return ("<gx:Track>" + "".join(f"<when>{t}</when>" for t, _, _ in fixes)
+                + "".join(f"<gx:coord>{x} {y} 1050.5</gx:coord>" for _, x, y in fixes) + "</gx:Track>")
+
+    path.write_text(
+        f'<?xml version="1.0" encoding="UTF-8"?><kml xmlns="http://www.opengis.net/kml/2.2" xmlns:gx="{GX_NS}">'
+        "<Document><Placemark><name>早班巡查</name><Point><coordinates></coordinates></Point>"
+        f"<gx:MultiTrack><altitudeMode>absolute</altitudeMode>{track(FIXES[:2])}{track(FIXES[2:])}</gx:MultiTrack>"
+        "</Placemark></Document></kml>", encoding="utf-8")
+    return path
+
+
+def test_google_kml_track_beside_an_empty_point_keeps_every_fix(tmp_path: Path, capsys: Cap) -> None:
+    ws = _empty_workspace(tmp_path)
+    kml = _google_track_kml(tmp_path / "mytracks.kml")
+    code, s = _import(capsys, str(ws), "tracks", str(kml), "--inspector", "巡查员甲")
+    assert code == 0, s
+    _adds_up(s)
+    assert (s["read"], s["accepted"], s["quarantined"]) == (4, 4, 0)
+    stored = gpd.read_file(ws, layer="tracks").to_crs("EPSG:4326").sort_values("time")
+    expected_times = [pd.Timestamp(t) for t, _, _ in FIXES]
+    assert [pd.Timestamp(t).tz_convert("UTC") for t in stored["time"]] == expected_times
+    for geom, (_, lon, lat) in zip(stored.geometry, FIXES):
+        assert GEOD.inv(geom.x, geom.y, lon, lat)[2] < 0.01  # metres
+    assert set(stored["track_id"]) == {"早班巡查"}
+
+
+def test_placemark_with_a_point_and_a_polygon_keeps_both(tmp_path: Path) -> None:
+    from gridmap.io.kml import read_kml
+
+    kml = tmp_path / "both.kml"
+    kml.write_text(
+        '<kml xmlns="http://www.opengis.net/kml/2.2"><Document><Placemark><name>垃圾点</name>'
+        "<Point><coordinates>109.73,38.29</coordinates></Point><Polygon><outerBoundaryIs><LinearRing><coordinates>"
+        "109.72,38.28 109.74,38.28 109.74,38.30 109.72,38.28</coordinates></LinearRing></outerBoundaryIs></Polygon>"
+        "</Placemark></Document></kml>", encoding="utf-8")
+    res = read_kml(kml)
+    assert res.read == 1 and len(res.quarantine) == 0
+    geom = res.records.geometry[0]
+    assert geom.geom_type == "GeometryCollection"
+    assert sorted(g.geom_type for g in geom.geoms) == ["Point", "Polygon"]
+    assert geom.geoms[0].coords[0] == (109.73, 38.29)

@@ -2,7 +2,9 @@
 
 Every ``Placemark`` of the document, at any depth of ``Document`` and
 ``Folder`` nesting, is one record; a ``gx:Track`` is the exception and gives
-one point record per ``gx:coord``, each with its ``when``. KML coordinates are
+one point record per ``gx:coord``, each with its ``when``. Every geometry of a
+Placemark is read: Google Earth writes an empty ``<Point/>`` beside a
+``gx:Track`` or ``gx:MultiTrack``, whose positions are then the records. KML coordinates are
 WGS84 longitude, latitude[, altitude] by definition (OGC 07-147r2, KML 2.2,
 section 16.9.1), so records are EPSG:4326 and altitude is dropped.
 
@@ -255,19 +257,39 @@ def _track_outcomes(geom: ET.Element, attrs: dict[str, Any], number: int) -> Ite
         yield _Outcome(attrs, reason="missing_coordinates", detail=detail, raw_geometry=_raw_xml(geom))
 
 
+def _is_blank(geom: ET.Element) -> bool:
+    """A geometry element without any coordinate text (Google Earth writes ``<Point/>`` beside a gx:Track)."""
+    return not "".join(geom.itertext()).strip()
+
+
 def _placemark_outcomes(pm: ET.Element, folders: tuple[str, ...], number: int) -> Iterator[_Outcome]:
+    """The records of one Placemark, from every geometry it holds.
+
+    Each gx:Track or gx:MultiTrack gives its points; the other geometries with
+    coordinates give one record (several are combined as a MultiGeometry would
+    be). Blank geometry elements are ignored unless the Placemark has nothing else.
+    """
     attrs = _attributes(pm, folders)
-    geom = next((sub for sub in pm if local_name(sub.tag) in _GEOMETRY_TAGS), None)
-    if geom is None:
+    geoms = [sub for sub in pm if local_name(sub.tag) in _GEOMETRY_TAGS]
+    if not geoms:
         yield _Outcome(attrs, reason="missing_coordinates", detail="the Placemark has no geometry")
         return
-    if local_name(geom.tag) in ("Track", "MultiTrack"):
-        yield from _track_outcomes(geom, attrs, number)
-        return
+    tracks = [g for g in geoms if local_name(g.tag) in ("Track", "MultiTrack")]
+    others = [g for g in geoms if g not in tracks and not _is_blank(g)]
+    if not tracks and not others:
+        others = geoms[:1]  # only blank geometries: quarantined with the first one's reason
+    for track in tracks:
+        yield from _track_outcomes(track, attrs, number)
+    if others:
+        yield _shape_outcome(others, attrs)
+
+
+def _shape_outcome(geoms: list[ET.Element], attrs: dict[str, Any]) -> _Outcome:
     try:
-        yield _Outcome(attrs, geometry=_geometry(geom))
+        parts = [_geometry(geom) for geom in geoms]
     except _BadRecord as bad:
-        yield _Outcome(attrs, reason=bad.reason, detail=bad.detail, raw_geometry=_raw_xml(geom))
+        return _Outcome(attrs, reason=bad.reason, detail=bad.detail, raw_geometry=_raw_xml(geoms[0]))
+    return _Outcome(attrs, geometry=parts[0] if len(parts) == 1 else _combine(parts))
 
 
 def _placemarks(root: ET.Element) -> Iterator[tuple[ET.Element, tuple[str, ...]]]:
