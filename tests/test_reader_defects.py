@@ -268,3 +268,32 @@ def test_placemark_with_a_point_and_a_polygon_keeps_both(tmp_path: Path) -> None
     assert geom.geom_type == "GeometryCollection"
     assert sorted(g.geom_type for g in geom.geoms) == ["Point", "Polygon"]
     assert geom.geoms[0].coords[0] == (109.73, 38.29)
+
+
+# -- 5. the field separator: tab, semicolon ---------------------------------------------------------
+
+REPORTS = [("R1", "2025-03-01 08:00", "垃圾乱倒", "北大街, 东口", 109.7301, 38.2901),
+           ("R2", "2025-03-01 09:30", "占道经营", "鼓楼; 西侧", 109.7302, 38.2902),
+           ("R3", "2025-03-01 10:15", "垃圾乱倒", "新建路", 109.7303, 38.2903)]
+
+
+@pytest.mark.parametrize(("name", "sep"), [("reports.tsv", "\t"), ("reports.csv", ";")])
+def test_delimiter_is_detected(tmp_path: Path, capsys: Cap, name: str, sep: str) -> None:
+    ws = _empty_workspace(tmp_path)
+    lines = [sep.join(["编号", "上报时间", "问题类型", "描述", "经度", "纬度"])]
+    for rid, when, cat, desc, lon, lat in REPORTS:
+        text = f'"{desc}"' if sep in desc else desc  # as Excel quotes a value holding the separator
+        lines.append(sep.join([rid, when, cat, text, str(lon), str(lat)]))
+    path = tmp_path / name
+    path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8-sig")
+    code, s = _import(capsys, str(ws), "reports", str(path), "--coords", "wgs84")
+    assert code == 0, s
+    _adds_up(s)
+    assert (s["read"], s["accepted"], s["quarantined"]) == (3, 3, 0)
+    stored = gpd.read_file(ws, layer="reports").set_index("report_id").sort_index()
+    keys = {"垃圾乱倒": "garbage_dumping", "占道经营": "road_occupying_business"}  # gridmap.model's categories
+    assert stored["category"].tolist() == [keys[r[2]] for r in REPORTS]
+    assert stored["description"].tolist() == [r[3] for r in REPORTS]
+    for (rid, *_, lon, lat) in REPORTS:
+        geom = stored.geometry[rid]
+        assert GEOD.inv(geom.x, geom.y, lon, lat)[2] < 0.01

@@ -11,6 +11,10 @@ Lines with the wrong number of fields are quarantined with their raw text,
 never dropped. Files are parsed with pyarrow (a million rows of six columns,
 with points built, in about 4 s); only files pyarrow cannot parse at all (an
 unterminated quote) take the slower ``csv`` module path.
+
+The field separator is detected from the header line (:func:`detect_delimiter`):
+comma, tab (``.tsv``, Excel's "Unicode text") or semicolon (Excel in locales
+with a decimal comma).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from gridmap._errors import ReadError
 from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row, read_guard
 from gridmap.io._encoding import decode_text
 
-__all__ = ["read_csv", "COORD_SYSTEMS", "LON_NAMES", "LAT_NAMES", "find_coordinate_columns"]
+__all__ = ["read_csv", "detect_delimiter", "COORD_SYSTEMS", "LON_NAMES", "LAT_NAMES", "find_coordinate_columns"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +73,7 @@ def read_csv(
     Parameters
     ----------
     path : str or path-like
-        The CSV file (comma-separated, first line the header).
+        The CSV file (first line the header; comma, tab or semicolon separated, detected).
     layer : str
         The gridmap layer the rows are meant for; stamped into quarantine rows.
     coords : {"wgs84", "gcj02", "bd09"}, optional
@@ -128,8 +132,11 @@ def _read_csv(path: str | PathLike[str], *, layer: str, coords: str | None, enco
         raise ReadError(f"{p.name} is empty: a CSV needs a header line and rows")
     text, used = decode_text(data, encoding=encoding, what=p.name)
     stamp = {"layer": layer, "source": p.name, "source_digest": digest}
-    table = _parse(text, stamp)
-    meta: dict[str, Any] = {"encoding": used}
+    delimiter = detect_delimiter(text)
+    if delimiter != ",":
+        logger.info("%s: fields are separated by %s", p.name, _DELIMITER_NAMES[delimiter])
+    table = _parse(text, stamp, delimiter)
+    meta: dict[str, Any] = {"encoding": used, "delimiter": delimiter}
     columns = find_coordinate_columns(table.frame.columns, source=p.name) if require_coordinates else None
     if columns is None:
         if require_coordinates:
@@ -213,18 +220,59 @@ def _best_column(columns: Any, names: tuple[str, ...], what: str, source: str) -
 # --- parsing -------------------------------------------------------------------------------------------------------
 
 
-def _parse(text: str, stamp: dict[str, str]) -> _Table:
-    header = _header(text, stamp["source"])
-    fast = _parse_fast(text, header, stamp)
+_DELIMITER_NAMES = {",": "commas", "\t": "tabs", ";": "semicolons"}
+
+
+def detect_delimiter(text: str) -> str:
+    """The field separator of CSV text: the one of comma, tab, semicolon that splits the header most.
+
+    The header line is split by each candidate (quotes respected) and the one
+    giving the most fields wins; ties, and a single-column header, go to the
+    comma.
+
+    Parameters
+    ----------
+    text : str
+        The file's text, header line first.
+
+    Returns
+    -------
+    str
+        ``","``, ``"\\t"`` or ``";"``.
+
+    Examples
+    --------
+    >>> detect_delimiter("编号\\t经度\\t纬度\\nA1\\t109.73\\t38.29\\n")
+    '\\t'
+    >>> detect_delimiter('名称;经度;纬度\\n"北街;东口";109,73;38,29\\n')
+    ';'
+    >>> detect_delimiter('"a;b",c\\n1,2\\n'), detect_delimiter("只有一列\\n")
+    (',', ',')
+    """
+    head = text[: 1 << 20]
+    best, most = ",", 1
+    for candidate in _DELIMITER_NAMES:
+        try:
+            fields = len(next(csv.reader(io.StringIO(head, newline=""), delimiter=candidate)))
+        except (StopIteration, csv.Error):
+            continue
+        if fields > most:
+            best, most = candidate, fields
+    return best
+
+
+def _parse(text: str, stamp: dict[str, str], delimiter: str = ",") -> _Table:
+    header = _header(text, stamp["source"], delimiter)
+    fast = _parse_fast(text, header, stamp, delimiter)
     if fast is not None:
         return fast
     logger.info("%s has ragged lines; reading it line by line", stamp["source"])
-    return _parse_slow(text, header, stamp)
+    return _parse_slow(text, header, stamp, delimiter)
 
 
-def _header(text: str, source: str) -> list[str]:
+def _header(text: str, source: str, delimiter: str) -> list[str]:
     try:
-        first = next(csv.reader(io.StringIO(text[: 1 << 20], newline="")))
+        first = next(csv.reader(io.StringIO(text[: 1 << 20], newline=""), delimiter=delimiter))
     except (StopIteration, csv.Error) as exc:
         raise ReadError(f"{source} has no readable header line: {exc}") from None
     names = [name if name.strip() else f"unnamed_{i}" for i, name in enumerate(first, start=1)]
@@ -235,7 +283,7 @@ def _header(text: str, source: str) -> list[str]:
     return names
 
 
-def _parse_fast(text: str, header: list[str], stamp: dict[str, str]) -> _Table | None:
+def _parse_fast(text: str, header: list[str], stamp: dict[str, str], delimiter: str) -> _Table | None:
     """Parse with pyarrow, quarantining ragged rows; None when pyarrow cannot tell where they are."""
     ragged: list[tuple[int | None, str, int]] = []
 
@@ -248,7 +296,8 @@ def _parse_fast(text: str, header: list[str], stamp: dict[str, str]) -> _Table |
         table = pacsv.read_csv(
             io.BytesIO(text.encode("utf-8")),
             read_options=pacsv.ReadOptions(column_names=internal, skip_rows=1, use_threads=False),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=_on_invalid),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                             invalid_row_handler=_on_invalid),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in internal},
                 strings_can_be_null=False, quoted_strings_can_be_null=False,
@@ -293,9 +342,9 @@ class _LineTap:
         return raw
 
 
-def _parse_slow(text: str, header: list[str], stamp: dict[str, str]) -> _Table:
+def _parse_slow(text: str, header: list[str], stamp: dict[str, str], delimiter: str) -> _Table:
     tap = _LineTap(text)
-    reader = csv.reader(tap)
+    reader = csv.reader(tap, delimiter=delimiter)
     next(reader)
     tap.take()
     rows: list[list[str]] = []
