@@ -297,3 +297,46 @@ def test_delimiter_is_detected(tmp_path: Path, capsys: Cap, name: str, sep: str)
     for (rid, *_, lon, lat) in REPORTS:
         geom = stored.geometry[rid]
         assert GEOD.inv(geom.x, geom.y, lon, lat)[2] < 0.01
+
+
+# -- 6. a KML of NetworkLinks and GroundOverlays only ------------------------------------------------
+
+LINKS_ONLY = (
+    '<?xml version="1.0" encoding="UTF-8"?><kml xmlns="http://www.opengis.net/kml/2.2"><Document>'
+    "<NetworkLink><name>网格</name><Link><href>grids/doc.kml</href></Link></NetworkLink>"
+    "<Folder><NetworkLink><Link><href>http://example.invalid/reports.kml</href></Link></NetworkLink></Folder>"
+    "<GroundOverlay><Icon><href>scan.jpg</href></Icon><LatLonBox><north>38.3</north><south>38.2</south>"
+    "<east>109.8</east><west>109.7</west></LatLonBox></GroundOverlay></Document></kml>"
+)
+
+
+def test_kml_of_links_and_overlays_says_why_nothing_was_read(tmp_path: Path, capsys: Cap,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    ws = _empty_workspace(tmp_path)
+    kml = tmp_path / "links.kml"
+    kml.write_text(LINKS_ONLY, encoding="utf-8")
+    empty = tmp_path / "empty.kml"
+    empty.write_text('<kml xmlns="http://www.opengis.net/kml/2.2"><Document/></kml>', encoding="utf-8")
+    empty_code, _ = _import(capsys, str(ws), "reports", str(empty))
+    with caplog.at_level("WARNING", logger="gridmap"):
+        code, s = _import(capsys, str(ws), "reports", str(kml))
+    assert code == empty_code == 0  # nothing to read is not an error, as for an empty file
+    _adds_up(s)
+    assert s["read"] == 0
+    messages = [r.getMessage() for r in caplog.records if "links.kml" in r.getMessage()]
+    assert any("2 NetworkLink, 1 GroundOverlay, no Placemark" in m for m in messages), messages
+    assert any("grids/doc.kml" in m and "import that" in m for m in messages)
+
+
+def test_links_only_message_reaches_the_terminal(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    ws = _empty_workspace(tmp_path)
+    kml = tmp_path / "links.kml"
+    kml.write_text(LINKS_ONLY, encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "gridmap", "import", str(ws), "reports", str(kml)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0
+    assert "nothing read" in done.stderr and "no Placemark" in done.stderr
+    assert "Traceback" not in done.stderr

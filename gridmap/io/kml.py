@@ -306,6 +306,41 @@ def _placemarks(root: ET.Element) -> Iterator[tuple[ET.Element, tuple[str, ...]]
         stack.extend((sub, folders) for sub in reversed(list(elem)))
 
 
+_NOT_RECORDS = ("NetworkLink", "GroundOverlay", "ScreenOverlay", "PhotoOverlay")
+
+
+def _why_nothing(root: ET.Element) -> str:
+    """Why a document gave no records: what it holds instead of Placemarks, and what to do.
+
+    Examples
+    --------
+    >>> root = ET.fromstring('<kml><Document><NetworkLink><Link><href>http://a/b.kml</href></Link></NetworkLink>'
+    ...                      '<GroundOverlay/><GroundOverlay/></Document></kml>')
+    >>> print(_why_nothing(root))  # doctest: +ELLIPSIS
+    it holds 1 NetworkLink, 2 GroundOverlay, no Placemark. A NetworkLink only points to another file ...
+    """
+    counts = {kind: 0 for kind in _NOT_RECORDS}
+    hrefs: list[str] = []
+    for elem in root.iter():
+        kind = local_name(elem.tag) if isinstance(elem.tag, str) else ""
+        if kind in counts:
+            counts[kind] += 1
+        if kind == "NetworkLink":
+            links = (h for h in elem.iter() if isinstance(h.tag, str) and local_name(h.tag) == "href")
+            hrefs.extend(text for text in ((h.text or "").strip() for h in links) if text)
+    found = [f"{n} {kind}" for kind, n in counts.items() if n]
+    if not found:
+        return "it holds no Placemark; export the points, lines or areas themselves (as Placemarks) and import again"
+    advice = []
+    if counts["NetworkLink"]:
+        shown = ", ".join(hrefs[:3]) + (", ..." if len(hrefs) > 3 else "")
+        advice.append("A NetworkLink only points to another file" + (f" ({shown})" if shown else "")
+                      + ": open that file in Google Earth, save it as KML/KMZ and import that.")
+    if any(counts[kind] for kind in _NOT_RECORDS[1:]):
+        advice.append("An overlay is a picture laid over the map, not records.")
+    return f"it holds {', '.join(found)}, no Placemark. " + " ".join(advice)
+
+
 def _is_zip(path: Path) -> bool:
     with open(path, "rb") as fh:
         return fh.read(4) == b"PK\x03\x04"
@@ -400,5 +435,8 @@ def _read_kml(path: str | PathLike[str], *, layer: str) -> ReadResult:
             bad.append(quarantine_row(layer=layer, source=source, source_digest=digest, record=number,
                                       raw=raw, reason=outcome.reason, detail=outcome.detail))
     logger.info("%s: %d placemark records, %d quarantined", source, len(rows), len(bad))
+    if number == 0:
+        meta["nothing_read"] = _why_nothing(root)
+        logger.warning("%s: nothing read: %s", p.name, meta["nothing_read"])
     return ReadResult(records_frame(rows, first=("_record", "name", "description", "time")),
                       quarantine_frame(bad), source=source, source_digest=digest, coords="wgs84", meta=meta)
