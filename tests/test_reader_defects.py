@@ -340,3 +340,32 @@ def test_links_only_message_reaches_the_terminal(tmp_path: Path) -> None:
     assert done.returncode == 0
     assert "nothing read" in done.stderr and "no Placemark" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_bang_in_geopackage_path_and_in_zip_member_names(tmp_path: Path, capsys: Cap,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import zipfile
+
+    ws = _empty_workspace(tmp_path)
+    frame = _grid_squares(2)
+    (tmp_path / "x!y").mkdir()
+    pyogrio.write_dataframe(frame, tmp_path / "plain.gpkg", layer="grids")
+    (tmp_path / "plain.gpkg").rename(tmp_path / "x!y" / "g!rids.gpkg")
+    pyogrio.write_dataframe(frame.assign(grid_code="610802001901999"), tmp_path / "rids.gpkg", layer="grids")
+    monkeypatch.chdir(tmp_path)
+    code, s = _import(capsys, str(ws), "grids", "x!y/g!rids.gpkg", "--set", "community_code=610802001901")
+    assert code == 0, s
+    _adds_up(s)
+    assert sorted(r[0] for r in _rows(ws, "SELECT grid_code FROM grids")) == frame["grid_code"].tolist()
+
+    # a zipped shapefile whose members are named with '!' and which lacks its .shx
+    pyogrio.write_dataframe(_grid_squares(3).iloc[2:], tmp_path / "third.shp")
+    archive = tmp_path / "third.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for part in ("shp", "dbf", "prj"):
+            zf.write(tmp_path / f"third.{part}", f"网格!第三.{part}")
+    code, s = _import(capsys, str(ws), "grids", str(archive), "--set", "community_code=610802001901")
+    assert code == 0, s
+    _adds_up(s)
+    assert (s["read"], s["accepted"]) == (1, 1)
+    assert sorted(r[0] for r in _rows(ws, "SELECT grid_code FROM grids")) == _grid_squares(3)["grid_code"].tolist()
