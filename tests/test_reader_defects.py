@@ -369,3 +369,14 @@ def test_bang_in_geopackage_path_and_in_zip_member_names(tmp_path: Path, capsys:
     _adds_up(s)
     assert (s["read"], s["accepted"]) == (1, 1)
     assert sorted(r[0] for r in _rows(ws, "SELECT grid_code FROM grids")) == _grid_squares(3)["grid_code"].tolist()
+
+
+def test_ragged_tsv_line_is_quarantined_naming_tabs(tmp_path: Path) -> None:
+    from gridmap.io.tabular import read_csv
+
+    path = tmp_path / "r.tsv"
+    path.write_text("编号\t经度\t纬度\nA1\t109.73\t38.29\nA2\t109.74\nA3\t109.75\t38.30\n", encoding="utf-8")
+    res = read_csv(path, coords="wgs84")
+    assert res.read == 3 and res.records["编号"].tolist() == ["A1", "A3"]
+    assert res.quarantine["record"].tolist() == [2] and res.quarantine["raw"].tolist() == ["A2\t109.74"]
+    assert "tabs/quotes" in res.quarantine["detail"][0]

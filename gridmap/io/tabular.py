@@ -315,7 +315,7 @@ def _parse_fast(text: str, header: list[str], stamp: dict[str, str], delimiter: 
     numbers = np.setdiff1d(np.arange(1, len(frame) + len(ragged) + 1, dtype="int64"), bad_numbers)
     bad = [
         _ragged(stamp, number - 1, raw, f"the line has {fields} fields but the header has {len(header)}; "
-                "fix the line's commas/quotes")
+                f"fix the line's {_DELIMITER_NAMES[delimiter]}/quotes")
         for number, raw, fields in ragged
     ]
     return _Table(frame, numbers, bad)
@@ -365,7 +365,8 @@ def _parse_slow(text: str, header: list[str], stamp: dict[str, str], delimiter: 
             continue
         number += 1
         if len(row) != len(header):
-            detail = f"the line has {len(row)} fields but the header has {len(header)}; fix the line's commas/quotes"
+            detail = (f"the line has {len(row)} fields but the header has {len(header)}; "
+                      f"fix the line's {_DELIMITER_NAMES[delimiter]}/quotes")
             bad.append(_ragged(stamp, number, raw, detail))
             continue
         rows.append(row)
