@@ -72,6 +72,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sqlite3
 import tempfile
 from collections import Counter
@@ -719,6 +720,24 @@ def _remove_workspace_files(path: Path) -> None:
             candidate.unlink()
 
 
+def _build_workspace_file(target: Path, meta: Mapping[str, str]) -> None:
+    """Build the workspace in a temporary folder under a plain name, then move it to `target`.
+
+    GDAL (through pyogrio) reads ``!`` in a path as an archive separator: written
+    straight to ``w/a!b.gpkg`` the layers would go to another file. Building
+    elsewhere also means a failed build leaves nothing at `target`.
+    """
+    with tempfile.TemporaryDirectory(prefix="gridmap-init-") as tmp:
+        built = Path(tmp) / "workspace.gpkg"
+        _create_tables(built)
+        _finish_schema(built, meta)  # closes its connection: the WAL is checkpointed and removed
+        try:
+            shutil.move(str(built), str(target))
+        except BaseException:
+            _remove_workspace_files(target)
+            raise
+
+
 def init_workspace(
     path: str | PathLike[str], *, sample: bool = False, overwrite: bool = False, seed: int = 0
 ) -> Workspace:
@@ -769,12 +788,7 @@ def init_workspace(
         "gridmap_version": _gridmap_version(),
         "illustrative": "true" if sample else "false",
     }
-    try:
-        _create_tables(target)
-        _finish_schema(target, meta)
-    except BaseException:
-        _remove_workspace_files(target)
-        raise
+    _build_workspace_file(target, meta)
     logger.info("created workspace %s (schema %s)", target, SCHEMA_VERSION)
     ws = open_workspace(target)
     if sample:

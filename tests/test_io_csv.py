@@ -185,3 +185,26 @@ def test_million_rows_read_with_no_per_row_python_work(tmp_path):
     assert res.read == n + 1 and len(res.quarantine) == 1 and res.quarantine["record"].iloc[0] == n + 1
     assert res.records.geometry.x.iloc[-1] == pytest.approx(109 + ((n - 1) % 1000) / 1000)
     assert extra < (n - 1_000) / 100, extra
+
+
+_NAME = st.text(st.characters(categories=("Lu", "Ll", "Lo")), min_size=1, max_size=6)
+_VALUE = st.text(st.sampled_from(list("ab 东街,;\t\"'.-1")), max_size=8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(delimiter=st.sampled_from([",", "\t", ";"]),
+       names=st.lists(_NAME, min_size=2, max_size=5, unique=True),
+       data=st.data())
+def test_any_separator_round_trips_through_the_csv_writer(tmp_path_factory, delimiter, names, data):
+    """What Python's csv writer writes with comma, tab or semicolon comes back value for value."""
+    rows = data.draw(st.lists(st.lists(_VALUE, min_size=len(names), max_size=len(names)), min_size=1, max_size=8))
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
+    writer.writerow(names)
+    writer.writerows(rows)
+    path = tmp_path_factory.mktemp("sep") / "t.csv"
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    res = read_csv(path, require_coordinates=False)
+    assert res.read == len(rows) and len(res.quarantine) == 0
+    assert list(res.records.columns) == ["_record", *names]
+    assert res.records[names].values.tolist() == rows

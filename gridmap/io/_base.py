@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import geopandas as gpd
 import pandas as pd
 
+from gridmap._errors import GridmapError, ReadError
 from gridmap.model import QUARANTINE_COLUMNS, STORAGE_CRS
 
-__all__ = ["ReadResult", "quarantine_frame", "quarantine_row", "file_digest", "raw_json", "records_frame"]
+__all__ = ["ReadResult", "quarantine_frame", "quarantine_row", "file_digest", "raw_json", "records_frame",
+           "read_guard"]
+
+logger = logging.getLogger(__name__)
 
 QUARANTINE_NAMES = [c.name for c in QUARANTINE_COLUMNS]
 
@@ -158,3 +164,35 @@ def records_frame(rows: list[dict[str, Any]], *, first: tuple[str, ...] = ("_rec
     frame["_record"] = frame["_record"].astype("int64")
     geometry = gpd.GeoSeries([row["geometry"] for row in rows], crs=STORAGE_CRS)
     return gpd.GeoDataFrame(frame, geometry=geometry, crs=STORAGE_CRS)
+
+
+@contextlib.contextmanager
+def read_guard(path: str | PathLike[str]) -> Iterator[None]:
+    """Turn every unexpected failure inside the block into a :class:`ReadError` naming the file.
+
+    A reader raises :class:`~gridmap.GridmapError` for what it foresees; a library
+    deep down (GDAL, GEOS, an XML or CSV parser) can still raise something else on a
+    file nobody foresaw. The user then gets one line naming the file and what to do,
+    not a traceback; the traceback goes to the debug log (``-vv``). Operating-system
+    errors (no such file, no permission) pass through: the command line words them.
+
+    Examples
+    --------
+    >>> try:
+    ...     with read_guard("dir/odd.shp"):
+    ...         raise ZeroDivisionError("deep inside")
+    ... except ReadError as exc:
+    ...     print(exc)  # doctest: +ELLIPSIS
+    odd.shp cannot be read (ZeroDivisionError: deep inside); open it in QGIS and export it again ...
+    """
+    try:
+        yield
+    except (GridmapError, OSError, MemoryError):
+        raise
+    except Exception as exc:  # the point: no reader failure reaches the user as a traceback
+        name = Path(path).name
+        logger.debug("%s: unexpected reader failure", name, exc_info=True)
+        raise ReadError(
+            f"{name} cannot be read ({type(exc).__name__}: {exc}); open it in QGIS and export it again "
+            "as GeoPackage or CSV, and import that file (run with -vv to log the details)"
+        ) from None

@@ -2,7 +2,9 @@
 
 Every ``Placemark`` of the document, at any depth of ``Document`` and
 ``Folder`` nesting, is one record; a ``gx:Track`` is the exception and gives
-one point record per ``gx:coord``, each with its ``when``. KML coordinates are
+one point record per ``gx:coord``, each with its ``when``. Every geometry of a
+Placemark is read: Google Earth writes an empty ``<Point/>`` beside a
+``gx:Track`` or ``gx:MultiTrack``, whose positions are then the records. KML coordinates are
 WGS84 longitude, latitude[, altitude] by definition (OGC 07-147r2, KML 2.2,
 section 16.9.1), so records are EPSG:4326 and altitude is dropped.
 
@@ -30,7 +32,7 @@ from shapely.geometry import (
 from shapely.geometry.base import BaseGeometry
 
 from gridmap._errors import ReadError
-from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row, records_frame
+from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row, read_guard, records_frame
 from gridmap.io._xml import MAX_XML_BYTES, child, child_text, children, local_name, parse_xml_bytes, read_capped
 from gridmap.io._zip import MAX_MEMBER_BYTES, check_zip, open_zip, read_member_capped
 
@@ -255,19 +257,39 @@ def _track_outcomes(geom: ET.Element, attrs: dict[str, Any], number: int) -> Ite
         yield _Outcome(attrs, reason="missing_coordinates", detail=detail, raw_geometry=_raw_xml(geom))
 
 
+def _is_blank(geom: ET.Element) -> bool:
+    """A geometry element without any coordinate text (Google Earth writes ``<Point/>`` beside a gx:Track)."""
+    return not "".join(geom.itertext()).strip()
+
+
 def _placemark_outcomes(pm: ET.Element, folders: tuple[str, ...], number: int) -> Iterator[_Outcome]:
+    """The records of one Placemark, from every geometry it holds.
+
+    Each gx:Track or gx:MultiTrack gives its points; the other geometries with
+    coordinates give one record (several are combined as a MultiGeometry would
+    be). Blank geometry elements are ignored unless the Placemark has nothing else.
+    """
     attrs = _attributes(pm, folders)
-    geom = next((sub for sub in pm if local_name(sub.tag) in _GEOMETRY_TAGS), None)
-    if geom is None:
+    geoms = [sub for sub in pm if local_name(sub.tag) in _GEOMETRY_TAGS]
+    if not geoms:
         yield _Outcome(attrs, reason="missing_coordinates", detail="the Placemark has no geometry")
         return
-    if local_name(geom.tag) in ("Track", "MultiTrack"):
-        yield from _track_outcomes(geom, attrs, number)
-        return
+    tracks = [g for g in geoms if local_name(g.tag) in ("Track", "MultiTrack")]
+    others = [g for g in geoms if g not in tracks and not _is_blank(g)]
+    if not tracks and not others:
+        others = geoms[:1]  # only blank geometries: quarantined with the first one's reason
+    for track in tracks:
+        yield from _track_outcomes(track, attrs, number)
+    if others:
+        yield _shape_outcome(others, attrs)
+
+
+def _shape_outcome(geoms: list[ET.Element], attrs: dict[str, Any]) -> _Outcome:
     try:
-        yield _Outcome(attrs, geometry=_geometry(geom))
+        parts = [_geometry(geom) for geom in geoms]
     except _BadRecord as bad:
-        yield _Outcome(attrs, reason=bad.reason, detail=bad.detail, raw_geometry=_raw_xml(geom))
+        return _Outcome(attrs, reason=bad.reason, detail=bad.detail, raw_geometry=_raw_xml(geoms[0]))
+    return _Outcome(attrs, geometry=parts[0] if len(parts) == 1 else _combine(parts))
 
 
 def _placemarks(root: ET.Element) -> Iterator[tuple[ET.Element, tuple[str, ...]]]:
@@ -282,6 +304,41 @@ def _placemarks(root: ET.Element) -> Iterator[tuple[ET.Element, tuple[str, ...]]
         if tag == "Folder":
             folders = folders + (child_text(elem, "name") or "",)
         stack.extend((sub, folders) for sub in reversed(list(elem)))
+
+
+_NOT_RECORDS = ("NetworkLink", "GroundOverlay", "ScreenOverlay", "PhotoOverlay")
+
+
+def _why_nothing(root: ET.Element) -> str:
+    """Why a document gave no records: what it holds instead of Placemarks, and what to do.
+
+    Examples
+    --------
+    >>> root = ET.fromstring('<kml><Document><NetworkLink><Link><href>http://a/b.kml</href></Link></NetworkLink>'
+    ...                      '<GroundOverlay/><GroundOverlay/></Document></kml>')
+    >>> print(_why_nothing(root))  # doctest: +ELLIPSIS
+    it holds 1 NetworkLink, 2 GroundOverlay, no Placemark. A NetworkLink only points to another file ...
+    """
+    counts = {kind: 0 for kind in _NOT_RECORDS}
+    hrefs: list[str] = []
+    for elem in root.iter():
+        kind = local_name(elem.tag) if isinstance(elem.tag, str) else ""
+        if kind in counts:
+            counts[kind] += 1
+        if kind == "NetworkLink":
+            links = (h for h in elem.iter() if isinstance(h.tag, str) and local_name(h.tag) == "href")
+            hrefs.extend(text for text in ((h.text or "").strip() for h in links) if text)
+    found = [f"{n} {kind}" for kind, n in counts.items() if n]
+    if not found:
+        return "it holds no Placemark; export the points, lines or areas themselves (as Placemarks) and import again"
+    advice = []
+    if counts["NetworkLink"]:
+        shown = ", ".join(hrefs[:3]) + (", ..." if len(hrefs) > 3 else "")
+        advice.append("A NetworkLink only points to another file" + (f" ({shown})" if shown else "")
+                      + ": open that file in Google Earth, save it as KML/KMZ and import that.")
+    if any(counts[kind] for kind in _NOT_RECORDS[1:]):
+        advice.append("An overlay is a picture laid over the map, not records.")
+    return f"it holds {', '.join(found)}, no Placemark. " + " ".join(advice)
 
 
 def _is_zip(path: Path) -> bool:
@@ -357,6 +414,11 @@ def read_kml(path: str | PathLike[str], *, layer: str = "unknown") -> ReadResult
     >>> res.quarantine["reason"].tolist(), res.read
     (['unparseable_coordinates'], 2)
     """
+    with read_guard(path):
+        return _read_kml(path, layer=layer)
+
+
+def _read_kml(path: str | PathLike[str], *, layer: str) -> ReadResult:
     p = Path(path)
     root, meta = _document(p)
     source, digest = str(path), file_digest(p)
@@ -373,5 +435,8 @@ def read_kml(path: str | PathLike[str], *, layer: str = "unknown") -> ReadResult
             bad.append(quarantine_row(layer=layer, source=source, source_digest=digest, record=number,
                                       raw=raw, reason=outcome.reason, detail=outcome.detail))
     logger.info("%s: %d placemark records, %d quarantined", source, len(rows), len(bad))
+    if number == 0:
+        meta["nothing_read"] = _why_nothing(root)
+        logger.warning("%s: nothing read: %s", p.name, meta["nothing_read"])
     return ReadResult(records_frame(rows, first=("_record", "name", "description", "time")),
                       quarantine_frame(bad), source=source, source_digest=digest, coords="wgs84", meta=meta)

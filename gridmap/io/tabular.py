@@ -11,6 +11,10 @@ Lines with the wrong number of fields are quarantined with their raw text,
 never dropped. Files are parsed with pyarrow (a million rows of six columns,
 with points built, in about 4 s); only files pyarrow cannot parse at all (an
 unterminated quote) take the slower ``csv`` module path.
+
+The field separator is detected from the header line (:func:`detect_delimiter`):
+comma, tab (``.tsv``, Excel's "Unicode text") or semicolon (Excel in locales
+with a decimal comma).
 """
 
 from __future__ import annotations
@@ -31,10 +35,11 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from gridmap._errors import ReadError
-from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row
+from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row, read_guard
 from gridmap.io._encoding import decode_text
 
-__all__ = ["read_csv", "read_table", "COORD_SYSTEMS", "LON_NAMES", "LAT_NAMES", "find_coordinate_columns"]
+__all__ = ["read_csv", "read_table", "detect_delimiter", "COORD_SYSTEMS", "LON_NAMES", "LAT_NAMES",
+           "find_coordinate_columns"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +74,7 @@ def read_csv(
     Parameters
     ----------
     path : str or path-like
-        The CSV file (comma-separated, first line the header).
+        The CSV file (first line the header; comma, tab or semicolon separated, detected).
     layer : str
         The gridmap layer the rows are meant for; stamped into quarantine rows.
     coords : {"wgs84", "gcj02", "bd09"}, optional
@@ -112,6 +117,13 @@ def read_csv(
     >>> res.records.geometry.iloc[0].wkt
     'POINT (109.73 38.29)'
     """
+    with read_guard(path):
+        return _read_csv(path, layer=layer, coords=coords, encoding=encoding,
+                         require_coordinates=require_coordinates)
+
+
+def _read_csv(path: str | PathLike[str], *, layer: str, coords: str | None, encoding: str | None,
+              require_coordinates: bool) -> ReadResult:
     p = Path(path)
     if not p.is_file():
         raise ReadError(f"{p} does not exist or is not a file")
@@ -121,20 +133,29 @@ def read_csv(
         raise ReadError(f"{p.name} is empty: a CSV needs a header line and rows")
     text, used = decode_text(data, encoding=encoding, what=p.name)
     stamp = {"layer": layer, "source": p.name, "source_digest": digest}
-    table = _parse(text, stamp)
-    meta: dict[str, Any] = {"encoding": used}
-    columns = find_coordinate_columns(table.frame.columns, source=p.name) if require_coordinates else None
+    delimiter = detect_delimiter(text)
+    if delimiter != ",":
+        logger.info("%s: fields are separated by %s", p.name, _DELIMITER_NAMES[delimiter])
+    table = _parse(text, stamp, delimiter)
+    meta: dict[str, Any] = {"encoding": used, "delimiter": delimiter}
+    return _table_result(table, stamp, coords=coords, require_coordinates=require_coordinates, meta=meta)
+
+
+def _table_result(table: "_Table", stamp: dict[str, Any], *, coords: str | None, require_coordinates: bool,
+                  meta: dict[str, Any]) -> ReadResult:
+    """What a parsed table (CSV or a sheet) becomes: points from its longitude/latitude columns, or plain records."""
+    source = stamp["source"]
+    columns = find_coordinate_columns(table.frame.columns, source=source) if require_coordinates else None
     if columns is None:
         if require_coordinates:
             raise ReadError(
-                f"{p.name} has no longitude/latitude columns; name them one of "
+                f"{source} has no longitude/latitude columns; name them one of "
                 f"{'/'.join(LON_NAMES)} and {'/'.join(LAT_NAMES)} (columns found: {', '.join(table.frame.columns)})"
             )
-        records = _with_numbers(table.frame, table.numbers)
-        return _result(records, table.bad, stamp, coords=None, meta=meta)
-    system = _declared_system(coords, source=p.name)
+        return _result(_with_numbers(table.frame, table.numbers), table.bad, stamp, coords=None, meta=meta)
+    system = _declared_system(coords, source=source)
     if "geometry" in table.frame.columns:
-        raise ReadError(f"{p.name} has a column named 'geometry' besides {columns[0]!r}/{columns[1]!r}; "
+        raise ReadError(f"{source} has a column named 'geometry' besides {columns[0]!r}/{columns[1]!r}; "
                         "rename it (e.g. to 'wkt'): gridmap builds the geometry from the coordinates")
     meta.update(lon_column=columns[0], lat_column=columns[1])
     records, coord_bad = _points(table, columns, stamp)
@@ -206,18 +227,59 @@ def _best_column(columns: Any, names: tuple[str, ...], what: str, source: str) -
 # --- parsing -------------------------------------------------------------------------------------------------------
 
 
-def _parse(text: str, stamp: dict[str, str]) -> _Table:
-    header = _header(text, stamp["source"])
-    fast = _parse_fast(text, header, stamp)
+_DELIMITER_NAMES = {",": "commas", "\t": "tabs", ";": "semicolons"}
+
+
+def detect_delimiter(text: str) -> str:
+    """The field separator of CSV text: the one of comma, tab, semicolon that splits the header most.
+
+    The header line is split by each candidate (quotes respected) and the one
+    giving the most fields wins; ties, and a single-column header, go to the
+    comma.
+
+    Parameters
+    ----------
+    text : str
+        The file's text, header line first.
+
+    Returns
+    -------
+    str
+        ``","``, ``"\\t"`` or ``";"``.
+
+    Examples
+    --------
+    >>> detect_delimiter("编号\\t经度\\t纬度\\nA1\\t109.73\\t38.29\\n")
+    '\\t'
+    >>> detect_delimiter('名称;经度;纬度\\n"北街;东口";109,73;38,29\\n')
+    ';'
+    >>> detect_delimiter('"a;b",c\\n1,2\\n'), detect_delimiter("只有一列\\n")
+    (',', ',')
+    """
+    head = text[: 1 << 20]
+    best, most = ",", 1
+    for candidate in _DELIMITER_NAMES:
+        try:
+            fields = len(next(csv.reader(io.StringIO(head, newline=""), delimiter=candidate)))
+        except (StopIteration, csv.Error):
+            continue
+        if fields > most:
+            best, most = candidate, fields
+    return best
+
+
+def _parse(text: str, stamp: dict[str, str], delimiter: str = ",") -> _Table:
+    header = _header(text, stamp["source"], delimiter)
+    fast = _parse_fast(text, header, stamp, delimiter)
     if fast is not None:
         return fast
     logger.info("%s has ragged lines; reading it line by line", stamp["source"])
-    return _parse_slow(text, header, stamp)
+    return _parse_slow(text, header, stamp, delimiter)
 
 
-def _header(text: str, source: str) -> list[str]:
+def _header(text: str, source: str, delimiter: str) -> list[str]:
     try:
-        first = next(csv.reader(io.StringIO(text[: 1 << 20], newline="")))
+        first = next(csv.reader(io.StringIO(text[: 1 << 20], newline=""), delimiter=delimiter))
     except (StopIteration, csv.Error) as exc:
         raise ReadError(f"{source} has no readable header line: {exc}") from None
     names = [name if name.strip() else f"unnamed_{i}" for i, name in enumerate(first, start=1)]
@@ -228,7 +290,7 @@ def _header(text: str, source: str) -> list[str]:
     return names
 
 
-def _parse_fast(text: str, header: list[str], stamp: dict[str, str]) -> _Table | None:
+def _parse_fast(text: str, header: list[str], stamp: dict[str, str], delimiter: str) -> _Table | None:
     """Parse with pyarrow, quarantining ragged rows; None when pyarrow cannot tell where they are."""
     ragged: list[tuple[int | None, str, int]] = []
 
@@ -241,7 +303,8 @@ def _parse_fast(text: str, header: list[str], stamp: dict[str, str]) -> _Table |
         table = pacsv.read_csv(
             io.BytesIO(text.encode("utf-8")),
             read_options=pacsv.ReadOptions(column_names=internal, skip_rows=1, use_threads=False),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=_on_invalid),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                             invalid_row_handler=_on_invalid),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in internal},
                 strings_can_be_null=False, quoted_strings_can_be_null=False,
@@ -259,7 +322,7 @@ def _parse_fast(text: str, header: list[str], stamp: dict[str, str]) -> _Table |
     numbers = np.setdiff1d(np.arange(1, len(frame) + len(ragged) + 1, dtype="int64"), bad_numbers)
     bad = [
         _ragged(stamp, number - 1, raw, f"the line has {fields} fields but the header has {len(header)}; "
-                "fix the line's commas/quotes")
+                f"fix the line's {_DELIMITER_NAMES[delimiter]}/quotes")
         for number, raw, fields in ragged
     ]
     return _Table(frame, numbers, bad)
@@ -286,9 +349,9 @@ class _LineTap:
         return raw
 
 
-def _parse_slow(text: str, header: list[str], stamp: dict[str, str]) -> _Table:
+def _parse_slow(text: str, header: list[str], stamp: dict[str, str], delimiter: str) -> _Table:
     tap = _LineTap(text)
-    reader = csv.reader(tap)
+    reader = csv.reader(tap, delimiter=delimiter)
     next(reader)
     tap.take()
     rows: list[list[str]] = []
@@ -309,7 +372,8 @@ def _parse_slow(text: str, header: list[str], stamp: dict[str, str]) -> _Table:
             continue
         number += 1
         if len(row) != len(header):
-            detail = f"the line has {len(row)} fields but the header has {len(header)}; fix the line's commas/quotes"
+            detail = (f"the line has {len(row)} fields but the header has {len(header)}; "
+                      f"fix the line's {_DELIMITER_NAMES[delimiter]}/quotes")
             bad.append(_ragged(stamp, number, raw, detail))
             continue
         rows.append(row)
@@ -408,19 +472,4 @@ def read_table(
     """
     stamp = {"layer": layer, "source": source, "source_digest": source_digest}
     table = _Table(frame, np.asarray(numbers, dtype="int64"), [])
-    info: dict[str, Any] = dict(meta or {})
-    columns = find_coordinate_columns(frame.columns, source=source) if require_coordinates else None
-    if columns is None:
-        if require_coordinates:
-            raise ReadError(
-                f"{source} has no longitude/latitude columns; name them one of "
-                f"{'/'.join(LON_NAMES)} and {'/'.join(LAT_NAMES)} (columns found: {', '.join(frame.columns)})"
-            )
-        return _result(_with_numbers(frame, table.numbers), [], stamp, coords=None, meta=info)
-    system = _declared_system(coords, source=source)
-    if "geometry" in frame.columns:
-        raise ReadError(f"{source} has a column named 'geometry' besides {columns[0]!r}/{columns[1]!r}; "
-                        "rename it (e.g. to 'wkt'): gridmap builds the geometry from the coordinates")
-    info.update(lon_column=columns[0], lat_column=columns[1])
-    records, coord_bad = _points(table, columns, stamp)
-    return _result(records, coord_bad, stamp, coords=system, meta=info)
+    return _table_result(table, stamp, coords=coords, require_coordinates=require_coordinates, meta=dict(meta or {}))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -28,17 +29,18 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 import shapely
+from pyogrio.util import vsi_path
 from shapely.geometry import shape
 
 from gridmap._errors import ReadError
-from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row
+from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row, read_guard
 from gridmap.io._encoding import shapefile_encoding
 from gridmap.io._zip import check_zip, copy_member_capped, open_zip
 
 if TYPE_CHECKING:
     import zipfile
 
-__all__ = ["read_vector", "VECTOR_SUFFIXES", "MAX_ZIP_BYTES"]
+__all__ = ["read_vector", "gdal_safe_path", "VECTOR_SUFFIXES", "MAX_ZIP_BYTES"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,9 @@ _PYOGRIO_ERRORS = (
     pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.FieldError,
     pyogrio.errors.FeatureError, pyogrio.errors.GeometryError, pyogrio.errors.CRSError,
 )
+#: The bulk read also fails when GDAL hands over a geometry GEOS cannot decode (a TIN, WKB type 16, from a
+#: MultiPatch shapefile): the one-by-one read then gets it from fiona, which turns it into a MultiPolygon.
+_BULK_ERRORS = _PYOGRIO_ERRORS + (shapely.errors.GEOSException,)
 
 
 @dataclass
@@ -120,6 +125,13 @@ def read_vector(
     >>> res.read, list(res.records.columns), res.records.crs.to_epsg()
     (1, ['_record', '名称', 'geometry'], 4326)
     """
+    with read_guard(path):
+        return _read_vector(path, layer=layer, encoding=encoding, source_layer=source_layer)
+
+
+def _read_vector(
+    path: str | PathLike[str], *, layer: str, encoding: str | None, source_layer: str | None
+) -> ReadResult:
     p = Path(path)
     if not p.is_file():
         raise ReadError(f"{p} does not exist or is not a file")
@@ -128,21 +140,106 @@ def read_vector(
     if suffix == ".zip":
         with _unzipped_shapefile(p) as shp:
             return _read_shapefile(src, shp, encoding)
-    if suffix == ".shp":
-        return _read_shapefile(src, p, encoding)
-    if suffix in (".geojson", ".json"):
+    if suffix not in (".shp", ".geojson", ".json", ".gpkg"):
+        raise ReadError(f"{p.name}: read_vector reads {', '.join(VECTOR_SUFFIXES)} files, not {suffix or 'this file'}")
+    # without its .shx a shapefile is rebuilt in a temporary folder: the user's folder is left as it is
+    with gdal_safe_path(p, always=suffix == ".shp" and _lacks_shx(p)) as safe:
+        src.path = safe
+        if suffix == ".shp":
+            return _read_shapefile(src, safe, encoding)
+        if suffix == ".gpkg":
+            src.driver_layer = _pick_gpkg_layer(safe, name=p.name, layer=layer, source_layer=source_layer)
+            return _finish(src, *_read_with_gdal(src))
         return _finish(src, *_read_geojson(src))
-    if suffix == ".gpkg":
-        src.driver_layer = _pick_gpkg_layer(p, layer=layer, source_layer=source_layer)
-        return _finish(src, *_read_with_gdal(src))
-    raise ReadError(f"{p.name}: read_vector reads {', '.join(VECTOR_SUFFIXES)} files, not {suffix or 'this file'}")
+
+
+@contextlib.contextmanager
+def gdal_safe_path(path: Path, *, always: bool = False) -> Iterator[Path]:
+    """Yield a path that GDAL (through pyogrio or fiona) takes to mean exactly the file `path`.
+
+    pyogrio and fiona read ``!`` as the separator of an archive and its member, and
+    ``scheme://`` as a URL: ``sub/!test.geojson`` would open ``test.geojson`` in the
+    current folder. Such a path is replaced by a link (a copy where links are not
+    allowed) under a plain name in a temporary folder, together with its companion
+    files (a shapefile's ``.shx``, ``.dbf``, ...; a GeoPackage's ``-wal``). Other
+    paths are yielded unchanged, unless `always`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> odd = folder / "!test.geojson"
+    >>> _ = odd.write_text("{}")
+    >>> with gdal_safe_path(odd) as safe:
+    ...     print("!" in str(safe), safe.read_text(), safe.suffix)
+    False {} .geojson
+    >>> with gdal_safe_path(folder / "plain.geojson") as same:
+    ...     print(same == folder / "plain.geojson")
+    True
+    """
+    if vsi_path(str(path)) == str(path) and not always:
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="gridmap-path-") as tmp:
+        logger.info("%s: reading it through %s (a path GDAL would misread, or a part to rebuild)", path, tmp)
+        for part in _companions(path):
+            link = Path(tmp) / ("data" + part.name[len(path.stem):])
+            try:
+                link.symlink_to(part.resolve())
+            except OSError:  # no symbolic links allowed (Windows without the privilege)
+                shutil.copyfile(part, link)
+        yield Path(tmp) / ("data" + path.suffix)
+
+
+def _companions(path: Path) -> list[Path]:
+    """`path` and the files GDAL reads along with it (same stem, a shapefile part or a SQLite journal)."""
+    parts = [path]
+    for other in path.parent.iterdir():
+        if other == path or not other.is_file() or not other.name.startswith(path.stem):
+            continue
+        rest = other.name[len(path.stem):]
+        if rest.lower() in _SHAPEFILE_PARTS or rest in (path.suffix + "-wal", path.suffix + "-shm"):
+            parts.append(other)
+    return parts
 
 
 def _read_shapefile(src: _Source, shp: Path, encoding: str | None) -> ReadResult:
+    if _lacks_shx(shp):
+        _restore_shx(shp, src.source)
     src.encoding = shapefile_encoding(shp, encoding=encoding)
     src.meta["encoding"] = src.encoding
     reading = _Source(shp, src.layer, src.source, src.digest, encoding=src.encoding, meta=src.meta)
     return _finish(src, *_read_with_gdal(reading))
+
+
+def _lacks_shx(shp: Path) -> bool:
+    return not (shp.with_suffix(".shx").is_file() or shp.with_suffix(".SHX").is_file())
+
+
+def _restore_shx(shp: Path, name: str) -> None:
+    """Rebuild the missing ``.shx`` of `shp` (a copy in a temporary folder) from the ``.shp`` itself.
+
+    GDAL does this when its configuration option ``SHAPE_RESTORE_SHX`` is ``YES``;
+    the record offsets and lengths the index holds are all in the ``.shp``.
+    """
+    stem = Path(name).stem
+    previous = pyogrio.get_gdal_config_option("SHAPE_RESTORE_SHX")
+    pyogrio.set_gdal_config_options({"SHAPE_RESTORE_SHX": "YES"})
+    try:
+        pyogrio.read_info(shp)
+    except _PYOGRIO_ERRORS as exc:
+        raise ReadError(
+            f"{name}: its index file {stem}.shx is missing and could not be rebuilt ({exc}); a shapefile is "
+            f"several files: copy {stem}.shx (and .dbf, .prj, .cpg) next to {name}, or zip them all and import the zip"
+        ) from None
+    finally:
+        pyogrio.set_gdal_config_options({"SHAPE_RESTORE_SHX": previous})
+    if _lacks_shx(shp):
+        raise ReadError(f"{name}: its index file {stem}.shx is missing; copy it next to {name} (a shapefile is "
+                        "several files: .shp, .shx, .dbf, .prj, .cpg), or zip them all and import the zip")
+    logger.warning("%s: its index file %s.shx is missing; rebuilt it from the .shp in a temporary copy "
+                   "(GDAL's SHAPE_RESTORE_SHX; your files are unchanged). Keep the .shx with the .shp next time",
+                   name, stem)
 
 
 def _finish(src: _Source, records: gpd.GeoDataFrame, bad: list[dict[str, Any]]) -> ReadResult:
@@ -156,14 +253,14 @@ def _finish(src: _Source, records: gpd.GeoDataFrame, bad: list[dict[str, Any]]) 
 # --- layer choice -------------------------------------------------------------------------------------------------
 
 
-def _pick_gpkg_layer(path: Path, *, layer: str, source_layer: str | None) -> str:
+def _pick_gpkg_layer(path: Path, *, name: str, layer: str, source_layer: str | None) -> str:
     try:
         names = [str(row[0]) for row in pyogrio.list_layers(path)]
     except _PYOGRIO_ERRORS as exc:
-        raise ReadError(f"{path.name} cannot be opened as a GeoPackage: {exc}") from None
+        raise ReadError(f"{name} cannot be opened as a GeoPackage: {exc}") from None
     if source_layer is not None:
         if source_layer not in names:
-            raise ReadError(f"{path.name} has no layer {source_layer!r}; its layers: {', '.join(names)}")
+            raise ReadError(f"{name} has no layer {source_layer!r}; its layers: {', '.join(names)}")
         return source_layer
     if len(names) == 1:
         return names[0]
@@ -171,8 +268,8 @@ def _pick_gpkg_layer(path: Path, *, layer: str, source_layer: str | None) -> str
     if len(alike) == 1:
         return alike[0]
     if not names:
-        raise ReadError(f"{path.name} holds no layers")
-    raise ReadError(f"{path.name} has several layers ({', '.join(names)}); choose one with source_layer=")
+        raise ReadError(f"{name} holds no layers")
+    raise ReadError(f"{name} has several layers ({', '.join(names)}); choose one with source_layer=")
 
 
 # --- bulk read and isolation of broken features ------------------------------------------------------------------
@@ -184,7 +281,7 @@ def _read_with_gdal(src: _Source) -> tuple[gpd.GeoDataFrame, list[dict[str, Any]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             frame = pyogrio.read_dataframe(src.path, layer=src.driver_layer, encoding=src.encoding, use_arrow=True)
-    except _PYOGRIO_ERRORS as exc:
+    except _BULK_ERRORS as exc:
         logger.info("%s: bulk read failed (%s); reading feature by feature", src.source, exc)
         return _stream_with_fiona(src)
     if not caught and not frame.geometry.isna().any():
@@ -261,10 +358,11 @@ def _stream_with_fiona(src: _Source) -> tuple[gpd.GeoDataFrame, list[dict[str, A
                 feature, problem = _next_feature(features)
                 if feature is None and problem is None:
                     break
+                row, problem = _feature_row(feature, problem)
                 if problem is not None:
                     bad.append(src.bad(number, _feature_raw(feature, number), f"GDAL could not decode it: {problem}"))
                     continue
-                good.append(_feature_row(feature))
+                good.append(row)
                 numbers.append(number)
     except (fiona.errors.FionaError, OSError, ValueError) as exc:
         raise ReadError(f"{src.source} cannot be read: {exc}") from None
@@ -286,10 +384,17 @@ def _next_feature(features: Iterator[Any]) -> tuple[Any, str | None]:
     return feature, ("; ".join(messages) if messages else None)
 
 
-def _feature_row(feature: Any) -> dict[str, Any]:
+def _feature_row(feature: Any, problem: str | None) -> tuple[dict[str, Any], str | None]:
+    """A feature's properties and shapely geometry, or the reason its geometry cannot be decoded."""
+    if problem is not None:
+        return {}, problem
     row = dict(feature.properties or {})
-    row["geometry"] = shape(feature.geometry) if feature.geometry is not None else None
-    return row
+    try:
+        row["geometry"] = shape(feature.geometry) if feature.geometry is not None else None
+    except (shapely.errors.ShapelyError, TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+        kind = getattr(feature.geometry, "type", "?")
+        return {}, f"its {kind} geometry cannot be used ({type(exc).__name__}: {exc}); convert it to polygons"
+    return row, None
 
 
 def _feature_raw(feature: Any, number: int) -> dict[str, Any]:
@@ -369,10 +474,11 @@ def _unzipped_shapefile(path: Path) -> Iterator[Path]:
         for member in members:
             name = PurePosixPath(member.filename)
             if name.with_suffix("").as_posix().lower() == stem and name.suffix.lower() in _SHAPEFILE_PARTS:
-                with open(target / (name.stem + name.suffix.lower()), "wb") as sink:
+                # a plain name: the member's own could hold '!', which GDAL would misread
+                with open(target / ("shapefile" + name.suffix.lower()), "wb") as sink:
                     # a member holding more than its index entry says is refused
                     copy_member_capped(archive, member, sink, cap=member.file_size)
-        yield target / (PurePosixPath(shp.filename).stem + ".shp")
+        yield target / "shapefile.shp"
 
 
 def _checked_index(path: Path) -> list[zipfile.ZipInfo]:
