@@ -108,6 +108,26 @@ def test_unforeseen_reader_failure_is_one_line_naming_the_file(tmp_path: Path, c
     assert _rows(ws, "SELECT count(*) FROM grids")[0][0] == 0
 
 
+@pytest.mark.parametrize("name", ["ledger.xlsx", "walk.gpx", "photo.jpg"])
+def test_every_reader_failure_nobody_foresaw_is_a_message(tmp_path: Path, capsys: Cap, name: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard sits where the reader is chosen, so the Excel, GPX and photo readers are covered too."""
+    import gridmap.io.dispatch as dispatch
+
+    path = tmp_path / name
+    path.write_bytes(b"anything")
+    ws = _empty_workspace(tmp_path)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("deep inside a library")
+
+    monkeypatch.setattr(dispatch, "_read_any", broken)
+    code, s = _import(capsys, str(ws), "reports" if name != "walk.gpx" else "tracks", str(path), "--coords", "wgs84")
+    assert code == 2 and "Traceback" not in s["err"]
+    assert f"{name} cannot be read (KeyError" in s["err"] and "export it again" in s["err"]
+    assert _rows(ws, "SELECT count(*) FROM reports")[0][0] == 0
+
+
 # -- 2. '!' in a path ------------------------------------------------------------------------------
 
 def _points_geojson(path: Path, names: list[str], lon0: float) -> None:

@@ -21,7 +21,7 @@ from os import PathLike
 from pathlib import Path
 
 from gridmap._errors import ReadError
-from gridmap.io._base import ReadResult
+from gridmap.io._base import ReadResult, read_guard
 
 __all__ = ["read", "COORDS", "suffix_is_excel"]
 
@@ -103,6 +103,17 @@ def read(
     if not p.exists():
         raise ReadError(f"{p} does not exist")
     logger.info("reading %s for layer %s", p, layer)
+    with read_guard(p):  # every reader (GPX, photos and Excel too): a failure nobody foresaw is a message
+        result = _read_any(p, layer=layer, coords=coords, encoding=encoding, source_layer=source_layer, sheet=sheet,
+                           header_row=header_row)
+    if coords is not None:
+        # A declared system wins over the format's default (Amap exports KML in GCJ-02).
+        result.coords = coords
+    return result
+
+
+def _read_any(p: Path, *, layer: str, coords: str | None, encoding: str | None, source_layer: str | None,
+              sheet: "str | int | None", header_row: int | None) -> ReadResult:
     if suffix_is_excel(p):
         from gridmap.io.excel import read_excel
 
@@ -112,9 +123,6 @@ def read(
         if sheet is not None or header_row is not None:
             raise ReadError(f"--sheet and --header-row are for Excel workbooks; {p.name} is not one")
         result = _read_by_kind(p, layer=layer, coords=coords, encoding=encoding, source_layer=source_layer)
-    if coords is not None:
-        # A declared system wins over the format's default (Amap exports KML in GCJ-02).
-        result.coords = coords
     return result
 
 
