@@ -229,8 +229,10 @@ def prepare(
     max_outside_km : float
         How far outside the subdistrict a record may lie, in km.
     defaults : mapping, optional
-        Values for model columns the file lacks, e.g. ``{"inspector": "张三"}``
-        for a GPX track. Columns the file has are left as they are.
+        Values for every row (``--set COLUMN=VALUE``), e.g. ``{"inspector": "张三"}``
+        for a GPX track. They fill the column when the file lacks it and every
+        empty value (missing, NaN, ``""`` or blanks) when it has it; a value
+        present in the file wins. Key columns cannot be set (:func:`check_defaults`).
     rectified : mapping of str to bool, optional
         For ``spotchecks``: every report id of the workspace, mapped to whether
         the report was ever rectified. A check of an id not in it is quarantined
@@ -388,6 +390,9 @@ def _map_columns(columns: list[Any], spec: LayerSpec, records: pd.DataFrame) -> 
             mapping["report_id"] = _original(columns, name_col)
             dropped.remove(name_col)
             logger.info("using column %r as report_id (the file has no id column)", name_col)
+    if spec.name == "targets" and "target_id" not in mapping and "name" in mapping:
+        mapping["target_id"] = mapping["name"]
+        logger.info("using column %r as target_id (the file has no id column)", mapping["name"])
     coord_cols = {k: mapping.pop(k) for k in _COORD_NAMES if k in mapping}
     if dropped:
         logger.info("columns dropped for layer %s (not in the model): %s", spec.name, ", ".join(dropped))
@@ -452,6 +457,8 @@ def _model_frame(records: pd.DataFrame, mapping: Mapping[str, Any], spec: LayerS
     for key, value in (defaults or {}).items():
         if key not in data:
             data[key] = pd.Series([value] * n, dtype=object)
+        else:  # a value in the file wins; --set fills every empty one (None, NaN, "" or blanks)
+            data[key] = data[key].astype(object).where(~_is_empty(data[key]), value)
     missing = [c for c in spec.required if c not in data]
     if missing and n:  # a file whose every record the reader quarantined has nothing to map
         raise ReadError(_missing_columns_message(source, spec, missing, records))

@@ -69,7 +69,7 @@ def test_gpx11_tracks_waypoints_and_bad_points(tmp_path: Path) -> None:
     assert res.layer_hint == "tracks" and res.coords == "wgs84" and res.records.crs.to_epsg() == 4326
     rec = res.records
     assert rec["_record"].tolist() == [1, 2, 3, 7]
-    assert rec["kind"].tolist() == ["wpt", "trkpt", "trkpt", "trkpt"]
+    assert rec["_kind"].tolist() == ["wpt", "trkpt", "trkpt", "trkpt"]
     assert rec["track_id"].tolist()[1:] == ["早班", "早班", "trk-2"]
     assert rec["segment"].tolist()[1:] == [1, 1, 1]
     assert rec["time"].tolist() == ["2020-05-01T07:59:00Z", "2020-05-01T08:00:00Z", "2020-05-01T08:00:10Z",

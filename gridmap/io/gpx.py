@@ -5,7 +5,9 @@ GPX coordinates are WGS84 decimal degrees by definition (GPX 1.1 schema,
 records are EPSG:4326.
 
 One record per ``trk/trkseg/trkpt`` and per ``wpt``, numbered in document
-order. Columns: ``_record``, ``kind`` (``"trkpt"`` or ``"wpt"``), ``track_id``
+order. Columns: ``_record``, ``_kind`` (``"trkpt"`` or ``"wpt"``; underscored like
+every reader-internal column, so it never collides with a model column such as
+``targets.kind``), ``track_id``
 (the track's name or ``trk-N``), ``segment`` (1-based within the track),
 ``time`` (as written), ``ele`` (float, NaN when absent), ``name``, ``desc``
 and, when the file names its author (GPX 1.1 ``metadata/author/name``, GPX 1.0
@@ -33,7 +35,7 @@ __all__ = ["read_gpx"]
 
 logger = logging.getLogger(__name__)
 
-_COLUMNS = ("_record", "kind", "track_id", "segment", "time", "ele", "name", "desc")
+_COLUMNS = ("_record", "_kind", "track_id", "segment", "time", "ele", "name", "desc")
 
 
 class _BadPoint(Exception):
@@ -81,13 +83,13 @@ def _points(root: ET.Element) -> Iterator[tuple[ET.Element, dict[str, Any]]]:
     for elem in root:
         tag = local_name(elem.tag)
         if tag == "wpt":
-            yield elem, {"kind": "wpt"}
+            yield elem, {"_kind": "wpt"}
         elif tag == "trk":
             track_number += 1
             track_id = child_text(elem, "name") or f"trk-{track_number}"
             for seg_number, seg in enumerate(children(elem, "trkseg"), start=1):
                 for pt in children(seg, "trkpt"):
-                    yield pt, {"kind": "trkpt", "track_id": track_id, "segment": seg_number}
+                    yield pt, {"_kind": "trkpt", "track_id": track_id, "segment": seg_number}
 
 
 def _decode(pt: ET.Element, attrs: dict[str, Any]) -> dict[str, Any]:
