@@ -66,7 +66,8 @@ from gridmap.model import (
     Column, LayerSpec, category_lookup, layer_spec, normalize_label, spotcheck_result, unknown_category_hint,
 )
 
-__all__ = ["PreparedBatch", "prepare", "check_defaults", "parse_times", "CHINA_BOUNDS", "FUTURE_SLACK", "COORDS"]
+__all__ = ["PreparedBatch", "prepare", "check_defaults", "parse_times", "CHINA_BOUNDS", "FUTURE_SLACK", "COORDS",
+           "SURVEY_ALIASES", "UTC_HEADERS"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,18 @@ _ACCEPTED_TYPES: Mapping[str, frozenset[int]] = {
 _GENERIC_ID = frozenset({"id", "编号"})
 _GENERIC_TIME = frozenset({"time", "datetime", "时间"})
 _COORD_NAMES = ("lon", "lat")
+#: Headers of survey-app exports, for reports: ODK Central's CSV export (``KEY``, ``meta-instanceID``,
+#: ``SubmissionDate``) and KoboToolbox's (``_uuid``, ``_submission_time``), plus the ``start`` time
+#: both record. The value is (model column, rank): rank 1 is used only when no rank-0 header is present.
+SURVEY_ALIASES: Mapping[str, tuple[str, int]] = {
+    "key": ("report_id", 0), "_uuid": ("report_id", 0),
+    "meta-instanceid": ("report_id", 1), "instanceid": ("report_id", 1),
+    "submissiondate": ("reported_at", 0), "_submission_time": ("reported_at", 0),
+    "start": ("reported_at", 1),
+}
+#: Headers whose times carry no zone but are UTC: KoboToolbox's ``_submission_time`` ("the time the
+#: submission was received by the server, in UTC", KoboToolbox docs, "Data table: metadata fields").
+UTC_HEADERS = frozenset({"_submission_time"})
 
 # A time of day followed by a zone designator: "08:00Z", "08:00:00+08:00", "08:00 +0800".
 # (ASCII classes only, so pyarrow's RE2 engine runs it instead of a Python loop.)
@@ -260,7 +273,10 @@ def prepare(
     ``id``/``编号`` name the layer's identifier column (``target_id`` for
     targets) and ``time``/``datetime``/``时间`` its first time column. For
     ``reports`` without an id column, ``name`` (KML/GPX placemark names) serves as
-    ``report_id``. Other columns are dropped and logged. Times without a zone
+    ``report_id``. ODK Central and KoboToolbox headers (:data:`SURVEY_ALIASES`): ``KEY`` or
+    ``_uuid`` (else ``meta-instanceID``) is the report id, ``SubmissionDate`` or ``_submission_time``
+    (else ``start``) the report time; ``_submission_time`` without a zone is UTC
+    (:data:`UTC_HEADERS`). Other columns are dropped and logged. Times without a zone
     are Asia/Shanghai; times with a zone keep their instant; 9-13 digit numbers are
     Unix epoch seconds (up to 10 digits) or milliseconds.
 
@@ -352,6 +368,8 @@ def _alias_target(name: str, spec: LayerSpec) -> str | None:
     if name in spec.column_names or name in _COORD_NAMES:
         return name
     target = COLUMN_ALIASES.get(name)
+    if target is None and name in SURVEY_ALIASES and spec.name == "reports":
+        return SURVEY_ALIASES[name][0]
     if target is None:
         return None
     if target in spec.column_names or target in _COORD_NAMES:
@@ -371,7 +389,9 @@ def _map_columns(columns: list[Any], spec: LayerSpec, records: pd.DataFrame) -> 
     exact: dict[str, Any] = {}
     alias: dict[str, Any] = {}
     dropped: list[str] = []
-    for col in columns:
+    # a survey app's fallback headers (its start time, instanceID) only when the better one is absent
+    ranked = sorted(columns, key=lambda c: SURVEY_ALIASES.get(_normalise(c), ("", 0))[1])
+    for col in ranked:
         if col in skip:
             continue
         name = _normalise(col)
@@ -452,7 +472,7 @@ def _model_frame(records: pd.DataFrame, mapping: Mapping[str, Any], spec: LayerS
                  defaults: Mapping[str, object] | None, source: str) -> pd.DataFrame:
     """A new frame with the model columns the file has (plus defaults), raw values, index 0..n-1."""
     n = len(records)
-    data = {model: records[col].reset_index(drop=True) for model, col in mapping.items()}
+    data = {model: _utc_marked(records[col], col).reset_index(drop=True) for model, col in mapping.items()}
     check_defaults(spec.name, defaults)
     for key, value in (defaults or {}).items():
         if key not in data:
@@ -467,6 +487,17 @@ def _model_frame(records: pd.DataFrame, mapping: Mapping[str, Any], spec: LayerS
         if col not in frame:
             frame[col] = pd.Series(np.nan, index=frame.index, dtype="str")
     return frame
+
+
+def _utc_marked(values: pd.Series, header: Any) -> pd.Series:
+    """Times of a header in :data:`UTC_HEADERS` with ``Z`` appended where they name no zone; others as they are."""
+    if _normalise(header) not in UTC_HEADERS:
+        return values
+    text = values.astype("str").str.strip()
+    naive = ~_is_empty(values) & ~text.str.contains(_ZONED_RE, regex=True).fillna(False).to_numpy(dtype=bool)
+    if naive.any():
+        logger.info("times of column %r are UTC (KoboToolbox's server time); read as UTC", header)
+    return text.where(~naive, text + "Z").where(~_is_empty(values), values)
 
 
 def _missing_columns_message(source: str, spec: LayerSpec, missing: list[str], records: pd.DataFrame) -> str:

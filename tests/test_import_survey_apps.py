@@ -10,6 +10,7 @@ import csv
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from gridmap.cli import main
@@ -77,3 +78,101 @@ def test_gpx_waypoints_go_into_targets_with_set_kind(tmp_path: Path, capsys) -> 
     assert stored["name"].to_dict() == {"垃圾点1": "垃圾点1", "垃圾点2": "垃圾点2"}
     assert stored.geometry["垃圾点2"].x == pytest.approx(109.7355, abs=1e-7)
     assert stored.geometry["垃圾点2"].y == pytest.approx(38.2952, abs=1e-7)
+
+
+# ----------------------------------------------------------------------------- ODK Central and KoboToolbox
+
+ODK_HEADER = ["SubmissionDate", "start", "end", "today", "deviceid", "grp-问题类型", "category", "描述",
+              "location-Latitude", "location-Longitude", "location-Altitude", "location-Accuracy",
+              "meta-instanceID", "KEY", "SubmitterID", "SubmitterName", "AttachmentsPresent",
+              "AttachmentsExpected", "Status", "ReviewState", "DeviceID", "Edits", "FormVersion"]
+# (KEY, SubmissionDate, start, category, lat, lon)
+ODK_ROWS = [
+    ("uuid:6c1b7f0e-0001", "2025-03-02T09:30:12.345Z", "2025-03-02T17:20:01.000+08:00", "垃圾乱倒",
+     "38.2912345", "109.7312345"),
+    ("uuid:6c1b7f0e-0002", "2025-03-02T10:01:00.000Z", "2025-03-02T17:55:00.000+08:00", "卫生死角",
+     "38.2923456", "109.7423456"),
+    ("uuid:6c1b7f0e-0003", "2025-03-03T01:02:03.004Z", "2025-03-03T08:59:00.000+08:00", "垃圾乱倒",
+     "38.2834567", "109.7234567"),
+    ("uuid:6c1b7f0e-0004", "2025-03-03T02:00:00.000Z", "2025-03-03T09:58:00.000+08:00", "垃圾乱倒", "", ""),
+]
+
+
+def _odk_csv(path: Path) -> Path:
+    rows = []
+    for n, (key, submitted, start, category, lat, lon) in enumerate(ODK_ROWS, start=1):
+        rows.append([submitted, start, start, start[:10], f"collect:abc{n}", "", category, f"第{n}处",
+                     lat, lon, "1050.5" if lat else "", "4.8" if lat else "", key, key, "5", "巡查员A",
+                     "0", "0", "", "approved", f"collect:abc{n}", "0", "2025030101"])
+    return _write_csv(path, ODK_HEADER, rows)
+
+
+KOBO_HEADER = ["start", "end", "问题类型", "location", "_location_latitude", "_location_longitude",
+               "_location_altitude", "_location_precision", "描述", "_id", "_uuid", "_submission_time",
+               "_validation_status", "_notes", "_status", "_submitted_by", "__version__", "_tags", "_index"]
+# (_uuid, _submission_time (UTC by Kobo's definition), start, 问题类型, lat, lon)
+KOBO_ROWS = [
+    ("2f8a9c1e-aaaa-4b1f-9d1e-000000000001", "2025-03-02T09:30:12", "2025-03-02T17:20:01.000+08:00",
+     "垃圾乱倒", "38.2856789", "109.7356789"),
+    ("2f8a9c1e-aaaa-4b1f-9d1e-000000000002", "2025-03-02T23:59:59", "2025-03-03T07:50:00.000+08:00",
+     "垃圾乱倒", "38.2867891", "109.7367891"),
+    ("2f8a9c1e-aaaa-4b1f-9d1e-000000000003", "2025-03-04T00:00:01", "2025-03-04T07:40:00.000+08:00",
+     "卫生死角", "", ""),
+]
+
+
+def _kobo_csv(path: Path) -> Path:
+    rows = []
+    for n, (uuid, submitted, start, category, lat, lon) in enumerate(KOBO_ROWS, start=1):
+        raw = f"{lat} {lon} 1050.5 4.8" if lat else ""
+        rows.append([start, start, category, raw, lat, lon, "1050.5" if lat else "", "4.8" if lat else "",
+                     f"第{n}处", str(1000 + n), uuid, submitted, "", "[]", "submitted_via_web", "inspector_a",
+                     "vK3x", "[]", str(n)])
+    return _write_csv(path, KOBO_HEADER, rows)
+
+
+@pytest.mark.parametrize("app", ["odk", "kobo"])
+def test_survey_export_imports_without_mapping_or_coords(tmp_path: Path, capsys, app: str) -> None:
+    ws = _workspace(tmp_path)
+    if app == "odk":
+        path, rows = _odk_csv(tmp_path / "odk.csv"), ODK_ROWS
+        expected_time = {key: pd.Timestamp(submitted) for key, submitted, *_ in rows}
+    else:
+        path, rows = _kobo_csv(tmp_path / "kobo.csv"), KOBO_ROWS
+        expected_time = {key: pd.Timestamp(submitted).tz_localize("UTC") for key, submitted, *_ in rows}
+    summary = _import(ws, "reports", path, capsys=capsys)
+    complete = [r for r in rows if r[4]]
+    assert (summary["read"], summary["accepted"], summary["duplicates"], summary["quarantined"]) == (
+        len(rows), len(complete), 0, len(rows) - len(complete))
+    stored = open_workspace(ws).read_layer("reports").set_index("report_id")
+    assert sorted(stored.index) == sorted(r[0] for r in complete)
+    categories = {"垃圾乱倒": "garbage_dumping", "卫生死角": "sanitation_dead_corner"}
+    for key, _submitted, _start, category, lat, lon in complete:
+        assert pd.Timestamp(stored.loc[key, "reported_at"]) == expected_time[key]
+        assert stored.loc[key, "category"] == categories[category]
+        assert stored.geometry[key].x == pytest.approx(float(lon), abs=1e-7)
+        assert stored.geometry[key].y == pytest.approx(float(lat), abs=1e-7)
+    assert summary["reasons"] == {"missing_coordinates": 1}
+
+
+def test_start_time_is_the_report_time_without_a_submission_time(tmp_path: Path, capsys) -> None:
+    ws = _workspace(tmp_path)
+    header = ["start", "end", "category", "location-Latitude", "location-Longitude", "meta-instanceID"]
+    rows = [["2025-03-02T17:20:01.000+08:00", "2025-03-02T17:25:00.000+08:00", "垃圾乱倒",
+             "38.29", "109.73", "uuid:x1"],
+            ["2025-03-02 18:00:00", "2025-03-02 18:05:00", "垃圾乱倒", "38.291", "109.731", "uuid:x2"]]
+    summary = _import(ws, "reports", _write_csv(tmp_path / "s.csv", header, rows), capsys=capsys)
+    assert (summary["read"], summary["accepted"]) == (2, 2)
+    stored = open_workspace(ws).read_layer("reports").set_index("report_id")["reported_at"]
+    assert pd.Timestamp(stored["uuid:x1"]) == pd.Timestamp("2025-03-02T09:20:01Z")
+    assert pd.Timestamp(stored["uuid:x2"]) == pd.Timestamp("2025-03-02T10:00:00Z")  # Asia/Shanghai, no zone
+
+
+def test_plain_lon_lat_csv_still_needs_coords(tmp_path: Path, capsys) -> None:
+    ws = _workspace(tmp_path)
+    path = _write_csv(tmp_path / "p.csv", ["编号", "上报时间", "经度", "纬度", "问题类型"],
+                      [["R1", "2025-03-01 08:00", "109.73", "38.29", "垃圾乱倒"]])
+    capsys.readouterr()
+    assert main(["import", str(ws), "reports", str(path)]) != 0
+    captured = capsys.readouterr()
+    assert "--coords" in captured.out + captured.err

@@ -15,6 +15,10 @@ unterminated quote) take the slower ``csv`` module path.
 The field separator is detected from the header line (:func:`detect_delimiter`):
 comma, tab (``.tsv``, Excel's "Unicode text") or semicolon (Excel in locales
 with a decimal comma).
+
+Survey-app exports (ODK Central, KoboToolbox) have no longitude/latitude
+columns but geopoint columns (:func:`find_geopoint_columns`); they are GPS
+positions, so they are read as WGS84 without ``coords=``.
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quaranti
 from gridmap.io._encoding import decode_text
 
 __all__ = ["read_csv", "read_table", "detect_delimiter", "COORD_SYSTEMS", "LON_NAMES", "LAT_NAMES",
-           "find_coordinate_columns"]
+           "find_coordinate_columns",
+           "find_geopoint_columns"]
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +151,12 @@ def _table_result(table: "_Table", stamp: dict[str, Any], *, coords: str | None,
     """What a parsed table (CSV or a sheet) becomes: points from its longitude/latitude columns, or plain records."""
     source = stamp["source"]
     columns = find_coordinate_columns(table.frame.columns, source=source) if require_coordinates else None
+    if columns is None and require_coordinates:
+        columns = find_geopoint_columns(table.frame.columns)
+        if columns is not None and coords is None:
+            logger.info("%s: survey-app geopoint columns %r/%r are GPS positions, read as WGS84 (no --coords needed)",
+                        source, columns[0], columns[1])
+            coords = "wgs84"
     if columns is None:
         if require_coordinates:
             raise ReadError(
@@ -211,6 +222,37 @@ def find_coordinate_columns(columns: Any, *, source: str = "the file") -> tuple[
             f"{source} has a {found} column ({lon or lat!r}) but no {missing} column; name it one of {names}"
         )
     return lon, lat
+
+
+def find_geopoint_columns(columns: Any) -> tuple[str, str] | None:
+    """The (longitude, latitude) columns of a survey app's first geopoint, or None.
+
+    ODK Central's CSV export splits a geopoint question ``<name>`` (inside a group
+    ``<group>-<name>``) into ``<name>-Latitude``, ``-Longitude``, ``-Altitude`` and
+    ``-Accuracy`` (ODK Central docs, "Submissions: CSV export");
+    KoboToolbox adds ``_<name>_latitude``, ``_longitude``, ``_altitude`` and
+    ``_precision`` after the raw ``<name>`` column. Both hold the phone's GPS
+    position, WGS84 (ODK XForms spec, ``geopoint``: "latitude longitude
+    altitude accuracy" in decimal degrees), so no ``--coords`` is needed.
+    Names are matched case-insensitively after stripping.
+
+    Examples
+    --------
+    >>> find_geopoint_columns(["KEY", "grp-location-Latitude", "grp-location-Longitude", "grp-location-Accuracy"])
+    ('grp-location-Longitude', 'grp-location-Latitude')
+    >>> find_geopoint_columns(["location", "_location_latitude", "_location_longitude", "_uuid"])
+    ('_location_longitude', '_location_latitude')
+    >>> find_geopoint_columns(["a-Latitude", "b-Longitude"]) is None
+    True
+    """
+    normal = {str(col).strip().lower(): col for col in columns}
+    for text in normal:
+        for lat_end, lon_end, prefix in (("-latitude", "-longitude", ""), ("_latitude", "_longitude", "_")):
+            if text.endswith(lat_end) and text.startswith(prefix) and len(text) > len(lat_end) + len(prefix):
+                lon = text[: -len(lat_end)] + lon_end
+                if lon in normal:
+                    return normal[lon], normal[text]
+    return None
 
 
 def _best_column(columns: Any, names: tuple[str, ...], what: str, source: str) -> str | None:
