@@ -413,6 +413,10 @@ def _map_columns(columns: list[Any], spec: LayerSpec, records: pd.DataFrame) -> 
     if spec.name == "targets" and "target_id" not in mapping and "name" in mapping:
         mapping["target_id"] = mapping["name"]
         logger.info("using column %r as target_id (the file has no id column)", mapping["name"])
+    if spec.name == "reports" and "submissiondate" in map(_normalise, columns) and "status" in mapping:
+        # ODK Central's own "Status" column is the submission's state (e.g. missingEncryptedFormData),
+        # not the report's lifecycle status: a reader-internal column never fills a model column
+        dropped.append(str(mapping.pop("status")))
     coord_cols = {k: mapping.pop(k) for k in _COORD_NAMES if k in mapping}
     if dropped:
         logger.info("columns dropped for layer %s (not in the model): %s", spec.name, ", ".join(dropped))

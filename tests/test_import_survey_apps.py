@@ -101,9 +101,10 @@ ODK_ROWS = [
 def _odk_csv(path: Path) -> Path:
     rows = []
     for n, (key, submitted, start, category, lat, lon) in enumerate(ODK_ROWS, start=1):
+        status = "missingEncryptedFormData" if n == 2 else ""  # Central's own column, not the report's status
         rows.append([submitted, start, start, start[:10], f"collect:abc{n}", "", category, f"第{n}处",
                      lat, lon, "1050.5" if lat else "", "4.8" if lat else "", key, key, "5", "巡查员A",
-                     "0", "0", "", "approved", f"collect:abc{n}", "0", "2025030101"])
+                     "0", "0", status, "approved", f"collect:abc{n}", "0", "2025030101"])
     return _write_csv(path, ODK_HEADER, rows)
 
 
