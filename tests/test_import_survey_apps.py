@@ -10,10 +10,17 @@ import csv
 import json
 from pathlib import Path
 
+import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from shapely.geometry import Point
 
 from gridmap.cli import main
+from gridmap.io._base import ReadResult, quarantine_frame
+from gridmap.records import prepare
 from gridmap.workspace import open_workspace
 
 
@@ -177,3 +184,28 @@ def test_plain_lon_lat_csv_still_needs_coords(tmp_path: Path, capsys) -> None:
     assert main(["import", str(ws), "reports", str(path)]) != 0
     captured = capsys.readouterr()
     assert "--coords" in captured.out + captured.err
+
+
+_EMPTY = st.sampled_from([None, float("nan"), "", "  ", "\t"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.one_of(_EMPTY, st.sampled_from(["垃圾乱倒", "卫生死角", " 柴草垛 "])), min_size=1, max_size=12),
+       st.sampled_from(["垃圾乱倒", "柴草垛"]))
+def test_set_fills_exactly_the_empty_values(values: list, fill: str) -> None:
+    n = len(values)
+    records = gpd.GeoDataFrame(
+        {"编号": [f"R{i}" for i in range(n)], "上报时间": ["2025-03-01 08:00"] * n, "类别": values,
+         "_record": np.arange(1, n + 1)},
+        geometry=[Point(109.73 + i * 1e-4, 38.29) for i in range(n)], crs=4326)
+    original = records.copy()
+    batch = prepare("reports", ReadResult(records, quarantine_frame(), "r.geojson", "ab" * 8),
+                    defaults={"category": fill}, now=pd.Timestamp("2025-03-10 12:00"))
+    keys = {"垃圾乱倒": "garbage_dumping", "卫生死角": "sanitation_dead_corner", "柴草垛": "firewood_pile"}
+
+    def empty(v: object) -> bool:
+        return v is None or (isinstance(v, float) and np.isnan(v)) or not str(v).strip()
+
+    expected = [keys[fill if empty(v) else v.strip()] for v in values]
+    assert batch.accepted["category"].tolist() == expected
+    pd.testing.assert_frame_equal(records, original)  # the caller's frame is not modified
