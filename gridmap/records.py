@@ -391,11 +391,14 @@ def _map_columns(columns: list[Any], spec: LayerSpec, records: pd.DataFrame) -> 
     dropped: list[str] = []
     # a survey app's fallback headers (its start time, instanceID) only when the better one is absent
     ranked = sorted(columns, key=lambda c: SURVEY_ALIASES.get(_normalise(c), ("", 0))[1])
+    group_sep = _survey_group_separator(columns)
     for col in ranked:
         if col in skip:
             continue
         name = _normalise(col)
         target = _alias_target(name, spec)
+        if target is None and group_sep is not None:
+            target = _grouped_target(name, group_sep, spec)
         chosen = exact if target == name else alias
         if target is None or target in exact or (target in alias and chosen is alias):
             dropped.append(str(col))
@@ -413,7 +416,8 @@ def _map_columns(columns: list[Any], spec: LayerSpec, records: pd.DataFrame) -> 
     if spec.name == "targets" and "target_id" not in mapping and "name" in mapping:
         mapping["target_id"] = mapping["name"]
         logger.info("using column %r as target_id (the file has no id column)", mapping["name"])
-    if spec.name == "reports" and "submissiondate" in map(_normalise, columns) and "status" in mapping:
+    if (spec.name == "reports" and "submissiondate" in map(_normalise, columns)
+            and _normalise(mapping.get("status", "")) == "status"):
         # ODK Central's own "Status" column is the submission's state (e.g. missingEncryptedFormData),
         # not the report's lifecycle status: a reader-internal column never fills a model column
         dropped.append(str(mapping.pop("status")))
@@ -421,6 +425,28 @@ def _map_columns(columns: list[Any], spec: LayerSpec, records: pd.DataFrame) -> 
     if dropped:
         logger.info("columns dropped for layer %s (not in the model): %s", spec.name, ", ".join(dropped))
     return mapping, coord_cols
+
+
+def _survey_group_separator(columns: list[Any]) -> str | None:
+    """``"-"`` for an ODK Central export, ``"/"`` for a KoboToolbox one (group paths in headers), else None.
+
+    ODK Central writes a question inside a group as ``group-question``; KoboToolbox, when the
+    export includes groups, as ``group/question``.
+    """
+    names = {_normalise(c) for c in columns}
+    if {"submissiondate", "key"} <= names:
+        return "-"
+    if {"_uuid", "_submission_time"} <= names:
+        return "/"
+    return None
+
+
+def _grouped_target(name: str, sep: str, spec: LayerSpec) -> str | None:
+    """The model column of a survey question inside a group (``grp-问题类型``), never a coordinate."""
+    if sep not in name:
+        return None
+    target = _alias_target(name.rsplit(sep, 1)[1].strip(), spec)
+    return None if target in _COORD_NAMES else target
 
 
 def _original(columns: list[Any], text: str) -> Any:

@@ -209,3 +209,26 @@ def test_set_fills_exactly_the_empty_values(values: list, fill: str) -> None:
     expected = [keys[fill if empty(v) else v.strip()] for v in values]
     assert batch.accepted["category"].tolist() == expected
     pd.testing.assert_frame_equal(records, original)  # the caller's frame is not modified
+
+
+@pytest.mark.parametrize("app", ["odk", "kobo"])
+def test_questions_inside_a_group_are_recognised(tmp_path: Path, capsys, app: str) -> None:
+    ws = _workspace(tmp_path)
+    if app == "odk":
+        header = ["SubmissionDate", "grp-问题类型", "grp-描述", "grp-location-Latitude", "grp-location-Longitude",
+                  "meta-instanceID", "KEY", "Status"]
+        rows = [["2025-03-02T09:30:12.345Z", "垃圾乱倒", "路边一堆", "38.29", "109.73", "uuid:g1", "uuid:g1", ""],
+                ["2025-03-02T09:40:00.000Z", "卫生死角", "墙角", "38.291", "109.731", "uuid:g2", "uuid:g2", ""]]
+    else:
+        header = ["start", "grp/问题类型", "grp/描述", "_grp/location_latitude", "_grp/location_longitude",
+                  "_uuid", "_submission_time"]
+        rows = [["2025-03-02T17:20:01.000+08:00", "垃圾乱倒", "路边一堆", "38.29", "109.73", "g1",
+                 "2025-03-02T09:30:12"],
+                ["2025-03-02T17:30:01.000+08:00", "卫生死角", "墙角", "38.291", "109.731", "g2",
+                 "2025-03-02T09:40:00"]]
+    summary = _import(ws, "reports", _write_csv(tmp_path / f"{app}.csv", header, rows), capsys=capsys)
+    assert (summary["read"], summary["accepted"]) == (2, 2)
+    stored = open_workspace(ws).read_layer("reports").sort_values("report_id")
+    assert stored["category"].tolist() == ["garbage_dumping", "sanitation_dead_corner"]
+    assert stored["description"].tolist() == ["路边一堆", "墙角"]
+    assert stored["report_id"].tolist() == [r[-3] if app == "odk" else r[-2] for r in rows]
