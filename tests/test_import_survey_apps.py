@@ -232,3 +232,24 @@ def test_questions_inside_a_group_are_recognised(tmp_path: Path, capsys, app: st
     assert stored["category"].tolist() == ["garbage_dumping", "sanitation_dead_corner"]
     assert stored["description"].tolist() == ["路边一堆", "墙角"]
     assert stored["report_id"].tolist() == [r[-3] if app == "odk" else r[-2] for r in rows]
+
+
+KML = """<?xml version="1.0" encoding="UTF-8"?>
+<kml xmlns="http://www.opengis.net/kml/2.2"><Document>
+  <Placemark><name>K1</name><TimeStamp><when>2025-03-02T09:00:00+08:00</when></TimeStamp>
+    <Point><coordinates>109.7301,38.2901</coordinates></Point></Placemark>
+  <Placemark><name>K2</name><Point><coordinates>109.7302,38.2902</coordinates></Point></Placemark>
+</Document></kml>
+"""
+
+
+def test_set_fills_a_kml_placemark_without_a_time(tmp_path: Path, capsys) -> None:
+    ws = _workspace(tmp_path)
+    path = tmp_path / "p.kml"
+    path.write_text(KML, encoding="utf-8")
+    summary = _import(ws, "reports", path, "--set", "reported_at=2025-03-01 08:00", "--set", "category=垃圾乱倒",
+                      capsys=capsys)
+    assert (summary["read"], summary["accepted"], summary["quarantined"]) == (2, 2, 0)
+    stored = open_workspace(ws).read_layer("reports").set_index("report_id")["reported_at"]
+    assert pd.Timestamp(stored["K1"]) == pd.Timestamp("2025-03-02T01:00:00Z")  # the file's time wins
+    assert pd.Timestamp(stored["K2"]) == pd.Timestamp("2025-03-01T00:00:00Z")  # 08:00 Asia/Shanghai
