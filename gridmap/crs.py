@@ -97,6 +97,8 @@ _GK_FIRST = {
     "Beijing 1954": {"cm": 2422, "zone": 2401},
 }
 _GK_ZONES = (25, 45)
+# Northings of China in those projections: the South China Sea islands (about 3.5N) to Mohe (53.6N).
+_GK_NORTHING = (300_000, 6_200_000)
 # Longitudes covered by those zones (each reaches 1.5 degrees either side of its CM).
 _GK_LON = (73.5, 136.5)
 
@@ -315,7 +317,7 @@ def require_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries, *, what: str = "data") ->
             f"{what} has no coordinate reference system (CRS), so its coordinates cannot be placed on the map;"
             " declare it: call gdf.set_crs('EPSG:4326') for longitude/latitude (or the EPSG code of its"
             " projection, e.g. 'EPSG:4546' for CGCS2000 Gauss-Kruger CM 111E), or give the file a .prj /"
-            " declare --coords"
+            " declare --coords for longitude/latitude or --crs EPSG:NNNN for a projection (gridmap import)"
         )
 
 
@@ -530,9 +532,10 @@ def missing_crs_message(xy: np.ndarray, *, what: str = "the file", near_lon: flo
     The guess, from the median coordinate:
 
     - longitude/latitude in degrees → ``--crs EPSG:4326`` (with ``--coords`` for Amap/Baidu);
-    - x of 8 digits whose first two are a zone 25–45, y 2,000,000–6,000,000 m →
+    - x of 8 digits whose first two are a zone 25–45, y 300,000–6,200,000 m →
       the zone-prefixed 3-degree Gauss-Kruger CRS of that zone (37xxxxxx: EPSG:4525);
-    - x 100,000–900,000 m, y 2,000,000–6,000,000 m → a 3-degree Gauss-Kruger CRS
+    - x 100,000–900,000 m, y 300,000–6,200,000 m (China from the South China Sea
+      islands to Mohe; 2,000,000 would leave out Hainan) → a 3-degree Gauss-Kruger CRS
       without prefix; its central meridian cannot be told from x, so it is the
       multiple of 3 nearest `near_lon` (the workspace's longitude: EPSG:4546 around
       Yulin, 109.7E) or, without it, the rule for choosing one.
@@ -569,7 +572,7 @@ def missing_crs_message(xy: np.ndarray, *, what: str = "the file", near_lon: flo
     if abs(x) <= 180 and abs(y) <= 90:
         return (f"{head}: its coordinates look like longitude/latitude, so pass --crs EPSG:4326"
                 " (add --coords gcj02 for Amap/Tencent/WeChat, --coords bd09 for Baidu)")
-    if not 2_000_000 <= y <= 6_000_000:
+    if not _GK_NORTHING[0] <= y <= _GK_NORTHING[1]:
         return f"{head} EPSG:NNNN (its coordinates, e.g. x={x:.0f} y={y:.0f}, are not in a system gridmap can guess)"
     zone = int(x // 1_000_000)
     if 10_000_000 <= x < 100_000_000 and _GK_ZONES[0] <= zone <= _GK_ZONES[1]:

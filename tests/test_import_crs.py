@@ -234,3 +234,22 @@ def test_api_import_file_with_crs(tmp_path, ws_path):
         gridmap.import_file(ws_path, "targets", shp)
     summary = gridmap.import_file(ws_path, "targets", shp, crs=4546)
     assert summary.read == summary.accepted + summary.duplicates + summary.quarantined == 3
+
+
+# -- invariants -------------------------------------------------------------------------------------------------
+
+from hypothesis import example, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(lon=st.floats(73.6, 136.4), lat=st.floats(4.0, 53.5), prefixed=st.booleans())
+@example(lon=74.0, lat=18.0, prefixed=False)  # Hainan's latitude: northing below 2,000 km
+def test_projected_points_are_guessed_back(lon, lat, prefixed):
+    """A point anywhere in China, projected with its own zone's CGCS2000 GK CRS, is guessed back to that code."""
+    cm = min(range(75, 136, 3), key=lambda c: abs(lon - c))
+    name = f"CGCS2000 / 3-degree Gauss-Kruger {'zone ' + str(cm // 3) if prefixed else f'CM {cm}E'}"
+    code = _proj_codes_by_name()[name]
+    x, y = pyproj.Transformer.from_crs(4326, code, always_xy=True).transform(lon, lat)
+    msg = missing_crs_message(np.array([[x, y]]), near_lon=None if prefixed else lon)
+    assert f"--crs EPSG:{code} " in msg
