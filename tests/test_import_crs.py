@@ -253,3 +253,50 @@ def test_projected_points_are_guessed_back(lon, lat, prefixed):
     x, y = pyproj.Transformer.from_crs(4326, code, always_xy=True).transform(lon, lat)
     msg = missing_crs_message(np.array([[x, y]]), near_lon=None if prefixed else lon)
     assert f"--crs EPSG:{code} " in msg
+
+
+# -- more deliveries ------------------------------------------------------------------------------------------
+
+
+def test_empty_workspace_gives_the_rule(tmp_path, capsys):
+    ws = tmp_path / "empty.gpkg"
+    gridmap.init_workspace(ws).close()
+    shp = _shapefile(tmp_path, _projected(4546))
+    status, out, err = _run(["import", ws, "targets", shp], capsys)
+    assert status == 2 and "4534 + (CM - 75) / 3" in err and "--crs EPSG:4546" in err
+
+
+def test_zipped_shapefile_without_prj_imports_with_crs(tmp_path, ws_path, capsys):
+    import zipfile
+
+    _shapefile(tmp_path, _projected(4546))
+    archive = tmp_path / "grids_delivery.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for part in tmp_path.glob("targets.*"):
+            zf.write(part, part.name)
+    status, out, err = _run(["import", ws_path, "targets", archive], capsys)
+    assert status == 2 and "--crs EPSG:4546" in err
+    status, out, err = _run(["import", ws_path, "targets", archive, "--crs", "EPSG:4546", "--json"], capsys)
+    assert status == 0, err
+    summary = json.loads(out)
+    _balanced(summary)
+    assert summary["accepted"] == 3
+
+
+def test_degrees_without_prj_from_amap(tmp_path, ws_path, capsys):
+    """Longitude/latitude without .prj: --crs EPSG:4326 declares it, --coords gcj02 still converts it."""
+    from gridmap.crs import from_wgs84
+
+    glon, glat = from_wgs84([p[0] for p in LONLAT], [p[1] for p in LONLAT], "gcj02")
+    shp = _shapefile(tmp_path, list(zip(glon, glat)), epsg=4326)
+    status, out, err = _run(["import", ws_path, "targets", shp, "--coords", "gcj02"], capsys)
+    assert status == 2 and "--crs EPSG:4326" in err
+    status, out, err = _run(["import", ws_path, "targets", shp, "--crs", "EPSG:4326", "--coords", "gcj02",
+                             "--json"], capsys)
+    assert status == 0, err
+    _balanced(json.loads(out))
+    with gridmap.open_workspace(ws_path) as ws:
+        stored = ws.read_layer("targets").set_index("target_id").sort_index()
+    for (lon, lat), (_, row) in zip(LONLAT, stored.iterrows()):
+        # within 1 cm of the true WGS84 point (about 1e-7 degrees)
+        assert row.geometry.x == pytest.approx(lon, abs=1e-7) and row.geometry.y == pytest.approx(lat, abs=1e-7)
