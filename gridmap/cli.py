@@ -77,7 +77,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     summary = import_file(
         args.workspace, args.layer, args.file, coords=args.coords, encoding=args.encoding,
         source_layer=args.source_layer, repair=args.repair, defaults=defaults or None,
-        sheet=args.sheet, header_row=args.header_row,
+        sheet=args.sheet, header_row=args.header_row, crs=args.crs,
     )
     if args.json:
         _out(json.dumps(summary.to_dict(), ensure_ascii=False))
@@ -544,6 +544,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path)
     p.add_argument("--coords", choices=("wgs84", "gcj02", "bd09"),
                    help="coordinate system of the file's lon/lat (required for CSV: Amap/WeChat gcj02, Baidu bd09)")
+    p.add_argument("--crs", metavar="EPSG:NNNN",
+                   help="CRS of a shapefile without .prj, e.g. --crs EPSG:4546 (CGCS2000 Gauss-Kruger CM 111E)")
     p.add_argument("--encoding", help="text encoding of a CSV or .dbf (detected when omitted)")
     p.add_argument("--source-layer", help="layer to read inside a GeoPackage")
     p.add_argument("--sheet", metavar="NAME|N", help="sheet of an Excel workbook: its name or number (1 = first)")

@@ -56,6 +56,10 @@ __all__ = [
     "require_crs",
     "to_storage",
     "to_metric",
+    "gauss_kruger_epsg",
+    "missing_crs_message",
+    "declare_crs",
+    "check_coords_for",
 ]
 
 logger = logging.getLogger(__name__)
@@ -85,6 +89,16 @@ _MAX_ITERATIONS = 30
 # CGCS2000 3-degree Gauss-Kruger "CM" CRSs: EPSG:4534 (CM 75E) ... EPSG:4554 (CM 135E).
 _GK_FIRST_EPSG = 4534
 _GK_CM_RANGE = (75, 135)
+# First EPSG code of each datum's 3-degree Gauss-Kruger CRSs, verified against PROJ's database (tests):
+# "CM" variant (no zone prefix; CM 75E first) and "zone" variant (zone prefixed to x; zone 25 first).
+_GK_FIRST = {
+    "CGCS2000": {"cm": 4534, "zone": 4513},
+    "Xian 1980": {"cm": 2370, "zone": 2349},
+    "Beijing 1954": {"cm": 2422, "zone": 2401},
+}
+_GK_ZONES = (25, 45)
+# Northings of China in those projections: the South China Sea islands (about 3.5N) to Mohe (53.6N).
+_GK_NORTHING = (300_000, 6_200_000)
 # Longitudes covered by those zones (each reaches 1.5 degrees either side of its CM).
 _GK_LON = (73.5, 136.5)
 
@@ -303,7 +317,7 @@ def require_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries, *, what: str = "data") ->
             f"{what} has no coordinate reference system (CRS), so its coordinates cannot be placed on the map;"
             " declare it: call gdf.set_crs('EPSG:4326') for longitude/latitude (or the EPSG code of its"
             " projection, e.g. 'EPSG:4546' for CGCS2000 Gauss-Kruger CM 111E), or give the file a .prj /"
-            " declare --coords"
+            " declare --coords for longitude/latitude or --crs EPSG:NNNN for a projection (gridmap import)"
         )
 
 
@@ -465,3 +479,201 @@ def to_metric(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     4546
     """
     return gdf.to_crs(metric_crs(gdf))
+
+
+def gauss_kruger_epsg(cm: int, *, prefixed: bool = False) -> dict[str, int]:
+    """EPSG codes of the 3-degree Gauss-Kruger CRSs with central meridian `cm`, per datum.
+
+    CGCS2000 (today's national system), Xian 1980 and Beijing 1954, each in the
+    "CM" variant (false easting 500 km) or, with `prefixed`, the "zone" variant
+    whose x carries the zone number (zone = CM / 3) in front: 37xxxxxx for CM 111E.
+
+    Parameters
+    ----------
+    cm : int
+        Central meridian in degrees east, a multiple of 3 from 75 to 135.
+    prefixed : bool
+        The zone-prefixed variant.
+
+    Returns
+    -------
+    dict of str to int
+        Datum name → EPSG code.
+
+    Raises
+    ------
+    CRSError
+        When `cm` is not one of those meridians.
+
+    Examples
+    --------
+    >>> gauss_kruger_epsg(111)
+    {'CGCS2000': 4546, 'Xian 1980': 2382, 'Beijing 1954': 2434}
+    >>> gauss_kruger_epsg(111, prefixed=True)
+    {'CGCS2000': 4525, 'Xian 1980': 2361, 'Beijing 1954': 2413}
+    """
+    if cm % 3 or not _GK_CM_RANGE[0] <= cm <= _GK_CM_RANGE[1]:
+        raise CRSError(f"no 3-degree Gauss-Kruger zone has central meridian {cm}E (75E, 78E, ... 135E)")
+    step = (cm - _GK_CM_RANGE[0]) // 3
+    return {datum: first["zone" if prefixed else "cm"] + step for datum, first in _GK_FIRST.items()}
+
+
+def _gk_offer(cm: int, *, prefixed: bool) -> str:
+    codes = gauss_kruger_epsg(cm, prefixed=prefixed)
+    kind = f"zone {cm // 3}" if prefixed else f"CM {cm}E"
+    first, *older = codes.items()
+    return (f"--crs EPSG:{first[1]} (CGCS2000 / 3-degree Gauss-Kruger {kind}); for older surveys "
+            + " or ".join(f"--crs EPSG:{code} ({datum})" for datum, code in older))
+
+
+def missing_crs_message(xy: np.ndarray, *, what: str = "the file", near_lon: float | None = None) -> str:
+    """Say that `what` has no CRS, guess it from the coordinates' magnitude and give the ``--crs`` to pass.
+
+    The guess, from the median coordinate:
+
+    - longitude/latitude in degrees → ``--crs EPSG:4326`` (with ``--coords`` for Amap/Baidu);
+    - x of 8 digits whose first two are a zone 25–45, y 300,000–6,200,000 m →
+      the zone-prefixed 3-degree Gauss-Kruger CRS of that zone (37xxxxxx: EPSG:4525);
+    - x 100,000–900,000 m, y 300,000–6,200,000 m (China from the South China Sea
+      islands to Mohe; 2,000,000 would leave out Hainan) → a 3-degree Gauss-Kruger CRS
+      without prefix; its central meridian cannot be told from x, so it is the
+      multiple of 3 nearest `near_lon` (the workspace's longitude: EPSG:4546 around
+      Yulin, 109.7E) or, without it, the rule for choosing one.
+
+    Each with the Xian 1980 and Beijing 1954 equivalents.
+
+    Parameters
+    ----------
+    xy : numpy.ndarray
+        Coordinates, shape (n, 2) or more columns (only x, y used).
+    what : str
+        The file's name, for the message.
+    near_lon : float, optional
+        Longitude of the district (degrees east), when known.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> msg = missing_crs_message(np.array([[388891.3, 4240450.9]]), what="grids.shp", near_lon=109.7)
+    >>> "--crs EPSG:4546" in msg, "--crs EPSG:2382" in msg, "--crs EPSG:2434" in msg
+    (True, True, True)
+    >>> "--crs EPSG:4525" in missing_crs_message(np.array([[37388891.3, 4240450.9]]))
+    True
+    """
+    head = f"{what} has no coordinate reference system (CRS; no .prj); declare the one it was made in with --crs"
+    pts = np.atleast_2d(np.asarray(xy, dtype=np.float64))[:, :2]
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    if len(pts) == 0:
+        return f"{head} EPSG:NNNN"
+    x, y = (float(v) for v in np.median(pts, axis=0))
+    if abs(x) <= 180 and abs(y) <= 90:
+        return (f"{head}: its coordinates look like longitude/latitude, so pass --crs EPSG:4326"
+                " (add --coords gcj02 for Amap/Tencent/WeChat, --coords bd09 for Baidu)")
+    if not _GK_NORTHING[0] <= y <= _GK_NORTHING[1]:
+        return f"{head} EPSG:NNNN (its coordinates, e.g. x={x:.0f} y={y:.0f}, are not in a system gridmap can guess)"
+    zone = int(x // 1_000_000)
+    if 10_000_000 <= x < 100_000_000 and _GK_ZONES[0] <= zone <= _GK_ZONES[1]:
+        return (f"{head}: its x ({x:.0f}) carries zone number {zone} in front, a 3-degree Gauss-Kruger zone "
+                f"(central meridian {zone * 3}E), so pass " + _gk_offer(zone * 3, prefixed=True))
+    if 100_000 <= x <= 900_000:
+        what_kind = (f"{head}: its coordinates are metres of a 3-degree Gauss-Kruger projection without zone"
+                     " prefix")
+        if near_lon is not None and _GK_LON[0] <= near_lon <= _GK_LON[1]:
+            cm = int(round(near_lon / 3.0)) * 3
+            return (f"{what_kind}; the workspace lies at {near_lon:.2f}E, central meridian {cm}E, so pass "
+                    + _gk_offer(cm, prefixed=False))
+        return (f"{what_kind}, whose central meridian (CM) x cannot tell: take the multiple of 3 nearest your"
+                " district's longitude and pass --crs EPSG:<4534 + (CM - 75) / 3> for CGCS2000 (e.g. --crs"
+                " EPSG:4546 for CM 111E around Yulin), <2370 + (CM - 75) / 3> for Xian 1980 or"
+                " <2422 + (CM - 75) / 3> for Beijing 1954")
+    return f"{head} EPSG:NNNN (its coordinates, e.g. x={x:.0f} y={y:.0f}, are not in a system gridmap can guess)"
+
+
+def _same_crs(a: pyproj.CRS, b: pyproj.CRS) -> bool:
+    if a.equals(b, ignore_axis_order=True):
+        return True
+    code_a, code_b = a.to_epsg(min_confidence=70), b.to_epsg(min_confidence=70)
+    return code_a is not None and code_a == code_b
+
+
+def declare_crs(gdf: gpd.GeoDataFrame, crs: object | None, *, what: str = "the file") -> gpd.GeoDataFrame:
+    """Give `gdf` the declared CRS `crs` when it has none; refuse a declaration that contradicts its own.
+
+    Parameters
+    ----------
+    gdf : geopandas.GeoDataFrame
+        Data as read. Not modified.
+    crs : str, int, pyproj.CRS or None
+        The declared CRS (``--crs``), e.g. ``"EPSG:4546"``; None leaves `gdf` as it is.
+    what : str
+        The file's name, for messages.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        `gdf` itself when nothing is declared or the declaration restates its CRS, else a copy with `crs`.
+
+    Raises
+    ------
+    CRSError
+        When `crs` is not a CRS PROJ knows, or `gdf` has a different CRS of its own
+        (a .prj, a GeoPackage's or GeoJSON's CRS is never silently overridden).
+
+    Examples
+    --------
+    >>> from shapely.geometry import Point
+    >>> gdf = gpd.GeoDataFrame(geometry=[Point(388891.3, 4240450.9)])
+    >>> declare_crs(gdf, "EPSG:4546").crs.to_epsg(), gdf.crs is None
+    (4546, True)
+    >>> declare_crs(gdf.set_crs(4326), "EPSG:4546", what="a.shp")
+    Traceback (most recent call last):
+    gridmap._errors.CRSError: a.shp declares its own CRS, EPSG:4326 ... not EPSG:4546...
+    """
+    if crs is None:
+        return gdf
+    try:
+        wanted = pyproj.CRS.from_user_input(crs)
+    except pyproj.exceptions.CRSError:
+        raise CRSError(f"--crs {crs}: not a coordinate reference system PROJ knows; give an EPSG code like"
+                       " --crs EPSG:4546") from None
+    if gdf.crs is None:
+        logger.info("%s: CRS declared as %s", what, wanted.to_string())
+        return gdf.set_crs(wanted)
+    own = pyproj.CRS.from_user_input(gdf.crs)
+    if _same_crs(own, wanted):
+        return gdf
+    own_name = f"EPSG:{own.to_epsg()}" if own.to_epsg() else own.name
+    raise CRSError(
+        f"{what} declares its own CRS, {own_name} ({own.name}), not {crs}: gridmap does not override it; drop"
+        " --crs, or, if the file's own CRS (its .prj) is wrong, fix or delete the .prj and import with --crs"
+        f" {crs}. A GeoJSON is longitude/latitude (WGS84) by its standard (RFC 7946), so --crs can only restate"
+        " EPSG:4326 there"
+    )
+
+
+def check_coords_for(crs: object | None, coords: str | None, *, what: str = "the file") -> None:
+    """Refuse ``--coords gcj02``/``bd09`` for data whose CRS is projected (metres).
+
+    ``--coords`` names the system of longitude/latitude (GCJ-02, BD-09); projected
+    coordinates are declared with ``--crs``. ``wgs84`` (or None) is accepted: it is
+    what projected data becomes on import anyway.
+
+    Examples
+    --------
+    >>> check_coords_for("EPSG:4326", "gcj02")
+    >>> check_coords_for("EPSG:4546", "gcj02", what="a.shp")
+    Traceback (most recent call last):
+    gridmap._errors.CRSError: a.shp has projected coordinates ... --coords is for longitude/latitude...--crs...
+    """
+    if crs is None or coords is None or _system(coords) == "wgs84":
+        return
+    own = pyproj.CRS.from_user_input(crs)
+    if own.is_projected:
+        raise CRSError(
+            f"{what} has projected coordinates (metres, {own.name}), but --coords is for longitude/latitude"
+            f" (GCJ-02, BD-09) only: drop --coords {coords}; a projected file's system is its .prj or --crs"
+            " EPSG:NNNN"
+        )

@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 import math
 from os import PathLike
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 import pandas as pd
 
+from gridmap._errors import CRSError
 from gridmap.model import ImportSummary, layer_spec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,6 +48,33 @@ def _rectified_reports(workspace: "Workspace", layer: str) -> dict[str, bool] | 
             for rid, status in zip(reports["report_id"], reports["status"])}
 
 
+def _district_lon(workspace: "Workspace") -> float | None:
+    """Longitude of the workspace's subdistrict (else grids) centre, or None when it has neither."""
+    for layer in ("subdistrict", "grids"):
+        frame = workspace.read_layer(layer)
+        if len(frame):
+            minx, _, maxx, _ = (float(v) for v in frame.to_crs(4326).total_bounds)
+            if math.isfinite(minx) and math.isfinite(maxx):
+                return (minx + maxx) / 2.0
+    return None
+
+
+def _check_crs(workspace: "Workspace", result: Any, coords: str | None, *, what: str) -> None:
+    """Refuse records without a CRS (saying which --crs to pass) and --coords on projected ones."""
+    import geopandas as gpd
+    import shapely
+
+    from gridmap.crs import check_coords_for, missing_crs_message
+
+    records = result.records
+    if not isinstance(records, gpd.GeoDataFrame):
+        return
+    if records.crs is None:
+        xy = shapely.get_coordinates(records.geometry.to_numpy())
+        raise CRSError(missing_crs_message(xy, what=what, near_lon=_district_lon(workspace)))
+    check_coords_for(records.crs, coords, what=what)
+
+
 def _repairs(frame: pd.DataFrame | None) -> list[dict[str, float | None]]:
     if frame is None or len(frame) == 0:
         return []
@@ -65,6 +94,7 @@ def import_file(
     source_layer: str | None = None,
     sheet: str | int | None = None,
     header_row: int | None = None,
+    crs: object | None = None,
     repair: bool = False,
     defaults: Mapping[str, object] | None = None,
     now: pd.Timestamp | None = None,
@@ -98,6 +128,12 @@ def import_file(
         Sheet of an Excel workbook: its name or 1-based position (default: the first visible).
     header_row : int, optional
         1-based row of the sheet's header (default: found below any title or blank rows).
+    crs : str, int or pyproj.CRS, optional
+        The CRS of a shapefile without ``.prj`` (``--crs``), e.g. ``"EPSG:4546"``;
+        the geometries are reprojected to WGS84. A file with a different CRS of its
+        own is refused (:func:`gridmap.crs.declare_crs`); a file without one is refused
+        with the likely ``--crs`` to pass (:func:`gridmap.crs.missing_crs_message`).
+        `coords` other than ``"wgs84"`` is refused for projected data.
     repair : bool
         Repair invalid geometries (keeping the originals in the log) instead
         of quarantining them.
@@ -137,7 +173,8 @@ def import_file(
     ws = workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
     try:
         result = read(path, layer=spec.name, coords=coords, encoding=encoding, source_layer=source_layer,
-                      sheet=sheet, header_row=header_row)
+                      sheet=sheet, header_row=header_row, crs=crs)
+        _check_crs(ws, result, coords, what=Path(path).name)
         batch = prepare(
             spec.name,
             result,

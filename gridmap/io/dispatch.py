@@ -53,6 +53,7 @@ def read(
     source_layer: str | None = None,
     sheet: str | int | None = None,
     header_row: int | None = None,
+    crs: object | None = None,
 ) -> ReadResult:
     """Read a field file of any supported kind, losing nothing.
 
@@ -75,6 +76,9 @@ def read(
         Sheet of a workbook: its name or 1-based position (default: the first).
     header_row : int, optional
         1-based row of a workbook sheet's header (default: found automatically).
+    crs : str, int or pyproj.CRS, optional
+        The CRS of a shapefile without ``.prj`` (``--crs EPSG:4546``); only for
+        GeoJSON, GeoPackage and Shapefile, see :func:`gridmap.io.vector.read_vector`.
 
     Returns
     -------
@@ -105,7 +109,7 @@ def read(
     logger.info("reading %s for layer %s", p, layer)
     with read_guard(p):  # every reader (GPX, photos and Excel too): a failure nobody foresaw is a message
         result = _read_any(p, layer=layer, coords=coords, encoding=encoding, source_layer=source_layer, sheet=sheet,
-                           header_row=header_row)
+                           header_row=header_row, crs=crs)
     if coords is not None:
         # A declared system wins over the format's default (Amap exports KML in GCJ-02).
         result.coords = coords
@@ -113,7 +117,11 @@ def read(
 
 
 def _read_any(p: Path, *, layer: str, coords: str | None, encoding: str | None, source_layer: str | None,
-              sheet: "str | int | None", header_row: int | None) -> ReadResult:
+              sheet: "str | int | None", header_row: int | None, crs: object | None = None) -> ReadResult:
+    suffix = p.suffix.lower()
+    if crs is not None and not (suffix in _VECTOR or (suffix == ".zip" and not _zip_holds_kml(p))):
+        raise ReadError(f"--crs is for GeoJSON, GeoPackage and Shapefile files; {p.name} is not one"
+                        " (CSV, Excel, KML, GPX and photos are longitude/latitude: use --coords)")
     if suffix_is_excel(p):
         from gridmap.io.excel import read_excel
 
@@ -122,7 +130,7 @@ def _read_any(p: Path, *, layer: str, coords: str | None, encoding: str | None, 
     else:
         if sheet is not None or header_row is not None:
             raise ReadError(f"--sheet and --header-row are for Excel workbooks; {p.name} is not one")
-        result = _read_by_kind(p, layer=layer, coords=coords, encoding=encoding, source_layer=source_layer)
+        result = _read_by_kind(p, layer=layer, coords=coords, encoding=encoding, source_layer=source_layer, crs=crs)
     return result
 
 
@@ -148,7 +156,7 @@ def _has_geometry(layer: str) -> bool:
 
 
 def _read_by_kind(p: Path, *, layer: str, coords: str | None, encoding: str | None,
-                  source_layer: str | None) -> ReadResult:
+                  source_layer: str | None, crs: object | None = None) -> ReadResult:
     suffix = p.suffix.lower()
     if p.is_dir() or suffix in _PHOTO:
         from gridmap.io.photos import read_photos
@@ -169,7 +177,7 @@ def _read_by_kind(p: Path, *, layer: str, coords: str | None, encoding: str | No
     if suffix in _VECTOR or suffix == ".zip":
         from gridmap.io.vector import read_vector
 
-        return read_vector(p, layer=layer, encoding=encoding, source_layer=source_layer)
+        return read_vector(p, layer=layer, encoding=encoding, source_layer=source_layer, crs=crs)
     raise ReadError(
         f"{p.name}: unknown kind of file {suffix or '(no extension)'}; gridmap reads CSV, Excel, GeoJSON, GeoPackage, "
         "Shapefile (also zipped), KML, KMZ, GPX and JPEG photos"

@@ -33,6 +33,7 @@ from pyogrio.util import vsi_path
 from shapely.geometry import shape
 
 from gridmap._errors import ReadError
+from gridmap.crs import declare_crs
 from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row, read_guard
 from gridmap.io._encoding import shapefile_encoding
 from gridmap.io._zip import check_zip, copy_member_capped, open_zip
@@ -82,7 +83,7 @@ class _Source:
 
 def read_vector(
     path: str | PathLike[str], *, layer: str = "unknown", encoding: str | None = None,
-    source_layer: str | None = None,
+    source_layer: str | None = None, crs: object | None = None,
 ) -> ReadResult:
     """Read a GeoJSON, GeoPackage, Shapefile or zipped Shapefile.
 
@@ -98,12 +99,17 @@ def read_vector(
     source_layer : str, optional
         Layer of a GeoPackage to read. Default: its only layer, or the one
         named like `layer`.
+    crs : str, int or pyproj.CRS, optional
+        The CRS of a file that has none (a shapefile without ``.prj``), e.g.
+        ``"EPSG:4546"`` (``--crs``). A file with a CRS of its own (a ``.prj``, a
+        GeoPackage's, a GeoJSON's: WGS84 by RFC 7946) is refused when `crs`
+        differs from it; see :func:`gridmap.crs.declare_crs`.
 
     Returns
     -------
     ReadResult
-        ``records`` is a GeoDataFrame in the file's CRS (``None`` when it has
-        none) with the file's columns and ``_record`` (1-based feature number).
+        ``records`` is a GeoDataFrame in the file's CRS, or the declared `crs`
+        (``None`` when it has neither) with the file's columns and ``_record`` (1-based feature number).
 
     Raises
     ------
@@ -126,7 +132,10 @@ def read_vector(
     (1, ['_record', '名称', 'geometry'], 4326)
     """
     with read_guard(path):
-        return _read_vector(path, layer=layer, encoding=encoding, source_layer=source_layer)
+        result = _read_vector(path, layer=layer, encoding=encoding, source_layer=source_layer)
+    if isinstance(result.records, gpd.GeoDataFrame):
+        result.records = declare_crs(result.records, crs, what=Path(path).name)
+    return result
 
 
 def _read_vector(
