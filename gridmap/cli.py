@@ -553,8 +553,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Excel row number of the column names (found below a title or blank rows when omitted)")
     p.add_argument("--inspector", help="inspector name for GPS tracks that carry none")
     p.add_argument("--set", action="append", metavar="COLUMN=VALUE",
-                   help="value for a column the file lacks or leaves empty (the file's values win), e.g. --set category=卫生死角"
-                        " for photos (repeatable)")
+                   help="value for a column the file lacks or leaves empty (the file's values win), e.g."
+                        " --set category=卫生死角 for photos (repeatable)")
     p.add_argument("--repair", action="store_true", help="repair invalid geometries instead of quarantining them")
     p.add_argument("--json", action="store_true", help="print one JSON object with the counts")
     p.add_argument("--strict", action="store_true", help="exit 1 when anything was quarantined")
