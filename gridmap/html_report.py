@@ -240,7 +240,18 @@ def _recurring(reports: "gpd.GeoDataFrame", layers: Mapping[str, Any], grids: "g
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _shareable(frame: Any, redact: bool) -> Any:
+def shareable(frame: Any, redact: bool = True) -> Any:
+    """A copy of a layer fit for a shared page: names masked, phone columns dropped, phone-shaped text masked.
+
+    With ``redact=False`` (internal use) `frame` itself is returned. None stays None.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> shown = shareable(pd.DataFrame({"grid_code": ["G1"], "cadre": ["王小明"], "cadre_phone": ["13912345678"]}))
+    >>> shown.to_dict("records")
+    [{'grid_code': 'G1', 'cadre': '王**'}]
+    """
     from gridmap.privacy import personal_columns, redact_frame
 
     if frame is None or not redact:
@@ -253,7 +264,11 @@ def _shareable(frame: Any, redact: bool) -> Any:
     return redact_frame(frame, text_columns=text)
 
 
-def _redact_coverage(result: "CoverageResult", redact: bool) -> "CoverageResult":
+def shareable_coverage(result: "CoverageResult", redact: bool = True) -> "CoverageResult":
+    """A coverage result fit for a shared page: cadre names masked, phones dropped, no inspector names.
+
+    The result given is not changed; ``redact=False`` returns it as it is.
+    """
     import dataclasses
 
     if not redact:
@@ -261,9 +276,9 @@ def _redact_coverage(result: "CoverageResult", redact: bool) -> "CoverageResult"
     targets = result.targets
     if targets is not None and "inspectors" in targets:
         targets = targets.drop(columns=["inspectors"])
-    return dataclasses.replace(result, grids=_shareable(result.grids, True),
-                               dead_corners=_shareable(result.dead_corners, True),
-                               targets=_shareable(targets, True))
+    return dataclasses.replace(result, grids=shareable(result.grids, True),
+                               dead_corners=shareable(result.dead_corners, True),
+                               targets=shareable(targets, True))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -734,15 +749,15 @@ def _compose(inputs: _Inputs, found: _Analysis, *, start: Any, end: Any, basemap
     from gridmap.maps.page import finish_page
 
     layers = inputs.layers
-    grids = _shareable(layers["grids"], redact)
-    zones, wall = _shareable(layers["demolition_zones"], redact), _shareable(layers["wall"], redact)
+    grids = shareable(layers["grids"], redact)
+    zones, wall = shareable(layers["demolition_zones"], redact), shareable(layers["wall"], redact)
     if found.coverage is not None:
-        found.coverage = _redact_coverage(found.coverage, redact)
+        found.coverage = shareable_coverage(found.coverage, redact)
     if found.reports is not None:  # only what the page shows is kept (and redacted)
         shown = [c for c in _REPORT_COLUMNS if c in found.reports.columns] + [found.reports.geometry.name]
-        found.reports = _shareable(found.reports[shown], redact)
-    found.sites, found.hot = _shareable(found.sites, redact), _shareable(found.hot, redact)
-    found.table = _shareable(found.table, redact)
+        found.reports = shareable(found.reports[shown], redact)
+    found.sites, found.hot = shareable(found.sites, redact), shareable(found.hot, redact)
+    found.table = shareable(found.table, redact)
     bounds = _display(grids.to_crs(4326), basemap).total_bounds
     west, south, east, north = (float(v) for v in bounds)
     # No folium fit_bounds: the panel's script fits the map without animation when the page opens.
@@ -822,7 +837,7 @@ def export_html(
     """
     out = Path(path)
     if offline:
-        _check_assets(cache)
+        check_assets(cache)
     fmap = report_map(workspace_or_layers, start=start, end=end, basemap=basemap, tianditu_key=tianditu_key,
                       tianditu_kind=tianditu_kind, lang=lang, redact=redact, title=title, illustrative=illustrative)
     out.write_text(page_html(fmap, offline=offline, lang=lang, cache=cache, redact=redact), encoding="utf-8")
@@ -877,8 +892,14 @@ def page_html(fmap: "folium.Map", *, offline: bool, lang: str, cache: "AssetCach
     return html
 
 
-def _check_assets(cache: "AssetCache | None") -> None:
-    """Fail early, before the analysis, when the asset cache cannot make the page offline."""
+def check_assets(cache: "AssetCache | None" = None) -> None:
+    """Stop before any work when the asset cache cannot make a page offline.
+
+    Raises
+    ------
+    AssetsMissingError
+        The message names the command that fills the cache (``gridmap assets fetch``).
+    """
     import folium
 
     from gridmap.maps.offline import inline_html
@@ -895,40 +916,6 @@ def _refuse_phone_numbers(html: str) -> None:
         where = html[max(0, found.start() - 60):found.start()].replace("\n", " ")
         raise GridmapError(f"the redacted page still holds a phone-shaped number after ...{where!r}; nothing was "
                            "written. This is a bug in gridmap: please report it with the input that caused it")
-
-
-def check_assets(cache: "AssetCache | None" = None) -> None:
-    """Stop before any work when the asset cache cannot make a page offline.
-
-    Raises
-    ------
-    AssetsMissingError
-        The message names the command that fills the cache (``gridmap assets fetch``).
-    """
-    _check_assets(cache)
-
-
-def shareable(frame: Any, redact: bool = True) -> Any:
-    """A copy of a layer fit for a shared page: names masked, phone columns dropped, phone-shaped text masked.
-
-    With ``redact=False`` (internal use) `frame` itself is returned. None stays None.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> shown = shareable(pd.DataFrame({"grid_code": ["G1"], "cadre": ["王小明"], "cadre_phone": ["13912345678"]}))
-    >>> shown.to_dict("records")
-    [{'grid_code': 'G1', 'cadre': '王**'}]
-    """
-    return _shareable(frame, redact)
-
-
-def shareable_coverage(result: "CoverageResult", redact: bool = True) -> "CoverageResult":
-    """A coverage result fit for a shared page: cadre names masked, phones dropped, no inspector names.
-
-    The result given is not changed; ``redact=False`` returns it as it is.
-    """
-    return _redact_coverage(result, redact)
 
 
 def _internal_banner(lang: str) -> str:

@@ -566,12 +566,12 @@ def _map(sample: SpotCheck, labels: Mapping[str, Any]) -> Any:
 
 def _page(sample: SpotCheck, *, offline: bool, lang: str, cache: "AssetCache | None") -> str:
     """The page's HTML: the map, then the checklist (inserted after rendering, never through Jinja2)."""
-    from gridmap.html_report import _check_assets, page_html
+    from gridmap.html_report import check_assets, page_html
 
     if lang not in _LABELS:
         raise SchemaError(f"lang={lang!r} is not known; use one of: {', '.join(_LABELS)}")
     labels = _LABELS[lang]
     if offline:
-        _check_assets(cache)
+        check_assets(cache)
     return page_html(_map(sample, labels), offline=offline, lang=lang, cache=cache,
                      extra_body=_sheet_html(sample, labels))

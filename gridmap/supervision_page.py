@@ -321,15 +321,15 @@ def _page(run: ScoreboardRun, weekly: pd.DataFrame | None, *, lang: str, redact:
           title: str | None) -> "folium.Map":
     import folium
 
-    from gridmap.html_report import _shareable
+    from gridmap.html_report import shareable
     from gridmap.maps._common import for_web
     from gridmap.maps.page import finish_page
 
     layers, board, by = run.layers, run.board, run.board.attrs["by"]
     labels = PAGE_LABELS[lang]
-    shown = _shareable(board, redact)
+    shown = shareable(board, redact)
     shown.attrs = dict(board.attrs)
-    shapes = _shareable(for_web(_unit_shapes(layers, by), what="units"), redact)
+    shapes = shareable(for_web(_unit_shapes(layers, by), what="units"), redact)
     west, south, east, north = (float(v) for v in layers["grids"].to_crs(4326).total_bounds)
     fmap = folium.Map(location=[round((south + north) / 2, 6), round((west + east) / 2, 6)], zoom_start=15,
                       tiles=None, control_scale=True)
@@ -408,12 +408,12 @@ def scoreboard_html(
     ...     "督查排名" in out.read_text(encoding="utf-8")
     True
     """
-    from gridmap.html_report import _check_assets
+    from gridmap.html_report import check_assets
 
     if lang not in PAGE_LABELS:
         raise SchemaError(f"lang must be 'zh' or 'en', got {lang!r}")
     if offline:
-        _check_assets(cache)
+        check_assets(cache)
     run = run_scoreboard(workspace, start=start, end=end, by=by, deadlines=deadlines, rules=rules, lang=lang, now=now)
     weekly = weekly_figures(run.layers, end=run.board.attrs["end"], weeks=weeks, by=by, deadlines=deadlines,
                             now=now) if weeks > 0 and by == "community" else None
