@@ -190,13 +190,17 @@ def _print_coverage(result: CoverageResult, *, lang: str = "zh") -> None:
              f"  dead corners {row.dead_corners}")
 
 
+def _warn_not_redacted() -> None:
+    sys.stderr.write("warning: --no-redact keeps names and phone numbers in the page: for internal use only, "
+                     "do not forward it\n")
+
+
 def _check_page_options(args: argparse.Namespace) -> None:
     """Before any work: an offline page needs a filled asset cache; --no-redact is for internal use only."""
     if not getattr(args, "html", None):
         return
     if args.no_redact:
-        sys.stderr.write("warning: --no-redact keeps names and phone numbers in the page: for internal use only, "
-                         "do not forward it\n")
+        _warn_not_redacted()
     if args.offline:
         from gridmap.html_report import check_assets
 
@@ -389,8 +393,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from gridmap.html_report import export_html
 
     if args.no_redact:
-        sys.stderr.write("warning: --no-redact keeps names and phone numbers in the page: for internal use only, "
-                         "do not forward it\n")
+        _warn_not_redacted()
     out = export_html(args.workspace, args.html, offline=args.offline, basemap=args.basemap, lang=args.lang,
                       redact=not args.no_redact, start=args.date_from, end=args.date_to, title=args.title,
                       tianditu_key=args.tianditu_key, tianditu_kind=args.tianditu_kind)
