@@ -6,8 +6,6 @@ nothing was lost (cases 4 and 5, the killed import and the busy workspace, are i
 from __future__ import annotations
 
 import json
-from contextlib import closing
-import sqlite3
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -21,6 +19,8 @@ from shapely.geometry import Polygon, box
 
 from gridmap.cli import main
 
+from _imports import adds_up as _adds_up, rows as _rows, run_import as _import
+
 Cap = pytest.CaptureFixture[str]
 GEOD = Geod(ellps="WGS84")
 TO_4546 = Transformer.from_crs("EPSG:4326", "EPSG:4546", always_xy=True)
@@ -29,24 +29,6 @@ TO_4546 = Transformer.from_crs("EPSG:4326", "EPSG:4546", always_xy=True)
 @pytest.fixture()
 def ws(sample_copy: Path) -> Path:
     return sample_copy
-
-
-def _import(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:
-    capsys.readouterr()
-    code = main(["import", *args, "--json"])
-    captured = capsys.readouterr()
-    out = captured.out.strip()
-    return code, (json.loads(out) if code != 2 else {"err": captured.err})
-
-
-def _rows(ws: Path, sql: str) -> list[tuple]:
-    with closing(sqlite3.connect(ws)) as con:
-        return con.execute(sql).fetchall()
-
-
-def _adds_up(s: dict) -> None:
-    assert s["read"] == s["accepted"] + s["duplicates"] + s["quarantined"]
-    assert sum(s["reasons"].values()) == s["quarantined"]
 
 
 # -- case 3: Chinese shapefile, GBK .dbf, no .cpg, code page byte 0 ------------------------------

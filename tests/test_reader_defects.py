@@ -20,25 +20,10 @@ from pyproj import Geod
 
 from gridmap.cli import main
 
+from _imports import adds_up as _adds_up, rows as _rows, run_import as _import
+
 Cap = pytest.CaptureFixture[str]
 GEOD = Geod(ellps="WGS84")
-
-
-def _import(capsys: Cap, *args: str) -> tuple[int, dict]:
-    capsys.readouterr()
-    code = main(["import", *args, "--json"])
-    captured = capsys.readouterr()
-    return code, (json.loads(captured.out.strip()) if code != 2 else {"err": captured.err})
-
-
-def _rows(ws: Path, sql: str) -> list[tuple]:
-    with closing(sqlite3.connect(ws)) as con:
-        return con.execute(sql).fetchall()
-
-
-def _adds_up(s: dict) -> None:
-    assert s["read"] == s["accepted"] + s["duplicates"] + s["quarantined"]
-    assert sum(s["reasons"].values()) == s["quarantined"]
 
 
 def _empty_workspace(tmp_path: Path) -> Path:
