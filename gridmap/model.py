@@ -50,6 +50,8 @@ __all__ = [
     "DISTRICT_CODE",
     "SCHEMA_VERSION",
     "LAYERS_ADDED_IN",
+    "COLUMNS_ADDED_IN",
+    "EXTRA_COLUMN",
     "STORAGE_CRS",
     "Column",
     "LayerSpec",
@@ -86,9 +88,13 @@ DISTRICT_CODE = "610802"
 #: Coordinates are stored geographic, WGS84.
 STORAGE_CRS = "EPSG:4326"
 #: Version of the workspace schema written by this gridmap.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Layers each schema version added after version 1 (a workspace of an older version is migrated on open).
 LAYERS_ADDED_IN: Mapping[str, int] = {"spotchecks": 2}
+#: Columns each schema version added to every layer (version 3: ``extra``).
+COLUMNS_ADDED_IN: Mapping[str, int] = {"extra": 3}
+#: Name of the column every layer keeps the file's unmapped columns in, as one JSON object.
+EXTRA_COLUMN = "extra"
 
 
 @dataclass(frozen=True)
@@ -284,8 +290,20 @@ _LAYER_LIST: tuple[LayerSpec, ...] = (
     ),
 )
 
+
+def _with_extra(spec: LayerSpec) -> LayerSpec:
+    """`spec` with the ``extra`` column last: the file's columns the model has no column for, as JSON.
+
+    It is personal (dropped or masked in shared exports): a ledger's unmapped columns may hold names
+    and phone numbers.
+    """
+    extra = _c(EXTRA_COLUMN, doc="the source file's other columns as one JSON object {header: value}; "
+               "nothing is dropped", personal=True)
+    return LayerSpec(spec.name, spec.geometry, (*spec.columns, extra), spec.key, spec.doc)
+
+
 #: Every workspace layer by name, in a stable order.
-LAYERS: Mapping[str, LayerSpec] = {spec.name: spec for spec in _LAYER_LIST}
+LAYERS: Mapping[str, LayerSpec] = {spec.name: _with_extra(spec) for spec in _LAYER_LIST}
 
 #: Columns of the ``quarantine`` table (a table without geometry).
 QUARANTINE_COLUMNS: tuple[Column, ...] = (

@@ -55,7 +55,7 @@ from shapely.geometry import LineString, MultiLineString, MultiPolygon, Point, P
 from shapely.geometry.base import BaseGeometry
 
 from gridmap._errors import CRSError, SchemaError
-from gridmap.model import DEFAULT_TZ, DISTRICT_CODE, LAYERS, STORAGE_CRS
+from gridmap.model import DEFAULT_TZ, DISTRICT_CODE, EXTRA_COLUMN, LAYERS, STORAGE_CRS
 
 __all__ = [
     "BOUNDARY_LAYERS",
@@ -554,8 +554,13 @@ def _boundary_layers(seed: int) -> dict[str, _Layer]:
     return layers
 
 
+def _own_columns(name: str) -> list[str]:
+    """The layer's model columns without ``extra`` (the sample's files have no columns beyond the model)."""
+    return [c for c in LAYERS[name].column_names if c != EXTRA_COLUMN]
+
+
 def _layer_frame(name: str, layer: _Layer) -> gpd.GeoDataFrame:
-    columns = LAYERS[name].column_names
+    columns = _own_columns(name)
     frame = pd.DataFrame([dict(r) for r in layer.records], columns=columns)
     return gpd.GeoDataFrame(frame, geometry=list(layer.geometries), crs=STORAGE_CRS)
 
@@ -617,7 +622,7 @@ def _geojson_text(name: str, frame: gpd.GeoDataFrame, *, seed: int) -> str:
         "type": "FeatureCollection", "name": name, "gridmap_illustrative": True,
         "description": ILLUSTRATIVE_NOTE, "generator": f"gridmap.sample.write_boundaries(seed={seed})",
     }
-    columns = LAYERS[name].column_names
+    columns = _own_columns(name)
     lines = []
     for row, geom in zip(frame[columns].itertuples(index=False), frame.geometry):
         feature = {
@@ -1048,7 +1053,7 @@ def sample_spotchecks(reports: pd.DataFrame, rectifications: pd.DataFrame) -> pd
     >>> bool((status.to_numpy() == checks["result"].to_numpy()).all())
     True
     """
-    columns = LAYERS["spotchecks"].column_names
+    columns = _own_columns("spotchecks")
     status = dict(zip(reports["report_id"], reports["status"]))
     latest = rectifications.sort_values("rectified_at").groupby("report_id", sort=True).last()
     rows = []

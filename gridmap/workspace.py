@@ -63,7 +63,7 @@ Examples
 >>> ws.counts()["reports"]
 0
 >>> ws.schema_version
-2
+3
 >>> ws.close()
 >>> tmp.cleanup()
 """
@@ -90,6 +90,7 @@ from gridmap.model import (
     DEFAULT_TZ,
     LAYERS,
     LAYERS_ADDED_IN,
+    COLUMNS_ADDED_IN,
     QUARANTINE_COLUMNS,
     QUARANTINE_REASONS,
     SCHEMA_VERSION,
@@ -103,7 +104,7 @@ from gridmap.model import (
 
 __all__ = [
     "Workspace", "init_workspace", "open_workspace", "META_TABLE", "IMPORTS_TABLE", "QUARANTINE_TABLE",
-    "CATEGORIES_TABLE", "read_layers",
+    "CATEGORIES_TABLE", "ALIASES_TABLE", "read_layers",
 ]
 
 logger = logging.getLogger(__name__)
@@ -116,6 +117,8 @@ IMPORTS_TABLE = "gridmap_imports"
 QUARANTINE_TABLE = "quarantine"
 #: Report categories users added (the built-in ones live in gridmap.model.CATEGORIES).
 CATEGORIES_TABLE = "gridmap_categories"
+#: Column mappings users stored (``gridmap alias``): a source header → a model column, per layer.
+ALIASES_TABLE = "gridmap_column_aliases"
 #: Name of the geometry column of every spatial layer (GDAL's GeoPackage default).
 GEOMETRY_COLUMN = "geom"
 
@@ -133,6 +136,11 @@ _IMPORT_COLUMNS: tuple[Column, ...] = (
 _META_COLUMNS: tuple[Column, ...] = (Column("key"), Column("value"))
 _CATEGORY_COLUMNS: tuple[Column, ...] = (
     Column("key", doc="category key"), Column("zh", doc="zh-Hans label"), Column("en", doc="English label"),
+)
+_ALIAS_COLUMNS: tuple[Column, ...] = (
+    Column("layer", doc="layer the mapping applies to"),
+    Column("source", doc="the header as it appears in the user's files"),
+    Column("target", doc="the model column it stands for"),
 )
 _PANDAS_DTYPES = {"str": "string", "int": "Int64", "float": "float64", "datetime": "datetime64[ms, UTC]"}
 # Geometry type ids (shapely.get_type_id) each layer geometry type accepts.
@@ -679,6 +687,7 @@ def _create_tables(path: Path) -> None:
     pyogrio.write_dataframe(_empty_frame(_IMPORT_COLUMNS, None), path, layer=IMPORTS_TABLE, use_arrow=True)
     pyogrio.write_dataframe(_empty_frame(_META_COLUMNS, None), path, layer=META_TABLE, use_arrow=True)
     pyogrio.write_dataframe(_empty_frame(_CATEGORY_COLUMNS, None), path, layer=CATEGORIES_TABLE, use_arrow=True)
+    pyogrio.write_dataframe(_empty_frame(_ALIAS_COLUMNS, None), path, layer=ALIASES_TABLE, use_arrow=True)
 
 
 def _finish_schema(path: Path, meta: Mapping[str, str]) -> None:
@@ -696,6 +705,7 @@ def _finish_schema(path: Path, meta: Mapping[str, str]) -> None:
         )
         con.execute(f"CREATE UNIQUE INDEX ux_meta_key ON {META_TABLE} (key)")
         con.execute(f"CREATE UNIQUE INDEX ux_categories_key ON {CATEGORIES_TABLE} (key)")
+        con.execute(f"CREATE UNIQUE INDEX {_q(f'ux_{ALIASES_TABLE}_key')} ON {ALIASES_TABLE} (layer, source)")
         con.executemany(f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?)", list(meta.items()))
         con.execute("COMMIT")
     finally:
@@ -852,17 +862,16 @@ def _check_version(meta: Mapping[str, str], path: Path) -> int:
 _SQL_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "REAL", "datetime": "DATETIME"}
 
 
-def _create_attribute_table(con: sqlite3.Connection, spec: LayerSpec) -> None:
-    """Create a layer without geometry with SQL, exactly as GDAL makes one (table, contents rows, triggers).
+def _create_attribute_table(con: sqlite3.Connection, name: str, columns: Sequence[Column],
+                            key: Sequence[str]) -> None:
+    """Create a table without geometry with SQL, exactly as GDAL makes one (table, contents rows, triggers).
 
     GeoPackage 1.3 clause 2.4 ("Attributes"): a table registered in
     ``gpkg_contents`` with ``data_type = 'attributes'``; GDAL also keeps a
     feature count in ``gpkg_ogr_contents`` with two triggers, as it does for
-    the ``rectifications`` table of a new workspace.
+    the ``rectifications`` table of a new workspace. `key` gets a unique index.
     """
-    assert spec.geometry is None, spec.name
-    name = spec.name
-    cols = ", ".join(f"{_q(c.name)} {_SQL_TYPES[c.dtype]}" for c in spec.columns)
+    cols = ", ".join(f"{_q(c.name)} {_SQL_TYPES[c.dtype]}" for c in columns)
     con.execute(f'CREATE TABLE {_q(name)} ( "fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, {cols})')
     con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description, last_change, srs_id)"
                 " VALUES (?, 'attributes', ?, '', ?, 0)", (name, name, _utc_now_text()))
@@ -872,14 +881,30 @@ def _create_attribute_table(con: sqlite3.Connection, spec: LayerSpec) -> None:
         trigger = _q(f"trigger_{event.lower()}_feature_count_{name}")
         con.execute(f"CREATE TRIGGER {trigger} AFTER {event} ON {_q(name)} BEGIN UPDATE gpkg_ogr_contents"
                     f" SET feature_count = feature_count {sign} 1 WHERE lower(table_name) = lower('{literal}'); END")
-    keys = ", ".join(_q(k) for k in spec.key)
+    keys = ", ".join(_q(k) for k in key)
     con.execute(f"CREATE UNIQUE INDEX {_q(f'ux_{name}_key')} ON {_q(name)} ({keys})")
+
+
+def _add_missing_columns(con: sqlite3.Connection, stored: int) -> list[str]:
+    """Add the columns of :data:`gridmap.model.COLUMNS_ADDED_IN` newer than `stored` to every layer lacking them."""
+    added = []
+    for column, version in COLUMNS_ADDED_IN.items():
+        if not stored < version <= SCHEMA_VERSION:
+            continue
+        for spec in LAYERS.values():
+            have = {r[1] for r in con.execute(f"PRAGMA table_info({_q(spec.name)})")}
+            if column not in have:
+                col = spec.column(column)
+                con.execute(f"ALTER TABLE {_q(spec.name)} ADD COLUMN {_q(column)} {_SQL_TYPES[col.dtype]}")
+                added.append(f"{spec.name}.{column}")
+    return added
 
 
 def _migrate(path: Path, version: int, *, busy_timeout: float) -> None:
     """Bring a workspace of an older schema up to :data:`SCHEMA_VERSION` in one transaction.
 
-    Version 2 added the ``spotchecks`` table. The version is read again inside
+    Version 2 added the ``spotchecks`` table; version 3 the ``extra`` column of every
+    layer and the column-alias table (:data:`ALIASES_TABLE`). The version is read again inside
     the transaction, so two processes opening the same old file migrate it once.
     """
     con = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
@@ -890,7 +915,11 @@ def _migrate(path: Path, version: int, *, busy_timeout: float) -> None:
             tables = {r[0].lower() for r in con.execute("SELECT table_name FROM gpkg_contents")}
             for name, added in LAYERS_ADDED_IN.items():
                 if stored < added <= SCHEMA_VERSION and name.lower() not in tables:
-                    _create_attribute_table(con, LAYERS[name])
+                    spec = LAYERS[name]
+                    _create_attribute_table(con, name, spec.columns, spec.key)
+            _add_missing_columns(con, stored)
+            if ALIASES_TABLE.lower() not in tables:
+                _create_attribute_table(con, ALIASES_TABLE, _ALIAS_COLUMNS, ("layer", "source"))
             if stored < SCHEMA_VERSION:
                 con.execute(f"UPDATE {META_TABLE} SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
             con.execute("COMMIT")
@@ -930,7 +959,8 @@ def open_workspace(path: str | PathLike[str], *, busy_timeout: float = 10.0) -> 
     Notes
     -----
     A workspace of an older schema is migrated when opened, in one
-    transaction: schema 1 → 2 adds the ``spotchecks`` table.
+    transaction: schema 1 → 2 adds the ``spotchecks`` table, 2 → 3 the ``extra``
+    column of every layer and the table of column aliases.
 
     Examples
     --------
@@ -1230,6 +1260,65 @@ class Workspace:
         return pd.DataFrame(
             [{"key": c.key, "zh": c.zh, "en": c.en, "builtin": c.key in builtin} for c in CATEGORIES.values()]
         )
+
+    def add_column_alias(self, layer: str, source: str, target: str) -> None:
+        """Store that header `source` of `layer`'s files means model column `target` (``gridmap alias``).
+
+        The mapping is kept in the workspace (:data:`ALIASES_TABLE`), so next month's file of the same
+        shape imports without ``--map``. A second mapping of the same header replaces the first.
+
+        Parameters
+        ----------
+        layer : str
+            A layer of :data:`gridmap.model.LAYERS`.
+        source : str
+            The header as written in the files (matched stripped and case-insensitively).
+        target : str
+            A column of the layer, or ``lon``/``lat`` for coordinate columns.
+
+        Raises
+        ------
+        SchemaError
+            An unknown layer or target column, or an empty header.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> with init_workspace(pathlib.Path(tmp.name) / "w.gpkg") as ws:
+        ...     ws.add_column_alias("reports", "巡查发现问题", "description")
+        ...     ws.column_aliases().values.tolist()
+        [['reports', '巡查发现问题', 'description']]
+        >>> tmp.cleanup()
+        """
+        spec = layer_spec(layer)
+        header = str(source).replace("\ufeff", "").strip().lower()
+        targets = [*spec.column_names, "lon", "lat"]
+        if not header:
+            raise SchemaError("an alias needs a header: gridmap alias WORKSPACE LAYER 'HEADER=COLUMN'")
+        if target not in targets:
+            raise SchemaError(f"{target!r} is not a column of layer {spec.name!r}; map {source!r} to one of: "
+                              f"{', '.join(targets)}")
+        con = self._connect()
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            con.execute(f"DELETE FROM {ALIASES_TABLE} WHERE layer = ? AND source = ?", (spec.name, header))
+            con.execute(f"INSERT INTO {ALIASES_TABLE} (layer, source, target) VALUES (?, ?, ?)",
+                        (spec.name, header, target))
+            con.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            _busy_or_raise(exc, self._path)
+        finally:
+            con.close()
+        logger.info("alias stored: %s header %r → %s", spec.name, header, target)
+
+    def column_aliases(self, layer: str | None = None) -> pd.DataFrame:
+        """The stored column aliases (``layer``, ``source``, ``target``), of one layer or of all, sorted."""
+        where, params = ("", ()) if layer is None else (" WHERE layer = ?", (layer_spec(layer).name,))
+        frame = self._query(f"SELECT layer, source, target FROM {ALIASES_TABLE}{where} ORDER BY layer, source",
+                            params)
+        return frame.astype("string") if len(frame) else pd.DataFrame(
+            {c.name: pd.Series(dtype="string") for c in _ALIAS_COLUMNS})
 
     def subdistrict_geometry(self) -> Any:
         """The union of the ``subdistrict`` layer (EPSG:4326), or None when it is empty."""

@@ -392,13 +392,13 @@ def test_schema_1_workspace_is_migrated_on_open(tmp_path: Path, caplog: pytest.L
     init_workspace(fresh).close()
     with caplog.at_level("INFO", logger="gridmap.workspace"):
         with open_workspace(old) as ws:
-            assert ws.schema_version == SCHEMA_VERSION == 2
+            assert ws.schema_version == SCHEMA_VERSION == 3
             assert ws.counts()["spotchecks"] == 0
     assert "migrated workspace" in caplog.text
     assert _table_facts(old) == _table_facts(fresh)  # the same table GDAL made for a new workspace
     assert pyogrio.list_layers(old).tolist().count(["spotchecks", None]) == 1
     con = sqlite3.connect(old)
-    assert con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'schema_version'").fetchone()[0] == "2"
+    assert con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'schema_version'").fetchone()[0] == "3"
     con.close()
     with open_workspace(old) as ws:  # a second open does nothing more
         ws.append("spotchecks", pd.DataFrame({"report_id": ["r"], "checked_at": ["2025-03-01"],
@@ -411,10 +411,10 @@ def test_newer_schema_still_refused(tmp_path: Path) -> None:
     path = tmp_path / "w.gpkg"
     init_workspace(path).close()
     con = sqlite3.connect(path)
-    con.execute(f"UPDATE {META_TABLE} SET value = '3' WHERE key = 'schema_version'")
+    con.execute(f"UPDATE {META_TABLE} SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
     con.commit()
     con.close()
-    with pytest.raises(WorkspaceVersionError, match=r"newer gridmap \(schema 3\); upgrade gridmap"):
+    with pytest.raises(WorkspaceVersionError, match=rf"newer gridmap \(schema {SCHEMA_VERSION + 1}\); upgrade gridmap"):
         open_workspace(path)
 
 

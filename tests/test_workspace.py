@@ -31,7 +31,7 @@ from gridmap._errors import CRSError, SchemaError, WorkspaceBusyError, Workspace
 from gridmap.io._base import quarantine_frame, quarantine_row
 from gridmap.model import LAYERS, QUARANTINE_COLUMNS, SCHEMA_VERSION
 from gridmap.workspace import (
-    CATEGORIES_TABLE, IMPORTS_TABLE, META_TABLE, QUARANTINE_TABLE, init_workspace, open_workspace,
+    ALIASES_TABLE, CATEGORIES_TABLE, IMPORTS_TABLE, META_TABLE, QUARANTINE_TABLE, init_workspace, open_workspace,
 )
 
 HELPER = Path(__file__).with_name("_kill_import.py")
@@ -87,7 +87,8 @@ def _quarantine(records: list[int], reason: str = "future_time", *, digest: str 
 
 def test_init_creates_every_layer_with_model_columns_and_geometry(ws_path: Path) -> None:
     listed = {name: gtype for name, gtype in pyogrio.list_layers(ws_path)}
-    assert set(listed) == set(LAYERS) | {QUARANTINE_TABLE, IMPORTS_TABLE, META_TABLE, CATEGORIES_TABLE}
+    tables = {QUARANTINE_TABLE, IMPORTS_TABLE, META_TABLE, CATEGORIES_TABLE, ALIASES_TABLE}
+    assert set(listed) == set(LAYERS) | tables
     for spec in LAYERS.values():
         expected_type = {None: None, "Geometry": "Unknown"}.get(spec.geometry, spec.geometry)
         assert listed[spec.name] == expected_type, spec.name
@@ -603,3 +604,53 @@ def test_open_sqlite_connection_survives_reads_and_appends(ws_path: Path) -> Non
         assert ws.append("reports", _reports(["a", "b"])).accepted == 2
     assert lingering.execute("SELECT count(*) FROM reports").fetchone() == (2,)
     lingering.close()
+
+
+# ----------------------------------------------------------------------------- schema 2 → 3
+
+
+def _make_v2(path: Path) -> None:
+    """A schema-2 workspace: no ``extra`` column on the layers, no column-alias table, version 2."""
+    init_workspace(path).close()
+    con = sqlite3.connect(path)
+    for name in LAYERS:
+        con.execute(f'ALTER TABLE "{name}" DROP COLUMN extra')
+    con.execute(f"DROP TABLE {ALIASES_TABLE}")
+    con.execute("DELETE FROM gpkg_contents WHERE table_name = ?", (ALIASES_TABLE,))
+    con.execute("DELETE FROM gpkg_ogr_contents WHERE table_name = ?", (ALIASES_TABLE,))
+    con.execute(f"UPDATE {META_TABLE} SET value = '2' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+
+
+def test_schema_2_workspace_gets_extra_columns_and_the_alias_table(tmp_path: Path) -> None:
+    old = tmp_path / "old.gpkg"
+    _make_v2(old)
+    con = sqlite3.connect(old)
+    assert "extra" not in {r[1] for r in con.execute('PRAGMA table_info("reports")')}
+    con.close()
+    with open_workspace(old) as ws:
+        assert ws.schema_version == SCHEMA_VERSION == 3
+        ws.add_column_alias("grids", " 网格名 ", "name")
+        assert ws.column_aliases("grids").values.tolist() == [["grids", "网格名", "name"]]
+        ws.append("rectifications", pd.DataFrame({"report_id": ["r"], "rectified_at": ["2025-03-01"],
+                                                  "extra": ['{"班组": "一组"}']}))
+        assert ws.read_layer("rectifications")["extra"].tolist() == ['{"班组": "一组"}']
+        assert ws.integrity_check() == "ok"
+    con = sqlite3.connect(old)
+    for name in LAYERS:  # every layer, spatial or not, has the column GDAL can read
+        assert "extra" in {r[1] for r in con.execute(f'PRAGMA table_info("{name}")')}, name
+    con.close()
+    assert set(pyogrio.read_info(old, layer="reports")["fields"]) >= {"report_id", "extra"}
+    assert ALIASES_TABLE in {n for n, _ in pyogrio.list_layers(old)}
+
+
+def test_a_stored_alias_is_replaced_and_a_bad_target_refused(ws_path: Path) -> None:
+    from gridmap._errors import SchemaError
+
+    with open_workspace(ws_path) as ws:
+        ws.add_column_alias("reports", "说明", "description")
+        ws.add_column_alias("reports", "说明", "category")
+        assert ws.column_aliases().values.tolist() == [["reports", "说明", "category"]]
+        with pytest.raises(SchemaError, match="not a column of layer 'reports'"):
+            ws.add_column_alias("reports", "x", "nonsense")
