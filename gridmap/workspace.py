@@ -781,7 +781,7 @@ def init_workspace(
     >>> tmp = tempfile.TemporaryDirectory()
     >>> with init_workspace(pathlib.Path(tmp.name) / "w.gpkg") as ws:
     ...     print(ws.meta["schema_version"], ws.meta["illustrative"])
-    2 false
+    3 false
     >>> tmp.cleanup()
     """
     target = Path(path)
@@ -1116,7 +1116,7 @@ class Workspace:
         >>> tmp = tempfile.TemporaryDirectory()
         >>> with init_workspace(pathlib.Path(tmp.name) / "w.gpkg") as ws:
         ...     list(ws.read_layer("tracks").columns)
-        ['inspector', 'time', 'track_id', 'geometry']
+        ['inspector', 'time', 'track_id', 'extra', 'geometry']
         >>> tmp.cleanup()
         """
         spec = layer_spec(name)
