@@ -77,8 +77,9 @@ def read(
     header_row : int, optional
         1-based row of a workbook sheet's header (default: found automatically).
     crs : str, int or pyproj.CRS, optional
-        The CRS of a shapefile without ``.prj`` (``--crs EPSG:4546``); only for
-        GeoJSON, GeoPackage and Shapefile, see :func:`gridmap.io.vector.read_vector`.
+        The CRS of a shapefile without ``.prj`` or of a CSV's x/y in metres (``--crs EPSG:4546``); only
+        for CSV, GeoJSON, GeoPackage and Shapefile, see :func:`gridmap.io.vector.read_vector` and
+        :func:`gridmap.io.tabular.read_csv`.
 
     Returns
     -------
@@ -119,9 +120,9 @@ def read(
 def _read_any(p: Path, *, layer: str, coords: str | None, encoding: str | None, source_layer: str | None,
               sheet: "str | int | None", header_row: int | None, crs: object | None = None) -> ReadResult:
     suffix = p.suffix.lower()
-    if crs is not None and not (suffix in _VECTOR or (suffix == ".zip" and not _zip_holds_kml(p))):
-        raise ReadError(f"--crs is for GeoJSON, GeoPackage and Shapefile files; {p.name} is not one"
-                        " (CSV, Excel, KML, GPX and photos are longitude/latitude: use --coords)")
+    if crs is not None and not (suffix in _VECTOR or suffix in _CSV or (suffix == ".zip" and not _zip_holds_kml(p))):
+        raise ReadError(f"--crs is for CSV, GeoJSON, GeoPackage and Shapefile files; {p.name} is not one"
+                        " (Excel, KML, GPX and photos are longitude/latitude: use --coords)")
     if suffix_is_excel(p):
         from gridmap.io.excel import read_excel
 
@@ -165,7 +166,8 @@ def _read_by_kind(p: Path, *, layer: str, coords: str | None, encoding: str | No
     if suffix in _CSV:
         from gridmap.io.tabular import read_csv
 
-        return read_csv(p, layer=layer, coords=coords, encoding=encoding, require_coordinates=_has_geometry(layer))
+        return read_csv(p, layer=layer, coords=coords, encoding=encoding, require_coordinates=_has_geometry(layer),
+                        crs=crs)
     if suffix in (".kml", ".kmz") or (suffix == ".zip" and _zip_holds_kml(p)):
         from gridmap.io.kml import read_kml
 
