@@ -180,6 +180,33 @@ def test_sub_millisecond_fixes_are_not_merged(tmp_path: Path, capsys) -> None:
     assert sorted((str(a), t.to_pydatetime()) for a, t in zip(gdal["inspector"], times)) == expected
 
 
+def _expected_sub_ms(micros: list[int]) -> list[str]:
+    """The rule stated independently: within one millisecond (floored) the earliest time is kept, rows with
+    exactly that time are left to the duplicate check, every other row is refused."""
+    earliest: dict[int, int] = {}
+    for m in micros:
+        earliest[m // 1000] = min(earliest.get(m // 1000, m), m)
+    return ["accepted" if m == earliest[m // 1000] else "sub_millisecond_time" for m in micros]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=5_000), min_size=1, max_size=12))
+@example([300, 0])  # the later row comes first in the file: the earlier one is still the one kept
+@example([999, 1000])  # 1 µs apart across a millisecond boundary: both kept
+@example([0, 0, 300])
+def test_sub_millisecond_rule(micros: list[int]) -> None:
+    base = dt.datetime(2025, 3, 1, tzinfo=UTC)
+    times = [(base + dt.timedelta(microseconds=m)).strftime("%Y-%m-%dT%H:%M:%S.%fZ") for m in micros]
+    n = len(micros)
+    records = pd.DataFrame({"inspector": ["甲"] * n, "time": times, "lon": [LON0 + i * 1e-5 for i in range(n)],
+                            "lat": [LAT0] * n, "_record": range(1, n + 1)})
+    batch = prepare("tracks", ReadResult(records, quarantine_frame(), "t.csv", "0" * 16, coords="wgs84"),
+                    now=pd.Timestamp(NOW))
+    assert batch.read == len(batch.accepted) + len(batch.quarantine) == n
+    verdicts = dict(zip(batch.quarantine["record"], batch.quarantine["reason"]))
+    got = [verdicts.get(i + 1, "accepted") for i in range(n)]
+    assert got == _expected_sub_ms(micros)
+
+
 # ----------------------------------------------------------------------------- GPX waypoints
 
 
@@ -318,6 +345,28 @@ def test_ledger_with_zone_prefixed_x(tmp_path: Path, capsys) -> None:
     s = _ok(capsys, str(ws), "reports", str(ledger), "--crs", "EPSG:4525")
     assert (s["read"], s["accepted"]) == (4, 4)
     _stored_vs_pyproj(ws, 4525, ledger)
+
+
+def test_excel_ledger_in_metres_with_a_title_row(tmp_path: Path, capsys) -> None:
+    openpyxl = pytest.importorskip("openpyxl")
+    ws = _workspace(tmp_path, subdistrict=True)
+    csv_ledger = _ledger(tmp_path / "ledger.csv", "Y坐标", "X坐标", 4546, north_first=True)
+    table = pd.read_csv(csv_ledger, dtype=str)
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["鼓楼街道问题台账（2025年3月）"])
+    sheet.append(list(table.columns))
+    for values in table.itertuples(index=False):
+        sheet.append([values[0], values[1], values[2], float(values[3]), float(values[4])])
+    xlsx = tmp_path / "台账.xlsx"
+    book.save(xlsx)
+    code, out = run_import(capsys, str(ws), "reports", str(xlsx))
+    assert code == 2 and "--crs EPSG:4546" in out["err"]
+    code, out = run_import(capsys, str(ws), "reports", str(xlsx), "--crs", "EPSG:4546", "--coords", "bd09")
+    assert code == 2 and "--coords is for longitude/latitude" in out["err"]
+    s = _ok(capsys, str(ws), "reports", str(xlsx), "--crs", "EPSG:4546")
+    assert (s["read"], s["accepted"], s["quarantined"]) == (4, 4, 0)
+    _stored_vs_pyproj(ws, 4546, csv_ledger)
 
 
 # ----------------------------------------------------------------------------- QField / Mergin GeoPackage
