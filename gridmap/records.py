@@ -738,8 +738,8 @@ def _check_sub_millisecond(typed: Mapping[str, pd.Series], spec: LayerSpec, verd
     for col in times:
         frame[col] = frame[col].astype(TIME_DTYPE)
         ok &= frame[col].notna().to_numpy(dtype=bool)
-    if not ok.any():
-        return
+    if not ok.any() or not any(_has_sub_millisecond(frame.loc[ok, c]) for c in times):
+        return  # the usual case (times to the second or millisecond): no sorting or grouping at all
     rows = frame[ok].copy()
     rows["_pos"] = np.flatnonzero(ok)
     stamp = {c: rows[c].dt.floor("ms") for c in times}  # what the workspace stores
@@ -768,6 +768,11 @@ def _check_sub_millisecond(typed: Mapping[str, pd.Series], spec: LayerSpec, verd
                 "row; if not, correct its time in the file and import it again" for i in idx]
 
     verdicts.flag(mask, "sub_millisecond_time", detail)
+
+
+def _has_sub_millisecond(times: pd.Series) -> bool:
+    micros = times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]").astype("int64")
+    return bool((micros % 1000 != 0).any())
 
 
 def parse_times(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
