@@ -554,7 +554,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sheet", metavar="NAME|N", help="sheet of an Excel workbook: its name or number (1 = first)")
     p.add_argument("--header-row", type=int, metavar="N",
                    help="Excel row number of the column names (found below a title or blank rows when omitted)")
-    p.add_argument("--inspector", help="inspector name for GPS tracks that carry none")
+    p.add_argument("--inspector",
+                   help="inspector name for GPS fixes that carry none (a GPX, or a watch export's rows without a"
+                        " device number); each device of the file stays its own track")
     p.add_argument("--set", action="append", metavar="COLUMN=VALUE",
                    help="value for a column the file lacks or leaves empty (the file's values win), e.g."
                         " --set category=卫生死角 for photos (repeatable)")

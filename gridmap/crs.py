@@ -563,7 +563,8 @@ def missing_crs_message(xy: np.ndarray, *, what: str = "the file", near_lon: flo
     >>> "--crs EPSG:4525" in missing_crs_message(np.array([[37388891.3, 4240450.9]]))
     True
     """
-    head = f"{what} has no coordinate reference system (CRS; no .prj); declare the one it was made in with --crs"
+    head = (f"{what} has no coordinate reference system (CRS: a shapefile without .prj, or a table's x/y in metres);"
+            " declare the one it was made in with --crs")
     pts = np.atleast_2d(np.asarray(xy, dtype=np.float64))[:, :2]
     pts = pts[np.isfinite(pts).all(axis=1)]
     if len(pts) == 0:

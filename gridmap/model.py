@@ -330,6 +330,9 @@ QUARANTINE_REASONS: Mapping[str, str] = {
     "missing_time": "no time given",
     "unparseable_time": "a time that cannot be parsed",
     "future_time": "a time in the future",
+    "implausible_time": "a time before 2000-01-01: a device clock never set or reset (1970, 1901), not a real time",
+    "sub_millisecond_time": "a time less than a millisecond from another row's with the same key; the workspace "
+                            "stores times to the millisecond, so it cannot keep both",
     "unknown_category": "a category that is neither a known key, label nor alias; add it with gridmap category --add",
     "unknown_kind": "a target kind that is not one of TARGET_KINDS",
     "invalid_geometry": "a geometry that is not valid (reason given)",
@@ -640,6 +643,9 @@ COLUMN_ALIASES: Mapping[str, str] = {
     "整改时间": "rectified_at", "核验时间": "verified_at", "整改人": "by", "吨数": "tonnes", "车次": "truck_trips",
     # tracks
     "巡查员": "inspector", "定位时间": "time",
+    # tracks: the device of a watch/terminal platform's export is its own inspector (one track per device)
+    "设备号": "inspector", "设备编号": "inspector", "终端号": "inspector", "终端编号": "inspector", "imei": "inspector",
+    "gps时间": "time", "gps_time": "time",
     # spot checks
     "抽查时间": "checked_at", "核查时间": "checked_at", "抽查结果": "result", "核查结果": "result", "结果": "result",
     "抽查人": "checker", "核查人": "checker", "备注": "note",

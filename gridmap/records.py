@@ -14,7 +14,10 @@ Checks, in the order they are applied
    ``missing_coordinates``, ``unparseable_coordinates``, ``swapped_coordinates``,
    ``coordinates_out_of_range``, ``outside_china``, ``wrong_geometry_type``,
    ``invalid_geometry``; then conversion to WGS84 and ``outside_subdistrict``;
-3. times: ``missing_time``, ``unparseable_time``, ``future_time``;
+3. times: ``missing_time``, ``unparseable_time``, ``implausible_time`` (before
+   :data:`EARLIEST_TIME`, 2000-01-01), ``future_time``; then, for a key holding a time,
+   ``sub_millisecond_time`` (see :func:`parse_times` and
+   :func:`gridmap.workspace.Workspace.append`: times are stored to the millisecond);
 4. coded values: ``unknown_category``, ``unknown_kind``, ``unknown_result``,
    ``unparseable_value`` (status, numbers);
 5. for ``spotchecks``, when the workspace's reports are given:
@@ -66,7 +69,8 @@ from gridmap.model import (
     Column, LayerSpec, category_lookup, layer_spec, normalize_label, spotcheck_result, unknown_category_hint,
 )
 
-__all__ = ["PreparedBatch", "prepare", "check_defaults", "parse_times", "CHINA_BOUNDS", "FUTURE_SLACK", "COORDS",
+__all__ = ["PreparedBatch", "prepare", "check_defaults", "parse_times", "CHINA_BOUNDS", "FUTURE_SLACK",
+           "EARLIEST_TIME", "COORDS",
            "SURVEY_ALIASES", "UTC_HEADERS"]
 
 logger = logging.getLogger(__name__)
@@ -75,6 +79,10 @@ logger = logging.getLogger(__name__)
 CHINA_BOUNDS: tuple[float, float, float, float] = (73.5, 18.1, 135.1, 53.6)
 #: Times up to this much later than ``now`` are still accepted (phone clocks drift).
 FUTURE_SLACK = pd.Timedelta(minutes=10)
+#: Times before this instant (2000-01-01 00:00 Asia/Shanghai) are quarantined as ``implausible_time``: no
+#: campaign record is that old, while a device whose clock was never set or was reset writes exactly such
+#: times (1970-01-01, Unix time 0; 1901-12-13 20:45:52 UTC, the 32-bit time_t minimum; 1980-01-06, GPS week 0).
+EARLIEST_TIME = pd.Timestamp("2000-01-01", tz="Asia/Shanghai")
 #: Coordinate systems that may be declared for longitude/latitude.
 COORDS = ("wgs84", "gcj02", "bd09")
 
@@ -602,6 +610,7 @@ def _typed_columns(frame: pd.DataFrame, spec: LayerSpec, verdicts: _Verdicts,
         else:
             typed[col.name] = _as_text(frame[col.name])
     _check_codes(typed, spec, verdicts)
+    _check_sub_millisecond(typed, spec, verdicts)
     return typed
 
 
@@ -699,13 +708,71 @@ def _typed_times(values: pd.Series, col: Column, verdicts: _Verdicts, now: pd.Ti
         verdicts.flag(empty, "missing_time", f"required time {col.name!r} is empty; fill it in ({_TIME_HINT})")
     verdicts.flag(unparsed, "unparseable_time", lambda idx: [
         f"{col.name} {values.iloc[i]!r} is not a time gridmap can read; {_TIME_HINT}" for i in idx])
+    early = (parsed < EARLIEST_TIME).fillna(False).to_numpy(dtype=bool)
+    verdicts.flag(early, "implausible_time", lambda idx: [
+        f"{col.name} {values.iloc[i]!r} ({parsed.iloc[i].isoformat()}) is before 2000-01-01, so it is not a real "
+        "time but a device clock never set or reset (1970-01-01 is Unix time 0, 1901-12-13 the 32-bit minimum); "
+        "write the real time in the file, or drop the row, and import it again" for i in idx])
     limit = now + FUTURE_SLACK
     future = (parsed > limit).fillna(False).to_numpy(dtype=bool)
     verdicts.flag(future, "future_time", lambda idx: [
         f"{col.name} {values.iloc[i]!r} ({parsed.iloc[i].isoformat()}) is later than now "
         f"({now.tz_convert(DEFAULT_TZ).isoformat(timespec='seconds')}); check the phone's clock and time zone"
         for i in idx])
-    return parsed.where(~(unparsed | future))
+    return parsed.where(~(unparsed | early | future))
+
+
+def _check_sub_millisecond(typed: Mapping[str, pd.Series], spec: LayerSpec, verdicts: _Verdicts) -> None:
+    """Quarantine a row whose key time is < 1 ms from an earlier row's with the same other key values.
+
+    The workspace stores times to the millisecond (see :func:`gridmap.workspace.Workspace.append`):
+    two fixes 0.3 ms apart would get the same stored key and the later one would silently count as
+    a "duplicate". The first row of such a group (by time, then file order) is kept; rows with exactly
+    its time are left to the duplicate check; the others are quarantined.
+    """
+    times = [c for c in spec.key if spec.column(c).dtype == "datetime"]
+    if not times:
+        return
+    ok = ~verdicts.bad
+    frame = pd.DataFrame({c: typed[c] for c in spec.key})
+    for col in times:
+        frame[col] = frame[col].astype(TIME_DTYPE)
+        ok &= frame[col].notna().to_numpy(dtype=bool)
+    if not ok.any() or not any(_has_sub_millisecond(frame.loc[ok, c]) for c in times):
+        return  # the usual case (times to the second or millisecond): no sorting or grouping at all
+    rows = frame[ok].copy()
+    rows["_pos"] = np.flatnonzero(ok)
+    stamp = {c: rows[c].dt.floor("ms") for c in times}  # what the workspace stores
+    group_cols = [c for c in spec.key if c not in times]
+    keyed = rows.assign(**{f"_ms_{c}": v for c, v in stamp.items()})
+    group = group_cols + [f"_ms_{c}" for c in times]
+    keyed = keyed.sort_values(times + ["_pos"], kind="stable")
+    first = keyed.groupby(group, dropna=False, sort=False)[times].transform("first")
+    differs = np.zeros(len(keyed), dtype=bool)
+    for col in times:
+        differs |= (keyed[col] != first[col]).to_numpy(dtype=bool)
+    if not differs.any():
+        return
+    firsts = keyed.groupby(group, dropna=False, sort=False)["_pos"].transform("first").to_numpy()
+    positions = keyed["_pos"].to_numpy()
+    mask = np.zeros(len(verdicts.bad), dtype=bool)
+    mask[positions[differs]] = True
+    kept_of = dict(zip(positions[differs], firsts[differs]))
+    col = times[0]
+
+    def detail(idx: np.ndarray) -> list[str]:
+        return [f"{col} {typed[col].iloc[i].isoformat()} is less than a millisecond after "
+                f"{typed[col].iloc[kept_of[i]].isoformat()} of another row with the same "
+                f"{', '.join(group_cols) or 'key'}; the workspace stores times to the millisecond (GeoPackage "
+                "DATETIME, as GDAL and QGIS read it), so both cannot be kept. If it is the same event, drop this "
+                "row; if not, correct its time in the file and import it again" for i in idx]
+
+    verdicts.flag(mask, "sub_millisecond_time", detail)
+
+
+def _has_sub_millisecond(times: pd.Series) -> bool:
+    micros = times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]").astype("int64")
+    return bool((micros % 1000 != 0).any())
 
 
 def parse_times(values: pd.Series) -> tuple[pd.Series, np.ndarray]:

@@ -220,7 +220,20 @@ def _to_storage_time(values: pd.Series, *, name: str) -> pd.Series:
 
     Times without a zone are taken to be :data:`gridmap.model.DEFAULT_TZ`, as the
     model says. The GeoPackage 1.3 spec (table 5, "DATETIME") stores ISO 8601
-    text in UTC with a ``Z``; GDAL reads it back as a DateTime.
+    text in UTC with a ``Z``, ``YYYY-MM-DDTHH:MM:SS.SSSZ``; GDAL reads it back as a DateTime.
+
+    Times are stored to the **millisecond** (a finer time is floored), never with
+    microseconds, because the readers of the file cannot read more. Measured
+    (issue 12) on a GeoPackage DATETIME column holding ``2025-03-01T00:00:00.000300Z``
+    and ``...00.123456Z``: GDAL 3.12.4 (pyogrio 0.13, with and without Arrow) reads
+    them as ``00:00:00.000`` and ``00:00:00.123`` and warns "Non-conformant content
+    for record 1 in column t, ..., successfully parsed"; QGIS 3.22.16 (Debian's
+    python3-qgis, GDAL 3.6.2) shows the same, ``QDateTime`` having millisecond
+    resolution. Microseconds would be silently truncated by both, with a warning per
+    value. So two times less than a millisecond apart cannot both be kept under the
+    same key: :func:`gridmap.records.prepare` quarantines the later one as
+    ``sub_millisecond_time`` instead of letting it count as a duplicate. Read back with
+    pandas (:func:`_from_storage_column`) a stored time is exactly the stored millisecond.
     """
     series = values
     if not isinstance(series.dtype, pd.DatetimeTZDtype):

@@ -214,12 +214,12 @@ def test_geojson_refuses_a_projected_crs(tmp_path, ws_path, capsys):
     _balanced(json.loads(out))
 
 
-def test_crs_refused_for_csv(tmp_path, ws_path, capsys):
+def test_projected_crs_refused_for_degrees_in_a_csv(tmp_path, ws_path, capsys):
     path = tmp_path / "r.csv"
     path.write_text("report_id,reported_at,category,lon,lat\nR1,2025-03-01 08:00,垃圾乱倒,109.73,38.29\n",
                     encoding="utf-8")
     status, out, err = _run(["import", ws_path, "reports", path, "--crs", "EPSG:4546", "--coords", "wgs84"], capsys)
-    assert status == 2 and "--crs is for GeoJSON, GeoPackage and Shapefile" in err
+    assert status == 2 and "are longitude/latitude in degrees, not metres of --crs EPSG:4546" in err
 
 
 def test_unknown_crs_is_a_message(tmp_path, ws_path, capsys):

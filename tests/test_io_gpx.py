@@ -62,7 +62,7 @@ def _assert_counts(res) -> None:
 
 
 def test_gpx11_tracks_waypoints_and_bad_points(tmp_path: Path) -> None:
-    res = read_gpx(_write(tmp_path / "walk.gpx", GPX11), layer="tracks")
+    res = read_gpx(_write(tmp_path / "walk.gpx", GPX11))  # no layer: waypoints and track points both
     _assert_counts(res)
     # 1 waypoint + 4 + 2 track points; route points are not records
     assert res.read == 7 and res.meta["skipped_route_points"] == 2
@@ -82,7 +82,7 @@ def test_gpx11_tracks_waypoints_and_bad_points(tmp_path: Path) -> None:
     q = res.quarantine
     assert q["record"].tolist() == [4, 5, 6]
     assert q["reason"].tolist() == ["unparseable_coordinates", "unparseable_value", "missing_coordinates"]
-    assert set(q["layer"]) == {"tracks"}
+    assert set(q["layer"]) == {"unknown"}
     raw = json.loads(q["raw"][0])
     assert raw["lat"] == "abc" and raw["time"] == "2020-05-01T08:00:20Z" and raw["track_id"] == "早班"
     assert "lat='abc' is not a number" in q["detail"][0]

@@ -61,7 +61,8 @@ def test_gpkg_two_layers(tmp_path):
     grids = gpd.GeoDataFrame({"code": ["610802001001001"]},
                              geometry=[Polygon([(0, 0), (1, 0), (1, 1)])], crs="EPSG:4326")
     grids.to_file(path, layer="grids", engine="pyogrio")
-    with pytest.raises(ReadError, match=r"several layers \(.*reports.*grids.*\); choose one with source_layer="):
+    with pytest.raises(ReadError, match=r"several layers \(.*reports.*grids.*\); choose the one to import with "
+                                        r"--source-layer NAME"):
         read_vector(path)
     assert read_vector(path, layer="grids").records["code"].tolist() == ["610802001001001"]
     res = read_vector(path, layer="x", source_layer="reports")

@@ -77,8 +77,9 @@ def read(
     header_row : int, optional
         1-based row of a workbook sheet's header (default: found automatically).
     crs : str, int or pyproj.CRS, optional
-        The CRS of a shapefile without ``.prj`` (``--crs EPSG:4546``); only for
-        GeoJSON, GeoPackage and Shapefile, see :func:`gridmap.io.vector.read_vector`.
+        The CRS of a shapefile without ``.prj`` or of a CSV's x/y in metres (``--crs EPSG:4546``); only
+        for CSV, GeoJSON, GeoPackage and Shapefile, see :func:`gridmap.io.vector.read_vector` and
+        :func:`gridmap.io.tabular.read_csv`.
 
     Returns
     -------
@@ -119,19 +120,40 @@ def read(
 def _read_any(p: Path, *, layer: str, coords: str | None, encoding: str | None, source_layer: str | None,
               sheet: "str | int | None", header_row: int | None, crs: object | None = None) -> ReadResult:
     suffix = p.suffix.lower()
-    if crs is not None and not (suffix in _VECTOR or (suffix == ".zip" and not _zip_holds_kml(p))):
-        raise ReadError(f"--crs is for GeoJSON, GeoPackage and Shapefile files; {p.name} is not one"
-                        " (CSV, Excel, KML, GPX and photos are longitude/latitude: use --coords)")
+    tables = suffix in _CSV or suffix_is_excel(p)
+    if crs is not None and not (suffix in _VECTOR or tables or (suffix == ".zip" and not _zip_holds_kml(p))):
+        raise ReadError(f"--crs is for CSV, Excel, GeoJSON, GeoPackage and Shapefile files; {p.name} is not one"
+                        " (KML, GPX and photos are longitude/latitude: use --coords)")
     if suffix_is_excel(p):
         from gridmap.io.excel import read_excel
 
         result = read_excel(p, layer=layer, coords=coords, sheet=sheet, header_row=header_row,
                             require_coordinates=_has_geometry(layer))
+        result = _declared_sheet_crs(result, crs, p.name)
     else:
         if sheet is not None or header_row is not None:
             raise ReadError(f"--sheet and --header-row are for Excel workbooks; {p.name} is not one")
         result = _read_by_kind(p, layer=layer, coords=coords, encoding=encoding, source_layer=source_layer, crs=crs)
     return result
+
+
+def _declared_sheet_crs(result: ReadResult, crs: object | None, name: str) -> ReadResult:
+    """A sheet's x/y in metres (read without a CRS) get the declared ``--crs``; degrees with a projected one are
+    refused, as for CSV (:func:`gridmap.io.tabular.read_csv`)."""
+    import geopandas as gpd
+
+    from gridmap.crs import declare_crs
+
+    if crs is None or not isinstance(result.records, gpd.GeoDataFrame):
+        return result
+    if result.records.crs is None:
+        result.records = declare_crs(result.records, crs, what=name)
+        return result
+    declared = declare_crs(gpd.GeoDataFrame(geometry=gpd.GeoSeries([])), crs, what=name).crs
+    if declared.is_projected:
+        raise ReadError(f"{name}: its coordinates are longitude/latitude in degrees, not metres of --crs {crs}: drop"
+                        " --crs and declare their datum with --coords wgs84|gcj02|bd09")
+    return result  # longitude/latitude declared as such (EPSG:4326, CGCS2000 EPSG:4490)
 
 
 def suffix_is_excel(path: str | PathLike[str]) -> bool:
@@ -165,7 +187,8 @@ def _read_by_kind(p: Path, *, layer: str, coords: str | None, encoding: str | No
     if suffix in _CSV:
         from gridmap.io.tabular import read_csv
 
-        return read_csv(p, layer=layer, coords=coords, encoding=encoding, require_coordinates=_has_geometry(layer))
+        return read_csv(p, layer=layer, coords=coords, encoding=encoding, require_coordinates=_has_geometry(layer),
+                        crs=crs)
     if suffix in (".kml", ".kmz") or (suffix == ".zip" and _zip_holds_kml(p)):
         from gridmap.io.kml import read_kml
 

@@ -4,16 +4,31 @@ GPX coordinates are WGS84 decimal degrees by definition (GPX 1.1 schema,
 ``latitudeType``/``longitudeType``, https://www.topografix.com/GPX/1/1/), so
 records are EPSG:4326.
 
-One record per ``trk/trkseg/trkpt`` and per ``wpt``, numbered in document
-order. Columns: ``_record``, ``_kind`` (``"trkpt"`` or ``"wpt"``; underscored like
-every reader-internal column, so it never collides with a model column such as
-``targets.kind``), ``track_id``
-(the track's name or ``trk-N``), ``segment`` (1-based within the track),
-``time`` (as written), ``ele`` (float, NaN when absent), ``name``, ``desc``
-and, when the file names its author (GPX 1.1 ``metadata/author/name``, GPX 1.0
-``author``), ``inspector``. Route points (``rte/rtept``) are planned, not
-walked: they are not records, and their number is logged and kept in
-``meta["skipped_route_points"]``.
+Which points are records depends on the layer they are read for
+(:func:`select_points`):
+
+- ``tracks``: only track points (``trk/trkseg/trkpt``), the fixes walked. Waypoints
+  (``wpt``) are places someone marked, not fixes: stored as fixes they would
+  displace a real fix at the same time as a "duplicate". They are not records of
+  the import (``read`` counts track points only) and are not dropped silently
+  either: their number is logged as a warning naming the command that imports
+  them, and kept in ``meta["waypoints_not_imported"]``. A file with waypoints and
+  no track points is refused, naming that command.
+- ``targets`` and ``reports``: only waypoints; track points are counted the same
+  way (``meta["track_points_not_imported"]``).
+- any other layer (``read_gpx`` called without one): both, in document order.
+
+Route points (``rte/rtept``) are never records: a route is planned, not walked, so
+its points are not fixes, and they are not marked places either (they are the turns
+of a planned path). Their number is logged and kept in ``meta["skipped_route_points"]``.
+
+Records are numbered 1, 2, ... in document order among the points kept. Columns:
+``_record``, ``_kind`` (``"trkpt"`` or ``"wpt"``; underscored like every
+reader-internal column, so it never collides with a model column such as
+``targets.kind``), ``track_id`` (the track's name or ``trk-N``), ``segment``
+(1-based within the track), ``time`` (as written), ``ele`` (float, NaN when
+absent), ``name``, ``desc`` and, when the file names its author (GPX 1.1
+``metadata/author/name``, GPX 1.0 ``author``), ``inspector``.
 """
 
 from __future__ import annotations
@@ -31,7 +46,7 @@ from gridmap._errors import ReadError
 from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row, records_frame
 from gridmap.io._xml import child, child_text, children, local_name, parse_xml_file
 
-__all__ = ["read_gpx"]
+__all__ = ["read_gpx", "select_points"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +107,46 @@ def _points(root: ET.Element) -> Iterator[tuple[ET.Element, dict[str, Any]]]:
                     yield pt, {"_kind": "trkpt", "track_id": track_id, "segment": seg_number}
 
 
+def select_points(layer: str) -> frozenset[str]:
+    """The GPX point kinds that are records of `layer`: track points for tracks, waypoints for targets
+    and reports, both otherwise.
+
+    Examples
+    --------
+    >>> sorted(select_points("tracks")), sorted(select_points("targets")), sorted(select_points("unknown"))
+    (['trkpt'], ['wpt'], ['trkpt', 'wpt'])
+    """
+    if layer == "tracks":
+        return frozenset({"trkpt"})
+    if layer in ("targets", "reports"):
+        return frozenset({"wpt"})
+    return frozenset({"trkpt", "wpt"})
+
+
+def _left_out(source: str, layer: str, kinds: frozenset[str], counts: dict[str, int]) -> dict[str, int]:
+    """Log the points not imported into `layer` (waypoints of a tracks import, track points otherwise)."""
+    name = Path(source).name
+    waypoints = 0 if "wpt" in kinds else counts.get("wpt", 0)
+    track_points = 0 if "trkpt" in kinds else counts.get("trkpt", 0)
+    if waypoints and not counts.get("trkpt", 0):
+        raise ReadError(
+            f"{name} holds {waypoints} waypoints (wpt) and no track points (trkpt): waypoints are marked places, "
+            f"not GPS fixes of a track. Import them as targets (gridmap import WORKSPACE targets {name} "
+            f"--set kind=garbage_point, or another kind) or as reports (gridmap import WORKSPACE reports {name} "
+            "--set category=...)")
+    if waypoints:
+        logger.warning(
+            "%s: %d waypoints not imported (they are marked places, not fixes; 'read' counts the %d track points "
+            "only): import them with gridmap import WORKSPACE targets %s --set kind=... or gridmap import "
+            "WORKSPACE reports %s", name, waypoints, counts.get("trkpt", 0), name, name)
+    if track_points:
+        logger.warning(
+            "%s: %d track points not imported into %s ('read' counts the %d waypoints only): they are GPS fixes; "
+            "import them with gridmap import WORKSPACE tracks %s", name, track_points, layer,
+            counts.get("wpt", 0), name)
+    return {"waypoints_not_imported": waypoints, "track_points_not_imported": track_points}
+
+
 def _decode(pt: ET.Element, attrs: dict[str, Any]) -> dict[str, Any]:
     """Attributes and geometry of one point; raises _BadPoint."""
     values = {
@@ -129,7 +184,9 @@ def read_gpx(path: str | PathLike[str], *, layer: str = "unknown") -> ReadResult
     path : str or path-like
         The ``.gpx`` file.
     layer : str, optional
-        The layer the records are meant for; written into quarantine rows.
+        The layer the records are meant for; written into quarantine rows, and it
+        decides which points are records (:func:`select_points`): track points for
+        ``tracks``, waypoints for ``targets`` and ``reports``, both otherwise.
 
     Returns
     -------
@@ -144,8 +201,9 @@ def read_gpx(path: str | PathLike[str], *, layer: str = "unknown") -> ReadResult
     UnsafeFileError
         Entity declarations or external references in the XML.
     ReadError
-        A missing file, ill-formed or truncated XML (nothing is imported), or a
-        document that is not GPX.
+        A missing file, ill-formed or truncated XML (nothing is imported), a
+        document that is not GPX, or waypoints without track points read for
+        ``tracks`` (the message names the ``targets``/``reports`` import).
 
     Examples
     --------
@@ -172,7 +230,13 @@ def read_gpx(path: str | PathLike[str], *, layer: str = "unknown") -> ReadResult
     extra = {} if inspector is None else {"inspector": inspector}
     rows: list[dict[str, Any]] = []
     bad: list[dict[str, Any]] = []
-    for number, (pt, attrs) in enumerate(_points(root), start=1):
+    kinds = select_points(layer)
+    counts: dict[str, int] = {}
+    for pt, attrs in _points(root):
+        counts[attrs["_kind"]] = counts.get(attrs["_kind"], 0) + 1
+    left_out = _left_out(source, layer, kinds, counts)
+    chosen = ((pt, attrs) for pt, attrs in _points(root) if attrs["_kind"] in kinds)
+    for number, (pt, attrs) in enumerate(chosen, start=1):
         try:
             rows.append({"_record": number, **_decode(pt, attrs), **extra})
         except _BadPoint as exc:
@@ -183,6 +247,6 @@ def read_gpx(path: str | PathLike[str], *, layer: str = "unknown") -> ReadResult
         logger.warning("%s: %d route points (rte/rtept) are planned routes, not tracks; skipped", source, skipped)
     logger.info("%s: %d GPX points, %d quarantined", source, len(rows), len(bad))
     first = _COLUMNS + (("inspector",) if inspector is not None else ())
-    meta = {"format": "gpx", "version": root.get("version"), "skipped_route_points": skipped}
+    meta = {"format": "gpx", "version": root.get("version"), "skipped_route_points": skipped, **left_out}
     return ReadResult(records_frame(rows, first=first), quarantine_frame(bad), source=source, source_digest=digest,
                       coords="wgs84", layer_hint=_layer_hint(root), meta=meta)

@@ -16,6 +16,19 @@ The field separator is detected from the header line (:func:`detect_delimiter`):
 comma, tab (``.tsv``, Excel's "Unicode text") or semicolon (Excel in locales
 with a decimal comma).
 
+Projected coordinates (metres: a surveyor's ledger with x/y, 东坐标/北坐标 or
+X坐标/Y坐标) are read with ``crs=``/``--crs EPSG:XXXX`` (e.g. EPSG:4546, CGCS2000
+3-degree Gauss-Kruger CM 111E around Yulin): the points get that CRS and the next
+stage reprojects them to WGS84; ``coords=`` (a datum of longitude/latitude) is
+refused for them. A file whose coordinates are clearly not degrees (median beyond
+±180/±90) and comes without ``crs=`` gets points without a CRS, so the import
+refuses it with the message of :func:`gridmap.crs.missing_crs_message` naming the
+likely ``--crs``, as for a shapefile without ``.prj``, instead of quarantining
+every row as out of range. Chinese surveying names the north axis X and the east
+axis Y (EPSG:4546's axes are "X north, Y east"), so when the column taken as x
+holds northings (1,000,000-9,999,999 m) and the other eastings (below 1,000,000 m,
+or zone-prefixed from 10,000,000 m), the two are swapped, and the log says so.
+
 Survey-app exports (ODK Central, KoboToolbox) have no longitude/latitude
 columns but geopoint columns (:func:`find_geopoint_columns`); they are GPS
 positions, so they are read as WGS84 without ``coords=``.
@@ -39,6 +52,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from gridmap._errors import ReadError
+from gridmap.crs import check_coords_for, declare_crs
 from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row, read_guard
 from gridmap.io._encoding import decode_text
 
@@ -51,9 +65,9 @@ logger = logging.getLogger(__name__)
 #: Coordinate systems a CSV's longitude/latitude may be declared in.
 COORD_SYSTEMS: tuple[str, ...] = ("wgs84", "gcj02", "bd09")
 #: Column names (lower-cased, stripped) taken as longitude, most specific first.
-LON_NAMES: tuple[str, ...] = ("经度", "longitude", "lon", "lng", "long", "x")
+LON_NAMES: tuple[str, ...] = ("经度", "longitude", "lon", "lng", "long", "x", "东坐标", "x坐标", "easting")
 #: Column names (lower-cased, stripped) taken as latitude, most specific first.
-LAT_NAMES: tuple[str, ...] = ("纬度", "latitude", "lat", "y")
+LAT_NAMES: tuple[str, ...] = ("纬度", "latitude", "lat", "y", "北坐标", "y坐标", "northing")
 
 _COORDS_HINT = (
     "declare the coordinate system with coords=/--coords wgs84|gcj02|bd09: "
@@ -72,9 +86,9 @@ class _Table:
 
 def read_csv(
     path: str | PathLike[str], *, layer: str = "unknown", coords: str | None = None,
-    encoding: str | None = None, require_coordinates: bool = True,
+    encoding: str | None = None, require_coordinates: bool = True, crs: object | None = None,
 ) -> ReadResult:
-    """Read a CSV file, building points from its longitude/latitude columns.
+    """Read a CSV file, building points from its longitude/latitude (or projected x/y) columns.
 
     Parameters
     ----------
@@ -92,6 +106,11 @@ def read_csv(
         records are returned as a plain DataFrame, and longitude/latitude
         columns, if the file has them (a spot-check list does), are kept as
         ordinary columns, so no coordinate system needs declaring.
+    crs : str, int or pyproj.CRS, optional
+        The CRS of the coordinate columns when they are not WGS84 longitude/latitude,
+        e.g. ``"EPSG:4546"`` for metres of CGCS2000 3-degree Gauss-Kruger CM 111E
+        (``--crs``). With a projected `crs`, `coords` other than ``"wgs84"`` is refused
+        (it names a datum of longitude/latitude) and is not needed.
 
     Returns
     -------
@@ -124,11 +143,11 @@ def read_csv(
     """
     with read_guard(path):
         return _read_csv(path, layer=layer, coords=coords, encoding=encoding,
-                         require_coordinates=require_coordinates)
+                         require_coordinates=require_coordinates, crs=crs)
 
 
 def _read_csv(path: str | PathLike[str], *, layer: str, coords: str | None, encoding: str | None,
-              require_coordinates: bool) -> ReadResult:
+              require_coordinates: bool, crs: object | None = None) -> ReadResult:
     p = Path(path)
     if not p.is_file():
         raise ReadError(f"{p} does not exist or is not a file")
@@ -143,11 +162,11 @@ def _read_csv(path: str | PathLike[str], *, layer: str, coords: str | None, enco
         logger.info("%s: fields are separated by %s", p.name, _DELIMITER_NAMES[delimiter])
     table = _parse(text, stamp, delimiter)
     meta: dict[str, Any] = {"encoding": used, "delimiter": delimiter}
-    return _table_result(table, stamp, coords=coords, require_coordinates=require_coordinates, meta=meta)
+    return _table_result(table, stamp, coords=coords, require_coordinates=require_coordinates, meta=meta, crs=crs)
 
 
 def _table_result(table: "_Table", stamp: dict[str, Any], *, coords: str | None, require_coordinates: bool,
-                  meta: dict[str, Any]) -> ReadResult:
+                  meta: dict[str, Any], crs: object | None = None) -> ReadResult:
     """What a parsed table (CSV or a sheet) becomes: points from its longitude/latitude columns, or plain records."""
     source = stamp["source"]
     columns = find_coordinate_columns(table.frame.columns, source=source) if require_coordinates else None
@@ -164,13 +183,62 @@ def _table_result(table: "_Table", stamp: dict[str, Any], *, coords: str | None,
                 f"{'/'.join(LON_NAMES)} and {'/'.join(LAT_NAMES)} (columns found: {', '.join(table.frame.columns)})"
             )
         return _result(_with_numbers(table.frame, table.numbers), table.bad, stamp, coords=None, meta=meta)
-    system = _declared_system(coords, source=source)
     if "geometry" in table.frame.columns:
         raise ReadError(f"{source} has a column named 'geometry' besides {columns[0]!r}/{columns[1]!r}; "
                         "rename it (e.g. to 'wkt'): gridmap builds the geometry from the coordinates")
+    columns = _east_north(table.frame, columns, source)
+    projected = _looks_projected(table.frame, columns)
+    if crs is not None:
+        declared = declare_crs(gpd.GeoDataFrame(geometry=gpd.GeoSeries([])), crs, what=source).crs
+        check_coords_for(declared, coords, what=source)
+        _check_crs_fits(declared, crs, projected, columns, source)
+        system = _declared_system(coords, source=source) if coords is not None else None
+        point_crs: object | None = declared
+    elif projected:
+        logger.info("%s: coordinates %r/%r are not degrees and no --crs was given", source, *columns)
+        system, point_crs = None, None
+    else:
+        system, point_crs = _declared_system(coords, source=source), "EPSG:4326"
     meta.update(lon_column=columns[0], lat_column=columns[1])
-    records, coord_bad = _points(table, columns, stamp)
+    records, coord_bad = _points(table, columns, stamp, crs=point_crs)
     return _result(records, table.bad + coord_bad, stamp, coords=system, meta=meta)
+
+
+def _column_median(frame: pd.DataFrame, column: str) -> float:
+    values = _to_float(_clean_numbers(frame[column]))
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if len(values) else float("nan")
+
+
+def _looks_projected(frame: pd.DataFrame, columns: tuple[str, str]) -> bool:
+    """Whether the median coordinates are beyond longitude/latitude range (metres, not degrees)."""
+    x, y = (_column_median(frame, c) for c in columns)
+    return bool(abs(x) > 180 or abs(y) > 90)
+
+
+def _check_crs_fits(declared: Any, crs: object, projected: bool, columns: tuple[str, str], source: str) -> None:
+    """Refuse a projected --crs for degrees and a geographic one for metres (every point would land far away)."""
+    if declared.is_projected and not projected:
+        raise ReadError(f"{source}: its coordinates ({columns[0]}/{columns[1]}) are longitude/latitude in degrees, "
+                        f"not metres of --crs {crs}: drop --crs and declare their datum with --coords wgs84|gcj02|bd09")
+    if declared.is_geographic and projected:
+        raise ReadError(f"{source}: its coordinates ({columns[0]}/{columns[1]}) are metres, not the degrees of "
+                        f"--crs {crs}: pass the projected CRS they were measured in, e.g. --crs EPSG:4546 "
+                        "(CGCS2000 3-degree Gauss-Kruger CM 111E)")
+
+
+def _is_northing(value: float) -> bool:
+    return 1_000_000 <= value < 10_000_000
+
+
+def _east_north(frame: pd.DataFrame, columns: tuple[str, str], source: str) -> tuple[str, str]:
+    """`columns` as (easting, northing): swapped when the x column holds northings (surveyors' X is north)."""
+    x, y = (_column_median(frame, c) for c in columns)
+    if _is_northing(x) and not _is_northing(y) and y >= 100_000:
+        logger.info("%s: column %r holds northings and %r eastings (in Chinese surveying X is north): "
+                    "reading %r as east, %r as north", source, columns[0], columns[1], columns[1], columns[0])
+        return columns[1], columns[0]
+    return columns
 
 
 def _result(records: pd.DataFrame, bad: list[dict[str, Any]], stamp: dict[str, str], *,
@@ -459,7 +527,8 @@ def _to_float(text: pd.Series) -> np.ndarray:
     return out
 
 
-def _points(table: _Table, columns: tuple[str, str], stamp: dict[str, str]) -> tuple[gpd.GeoDataFrame, list[dict]]:
+def _points(table: _Table, columns: tuple[str, str], stamp: dict[str, str], *,
+            crs: object | None = "EPSG:4326") -> tuple[gpd.GeoDataFrame, list[dict]]:
     frame = table.frame
     lon_text, lat_text = (_clean_numbers(frame[c]) for c in columns)
     lon, lat = _to_float(lon_text), _to_float(lat_text)
@@ -471,18 +540,20 @@ def _points(table: _Table, columns: tuple[str, str], stamp: dict[str, str]) -> t
             row = frame.iloc[pos]
             detail = (f"{columns[0]}={row[columns[0]]!r}, {columns[1]}={row[columns[1]]!r}: "
                       + ("fill in both coordinates" if reason == "missing_coordinates"
-                         else "write them as decimal degrees, e.g. 109.73 and 38.29"))
+                         else "write them as numbers: decimal degrees, e.g. 109.73 and 38.29, or metres of "
+                         "the CRS given with --crs"))
             bad.append(quarantine_row(**stamp, record=int(table.numbers[pos]), raw=row.to_dict(),
                                       reason=reason, detail=detail))
     keep = ~(missing | unparseable)
     records = _with_numbers(frame[keep], table.numbers[keep])
-    geometry = gpd.points_from_xy(lon[keep], lat[keep], crs="EPSG:4326")
-    return gpd.GeoDataFrame(records, geometry=geometry, crs="EPSG:4326"), bad
+    geometry = gpd.points_from_xy(lon[keep], lat[keep], crs=crs)
+    return gpd.GeoDataFrame(records, geometry=geometry, crs=crs), bad
 
 
 def read_table(
     frame: pd.DataFrame, numbers: np.ndarray, *, source: str, source_digest: str, layer: str = "unknown",
     coords: str | None = None, require_coordinates: bool = True, meta: dict[str, Any] | None = None,
+    crs: object | None = None,
 ) -> ReadResult:
     """Turn an all-text table read by another reader (an Excel sheet) into what :func:`read_csv` returns.
 
@@ -494,7 +565,7 @@ def read_table(
         The int64 record number of each row, in the order of `frame`.
     source, source_digest : str
         The file's name and digest (see :func:`gridmap.io._base.file_digest`).
-    layer, coords, require_coordinates
+    layer, coords, require_coordinates, crs
         As for :func:`read_csv`.
     meta : dict, optional
         Reader facts to keep in :attr:`ReadResult.meta` (a copy is made).
@@ -514,4 +585,5 @@ def read_table(
     """
     stamp = {"layer": layer, "source": source, "source_digest": source_digest}
     table = _Table(frame, np.asarray(numbers, dtype="int64"), [])
-    return _table_result(table, stamp, coords=coords, require_coordinates=require_coordinates, meta=dict(meta or {}))
+    return _table_result(table, stamp, coords=coords, require_coordinates=require_coordinates, meta=dict(meta or {}),
+                         crs=crs)
