@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import pandas as pd
 
-from gridmap._errors import CRSError
+from gridmap._errors import CRSError, ReadError
 from gridmap.model import ImportSummary, layer_spec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,6 +73,22 @@ def _check_crs(workspace: "Workspace", result: Any, coords: str | None, *, what:
         xy = shapely.get_coordinates(records.geometry.to_numpy())
         raise CRSError(missing_crs_message(xy, what=what, near_lon=_district_lon(workspace)))
     check_coords_for(records.crs, coords, what=what)
+
+
+def _nothing_read(result: Any, name: str) -> list[str]:
+    """Refuse a source that read nothing because of its kind; a note for one that is merely empty.
+
+    A reader that finds no record because the file is of the wrong kind (a KML of NetworkLinks
+    only, a folder of other files taken for a photo folder, a GPX of routes) says why in
+    ``meta["nothing_read"]``: that import is refused, with the reason. A source with no record
+    at all (a CSV of a header line, an empty FeatureCollection) imports nothing, with a note.
+    """
+    if result.read:
+        return []
+    why = result.meta.get("nothing_read")
+    if why:
+        raise ReadError(f"{name}: nothing to import: {why}")
+    return [f"{name} holds no records: nothing was imported"]
 
 
 def _repairs(frame: pd.DataFrame | None) -> list[dict[str, float | None]]:
@@ -174,6 +190,7 @@ def import_file(
     try:
         result = read(path, layer=spec.name, coords=coords, encoding=encoding, source_layer=source_layer,
                       sheet=sheet, header_row=header_row, crs=crs)
+        warnings = _nothing_read(result, Path(path).name)
         _check_crs(ws, result, coords, what=Path(path).name)
         batch = prepare(
             spec.name,
@@ -195,6 +212,7 @@ def import_file(
             read=batch.read,
         )
         summary.repairs = _repairs(batch.repairs)
+        summary.warnings = warnings
     finally:
         if ws is not workspace:
             ws.close()

@@ -684,6 +684,8 @@ class ImportSummary:
     reasons: dict[str, int] = field(default_factory=dict)
     #: Geometries repaired on request: ``_record``, ``area_before_m2``, ``area_after_m2``, ``change_pct``.
     repairs: list[dict[str, float | None]] = field(default_factory=list)
+    #: Why rows are missing although nothing failed, e.g. "links.kml holds no records: ..." (``--json``: ``warnings``).
+    warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.read != self.accepted + self.duplicates + self.quarantined:
@@ -705,6 +707,7 @@ class ImportSummary:
             "quarantined": int(self.quarantined),
             "reasons": {k: int(v) for k, v in sorted(self.reasons.items())},
             **({"repaired": self.repairs} if self.repairs else {}),
+            "warnings": list(self.warnings),
         }
 
     def describe(self) -> str:
@@ -719,4 +722,5 @@ class ImportSummary:
             change = "" if rep["change_pct"] is None else f" ({rep['change_pct']:+.2f} %)"
             lines.append(f"  repaired record {rep['_record']}: area {rep['area_before_m2']:.1f} m² → "
                          f"{rep['area_after_m2']:.1f} m²{change}")
+        lines.extend(f"  note: {warning}" for warning in self.warnings)
         return "\n".join(lines)
