@@ -59,8 +59,8 @@ def _district_lon(workspace: "Workspace") -> float | None:
     return None
 
 
-def _check_crs(workspace: "Workspace", result: Any, coords: str | None, *, what: str) -> None:
-    """Refuse records without a CRS (saying which --crs to pass) and --coords on projected ones."""
+def _check_crs(workspace: "Workspace", result: Any, coords: str | None, *, path: Path) -> None:
+    """Refuse records without a CRS (saying which --crs to pass), metres labelled degrees, and --coords on metres."""
     import geopandas as gpd
     import shapely
 
@@ -69,10 +69,50 @@ def _check_crs(workspace: "Workspace", result: Any, coords: str | None, *, what:
     records = result.records
     if not isinstance(records, gpd.GeoDataFrame):
         return
+    what = path.name
     if records.crs is None:
         xy = shapely.get_coordinates(records.geometry.to_numpy())
         raise CRSError(missing_crs_message(xy, what=what, near_lon=_district_lon(workspace)))
+    _check_degrees(workspace, records, path)
     check_coords_for(records.crs, coords, what=what)
+
+
+def _check_degrees(workspace: "Workspace", records: Any, path: Path) -> None:
+    """Refuse a file labelled longitude/latitude whose coordinates are mostly metres, naming the fix for its kind.
+
+    A shapefile's wrong ``.prj`` is deleted and the CRS declared with ``--crs`` (the likely code is
+    guessed as for a file without a CRS); a GeoJSON is degrees by RFC 7946, and a table's coordinate
+    columns are longitude/latitude by definition: those are exported again.
+    """
+    import numpy as np
+    import pyproj
+    import shapely
+
+    from gridmap.crs import missing_crs_message
+
+    if not pyproj.CRS.from_user_input(records.crs).is_geographic:
+        return
+    bounds = shapely.bounds(records.geometry.to_numpy())
+    usable = np.isfinite(bounds).all(axis=1)
+    out = usable & ((np.abs(bounds[:, [0, 2]]) > 180).any(axis=1) | (np.abs(bounds[:, [1, 3]]) > 90).any(axis=1))
+    if not usable.any() or 2 * int(out.sum()) <= int(usable.sum()):
+        return
+    what = path.name
+    seen = (f"{what}: {int(out.sum())} of {int(usable.sum())} records have coordinates outside longitude/latitude"
+            " (metres of a projection, not degrees)")
+    suffix = path.suffix.lower()
+    if suffix in (".shp", ".zip", ".gpkg"):
+        xy = shapely.get_coordinates(records.geometry.to_numpy()[out])
+        head = (f"{seen}, although the file says {records.crs.to_string()}: its own CRS is wrong. Delete its .prj "
+                "(a GeoPackage: assign the right CRS in QGIS and export it again) and declare the CRS with --crs")
+        raise CRSError(missing_crs_message(xy, what=what, near_lon=_district_lon(workspace), head=head))
+    if suffix in (".geojson", ".json"):
+        raise CRSError(f"{seen}, although a GeoJSON holds longitude/latitude (WGS84) by its standard (RFC 7946): "
+                       "export it again in EPSG:4326, or as a shapefile and import that (with --crs EPSG:NNNN "
+                       "if it has no .prj)")
+    raise CRSError(f"{seen}: gridmap reads the coordinates of CSV, Excel, KML and GPX files as longitude/latitude "
+                   "(--coords). Open the table in QGIS as a delimited-text layer in its CRS, export it as a GeoPackage "
+                   "and import that")
 
 
 def _nothing_read(result: Any, name: str) -> list[str]:
@@ -191,7 +231,7 @@ def import_file(
         result = read(path, layer=spec.name, coords=coords, encoding=encoding, source_layer=source_layer,
                       sheet=sheet, header_row=header_row, crs=crs)
         warnings = _nothing_read(result, Path(path).name)
-        _check_crs(ws, result, coords, what=Path(path).name)
+        _check_crs(ws, result, coords, path=Path(path))
         batch = prepare(
             spec.name,
             result,

@@ -495,13 +495,19 @@ def check_defaults(layer: str, defaults: Mapping[str, object] | None) -> None:
             raise SchemaError(f"--set {key}=...: layer {spec.name!r} has no column {key!r}; name one of its "
                               f"columns ({', '.join(spec.column_names)}) or drop --set {key}")
     varying = [c for c in spec.key if c not in (defaults or {}) and spec.column(c).dtype == "datetime"]
-    for key, value in (defaults or {}).items():
-        if key in spec.key and not varying:
-            raise SchemaError(
-                f"--set {key}={value} would give every row of layer {spec.name!r} the "
-                f"same {key}, its key: all rows but the first would count as duplicates and be dropped. "
-                f"A key column cannot be set for every row; give each row its own {key} in the file instead "
-                f"(a column such as 编号, or the month and the ledger's 序号, e.g. 2025-03-017) and drop --set {key}.")
+    fixed = [c for c in spec.key if c in (defaults or {})]
+    if fixed and not varying:
+        # the time of a key is what must vary (--inspector for one device's file is fine): name it first
+        key = next((c for c in fixed if spec.column(c).dtype == "datetime"), fixed[0])
+        value = (defaults or {})[key]
+        whose = "its key: all rows but the first" if len(spec.key) == 1 else \
+            f"part of its key ({', '.join(spec.key)}): rows"
+        example = "" if spec.column(key).dtype == "datetime" else \
+            " (a column such as 编号, or the month and the ledger's 序号, e.g. 2025-03-017)"
+        raise SchemaError(
+            f"--set {key}={value} would give every row of layer {spec.name!r} the same {key}, {whose} would count "
+            f"as duplicates and be dropped. A key column cannot be set for every row; "
+            f"give each row its own {key} in the file instead{example} and drop --set {key}.")
 
 
 def _model_frame(records: pd.DataFrame, mapping: Mapping[str, Any], spec: LayerSpec,

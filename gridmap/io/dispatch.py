@@ -129,7 +129,7 @@ def _read_any(p: Path, *, layer: str, coords: str | None, encoding: str | None, 
                             require_coordinates=_has_geometry(layer))
     else:
         if sheet is not None or header_row is not None:
-            raise ReadError(f"--sheet and --header-row are for Excel workbooks; {p.name} is not one")
+            raise ReadError(f"--sheet and --header-row are for Excel workbooks; {p.name} is not one: drop them")
         result = _read_by_kind(p, layer=layer, coords=coords, encoding=encoding, source_layer=source_layer, crs=crs)
     return result
 
