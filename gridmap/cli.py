@@ -137,11 +137,23 @@ def _require_positive_metres(option: str, value: float | None) -> None:
         raise GridmapError(f"{option} must be a positive number of metres, got {value}")
 
 
+def _date_text(text: str) -> str:
+    """An argparse type: `text` unchanged when it is a date or time, else the reason (``argument --from: ...``)."""
+    from gridmap.selection import as_time
+
+    try:
+        as_time(text)
+    except GridmapError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date or time; write it like 2025-03-01 or "
+                                         "'2025-03-01 08:00'") from None
+    return text
+
+
 def _add_period_and_lang(p: argparse.ArgumentParser) -> None:
     """The --from/--to period ([from, to), Asia/Shanghai unless a zone is given) and --lang options."""
-    p.add_argument("--from", dest="date_from", metavar="DATE",
+    p.add_argument("--from", dest="date_from", metavar="DATE", type=_date_text,
                    help="first day (or time) to count, e.g. 2025-03-03 (Asia/Shanghai unless a zone is given)")
-    p.add_argument("--to", dest="date_to", metavar="DATE",
+    p.add_argument("--to", dest="date_to", metavar="DATE", type=_date_text,
                    help="end of the period, exclusive: --to 2025-03-10 stops at the start of that day")
     p.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of labels")
 
@@ -410,6 +422,10 @@ def _cmd_briefing(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from gridmap.html_report import export_html
 
+    if args.basemap == "tianditu" and not args.tianditu_key:
+        raise GridmapError("the Tianditu (天地图) basemap needs a key: register for a free browser-side key at "
+                           "https://console.tianditu.gov.cn/ and pass it with --tianditu-key KEY, or choose "
+                           "--basemap none|osm|amap")
     if args.no_redact:
         _warn_not_redacted()
     out = export_html(args.workspace, args.html, offline=args.offline, basemap=args.basemap, lang=args.lang,

@@ -489,7 +489,8 @@ def register_category(key: str, zh: str, en: str | None = None) -> Category:
     cat = Category(key, zh.strip(), en or key.replace("_", " "))
     old = CATEGORIES.get(key)
     if old is not None and old != cat:
-        raise SchemaError(f"category {key!r} already exists as {old}")
+        raise SchemaError(f"category {key!r} already exists ({old.zh}, {old.en}); use it as it is, or add yours under "
+                          "another KEY")
     for other in CATEGORIES.values():
         if other.key != key and other.zh == cat.zh:
             raise SchemaError(f"label {cat.zh!r} already belongs to category {other.key!r}")

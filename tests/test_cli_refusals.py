@@ -284,6 +284,27 @@ CASES: dict[str, Case] = {
 }
 
 
+#: Refusals of the other commands (without --json): dates, sizes, keys, names.
+OTHER_CASES: dict[str, Case] = {
+    "--from that is no date": Case(lambda ws, f: ["coverage", ws, "--from", "2025-13-01"], "argument --from",
+                                   r"'2025-13-01' is not a date or time; write it like 2025-03-01"),
+    "--to that is no date": Case(lambda ws, f: ["scoreboard", ws, "--to", "2025-02-30"], "argument --to",
+                                 r"'2025-02-30' is not a date or time"),
+    "--from of a briefing": Case(lambda ws, f: ["briefing", ws, "--png", f["folder"] / "b.png", "--from", "三月"],
+                                 "argument --from", r"'三月' is not a date or time"),
+    "--radius 0": Case(lambda ws, f: ["coverage", ws, "--radius", "0"], "--radius",
+                       r"must be a positive number of metres, got 0\.0"),
+    "Tianditu without a key": Case(
+        lambda ws, f: ["report", ws, "--html", f["folder"] / "r.html", "--basemap", "tianditu", "--online"],
+        "--tianditu-key KEY", r"the Tianditu \(天地图\) basemap needs a key"),
+    "a category that exists": Case(lambda ws, f: ["category", ws, "--add", "garbage_dumping", "倒垃圾"],
+                                   "another KEY", r"category 'garbage_dumping' already exists \(垃圾乱倒, garbage "
+                                                  r"dumping\)"),
+    "a category key with capitals": Case(lambda ws, f: ["category", ws, "--add", "Bad Key", "坏"], "lower-case",
+                                         r"category key 'Bad Key'"),
+}
+
+
 def _counts(ws: Path) -> list[tuple]:
     with closing(sqlite3.connect(ws)) as con:
         return [con.execute(f"SELECT count(*) FROM {table}").fetchone()
@@ -297,9 +318,9 @@ def _run(capsys: Cap, words: list[object]) -> tuple[int, str, str]:
     return status, out.out, out.err
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", [*CASES, *OTHER_CASES])
 def test_refusal_names_its_fix(name: str, workspace: Path, files: dict[str, Path], capsys: Cap) -> None:
-    case = CASES[name]
+    case = CASES.get(name) or OTHER_CASES[name]
     before = _counts(workspace)
     status, out, err = _run(capsys, case.args(workspace, files))
     assert status == case.status
