@@ -99,7 +99,7 @@ def _check_degrees(workspace: "Workspace", records: Any, path: Path) -> None:
         return
     what = path.name
     seen = (f"{what}: {int(out.sum())} of {int(usable.sum())} records have coordinates outside longitude/latitude"
-            " (metres of a projection, not degrees)")
+            " (projected coordinates in metres, not degrees)")
     suffix = path.suffix.lower()
     if suffix in (".shp", ".zip", ".gpkg"):
         xy = shapely.get_coordinates(records.geometry.to_numpy()[out])
