@@ -166,6 +166,23 @@ def import_file(
     that was rectified (else ``not_rectified``); in the same transaction each
     report's status follows its latest rectification or spot check.
 
+    Error messages name the fix as ``gridmap import`` spells it, the way most
+    users meet them; each option is the keyword below:
+
+    ====================  ====================================
+    command line          keyword
+    ====================  ====================================
+    ``--coords``          `coords`
+    ``--encoding``        `encoding`
+    ``--source-layer``    `source_layer`
+    ``--sheet``           `sheet`
+    ``--header-row``      `header_row`
+    ``--crs``             `crs`
+    ``--repair``          `repair`
+    ``--set C=V``         `defaults` (``{"C": "V"}``)
+    ``--inspector N``     `defaults` (``{"inspector": "N"}``)
+    ====================  ====================================
+
     Parameters
     ----------
     workspace : Workspace or path-like
@@ -202,7 +219,18 @@ def import_file(
     Returns
     -------
     ImportSummary
-        ``read == accepted + duplicates + quarantined``.
+        ``read == accepted + duplicates + quarantined``. A source with no record at all (a CSV of a
+        header line) imports nothing and says so in ``warnings``.
+
+    Raises
+    ------
+    ReadError
+        The file cannot be read; or it read nothing because of its kind (a KML of NetworkLinks or
+        overlays only, a folder without photos, a GPX of routes only): the message says why and what to do.
+    CRSError
+        No CRS (the likely ``--crs`` is named), metres labelled as degrees, or `coords` on projected data.
+    SchemaError
+        `defaults` naming no column of the layer, or setting its key.
 
     Examples
     --------
