@@ -24,6 +24,8 @@ import geopandas as gpd
 import pyogrio
 import pyproj
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from shapely.geometry import Point, box
 
 import gridmap
@@ -417,3 +419,37 @@ def test_an_empty_source_imports_nothing_and_says_why(tmp_path: Path, capsys: Ca
     assert summary["warnings"] == ["photos holds no records: nothing was imported"]
     status, out, _ = _run(capsys, ["import", ws, "reports", _csv(tmp_path / "r.csv"), "--coords", "wgs84", "--json"])
     assert status == 0 and json.loads(out)["warnings"] == [] and json.loads(out)["accepted"] == 1
+
+
+# -- any file at all: a summary or one JSON error, never a traceback --------------------------------------------
+
+SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xls", ".geojson", ".json", ".gpkg", ".shp", ".zip", ".kml", ".kmz",
+            ".gpx", ".jpg", ".docx", "")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.one_of(st.binary(max_size=300),
+                      st.text(alphabet="经度纬度,;\t\n\"'<>{}[]:0123456789.-abclnotx PK", max_size=200).map(str.encode),
+                      st.sampled_from([b"PK\x03\x04", b"<kml>", b"<gpx>", b'{"type":"FeatureCollection"}',
+                                       b"\xef\xbb\xbf", b"SQLite format 3\x00"])),
+       suffix=st.sampled_from(SUFFIXES), layer=st.sampled_from(["reports", "grids", "tracks", "rectifications"]))
+@example(data=b"", suffix=".csv", layer="reports")
+@example(data=b"SQLite format 3\x00", suffix=".gpkg", layer="grids")
+@example(data=b"PK\x03\x04", suffix=".kmz", layer="reports")
+@example(data=b"lon,lat\n109.73,38.29\n", suffix=".csv", layer="rectifications")
+def test_any_file_gives_a_summary_or_one_json_error(data: bytes, suffix: str, layer: str, workspace: Path,
+                                                    capsys: Cap) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"f{suffix}"
+        path.write_bytes(data)
+        status, out, err = _run(capsys, ["import", workspace, layer, path, "--coords", "wgs84", "--json"])
+    assert "Traceback" not in err
+    assert out.endswith("\n") and out.count("\n") == 1
+    obj = json.loads(out)
+    if status == 2:
+        assert set(obj) == {"error", "exit"} and obj["exit"] == 2 and obj["error"]
+        assert f"gridmap: error: {obj['error']}\n" in err and not API_WORDING.search(err) and "{'" not in err
+    else:
+        assert status == 0 and obj["read"] == obj["accepted"] + obj["duplicates"] + obj["quarantined"]
