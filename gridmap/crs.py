@@ -403,8 +403,8 @@ def _check_geographic_ranges(gdf: gpd.GeoDataFrame, *, what: str) -> None:
         raise CRSError(
             f"{what} is labelled {gdf.crs.to_string()} (longitude/latitude in degrees) but {share:.0%} of its"
             " coordinates lie outside longitude [-180, 180] / latitude [-90, 90]: the data looks projected"
-            " (metres) but is labelled geographic; declare its real CRS, e.g. gdf.set_crs('EPSG:4546',"
-            " allow_override=True) for CGCS2000 Gauss-Kruger CM 111E, or fix the file's .prj"
+            " (metres) but is labelled geographic; declare its real CRS: delete the file's wrong .prj and import it"
+            " with --crs EPSG:NNNN, e.g. --crs EPSG:4546 for CGCS2000 Gauss-Kruger CM 111E"
         )
 
 

@@ -934,7 +934,8 @@ def _raise_if_mostly_out_of_range(out: np.ndarray, usable: np.ndarray, crs: CRS)
         raise CRSError(
             f"{bad} of {considered} records have coordinates outside longitude/latitude range "
             f"although the file says {crs.to_string()}; the file is probably in a projected CRS. "
-            "Declare its real CRS (e.g. a .prj file, or the EPSG code of the GIS project) and read it again.")
+            "Declare its real CRS: delete the wrong .prj and import the file with --crs EPSG:NNNN (the code of "
+            "the GIS project, e.g. --crs EPSG:4546 for CGCS2000 Gauss-Kruger CM 111E).")
 
 
 def _short_wkt(geom: Any) -> str:
