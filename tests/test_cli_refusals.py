@@ -84,6 +84,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     shapefile_folder = d / "交付"
     shapefile_folder.mkdir()
     _targets(shapefile_folder / "网格.shp", epsg=4546)
+    heic_folder = d / "相册"
+    heic_folder.mkdir()
+    (heic_folder / "IMG_0001.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic")
     no_dbf = _targets(d / "nodbf.shp", epsg=4546)
     no_dbf.with_suffix(".dbf").unlink()
     kmz = d / "map.kmz"
@@ -115,6 +118,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "ledger": _ledger(d / "ledger.xlsx"),
         "undecodable": d / "undecodable.csv",
         "shapefile_folder": shapefile_folder,
+        "heic_folder": heic_folder,
         "no_dbf": no_dbf,
         "kmz": kmz,
         "links": d / "links.kml",
@@ -255,6 +259,9 @@ CASES: dict[str, Case] = {
     "a folder of a shapefile": Case(
         _import("targets", "shapefile_folder"), "give the file itself instead, e.g. gridmap import WORKSPACE LAYER",
         r"交付: nothing to import: it holds no JPEG photo but 5 other file\(s\) .*交付/网格\.shp"),
+    "a folder of iPhone photos (HEIC)": Case(
+        _import("reports", "heic_folder"), "convert them to JPEG",
+        r"相册: nothing to import: it holds no JPEG photo but 1 other file\(s\) \(IMG_0001\.HEIC\)"),
     "shapefile without .dbf": Case(_import("targets", "no_dbf"), "copy the whole shapefile",
                                    r"nodbf\.shp has no \.dbf beside it"),
     "KML of NetworkLinks and overlays only": Case(

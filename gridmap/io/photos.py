@@ -266,13 +266,20 @@ def _not_a_photo_folder(others: list[Path]) -> str:
     ... # doctest: +NORMALIZE_WHITESPACE
     it holds no JPEG photo but 2 other file(s) (网格.dbf, 网格.shp): a folder is read as a folder of phone
     photos; give the file itself instead, e.g. gridmap import WORKSPACE LAYER 交付/网格.shp
+    >>> print(_not_a_photo_folder([Path("相册/IMG_0001.HEIC")]))  # doctest: +NORMALIZE_WHITESPACE
+    it holds no JPEG photo but 1 other file(s) (IMG_0001.HEIC): gridmap reads photos as JPEG (.jpg/.jpeg) with
+    their GPS position; convert them to JPEG, or take JPEGs (iPhone: Settings > Camera > Formats > Most Compatible)
     """
     shown = sorted(o.name for o in others)
     listing = ", ".join(shown[:5]) + (", ..." if len(shown) > 5 else "")
     readable = (".shp", ".gpkg", ".geojson", ".json", ".csv", ".tsv", ".xlsx", ".xls", ".kml", ".kmz", ".gpx", ".zip")
-    example = next((o for suffix in readable for o in sorted(others) if o.suffix.lower() == suffix), sorted(others)[0])
-    return (f"it holds no JPEG photo but {len(others)} other file(s) ({listing}): a folder is read as a folder of "
-            f"phone photos; give the file itself instead, e.g. gridmap import WORKSPACE LAYER {example}")
+    example = next((o for suffix in readable for o in sorted(others) if o.suffix.lower() == suffix), None)
+    head = f"it holds no JPEG photo but {len(others)} other file(s) ({listing})"
+    if example is None:
+        return (f"{head}: gridmap reads photos as JPEG (.jpg/.jpeg) with their GPS position; convert them to JPEG, "
+                "or take JPEGs (iPhone: Settings > Camera > Formats > Most Compatible)")
+    return (f"{head}: a folder is read as a folder of phone photos; give the file itself instead, e.g. "
+            f"gridmap import WORKSPACE LAYER {example}")
 
 
 def read_photos(path: str | PathLike[str], *, layer: str = "reports") -> ReadResult:
