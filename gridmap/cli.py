@@ -3,13 +3,25 @@
 The command only parses arguments and calls the library. A user's mistake
 (a missing file, a CSV without a declared coordinate system, a workspace of a
 newer schema) prints one line starting with ``gridmap: error:`` and exits with
-status 2, never a traceback.
+status 2, never a traceback. The line names the fix as a command-line option
+(``--set category=VALUE``, ``--crs EPSG:4546``, ``--source-layer NAME``), also when
+the library raised it: the API's docstrings map each option to its keyword.
+
+With ``--json`` (``import``, ``info``, ``validate``) every failure, a bad command
+line included, also prints exactly one JSON object on stdout,
+``{"error": "<the same message>", "exit": 2}``, and nothing else; the message
+goes to stderr as without ``--json``.
 
 Exit statuses
 -------------
-0  the work was done (an import with quarantined rows included)
+0  the work was done: an import with quarantined rows included, and an import
+   of an empty source (a CSV of a header line, an empty FeatureCollection): it
+   reads 0 rows and says so (``note:``; ``"warnings"`` with ``--json``)
 1  ``import --strict`` quarantined something; ``validate`` found problems
-2  the input could not be used at all (the message says why)
+2  the input could not be used at all, the message says why and what to do;
+   also an import that read nothing because of the source's kind (a KML of
+   NetworkLinks or overlays only, a folder without photos, a GPX of routes)
+130  interrupted (Ctrl-C)
 """
 
 from __future__ import annotations
@@ -59,6 +71,9 @@ class _Parser(argparse.ArgumentParser):
 def _cmd_init(args: argparse.Namespace) -> int:
     from gridmap.workspace import init_workspace
 
+    if args.workspace.exists() and not args.force:
+        raise GridmapError(f"{args.workspace} already exists; pass --overwrite to replace it "
+                           "(its layers are lost), or give another path")
     with init_workspace(args.workspace, sample=args.sample, overwrite=args.force, seed=args.seed) as ws:
         counts = ws.counts()
     kind = "illustrative sample" if args.sample else "empty"
@@ -73,6 +88,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
     defaults = _parse_settings(args.set)
     if args.inspector:
+        if args.layer != "tracks":
+            raise GridmapError(f"--inspector is for tracks (GPS fixes without an inspector); drop it for layer "
+                               f"{args.layer}, or give a value every row lacks with --set COLUMN=VALUE")
         defaults["inspector"] = args.inspector
     summary = import_file(
         args.workspace, args.layer, args.file, coords=args.coords, encoding=args.encoding,
@@ -119,11 +137,23 @@ def _require_positive_metres(option: str, value: float | None) -> None:
         raise GridmapError(f"{option} must be a positive number of metres, got {value}")
 
 
+def _date_text(text: str) -> str:
+    """An argparse type: `text` unchanged when it is a date or time, else the reason (``argument --from: ...``)."""
+    from gridmap.selection import as_time
+
+    try:
+        as_time(text)
+    except GridmapError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date or time; write it like 2025-03-01 or "
+                                         "'2025-03-01 08:00'") from None
+    return text
+
+
 def _add_period_and_lang(p: argparse.ArgumentParser) -> None:
     """The --from/--to period ([from, to), Asia/Shanghai unless a zone is given) and --lang options."""
-    p.add_argument("--from", dest="date_from", metavar="DATE",
+    p.add_argument("--from", dest="date_from", metavar="DATE", type=_date_text,
                    help="first day (or time) to count, e.g. 2025-03-03 (Asia/Shanghai unless a zone is given)")
-    p.add_argument("--to", dest="date_to", metavar="DATE",
+    p.add_argument("--to", dest="date_to", metavar="DATE", type=_date_text,
                    help="end of the period, exclusive: --to 2025-03-10 stops at the start of that day")
     p.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of labels")
 
@@ -392,6 +422,10 @@ def _cmd_briefing(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from gridmap.html_report import export_html
 
+    if args.basemap == "tianditu" and not args.tianditu_key:
+        raise GridmapError("the Tianditu (天地图) basemap needs a key: register for a free browser-side key at "
+                           "https://console.tianditu.gov.cn/ and pass it with --tianditu-key KEY, or choose "
+                           "--basemap none|osm|amap")
     if args.no_redact:
         _warn_not_redacted()
     out = export_html(args.workspace, args.html, offline=args.offline, basemap=args.basemap, lang=args.lang,
@@ -711,7 +745,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``{"error": "...", "exit": 2}``.
     """
     words = list(sys.argv[1:] if argv is None else argv)
-    as_json = "--json" in words
+    as_json = any(len(w) > 3 and "--json".startswith(w) for w in words)  # argparse takes --js for --json
     parser = build_parser()
     try:
         args = parser.parse_args(words)

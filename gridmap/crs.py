@@ -403,8 +403,8 @@ def _check_geographic_ranges(gdf: gpd.GeoDataFrame, *, what: str) -> None:
         raise CRSError(
             f"{what} is labelled {gdf.crs.to_string()} (longitude/latitude in degrees) but {share:.0%} of its"
             " coordinates lie outside longitude [-180, 180] / latitude [-90, 90]: the data looks projected"
-            " (metres) but is labelled geographic; declare its real CRS, e.g. gdf.set_crs('EPSG:4546',"
-            " allow_override=True) for CGCS2000 Gauss-Kruger CM 111E, or fix the file's .prj"
+            " (metres) but is labelled geographic; declare its real CRS: delete the file's wrong .prj and import it"
+            " with --crs EPSG:NNNN, e.g. --crs EPSG:4546 for CGCS2000 Gauss-Kruger CM 111E"
         )
 
 
@@ -526,7 +526,8 @@ def _gk_offer(cm: int, *, prefixed: bool) -> str:
             + " or ".join(f"--crs EPSG:{code} ({datum})" for datum, code in older))
 
 
-def missing_crs_message(xy: np.ndarray, *, what: str = "the file", near_lon: float | None = None) -> str:
+def missing_crs_message(xy: np.ndarray, *, what: str = "the file", near_lon: float | None = None,
+                        head: str | None = None) -> str:
     """Say that `what` has no CRS, guess it from the coordinates' magnitude and give the ``--crs`` to pass.
 
     The guess, from the median coordinate:
@@ -550,6 +551,9 @@ def missing_crs_message(xy: np.ndarray, *, what: str = "the file", near_lon: flo
         The file's name, for the message.
     near_lon : float, optional
         Longitude of the district (degrees east), when known.
+    head : str, optional
+        The message's opening, ending in "with --crs" (default: `what` has no CRS, declare it with --crs);
+        the guess follows it.
 
     Returns
     -------
@@ -563,8 +567,9 @@ def missing_crs_message(xy: np.ndarray, *, what: str = "the file", near_lon: flo
     >>> "--crs EPSG:4525" in missing_crs_message(np.array([[37388891.3, 4240450.9]]))
     True
     """
-    head = (f"{what} has no coordinate reference system (CRS: a shapefile without .prj, or a table's x/y in metres);"
-            " declare the one it was made in with --crs")
+    if head is None:
+        head = (f"{what} has no coordinate reference system (CRS: a shapefile without .prj, or a table's x/y in "
+                "metres); declare the one it was made in with --crs")
     pts = np.atleast_2d(np.asarray(xy, dtype=np.float64))[:, :2]
     pts = pts[np.isfinite(pts).all(axis=1)]
     if len(pts) == 0:

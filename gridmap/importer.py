@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import pandas as pd
 
-from gridmap._errors import CRSError
+from gridmap._errors import CRSError, ReadError
 from gridmap.model import ImportSummary, layer_spec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,8 +59,8 @@ def _district_lon(workspace: "Workspace") -> float | None:
     return None
 
 
-def _check_crs(workspace: "Workspace", result: Any, coords: str | None, *, what: str) -> None:
-    """Refuse records without a CRS (saying which --crs to pass) and --coords on projected ones."""
+def _check_crs(workspace: "Workspace", result: Any, coords: str | None, *, path: Path) -> None:
+    """Refuse records without a CRS (saying which --crs to pass), metres labelled degrees, and --coords on metres."""
     import geopandas as gpd
     import shapely
 
@@ -69,10 +69,66 @@ def _check_crs(workspace: "Workspace", result: Any, coords: str | None, *, what:
     records = result.records
     if not isinstance(records, gpd.GeoDataFrame):
         return
+    what = path.name
     if records.crs is None:
         xy = shapely.get_coordinates(records.geometry.to_numpy())
         raise CRSError(missing_crs_message(xy, what=what, near_lon=_district_lon(workspace)))
+    _check_degrees(workspace, records, path)
     check_coords_for(records.crs, coords, what=what)
+
+
+def _check_degrees(workspace: "Workspace", records: Any, path: Path) -> None:
+    """Refuse a file labelled longitude/latitude whose coordinates are mostly metres, naming the fix for its kind.
+
+    A shapefile's wrong ``.prj`` is deleted and the CRS declared with ``--crs`` (the likely code is
+    guessed as for a file without a CRS); a GeoJSON is degrees by RFC 7946, and a table's coordinate
+    columns are longitude/latitude by definition: those are exported again.
+    """
+    import numpy as np
+    import pyproj
+    import shapely
+
+    from gridmap.crs import missing_crs_message
+
+    if not pyproj.CRS.from_user_input(records.crs).is_geographic:
+        return
+    bounds = shapely.bounds(records.geometry.to_numpy())
+    usable = np.isfinite(bounds).all(axis=1)
+    out = usable & ((np.abs(bounds[:, [0, 2]]) > 180).any(axis=1) | (np.abs(bounds[:, [1, 3]]) > 90).any(axis=1))
+    if not usable.any() or 2 * int(out.sum()) <= int(usable.sum()):
+        return
+    what = path.name
+    seen = (f"{what}: {int(out.sum())} of {int(usable.sum())} records have coordinates outside longitude/latitude"
+            " (projected coordinates in metres, not degrees)")
+    suffix = path.suffix.lower()
+    if suffix in (".shp", ".zip", ".gpkg"):
+        xy = shapely.get_coordinates(records.geometry.to_numpy()[out])
+        head = (f"{seen}, although the file says {records.crs.to_string()}: its own CRS is wrong. Delete its .prj "
+                "(a GeoPackage: assign the right CRS in QGIS and export it again) and declare the CRS with --crs")
+        raise CRSError(missing_crs_message(xy, what=what, near_lon=_district_lon(workspace), head=head))
+    if suffix in (".geojson", ".json"):
+        raise CRSError(f"{seen}, although a GeoJSON holds longitude/latitude (WGS84) by its standard (RFC 7946): "
+                       "export it again in EPSG:4326, or as a shapefile and import that (with --crs EPSG:NNNN "
+                       "if it has no .prj)")
+    raise CRSError(f"{seen}: gridmap reads the coordinates of CSV, Excel, KML and GPX files as longitude/latitude "
+                   "(--coords). Open the table in QGIS as a delimited-text layer in its CRS, export it as a GeoPackage "
+                   "and import that")
+
+
+def _nothing_read(result: Any, name: str) -> list[str]:
+    """Refuse a source that read nothing because of its kind; a note for one that is merely empty.
+
+    A reader that finds no record because the file is of the wrong kind (a KML of NetworkLinks
+    only, a folder of other files taken for a photo folder, a GPX of routes) says why in
+    ``meta["nothing_read"]``: that import is refused, with the reason. A source with no record
+    at all (a CSV of a header line, an empty FeatureCollection) imports nothing, with a note.
+    """
+    if result.read:
+        return []
+    why = result.meta.get("nothing_read")
+    if why:
+        raise ReadError(f"{name}: nothing to import: {why}")
+    return [f"{name} holds no records: nothing was imported"]
 
 
 def _repairs(frame: pd.DataFrame | None) -> list[dict[str, float | None]]:
@@ -110,6 +166,23 @@ def import_file(
     that was rectified (else ``not_rectified``); in the same transaction each
     report's status follows its latest rectification or spot check.
 
+    Error messages name the fix as ``gridmap import`` spells it, the way most
+    users meet them; each option is the keyword below:
+
+    ====================  ====================================
+    command line          keyword
+    ====================  ====================================
+    ``--coords``          `coords`
+    ``--encoding``        `encoding`
+    ``--source-layer``    `source_layer`
+    ``--sheet``           `sheet`
+    ``--header-row``      `header_row`
+    ``--crs``             `crs`
+    ``--repair``          `repair`
+    ``--set C=V``         `defaults` (``{"C": "V"}``)
+    ``--inspector N``     `defaults` (``{"inspector": "N"}``)
+    ====================  ====================================
+
     Parameters
     ----------
     workspace : Workspace or path-like
@@ -146,7 +219,18 @@ def import_file(
     Returns
     -------
     ImportSummary
-        ``read == accepted + duplicates + quarantined``.
+        ``read == accepted + duplicates + quarantined``. A source with no record at all (a CSV of a
+        header line) imports nothing and says so in ``warnings``.
+
+    Raises
+    ------
+    ReadError
+        The file cannot be read; or it read nothing because of its kind (a KML of NetworkLinks or
+        overlays only, a folder without photos, a GPX of routes only): the message says why and what to do.
+    CRSError
+        No CRS (the likely ``--crs`` is named), metres labelled as degrees, or `coords` on projected data.
+    SchemaError
+        `defaults` naming no column of the layer, or setting its key.
 
     Examples
     --------
@@ -174,7 +258,8 @@ def import_file(
     try:
         result = read(path, layer=spec.name, coords=coords, encoding=encoding, source_layer=source_layer,
                       sheet=sheet, header_row=header_row, crs=crs)
-        _check_crs(ws, result, coords, what=Path(path).name)
+        warnings = _nothing_read(result, Path(path).name)
+        _check_crs(ws, result, coords, path=Path(path))
         batch = prepare(
             spec.name,
             result,
@@ -195,6 +280,7 @@ def import_file(
             read=batch.read,
         )
         summary.repairs = _repairs(batch.repairs)
+        summary.warnings = warnings
     finally:
         if ws is not workspace:
             ws.close()

@@ -492,7 +492,8 @@ def register_category(key: str, zh: str, en: str | None = None) -> Category:
     cat = Category(key, zh.strip(), en or key.replace("_", " "))
     old = CATEGORIES.get(key)
     if old is not None and old != cat:
-        raise SchemaError(f"category {key!r} already exists as {old}")
+        raise SchemaError(f"category {key!r} already exists ({old.zh}, {old.en}); use it as it is, or add yours under "
+                          "another KEY")
     for other in CATEGORIES.values():
         if other.key != key and other.zh == cat.zh:
             raise SchemaError(f"label {cat.zh!r} already belongs to category {other.key!r}")
@@ -690,6 +691,8 @@ class ImportSummary:
     reasons: dict[str, int] = field(default_factory=dict)
     #: Geometries repaired on request: ``_record``, ``area_before_m2``, ``area_after_m2``, ``change_pct``.
     repairs: list[dict[str, float | None]] = field(default_factory=list)
+    #: Why rows are missing although nothing failed, e.g. "links.kml holds no records: ..." (``--json``: ``warnings``).
+    warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.read != self.accepted + self.duplicates + self.quarantined:
@@ -711,6 +714,7 @@ class ImportSummary:
             "quarantined": int(self.quarantined),
             "reasons": {k: int(v) for k, v in sorted(self.reasons.items())},
             **({"repaired": self.repairs} if self.repairs else {}),
+            "warnings": list(self.warnings),
         }
 
     def describe(self) -> str:
@@ -725,4 +729,5 @@ class ImportSummary:
             change = "" if rep["change_pct"] is None else f" ({rep['change_pct']:+.2f} %)"
             lines.append(f"  repaired record {rep['_record']}: area {rep['area_before_m2']:.1f} m² → "
                          f"{rep['area_after_m2']:.1f} m²{change}")
+        lines.extend(f"  note: {warning}" for warning in self.warnings)
         return "\n".join(lines)

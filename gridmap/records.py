@@ -347,7 +347,7 @@ def _resolve_coords(coords: str | None, result: ReadResult) -> str:
     value = coords if coords is not None else (result.coords or "wgs84")
     text = str(value).strip().lower().replace("-", "")
     if text not in COORDS:
-        raise SchemaError(f"coords={value!r} is not a known coordinate system; use one of {', '.join(COORDS)}"
+        raise SchemaError(f"--coords {value}: not a known coordinate system; use one of {', '.join(COORDS)}"
                           " (gcj02 for Amap/WeChat/Tencent, bd09 for Baidu, wgs84 for GPS and photos)")
     return text
 
@@ -481,7 +481,9 @@ def check_defaults(layer: str, defaults: Mapping[str, object] | None) -> None:
     Raises
     ------
     SchemaError
-        A column the layer lacks, or a key column; the message says what to do instead.
+        A column the layer lacks, or a key column; the message says what to do instead. It names
+        the command line's ``--set COLUMN=VALUE`` (``defaults={COLUMN: VALUE}`` here), as every
+        message of an import does: most users meet it at the command line.
 
     Examples
     --------
@@ -489,21 +491,31 @@ def check_defaults(layer: str, defaults: Mapping[str, object] | None) -> None:
     >>> check_defaults("reports", {"report_id": "R1"})
     Traceback (most recent call last):
     ...
-    gridmap._errors.SchemaError: --set report_id=R1 (defaults={'report_id': ...}) would give every row ...
+    gridmap._errors.SchemaError: --set report_id=R1 would give every row of layer 'reports' the same report_id, ...
+    >>> check_defaults("reports", {"inspector": "巡查员A"})
+    Traceback (most recent call last):
+    ...
+    gridmap._errors.SchemaError: --set inspector=...: layer 'reports' has no column 'inspector'; ...
     """
     spec = layer_spec(layer)
     for key in defaults or {}:
         if key not in spec.column_names:
-            raise SchemaError(f"defaults names {key!r} (--set {key}=...), which is not a column of layer "
-                              f"{spec.name!r}; columns: {', '.join(spec.column_names)}")
+            raise SchemaError(f"--set {key}=...: layer {spec.name!r} has no column {key!r}; name one of its "
+                              f"columns ({', '.join(spec.column_names)}) or drop --set {key}")
     varying = [c for c in spec.key if c not in (defaults or {}) and spec.column(c).dtype == "datetime"]
-    for key, value in (defaults or {}).items():
-        if key in spec.key and not varying:
-            raise SchemaError(
-                f"--set {key}={value} (defaults={{{key!r}: ...}}) would give every row of layer {spec.name!r} the "
-                f"same {key}, its key: all rows but the first would count as duplicates and be dropped. "
-                f"A key column cannot be set for every row; give each row its own {key} in the file instead "
-                f"(a column such as 编号, or the month and the ledger's 序号, e.g. 2025-03-017) and drop --set {key}.")
+    fixed = [c for c in spec.key if c in (defaults or {})]
+    if fixed and not varying:
+        # the time of a key is what must vary (--inspector for one device's file is fine): name it first
+        key = next((c for c in fixed if spec.column(c).dtype == "datetime"), fixed[0])
+        value = (defaults or {})[key]
+        whose = "its key: all rows but the first" if len(spec.key) == 1 else \
+            f"part of its key ({', '.join(spec.key)}): rows"
+        example = "" if spec.column(key).dtype == "datetime" else \
+            " (a column such as 编号, or the month and the ledger's 序号, e.g. 2025-03-017)"
+        raise SchemaError(
+            f"--set {key}={value} would give every row of layer {spec.name!r} the same {key}, {whose} would count "
+            f"as duplicates and be dropped. A key column cannot be set for every row; "
+            f"give each row its own {key} in the file instead{example} and drop --set {key}.")
 
 
 def _model_frame(records: pd.DataFrame, mapping: Mapping[str, Any], spec: LayerSpec,
@@ -539,15 +551,49 @@ def _utc_marked(values: pd.Series, header: Any) -> pd.Series:
 
 
 def _missing_columns_message(source: str, spec: LayerSpec, missing: list[str], records: pd.DataFrame) -> str:
+    """Which columns the file lacks, the headers accepted for them, and the flag that fills them.
+
+    The fix is named as on the command line (``--set COLUMN=VALUE``, ``--inspector NAME``), not as
+    the API's ``defaults=``: most users meet the message there.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"_record": [1], "编号": ["R1"], "时间": ["2025-03-01"]})
+    >>> print(_missing_columns_message("r.csv", layer_spec("reports"), ["category"], frame))
+    ... # doctest: +ELLIPSIS, +NORMALIZE_WHITESPACE
+    r.csv: layer 'reports' needs column(s) category but the file has only: 编号, 时间. Rename the header to
+    category (accepted headers: category, ...), or give every row the same value with --set category=VALUE.
+    """
     found = [str(c) for c in records.columns if c != "_record"]
     accepted = []
     for col in missing:
         names = [col] + sorted(a for a, t in COLUMN_ALIASES.items() if t == col)
         accepted.append(f"{col} (accepted headers: {', '.join(names)})")
+    flags = [_flag_for(spec, col) for col in missing]
+    shared = [flag for flag in flags if flag]
+    keys = [col for col, flag in zip(missing, flags) if not flag]
+    fixes = []
+    if shared:
+        fixes.append(f"give every row the same value with {' '.join(shared)}")
+    if keys:
+        fixes.append(f"give each row its own {', '.join(keys)} in the file (a key cannot be one value for every row)")
     return (f"{source}: layer {spec.name!r} needs column(s) {', '.join(missing)} but the file has only: "
-            f"{', '.join(found) or 'no columns'}. Rename the header to one of "
-            f"{'; '.join(accepted)}, or pass --set COLUMN=VALUE (defaults={{column: value}}) for a value shared by "
-            f"every row (not for the key: {', '.join(spec.key)}).")
+            f"{', '.join(found) or 'no columns'}. Rename the header to {'; '.join(accepted)}, or "
+            f"{'; or '.join(fixes)}.")
+
+
+def _flag_for(spec: LayerSpec, column: str) -> str | None:
+    """The command-line option giving every row `column`: ``--inspector NAME`` for tracks, else ``--set``.
+
+    None for a key column that ``--set`` may not fill (:func:`check_defaults`).
+    """
+    if spec.name == "tracks" and column == "inspector":
+        return "--inspector NAME"
+    try:
+        check_defaults(spec.name, {column: "VALUE"})
+    except SchemaError:
+        return None
+    return f"--set {column}=VALUE"
 
 
 def _record_numbers(records: pd.DataFrame) -> np.ndarray:
@@ -955,7 +1001,8 @@ def _raise_if_mostly_out_of_range(out: np.ndarray, usable: np.ndarray, crs: CRS)
         raise CRSError(
             f"{bad} of {considered} records have coordinates outside longitude/latitude range "
             f"although the file says {crs.to_string()}; the file is probably in a projected CRS. "
-            "Declare its real CRS (e.g. a .prj file, or the EPSG code of the GIS project) and read it again.")
+            "Declare its real CRS: delete the wrong .prj and import the file with --crs EPSG:NNNN (the code of "
+            "the GIS project, e.g. --crs EPSG:4546 for CGCS2000 Gauss-Kruger CM 111E).")
 
 
 def _short_wkt(geom: Any) -> str:
@@ -1093,7 +1140,8 @@ def _check_subdistrict(stored: np.ndarray, subdistrict: Any, verdicts: _Verdicts
     def detail(idx: np.ndarray) -> list[str]:
         dist = gpd.GeoSeries(stored[idx], crs=STORAGE_CRS).to_crs(metric).distance(area_m.iloc[0]).to_numpy()
         return [f"{_short_wkt(stored[i])} lies {d / 1000:.1f} km from the subdistrict (limit {max_km:g} km); "
-                "check the declared coordinate system (coords=) and the values" for i, d in zip(idx, dist)]
+                "check the declared coordinate system (--coords, or --crs for metres) and the values"
+                for i, d in zip(idx, dist)]
 
     verdicts.flag(far, "outside_subdistrict", detail)
 

@@ -330,7 +330,8 @@ def test_to_storage_refuses_projected_labelled_geographic() -> None:
     poly = Polygon([(388800, 4240400), (389100, 4240400), (389100, 4240600)])
     mislabelled = gpd.GeoDataFrame(geometry=[poly, Point(388891.34, 4240450.89)], crs=4326)
     with pytest.raises(CRSError, match=r"labelled EPSG:4326.*100% of its coordinates.*looks projected.*"
-                                       r"set_crs\('EPSG:4546', allow_override=True\)"):
+                                       r"delete the file's wrong \.prj and import it with --crs EPSG:NNNN, e\.g\. "
+                                       r"--crs EPSG:4546"):
         to_storage(mislabelled, what="grids.gpkg")
     cgcs_geographic = mislabelled.set_crs(4490, allow_override=True)
     with pytest.raises(CRSError, match="looks projected"):

@@ -57,7 +57,7 @@ def test_values_stay_text(tmp_path):
 
 def test_without_coords_refused(tmp_path):
     path = _write(tmp_path, "经度,纬度\n109.7,38.2\n")
-    with pytest.raises(ReadError, match=r"coords=/--coords wgs84\|gcj02\|bd09: phone apps \(Amap, WeChat\) use gcj02"):
+    with pytest.raises(ReadError, match=r"with --coords wgs84\|gcj02\|bd09: phone apps \(Amap, WeChat\) use gcj02"):
         read_csv(path)
     with pytest.raises(ReadError, match="unknown coordinate system 'mars'"):
         read_csv(path, coords="mars")
@@ -131,7 +131,7 @@ def test_no_coordinates(tmp_path):
 def test_encoding_errors(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_bytes(b"lon,lat,name\n1,2,\xff\xfe\x80\n")
-    with pytest.raises(EncodingError, match=r"neither valid utf-8, gb18030.*encoding="):
+    with pytest.raises(EncodingError, match=r"neither valid utf-8, gb18030.*with --encoding, e\.g\. --encoding big5"):
         read_csv(path, coords="wgs84")
     gbk = _write(tmp_path, "lon,lat,name\n1,2,鼓楼\n", encoding="gbk", name="gbk.csv")
     with pytest.raises(EncodingError, match="not valid utf-8"):

@@ -315,22 +315,27 @@ LINKS_ONLY = (
 )
 
 
-def test_kml_of_links_and_overlays_says_why_nothing_was_read(tmp_path: Path, capsys: Cap,
-                                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_kml_of_links_and_overlays_says_why_nothing_was_read(tmp_path: Path, capsys: Cap) -> None:
+    """Nothing read because of the file's kind is refused (exit 2) with the reason; an empty KML is not."""
     ws = _empty_workspace(tmp_path)
     kml = tmp_path / "links.kml"
     kml.write_text(LINKS_ONLY, encoding="utf-8")
     empty = tmp_path / "empty.kml"
     empty.write_text('<kml xmlns="http://www.opengis.net/kml/2.2"><Document/></kml>', encoding="utf-8")
-    empty_code, _ = _import(capsys, str(ws), "reports", str(empty))
-    with caplog.at_level("WARNING", logger="gridmap"):
-        code, s = _import(capsys, str(ws), "reports", str(kml))
-    assert code == empty_code == 0  # nothing to read is not an error, as for an empty file
+    empty_code, s = _import(capsys, str(ws), "reports", str(empty))
+    assert empty_code == 0  # an empty file imports nothing, and says so
     _adds_up(s)
-    assert s["read"] == 0
-    messages = [r.getMessage() for r in caplog.records if "links.kml" in r.getMessage()]
-    assert any("2 NetworkLink, 1 GroundOverlay, no Placemark" in m for m in messages), messages
-    assert any("grids/doc.kml" in m and "import that" in m for m in messages)
+    assert s["read"] == 0 and s["warnings"] == ["empty.kml holds no records: nothing was imported"]
+    capsys.readouterr()
+    code = main(["import", str(ws), "reports", str(kml), "--json"])
+    out = capsys.readouterr()
+    assert code == 2
+    message = json.loads(out.out)["error"]
+    assert message.startswith("links.kml: nothing to import: it holds 2 NetworkLink, 1 GroundOverlay, no Placemark")
+    assert "grids/doc.kml" in message and "import that" in message
+    assert f"gridmap: error: {message}" in out.err
+    assert _rows(ws, "SELECT count(*) FROM reports") == [(0,)]
+    assert _rows(ws, "SELECT count(*) FROM quarantine") == [(0,)]
 
 
 def test_links_only_message_reaches_the_terminal(tmp_path: Path) -> None:
@@ -342,9 +347,9 @@ def test_links_only_message_reaches_the_terminal(tmp_path: Path) -> None:
     kml.write_text(LINKS_ONLY, encoding="utf-8")
     done = subprocess.run([sys.executable, "-m", "gridmap", "import", str(ws), "reports", str(kml)],
                           capture_output=True, text=True, check=False)
-    assert done.returncode == 0
-    assert "nothing read" in done.stderr and "no Placemark" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert done.returncode == 2
+    assert "nothing to import" in done.stderr and "no Placemark" in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
 
 
 def test_bang_in_geopackage_path_and_in_zip_member_names(tmp_path: Path, capsys: Cap,

@@ -233,8 +233,7 @@ def detect_encoding(values: Iterable[bytes], *, what: str) -> str:
     tried = ", ".join(CANDIDATE_ENCODINGS)
     raise EncodingError(
         f"cannot tell the text encoding of {what}: it is neither valid {tried} "
-        f"(tried {tried}, strictly). Pass the right one with encoding= (command line: --encoding), "
-        "e.g. encoding='big5' or encoding='cp1252'"
+        f"(tried {tried}, strictly). Pass the right one with --encoding, e.g. --encoding big5 or --encoding cp1252"
     )
 
 
@@ -262,11 +261,9 @@ def check_encoding(values: Iterable[bytes], encoding: str, *, what: str, declare
         logger.info("%s declares %s but needs gb18030 (its superset); reading it as gb18030", what, encoding)
         return "gb18030"
     working = [c for c in CANDIDATE_ENCODINGS if _decodes(values, c)]
-    hint = f" It does decode as {working[0]}." if working else ""
-    raise EncodingError(
-        f"{what} declares {encoding} ({declared_by}) but its text is not valid {encoding};{hint} "
-        "Pass the right encoding with encoding= (command line: --encoding)"
-    )
+    hint = f" It does decode as {working[0]}: pass --encoding {working[0]}" if working else \
+        " Pass the right encoding with --encoding, e.g. --encoding big5"
+    raise EncodingError(f"{what} declares {encoding} ({declared_by}) but its text is not valid {encoding};{hint}")
 
 
 def decode_text(data: bytes, *, encoding: str | None, what: str) -> tuple[str, str]:
@@ -296,7 +293,7 @@ def decode_text(data: bytes, *, encoding: str | None, what: str) -> tuple[str, s
         except UnicodeDecodeError as exc:
             raise EncodingError(
                 f"{what} is not valid {encoding} (byte {exc.start}: {exc.reason}); "
-                f"pass the right encoding= (command line: --encoding), or leave it out to detect "
+                f"pass the right one with --encoding, or leave --encoding out to detect "
                 f"{' / '.join(CANDIDATE_ENCODINGS)}"
             ) from None
         return text.removeprefix("\ufeff"), encoding
@@ -311,7 +308,8 @@ def _check_codec(encoding: str) -> None:
         codecs.lookup(encoding)
     except LookupError:
         raise EncodingError(
-            f"unknown encoding {encoding!r}; use a Python codec name such as utf-8, gb18030, gbk, big5"
+            f"--encoding {encoding}: not an encoding gridmap knows; give a codec name such as --encoding utf-8, "
+            "gb18030, gbk or big5, or leave --encoding out to detect it"
         ) from None
 
 
@@ -391,7 +389,7 @@ def shapefile_encoding(shp: str | PathLike[str], *, encoding: str | None = None)
     values = dbf_text_values(dbf)
     if encoding is not None:
         _check_codec(encoding)
-        return check_encoding(values, encoding, what=dbf.name, declared_by="encoding= given")
+        return check_encoding(values, encoding, what=dbf.name, declared_by="--encoding given")
     cpg = _sibling(shp, ".cpg")
     if cpg is not None:
         declared = cpg.read_text(encoding="latin-1")

@@ -104,9 +104,9 @@ def read(
     """
     p = Path(path)
     if coords is not None and coords not in COORDS:
-        raise ReadError(f"unknown coordinate system {coords!r}; use one of {', '.join(COORDS)}")
+        raise ReadError(f"--coords {coords}: not a known coordinate system; use one of {', '.join(COORDS)}")
     if not p.exists():
-        raise ReadError(f"{p} does not exist")
+        raise ReadError(f"{p}: no such file or folder; check the path (quote a path with spaces)")
     logger.info("reading %s for layer %s", p, layer)
     with read_guard(p):  # every reader (GPX, photos and Excel too): a failure nobody foresaw is a message
         result = _read_any(p, layer=layer, coords=coords, encoding=encoding, source_layer=source_layer, sheet=sheet,
@@ -132,7 +132,7 @@ def _read_any(p: Path, *, layer: str, coords: str | None, encoding: str | None, 
         result = _declared_sheet_crs(result, crs, p.name)
     else:
         if sheet is not None or header_row is not None:
-            raise ReadError(f"--sheet and --header-row are for Excel workbooks; {p.name} is not one")
+            raise ReadError(f"--sheet and --header-row are for Excel workbooks; {p.name} is not one: drop them")
         result = _read_by_kind(p, layer=layer, coords=coords, encoding=encoding, source_layer=source_layer, crs=crs)
     return result
 

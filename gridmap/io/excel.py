@@ -217,7 +217,8 @@ def _header_index(rows: list[list[Any]], header_row: int | None, *, source: str,
     if header_row is not None:
         if header_row < 1 or header_row > len(rows):
             raise ReadError(f"--header-row {header_row} is outside sheet {sheet!r} of {source} "
-                            f"(rows 1 to {len(rows)})")
+                            f"(rows 1 to {len(rows)}): give the row of the column names with --header-row N, "
+                            "or leave --header-row out to find it")
         if not _filled(rows[header_row - 1]):
             raise ReadError(f"row {header_row} of sheet {sheet!r} in {source} is blank; "
                             "give the row of the column names with --header-row N")

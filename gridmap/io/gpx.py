@@ -194,7 +194,8 @@ def read_gpx(path: str | PathLike[str], *, layer: str = "unknown") -> ReadResult
         ``records`` in EPSG:4326 (``coords="wgs84"``); ``layer_hint`` is
         ``"tracks"`` when the file has track points, ``"targets"`` when it has
         only waypoints. Points without lat/lon, with non-numeric ones or with a
-        non-numeric elevation are quarantined.
+        non-numeric elevation are quarantined. A file of route points only has
+        ``meta["nothing_read"]``, why nothing was read and what to do.
 
     Raises
     ------
@@ -247,6 +248,10 @@ def read_gpx(path: str | PathLike[str], *, layer: str = "unknown") -> ReadResult
         logger.warning("%s: %d route points (rte/rtept) are planned routes, not tracks; skipped", source, skipped)
     logger.info("%s: %d GPX points, %d quarantined", source, len(rows), len(bad))
     first = _COLUMNS + (("inspector",) if inspector is not None else ())
-    meta = {"format": "gpx", "version": root.get("version"), "skipped_route_points": skipped, **left_out}
+    meta: dict[str, Any] = {"format": "gpx", "version": root.get("version"), "skipped_route_points": skipped,
+                            **left_out}
+    if skipped and not rows and not bad:
+        meta["nothing_read"] = (f"it holds only {skipped} route point(s) (rte/rtept): a route is planned, not walked; "
+                                "export the recorded track (trk) from the GPS or the app instead")
     return ReadResult(records_frame(rows, first=first), quarantine_frame(bad), source=source, source_digest=digest,
                       coords="wgs84", layer_hint=_layer_hint(root), meta=meta)

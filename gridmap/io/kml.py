@@ -309,6 +309,20 @@ def _placemarks(root: ET.Element) -> Iterator[tuple[ET.Element, tuple[str, ...]]
 _NOT_RECORDS = ("NetworkLink", "GroundOverlay", "ScreenOverlay", "PhotoOverlay")
 
 
+def _not_records(root: ET.Element) -> tuple[dict[str, int], list[str]]:
+    """How many elements of each kind in :data:`_NOT_RECORDS` the document holds, and the NetworkLinks' hrefs."""
+    counts = {kind: 0 for kind in _NOT_RECORDS}
+    hrefs: list[str] = []
+    for elem in root.iter():
+        kind = local_name(elem.tag) if isinstance(elem.tag, str) else ""
+        if kind in counts:
+            counts[kind] += 1
+        if kind == "NetworkLink":
+            links = (h for h in elem.iter() if isinstance(h.tag, str) and local_name(h.tag) == "href")
+            hrefs.extend(text for text in ((h.text or "").strip() for h in links) if text)
+    return counts, hrefs
+
+
 def _why_nothing(root: ET.Element) -> str:
     """Why a document gave no records: what it holds instead of Placemarks, and what to do.
 
@@ -319,15 +333,7 @@ def _why_nothing(root: ET.Element) -> str:
     >>> print(_why_nothing(root))  # doctest: +ELLIPSIS
     it holds 1 NetworkLink, 2 GroundOverlay, no Placemark. A NetworkLink only points to another file ...
     """
-    counts = {kind: 0 for kind in _NOT_RECORDS}
-    hrefs: list[str] = []
-    for elem in root.iter():
-        kind = local_name(elem.tag) if isinstance(elem.tag, str) else ""
-        if kind in counts:
-            counts[kind] += 1
-        if kind == "NetworkLink":
-            links = (h for h in elem.iter() if isinstance(h.tag, str) and local_name(h.tag) == "href")
-            hrefs.extend(text for text in ((h.text or "").strip() for h in links) if text)
+    counts, hrefs = _not_records(root)
     found = [f"{n} {kind}" for kind, n in counts.items() if n]
     if not found:
         return "it holds no Placemark; export the points, lines or areas themselves (as Placemarks) and import again"
@@ -353,7 +359,9 @@ def _kmz_document(path: Path) -> tuple[ET.Element, str]:
     at_root = [i for i in kmls if "/" not in i.filename.strip("/")]
     doc = next((i for i in at_root if i.filename.lower() == "doc.kml"), None) or next(iter(at_root + kmls), None)
     if doc is None:
-        raise ReadError(f"{path}: the KMZ holds no .kml document; members: {[i.filename for i in infos][:10]}")
+        members = ", ".join(i.filename for i in infos[:10]) + (", ..." if len(infos) > 10 else "")
+        raise ReadError(f"{path}: the KMZ holds no .kml document (members: {members or 'none'}); "
+                        "save the map as KML or KMZ again in Google Earth and import that")
     with open_zip(path) as zf:
         data = read_member_capped(zf, doc, min(MAX_MEMBER_BYTES, MAX_XML_BYTES))
     return parse_xml_bytes(data, source=f"{path}!{doc.filename}"), doc.filename
@@ -389,7 +397,9 @@ def read_kml(path: str | PathLike[str], *, layer: str = "unknown") -> ReadResult
     ReadResult
         ``records`` in EPSG:4326 (``coords="wgs84"``), one row per Placemark
         (per point of a gx:Track); Placemarks whose geometry cannot be decoded
-        are quarantined with their attributes and geometry XML.
+        are quarantined with their attributes and geometry XML. A document with
+        no Placemark but NetworkLinks or overlays has ``meta["nothing_read"]``,
+        the reason and what to do (``gridmap import`` refuses it with that text).
 
     Raises
     ------
@@ -436,7 +446,9 @@ def _read_kml(path: str | PathLike[str], *, layer: str) -> ReadResult:
                                       raw=raw, reason=outcome.reason, detail=outcome.detail))
     logger.info("%s: %d placemark records, %d quarantined", source, len(rows), len(bad))
     if number == 0:
-        meta["nothing_read"] = _why_nothing(root)
-        logger.warning("%s: nothing read: %s", p.name, meta["nothing_read"])
+        why = _why_nothing(root)
+        logger.warning("%s: nothing read: %s", p.name, why)
+        if any(_not_records(root)[0].values()):  # links or overlays instead of records: the wrong kind of KML
+            meta["nothing_read"] = why
     return ReadResult(records_frame(rows, first=("_record", "name", "description", "time")),
                       quarantine_frame(bad), source=source, source_digest=digest, coords="wgs84", meta=meta)

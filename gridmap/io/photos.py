@@ -257,6 +257,31 @@ def _photo_files(path: Path) -> tuple[list[Path], list[Path]]:
     return photos, others
 
 
+def _not_a_photo_folder(others: list[Path]) -> str:
+    """Why a folder of other files gave no records, and the command that imports them.
+
+    Examples
+    --------
+    >>> print(_not_a_photo_folder([Path("交付/网格.shp"), Path("交付/网格.dbf")]))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    it holds no JPEG photo but 2 other file(s) (网格.dbf, 网格.shp): a folder is read as a folder of phone
+    photos; give the file itself instead, e.g. gridmap import WORKSPACE LAYER 交付/网格.shp
+    >>> print(_not_a_photo_folder([Path("相册/IMG_0001.HEIC")]))  # doctest: +NORMALIZE_WHITESPACE
+    it holds no JPEG photo but 1 other file(s) (IMG_0001.HEIC): gridmap reads photos as JPEG (.jpg/.jpeg) with
+    their GPS position; convert them to JPEG, or take JPEGs (iPhone: Settings > Camera > Formats > Most Compatible)
+    """
+    shown = sorted(o.name for o in others)
+    listing = ", ".join(shown[:5]) + (", ..." if len(shown) > 5 else "")
+    readable = (".shp", ".gpkg", ".geojson", ".json", ".csv", ".tsv", ".xlsx", ".xls", ".kml", ".kmz", ".gpx", ".zip")
+    example = next((o for suffix in readable for o in sorted(others) if o.suffix.lower() == suffix), None)
+    head = f"it holds no JPEG photo but {len(others)} other file(s) ({listing})"
+    if example is None:
+        return (f"{head}: gridmap reads photos as JPEG (.jpg/.jpeg) with their GPS position; convert them to JPEG, "
+                "or take JPEGs (iPhone: Settings > Camera > Formats > Most Compatible)")
+    return (f"{head}: a folder is read as a folder of phone photos; give the file itself instead, e.g. "
+            f"gridmap import WORKSPACE LAYER {example}")
+
+
 def read_photos(path: str | PathLike[str], *, layer: str = "reports") -> ReadResult:
     """Read problem reports from JPEG photos with EXIF GPS positions.
 
@@ -274,7 +299,8 @@ def read_photos(path: str | PathLike[str], *, layer: str = "reports") -> ReadRes
         ``records`` in EPSG:4326 (``coords="wgs84"``, ``layer_hint="reports"``);
         photos without a GPS position are quarantined as ``no_gps``,
         unreadable or corrupt ones as ``unreadable_record``.
-        ``meta["ignored_files"]`` lists the non-JPEG files.
+        ``meta["ignored_files"]`` lists the non-JPEG files; a folder with other
+        files and no JPEG has ``meta["nothing_read"]``, why and what to do.
 
     Raises
     ------
@@ -311,7 +337,9 @@ def read_photos(path: str | PathLike[str], *, layer: str = "reports") -> ReadRes
                                       detail=f"{photo.name}: {exc.detail}"))
     logger.info("%s: %d photos with a position, %d quarantined, %d other files ignored",
                 source, len(rows), len(bad), len(others))
-    meta = {"format": "jpeg", "ignored_files": [str(o) for o in others]}
+    meta: dict[str, Any] = {"format": "jpeg", "ignored_files": [str(o) for o in others]}
+    if not photos and others:
+        meta["nothing_read"] = _not_a_photo_folder(others)
     return ReadResult(records_frame(rows, first=_COLUMNS), quarantine_frame(bad), source=source,
                       source_digest=digest,
                       coords="wgs84", layer_hint="reports", meta=meta)

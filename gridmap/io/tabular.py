@@ -70,7 +70,7 @@ LON_NAMES: tuple[str, ...] = ("经度", "longitude", "lon", "lng", "long", "x", 
 LAT_NAMES: tuple[str, ...] = ("纬度", "latitude", "lat", "y", "北坐标", "y坐标", "northing")
 
 _COORDS_HINT = (
-    "declare the coordinate system with coords=/--coords wgs84|gcj02|bd09: "
+    "declare the coordinate system with --coords wgs84|gcj02|bd09: "
     "phone apps (Amap, WeChat) use gcj02, Baidu bd09, GPS wgs84"
 )
 

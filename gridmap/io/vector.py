@@ -269,8 +269,8 @@ def _pick_gpkg_layer(path: Path, *, name: str, layer: str, source_layer: str | N
         raise ReadError(f"{name} cannot be opened as a GeoPackage: {exc}") from None
     if source_layer is not None:
         if source_layer not in names:
-            raise ReadError(f"{name} has no layer {source_layer!r}; its layers: {', '.join(names)} "
-                            "(pass one of them with --source-layer)")
+            raise ReadError(f"{name} has no layer {source_layer!r}; its layers: {', '.join(names)}: "
+                            "choose one with --source-layer NAME")
         return source_layer
     if len(names) == 1:
         return names[0]
@@ -279,8 +279,8 @@ def _pick_gpkg_layer(path: Path, *, name: str, layer: str, source_layer: str | N
         return alike[0]
     if not names:
         raise ReadError(f"{name} holds no layers")
-    raise ReadError(f"{name} has several layers ({', '.join(names)}); choose the one to import with "
-                    f"--source-layer NAME (source_layer= in Python), e.g. --source-layer {names[0]}")
+    raise ReadError(f"{name} has several layers ({', '.join(names)}); choose one with --source-layer NAME, "
+                    f"e.g. --source-layer {names[0]}")
 
 
 # --- bulk read and isolation of broken features ------------------------------------------------------------------
