@@ -226,11 +226,11 @@ CASES: dict[str, Case] = {
     "GeoJSON in metres": Case(
         _import("targets", "metres_geojson"), "export it again in EPSG:4326", r"RFC 7946"),
     "CSV of metres": Case(
-        _import("reports", "metres_csv", "--coords", "wgs84"), "export it as a GeoPackage and import that",
-        r"metres\.csv: 2 of 2 records have coordinates outside longitude/latitude"),
-    "--crs on a CSV": Case(
-        _import("reports", "reports", "--crs", "EPSG:4546"), "use --coords",
-        r"--crs is for GeoJSON, GeoPackage and Shapefile files; reports\.csv is not one"),
+        _import("reports", "metres_csv", "--coords", "wgs84"), "--crs EPSG:4546",
+        r"metres\.csv has no coordinate reference system"),
+    "--crs on a CSV of degrees": Case(
+        _import("reports", "reports", "--crs", "EPSG:4546"), "drop --crs and declare their datum with --coords",
+        r"reports\.csv: its coordinates \(lon/lat\) are longitude/latitude in degrees, not metres of --crs EPSG:4546"),
     "--sheet that does not exist": Case(
         _import("reports", "ledger", "--coords", "wgs84", "--sheet", "三月"), "--sheet NAME",
         r"ledger\.xlsx has no sheet '三月'; its sheets are 1: '台账'"),
