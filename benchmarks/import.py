@@ -167,7 +167,7 @@ def make_xlsx(frame: pd.DataFrame, path: Path, chunk: int = 100_000) -> None:
                                                    lats[lo:hi].tolist())
                 ]
                 out.write("".join(part).encode("utf-8"))
-            out.write(f'</sheetData><mergeCells count="1"><mergeCell ref="A1:F1"/></mergeCells></worksheet>'.encode())
+            out.write('</sheetData><mergeCells count="1"><mergeCell ref="A1:F1"/></mergeCells></worksheet>'.encode())
 
 
 def cached_xlsx(frame: pd.DataFrame, rows: int, seed: int, cache: Path) -> tuple[Path, float | None]:
@@ -306,7 +306,8 @@ def main() -> None:
         ratio = ours["seconds"] / peer["seconds"]
         print(f"time ratio gridmap/peer     : {ratio:7.2f}x  (target <= 3x: {'met' if ratio <= 3 else 'NOT met'})")
         excel_ratio = excel["seconds"] / ours["seconds"]
-        print(f"time ratio Excel/CSV import : {excel_ratio:7.2f}x  (target <= 3x: {'met' if excel_ratio <= 3 else 'NOT met'})")
+        print(f"time ratio Excel/CSV import : {excel_ratio:7.2f}x  "
+              f"(target <= 3x: {'met' if excel_ratio <= 3 else 'NOT met'})")
         print(f"accuracy: same {ours['accepted']:,} report ids as the peer; max coordinate difference {err:.1e} deg")
         print(f"accuracy: the Excel import stored the same {same:,} rows as the CSV import "
               f"(every value of {', '.join(columns)} equal)")
