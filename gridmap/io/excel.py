@@ -353,19 +353,18 @@ def _datetime_column_text(values: pd.Series) -> pd.Series | None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    day = np.zeros(len(values), dtype=bool)
-    if not all(type(v) is dt.datetime for v in values):
-        day = np.fromiter((type(v) is dt.date for v in values), dtype=bool, count=len(values))
-        if not all(type(v) is dt.datetime for v, d in zip(values, day) if not d):
-            return None
-    stamps = pd.to_datetime(pd.Series(values.to_numpy(), dtype=object)).dt.round("ms").to_numpy(
-        dtype="datetime64[us]")
-    text = np.datetime_as_string(stamps.astype("datetime64[s]"), unit="s")
+    cells = values.to_numpy(dtype=object)
+    kinds = set(map(type, cells))  # exact types: a subclass (pd.Timestamp) goes cell by cell
+    if not kinds <= {dt.datetime, dt.date}:
+        return None
+    day = np.fromiter(map(type, cells), dtype=object, count=len(cells)) == dt.date if dt.date in kinds else None
+    stamps = pd.to_datetime(pd.Series(cells, dtype=object)).dt.round("ms").to_numpy(dtype="datetime64[us]")
+    text = np.datetime_as_string(stamps.astype("datetime64[s]"), unit="s").astype("U26")
     fraction = stamps.astype("int64") % 1_000_000 != 0
     if fraction.any():
-        text = np.where(fraction, np.datetime_as_string(stamps, unit="us"), text)
-    if day.any():
-        text = np.where(day, np.datetime_as_string(stamps.astype("datetime64[D]"), unit="D"), text)
+        text[fraction] = np.datetime_as_string(stamps[fraction], unit="us")
+    if day is not None:
+        text[day] = np.datetime_as_string(stamps[day].astype("datetime64[D]"), unit="D")
     spaced = pc.replace_substring(pa.array(text, type=pa.string()), "T", " ", max_replacements=1)
     return pd.Series(spaced, index=values.index, dtype=str)
 
