@@ -1165,15 +1165,35 @@ def _assign_grids(stored: np.ndarray, ok: np.ndarray, grids: gpd.GeoDataFrame, c
     anchors[areas] = shapely.point_on_surface(geoms[areas])
     tree = shapely.STRtree(grid_geoms)
     hit_row, hit_grid = tree.query(anchors, predicate="intersects")
-    order = np.lexsort((hit_grid, hit_row))
-    first_rows, first = np.unique(hit_row[order], return_index=True)
-    assigned = np.full(len(stored), None, dtype=object)
-    assigned[rows[first_rows]] = codes[hit_grid[order][first]]
-    result = pd.Series(assigned, index=current.index).astype("str")
+    first_rows, first_grid = _first_hits(hit_row, hit_grid)
+    which = np.full(len(stored), len(codes), dtype=np.intp)  # len(codes): the missing code after the last grid
+    which[rows[first_rows]] = first_grid
+    result = pd.Series(pd.array([*codes, None], dtype="str").take(which), index=current.index)
     changed = int((current.notna() & result.notna() & (current != result)).sum())
     if changed:
         logger.info("%d records had a grid_code other than the grid holding them; the location wins", changed)
     return result
+
+
+def _first_hits(hit_row: np.ndarray, hit_grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row with a hit and the smallest grid index it hit (pairs from :meth:`shapely.STRtree.query`).
+
+    The query lists the pairs by row already; then one pass over them does it, without sorting.
+
+    Examples
+    --------
+    >>> _first_hits(np.array([0, 0, 2, 5, 5, 5]), np.array([3, 1, 4, 2, 0, 7]))
+    (array([0, 2, 5]), array([1, 4, 0]))
+    >>> _first_hits(np.array([2, 0, 2]), np.array([1, 5, 0]))
+    (array([0, 2]), array([5, 0]))
+    """
+    if len(hit_row) == 0:
+        return hit_row, hit_grid
+    if (np.diff(hit_row) < 0).any():
+        order = np.argsort(hit_row, kind="stable")
+        hit_row, hit_grid = hit_row[order], hit_grid[order]
+    starts = np.flatnonzero(np.r_[True, hit_row[1:] != hit_row[:-1]])
+    return hit_row[starts], np.minimum.reduceat(hit_grid, starts)
 
 
 # ----------------------------------------------------------------------------- output

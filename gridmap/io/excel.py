@@ -294,8 +294,9 @@ def _table(rows: list[list[Any]], merged: list[Any], header_at: int, *, source: 
     filled = np.zeros(len(body), dtype=bool)
     for j in keep:
         filled |= ~blank[j]
-    frame = pd.DataFrame({name: texts[j][filled].to_numpy() for name, j in zip(names, keep)}, columns=names,
-                         dtype=str)
+    every = bool(filled.all())  # no blank rows: the columns are taken as they are, not copied
+    frame = pd.DataFrame({name: (texts[j] if every else texts[j][filled]).reset_index(drop=True)
+                          for name, j in zip(names, keep)}, columns=names, dtype=str)
     numbers = np.arange(header_at + 2, header_at + 2 + len(body), dtype="int64")[filled]
     return frame.reset_index(drop=True), numbers
 
@@ -314,16 +315,59 @@ def column_text(values: pd.Series) -> pd.Series:
     if kind == "string":
         return values.astype(str)
     if kind == "floating":
-        numbers = values.to_numpy(dtype="float64")
-        whole = np.isfinite(numbers) & (numbers == np.trunc(numbers)) & (np.abs(numbers) < 1e16)
-        out = np.where(np.isfinite(numbers), numbers.astype(str), "").astype(object)
-        out[whole] = numbers[whole].astype("int64").astype(str)
-        return pd.Series(out, index=values.index, dtype=object).astype(str)
-    if kind == "datetime" and all(type(v) is dt.datetime for v in values):
-        stamps = pd.to_datetime(values).dt.round("ms").to_numpy(dtype="datetime64[us]")
-        text = pd.Series(np.datetime_as_string(stamps, unit="us"), index=values.index)
-        return text.str.replace("T", " ", regex=False).str.replace(r"\.000000$", "", regex=True)
+        return _float_column_text(values)
+    if kind in ("datetime", "date"):
+        text = _datetime_column_text(values)
+        if text is not None:
+            return text
     return values.map(cell_text).astype(str)
+
+
+def _float_column_text(values: pd.Series) -> pd.Series:
+    """:func:`cell_text` of a column of floats, without a Python object per cell.
+
+    Whole numbers are written as integers; pyarrow writes the others as the
+    shortest text that reads back as the same float, as ``repr`` does, except
+    where ``repr`` writes an exponent (below 1e-4 and from 1e16) or pyarrow
+    does: those few numpy writes, as ``repr`` does.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    numbers = values.to_numpy(dtype="float64")
+    finite = np.isfinite(numbers)
+    size = np.abs(np.where(finite, numbers, 0.0))
+    whole = finite & (numbers == np.trunc(numbers)) & (size < 1e16)
+    fraction = finite & ~whole
+    shortest = pc.cast(pa.array(np.where(fraction, numbers, 0.0)), pa.string())
+    exponent = fraction & ((size < 1e-4) | (size >= 1e16) | np.asarray(pc.match_substring(shortest, "e"), dtype=bool))
+    integers = pc.cast(pa.array(np.where(whole, numbers, 0.0).astype("int64")), pa.string())
+    text = pc.if_else(pa.array(whole), integers, pc.if_else(pa.array(fraction), shortest, ""))
+    if exponent.any():
+        text = pc.replace_with_mask(text, pa.array(exponent), pa.array(numbers[exponent].astype(str), type=pa.string()))
+    return pd.Series(text, index=values.index, dtype=str)
+
+
+def _datetime_column_text(values: pd.Series) -> pd.Series | None:
+    """:func:`cell_text` of a column of datetimes and dates (calamine gives a date for a whole-day
+    serial), without a Python object per cell; None when it holds anything else."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    cells = values.to_numpy(dtype=object)
+    kinds = set(map(type, cells))  # exact types: a subclass (pd.Timestamp) goes cell by cell
+    if not kinds <= {dt.datetime, dt.date}:
+        return None
+    day = np.fromiter(map(type, cells), dtype=object, count=len(cells)) == dt.date if dt.date in kinds else None
+    stamps = pd.to_datetime(pd.Series(cells, dtype=object)).dt.round("ms").to_numpy(dtype="datetime64[us]")
+    text = np.datetime_as_string(stamps.astype("datetime64[s]"), unit="s").astype("U26")
+    fraction = stamps.astype("int64") % 1_000_000 != 0
+    if fraction.any():
+        text[fraction] = np.datetime_as_string(stamps[fraction], unit="us")
+    if day is not None:
+        text[day] = np.datetime_as_string(stamps[day].astype("datetime64[D]"), unit="D")
+    spaced = pc.replace_substring(pa.array(text, type=pa.string()), "T", " ", max_replacements=1)
+    return pd.Series(spaced, index=values.index, dtype=str)
 
 
 def _fill_merged(body: pd.DataFrame, merged: list[Any], *, first: int) -> None:

@@ -49,6 +49,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from gridmap._errors import ReadError
@@ -428,8 +429,11 @@ def _parse_fast(text: str, header: list[str], stamp: dict[str, str], delimiter: 
     frame = table.to_pandas()
     frame.columns = header
     # pyarrow numbers rows from 1 counting the header and not blank lines: record = number - 1
-    bad_numbers = np.array([number - 1 for number, _, _ in ragged], dtype="int64")
-    numbers = np.setdiff1d(np.arange(1, len(frame) + len(ragged) + 1, dtype="int64"), bad_numbers)
+    numbers = np.arange(1, len(frame) + len(ragged) + 1, dtype="int64")
+    if ragged:
+        good = np.ones(len(numbers), dtype=bool)
+        good[[number - 2 for number, _, _ in ragged]] = False
+        numbers = numbers[good]
     bad = [
         _ragged(stamp, number - 1, raw, f"the line has {fields} fields but the header has {len(header)}; "
                 f"fix the line's {_DELIMITER_NAMES[delimiter]}/quotes")
@@ -527,12 +531,39 @@ def _to_float(text: pd.Series) -> np.ndarray:
     return out
 
 
+def _plain_floats(values: pd.Series) -> np.ndarray | None:
+    """The values as float64 (non-finite as NaN) when every one is a plain number, else None.
+
+    pyarrow's cast parses a million numbers in milliseconds but refuses blanks,
+    spaces, decimal commas and full-width digits; any of those (or a missing
+    value) returns None and the caller takes the careful path
+    (:func:`_clean_numbers`, :func:`_to_float`), which gives the same numbers.
+    """
+    try:
+        arr = pa.array(values.array)
+        if arr.null_count or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            return None
+        out = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False).astype("float64", copy=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError):
+        return None
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def _coordinate_values(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A coordinate column as float64 (NaN where unparseable) and where it is empty."""
+    fast = _plain_floats(values)
+    if fast is not None:
+        return fast, np.zeros(len(values), dtype=bool)
+    text = _clean_numbers(values)
+    return _to_float(text), np.asarray((text == "").fillna(False), dtype=bool)
+
+
 def _points(table: _Table, columns: tuple[str, str], stamp: dict[str, str], *,
             crs: object | None = "EPSG:4326") -> tuple[gpd.GeoDataFrame, list[dict]]:
     frame = table.frame
-    lon_text, lat_text = (_clean_numbers(frame[c]) for c in columns)
-    lon, lat = _to_float(lon_text), _to_float(lat_text)
-    missing = ((lon_text == "") | (lat_text == "")).to_numpy()
+    (lon, lon_empty), (lat, lat_empty) = (_coordinate_values(frame[c]) for c in columns)
+    missing = lon_empty | lat_empty
     unparseable = ~missing & (np.isnan(lon) | np.isnan(lat))
     bad: list[dict[str, Any]] = []
     for reason, mask in (("missing_coordinates", missing), ("unparseable_coordinates", unparseable)):
@@ -545,7 +576,7 @@ def _points(table: _Table, columns: tuple[str, str], stamp: dict[str, str], *,
             bad.append(quarantine_row(**stamp, record=int(table.numbers[pos]), raw=row.to_dict(),
                                       reason=reason, detail=detail))
     keep = ~(missing | unparseable)
-    records = _with_numbers(frame[keep], table.numbers[keep])
+    records = _with_numbers(frame if keep.all() else frame[keep], table.numbers[keep])
     geometry = gpd.points_from_xy(lon[keep], lat[keep], crs=crs)
     return gpd.GeoDataFrame(records, geometry=geometry, crs=crs), bad
 
