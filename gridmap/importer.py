@@ -75,6 +75,28 @@ def _check_crs(workspace: "Workspace", result: Any, coords: str | None, *, what:
     check_coords_for(records.crs, coords, what=what)
 
 
+def _community_codes(workspace: "Workspace", layer: str) -> dict[str, str] | None:
+    """Community name → code from the workspace's communities, for a layer that names communities (grids)."""
+    if layer == "communities" or "community_code" not in layer_spec(layer).column_names:
+        return None
+    communities = workspace.read_layer("communities")
+    return {str(name).strip(): str(code) for name, code in zip(communities["name"], communities["community_code"])
+            if isinstance(name, str) and name.strip() and isinstance(code, str)}
+
+
+def _header_map(workspace: "Workspace", layer: str, columns: Mapping[str, str] | None) -> dict[str, str]:
+    """The stored aliases of `layer` (``gridmap alias``), overridden by the `columns` given for this import."""
+    from gridmap.records import check_column_map
+
+    given = check_column_map(layer, columns)  # refused before anything is read
+    stored = workspace.column_aliases(layer)
+    # a column mapped for this import is filled from that header, not from a stored alias of it
+    merged = {str(source): str(target) for source, target in zip(stored["source"], stored["target"])
+              if target not in given.values()}
+    merged.update(given)
+    return merged
+
+
 def _repairs(frame: pd.DataFrame | None) -> list[dict[str, float | None]]:
     if frame is None or len(frame) == 0:
         return []
@@ -98,6 +120,7 @@ def import_file(
     repair: bool = False,
     defaults: Mapping[str, object] | None = None,
     now: pd.Timestamp | None = None,
+    columns: Mapping[str, str] | None = None,
 ) -> ImportSummary:
     """Import one file into a workspace layer and say what happened.
 
@@ -109,6 +132,21 @@ def import_file(
     filled in) must name a report of the workspace (else ``unknown_report``)
     that was rectified (else ``not_rectified``); in the same transaction each
     report's status follows its latest rectification or spot check.
+
+    Which column of the file fills which model column, first match wins (headers compared
+    stripped and lower-cased):
+
+    1. `columns` (``--map SOURCE=TARGET``);
+    2. the workspace's stored aliases of the layer (``gridmap alias``, :meth:`Workspace.add_column_alias`);
+    3. the model's own column names;
+    4. the built-in aliases (:func:`gridmap.model.alias_target`: 网格编号, 所属社区, 上报时间,
+       DBF-truncated names such as ``community_``, ...).
+
+    A user's mapping thus overrides even a header that is a model name. Of two headers
+    for one column the one ranked higher wins. Every column of the file that fills no model
+    column is kept, as one JSON object per row, in the layer's ``extra`` column, and listed in
+    ``ImportSummary.unmapped``. Community names (所属社区, 社区名称) are stored as the codes the
+    workspace's communities layer gives them; an unknown name is quarantined (``unknown_community``).
 
     Parameters
     ----------
@@ -142,6 +180,9 @@ def import_file(
         of reports, ``grid_code`` of grids, ...) is refused, see :func:`gridmap.records.check_defaults`.
     now : pandas.Timestamp, optional
         The present, for the future-time check (default: now).
+    columns : mapping of str to str, optional
+        The file's headers mapped to model columns, ``{"巡查发现问题": "description"}``
+        (``--map 巡查发现问题=description``); a target the layer lacks is refused.
 
     Returns
     -------
@@ -165,13 +206,15 @@ def import_file(
     >>> ws.close()
     """
     from gridmap.io.dispatch import read
-    from gridmap.records import check_defaults, prepare
+    from gridmap.records import check_column_map, check_defaults, prepare
     from gridmap.workspace import Workspace, open_workspace
 
     spec = layer_spec(layer)
     check_defaults(spec.name, defaults)  # before anything is read: a key column set for every row is refused
+    check_column_map(spec.name, columns)
     ws = workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
     try:
+        header_map = _header_map(ws, spec.name, columns)
         result = read(path, layer=spec.name, coords=coords, encoding=encoding, source_layer=source_layer,
                       sheet=sheet, header_row=header_row, crs=crs)
         _check_crs(ws, result, coords, what=Path(path).name)
@@ -185,6 +228,8 @@ def import_file(
             now=now,
             defaults=defaults,
             rectified=_rectified_reports(ws, spec.name),
+            columns=header_map,
+            communities=_community_codes(ws, spec.name),
         )
         summary = ws.append(
             spec.name,
@@ -195,6 +240,7 @@ def import_file(
             read=batch.read,
         )
         summary.repairs = _repairs(batch.repairs)
+        summary.unmapped = list(batch.unmapped)
     finally:
         if ws is not workspace:
             ws.close()
