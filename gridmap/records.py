@@ -648,6 +648,9 @@ def _json_values(values: pd.Series) -> pa.Array:
 def _json_strings(arr: pa.Array) -> pa.Array:
     blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(arr), ""), True)
     arr = pc.if_else(blank, pa.scalar(None, pa.string()), arr)
+    special = pc.fill_null(pc.match_substring_regex(arr, '[\\\\"\\x00-\\x1f]'), False)
+    if not pc.any(special).as_py():  # the common case: nothing to escape
+        return pc.binary_join_element_wise('"', arr, '"', "")
     escaped = pc.replace_substring(pc.replace_substring(arr, "\\", "\\\\"), '"', '\\"')
     quoted = pc.binary_join_element_wise('"', escaped, '"', "")
     control = pc.fill_null(pc.match_substring_regex(arr, "[\\x00-\\x1f]"), False)

@@ -371,7 +371,7 @@ _text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_si
 
 @settings(max_examples=60)
 @given(st.dictionaries(st.text(min_size=1, max_size=8), st.lists(st.none() | _text, min_size=3, max_size=3),
-                       min_size=1, max_size=5),
+                       min_size=1, max_size=5).filter(lambda columns: "\x01数值" not in columns),
        st.lists(st.none() | st.floats(allow_nan=False, allow_infinity=False) | st.integers(-2**53, 2**53),
                 min_size=3, max_size=3))
 @example({'"\\\n': [" ", "\x00", '"'], "备注": ["张三", None, ""]}, [1.5, None, 3])
@@ -416,3 +416,30 @@ def test_shared_exports_never_show_extra(tmp_path: Path, capsys: pytest.CaptureF
         assert "extra" not in shared.columns
         dumped = shared.drop(columns=shared.geometry.name).to_json(force_ascii=False, date_format="iso")
         assert "张三" not in dumped and "13912345678" not in dumped and "北大街" in dumped
+
+
+def test_reader_columns_are_not_the_files_own(tmp_path: Path) -> None:
+    from gridmap.io._base import ReadResult, quarantine_frame
+    from gridmap.records import prepare
+
+    fixes = gpd.GeoDataFrame({"_record": [1, 2], "_kind": ["trkpt", "trkpt"], "time": ["2025-03-01 08:00:00"] * 2,
+                              "ele": [1100.5, None], "segment": [1, 1]},
+                             geometry=gpd.points_from_xy([X0, X0 + 0.001], [Y0, Y0]), crs="EPSG:4326")
+    batch = prepare("tracks", ReadResult(fixes, quarantine_frame(), "t.gpx", "0" * 16),
+                    defaults={"inspector": "巡查员A"}, now=pd.Timestamp("2025-03-02"))
+    assert batch.unmapped == ["ele", "segment"]
+    assert [json.loads(v) for v in batch.accepted["extra"]] == [{"ele": 1100.5, "segment": 1}, {"segment": 1}]
+
+
+def test_a_files_own_extra_column_is_merged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A layer exported with its extra and imported again keeps it; new unmapped columns join it."""
+    ws = _workspace(tmp_path)
+    csv = tmp_path / "again.csv"
+    pd.DataFrame({"report_id": ["R1", "R2", "R3"], "reported_at": ["2025-03-01 08:00"] * 3,
+                  "category": ["垃圾乱倒"] * 3, "extra": ['{"上报人": "刘一", "序号": 1}', None, "not json"],
+                  "网格名称": ["一网格", None, "三网格"], "lon": [X0] * 3, "lat": [Y0] * 3}).to_csv(csv, index=False)
+    code, summary = run_import(capsys, str(ws), "reports", str(csv), "--coords", "wgs84")
+    assert (code, summary["accepted"], summary["unmapped"]) == (0, 3, ["网格名称"])
+    stored = [v and json.loads(v) for (v,) in rows(ws, "SELECT extra FROM reports ORDER BY report_id")]
+    assert stored == [{"上报人": "刘一", "序号": 1, "网格名称": "一网格"}, None,
+                      {"extra": "not json", "网格名称": "三网格"}]
