@@ -115,6 +115,8 @@ def _cmd_alias(args: argparse.Namespace) -> int:
     from gridmap.records import check_column_map
     from gridmap.workspace import open_workspace
 
+    if args.layer is not None and "=" in args.layer:
+        raise GridmapError(f"{args.layer!r} is a mapping, not a layer: gridmap alias WORKSPACE LAYER HEADER=COLUMN")
     if args.pairs and args.layer is None:
         raise GridmapError("name the layer before the mappings: gridmap alias WORKSPACE LAYER HEADER=COLUMN")
     layer = None if args.layer is None else layer_spec(args.layer).name

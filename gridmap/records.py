@@ -461,7 +461,7 @@ def _map_columns(columns: list[Any], spec: LayerSpec, records: pd.DataFrame, *,
             target = _grouped_target(name, group_sep, spec)
         if rank and target == name:
             rank = 1
-        if target in _COORD_NAMES and geometry is not None and rank:
+        if target in _COORD_NAMES and geometry is not None:
             target = None  # the reader made the geometry: other coordinate-like columns are data
         held = best.get(target) if target is not None else None
         if target is None or (held is not None and held[1] <= rank):
@@ -646,21 +646,16 @@ def _json_values(values: pd.Series) -> pa.Array:
 
 
 def _json_strings(arr: pa.Array) -> pa.Array:
+    """Text as JSON strings; only values holding a quote, a backslash or a control character go
+    through ``json.dumps``, the others are just quoted."""
     blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(arr), ""), True)
     arr = pc.if_else(blank, pa.scalar(None, pa.string()), arr)
+    quoted = pc.binary_join_element_wise('"', arr, '"', "")
     special = pc.fill_null(pc.match_substring_regex(arr, '[\\\\"\\x00-\\x1f]'), False)
     if not pc.any(special).as_py():  # the common case: nothing to escape
-        return pc.binary_join_element_wise('"', arr, '"', "")
-    escaped = pc.replace_substring(pc.replace_substring(arr, "\\", "\\\\"), '"', '\\"')
-    quoted = pc.binary_join_element_wise('"', escaped, '"', "")
-    control = pc.fill_null(pc.match_substring_regex(arr, "[\\x00-\\x1f]"), False)
-    if pc.any(control).as_py():
-        idx = np.flatnonzero(control.to_numpy(zero_copy_only=False))
-        slow = quoted.to_pylist()
-        for i in idx:
-            slow[i] = json.dumps(arr[int(i)].as_py(), ensure_ascii=False)
-        quoted = pa.array(slow, type=pa.string())
-    return quoted
+        return quoted
+    escaped = [json.dumps(v, ensure_ascii=False) for v in pc.filter(arr, special).to_pylist()]
+    return pc.replace_with_mask(quoted, special, pa.array(escaped, type=pa.string()))
 
 
 def _json_floats(arr: np.ndarray) -> pa.Array:

@@ -288,6 +288,10 @@ def test_map_and_stored_alias_equal_a_renamed_header(tmp_path: Path, capsys: pyt
     assert main(["alias", str(aliased), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {
         "aliases": [{"layer": "reports", "source": "巡查发现问题", "target": "description"}]}
+    assert main(["alias", str(aliased), "grids"]) == 0
+    assert capsys.readouterr().out.strip() == "no column aliases stored for grids"
+    assert main(["alias", str(aliased), "网格名称=name"]) == 2
+    assert "is a mapping, not a layer" in capsys.readouterr().err
 
 
 def test_map_with_a_source_holding_an_equals_sign(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
