@@ -865,11 +865,12 @@ def _resolve_communities(typed: dict[str, pd.Series], verdicts: _Verdicts, commu
     if by_name:
         known = resolved.map(lambda v: v in codes or v.isascii() and v.isdigit(), na_action="ignore")
         bad = (text.notna() & ~known.fillna(True).astype(bool)).to_numpy(dtype=bool)
-        hint = ("the workspace has no communities: import them first (gridmap import WORKSPACE communities FILE)"
-                if not names else f"known communities: {', '.join(sorted(names)[:20])}")
+        known = (f" (it knows {', '.join(sorted(names)[:20])}{', ...' if len(names) > 20 else ''})" if names
+                 else " (the workspace has no communities yet)")
         verdicts.flag(bad, "unknown_community", lambda idx: [
-            f"community {text.iloc[i]!r} is not a community name the workspace knows; {hint}, "
-            "or write the 12-digit community code instead (a 社区编码 column)" for i in idx])
+            f"community {text.iloc[i]!r} is not a name the communities layer knows{known}; import the communities "
+            "layer first (gridmap import WORKSPACE communities FILE), or write the community code instead "
+            "(a 社区编码 column)" for i in idx])
     typed["community_code"] = resolved
 
 

@@ -109,7 +109,8 @@ def test_gbk_shapefile_with_chinese_field_names(tmp_path: Path, capsys: pytest.C
     for row, grid in zip(stored, GRIDS[:3]):
         assert json.loads(row[5]) == {"占地面积": grid[5], **({"备注": grid[6]} if grid[6] else {})}
     (raw, detail), = rows(ws, "SELECT raw, detail FROM quarantine WHERE reason = 'unknown_community'")
-    assert "西门社区" in raw and "西门社区" in detail and "community code" in detail and "北门社区" in detail
+    assert "西门社区" in raw and "西门社区" in detail and "北门社区" in detail
+    assert "gridmap import WORKSPACE communities" in detail and "community code" in detail
 
 
 def test_community_names_without_communities_layer_say_import_it_first(
