@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import pandas as pd
 
 from gridmap._errors import CRSError
-from gridmap.model import ImportSummary, layer_spec
+from gridmap.model import EXTRA_COLUMN, ImportSummary, layer_spec
 
 if TYPE_CHECKING:  # pragma: no cover
     from gridmap.workspace import Workspace
@@ -92,7 +92,7 @@ def _header_map(workspace: "Workspace", layer: str, columns: Mapping[str, str] |
     stored = workspace.column_aliases(layer)
     # a column mapped for this import is filled from that header, not from a stored alias of it
     merged = {str(source): str(target) for source, target in zip(stored["source"], stored["target"])
-              if target not in given.values()}
+              if target not in given.values() or target == EXTRA_COLUMN}
     merged.update(given)
     return merged
 

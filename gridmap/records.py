@@ -399,8 +399,8 @@ def check_column_map(layer: str, columns: Mapping[str, str] | None) -> dict[str,
     """A user's header mapping (``--map SOURCE=TARGET``, ``columns=``) checked, with normalised headers.
 
     Headers are compared stripped and lower-cased (as every header is); a target must be a
-    column of the layer (``extra`` excepted: unmapped columns go there by themselves) or
-    ``lon``/``lat``.
+    column of the layer or ``lon``/``lat``. A header mapped to ``extra`` is kept there (so no
+    built-in alias applies to it).
 
     Raises
     ------
@@ -417,16 +417,14 @@ def check_column_map(layer: str, columns: Mapping[str, str] | None) -> dict[str,
     gridmap._errors.SchemaError: 网格名=grid_name: grid_name is not a column of layer 'grids'; ...
     """
     spec = layer_spec(layer)
-    targets = [c for c in spec.column_names if c != EXTRA_COLUMN] + list(_COORD_NAMES)
+    targets = [*spec.column_names, *_COORD_NAMES]
     checked: dict[str, str] = {}
     for source, target in (columns or {}).items():
         header = _normalise(source)
         if not header:
             raise SchemaError(f"{source}={target}: the header (before '=') is empty; write HEADER=COLUMN")
         if target not in targets:
-            hint = (" (columns nothing maps to are kept in extra by themselves: leave it unmapped)"
-                    if target == EXTRA_COLUMN else "")
-            raise SchemaError(f"{source}={target}: {target} is not a column of layer {spec.name!r}{hint}; "
+            raise SchemaError(f"{source}={target}: {target} is not a column of layer {spec.name!r}; "
                               f"map it to one of: {', '.join(targets)}")
         checked[header] = target
     return checked
@@ -461,6 +459,8 @@ def _map_columns(columns: list[Any], spec: LayerSpec, records: pd.DataFrame, *,
             target = _grouped_target(name, group_sep, spec)
         if rank and target == name:
             rank = 1
+        if target == EXTRA_COLUMN and rank == 0:
+            target = None  # the user keeps this column in extra
         if target in _COORD_NAMES and geometry is not None:
             target = None  # the reader made the geometry: other coordinate-like columns are data
         held = best.get(target) if target is not None else None

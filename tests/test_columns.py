@@ -448,3 +448,12 @@ def test_a_files_own_extra_column_is_merged(tmp_path: Path, capsys: pytest.Captu
     stored = [v and json.loads(v) for (v,) in rows(ws, "SELECT extra FROM reports ORDER BY report_id")]
     assert stored == [{"上报人": "刘一", "序号": 1, "网格名称": "一网格"}, None,
                       {"extra": "not json", "网格名称": "三网格"}]
+
+
+def test_a_stored_alias_to_extra_keeps_the_column_in_extra(tmp_path: Path) -> None:
+    ws_path = _workspace(tmp_path)
+    with open_workspace(ws_path) as ws:
+        ws.add_column_alias("reports", "描述", "extra")  # the workspace accepts it; import must not choke on it
+        summary = gridmap.import_file(ws, "reports", _patrol_csv(tmp_path / "p.csv"), coords="wgs84")
+    assert summary.unmapped == ["巡查发现问题", "描述"]
+    assert [r[3] for r in _stored_reports(ws_path)] == [None, None]
