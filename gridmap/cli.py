@@ -95,7 +95,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     summary = import_file(
         args.workspace, args.layer, args.file, coords=args.coords, encoding=args.encoding,
         source_layer=args.source_layer, repair=args.repair, defaults=defaults or None,
-        sheet=args.sheet, header_row=args.header_row, crs=args.crs,
+        sheet=args.sheet, header_row=args.header_row, crs=args.crs, columns=_parse_maps(args.map) or None,
     )
     if args.json:
         _out(json.dumps(summary.to_dict(), ensure_ascii=False))
@@ -114,6 +114,49 @@ def _parse_settings(pairs: Sequence[str] | None) -> dict[str, object]:
             raise GridmapError(f"--set takes COLUMN=VALUE, e.g. --set category=垃圾乱倒; got {pair!r}")
         settings[key.strip()] = value
     return settings
+
+
+def _parse_maps(pairs: Sequence[str] | None, option: str = "--map") -> dict[str, str]:
+    """``SOURCE=TARGET`` pairs as a dict; the last ``=`` splits, so a header may hold one."""
+    maps: dict[str, str] = {}
+    for pair in pairs or ():
+        source, sep, target = pair.rpartition("=")
+        if not sep or not source.strip() or not target.strip():
+            raise GridmapError(f"{option} takes HEADER=COLUMN, e.g. {option} 网格名称=name; got {pair!r}")
+        maps[source.strip()] = target.strip()
+    return maps
+
+
+def _cmd_alias(args: argparse.Namespace) -> int:
+    """Store header mappings of a layer in the workspace, or list the stored ones."""
+    from gridmap.model import layer_spec
+    from gridmap.records import check_column_map
+    from gridmap.workspace import open_workspace
+
+    if args.layer is not None and "=" in args.layer:
+        raise GridmapError(f"{args.layer!r} is a mapping, not a layer: gridmap alias WORKSPACE LAYER HEADER=COLUMN")
+    if args.pairs and args.layer is None:
+        raise GridmapError("name the layer before the mappings: gridmap alias WORKSPACE LAYER HEADER=COLUMN")
+    layer = None if args.layer is None else layer_spec(args.layer).name
+    pairs = _parse_maps(args.pairs, option="gridmap alias WORKSPACE LAYER")
+    if layer is not None:
+        check_column_map(layer, pairs)  # every pair checked before one is stored
+    with open_workspace(args.workspace) as ws:
+        for source, target in pairs.items():
+            ws.add_column_alias(str(layer), source, target)
+        table = ws.column_aliases(layer)
+    rows = [{"layer": r.layer, "source": r.source, "target": r.target} for r in table.itertuples(index=False)]
+    if pairs:
+        stored = set(check_column_map(str(layer), pairs))
+        rows = [r for r in rows if r["source"] in stored]
+    if args.json:
+        _out(json.dumps({"stored" if pairs else "aliases": rows}, ensure_ascii=False))
+        return 0
+    if not rows:
+        _out("no column aliases stored" + ("" if layer is None else f" for {layer}"))
+    for row in rows:
+        _out(f"{'stored ' if pairs else ''}{row['layer']:<17} {row['source']} → {row['target']}")
+    return 0
 
 
 def _cmd_category(args: argparse.Namespace) -> int:
@@ -594,6 +637,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="COLUMN=VALUE",
                    help="value for a column the file lacks or leaves empty (the file's values win), e.g."
                         " --set category=卫生死角 for photos (repeatable)")
+    p.add_argument("--map", action="append", metavar="HEADER=COLUMN",
+                   help="read the file's column HEADER as model column COLUMN, e.g. --map 巡查发现问题=description"
+                        " (repeatable; wins over stored and built-in aliases)")
     p.add_argument("--repair", action="store_true", help="repair invalid geometries instead of quarantining them")
     p.add_argument("--json", action="store_true", help="print one JSON object with the counts")
     p.add_argument("--strict", action="store_true", help="exit 1 when anything was quarantined")
@@ -613,6 +659,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--add", nargs=2, metavar=("KEY", "ZH"), help="add a category: English key and zh-Hans label")
     p.add_argument("--en", help="English label of the category added")
     p.set_defaults(func=_cmd_category)
+
+    p = sub.add_parser("alias", help="remember what a file's column means (HEADER=COLUMN), or list what is stored")
+    p.add_argument("workspace", type=Path)
+    p.add_argument("layer", nargs="?", metavar="LAYER", help="the layer the files go into (omit to list all)")
+    p.add_argument("pairs", nargs="*", metavar="HEADER=COLUMN", help="mappings to store, e.g. 网格名称=name")
+    p.add_argument("--json", action="store_true", help='print {"aliases": [...]} (or {"stored": [...]})')
+    p.set_defaults(func=_cmd_alias)
 
     p = sub.add_parser("coverage", help="sweep coverage of every grid from the inspectors' GPS fixes; dead corners")
     p.add_argument("workspace", type=Path)

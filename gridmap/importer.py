@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import pandas as pd
 
 from gridmap._errors import CRSError, ReadError
-from gridmap.model import ImportSummary, layer_spec
+from gridmap.model import EXTRA_COLUMN, ImportSummary, layer_spec
 
 if TYPE_CHECKING:  # pragma: no cover
     from gridmap.workspace import Workspace
@@ -131,6 +131,28 @@ def _nothing_read(result: Any, name: str) -> list[str]:
     return [f"{name} holds no records: nothing was imported"]
 
 
+def _community_codes(workspace: "Workspace", layer: str) -> dict[str, str] | None:
+    """Community name → code from the workspace's communities, for a layer that names communities (grids)."""
+    if layer == "communities" or "community_code" not in layer_spec(layer).column_names:
+        return None
+    communities = workspace.read_layer("communities")
+    return {str(name).strip(): str(code) for name, code in zip(communities["name"], communities["community_code"])
+            if isinstance(name, str) and name.strip() and isinstance(code, str)}
+
+
+def _header_map(workspace: "Workspace", layer: str, columns: Mapping[str, str] | None) -> dict[str, str]:
+    """The stored aliases of `layer` (``gridmap alias``), overridden by the `columns` given for this import."""
+    from gridmap.records import check_column_map
+
+    given = check_column_map(layer, columns)  # refused before anything is read
+    stored = workspace.column_aliases(layer)
+    # a column mapped for this import is filled from that header, not from a stored alias of it
+    merged = {str(source): str(target) for source, target in zip(stored["source"], stored["target"])
+              if target not in given.values() or target == EXTRA_COLUMN}
+    merged.update(given)
+    return merged
+
+
 def _repairs(frame: pd.DataFrame | None) -> list[dict[str, float | None]]:
     if frame is None or len(frame) == 0:
         return []
@@ -154,6 +176,7 @@ def import_file(
     repair: bool = False,
     defaults: Mapping[str, object] | None = None,
     now: pd.Timestamp | None = None,
+    columns: Mapping[str, str] | None = None,
 ) -> ImportSummary:
     """Import one file into a workspace layer and say what happened.
 
@@ -169,7 +192,7 @@ def import_file(
     Error messages name the fix as ``gridmap import`` spells it, the way most
     users meet them; each option is the keyword below:
 
-    ====================  ====================================
+    ====================  =============================
     command line          keyword
     ====================  ====================================
     ``--coords``          `coords`
@@ -182,6 +205,21 @@ def import_file(
     ``--set C=V``         `defaults` (``{"C": "V"}``)
     ``--inspector N``     `defaults` (``{"inspector": "N"}``)
     ====================  ====================================
+=======
+    Which column of the file fills which model column, first match wins (headers compared
+    stripped and lower-cased):
+
+    1. `columns` (``--map SOURCE=TARGET``);
+    2. the workspace's stored aliases of the layer (``gridmap alias``, :meth:`Workspace.add_column_alias`);
+    3. the model's own column names;
+    4. the built-in aliases (:func:`gridmap.model.alias_target`: 网格编号, 所属社区, 上报时间,
+       DBF-truncated names such as ``community_``, ...).
+
+    A user's mapping thus overrides even a header that is a model name. Of two headers
+    for one column the one ranked higher wins. Every column of the file that fills no model
+    column is kept, as one JSON object per row, in the layer's ``extra`` column, and listed in
+    ``ImportSummary.unmapped``. Community names (所属社区, 社区名称) are stored as the codes the
+    workspace's communities layer gives them; an unknown name is quarantined (``unknown_community``).
 
     Parameters
     ----------
@@ -215,6 +253,9 @@ def import_file(
         of reports, ``grid_code`` of grids, ...) is refused, see :func:`gridmap.records.check_defaults`.
     now : pandas.Timestamp, optional
         The present, for the future-time check (default: now).
+    columns : mapping of str to str, optional
+        The file's headers mapped to model columns, ``{"巡查发现问题": "description"}``
+        (``--map 巡查发现问题=description``); a target the layer lacks is refused.
 
     Returns
     -------
@@ -249,13 +290,15 @@ def import_file(
     >>> ws.close()
     """
     from gridmap.io.dispatch import read
-    from gridmap.records import check_defaults, prepare
+    from gridmap.records import check_column_map, check_defaults, prepare
     from gridmap.workspace import Workspace, open_workspace
 
     spec = layer_spec(layer)
     check_defaults(spec.name, defaults)  # before anything is read: a key column set for every row is refused
+    check_column_map(spec.name, columns)
     ws = workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
     try:
+        header_map = _header_map(ws, spec.name, columns)
         result = read(path, layer=spec.name, coords=coords, encoding=encoding, source_layer=source_layer,
                       sheet=sheet, header_row=header_row, crs=crs)
         warnings = _nothing_read(result, Path(path).name)
@@ -270,6 +313,8 @@ def import_file(
             now=now,
             defaults=defaults,
             rectified=_rectified_reports(ws, spec.name),
+            columns=header_map,
+            communities=_community_codes(ws, spec.name),
         )
         summary = ws.append(
             spec.name,
@@ -281,6 +326,7 @@ def import_file(
         )
         summary.repairs = _repairs(batch.repairs)
         summary.warnings = warnings
+        summary.unmapped = list(batch.unmapped)
     finally:
         if ws is not workspace:
             ws.close()

@@ -54,7 +54,7 @@ from typing import Iterable, Sequence, TypeVar
 import pandas as pd
 
 from gridmap._errors import ReadError, SchemaError
-from gridmap.model import LAYERS
+from gridmap.model import EXTRA_COLUMN, LAYERS
 
 __all__ = [
     "COMPOUND_SURNAMES",
@@ -287,7 +287,8 @@ def redact_frame(
         holding text (descriptions, names of places, codes...) and every numeric
         column holding a value that looks like a phone number (turned into text).
     drop_columns : sequence, optional
-        Columns removed. Default: the frame's personal phone columns (``cadre_phone``).
+        Columns removed. Default: the frame's personal phone columns (``cadre_phone``) and
+        ``extra`` (a file's unmapped columns as JSON: any names, phones or ID numbers).
     strict : bool
         Passed to :func:`redact_text`.
 
@@ -311,7 +312,7 @@ def redact_frame(
     """
     names, phones = personal_columns()
     if drop_columns is None:
-        drop_columns = [c for c in frame.columns if c in phones]
+        drop_columns = [c for c in frame.columns if c in phones or c == EXTRA_COLUMN]
     if name_columns is None:
         name_columns = [c for c in frame.columns if c in names and c not in drop_columns]
     drop = _check_columns(frame, drop_columns, "drop_columns")

@@ -51,13 +51,16 @@ Examples
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
@@ -65,13 +68,14 @@ from shapely.geometry.base import BaseGeometry
 from gridmap._errors import CRSError, ReadError, SchemaError
 from gridmap.io._base import QUARANTINE_NAMES, ReadResult, quarantine_frame, raw_json
 from gridmap.model import (
-    COLUMN_ALIASES, DEFAULT_TZ, QUARANTINE_REASONS, REPORT_STATUSES, STORAGE_CRS, TARGET_KINDS,
-    Column, LayerSpec, category_lookup, layer_spec, normalize_label, spotcheck_result, unknown_category_hint,
+    COLUMN_ALIASES, COMMUNITY_NAME_HEADERS, DEFAULT_TZ, EXTRA_COLUMN, LAYER_COLUMN_ALIASES, QUARANTINE_REASONS,
+    REPORT_STATUSES, STORAGE_CRS, TARGET_KINDS, Column, LayerSpec, alias_target, category_lookup, layer_spec,
+    normalize_label, spotcheck_result, unknown_category_hint,
 )
 
-__all__ = ["PreparedBatch", "prepare", "check_defaults", "parse_times", "CHINA_BOUNDS", "FUTURE_SLACK",
-           "EARLIEST_TIME", "COORDS",
-           "SURVEY_ALIASES", "UTC_HEADERS"]
+__all__ = ["PreparedBatch", "prepare", "check_defaults", "check_column_map", "extra_json", "parse_times",
+           "CHINA_BOUNDS", "FUTURE_SLACK", "EARLIEST_TIME", "COORDS", "SURVEY_ALIASES", "UTC_HEADERS",
+           "READER_COLUMNS"]
 
 logger = logging.getLogger(__name__)
 
@@ -99,10 +103,9 @@ _ACCEPTED_TYPES: Mapping[str, frozenset[int]] = {
     "MultiLineString": frozenset({_LINE, _MULTILINE}),
     "Geometry": frozenset({_POINT, _POLYGON, _MULTIPOLYGON}),
 }
-#: Header names that mean "the identifier" or "the time" whatever the layer.
-_GENERIC_ID = frozenset({"id", "编号"})
-_GENERIC_TIME = frozenset({"time", "datetime", "时间"})
 _COORD_NAMES = ("lon", "lat")
+#: Columns readers add that are not the file's own: the record number and the GPX point kind.
+READER_COLUMNS = frozenset({"_record", "_kind"})
 #: Headers of survey-app exports, for reports: ODK Central's CSV export (``KEY``, ``meta-instanceID``,
 #: ``SubmissionDate``) and KoboToolbox's (``_uuid``, ``_submission_time``), plus the ``start`` time
 #: both record. The value is (model column, rank): rank 1 is used only when no rank-0 header is present.
@@ -151,6 +154,9 @@ class PreparedBatch:
     repairs : pandas.DataFrame
         Geometries repaired (``repair=True``): ``_record``, ``area_before_m2``,
         ``area_after_m2``, ``change_pct`` (``inf`` when a zero area grew).
+    unmapped : list of str
+        The file's columns no model column took, in file order; their values
+        are in the ``extra`` column as JSON (:func:`extra_json`).
     """
 
     layer: str
@@ -160,6 +166,7 @@ class PreparedBatch:
     source_digest: str
     read: int
     repairs: pd.DataFrame = field(default_factory=lambda: _empty_repairs())
+    unmapped: list[str] = field(default_factory=list)
 
     def reasons(self) -> dict[str, int]:
         """Count quarantined records by reason code.
@@ -219,6 +226,8 @@ def prepare(
     max_outside_km: float = 5.0,
     defaults: Mapping[str, object] | None = None,
     rectified: Mapping[str, bool] | None = None,
+    columns: Mapping[str, str] | None = None,
+    communities: Mapping[str, str] | None = None,
 ) -> PreparedBatch:
     """Check, type and reproject a reader's records for one workspace layer.
 
@@ -259,6 +268,15 @@ def prepare(
         the report was ever rectified. A check of an id not in it is quarantined
         as ``unknown_report``, of a report never rectified as ``not_rectified``.
         None skips both checks.
+    columns : mapping of str to str, optional
+        The user's header mapping, header → model column (``--map``, stored aliases), checked
+        by :func:`check_column_map`. It wins over the model's own names and the built-in aliases.
+    communities : mapping of str to str, optional
+        Community name → community code (the workspace's ``communities`` layer). A
+        ``community_code`` value that is a known name is stored as its code. Read from a
+        header of :data:`gridmap.model.COMMUNITY_NAME_HEADERS` (所属社区, 社区名称), a value
+        that is neither a known name nor a code (digits, or a known code) is quarantined
+        (``unknown_community``).
 
     Returns
     -------
@@ -276,15 +294,18 @@ def prepare(
 
     Notes
     -----
-    Headers are matched after stripping and lower-casing: exact model names
-    first, then :data:`gridmap.model.COLUMN_ALIASES`. The generic headers
+    Headers are matched after stripping and lower-casing: the user's `columns`
+    first, then exact model names, then the built-in aliases (:func:`gridmap.model.alias_target`:
+    layer-specific ones, :data:`gridmap.model.COLUMN_ALIASES`, DBF-truncated model names such as
+    ``community_``). The generic headers
     ``id``/``编号`` name the layer's identifier column (``target_id`` for
     targets) and ``time``/``datetime``/``时间`` its first time column. For
     ``reports`` without an id column, ``name`` (KML/GPX placemark names) serves as
     ``report_id``. ODK Central and KoboToolbox headers (:data:`SURVEY_ALIASES`): ``KEY`` or
     ``_uuid`` (else ``meta-instanceID``) is the report id, ``SubmissionDate`` or ``_submission_time``
     (else ``start``) the report time; ``_submission_time`` without a zone is UTC
-    (:data:`UTC_HEADERS`). Other columns are dropped and logged. Times without a zone
+    (:data:`UTC_HEADERS`). Every other column of the file is kept, as JSON, in the
+    ``extra`` column (:func:`extra_json`) and named in ``unmapped``. Times without a zone
     are Asia/Shanghai; times with a zone keep their instant; 9-13 digit numbers are
     Unix epoch seconds (up to 10 digits) or milliseconds.
 
@@ -311,8 +332,10 @@ def prepare(
     datum = _resolve_coords(coords, result)
     records = result.records
     now_ts = _resolve_now(now)
-    mapping, coord_cols = _map_columns(list(records.columns), spec, records)
-    frame = _model_frame(records, mapping, spec, defaults, result.source)
+    used = frozenset(result.meta.get(k) for k in ("lon_column", "lat_column") if result.meta.get(k) is not None)
+    mapping, coord_cols, unmapped = _map_columns(list(records.columns), spec, records,
+                                                 user=check_column_map(spec.name, columns), used=used)
+    frame = _model_frame(records, mapping, spec, defaults, result.source, unmapped)
     record_no = _record_numbers(records)
     verdicts = _Verdicts(len(frame))
     _check_required(frame, spec, verdicts)
@@ -324,6 +347,9 @@ def prepare(
             subdistrict=subdistrict, max_outside_km=max_outside_km,
         )
     typed = _typed_columns(frame, spec, verdicts, now_ts)
+    if "community_code" in mapping and spec.name != "communities":
+        _resolve_communities(typed, verdicts, communities,
+                             by_name=_normalise(mapping["community_code"]) in COMMUNITY_NAME_HEADERS)
     if rectified is not None and spec.name == "spotchecks":
         _check_reports(typed["report_id"], rectified, verdicts)
     if grids is not None and spec.name in ("reports", "targets") and geometry is not None:
@@ -331,7 +357,10 @@ def prepare(
     accepted = _accepted_frame(typed, geometry, record_no, verdicts.bad, spec)
     quarantine = _quarantine_frame(result, records, record_no, verdicts, spec.name)
     batch = PreparedBatch(spec.name, accepted, quarantine, result.source, result.source_digest, result.read,
-                          repairs)
+                          repairs, [str(c) for c in unmapped])
+    if unmapped:
+        logger.info("columns kept in extra for layer %s (no model column): %s", spec.name,
+                    ", ".join(map(str, unmapped)))
     if batch.read != len(accepted) + len(quarantine):
         raise AssertionError(f"prepare lost records of {result.source}: read {batch.read} != accepted "
                              f"{len(accepted)} + quarantined {len(quarantine)}")
@@ -366,37 +395,66 @@ def _normalise(name: object) -> str:
     return str(name).replace("\ufeff", "").strip().lower()
 
 
-def _id_column(spec: LayerSpec) -> str | None:
-    first = spec.key[0]
-    return first if first == "code" or first.endswith(("_id", "_code")) else None
-
-
 def _alias_target(name: str, spec: LayerSpec) -> str | None:
     """Model column (or lon/lat) that header `name` stands for in this layer, if any."""
-    if name in spec.column_names or name in _COORD_NAMES:
-        return name
-    target = COLUMN_ALIASES.get(name)
+    target = alias_target(name, spec.name)
     if target is None and name in SURVEY_ALIASES and spec.name == "reports":
         return SURVEY_ALIASES[name][0]
-    if target is None:
-        return None
-    if target in spec.column_names or target in _COORD_NAMES:
-        return target
-    if name in _GENERIC_ID:
-        return _id_column(spec)
-    if name in _GENERIC_TIME:
-        return next((c.name for c in spec.columns if c.dtype == "datetime"), None)
-    return None
+    return target
 
 
-def _map_columns(columns: list[Any], spec: LayerSpec, records: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Map model column → file column, and lon/lat → file column; log what is dropped."""
-    skip = {"_record"}
+def check_column_map(layer: str, columns: Mapping[str, str] | None) -> dict[str, str]:
+    """A user's header mapping (``--map SOURCE=TARGET``, ``columns=``) checked, with normalised headers.
+
+    Headers are compared stripped and lower-cased (as every header is); a target must be a
+    column of the layer or ``lon``/``lat``. A header mapped to ``extra`` is kept there (so no
+    built-in alias applies to it).
+
+    Raises
+    ------
+    SchemaError
+        An empty header or a target the layer lacks; the message lists the layer's columns.
+
+    Examples
+    --------
+    >>> check_column_map("grids", {" 网格名 ": "name"})
+    {'网格名': 'name'}
+    >>> check_column_map("grids", {"网格名": "grid_name"})
+    Traceback (most recent call last):
+    ...
+    gridmap._errors.SchemaError: 网格名=grid_name: grid_name is not a column of layer 'grids'; ...
+    """
+    spec = layer_spec(layer)
+    targets = [*spec.column_names, *_COORD_NAMES]
+    checked: dict[str, str] = {}
+    for source, target in (columns or {}).items():
+        header = _normalise(source)
+        if not header:
+            raise SchemaError(f"{source}={target}: the header (before '=') is empty; write HEADER=COLUMN")
+        if target not in targets:
+            raise SchemaError(f"{source}={target}: {target} is not a column of layer {spec.name!r}; "
+                              f"map it to one of: {', '.join(targets)}")
+        checked[header] = target
+    return checked
+
+
+def _map_columns(columns: list[Any], spec: LayerSpec, records: pd.DataFrame, *,
+                 user: Mapping[str, str] | None = None,
+                 used: frozenset[Any] = frozenset()) -> tuple[dict[str, Any], dict[str, Any], list[Any]]:
+    """Map model column → file column, lon/lat → file column; and the file's columns that map to nothing.
+
+    `user` (normalised header → column) wins over everything; then a model's own name; then the
+    built-in aliases. Of two headers for one column the better wins and the other is unmapped.
+    Reader columns (``_record``, the geometry, :data:`READER_COLUMNS`) and `used` (the columns the
+    reader built the points from) are neither.
+    """
+    geometry = None
     if isinstance(records, gpd.GeoDataFrame) and records._geometry_column_name in records.columns:
-        skip.add(records._geometry_column_name)
-    exact: dict[str, Any] = {}
-    alias: dict[str, Any] = {}
-    dropped: list[str] = []
+        geometry = records._geometry_column_name
+    skip = {*READER_COLUMNS, *used, *([geometry] if geometry is not None else [])}
+    user = user or {}
+    best: dict[str, tuple[Any, int]] = {}
+    unmapped: list[Any] = []
     # a survey app's fallback headers (its start time, instanceID) only when the better one is absent
     ranked = sorted(columns, key=lambda c: SURVEY_ALIASES.get(_normalise(c), ("", 0))[1])
     group_sep = _survey_group_separator(columns)
@@ -404,35 +462,41 @@ def _map_columns(columns: list[Any], spec: LayerSpec, records: pd.DataFrame) -> 
         if col in skip:
             continue
         name = _normalise(col)
-        target = _alias_target(name, spec)
+        target, rank = (user[name], 0) if name in user else (_alias_target(name, spec), 2)
         if target is None and group_sep is not None:
             target = _grouped_target(name, group_sep, spec)
-        chosen = exact if target == name else alias
-        if target is None or target in exact or (target in alias and chosen is alias):
-            dropped.append(str(col))
+        if rank and target == name:
+            rank = 1
+        if target == EXTRA_COLUMN and rank == 0:
+            target = None  # the user keeps this column in extra
+        if target in _COORD_NAMES and geometry is not None:
+            target = None  # the reader made the geometry: other coordinate-like columns are data
+        held = best.get(target) if target is not None else None
+        if target is None or (held is not None and held[1] <= rank):
+            unmapped.append(col)
             continue
-        if target in alias:  # an exact name beats an alias seen earlier
-            dropped.append(str(alias.pop(target)))
-        chosen[target] = col
-    mapping = {**alias, **exact}
+        if held is not None:
+            unmapped.append(held[0])
+        best[target] = (col, rank)
+    mapping = {target: col for target, (col, _) in best.items()}
     if spec.name == "reports" and "report_id" not in mapping:
-        name_col = next((c for c in dropped if _normalise(c) in ("name", "名称")), None)
+        name_col = next((c for c in unmapped if _normalise(c) in ("name", "名称")), None)
         if name_col is not None:
-            mapping["report_id"] = _original(columns, name_col)
-            dropped.remove(name_col)
+            mapping["report_id"] = name_col
+            unmapped.remove(name_col)
             logger.info("using column %r as report_id (the file has no id column)", name_col)
     if spec.name == "targets" and "target_id" not in mapping and "name" in mapping:
         mapping["target_id"] = mapping["name"]
         logger.info("using column %r as target_id (the file has no id column)", mapping["name"])
     if (spec.name == "reports" and "submissiondate" in map(_normalise, columns)
-            and _normalise(mapping.get("status", "")) == "status"):
+            and _normalise(mapping.get("status", "")) == "status" and best["status"][1]):
         # ODK Central's own "Status" column is the submission's state (e.g. missingEncryptedFormData),
         # not the report's lifecycle status: a reader-internal column never fills a model column
-        dropped.append(str(mapping.pop("status")))
+        unmapped.append(mapping.pop("status"))
     coord_cols = {k: mapping.pop(k) for k in _COORD_NAMES if k in mapping}
-    if dropped:
-        logger.info("columns dropped for layer %s (not in the model): %s", spec.name, ", ".join(dropped))
-    return mapping, coord_cols
+    order = {c: i for i, c in enumerate(columns)}
+    unmapped.sort(key=lambda c: order.get(c, len(order)))
+    return mapping, coord_cols, unmapped
 
 
 def _survey_group_separator(columns: list[Any]) -> str | None:
@@ -455,10 +519,6 @@ def _grouped_target(name: str, sep: str, spec: LayerSpec) -> str | None:
         return None
     target = _alias_target(name.rsplit(sep, 1)[1].strip(), spec)
     return None if target in _COORD_NAMES else target
-
-
-def _original(columns: list[Any], text: str) -> Any:
-    return next(c for c in columns if str(c) == text)
 
 
 def check_defaults(layer: str, defaults: Mapping[str, object] | None) -> None:
@@ -519,10 +579,15 @@ def check_defaults(layer: str, defaults: Mapping[str, object] | None) -> None:
 
 
 def _model_frame(records: pd.DataFrame, mapping: Mapping[str, Any], spec: LayerSpec,
-                 defaults: Mapping[str, object] | None, source: str) -> pd.DataFrame:
-    """A new frame with the model columns the file has (plus defaults), raw values, index 0..n-1."""
+                 defaults: Mapping[str, object] | None, source: str, unmapped: Sequence[Any] = ()) -> pd.DataFrame:
+    """A new frame with the model columns the file has (plus defaults), raw values, index 0..n-1.
+
+    The `unmapped` columns go into ``extra`` as one JSON object per row (:func:`extra_json`).
+    """
     n = len(records)
     data = {model: _utc_marked(records[col], col).reset_index(drop=True) for model, col in mapping.items()}
+    if unmapped:
+        data[EXTRA_COLUMN] = _with_file_extra(extra_json(records, unmapped), data.get(EXTRA_COLUMN))
     check_defaults(spec.name, defaults)
     for key, value in (defaults or {}).items():
         if key not in data:
@@ -537,6 +602,146 @@ def _model_frame(records: pd.DataFrame, mapping: Mapping[str, Any], spec: LayerS
         if col not in frame:
             frame[col] = pd.Series(np.nan, index=frame.index, dtype="str")
     return frame
+
+
+def extra_json(records: pd.DataFrame, columns: Sequence[Any]) -> pd.Series:
+    """The values of `columns` as one JSON object per row, ``{header: value}``: what ``extra`` stores.
+
+    Empty values (missing, ``""`` or blanks) are left out and a row with nothing left is NA.
+    Text is kept exactly as read (not stripped); whole numbers are JSON integers, other numbers
+    JSON numbers (a non-finite one its text); times their text (``2025-03-01 08:00:00``);
+    ``ensure_ascii=False``, so Chinese stays readable in QGIS. Vectorised with pyarrow: text
+    goes through ``json.dumps`` one value at a time only where it holds control characters.
+
+    Parameters
+    ----------
+    records : pandas.DataFrame
+        The reader's records; not modified.
+    columns : sequence
+        Columns of `records`, in the order their keys are written.
+
+    Returns
+    -------
+    pandas.Series
+        ``str`` dtype, index 0..n-1.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"网格名称": ["北门一网格", " "], "面积": [1.0, 2.5], "备注": ['说"好"', None]})
+    >>> extra_json(frame, ["网格名称", "面积", "备注"]).tolist()
+    ['{"网格名称": "北门一网格", "面积": 1, "备注": "说\\\\"好\\\\""}', '{"面积": 2.5}']
+    """
+    n = len(records)
+    if not columns or n == 0:
+        return pd.Series(pd.array([None] * n, dtype="str"), index=pd.RangeIndex(n))
+    parts = []
+    for col in columns:
+        key = pa.scalar(json.dumps(str(col), ensure_ascii=False) + ": ")
+        # "key": value, (null where empty); no null_handling="skip": pyarrow 26 drops all-null rows with it
+        parts.append(pc.binary_join_element_wise(key, _json_values(records[col]), ", ", ""))
+    body = pc.binary_join_element_wise(*parts, "", null_handling="replace", null_replacement="")
+    body = pc.utf8_rtrim(body, ", ")  # a value ends in '"', a digit, or a letter of true/false/null
+    body = pc.if_else(pc.equal(body, ""), pa.scalar(None, pa.string()), body)
+    text = pc.binary_join_element_wise("{", body, "}", "")
+    return pd.Series(pd.array(text, dtype="str"), index=pd.RangeIndex(n))
+
+
+def _json_values(values: pd.Series) -> pa.Array:
+    """Each value as JSON text, null where it is empty."""
+    dtype = values.dtype
+    if pd.api.types.is_bool_dtype(dtype) and not values.isna().any():
+        return pc.if_else(pa.array(values.to_numpy(dtype=bool)), "true", "false")
+    if pd.api.types.is_integer_dtype(dtype):
+        return pc.cast(pa.array(values, from_pandas=True), pa.string())
+    if pd.api.types.is_float_dtype(dtype):
+        return _json_floats(values.to_numpy(dtype="float64", na_value=np.nan))
+    if isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dtype):
+        text = values.map(str, na_action="ignore")  # each time in full, 2025-03-05 00:00:00 (+08:00)
+        return _json_strings(pa.array(text.astype(object), type=pa.string(), from_pandas=True))
+    try:
+        arr = pa.array(values, type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed values (a spreadsheet's numbers and text)
+        return _json_python(values)
+    return _json_strings(arr)
+
+
+def _json_strings(arr: pa.Array) -> pa.Array:
+    """Text as JSON strings; only values holding a quote, a backslash or a control character go
+    through ``json.dumps``, the others are just quoted."""
+    blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(arr), ""), True)
+    arr = pc.if_else(blank, pa.scalar(None, pa.string()), arr)
+    quoted = pc.binary_join_element_wise('"', arr, '"', "")
+    special = pc.fill_null(pc.match_substring_regex(arr, '[\\\\"\\x00-\\x1f]'), False)
+    if not pc.any(special).as_py():  # the common case: nothing to escape
+        return quoted
+    escaped = [json.dumps(v, ensure_ascii=False) for v in pc.filter(arr, special).to_pylist()]
+    return pc.replace_with_mask(quoted, special, pa.array(escaped, type=pa.string()))
+
+
+def _json_floats(arr: np.ndarray) -> pa.Array:
+    out = np.full(len(arr), None, dtype=object)
+    finite = np.isfinite(arr)
+    whole = finite & (np.floor(arr) == arr) & (np.abs(arr) < 2**53)
+    out[whole] = arr[whole].astype("int64").astype(str)
+    other = finite & ~whole
+    out[other] = [repr(float(v)) for v in arr[other]]
+    odd = ~finite & ~np.isnan(arr)
+    out[odd] = [json.dumps(repr(float(v))) for v in arr[odd]]
+    return pa.array(out, type=pa.string())
+
+
+def _json_python(values: pd.Series) -> pa.Array:
+    """One value at a time, for columns of mixed types."""
+    out = [None if (v := _json_value(raw)) is None else json.dumps(v, ensure_ascii=False)
+           for raw in values.to_numpy(dtype=object)]
+    return pa.array(out, type=pa.string())
+
+
+def _json_value(value: Any) -> Any:
+    """A value as JSON can hold it, or None when it is empty."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        if np.isnan(number):
+            return None
+        if not np.isfinite(number):
+            return repr(number)
+        return int(number) if number == np.floor(number) and abs(number) < 2**53 else number
+    if isinstance(value, str):
+        return value if value.strip() else None
+    return str(value)
+
+
+def _with_file_extra(built: pd.Series, from_file: pd.Series | None) -> pd.Series:
+    """``extra`` of the unmapped columns, merged into the file's own ``extra`` column when it has one.
+
+    A file's ``extra`` (a workspace layer exported and imported again) keeps its keys; a key of an
+    unmapped column of the same name wins.
+    """
+    if from_file is None:
+        return built
+    merged = []
+    for own, new in zip(from_file.to_numpy(dtype=object), built.to_numpy(dtype=object)):
+        obj = _json_object(own)
+        obj.update(json.loads(new) if isinstance(new, str) else {})
+        merged.append(json.dumps(obj, ensure_ascii=False) if obj else None)
+    return pd.Series(pd.array(merged, dtype="str"), index=built.index)
+
+
+def _json_object(value: Any) -> dict[str, Any]:
+    """A file's ``extra`` value as a dict: its JSON object, or {"extra": text} when it is not one."""
+    if not isinstance(value, str) or not value.strip():
+        return {}
+    try:
+        obj = json.loads(value)
+    except ValueError:
+        return {EXTRA_COLUMN: value}
+    return obj if isinstance(obj, dict) else {EXTRA_COLUMN: value}
 
 
 def _utc_marked(values: pd.Series, header: Any) -> pd.Series:
@@ -562,12 +767,14 @@ def _missing_columns_message(source: str, spec: LayerSpec, missing: list[str], r
     >>> print(_missing_columns_message("r.csv", layer_spec("reports"), ["category"], frame))
     ... # doctest: +ELLIPSIS, +NORMALIZE_WHITESPACE
     r.csv: layer 'reports' needs column(s) category but the file has only: 编号, 时间. Rename the header to
-    category (accepted headers: category, ...), or give every row the same value with --set category=VALUE.
+    category (accepted headers: category, ...); or map your header with --map 'HEADER=category' (gridmap alias
+    WORKSPACE reports 'HEADER=category' remembers it); or give every row the same value with --set category=VALUE.
     """
-    found = [str(c) for c in records.columns if c != "_record"]
+    found = [str(c) for c in records.columns if c not in READER_COLUMNS]
     accepted = []
+    headers = sorted(set(COLUMN_ALIASES) | {h for table in LAYER_COLUMN_ALIASES.values() for h in table})
     for col in missing:
-        names = [col] + sorted(a for a, t in COLUMN_ALIASES.items() if t == col)
+        names = [col] + [h for h in headers if h != col and alias_target(h, spec.name) == col]
         accepted.append(f"{col} (accepted headers: {', '.join(names)})")
     flags = [_flag_for(spec, col) for col in missing]
     shared = [flag for flag in flags if flag]
@@ -578,8 +785,9 @@ def _missing_columns_message(source: str, spec: LayerSpec, missing: list[str], r
     if keys:
         fixes.append(f"give each row its own {', '.join(keys)} in the file (a key cannot be one value for every row)")
     return (f"{source}: layer {spec.name!r} needs column(s) {', '.join(missing)} but the file has only: "
-            f"{', '.join(found) or 'no columns'}. Rename the header to {'; '.join(accepted)}, or "
-            f"{'; or '.join(fixes)}.")
+            f"{', '.join(found) or 'no columns'}. Rename the header to {'; '.join(accepted)}; or map your "
+            f"header with --map 'HEADER={missing[0]}' (gridmap alias WORKSPACE {spec.name} 'HEADER={missing[0]}' "
+            f"remembers it); or {'; or '.join(fixes)}.")
 
 
 def _flag_for(spec: LayerSpec, column: str) -> str | None:
@@ -701,6 +909,25 @@ def _to_codes(text: pd.Series, lookup: Mapping[str, str], normalize: bool = Fals
     table = pd.array(keys + [None], dtype="str")  # the last entry stands for missing values
     positions = np.where(positions < 0, len(keys), positions)
     return pd.Series(table.take(positions), index=text.index)
+
+
+def _resolve_communities(typed: dict[str, pd.Series], verdicts: _Verdicts, communities: Mapping[str, str] | None, *,
+                         by_name: bool) -> None:
+    """Community names → their codes; read from a name header, a value neither name nor code is quarantined."""
+    names = {str(k).strip(): str(v) for k, v in (communities or {}).items()}
+    codes = set(names.values())
+    text = typed["community_code"]
+    resolved = text.map(lambda v: names.get(v, v), na_action="ignore").astype("str")
+    if by_name:
+        known = resolved.map(lambda v: v in codes or v.isascii() and v.isdigit(), na_action="ignore")
+        bad = (text.notna() & ~known.fillna(True).astype(bool)).to_numpy(dtype=bool)
+        known = (f" (it knows {', '.join(sorted(names)[:20])}{', ...' if len(names) > 20 else ''})" if names
+                 else " (the workspace has no communities yet)")
+        verdicts.flag(bad, "unknown_community", lambda idx: [
+            f"community {text.iloc[i]!r} is not a name the communities layer knows{known}; import the communities "
+            "layer first (gridmap import WORKSPACE communities FILE), or write the community code instead "
+            "(a 社区编码 column)" for i in idx])
+    typed["community_code"] = resolved
 
 
 def _check_results(typed: dict[str, pd.Series], verdicts: _Verdicts) -> None:

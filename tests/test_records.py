@@ -80,13 +80,14 @@ def test_accepted_has_model_columns_in_order_typed_and_fresh_index() -> None:
     assert batch.read == 3 and len(batch.quarantine) == 1
 
 
-def test_unknown_columns_are_dropped_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+def test_unknown_columns_are_kept_in_extra(caplog: pytest.LogCaptureFixture) -> None:
     records = report_rows([{}])
     records["备注甲"] = ["extra"]
     with caplog.at_level(logging.INFO, logger="gridmap.records"):
         batch = prepare("reports", read_result(records), now=NOW)
     assert "备注甲" not in batch.accepted.columns
-    assert any("备注甲" in r.getMessage() and "dropped" in r.getMessage() for r in caplog.records)
+    assert batch.unmapped == ["备注甲"] and batch.accepted.loc[0, "extra"] == '{"备注甲": "extra"}'
+    assert any("备注甲" in r.getMessage() and "extra" in r.getMessage() for r in caplog.records)
 
 
 def test_missing_required_column_raises_listing_missing_and_found() -> None:
