@@ -625,7 +625,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--coords", choices=("wgs84", "gcj02", "bd09"),
                    help="coordinate system of the file's lon/lat (required for CSV: Amap/WeChat gcj02, Baidu bd09)")
     p.add_argument("--crs", metavar="EPSG:NNNN",
-                   help="CRS of a shapefile without .prj, e.g. --crs EPSG:4546 (CGCS2000 Gauss-Kruger CM 111E)")
+                   help="CRS of a file that has none: a shapefile without .prj, a table of x/y in metres; "
+                   "e.g. --crs EPSG:4546 (CGCS2000 Gauss-Kruger CM 111E)")
     p.add_argument("--encoding", help="text encoding of a CSV or .dbf (detected when omitted)")
     p.add_argument("--source-layer", help="layer to read inside a GeoPackage")
     p.add_argument("--sheet", metavar="NAME|N", help="sheet of an Excel workbook: its name or number (1 = first)")

@@ -288,8 +288,8 @@ CASES: dict[str, Case] = {
     "info of no workspace": Case(lambda ws, f: ["info", f["no_workspace"]], "gridmap init", r"no workspace at"),
     "validate of no workspace": Case(lambda ws, f: ["validate", f["no_workspace"]], "gridmap init",
                                      r"no workspace at"),
-    "unknown option": Case(_import("reports", "reports", "--coords", "wgs84", "--map", "编号=report_id"),
-                           "--map", r"unrecognized arguments: --map 编号=report_id"),
+    "unknown option": Case(_import("reports", "reports", "--coords", "wgs84", "--rename", "编号=report_id"),
+                           "--rename", r"unrecognized arguments: --rename 编号=report_id"),
 }
 
 
