@@ -21,7 +21,7 @@ from gridmap.model import ImportSummary, layer_spec
 if TYPE_CHECKING:  # pragma: no cover
     from gridmap.workspace import Workspace
 
-__all__ = ["import_file"]
+__all__ = ["import_file", "prepare_for", "import_options"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,80 @@ def _check_crs(workspace: "Workspace", result: Any, coords: str | None, *, what:
         xy = shapely.get_coordinates(records.geometry.to_numpy())
         raise CRSError(missing_crs_message(xy, what=what, near_lon=_district_lon(workspace)))
     check_coords_for(records.crs, coords, what=what)
+
+
+def import_options(result: Any, *, coords: str | None = None, **prepare_options: Any) -> dict[str, Any]:
+    """What an import was run with, as JSON-able values: enough to prepare its records again (a retry).
+
+    ``coords`` is the datum the records' longitude/latitude were taken in (the declared one, else
+    the reader's), ``crs`` the CRS of the records' geometries as WKT (after any ``--crs``), ``meta``
+    the reader's facts (:attr:`gridmap.ReadResult.meta`), and the other keys the options passed on to
+    :func:`gridmap.prepare` (``defaults``, ``repair``, ...).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from gridmap.io._base import ReadResult, quarantine_frame
+    >>> result = ReadResult(pd.DataFrame({"_record": [1]}), quarantine_frame(), "a.csv", "0" * 16, coords="gcj02")
+    >>> import_options(result, defaults={"source": "hotline"}, repair=False)
+    {'coords': 'gcj02', 'crs': None, 'meta': {}, 'defaults': {'source': 'hotline'}, 'repair': False}
+    """
+    from pyproj import CRS
+
+    records = result.records
+    crs = getattr(records, "crs", None) if getattr(records, "_geometry_column_name", None) in records.columns else None
+    defaults = prepare_options.pop("defaults", None)
+    return {
+        "coords": coords if coords is not None else result.coords,
+        "crs": None if crs is None else CRS.from_user_input(crs).to_wkt(),
+        "meta": {str(k): v for k, v in result.meta.items() if isinstance(v, (str, int, float, bool)) or v is None},
+        "defaults": None if defaults is None else {str(k): v for k, v in defaults.items()},
+        **prepare_options,
+    }
+
+
+def prepare_for(workspace: "Workspace", layer: str, result: Any, options: Mapping[str, Any] | None = None, *,
+                now: pd.Timestamp | None = None) -> Any:
+    """:func:`gridmap.prepare` with what the workspace knows (its subdistrict, grids and reports) and `options`.
+
+    The one place :func:`import_file` and :func:`gridmap.retry_quarantine` prepare records, so a
+    retried record is checked exactly as an imported one.
+
+    Parameters
+    ----------
+    workspace : Workspace
+        An open workspace.
+    layer : str
+        The layer.
+    result : gridmap.ReadResult
+        What a reader read (or the quarantined records rebuilt).
+    options : mapping, optional
+        An import's options (:func:`import_options`): those :func:`gridmap.prepare` takes are
+        passed on (``coords``, ``defaults``, ``repair``, ...), the others (``crs``, ``meta``) are
+        the records' own.
+    now : pandas.Timestamp, optional
+        The present, for the future-time check (default: the clock).
+
+    Returns
+    -------
+    gridmap.PreparedBatch
+    """
+    import inspect
+
+    from gridmap.records import prepare
+
+    spec = layer_spec(layer)
+    own = {"layer", "result", "subdistrict", "grids", "rectified", "now"}
+    takes = set(inspect.signature(prepare).parameters) - own
+    return prepare(
+        spec.name,
+        result,
+        subdistrict=workspace.subdistrict_geometry() if spec.geometry else None,
+        grids=_grids_for(workspace, spec.name),
+        rectified=_rectified_reports(workspace, spec.name),
+        now=now,
+        **{k: v for k, v in (options or {}).items() if k in takes},
+    )
 
 
 def _repairs(frame: pd.DataFrame | None) -> list[dict[str, float | None]]:
@@ -165,7 +239,7 @@ def import_file(
     >>> ws.close()
     """
     from gridmap.io.dispatch import read
-    from gridmap.records import check_defaults, prepare
+    from gridmap.records import check_defaults
     from gridmap.workspace import Workspace, open_workspace
 
     spec = layer_spec(layer)
@@ -175,17 +249,8 @@ def import_file(
         result = read(path, layer=spec.name, coords=coords, encoding=encoding, source_layer=source_layer,
                       sheet=sheet, header_row=header_row, crs=crs)
         _check_crs(ws, result, coords, what=Path(path).name)
-        batch = prepare(
-            spec.name,
-            result,
-            coords=coords,
-            subdistrict=ws.subdistrict_geometry() if spec.geometry else None,
-            grids=_grids_for(ws, spec.name),
-            repair=repair,
-            now=now,
-            defaults=defaults,
-            rectified=_rectified_reports(ws, spec.name),
-        )
+        options = import_options(result, coords=coords, repair=repair, defaults=defaults)
+        batch = prepare_for(ws, spec.name, result, options, now=now)
         summary = ws.append(
             spec.name,
             batch.accepted,
@@ -193,6 +258,8 @@ def import_file(
             source=batch.source,
             source_digest=batch.source_digest,
             read=batch.read,
+            options=options,
+            raw_records=result.records,
         )
         summary.repairs = _repairs(batch.repairs)
     finally:

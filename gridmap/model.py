@@ -339,6 +339,8 @@ QUARANTINE_REASONS: Mapping[str, str] = {
     "unknown_result": "a spot-check result that is neither verified nor reopened (通过/不合格)",
     "unknown_report": "no report with this report_id in the workspace",
     "not_rectified": "the report was never rectified, so there is no fix to spot-check",
+    "key_conflict": "the row's key is already stored (or used earlier in the file) with different content; "
+                    "give the row its own key or correct the file",
 }
 
 #: Target kinds (must-visit places).
