@@ -1466,6 +1466,34 @@ class Workspace:
             sql, params = sql + " WHERE source = ?", (source,)
         return _typed_frame(self._query(sql + " ORDER BY fid", params), QUARANTINE_COLUMNS)
 
+    def quarantine_with_options(self, layer: str | None = None) -> pd.DataFrame:
+        """The quarantined records (of one `layer` or all) with their ``fid`` and their import's ``options``.
+
+        ``options`` is the JSON text the import logged (:func:`gridmap.importer.import_options`),
+        missing for records quarantined before imports logged their options; what
+        :func:`gridmap.retry_quarantine` needs to prepare the records again.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> with init_workspace(pathlib.Path(tmp.name) / "w.gpkg") as ws:
+        ...     list(ws.quarantine_with_options().columns)[-2:]
+        ['quarantined_at', 'options']
+        >>> tmp.cleanup()
+        """
+        names = ", ".join(f"q.{_q(c.name)}" for c in QUARANTINE_COLUMNS)
+        sql = (f"SELECT q.fid AS fid, {names}, i.options AS options FROM {QUARANTINE_TABLE} AS q"
+               f" LEFT JOIN {IMPORTS_TABLE} AS i ON i.fid = q.{_q(_QUARANTINE_IMPORT.name)}")
+        params: tuple[str, ...] = ()
+        if layer is not None:
+            sql, params = sql + " WHERE q.layer = ?", (layer_spec(layer).name,)
+        frame = self._query(sql + " ORDER BY q.fid", params)
+        out = _typed_frame(frame, QUARANTINE_COLUMNS)
+        out["fid"] = pd.to_numeric(frame["fid"]).astype("int64")
+        out["options"] = frame["options"].astype("string")
+        return out[["fid", *(c.name for c in QUARANTINE_COLUMNS), "options"]]
+
     def imports(self) -> pd.DataFrame:
         """The import log, one row per :meth:`append`, oldest first.
 
