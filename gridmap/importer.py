@@ -176,8 +176,10 @@ def import_file(
     """Import one file into a workspace layer and say what happened.
 
     Records that cannot be stored go to the workspace's ``quarantine`` table
-    with their reason; records already stored (same key) are counted as
-    duplicates. The import is one transaction: it lands whole or not at all.
+    with their reason; records already stored (same key and content) are counted as
+    duplicates, a key stored with other content is quarantined (``key_conflict``).
+    The import is one transaction: it lands whole or not at all. Its options are
+    logged (:func:`import_options`) for :func:`gridmap.retry_quarantine`.
 
     Spot checks (``spotchecks``, e.g. the checklist CSV of ``gridmap spotcheck``
     filled in) must name a report of the workspace (else ``unknown_report``)

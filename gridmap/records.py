@@ -66,7 +66,8 @@ from gridmap.model import (
     Column, LayerSpec, category_lookup, layer_spec, normalize_label, spotcheck_result, unknown_category_hint,
 )
 
-__all__ = ["PreparedBatch", "prepare", "check_defaults", "parse_times", "CHINA_BOUNDS", "FUTURE_SLACK", "COORDS",
+__all__ = ["PreparedBatch", "prepare", "check_defaults", "derived_ids", "DERIVED_ID_SOURCES", "DERIVED_ID_PREFIX",
+           "parse_times", "CHINA_BOUNDS", "FUTURE_SLACK", "COORDS",
            "SURVEY_ALIASES", "UTC_HEADERS"]
 
 logger = logging.getLogger(__name__)
@@ -283,6 +284,14 @@ def prepare(
     Polygons are stored as MultiPolygons (also polygon ``targets``) and lines as
     MultiLineStrings. Identifiers and other text are stripped strings (pandas
     ``str`` dtype, missing as NA); whole numbers read as floats lose their ``.0``.
+
+    Ledgers without ids: a ``reports`` (or ``targets``) file without an id column gets each
+    id derived from the row's content, :func:`derived_ids` (time, WGS84 position to 1e-6°,
+    category key and description; for targets kind, position and name), so the same ledger
+    imported again gives the same ids and next month's ledger, whose 序号 restart at 1, new ones.
+    序号 is never an id. Where a name stands in for the id (a KML placemark's ``name``, a target's
+    name), rows with an empty name get a derived id. A file with an id column keeps its ids, and a
+    row with an empty one is quarantined (``missing_value``).
 
     Examples
     --------

@@ -20,8 +20,10 @@ written by GDAL (pyogrio, Arrow) into a private staging GeoPackage, which gives
 correct GeoPackage geometry blobs; then, in **one** SQLite transaction on the
 workspace (``BEGIN IMMEDIATE``), the staged rows are copied with
 ``INSERT OR IGNORE`` (the UNIQUE key index turns rows already stored into
-counted duplicates), the R-tree rows are inserted from bounding boxes computed
-with shapely (with SQL for small batches; a batch of 10,000 new rows or more
+counted duplicates; when some were, one join of the stage and the layer on the key
+finds those stored with other content, quarantined as ``key_conflict``), the
+R-tree rows are inserted from bounding boxes computed with shapely (with SQL
+for small batches; a batch of 10,000 new rows or more
 rebuilds the R-tree in bulk, packed with Sort-Tile-Recursive, by writing its
 shadow tables: see :mod:`gridmap._rtree`), ``gpkg_ogr_contents``/``gpkg_contents`` are brought up to date,
 and the quarantine and import-log rows are added. GDAL's R-tree and feature
@@ -106,7 +108,7 @@ from gridmap.model import (
 
 __all__ = [
     "Workspace", "init_workspace", "open_workspace", "META_TABLE", "IMPORTS_TABLE", "QUARANTINE_TABLE",
-    "CATEGORIES_TABLE", "ALIASES_TABLE", "read_layers",
+    "CATEGORIES_TABLE", "ALIASES_TABLE", "read_layers", "content_columns", "NOT_CONTENT", "GEOMETRY_TOLERANCE",
 ]
 
 logger = logging.getLogger(__name__)
@@ -1254,7 +1256,8 @@ def open_workspace(path: str | PathLike[str], *, busy_timeout: float = 10.0) -> 
     -----
     A workspace of an older schema is migrated when opened, in one
     transaction: schema 1 → 2 adds the ``spotchecks`` table, 2 → 3 the ``extra``
-    column of every layer and the table of column aliases.
+    column of every layer, the table of column aliases, the ``options`` of each import
+    and the quarantine's link to its import (``import_fid``).
 
     Examples
     --------
