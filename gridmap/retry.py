@@ -30,7 +30,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from gridmap._errors import GridmapError
-from gridmap.model import ImportSummary, layer_spec
+from gridmap.model import QUARANTINE_REASONS, ImportSummary, layer_spec
 
 __all__ = ["RetrySummary", "retry_quarantine"]
 
@@ -57,10 +57,10 @@ class RetrySummary:
 
     Examples
     --------
-    >>> s = RetrySummary(retried=3, accepted=2, duplicates=0, quarantined=1, reasons={"unknown_category": 1})
+    >>> s = RetrySummary(retried=3, accepted=2, duplicates=0, quarantined=1, reasons={"future_time": 1})
     >>> print(s.describe())
     retried 3 quarantined records: 2 landed (accepted 2, duplicates 0), 1 still quarantined
-      still quarantined 1: unknown_category
+      still quarantined 1: future_time (a time in the future)
     """
 
     retried: int = 0
@@ -110,7 +110,8 @@ class RetrySummary:
         """A few lines, as ``gridmap quarantine --retry`` prints them."""
         lines = [f"retried {self.retried} quarantined records: {self.landed} landed (accepted {self.accepted}, "
                  f"duplicates {self.duplicates}), {self.quarantined} still quarantined"]
-        lines += [f"  still quarantined {n}: {reason}" for reason, n in sorted(self.reasons.items())]
+        lines += [f"  still quarantined {n}: {reason} ({QUARANTINE_REASONS.get(reason, reason)})"
+                  for reason, n in sorted(self.reasons.items())]
         lines += [f"  not retried {n}: {SKIP_REASONS.get(why, why)}" for why, n in sorted(self.skipped_reasons.items())]
         return "\n".join(lines)
 
