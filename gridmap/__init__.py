@@ -50,6 +50,8 @@ _EXPORTS: dict[str, str] = {
     "prepare": "gridmap.records",
     "PreparedBatch": "gridmap.records",
     "import_file": "gridmap.importer",
+    "retry_quarantine": "gridmap.retry",
+    "RetrySummary": "gridmap.retry",
     # workspace
     "Workspace": "gridmap.workspace",
     "open_workspace": "gridmap.workspace",
@@ -138,6 +140,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from gridmap.maps.static_density import heatmap_png, hotspot_png
     from gridmap.maps.static import coverage_png
     from gridmap.importer import import_file
+    from gridmap.retry import RetrySummary, retry_quarantine
     from gridmap.io._base import ReadResult
     from gridmap.io.dispatch import read
     from gridmap.model import CATEGORIES, LAYERS, ImportSummary, category_key, category_label, register_category

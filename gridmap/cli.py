@@ -519,8 +519,12 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _cmd_quarantine(args: argparse.Namespace) -> int:
     from gridmap.workspace import open_workspace
 
+    if args.retry:
+        return _retry_quarantine(args)
     with open_workspace(args.workspace) as ws:
         frame = ws.quarantine()
+    if args.layer:
+        frame = frame[frame["layer"] == args.layer]
     if args.csv:
         from gridmap.spreadsheet import write_csv
 
@@ -529,6 +533,14 @@ def _cmd_quarantine(args: argparse.Namespace) -> int:
     else:
         for row in frame.itertuples(index=False):
             _out(f"{row.layer}\t{row.source}#{row.record}\t{row.reason}\t{row.detail}")
+    return 0
+
+
+def _retry_quarantine(args: argparse.Namespace) -> int:
+    from gridmap.retry import retry_quarantine
+
+    summary = retry_quarantine(args.workspace, layer=args.layer)
+    _out(json.dumps(summary.to_dict(), ensure_ascii=False) if args.json else summary.describe())
     return 0
 
 
@@ -770,6 +782,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quarantine", help="list the quarantined records with their reasons")
     p.add_argument("workspace", type=Path)
     p.add_argument("--csv", type=Path, help="write them to a CSV file instead")
+    p.add_argument("--layer", choices=LAYER_CHOICES, help="only the records meant for this layer")
+    p.add_argument("--retry", action="store_true",
+                   help="import the records again (after gridmap category --add, gridmap alias ...); "
+                        "those that land leave the quarantine")
+    p.add_argument("--json", action="store_true", help="with --retry: print the counts as one JSON object")
     p.set_defaults(func=_cmd_quarantine)
 
     p = sub.add_parser("demo", help="build the sample workspace and everything gridmap makes from it")

@@ -21,7 +21,7 @@ from gridmap.model import EXTRA_COLUMN, ImportSummary, layer_spec
 if TYPE_CHECKING:  # pragma: no cover
     from gridmap.workspace import Workspace
 
-__all__ = ["import_file"]
+__all__ = ["import_file", "prepare_for", "import_options"]
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +153,84 @@ def _header_map(workspace: "Workspace", layer: str, columns: Mapping[str, str] |
     return merged
 
 
+def import_options(result: Any, *, coords: str | None = None, **prepare_options: Any) -> dict[str, Any]:
+    """What an import was run with, as JSON-able values: enough to prepare its records again (a retry).
+
+    ``coords`` is the datum the records' longitude/latitude were taken in (the declared one, else
+    the reader's), ``crs`` the CRS of the records' geometries as WKT (after any ``--crs``), ``meta``
+    the reader's facts (:attr:`gridmap.ReadResult.meta`), and the other keys the options passed on to
+    :func:`gridmap.prepare` (``defaults``, ``repair``, ...).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from gridmap.io._base import ReadResult, quarantine_frame
+    >>> result = ReadResult(pd.DataFrame({"_record": [1]}), quarantine_frame(), "a.csv", "0" * 16, coords="gcj02")
+    >>> import_options(result, defaults={"source": "hotline"}, repair=False)
+    {'coords': 'gcj02', 'crs': None, 'meta': {}, 'defaults': {'source': 'hotline'}, 'repair': False}
+    """
+    from pyproj import CRS
+
+    records = result.records
+    crs = getattr(records, "crs", None) if getattr(records, "_geometry_column_name", None) in records.columns else None
+    defaults = prepare_options.pop("defaults", None)
+    return {
+        "coords": coords if coords is not None else result.coords,
+        "crs": None if crs is None else CRS.from_user_input(crs).to_wkt(),
+        "meta": {str(k): v for k, v in result.meta.items() if isinstance(v, (str, int, float, bool)) or v is None},
+        "defaults": None if defaults is None else {str(k): v for k, v in defaults.items()},
+        **prepare_options,
+    }
+
+
+def prepare_for(workspace: "Workspace", layer: str, result: Any, options: Mapping[str, Any] | None = None, *,
+                now: pd.Timestamp | None = None) -> Any:
+    """:func:`gridmap.prepare` with what the workspace knows (its subdistrict, grids and reports) and `options`.
+
+    The one place :func:`import_file` and :func:`gridmap.retry_quarantine` prepare records, so a
+    retried record is checked exactly as an imported one.
+
+    Parameters
+    ----------
+    workspace : Workspace
+        An open workspace.
+    layer : str
+        The layer.
+    result : gridmap.ReadResult
+        What a reader read (or the quarantined records rebuilt).
+    options : mapping, optional
+        An import's options (:func:`import_options`): those :func:`gridmap.prepare` takes are
+        passed on (``coords``, ``defaults``, ``repair``, ...), ``columns`` (``--map``) goes over the
+        workspace's stored aliases, the others (``crs``, ``meta``) are the records' own.
+    now : pandas.Timestamp, optional
+        The present, for the future-time check (default: the clock).
+
+    Returns
+    -------
+    gridmap.PreparedBatch
+    """
+    import inspect
+
+    from gridmap.records import prepare
+
+    spec = layer_spec(layer)
+    own = {"layer", "result", "subdistrict", "grids", "rectified", "now", "columns", "communities"}
+    takes = set(inspect.signature(prepare).parameters) - own
+    given = dict(options or {})
+    return prepare(
+        spec.name,
+        result,
+        subdistrict=workspace.subdistrict_geometry() if spec.geometry else None,
+        grids=_grids_for(workspace, spec.name),
+        rectified=_rectified_reports(workspace, spec.name),
+        now=now,
+        # the import's own --map, over the aliases stored now (an alias added since applies to a retry)
+        columns=_header_map(workspace, spec.name, given.get("columns")),
+        communities=_community_codes(workspace, spec.name),
+        **{k: v for k, v in given.items() if k in takes},
+    )
+
+
 def _repairs(frame: pd.DataFrame | None) -> list[dict[str, float | None]]:
     if frame is None or len(frame) == 0:
         return []
@@ -181,8 +259,10 @@ def import_file(
     """Import one file into a workspace layer and say what happened.
 
     Records that cannot be stored go to the workspace's ``quarantine`` table
-    with their reason; records already stored (same key) are counted as
-    duplicates. The import is one transaction: it lands whole or not at all.
+    with their reason; records already stored (same key and content) are counted as
+    duplicates, a key stored with other content is quarantined (``key_conflict``).
+    The import is one transaction: it lands whole or not at all. Its options are
+    logged (:func:`import_options`) for :func:`gridmap.retry_quarantine`.
 
     Spot checks (``spotchecks``, e.g. the checklist CSV of ``gridmap spotcheck``
     filled in) must name a report of the workspace (else ``unknown_report``)
@@ -290,32 +370,20 @@ def import_file(
     >>> ws.close()
     """
     from gridmap.io.dispatch import read
-    from gridmap.records import check_column_map, check_defaults, prepare
+    from gridmap.records import check_column_map, check_defaults
     from gridmap.workspace import Workspace, open_workspace
 
     spec = layer_spec(layer)
     check_defaults(spec.name, defaults)  # before anything is read: a key column set for every row is refused
-    check_column_map(spec.name, columns)
+    given = check_column_map(spec.name, columns)  # before anything is read, as --set
     ws = workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
     try:
-        header_map = _header_map(ws, spec.name, columns)
         result = read(path, layer=spec.name, coords=coords, encoding=encoding, source_layer=source_layer,
                       sheet=sheet, header_row=header_row, crs=crs)
         warnings = _nothing_read(result, Path(path).name)
         _check_crs(ws, result, coords, path=Path(path))
-        batch = prepare(
-            spec.name,
-            result,
-            coords=coords,
-            subdistrict=ws.subdistrict_geometry() if spec.geometry else None,
-            grids=_grids_for(ws, spec.name),
-            repair=repair,
-            now=now,
-            defaults=defaults,
-            rectified=_rectified_reports(ws, spec.name),
-            columns=header_map,
-            communities=_community_codes(ws, spec.name),
-        )
+        options = import_options(result, coords=coords, repair=repair, defaults=defaults, columns=given or None)
+        batch = prepare_for(ws, spec.name, result, options, now=now)
         summary = ws.append(
             spec.name,
             batch.accepted,
@@ -323,6 +391,8 @@ def import_file(
             source=batch.source,
             source_digest=batch.source_digest,
             read=batch.read,
+            options=options,
+            raw_records=result.records,
         )
         summary.repairs = _repairs(batch.repairs)
         summary.warnings = warnings

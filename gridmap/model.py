@@ -353,6 +353,8 @@ QUARANTINE_REASONS: Mapping[str, str] = {
     "not_rectified": "the report was never rectified, so there is no fix to spot-check",
     "unknown_community": "a community name the communities layer does not know; import the communities first "
                          "or write the community code",
+    "key_conflict": "the row's key is already stored (or used earlier in the file) with different content; "
+                    "give the row its own key or correct the file",
 }
 
 #: Target kinds (must-visit places).

@@ -20,8 +20,10 @@ written by GDAL (pyogrio, Arrow) into a private staging GeoPackage, which gives
 correct GeoPackage geometry blobs; then, in **one** SQLite transaction on the
 workspace (``BEGIN IMMEDIATE``), the staged rows are copied with
 ``INSERT OR IGNORE`` (the UNIQUE key index turns rows already stored into
-counted duplicates), the R-tree rows are inserted from bounding boxes computed
-with shapely (with SQL for small batches; a batch of 10,000 new rows or more
+counted duplicates; when some were, one join of the stage and the layer on the key
+finds those stored with other content, quarantined as ``key_conflict``), the
+R-tree rows are inserted from bounding boxes computed with shapely (with SQL
+for small batches; a batch of 10,000 new rows or more
 rebuilds the R-tree in bulk, packed with Sort-Tile-Recursive, by writing its
 shadow tables: see :mod:`gridmap._rtree`), ``gpkg_ogr_contents``/``gpkg_contents`` are brought up to date,
 and the quarantine and import-log rows are added. GDAL's R-tree and feature
@@ -76,6 +78,7 @@ import shutil
 import sqlite3
 import tempfile
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from os import PathLike
 from pathlib import Path
@@ -88,6 +91,7 @@ import pandas as pd
 from gridmap._errors import CRSError, SchemaError, WorkspaceBusyError, WorkspaceError, WorkspaceVersionError
 from gridmap.model import (
     DEFAULT_TZ,
+    EXTRA_COLUMN,
     LAYERS,
     LAYERS_ADDED_IN,
     COLUMNS_ADDED_IN,
@@ -104,7 +108,7 @@ from gridmap.model import (
 
 __all__ = [
     "Workspace", "init_workspace", "open_workspace", "META_TABLE", "IMPORTS_TABLE", "QUARANTINE_TABLE",
-    "CATEGORIES_TABLE", "ALIASES_TABLE", "read_layers",
+    "CATEGORIES_TABLE", "ALIASES_TABLE", "read_layers", "content_columns", "NOT_CONTENT", "GEOMETRY_TOLERANCE",
 ]
 
 logger = logging.getLogger(__name__)
@@ -132,7 +136,12 @@ _IMPORT_COLUMNS: tuple[Column, ...] = (
     Column("quarantined", "int", doc="records quarantined"),
     Column("reasons", doc="quarantine reason counts as JSON"),
     Column("imported_at", "datetime", doc="when the import was committed"),
+    Column("options", doc="what the import was run with, as JSON (coords, crs, defaults, ...): "
+                          "gridmap quarantine --retry prepares the quarantined records again with them"),
 )
+#: The workspace's own column of the quarantine table (after gridmap.model.QUARANTINE_COLUMNS): the
+#: import (fid in gridmap_imports) that quarantined the record, whose options a retry uses.
+_QUARANTINE_IMPORT = Column("import_fid", "int", doc="fid of the import (gridmap_imports) that quarantined it")
 _META_COLUMNS: tuple[Column, ...] = (Column("key"), Column("value"))
 _CATEGORY_COLUMNS: tuple[Column, ...] = (
     Column("key", doc="category key"), Column("zh", doc="zh-Hans label"), Column("en", doc="English label"),
@@ -452,25 +461,55 @@ def _promote_to_multi(values: np.ndarray, type_ids: np.ndarray, geometry: str) -
     return out
 
 
-def _stage_frame(spec: LayerSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """The rows to stage (model columns in storage form, geometry and bbox) and the in-frame duplicate count."""
+@dataclass
+class _Staged:
+    """What :func:`_stage_frame` made of a frame: the rows to stage and what became of the others."""
+
+    rows: pd.DataFrame  # model columns in storage form, geometry and boxes; index 0..n-1 = stage fid - 1
+    positions: np.ndarray  # the frame position of each staged row
+    records: np.ndarray  # the record number of every frame row (its ``_record``, else its 1-based position)
+    repeated: int  # rows repeating an earlier row of the frame, key and content alike (duplicates)
+    conflicts: list[tuple[int, str]]  # (frame position, detail) of rows whose key an earlier row has otherwise
+
+
+def _stage_frame(spec: LayerSpec, frame: pd.DataFrame) -> _Staged:
+    """The rows to stage (model columns in storage form, geometry and bbox), and the in-frame repeats.
+
+    A row whose key an earlier row of the frame has is a duplicate when its content
+    (:func:`content_columns` and the geometry) is that row's too, else a key conflict.
+    """
     attrs = _storage_attributes(spec, frame)
-    repeated = attrs.duplicated(subset=list(spec.key), keep="first")
-    attrs = attrs.loc[~repeated]
-    if spec.geometry is None:
-        return attrs.reset_index(drop=True), int(repeated.sum())
+    repeated = attrs.duplicated(subset=list(spec.key), keep="first").to_numpy(dtype=bool)
+    records = _record_numbers(frame)
+    geoms = None if spec.geometry is None else _storage_geometry(spec, frame).to_numpy()
+    conflicts = _frame_conflicts(spec, attrs, geoms, repeated, records) if repeated.any() else []
+    keep = ~repeated
+    positions = np.flatnonzero(keep)
+    attrs = attrs.loc[keep] if repeated.any() else attrs
+    n_repeated = int(repeated.sum()) - len(conflicts)
+    if geoms is None:
+        return _Staged(attrs.reset_index(drop=True), positions, records, n_repeated, conflicts)
     import geopandas as gpd
     import shapely
 
-    geoms = _storage_geometry(spec, frame.loc[~repeated.to_numpy()])
-    bounds = shapely.bounds(geoms.to_numpy())
+    kept = geoms[keep]
+    bounds = shapely.bounds(kept)
     for i, name in enumerate(("_minx", "_miny", "_maxx", "_maxy")):
         attrs[name] = bounds[:, i]
     # the Hilbert order only serves SQL R-tree inserts; a batch this large is bulk loaded (unless mostly duplicates)
     attrs["_hilbert"] = _hilbert_rank(bounds) if len(bounds) < _BULK_RTREE_MIN_ROWS else np.arange(len(bounds))
-    staged = gpd.GeoDataFrame(attrs, geometry=geoms.to_numpy(), crs=STORAGE_CRS)
+    staged = gpd.GeoDataFrame(attrs, geometry=kept, crs=STORAGE_CRS)
     staged = staged.rename_geometry(GEOMETRY_COLUMN)
-    return staged.reset_index(drop=True), int(repeated.sum())
+    return _Staged(staged.reset_index(drop=True), positions, records, n_repeated, conflicts)
+
+
+def _record_numbers(frame: pd.DataFrame) -> np.ndarray:
+    """Each row's ``_record`` (its number in the source file), else its 1-based position in the frame."""
+    if "_record" in frame.columns:
+        numbers = pd.to_numeric(frame["_record"], errors="coerce").to_numpy(dtype="float64")
+        if np.isfinite(numbers).all():
+            return numbers.astype("int64")
+    return np.arange(1, len(frame) + 1, dtype="int64")
 
 
 def _hilbert_rank(bounds: np.ndarray) -> np.ndarray:
@@ -530,6 +569,200 @@ def _quarantine_rows(quarantine: pd.DataFrame | None, *, layer: str, source: str
                            for c in QUARANTINE_COLUMNS})
     stored["quarantined_at"] = stored["quarantined_at"].fillna(_utc_now_text())
     return [tuple(None if pd.isna(v) else v for v in row) for row in stored.astype(object).itertuples(index=False)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# key conflicts: one key, two contents
+# ---------------------------------------------------------------------------------------------------------------
+
+#: Columns a stored row and the same row imported again may differ in without being different rows: those the
+#: workspace fills itself (a report's ``status`` follows its rectifications and spot checks; ``grid_code`` is
+#: assigned by location, so it changes when grids are imported later) and a track's ``track_id``, which a reader
+#: makes up from the file's layout (``trk-1``) when the track has no name.
+NOT_CONTENT: Mapping[str, frozenset[str]] = {
+    "reports": frozenset({"status", "grid_code"}),
+    "targets": frozenset({"grid_code"}),
+    "tracks": frozenset({"track_id"}),
+}
+#: Two geometries of one key are the same when they have the same vertices, each coordinate equal to within this
+#: many degrees (EPSG:4326; 1e-9° is 0.1 mm): float noise of a conversion is not a different position.
+GEOMETRY_TOLERANCE = 1e-9
+_KEY_CONFLICT = "key_conflict"
+
+
+def content_columns(layer: str) -> list[str]:
+    """The columns that make a row's content besides its key and geometry: what a key conflict compares.
+
+    A row whose key is already stored (or used by an earlier row of the same file) is a
+    duplicate only when these values and the geometry are the same too; otherwise it is
+    quarantined as ``key_conflict``. Left out: the key, ``extra`` (the file's other columns)
+    and :data:`NOT_CONTENT`.
+
+    Examples
+    --------
+    >>> content_columns("reports")
+    ['reported_at', 'category', 'description', 'source', 'photo']
+    >>> content_columns("tracks")
+    []
+    """
+    spec = layer_spec(layer)
+    skip = {*spec.key, EXTRA_COLUMN, *NOT_CONTENT.get(spec.name, ())}
+    return [c for c in spec.column_names if c not in skip]
+
+
+def _same_values(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Elementwise equality of two object arrays of storage values, two missing values being equal."""
+    na_a, na_b = pd.isna(a), pd.isna(b)
+    equal = np.array([not (p or q) and bool(x == y) for x, y, p, q in zip(a, b, na_a, na_b)], dtype=bool)
+    return (na_a & na_b) | equal
+
+
+def _same_geometry_blobs(a: bytes | None, b: bytes | None) -> int:
+    """SQL function: 1 when two GeoPackage blobs hold the same geometry to :data:`GEOMETRY_TOLERANCE`."""
+    import shapely
+
+    if a is None or b is None:
+        return int(a is None and b is None)
+    ga, gb = shapely.from_wkb(_gpkg_blob_to_wkb(a)), shapely.from_wkb(_gpkg_blob_to_wkb(b))
+    return int(bool(shapely.equals_exact(ga, gb, tolerance=GEOMETRY_TOLERANCE)))
+
+
+def _show(value: Any, column: str, spec: LayerSpec) -> str:
+    """A stored value as a person reads it: times in Asia/Shanghai, geometries as short WKT, empty as (empty)."""
+    if value is None or (not isinstance(value, (bytes, str)) and pd.isna(value)):
+        return "(empty)"
+    if column == GEOMETRY_COLUMN:
+        import shapely
+
+        geom = value if not isinstance(value, bytes) else shapely.from_wkb(_gpkg_blob_to_wkb(value))
+        return shapely.to_wkt(geom, rounding_precision=9, trim=True)[:120]
+    if spec.column(column).dtype == "datetime":
+        stamp = pd.Timestamp(str(value)).tz_convert(DEFAULT_TZ)
+        return stamp.isoformat(sep=" ", timespec="milliseconds" if stamp.microsecond else "seconds")
+    return str(value)
+
+
+def _conflict_detail(spec: LayerSpec, key: Sequence[Any], differ: Sequence[tuple[str, Any, Any]],
+                     where: str) -> str:
+    """The sentence of a key conflict: the key, the stored (or earlier) version, this row's, and what to do."""
+    keys = ", ".join(f"{k} {_show(v, k, spec)}" for k, v in zip(spec.key, key))
+    label = {GEOMETRY_COLUMN: "position" if spec.geometry == "Point" else "geometry"}
+
+    def side(i: int) -> str:
+        return ", ".join(f"{label.get(c, c)} {_show(d[i], c, spec)}" for c, *d in differ)
+
+    fix = ("two positions of one device at one time: check the device's clock and the file"
+           if spec.name == "tracks" else f"give the row its own {' and '.join(spec.key)} or correct the file")
+    return f"{keys} {where} with {side(0)}; this row has {side(1)}; {fix}"
+
+
+def _frame_conflicts(spec: LayerSpec, attrs: pd.DataFrame, geoms: np.ndarray | None, repeated: np.ndarray,
+                     records: np.ndarray) -> list[tuple[int, str]]:
+    """(position, detail) of each repeated row whose content differs from the first row of its key."""
+    import shapely
+
+    key = list(spec.key)
+    position = pd.Series(np.arange(len(attrs)), index=attrs.index)
+    first = position.groupby([attrs[k] for k in key], sort=False, dropna=False).transform("first").to_numpy()
+    rows = np.flatnonzero(repeated)
+    earlier = first[rows]
+    columns = content_columns(spec.name)
+    values = {c: attrs[c].to_numpy(dtype=object) for c in [*key, *columns]}
+    differs = {c: ~_same_values(values[c][rows], values[c][earlier]) for c in columns}
+    if geoms is not None:
+        differs[GEOMETRY_COLUMN] = ~shapely.equals_exact(geoms[rows], geoms[earlier], tolerance=GEOMETRY_TOLERANCE)
+        values[GEOMETRY_COLUMN] = geoms
+    out = []
+    for i, (row, first_row) in enumerate(zip(rows, earlier)):
+        changed = [c for c, mask in differs.items() if mask[i]]
+        if changed:
+            differ = [(c, values[c][first_row], values[c][row]) for c in changed]
+            detail = _conflict_detail(spec, [values[k][row] for k in key], differ,
+                                      f"is used by record {records[first_row]} earlier in this file")
+            out.append((int(row), detail))
+    return out
+
+
+def _stored_conflicts(con: sqlite3.Connection, spec: LayerSpec, staged: _Staged, old_max: int) -> list[tuple[int, str]]:
+    """(frame position, detail) of the staged rows whose key was stored before this import with other content.
+
+    Called only when some staged row was not inserted (its key was already stored). One
+    join of the stage and the layer on the key (both indexed), the outer loop over the
+    smaller side; the content is compared in SQL, the geometry as stored blobs first and,
+    where the bytes differ, to :data:`GEOMETRY_TOLERANCE`.
+    """
+    columns = content_columns(spec.name)
+    tests = [f"m.{_q(c)} IS NOT s.{_q(c)}" for c in columns]
+    shown = [*columns]
+    if spec.geometry is not None:
+        con.create_function("gridmap_same_geometry", 2, _same_geometry_blobs, deterministic=True)
+        geom = _q(GEOMETRY_COLUMN)
+        tests.append(f"(m.{geom} IS NOT s.{geom} AND NOT gridmap_same_geometry(m.{geom}, s.{geom}))")
+        shown.append(GEOMETRY_COLUMN)
+    if not tests:
+        return []
+    join = " AND ".join(f"m.{_q(k)} = s.{_q(k)}" for k in spec.key)
+    stage, layer = f"{_STAGE}.{_STAGE} AS s", f"main.{_q(spec.name)} AS m"
+    old_rows = con.execute(f"SELECT count(*) FROM main.{_q(spec.name)} WHERE fid <= ?", (old_max,)).fetchone()[0]
+    outer, inner = (layer, stage) if old_rows < len(staged.rows) else (stage, layer)
+    select = ", ".join(["s.fid", *(f"s.{_q(k)}" for k in spec.key), *(f"m.{_q(c)}, s.{_q(c)}" for c in shown)])
+    found = con.execute(f"SELECT {select} FROM {outer} CROSS JOIN {inner} ON {join}"
+                        f" WHERE m.fid <= ? AND ({' OR '.join(tests)})", (old_max,)).fetchall()
+    _check_stage_fids(con, len(staged.rows), found)
+    out = []
+    nkey = len(spec.key)
+    for row in found:
+        pairs = row[1 + nkey:]
+        differ = [(c, pairs[2 * i], pairs[2 * i + 1]) for i, c in enumerate(shown)
+                  if _differs(c, pairs[2 * i], pairs[2 * i + 1])]
+        detail = _conflict_detail(spec, row[1:1 + nkey], differ, "is already stored")
+        out.append((int(staged.positions[row[0] - 1]), detail))
+    return out
+
+
+def _differs(column: str, stored: Any, incoming: Any) -> bool:
+    if column == GEOMETRY_COLUMN:
+        return not _same_geometry_blobs(stored, incoming)
+    return stored != incoming
+
+
+def _check_stage_fids(con: sqlite3.Connection, n: int, found: list[tuple]) -> None:
+    """Staged row i has stage fid i + 1 (GDAL numbers a new layer's rows in order); refuse to guess otherwise."""
+    if not found:
+        return
+    stage = con.execute(f"SELECT min(fid), max(fid), count(*) FROM {_STAGE}.{_STAGE}").fetchone()
+    if tuple(stage) != (1, n, n):
+        raise WorkspaceError(f"the staging file numbers its {n} rows {stage[0]}..{stage[1]}, not 1..{n}; "
+                             "nothing was written (please report this)")
+
+
+def _conflict_rows(spec: LayerSpec, frame: pd.DataFrame, staged: _Staged, conflicts: list[tuple[int, str]], *,
+                   raw_records: pd.DataFrame | None, source: str, digest: str) -> list[tuple]:
+    """Quarantine rows (tuples in column order) of the key conflicts, each with the incoming record as raw."""
+    from gridmap.io._base import raw_json
+
+    if not conflicts:
+        return []
+    positions = np.array([p for p, _ in conflicts], dtype="int64")
+    numbers = staged.records[positions]
+    raws: dict[int, str] = {}
+    if raw_records is not None and "_record" in raw_records.columns:
+        picked = raw_records[raw_records["_record"].isin(numbers)]
+        columns = [c for c in picked.columns if c != "_record"]
+        raws = {int(n): raw_json(r) for n, r in zip(picked["_record"], picked[columns].to_dict("records"))}
+    own = [c for c in frame.columns if c in spec.column_names]
+    geometry = getattr(frame, "_geometry_column_name", None) if spec.geometry is not None else None
+    now = _utc_now_text()
+    out = []
+    for (pos, detail), number in zip(conflicts, numbers):
+        raw = raws.get(int(number))
+        if raw is None:  # no source record given: the row as appended is the record
+            values = {c: frame[c].iloc[pos] for c in own}
+            if geometry is not None:
+                values["geometry"] = frame[geometry].iloc[pos]
+            raw = raw_json(values)
+        out.append((spec.name, source, digest, int(number), raw, _KEY_CONFLICT, detail, now))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -682,20 +915,69 @@ def _apply_status_events(con: sqlite3.Connection) -> None:
     )
 
 
-def _insert_quarantine(con: sqlite3.Connection, rows: list[tuple]) -> None:
+def _insert_quarantine(con: sqlite3.Connection, rows: list[tuple], import_fid: int) -> None:
+    """Add quarantine rows, each linked to the import that quarantined it; a record already there stays as it is."""
     if not rows:
         return
-    names = ", ".join(_q(c.name) for c in QUARANTINE_COLUMNS)
-    marks = ", ".join("?" for _ in QUARANTINE_COLUMNS)
-    con.executemany(f"INSERT OR IGNORE INTO {QUARANTINE_TABLE} ({names}) VALUES ({marks})", rows)
+    columns = (*QUARANTINE_COLUMNS, _QUARANTINE_IMPORT)
+    names = ", ".join(_q(c.name) for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    con.executemany(f"INSERT OR IGNORE INTO {QUARANTINE_TABLE} ({names}) VALUES ({marks})",
+                    [(*row, import_fid) for row in rows])
 
 
-def _insert_log(con: sqlite3.Connection, summary: ImportSummary, digest: str) -> None:
+def _insert_log(con: sqlite3.Connection, summary: ImportSummary, digest: str,
+                options: Mapping[str, Any] | None) -> int:
+    """Add the import's row to the log; return its fid."""
     d = summary.to_dict()
+    text = None if options is None else json.dumps(dict(options), ensure_ascii=False, default=str)
     row = (d["layer"], d["source"], digest, d["read"], d["accepted"], d["duplicates"], d["quarantined"],
-           json.dumps(d["reasons"], ensure_ascii=False), _utc_now_text())
+           json.dumps(d["reasons"], ensure_ascii=False), _utc_now_text(), text)
     names = ", ".join(_q(c.name) for c in _IMPORT_COLUMNS)
-    con.execute(f"INSERT INTO {IMPORTS_TABLE} ({names}) VALUES ({', '.join('?' * len(row))})", row)
+    cursor = con.execute(f"INSERT INTO {IMPORTS_TABLE} ({names}) VALUES ({', '.join('?' * len(row))})", row)
+    return int(cursor.lastrowid or 0)
+
+
+@dataclass
+class _Batch:
+    """Everything one :meth:`Workspace.append` writes."""
+
+    spec: LayerSpec
+    frame: pd.DataFrame
+    staged: _Staged
+    qrows: list[tuple]
+    read: int
+    source: str
+    digest: str
+    options: Mapping[str, Any] | None
+    raw_records: pd.DataFrame | None
+    replaces: list[int]
+
+
+def _write_in_transaction(con: sqlite3.Connection, batch: _Batch, has_stage: bool) -> ImportSummary:
+    """Copy the staged rows, find key conflicts, log the import and quarantine what did not land."""
+    spec, staged = batch.spec, batch.staged
+    old_max = con.execute(f"SELECT coalesce(max(fid), 0) FROM main.{_q(spec.name)}").fetchone()[0]
+    accepted = _copy_staged_rows(con, spec, staged.rows) if has_stage else 0
+    stored = _stored_conflicts(con, spec, staged, old_max) if accepted < len(staged.rows) else []
+    if accepted:
+        _update_contents(con, spec, staged.rows)
+        if spec.name in ("rectifications", "spotchecks"):
+            _apply_status_events(con)
+    conflicts = _conflict_rows(spec, batch.frame, staged, sorted(staged.conflicts + stored),
+                               raw_records=batch.raw_records, source=batch.source, digest=batch.digest)
+    qrows = batch.qrows + conflicts
+    reasons = dict(Counter(str(r[5]) for r in qrows))
+    summary = ImportSummary(
+        spec.name, batch.source, read=batch.read, accepted=accepted,
+        duplicates=staged.repeated + len(staged.rows) - accepted - len(stored), quarantined=len(qrows),
+        reasons=reasons,
+    )
+    import_fid = _insert_log(con, summary, batch.digest, batch.options)
+    if batch.replaces:
+        con.executemany(f"DELETE FROM {QUARANTINE_TABLE} WHERE fid = ?", [(f,) for f in batch.replaces])
+    _insert_quarantine(con, qrows, import_fid)
+    return summary
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -713,7 +995,8 @@ def _create_tables(path: Path) -> None:
         if spec.geometry is not None:
             options.update(geometry_type=_ogr_geometry_type(spec.geometry))
         pyogrio.write_dataframe(empty, path, **options)
-    pyogrio.write_dataframe(_empty_frame(QUARANTINE_COLUMNS, None), path, layer=QUARANTINE_TABLE, use_arrow=True)
+    pyogrio.write_dataframe(_empty_frame((*QUARANTINE_COLUMNS, _QUARANTINE_IMPORT), None), path,
+                            layer=QUARANTINE_TABLE, use_arrow=True)
     pyogrio.write_dataframe(_empty_frame(_IMPORT_COLUMNS, None), path, layer=IMPORTS_TABLE, use_arrow=True)
     pyogrio.write_dataframe(_empty_frame(_META_COLUMNS, None), path, layer=META_TABLE, use_arrow=True)
     pyogrio.write_dataframe(_empty_frame(_CATEGORY_COLUMNS, None), path, layer=CATEGORIES_TABLE, use_arrow=True)
@@ -930,11 +1213,22 @@ def _add_missing_columns(con: sqlite3.Connection, stored: int) -> list[str]:
     return added
 
 
+def _add_table_columns(con: sqlite3.Connection, table: str, columns: Sequence[Column]) -> None:
+    """Add those of `columns` that `table` lacks (``ALTER TABLE ... ADD COLUMN``: old rows hold NULL)."""
+    have = {r[1] for r in con.execute(f"PRAGMA table_info({_q(table)})")}
+    for col in columns:
+        if col.name not in have:
+            con.execute(f"ALTER TABLE {_q(table)} ADD COLUMN {_q(col.name)} {_SQL_TYPES[col.dtype]}")
+
+
 def _migrate(path: Path, version: int, *, busy_timeout: float) -> None:
     """Bring a workspace of an older schema up to :data:`SCHEMA_VERSION` in one transaction.
 
     Version 2 added the ``spotchecks`` table; version 3 the ``extra`` column of every
-    layer and the column-alias table (:data:`ALIASES_TABLE`). The version is read again inside
+    layer, the column-alias table (:data:`ALIASES_TABLE`), the ``options`` of each import
+    (:data:`IMPORTS_TABLE`) and, in the quarantine, the ``import_fid`` of the import that
+    quarantined each record (records quarantined before have none: ``gridmap quarantine
+    --retry`` leaves them, their import's options being unknown). The version is read again inside
     the transaction, so two processes opening the same old file migrate it once.
     """
     con = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
@@ -950,6 +1244,8 @@ def _migrate(path: Path, version: int, *, busy_timeout: float) -> None:
             _add_missing_columns(con, stored)
             if ALIASES_TABLE.lower() not in tables:
                 _create_attribute_table(con, ALIASES_TABLE, _ALIAS_COLUMNS, ("layer", "source"))
+            _add_table_columns(con, IMPORTS_TABLE, [c for c in _IMPORT_COLUMNS if c.name == "options"])
+            _add_table_columns(con, QUARANTINE_TABLE, [_QUARANTINE_IMPORT])
             if stored < SCHEMA_VERSION:
                 con.execute(f"UPDATE {META_TABLE} SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
             con.execute("COMMIT")
@@ -990,7 +1286,8 @@ def open_workspace(path: str | PathLike[str], *, busy_timeout: float = 10.0) -> 
     -----
     A workspace of an older schema is migrated when opened, in one
     transaction: schema 1 → 2 adds the ``spotchecks`` table, 2 → 3 the ``extra``
-    column of every layer and the table of column aliases.
+    column of every layer, the table of column aliases, the ``options`` of each import
+    and the quarantine's link to its import (``import_fid``).
 
     Examples
     --------
@@ -1202,6 +1499,34 @@ class Workspace:
             sql, params = sql + " WHERE source = ?", (source,)
         return _typed_frame(self._query(sql + " ORDER BY fid", params), QUARANTINE_COLUMNS)
 
+    def quarantine_with_options(self, layer: str | None = None) -> pd.DataFrame:
+        """The quarantined records (of one `layer` or all) with their ``fid`` and their import's ``options``.
+
+        ``options`` is the JSON text the import logged (:func:`gridmap.importer.import_options`),
+        missing for records quarantined before imports logged their options; what
+        :func:`gridmap.retry_quarantine` needs to prepare the records again.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> with init_workspace(pathlib.Path(tmp.name) / "w.gpkg") as ws:
+        ...     list(ws.quarantine_with_options().columns)[-2:]
+        ['quarantined_at', 'options']
+        >>> tmp.cleanup()
+        """
+        names = ", ".join(f"q.{_q(c.name)}" for c in QUARANTINE_COLUMNS)
+        sql = (f"SELECT q.fid AS fid, {names}, i.options AS options FROM {QUARANTINE_TABLE} AS q"
+               f" LEFT JOIN {IMPORTS_TABLE} AS i ON i.fid = q.{_q(_QUARANTINE_IMPORT.name)}")
+        params: tuple[str, ...] = ()
+        if layer is not None:
+            sql, params = sql + " WHERE q.layer = ?", (layer_spec(layer).name,)
+        frame = self._query(sql + " ORDER BY q.fid", params)
+        out = _typed_frame(frame, QUARANTINE_COLUMNS)
+        out["fid"] = pd.to_numeric(frame["fid"]).astype("int64")
+        out["options"] = frame["options"].astype("string")
+        return out[["fid", *(c.name for c in QUARANTINE_COLUMNS), "options"]]
+
     def imports(self) -> pd.DataFrame:
         """The import log, one row per :meth:`append`, oldest first.
 
@@ -1369,15 +1694,26 @@ class Workspace:
         source: str = "<frame>",
         source_digest: str = "",
         read: int | None = None,
+        options: Mapping[str, Any] | None = None,
+        raw_records: pd.DataFrame | None = None,
+        replaces: Sequence[int] = (),
     ) -> ImportSummary:
         """Append rows to a layer in one transaction, skipping rows already stored.
+
+        A row whose key is already stored, or used by an earlier row of `frame`, is a
+        duplicate when its content is the same (:func:`content_columns` and the geometry, to
+        :data:`GEOMETRY_TOLERANCE`), and is not stored again; with other content it is
+        quarantined as ``key_conflict``, the detail naming the stored (or earlier) and the
+        incoming values of each column that differs. Never is a row with different content
+        dropped as a duplicate.
 
         Parameters
         ----------
         layer : str
             A layer of :data:`gridmap.model.LAYERS`.
         frame : pandas.DataFrame or geopandas.GeoDataFrame
-            Rows with the layer's model columns (other columns are ignored).
+            Rows with the layer's model columns (other columns are ignored;
+            ``_record``, the row's number in the source, numbers a key conflict).
             Spatial layers need a GeoDataFrame with a CRS. Times without a zone
             are taken as Asia/Shanghai; times are stored to the millisecond.
         quarantine : pandas.DataFrame, optional
@@ -1389,12 +1725,21 @@ class Workspace:
             Where the rows came from, for the log and the quarantine.
         read : int, optional
             Records read from the source; defaults to ``len(frame) + len(quarantine)``.
+        options : mapping, optional
+            What the import was run with (JSON-able), kept in the import log; the
+            quarantined records of an import with options can be retried
+            (:func:`gridmap.retry_quarantine`).
+        raw_records : pandas.DataFrame, optional
+            The reader's records (with ``_record``): a key conflict is quarantined
+            with its record as read. Without them, with the row of `frame`.
+        replaces : sequence of int
+            Quarantine rows (their ``fid``) whose records `frame` and `quarantine`
+            hold again (a retry): deleted in the same transaction.
 
         Returns
         -------
         gridmap.model.ImportSummary
-            ``read == accepted + duplicates + quarantined``; duplicates are
-            rows whose key is already stored or repeats within `frame`.
+            ``read == accepted + duplicates + quarantined``.
 
         Raises
         ------
@@ -1409,32 +1754,37 @@ class Workspace:
         >>> import pandas as pd
         >>> tmp = tempfile.TemporaryDirectory()
         >>> ws = init_workspace(pathlib.Path(tmp.name) / "w.gpkg")
-        >>> fixes = pd.DataFrame({"report_id": ["r1", "r1"],
-        ...                       "rectified_at": ["2025-03-02T10:00:00+08:00"] * 2, "tonnes": [1.5, 1.5]})
-        >>> print(ws.append("rectifications", fixes, source="fixes.csv").describe())
-        fixes.csv → rectifications: read 2, accepted 1, duplicates 1, quarantined 0
+        >>> fixes = pd.DataFrame({"report_id": ["r1", "r1", "r1"],
+        ...                       "rectified_at": ["2025-03-02T10:00:00+08:00"] * 3, "tonnes": [1.5, 1.5, 2.0]})
+        >>> summary = ws.append("rectifications", fixes, source="fixes.csv")
+        >>> print(summary.describe().splitlines()[0])
+        fixes.csv → rectifications: read 3, accepted 1, duplicates 1, quarantined 1
+        >>> for part in ws.quarantine()["detail"].iloc[0].split("; "):
+        ...     print(part)
+        report_id r1, rectified_at 2025-03-02 10:00:00+08:00 is used by record 1 earlier in this file with tonnes 1.5
+        this row has tonnes 2.0
+        give the row its own report_id and rectified_at or correct the file
         >>> ws.close()
         >>> tmp.cleanup()
         """
         spec = layer_spec(layer)
         qrows = _quarantine_rows(quarantine, layer=layer, source=source, digest=source_digest)
-        staged, repeated = _stage_frame(spec, frame)
+        staged = _stage_frame(spec, frame)
         n_read = len(frame) + len(qrows) if read is None else int(read)
         if n_read != len(frame) + len(qrows):
             raise SchemaError(
                 f"read={n_read} but the frame has {len(frame)} rows and the quarantine {len(qrows)}:"
                 f" {n_read - len(frame) - len(qrows)} records would be lost; quarantine every record not in the frame"
             )
-        reasons = dict(Counter(str(r[5]) for r in qrows))
+        batch = _Batch(spec, frame, staged, qrows, read=n_read, source=source, digest=source_digest,
+                       options=options, raw_records=raw_records, replaces=[int(f) for f in replaces])
         with tempfile.TemporaryDirectory(prefix="gridmap-stage-") as folder:
-            stage_path = _write_stage(spec, staged, Path(folder)) if len(staged) else None
-            summary = self._commit(spec, staged, stage_path, qrows, repeated=repeated, read=n_read,
-                                   reasons=reasons, source=source, digest=source_digest)
+            stage_path = _write_stage(spec, staged.rows, Path(folder)) if len(staged.rows) else None
+            summary = self._commit(batch, stage_path)
         logger.info("%s", summary.describe())
         return summary
 
-    def _commit(self, spec: LayerSpec, staged: pd.DataFrame, stage_path: Path | None, qrows: list[tuple], *,
-                repeated: int, read: int, reasons: dict[str, int], source: str, digest: str) -> ImportSummary:
+    def _commit(self, batch: "_Batch", stage_path: Path | None) -> ImportSummary:
         con = self._connect()
         try:
             if stage_path is not None:
@@ -1444,9 +1794,7 @@ class Workspace:
             except sqlite3.OperationalError as exc:
                 _busy_or_raise(exc, self._path)
             try:
-                summary = self._write_in_transaction(con, spec, staged, stage_path is not None, qrows,
-                                                     repeated=repeated, read=read, reasons=reasons,
-                                                     source=source, digest=digest)
+                summary = _write_in_transaction(con, batch, stage_path is not None)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -1455,22 +1803,6 @@ class Workspace:
             _busy_or_raise(exc, self._path)
         finally:
             con.close()
-        return summary
-
-    def _write_in_transaction(self, con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame, has_stage: bool,
-                              qrows: list[tuple], *, repeated: int, read: int, reasons: dict[str, int],
-                              source: str, digest: str) -> ImportSummary:
-        accepted = _copy_staged_rows(con, spec, staged) if has_stage else 0
-        if accepted:
-            _update_contents(con, spec, staged)
-            if spec.name in ("rectifications", "spotchecks"):
-                _apply_status_events(con)
-        _insert_quarantine(con, qrows)
-        summary = ImportSummary(
-            spec.name, source, read=read, accepted=accepted,
-            duplicates=repeated + len(staged) - accepted, quarantined=len(qrows), reasons=reasons,
-        )
-        _insert_log(con, summary, digest)
         return summary
 
     # -- lifetime ----------------------------------------------------------------------------------------------

@@ -244,7 +244,8 @@ def test_case13_projected_coordinates_labelled_wgs84_refused(ws: Path, tmp_path:
 # -- case 14: duplicate ids, the same file twice --------------------------------------------------
 
 def test_case14_duplicates_in_file_and_across_imports(ws: Path, tmp_path: Path, capsys: Cap) -> None:
-    rows = [f"X{i % 40},2025-05-01 08:{i % 60:02d},乱堆乱放,重复,{109.73 + i * 1e-5:.5f},38.29" for i in range(100)]
+    rows = [f"X{i % 40},2025-05-01 08:{i % 40:02d},乱堆乱放,重复,{109.73 + (i % 40) * 1e-5:.5f},38.29"
+            for i in range(100)]  # every repeat identical: duplicates
     csv = tmp_path / "dups.csv"
     csv.write_text("report_id,reported_at,category,description,lon,lat\n" + "\n".join(rows) + "\n", encoding="utf-8")
     before = _rows(ws, "SELECT count(*) FROM reports")[0][0]
@@ -255,6 +256,13 @@ def test_case14_duplicates_in_file_and_across_imports(ws: Path, tmp_path: Path, 
     assert _rows(ws, "SELECT count(*) FROM reports")[0][0] == before + 40
     _adds_up(first)
     _adds_up(second)
+    # repeats with other times and positions are not duplicates but key conflicts (issue 12)
+    rows = [f"Y{i % 40},2025-05-01 08:{i % 60:02d},乱堆乱放,重复,{109.73 + i * 1e-5:.5f},38.29" for i in range(100)]
+    csv.write_text("report_id,reported_at,category,description,lon,lat\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    code, third = _import(capsys, str(ws), "reports", str(csv), "--coords", "wgs84")
+    assert (third["read"], third["accepted"], third["duplicates"], third["quarantined"]) == (100, 40, 0, 60)
+    assert third["reasons"] == {"key_conflict": 60}
+    _adds_up(third)
 
 
 # -- case 15: times ---------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ def test_init_creates_every_layer_with_model_columns_and_geometry(ws_path: Path)
         if spec.geometry is not None:
             assert info["crs"] == "EPSG:4326"
     quarantine_info = pyogrio.read_info(ws_path, layer=QUARANTINE_TABLE)
-    assert list(quarantine_info["fields"]) == [c.name for c in QUARANTINE_COLUMNS]
+    assert list(quarantine_info["fields"]) == [c.name for c in QUARANTINE_COLUMNS] + ["import_fid"]
 
 
 def test_init_registers_contents_and_spatial_indexes(ws_path: Path) -> None:
@@ -192,7 +192,8 @@ def test_sample_fills_layers_with_stand_in(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_append_counts_duplicates_and_quarantine(ws_path: Path) -> None:
-    frame = _reports(["r1", "r2", "r2", "r3", "r1"])  # 3 distinct keys, 2 repeats in the file
+    # 3 distinct keys, 2 identical repeats in the file (a repeat with other content is a key_conflict: test_keys.py)
+    frame = _reports(["r1", "r2", "r3"]).iloc[[0, 1, 1, 2, 0]].assign(_record=[1, 2, 3, 4, 5])
     quarantine = _quarantine([6, 7])
     with open_workspace(ws_path) as ws:
         first = ws.append("reports", frame, quarantine=quarantine, source="a.csv", source_digest="d1")
@@ -200,7 +201,8 @@ def test_append_counts_duplicates_and_quarantine(ws_path: Path) -> None:
         assert first.reasons == {"future_time": 2}
         second = ws.append("reports", frame, quarantine=quarantine, source="a.csv", source_digest="d1")
         assert (second.read, second.accepted, second.duplicates, second.quarantined) == (7, 0, 5, 2)
-        more = ws.append("reports", _reports(["r3", "r4"]), source="b.csv", source_digest="d2")
+        more = ws.append("reports", pd.concat([frame.iloc[[3]], _reports(["r4"])]), source="b.csv",
+                         source_digest="d2")
         assert (more.accepted, more.duplicates) == (1, 1)
         assert ws.counts()["reports"] == 4
         assert ws.counts()["quarantine"] == 2  # stored once
