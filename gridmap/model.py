@@ -773,12 +773,13 @@ def alias_target(header: str, layer: str) -> str | None:
     spec = layer_spec(layer)
     name = str(header).replace("\ufeff", "").strip().lower()
     columns = spec.column_names
-    if name in columns or name in _COORDINATES:
+    coordinates = _COORDINATES if spec.geometry is not None else ()  # a table without geometry keeps them in extra
+    if name in columns or name in coordinates:
         return name
     if name in LAYER_COLUMN_ALIASES.get(spec.name, {}):
         return LAYER_COLUMN_ALIASES[spec.name][name]
     target = COLUMN_ALIASES.get(name)
-    if target is not None and (target in columns or target in _COORDINATES):
+    if target is not None and (target in columns or target in coordinates):
         return target
     truncated = dbf_truncated(spec.name).get(name)
     if truncated is not None:
