@@ -583,10 +583,12 @@ def check_defaults(layer: str, defaults: Mapping[str, object] | None) -> None:
             f"part of its key ({', '.join(spec.key)}): rows"
         example = "" if spec.column(key).dtype == "datetime" else \
             " (a column such as 编号, or the month and the ledger's 序号, e.g. 2025-03-017)"
+        derived = (f"; or leave the {key} column out: a file without one gets ids derived from each row's content"
+                   if key == DERIVED_ID_SOURCES.get(spec.name, (None,))[0] else "")
         raise SchemaError(
             f"--set {key}={value} would give every row of layer {spec.name!r} the same {key}, {whose} would count "
-            f"as duplicates and be dropped. A key column cannot be set for every row; "
-            f"give each row its own {key} in the file instead{example} and drop --set {key}.")
+            f"as duplicates or key conflicts, not stored. A key column cannot be set for every row; "
+            f"give each row its own {key} in the file instead{example} and drop --set {key}{derived}.")
 
 
 def _model_frame(records: pd.DataFrame, mapping: Mapping[str, Any], spec: LayerSpec,
