@@ -179,7 +179,11 @@ def test_defaults_may_not_set_a_key_column(layer: str, column: str, tmp_path: Pa
             gridmap.import_file(tmp_path / "nowhere.gpkg", layer, missing, coords="wgs84", defaults={column: "X"})
         return
     whose = "its key" if len(LAYERS[layer].key) == 1 else rf"part of its key \({', '.join(LAYERS[layer].key)}\)"
-    with pytest.raises(GridmapError, match=rf"--set {column}=X .*same {column}, {whose}.* drop --set {column}\.$"):
+    # reports and targets without an id column get ids from their content: the refusal offers that too
+    derived = (rf"; or leave the {column} column out: a file without one gets ids derived from each row's content"
+               if (layer, column) in {("reports", "report_id"), ("targets", "target_id")} else "")
+    expected = rf"--set {column}=X .*same {column}, {whose}.* drop --set {column}{derived}\.$"
+    with pytest.raises(GridmapError, match=expected):
         gridmap.import_file(tmp_path / "nowhere.gpkg", layer, missing, coords="wgs84", defaults={column: "X"})
 
 
