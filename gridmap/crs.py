@@ -60,7 +60,14 @@ __all__ = [
     "missing_crs_message",
     "declare_crs",
     "check_coords_for",
+    "PROJECTED_MIN_M",
 ]
+
+#: A coordinate beyond this magnitude is metres of a projection, not degrees. Between 90/180 and this,
+#: coordinates are degrees gone wrong (swapped latitude/longitude, a typo), quarantined row by row with
+#: their reason rather than taken for a projection. Gauss-Kruger eastings are 100,000-900,000 m (25-45
+#: million zone-prefixed) and northings millions: far beyond.
+PROJECTED_MIN_M = 1000.0
 
 logger = logging.getLogger(__name__)
 

@@ -88,13 +88,13 @@ def _check_degrees(workspace: "Workspace", records: Any, path: Path) -> None:
     import pyproj
     import shapely
 
-    from gridmap.crs import missing_crs_message
+    from gridmap.crs import PROJECTED_MIN_M, missing_crs_message
 
     if not pyproj.CRS.from_user_input(records.crs).is_geographic:
         return
     bounds = shapely.bounds(records.geometry.to_numpy())
     usable = np.isfinite(bounds).all(axis=1)
-    out = usable & ((np.abs(bounds[:, [0, 2]]) > 180).any(axis=1) | (np.abs(bounds[:, [1, 3]]) > 90).any(axis=1))
+    out = usable & (np.abs(bounds) > PROJECTED_MIN_M).any(axis=1)  # swapped lat/lon are degrees, not metres
     if not usable.any() or 2 * int(out.sum()) <= int(usable.sum()):
         return
     what = path.name

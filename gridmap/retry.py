@@ -138,15 +138,15 @@ def retry_quarantine(workspace: Any, layer: str | None = None, *, now: pd.Timest
     >>> import gridmap, tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
     >>> ws = gridmap.init_workspace(d / "w.gpkg")
-    >>> _ = (d / "r.csv").write_text("上报时间,类别,经度,纬度\\n2025-03-01 08:00,乱贴小广告,109.73,38.29\\n",
+    >>> _ = (d / "r.csv").write_text("上报时间,类别,经度,纬度\\n2025-03-01 08:00,乱挂横幅,109.73,38.29\\n",
     ...                              encoding="utf-8")
     >>> gridmap.import_file(ws, "reports", d / "r.csv", coords="wgs84").reasons
     {'unknown_category': 1}
-    >>> _ = ws.add_category("illegal_ad_posting", "乱贴小广告", "illegal ad posting")
+    >>> _ = ws.add_category("banner_hanging", "乱挂横幅", "banners hung anywhere")
     >>> print(retry_quarantine(ws).describe())
     retried 1 quarantined records: 1 landed (accepted 1, duplicates 0), 0 still quarantined
     >>> len(ws.quarantine()), ws.read_layer("reports")["category"].tolist()
-    (0, ['illegal_ad_posting'])
+    (0, ['banner_hanging'])
     >>> ws.close()
     """
     from gridmap.workspace import Workspace, open_workspace

@@ -95,3 +95,19 @@ def stand_in_assets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = stub_cache(tmp_path / "assets")
     monkeypatch.setenv("GRIDMAP_ASSETS_DIR", str(folder))
     return folder
+
+
+@pytest.fixture(autouse=True)
+def _own_categories() -> Generator[None, None, None]:
+    """Each test starts from the built-in report categories and leaves them so.
+
+    A category added to a workspace (``gridmap category --add``, ``Workspace.add_category``) is also
+    registered in the process (:data:`gridmap.model.CATEGORIES`), so without this one test's category
+    would be known in every later test and a test of an unknown category would depend on the order.
+    """
+    from gridmap.model import CATEGORIES
+
+    before = dict(CATEGORIES)
+    yield
+    CATEGORIES.clear()
+    CATEGORIES.update(before)

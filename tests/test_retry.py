@@ -250,6 +250,7 @@ _runs = itertools.count()
 @settings(max_examples=10, deadline=None)
 @given(ledger=_ledger_rows)
 @example(ledger=[(0, True, False), (0, True, False), (1, True, True), (0, False, False)])
+@example(ledger=[(0, False, True)])  # one swapped row only: degrees gone wrong, not metres (was a CRS refusal)
 def test_import_then_retry_loses_nothing(tmp_path_factory, ledger) -> None:
     """Rows (content number, unknown category?, swapped?): a brute-force model of import + category + retry."""
     run = next(_runs)

@@ -265,12 +265,14 @@ def test_bulk_appends_onto_earlier_sql_and_bulk_appends(tmp_path: Path) -> None:
         again = batch("b", 11_000)
         moved = _reports([f"a{i}" for i in range(1000)], np.full(1000, 110.5), np.full(1000, 39.5))
         summary = ws.append("reports", pd.concat([again, moved], ignore_index=True))
-        assert (summary.accepted, summary.duplicates) == (11_000, 1000)
+        # stored keys with another position are key conflicts (quarantined), never stored again
+        assert (summary.accepted, summary.duplicates, summary.quarantined) == (11_000, 0, 1000)
+        assert summary.reasons == {"key_conflict": 1000}
         check, integrity, after, fids = _state(path)
         assert (check, integrity) == ("ok", "ok")
         assert {k: after[k] for k in entries} == entries  # every earlier entry kept as it was
         with closing(sqlite3.connect(path)) as con:
-            assert con.execute(QUERY.format(RTREE), (110, 111, 39, 40)).fetchall() == []  # no entry for duplicates
+            assert con.execute(QUERY.format(RTREE), (110, 111, 39, 40)).fetchall() == []  # none for conflicts
         assert ws.append("reports", batch("t", 40)).accepted == 40  # SQL path (triggers) after a bulk load
     check, integrity, entries, fids = _state(path)
     assert (check, integrity) == ("ok", "ok")

@@ -53,7 +53,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from gridmap._errors import ReadError
-from gridmap.crs import check_coords_for, declare_crs
+from gridmap.crs import PROJECTED_MIN_M, check_coords_for, declare_crs
 from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row, read_guard
 from gridmap.io._encoding import decode_text
 
@@ -212,9 +212,13 @@ def _column_median(frame: pd.DataFrame, column: str) -> float:
 
 
 def _looks_projected(frame: pd.DataFrame, columns: tuple[str, str]) -> bool:
-    """Whether the median coordinates are beyond longitude/latitude range (metres, not degrees)."""
+    """Whether the median coordinates are metres of a projection, not degrees (:data:`gridmap.crs.PROJECTED_MIN_M`).
+
+    Gauss-Kruger eastings are 100,000-900,000 m (or zone-prefixed, 25-45 million) and northings
+    millions: far beyond any degree. A file of swapped lat/lon (x=38, y=110) is not metres.
+    """
     x, y = (_column_median(frame, c) for c in columns)
-    return bool(abs(x) > 180 or abs(y) > 90)
+    return bool(max(abs(x), abs(y)) > PROJECTED_MIN_M)
 
 
 def _check_crs_fits(declared: Any, crs: object, projected: bool, columns: tuple[str, str], source: str) -> None:
