@@ -324,6 +324,19 @@ def test_ledger_in_metres_with_crs(tmp_path: Path, capsys, east: str, north: str
     assert rows(ws, "SELECT reported_at FROM reports ORDER BY report_id")[0] == ("2025-03-01T00:00:00.000Z",)
 
 
+def test_a_ledger_of_swapped_degrees_is_not_taken_for_metres(tmp_path: Path, capsys) -> None:
+    """Latitude/longitude swapped in every row (y = 109.7 > 90) are degrees gone wrong: each row is
+    quarantined as swapped_coordinates, the file is not refused as a table of metres without a CRS."""
+    ws = _workspace(tmp_path, subdistrict=True)
+    ledger = tmp_path / "swapped.csv"
+    ledger.write_text("编号,上报时间,类别,经度,纬度\n"
+                      "S1,2025-03-01 08:00,垃圾乱倒,38.291,109.731\n"
+                      "S2,2025-03-01 09:00,垃圾乱倒,38.292,109.732\n", encoding="utf-8")
+    summary = _ok(capsys, str(ws), "reports", str(ledger), "--coords", "wgs84")
+    assert (summary["read"], summary["accepted"], summary["quarantined"]) == (2, 0, 2)
+    assert summary["reasons"] == {"swapped_coordinates": 2}
+
+
 def test_ledger_in_metres_without_crs_names_the_crs(tmp_path: Path, capsys) -> None:
     ws = _workspace(tmp_path, subdistrict=True)
     ledger = _ledger(tmp_path / "ledger.csv", "东坐标", "北坐标", 4546)
