@@ -30,3 +30,21 @@ def adds_up(summary: dict) -> None:
     """Nothing lost: read = accepted + duplicates + quarantined, and the reasons count every quarantined row."""
     assert summary["read"] == summary["accepted"] + summary["duplicates"] + summary["quarantined"]
     assert sum(summary["reasons"].values()) == summary["quarantined"]
+
+
+def downgrade_to_schema_2(path: Path) -> None:
+    """Make the workspace at `path` what schema 2 wrote: no ``extra`` columns, no column-alias table, no import
+    options nor quarantine links, version 2 (what :func:`gridmap.open_workspace` must migrate)."""
+    from gridmap.model import LAYERS
+    from gridmap.workspace import ALIASES_TABLE, META_TABLE
+
+    with closing(sqlite3.connect(path)) as con:
+        for name in LAYERS:
+            con.execute(f'ALTER TABLE "{name}" DROP COLUMN extra')
+        con.execute("ALTER TABLE gridmap_imports DROP COLUMN options")
+        con.execute("ALTER TABLE quarantine DROP COLUMN import_fid")
+        con.execute(f"DROP TABLE {ALIASES_TABLE}")
+        con.execute("DELETE FROM gpkg_contents WHERE table_name = ?", (ALIASES_TABLE,))
+        con.execute("DELETE FROM gpkg_ogr_contents WHERE table_name = ?", (ALIASES_TABLE,))
+        con.execute(f"UPDATE {META_TABLE} SET value = '2' WHERE key = 'schema_version'")
+        con.commit()

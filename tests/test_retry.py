@@ -22,10 +22,10 @@ from shapely.geometry import Point, box
 
 from gridmap.cli import main
 from gridmap.importer import import_file
-from gridmap.model import CATEGORIES, LAYERS
+from gridmap.model import CATEGORIES
 from gridmap.retry import retry_quarantine
-from gridmap.workspace import ALIASES_TABLE, META_TABLE, init_workspace, open_workspace
-from tests._imports import adds_up, rows, run_import
+from gridmap.workspace import init_workspace, open_workspace
+from tests._imports import adds_up, downgrade_to_schema_2, rows, run_import
 
 SUBDISTRICT = box(109.70, 38.25, 109.80, 38.33)
 HEADER = ["序号", "上报时间", "问题类型", "问题描述", "经度", "纬度"]
@@ -207,17 +207,7 @@ def _make_v2(path: Path) -> None:
     with open_workspace(path) as w:
         w.append("reports", _NO_REPORTS, quarantine=q, source="old.csv",
                  source_digest="0" * 16, options={"coords": "wgs84"})
-    con = sqlite3.connect(path)
-    for name in LAYERS:
-        con.execute(f'ALTER TABLE "{name}" DROP COLUMN extra')
-    con.execute("ALTER TABLE gridmap_imports DROP COLUMN options")
-    con.execute("ALTER TABLE quarantine DROP COLUMN import_fid")
-    con.execute(f"DROP TABLE {ALIASES_TABLE}")
-    con.execute("DELETE FROM gpkg_contents WHERE table_name = ?", (ALIASES_TABLE,))
-    con.execute("DELETE FROM gpkg_ogr_contents WHERE table_name = ?", (ALIASES_TABLE,))
-    con.execute(f"UPDATE {META_TABLE} SET value = '2' WHERE key = 'schema_version'")
-    con.commit()
-    con.close()
+    downgrade_to_schema_2(path)
 
 
 def test_schema_2_gets_import_options_and_the_quarantine_link(tmp_path: Path, capsys) -> None:

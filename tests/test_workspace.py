@@ -30,6 +30,7 @@ from _opcount import extra_calls
 from gridmap._errors import CRSError, SchemaError, WorkspaceBusyError, WorkspaceError, WorkspaceVersionError
 from gridmap.io._base import quarantine_frame, quarantine_row
 from gridmap.model import LAYERS, QUARANTINE_COLUMNS, SCHEMA_VERSION
+from tests._imports import downgrade_to_schema_2
 from gridmap.workspace import (
     ALIASES_TABLE, CATEGORIES_TABLE, IMPORTS_TABLE, META_TABLE, QUARANTINE_TABLE, init_workspace, open_workspace,
 )
@@ -614,15 +615,7 @@ def test_open_sqlite_connection_survives_reads_and_appends(ws_path: Path) -> Non
 def _make_v2(path: Path) -> None:
     """A schema-2 workspace: no ``extra`` column on the layers, no column-alias table, version 2."""
     init_workspace(path).close()
-    con = sqlite3.connect(path)
-    for name in LAYERS:
-        con.execute(f'ALTER TABLE "{name}" DROP COLUMN extra')
-    con.execute(f"DROP TABLE {ALIASES_TABLE}")
-    con.execute("DELETE FROM gpkg_contents WHERE table_name = ?", (ALIASES_TABLE,))
-    con.execute("DELETE FROM gpkg_ogr_contents WHERE table_name = ?", (ALIASES_TABLE,))
-    con.execute(f"UPDATE {META_TABLE} SET value = '2' WHERE key = 'schema_version'")
-    con.commit()
-    con.close()
+    downgrade_to_schema_2(path)
 
 
 def test_schema_2_workspace_gets_extra_columns_and_the_alias_table(tmp_path: Path) -> None:
