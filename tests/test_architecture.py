@@ -426,6 +426,31 @@ def test_the_scan_sees_the_whole_package(package_tree):
     assert {"gridmap", "gridmap.io", "gridmap.maps"} <= package_tree.packages
 
 
+def test_readme_links_both_documents():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    development = readme.split("## Development", 1)[1].split("\n## ", 1)[0]
+    for name in ("ARCHITECTURE.md", "CONTRIBUTING.md"):
+        assert f"]({name})" in development, f"README's Development section does not link {name}"
+        assert (ROOT / name).is_file()
+
+
+def test_architecture_document_is_short_and_names_every_room(package_tree):
+    text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 100  # two screens
+    rooms = sorted({p.split(".")[1] for p in package_tree.packages if p.count(".") == 1})
+    assert rooms, "no subpackage found"
+    missing = [room for room in rooms if f"gridmap/{room}/" not in text]
+    assert not missing, f"ARCHITECTURE.md does not say what these rooms own: {missing}"
+
+
+def test_contributing_states_the_rules_the_tests_check():
+    text = " ".join((ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8").split())
+    assert f"`{DEFERRED_MARK}`" in text
+    assert f"no module over {MAX_MODULE_LINES} lines" in text
+    assert f"no function over {MAX_FUNCTION_CODE_LINES} lines of code" in text
+    assert "architecture_allowlist.json" in text and "[[tool.mypy.overrides]]" in text
+
+
 # ---------------------------------------------------------------------------
 # the checker itself, on small synthetic trees
 # ---------------------------------------------------------------------------
