@@ -76,3 +76,73 @@ def test_every_exempt_module_still_has_type_errors(tmp_path):
     clean = sorted(listed - failing)
     assert not clean, f"type-clean now: remove from [[tool.mypy.overrides]] ignore_errors in pyproject.toml: {clean}"
     assert failing <= listed  # else the first mypy test fails too; here for the message
+
+
+# --- the public API is fully typed (checked from the source with ast) -------------------------
+
+
+def _public_exports() -> dict[str, str]:
+    """``gridmap._EXPORTS``: public name -> module, read from the source (not imported)."""
+    import ast
+
+    tree = ast.parse((ROOT / "gridmap" / "__init__.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+            if isinstance(target, ast.Name) and target.id == "_EXPORTS" and node.value is not None:
+                return ast.literal_eval(node.value)
+    raise AssertionError("gridmap/__init__.py has no _EXPORTS")
+
+
+def _definition(module: str, name: str, depth: int = 0):
+    """The ``def``/``class`` node of ``module.name``, following ``from x import name`` re-exports."""
+    import ast
+
+    base = ROOT / Path(*module.split("."))
+    path = base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+            return node
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("gridmap") and depth < 5:
+            for alias in node.names:
+                if (alias.asname or alias.name) == name:
+                    return _definition(node.module, alias.name, depth + 1)
+    return None  # a constant (LAYERS, CATEGORIES, ...)
+
+
+def _untyped(function) -> list[str]:
+    """Parameters (and ``return``) of a ``def`` node without an annotation."""
+    args = function.args
+    params = args.posonlyargs + args.args + args.kwonlyargs + [a for a in (args.vararg, args.kwarg) if a]
+    missing = [a.arg for a in params if a.annotation is None and a.arg not in ("self", "cls")]
+    if function.returns is None and function.name != "__init__":
+        missing.append("return")
+    return missing
+
+
+def test_the_annotation_check_sees_a_missing_annotation():
+    import ast
+
+    node = ast.parse("def f(a: int, b, *args, c: str = '', **kw) -> None: ...\ndef g(self, x: int): ...").body
+    assert _untyped(node[0]) == ["b", "args", "kw"]
+    assert _untyped(node[1]) == ["return"]
+
+
+def test_every_public_function_and_method_is_annotated():
+    import ast
+
+    problems = {}
+    for name, module in sorted(_public_exports().items()):
+        node = _definition(module, name)
+        assert node is not None or name.isupper(), f"gridmap.{name}: no def or class found in {module}"
+        functions = [node] if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else []
+        if isinstance(node, ast.ClassDef):
+            functions = [n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                         and (not n.name.startswith("_") or n.name == "__init__")]
+        for function in functions:
+            missing = _untyped(function)
+            if missing:
+                problems[f"{module}.{name}" + ("" if function is node else f".{function.name}")] = missing
+    assert not problems, f"public API without annotations: {problems}"
