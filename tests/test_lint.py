@@ -20,8 +20,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 ERROR_LINE = re.compile(r"^(?P<path>[^:\s]+\.py):\d+: error:", re.MULTILINE)
 
-pytestmark = pytest.mark.slow
-
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -41,11 +39,13 @@ def module_of(path: str) -> str:
     return name.removesuffix(".__init__")
 
 
+@pytest.mark.slow
 def test_ruff_passes_on_the_package():
     result = run("ruff", "check", "gridmap")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_mypy_passes_with_the_configured_exemptions():
     result = run("mypy")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -62,6 +62,7 @@ def _toml_value(value: object) -> str:
     raise TypeError(f"unexpected mypy option value {value!r}")
 
 
+@pytest.mark.slow
 def test_every_exempt_module_still_has_type_errors(tmp_path):
     # the same options without the exemptions: the modules with errors must be
     # exactly the listed ones (a clean module leaves the list; a new one never joins it)
