@@ -560,7 +560,8 @@ def _grid_bounds(bounds: Any, frame: gpd.GeoDataFrame, crs: pyproj.CRS, xy: np.n
         box = tuple(values)
         source = pyproj.CRS.from_user_input(frame.crs)
         if source != crs:
-            box = pyproj.Transformer.from_crs(source, crs, always_xy=True).transform_bounds(*box, densify_pts=21)
+            to_crs = pyproj.Transformer.from_crs(source, crs, always_xy=True)
+            box = to_crs.transform_bounds(box[0], box[1], box[2], box[3], densify_pts=21)
     if not (all(math.isfinite(v) for v in box) and box[2] > box[0] and box[3] > box[1]):
         raise SchemaError(f"bounds must have minx < maxx and miny < maxy, got {bounds!r}")
     return float(box[0]), float(box[1]), float(box[2]), float(box[3])
@@ -630,8 +631,8 @@ def _error_bound_at(kernel: str, bandwidth: float, h: float, d: np.ndarray) -> n
     if kernel == "quartic":
         r = bandwidth
         a = 3.0 / (math.pi * r * r)
-        third = _THIRD_ORDER * h ** 3 * 24.0 * math.sqrt(2.0) * a * np.minimum(hi, r) / r ** 4
-        fourth = 5.0 * a * h ** 4 / r ** 4
+        third: Any = _THIRD_ORDER * h ** 3 * 24.0 * math.sqrt(2.0) * a * np.minimum(hi, r) / r ** 4
+        fourth: Any = 5.0 * a * h ** 4 / r ** 4  # an array in the Gaussian branch
         band = 2.0 * a * h * h / (r * r)
         return np.where(hi < r, third + fourth, np.where(lo < r, band, 0.0))
     sigma = bandwidth

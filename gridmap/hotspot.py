@@ -286,8 +286,8 @@ def fishnet(area: Any, size_m: float) -> gpd.GeoDataFrame:
     _check_count(ncol * nrow, size)
     xs = (c0 + np.arange(ncol + 1)) * size
     ys = (r1 - np.arange(nrow + 1)) * size  # north first
-    col, row = np.meshgrid(np.arange(ncol), np.arange(nrow))
-    col, row = col.ravel(), row.ravel()
+    col_grid, row_grid = np.meshgrid(np.arange(ncol), np.arange(nrow))
+    col, row = col_grid.ravel(), row_grid.ravel()
     ring_x = np.stack([xs[col], xs[col + 1], xs[col + 1], xs[col], xs[col]], axis=1)
     ring_y = np.stack([ys[row + 1], ys[row + 1], ys[row], ys[row], ys[row + 1]], axis=1)
     polys = shapely.polygons(np.stack([ring_x, ring_y], axis=2))

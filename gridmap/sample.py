@@ -1300,7 +1300,7 @@ def _walk(rng: np.random.Generator, routes: list[list[_Route]], sessions: np.nda
               + rng.integers(0, 40 * 60, (n_insp, n_days, 2)) * 10**9).reshape(-1)
     session_of_fix = np.repeat(np.arange(len(flat)), flat)
     t = starts[session_of_fix] + np.round(elapsed * 1000).astype(np.int64) * 10**6
-    speed = rng.uniform(1.0, 1.4, n_insp)
+    speed = rng.uniform(1.0, 1.4, int(n_insp))
     ends = np.zeros(len(flat))
     last = np.cumsum(flat) - 1
     ends[flat > 0] = elapsed[last[flat > 0]]

@@ -55,7 +55,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import geopandas as gpd
 import numpy as np
@@ -294,7 +294,9 @@ def _touching(piece: BaseGeometry, grids: list[BaseGeometry | None], codes: list
     """Codes of the grids sharing an edge (not only a corner) with `piece`, in input order."""
     near = sorted(int(i) for i in tree.query(piece, predicate="dwithin", distance=_TOUCH_M))
     zone = piece.buffer(_TOUCH_M)
-    return [codes[i] for i in near if grids[i].boundary.intersection(zone).length > _TOUCH_LENGTH_M]
+    # the tree holds only the grids that have a geometry, so grids[i] is never None here
+    return [codes[i] for i in near
+            if cast(BaseGeometry, grids[i]).boundary.intersection(zone).length > _TOUCH_LENGTH_M]
 
 
 def _overlaps(grids: list[BaseGeometry | None], codes: list[str], crs: pyproj.CRS,
@@ -303,7 +305,7 @@ def _overlaps(grids: list[BaseGeometry | None], codes: list[str], crs: pyproj.CR
     rows = []
     left, right = tree.query(np.array(grids, dtype=object), predicate="intersects")
     for i, j in sorted({(int(a), int(b)) for a, b in zip(left, right) if a < b}):
-        shared = _polygonal(grids[i].intersection(grids[j]))
+        shared = _polygonal(cast(BaseGeometry, grids[i]).intersection(grids[j]))  # i, j come from the tree
         if shared is None or shared.area <= tolerance:
             continue
         detail = (f"grids {codes[i]} and {codes[j]} overlap by {shared.area:.1f} m²;"

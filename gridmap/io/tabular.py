@@ -436,12 +436,12 @@ def _parse_fast(text: str, header: list[str], stamp: dict[str, str], delimiter: 
     numbers = np.arange(1, len(frame) + len(ragged) + 1, dtype="int64")
     if ragged:
         good = np.ones(len(numbers), dtype=bool)
-        good[[number - 2 for number, _, _ in ragged]] = False
+        good[[number - 2 for number, _, _ in ragged if number is not None]] = False
         numbers = numbers[good]
     bad = [
         _ragged(stamp, number - 1, raw, f"the line has {fields} fields but the header has {len(header)}; "
                 f"fix the line's {_DELIMITER_NAMES[delimiter]}/quotes")
-        for number, raw, fields in ragged
+        for number, raw, fields in ragged if number is not None
     ]
     return _Table(frame, numbers, bad)
 
