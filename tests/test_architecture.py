@@ -19,6 +19,9 @@ The rules (see CONTRIBUTING.md and ARCHITECTURE.md):
   (``from gridmap.x import _y``, ``import gridmap.io._base``, ``x._y`` on an
   imported gridmap module) unless it sits in the same (sub)package as the
   owner of the name.
+* ``room_arrows``: a room imports only the rooms the table "The arrows" of
+  ARCHITECTURE.md allows (``ROOMS`` places every module, ``ARROWS`` is that table);
+  a module in no room is a violation too.
 * ``long_modules``: no module over 800 lines.
 * ``long_functions``: no function over 60 lines of code (docstrings,
   comments and blank lines not counted).
@@ -53,7 +56,59 @@ ISSUE = 13
 MAX_MODULE_LINES = 800
 MAX_FUNCTION_CODE_LINES = 60
 DEFERRED_MARK = "# deferred: heavy"
-RULES = ("import_cycles", "undeclared_local_imports", "private_names", "long_modules", "long_functions")
+RULES = ("import_cycles", "undeclared_local_imports", "private_names", "room_arrows", "long_modules", "long_functions")
+
+# The rooms of ARCHITECTURE.md: the longest matching prefix names a module's room
+# (old top-level paths that become shims keep the room of their new home).
+ROOMS = {
+    "gridmap": "hall",
+    "gridmap.__main__": "cli",
+    "gridmap.cli": "cli",
+    "gridmap.demo": "cli",
+    "gridmap.pages": "pages",
+    "gridmap.html_report": "pages",
+    "gridmap.supervision_page": "pages",
+    "gridmap.briefing_page": "pages",
+    "gridmap.maps": "maps",
+    "gridmap.export": "export",
+    "gridmap.spreadsheet": "export",
+    "gridmap.privacy": "export",
+    "gridmap.analysis": "analysis",
+    "gridmap.coverage": "analysis",
+    "gridmap.density": "analysis",
+    "gridmap.hotspot": "analysis",
+    "gridmap.recurrence": "analysis",
+    "gridmap.supervision": "analysis",
+    "gridmap.spotcheck": "analysis",
+    "gridmap.validate": "analysis",
+    "gridmap.selection": "analysis",
+    "gridmap.io": "io",
+    "gridmap.records": "io",
+    "gridmap.importer": "io",
+    "gridmap.retry": "io",
+    "gridmap.storage": "storage",
+    "gridmap.workspace": "storage",
+    "gridmap._rtree": "storage",
+    "gridmap.sample": "sample",
+    "gridmap.model": "bottom",
+    "gridmap.crs": "bottom",
+    "gridmap.formatting": "bottom",
+    "gridmap._errors": "bottom",
+}
+# which rooms a room may import besides itself (the table "The arrows" of ARCHITECTURE.md);
+# the hall (gridmap/__init__.py, no runtime imports) may be imported by anyone
+ARROWS = {
+    "hall": {"cli", "pages", "maps", "export", "analysis", "io", "storage", "sample", "bottom"},
+    "cli": {"pages", "maps", "export", "analysis", "io", "storage", "sample", "bottom"},
+    "pages": {"maps", "export", "analysis", "storage", "bottom"},
+    "maps": {"analysis", "bottom"},
+    "export": {"bottom"},
+    "analysis": {"bottom"},
+    "io": {"storage", "bottom"},
+    "storage": {"bottom"},
+    "sample": {"bottom"},
+    "bottom": set(),
+}
 
 
 # ---------------------------------------------------------------------------
@@ -363,10 +418,37 @@ def long_function_violations(tree: Tree) -> dict[str, dict]:
     return found
 
 
+def room_of(module: str, rooms: dict[str, str] = ROOMS) -> str | None:
+    """The room of the longest listed prefix (the root package is the hall only by itself)."""
+    if module in rooms:
+        return rooms[module]
+    parts = module.split(".")
+    for i in range(len(parts) - 1, 1, -1):
+        room = rooms.get(".".join(parts[:i]))
+        if room is not None:
+            return room
+    return None
+
+
+def arrow_violations(tree: Tree, rooms: dict[str, str] = ROOMS,
+                     arrows: dict[str, set[str]] = ARROWS) -> dict[str, dict]:
+    """Imports from a room into one it may not import (see ARCHITECTURE.md); unplaced modules too."""
+    found: dict[str, dict] = {}
+    for module in tree.modules:
+        if room_of(module, rooms) is None:
+            found[f"{module} (in no room: add it to ROOMS)"] = {}
+    for imp in all_imports(tree):
+        a, b = room_of(imp.source, rooms), room_of(imp.target, rooms)
+        if a and b and a != b and b != "hall" and b not in arrows[a]:
+            found[f"{imp.source} -> {imp.target}"] = {"rooms": f"{a} -> {b}"}
+    return found
+
+
 CHECKS = {
     "import_cycles": cycle_violations,
     "undeclared_local_imports": local_import_violations,
     "private_names": private_name_violations,
+    "room_arrows": arrow_violations,
     "long_modules": long_module_violations,
     "long_functions": long_function_violations,
 }
@@ -416,6 +498,24 @@ def test_house_rule(rule, package_tree, allowlist):
         f"these allowlisted violations of {rule!r} no longer occur: remove them from "
         f"{ALLOWLIST_PATH.relative_to(ROOT)} so the list only shrinks: {gone}"
     )
+
+
+def test_arrows_match_the_architecture_document():
+    # the table "The arrows" of ARCHITECTURE.md, parsed independently of ARROWS
+    text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    table = text.split("## The arrows", 1)[1].split("\n\n", 2)[1]
+    names = {"every room below it": None, "nothing in gridmap": None}
+    documented = {}
+    for line in table.splitlines()[2:]:
+        room, may = [cell.strip() for cell in line.strip("|").split("|")]
+        allowed = set() if may in names else {w.split()[0].strip(",") for w in may.split(", ")}
+        documented[room] = allowed
+    assert set(documented) == set(ARROWS) - {"hall", "sample"}
+    for room, allowed in documented.items():
+        if room == "cli":
+            continue
+        assert allowed == ARROWS[room], room
+    assert ARROWS["cli"] == set(ARROWS) - {"hall", "cli"}
 
 
 def test_the_scan_sees_the_whole_package(package_tree):
@@ -524,6 +624,20 @@ def test_private_import_within_the_same_subpackage_is_allowed(tmp_path):
         # the top level is the house, not a room: its private names are its modules' own
         "pkg.top -> pkg._errors",
         "pkg.top2 -> pkg.top._helper",
+    }
+
+
+def test_arrow_into_a_room_above_is_found(tmp_path):
+    tree = write_tree(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/low.py": "def f():\n    from pkg import high  # deferred: heavy\n",
+        "pkg/high.py": "import pkg.low\nimport pkg\n",
+        "pkg/stray.py": "",
+    })
+    rooms = {"pkg": "hall", "pkg.low": "bottom", "pkg.high": "maps"}
+    assert arrow_violations(tree, rooms, {"hall": set(), "bottom": set(), "maps": {"bottom"}}) == {
+        "pkg.low -> pkg.high": {"rooms": "bottom -> maps"},
+        "pkg.stray (in no room: add it to ROOMS)": {},
     }
 
 
