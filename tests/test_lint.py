@@ -34,6 +34,18 @@ def exempt_modules() -> list[str]:
     return modules
 
 
+def covers(entry: str, module: str) -> bool:
+    """Whether a mypy override entry names ``module`` (``a.b.*`` names ``a.b`` and its submodules)."""
+    if entry.endswith(".*"):
+        return module == entry[:-2] or module.startswith(entry[:-1])
+    return module == entry
+
+
+def test_covers_follows_mypy_patterns():
+    assert covers("gridmap.cli.*", "gridmap.cli") and covers("gridmap.cli.*", "gridmap.cli.pages")
+    assert not covers("gridmap.cli.*", "gridmap.client") and not covers("gridmap.cli", "gridmap.cli.pages")
+
+
 def module_of(path: str) -> str:
     name = Path(path).with_suffix("").as_posix().replace("/", ".")
     return name.removesuffix(".__init__")
@@ -74,9 +86,10 @@ def test_every_exempt_module_still_has_type_errors(tmp_path):
     assert "error:" in result.stdout or result.returncode == 0, result.stdout + result.stderr
     failing = {module_of(m.group("path")) for m in ERROR_LINE.finditer(result.stdout)}
     listed = set(exempt_modules())
-    clean = sorted(listed - failing)
+    clean = sorted(entry for entry in listed if not any(covers(entry, module) for module in failing))
     assert not clean, f"type-clean now: remove from [[tool.mypy.overrides]] ignore_errors in pyproject.toml: {clean}"
-    assert failing <= listed  # else the first mypy test fails too; here for the message
+    unlisted = sorted(m for m in failing if not any(covers(entry, m) for entry in listed))
+    assert not unlisted  # else the first mypy test fails too; here for the message
 
 
 # --- the public API is fully typed (checked from the source with ast) -------------------------
