@@ -12,8 +12,9 @@ The rules (see CONTRIBUTING.md and ARCHITECTURE.md):
   implicit import of parent packages is not counted either). A violation is an
   import edge ``a -> b`` whose two ends lie in one strongly connected component.
 * ``undeclared_local_imports``: a gridmap module imported inside a function
-  must say why on the import's line with the comment ``# deferred: heavy``
-  (it defers a heavy optional dependency so ``import gridmap`` stays cheap).
+  say why, with a comment ``# deferred: <what is heavy>`` on the import's line or
+  on the comment line just above it (it defers a heavy optional dependency so
+  ``import gridmap`` stays cheap).
   Third-party imports inside functions need no comment.
 * ``private_names``: no module imports another room's underscore names
   (``from gridmap.x import _y``, ``import gridmap.io._base``, ``x._y`` on an
@@ -40,6 +41,7 @@ import ast
 import io
 import itertools
 import json
+import re
 import sys
 import tokenize
 from dataclasses import dataclass
@@ -55,7 +57,8 @@ PACKAGE = "gridmap"
 ISSUE = 13
 MAX_MODULE_LINES = 800
 MAX_FUNCTION_CODE_LINES = 60
-DEFERRED_MARK = "# deferred: heavy"
+DEFERRED_MARK = "# deferred:"
+DEFERRED = re.compile(r"#\s*deferred:\s*\S")  # the mark followed by a reason
 RULES = ("import_cycles", "undeclared_local_imports", "private_names", "room_arrows", "long_modules", "long_functions")
 
 # The rooms of ARCHITECTURE.md: the longest matching prefix names a module's room
@@ -194,7 +197,9 @@ def module_imports(tree: Tree, module: str) -> list[Import]:
     result = []
     for node, local in _runtime_imports(ast.parse(source)):
         end = node.end_lineno or node.lineno
-        marked = any(DEFERRED_MARK in line for line in lines[node.lineno - 1 : end])
+        above = lines[node.lineno - 2].strip() if node.lineno >= 2 else ""
+        marked = any(DEFERRED.search(line) for line in lines[node.lineno - 1 : end]) or (
+            above.startswith("#") and DEFERRED.search(above) is not None)
         if isinstance(node, ast.Import):
             pairs = [(alias.name, alias.name) for alias in node.names]
         else:
@@ -278,7 +283,7 @@ def cycle_violations(tree: Tree) -> dict[str, dict]:
 
 
 def local_import_violations(tree: Tree) -> dict[str, dict]:
-    """Function-local imports of gridmap modules without the ``# deferred: heavy`` comment."""
+    """Function-local imports of gridmap modules without a ``# deferred: <reason>`` comment."""
     found: dict[str, dict] = {}
     for imp in all_imports(tree):
         if imp.local and not imp.marked and imp.target != imp.source:
@@ -545,7 +550,7 @@ def test_architecture_document_is_short_and_names_every_room(package_tree):
 
 def test_contributing_states_the_rules_the_tests_check():
     text = " ".join((ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8").split())
-    assert f"`{DEFERRED_MARK}`" in text
+    assert f"`{DEFERRED_MARK} <what is heavy>`" in text
     assert f"no module over {MAX_MODULE_LINES} lines" in text
     assert f"no function over {MAX_FUNCTION_CODE_LINES} lines of code" in text
     assert "architecture_allowlist.json" in text and "[[tool.mypy.overrides]]" in text
@@ -583,6 +588,19 @@ def test_marked_deferred_import_is_allowed_but_still_counts_for_cycles(tmp_path)
     })
     assert local_import_violations(tree) == {}
     assert set(cycle_violations(tree)) == {"pkg.a -> pkg.b", "pkg.b -> pkg.a"}
+
+
+def test_deferred_mark_needs_a_reason_on_the_line_or_just_above(tmp_path):
+    tree = write_tree(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/a.py": "",
+        "pkg/above.py": "def g():\n    # deferred: pandas and folium\n    from pkg import a\n",
+        "pkg/multi.py": "def g():\n    from pkg.a import (  # deferred: GeoPandas\n        x,\n    )\n",
+        "pkg/bare.py": "def g():\n    from pkg import a  # deferred:\n",
+        "pkg/far.py": "def g():\n    # deferred: pandas\n    x = 1\n    from pkg import a\n",
+        "pkg/code_above.py": "def g():\n    y = 1  # deferred: pandas\n    from pkg import a\n",
+    })
+    assert set(local_import_violations(tree)) == {"pkg.bare -> pkg.a", "pkg.far -> pkg.a", "pkg.code_above -> pkg.a"}
 
 
 def test_relative_imports_are_resolved_and_type_checking_ones_skipped(tmp_path):
