@@ -12,7 +12,7 @@ The rules (see CONTRIBUTING.md and ARCHITECTURE.md):
   implicit import of parent packages is not counted either). A violation is an
   import edge ``a -> b`` whose two ends lie in one strongly connected component.
 * ``undeclared_local_imports``: a gridmap module imported inside a function
-  say why, with a comment ``# deferred: <what is heavy>`` on the import's line or
+  must say why, with a comment ``# deferred: <what is heavy>`` on the import's line or
   on the comment line just above it (it defers a heavy optional dependency so
   ``import gridmap`` stays cheap).
   Third-party imports inside functions need no comment.
@@ -162,15 +162,16 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
-def _runtime_imports(tree: ast.AST) -> list[tuple[ast.Import | ast.ImportFrom, bool]]:
-    """Import nodes that run, each with whether it sits inside a function."""
+def _runtime_imports(tree: ast.AST, type_checking: bool = False) -> list[tuple[ast.Import | ast.ImportFrom, bool]]:
+    """Import nodes that run (and, with ``type_checking``, those for type checkers), each with whether
+    it sits inside a function."""
     found: list[tuple[ast.Import | ast.ImportFrom, bool]] = []
 
     def visit(node: ast.AST, local: bool) -> None:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             found.append((node, local))
             return
-        if isinstance(node, ast.If) and _is_type_checking(node.test):
+        if isinstance(node, ast.If) and _is_type_checking(node.test) and not type_checking:
             children: list[ast.AST] = list(node.orelse)
         else:
             children = list(ast.iter_child_nodes(node))
@@ -190,12 +191,12 @@ def _from_base(tree: Tree, module: str, node: ast.ImportFrom) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
-def module_imports(tree: Tree, module: str) -> list[Import]:
+def module_imports(tree: Tree, module: str, type_checking: bool = False) -> list[Import]:
     """The gridmap-internal imports of one module (relative ones resolved)."""
     source = tree.modules[module].read_text(encoding="utf-8")
     lines = source.splitlines()
     result = []
-    for node, local in _runtime_imports(ast.parse(source)):
+    for node, local in _runtime_imports(ast.parse(source), type_checking):
         end = node.end_lineno or node.lineno
         above = lines[node.lineno - 2].strip() if node.lineno >= 2 else ""
         marked = any(DEFERRED.search(line) for line in lines[node.lineno - 1 : end]) or (
@@ -309,11 +310,12 @@ def private_part(tree: Tree, path: str) -> tuple[str, str] | None:
 
 
 def may_use(tree: Tree, module: str, owner: str) -> bool:
-    """Whether ``module`` sits in the subpackage ``owner`` (the root package is the house, not a room)."""
-    return "." in owner and tree.package_of(module) == owner
+    """Whether ``module`` sits in the subpackage ``owner`` (the root package is the house, not a room),
+    or is the owning package's ``__init__`` itself (which may re-export its private modules' names)."""
+    return module == owner or ("." in owner and tree.package_of(module) == owner)
 
 
-def _attribute_paths(tree: Tree, module: str, imports: list[Import]) -> list[tuple[str, int]]:
+def _attribute_paths(tree: Tree, module: str) -> list[tuple[str, int]]:
     """``m._y`` accesses on imported gridmap modules, as dotted paths."""
     bound: dict[str, str] = {}
     syntax = ast.parse(tree.modules[module].read_text(encoding="utf-8"))
@@ -351,15 +353,15 @@ def _attribute_paths(tree: Tree, module: str, imports: list[Import]) -> list[tup
 
 
 def private_name_violations(tree: Tree) -> dict[str, dict]:
-    """Underscore names (or modules) used from outside the package that owns them."""
+    """Underscore names (or modules) used from outside the package that owns them.
+
+    Imports for type checkers (under ``if TYPE_CHECKING:``) count here: they tie a module to
+    another room's private name all the same.
+    """
     found: dict[str, dict] = {}
-    by_module: dict[str, list[Import]] = {}
-    for imp in all_imports(tree):
-        by_module.setdefault(imp.source, []).append(imp)
     for module in tree.modules:
-        imports = by_module.get(module, [])
-        used = [(imp.path, imp.lineno) for imp in imports]
-        used += _attribute_paths(tree, module, imports)
+        used = [(imp.path, imp.lineno) for imp in module_imports(tree, module, type_checking=True)]
+        used += _attribute_paths(tree, module)
         for path, _ in used:
             private = private_part(tree, path)
             if private is not None and not may_use(tree, module, private[1]) and private[0] != module:
@@ -620,7 +622,6 @@ def test_relative_imports_are_resolved_and_type_checking_ones_skipped(tmp_path):
 
 def test_private_import_within_the_same_subpackage_is_allowed(tmp_path):
     tree = write_tree(tmp_path, {
-        "pkg/__init__.py": "",
         "pkg/maps/__init__.py": "",
         "pkg/maps/_common.py": "def _style():\n    pass\n",
         "pkg/maps/static.py": "from pkg.maps._common import _style\n_x = 1\n",
@@ -630,18 +631,22 @@ def test_private_import_within_the_same_subpackage_is_allowed(tmp_path):
                         "def f():\n    return s._x, static.__name__, static.public\n",
         "pkg/deep.py": "import pkg.maps.static\npkg.maps.static._x\n",
         "pkg/usesmod.py": "from pkg.maps._common import style\n",
+        "pkg/typed.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.maps.static import _x\n",
         "pkg/_errors.py": "class E(Exception):\n    pass\n",
         "pkg/top.py": "from pkg._errors import E\n_helper = 1\n",
         "pkg/top2.py": "from pkg.top import _helper\n",
+        "pkg/__init__.py": "from pkg._errors import E\nfrom pkg.maps._common import style\n",
     })
     assert set(private_name_violations(tree)) == {
         "pkg.page -> pkg.maps.static._x",
         "pkg.brief -> pkg.maps.static._x",
         "pkg.deep -> pkg.maps.static._x",
         "pkg.usesmod -> pkg.maps._common",  # a private module of another room
+        "pkg.typed -> pkg.maps.static._x",  # for type checkers only, still a back door
         # the top level is the house, not a room: its private names are its modules' own
         "pkg.top -> pkg._errors",
         "pkg.top2 -> pkg.top._helper",
+        "pkg -> pkg.maps._common",  # the root package re-exports its own _errors, not a room's private module
     }
 
 
