@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gridmap.workspace import Workspace
+    from gridmap.storage import Workspace
 
 __all__ = ["run_demo", "write_messy_reports_csv"]
 
@@ -177,7 +177,7 @@ def run_demo(out: str | PathLike[str], *, seed: int = 0) -> list[Path]:
     from gridmap.maps.grids import grids_map
     from gridmap.spreadsheet import write_csv
     from gridmap.validate import validate_grids
-    from gridmap.workspace import init_workspace
+    from gridmap.storage import init_workspace
 
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)

@@ -72,7 +72,7 @@ from scipy.spatial import cKDTree
 from gridmap._errors import SchemaError
 from gridmap.crs import metric_crs, require_crs
 from gridmap.model import DEFAULT_TZ, STORAGE_CRS
-from gridmap.workspace import Workspace
+from gridmap.storage import Workspace
 
 __all__ = ["RECURRENCE_COLUMNS", "SITE_COLUMNS", "recurrences", "recurring_sites"]
 

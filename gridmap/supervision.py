@@ -135,7 +135,7 @@ from gridmap.model import CATEGORIES, DEFAULT_TZ, category_key
 from gridmap.selection import as_time
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gridmap.workspace import Workspace
+    from gridmap.storage import Workspace
 
 __all__ = [
     "BY_CHOICES",
@@ -276,7 +276,7 @@ _LAYERS = ("grids", "communities", "reports", "rectifications", "spotchecks", "t
 
 def _read_layers(source: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """The layers a scoreboard needs, from a workspace, its path, or a mapping of layers; and the metadata."""
-    from gridmap.workspace import read_layers
+    from gridmap.storage import read_layers
 
     return read_layers(source, _LAYERS, what="the scoreboard")
 
