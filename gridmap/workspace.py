@@ -1,4 +1,4 @@
-"""Deprecated: :mod:`gridmap.workspace` moved to :mod:`gridmap.storage`.
+"""Deprecated shim: :mod:`gridmap.workspace` moved to :mod:`gridmap.storage`.
 
 Importing this module warns (``DeprecationWarning``) and gives the same objects as
 :mod:`gridmap.storage`; it will be removed after one release. Import from

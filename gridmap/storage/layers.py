@@ -67,7 +67,7 @@ def read_layers(source: "WorkspaceStore | str | PathLike[str] | Mapping[str, Any
 def _layers_and_meta(ws: WorkspaceStore, names: Sequence[str]) -> tuple[dict[str, Any], dict[str, str]]:
     meta = dict(ws.meta)
     imports = ws.imports()
-    stamps = pd.to_datetime(imports["imported_at"], utc=True, errors="coerce").dropna() if len(imports) else ()
-    if len(stamps):
+    stamps = pd.to_datetime(imports["imported_at"], utc=True, errors="coerce").dropna() if len(imports) else None
+    if stamps is not None and len(stamps):
         meta["last_import"] = stamps.max().isoformat()
     return {name: ws.read_layer(name) for name in names}, meta
