@@ -1,4 +1,9 @@
-"""Storage conversions of the GeoPackage store: SQL names, times, typed columns, geometry blobs."""
+"""Storage conversions of the GeoPackage store: SQL names, times, typed columns, geometry blobs.
+
+Also the column definitions of the bookkeeping tables (import log, quarantine link, meta,
+categories, aliases), the name of the staging table and :class:`_Staged` (a frame in
+storage form), shared by the other modules of this subpackage.
+"""
 
 from __future__ import annotations
 

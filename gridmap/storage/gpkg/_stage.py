@@ -1,4 +1,9 @@
-"""Preparing a frame for the GeoPackage: storage columns, geometry, the private staging file."""
+"""Preparing a frame for the GeoPackage: storage columns, geometry, the private staging file.
+
+GDAL (pyogrio) writes the staged rows into a private GeoPackage, which gives correct
+geometry blobs; ``_append`` copies them into the workspace in one transaction. Rows
+repeating a key earlier in the frame are sorted out here (``_conflicts``).
+"""
 
 from __future__ import annotations
 
