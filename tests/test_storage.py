@@ -56,6 +56,8 @@ def test_interface_lists_what_the_brief_asks() -> None:
 def test_geopackage_workspace_is_a_store(ws: Workspace) -> None:
     assert isinstance(ws, WorkspaceStore)
     assert not isinstance("w.gpkg", WorkspaceStore)  # a path is not a store: importer and retry open it
+    assert not isinstance(_grid_frame(), WorkspaceStore)  # recurrence tells a frame of reports from a store
+    assert not isinstance({"grids": _grid_frame()}, WorkspaceStore)  # read_layers tells a dict of layers
 
 
 @pytest.mark.parametrize("name", [m for m in MEMBERS if m not in PROPERTIES])

@@ -100,7 +100,9 @@ class WorkspaceStore(Protocol):
     calls; writes by other processes are seen by the next call.
 
     ``isinstance(obj, WorkspaceStore)`` checks that `obj` has every method (not their
-    signatures: ``tests/test_storage.py`` checks those for the GeoPackage store).
+    signatures: ``tests/test_storage.py`` checks those for the GeoPackage store). What a
+    store offers beyond this (the GeoPackage's ``pragmas()``) is its own and not for the
+    analysis to use.
     """
 
     @property
@@ -121,8 +123,10 @@ class WorkspaceStore(Protocol):
         """Every row of layer `name` (or those matching the SQL condition `where`), in insertion order.
 
         The model's columns in order, plus ``geometry`` for spatial layers (a GeoDataFrame in
-        EPSG:4326). `where` is read-only: a store never writes while answering it. An unknown
-        layer is a ``SchemaError``; a `where` the store cannot run a ``WorkspaceError``.
+        EPSG:4326). `where` is read-only: a store never writes while answering it; keep it to plain
+        SQL comparisons (``category = 'firewood_pile'``, ``reported_at >= '2025-03-01'``) that every
+        SQL store runs alike. An unknown layer is a ``SchemaError``; a `where` the store cannot run a
+        ``WorkspaceError``.
         """
 
     def counts(self) -> dict[str, int]:
