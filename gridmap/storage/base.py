@@ -16,7 +16,12 @@ This module owns
   (:func:`content_columns`, :data:`NOT_CONTENT`, :data:`GEOMETRY_TOLERANCE`).
 
 How a store keeps its data (files, journaling, spatial indexes, locks) is its own
-business and stays private to its subpackage.
+business and stays private to its subpackage. Each store's subpackage also offers
+``init_workspace(target, *, sample=False, overwrite=False, seed=0)`` (create every layer and
+table, empty or with :func:`gridmap.sample.sample_layers`) and ``open_workspace(target, ...)``
+(refuse what is not a gridmap workspace with ``WorkspaceError``, one written by a newer
+gridmap with ``WorkspaceVersionError``, and migrate an older schema in one transaction);
+:func:`gridmap.storage.open_workspace` is the GeoPackage's.
 
 Examples
 --------
