@@ -53,9 +53,9 @@ _EXPORTS: dict[str, str] = {
     "retry_quarantine": "gridmap.retry",
     "RetrySummary": "gridmap.retry",
     # workspace
-    "Workspace": "gridmap.workspace",
-    "open_workspace": "gridmap.workspace",
-    "init_workspace": "gridmap.workspace",
+    "Workspace": "gridmap.storage",
+    "open_workspace": "gridmap.storage",
+    "init_workspace": "gridmap.storage",
     # checks
     "validate_grids": "gridmap.validate",
     "GridCheck": "gridmap.validate",
@@ -155,4 +155,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from gridmap.spreadsheet import write_csv, write_xlsx
     from gridmap.sample import sample_boundaries, sample_reports, sample_tracks, sample_layers, write_boundaries
     from gridmap.validate import GridCheck, validate_grids
-    from gridmap.workspace import Workspace, init_workspace, open_workspace
+    from gridmap.storage import Workspace, init_workspace, open_workspace

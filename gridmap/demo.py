@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gridmap.workspace import Workspace
+    from gridmap.storage import WorkspaceStore
 
 __all__ = ["run_demo", "write_messy_reports_csv"]
 
@@ -75,7 +75,7 @@ def _save_shared(fmap: Any, path: Path) -> Path:
         return save_page(fmap, path, offline=False)
 
 
-def _write_coverage(ws: "Workspace", folder: Path) -> list[Path]:
+def _write_coverage(ws: "WorkspaceStore", folder: Path) -> list[Path]:
     """The sweep coverage of the sample's week of GPS fixes: CSV, dead corners, map, PNG."""
     from gridmap.coverage import sweep_coverage
     from gridmap.html_report import shareable, shareable_coverage
@@ -95,7 +95,7 @@ def _write_coverage(ws: "Workspace", folder: Path) -> list[Path]:
     return paths
 
 
-def _write_heatmap(ws: "Workspace", folder: Path) -> list[Path]:
+def _write_heatmap(ws: "WorkspaceStore", folder: Path) -> list[Path]:
     """The heat map of recurring problems over the sample year: web map and PNG."""
     from gridmap.density import kde
     from gridmap.html_report import shareable
@@ -120,7 +120,7 @@ def _write_heatmap(ws: "Workspace", folder: Path) -> list[Path]:
     return paths
 
 
-def _write_report(ws: "Workspace", folder: Path) -> list[Path]:
+def _write_report(ws: "WorkspaceStore", folder: Path) -> list[Path]:
     """The leaders' page for March 2025: offline when the asset cache is filled, else loading Leaflet online."""
     from gridmap.html_report import export_html
     from gridmap.maps.assets import AssetsMissingError
@@ -135,7 +135,7 @@ def _write_report(ws: "Workspace", folder: Path) -> list[Path]:
     return [path]
 
 
-def _write_supervision(ws: "Workspace", folder: Path) -> list[Path]:
+def _write_supervision(ws: "WorkspaceStore", folder: Path) -> list[Path]:
     """The sample week's scoreboard (CSV, XLSX, HTML page) and a spot-check list (CSV, HTML)."""
     from gridmap.maps.assets import AssetsMissingError
     from gridmap.spotcheck import spot_check
@@ -177,7 +177,7 @@ def run_demo(out: str | PathLike[str], *, seed: int = 0) -> list[Path]:
     from gridmap.maps.grids import grids_map
     from gridmap.spreadsheet import write_csv
     from gridmap.validate import validate_grids
-    from gridmap.workspace import init_workspace
+    from gridmap.storage import init_workspace
 
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)

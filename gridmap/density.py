@@ -118,7 +118,7 @@ from gridmap._errors import SchemaError
 from gridmap.crs import metric_crs, require_crs
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gridmap.workspace import Workspace
+    from gridmap.storage import WorkspaceStore
 
 __all__ = ["DensityGrid", "KERNELS", "kde", "default_bandwidth"]
 
@@ -293,7 +293,7 @@ class DensityGrid:
 
 
 def kde(
-    points: gpd.GeoDataFrame | gpd.GeoSeries | Workspace,
+    points: gpd.GeoDataFrame | gpd.GeoSeries | WorkspaceStore,
     *,
     bandwidth_m: float | None = None,
     cell_m: float | None = None,
@@ -305,7 +305,7 @@ def kde(
 
     Parameters
     ----------
-    points : geopandas.GeoDataFrame, geopandas.GeoSeries or gridmap.workspace.Workspace
+    points : geopandas.GeoDataFrame, geopandas.GeoSeries or gridmap.storage.WorkspaceStore
         Points in any declared CRS, or a workspace (its ``reports`` layer).
         Rows with a missing or empty geometry are skipped and counted
         (:attr:`DensityGrid.skipped`). Not modified.

@@ -11,15 +11,13 @@ import logging
 import math
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import pandas as pd
 
 from gridmap._errors import CRSError, ReadError
 from gridmap.model import EXTRA_COLUMN, ImportSummary, layer_spec
-
-if TYPE_CHECKING:  # pragma: no cover
-    from gridmap.workspace import Workspace
+from gridmap.storage import WorkspaceStore, open_workspace
 
 __all__ = ["import_file", "prepare_for", "import_options"]
 
@@ -28,27 +26,26 @@ logger = logging.getLogger(__name__)
 _GRID_ASSIGNED = ("reports", "targets")
 
 
-def _grids_for(workspace: "Workspace", layer: str) -> Any:
+def _grids_for(workspace: WorkspaceStore, layer: str) -> Any:
     if layer not in _GRID_ASSIGNED:
         return None
     grids = workspace.read_layer("grids")
     return grids if len(grids) else None
 
 
-def _rectified_reports(workspace: "Workspace", layer: str) -> dict[str, bool] | None:
+def _rectified_reports(workspace: WorkspaceStore, layer: str) -> dict[str, bool] | None:
     """For ``spotchecks``: every report id of the workspace → whether it was ever rectified.
 
     Ever rectified: it has a rectification, or a status past ``reported``.
     """
     if layer != "spotchecks":
         return None
-    reports = workspace._query("SELECT report_id, status FROM reports")
-    fixed = set(workspace._query("SELECT DISTINCT report_id FROM rectifications")["report_id"])
-    return {str(rid): (rid in fixed or (isinstance(status, str) and status not in ("", "reported")))
-            for rid, status in zip(reports["report_id"], reports["status"])}
+    states = workspace.report_states()
+    return {str(rid): bool(fixed) or (isinstance(status, str) and status not in ("", "reported"))
+            for rid, status, fixed in zip(states["report_id"], states["status"], states["rectified"])}
 
 
-def _district_lon(workspace: "Workspace") -> float | None:
+def _district_lon(workspace: WorkspaceStore) -> float | None:
     """Longitude of the workspace's subdistrict (else grids) centre, or None when it has neither."""
     for layer in ("subdistrict", "grids"):
         frame = workspace.read_layer(layer)
@@ -59,7 +56,7 @@ def _district_lon(workspace: "Workspace") -> float | None:
     return None
 
 
-def _check_crs(workspace: "Workspace", result: Any, coords: str | None, *, path: Path) -> None:
+def _check_crs(workspace: WorkspaceStore, result: Any, coords: str | None, *, path: Path) -> None:
     """Refuse records without a CRS (saying which --crs to pass), metres labelled degrees, and --coords on metres."""
     import geopandas as gpd
     import shapely
@@ -77,7 +74,7 @@ def _check_crs(workspace: "Workspace", result: Any, coords: str | None, *, path:
     check_coords_for(records.crs, coords, what=what)
 
 
-def _check_degrees(workspace: "Workspace", records: Any, path: Path) -> None:
+def _check_degrees(workspace: WorkspaceStore, records: Any, path: Path) -> None:
     """Refuse a file labelled longitude/latitude whose coordinates are mostly metres, naming the fix for its kind.
 
     A shapefile's wrong ``.prj`` is deleted and the CRS declared with ``--crs`` (the likely code is
@@ -131,7 +128,7 @@ def _nothing_read(result: Any, name: str) -> list[str]:
     return [f"{name} holds no records: nothing was imported"]
 
 
-def _community_codes(workspace: "Workspace", layer: str) -> dict[str, str] | None:
+def _community_codes(workspace: WorkspaceStore, layer: str) -> dict[str, str] | None:
     """Community name → code from the workspace's communities, for a layer that names communities (grids)."""
     if layer == "communities" or "community_code" not in layer_spec(layer).column_names:
         return None
@@ -140,7 +137,7 @@ def _community_codes(workspace: "Workspace", layer: str) -> dict[str, str] | Non
             if isinstance(name, str) and name.strip() and isinstance(code, str)}
 
 
-def _header_map(workspace: "Workspace", layer: str, columns: Mapping[str, str] | None) -> dict[str, str]:
+def _header_map(workspace: WorkspaceStore, layer: str, columns: Mapping[str, str] | None) -> dict[str, str]:
     """The stored aliases of `layer` (``gridmap alias``), overridden by the `columns` given for this import."""
     from gridmap.records import check_column_map
 
@@ -183,7 +180,7 @@ def import_options(result: Any, *, coords: str | None = None, **prepare_options:
     }
 
 
-def prepare_for(workspace: "Workspace", layer: str, result: Any, options: Mapping[str, Any] | None = None, *,
+def prepare_for(workspace: WorkspaceStore, layer: str, result: Any, options: Mapping[str, Any] | None = None, *,
                 now: pd.Timestamp | None = None) -> Any:
     """:func:`gridmap.prepare` with what the workspace knows (its subdistrict, grids and reports) and `options`.
 
@@ -192,7 +189,7 @@ def prepare_for(workspace: "Workspace", layer: str, result: Any, options: Mappin
 
     Parameters
     ----------
-    workspace : Workspace
+    workspace : WorkspaceStore
         An open workspace.
     layer : str
         The layer.
@@ -241,7 +238,7 @@ def _repairs(frame: pd.DataFrame | None) -> list[dict[str, float | None]]:
 
 
 def import_file(
-    workspace: "Workspace | str | PathLike[str]",
+    workspace: "WorkspaceStore | str | PathLike[str]",
     layer: str,
     path: str | PathLike[str],
     *,
@@ -303,7 +300,7 @@ def import_file(
 
     Parameters
     ----------
-    workspace : Workspace or path-like
+    workspace : WorkspaceStore or path-like
         An open workspace, or the path of one.
     layer : str
         Target layer, one of :data:`gridmap.model.LAYERS`.
@@ -371,12 +368,11 @@ def import_file(
     """
     from gridmap.io.dispatch import read
     from gridmap.records import check_column_map, check_defaults
-    from gridmap.workspace import Workspace, open_workspace
 
     spec = layer_spec(layer)
     check_defaults(spec.name, defaults)  # before anything is read: a key column set for every row is refused
     given = check_column_map(spec.name, columns)  # before anything is read, as --set
-    ws = workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
+    ws = workspace if isinstance(workspace, WorkspaceStore) else open_workspace(workspace)
     try:
         result = read(path, layer=spec.name, coords=coords, encoding=encoding, source_layer=source_layer,
                       sheet=sheet, header_row=header_row, crs=crs)

@@ -17,7 +17,7 @@ Checks, in the order they are applied
 3. times: ``missing_time``, ``unparseable_time``, ``implausible_time`` (before
    :data:`EARLIEST_TIME`, 2000-01-01), ``future_time``; then, for a key holding a time,
    ``sub_millisecond_time`` (see :func:`parse_times` and
-   :func:`gridmap.workspace.Workspace.append`: times are stored to the millisecond);
+   :func:`gridmap.storage.Workspace.append`: times are stored to the millisecond);
 4. coded values: ``unknown_category``, ``unknown_kind``, ``unknown_result``,
    ``unparseable_value`` (status, numbers);
 5. for ``spotchecks``, when the workspace's reports are given:
@@ -1011,7 +1011,7 @@ def _typed_times(values: pd.Series, col: Column, verdicts: _Verdicts, now: pd.Ti
 def _check_sub_millisecond(typed: Mapping[str, pd.Series], spec: LayerSpec, verdicts: _Verdicts) -> None:
     """Quarantine a row whose key time is < 1 ms from an earlier row's with the same other key values.
 
-    The workspace stores times to the millisecond (see :func:`gridmap.workspace.Workspace.append`):
+    The workspace stores times to the millisecond (see :func:`gridmap.storage.Workspace.append`):
     two fixes 0.3 ms apart would get the same stored key and the later one would silently count as
     a "duplicate". The first row of such a group (by time, then file order) is kept; rows with exactly
     its time are left to the duplicate check; the others are quarantined.

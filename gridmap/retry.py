@@ -31,6 +31,7 @@ import pandas as pd
 
 from gridmap._errors import GridmapError
 from gridmap.model import QUARANTINE_REASONS, ImportSummary, layer_spec
+from gridmap.storage import WorkspaceStore, open_workspace
 
 __all__ = ["RetrySummary", "retry_quarantine"]
 
@@ -121,7 +122,7 @@ def retry_quarantine(workspace: Any, layer: str | None = None, *, now: pd.Timest
 
     Parameters
     ----------
-    workspace : Workspace or path-like
+    workspace : WorkspaceStore or path-like
         An open workspace, or the path of one.
     layer : str, optional
         Retry only the records meant for this layer.
@@ -149,9 +150,7 @@ def retry_quarantine(workspace: Any, layer: str | None = None, *, now: pd.Timest
     (0, ['banner_hanging'])
     >>> ws.close()
     """
-    from gridmap.workspace import Workspace, open_workspace
-
-    ws = workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
+    ws = workspace if isinstance(workspace, WorkspaceStore) else open_workspace(workspace)
     try:
         rows = ws.quarantine_with_options(None if layer is None else layer_spec(layer).name)
         summary = RetrySummary()

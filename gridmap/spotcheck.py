@@ -50,7 +50,7 @@ from gridmap.model import DEFAULT_TZ, STORAGE_CRS, category_label
 
 if TYPE_CHECKING:  # pragma: no cover
     from gridmap.maps.assets import AssetCache
-    from gridmap.workspace import Workspace
+    from gridmap.storage import WorkspaceStore
 
 __all__ = ["SpotCheck", "spot_check", "allocate", "draw_order", "CHECKLIST_COLUMNS", "NO_STRATUM"]
 
@@ -166,9 +166,9 @@ def draw_order(report_ids: Any, seed: int | str) -> list[str]:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _layers(workspace: "Workspace | str | PathLike[str] | Mapping[str, Any]") -> tuple[dict[str, Any], bool]:
+def _layers(workspace: "WorkspaceStore | str | PathLike[str] | Mapping[str, Any]") -> tuple[dict[str, Any], bool]:
     """The layers the sample needs, and whether the data are illustrative."""
-    from gridmap.workspace import read_layers
+    from gridmap.storage import read_layers
 
     layers, meta = read_layers(workspace, ("reports", "grids", "rectifications", "communities"), what="spot_check")
     if layers["reports"] is None:
@@ -369,7 +369,7 @@ class SpotCheck:
 
 
 def spot_check(
-    workspace: "Workspace | str | PathLike[str] | Mapping[str, Any]",
+    workspace: "WorkspaceStore | str | PathLike[str] | Mapping[str, Any]",
     *,
     n: int,
     start: Any = None,
@@ -382,7 +382,7 @@ def spot_check(
 
     Parameters
     ----------
-    workspace : Workspace, path or mapping
+    workspace : WorkspaceStore, path or mapping
         An open workspace, the path of one, or layers by name (``reports``
         needed; ``grids``, ``rectifications``, ``communities`` used when given).
         Not modified.

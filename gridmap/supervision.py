@@ -135,7 +135,7 @@ from gridmap.model import CATEGORIES, DEFAULT_TZ, category_key
 from gridmap.selection import as_time
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gridmap.workspace import Workspace
+    from gridmap.storage import WorkspaceStore
 
 __all__ = [
     "BY_CHOICES",
@@ -276,7 +276,7 @@ _LAYERS = ("grids", "communities", "reports", "rectifications", "spotchecks", "t
 
 def _read_layers(source: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """The layers a scoreboard needs, from a workspace, its path, or a mapping of layers; and the metadata."""
-    from gridmap.workspace import read_layers
+    from gridmap.storage import read_layers
 
     return read_layers(source, _LAYERS, what="the scoreboard")
 
@@ -817,7 +817,7 @@ def run_scoreboard(workspace: Any, *, start: Any, end: Any, by: str = "community
 
 
 def scoreboard(
-    workspace: "Workspace | str | PathLike[str] | Mapping[str, Any]",
+    workspace: "WorkspaceStore | str | PathLike[str] | Mapping[str, Any]",
     *,
     start: str | pd.Timestamp | None,
     end: str | pd.Timestamp | None,
@@ -834,7 +834,7 @@ def scoreboard(
 
     Parameters
     ----------
-    workspace : Workspace, path, or dict of layers
+    workspace : WorkspaceStore, path, or dict of layers
         ``grids`` and ``reports`` needed; ``communities``, ``rectifications``,
         ``spotchecks`` and ``tracks`` used when present. Not modified.
     start, end : str or pandas.Timestamp or None
@@ -950,7 +950,7 @@ def presented(board: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
 
 
 def weekly_figures(
-    workspace: "Workspace | str | PathLike[str] | Mapping[str, Any]",
+    workspace: "WorkspaceStore | str | PathLike[str] | Mapping[str, Any]",
     *,
     end: str | pd.Timestamp | None = None,
     weeks: int = 8,
@@ -962,7 +962,7 @@ def weekly_figures(
 
     Parameters
     ----------
-    workspace : Workspace, path, or dict of layers
+    workspace : WorkspaceStore, path, or dict of layers
         As :func:`scoreboard`.
     end : str or pandas.Timestamp, optional
         End of the last week (exclusive); default: the end of the week holding

@@ -36,7 +36,7 @@ def downgrade_to_schema_2(path: Path) -> None:
     """Make the workspace at `path` what schema 2 wrote: no ``extra`` columns, no column-alias table, no import
     options nor quarantine links, version 2 (what :func:`gridmap.open_workspace` must migrate)."""
     from gridmap.model import LAYERS
-    from gridmap.workspace import ALIASES_TABLE, META_TABLE
+    from gridmap.storage import ALIASES_TABLE, META_TABLE
 
     with closing(sqlite3.connect(path)) as con:
         for name in LAYERS:

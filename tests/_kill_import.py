@@ -32,7 +32,7 @@ def build_frame(rows: int) -> gpd.GeoDataFrame:
 
 
 def main(argv: list[str]) -> int:
-    from gridmap.workspace import open_workspace
+    from gridmap.storage import open_workspace
 
     path, rows = argv[0], int(argv[1])
     frame = build_frame(rows)

@@ -18,7 +18,7 @@ import gridmap
 from gridmap._errors import GridmapError, SchemaError
 from gridmap.briefing_page import A4_LANDSCAPE_IN, briefing, community_table
 from gridmap.maps import _fonts
-from gridmap.workspace import init_workspace
+from gridmap.storage import init_workspace
 
 START, END = "2025-03-01", "2025-04-01"
 PERIOD = "2025-03-01 – 2025-03-31"  # `end` is exclusive: the last day shown is the day before

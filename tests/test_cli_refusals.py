@@ -373,14 +373,14 @@ def test_newer_workspace_says_upgrade(newer_workspace: Path, files: dict[str, Pa
         status, out, err = _run(capsys, words)
         assert status == 2
         assert json.loads(out) == {"error": f"{newer_workspace} was written by a newer gridmap (schema 99); upgrade "
-                                            f"gridmap (this one reads schema {gridmap.workspace.SCHEMA_VERSION})",
+                                            f"gridmap (this one reads schema {gridmap.storage.SCHEMA_VERSION})",
                                    "exit": 2}
 
 
 def test_busy_workspace_is_a_message(tmp_path: Path, files: dict[str, Path], capsys: Cap,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Another process holds the write lock: exit 2 with a sentence, no traceback (a 0.2 s wait, not 10 s)."""
-    import gridmap.workspace as workspace_module
+    import gridmap.storage as workspace_module
 
     ws = tmp_path / "w.gpkg"
     gridmap.init_workspace(ws).close()

@@ -29,7 +29,7 @@ from gridmap.model import (
 )
 from gridmap.privacy import redact_frame
 from gridmap.records import extra_json
-from gridmap.workspace import open_workspace
+from gridmap.storage import open_workspace
 
 from _imports import adds_up, rows, run_import
 

@@ -19,7 +19,7 @@ from gridmap._errors import CRSError, SchemaError
 from gridmap import density
 from gridmap.density import DensityGrid, default_bandwidth, kde
 from gridmap.sample import sample_boundaries, sample_reports
-from gridmap.workspace import init_workspace
+from gridmap.storage import init_workspace
 
 X0, Y0 = 500_000.0, 4_200_000.0  # UTM 49N, metres
 

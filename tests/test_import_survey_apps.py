@@ -21,7 +21,7 @@ from shapely.geometry import Point
 from gridmap.cli import main
 from gridmap.io._base import ReadResult, quarantine_frame
 from gridmap.records import prepare
-from gridmap.workspace import open_workspace
+from gridmap.storage import open_workspace
 
 
 def _workspace(tmp_path: Path) -> Path:

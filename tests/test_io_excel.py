@@ -25,7 +25,7 @@ from openpyxl.utils.datetime import CALENDAR_MAC_1904
 
 from gridmap.cli import main
 from gridmap.io.excel import cell_text, column_text, read_excel
-from gridmap.workspace import open_workspace
+from gridmap.storage import open_workspace
 
 HEADER = ["编号", "上报时间", "问题类型", "描述", "经度", "纬度"]
 TZ = "Asia/Shanghai"

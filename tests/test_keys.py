@@ -22,7 +22,7 @@ from shapely.geometry import Point, box
 
 from gridmap.model import COLUMN_ALIASES, LAYERS
 from gridmap.records import derived_ids, prepare
-from gridmap.workspace import init_workspace, open_workspace
+from gridmap.storage import init_workspace, open_workspace
 from tests._imports import adds_up, rows, run_import
 
 SUBDISTRICT = box(109.70, 38.25, 109.80, 38.33)

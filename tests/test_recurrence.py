@@ -19,7 +19,7 @@ from _opcount import extra_calls
 from gridmap._errors import CRSError, SchemaError
 from gridmap.recurrence import RECURRENCE_COLUMNS, SITE_COLUMNS, recurrences, recurring_sites
 from gridmap.sample import sample_boundaries, sample_reports
-from gridmap.workspace import init_workspace
+from gridmap.storage import init_workspace
 
 X0, Y0 = 388_900.0, 4_240_450.0  # near Yulin in EPSG:4546 (CGCS2000 GK CM 111E), the CRS metric_crs picks there
 T0 = pd.Timestamp("2025-05-01 09:00", tz="Asia/Shanghai")

@@ -24,7 +24,7 @@ from gridmap.cli import main
 from gridmap.importer import import_file
 from gridmap.model import CATEGORIES
 from gridmap.retry import retry_quarantine
-from gridmap.workspace import init_workspace, open_workspace
+from gridmap.storage import init_workspace, open_workspace
 from tests._imports import adds_up, downgrade_to_schema_2, rows, run_import
 
 SUBDISTRICT = box(109.70, 38.25, 109.80, 38.33)

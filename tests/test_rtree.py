@@ -1,4 +1,4 @@
-"""Bulk loading of SQLite R-trees (gridmap._rtree) and its use by Workspace.append.
+"""Bulk loading of SQLite R-trees (gridmap.storage.gpkg._rtree) and its use by Workspace.append.
 
 Checked with SQLite's own R-tree checker (``rtreecheck``), queries through the
 R-tree virtual table against brute force, SQLite's own float32 rounding, and
@@ -23,9 +23,9 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import gridmap.workspace as workspace
-from gridmap._rtree import bulk_load, outward_float32, rtree_layout
-from gridmap.workspace import init_workspace
+import gridmap.storage.gpkg._stage as stage
+from gridmap.storage.gpkg._rtree import bulk_load, outward_float32, rtree_layout
+from gridmap.storage import init_workspace
 
 RTREE = "rtree_reports_geom"
 QUERY = "SELECT id FROM {} WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?"
@@ -298,7 +298,7 @@ def test_bulk_appends_onto_earlier_sql_and_bulk_appends(tmp_path: Path) -> None:
        seed=st.integers(0, 2**32 - 1))
 def test_property_appends_around_the_threshold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sizes: list[int],
                                                layer: str, seed: int) -> None:
-    monkeypatch.setattr(workspace, "_BULK_RTREE_MIN_ROWS", 50)  # both paths with small batches
+    monkeypatch.setattr(stage, "_BULK_RTREE_MIN_ROWS", 50)  # both paths with small batches
     rng = np.random.default_rng(seed)
     path = tmp_path / f"{uuid.uuid4().hex}.gpkg"
     boxes: dict[str, np.ndarray] = {}

@@ -341,7 +341,7 @@ def test_weekly_figures_match_the_scoreboard_of_each_week() -> None:
 
 def test_a_real_workspace_gives_the_same_table(tmp_path: Path) -> None:
     """Stored in a GeoPackage and read back (times as UTC text, nullable columns), the figures do not change."""
-    from gridmap.workspace import init_workspace
+    from gridmap.storage import init_workspace
 
     layers = _layers()
     path = tmp_path / "w.gpkg"
@@ -474,7 +474,7 @@ def _without_rectifications() -> dict[str, object]:
 
 
 def _gpkg(layers: dict[str, object], path: Path) -> Path:
-    from gridmap.workspace import init_workspace
+    from gridmap.storage import init_workspace
 
     with init_workspace(path) as ws:
         for name in ("communities", "grids", "reports", "rectifications", "spotchecks", "tracks"):

@@ -22,7 +22,7 @@ from gridmap.cli import main
 from gridmap.importer import import_file
 from gridmap.model import SCHEMA_VERSION
 from gridmap.spotcheck import CHECKLIST_COLUMNS, NO_STRATUM, allocate, spot_check
-from gridmap.workspace import META_TABLE, init_workspace, open_workspace
+from gridmap.storage import META_TABLE, init_workspace, open_workspace
 
 from test_crs import ref_wgs_to_gcj
 
@@ -390,7 +390,7 @@ def test_schema_1_workspace_is_migrated_on_open(tmp_path: Path, caplog: pytest.L
     old, fresh = tmp_path / "old.gpkg", tmp_path / "fresh.gpkg"
     _make_v1(old)
     init_workspace(fresh).close()
-    with caplog.at_level("INFO", logger="gridmap.workspace"):
+    with caplog.at_level("INFO", logger="gridmap.storage"):
         with open_workspace(old) as ws:
             assert ws.schema_version == SCHEMA_VERSION == 3
             assert ws.counts()["spotchecks"] == 0

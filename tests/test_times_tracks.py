@@ -31,7 +31,7 @@ from gridmap.cli import main
 from gridmap.io._base import ReadResult, quarantine_frame
 from gridmap.model import QUARANTINE_REASONS
 from gridmap.records import prepare
-from gridmap.workspace import open_workspace
+from gridmap.storage import open_workspace
 
 UTC = dt.timezone.utc
 CST = dt.timezone(dt.timedelta(hours=8))  # Asia/Shanghai: UTC+8 since 1991 (no daylight saving)

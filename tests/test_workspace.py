@@ -31,7 +31,7 @@ from gridmap._errors import CRSError, SchemaError, WorkspaceBusyError, Workspace
 from gridmap.io._base import quarantine_frame, quarantine_row
 from gridmap.model import LAYERS, QUARANTINE_COLUMNS, SCHEMA_VERSION
 from tests._imports import downgrade_to_schema_2
-from gridmap.workspace import (
+from gridmap.storage import (
     ALIASES_TABLE, CATEGORIES_TABLE, IMPORTS_TABLE, META_TABLE, QUARANTINE_TABLE, init_workspace, open_workspace,
 )
 

@@ -1,0 +1,200 @@
+"""What any store of the model promises: the :class:`WorkspaceStore` interface, its table names and key rules.
+
+A *workspace* holds every layer of :data:`gridmap.model.LAYERS` plus the bookkeeping
+of imports (the import log, the quarantine, metadata, categories and column aliases).
+gridmap's analysis, importer and pages use a workspace only through the methods of
+:class:`WorkspaceStore`, so they never know which store they read: today the
+GeoPackage (:class:`gridmap.storage.Workspace`, in :mod:`gridmap.storage.gpkg`), next
+a PostgreSQL/PostGIS store implementing the same interface.
+
+This module owns
+
+* :class:`WorkspaceStore`, the interface (a :class:`typing.Protocol`, checkable with
+  ``isinstance``), and what each of its methods promises;
+* the names of the bookkeeping tables every store keeps (:data:`META_TABLE`, ...);
+* the rule of idempotent keys: what makes two rows of one key the same row
+  (:func:`content_columns`, :data:`NOT_CONTENT`, :data:`GEOMETRY_TOLERANCE`).
+
+How a store keeps its data (files, journaling, spatial indexes, locks) is its own
+business and stays private to its subpackage. Each store's subpackage also offers
+``init_workspace(target, *, sample=False, overwrite=False, seed=0)`` (create every layer and
+table, empty or with :func:`gridmap.sample.sample_layers`) and ``open_workspace(target, ...)``
+(refuse what is not a gridmap workspace with ``WorkspaceError``, one written by a newer
+gridmap with ``WorkspaceVersionError``, and migrate an older schema in one transaction);
+:func:`gridmap.storage.open_workspace` is the GeoPackage's.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> from gridmap.storage import WorkspaceStore, init_workspace
+>>> tmp = tempfile.TemporaryDirectory()
+>>> with init_workspace(pathlib.Path(tmp.name) / "w.gpkg") as ws:
+...     isinstance(ws, WorkspaceStore)
+True
+>>> tmp.cleanup()
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+
+import pandas as pd
+
+from gridmap.model import EXTRA_COLUMN, Category, ImportSummary, layer_spec
+
+__all__ = [
+    "WorkspaceStore", "META_TABLE", "IMPORTS_TABLE", "QUARANTINE_TABLE", "CATEGORIES_TABLE", "ALIASES_TABLE",
+    "content_columns", "NOT_CONTENT", "GEOMETRY_TOLERANCE",
+]
+
+#: Key/value table of workspace facts.
+META_TABLE = "gridmap_meta"
+#: One row per import.
+IMPORTS_TABLE = "gridmap_imports"
+#: Records that could not be imported.
+QUARANTINE_TABLE = "quarantine"
+#: Report categories users added (the built-in ones live in gridmap.model.CATEGORIES).
+CATEGORIES_TABLE = "gridmap_categories"
+#: Column mappings users stored (``gridmap alias``): a source header → a model column, per layer.
+ALIASES_TABLE = "gridmap_column_aliases"
+
+#: Columns a stored row and the same row imported again may differ in without being different rows: those the
+#: workspace fills itself (a report's ``status`` follows its rectifications and spot checks; ``grid_code`` is
+#: assigned by location, so it changes when grids are imported later) and a track's ``track_id``, which a reader
+#: makes up from the file's layout (``trk-1``) when the track has no name.
+NOT_CONTENT: Mapping[str, frozenset[str]] = {
+    "reports": frozenset({"status", "grid_code"}),
+    "targets": frozenset({"grid_code"}),
+    "tracks": frozenset({"track_id"}),
+}
+#: Two geometries of one key are the same when they have the same vertices, each coordinate equal to within this
+#: many degrees (EPSG:4326; 1e-9° is 0.1 mm): float noise of a conversion is not a different position.
+GEOMETRY_TOLERANCE = 1e-9
+
+
+def content_columns(layer: str) -> list[str]:
+    """The columns that make a row's content besides its key and geometry: what a key conflict compares.
+
+    A row whose key is already stored (or used by an earlier row of the same file) is a
+    duplicate only when these values and the geometry are the same too; otherwise it is
+    quarantined as ``key_conflict``. Left out: the key, ``extra`` (the file's other columns)
+    and :data:`NOT_CONTENT`.
+
+    Examples
+    --------
+    >>> content_columns("reports")
+    ['reported_at', 'category', 'description', 'source', 'photo']
+    >>> content_columns("tracks")
+    []
+    """
+    spec = layer_spec(layer)
+    skip = {*spec.key, EXTRA_COLUMN, *NOT_CONTENT.get(spec.name, ())}
+    return [c for c in spec.column_names if c not in skip]
+
+
+@runtime_checkable
+class WorkspaceStore(Protocol):
+    """The interface of a workspace: what the importer, the analysis and the pages may ask of any store.
+
+    Every method below is a promise a store keeps, whatever it is built on. Frames are
+    typed per the model (:data:`gridmap.model.LAYERS`): times tz-aware in
+    Asia/Shanghai, ints nullable ``Int64``, text ``string``, geometry EPSG:4326. A
+    store opens its connections per call, so an open store holds no lock between
+    calls; writes by other processes are seen by the next call.
+
+    ``isinstance(obj, WorkspaceStore)`` checks that `obj` has every method (not their
+    signatures: ``tests/test_storage.py`` checks those for the GeoPackage store). What a
+    store offers beyond this (the GeoPackage's ``pragmas()``) is its own and not for the
+    analysis to use.
+    """
+
+    @property
+    def path(self) -> Path:
+        """Where the store lives (a file, or for a server store its connection target)."""
+
+    @property
+    def meta(self) -> dict[str, str]:
+        """A copy of the key/value facts of :data:`META_TABLE` (``schema_version``, ``created_at``,
+        ``gridmap_version``, ``illustrative``)."""
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version stored; an open store is always at :data:`gridmap.model.SCHEMA_VERSION`
+        (opening migrates an older one in one transaction, and refuses a newer one)."""
+
+    def read_layer(self, name: str, *, where: str | None = None) -> pd.DataFrame:
+        """Every row of layer `name` (or those matching the SQL condition `where`), in insertion order.
+
+        The model's columns in order, plus ``geometry`` for spatial layers (a GeoDataFrame in
+        EPSG:4326). `where` is read-only: a store never writes while answering it; keep it to plain
+        SQL comparisons (``category = 'firewood_pile'``, ``reported_at >= '2025-03-01'``) that every
+        SQL store runs alike. An unknown layer is a ``SchemaError``; a `where` the store cannot run a
+        ``WorkspaceError``.
+        """
+
+    def counts(self) -> dict[str, int]:
+        """Rows per layer of :data:`gridmap.model.LAYERS`, and in ``quarantine``."""
+
+    def append(self, layer: str, frame: pd.DataFrame, *, quarantine: pd.DataFrame | None = None,
+               source: str = "<frame>", source_digest: str = "", read: int | None = None,
+               options: Mapping[str, Any] | None = None, raw_records: pd.DataFrame | None = None,
+               replaces: Sequence[int] = ()) -> ImportSummary:
+        """Store the rows of `frame` and the records of `quarantine` in **one** transaction.
+
+        Promises: all or nothing (a failure or a killed process leaves the store as it was);
+        idempotent keys (a row whose key is stored, or repeated earlier in `frame`, with the same
+        content, :func:`content_columns` and the geometry to :data:`GEOMETRY_TOLERANCE`, is a
+        counted duplicate; with other content it is quarantined as ``key_conflict``, never dropped);
+        a record already quarantined is not stored twice; one row is added to the import log with
+        `options`; the quarantine rows of fids `replaces` are deleted in the same transaction;
+        ``read == accepted + duplicates + quarantined`` or a ``SchemaError`` before writing.
+        Another writer holding the store longer than its timeout is a ``WorkspaceBusyError``.
+        """
+
+    def quarantine(self, source: str | None = None) -> pd.DataFrame:
+        """The quarantined records (columns of :data:`gridmap.model.QUARANTINE_COLUMNS`), of one
+        `source` or all, oldest first."""
+
+    def quarantine_with_options(self, layer: str | None = None) -> pd.DataFrame:
+        """The quarantined records of one `layer` or all, with their ``fid`` (for ``replaces``) and
+        the ``options`` (JSON text, missing when unknown) of the import that quarantined them."""
+
+    def imports(self) -> pd.DataFrame:
+        """The import log, one row per :meth:`append`, oldest first: ``layer``, ``source``,
+        ``source_digest``, ``read``, ``accepted``, ``duplicates``, ``quarantined``, ``reasons``
+        (JSON), ``imported_at``, ``options`` (JSON)."""
+
+    def report_states(self) -> pd.DataFrame:
+        """Every stored report's ``report_id`` and ``status``, and ``rectified``: whether a
+        rectification of it is stored (bool), in insertion order: what spot checks are checked against."""
+
+    def categories(self) -> pd.DataFrame:
+        """Every report category known (built-in and stored): ``key``, ``zh``, ``en``, ``builtin``."""
+
+    def add_category(self, key: str, zh: str, en: str | None = None) -> Category:
+        """Store a report category (kept for every later session) and register it in this process."""
+
+    def column_aliases(self, layer: str | None = None) -> pd.DataFrame:
+        """The stored column aliases (``layer``, ``source``, ``target``), of one layer or all, sorted."""
+
+    def add_column_alias(self, layer: str, source: str, target: str) -> None:
+        """Store that header `source` (stripped, lower-cased) of `layer`'s files means column `target`;
+        a second alias of the same header replaces the first. A bad layer or target is a ``SchemaError``."""
+
+    def subdistrict_geometry(self) -> Any:
+        """The union of the ``subdistrict`` layer (a shapely geometry, EPSG:4326), or None when empty."""
+
+    def integrity_check(self) -> str:
+        """``'ok'`` when the store is intact, else what is wrong."""
+
+    def close(self) -> None:
+        """Close the store; later calls raise ``WorkspaceError``. Closing twice is harmless."""
+
+    def __enter__(self) -> WorkspaceStore:
+        """The store itself (``with open_workspace(path) as ws:``)."""
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        """:meth:`close`."""

@@ -1,0 +1,234 @@
+"""The append transaction of the GeoPackage store: copy staged rows, R-tree, contents, quarantine, log."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from gridmap.model import QUARANTINE_COLUMNS, ImportSummary, LayerSpec
+from gridmap.storage.base import IMPORTS_TABLE, QUARANTINE_TABLE
+from gridmap.storage.gpkg._columns import (
+    GEOMETRY_COLUMN, _BBOX, _IMPORT_COLUMNS, _QUARANTINE_IMPORT, _STAGE, _Staged, _q, _utc_now_text,
+)
+from gridmap.storage.gpkg._conflicts import _conflict_rows, _stored_conflicts
+from gridmap.storage.gpkg._rtree import bulk_load
+from gridmap.storage.gpkg import _stage
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the transaction
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _insert_triggers(con: sqlite3.Connection, table: str) -> list[tuple[str, str]]:
+    """GDAL's AFTER INSERT triggers on `table` (R-tree and feature count), as (name, sql)."""
+    rows = con.execute(
+        "SELECT name, sql FROM main.sqlite_master WHERE type = 'trigger' AND lower(tbl_name) = lower(?)",
+        (table,),
+    ).fetchall()
+    prefixes = (f"rtree_{table}_".lower(), f"trigger_insert_feature_count_{table}".lower())
+    return [(n, s) for n, s in rows if n.lower().startswith(prefixes) and "AFTER INSERT" in s.upper()]
+
+
+def _copy_staged_rows(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame) -> int:
+    """Copy staged rows into the layer (keys already stored are ignored); return the rows inserted."""
+    table = _q(spec.name)
+    cols = [_q(c) for c in spec.column_names]
+    if spec.geometry is not None:
+        cols.insert(0, _q(GEOMETRY_COLUMN))
+    col_list = ", ".join(cols)
+    old_max = con.execute(f"SELECT coalesce(max(fid), 0) FROM main.{table}").fetchone()[0]
+    triggers = _insert_triggers(con, spec.name)
+    for name, _ in triggers:
+        con.execute(f"DROP TRIGGER main.{_q(name)}")
+    inserted = con.execute(
+        f"INSERT OR IGNORE INTO main.{table} ({col_list}) SELECT {col_list} FROM {_STAGE}.{_STAGE} ORDER BY fid"
+    ).rowcount
+    if spec.geometry is not None and inserted:
+        if inserted < _stage._BULK_RTREE_MIN_ROWS or not _bulk_load_rtree(con, spec, staged, old_max, inserted):
+            _insert_rtree_rows(con, spec, old_max)
+    for _, sql in triggers:
+        con.execute(sql)
+    return int(inserted)
+
+
+def _new_rows_query(spec: LayerSpec, columns: str) -> str:
+    """SQL selecting `columns` of the rows just copied (``m``: the layer, ``s``: the stage), given ``fid > ?``."""
+    join = " AND ".join(f"m.{_q(k)} = s.{_q(k)}" for k in spec.key)
+    return f"SELECT {columns} FROM main.{_q(spec.name)} AS m JOIN {_STAGE}.{_STAGE} AS s ON {join} WHERE m.fid > ?"
+
+
+def _rtree_name(spec: LayerSpec) -> str:
+    return f"rtree_{spec.name}_{GEOMETRY_COLUMN}"
+
+
+def _insert_rtree_rows(con: sqlite3.Connection, spec: LayerSpec, old_max: int) -> None:
+    """Insert the new rows' boxes into the layer's R-tree with SQL (SQLite's R*-tree insertion, one by one)."""
+    columns = "m.fid, " + ", ".join("s." + b for b in _BBOX)
+    con.execute(
+        f"INSERT INTO main.{_q(_rtree_name(spec))} (id, minx, maxx, miny, maxy)"
+        f" {_new_rows_query(spec, columns)} ORDER BY s._hilbert",
+        (old_max,),
+    )
+
+
+def _new_entries(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame, old_max: int,
+                 inserted: int) -> tuple[np.ndarray, np.ndarray]:
+    """The new rows' fids and boxes (n x 4: minx, maxx, miny, maxy).
+
+    When every staged row was inserted, the rows went in in stage fid order
+    (``ORDER BY fid``) and each got a fid above the previous one; if the new
+    fids form one gap-free run and the stage's fids are 1..n (GDAL numbers the
+    staged frame's rows in order), staged row i got fid ``first + i`` and its
+    box is read from `staged` without a join. Otherwise the new rows are joined
+    to the stage on the key.
+    """
+    n = len(staged)
+    if inserted == n:
+        lo, hi, count = con.execute(f"SELECT min(fid), max(fid), count(*) FROM main.{_q(spec.name)} WHERE fid > ?",
+                                    (old_max,)).fetchone()
+        stage = con.execute(f"SELECT min(fid), max(fid), count(*) FROM {_STAGE}.{_STAGE}").fetchone()
+        if count == n and hi - lo + 1 == n and tuple(stage) == (1, n, n):
+            return np.arange(lo, hi + 1, dtype=np.int64), staged[list(_BBOX)].to_numpy(dtype="float64")
+    columns = "m.fid, " + ", ".join("s." + b for b in _BBOX)
+    rows = con.execute(_new_rows_query(spec, columns), (old_max,)).fetchall()
+    fid = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    return fid, np.array([r[1:] for r in rows], dtype="float64").reshape(len(rows), 4)
+
+
+def _bulk_load_rtree(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame, old_max: int,
+                     inserted: int) -> bool:
+    """Rebuild the layer's R-tree, STR-packed, with the new rows' boxes (see :mod:`gridmap.storage.gpkg._rtree`).
+
+    Reads the new rows' fids and boxes, then only the R-tree's shadow tables:
+    the R-tree virtual table is not used through SQL in this transaction before
+    its shadow tables are rewritten. False when the tree cannot be bulk loaded.
+    """
+    fid, box = _new_entries(con, spec, staged, old_max, inserted)
+    return bulk_load(con, _rtree_name(spec), fid, box[:, 0], box[:, 1], box[:, 2], box[:, 3])
+
+
+def _update_contents(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame) -> None:
+    """Keep ``gpkg_ogr_contents.feature_count`` and ``gpkg_contents`` (extent, last_change) right."""
+    table = spec.name
+    count = con.execute(f"SELECT count(*) FROM main.{_q(table)}").fetchone()[0]
+    con.execute("UPDATE gpkg_ogr_contents SET feature_count = ? WHERE lower(table_name) = lower(?)", (count, table))
+    con.execute("UPDATE gpkg_contents SET last_change = ? WHERE lower(table_name) = lower(?)", (_utc_now_text(), table))
+    if spec.geometry is None or len(staged) == 0:
+        return
+    ext = (float(staged["_minx"].min()), float(staged["_miny"].min()),
+           float(staged["_maxx"].max()), float(staged["_maxy"].max()))
+    con.execute(
+        "UPDATE gpkg_contents SET min_x = min(coalesce(min_x, ?1), ?1), min_y = min(coalesce(min_y, ?2), ?2),"
+        " max_x = max(coalesce(max_x, ?3), ?3), max_y = max(coalesce(max_y, ?4), ?4)"
+        " WHERE lower(table_name) = lower(?5)",
+        (*ext, table),
+    )
+
+
+def _apply_status_events(con: sqlite3.Connection) -> None:
+    """Set the status of every report named in the rows just staged from its latest event.
+
+    The events are the report's rectifications and its spot checks. A
+    rectification happened at its ``verified_at`` when it has one (status
+    ``verified``), else at its ``rectified_at`` (status ``rectified``); a spot
+    check happened at ``checked_at`` (status = its result, ``verified`` or
+    ``reopened``). The latest event wins; at equal times a spot check beats a
+    rectification (the check is made on the fix). Reports whose status already
+    says so are left alone. Times are stored as UTC text of one format, so the
+    text order is the time order.
+    """
+    staged = f"SELECT report_id FROM {_STAGE}.{_STAGE}"
+    con.execute(
+        f"""
+        WITH events AS (
+            SELECT report_id, coalesce(verified_at, rectified_at) AS at, 0 AS kind,
+                   CASE WHEN verified_at IS NOT NULL THEN 'verified' ELSE 'rectified' END AS status
+            FROM main.rectifications WHERE report_id IN ({staged})
+            UNION ALL
+            SELECT report_id, checked_at AS at, 1 AS kind, result AS status
+            FROM main.spotchecks WHERE report_id IN ({staged})
+        ),
+        latest AS (
+            SELECT report_id, status FROM (
+                SELECT report_id, status,
+                       row_number() OVER (PARTITION BY report_id ORDER BY at DESC, kind DESC) AS rank
+                FROM events)
+            WHERE rank = 1
+        )
+        UPDATE main.reports SET status = (SELECT status FROM latest WHERE latest.report_id = reports.report_id)
+        WHERE report_id IN (SELECT report_id FROM latest)
+          AND coalesce(status, '') != (SELECT status FROM latest WHERE latest.report_id = reports.report_id)
+        """
+    )
+
+
+def _insert_quarantine(con: sqlite3.Connection, rows: list[tuple], import_fid: int) -> None:
+    """Add quarantine rows, each linked to the import that quarantined it; a record already there stays as it is."""
+    if not rows:
+        return
+    columns = (*QUARANTINE_COLUMNS, _QUARANTINE_IMPORT)
+    names = ", ".join(_q(c.name) for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    con.executemany(f"INSERT OR IGNORE INTO {QUARANTINE_TABLE} ({names}) VALUES ({marks})",
+                    [(*row, import_fid) for row in rows])
+
+
+def _insert_log(con: sqlite3.Connection, summary: ImportSummary, digest: str,
+                options: Mapping[str, Any] | None) -> int:
+    """Add the import's row to the log; return its fid."""
+    d = summary.to_dict()
+    text = None if options is None else json.dumps(dict(options), ensure_ascii=False, default=str)
+    row = (d["layer"], d["source"], digest, d["read"], d["accepted"], d["duplicates"], d["quarantined"],
+           json.dumps(d["reasons"], ensure_ascii=False), _utc_now_text(), text)
+    names = ", ".join(_q(c.name) for c in _IMPORT_COLUMNS)
+    cursor = con.execute(f"INSERT INTO {IMPORTS_TABLE} ({names}) VALUES ({', '.join('?' * len(row))})", row)
+    return int(cursor.lastrowid or 0)
+
+
+@dataclass
+class _Batch:
+    """Everything one :meth:`Workspace.append` writes."""
+
+    spec: LayerSpec
+    frame: pd.DataFrame
+    staged: _Staged
+    qrows: list[tuple]
+    read: int
+    source: str
+    digest: str
+    options: Mapping[str, Any] | None
+    raw_records: pd.DataFrame | None
+    replaces: list[int]
+
+
+def _write_in_transaction(con: sqlite3.Connection, batch: _Batch, has_stage: bool) -> ImportSummary:
+    """Copy the staged rows, find key conflicts, log the import and quarantine what did not land."""
+    spec, staged = batch.spec, batch.staged
+    old_max = con.execute(f"SELECT coalesce(max(fid), 0) FROM main.{_q(spec.name)}").fetchone()[0]
+    accepted = _copy_staged_rows(con, spec, staged.rows) if has_stage else 0
+    stored = _stored_conflicts(con, spec, staged, old_max) if accepted < len(staged.rows) else []
+    if accepted:
+        _update_contents(con, spec, staged.rows)
+        if spec.name in ("rectifications", "spotchecks"):
+            _apply_status_events(con)
+    conflicts = _conflict_rows(spec, batch.frame, staged, sorted(staged.conflicts + stored),
+                               raw_records=batch.raw_records, source=batch.source, digest=batch.digest)
+    qrows = batch.qrows + conflicts
+    reasons = dict(Counter(str(r[5]) for r in qrows))
+    summary = ImportSummary(
+        spec.name, batch.source, read=batch.read, accepted=accepted,
+        duplicates=staged.repeated + len(staged.rows) - accepted - len(stored), quarantined=len(qrows),
+        reasons=reasons,
+    )
+    import_fid = _insert_log(con, summary, batch.digest, batch.options)
+    if batch.replaces:
+        con.executemany(f"DELETE FROM {QUARANTINE_TABLE} WHERE fid = ?", [(f,) for f in batch.replaces])
+    _insert_quarantine(con, qrows, import_fid)
+    return summary
