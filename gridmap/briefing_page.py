@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from gridmap.coverage import CoverageResult
     from gridmap.density import DensityGrid
-    from gridmap.workspace import Workspace
+    from gridmap.storage import Workspace
 
 __all__ = ["briefing", "community_table", "rectified_share", "rectified_known", "A4_LANDSCAPE_IN"]
 
@@ -104,7 +104,7 @@ def _format_for(path: Path) -> str:
 
 def _load(source: Any) -> tuple[dict[str, Any], bool]:
     """The layers the page needs and the workspace's illustrative flag (False for plain layers)."""
-    from gridmap.workspace import read_layers
+    from gridmap.storage import read_layers
 
     layers, meta = read_layers(source, _LAYERS, what="briefing")
     return layers, meta.get("illustrative") == "true"
@@ -413,7 +413,7 @@ def briefing(
 
     Parameters
     ----------
-    workspace_or_layers : gridmap.workspace.Workspace, str, os.PathLike or dict
+    workspace_or_layers : gridmap.storage.Workspace, str, os.PathLike or dict
         An open workspace, the path of one, or a dict of layers by name
         (``grids`` and ``tracks`` needed; ``reports``, ``communities``,
         ``targets``, ``demolition_zones``, ``wall`` used when present), e.g.

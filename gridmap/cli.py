@@ -69,7 +69,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    from gridmap.workspace import init_workspace
+    from gridmap.storage import init_workspace
 
     if args.workspace.exists() and not args.force:
         raise GridmapError(f"{args.workspace} already exists; pass --overwrite to replace it "
@@ -131,7 +131,7 @@ def _cmd_alias(args: argparse.Namespace) -> int:
     """Store header mappings of a layer in the workspace, or list the stored ones."""
     from gridmap.model import layer_spec
     from gridmap.records import check_column_map
-    from gridmap.workspace import open_workspace
+    from gridmap.storage import open_workspace
 
     if args.layer is not None and "=" in args.layer:
         raise GridmapError(f"{args.layer!r} is a mapping, not a layer: gridmap alias WORKSPACE LAYER HEADER=COLUMN")
@@ -160,7 +160,7 @@ def _cmd_alias(args: argparse.Namespace) -> int:
 
 
 def _cmd_category(args: argparse.Namespace) -> int:
-    from gridmap.workspace import open_workspace
+    from gridmap.storage import open_workspace
 
     with open_workspace(args.workspace) as ws:
         if args.add:
@@ -214,7 +214,7 @@ def _add_page_options(p: argparse.ArgumentParser) -> None:
 
 def _cmd_coverage(args: argparse.Namespace) -> int:
     from gridmap.coverage import sweep_coverage
-    from gridmap.workspace import open_workspace
+    from gridmap.storage import open_workspace
 
     _require_positive_metres("--radius", args.radius)
     _check_page_options(args)
@@ -324,7 +324,7 @@ def _cmd_heatmap(args: argparse.Namespace) -> int:
     from gridmap.density import kde
     from gridmap.recurrence import recurrences, recurring_sites
     from gridmap.selection import period_months
-    from gridmap.workspace import open_workspace
+    from gridmap.storage import open_workspace
 
     _require_positive_metres("--bandwidth", args.bandwidth)
     _require_positive_metres("--cell", args.cell)
@@ -401,7 +401,7 @@ def _hotspot_cells(ws: Any, kind: str, size: float) -> tuple[Any, str]:
 
 def _cmd_hotspots(args: argparse.Namespace) -> int:
     from gridmap.hotspot import emerging_hotspots, hotspots
-    from gridmap.workspace import open_workspace
+    from gridmap.storage import open_workspace
 
     _require_positive_metres("--size", args.size)
     _check_page_options(args)
@@ -480,7 +480,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from gridmap.validate import validate_grids
-    from gridmap.workspace import open_workspace
+    from gridmap.storage import open_workspace
 
     territory = None if args.territory == "layers" else args.territory
     with open_workspace(args.workspace) as ws:
@@ -503,7 +503,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from gridmap.workspace import open_workspace
+    from gridmap.storage import open_workspace
 
     with open_workspace(args.workspace) as ws:
         info = {"path": str(ws.path), "schema_version": ws.schema_version, "layers": ws.counts()}
@@ -517,7 +517,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_quarantine(args: argparse.Namespace) -> int:
-    from gridmap.workspace import open_workspace
+    from gridmap.storage import open_workspace
 
     if args.retry:
         return _retry_quarantine(args)

@@ -58,7 +58,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from gridmap.coverage import CoverageResult
     from gridmap.maps.assets import AssetCache
-    from gridmap.workspace import Workspace
+    from gridmap.storage import Workspace
 
 __all__ = ["export_html", "report_map", "default_title", "page_html", "save_page", "check_assets", "shareable",
            "shareable_coverage", "REPORT_LABELS"]
@@ -147,7 +147,7 @@ def _present(frame: Any) -> Any:
 
 
 def _load(source: Any) -> _Inputs:
-    from gridmap.workspace import read_layers
+    from gridmap.storage import read_layers
 
     found, meta = read_layers(source, _LAYERS, what="the report")
     layers = {name: _present(frame) for name, frame in found.items()}
@@ -678,7 +678,7 @@ def report_map(
 
     Parameters
     ----------
-    workspace_or_layers : gridmap.workspace.Workspace, str, os.PathLike or dict
+    workspace_or_layers : gridmap.storage.Workspace, str, os.PathLike or dict
         An open workspace, the path of one, or a dict of layers by name
         (``grids`` needed; ``tracks``, ``targets``, ``reports``,
         ``rectifications``, ``communities``, ``demolition_zones``, ``wall``
@@ -797,7 +797,7 @@ def export_html(
 
     Parameters
     ----------
-    workspace_or_layers : gridmap.workspace.Workspace, str, os.PathLike or dict
+    workspace_or_layers : gridmap.storage.Workspace, str, os.PathLike or dict
         See :func:`report_map`. Not modified.
     path : str or os.PathLike
         The HTML file; overwritten.

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import geopandas as gpd
 
     from gridmap.maps.assets import AssetCache
-    from gridmap.workspace import Workspace
+    from gridmap.storage import Workspace
 
 __all__ = ["scoreboard_html", "write_page", "PAGE_LABELS"]
 
