@@ -39,13 +39,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from gridmap._errors import GridmapError
 from gridmap.cli import analysis, assets, demo, imports, pages, workspace
 from gridmap.cli._common import _configure_logging, _fail, _Parser, _UsageError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 COMMAND_MODULES = (workspace, imports, analysis, pages, assets, demo)
 """The command groups, in the order ``gridmap --help`` lists their commands."""

@@ -9,8 +9,9 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from gridmap._errors import GridmapError
 
@@ -48,7 +49,7 @@ class _UsageError(SystemExit):
 class _Parser(argparse.ArgumentParser):
     """argparse, except that a bad command line raises :class:`_UsageError` instead of printing and exiting."""
 
-    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
         raise _UsageError(message, self.format_usage())
 
 
@@ -88,7 +89,8 @@ def _require_positive_metres(option: str, value: float | None) -> None:
 
 def _date_text(text: str) -> str:
     """An argparse type: `text` unchanged when it is a date or time, else the reason (``argument --from: ...``)."""
-    from gridmap.selection import as_time  # deferred: pandas, loaded only when a date is given
+    # deferred: pandas, loaded only when a date is given
+    from gridmap.selection import as_time
 
     try:
         as_time(text)
@@ -130,14 +132,16 @@ def _check_page_options(args: argparse.Namespace) -> None:
     if args.no_redact:
         _warn_not_redacted()
     if args.offline:
-        from gridmap.html_report import check_assets  # deferred: pandas
+        # deferred: pandas
+        from gridmap.html_report import check_assets
 
         check_assets(None)
 
 
 def _save_page(args: argparse.Namespace, fmap: Any) -> None:
     """Write the folium map `fmap` to ``--html`` as the command's options say (offline, lang, redact)."""
-    from gridmap.html_report import save_page  # deferred: pandas and folium
+    # deferred: pandas and folium
+    from gridmap.html_report import save_page
 
     out = save_page(fmap, args.html, offline=args.offline, lang=args.lang, redact=not args.no_redact)
     _out(f"wrote {out}")
@@ -145,7 +149,8 @@ def _save_page(args: argparse.Namespace, fmap: Any) -> None:
 
 def _open_workspace(path: Path) -> Workspace:
     """The workspace at `path`, opened for the command (a context manager)."""
-    from gridmap.workspace import open_workspace  # deferred: pandas and GDAL
+    # deferred: pandas and GDAL
+    from gridmap.workspace import open_workspace
 
     return open_workspace(path)
 
@@ -157,7 +162,8 @@ def _is_illustrative(ws: Workspace) -> bool:
 
 def _reports_in(ws: Workspace, args: argparse.Namespace) -> Any:
     """The workspace's reports in [--from, --to), of the --category given, with a time."""
-    from gridmap.selection import select_reports  # deferred: pandas
+    # deferred: pandas
+    from gridmap.selection import select_reports
 
     return select_reports(ws.read_layer("reports"), start=args.date_from, end=args.date_to,
                           categories=getattr(args, "category", None))

@@ -13,8 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from gridmap._errors import GridmapError
 from gridmap.cli._common import (
-    _add_page_options, _add_period_and_lang, _check_page_options, _is_illustrative, _open_workspace, _out,
-    _reports_in, _require_positive_metres, _save_page,
+    _add_page_options,
+    _add_period_and_lang,
+    _check_page_options,
+    _is_illustrative,
+    _open_workspace,
+    _out,
+    _reports_in,
+    _require_positive_metres,
+    _save_page,
 )
 from gridmap.formatting import format_percent, is_missing, no_data
 
@@ -76,7 +83,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from gridmap.validate import validate_grids  # deferred: GeoPandas
+    # deferred: GeoPandas
+    from gridmap.validate import validate_grids
 
     territory = None if args.territory == "layers" else args.territory
     with _open_workspace(args.workspace) as ws:
@@ -107,7 +115,8 @@ def _print_validation(check: Any) -> None:
 
 
 def _cmd_coverage(args: argparse.Namespace) -> int:
-    from gridmap.coverage import sweep_coverage  # deferred: GeoPandas and SciPy
+    # deferred: GeoPandas and SciPy
+    from gridmap.coverage import sweep_coverage
 
     _require_positive_metres("--radius", args.radius)
     _check_page_options(args)
@@ -133,7 +142,8 @@ def _grid_label(name: Any, code: Any) -> str:
 
 
 def _print_coverage(result: CoverageResult, *, lang: str = "zh") -> None:
-    from gridmap.coverage import overall_coverage  # deferred: GeoPandas and SciPy
+    # deferred: GeoPandas and SciPy
+    from gridmap.coverage import overall_coverage
 
     grids = result.grids
     stats = result.stats
@@ -158,8 +168,10 @@ def _print_coverage(result: CoverageResult, *, lang: str = "zh") -> None:
 def _write_coverage_outputs(args: argparse.Namespace, result: CoverageResult, layers: dict[str, Any], *,
                             illustrative: bool) -> None:
     """The files asked for: --csv, --dead-corners, --html, --png."""
-    extra = {"demolition_zones": layers["demolition_zones"] if len(layers["demolition_zones"]) else None,
-             "wall": layers["wall"] if len(layers["wall"]) else None}
+    extra: dict[str, Any] = {
+        "demolition_zones": layers["demolition_zones"] if len(layers["demolition_zones"]) else None,
+        "wall": layers["wall"] if len(layers["wall"]) else None,
+    }
     if args.csv:
         result.to_csv(args.csv)
         _out(f"wrote {args.csv}")
@@ -167,7 +179,7 @@ def _write_coverage_outputs(args: argparse.Namespace, result: CoverageResult, la
         result.dead_corners_geojson(args.dead_corners)
         _out(f"wrote {args.dead_corners}")
     if args.html:
-        # deferred: folium
+        # deferred: GeoPandas and folium
         from gridmap.html_report import shareable, shareable_coverage
         from gridmap.maps.coverage import coverage_map
 
@@ -176,7 +188,8 @@ def _write_coverage_outputs(args: argparse.Namespace, result: CoverageResult, la
         _save_page(args, coverage_map(shareable_coverage(result, redact), lang=args.lang, illustrative=illustrative,
                                       **shown))
     if args.png:
-        from gridmap.maps.static import coverage_png  # deferred: matplotlib
+        # deferred: matplotlib
+        from gridmap.maps.static import coverage_png
 
         coverage_png(result, args.png, lang=args.lang, illustrative=illustrative, **extra)
         _out(f"wrote {args.png}")
@@ -220,7 +233,8 @@ def _cmd_heatmap(args: argparse.Namespace) -> int:
 
 def _recurring_reports(reports: Any, fixes: Any) -> Any:
     """The reports that are part of a recurrence (--recurring-only); refused without rectifications."""
-    from gridmap.recurrence import recurrences  # deferred: GeoPandas and SciPy
+    # deferred: GeoPandas and SciPy
+    from gridmap.recurrence import recurrences
 
     if len(fixes) == 0:
         raise GridmapError("--recurring-only needs rectifications: the workspace has none, so no rebound can be "
@@ -246,7 +260,8 @@ def _compute_heat(args: argparse.Namespace, reports: Any, layers: dict[str, Any]
 
 def _heat_title(lang: str, *, recurring: bool) -> str:
     """The heat map's title: a rebound title only for the reports that are part of a rebound."""
-    from gridmap.maps.density import labels_for  # deferred: folium
+    # deferred: GeoPandas
+    from gridmap.maps.density import labels_for
 
     return labels_for(lang)["heat_title" if recurring else "report_heat_title"]
 
@@ -261,7 +276,7 @@ def _write_heat_outputs(args: argparse.Namespace, heat: _Heat, layers: dict[str,
         heat.density.to_geotiff(args.tif)
         _out(f"wrote {args.tif}")
     if args.html:
-        # deferred: folium
+        # deferred: GeoPandas and folium
         from gridmap.html_report import shareable
         from gridmap.maps.density import heatmap_map
 
@@ -271,7 +286,8 @@ def _write_heat_outputs(args: argparse.Namespace, heat: _Heat, layers: dict[str,
                                      reports=shown_reports, months=heat.months, lang=args.lang,
                                      illustrative=illustrative, title=title))
     if args.png:
-        from gridmap.maps.static_density import heatmap_png  # deferred: matplotlib
+        # deferred: matplotlib
+        from gridmap.maps.static_density import heatmap_png
 
         heatmap_png(heat.density, args.png, sites=sites, grids=grids, wall=wall if len(wall) else None,
                     months=heat.months, lang=args.lang, illustrative=illustrative, title=title)
@@ -283,7 +299,8 @@ def _write_heat_outputs(args: argparse.Namespace, heat: _Heat, layers: dict[str,
 
 def _hotspot_cells(ws: Workspace, kind: str, size: float) -> tuple[Any, str]:
     """The cells to count in (--cells) and the name of their id column."""
-    from gridmap.hotspot import fishnet, hexagons  # deferred: GeoPandas and SciPy
+    # deferred: GeoPandas and SciPy
+    from gridmap.hotspot import fishnet, hexagons
 
     if kind == "grids":
         return ws.read_layer("grids"), "grid_code"
@@ -296,7 +313,8 @@ def _hotspot_cells(ws: Workspace, kind: str, size: float) -> tuple[Any, str]:
 
 
 def _cmd_hotspots(args: argparse.Namespace) -> int:
-    from gridmap.hotspot import emerging_hotspots, hotspots  # deferred: GeoPandas and SciPy
+    # deferred: GeoPandas and SciPy
+    from gridmap.hotspot import emerging_hotspots, hotspots
 
     _require_positive_metres("--size", args.size)
     _check_page_options(args)
@@ -324,12 +342,13 @@ def _write_hotspot_outputs(args: argparse.Namespace, hot: Any, emerging: Any, id
                            illustrative: bool) -> None:
     """The files asked for: --csv, --html."""
     if args.csv:
-        from gridmap.spreadsheet import write_csv  # deferred: pandas
+        # deferred: pandas
+        from gridmap.spreadsheet import write_csv
 
         write_csv(_hotspot_table(hot, emerging, id_column), args.csv)
         _out(f"wrote {args.csv}")
     if args.html:
-        # deferred: folium
+        # deferred: GeoPandas and folium
         from gridmap.html_report import shareable
         from gridmap.maps.density import hotspot_map
 

@@ -53,7 +53,8 @@ def _defaults(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from gridmap.importer import import_file  # deferred: pandas, GeoPandas and GDAL
+    # deferred: pandas, GeoPandas and GDAL
+    from gridmap.importer import import_file
 
     defaults = _defaults(args)
     summary = import_file(

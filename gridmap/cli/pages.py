@@ -68,7 +68,8 @@ def _add_report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _cmd_briefing(args: argparse.Namespace) -> int:
-    from gridmap.briefing_page import briefing  # deferred: GeoPandas and matplotlib
+    # deferred: GeoPandas and matplotlib
+    from gridmap.briefing_page import briefing
 
     out = briefing(args.workspace, args.png or args.pdf, start=args.date_from, end=args.date_to, lang=args.lang)
     _out(f"wrote {out}")
@@ -76,7 +77,8 @@ def _cmd_briefing(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from gridmap.html_report import export_html  # deferred: pandas and folium
+    # deferred: pandas and folium
+    from gridmap.html_report import export_html
 
     if args.basemap == "tianditu" and not args.tianditu_key:
         raise GridmapError("the Tianditu (天地图) basemap needs a key: register for a free browser-side key at "
@@ -92,7 +94,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_scoreboard(args: argparse.Namespace) -> int:
-    from gridmap.supervision import run_scoreboard, weekly_figures, write_scoreboard  # deferred: pandas
+    # deferred: pandas
+    from gridmap.supervision import run_scoreboard, weekly_figures, write_scoreboard
 
     # one read of the workspace and one computation serve the table, the spreadsheets and the page
     run = run_scoreboard(args.workspace, start=args.date_from, end=args.date_to, by=args.by, deadlines=None,
@@ -138,7 +141,8 @@ def _print_scoreboard(board: Any) -> None:
 
 
 def _cmd_spotcheck(args: argparse.Namespace) -> int:
-    from gridmap.spotcheck import spot_check  # deferred: GeoPandas
+    # deferred: GeoPandas
+    from gridmap.spotcheck import spot_check
 
     if args.n < 1:
         raise GridmapError(f"--n must be at least 1, got {args.n}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from gridmap._errors import GridmapError
 from gridmap.cli._common import LAYER_CHOICES, _open_workspace, _out, _parse_maps
@@ -50,7 +51,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    from gridmap.workspace import init_workspace  # deferred: pandas and GDAL
+    # deferred: pandas and GDAL
+    from gridmap.workspace import init_workspace
 
     if args.workspace.exists() and not args.force:
         raise GridmapError(f"{args.workspace} already exists; pass --overwrite to replace it "
@@ -70,7 +72,7 @@ def _print_counts(counts: dict[str, int]) -> None:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     with _open_workspace(args.workspace) as ws:
-        info = {"path": str(ws.path), "schema_version": ws.schema_version, "layers": ws.counts()}
+        info: dict[str, Any] = {"path": str(ws.path), "schema_version": ws.schema_version, "layers": ws.counts()}
     if args.json:
         _out(json.dumps(info, ensure_ascii=False))
     else:
@@ -94,7 +96,8 @@ def _cmd_category(args: argparse.Namespace) -> int:
 
 def _cmd_alias(args: argparse.Namespace) -> int:
     """Store header mappings of a layer in the workspace, or list the stored ones."""
-    from gridmap.records import check_column_map  # deferred: GeoPandas
+    # deferred: GeoPandas
+    from gridmap.records import check_column_map
 
     if args.layer is not None and "=" in args.layer:
         raise GridmapError(f"{args.layer!r} is a mapping, not a layer: gridmap alias WORKSPACE LAYER HEADER=COLUMN")
@@ -135,7 +138,8 @@ def _cmd_quarantine(args: argparse.Namespace) -> int:
     if args.layer:
         frame = frame[frame["layer"] == args.layer]
     if args.csv:
-        from gridmap.spreadsheet import write_csv  # deferred: pandas
+        # deferred: pandas
+        from gridmap.spreadsheet import write_csv
 
         write_csv(frame, args.csv)
         _out(f"wrote {len(frame)} quarantined records to {args.csv}")
@@ -146,7 +150,8 @@ def _cmd_quarantine(args: argparse.Namespace) -> int:
 
 
 def _retry_quarantine(args: argparse.Namespace) -> int:
-    from gridmap.retry import retry_quarantine  # deferred: pandas
+    # deferred: pandas
+    from gridmap.retry import retry_quarantine
 
     summary = retry_quarantine(args.workspace, layer=args.layer)
     _out(json.dumps(summary.to_dict(), ensure_ascii=False) if args.json else summary.describe())
