@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gridmap._errors import GridmapError
 from gridmap.cli._common import (
@@ -198,8 +197,7 @@ def _write_coverage_outputs(args: argparse.Namespace, result: CoverageResult, la
 # heatmap
 
 
-@dataclass(frozen=True)
-class _Heat:
+class _Heat(NamedTuple):
     """What the heatmap command computed: the density of `reports`, the period's months, the recurring sites."""
 
     reports: Any

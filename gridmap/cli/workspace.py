@@ -9,7 +9,6 @@ from typing import Any
 
 from gridmap._errors import GridmapError
 from gridmap.cli._common import LAYER_CHOICES, _open_workspace, _out, _parse_maps
-from gridmap.model import layer_spec
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -96,7 +95,8 @@ def _cmd_category(args: argparse.Namespace) -> int:
 
 def _cmd_alias(args: argparse.Namespace) -> int:
     """Store header mappings of a layer in the workspace, or list the stored ones."""
-    # deferred: GeoPandas
+    # deferred: GeoPandas; and gridmap.model (dataclasses, inspect) would add ~10 ms to every `gridmap` run
+    from gridmap.model import layer_spec
     from gridmap.records import check_column_map
 
     if args.layer is not None and "=" in args.layer:
