@@ -1,0 +1,169 @@
+"""What every command module of :mod:`gridmap.cli` shares: output, failures, common options, the workspace.
+
+The underscore names here are for the modules of ``gridmap.cli`` only; nothing outside the package uses them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from gridmap._errors import GridmapError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gridmap.storage import Workspace
+
+LAYER_CHOICES = (
+    "subdistrict", "communities", "grids", "areas", "streets", "wall",
+    "demolition_zones", "targets", "reports", "rectifications", "tracks", "spotchecks",
+)
+
+
+def _out(text: str) -> None:
+    """One line of the command's output on stdout."""
+    sys.stdout.write(text + "\n")
+
+
+def _fail(message: str, *, as_json: bool, status: int = 2) -> int:
+    """Say why the command failed: one line on stderr and, with --json, one JSON object on stdout."""
+    sys.stderr.write(f"gridmap: error: {message}\n")
+    if as_json:
+        _out(json.dumps({"error": message, "exit": status}, ensure_ascii=False))
+    return status
+
+
+class _UsageError(SystemExit):
+    """A bad command line (unknown option, bad choice): exit status 2, the message kept for ``--json``."""
+
+    def __init__(self, message: str, usage: str) -> None:
+        super().__init__(2)
+        self.message = message
+        self.usage = usage
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a bad command line raises :class:`_UsageError` instead of printing and exiting."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        raise _UsageError(message, self.format_usage())
+
+
+def _configure_logging(verbosity: int) -> None:
+    """Log warnings only (-v: info, -vv: debug), to stderr."""
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _parse_settings(pairs: Sequence[str] | None) -> dict[str, object]:
+    """``COLUMN=VALUE`` pairs of ``--set`` as a dict; the first ``=`` splits, so a value may hold one."""
+    settings: dict[str, object] = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise GridmapError(f"--set takes COLUMN=VALUE, e.g. --set category=垃圾乱倒; got {pair!r}")
+        settings[key.strip()] = value
+    return settings
+
+
+def _parse_maps(pairs: Sequence[str] | None, option: str = "--map") -> dict[str, str]:
+    """``SOURCE=TARGET`` pairs as a dict; the last ``=`` splits, so a header may hold one."""
+    maps: dict[str, str] = {}
+    for pair in pairs or ():
+        source, sep, target = pair.rpartition("=")
+        if not sep or not source.strip() or not target.strip():
+            raise GridmapError(f"{option} takes HEADER=COLUMN, e.g. {option} 网格名称=name; got {pair!r}")
+        maps[source.strip()] = target.strip()
+    return maps
+
+
+def _require_positive_metres(option: str, value: float | None) -> None:
+    """Refuse a size option of zero or less (None means the library's default)."""
+    if value is not None and value <= 0:
+        raise GridmapError(f"{option} must be a positive number of metres, got {value}")
+
+
+def _date_text(text: str) -> str:
+    """An argparse type: `text` unchanged when it is a date or time, else the reason (``argument --from: ...``)."""
+    # deferred: pandas, loaded only when a date is given
+    from gridmap.selection import as_time
+
+    try:
+        as_time(text)
+    except GridmapError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date or time; write it like 2025-03-01 or "
+                                         "'2025-03-01 08:00'") from None
+    return text
+
+
+def _add_period_and_lang(p: argparse.ArgumentParser) -> None:
+    """The --from/--to period ([from, to), Asia/Shanghai unless a zone is given) and --lang options."""
+    p.add_argument("--from", dest="date_from", metavar="DATE", type=_date_text,
+                   help="first day (or time) to count, e.g. 2025-03-03 (Asia/Shanghai unless a zone is given)")
+    p.add_argument("--to", dest="date_to", metavar="DATE", type=_date_text,
+                   help="end of the period, exclusive: --to 2025-03-10 stops at the start of that day")
+    p.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of labels")
+
+
+def _add_page_options(p: argparse.ArgumentParser) -> None:
+    """--offline/--online and --no-redact for a command's --html page, as for `gridmap report`."""
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--offline", dest="offline", action="store_true", default=True,
+                      help="the --html page holds every script and style (default; needs `gridmap assets fetch`)")
+    mode.add_argument("--online", dest="offline", action="store_false",
+                      help="the --html page loads Leaflet from the CDNs instead")
+    p.add_argument("--no-redact", action="store_true",
+                   help="keep names and phone numbers in the --html page (internal use only; the page says so)")
+
+
+def _warn_not_redacted() -> None:
+    sys.stderr.write("warning: --no-redact keeps names and phone numbers in the page: for internal use only, "
+                     "do not forward it\n")
+
+
+def _check_page_options(args: argparse.Namespace) -> None:
+    """Before any work: an offline page needs a filled asset cache; --no-redact is for internal use only."""
+    if not getattr(args, "html", None):
+        return
+    if args.no_redact:
+        _warn_not_redacted()
+    if args.offline:
+        # deferred: pandas
+        from gridmap.html_report import check_assets
+
+        check_assets(None)
+
+
+def _save_page(args: argparse.Namespace, fmap: Any) -> None:
+    """Write the folium map `fmap` to ``--html`` as the command's options say (offline, lang, redact)."""
+    # deferred: pandas and folium
+    from gridmap.html_report import save_page
+
+    out = save_page(fmap, args.html, offline=args.offline, lang=args.lang, redact=not args.no_redact)
+    _out(f"wrote {out}")
+
+
+def _open_workspace(path: Path) -> Workspace:
+    """The workspace at `path`, opened for the command (a context manager)."""
+    # deferred: pandas and GDAL
+    from gridmap.storage import open_workspace
+
+    return open_workspace(path)
+
+
+def _is_illustrative(ws: Workspace) -> bool:
+    """Whether the workspace holds the illustrative sample (its maps say so)."""
+    return ws.meta.get("illustrative") == "true"
+
+
+def _reports_in(ws: Workspace, args: argparse.Namespace) -> Any:
+    """The workspace's reports in [--from, --to), of the --category given, with a time."""
+    # deferred: pandas
+    from gridmap.selection import select_reports
+
+    return select_reports(ws.read_layer("reports"), start=args.date_from, end=args.date_to,
+                          categories=getattr(args, "category", None))

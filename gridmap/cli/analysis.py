@@ -1,0 +1,365 @@
+"""Commands that analyse a workspace: ``validate``, ``coverage``, ``heatmap``, ``hotspots``.
+
+Each reads the layers it needs, calls the library, prints a summary and writes the files asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from gridmap._errors import GridmapError
+from gridmap.cli._common import (
+    _add_page_options,
+    _add_period_and_lang,
+    _check_page_options,
+    _is_illustrative,
+    _open_workspace,
+    _out,
+    _reports_in,
+    _require_positive_metres,
+    _save_page,
+)
+from gridmap.formatting import format_percent, is_missing, no_data
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gridmap.coverage import CoverageResult
+    from gridmap.storage import Workspace
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add this module's commands to `sub`, the ``gridmap`` command's subparsers."""
+    p = sub.add_parser("validate", help="check the grids: gaps, overlaps, slivers, invalid, no cadre")
+    p.add_argument("workspace", type=Path)
+    p.add_argument("--json", action="store_true",
+                   help='print {"ok": ..., "problems": [...], "checks_run": [...], "checks_skipped": [...]}')
+    p.add_argument("--territory", choices=("layers", "union"), default="layers",
+                   help="where to look for gaps: inside the subdistrict or communities layer (default), or, when "
+                        "there is neither, inside the outline of the grids' union (union; a warning says so)")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("coverage", help="sweep coverage of every grid from the inspectors' GPS fixes; dead corners")
+    p.add_argument("workspace", type=Path)
+    _add_period_and_lang(p)
+    p.add_argument("--radius", type=float, default=30.0, help="metres around the walked path counted as reached")
+    p.add_argument("--csv", type=Path, help="one row per grid")
+    p.add_argument("--html", type=Path, help="the coverage map (HTML)")
+    p.add_argument("--png", type=Path, help="the coverage map for briefings (PNG)")
+    _add_page_options(p)
+    p.add_argument("--dead-corners", type=Path, metavar="FILE.geojson", help="the dead-corner task list as GeoJSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_coverage)
+
+    p = sub.add_parser("heatmap", help="density of reports in true units (reports per km² per month)")
+    p.add_argument("workspace", type=Path)
+    _add_period_and_lang(p)
+    p.add_argument("--category", nargs="+", help="only these categories (key or zh-Hans label)")
+    p.add_argument("--recurring-only", action="store_true", help="only reports that are part of a recurrence")
+    p.add_argument("--bandwidth", type=float, help="kernel radius (quartic) or sigma (gaussian), metres")
+    p.add_argument("--cell", type=float, help="cell size, metres")
+    p.add_argument("--kernel", choices=("quartic", "gaussian"), default="quartic")
+    p.add_argument("--tif", type=Path, help="the density as a GeoTIFF")
+    p.add_argument("--html", type=Path, help="the heat map (HTML)")
+    p.add_argument("--png", type=Path, help="the heat map for briefings (PNG)")
+    _add_page_options(p)
+    p.set_defaults(func=_cmd_heatmap)
+
+    p = sub.add_parser("hotspots", help="Getis-Ord Gi* hot spots and emerging hot spots over time")
+    p.add_argument("workspace", type=Path)
+    _add_period_and_lang(p)
+    p.add_argument("--cells", choices=("grids", "fishnet", "hex"), default="grids", help="the cells to count in")
+    p.add_argument("--size", type=float, default=100.0, help="fishnet or hexagon size, metres (default 100)")
+    p.add_argument("--interval", choices=("week", "month"), default="month", help="time step of the emerging analysis")
+    p.add_argument("--csv", type=Path, help="one row per cell")
+    p.add_argument("--html", type=Path, help="the hot-spot map (HTML)")
+    _add_page_options(p)
+    p.set_defaults(func=_cmd_hotspots)
+
+
+# validate
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    # deferred: GeoPandas
+    from gridmap.validate import validate_grids
+
+    territory = None if args.territory == "layers" else args.territory
+    with _open_workspace(args.workspace) as ws:
+        check = validate_grids(workspace=ws, territory=territory)
+    if args.json:
+        _out(json.dumps(check.to_dict(), ensure_ascii=False))
+    else:
+        _print_validation(check)
+    return 0 if check.ok else 1
+
+
+def _print_validation(check: Any) -> None:
+    """The checks run and skipped, then one line per problem: its kind, grids, area, place and detail."""
+    _out(f"checks run: {', '.join(check.checks_run)}"
+         + (f" (gaps looked for inside {check.territory})" if check.territory else ""))
+    for skipped in check.checks_skipped:
+        _out(f"check skipped: {skipped['check']}: {skipped['reason']}")
+    if check.ok:
+        _out("ok: no problem found by the checks run" if check.checks_skipped
+             else "ok: the grids tile the subdistrict and every grid has a cadre")
+    for row in check.to_dict()["problems"]:
+        area = "" if row["area_m2"] is None else f" {row['area_m2']:.1f} m²"
+        where = "" if row["lon"] is None else f" at {row['lon']:.6f},{row['lat']:.6f}"
+        _out(f"{row['kind']}: {', '.join(row['grids']) or '-'}{area}{where} — {row['detail']}")
+
+
+# coverage
+
+
+def _cmd_coverage(args: argparse.Namespace) -> int:
+    # deferred: GeoPandas and SciPy
+    from gridmap.coverage import sweep_coverage
+
+    _require_positive_metres("--radius", args.radius)
+    _check_page_options(args)
+    with _open_workspace(args.workspace) as ws:
+        layers = {name: ws.read_layer(name) for name in ("grids", "tracks", "targets", "demolition_zones", "wall")}
+        illustrative = _is_illustrative(ws)
+    if len(layers["grids"]) == 0:
+        raise GridmapError(f"{args.workspace} has no grids: import them first (gridmap import WORKSPACE grids FILE)")
+    targets = layers["targets"] if len(layers["targets"]) else None
+    result = sweep_coverage(layers["grids"], layers["tracks"], radius_m=args.radius, targets=targets,
+                            start=args.date_from, end=args.date_to, progress=not args.quiet)
+    _print_coverage(result, lang=args.lang)
+    _write_coverage_outputs(args, result, layers, illustrative=illustrative)
+    return 0
+
+
+def _grid_label(name: Any, code: Any) -> str:
+    """A grid as people name it: its name and code, e.g. "北大街一网格 (610802001001001)"; the code alone without a name."""
+    code_text = str(code)
+    if isinstance(name, str) and name.strip() and name.strip() != code_text:
+        return f"{name.strip()} ({code_text})"
+    return code_text
+
+
+def _print_coverage(result: CoverageResult, *, lang: str = "zh") -> None:
+    # deferred: GeoPandas and SciPy
+    from gridmap.coverage import overall_coverage
+
+    grids = result.grids
+    stats = result.stats
+    if result.message:
+        _out(f"note: {result.message}")
+    total = float(grids["area_m2"].sum())
+    overall = overall_coverage(result)
+    corners = no_data(lang) if is_missing(overall) else str(len(result.dead_corners))
+    _out(f"coverage of {len(grids)} grids: {format_percent(overall, lang=lang)} of {total / 1e6:.3f} km²"
+         f" (radius {stats['radius_m']:g} m; {stats['fixes_used']} of {stats['fixes_in']} fixes used,"
+         f" {stats['outside_grids']} outside every grid); dead corners: {corners}")
+    if is_missing(overall):
+        return  # no grid's coverage is known: no ranking of the least covered
+    worst = grids.sort_values(["coverage_ratio", "grid_code"]).head(5)
+    names = worst["name"] if "name" in worst else worst["grid_code"]
+    _out("least covered grids:")
+    for name, row in zip(names, worst.itertuples(index=False)):
+        _out(f"  {_grid_label(name, row.grid_code)}  {format_percent(row.coverage_ratio, lang=lang):>8}"
+             f"  dead corners {row.dead_corners}")
+
+
+def _write_coverage_outputs(args: argparse.Namespace, result: CoverageResult, layers: dict[str, Any], *,
+                            illustrative: bool) -> None:
+    """The files asked for: --csv, --dead-corners, --html, --png."""
+    extra: dict[str, Any] = {
+        "demolition_zones": layers["demolition_zones"] if len(layers["demolition_zones"]) else None,
+        "wall": layers["wall"] if len(layers["wall"]) else None,
+    }
+    if args.csv:
+        result.to_csv(args.csv)
+        _out(f"wrote {args.csv}")
+    if args.dead_corners:
+        result.dead_corners_geojson(args.dead_corners)
+        _out(f"wrote {args.dead_corners}")
+    if args.html:
+        # deferred: GeoPandas and folium
+        from gridmap.html_report import shareable, shareable_coverage
+        from gridmap.maps.coverage import coverage_map
+
+        redact = not args.no_redact
+        shown = {key: shareable(value, redact) for key, value in extra.items()}
+        _save_page(args, coverage_map(shareable_coverage(result, redact), lang=args.lang, illustrative=illustrative,
+                                      **shown))
+    if args.png:
+        # deferred: matplotlib
+        from gridmap.maps.static import coverage_png
+
+        coverage_png(result, args.png, lang=args.lang, illustrative=illustrative, **extra)
+        _out(f"wrote {args.png}")
+
+
+# heatmap
+
+
+class _Heat(NamedTuple):
+    """What the heatmap command computed: the density of `reports`, the period's months, the recurring sites."""
+
+    reports: Any
+    density: Any
+    months: float
+    sites: Any  # None: no rectifications, so no rebound can be found (no data, not zero)
+
+
+def _cmd_heatmap(args: argparse.Namespace) -> int:
+    _require_positive_metres("--bandwidth", args.bandwidth)
+    _require_positive_metres("--cell", args.cell)
+    _check_page_options(args)
+    with _open_workspace(args.workspace) as ws:
+        reports = _reports_in(ws, args)
+        layers = {name: ws.read_layer(name) for name in ("rectifications", "grids", "wall")}
+        illustrative = _is_illustrative(ws)
+    if args.recurring_only:
+        reports = _recurring_reports(reports, layers["rectifications"])
+    if len(reports) == 0:
+        raise GridmapError("no reports in the period and categories asked for: nothing to map")
+    heat = _compute_heat(args, reports, layers)
+    site_text = f"{len(heat.sites)} recurring sites" if heat.sites is not None else \
+        "recurring sites: no data (no rectifications, so no rebound can be found)"
+    peak = float(heat.density.values.max()) / heat.months
+    _out(f"{len(reports)} reports over {heat.months:.1f} months; {args.kernel} kernel, bandwidth"
+         f" {heat.density.bandwidth_m:.0f} m, cells of {heat.density.cell_m:.1f} m; peak {peak:.1f} reports per km²"
+         f" per month; {site_text}")
+    _write_heat_outputs(args, heat, layers, illustrative=illustrative)
+    return 0
+
+
+def _recurring_reports(reports: Any, fixes: Any) -> Any:
+    """The reports that are part of a recurrence (--recurring-only); refused without rectifications."""
+    # deferred: GeoPandas and SciPy
+    from gridmap.recurrence import recurrences
+
+    if len(fixes) == 0:
+        raise GridmapError("--recurring-only needs rectifications: the workspace has none, so no rebound can be "
+                           "found (no data, not zero); import them (gridmap import WORKSPACE rectifications FILE) "
+                           "or map every report without --recurring-only")
+    pairs = recurrences(reports, rectifications=fixes)
+    involved = set(pairs["report_id"]) | set(pairs["previous_report_id"])
+    return reports[reports["report_id"].isin(involved)]
+
+
+def _compute_heat(args: argparse.Namespace, reports: Any, layers: dict[str, Any]) -> _Heat:
+    # deferred: GeoPandas and SciPy
+    from gridmap.density import kde
+    from gridmap.recurrence import recurring_sites
+    from gridmap.selection import period_months
+
+    fixes = layers["rectifications"]
+    density = kde(reports, bandwidth_m=args.bandwidth, cell_m=args.cell, kernel=args.kernel)
+    months = period_months(reports, start=args.date_from, end=args.date_to)
+    sites = recurring_sites(reports, rectifications=fixes, grids=layers["grids"]) if len(fixes) > 0 else None
+    return _Heat(reports=reports, density=density, months=months, sites=sites)
+
+
+def _heat_title(lang: str, *, recurring: bool) -> str:
+    """The heat map's title: a rebound title only for the reports that are part of a rebound."""
+    # deferred: GeoPandas
+    from gridmap.maps.density import labels_for
+
+    return labels_for(lang)["heat_title" if recurring else "report_heat_title"]
+
+
+def _write_heat_outputs(args: argparse.Namespace, heat: _Heat, layers: dict[str, Any], *,
+                        illustrative: bool) -> None:
+    """The files asked for: --tif, --html, --png."""
+    sites = heat.sites if heat.sites is not None and len(heat.sites) else None
+    grids, wall = layers["grids"], layers["wall"]
+    title = _heat_title(args.lang, recurring=args.recurring_only)
+    if args.tif:
+        heat.density.to_geotiff(args.tif)
+        _out(f"wrote {args.tif}")
+    if args.html:
+        # deferred: GeoPandas and folium
+        from gridmap.html_report import shareable
+        from gridmap.maps.density import heatmap_map
+
+        redact = not args.no_redact
+        shown_reports = heat.reports[[heat.reports.geometry.name]]  # the browsing layer needs points only
+        _save_page(args, heatmap_map(heat.density, sites=shareable(sites, redact), grids=shareable(grids, redact),
+                                     reports=shown_reports, months=heat.months, lang=args.lang,
+                                     illustrative=illustrative, title=title))
+    if args.png:
+        # deferred: matplotlib
+        from gridmap.maps.static_density import heatmap_png
+
+        heatmap_png(heat.density, args.png, sites=sites, grids=grids, wall=wall if len(wall) else None,
+                    months=heat.months, lang=args.lang, illustrative=illustrative, title=title)
+        _out(f"wrote {args.png}")
+
+
+# hotspots
+
+
+def _hotspot_cells(ws: Workspace, kind: str, size: float) -> tuple[Any, str]:
+    """The cells to count in (--cells) and the name of their id column."""
+    # deferred: GeoPandas and SciPy
+    from gridmap.hotspot import fishnet, hexagons
+
+    if kind == "grids":
+        return ws.read_layer("grids"), "grid_code"
+    area = ws.read_layer("subdistrict")
+    if len(area) == 0:
+        area = ws.read_layer("grids")
+    if len(area) == 0:
+        raise GridmapError("the workspace has neither a subdistrict nor grids to lay cells over")
+    return (fishnet(area, size) if kind == "fishnet" else hexagons(area, size)), "cell_id"
+
+
+def _cmd_hotspots(args: argparse.Namespace) -> int:
+    # deferred: GeoPandas and SciPy
+    from gridmap.hotspot import emerging_hotspots, hotspots
+
+    _require_positive_metres("--size", args.size)
+    _check_page_options(args)
+    with _open_workspace(args.workspace) as ws:
+        reports = _reports_in(ws, args)
+        cells, id_column = _hotspot_cells(ws, args.cells, args.size)
+        illustrative = _is_illustrative(ws)
+    hot = hotspots(reports, cells)
+    try:
+        emerging = emerging_hotspots(reports, cells, interval=args.interval)
+    except GridmapError as exc:
+        _out(f"note: no emerging hot-spot analysis: {exc}")
+        emerging = None
+    bins = hot["gi_bin"].value_counts().to_dict()
+    _out(f"{len(reports)} reports in {len(cells)} cells: hot spots (99/95/90 %) {bins.get(3, 0)}/{bins.get(2, 0)}/"
+         f"{bins.get(1, 0)}, cold spots {bins.get(-3, 0)}/{bins.get(-2, 0)}/{bins.get(-1, 0)}")
+    if emerging is not None:
+        for category, count in emerging["category"].value_counts().items():
+            _out(f"  {category}: {count}")
+    _write_hotspot_outputs(args, hot, emerging, id_column, illustrative=illustrative)
+    return 0
+
+
+def _write_hotspot_outputs(args: argparse.Namespace, hot: Any, emerging: Any, id_column: str, *,
+                           illustrative: bool) -> None:
+    """The files asked for: --csv, --html."""
+    if args.csv:
+        # deferred: pandas
+        from gridmap.spreadsheet import write_csv
+
+        write_csv(_hotspot_table(hot, emerging, id_column), args.csv)
+        _out(f"wrote {args.csv}")
+    if args.html:
+        # deferred: GeoPandas and folium
+        from gridmap.html_report import shareable
+        from gridmap.maps.density import hotspot_map
+
+        redact = not args.no_redact
+        _save_page(args, hotspot_map(shareable(hot, redact), emerging=shareable(emerging, redact), lang=args.lang,
+                                     illustrative=illustrative))
+
+
+def _hotspot_table(hot: Any, emerging: Any, id_column: str) -> Any:
+    """One row per cell: its count and Gi* figures, and with the emerging analysis its category and trend."""
+    columns = [id_column, "count", "gi_z", "gi_p", "significant", "gi_bin"]
+    table = hot[columns].copy()
+    if emerging is not None:
+        for column in ("category", "trend_z", "trend_p"):
+            table[column] = emerging[column].to_numpy()
+    return table

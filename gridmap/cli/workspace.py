@@ -1,0 +1,158 @@
+"""Commands that manage a workspace: ``init``, ``info``, ``category``, ``alias``, ``quarantine``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from gridmap._errors import GridmapError
+from gridmap.cli._common import LAYER_CHOICES, _open_workspace, _out, _parse_maps
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add this module's commands to `sub`, the ``gridmap`` command's subparsers."""
+    p = sub.add_parser("init", help="create a workspace (a GeoPackage), empty or with the illustrative sample")
+    p.add_argument("workspace", type=Path)
+    p.add_argument("--sample", action="store_true", help="fill it with the illustrative Gulou sample")
+    p.add_argument("--overwrite", "--force", dest="force", action="store_true", help="replace an existing file")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample generator")
+    p.set_defaults(func=_cmd_init)
+
+    p = sub.add_parser("info", help="layers and row counts of a workspace")
+    p.add_argument("workspace", type=Path)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("category", help="list the report categories, or add one to the workspace")
+    p.add_argument("workspace", type=Path)
+    p.add_argument("--add", nargs=2, metavar=("KEY", "ZH"), help="add a category: English key and zh-Hans label")
+    p.add_argument("--en", help="English label of the category added")
+    p.set_defaults(func=_cmd_category)
+
+    p = sub.add_parser("alias", help="remember what a file's column means (HEADER=COLUMN), or list what is stored")
+    p.add_argument("workspace", type=Path)
+    p.add_argument("layer", nargs="?", metavar="LAYER", help="the layer the files go into (omit to list all)")
+    p.add_argument("pairs", nargs="*", metavar="HEADER=COLUMN", help="mappings to store, e.g. 网格名称=name")
+    p.add_argument("--json", action="store_true", help='print {"aliases": [...]} (or {"stored": [...]})')
+    p.set_defaults(func=_cmd_alias)
+
+    p = sub.add_parser("quarantine", help="list the quarantined records with their reasons")
+    p.add_argument("workspace", type=Path)
+    p.add_argument("--csv", type=Path, help="write them to a CSV file instead")
+    p.add_argument("--layer", choices=LAYER_CHOICES, help="only the records meant for this layer")
+    p.add_argument("--retry", action="store_true",
+                   help="import the records again (after gridmap category --add, gridmap alias ...); "
+                        "those that land leave the quarantine")
+    p.add_argument("--json", action="store_true", help="with --retry: print the counts as one JSON object")
+    p.set_defaults(func=_cmd_quarantine)
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    # deferred: pandas and GDAL
+    from gridmap.storage import init_workspace
+
+    if args.workspace.exists() and not args.force:
+        raise GridmapError(f"{args.workspace} already exists; pass --overwrite to replace it "
+                           "(its layers are lost), or give another path")
+    with init_workspace(args.workspace, sample=args.sample, overwrite=args.force, seed=args.seed) as ws:
+        counts = ws.counts()
+    kind = "illustrative sample" if args.sample else "empty"
+    _out(f"created {kind} workspace {args.workspace}")
+    _print_counts(counts)
+    return 0
+
+
+def _print_counts(counts: dict[str, int]) -> None:
+    for layer, n in counts.items():
+        _out(f"  {layer:<17} {n:>8}")
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    with _open_workspace(args.workspace) as ws:
+        info: dict[str, Any] = {"path": str(ws.path), "schema_version": ws.schema_version, "layers": ws.counts()}
+    if args.json:
+        _out(json.dumps(info, ensure_ascii=False))
+    else:
+        _out(f"{info['path']} (schema {info['schema_version']})")
+        _print_counts(info["layers"])
+    return 0
+
+
+def _cmd_category(args: argparse.Namespace) -> int:
+    with _open_workspace(args.workspace) as ws:
+        if args.add:
+            key, zh = args.add
+            category = ws.add_category(key, zh, args.en)
+            _out(f"added category {category.key} ({category.zh}, {category.en})")
+            return 0
+        table = ws.categories()
+    for row in table.itertuples(index=False):
+        _out(f"{row.key:<26} {row.zh:<10} {row.en}{'' if row.builtin else '  (added)'}")
+    return 0
+
+
+def _cmd_alias(args: argparse.Namespace) -> int:
+    """Store header mappings of a layer in the workspace, or list the stored ones."""
+    # deferred: GeoPandas; and gridmap.model (dataclasses, inspect) would add ~10 ms to every `gridmap` run
+    from gridmap.model import layer_spec
+    from gridmap.records import check_column_map
+
+    if args.layer is not None and "=" in args.layer:
+        raise GridmapError(f"{args.layer!r} is a mapping, not a layer: gridmap alias WORKSPACE LAYER HEADER=COLUMN")
+    if args.pairs and args.layer is None:
+        raise GridmapError("name the layer before the mappings: gridmap alias WORKSPACE LAYER HEADER=COLUMN")
+    layer = None if args.layer is None else layer_spec(args.layer).name
+    pairs = _parse_maps(args.pairs, option="gridmap alias WORKSPACE LAYER")
+    if layer is not None:
+        check_column_map(layer, pairs)  # every pair checked before one is stored
+    with _open_workspace(args.workspace) as ws:
+        for source, target in pairs.items():
+            ws.add_column_alias(str(layer), source, target)
+        table = ws.column_aliases(layer)
+    rows = [{"layer": r.layer, "source": r.source, "target": r.target} for r in table.itertuples(index=False)]
+    if pairs:
+        stored = set(check_column_map(str(layer), pairs))
+        rows = [r for r in rows if r["source"] in stored]
+    _print_aliases(rows, layer=layer, stored=bool(pairs), as_json=args.json)
+    return 0
+
+
+def _print_aliases(rows: list[dict[str, str]], *, layer: str | None, stored: bool, as_json: bool) -> None:
+    """The aliases `rows`: those just stored (`stored`) or those listed, as text or one JSON object."""
+    if as_json:
+        _out(json.dumps({"stored" if stored else "aliases": rows}, ensure_ascii=False))
+        return
+    if not rows:
+        _out("no column aliases stored" + ("" if layer is None else f" for {layer}"))
+    for row in rows:
+        _out(f"{'stored ' if stored else ''}{row['layer']:<17} {row['source']} → {row['target']}")
+
+
+def _cmd_quarantine(args: argparse.Namespace) -> int:
+    if args.retry:
+        return _retry_quarantine(args)
+    with _open_workspace(args.workspace) as ws:
+        frame = ws.quarantine()
+    if args.layer:
+        frame = frame[frame["layer"] == args.layer]
+    if args.csv:
+        # deferred: pandas
+        from gridmap.spreadsheet import write_csv
+
+        write_csv(frame, args.csv)
+        _out(f"wrote {len(frame)} quarantined records to {args.csv}")
+    else:
+        for row in frame.itertuples(index=False):
+            _out(f"{row.layer}\t{row.source}#{row.record}\t{row.reason}\t{row.detail}")
+    return 0
+
+
+def _retry_quarantine(args: argparse.Namespace) -> int:
+    # deferred: pandas
+    from gridmap.retry import retry_quarantine
+
+    summary = retry_quarantine(args.workspace, layer=args.layer)
+    _out(json.dumps(summary.to_dict(), ensure_ascii=False) if args.json else summary.describe())
+    return 0
