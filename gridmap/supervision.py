@@ -1062,7 +1062,7 @@ def write_scoreboard(
     """Write a scoreboard as CSV and/or XLSX, safe to open in Excel and WPS.
 
     Text cells that a spreadsheet would run as a formula are neutralised
-    (:mod:`gridmap.spreadsheet`), names included; numbers stay numbers (rates
+    (:mod:`gridmap.export.spreadsheet`), names included; numbers stay numbers (rates
     as fractions). The XLSX also holds a sheet of the definitions used
     (period, cut-off, rules, deadlines) and, when given, the weekly figures.
 
@@ -1094,7 +1094,7 @@ def write_scoreboard(
     >>> (d / "b.csv").read_text(encoding="utf-8-sig").splitlines()[0].split(",")[:3]
     ['社区编码', '名称', '网格数']
     """
-    from gridmap.spreadsheet import write_csv, write_xlsx
+    from gridmap.export.spreadsheet import write_csv, write_xlsx
 
     if lang not in _NOTE_LABELS:
         raise SchemaError(f"lang must be 'zh' or 'en', got {lang!r}")

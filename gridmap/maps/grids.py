@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gridmap.crs import require_crs
-from gridmap.maps._escape import html_text
+from gridmap.maps.escape import html_text
 
 if TYPE_CHECKING:  # pragma: no cover
     import folium

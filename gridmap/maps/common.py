@@ -1,7 +1,7 @@
 """Pieces the folium maps share: labels, escaped popup text, geometry for the page, the base map and banners.
 
 Everything here is private to :mod:`gridmap.maps`. Every user string that reaches
-the page goes through :func:`gridmap.maps._escape.html_text` (BAD-INPUTS.md
+the page goes through :func:`gridmap.maps.escape.html_text` (BAD-INPUTS.md
 cases 1-2).
 """
 
@@ -13,7 +13,7 @@ import pandas as pd
 
 from gridmap._errors import SchemaError
 from gridmap.crs import metric_crs, require_crs
-from gridmap.maps._escape import html_text
+from gridmap.maps.escape import html_text
 
 if TYPE_CHECKING:  # pragma: no cover
     import folium
