@@ -310,7 +310,7 @@ def write_xlsx(
     >>> [c.value for c in sheet["B"]], sheet.freeze_panes
     (['score', -3.5, 2], 'A2')
     """
-    from openpyxl import Workbook
+    from openpyxl import Workbook  # deferred: heavy, only .xlsx needs it
 
     named = _named_frames(frames, sheet_name)
     notes: Counter[str] = Counter()
@@ -532,8 +532,8 @@ def _sheet_title(name: str, taken: set[str]) -> str:
 
 def _write_sheet(sheet: Any, frame: pd.DataFrame, notes: Counter[str]) -> None:
     """Convert every cell first (so that a refused text raises before any XML is written), then stream the rows."""
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
+    from openpyxl.styles import Font  # deferred: heavy, only .xlsx needs it
+    from openpyxl.utils import get_column_letter  # deferred: heavy, only .xlsx needs it
 
     title = sheet.title
     columns = [
@@ -579,7 +579,7 @@ def _text_cell(sheet: Any, text: str) -> Any:
 
     A text with whitespace at either end is stored with ``xml:space="preserve"`` (see :func:`_edge_space_text`).
     """
-    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell import WriteOnlyCell  # deferred: heavy, only .xlsx needs it
 
     cell = WriteOnlyCell(sheet, value=_edge_space_text(text) if text != text.strip() else text)
     cell.data_type = "s"
@@ -589,8 +589,8 @@ def _text_cell(sheet: Any, text: str) -> Any:
 @functools.cache
 def _preserved_text_type() -> type:
     """The class of :func:`_edge_space_text` (built on first use: openpyxl is imported only when needed)."""
-    from openpyxl.cell.rich_text import CellRichText
-    from openpyxl.xml.functions import XML_NS, Element, SubElement
+    from openpyxl.cell.rich_text import CellRichText  # deferred: heavy, only .xlsx needs it
+    from openpyxl.xml.functions import XML_NS, Element, SubElement  # deferred: heavy, only .xlsx needs it
 
     class PreservedText(CellRichText):  # type: ignore[misc]
         """One plain inline string whose ``<t>`` always carries ``xml:space="preserve"``."""
@@ -628,7 +628,7 @@ def _float_cell(sheet: Any, value: float) -> Any:
 
 def _number_cell(sheet: Any, value: int | str, *, number_format: str | None = None) -> Any:
     """A number cell; `value` may be the number's text, which is then written as is into ``<v>``."""
-    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell import WriteOnlyCell  # deferred: heavy, only .xlsx needs it
 
     cell = WriteOnlyCell(sheet, value=value)
     cell.data_type = "n"
@@ -640,7 +640,7 @@ def _number_cell(sheet: Any, value: int | str, *, number_format: str | None = No
 def _xlsx_text(text: str, notes: Counter[str], where: tuple[str, int, int]) -> str:
     """Text as stored in the sheet XML: XML-illegal characters replaced, CR and ``_xHHHH_`` escaped."""
     if len(text) > EXCEL_MAX_TEXT:
-        from openpyxl.utils import get_column_letter
+        from openpyxl.utils import get_column_letter  # deferred: heavy, only .xlsx needs it
 
         sheet, row, col = where
         raise SchemaError(f"cell {get_column_letter(col)}{row} of sheet {sheet!r} holds {len(text):,} characters; "

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import pandas as pd
 
+from gridmap.coverage import overall_coverage
 from gridmap.maps.common import (
     finish,
     for_web,
@@ -121,7 +122,7 @@ def add_grids(fmap: "folium.Map", grids: "gpd.GeoDataFrame", labels: Mapping[str
 
 def add_covered(fmap: "folium.Map", covered: "gpd.GeoDataFrame | None", labels: Mapping[str, str]) -> None:
     """Add the layer of ground covered by the inspectors' tracks to `fmap` (nothing when `covered` is None or empty)."""
-    import folium
+    import folium  # deferred: heavy, only drawing needs it
 
     if covered is None or not len(covered):
         return
@@ -160,7 +161,7 @@ def _dead_corner_popup(row: Mapping[str, Any], labels: Mapping[str, str]) -> str
 
 def add_dead_corners(fmap: "folium.Map", corners: "gpd.GeoDataFrame | None", labels: Mapping[str, str]) -> None:
     """Add the dead corners (red) to `fmap`, each with a popup giving its area and the point to walk to."""
-    import folium
+    import folium  # deferred: heavy, only drawing needs it
 
     layer = folium.FeatureGroup(name=labels["dead_corners"])
     if corners is not None and len(corners):
@@ -209,7 +210,7 @@ def _target_popup(row: Mapping[str, Any], labels: Mapping[str, str], lang: str) 
 
 
 def _add_target(layer: Any, row: Mapping[str, Any], geometry: Any, popup: str, colour: str) -> None:
-    import folium
+    import folium  # deferred: heavy, only drawing needs it
 
     if geometry.geom_type == "Point":
         folium.CircleMarker(
@@ -226,7 +227,7 @@ def _add_target(layer: Any, row: Mapping[str, Any], geometry: Any, popup: str, c
 
 def add_targets(fmap: "folium.Map", targets: "gpd.GeoDataFrame", labels: Mapping[str, str], lang: str) -> None:
     """Add the must-visit places to `fmap`, visited and unvisited in their own colours."""
-    import folium
+    import folium  # deferred: heavy, only drawing needs it
 
     shapes = for_web(targets, what="targets")
     known = shapes["visited"].notna().to_numpy()
@@ -323,7 +324,6 @@ def coverage_map(
     >>> "网格覆盖率" in m.get_root().render()
     True
     """
-    from gridmap.coverage import overall_coverage
 
     labels = labels_for(lang)
     grids = for_web(result.grids, what="coverage grids")

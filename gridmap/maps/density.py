@@ -28,6 +28,7 @@ import logging
 import math
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 from pyproj import CRS, Transformer
@@ -52,7 +53,6 @@ from gridmap.model import category_label
 
 if TYPE_CHECKING:  # pragma: no cover
     import folium
-    import geopandas as gpd
 
 __all__ = [
     "LABELS",
@@ -308,7 +308,7 @@ def density_rgba(values: np.ndarray, *, peak: float | None = None) -> np.ndarray
     >>> rgba.shape, int(rgba[0, 0, 3]), int(rgba[0, 2, 3]) > 0
     ((1, 3, 4), 0, True)
     """
-    from matplotlib import colormaps
+    from matplotlib import colormaps  # deferred: heavy, only drawing needs it
 
     finite = np.nan_to_num(values, nan=0.0)
     top = float(np.max(finite)) if peak is None else float(peak)
@@ -324,7 +324,7 @@ def density_rgba(values: np.ndarray, *, peak: float | None = None) -> np.ndarray
 
 def png_data_url(rgba: np.ndarray) -> str:
     """A ``data:image/png;base64,...`` URL of an RGBA image array (rows top to bottom)."""
-    from PIL import Image
+    from PIL import Image  # deferred: heavy, only drawing needs it
 
     buffer = io.BytesIO()
     Image.fromarray(rgba, mode="RGBA").save(buffer, format="PNG")
@@ -361,8 +361,8 @@ def ramp_ticks(peak: float, n: int = 5) -> list[float]:
 
 def _ramp_legend(title: str, peak: float) -> str:
     """An HTML legend: a vertical gradient bar with tick values in true units."""
-    from matplotlib import colormaps
-    from matplotlib.colors import to_hex
+    from matplotlib import colormaps  # deferred: heavy, only drawing needs it
+    from matplotlib.colors import to_hex  # deferred: heavy, only drawing needs it
 
     cmap = colormaps[DENSITY_CMAP]
     stops = ", ".join(f"{to_hex(cmap(t))} {t * 100:.0f}%" for t in np.linspace(0, 1, 9))
@@ -399,7 +399,7 @@ def _site_popup(row: Mapping[str, Any], labels: Mapping[str, str], lang: str) ->
 
 def _add_sites(fmap: "folium.Map", sites: "gpd.GeoDataFrame", labels: Mapping[str, str], lang: str, *,
                show: bool = True) -> None:
-    import folium
+    import folium  # deferred: heavy, only drawing needs it
 
     layer = folium.FeatureGroup(name=labels["sites"], show=show)
     points = for_web(sites, what="recurring sites")
@@ -422,7 +422,7 @@ def add_grid_outlines(fmap: "folium.Map", grids: "gpd.GeoDataFrame", labels: Map
 
 
 def _add_screen_heat(fmap: "folium.Map", reports: "gpd.GeoDataFrame", labels: Mapping[str, str]) -> None:
-    from folium.plugins import HeatMap
+    from folium.plugins import HeatMap  # deferred: heavy, only drawing needs it
 
     points = for_web(reports[[reports.geometry.name]], what="reports")
     points = points[points.geometry.geom_type == "Point"]
@@ -496,7 +496,7 @@ def heatmap_map(
     >>> "次/平方公里/月" in m.get_root().render()
     True
     """
-    import folium
+    import folium  # deferred: heavy, only drawing needs it
 
     labels = labels_for(lang)
     per_month = monthly_density(density, months, labels)
@@ -575,7 +575,6 @@ def _cell_text(row: Mapping[str, Any]) -> str:
 
 def _cell_properties(cells: "gpd.GeoDataFrame", labels: Mapping[str, str], lang: str) -> "gpd.GeoDataFrame":
     """Only the escaped display fields of each cell: no other column (no cadre, no phone) reaches the page."""
-    import geopandas as gpd
 
     rows = []
     for _, row in cells.iterrows():
@@ -594,7 +593,7 @@ def _cell_properties(cells: "gpd.GeoDataFrame", labels: Mapping[str, str], lang:
 def add_hotspot_bins(fmap: "folium.Map", cells: "gpd.GeoDataFrame", labels: Mapping[str, str], lang: str, *,
                      show: bool = True) -> None:
     """Add the Gi* hot- and cold-spot cells to `fmap`, one colour per confidence bin (:data:`HOTSPOT_BIN_COLOURS`)."""
-    import folium
+    import folium  # deferred: heavy, only drawing needs it
 
     shown = _cell_properties(cells, labels, lang)
     fields = ["cell", "count", "gi_z", "gi_p", "bin"]
@@ -608,8 +607,7 @@ def add_hotspot_bins(fmap: "folium.Map", cells: "gpd.GeoDataFrame", labels: Mapp
 
 
 def _add_emerging(fmap: "folium.Map", emerging: "gpd.GeoDataFrame", labels: Mapping[str, str], lang: str) -> None:
-    import folium
-    import geopandas as gpd
+    import folium  # deferred: heavy, only drawing needs it
 
     cells = for_web(emerging, what="emerging hot spots")
     shown = gpd.GeoDataFrame({
@@ -654,7 +652,7 @@ def _epoch_seconds(stamp: pd.Timestamp) -> int:
 
 def _add_slider(fmap: "folium.Map", cells: "gpd.GeoDataFrame", series: tuple[np.ndarray, list[pd.Timestamp]],
                 labels: Mapping[str, str]) -> None:
-    from folium.plugins import TimeSliderChoropleth
+    from folium.plugins import TimeSliderChoropleth  # deferred: heavy, only drawing needs it
 
     counts, steps = series
     classes = count_classes(int(counts.max(initial=0)))

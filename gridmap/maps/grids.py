@@ -67,7 +67,7 @@ def grids_map(
     >>> type(m).__name__
     'Map'
     """
-    import folium
+    import folium  # deferred: heavy, only drawing needs it
 
     require_crs(grids, what="grids")
     labels = _LABELS["en" if lang == "en" else "zh"]

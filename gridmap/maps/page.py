@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING
 
 from branca.element import Element, MacroElement, Template
 
+from gridmap.maps.escape import html_text
+
 if TYPE_CHECKING:  # pragma: no cover
     import folium
 
@@ -202,9 +204,7 @@ def finish_page(fmap: "folium.Map", panel_html: str, *, bounds: tuple[float, flo
     >>> page.get_root().title
     '&lt;b&gt;t&lt;/b&gt;'
     """
-    import folium
-
-    from gridmap.maps.escape import html_text
+    import folium  # deferred: heavy, only drawing needs it
 
     ReportPanel(panel_html, bounds=bounds).add_to(fmap)
     folium.LayerControl(collapsed=True).add_to(fmap)

@@ -21,11 +21,12 @@ import shapely
 from pyproj import CRS, Transformer
 
 from gridmap._errors import SchemaError
+from gridmap.coverage import overall_coverage
 from gridmap.crs import metric_crs, require_crs
-from gridmap.maps.fonts import cjk_font_properties
 from gridmap.formatting import format_percent, is_missing
-from gridmap.maps.legend import COVERAGE_COLOURS, NO_DATA_COLOUR, coverage_class_labels, coverage_colour
 from gridmap.maps.coverage import COLOURS, labels_for
+from gridmap.maps.fonts import cjk_font_properties
+from gridmap.maps.legend import COVERAGE_COLOURS, NO_DATA_COLOUR, coverage_class_labels, coverage_colour
 
 if TYPE_CHECKING:  # pragma: no cover
     import geopandas as gpd
@@ -80,7 +81,7 @@ def _length_text(metres: float) -> str:
 
 def _polygon_path(geometry: Any) -> "MplPath | None":
     """One matplotlib path holding every polygon ring of `geometry` (holes included), or None."""
-    from matplotlib.path import Path as MplPath
+    from matplotlib.path import Path as MplPath  # deferred: heavy, only drawing needs it
 
     vertices, codes = [], []
     for part in shapely.get_parts(geometry):
@@ -100,8 +101,8 @@ def _polygon_path(geometry: Any) -> "MplPath | None":
 def _draw_polygons(ax: "Axes", geometries: Sequence[Any], *, facecolors: Sequence[str] | str,
                    edgecolor: str, linewidth: float, alpha: float = 1.0, linestyle: str = "solid",
                    zorder: float = 1) -> None:
-    from matplotlib.collections import PatchCollection
-    from matplotlib.patches import PathPatch
+    from matplotlib.collections import PatchCollection  # deferred: heavy, only drawing needs it
+    from matplotlib.patches import PathPatch  # deferred: heavy, only drawing needs it
 
     faces = [facecolors] * len(geometries) if isinstance(facecolors, str) else list(facecolors)
     patches, colours = [], []
@@ -116,7 +117,7 @@ def _draw_polygons(ax: "Axes", geometries: Sequence[Any], *, facecolors: Sequenc
 
 
 def _draw_lines(ax: "Axes", geometries: Sequence[Any], *, colour: str, linewidth: float, zorder: float) -> None:
-    from matplotlib.collections import LineCollection
+    from matplotlib.collections import LineCollection  # deferred: heavy, only drawing needs it
 
     segments = [np.asarray(part.coords)[:, :2] for g in geometries if g is not None
                 for part in shapely.get_parts(g) if part.geom_type in ("LineString", "LinearRing")]
@@ -135,7 +136,7 @@ def _metric(gdf: "gpd.GeoDataFrame | None", crs: CRS, *, what: str) -> "gpd.GeoD
 def _draw_grids(ax: "Axes", grids: "gpd.GeoDataFrame", font: "FontProperties") -> None:
     colours = [coverage_colour(r) for r in grids["coverage_ratio"]]
     _draw_polygons(ax, list(grids.geometry), facecolors=colours, edgecolor="#444444", linewidth=0.6, zorder=1)
-    from matplotlib.patheffects import withStroke
+    from matplotlib.patheffects import withStroke  # deferred: heavy, only drawing needs it
 
     small = sized_font(font, 7)
     halo = [withStroke(linewidth=2.5, foreground="#ffffff")]
@@ -166,7 +167,6 @@ def _draw_targets(ax: "Axes", targets: "gpd.GeoDataFrame") -> None:
 def draw_coverage_layers(ax: "Axes", result: "CoverageResult", crs: CRS, font: "FontProperties", *,
                          demolition_zones: "gpd.GeoDataFrame | None", wall: "gpd.GeoDataFrame | None") -> None:
     """Draw the coverage layers (grids by class, covered ground, dead corners, zones, wall) on the map axes `ax`."""
-    from gridmap.coverage import overall_coverage
 
     grids = result.grids.to_crs(crs)
     unknown = is_missing(overall_coverage(result))
@@ -192,8 +192,8 @@ def draw_coverage_layers(ax: "Axes", result: "CoverageResult", crs: CRS, font: "
 def draw_coverage_legend(fig: "Figure", labels: dict[str, str], font: "FontProperties", *, zones: bool,
                          wall: bool) -> None:
     """Draw the legend of the coverage figure (coverage classes, dead corners, zones and wall when drawn) on `fig`."""
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
+    from matplotlib.lines import Line2D  # deferred: heavy, only drawing needs it
+    from matplotlib.patches import Patch  # deferred: heavy, only drawing needs it
 
     handles: list[Any] = [Patch(facecolor=c, edgecolor="#444444", label=t)
                           for c, t in zip(COVERAGE_COLOURS, coverage_class_labels())]
@@ -214,7 +214,7 @@ def draw_coverage_legend(fig: "Figure", labels: dict[str, str], font: "FontPrope
 
 
 def _scale_bar(ax: "Axes", font: "FontProperties") -> None:
-    from matplotlib.patches import Rectangle
+    from matplotlib.patches import Rectangle  # deferred: heavy, only drawing needs it
 
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
     width, height = x1 - x0, y1 - y0
@@ -253,7 +253,6 @@ def draw_scale_and_north(ax: "Axes", crs: CRS, centre: tuple[float, float], labe
 
 
 def _overall(result: "CoverageResult") -> tuple[float, int]:
-    from gridmap.coverage import overall_coverage
 
     return overall_coverage(result), int(len(result.dead_corners)) if result.dead_corners is not None else 0
 
@@ -322,8 +321,8 @@ def draw_footer(fig: "Figure", labels: Mapping[str, str], crs: CRS, font: "FontP
 
 def new_figure(dpi: float) -> "Figure":
     """A new matplotlib figure (A4 landscape, Agg canvas, no pyplot state) at `dpi`."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # deferred: heavy, only drawing needs it
+    from matplotlib.figure import Figure  # deferred: heavy, only drawing needs it
 
     fig = Figure(figsize=_FIGSIZE_IN, dpi=dpi, facecolor="#ffffff")
     FigureCanvasAgg(fig)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
-from pyproj import CRS
+from pyproj import CRS, Transformer
 
 from gridmap._errors import SchemaError
 from gridmap.crs import metric_crs, require_crs
@@ -67,7 +67,6 @@ _PANELS = ((0.02, 0.22, 0.47, 0.68), (0.51, 0.22, 0.47, 0.68))  # two maps side 
 
 def lonlat_centre(crs: CRS, bounds: Sequence[float]) -> tuple[float, float]:
     """The lon/lat of the centre of `bounds` given in `crs` (for the north arrow)."""
-    from pyproj import Transformer
 
     to_wgs = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
     lon, lat = to_wgs.transform((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
@@ -97,8 +96,8 @@ def draw_heat_layers(ax: "Axes", crs: CRS, *, sites: "gpd.GeoDataFrame | None", 
 
 
 def _heat_legend(fig: "Figure", drawn: Mapping[str, bool], labels: Mapping[str, str], font: "FontProperties") -> None:
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
+    from matplotlib.lines import Line2D  # deferred: heavy, only drawing needs it
+    from matplotlib.patches import Patch  # deferred: heavy, only drawing needs it
 
     handles: list[Any] = []
     if drawn["sites"]:
@@ -194,7 +193,7 @@ def heatmap_png(
     ...     out.read_bytes()[:4] == b"\\x89PNG"
     True
     """
-    from matplotlib import colormaps
+    from matplotlib import colormaps  # deferred: heavy, only drawing needs it
 
     labels = labels_for(lang)
     months = _check_months(months)
@@ -227,7 +226,7 @@ def _finish_panel(ax: "Axes", crs: CRS, bounds: Sequence[float], labels: Mapping
 
 def _bin_panel(fig: "Figure", ax: "Axes", cells: "gpd.GeoDataFrame", lang: str, font: "FontProperties",
                anchor: tuple[float, float], columns: int) -> None:
-    from matplotlib.patches import Patch
+    from matplotlib.patches import Patch  # deferred: heavy, only drawing needs it
 
     bins = cells["gi_bin"].fillna(0).astype(int).clip(-3, 3)
     _draw_polygons(ax, list(cells.geometry), facecolors=[HOTSPOT_BIN_COLOURS[b] for b in bins], edgecolor="#888888",
@@ -240,7 +239,7 @@ def _bin_panel(fig: "Figure", ax: "Axes", cells: "gpd.GeoDataFrame", lang: str, 
 
 def _emerging_panel(fig: "Figure", ax: "Axes", cells: "gpd.GeoDataFrame", lang: str, font: "FontProperties",
                     anchor: tuple[float, float]) -> None:
-    from matplotlib.patches import Patch
+    from matplotlib.patches import Patch  # deferred: heavy, only drawing needs it
 
     keys = [str(c) for c in cells["category"]]
     _draw_polygons(ax, list(cells.geometry), facecolors=[EMERGING_COLOURS.get(k, "#eeeeee") for k in keys],

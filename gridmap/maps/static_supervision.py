@@ -144,8 +144,8 @@ _LAYOUTS = {
 
 
 def _draw(weekly: pd.DataFrame, lang: str, illustrative: bool, dpi: float, layout: str) -> "Figure":
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # deferred: heavy, only drawing needs it
+    from matplotlib.figure import Figure  # deferred: heavy, only drawing needs it
 
     labels, shape = CHART_LABELS[lang], _LAYOUTS[layout]
     _, units = _units(weekly)

@@ -281,7 +281,7 @@ def _heat_panel(fig: "Figure", density: "DensityGrid | None", months: float, gri
 def _density_image(fig: "Figure", ax: "Axes", density: "DensityGrid", months: float, labels: Mapping[str, str],
                    lang: str, font: "FontProperties") -> None:
     """The density per month, transparent below 1 % of the peak (as the web map), with a colour bar under it."""
-    from matplotlib import colormaps  # deferred: matplotlib is heavy and only drawing needs it
+    from matplotlib import colormaps  # deferred: heavy, only drawing needs it
 
     values = np.asarray(density.scaled(1.0 / months, units=labels["density_units"]).values, dtype=np.float64)
     peak = float(np.nanmax(values, initial=0.0))
@@ -381,7 +381,7 @@ def _draw_page(result: "CoverageResult", density: "DensityGrid | None", table: p
 
 
 def _save_page(fig: "Figure", out: Path, fmt: str, dpi: float) -> Path:
-    from matplotlib import rc_context  # deferred: matplotlib is heavy and only drawing needs it
+    from matplotlib import rc_context  # deferred: heavy, only drawing needs it
 
     # Type 42: the TrueType font is embedded (as a subset), not drawn as Type 3 outlines: text stays text.
     with rc_context({"pdf.fonttype": 42}):

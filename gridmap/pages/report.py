@@ -316,7 +316,7 @@ def _outline_layers(fmap: "folium.Map", grids: Any, zones: Any, wall: Any, basem
 def _density_layer(fmap: "folium.Map", density: Any, months: float, basemap: str, labels: Mapping[str, str],
                    lang: str) -> float:
     """The density per month as an image overlay (off at first); returns its peak."""
-    import folium  # deferred: folium is heavy and only drawing needs it
+    import folium  # deferred: heavy, only drawing needs it
 
     per_month = monthly_density(density, months, labels)
     values, bounds = warp_to_web(with_values(density, per_month.values))
@@ -487,8 +487,8 @@ def _legend_html(found: _Analysis, palette: Mapping[str, str], peak: float | Non
         rows.append(f"<div><b>{html_text(labels['reports'])}</b></div>")
         rows += [row(colour, text, dot=True) for text, colour in palette.items()]
     if peak is not None and peak > 0:
-        from matplotlib import colormaps  # deferred: matplotlib is heavy and only drawing needs it
-        from matplotlib.colors import to_hex  # deferred: matplotlib is heavy and only drawing needs it
+        from matplotlib import colormaps  # deferred: heavy, only drawing needs it
+        from matplotlib.colors import to_hex  # deferred: heavy, only drawing needs it
 
         cmap = colormaps[DENSITY_CMAP]
         stops = ", ".join(f"{to_hex(cmap(t))} {t * 100:.0f}%" for t in np.linspace(0, 1, 9))
@@ -582,7 +582,7 @@ def _panel_html(title: str, period: str, updated: str, found: _Analysis, palette
 
 
 def _check_options(basemap: str, lang: str, tianditu_key: str | None, tianditu_kind: str) -> dict[str, str]:
-    import folium  # deferred: folium is heavy and only drawing needs it
+    import folium  # deferred: heavy, only drawing needs it
 
     labels = _labels(lang)  # an unknown language fails here, before any work
     add_basemap(folium.Map(tiles=None), basemap, tianditu_key=tianditu_key, tianditu_kind=tianditu_kind, lang=lang)
@@ -670,7 +670,7 @@ def report_map(
 def _compose(inputs: _Inputs, found: _Analysis, *, start: Any, end: Any, basemap: str, tianditu_key: str | None,
              tianditu_kind: str, lang: str, redact: bool, title: str | None, labels: Mapping[str, str],
              illustrative: bool) -> "folium.Map":
-    import folium  # deferred: folium is heavy and only drawing needs it
+    import folium  # deferred: heavy, only drawing needs it
 
     layers = inputs.layers
     grids = shareable(layers["grids"], redact)

@@ -300,7 +300,7 @@ _EXTRA_CSS = (".gm-scroll{overflow-x:auto;max-width:100%}"
 
 def _page(run: ScoreboardRun, weekly: pd.DataFrame | None, *, lang: str, redact: bool, illustrative: bool,
           title: str | None) -> "folium.Map":
-    import folium  # deferred: folium is heavy and only drawing needs it
+    import folium  # deferred: heavy, only drawing needs it
 
     layers, board, by = run.layers, run.board, run.board.attrs["by"]
     labels = PAGE_LABELS[lang]

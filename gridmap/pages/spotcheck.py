@@ -102,7 +102,7 @@ def _sheet_html(sample: SpotCheck, labels: Mapping[str, Any]) -> str:
 
 def _grid_outlines(fmap: Any, grids: gpd.GeoDataFrame | None) -> None:
     """Thin grid outlines with the grid's name as tooltip, so the checker sees where each point lies."""
-    import folium  # deferred: folium is heavy and only drawing needs it
+    import folium  # deferred: heavy, only drawing needs it
 
     if grids is None:
         return
@@ -118,7 +118,7 @@ def _grid_outlines(fmap: Any, grids: gpd.GeoDataFrame | None) -> None:
 
 
 def _map(sample: SpotCheck, labels: Mapping[str, Any]) -> Any:
-    import folium  # deferred: folium is heavy and only drawing needs it
+    import folium  # deferred: heavy, only drawing needs it
 
     points = sample.checklist
     west, south, east, north = (float(v) for v in points.total_bounds)
