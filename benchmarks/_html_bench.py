@@ -119,7 +119,7 @@ def read_points(path: Path) -> dict[str, Any]:
     data = json.loads(layers[0])
     out: dict[str, Any] = {"points": int(data["n"]), "payload_bytes": len(layers[0].encode("utf-8")),
                            "omitted": 0}
-    from gridmap.html_report import REPORT_LABELS
+    from gridmap.pages.report import REPORT_LABELS
 
     left_out = {labels["omitted"] for labels in REPORT_LABELS.values()}
     for field in data["fields"]:

@@ -35,7 +35,7 @@ payload, and reports whose description did not fit its text budget.
 
 The sample has few distinct descriptions (the count is printed), which the
 dictionary encoding profits from; with every description distinct our page
-carries at most ``gridmap.html_report.DESCRIPTION_BUDGET`` bytes of text.
+carries at most ``gridmap.pages.report.DESCRIPTION_BUDGET`` bytes of text.
 
 Needs a filled asset cache (``gridmap assets fetch --from npm``); the browser
 part needs ``/usr/bin/chromium`` and playwright and is skipped without them.

@@ -97,20 +97,18 @@ def _peak(n: int) -> tuple[float, float]:
 
 
 def _parts(layers: dict[str, Any]) -> dict[str, float]:
-    from gridmap.supervision import _context, _figures, _Period, _recurring_ids
+    from gridmap.recurrence import recurrences
+    from gridmap.supervision import period_figures
 
     t = time.perf_counter()
-    _recurring_ids(layers["reports"], layers["rectifications"])
-    recurrences = time.perf_counter() - t
-    ctx = _context(layers, "community", None, None, recurrences=False)
-    start, end = pd.Timestamp(START, tz="Asia/Shanghai"), pd.Timestamp(END, tz="Asia/Shanghai")
+    recurrences(layers["reports"], rectifications=layers["rectifications"])
+    took = time.perf_counter() - t
     t = time.perf_counter()
-    _figures(ctx, _Period(start, end, end))
+    period_figures(layers, START, END, recurrences=False)
     with_coverage = time.perf_counter() - t
-    bare = _context({**layers, "tracks": None}, "community", None, None, recurrences=False)
     t = time.perf_counter()
-    _figures(bare, _Period(start, end, end))
-    return {"recurrences (all reports)": recurrences, "one period's figures with coverage": with_coverage,
+    period_figures({**layers, "tracks": None}, START, END, recurrences=False)
+    return {"recurrences (all reports)": took, "one period's figures with coverage": with_coverage,
             "one period's figures without coverage and recurrences (what the reference computes)":
             time.perf_counter() - t}
 

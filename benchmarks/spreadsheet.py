@@ -5,11 +5,11 @@ Chinese names, a few dozen injection payloads sprinkled into the names (BAD-INPU
 case 9), ints (some negative), floats (negatives and NaN) and zone-aware report
 times (Asia/Shanghai).
 
-- **xlsx**: ``gridmap.spreadsheet.write_xlsx`` against
+- **xlsx**: ``gridmap.export.spreadsheet.write_xlsx`` against
   ``DataFrame.to_excel(engine="openpyxl", index=False)``. pandas refuses
   zone-aware datetimes, so the peer gets the same times made naive (local
   clock time), which is what ours writes too.
-- **csv**: ``gridmap.spreadsheet.write_csv`` against
+- **csv**: ``gridmap.export.spreadsheet.write_csv`` against
   ``DataFrame.to_csv(index=False, encoding="utf-8-sig")``.
 
 For each pair the script prints the time of each side and their ratio (no
@@ -154,7 +154,7 @@ def csv_mismatches(path: Path, expected: list[list[Any]]) -> int:
 
 
 def main() -> None:
-    from gridmap.spreadsheet import write_csv, write_xlsx
+    from gridmap.export.spreadsheet import write_csv, write_xlsx
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)

@@ -64,14 +64,14 @@ _EXPORTS: dict[str, str] = {
     "CoverageResult": "gridmap.coverage",
     "coverage_map": "gridmap.maps.coverage",
     "coverage_png": "gridmap.maps.static",
-    "briefing": "gridmap.briefing_page",
-    "export_html": "gridmap.html_report",
-    "report_map": "gridmap.html_report",
+    "briefing": "gridmap.pages.briefing",
+    "export_html": "gridmap.pages.report",
+    "report_map": "gridmap.pages.report",
     # privacy
-    "redact_text": "gridmap.privacy",
-    "redact_frame": "gridmap.privacy",
-    "mask_name": "gridmap.privacy",
-    "strip_exif": "gridmap.privacy",
+    "redact_text": "gridmap.export.privacy",
+    "redact_frame": "gridmap.export.privacy",
+    "mask_name": "gridmap.export.privacy",
+    "strip_exif": "gridmap.export.privacy",
     # choosing reports
     "select_reports": "gridmap.selection",
     "period_months": "gridmap.selection",
@@ -94,12 +94,12 @@ _EXPORTS: dict[str, str] = {
     "Rules": "gridmap.supervision",
     "weekly_figures": "gridmap.supervision",
     "write_scoreboard": "gridmap.supervision",
-    "scoreboard_html": "gridmap.supervision_page",
+    "scoreboard_html": "gridmap.pages.scoreboard",
     "supervision_png": "gridmap.maps.static_supervision",
     "spot_check": "gridmap.spotcheck",
     "SpotCheck": "gridmap.spotcheck",
-    "write_csv": "gridmap.spreadsheet",
-    "write_xlsx": "gridmap.spreadsheet",
+    "write_csv": "gridmap.export.spreadsheet",
+    "write_xlsx": "gridmap.export.spreadsheet",
     # sample
     "sample_boundaries": "gridmap.sample",
     "sample_reports": "gridmap.sample",
@@ -129,8 +129,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         CRSError, EncodingError, GridmapError, ReadError, SchemaError, UnsafeFileError,
         WorkspaceBusyError, WorkspaceError, WorkspaceVersionError,
     )
-    from gridmap.briefing_page import briefing
-    from gridmap.html_report import export_html, report_map
+    from gridmap.pages.briefing import briefing
+    from gridmap.pages.report import export_html, report_map
     from gridmap.coverage import CoverageResult, sweep_coverage
     from gridmap.crs import from_wgs84, metric_crs, to_wgs84
     from gridmap.density import DensityGrid, kde
@@ -146,13 +146,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from gridmap.model import CATEGORIES, LAYERS, ImportSummary, category_key, category_label, register_category
     from gridmap.recurrence import recurrences, recurring_sites
     from gridmap.records import PreparedBatch, prepare
-    from gridmap.privacy import mask_name, redact_frame, redact_text, strip_exif
+    from gridmap.export.privacy import mask_name, redact_frame, redact_text, strip_exif
     from gridmap.selection import period_months, select_reports
     from gridmap.supervision import Rules, scoreboard, weekly_figures, write_scoreboard
-    from gridmap.supervision_page import scoreboard_html
+    from gridmap.pages.scoreboard import scoreboard_html
     from gridmap.maps.static_supervision import supervision_png
     from gridmap.spotcheck import SpotCheck, spot_check
-    from gridmap.spreadsheet import write_csv, write_xlsx
+    from gridmap.export.spreadsheet import write_csv, write_xlsx
     from gridmap.sample import sample_boundaries, sample_reports, sample_tracks, sample_layers, write_boundaries
     from gridmap.validate import GridCheck, validate_grids
     from gridmap.storage import Workspace, init_workspace, open_workspace

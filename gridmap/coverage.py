@@ -171,7 +171,7 @@ class CoverageResult:
         """Write one row per grid as CSV for Excel (UTF-8 with BOM).
 
         Columns: those of :data:`CSV_COLUMNS` the grids have (no phone
-        numbers). Written by :func:`gridmap.spreadsheet.write_csv`: text cells
+        numbers). Written by :func:`gridmap.export.spreadsheet.write_csv`: text cells
         starting with ``= + - @``, a tab, a carriage return or a line feed get a
         leading apostrophe (OWASP CSV injection rule) and are quoted; numbers
         stay unquoted numbers.
@@ -186,7 +186,7 @@ class CoverageResult:
         >>> out.read_text(encoding="utf-8-sig").splitlines()[0]
         'grid_code,name,community_code,cadre,area_code,area_m2,covered_m2,uncovered_m2,coverage_ratio,dead_corners'
         """
-        from gridmap.spreadsheet import write_csv
+        from gridmap.export.spreadsheet import write_csv
 
         columns = [c for c in CSV_COLUMNS if c in self.grids.columns]
         return write_csv(pd.DataFrame(self.grids[columns]), path)

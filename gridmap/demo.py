@@ -64,7 +64,7 @@ def write_messy_reports_csv(path: str | PathLike[str]) -> Path:
 def _save_shared(fmap: Any, path: Path) -> Path:
     """Write a page by the sharing rules (redacted); offline when the asset cache is filled, else loading Leaflet
     online, with a warning naming the command that fills the cache."""
-    from gridmap.html_report import save_page
+    from gridmap.pages.common import save_page
     from gridmap.maps.assets import AssetsMissingError
 
     try:
@@ -78,7 +78,7 @@ def _save_shared(fmap: Any, path: Path) -> Path:
 def _write_coverage(ws: "WorkspaceStore", folder: Path) -> list[Path]:
     """The sweep coverage of the sample's week of GPS fixes: CSV, dead corners, map, PNG."""
     from gridmap.coverage import sweep_coverage
-    from gridmap.html_report import shareable, shareable_coverage
+    from gridmap.pages.common import shareable, shareable_coverage
     from gridmap.maps.coverage import coverage_map
     from gridmap.maps.static import coverage_png
 
@@ -98,7 +98,7 @@ def _write_coverage(ws: "WorkspaceStore", folder: Path) -> list[Path]:
 def _write_heatmap(ws: "WorkspaceStore", folder: Path) -> list[Path]:
     """The heat map of recurring problems over the sample year: web map and PNG."""
     from gridmap.density import kde
-    from gridmap.html_report import shareable
+    from gridmap.pages.common import shareable
     from gridmap.maps.density import heatmap_map, labels_for
     from gridmap.maps.static_density import heatmap_png
     from gridmap.recurrence import recurrences, recurring_sites
@@ -122,7 +122,7 @@ def _write_heatmap(ws: "WorkspaceStore", folder: Path) -> list[Path]:
 
 def _write_report(ws: "WorkspaceStore", folder: Path) -> list[Path]:
     """The leaders' page for March 2025: offline when the asset cache is filled, else loading Leaflet online."""
-    from gridmap.html_report import export_html
+    from gridmap.pages.report import export_html
     from gridmap.maps.assets import AssetsMissingError
 
     path = folder / "report.html"
@@ -140,7 +140,7 @@ def _write_supervision(ws: "WorkspaceStore", folder: Path) -> list[Path]:
     from gridmap.maps.assets import AssetsMissingError
     from gridmap.spotcheck import spot_check
     from gridmap.supervision import scoreboard, weekly_figures, write_scoreboard
-    from gridmap.supervision_page import scoreboard_html
+    from gridmap.pages.scoreboard import scoreboard_html
 
     week = {"start": "2025-03-03", "end": "2025-03-10"}
     board = scoreboard(ws, **week)
@@ -175,7 +175,7 @@ def run_demo(out: str | PathLike[str], *, seed: int = 0) -> list[Path]:
     """
     from gridmap.importer import import_file
     from gridmap.maps.grids import grids_map
-    from gridmap.spreadsheet import write_csv
+    from gridmap.export.spreadsheet import write_csv
     from gridmap.validate import validate_grids
     from gridmap.storage import init_workspace
 
@@ -192,7 +192,7 @@ def run_demo(out: str | PathLike[str], *, seed: int = 0) -> list[Path]:
         check = validate_grids(workspace=ws)
         (folder / "grid-check.json").write_text(
             json.dumps(check.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        from gridmap.html_report import shareable
+        from gridmap.pages.common import shareable
 
         _save_shared(grids_map(shareable(ws.read_layer("grids")), problems=shareable(check.problems),
                                illustrative=True), folder / "grids.html")

@@ -66,25 +66,7 @@ CHECKLIST_COLUMNS = (
 NO_STRATUM = "(none)"
 _CLAIMED_FIXED = ("rectified", "verified")
 _BY = {"community": "community_code", "grid": "grid_code", "cadre": "cadre"}
-_LABELS = {
-    "zh": {
-        "title": "抽查清单", "seed": "随机种子", "period": "时段", "by": "分层", "all": "全部",
-        "strata": {"community": "社区", "grid": "网格", "cadre": "网格员"},
-        "illustrative": "示意数据：边界与报告均为演示用，并非实测", "no": "序号", "report_id": "编号",
-        "community": "社区", "grid": "网格", "category": "类别", "reported": "上报时间", "rectified": "整改日期",
-        "cadre": "网格员", "point": "位置（WGS84 / GCJ-02）", "result": "核查结果", "pass": "通过", "fail": "不通过",
-        "sign": "核查人签字／日期", "count": "共 {n} 条", "map": "抽查点位图",
-    },
-    "en": {
-        "title": "Spot-check list", "seed": "seed", "period": "period", "by": "strata", "all": "all",
-        "strata": {"community": "community", "grid": "grid", "cadre": "cadre"},
-        "illustrative": "Illustrative data: boundaries and reports are made up, not surveyed", "no": "no.",
-        "report_id": "report", "community": "community", "grid": "grid", "category": "category",
-        "reported": "reported", "rectified": "rectified", "cadre": "cadre", "point": "point (WGS84 / GCJ-02)",
-        "result": "result", "pass": "pass", "fail": "fail", "sign": "checker's signature / date",
-        "count": "{n} reports", "map": "map of the reports to check",
-    },
-}
+_LANGS = ("zh", "en")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -321,7 +303,7 @@ class SpotCheck:
         ...     out.read_text(encoding="utf-8-sig").splitlines()[0].split(",")[:4]
         ['no', 'stratum', 'report_id', 'community_code']
         """
-        from gridmap.spreadsheet import write_csv
+        from gridmap.export.spreadsheet import write_csv
 
         table = pd.DataFrame(self.checklist.drop(columns=self.checklist.geometry.name))
         table["reported_at"] = [t.strftime("%Y-%m-%d %H:%M") if pd.notna(t) else None for t in table["reported_at"]]
@@ -361,11 +343,11 @@ class SpotCheck:
         >>> sample.checklist["report_id"].iloc[0] in page
         True
         """
-        out = Path(path)
-        text = _page(self, offline=offline, lang=lang, cache=cache)
-        out.write_text(text, encoding="utf-8")
-        logger.info("wrote %s (%.2f MB)", out, out.stat().st_size / 1e6)
-        return out
+        # kept for the public API (SpotCheck.to_html); deferred so the analysis never imports the pages (and
+        # folium) when loaded: the page itself is gridmap.pages.spotcheck.write_spotcheck_page
+        from gridmap.pages.spotcheck import write_spotcheck_page
+
+        return write_spotcheck_page(self, path, offline=offline, lang=lang, cache=cache)
 
 
 def spot_check(
@@ -425,8 +407,8 @@ def spot_check(
 
     if by not in _BY:
         raise SchemaError(f"by={by!r} is not known; use one of: {', '.join(_BY)}")
-    if lang not in _LABELS:
-        raise SchemaError(f"lang={lang!r} is not known; use one of: {', '.join(_LABELS)}")
+    if lang not in _LANGS:
+        raise SchemaError(f"lang={lang!r} is not known; use one of: {', '.join(_LANGS)}")
     if isinstance(seed, bool) or not isinstance(seed, (int, str)) or str(seed).strip() == "":
         raise SchemaError(f"seed must be an integer or a non-empty text, got {seed!r}")
     layers, illustrative = _layers(workspace)
@@ -459,119 +441,7 @@ def _outlines(grids: Any) -> gpd.GeoDataFrame | None:
     """The grids' polygons for the page's map (codes and names only: no cadre, no phone)."""
     if grids is None or len(grids) == 0 or getattr(grids, "crs", None) is None:
         return None
-    from gridmap.maps._common import for_web
+    from gridmap.maps.common import for_web
 
     keep = [c for c in ("grid_code", "name") if c in grids.columns]
     return for_web(gpd.GeoDataFrame(grids[keep].copy(), geometry=grids.geometry.values, crs=grids.crs), what="grids")
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# the page
-# ---------------------------------------------------------------------------------------------------------------
-
-_PAGE_CSS = """
-<style>
-.sc-pin { background: #c0392b; color: #fff; border: 2px solid #fff; border-radius: 50%; width: 24px; height: 24px;
-  line-height: 20px; text-align: center; font: bold 12px/20px sans-serif; box-shadow: 0 0 3px #000; }
-.sc-sheet { font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; margin: 12px; font-size: 12px; }
-.sc-sheet h1 { font-size: 18px; margin: 4px 0; }
-.sc-note { color: #a33; font-weight: bold; }
-.sc-sheet table { border-collapse: collapse; width: 100%; }
-.sc-sheet th, .sc-sheet td { border: 1px solid #555; padding: 3px 4px; vertical-align: top; }
-.sc-sheet thead { display: table-header-group; }
-.sc-sheet tr { break-inside: avoid; page-break-inside: avoid; }
-.sc-box { display: inline-block; width: 11px; height: 11px; border: 1px solid #000; margin: 0 3px 0 6px; }
-.sc-sign { display: inline-block; min-width: 90px; border-bottom: 1px solid #000; height: 16px; }
-.sc-mono { font-family: monospace; white-space: nowrap; }
-@page { size: A4 portrait; margin: 12mm; }
-@media print { .folium-map { height: 110mm !important; } .leaflet-control-container { display: none; } }
-</style>
-"""
-
-
-def _period_text(sample: SpotCheck, labels: Mapping[str, Any]) -> str:
-    first = "…" if sample.start is None else sample.start.strftime("%Y-%m-%d %H:%M")
-    last = "…" if sample.end is None else sample.end.strftime("%Y-%m-%d %H:%M")
-    return labels["all"] if sample.start is None and sample.end is None else f"[{first}, {last})"
-
-
-def _sheet_html(sample: SpotCheck, labels: Mapping[str, Any]) -> str:
-    from gridmap.maps._escape import html_text as esc
-
-    head = "".join(f"<th>{esc(labels[k])}</th>" for k in (
-        "no", "report_id", "community", "grid", "category", "reported", "rectified", "cadre", "point", "result"))
-    rows = []
-    for r in sample.checklist.itertuples(index=False):
-        community = r.community_name if isinstance(r.community_name, str) else (r.community_code or "")
-        grid = r.grid_name if isinstance(r.grid_name, str) else (r.grid or "")
-        point = f"{r.lon:.6f}, {r.lat:.6f}<br>{r.lon_gcj02:.6f}, {r.lat_gcj02:.6f}"
-        checks = (f"<span class=\"sc-box\"></span>{esc(labels['pass'])}<span class=\"sc-box\"></span>"
-                  f"{esc(labels['fail'])}<br><span class=\"sc-sign\"></span>")
-        cells = [str(r.no), esc(r.report_id), esc(community), esc(grid), esc(r.category),
-                 esc(r.reported_at.strftime("%Y-%m-%d %H:%M")), esc(r.rectified_date or ""), esc(r.cadre or ""),
-                 f"<span class=\"sc-mono\">{point}</span>", checks]
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    note = f'<p class="sc-note">{esc(labels["illustrative"])}</p>' if sample.illustrative else ""
-    facts = (f"{esc(labels['seed'])}: <b>{esc(sample.seed)}</b> · {esc(labels['period'])}: "
-             f"{esc(_period_text(sample, labels))} · {esc(labels['by'])}: {esc(labels['strata'][sample.by])} · "
-             f"{esc(labels['count'].format(n=len(sample.checklist)))}")
-    return (f'<section class="sc-sheet"><h1>{esc(labels["title"])}</h1>{note}<p>{facts}</p>'
-            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-            f'<p>{esc(labels["sign"])}: <span class="sc-sign" style="min-width:240px"></span></p></section>')
-
-
-def _grid_outlines(fmap: Any, grids: gpd.GeoDataFrame | None) -> None:
-    """Thin grid outlines with the grid's name as tooltip, so the checker sees where each point lies."""
-    import folium
-
-    from gridmap.maps._escape import html_text as esc
-
-    if grids is None:
-        return
-    for row in grids.itertuples(index=False):
-        geometry = getattr(row, grids.geometry.name)
-        if geometry is None or geometry.is_empty:
-            continue
-        name = getattr(row, "name", None)
-        label = name if isinstance(name, str) and name.strip() else getattr(row, "grid_code", "")
-        folium.GeoJson(geometry.__geo_interface__, style_function=lambda _f: {
-            "color": "#555555", "weight": 1.2, "fill": True, "fillColor": "#ffffff", "fillOpacity": 0.35},
-            tooltip=folium.Tooltip(esc(label))).add_to(fmap)
-
-
-def _map(sample: SpotCheck, labels: Mapping[str, Any]) -> Any:
-    import folium
-
-    from gridmap.maps._escape import html_text as esc
-    from gridmap.maps.page import stable_ids
-
-    points = sample.checklist
-    west, south, east, north = (float(v) for v in points.total_bounds)
-    fmap = folium.Map(location=[round((south + north) / 2, 6), round((west + east) / 2, 6)], zoom_start=15,
-                      tiles=None, control_scale=True, height=480)
-    _grid_outlines(fmap, sample.grids)
-    for r in points.itertuples(index=False):
-        folium.Marker(
-            [float(r.lat), float(r.lon)],
-            icon=folium.DivIcon(html=f'<div class="sc-pin">{int(r.no)}</div>', icon_size=(24, 24),
-                                icon_anchor=(12, 12)),
-            tooltip=folium.Tooltip(esc(f"{int(r.no)} · {r.report_id}")),
-        ).add_to(fmap)
-    if west < east or south < north:
-        fmap.fit_bounds([[south, west], [north, east]], padding=(20, 20))
-    fmap.get_root().header.add_child(folium.Element(_PAGE_CSS))
-    fmap.get_root().title = esc(f"{labels['title']} · {labels['seed']} {sample.seed}")
-    return stable_ids(fmap)
-
-
-def _page(sample: SpotCheck, *, offline: bool, lang: str, cache: "AssetCache | None") -> str:
-    """The page's HTML: the map, then the checklist (inserted after rendering, never through Jinja2)."""
-    from gridmap.html_report import check_assets, page_html
-
-    if lang not in _LABELS:
-        raise SchemaError(f"lang={lang!r} is not known; use one of: {', '.join(_LABELS)}")
-    labels = _LABELS[lang]
-    if offline:
-        check_assets(cache)
-    return page_html(_map(sample, labels), offline=offline, lang=lang, cache=cache,
-                     extra_body=_sheet_html(sample, labels))

@@ -145,6 +145,7 @@ __all__ = [
     "Rules",
     "ScoreboardRun",
     "cadre_keys",
+    "period_figures",
     "presented",
     "resolve_period",
     "run_scoreboard",
@@ -750,6 +751,49 @@ def _with_previous(current: pd.DataFrame, previous: pd.DataFrame, key: str, *, p
     return out
 
 
+def period_figures(layers: Mapping[str, Any], start: Any, end: Any, *, by: str = "community",
+                   deadlines: Mapping[str, float] | None = None, rules: "Rules | Mapping[str, Any] | None" = None,
+                   recurrences: bool = True, now: pd.Timestamp | None = None) -> pd.DataFrame:
+    """The unranked figures of one period ``[start, end)`` by unit: the building block of :func:`scoreboard`.
+
+    :func:`scoreboard` computes this table for the period and the one before,
+    then scores, ranks and compares them; this gives one period's counts and
+    rates alone (for tools and the benchmarks that time the parts).
+
+    Parameters
+    ----------
+    layers : dict of layers
+        As read by :func:`gridmap.storage.read_layers` (not modified).
+    start, end : str or pandas.Timestamp
+        The period; a time without a zone is Asia/Shanghai.
+    by, deadlines, rules, now
+        As :func:`scoreboard`.
+    recurrences : bool
+        Count recurrences (:func:`gridmap.recurrence.recurrences`); False
+        leaves them out (faster, for timing the rest).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per unit, indexed by the unit's key: ``reports``,
+        ``rectified``, ``verified``, ``reopened``, ``overdue``, the rates and
+        the score parts (no ``rank``).
+
+    Examples
+    --------
+    >>> import gridmap
+    >>> layers = gridmap.sample_layers(n_reports=300, track_days=1)
+    >>> table = period_figures(layers, "2025-03-03", "2025-03-10", recurrences=False)
+    >>> chosen = gridmap.select_reports(layers["reports"], start="2025-03-03", end="2025-03-10")
+    >>> int(table["reports"].sum()) <= len(chosen)
+    True
+    """
+    first, last = as_time(start), as_time(end)
+    ctx = _context(layers, by, deadlines, rules, recurrences=recurrences)
+    table, _facts = _figures(ctx, _Period(first, last, _cutoff(last, now)))
+    return table
+
+
 @dataclass
 class ScoreboardRun:
     """One scoreboard computed: its layers and metadata, the table, and the facts of the period's reports.
@@ -1062,7 +1106,7 @@ def write_scoreboard(
     """Write a scoreboard as CSV and/or XLSX, safe to open in Excel and WPS.
 
     Text cells that a spreadsheet would run as a formula are neutralised
-    (:mod:`gridmap.spreadsheet`), names included; numbers stay numbers (rates
+    (:mod:`gridmap.export.spreadsheet`), names included; numbers stay numbers (rates
     as fractions). The XLSX also holds a sheet of the definitions used
     (period, cut-off, rules, deadlines) and, when given, the weekly figures.
 
@@ -1094,7 +1138,7 @@ def write_scoreboard(
     >>> (d / "b.csv").read_text(encoding="utf-8-sig").splitlines()[0].split(",")[:3]
     ['社区编码', '名称', '网格数']
     """
-    from gridmap.spreadsheet import write_csv, write_xlsx
+    from gridmap.export.spreadsheet import write_csv, write_xlsx
 
     if lang not in _NOTE_LABELS:
         raise SchemaError(f"lang must be 'zh' or 'en', got {lang!r}")

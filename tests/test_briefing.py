@@ -16,8 +16,8 @@ from PIL import Image
 
 import gridmap
 from gridmap._errors import GridmapError, SchemaError
-from gridmap.briefing_page import A4_LANDSCAPE_IN, briefing, community_table
-from gridmap.maps import _fonts
+from gridmap.pages.briefing import A4_LANDSCAPE_IN, briefing, community_table
+from gridmap.maps import fonts as _fonts
 from gridmap.storage import init_workspace
 
 START, END = "2025-03-01", "2025-04-01"

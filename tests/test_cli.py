@@ -19,7 +19,7 @@ from _stub_cache import REMOTE
 
 from gridmap.cli import main
 from gridmap.demo import write_messy_reports_csv
-from gridmap.privacy import mask_name
+from gridmap.export.privacy import mask_name
 
 
 NOW_FREE_REASONS = {

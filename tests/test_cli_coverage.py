@@ -14,7 +14,7 @@ import pytest
 from _stub_cache import PHONE, REMOTE
 
 from gridmap.cli import main
-from gridmap.privacy import mask_name
+from gridmap.export.privacy import mask_name
 
 Cap = pytest.CaptureFixture[str]
 CSV_COLUMNS = ["grid_code", "community_code", "cadre", "area_m2", "covered_m2", "coverage_ratio", "dead_corners"]

@@ -23,11 +23,11 @@ from shapely.geometry import box
 
 import gridmap
 from gridmap.cli import main
-from gridmap.html_report import shareable
+from gridmap.pages.common import shareable
 from gridmap.model import (
     COLUMN_ALIASES, LAYER_COLUMN_ALIASES, LAYERS, alias_table, alias_table_markdown, alias_target, dbf_truncated,
 )
-from gridmap.privacy import redact_frame
+from gridmap.export.privacy import redact_frame
 from gridmap.records import extra_json
 from gridmap.storage import open_workspace
 

@@ -30,8 +30,8 @@ from shapely.geometry import LineString, Point, box
 
 from gridmap._errors import CRSError, GridmapError, SchemaError
 from gridmap.crs import from_wgs84
-from gridmap.maps import _fonts
-from gridmap.maps._legend import COVERAGE_COLOURS
+from gridmap.maps import fonts as _fonts
+from gridmap.maps.legend import COVERAGE_COLOURS
 from gridmap.maps.coverage import LABELS, coverage_map
 from gridmap.maps.static import _north_angle, coverage_png, nice_scale_length
 

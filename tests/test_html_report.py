@@ -17,7 +17,7 @@ import gridmap
 from gridmap._errors import SchemaError
 from gridmap.cli import main
 from gridmap.crs import from_wgs84
-from gridmap.html_report import export_html, report_map
+from gridmap.pages.report import export_html, report_map
 from gridmap.maps.assets import AssetsMissingError, asset_cache
 from gridmap.maps.compact import QUANTUM_DEG, CompactPoints, json_for_script
 from gridmap.maps.offline import remote_references
@@ -332,7 +332,7 @@ def test_a_random_folium_id_shaped_like_a_phone_never_blocks_a_page() -> None:
     """CI once drew a folium id holding 1[3-9]+9 digits; the page refused itself. Ids are renumbered first."""
     import folium
 
-    from gridmap.html_report import page_html
+    from gridmap.pages.common import page_html
 
     fmap = folium.Map(tiles=None)
     fmap._id = "07" + "13812345678" + "0" * 19  # the shape of the id CI drew (a uuid4 hex of digits)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -169,3 +171,30 @@ def test_plain_folium_page_does_try_the_network(tmp_path: Path) -> None:
     facts = _open_offline(out, wait_map=False)
     assert "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js" in facts["attempted"]
     assert facts["L"] == "undefined"  # refused: the blank page the issue describes
+
+
+def test_a_phone_shaped_run_in_an_inlined_library_does_not_refuse_the_page(tmp_path: Path) -> None:
+    """The last privacy check reads the page's own content, not the third-party code inlined after it.
+
+    `gridmap hotspots --html` with the real cache was refused because a minified library holds the run
+    44012345678-like digits; a phone in the page's data is still refused.
+    """
+    from _stub_cache import stub_cache
+    from gridmap._errors import GridmapError
+    from gridmap.pages.common import page_html
+
+    folder = stub_cache(tmp_path / "assets")
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    leaflet_js = next(url for url in manifest["assets"] if url.endswith("leaflet.js"))
+    entry = manifest["assets"][leaflet_js]
+    minified = b'var Hg=al($t(260,.75,.35)),Xg=Wa($a("44013912345678"));\n'
+    (folder / entry["file"]).write_bytes(minified)
+    entry.update(sha256=hashlib.sha256(minified).hexdigest(), bytes=len(minified))
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+    page = page_html(folium.Map(tiles=None), offline=True, lang="zh", redact=True, cache=asset_cache(folder))
+    assert "44013912345678" in page  # the library is inside the one file, and the page was not refused
+    with_phone = folium.Map(tiles=None)
+    folium.Marker([38.29, 109.73], popup="张三 13912345678").add_to(with_phone)
+    with pytest.raises(GridmapError, match="phone-shaped number"):
+        page_html(with_phone, offline=True, lang="zh", redact=True, cache=asset_cache(folder))

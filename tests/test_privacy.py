@@ -1,4 +1,4 @@
-"""Tests of gridmap.privacy: phone numbers, names, shared frames and photo metadata (BAD-INPUTS case 12)."""
+"""Tests of gridmap.export.privacy: phone numbers, names, shared frames and photo metadata (BAD-INPUTS case 12)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from PIL.TiffImagePlugin import IFDRational
 
 from gridmap._errors import ReadError, SchemaError
 from gridmap.model import LAYERS
-from gridmap.privacy import COMPOUND_SURNAMES, mask_name, personal_columns, redact_frame, redact_text, strip_exif
+from gridmap.export.privacy import COMPOUND_SURNAMES, mask_name, personal_columns, redact_frame, redact_text, strip_exif
 from gridmap.sample import sample_boundaries, sample_reports
 
 #: The acceptance search of issue 5, written here independently of the module.

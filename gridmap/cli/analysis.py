@@ -179,7 +179,7 @@ def _write_coverage_outputs(args: argparse.Namespace, result: CoverageResult, la
         _out(f"wrote {args.dead_corners}")
     if args.html:
         # deferred: GeoPandas and folium
-        from gridmap.html_report import shareable, shareable_coverage
+        from gridmap.pages.common import shareable, shareable_coverage
         from gridmap.maps.coverage import coverage_map
 
         redact = not args.no_redact
@@ -275,7 +275,7 @@ def _write_heat_outputs(args: argparse.Namespace, heat: _Heat, layers: dict[str,
         _out(f"wrote {args.tif}")
     if args.html:
         # deferred: GeoPandas and folium
-        from gridmap.html_report import shareable
+        from gridmap.pages.common import shareable
         from gridmap.maps.density import heatmap_map
 
         redact = not args.no_redact
@@ -341,13 +341,13 @@ def _write_hotspot_outputs(args: argparse.Namespace, hot: Any, emerging: Any, id
     """The files asked for: --csv, --html."""
     if args.csv:
         # deferred: pandas
-        from gridmap.spreadsheet import write_csv
+        from gridmap.export.spreadsheet import write_csv
 
         write_csv(_hotspot_table(hot, emerging, id_column), args.csv)
         _out(f"wrote {args.csv}")
     if args.html:
         # deferred: GeoPandas and folium
-        from gridmap.html_report import shareable
+        from gridmap.pages.common import shareable
         from gridmap.maps.density import hotspot_map
 
         redact = not args.no_redact

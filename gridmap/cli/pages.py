@@ -69,7 +69,7 @@ def _add_report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
 def _cmd_briefing(args: argparse.Namespace) -> int:
     # deferred: GeoPandas and matplotlib
-    from gridmap.briefing_page import briefing
+    from gridmap.pages.briefing import briefing
 
     out = briefing(args.workspace, args.png or args.pdf, start=args.date_from, end=args.date_to, lang=args.lang)
     _out(f"wrote {out}")
@@ -78,7 +78,7 @@ def _cmd_briefing(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     # deferred: pandas and folium
-    from gridmap.html_report import export_html
+    from gridmap.pages.report import export_html
 
     if args.basemap == "tianditu" and not args.tianditu_key:
         raise GridmapError("the Tianditu (天地图) basemap needs a key: register for a free browser-side key at "
@@ -114,8 +114,8 @@ def _cmd_scoreboard(args: argparse.Namespace) -> int:
 
 def _write_scoreboard_page(args: argparse.Namespace, run: Any, weekly: Any) -> None:
     # deferred: pandas and folium
-    from gridmap.html_report import check_assets
-    from gridmap.supervision_page import write_page
+    from gridmap.pages.common import check_assets
+    from gridmap.pages.scoreboard import write_page
 
     if args.no_redact:
         sys.stderr.write("warning: --no-redact keeps cadre names in the page: for internal use only\n")

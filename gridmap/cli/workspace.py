@@ -139,7 +139,7 @@ def _cmd_quarantine(args: argparse.Namespace) -> int:
         frame = frame[frame["layer"] == args.layer]
     if args.csv:
         # deferred: pandas
-        from gridmap.spreadsheet import write_csv
+        from gridmap.export.spreadsheet import write_csv
 
         write_csv(frame, args.csv)
         _out(f"wrote {len(frame)} quarantined records to {args.csv}")

@@ -773,7 +773,7 @@ def _rotate_css() -> str:
 
 
 def _folium_file(path: str) -> bytes:
-    import folium
+    import folium  # deferred: heavy, only drawing needs it
 
     file = Path(folium.__file__).parent / path
     if not file.is_file():

@@ -219,7 +219,7 @@ def add_basemap(
     Traceback (most recent call last):
     gridmap._errors.SchemaError: the Tianditu (天地图) basemap needs a key: ...--tianditu-key KEY...
     """
-    import folium
+    import folium  # deferred: heavy, only drawing needs it
 
     key = _basemap_key(basemap)
     tiles = _tiles_for(key, tianditu_key=tianditu_key, tianditu_kind=tianditu_kind, lang=_check_lang(lang))

@@ -4,7 +4,7 @@ The map draws a :class:`gridmap.coverage.CoverageResult`; it computes nothing
 but colours and labels. It shows coverage as *area*: no individual track and no
 inspector's name reaches the page (whereabouts are sensitive personal data,
 BAD-INPUTS.md case 12), and no phone number either. Every user string is escaped
-with :func:`gridmap.maps._escape.html_text` before folium sees it (cases 1-2).
+with :func:`gridmap.maps.escape.html_text` before folium sees it (cases 1-2).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import pandas as pd
 
-from gridmap.maps._common import (
+from gridmap.coverage import overall_coverage
+from gridmap.maps.common import (
     finish,
     for_web,
     grid_pairs,
@@ -26,8 +27,8 @@ from gridmap.maps._common import (
     time_text,
     value_text,
 )
-from gridmap.maps._escape import html_text
-from gridmap.maps._legend import (
+from gridmap.maps.escape import html_text
+from gridmap.maps.legend import (
     COVERAGE_COLOURS,
     NO_DATA_COLOUR,
     coverage_class_labels,
@@ -111,15 +112,17 @@ def _grid_tooltip(row: Mapping[str, Any], labels: Mapping[str, str]) -> str:
     ])
 
 
-def _add_grids(fmap: "folium.Map", grids: "gpd.GeoDataFrame", labels: Mapping[str, str]) -> None:
+def add_grids(fmap: "folium.Map", grids: "gpd.GeoDataFrame", labels: Mapping[str, str]) -> None:
+    """Add the layer of grids coloured by sweep coverage (class colours of :mod:`gridmap.maps.legend`) to `fmap`."""
     shape_layer(fmap, labels["grids"], grids,
                 style=lambda row: {"color": COLOURS["grid_edge"], "weight": 1,
                                    "fillColor": coverage_colour(row.get("coverage_ratio")), "fillOpacity": 0.6},
                 tooltip=lambda row: _grid_tooltip(row, labels))
 
 
-def _add_covered(fmap: "folium.Map", covered: "gpd.GeoDataFrame | None", labels: Mapping[str, str]) -> None:
-    import folium
+def add_covered(fmap: "folium.Map", covered: "gpd.GeoDataFrame | None", labels: Mapping[str, str]) -> None:
+    """Add the layer of ground covered by the inspectors' tracks to `fmap` (nothing when `covered` is None or empty)."""
+    import folium  # deferred: heavy, only drawing needs it
 
     if covered is None or not len(covered):
         return
@@ -156,8 +159,9 @@ def _dead_corner_popup(row: Mapping[str, Any], labels: Mapping[str, str]) -> str
     return f"{text}<br>{link}"
 
 
-def _add_dead_corners(fmap: "folium.Map", corners: "gpd.GeoDataFrame | None", labels: Mapping[str, str]) -> None:
-    import folium
+def add_dead_corners(fmap: "folium.Map", corners: "gpd.GeoDataFrame | None", labels: Mapping[str, str]) -> None:
+    """Add the dead corners (red) to `fmap`, each with a popup giving its area and the point to walk to."""
+    import folium  # deferred: heavy, only drawing needs it
 
     layer = folium.FeatureGroup(name=labels["dead_corners"])
     if corners is not None and len(corners):
@@ -172,7 +176,14 @@ def _add_dead_corners(fmap: "folium.Map", corners: "gpd.GeoDataFrame | None", la
     layer.add_to(fmap)
 
 
-def _kind_label(kind: Any, lang: str) -> str:
+def kind_label(kind: Any, lang: str) -> str:
+    """The label of a must-visit place's kind in `lang` (the kind itself when unknown).
+
+    Examples
+    --------
+    >>> kind_label("water_point", "en")
+    'water point'
+    """
     key = str(kind)
     if lang == "en":
         return key.replace("_", " ")
@@ -187,7 +198,7 @@ def _target_popup(row: Mapping[str, Any], labels: Mapping[str, str], lang: str) 
         visited_text = labels["yes"] if bool(visited) else labels["no"]
     pairs = [
         (labels["target"], value_text(row, "name", value_text(row, "target_id"))),
-        (labels["kind"], _kind_label(row.get("kind"), lang)),
+        (labels["kind"], kind_label(row.get("kind"), lang)),
         (labels["visited"], visited_text),
         (labels["first_visit"], time_text(row.get("first_visit"))),
         (labels["last_visit"], time_text(row.get("last_visit"))),
@@ -199,7 +210,7 @@ def _target_popup(row: Mapping[str, Any], labels: Mapping[str, str], lang: str) 
 
 
 def _add_target(layer: Any, row: Mapping[str, Any], geometry: Any, popup: str, colour: str) -> None:
-    import folium
+    import folium  # deferred: heavy, only drawing needs it
 
     if geometry.geom_type == "Point":
         folium.CircleMarker(
@@ -214,8 +225,9 @@ def _add_target(layer: Any, row: Mapping[str, Any], geometry: Any, popup: str, c
     ).add_to(layer)
 
 
-def _add_targets(fmap: "folium.Map", targets: "gpd.GeoDataFrame", labels: Mapping[str, str], lang: str) -> None:
-    import folium
+def add_targets(fmap: "folium.Map", targets: "gpd.GeoDataFrame", labels: Mapping[str, str], lang: str) -> None:
+    """Add the must-visit places to `fmap`, visited and unvisited in their own colours."""
+    import folium  # deferred: heavy, only drawing needs it
 
     shapes = for_web(targets, what="targets")
     known = shapes["visited"].notna().to_numpy()
@@ -231,7 +243,8 @@ def _add_targets(fmap: "folium.Map", targets: "gpd.GeoDataFrame", labels: Mappin
         layer.add_to(fmap)
 
 
-def _add_zones(fmap: "folium.Map", zones: "gpd.GeoDataFrame", labels: Mapping[str, str]) -> None:
+def add_zones(fmap: "folium.Map", zones: "gpd.GeoDataFrame", labels: Mapping[str, str]) -> None:
+    """Add the demolition zones (outlines, not coverage) to `fmap`."""
     shape_layer(fmap, labels["zones"], for_web(zones, what="demolition zones"),
                 style=lambda _row: {"color": COLOURS["zone"], "weight": 2, "dashArray": "6 4",
                                     "fillColor": COLOURS["zone"], "fillOpacity": 0.1},
@@ -239,7 +252,8 @@ def _add_zones(fmap: "folium.Map", zones: "gpd.GeoDataFrame", labels: Mapping[st
                                                 (labels["status"], value_text(row, "status"))]))
 
 
-def _add_wall(fmap: "folium.Map", wall: "gpd.GeoDataFrame", labels: Mapping[str, str]) -> None:
+def add_wall(fmap: "folium.Map", wall: "gpd.GeoDataFrame", labels: Mapping[str, str]) -> None:
+    """Add the old city wall to `fmap`."""
     shape_layer(fmap, labels["wall"], for_web(wall, what="wall"),
                 style=lambda _row: {"color": COLOURS["wall"], "weight": 5, "opacity": 0.9},
                 tooltip=lambda row: html_text(value_text(row, "name", labels["wall"])))
@@ -310,21 +324,20 @@ def coverage_map(
     >>> "网格覆盖率" in m.get_root().render()
     True
     """
-    from gridmap.coverage import overall_coverage
 
     labels = labels_for(lang)
     grids = for_web(result.grids, what="coverage grids")
     if is_missing(overall_coverage(result)):  # no GPS fix in the period: coverage unknown, not 0 %
         grids = grids.assign(coverage_ratio=float("nan"))
     fmap = new_map(*grids.total_bounds)
-    _add_grids(fmap, grids, labels)
-    _add_covered(fmap, getattr(result, "covered", None), labels)
+    add_grids(fmap, grids, labels)
+    add_covered(fmap, getattr(result, "covered", None), labels)
     if demolition_zones is not None and len(demolition_zones):
-        _add_zones(fmap, demolition_zones, labels)
+        add_zones(fmap, demolition_zones, labels)
     if wall is not None and len(wall):
-        _add_wall(fmap, wall, labels)
-    _add_dead_corners(fmap, result.dead_corners, labels)
+        add_wall(fmap, wall, labels)
+    add_dead_corners(fmap, result.dead_corners, labels)
     if getattr(result, "targets", None) is not None and len(result.targets):
-        _add_targets(fmap, result.targets, labels, lang)
+        add_targets(fmap, result.targets, labels, lang)
     _add_legend(fmap, labels)
     return finish(fmap, title, labels, illustrative)

@@ -15,7 +15,7 @@ between the centres of the four nearest cells (:func:`warp_to_web`).
 
 Leaflet.heat (folium's ``HeatMap``) draws in screen pixels and changes with
 zoom: it is offered only as an extra layer, off at first, never as the
-analysis. Every user string is escaped with :func:`gridmap.maps._escape.html_text`
+analysis. Every user string is escaped with :func:`gridmap.maps.escape.html_text`
 (BAD-INPUTS.md cases 1-2); no cadre name or phone number reaches the page
 (case 12).
 """
@@ -28,12 +28,13 @@ import logging
 import math
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 from pyproj import CRS, Transformer
 
 from gridmap._errors import SchemaError
-from gridmap.maps._common import (
+from gridmap.maps.common import (
     MISSING,
     finish,
     for_web,
@@ -46,13 +47,12 @@ from gridmap.maps._common import (
     time_text,
     value_text,
 )
-from gridmap.maps._escape import html_text
-from gridmap.maps._legend import legend_html
+from gridmap.maps.escape import html_text
+from gridmap.maps.legend import legend_html
 from gridmap.model import category_label
 
 if TYPE_CHECKING:  # pragma: no cover
     import folium
-    import geopandas as gpd
 
 __all__ = [
     "LABELS",
@@ -138,7 +138,7 @@ DENSITY_CMAP = "YlOrRd"
 FLOOR_FRACTION = 0.01
 _OVERLAY_OPACITY = 0.75
 _MAX_PIXELS = 1600
-_SITE_COLOUR = "#6a3d9a"
+SITE_COLOUR = "#6a3d9a"
 _GRID_EDGE = "#333333"
 _COUNT_COLOURS: tuple[str, ...] = ("#f7f7f7", "#fee391", "#fec44f", "#fe9929", "#d95f0e", "#993404")
 
@@ -197,7 +197,7 @@ def _check_months(months: float) -> float:
     return float(months)
 
 
-def _monthly(density: Any, months: float, labels: Mapping[str, str]) -> Any:
+def monthly_density(density: Any, months: float, labels: Mapping[str, str]) -> Any:
     """The density per month: ``density.scaled(1 / months)`` in true units."""
     return density.scaled(1.0 / _check_months(months), units=labels["density_units"])
 
@@ -308,7 +308,7 @@ def density_rgba(values: np.ndarray, *, peak: float | None = None) -> np.ndarray
     >>> rgba.shape, int(rgba[0, 0, 3]), int(rgba[0, 2, 3]) > 0
     ((1, 3, 4), 0, True)
     """
-    from matplotlib import colormaps
+    from matplotlib import colormaps  # deferred: heavy, only drawing needs it
 
     finite = np.nan_to_num(values, nan=0.0)
     top = float(np.max(finite)) if peak is None else float(peak)
@@ -322,20 +322,21 @@ def density_rgba(values: np.ndarray, *, peak: float | None = None) -> np.ndarray
     return rgba
 
 
-def _png_data_url(rgba: np.ndarray) -> str:
-    from PIL import Image
+def png_data_url(rgba: np.ndarray) -> str:
+    """A ``data:image/png;base64,...`` URL of an RGBA image array (rows top to bottom)."""
+    from PIL import Image  # deferred: heavy, only drawing needs it
 
     buffer = io.BytesIO()
     Image.fromarray(rgba, mode="RGBA").save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _number_text(value: float) -> str:
+def number_text(value: float) -> str:
     """A density for a legend: three significant digits, no exponent for map-sized numbers.
 
     Examples
     --------
-    >>> _number_text(1234.5), _number_text(0.01234), _number_text(12.0)
+    >>> number_text(1234.5), number_text(0.01234), number_text(12.0)
     ('1,230', '0.0123', '12')
     """
     if not math.isfinite(value) or value == 0:
@@ -360,12 +361,12 @@ def ramp_ticks(peak: float, n: int = 5) -> list[float]:
 
 def _ramp_legend(title: str, peak: float) -> str:
     """An HTML legend: a vertical gradient bar with tick values in true units."""
-    from matplotlib import colormaps
-    from matplotlib.colors import to_hex
+    from matplotlib import colormaps  # deferred: heavy, only drawing needs it
+    from matplotlib.colors import to_hex  # deferred: heavy, only drawing needs it
 
     cmap = colormaps[DENSITY_CMAP]
     stops = ", ".join(f"{to_hex(cmap(t))} {t * 100:.0f}%" for t in np.linspace(0, 1, 9))
-    ticks = "".join(f"<div>{html_text(_number_text(v))}</div>" for v in reversed(ramp_ticks(peak)))
+    ticks = "".join(f"<div>{html_text(number_text(v))}</div>" for v in reversed(ramp_ticks(peak)))
     return (
         '<div class="gridmap-legend" style="position:fixed;bottom:24px;right:10px;z-index:9999;background:#fff;'
         'padding:6px 10px;border:1px solid #999;border-radius:4px;font:13px sans-serif">'
@@ -376,7 +377,8 @@ def _ramp_legend(title: str, peak: float) -> str:
     )
 
 
-def _days_text(value: Any, labels: Mapping[str, str]) -> str:
+def days_text(value: Any, labels: Mapping[str, str]) -> str:
+    """Days for a popup: the number rounded to one decimal, "—" when missing."""
     if value is None or pd.isna(value):
         return "—"
     return f"{float(value):.1f} {labels['days']}"
@@ -390,14 +392,14 @@ def _site_popup(row: Mapping[str, Any], labels: Mapping[str, str], lang: str) ->
         (labels["recurrences"], value_text(row, "recurrences")),
         (labels["first_seen"], time_text(row.get("first_seen"), "%Y-%m-%d")),
         (labels["last_seen"], time_text(row.get("last_seen"), "%Y-%m-%d")),
-        (labels["median_days"], _days_text(row.get("median_days_to_rebound"), labels)),
+        (labels["median_days"], days_text(row.get("median_days_to_rebound"), labels)),
         (labels["grid_code"], value_text(row, "grid_code")),
     ])
 
 
 def _add_sites(fmap: "folium.Map", sites: "gpd.GeoDataFrame", labels: Mapping[str, str], lang: str, *,
                show: bool = True) -> None:
-    import folium
+    import folium  # deferred: heavy, only drawing needs it
 
     layer = folium.FeatureGroup(name=labels["sites"], show=show)
     points = for_web(sites, what="recurring sites")
@@ -406,20 +408,21 @@ def _add_sites(fmap: "folium.Map", sites: "gpd.GeoDataFrame", labels: Mapping[st
         size = 5 + 2 * math.sqrt(max(float(row.get("reports") or 1), 1.0))
         folium.CircleMarker(
             location=[point.y, point.x], radius=round(min(size, 18), 1), color="#222222", weight=1, fill=True,
-            fill_color=_SITE_COLOUR, fill_opacity=0.85,
+            fill_color=SITE_COLOUR, fill_opacity=0.85,
             popup=folium.Popup(_site_popup(row, labels, lang), parse_html=False, max_width=360),
         ).add_to(layer)
     layer.add_to(fmap)
 
 
-def _add_grid_outlines(fmap: "folium.Map", grids: "gpd.GeoDataFrame", labels: Mapping[str, str]) -> None:
+def add_grid_outlines(fmap: "folium.Map", grids: "gpd.GeoDataFrame", labels: Mapping[str, str]) -> None:
+    """Add the grid outlines (no fill) to `fmap` as one layer named by ``labels['grids']``."""
     shape_layer(fmap, labels["grids"], for_web(grids, what="grids"),
                 style=lambda _row: {"color": _GRID_EDGE, "weight": 1, "fillOpacity": 0.0},
                 tooltip=lambda row: lines_html(grid_pairs(row, labels)))
 
 
 def _add_screen_heat(fmap: "folium.Map", reports: "gpd.GeoDataFrame", labels: Mapping[str, str]) -> None:
-    from folium.plugins import HeatMap
+    from folium.plugins import HeatMap  # deferred: heavy, only drawing needs it
 
     points = for_web(reports[[reports.geometry.name]], what="reports")
     points = points[points.geometry.geom_type == "Point"]
@@ -493,21 +496,21 @@ def heatmap_map(
     >>> "次/平方公里/月" in m.get_root().render()
     True
     """
-    import folium
+    import folium  # deferred: heavy, only drawing needs it
 
     labels = labels_for(lang)
-    per_month = _monthly(density, months, labels)
-    values, bounds = warp_to_web(_with_values(density, per_month.values))
+    per_month = monthly_density(density, months, labels)
+    values, bounds = warp_to_web(with_values(density, per_month.values))
     peak = float(np.nanmax(np.asarray(per_month.values, dtype=np.float64), initial=0.0))
     west, south, east, north = (round(v, 6) for v in bounds)
     fmap = new_map(west, south, east, north)
     folium.raster_layers.ImageOverlay(
-        _png_data_url(density_rgba(values, peak=peak)), bounds=[[south, west], [north, east]],
+        png_data_url(density_rgba(values, peak=peak)), bounds=[[south, west], [north, east]],
         name=units_text(labels, lang),
         origin="upper", mercator_project=False, pixelated=False, interactive=False,
     ).add_to(fmap)
     if grids is not None and len(grids):
-        _add_grid_outlines(fmap, grids, labels)
+        add_grid_outlines(fmap, grids, labels)
     if sites is not None and len(sites):
         _add_sites(fmap, sites, labels, lang)
     if reports is not None and len(reports):
@@ -527,7 +530,8 @@ class _Values:
         self.cell_m = density.cell_m
 
 
-def _with_values(density: Any, values: np.ndarray) -> _Values:
+def with_values(density: Any, values: np.ndarray) -> _Values:
+    """`density` with its values replaced by `values` (same grid), for warping another surface onto the web map."""
     return _Values(density, np.asarray(values, dtype=np.float64))
 
 
@@ -571,7 +575,6 @@ def _cell_text(row: Mapping[str, Any]) -> str:
 
 def _cell_properties(cells: "gpd.GeoDataFrame", labels: Mapping[str, str], lang: str) -> "gpd.GeoDataFrame":
     """Only the escaped display fields of each cell: no other column (no cadre, no phone) reaches the page."""
-    import geopandas as gpd
 
     rows = []
     for _, row in cells.iterrows():
@@ -587,9 +590,10 @@ def _cell_properties(cells: "gpd.GeoDataFrame", labels: Mapping[str, str], lang:
     return gpd.GeoDataFrame(rows, geometry=list(cells.geometry), crs=cells.crs)
 
 
-def _add_bins(fmap: "folium.Map", cells: "gpd.GeoDataFrame", labels: Mapping[str, str], lang: str, *,
-              show: bool = True) -> None:
-    import folium
+def add_hotspot_bins(fmap: "folium.Map", cells: "gpd.GeoDataFrame", labels: Mapping[str, str], lang: str, *,
+                     show: bool = True) -> None:
+    """Add the Gi* hot- and cold-spot cells to `fmap`, one colour per confidence bin (:data:`HOTSPOT_BIN_COLOURS`)."""
+    import folium  # deferred: heavy, only drawing needs it
 
     shown = _cell_properties(cells, labels, lang)
     fields = ["cell", "count", "gi_z", "gi_p", "bin"]
@@ -603,8 +607,7 @@ def _add_bins(fmap: "folium.Map", cells: "gpd.GeoDataFrame", labels: Mapping[str
 
 
 def _add_emerging(fmap: "folium.Map", emerging: "gpd.GeoDataFrame", labels: Mapping[str, str], lang: str) -> None:
-    import folium
-    import geopandas as gpd
+    import folium  # deferred: heavy, only drawing needs it
 
     cells = for_web(emerging, what="emerging hot spots")
     shown = gpd.GeoDataFrame({
@@ -649,7 +652,7 @@ def _epoch_seconds(stamp: pd.Timestamp) -> int:
 
 def _add_slider(fmap: "folium.Map", cells: "gpd.GeoDataFrame", series: tuple[np.ndarray, list[pd.Timestamp]],
                 labels: Mapping[str, str]) -> None:
-    from folium.plugins import TimeSliderChoropleth
+    from folium.plugins import TimeSliderChoropleth  # deferred: heavy, only drawing needs it
 
     counts, steps = series
     classes = count_classes(int(counts.max(initial=0)))
@@ -725,7 +728,7 @@ def hotspot_map(
     labels = labels_for(lang)
     cells = for_web(hot, what="hot-spot cells")
     fmap = new_map(*cells.total_bounds)
-    _add_bins(fmap, cells, labels, lang)
+    add_hotspot_bins(fmap, cells, labels, lang)
     if emerging is not None and len(emerging):
         _add_emerging(fmap, emerging, labels, lang)
     series = _monthly_series(emerging, monthly_counts, len(hot))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gridmap.crs import require_crs
-from gridmap.maps._escape import html_text
+from gridmap.maps.escape import html_text
 
 if TYPE_CHECKING:  # pragma: no cover
     import folium
@@ -67,7 +67,7 @@ def grids_map(
     >>> type(m).__name__
     'Map'
     """
-    import folium
+    import folium  # deferred: heavy, only drawing needs it
 
     require_crs(grids, what="grids")
     labels = _LABELS["en" if lang == "en" else "zh"]

@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING
 
 from branca.element import Element, MacroElement, Template
 
+from gridmap.maps.escape import html_text
+
 if TYPE_CHECKING:  # pragma: no cover
     import folium
 
@@ -108,7 +110,7 @@ class ReportPanel(MacroElement):
     ----------
     inner_html : str
         The ``<summary>`` and body of the panel. Every user string in it must
-        already be escaped with :func:`gridmap.maps._escape.html_text` (which
+        already be escaped with :func:`gridmap.maps.escape.html_text` (which
         also makes it inert to Jinja2).
     bounds : tuple of float, optional
         ``(west, south, east, north)`` to fit the map to, at once, when the page opens.
@@ -202,9 +204,7 @@ def finish_page(fmap: "folium.Map", panel_html: str, *, bounds: tuple[float, flo
     >>> page.get_root().title
     '&lt;b&gt;t&lt;/b&gt;'
     """
-    import folium
-
-    from gridmap.maps._escape import html_text
+    import folium  # deferred: heavy, only drawing needs it
 
     ReportPanel(panel_html, bounds=bounds).add_to(fmap)
     folium.LayerControl(collapsed=True).add_to(fmap)

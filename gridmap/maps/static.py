@@ -5,7 +5,7 @@ Agg canvas, never through ``pyplot``, so nothing leaks into a notebook's or a
 program's global matplotlib state. It is drawn in the metric CRS of the grids
 (:func:`gridmap.crs.metric_crs`), so the scale bar is true; the north arrow
 points to true north (it differs from grid north by the meridian convergence).
-All text uses a real CJK font (:func:`gridmap.maps._fonts.cjk_font_properties`).
+All text uses a real CJK font (:func:`gridmap.maps.fonts.cjk_font_properties`).
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ import shapely
 from pyproj import CRS, Transformer
 
 from gridmap._errors import SchemaError
+from gridmap.coverage import overall_coverage
 from gridmap.crs import metric_crs, require_crs
-from gridmap.maps._fonts import cjk_font_properties
 from gridmap.formatting import format_percent, is_missing
-from gridmap.maps._legend import COVERAGE_COLOURS, NO_DATA_COLOUR, coverage_class_labels, coverage_colour
 from gridmap.maps.coverage import COLOURS, labels_for
+from gridmap.maps.fonts import cjk_font_properties
+from gridmap.maps.legend import COVERAGE_COLOURS, NO_DATA_COLOUR, coverage_class_labels, coverage_colour
 
 if TYPE_CHECKING:  # pragma: no cover
     import geopandas as gpd
@@ -65,7 +66,7 @@ def _literal(text: str) -> str:
     return str(text).replace("$", r"\$")
 
 
-def _sized(font: "FontProperties", size: float, *, bold: bool = False) -> "FontProperties":
+def sized_font(font: "FontProperties", size: float, *, bold: bool = False) -> "FontProperties":
     """A copy of `font` in `size` points, bold when asked for."""
     out = font.copy()
     out.set_size(size)
@@ -80,7 +81,7 @@ def _length_text(metres: float) -> str:
 
 def _polygon_path(geometry: Any) -> "MplPath | None":
     """One matplotlib path holding every polygon ring of `geometry` (holes included), or None."""
-    from matplotlib.path import Path as MplPath
+    from matplotlib.path import Path as MplPath  # deferred: heavy, only drawing needs it
 
     vertices, codes = [], []
     for part in shapely.get_parts(geometry):
@@ -100,8 +101,8 @@ def _polygon_path(geometry: Any) -> "MplPath | None":
 def _draw_polygons(ax: "Axes", geometries: Sequence[Any], *, facecolors: Sequence[str] | str,
                    edgecolor: str, linewidth: float, alpha: float = 1.0, linestyle: str = "solid",
                    zorder: float = 1) -> None:
-    from matplotlib.collections import PatchCollection
-    from matplotlib.patches import PathPatch
+    from matplotlib.collections import PatchCollection  # deferred: heavy, only drawing needs it
+    from matplotlib.patches import PathPatch  # deferred: heavy, only drawing needs it
 
     faces = [facecolors] * len(geometries) if isinstance(facecolors, str) else list(facecolors)
     patches, colours = [], []
@@ -116,7 +117,7 @@ def _draw_polygons(ax: "Axes", geometries: Sequence[Any], *, facecolors: Sequenc
 
 
 def _draw_lines(ax: "Axes", geometries: Sequence[Any], *, colour: str, linewidth: float, zorder: float) -> None:
-    from matplotlib.collections import LineCollection
+    from matplotlib.collections import LineCollection  # deferred: heavy, only drawing needs it
 
     segments = [np.asarray(part.coords)[:, :2] for g in geometries if g is not None
                 for part in shapely.get_parts(g) if part.geom_type in ("LineString", "LinearRing")]
@@ -135,9 +136,9 @@ def _metric(gdf: "gpd.GeoDataFrame | None", crs: CRS, *, what: str) -> "gpd.GeoD
 def _draw_grids(ax: "Axes", grids: "gpd.GeoDataFrame", font: "FontProperties") -> None:
     colours = [coverage_colour(r) for r in grids["coverage_ratio"]]
     _draw_polygons(ax, list(grids.geometry), facecolors=colours, edgecolor="#444444", linewidth=0.6, zorder=1)
-    from matplotlib.patheffects import withStroke
+    from matplotlib.patheffects import withStroke  # deferred: heavy, only drawing needs it
 
-    small = _sized(font, 7)
+    small = sized_font(font, 7)
     halo = [withStroke(linewidth=2.5, foreground="#ffffff")]
     for geometry, ratio in zip(grids.geometry, grids["coverage_ratio"]):
         if is_missing(ratio):  # grey says "no data"; a label on every grid would only repeat it
@@ -163,9 +164,9 @@ def _draw_targets(ax: "Axes", targets: "gpd.GeoDataFrame") -> None:
         _draw_polygons(ax, polys, facecolors="none", edgecolor=colour, linewidth=1.4, zorder=5)
 
 
-def _draw_layers(ax: "Axes", result: "CoverageResult", crs: CRS, font: "FontProperties", *,
-                 demolition_zones: "gpd.GeoDataFrame | None", wall: "gpd.GeoDataFrame | None") -> None:
-    from gridmap.coverage import overall_coverage
+def draw_coverage_layers(ax: "Axes", result: "CoverageResult", crs: CRS, font: "FontProperties", *,
+                         demolition_zones: "gpd.GeoDataFrame | None", wall: "gpd.GeoDataFrame | None") -> None:
+    """Draw the coverage layers (grids by class, covered ground, dead corners, zones, wall) on the map axes `ax`."""
 
     grids = result.grids.to_crs(crs)
     unknown = is_missing(overall_coverage(result))
@@ -188,9 +189,11 @@ def _draw_layers(ax: "Axes", result: "CoverageResult", crs: CRS, font: "FontProp
         _draw_targets(ax, targets)
 
 
-def _legend(fig: "Figure", labels: dict[str, str], font: "FontProperties", *, zones: bool, wall: bool) -> None:
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
+def draw_coverage_legend(fig: "Figure", labels: dict[str, str], font: "FontProperties", *, zones: bool,
+                         wall: bool) -> None:
+    """Draw the legend of the coverage figure (coverage classes, dead corners, zones and wall when drawn) on `fig`."""
+    from matplotlib.lines import Line2D  # deferred: heavy, only drawing needs it
+    from matplotlib.patches import Patch  # deferred: heavy, only drawing needs it
 
     handles: list[Any] = [Patch(facecolor=c, edgecolor="#444444", label=t)
                           for c, t in zip(COVERAGE_COLOURS, coverage_class_labels())]
@@ -211,7 +214,7 @@ def _legend(fig: "Figure", labels: dict[str, str], font: "FontProperties", *, zo
 
 
 def _scale_bar(ax: "Axes", font: "FontProperties") -> None:
-    from matplotlib.patches import Rectangle
+    from matplotlib.patches import Rectangle  # deferred: heavy, only drawing needs it
 
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
     width, height = x1 - x0, y1 - y0
@@ -239,10 +242,10 @@ def _north_arrow(ax: "Axes", angle: float, label: str, font: "FontProperties") -
                 arrowprops={"arrowstyle": "-|>,head_width=0.5,head_length=0.9", "color": "#000000", "lw": 2.2},
                 zorder=9)
     ax.annotate(label, xy=head, xycoords="axes fraction", xytext=(dx * 12, dy * 12), textcoords="offset points",
-                ha="center", va="center", fontproperties=_sized(font, 13, bold=True), zorder=9)
+                ha="center", va="center", fontproperties=sized_font(font, 13, bold=True), zorder=9)
 
 
-def _scale_and_north(ax: "Axes", crs: CRS, centre: tuple[float, float], label: str, font: "FontProperties") -> None:
+def draw_scale_and_north(ax: "Axes", crs: CRS, centre: tuple[float, float], label: str, font: "FontProperties") -> None:
     """A scale bar and a north arrow (to true north at the lon/lat `centre`), once the equal aspect is settled."""
     ax.apply_aspect()  # settle the limits the equal aspect gives before measuring the scale bar
     _scale_bar(ax, font)
@@ -250,7 +253,6 @@ def _scale_and_north(ax: "Axes", crs: CRS, centre: tuple[float, float], label: s
 
 
 def _overall(result: "CoverageResult") -> tuple[float, int]:
-    from gridmap.coverage import overall_coverage
 
     return overall_coverage(result), int(len(result.dead_corners)) if result.dead_corners is not None else 0
 
@@ -266,10 +268,33 @@ def _window_text(result: "CoverageResult") -> str:
 def _heading(fig: "Figure", title: str, font: "FontProperties", parts: Sequence[str] = (), *,
              size: float = 11) -> None:
     """The title (drawn literally) at the top left and, below it, `parts` on one line in `size` points."""
-    fig.text(0.02, 0.965, _literal(title), fontproperties=_sized(font, 17, bold=True), ha="left", va="center")
+    fig.text(0.02, 0.965, _literal(title), fontproperties=sized_font(font, 17, bold=True), ha="left", va="center")
     if parts:
-        fig.text(0.02, 0.930, "   ".join(parts), fontproperties=_sized(font, size), ha="left", va="center",
+        fig.text(0.02, 0.930, "   ".join(parts), fontproperties=sized_font(font, size), ha="left", va="center",
                  color="#333333")
+
+
+def draw_heading(fig: "Figure", title: str, font: "FontProperties", parts: Sequence[str] = (), *,
+                 size: float = 11) -> None:
+    """Draw a static figure's heading: `title` (literally) at the top left, `parts` on one line below it.
+
+    The one heading of every static figure (coverage, density, briefing): pages call this, maps
+    modules call it too, so all headings look alike.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure drawn on.
+    title : str
+        Drawn literally (no mathtext).
+    font : matplotlib.font_manager.FontProperties
+        A font that has the CJK glyphs (:func:`gridmap.maps.fonts.cjk_font_properties`).
+    parts : sequence of str
+        The facts under the title (period, figures), joined on one line.
+    size : float
+        Points of the line of parts.
+    """
+    _heading(fig, title, font, parts, size=size)
 
 
 def _titles(fig: "Figure", result: "CoverageResult", labels: dict[str, str], font: "FontProperties",
@@ -284,25 +309,27 @@ def _titles(fig: "Figure", result: "CoverageResult", labels: dict[str, str], fon
     _heading(fig, title or labels["title"], font, parts)
 
 
-def _footer(fig: "Figure", labels: Mapping[str, str], crs: CRS, font: "FontProperties", illustrative: bool) -> None:
+def draw_footer(fig: "Figure", labels: Mapping[str, str], crs: CRS, font: "FontProperties", illustrative: bool) -> None:
+    """Draw the footer of a static figure: the CRS used, and the "illustrative data" mark when `illustrative`."""
     epsg = crs.to_epsg()
     fig.text(0.02, 0.018, f"{labels['crs']}: {'EPSG:%d' % epsg if epsg else crs.name}",
-             fontproperties=_sized(font, 8), color="#555555")
+             fontproperties=sized_font(font, 8), color="#555555")
     if illustrative:
-        fig.text(0.98, 0.018, labels["illustrative"], fontproperties=_sized(font, 11), color="#8a6d00", ha="right",
+        fig.text(0.98, 0.018, labels["illustrative"], fontproperties=sized_font(font, 11), color="#8a6d00", ha="right",
                  bbox={"facecolor": "#fff3cd", "edgecolor": "#cc9900", "boxstyle": "round,pad=0.3"})
 
 
-def _figure(dpi: float) -> "Figure":
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def new_figure(dpi: float) -> "Figure":
+    """A new matplotlib figure (A4 landscape, Agg canvas, no pyplot state) at `dpi`."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # deferred: heavy, only drawing needs it
+    from matplotlib.figure import Figure  # deferred: heavy, only drawing needs it
 
     fig = Figure(figsize=_FIGSIZE_IN, dpi=dpi, facecolor="#ffffff")
     FigureCanvasAgg(fig)
     return fig
 
 
-def _map_axes(fig: "Figure", bounds: Sequence[float], box: Sequence[float] = _MAP_BOX) -> "Axes":
+def map_axes(fig: "Figure", bounds: Sequence[float], box: Sequence[float] = _MAP_BOX) -> "Axes":
     """Map axes at `box` (figure fraction) showing `bounds` with a margin, equal aspect, no frame."""
     ax = fig.add_axes(tuple(box))
     minx, miny, maxx, maxy = bounds
@@ -400,13 +427,13 @@ def coverage_png(
     require_crs(result.grids, what="coverage grids")
     font = cjk_font_properties(size=10)
     crs = metric_crs(result.grids)
-    fig = _figure(dpi)
-    ax = _map_axes(fig, result.grids.to_crs(crs).total_bounds)
-    _draw_layers(ax, result, crs, font, demolition_zones=demolition_zones, wall=wall)
+    fig = new_figure(dpi)
+    ax = map_axes(fig, result.grids.to_crs(crs).total_bounds)
+    draw_coverage_layers(ax, result, crs, font, demolition_zones=demolition_zones, wall=wall)
     minx, miny, maxx, maxy = result.grids.to_crs("EPSG:4326").total_bounds
-    _scale_and_north(ax, crs, ((minx + maxx) / 2, (miny + maxy) / 2), labels["north"], font)
-    _legend(fig, labels, font, zones=demolition_zones is not None and len(demolition_zones) > 0,
-            wall=wall is not None and len(wall) > 0)
+    draw_scale_and_north(ax, crs, ((minx + maxx) / 2, (miny + maxy) / 2), labels["north"], font)
+    draw_coverage_legend(fig, labels, font, zones=demolition_zones is not None and len(demolition_zones) > 0,
+                         wall=wall is not None and len(wall) > 0)
     _titles(fig, result, labels, font, title)
-    _footer(fig, labels, crs, font, illustrative)
+    draw_footer(fig, labels, crs, font, illustrative)
     return _save(fig, path, dpi)

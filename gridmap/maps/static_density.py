@@ -3,7 +3,7 @@
 The figures follow :mod:`gridmap.maps.static`: drawn on a figure of their own
 with the Agg canvas (never ``pyplot``), in the metric CRS so the scale bar is
 true, with a north arrow to true north and every label in a real CJK font
-(:func:`gridmap.maps._fonts.cjk_font_properties`). The colours and labels are
+(:func:`gridmap.maps.fonts.cjk_font_properties`). The colours and labels are
 those of the web maps (:mod:`gridmap.maps.density`). User text is never drawn
 (markers only), so no name or phone number reaches the figure; a title given by
 the caller is drawn literally (``$`` does not start matplotlib math).
@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
-from pyproj import CRS
+from pyproj import CRS, Transformer
 
 from gridmap._errors import SchemaError
 from gridmap.crs import metric_crs, require_crs
-from gridmap.maps._fonts import cjk_font_properties
+from gridmap.maps.fonts import cjk_font_properties
 from gridmap.maps.density import (
     DENSITY_CMAP,
     EMERGING_CATEGORIES,
@@ -29,7 +29,7 @@ from gridmap.maps.density import (
     FLOOR_FRACTION,
     HOTSPOT_BIN_COLOURS,
     _check_months,
-    _number_text,
+    number_text,
     bin_label,
     emerging_label,
     labels_for,
@@ -39,14 +39,14 @@ from gridmap.maps.static import (
     _check_dpi,
     _draw_lines,
     _draw_polygons,
-    _figure,
-    _footer,
-    _heading,
-    _map_axes,
+    new_figure,
+    draw_footer,
+    draw_heading,
+    map_axes,
     _metric,
     _save,
-    _scale_and_north,
-    _sized,
+    draw_scale_and_north,
+    sized_font,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,22 +59,23 @@ __all__ = ["heatmap_png", "hotspot_png"]
 
 logger = logging.getLogger(__name__)
 
-_SITE_COLOUR = "#6a3d9a"
+SITE_COLOUR = "#6a3d9a"
 _WALL_COLOUR = "#4d3319"
 _GRID_EDGE = "#555555"
 _PANELS = ((0.02, 0.22, 0.47, 0.68), (0.51, 0.22, 0.47, 0.68))  # two maps side by side (figure fraction)
 
 
-def _lonlat_centre(crs: CRS, bounds: Sequence[float]) -> tuple[float, float]:
-    from pyproj import Transformer
+def lonlat_centre(crs: CRS, bounds: Sequence[float]) -> tuple[float, float]:
+    """The lon/lat of the centre of `bounds` given in `crs` (for the north arrow)."""
 
     to_wgs = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
     lon, lat = to_wgs.transform((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
     return float(lon), float(lat)
 
 
-def _heat_layers(ax: "Axes", crs: CRS, *, sites: "gpd.GeoDataFrame | None", grids: "gpd.GeoDataFrame | None",
-                 wall: "gpd.GeoDataFrame | None") -> dict[str, bool]:
+def draw_heat_layers(ax: "Axes", crs: CRS, *, sites: "gpd.GeoDataFrame | None", grids: "gpd.GeoDataFrame | None",
+                     wall: "gpd.GeoDataFrame | None") -> dict[str, bool]:
+    """Draw the context layers of a heat map (grids, wall, recurring sites) on `ax`; which ones were drawn."""
     drawn = {"grids": False, "wall": False, "sites": False}
     outlines = _metric(grids, crs, what="grids")
     if outlines is not None:
@@ -89,18 +90,18 @@ def _heat_layers(ax: "Axes", crs: CRS, *, sites: "gpd.GeoDataFrame | None", grid
         centres = [g.representative_point() for g in points.geometry]
         counts = np.asarray(points["reports"] if "reports" in points else np.ones(len(points)), dtype=float)
         ax.scatter([p.x for p in centres], [p.y for p in centres], s=12 + 10 * np.sqrt(np.clip(counts, 1, None)),
-                   c=_SITE_COLOUR, edgecolors="#ffffff", linewidths=0.8, zorder=6)
+                   c=SITE_COLOUR, edgecolors="#ffffff", linewidths=0.8, zorder=6)
         drawn["sites"] = True
     return drawn
 
 
 def _heat_legend(fig: "Figure", drawn: Mapping[str, bool], labels: Mapping[str, str], font: "FontProperties") -> None:
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
+    from matplotlib.lines import Line2D  # deferred: heavy, only drawing needs it
+    from matplotlib.patches import Patch  # deferred: heavy, only drawing needs it
 
     handles: list[Any] = []
     if drawn["sites"]:
-        handles.append(Line2D([], [], marker="o", ls="none", color=_SITE_COLOUR, mec="#ffffff", markersize=9,
+        handles.append(Line2D([], [], marker="o", ls="none", color=SITE_COLOUR, mec="#ffffff", markersize=9,
                               label=labels["sites"]))
     if drawn["grids"]:
         handles.append(Patch(facecolor="none", edgecolor=_GRID_EDGE, label=labels["grids"]))
@@ -113,18 +114,18 @@ def _heat_legend(fig: "Figure", drawn: Mapping[str, bool], labels: Mapping[str, 
 def _colour_bar(fig: "Figure", image: Any, ticks: Sequence[float], label: str, font: "FontProperties") -> None:
     cax = fig.add_axes((0.78, 0.30, 0.03, 0.52))
     bar = fig.colorbar(image, cax=cax, ticks=list(ticks))
-    bar.set_label(label, fontproperties=_sized(font, 11))
+    bar.set_label(label, fontproperties=sized_font(font, 11))
     for tick in cax.get_yticklabels():
-        tick.set_fontproperties(_sized(font, 9))
+        tick.set_fontproperties(sized_font(font, 9))
 
 
 def _heat_titles(fig: "Figure", density: Any, months: float, peak: float, labels: Mapping[str, str],
                  font: "FontProperties", title: str | None) -> None:
-    parts = [f"{labels['total']} {_number_text(float(density.total))}",
+    parts = [f"{labels['total']} {number_text(float(density.total))}",
              f"{labels['months']} {months:.1f}",
-             f"{labels['peak']} {_number_text(peak)} {labels['density_units']}",
+             f"{labels['peak']} {number_text(peak)} {labels['density_units']}",
              f"{labels['kernel']} {density.kernel}", f"{labels['bandwidth']} {float(density.bandwidth_m):.0f} m"]
-    _heading(fig, title or labels["report_heat_title"], font, parts, size=10)
+    draw_heading(fig, title or labels["report_heat_title"], font, parts, size=10)
 
 
 def heatmap_png(
@@ -192,7 +193,7 @@ def heatmap_png(
     ...     out.read_bytes()[:4] == b"\\x89PNG"
     True
     """
-    from matplotlib import colormaps
+    from matplotlib import colormaps  # deferred: heavy, only drawing needs it
 
     labels = labels_for(lang)
     months = _check_months(months)
@@ -201,44 +202,44 @@ def heatmap_png(
     crs = CRS.from_user_input(density.crs)
     values = np.asarray(density.scaled(1.0 / months, units=labels["density_units"]).values, dtype=np.float64)
     peak = float(np.nanmax(values, initial=0.0))
-    fig = _figure(dpi)
-    ax = _map_axes(fig, density.bounds)
+    fig = new_figure(dpi)
+    ax = map_axes(fig, density.bounds)
     minx, miny, maxx, maxy = density.bounds
     floor = FLOOR_FRACTION * peak
     shown = np.ma.masked_where(~np.isfinite(values) | (values < floor) | (peak <= 0), values)
     image = ax.imshow(shown, extent=(minx, maxx, miny, maxy), origin="upper", cmap=colormaps[DENSITY_CMAP],
                       vmin=floor, vmax=max(peak, floor + 1e-12), alpha=0.85, interpolation="bilinear", zorder=1)
-    drawn = _heat_layers(ax, crs, sites=sites, grids=grids, wall=wall)
-    _scale_and_north(ax, crs, _lonlat_centre(crs, density.bounds), labels["north"], font)
+    drawn = draw_heat_layers(ax, crs, sites=sites, grids=grids, wall=wall)
+    draw_scale_and_north(ax, crs, lonlat_centre(crs, density.bounds), labels["north"], font)
     _colour_bar(fig, image, np.linspace(floor, peak, 5) if peak > 0 else [0.0], units_text(labels, lang), font)
     _heat_legend(fig, drawn, labels, font)
     _heat_titles(fig, density, months, peak, labels, font, title)
-    _footer(fig, labels, crs, font, illustrative)
+    draw_footer(fig, labels, crs, font, illustrative)
     return _save(fig, path, dpi, log=logger)
 
 
 def _finish_panel(ax: "Axes", crs: CRS, bounds: Sequence[float], labels: Mapping[str, str], font: "FontProperties",
                   heading: str) -> None:
-    _scale_and_north(ax, crs, _lonlat_centre(crs, bounds), labels["north"], font)
-    ax.set_title(heading, fontproperties=_sized(font, 12, bold=True))
+    draw_scale_and_north(ax, crs, lonlat_centre(crs, bounds), labels["north"], font)
+    ax.set_title(heading, fontproperties=sized_font(font, 12, bold=True))
 
 
 def _bin_panel(fig: "Figure", ax: "Axes", cells: "gpd.GeoDataFrame", lang: str, font: "FontProperties",
                anchor: tuple[float, float], columns: int) -> None:
-    from matplotlib.patches import Patch
+    from matplotlib.patches import Patch  # deferred: heavy, only drawing needs it
 
     bins = cells["gi_bin"].fillna(0).astype(int).clip(-3, 3)
     _draw_polygons(ax, list(cells.geometry), facecolors=[HOTSPOT_BIN_COLOURS[b] for b in bins], edgecolor="#888888",
                    linewidth=0.3, zorder=1)
     handles = [Patch(facecolor=HOTSPOT_BIN_COLOURS[b], edgecolor="#888888", label=bin_label(b, lang))
                for b in (3, 2, 1, 0, -1, -2, -3)]
-    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=anchor, prop=_sized(font, 9), ncol=columns,
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=anchor, prop=sized_font(font, 9), ncol=columns,
                frameon=True)
 
 
 def _emerging_panel(fig: "Figure", ax: "Axes", cells: "gpd.GeoDataFrame", lang: str, font: "FontProperties",
                     anchor: tuple[float, float]) -> None:
-    from matplotlib.patches import Patch
+    from matplotlib.patches import Patch  # deferred: heavy, only drawing needs it
 
     keys = [str(c) for c in cells["category"]]
     _draw_polygons(ax, list(cells.geometry), facecolors=[EMERGING_COLOURS.get(k, "#eeeeee") for k in keys],
@@ -246,7 +247,7 @@ def _emerging_panel(fig: "Figure", ax: "Axes", cells: "gpd.GeoDataFrame", lang: 
     present = [c for c in EMERGING_CATEGORIES if c in set(keys)]
     handles = [Patch(facecolor=EMERGING_COLOURS[c], edgecolor="#888888", label=emerging_label(c, lang))
                for c in present]
-    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=anchor, prop=_sized(font, 9), ncol=3,
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=anchor, prop=sized_font(font, 9), ncol=3,
                frameon=True)
 
 
@@ -316,17 +317,17 @@ def hotspot_png(
     if cells is None:
         raise SchemaError("no cells to draw: the hot-spot result is empty or has no geometry")
     bounds = cells.total_bounds
-    fig = _figure(dpi)
+    fig = new_figure(dpi)
     if emerging is None or not len(emerging):
-        ax = _map_axes(fig, bounds)
+        ax = map_axes(fig, bounds)
         _bin_panel(fig, ax, cells, lang, font, (0.87, 0.75), 1)
         _finish_panel(ax, crs, bounds, labels, font, labels["hot_legend"])
     else:
-        left, right = _map_axes(fig, bounds, _PANELS[0]), _map_axes(fig, bounds, _PANELS[1])
+        left, right = map_axes(fig, bounds, _PANELS[0]), map_axes(fig, bounds, _PANELS[1])
         _bin_panel(fig, left, cells, lang, font, (0.255, 0.21), 2)
         _emerging_panel(fig, right, _metric(emerging, crs, what="emerging hot spots"), lang, font, (0.745, 0.21))
         _finish_panel(left, crs, bounds, labels, font, labels["hot_legend"])
         _finish_panel(right, crs, bounds, labels, font, labels["emerging_legend"])
-    _heading(fig, title or labels["hot_title"], font)
-    _footer(fig, labels, crs, font, illustrative)
+    draw_heading(fig, title or labels["hot_title"], font)
+    draw_footer(fig, labels, crs, font, illustrative)
     return _save(fig, path, dpi, log=logger)

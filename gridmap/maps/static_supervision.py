@@ -24,8 +24,8 @@ import pandas as pd
 
 from gridmap._errors import SchemaError
 from gridmap.formatting import format_percent, no_data
-from gridmap.maps._fonts import cjk_font_properties
-from gridmap.maps.static import _check_dpi, _literal, _sized
+from gridmap.maps.fonts import cjk_font_properties
+from gridmap.maps.static import _check_dpi, _literal, sized_font
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -119,9 +119,9 @@ def _panel(ax: "Axes", data: pd.DataFrame, units: list[tuple[str, str]], title: 
         ax.axvspan(i - 0.4, i + 0.4, facecolor="none", edgecolor="#9e9e9e", hatch="///", linewidth=0.0,
                    gid="no-data")
         ax.text(i, 50.0, no_data(lang), rotation=90, ha="center", va="center", color="#424242",
-                fontproperties=_sized(font, 9), gid="no-data",
+                fontproperties=sized_font(font, 9), gid="no-data",
                 bbox={"facecolor": "#ffffff", "edgecolor": "none", "pad": 1.5})
-    ax.set_title(title, fontproperties=_sized(font, 12, bold=True))
+    ax.set_title(title, fontproperties=sized_font(font, 12, bold=True))
     ax.set_xlim(-0.6, len(weeks) - 0.4)
     ax.set_ylim(-3, 103)
     ax.set_xticks(x, [w.strftime("%m-%d") for w in weeks])
@@ -131,7 +131,7 @@ def _panel(ax: "Axes", data: pd.DataFrame, units: list[tuple[str, str]], title: 
     for spine in ("top", "right"):
         ax.spines[spine].set_visible(False)
     for tick in ax.get_xticklabels() + ax.get_yticklabels():
-        tick.set_fontproperties(_sized(font, 9))
+        tick.set_fontproperties(sized_font(font, 9))
 
 
 # Figure size (inches) and axes boxes (left, bottom, width, height as figure fractions) of each layout.
@@ -144,8 +144,8 @@ _LAYOUTS = {
 
 
 def _draw(weekly: pd.DataFrame, lang: str, illustrative: bool, dpi: float, layout: str) -> "Figure":
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # deferred: heavy, only drawing needs it
+    from matplotlib.figure import Figure  # deferred: heavy, only drawing needs it
 
     labels, shape = CHART_LABELS[lang], _LAYOUTS[layout]
     _, units = _units(weekly)
@@ -158,16 +158,16 @@ def _draw(weekly: pd.DataFrame, lang: str, illustrative: bool, dpi: float, layou
     for ax, (column, label_key) in zip(axes, CHART_PANELS.items()):
         _panel(ax, data[data["panel"] == column], units, labels[label_key], font, weeks, lang)
     first = axes[0]
-    title_font = _sized(font, 13 if layout == "tall" else 14, bold=True)
+    title_font = sized_font(font, 13 if layout == "tall" else 14, bold=True)
     fig.text(0.02, shape["title_y"], labels["title"], fontproperties=title_font, ha="left", va="center")
     handles, names = first.get_legend_handles_labels()
     fig.legend(handles, names, loc="lower center", ncol=min(len(names), shape["legend_columns"]), frameon=False,
-               prop=_sized(font, 9), bbox_to_anchor=(0.5, 0.0))
+               prop=sized_font(font, 9), bbox_to_anchor=(0.5, 0.0))
     fig.text(0.02 if layout == "tall" else 0.06, shape["note_y"], labels["no_data"],
-             fontproperties=_sized(font, 8), ha="left", va="center", color="#555555")
+             fontproperties=sized_font(font, 8), ha="left", va="center", color="#555555")
     if illustrative:
         fig.text(0.98, shape["note_y"] if layout == "tall" else shape["title_y"], labels["illustrative"],
-                 fontproperties=_sized(font, 9), color="#8a6d00", ha="right", va="center",
+                 fontproperties=sized_font(font, 9), color="#8a6d00", ha="right", va="center",
                  bbox={"facecolor": "#fff3cd", "edgecolor": "#cc9900", "boxstyle": "round,pad=0.3"})
     return fig
 

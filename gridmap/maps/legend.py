@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from gridmap.maps._escape import html_text
+from gridmap.maps.escape import html_text
 
 __all__ = [
     "COVERAGE_BREAKS",

@@ -1,7 +1,7 @@
 """Pieces the folium maps share: labels, escaped popup text, geometry for the page, the base map and banners.
 
 Everything here is private to :mod:`gridmap.maps`. Every user string that reaches
-the page goes through :func:`gridmap.maps._escape.html_text` (BAD-INPUTS.md
+the page goes through :func:`gridmap.maps.escape.html_text` (BAD-INPUTS.md
 cases 1-2).
 """
 
@@ -13,7 +13,7 @@ import pandas as pd
 
 from gridmap._errors import SchemaError
 from gridmap.crs import metric_crs, require_crs
-from gridmap.maps._escape import html_text
+from gridmap.maps.escape import html_text
 
 if TYPE_CHECKING:  # pragma: no cover
     import folium
@@ -124,7 +124,7 @@ def time_text(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 def new_map(west: float, south: float, east: float, north: float) -> "folium.Map":
     """A folium map without tiles, with a scale, centred on and fitted to the bounds (rounded to 6 decimals)."""
-    import folium
+    import folium  # deferred: heavy, only drawing needs it
 
     west, south, east, north = (round(float(v), 6) for v in (west, south, east, north))
     fmap = folium.Map(location=[round((south + north) / 2, 6), round((west + east) / 2, 6)], zoom_start=15,
@@ -139,7 +139,7 @@ def shape_layer(fmap: "folium.Map", name: str, shapes: "gpd.GeoDataFrame", *,
 
     ``tooltip(row)`` is the row's tooltip, HTML that is already escaped.
     """
-    import folium
+    import folium  # deferred: heavy, only drawing needs it
 
     layer = folium.FeatureGroup(name=name)
     for _, row in shapes.iterrows():
@@ -153,7 +153,7 @@ def shape_layer(fmap: "folium.Map", name: str, shapes: "gpd.GeoDataFrame", *,
 
 def overlay(fmap: "folium.Map", html: str) -> None:
     """Add `html` (already escaped) to the page, over the map."""
-    import folium
+    import folium  # deferred: heavy, only drawing needs it
 
     fmap.get_root().html.add_child(folium.Element(html))
 
@@ -173,7 +173,7 @@ def titles(fmap: "folium.Map", title: str | None, labels: Mapping[str, str], ill
 
 def finish(fmap: "folium.Map", title: str | None, labels: Mapping[str, str], illustrative: bool) -> "folium.Map":
     """Add the banners and an open layer control; return `fmap`."""
-    import folium
+    import folium  # deferred: heavy, only drawing needs it
 
     titles(fmap, title, labels, illustrative)
     folium.LayerControl(collapsed=False).add_to(fmap)

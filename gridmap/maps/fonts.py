@@ -68,7 +68,7 @@ def _fc_list_files() -> list[str]:
 
 def _candidate_files() -> list[Path]:
     """Installed font files that may cover Chinese, most preferred first."""
-    from matplotlib import font_manager
+    from matplotlib import font_manager  # deferred: heavy, only drawing needs it
 
     fontconfig = _fc_list_files()
     files = {str(Path(f)) for f in font_manager.findSystemFonts()} | set(fontconfig)
@@ -87,7 +87,7 @@ def _candidate_files() -> list[Path]:
 @functools.lru_cache(maxsize=64)
 def _face_with_glyphs(path: str, mtime: float, text: str) -> int | None:
     """Index of the first face of font file `path` holding every character of `text`, or None."""
-    from fontTools.ttLib import TTCollection, TTFont, TTLibError
+    from fontTools.ttLib import TTCollection, TTFont, TTLibError  # deferred: heavy
 
     try:
         holder = TTCollection(path, lazy=True) if path.lower().endswith((".ttc", ".otc")) else TTFont(path, lazy=True)
@@ -174,7 +174,7 @@ def cjk_font_properties(*, size: float | None = None, weight: str = "normal") ->
     >>> fp.get_size()
     12.0
     """
-    from matplotlib.font_manager import FontProperties, fontManager
+    from matplotlib.font_manager import FontProperties, fontManager  # deferred: heavy, only drawing needs it
 
     path = find_cjk_font()
     families = [entry.name for entry in fontManager.ttflist if Path(entry.fname) == path]
