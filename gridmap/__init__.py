@@ -27,15 +27,15 @@ _EXPORTS: dict[str, str] = {
     "category_label": "gridmap.model",
     "register_category": "gridmap.model",
     # errors
-    "GridmapError": "gridmap._errors",
-    "CRSError": "gridmap._errors",
-    "ReadError": "gridmap._errors",
-    "UnsafeFileError": "gridmap._errors",
-    "EncodingError": "gridmap._errors",
-    "SchemaError": "gridmap._errors",
-    "WorkspaceError": "gridmap._errors",
-    "WorkspaceBusyError": "gridmap._errors",
-    "WorkspaceVersionError": "gridmap._errors",
+    "GridmapError": "gridmap.errors",
+    "CRSError": "gridmap.errors",
+    "ReadError": "gridmap.errors",
+    "UnsafeFileError": "gridmap.errors",
+    "EncodingError": "gridmap.errors",
+    "SchemaError": "gridmap.errors",
+    "WorkspaceError": "gridmap.errors",
+    "WorkspaceBusyError": "gridmap.errors",
+    "WorkspaceVersionError": "gridmap.errors",
     # coverage figures
     "overall_coverage": "gridmap.coverage",
     # formatting
@@ -125,7 +125,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from gridmap._errors import (
+    from gridmap.errors import (
         CRSError, EncodingError, GridmapError, ReadError, SchemaError, UnsafeFileError,
         WorkspaceBusyError, WorkspaceError, WorkspaceVersionError,
     )

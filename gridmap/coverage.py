@@ -80,7 +80,7 @@ import shapely
 from scipy import ndimage
 from shapely.geometry.base import BaseGeometry
 
-from gridmap._errors import SchemaError
+from gridmap.errors import SchemaError
 from gridmap.crs import from_wgs84, metric_crs, require_crs
 from gridmap.model import DEFAULT_TZ, STORAGE_CRS
 
@@ -301,7 +301,7 @@ def sweep_coverage(
     (False, True, 0)
     >>> sweep_coverage(b["grids"], tracks, radius_m=0)
     Traceback (most recent call last):
-    gridmap._errors.SchemaError: radius_m must be a positive number of metres...
+    gridmap.errors.SchemaError: radius_m must be a positive number of metres...
     """
     cell = _check_options(radius_m, cell_m, min_dead_corner_m2, max_gap_s, max_speed_mps)
     require_crs(grids, what="grids")

@@ -46,7 +46,7 @@ import numpy as np
 import pyproj
 import shapely
 
-from gridmap._errors import CRSError
+from gridmap.errors import CRSError
 
 __all__ = [
     "COORDINATE_SYSTEMS",
@@ -317,7 +317,7 @@ def require_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries, *, what: str = "data") ->
     >>> require_crs(gpd.GeoDataFrame(geometry=[Point(109.73, 38.29)], crs=4326))
     >>> require_crs(gpd.GeoDataFrame(geometry=[Point(109.73, 38.29)]), what="grids.shp")
     Traceback (most recent call last):
-    gridmap._errors.CRSError: grids.shp has no coordinate reference system (CRS)...declare it...set_crs(...
+    gridmap.errors.CRSError: grids.shp has no coordinate reference system (CRS)...declare it...set_crs(...
     """
     if getattr(gdf, "crs", None) is None:
         raise CRSError(
@@ -643,7 +643,7 @@ def declare_crs(gdf: gpd.GeoDataFrame, crs: object | None, *, what: str = "the f
     (4546, True)
     >>> declare_crs(gdf.set_crs(4326), "EPSG:4546", what="a.shp")
     Traceback (most recent call last):
-    gridmap._errors.CRSError: a.shp declares its own CRS, EPSG:4326 ... not EPSG:4546...
+    gridmap.errors.CRSError: a.shp declares its own CRS, EPSG:4326 ... not EPSG:4546...
     """
     if crs is None:
         return gdf
@@ -679,7 +679,7 @@ def check_coords_for(crs: object | None, coords: str | None, *, what: str = "the
     >>> check_coords_for("EPSG:4326", "gcj02")
     >>> check_coords_for("EPSG:4546", "gcj02", what="a.shp")
     Traceback (most recent call last):
-    gridmap._errors.CRSError: a.shp has projected coordinates ... --coords is for longitude/latitude...--crs...
+    gridmap.errors.CRSError: a.shp has projected coordinates ... --coords is for longitude/latitude...--crs...
     """
     if crs is None or coords is None or _system(coords) == "wgs84":
         return

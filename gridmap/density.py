@@ -114,7 +114,7 @@ import shapely
 from affine import Affine
 from scipy import fft as sp_fft
 
-from gridmap._errors import SchemaError
+from gridmap.errors import SchemaError
 from gridmap.crs import metric_crs, require_crs
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -155,7 +155,7 @@ from scipy import sparse, stats
 from scipy.spatial import cKDTree
 from shapely.geometry.base import BaseGeometry
 
-from gridmap._errors import CRSError, SchemaError
+from gridmap.errors import CRSError, SchemaError
 from gridmap.crs import metric_crs, require_crs
 from gridmap.model import DEFAULT_TZ, STORAGE_CRS
 

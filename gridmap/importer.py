@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from gridmap._errors import CRSError, ReadError
+from gridmap.errors import CRSError, ReadError
 from gridmap.model import EXTRA_COLUMN, ImportSummary, layer_spec
 from gridmap.storage import WorkspaceStore, open_workspace
 

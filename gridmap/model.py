@@ -43,7 +43,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from gridmap._errors import SchemaError
+from gridmap.errors import SchemaError
 
 __all__ = [
     "DEFAULT_TZ",

@@ -65,7 +65,7 @@ import shapely
 from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
-from gridmap._errors import CRSError, ReadError, SchemaError
+from gridmap.errors import CRSError, ReadError, SchemaError
 from gridmap.io._base import QUARANTINE_NAMES, ReadResult, quarantine_frame, raw_json
 from gridmap.model import (
     COLUMN_ALIASES, COMMUNITY_NAME_HEADERS, DEFAULT_TZ, EXTRA_COLUMN, LAYER_COLUMN_ALIASES, QUARANTINE_REASONS,
@@ -433,7 +433,7 @@ def check_column_map(layer: str, columns: Mapping[str, str] | None) -> dict[str,
     >>> check_column_map("grids", {"网格名": "grid_name"})
     Traceback (most recent call last):
     ...
-    gridmap._errors.SchemaError: 网格名=grid_name: grid_name is not a column of layer 'grids'; ...
+    gridmap.errors.SchemaError: 网格名=grid_name: grid_name is not a column of layer 'grids'; ...
     """
     spec = layer_spec(layer)
     targets = [*spec.column_names, *_COORD_NAMES]
@@ -562,11 +562,11 @@ def check_defaults(layer: str, defaults: Mapping[str, object] | None) -> None:
     >>> check_defaults("reports", {"report_id": "R1"})
     Traceback (most recent call last):
     ...
-    gridmap._errors.SchemaError: --set report_id=R1 would give every row of layer 'reports' the same report_id, ...
+    gridmap.errors.SchemaError: --set report_id=R1 would give every row of layer 'reports' the same report_id, ...
     >>> check_defaults("reports", {"inspector": "巡查员A"})
     Traceback (most recent call last):
     ...
-    gridmap._errors.SchemaError: --set inspector=...: layer 'reports' has no column 'inspector'; ...
+    gridmap.errors.SchemaError: --set inspector=...: layer 'reports' has no column 'inspector'; ...
     """
     spec = layer_spec(layer)
     for key in defaults or {}:

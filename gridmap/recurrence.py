@@ -69,7 +69,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from gridmap._errors import SchemaError
+from gridmap.errors import SchemaError
 from gridmap.crs import metric_crs, require_crs
 from gridmap.model import DEFAULT_TZ, STORAGE_CRS
 from gridmap.storage import WorkspaceStore

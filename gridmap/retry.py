@@ -29,7 +29,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from gridmap._errors import GridmapError
+from gridmap.errors import GridmapError
 from gridmap.model import QUARANTINE_REASONS, ImportSummary, layer_spec
 from gridmap.storage import WorkspaceStore, open_workspace
 

@@ -54,7 +54,7 @@ from pyproj import CRS, Transformer
 from shapely.geometry import LineString, MultiLineString, MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from gridmap._errors import CRSError, SchemaError
+from gridmap.errors import CRSError, SchemaError
 from gridmap.model import DEFAULT_TZ, DISTRICT_CODE, EXTRA_COLUMN, LAYERS, STORAGE_CRS
 
 __all__ = [

@@ -10,7 +10,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from gridmap._errors import SchemaError
+from gridmap.errors import SchemaError
 from gridmap.model import DEFAULT_TZ, category_key
 
 __all__ = ["select_reports", "period_months", "as_time", "DAYS_PER_MONTH"]

@@ -45,7 +45,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gridmap._errors import GridmapError, SchemaError
+from gridmap.errors import GridmapError, SchemaError
 from gridmap.model import DEFAULT_TZ, STORAGE_CRS, category_label
 
 if TYPE_CHECKING:  # pragma: no cover

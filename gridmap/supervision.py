@@ -129,7 +129,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 import pandas as pd
 
-from gridmap._errors import GridmapError, SchemaError
+from gridmap.errors import GridmapError, SchemaError
 from gridmap.formatting import format_percent, is_missing
 from gridmap.model import CATEGORIES, DEFAULT_TZ, category_key
 from gridmap.selection import as_time
@@ -230,7 +230,7 @@ class Rules:
     0.9
     >>> Rules.from_value({"min_coverage": 0.9})
     Traceback (most recent call last):
-    gridmap._errors.SchemaError: unknown rule 'min_coverage'; rules: weights, min_reports, ...
+    gridmap.errors.SchemaError: unknown rule 'min_coverage'; rules: weights, min_reports, ...
     """
 
     weights: Mapping[str, float] = field(default_factory=lambda: {

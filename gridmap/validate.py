@@ -64,7 +64,7 @@ import pyproj
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from gridmap._errors import SchemaError
+from gridmap.errors import SchemaError
 from gridmap.crs import metric_crs, require_crs
 
 __all__ = ["PROBLEM_KINDS", "TERRITORIES", "GridCheck", "validate_grids"]

@@ -96,7 +96,8 @@ ROOMS = {
     "gridmap.model": "bottom",
     "gridmap.crs": "bottom",
     "gridmap.formatting": "bottom",
-    "gridmap._errors": "bottom",
+    "gridmap.errors": "bottom",
+    "gridmap._errors": "bottom",  # the deprecated shim of gridmap.errors
 }
 # which rooms a room may import besides itself (the table "The arrows" of ARCHITECTURE.md);
 # the hall (gridmap/__init__.py, no runtime imports) may be imported by anyone

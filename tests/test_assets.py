@@ -20,7 +20,7 @@ from folium import plugins
 
 from _browser import real_cache_or_skip
 
-from gridmap._errors import GridmapError, UnsafeFileError
+from gridmap.errors import GridmapError, UnsafeFileError
 from gridmap.maps import assets
 from gridmap.maps.assets import (
     ASSET_URLS,

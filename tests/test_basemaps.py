@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 
-from gridmap._errors import CRSError, SchemaError
+from gridmap.errors import CRSError, SchemaError
 from gridmap.crs import from_wgs84, to_wgs84
 from gridmap.maps.basemaps import BASEMAPS, add_basemap, needs_gcj02, shift_latlon, to_display_crs
 

@@ -15,7 +15,7 @@ import shapely
 from PIL import Image
 
 import gridmap
-from gridmap._errors import GridmapError, SchemaError
+from gridmap.errors import GridmapError, SchemaError
 from gridmap.pages.briefing import A4_LANDSCAPE_IN, briefing, community_table
 from gridmap.maps import fonts as _fonts
 from gridmap.storage import init_workspace

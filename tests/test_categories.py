@@ -15,7 +15,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import gridmap
-from gridmap._errors import GridmapError, SchemaError, WorkspaceError
+from gridmap.errors import GridmapError, SchemaError, WorkspaceError
 from gridmap.cli import main
 from gridmap.model import CATEGORIES, CATEGORY_ALIASES, LAYERS, Category, builtin_category_keys, category_key
 from gridmap.supervision import DEFAULT_DEADLINES_HOURS

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from pyproj import Geod
 from shapely.geometry import LineString, Point, Polygon, box
 
-from gridmap._errors import CRSError, SchemaError
+from gridmap.errors import CRSError, SchemaError
 from gridmap.coverage import CoverageResult, sweep_coverage
 
 CRS = "EPSG:4546"  # CGCS2000 Gauss-Kruger CM 111E, the metric CRS near Yulin

@@ -28,7 +28,7 @@ from PIL import Image
 from pyproj import Transformer
 from shapely.geometry import LineString, Point, box
 
-from gridmap._errors import CRSError, GridmapError, SchemaError
+from gridmap.errors import CRSError, GridmapError, SchemaError
 from gridmap.crs import from_wgs84
 from gridmap.maps import fonts as _fonts
 from gridmap.maps.legend import COVERAGE_COLOURS

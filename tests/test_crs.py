@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 
-from gridmap._errors import CRSError
+from gridmap.errors import CRSError
 from gridmap.crs import from_wgs84, metric_crs, require_crs, to_metric, to_storage, to_wgs84
 
 GEOD = pyproj.Geod(ellps="WGS84")

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, Point
 
-from gridmap._errors import CRSError, SchemaError
+from gridmap.errors import CRSError, SchemaError
 from gridmap import density
 from gridmap.density import DensityGrid, default_bandwidth, kde
 from gridmap.sample import sample_boundaries, sample_reports

@@ -34,7 +34,7 @@ from pyproj import CRS, Transformer
 from shapely.geometry import Point, box
 
 import gridmap
-from gridmap._errors import CRSError, SchemaError
+from gridmap.errors import CRSError, SchemaError
 from gridmap.maps.density import EMERGING_CATEGORIES, heatmap_map, hotspot_map, warp_to_web
 from gridmap.maps.static_density import heatmap_png, hotspot_png
 

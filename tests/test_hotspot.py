@@ -16,7 +16,7 @@ from scipy import stats
 from shapely.geometry import Point, box
 from statsmodels.stats.multitest import multipletests
 
-from gridmap._errors import CRSError, SchemaError
+from gridmap.errors import CRSError, SchemaError
 from gridmap.crs import metric_crs
 from gridmap.hotspot import (
     EMERGING_CATEGORIES,

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gridmap
-from gridmap._errors import SchemaError
+from gridmap.errors import SchemaError
 from gridmap.cli import main
 from gridmap.crs import from_wgs84
 from gridmap.pages.report import export_html, report_map

@@ -18,7 +18,7 @@ from shapely.geometry import Point, box
 
 import gridmap
 from gridmap import cli
-from gridmap._errors import CRSError
+from gridmap.errors import CRSError
 from gridmap.crs import gauss_kruger_epsg, missing_crs_message
 
 # WGS84 points in Yulin (around 109.73E 38.29N), and a subdistrict box around them

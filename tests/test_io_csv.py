@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from _opcount import extra_calls
 
-from gridmap._errors import EncodingError, ReadError
+from gridmap.errors import EncodingError, ReadError
 from gridmap.io.tabular import find_coordinate_columns, read_csv
 
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridmap._errors import ReadError, UnsafeFileError
+from gridmap.errors import ReadError, UnsafeFileError
 from gridmap.io.gpx import read_gpx
 from gridmap.model import QUARANTINE_REASONS
 

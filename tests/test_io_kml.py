@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridmap._errors import EncodingError, ReadError, UnsafeFileError
+from gridmap.errors import EncodingError, ReadError, UnsafeFileError
 from gridmap.io._xml import parse_xml_bytes
 from gridmap.io._zip import check_member_name, check_zip, read_member_capped
 from gridmap.io.kml import parse_kml_coordinates, read_kml

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
-from gridmap._errors import ReadError
+from gridmap.errors import ReadError
 from gridmap.io.photos import dms_to_degrees, read_photos
 from gridmap.model import QUARANTINE_REASONS
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Point, Polygon
 
-from gridmap._errors import EncodingError, ReadError, UnsafeFileError
+from gridmap.errors import EncodingError, ReadError, UnsafeFileError
 from gridmap.io import vector
 from gridmap.io._encoding import read_dbf_header
 from gridmap.io.vector import read_vector

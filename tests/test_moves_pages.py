@@ -33,6 +33,9 @@ MOVES = {
     "gridmap.privacy": ("gridmap.export.privacy", (
         "COMPOUND_SURNAMES", "PHONE_RE", "PHONE_SEARCH_RE", "mask_name", "personal_columns", "redact_frame",
         "redact_text", "strip_exif")),
+    "gridmap._errors": ("gridmap.errors", (
+        "CRSError", "EncodingError", "GridmapError", "ReadError", "SchemaError", "UnsafeFileError",
+        "WorkspaceBusyError", "WorkspaceError", "WorkspaceVersionError")),
 }
 HEAVY = ("folium", "branca", "matplotlib", "PIL", "openpyxl", "fontTools", "playwright", "reportlab")
 ROOMS = ("pages", "maps", "export")

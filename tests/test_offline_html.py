@@ -180,7 +180,7 @@ def test_a_phone_shaped_run_in_an_inlined_library_does_not_refuse_the_page(tmp_p
     44012345678-like digits; a phone in the page's data is still refused.
     """
     from _stub_cache import stub_cache
-    from gridmap._errors import GridmapError
+    from gridmap.errors import GridmapError
     from gridmap.pages.common import page_html
 
     folder = stub_cache(tmp_path / "assets")

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageCms
 from PIL.TiffImagePlugin import IFDRational
 
-from gridmap._errors import ReadError, SchemaError
+from gridmap.errors import ReadError, SchemaError
 from gridmap.model import LAYERS
 from gridmap.export.privacy import COMPOUND_SURNAMES, mask_name, personal_columns, redact_frame, redact_text, strip_exif
 from gridmap.sample import sample_boundaries, sample_reports

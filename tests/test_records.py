@@ -16,7 +16,7 @@ from shapely.geometry import LineString, Point, Polygon, box
 
 from _opcount import extra_calls
 
-from gridmap._errors import CRSError, ReadError, SchemaError
+from gridmap.errors import CRSError, ReadError, SchemaError
 from gridmap.crs import from_wgs84
 from gridmap.io._base import ReadResult, quarantine_frame, quarantine_row
 from gridmap.model import CATEGORIES, LAYERS

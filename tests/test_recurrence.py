@@ -16,7 +16,7 @@ from shapely.geometry import Point, box
 
 from _opcount import extra_calls
 
-from gridmap._errors import CRSError, SchemaError
+from gridmap.errors import CRSError, SchemaError
 from gridmap.recurrence import RECURRENCE_COLUMNS, SITE_COLUMNS, recurrences, recurring_sites
 from gridmap.sample import sample_boundaries, sample_reports
 from gridmap.storage import init_workspace

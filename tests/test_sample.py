@@ -27,7 +27,7 @@ from pyproj import Geod, Transformer
 
 from _opcount import extra_calls
 
-from gridmap._errors import CRSError, SchemaError
+from gridmap.errors import CRSError, SchemaError
 from gridmap.model import CATEGORIES, LAYERS, REPORT_STATUSES, TARGET_KINDS, is_child_code
 from gridmap.sample import (
     BOUNDARY_LAYERS,

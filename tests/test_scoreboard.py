@@ -27,7 +27,7 @@ import pytest
 import shapely
 from shapely.geometry import LineString, Point, box
 
-from gridmap._errors import GridmapError, SchemaError
+from gridmap.errors import GridmapError, SchemaError
 from gridmap.crs import metric_crs
 from gridmap.supervision import (
     DEFAULT_DEADLINES_HOURS, SCOREBOARD_COLUMNS, Rules, presented, resolve_period, scoreboard, scoreboard_headers,

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Point, box
 
-from gridmap._errors import GridmapError, SchemaError, WorkspaceVersionError
+from gridmap.errors import GridmapError, SchemaError, WorkspaceVersionError
 from gridmap.cli import main
 from gridmap.importer import import_file
 from gridmap.model import SCHEMA_VERSION

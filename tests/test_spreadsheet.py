@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 from shapely.geometry import Point, box
 
-from gridmap._errors import SchemaError
+from gridmap.errors import SchemaError
 from gridmap.coverage import CSV_COLUMNS, CoverageResult
 from gridmap.export.spreadsheet import FORMULA_PREFIXES, neutralise_frame, neutralise_text, write_csv, write_xlsx
 

@@ -27,7 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Polygon, box
 
-from gridmap._errors import CRSError, SchemaError
+from gridmap.errors import CRSError, SchemaError
 from gridmap.validate import PROBLEM_KINDS, GridCheck, validate_grids
 
 X0, Y0 = 388800.0, 4240400.0

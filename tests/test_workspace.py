@@ -27,7 +27,7 @@ from shapely.geometry import MultiPolygon, Point, Polygon, box
 
 from _opcount import extra_calls
 
-from gridmap._errors import CRSError, SchemaError, WorkspaceBusyError, WorkspaceError, WorkspaceVersionError
+from gridmap.errors import CRSError, SchemaError, WorkspaceBusyError, WorkspaceError, WorkspaceVersionError
 from gridmap.io._base import quarantine_frame, quarantine_row
 from gridmap.model import LAYERS, QUARANTINE_COLUMNS, SCHEMA_VERSION
 from tests._imports import downgrade_to_schema_2
@@ -641,7 +641,7 @@ def test_schema_2_workspace_gets_extra_columns_and_the_alias_table(tmp_path: Pat
 
 
 def test_a_stored_alias_is_replaced_and_a_bad_target_refused(ws_path: Path) -> None:
-    from gridmap._errors import SchemaError
+    from gridmap.errors import SchemaError
 
     with open_workspace(ws_path) as ws:
         ws.add_column_alias("reports", "说明", "description")

@@ -41,7 +41,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from gridmap._errors import GridmapError
+from gridmap.errors import GridmapError
 from gridmap.cli import analysis, assets, demo, imports, pages, workspace
 from gridmap.cli._common import _configure_logging, _fail, _Parser, _UsageError
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from gridmap._errors import GridmapError
+from gridmap.errors import GridmapError
 
 if TYPE_CHECKING:  # pragma: no cover
     from gridmap.storage import Workspace

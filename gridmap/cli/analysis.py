@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from gridmap._errors import GridmapError
+from gridmap.errors import GridmapError
 from gridmap.cli._common import (
     _add_page_options,
     _add_period_and_lang,

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from gridmap._errors import GridmapError
+from gridmap.errors import GridmapError
 from gridmap.cli._common import LAYER_CHOICES, _out, _parse_maps, _parse_settings
 
 

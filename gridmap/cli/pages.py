@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gridmap._errors import GridmapError
+from gridmap.errors import GridmapError
 from gridmap.cli._common import _add_period_and_lang, _out, _warn_not_redacted
 from gridmap.formatting import is_missing, no_data
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gridmap._errors import GridmapError
+from gridmap.errors import GridmapError
 from gridmap.cli._common import LAYER_CHOICES, _open_workspace, _out, _parse_maps
 
 

@@ -53,7 +53,7 @@ from typing import Iterable, Sequence, TypeVar
 
 import pandas as pd
 
-from gridmap._errors import ReadError, SchemaError
+from gridmap.errors import ReadError, SchemaError
 from gridmap.model import EXTRA_COLUMN, LAYERS
 
 __all__ = [

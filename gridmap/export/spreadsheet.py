@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterator, Mapping, Union
 import numpy as np
 import pandas as pd
 
-from gridmap._errors import SchemaError
+from gridmap.errors import SchemaError
 
 __all__ = ["FORMULA_PREFIXES", "EXCEL_MAX_TEXT", "neutralise_text", "neutralise_frame", "write_csv", "write_xlsx"]
 

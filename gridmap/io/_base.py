@@ -15,7 +15,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import geopandas as gpd
 import pandas as pd
 
-from gridmap._errors import GridmapError, ReadError
+from gridmap.errors import GridmapError, ReadError
 from gridmap.model import QUARANTINE_COLUMNS, STORAGE_CRS
 
 __all__ = ["ReadResult", "quarantine_frame", "quarantine_row", "file_digest", "raw_json", "records_frame",

@@ -4,7 +4,7 @@ Chinese field data arrives as UTF-8 (phones, new software) or as GBK/GB18030
 (old desktop GIS, Excel on Chinese Windows). A wrong guess turns 鼓楼街道 into
 mojibake without any error, so the rule here is: decode *strictly* with each
 candidate in turn and take the first that decodes everything; when none does,
-raise :class:`~gridmap._errors.EncodingError` naming the candidates tried.
+raise :class:`~gridmap.errors.EncodingError` naming the candidates tried.
 
 ASCII is valid in both candidates, and no multi-byte UTF-8 text of any length
 is likely to be valid GB18030 by accident *and* be what the user meant, so
@@ -32,7 +32,7 @@ from typing import Iterable
 
 import numpy as np
 
-from gridmap._errors import EncodingError, ReadError
+from gridmap.errors import EncodingError, ReadError
 
 __all__ = [
     "CANDIDATE_ENCODINGS",
@@ -222,7 +222,7 @@ def detect_encoding(values: Iterable[bytes], *, what: str) -> str:
     >>> detect_encoding([b"\\xff\\xfe\\x80"], what="x.dbf")
     Traceback (most recent call last):
     ...
-    gridmap._errors.EncodingError: cannot tell the text encoding of x.dbf: ...
+    gridmap.errors.EncodingError: cannot tell the text encoding of x.dbf: ...
     """
     values = list(values)
     for candidate in CANDIDATE_ENCODINGS:
@@ -252,7 +252,7 @@ def check_encoding(values: Iterable[bytes], encoding: str, *, what: str, declare
     >>> check_encoding(["东城".encode("gbk")], "utf-8", what="x.dbf", declared_by="its .cpg")
     Traceback (most recent call last):
     ...
-    gridmap._errors.EncodingError: x.dbf declares utf-8 (its .cpg) but its text is not valid utf-8; ...
+    gridmap.errors.EncodingError: x.dbf declares utf-8 (its .cpg) but its text is not valid utf-8; ...
     """
     values = list(values)
     if _decodes(values, encoding):

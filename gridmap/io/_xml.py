@@ -32,7 +32,7 @@ from typing import Iterator
 from defusedxml.common import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 from defusedxml.ElementTree import DefusedXMLParser
 
-from gridmap._errors import EncodingError, ReadError, UnsafeFileError
+from gridmap.errors import EncodingError, ReadError, UnsafeFileError
 
 __all__ = [
     "MAX_XML_BYTES",
@@ -186,7 +186,7 @@ def parse_xml_bytes(data: bytes, *, source: str, max_bytes: int = MAX_XML_BYTES)
     >>> parse_xml_bytes(b"<kml><Placemark>", source="cut.kml")
     Traceback (most recent call last):
     ...
-    gridmap._errors.ReadError: cut.kml: ill-formed XML ...
+    gridmap.errors.ReadError: cut.kml: ill-formed XML ...
     """
     if len(data) > max_bytes:
         raise UnsafeFileError(f"{source}: {len(data)} bytes of XML is over the {max_bytes}-byte limit; split the file")

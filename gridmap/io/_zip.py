@@ -26,7 +26,7 @@ from os import PathLike
 from pathlib import Path
 from typing import BinaryIO
 
-from gridmap._errors import ReadError, UnsafeFileError
+from gridmap.errors import ReadError, UnsafeFileError
 
 __all__ = [
     "MAX_TOTAL_BYTES",
@@ -73,7 +73,7 @@ def check_member_name(name: str) -> None:
     >>> check_member_name("../x.kml")
     Traceback (most recent call last):
     ...
-    gridmap._errors.UnsafeFileError: zip member '../x.kml' has a '..' part...
+    gridmap.errors.UnsafeFileError: zip member '../x.kml' has a '..' part...
     """
     parts = re.split(r"[\\/]", name)
     if name.startswith(("/", "\\")):
@@ -169,7 +169,7 @@ def check_zip(
     >>> check_zip(p)
     Traceback (most recent call last):
     ...
-    gridmap._errors.UnsafeFileError: zip member '../evil.kml' has a '..' part...
+    gridmap.errors.UnsafeFileError: zip member '../evil.kml' has a '..' part...
     """
     source = str(path)
     try:
@@ -232,7 +232,7 @@ def read_member_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> 
     >>> read_member_capped(zf, zf.getinfo("doc.kml"), 1000)
     Traceback (most recent call last):
     ...
-    gridmap._errors.UnsafeFileError: zip member 'doc.kml' declares 5000 bytes, over the limit of 1000...
+    gridmap.errors.UnsafeFileError: zip member 'doc.kml' declares 5000 bytes, over the limit of 1000...
     """
     sink = io.BytesIO()
     copy_member_capped(zf, info, sink, cap=cap)

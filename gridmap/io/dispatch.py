@@ -20,7 +20,7 @@ import zipfile
 from os import PathLike
 from pathlib import Path
 
-from gridmap._errors import ReadError
+from gridmap.errors import ReadError
 from gridmap.io._base import ReadResult, read_guard
 
 __all__ = ["read", "COORDS", "suffix_is_excel"]

@@ -33,7 +33,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from gridmap._errors import ReadError
+from gridmap.errors import ReadError
 from gridmap.io._base import ReadResult, file_digest
 
 __all__ = ["read_excel", "EXCEL_SUFFIXES", "find_header_row", "cell_text", "column_text"]

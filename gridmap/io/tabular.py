@@ -52,7 +52,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from gridmap._errors import ReadError
+from gridmap.errors import ReadError
 from gridmap.crs import PROJECTED_MIN_M, check_coords_for, declare_crs
 from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row, read_guard
 from gridmap.io._encoding import decode_text

@@ -32,7 +32,7 @@ import shapely
 from pyogrio.util import vsi_path
 from shapely.geometry import shape
 
-from gridmap._errors import ReadError
+from gridmap.errors import ReadError
 from gridmap.crs import declare_crs
 from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row, read_guard
 from gridmap.io._encoding import shapefile_encoding

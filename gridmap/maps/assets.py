@@ -77,7 +77,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Literal
 
-from gridmap._errors import GridmapError, UnsafeFileError
+from gridmap.errors import GridmapError, UnsafeFileError
 
 __all__ = [
     "ASSET_URLS",

@@ -44,7 +44,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from gridmap._errors import SchemaError
+from gridmap.errors import SchemaError
 from gridmap.crs import from_wgs84, require_crs
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -217,7 +217,7 @@ def add_basemap(
     True
     >>> add_basemap(folium.Map(tiles=None), "tianditu")
     Traceback (most recent call last):
-    gridmap._errors.SchemaError: the Tianditu (天地图) basemap needs a key: ...--tianditu-key KEY...
+    gridmap.errors.SchemaError: the Tianditu (天地图) basemap needs a key: ...--tianditu-key KEY...
     """
     import folium  # deferred: heavy, only drawing needs it
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
-from gridmap._errors import SchemaError
+from gridmap.errors import SchemaError
 from gridmap.crs import metric_crs, require_crs
 from gridmap.maps.escape import html_text
 

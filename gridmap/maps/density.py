@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS, Transformer
 
-from gridmap._errors import SchemaError
+from gridmap.errors import SchemaError
 from gridmap.maps.common import (
     MISSING,
     finish,

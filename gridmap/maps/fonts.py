@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gridmap._errors import GridmapError
+from gridmap.errors import GridmapError
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.font_manager import FontProperties

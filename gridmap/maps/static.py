@@ -20,7 +20,7 @@ import numpy as np
 import shapely
 from pyproj import CRS, Transformer
 
-from gridmap._errors import SchemaError
+from gridmap.errors import SchemaError
 from gridmap.coverage import overall_coverage
 from gridmap.crs import metric_crs, require_crs
 from gridmap.formatting import format_percent, is_missing

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 from pyproj import CRS, Transformer
 
-from gridmap._errors import SchemaError
+from gridmap.errors import SchemaError
 from gridmap.crs import metric_crs, require_crs
 from gridmap.maps.fonts import cjk_font_properties
 from gridmap.maps.density import (

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 import pandas as pd
 
-from gridmap._errors import SchemaError
+from gridmap.errors import SchemaError
 from gridmap.formatting import format_percent, no_data
 from gridmap.maps.fonts import cjk_font_properties
 from gridmap.maps.static import _check_dpi, _literal, sized_font

@@ -29,7 +29,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gridmap._errors import GridmapError, SchemaError
+from gridmap.errors import GridmapError, SchemaError
 from gridmap.coverage import overall_coverage, sweep_coverage
 from gridmap.crs import metric_crs
 from gridmap.density import kde

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import pandas as pd
 
-from gridmap._errors import GridmapError
+from gridmap.errors import GridmapError
 from gridmap.export.privacy import PHONE_SEARCH_RE, personal_columns, redact_frame
 from gridmap.maps.escape import html_text
 from gridmap.maps.offline import inline_html

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 import pandas as pd
 
-from gridmap._errors import GridmapError
+from gridmap.errors import GridmapError
 from gridmap.coverage import overall_coverage, sweep_coverage
 from gridmap.density import kde
 from gridmap.formatting import format_percent

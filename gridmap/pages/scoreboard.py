@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 import pandas as pd
 
-from gridmap._errors import SchemaError
+from gridmap.errors import SchemaError
 from gridmap.formatting import format_percent, format_percent_change, is_missing, no_data
 from gridmap.maps.common import for_web, shape_layer
 from gridmap.maps.compact import CompactPoints

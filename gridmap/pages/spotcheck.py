@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import geopandas as gpd
 
-from gridmap._errors import SchemaError
+from gridmap.errors import SchemaError
 from gridmap.maps.escape import html_text as esc
 from gridmap.maps.page import stable_ids
 from gridmap.pages.common import check_assets, page_html

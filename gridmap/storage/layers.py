@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from gridmap._errors import SchemaError
+from gridmap.errors import SchemaError
 from gridmap.storage.base import WorkspaceStore
 from gridmap.storage.gpkg import open_workspace
 
@@ -52,7 +52,7 @@ def read_layers(source: "WorkspaceStore | str | PathLike[str] | Mapping[str, Any
     ({'grids': 'g', 'reports': None}, {})
     >>> read_layers(42, ["grids"], what="the report")
     Traceback (most recent call last):
-    gridmap._errors.SchemaError: the report takes a workspace, its path or a dict of layers, not int
+    gridmap.errors.SchemaError: the report takes a workspace, its path or a dict of layers, not int
     """
     if isinstance(source, Mapping):
         return {name: source.get(name) for name in names}, {}

@@ -39,7 +39,7 @@ creation; it persists in the file) with ``synchronous=FULL``. Journaling is
 never switched off, so an import killed half-way leaves the file intact and
 without any of its rows. With WAL a reader (QGIS, a notebook) never blocks a
 writer nor the reverse. A writer that waits for another writer longer than
-``busy_timeout`` seconds gets :class:`~gridmap._errors.WorkspaceBusyError`.
+``busy_timeout`` seconds gets :class:`~gridmap.errors.WorkspaceBusyError`.
 
 .. warning::
    WAL needs shared memory between the processes using the file, so it does

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from gridmap._errors import SchemaError, WorkspaceBusyError, WorkspaceError
+from gridmap.errors import SchemaError, WorkspaceBusyError, WorkspaceError
 from gridmap.model import DEFAULT_TZ, STORAGE_CRS, Column, LayerSpec
 
 logger = logging.getLogger(__name__)

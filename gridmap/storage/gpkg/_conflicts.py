@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from gridmap._errors import WorkspaceError
+from gridmap.errors import WorkspaceError
 from gridmap.model import DEFAULT_TZ, LayerSpec
 from gridmap.storage.base import GEOMETRY_TOLERANCE, content_columns
 from gridmap.storage.gpkg._columns import GEOMETRY_COLUMN, _STAGE, _Staged, _gpkg_blob_to_wkb, _q, _utc_now_text

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from gridmap._errors import WorkspaceError, WorkspaceVersionError
+from gridmap.errors import WorkspaceError, WorkspaceVersionError
 from gridmap.model import LAYERS, LAYERS_ADDED_IN, COLUMNS_ADDED_IN, QUARANTINE_COLUMNS, SCHEMA_VERSION, Column
 from gridmap.storage.base import ALIASES_TABLE, CATEGORIES_TABLE, IMPORTS_TABLE, META_TABLE, QUARANTINE_TABLE
 from gridmap.storage.gpkg._columns import (

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gridmap._errors import CRSError, SchemaError
+from gridmap.errors import CRSError, SchemaError
 from gridmap.model import QUARANTINE_COLUMNS, QUARANTINE_REASONS, STORAGE_CRS, LayerSpec
 from gridmap.storage.gpkg._columns import GEOMETRY_COLUMN, _STAGE, _Staged, _q, _to_storage_column, _utc_now_text
 from gridmap.storage.gpkg._conflicts import _frame_conflicts

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from gridmap._errors import SchemaError, WorkspaceError
+from gridmap.errors import SchemaError, WorkspaceError
 from gridmap.model import LAYERS, QUARANTINE_COLUMNS, SCHEMA_VERSION, Category, ImportSummary, layer_spec
 from gridmap.storage.base import (
     ALIASES_TABLE, CATEGORIES_TABLE, IMPORTS_TABLE, QUARANTINE_TABLE,
@@ -110,7 +110,7 @@ def open_workspace(path: str | PathLike[str], *, busy_timeout: float = 10.0) -> 
         A GeoPackage created by :func:`init_workspace` (``gridmap init``).
     busy_timeout : float
         Seconds a write waits for another process's write to finish before
-        raising :class:`~gridmap._errors.WorkspaceBusyError`.
+        raising :class:`~gridmap.errors.WorkspaceBusyError`.
 
     Returns
     -------
