@@ -128,32 +128,12 @@ def _read_any(p: Path, *, layer: str, coords: str | None, encoding: str | None, 
         from gridmap.io.excel import read_excel
 
         result = read_excel(p, layer=layer, coords=coords, sheet=sheet, header_row=header_row,
-                            require_coordinates=_has_geometry(layer))
-        result = _declared_sheet_crs(result, crs, p.name)
+                            require_coordinates=_has_geometry(layer), crs=crs)
     else:
         if sheet is not None or header_row is not None:
             raise ReadError(f"--sheet and --header-row are for Excel workbooks; {p.name} is not one: drop them")
         result = _read_by_kind(p, layer=layer, coords=coords, encoding=encoding, source_layer=source_layer, crs=crs)
     return result
-
-
-def _declared_sheet_crs(result: ReadResult, crs: object | None, name: str) -> ReadResult:
-    """A sheet's x/y in metres (read without a CRS) get the declared ``--crs``; degrees with a projected one are
-    refused, as for CSV (:func:`gridmap.io.tabular.read_csv`)."""
-    import geopandas as gpd
-
-    from gridmap.crs import declare_crs
-
-    if crs is None or not isinstance(result.records, gpd.GeoDataFrame):
-        return result
-    if result.records.crs is None:
-        result.records = declare_crs(result.records, crs, what=name)
-        return result
-    declared = declare_crs(gpd.GeoDataFrame(geometry=gpd.GeoSeries([])), crs, what=name).crs
-    if declared.is_projected:
-        raise ReadError(f"{name}: its coordinates are longitude/latitude in degrees, not metres of --crs {crs}: drop"
-                        " --crs and declare their datum with --coords wgs84|gcj02|bd09")
-    return result  # longitude/latitude declared as such (EPSG:4326, CGCS2000 EPSG:4490)
 
 
 def suffix_is_excel(path: str | PathLike[str]) -> bool:

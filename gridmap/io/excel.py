@@ -33,7 +33,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from gridmap.errors import ReadError
+from gridmap.errors import CRSError, ReadError
 from gridmap.io._base import ReadResult, file_digest
 
 __all__ = ["read_excel", "EXCEL_SUFFIXES", "find_header_row", "cell_text", "column_text"]
@@ -56,6 +56,7 @@ _FIX = ("remove the workbook's password in Excel (File > Info > Protect Workbook
 def read_excel(
     path: str | PathLike[str], *, layer: str = "unknown", coords: str | None = None,
     sheet: str | int | None = None, header_row: int | None = None, require_coordinates: bool = True,
+    crs: object | None = None,
 ) -> ReadResult:
     """Read one sheet of a workbook, building points from its longitude/latitude columns.
 
@@ -74,6 +75,9 @@ def read_excel(
         1-based Excel row number of the header. Default: found automatically.
     require_coordinates : bool
         False for a table without geometry (see :func:`gridmap.io.tabular.read_csv`).
+    crs : str, int or pyproj.CRS, optional
+        The CRS of x/y columns in metres (``--crs``), checked as for a CSV
+        (:func:`gridmap.io.tabular.read_csv`).
 
     Returns
     -------
@@ -112,7 +116,9 @@ def read_excel(
     meta = {"sheet": name, "header_row": header_at + 1}
     try:
         return read_table(frame, numbers, source=p.name, source_digest=digest, layer=layer, coords=coords,
-                          require_coordinates=require_coordinates, meta=meta)
+                          require_coordinates=require_coordinates, meta=meta, crs=crs)
+    except CRSError:  # about --crs/--coords, not about the sheet or its header
+        raise
     except ReadError as exc:
         raise ReadError(f"{exc} [sheet {name!r}, header taken from row {header_at + 1}: choose another sheet "
                         "with --sheet NAME|N or the row of the column names with --header-row N]") from None

@@ -52,7 +52,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from gridmap.errors import ReadError
+from gridmap.errors import CRSError, ReadError
 from gridmap.crs import PROJECTED_MIN_M, check_coords_for, declare_crs
 from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row, read_guard
 from gridmap.io._encoding import decode_text
@@ -224,12 +224,12 @@ def _looks_projected(frame: pd.DataFrame, columns: tuple[str, str]) -> bool:
 def _check_crs_fits(declared: Any, crs: object, projected: bool, columns: tuple[str, str], source: str) -> None:
     """Refuse a projected --crs for degrees and a geographic one for metres (every point would land far away)."""
     if declared.is_projected and not projected:
-        raise ReadError(f"{source}: its coordinates ({columns[0]}/{columns[1]}) are longitude/latitude in degrees, "
-                        f"not metres of --crs {crs}: drop --crs and declare their datum with --coords wgs84|gcj02|bd09")
+        raise CRSError(f"{source}: its coordinates ({columns[0]}/{columns[1]}) are longitude/latitude in degrees, "
+                       f"not metres of --crs {crs}: drop --crs and declare their datum with --coords wgs84|gcj02|bd09")
     if declared.is_geographic and projected:
-        raise ReadError(f"{source}: its coordinates ({columns[0]}/{columns[1]}) are metres, not the degrees of "
-                        f"--crs {crs}: pass the projected CRS they were measured in, e.g. --crs EPSG:4546 "
-                        "(CGCS2000 3-degree Gauss-Kruger CM 111E)")
+        raise CRSError(f"{source}: its coordinates ({columns[0]}/{columns[1]}) are metres, not the degrees of "
+                       f"--crs {crs}: pass the projected CRS they were measured in, e.g. --crs EPSG:4546 "
+                       "(CGCS2000 3-degree Gauss-Kruger CM 111E)")
 
 
 def _is_northing(value: float) -> bool:
