@@ -77,14 +77,14 @@ def _peer(reports: gpd.GeoDataFrame, cells: gpd.GeoDataFrame) -> tuple[np.ndarra
 
 
 def _ours(reports: gpd.GeoDataFrame, cells: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
-    from gridmap.hotspot import hotspots
+    from gridmap.analysis.hotspot import hotspots
 
     out = hotspots(reports, cells)
     return out["count"].to_numpy(dtype=np.int64), out["gi_z"].to_numpy(dtype=np.float64)
 
 
 def _emerging(reports: gpd.GeoDataFrame, cells: gpd.GeoDataFrame) -> tuple[dict[str, int], int, int]:
-    from gridmap.hotspot import emerging_hotspots
+    from gridmap.analysis.hotspot import emerging_hotspots
 
     out = emerging_hotspots(reports, cells, interval="week")
     counted = int(np.array(out.attrs["counts"]).sum())
@@ -115,7 +115,7 @@ def _warm_up() -> None:
     import libpysal.weights  # noqa: F401
     from geopandas.tools import sjoin  # noqa: F401
 
-    from gridmap.hotspot import fishnet
+    from gridmap.analysis.hotspot import fishnet
 
     cells = fishnet(_area(499.0), 100)
     reports = _reports(500.0, 200, 0, times=True)
@@ -167,7 +167,7 @@ def _yes(ok: bool) -> str:
 def run(print_line: Callable[[str], None], *, side_m: float = 15_800.0, emerging_side_m: float = 10_000.0,
         n_reports: int = 200_000) -> None:
     """Time both hot spot benchmarks and print one line per result (smaller sizes for a quick smoke run)."""
-    from gridmap.hotspot import fishnet
+    from gridmap.analysis.hotspot import fishnet
 
     _warm_up()
     cells = fishnet(_area(side_m - 1.0), 50)

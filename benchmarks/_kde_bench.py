@@ -139,7 +139,7 @@ def ours(setup: Setup, bw: float, kernel: str) -> np.ndarray:
     import geopandas as gpd
     from shapely.geometry import box
 
-    from gridmap.density import kde
+    from gridmap.analysis.density import kde
 
     frame = gpd.GeoSeries([box(*setup.bounds)], crs=setup.crs)  # the raster's extent, in its own CRS
     grid = kde(setup.gdf, bandwidth_m=bw, cell_m=CELL, kernel=kernel, bounds=frame)
@@ -272,7 +272,7 @@ class _Warnings(logging.Handler):
 
 
 WARNINGS = _Warnings()
-logging.getLogger("gridmap.density").addHandler(WARNINGS)
+logging.getLogger("gridmap.analysis.density").addHandler(WARNINGS)
 
 
 def _pct(x: float) -> str:

@@ -12,7 +12,7 @@ Both sides get the same fixes and the same path: fixes of one inspector joined
 in time order, broken where the gap exceeds 300 s or the speed 8 m/s (the
 defaults of ``sweep_coverage``; an isolated fix is a disc).
 
-- **gridmap**: ``gridmap.coverage.sweep_coverage(grids, tracks, radius_m=30)``,
+- **gridmap**: ``gridmap.analysis.coverage.sweep_coverage(grids, tracks, radius_m=30)``,
   timed from the WGS84 frames to the finished result (reprojection, filtering,
   breaks, rasters, dead corners, covered polygons, roll-ups), once with
   ``workers=1`` (one thread) and once with the default threads; best of 3 runs each.
@@ -79,7 +79,7 @@ def workload(name: str, n_fixes: int) -> tuple[Any, Any]:
 
 
 def _peak_child(queue: Any, name: str, n_fixes: int) -> None:
-    from gridmap.coverage import sweep_coverage
+    from gridmap.analysis.coverage import sweep_coverage
 
     grids, tracks = workload(name, n_fixes)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -96,7 +96,7 @@ def peak_memory(name: str, n_fixes: int) -> dict[str, Any]:
 
 
 def _million_child(queue: Any, n_fixes: int) -> None:
-    from gridmap.coverage import sweep_coverage
+    from gridmap.analysis.coverage import sweep_coverage
 
     grids, tracks = workload("million", n_fixes)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -138,7 +138,7 @@ def best_of(runs: int, func: Any) -> tuple[float, Any]:
 
 
 def compare(name: str, n_fixes: int) -> dict[str, Any]:
-    from gridmap.coverage import sweep_coverage
+    from gridmap.analysis.coverage import sweep_coverage
     from gridmap.crs import metric_crs
 
     grids, tracks = workload(name, n_fixes)

@@ -36,7 +36,7 @@ START, END = "2025-03-03", "2025-03-10"
 
 def _reference(layers: dict[str, Any]) -> pd.DataFrame:
     """State at the cut-off, first fix and overdue per report, by a loop over each report's events."""
-    from gridmap.supervision import DEFAULT_DEADLINES_HOURS
+    from gridmap.analysis.supervision import DEFAULT_DEADLINES_HOURS
 
     start, end = pd.Timestamp(START, tz="Asia/Shanghai"), pd.Timestamp(END, tz="Asia/Shanghai")
     community = dict(zip(layers["grids"]["grid_code"], layers["grids"]["community_code"]))
@@ -97,8 +97,8 @@ def _peak(n: int) -> tuple[float, float]:
 
 
 def _parts(layers: dict[str, Any]) -> dict[str, float]:
-    from gridmap.recurrence import recurrences
-    from gridmap.supervision import period_figures
+    from gridmap.analysis.recurrence import recurrences
+    from gridmap.analysis.supervision import period_figures
 
     t = time.perf_counter()
     recurrences(layers["reports"], rectifications=layers["rectifications"])

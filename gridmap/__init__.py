@@ -37,7 +37,7 @@ _EXPORTS: dict[str, str] = {
     "WorkspaceBusyError": "gridmap.errors",
     "WorkspaceVersionError": "gridmap.errors",
     # coverage figures
-    "overall_coverage": "gridmap.coverage",
+    "overall_coverage": "gridmap.analysis.coverage",
     # formatting
     "format_percent": "gridmap.formatting",
     # coordinates
@@ -47,21 +47,21 @@ _EXPORTS: dict[str, str] = {
     # reading and importing
     "read": "gridmap.io.dispatch",
     "ReadResult": "gridmap.io._base",
-    "prepare": "gridmap.records",
-    "PreparedBatch": "gridmap.records",
-    "import_file": "gridmap.importer",
-    "retry_quarantine": "gridmap.retry",
-    "RetrySummary": "gridmap.retry",
+    "prepare": "gridmap.io.records",
+    "PreparedBatch": "gridmap.io.records",
+    "import_file": "gridmap.io.importer",
+    "retry_quarantine": "gridmap.io.retry",
+    "RetrySummary": "gridmap.io.retry",
     # workspace
     "Workspace": "gridmap.storage",
     "open_workspace": "gridmap.storage",
     "init_workspace": "gridmap.storage",
     # checks
-    "validate_grids": "gridmap.validate",
-    "GridCheck": "gridmap.validate",
+    "validate_grids": "gridmap.analysis.validate",
+    "GridCheck": "gridmap.analysis.validate",
     # coverage
-    "sweep_coverage": "gridmap.coverage",
-    "CoverageResult": "gridmap.coverage",
+    "sweep_coverage": "gridmap.analysis.coverage",
+    "CoverageResult": "gridmap.analysis.coverage",
     "coverage_map": "gridmap.maps.coverage",
     "coverage_png": "gridmap.maps.static",
     "briefing": "gridmap.pages.briefing",
@@ -73,31 +73,31 @@ _EXPORTS: dict[str, str] = {
     "mask_name": "gridmap.export.privacy",
     "strip_exif": "gridmap.export.privacy",
     # choosing reports
-    "select_reports": "gridmap.selection",
-    "period_months": "gridmap.selection",
+    "select_reports": "gridmap.analysis.selection",
+    "period_months": "gridmap.analysis.selection",
     # recurring problems
-    "recurrences": "gridmap.recurrence",
-    "recurring_sites": "gridmap.recurrence",
-    "kde": "gridmap.density",
-    "DensityGrid": "gridmap.density",
-    "hotspots": "gridmap.hotspot",
-    "emerging_hotspots": "gridmap.hotspot",
-    "space_time_cube": "gridmap.hotspot",
-    "fishnet": "gridmap.hotspot",
-    "hexagons": "gridmap.hotspot",
+    "recurrences": "gridmap.analysis.recurrence",
+    "recurring_sites": "gridmap.analysis.recurrence",
+    "kde": "gridmap.analysis.density",
+    "DensityGrid": "gridmap.analysis.density",
+    "hotspots": "gridmap.analysis.hotspot",
+    "emerging_hotspots": "gridmap.analysis.hotspot",
+    "space_time_cube": "gridmap.analysis.hotspot",
+    "fishnet": "gridmap.analysis.hotspot",
+    "hexagons": "gridmap.analysis.hotspot",
     "heatmap_map": "gridmap.maps.density",
     "hotspot_map": "gridmap.maps.density",
     "heatmap_png": "gridmap.maps.static_density",
     "hotspot_png": "gridmap.maps.static_density",
     # supervision
-    "scoreboard": "gridmap.supervision",
-    "Rules": "gridmap.supervision",
-    "weekly_figures": "gridmap.supervision",
-    "write_scoreboard": "gridmap.supervision",
+    "scoreboard": "gridmap.analysis.supervision",
+    "Rules": "gridmap.analysis.supervision",
+    "weekly_figures": "gridmap.analysis.supervision",
+    "write_scoreboard": "gridmap.analysis.supervision",
     "scoreboard_html": "gridmap.pages.scoreboard",
     "supervision_png": "gridmap.maps.static_supervision",
-    "spot_check": "gridmap.spotcheck",
-    "SpotCheck": "gridmap.spotcheck",
+    "spot_check": "gridmap.analysis.spotcheck",
+    "SpotCheck": "gridmap.analysis.spotcheck",
     "write_csv": "gridmap.export.spreadsheet",
     "write_xlsx": "gridmap.export.spreadsheet",
     # sample
@@ -131,28 +131,28 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from gridmap.pages.briefing import briefing
     from gridmap.pages.report import export_html, report_map
-    from gridmap.coverage import CoverageResult, sweep_coverage
+    from gridmap.analysis.coverage import CoverageResult, sweep_coverage
     from gridmap.crs import from_wgs84, metric_crs, to_wgs84
-    from gridmap.density import DensityGrid, kde
-    from gridmap.hotspot import emerging_hotspots, fishnet, hexagons, hotspots, space_time_cube
+    from gridmap.analysis.density import DensityGrid, kde
+    from gridmap.analysis.hotspot import emerging_hotspots, fishnet, hexagons, hotspots, space_time_cube
     from gridmap.maps.coverage import coverage_map
     from gridmap.maps.density import heatmap_map, hotspot_map
     from gridmap.maps.static_density import heatmap_png, hotspot_png
     from gridmap.maps.static import coverage_png
-    from gridmap.importer import import_file
-    from gridmap.retry import RetrySummary, retry_quarantine
+    from gridmap.io.importer import import_file
+    from gridmap.io.retry import RetrySummary, retry_quarantine
     from gridmap.io._base import ReadResult
     from gridmap.io.dispatch import read
     from gridmap.model import CATEGORIES, LAYERS, ImportSummary, category_key, category_label, register_category
-    from gridmap.recurrence import recurrences, recurring_sites
-    from gridmap.records import PreparedBatch, prepare
+    from gridmap.analysis.recurrence import recurrences, recurring_sites
+    from gridmap.io.records import PreparedBatch, prepare
     from gridmap.export.privacy import mask_name, redact_frame, redact_text, strip_exif
-    from gridmap.selection import period_months, select_reports
-    from gridmap.supervision import Rules, scoreboard, weekly_figures, write_scoreboard
+    from gridmap.analysis.selection import period_months, select_reports
+    from gridmap.analysis.supervision import Rules, scoreboard, weekly_figures, write_scoreboard
     from gridmap.pages.scoreboard import scoreboard_html
     from gridmap.maps.static_supervision import supervision_png
-    from gridmap.spotcheck import SpotCheck, spot_check
+    from gridmap.analysis.spotcheck import SpotCheck, spot_check
     from gridmap.export.spreadsheet import write_csv, write_xlsx
     from gridmap.sample import sample_boundaries, sample_reports, sample_tracks, sample_layers, write_boundaries
-    from gridmap.validate import GridCheck, validate_grids
+    from gridmap.analysis.validate import GridCheck, validate_grids
     from gridmap.storage import Workspace, init_workspace, open_workspace

@@ -77,7 +77,7 @@ def _save_shared(fmap: Any, path: Path) -> Path:
 
 def _write_coverage(ws: "WorkspaceStore", folder: Path) -> list[Path]:
     """The sweep coverage of the sample's week of GPS fixes: CSV, dead corners, map, PNG."""
-    from gridmap.coverage import sweep_coverage
+    from gridmap.analysis.coverage import sweep_coverage
     from gridmap.pages.common import shareable, shareable_coverage
     from gridmap.maps.coverage import coverage_map
     from gridmap.maps.static import coverage_png
@@ -97,12 +97,12 @@ def _write_coverage(ws: "WorkspaceStore", folder: Path) -> list[Path]:
 
 def _write_heatmap(ws: "WorkspaceStore", folder: Path) -> list[Path]:
     """The heat map of recurring problems over the sample year: web map and PNG."""
-    from gridmap.density import kde
+    from gridmap.analysis.density import kde
     from gridmap.pages.common import shareable
     from gridmap.maps.density import heatmap_map, labels_for
     from gridmap.maps.static_density import heatmap_png
-    from gridmap.recurrence import recurrences, recurring_sites
-    from gridmap.selection import period_months
+    from gridmap.analysis.recurrence import recurrences, recurring_sites
+    from gridmap.analysis.selection import period_months
 
     reports, fixes, grids = ws.read_layer("reports"), ws.read_layer("rectifications"), ws.read_layer("grids")
     sites, title = None, labels_for("zh")["report_heat_title"]
@@ -138,8 +138,8 @@ def _write_report(ws: "WorkspaceStore", folder: Path) -> list[Path]:
 def _write_supervision(ws: "WorkspaceStore", folder: Path) -> list[Path]:
     """The sample week's scoreboard (CSV, XLSX, HTML page) and a spot-check list (CSV, HTML)."""
     from gridmap.maps.assets import AssetsMissingError
-    from gridmap.spotcheck import spot_check
-    from gridmap.supervision import scoreboard, weekly_figures, write_scoreboard
+    from gridmap.analysis.spotcheck import spot_check
+    from gridmap.analysis.supervision import scoreboard, weekly_figures, write_scoreboard
     from gridmap.pages.scoreboard import scoreboard_html
 
     week = {"start": "2025-03-03", "end": "2025-03-10"}
@@ -173,10 +173,10 @@ def run_demo(out: str | PathLike[str], *, seed: int = 0) -> list[Path]:
     list of pathlib.Path
         The files written.
     """
-    from gridmap.importer import import_file
+    from gridmap.io.importer import import_file
     from gridmap.maps.grids import grids_map
     from gridmap.export.spreadsheet import write_csv
-    from gridmap.validate import validate_grids
+    from gridmap.analysis.validate import validate_grids
     from gridmap.storage import init_workspace
 
     folder = Path(out)

@@ -759,7 +759,7 @@ def alias_target(header: str, layer: str) -> str | None:
     whose column the layer has; a DBF-truncated model name (:func:`dbf_truncated`); the generic
     ``id``/``编号`` (the layer's identifier) and ``time``/``时间`` (its first time column).
     Mappings a user gives (``--map``, ``gridmap alias``) win over all of these; see
-    :func:`gridmap.importer.import_file`.
+    :func:`gridmap.io.importer.import_file`.
 
     Examples
     --------

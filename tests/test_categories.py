@@ -18,7 +18,7 @@ import gridmap
 from gridmap.errors import GridmapError, SchemaError, WorkspaceError
 from gridmap.cli import main
 from gridmap.model import CATEGORIES, CATEGORY_ALIASES, LAYERS, Category, builtin_category_keys, category_key
-from gridmap.supervision import DEFAULT_DEADLINES_HOURS
+from gridmap.analysis.supervision import DEFAULT_DEADLINES_HOURS
 
 Cap = pytest.CaptureFixture[str]
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")

@@ -17,7 +17,7 @@ import rasterio
 from _stub_cache import PHONE, REMOTE
 
 from gridmap.cli import main
-from gridmap.hotspot import EMERGING_CATEGORIES
+from gridmap.analysis.hotspot import EMERGING_CATEGORIES
 
 Cap = pytest.CaptureFixture[str]
 

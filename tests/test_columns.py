@@ -28,7 +28,7 @@ from gridmap.model import (
     COLUMN_ALIASES, LAYER_COLUMN_ALIASES, LAYERS, alias_table, alias_table_markdown, alias_target, dbf_truncated,
 )
 from gridmap.export.privacy import redact_frame
-from gridmap.records import extra_json
+from gridmap.io.records import extra_json
 from gridmap.storage import open_workspace
 
 from _imports import adds_up, rows, run_import
@@ -425,7 +425,7 @@ def test_shared_exports_never_show_extra(tmp_path: Path, capsys: pytest.CaptureF
 
 def test_reader_columns_are_not_the_files_own(tmp_path: Path) -> None:
     from gridmap.io._base import ReadResult, quarantine_frame
-    from gridmap.records import prepare
+    from gridmap.io.records import prepare
 
     fixes = gpd.GeoDataFrame({"_record": [1, 2], "_kind": ["trkpt", "trkpt"], "time": ["2025-03-01 08:00:00"] * 2,
                               "ele": [1100.5, None], "segment": [1, 1]},

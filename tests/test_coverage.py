@@ -1,4 +1,4 @@
-"""Tests of gridmap.coverage: exact answers by hand, a brute-force vector reference, properties, bad input."""
+"""Tests of gridmap.analysis.coverage: exact answers by hand, a brute-force vector reference, properties, bad input."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pyproj import Geod
 from shapely.geometry import LineString, Point, Polygon, box
 
 from gridmap.errors import CRSError, SchemaError
-from gridmap.coverage import CoverageResult, sweep_coverage
+from gridmap.analysis.coverage import CoverageResult, sweep_coverage
 
 CRS = "EPSG:4546"  # CGCS2000 Gauss-Kruger CM 111E, the metric CRS near Yulin
 X0, Y0 = 388_000.0, 4_240_000.0
@@ -390,7 +390,7 @@ UNKNOWN_COLUMNS = ("covered_m2", "uncovered_m2", "coverage_ratio")
 
 
 def test_empty_window_gives_no_data_not_zero(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from gridmap.coverage import overall_coverage
+    from gridmap.analysis.coverage import overall_coverage
 
     polys = [square(), square(dx=SIDE), square(dy=SIDE)]
     grids = grids_frame(polys, cadres=["甲", "甲", "乙"])
@@ -398,7 +398,7 @@ def test_empty_window_gives_no_data_not_zero(tmp_path: Path, caplog: pytest.LogC
     targets = gpd.GeoDataFrame({"target_id": ["p", "z"]},
                                geometry=[Point(X0 + 200, Y0 + 200.5), box(X0 + 100, Y0 + 150, X0 + 300, Y0 + 250)],
                                crs=CRS)
-    with caplog.at_level("WARNING", logger="gridmap.coverage"):
+    with caplog.at_level("WARNING", logger="gridmap.analysis.coverage"):
         result = sweep_coverage(grids, track, targets=targets, start="2024-01-01", end="2024-01-02")
     assert result.message is not None and result.message.startswith(
         "no GPS fixes between 2024-01-01T00:00:00+08:00 and 2024-01-02T00:00:00+08:00: coverage is unknown (no data)")

@@ -2,7 +2,7 @@
 
 The maps are checked on a hand-built result with known numbers near Yulin (the
 `result` fixture, with exactly the attributes and columns of
-``gridmap.coverage.CoverageResult``), with hostile text in names, and on a real
+``gridmap.analysis.coverage.CoverageResult``), with hostile text in names, and on a real
 ``sweep_coverage`` result over the sample. Pages are rendered with folium and
 read as text; PNGs are read back with Pillow.
 """
@@ -398,7 +398,7 @@ def test_north_arrow_follows_meridian_convergence():
 
 @pytest.fixture(scope="module")
 def sample_run():
-    from gridmap.coverage import sweep_coverage
+    from gridmap.analysis.coverage import sweep_coverage
     from gridmap.sample import sample_boundaries, sample_tracks
 
     b = sample_boundaries()

@@ -1,4 +1,4 @@
-"""Tests of gridmap.density: kde against an independent brute-force sum, its integral, raster conventions."""
+"""Tests of gridmap.analysis.density: kde against an independent brute-force sum, its integral, raster conventions."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from shapely.geometry import LineString, Point
 
 from gridmap.errors import CRSError, SchemaError
-from gridmap import density
-from gridmap.density import DensityGrid, default_bandwidth, kde
+from gridmap.analysis import density
+from gridmap.analysis.density import DensityGrid, default_bandwidth, kde
 from gridmap.sample import sample_boundaries, sample_reports
 from gridmap.storage import init_workspace
 
@@ -152,7 +152,7 @@ def test_many_points_at_few_cells_per_bandwidth(kernel: str, cells: float) -> No
 def test_sub_cells_too_many_for_memory_sum_exactly(binned_only: None, monkeypatch, caplog) -> None:
     monkeypatch.setattr(density, "_MAX_FFT_CELLS", 200_000)  # the raster fits, its 7 x 7 sub-cells do not
     xy, bounds = _layout("clustered", 40.0)
-    with caplog.at_level(logging.INFO, logger="gridmap.density"):
+    with caplog.at_level(logging.INFO, logger="gridmap.analysis.density"):
         grid = kde(_series(xy), bandwidth_m=40.0, cell_m=CELL, bounds=bounds)
     assert "summing exactly" in caplog.text
     exact = _whole_grid_exact(grid, xy, np.ones(len(xy)))
@@ -176,7 +176,7 @@ def test_binned_path_is_taken_and_doubtful_cells_summed_exactly(binned_only: Non
     # binning bound is loose; the cells it cannot vouch for are summed exactly
     xy = np.vstack([np.full((200, 2), [X0 + 203.0, Y0 + 207.0]),
                     np.random.default_rng(3).uniform(0, 400, (40, 2)) + [X0, Y0]])
-    with caplog.at_level(logging.DEBUG, logger="gridmap.density"):
+    with caplog.at_level(logging.DEBUG, logger="gridmap.analysis.density"):
         grid = kde(_series(xy), bandwidth_m=100.0, cell_m=CELL, bounds=(X0 - 100, Y0 - 100, X0 + 500, Y0 + 500))
     assert "binned estimate on 3 x 3 sub-cells" in caplog.text
     assert "summed exactly where the binning error bound exceeds" in caplog.text
@@ -187,7 +187,7 @@ def test_cells_left_unsummed_are_named_in_a_warning(binned_only: None, monkeypat
     monkeypatch.setattr(density, "_REPAIR_MIN_EVALUATIONS", 0)
     xy = np.vstack([np.full((200, 2), [X0 + 203.0, Y0 + 207.0]),
                     np.random.default_rng(3).uniform(0, 400, (40, 2)) + [X0, Y0]])
-    with caplog.at_level(logging.WARNING, logger="gridmap.density"):
+    with caplog.at_level(logging.WARNING, logger="gridmap.analysis.density"):
         kde(_series(xy), bandwidth_m=100.0, cell_m=CELL, bounds=(X0 - 100, Y0 - 100, X0 + 500, Y0 + 500))
     assert re.search(r"the error bound cannot vouch for 0\.5 % at \d+ of \d+ cells", caplog.text)
 

@@ -441,8 +441,8 @@ def test_real_kde_overlay(sample) -> None:
 
 def test_real_hotspots_map(sample, tmp_path) -> None:
     reports, _rect, boundaries = sample
-    # import from the module directly (gridmap.hotspot); gridmap.hotspots is the function
-    from gridmap.hotspot import emerging_hotspots, fishnet, hotspots
+    # import from the module directly (gridmap.analysis.hotspot); gridmap.hotspots is the function
+    from gridmap.analysis.hotspot import emerging_hotspots, fishnet, hotspots
 
     cells = fishnet(boundaries["grids"], 250)
     hot = hotspots(reports, cells)

@@ -1,4 +1,4 @@
-"""Tests of gridmap.hotspot: cells, counts, neighbours, Gi*, FDR, permutations, emerging hot spots."""
+"""Tests of gridmap.analysis.hotspot: cells, counts, neighbours, Gi*, FDR, permutations, emerging hot spots."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from statsmodels.stats.multitest import multipletests
 
 from gridmap.errors import CRSError, SchemaError
 from gridmap.crs import metric_crs
-from gridmap.hotspot import (
+from gridmap.analysis.hotspot import (
     EMERGING_CATEGORIES,
     MIN_STEPS,
     categorise,
@@ -601,7 +601,7 @@ def pattern(hot_steps: str) -> tuple[int, int]:
     return hot_steps.count("H"), hot_steps.count("C")
 
 
-# Each block series is chosen so that, by the rules in gridmap.hotspot's notes, g24's significant steps follow
+# Each block series is chosen so that, by the rules in gridmap.analysis.hotspot's notes, g24's significant steps follow
 # the pattern given (a burst or a gap in month m also marks month m + 1, whose neighbourhood holds month m);
 # the trend sign is that of the block's counts (0: no significant trend expected).
 CUBES = [  # (block counts per month, background per cell and month, hot/cold steps of g24, trend, expected)

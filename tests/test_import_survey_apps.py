@@ -20,7 +20,7 @@ from shapely.geometry import Point
 
 from gridmap.cli import main
 from gridmap.io._base import ReadResult, quarantine_frame
-from gridmap.records import prepare
+from gridmap.io.records import prepare
 from gridmap.storage import open_workspace
 
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from shapely.geometry import Point, box
 
 from gridmap.model import COLUMN_ALIASES, LAYERS
-from gridmap.records import derived_ids, prepare
+from gridmap.io.records import derived_ids, prepare
 from gridmap.storage import init_workspace, open_workspace
 from tests._imports import adds_up, rows, run_import
 

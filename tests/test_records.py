@@ -1,4 +1,4 @@
-"""Tests of gridmap.records.prepare: every record accepted typed or quarantined with its reason."""
+"""Tests of gridmap.io.records.prepare: every record accepted typed or quarantined with its reason."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from gridmap.errors import CRSError, ReadError, SchemaError
 from gridmap.crs import from_wgs84
 from gridmap.io._base import ReadResult, quarantine_frame, quarantine_row
 from gridmap.model import CATEGORIES, LAYERS
-from gridmap.records import CHINA_BOUNDS, PreparedBatch, parse_times, prepare
+from gridmap.io.records import CHINA_BOUNDS, PreparedBatch, parse_times, prepare
 
 YULIN = (109.73, 38.29)
 NOW = pd.Timestamp("2025-03-10 12:00", tz="Asia/Shanghai")
@@ -83,7 +83,7 @@ def test_accepted_has_model_columns_in_order_typed_and_fresh_index() -> None:
 def test_unknown_columns_are_kept_in_extra(caplog: pytest.LogCaptureFixture) -> None:
     records = report_rows([{}])
     records["备注甲"] = ["extra"]
-    with caplog.at_level(logging.INFO, logger="gridmap.records"):
+    with caplog.at_level(logging.INFO, logger="gridmap.io.records"):
         batch = prepare("reports", read_result(records), now=NOW)
     assert "备注甲" not in batch.accepted.columns
     assert batch.unmapped == ["备注甲"] and batch.accepted.loc[0, "extra"] == '{"备注甲": "extra"}'
@@ -319,7 +319,7 @@ def test_repair_reports_the_area_change_of_a_bow_tie(caplog: pytest.LogCaptureFi
     grids = gpd.GeoDataFrame({"grid_code": ["G1", "G2", "G3"], "community_code": ["C"] * 3},
                              geometry=[bowtie_4546(BOWTIE_LOCAL), bowtie_4546(symmetric),
                                        bowtie_4546([(0, 0), (100, 0), (100, 100), (0, 100)])], crs=4546)
-    with caplog.at_level(logging.INFO, logger="gridmap.records"):
+    with caplog.at_level(logging.INFO, logger="gridmap.io.records"):
         batch = prepare("grids", read_result(grids), repair=True)
     assert len(batch.accepted) == 3 and len(batch.quarantine) == 0
     rep = batch.repairs.set_index("_record")

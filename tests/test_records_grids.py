@@ -1,4 +1,4 @@
-"""Grid assignment by location (gridmap.records.prepare with grids=) against a brute-force search.
+"""Grid assignment by location (gridmap.io.records.prepare with grids=) against a brute-force search.
 
 For every accepted report the expected grid is found point by point with shapely: the first grid, in the
 order the grids are listed, that intersects the point (a point on a shared border, or in overlapping
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from shapely.geometry import Point, box
 
 from gridmap.io._base import ReadResult, quarantine_frame
-from gridmap.records import prepare
+from gridmap.io.records import prepare
 
 NOW = pd.Timestamp("2025-03-10 12:00", tz="Asia/Shanghai")
 X0, Y0, STEP = 109.70, 38.27, 0.01  # a lattice of 0.01-degree cells inside China

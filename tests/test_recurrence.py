@@ -1,4 +1,4 @@
-"""Tests of gridmap.recurrence: rebound rules counted by hand, a brute-force reference, sites, inputs."""
+"""Tests of gridmap.analysis.recurrence: rebound rules counted by hand, a brute-force reference, sites, inputs."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from shapely.geometry import Point, box
 from _opcount import extra_calls
 
 from gridmap.errors import CRSError, SchemaError
-from gridmap.recurrence import RECURRENCE_COLUMNS, SITE_COLUMNS, recurrences, recurring_sites
+from gridmap.analysis.recurrence import RECURRENCE_COLUMNS, SITE_COLUMNS, recurrences, recurring_sites
 from gridmap.sample import sample_boundaries, sample_reports
 from gridmap.storage import init_workspace
 
@@ -384,7 +384,7 @@ def _mode_oracle(values: list) -> object:
 @example(rows=[(0, "b"), (0, "a"), (0, "a"), (0, "b")])  # a tie: "b" was seen first
 @example(rows=[(1, None), (0, "c")])  # a label with only missing values
 def test_vectorised_mode_matches_the_per_group_reference(rows: list) -> None:
-    from gridmap.recurrence import _most_frequent_by
+    from gridmap.analysis.recurrence import _most_frequent_by
 
     frame = pd.DataFrame({"label": [r[0] for r in rows], "category": pd.Series([r[1] for r in rows], dtype=object)})
     labels = sorted({r[0] for r in rows})

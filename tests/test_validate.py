@@ -1,4 +1,4 @@
-"""Tests of gridmap.validate: gaps, overlaps, slivers and the rest, on hand-made grids near Yulin.
+"""Tests of gridmap.analysis.validate: gaps, overlaps, slivers and the rest, on hand-made grids near Yulin.
 
 The layout (metres in EPSG:4546, CGCS2000 Gauss-Kruger CM 111E, offsets from X0, Y0):
 
@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from shapely.geometry import Polygon, box
 
 from gridmap.errors import CRSError, SchemaError
-from gridmap.validate import PROBLEM_KINDS, GridCheck, validate_grids
+from gridmap.analysis.validate import PROBLEM_KINDS, GridCheck, validate_grids
 
 X0, Y0 = 388800.0, 4240400.0
 C1, C2, C3 = "610802001001", "610802001002", "610802001003"

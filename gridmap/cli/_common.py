@@ -90,7 +90,7 @@ def _require_positive_metres(option: str, value: float | None) -> None:
 def _date_text(text: str) -> str:
     """An argparse type: `text` unchanged when it is a date or time, else the reason (``argument --from: ...``)."""
     # deferred: pandas, loaded only when a date is given
-    from gridmap.selection import as_time
+    from gridmap.analysis.selection import as_time
 
     try:
         as_time(text)
@@ -163,7 +163,7 @@ def _is_illustrative(ws: Workspace) -> bool:
 def _reports_in(ws: Workspace, args: argparse.Namespace) -> Any:
     """The workspace's reports in [--from, --to), of the --category given, with a time."""
     # deferred: pandas
-    from gridmap.selection import select_reports
+    from gridmap.analysis.selection import select_reports
 
     return select_reports(ws.read_layer("reports"), start=args.date_from, end=args.date_to,
                           categories=getattr(args, "category", None))

@@ -25,7 +25,7 @@ from gridmap.cli._common import (
 from gridmap.formatting import format_percent, is_missing, no_data
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gridmap.coverage import CoverageResult
+    from gridmap.analysis.coverage import CoverageResult
     from gridmap.storage import Workspace
 
 
@@ -83,7 +83,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     # deferred: GeoPandas
-    from gridmap.validate import validate_grids
+    from gridmap.analysis.validate import validate_grids
 
     territory = None if args.territory == "layers" else args.territory
     with _open_workspace(args.workspace) as ws:
@@ -115,7 +115,7 @@ def _print_validation(check: Any) -> None:
 
 def _cmd_coverage(args: argparse.Namespace) -> int:
     # deferred: GeoPandas and SciPy
-    from gridmap.coverage import sweep_coverage
+    from gridmap.analysis.coverage import sweep_coverage
 
     _require_positive_metres("--radius", args.radius)
     _check_page_options(args)
@@ -142,7 +142,7 @@ def _grid_label(name: Any, code: Any) -> str:
 
 def _print_coverage(result: CoverageResult, *, lang: str = "zh") -> None:
     # deferred: GeoPandas and SciPy
-    from gridmap.coverage import overall_coverage
+    from gridmap.analysis.coverage import overall_coverage
 
     grids = result.grids
     stats = result.stats
@@ -232,7 +232,7 @@ def _cmd_heatmap(args: argparse.Namespace) -> int:
 def _recurring_reports(reports: Any, fixes: Any) -> Any:
     """The reports that are part of a recurrence (--recurring-only); refused without rectifications."""
     # deferred: GeoPandas and SciPy
-    from gridmap.recurrence import recurrences
+    from gridmap.analysis.recurrence import recurrences
 
     if len(fixes) == 0:
         raise GridmapError("--recurring-only needs rectifications: the workspace has none, so no rebound can be "
@@ -245,9 +245,9 @@ def _recurring_reports(reports: Any, fixes: Any) -> Any:
 
 def _compute_heat(args: argparse.Namespace, reports: Any, layers: dict[str, Any]) -> _Heat:
     # deferred: GeoPandas and SciPy
-    from gridmap.density import kde
-    from gridmap.recurrence import recurring_sites
-    from gridmap.selection import period_months
+    from gridmap.analysis.density import kde
+    from gridmap.analysis.recurrence import recurring_sites
+    from gridmap.analysis.selection import period_months
 
     fixes = layers["rectifications"]
     density = kde(reports, bandwidth_m=args.bandwidth, cell_m=args.cell, kernel=args.kernel)
@@ -298,7 +298,7 @@ def _write_heat_outputs(args: argparse.Namespace, heat: _Heat, layers: dict[str,
 def _hotspot_cells(ws: Workspace, kind: str, size: float) -> tuple[Any, str]:
     """The cells to count in (--cells) and the name of their id column."""
     # deferred: GeoPandas and SciPy
-    from gridmap.hotspot import fishnet, hexagons
+    from gridmap.analysis.hotspot import fishnet, hexagons
 
     if kind == "grids":
         return ws.read_layer("grids"), "grid_code"
@@ -312,7 +312,7 @@ def _hotspot_cells(ws: Workspace, kind: str, size: float) -> tuple[Any, str]:
 
 def _cmd_hotspots(args: argparse.Namespace) -> int:
     # deferred: GeoPandas and SciPy
-    from gridmap.hotspot import emerging_hotspots, hotspots
+    from gridmap.analysis.hotspot import emerging_hotspots, hotspots
 
     _require_positive_metres("--size", args.size)
     _check_page_options(args)

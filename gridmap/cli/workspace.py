@@ -97,7 +97,7 @@ def _cmd_alias(args: argparse.Namespace) -> int:
     """Store header mappings of a layer in the workspace, or list the stored ones."""
     # deferred: GeoPandas; and gridmap.model (dataclasses, inspect) would add ~10 ms to every `gridmap` run
     from gridmap.model import layer_spec
-    from gridmap.records import check_column_map
+    from gridmap.io.records import check_column_map
 
     if args.layer is not None and "=" in args.layer:
         raise GridmapError(f"{args.layer!r} is a mapping, not a layer: gridmap alias WORKSPACE LAYER HEADER=COLUMN")
@@ -151,7 +151,7 @@ def _cmd_quarantine(args: argparse.Namespace) -> int:
 
 def _retry_quarantine(args: argparse.Namespace) -> int:
     # deferred: pandas
-    from gridmap.retry import retry_quarantine
+    from gridmap.io.retry import retry_quarantine
 
     summary = retry_quarantine(args.workspace, layer=args.layer)
     _out(json.dumps(summary.to_dict(), ensure_ascii=False) if args.json else summary.describe())

@@ -1,6 +1,6 @@
 """A folium map of sweep coverage: grids by coverage class, covered ground, dead corners and targets.
 
-The map draws a :class:`gridmap.coverage.CoverageResult`; it computes nothing
+The map draws a :class:`gridmap.analysis.coverage.CoverageResult`; it computes nothing
 but colours and labels. It shows coverage as *area*: no individual track and no
 inspector's name reaches the page (whereabouts are sensitive personal data,
 BAD-INPUTS.md case 12), and no phone number either. Every user string is escaped
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import pandas as pd
 
-from gridmap.coverage import overall_coverage
+from gridmap.analysis.coverage import overall_coverage
 from gridmap.maps.common import (
     finish,
     for_web,
@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import folium
     import geopandas as gpd
 
-    from gridmap.coverage import CoverageResult
+    from gridmap.analysis.coverage import CoverageResult
 
 __all__ = ["coverage_map", "LABELS"]
 
@@ -289,7 +289,7 @@ def coverage_map(
 
     Parameters
     ----------
-    result : gridmap.coverage.CoverageResult
+    result : gridmap.analysis.coverage.CoverageResult
         What :func:`gridmap.sweep_coverage` returned.
     demolition_zones : geopandas.GeoDataFrame, optional
         The ``demolition_zones`` layer (any CRS).

@@ -258,7 +258,7 @@ def warp_to_web(density: Any, *, shape: tuple[int, int] | None = None
 
     Parameters
     ----------
-    density : gridmap.density.DensityGrid
+    density : gridmap.analysis.density.DensityGrid
         What :func:`gridmap.kde` returned (any object with ``values``,
         ``transform``, ``crs``, ``bounds`` and ``cell_m``).
     shape : (int, int), optional
@@ -456,7 +456,7 @@ def heatmap_map(
 
     Parameters
     ----------
-    density : gridmap.density.DensityGrid
+    density : gridmap.analysis.density.DensityGrid
         What :func:`gridmap.kde` returned, in reports per km² over the whole period.
     sites : geopandas.GeoDataFrame, optional
         What :func:`gridmap.recurring_sites` returned.

@@ -21,7 +21,7 @@ import shapely
 from pyproj import CRS, Transformer
 
 from gridmap.errors import SchemaError
-from gridmap.coverage import overall_coverage
+from gridmap.analysis.coverage import overall_coverage
 from gridmap.crs import metric_crs, require_crs
 from gridmap.formatting import format_percent, is_missing
 from gridmap.maps.coverage import COLOURS, labels_for
@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.font_manager import FontProperties
     from matplotlib.path import Path as MplPath
 
-    from gridmap.coverage import CoverageResult
+    from gridmap.analysis.coverage import CoverageResult
 
 __all__ = ["coverage_png", "nice_scale_length"]
 
@@ -379,7 +379,7 @@ def coverage_png(
 
     Parameters
     ----------
-    result : gridmap.coverage.CoverageResult
+    result : gridmap.analysis.coverage.CoverageResult
         What :func:`gridmap.sweep_coverage` returned.
     path : str or os.PathLike
         The PNG file to write (its folder must exist); overwritten.

@@ -153,7 +153,7 @@ def heatmap_png(
 
     Parameters
     ----------
-    density : gridmap.density.DensityGrid
+    density : gridmap.analysis.density.DensityGrid
         What :func:`gridmap.kde` returned.
     path : str or os.PathLike
         The PNG file to write; overwritten.

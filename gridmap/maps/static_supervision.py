@@ -48,7 +48,7 @@ CHART_LABELS: Mapping[str, Mapping[str, str]] = {
                       "that week), not 0",
            "illustrative": "illustrative data, not surveyed boundaries"},
 }
-#: The chart's panels: the column of :func:`gridmap.supervision.weekly_figures` each draws, and its label key.
+#: The chart's panels: the column of :func:`gridmap.analysis.supervision.weekly_figures` each draws, and its label key.
 CHART_PANELS: Mapping[str, str] = {"rectification_rate": "rect", "coverage_ratio": "cover"}
 
 # Colour-blind-safe qualitative palette (Okabe & Ito 2008, "Color Universal Design"), then greys.
@@ -60,7 +60,7 @@ def _units(weekly: pd.DataFrame) -> tuple[str, list[tuple[str, str]]]:
     """The unit column and the (key, label) of every unit, in key order."""
     key = next((c for c in ("community_code", "grid_code", "cadre") if c in weekly.columns), None)
     if key is None or "week_start" not in weekly.columns:
-        raise SchemaError("expected the table of gridmap.supervision.weekly_figures (week_start and a unit column)")
+        raise SchemaError("expected the table of gridmap.analysis.supervision.weekly_figures (week_start and a unit column)")
     names = weekly.drop_duplicates(key).set_index(key)
     labels = []
     for code in sorted(names.index.astype(str)):
@@ -75,7 +75,7 @@ def supervision_chart_data(weekly: pd.DataFrame, *, lang: str = "zh") -> pd.Data
     Parameters
     ----------
     weekly : pandas.DataFrame
-        The table of :func:`gridmap.supervision.weekly_figures`.
+        The table of :func:`gridmap.analysis.supervision.weekly_figures`.
     lang : {"zh", "en"}
         Language of the ``shown`` text of a missing value.
 
@@ -178,7 +178,7 @@ def _check(weekly: Any, lang: str, layout: str = "wide") -> None:
     if layout not in _LAYOUTS:
         raise SchemaError(f"layout must be 'wide' or 'tall', got {layout!r}")
     if not isinstance(weekly, pd.DataFrame) or len(weekly) == 0:
-        raise SchemaError("no weekly figures to draw: compute them with gridmap.supervision.weekly_figures")
+        raise SchemaError("no weekly figures to draw: compute them with gridmap.analysis.supervision.weekly_figures")
 
 
 def supervision_figure(weekly: pd.DataFrame, *, lang: str = "zh", illustrative: bool = False, dpi: float = 110,
@@ -191,7 +191,7 @@ def supervision_figure(weekly: pd.DataFrame, *, lang: str = "zh", illustrative: 
     Examples
     --------
     >>> import gridmap
-    >>> from gridmap.supervision import weekly_figures
+    >>> from gridmap.analysis.supervision import weekly_figures
     >>> w = weekly_figures(gridmap.sample_layers(n_reports=300, track_days=1), end="2025-03-10", weeks=2)
     >>> len(supervision_figure(w).axes)
     2
@@ -210,7 +210,7 @@ def supervision_chart_png_bytes(weekly: pd.DataFrame, *, lang: str = "zh", illus
     Examples
     --------
     >>> import gridmap
-    >>> from gridmap.supervision import weekly_figures
+    >>> from gridmap.analysis.supervision import weekly_figures
     >>> w = weekly_figures(gridmap.sample_layers(n_reports=300, track_days=1), end="2025-03-10", weeks=2)
     >>> supervision_chart_png_bytes(w)[:8]
     b'\\x89PNG\\r\\n\\x1a\\n'
@@ -229,7 +229,7 @@ def supervision_png(weekly: pd.DataFrame, path: str | PathLike[str], *, lang: st
     Parameters
     ----------
     weekly : pandas.DataFrame
-        The table of :func:`gridmap.supervision.weekly_figures`.
+        The table of :func:`gridmap.analysis.supervision.weekly_figures`.
     path : str or os.PathLike
         The PNG file; overwritten.
     lang : {"zh", "en"}
@@ -250,7 +250,7 @@ def supervision_png(weekly: pd.DataFrame, path: str | PathLike[str], *, lang: st
     --------
     >>> import tempfile, pathlib
     >>> import gridmap
-    >>> from gridmap.supervision import weekly_figures
+    >>> from gridmap.analysis.supervision import weekly_figures
     >>> w = weekly_figures(gridmap.sample_layers(n_reports=300, track_days=1), end="2025-03-10", weeks=3)
     >>> out = supervision_png(w, pathlib.Path(tempfile.mkdtemp()) / "weekly.png", illustrative=True)
     >>> out.read_bytes()[:4]

@@ -3,7 +3,7 @@
 The page holds, side by side, the sweep-coverage map of the period
 (:func:`gridmap.sweep_coverage`), the density of the period's reports in
 reports per km² per month (:func:`gridmap.kde`, divided by
-:func:`gridmap.selection.period_months`) and a per-community table (grids,
+:func:`gridmap.analysis.selection.period_months`) and a per-community table (grids,
 coverage, dead corners, reports, rectified share); a title, the period, a
 legend, scale bars, north arrows and, for the sample, an "illustrative data"
 mark. It is drawn with the helpers of :mod:`gridmap.maps.static` and
@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 
 from gridmap.errors import GridmapError, SchemaError
-from gridmap.coverage import overall_coverage, sweep_coverage
+from gridmap.analysis.coverage import overall_coverage, sweep_coverage
 from gridmap.crs import metric_crs
-from gridmap.density import kde
+from gridmap.analysis.density import kde
 from gridmap.formatting import format_percent, is_missing, no_data
 from gridmap.maps.coverage import labels_for as coverage_labels
 from gridmap.maps.density import DENSITY_CMAP, FLOOR_FRACTION, number_text, units_text
@@ -43,7 +43,7 @@ from gridmap.maps.static import (
     sized_font,
 )
 from gridmap.maps.static_density import draw_heat_layers, lonlat_centre
-from gridmap.selection import as_time, period_months, select_reports
+from gridmap.analysis.selection import as_time, period_months, select_reports
 from gridmap.storage import read_layers
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,8 +51,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
     from matplotlib.font_manager import FontProperties
 
-    from gridmap.coverage import CoverageResult
-    from gridmap.density import DensityGrid
+    from gridmap.analysis.coverage import CoverageResult
+    from gridmap.analysis.density import DensityGrid
     from gridmap.storage import Workspace
 
 __all__ = ["briefing", "community_table", "rectified_share", "rectified_known", "A4_LANDSCAPE_IN"]
@@ -139,7 +139,7 @@ def community_table(
 
     Parameters
     ----------
-    coverage : gridmap.coverage.CoverageResult
+    coverage : gridmap.analysis.coverage.CoverageResult
         What :func:`gridmap.sweep_coverage` returned for the period.
     reports : pandas.DataFrame, optional
         The period's reports (``grid_code``, ``status``; reports without a grid
@@ -157,7 +157,7 @@ def community_table(
         ``dead_corners`` (NaN with the coverage unknown), ``reports``, ``rectified_ratio`` (reports rectified or
         verified over reports; NaN without reports or when `rectified_known`
         is False), sorted by code. ``coverage_ratio`` is NaN when the coverage
-        used no GPS fix (:func:`gridmap.coverage.overall_coverage` is NaN). No
+        used no GPS fix (:func:`gridmap.analysis.coverage.overall_coverage` is NaN). No
         personal column.
 
     Examples

@@ -32,7 +32,7 @@ from gridmap.maps.static_supervision import supervision_chart_png_bytes
 if TYPE_CHECKING:  # pragma: no cover
     import folium
 
-    from gridmap.coverage import CoverageResult
+    from gridmap.analysis.coverage import CoverageResult
     from gridmap.maps.assets import AssetCache
 
 __all__ = ["page_html", "save_page", "check_assets", "shareable", "shareable_coverage", "chart_html",

@@ -50,10 +50,10 @@ import numpy as np
 import pandas as pd
 
 from gridmap.errors import GridmapError
-from gridmap.coverage import overall_coverage, sweep_coverage
-from gridmap.density import kde
+from gridmap.analysis.coverage import overall_coverage, sweep_coverage
+from gridmap.analysis.density import kde
 from gridmap.formatting import format_percent
-from gridmap.hotspot import hexagons, hotspots
+from gridmap.analysis.hotspot import hexagons, hotspots
 from gridmap.maps import coverage as cov
 from gridmap.maps.basemaps import add_basemap, shift_latlon, to_display_crs
 from gridmap.maps.common import for_web, pick_labels, time_text
@@ -72,16 +72,16 @@ from gridmap.model import REPORT_STATUSES, category_label
 from gridmap.pages.briefing import _cell_texts, _period_text, community_table, rectified_known
 from gridmap.pages.common import chart_html, check_assets, page_html, save_page, shareable
 from gridmap.pages.common import shareable_coverage
-from gridmap.recurrence import recurring_sites
-from gridmap.selection import as_time, period_months, select_reports
-from gridmap.supervision import weekly_figures
+from gridmap.analysis.recurrence import recurring_sites
+from gridmap.analysis.selection import as_time, period_months, select_reports
+from gridmap.analysis.supervision import weekly_figures
 from gridmap.storage import read_layers
 
 if TYPE_CHECKING:  # pragma: no cover
     import folium
     import geopandas as gpd
 
-    from gridmap.coverage import CoverageResult
+    from gridmap.analysis.coverage import CoverageResult
     from gridmap.maps.assets import AssetCache
     from gridmap.storage import Workspace
 

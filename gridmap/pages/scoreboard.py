@@ -28,7 +28,7 @@ from gridmap.maps.escape import html_text
 from gridmap.maps.page import finish_page
 from gridmap.model import category_label
 from gridmap.pages.common import chart_html, check_assets, page_html, shareable
-from gridmap.supervision import (
+from gridmap.analysis.supervision import (
     BY_CHOICES, Rules, ScoreboardRun, cadre_keys, run_scoreboard, scoreboard_headers, weekly_figures,
 )
 
@@ -341,11 +341,11 @@ def scoreboard_html(
     Parameters
     ----------
     workspace : Workspace, path, or dict of layers
-        As :func:`gridmap.supervision.scoreboard`. Not modified.
+        As :func:`gridmap.analysis.supervision.scoreboard`. Not modified.
     path : str or os.PathLike
         The HTML file; overwritten.
     start, end, by, deadlines, rules, lang, now
-        As :func:`gridmap.supervision.scoreboard`.
+        As :func:`gridmap.analysis.supervision.scoreboard`.
     offline : bool
         True (default): Leaflet and every asset inside the file (from the
         asset cache, see ``gridmap assets fetch``); False: linked from CDNs.
@@ -372,7 +372,7 @@ def scoreboard_html(
     AssetsMissingError
         Offline, when the asset cache lacks a file (checked before any work).
     SchemaError, GridmapError
-        As :func:`gridmap.supervision.scoreboard`.
+        As :func:`gridmap.analysis.supervision.scoreboard`.
 
     Examples
     --------

@@ -1,6 +1,6 @@
 """The spot-check page: a map of the numbered reports to check, and the printable checklist below it.
 
-The sample is drawn by :func:`gridmap.spot_check` (:mod:`gridmap.spotcheck`);
+The sample is drawn by :func:`gridmap.spot_check` (:mod:`gridmap.analysis.spotcheck`);
 this module only draws it. The page is written by the one shared page path
 (:func:`gridmap.pages.common.page_html`): offline by default, every user string
 escaped (:func:`gridmap.maps.escape.html_text`), the checklist inserted after
@@ -23,7 +23,7 @@ from gridmap.pages.common import check_assets, page_html
 
 if TYPE_CHECKING:  # pragma: no cover
     from gridmap.maps.assets import AssetCache
-    from gridmap.spotcheck import SpotCheck
+    from gridmap.analysis.spotcheck import SpotCheck
 
 __all__ = ["PAGE_LABELS", "spotcheck_html", "write_spotcheck_page"]
 

@@ -145,7 +145,7 @@ def _to_storage_time(values: pd.Series, *, name: str) -> pd.Series:
     python3-qgis, GDAL 3.6.2) shows the same, ``QDateTime`` having millisecond
     resolution. Microseconds would be silently truncated by both, with a warning per
     value. So two times less than a millisecond apart cannot both be kept under the
-    same key: :func:`gridmap.records.prepare` quarantines the later one as
+    same key: :func:`gridmap.io.records.prepare` quarantines the later one as
     ``sub_millisecond_time`` instead of letting it count as a duplicate. Read back with
     pandas (:func:`_from_storage_column`) a stored time is exactly the stored millisecond.
     """

@@ -343,7 +343,7 @@ class Workspace:
     def quarantine_with_options(self, layer: str | None = None) -> pd.DataFrame:
         """The quarantined records (of one `layer` or all) with their ``fid`` and their import's ``options``.
 
-        ``options`` is the JSON text the import logged (:func:`gridmap.importer.import_options`),
+        ``options`` is the JSON text the import logged (:func:`gridmap.io.importer.import_options`),
         missing for records quarantined before imports logged their options; what
         :func:`gridmap.retry_quarantine` needs to prepare the records again.
 
