@@ -107,9 +107,9 @@ ARROWS = {
     "pages": {"maps", "export", "analysis", "storage", "bottom"},
     "maps": {"analysis", "bottom"},
     "export": {"bottom"},
-    "analysis": {"bottom"},
-    "io": {"storage", "bottom"},
-    "storage": {"bottom"},
+    "analysis": {"export", "bottom"},
+    "io": {"storage", "sample", "bottom"},
+    "storage": {"sample", "bottom"},
     "sample": {"bottom"},
     "bottom": set(),
 }
