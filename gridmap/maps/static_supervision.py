@@ -60,7 +60,8 @@ def _units(weekly: pd.DataFrame) -> tuple[str, list[tuple[str, str]]]:
     """The unit column and the (key, label) of every unit, in key order."""
     key = next((c for c in ("community_code", "grid_code", "cadre") if c in weekly.columns), None)
     if key is None or "week_start" not in weekly.columns:
-        raise SchemaError("expected the table of gridmap.analysis.supervision.weekly_figures (week_start and a unit column)")
+        raise SchemaError("expected the table of gridmap.analysis.supervision.weekly_figures "
+                          "(week_start and a unit column)")
     names = weekly.drop_duplicates(key).set_index(key)
     labels = []
     for code in sorted(names.index.astype(str)):
