@@ -270,7 +270,7 @@ class DensityGrid:
         (32649, True, True)
         """
         import rasterio  # deferred: rasterio loads GDAL, needed only to write a GeoTIFF
-        from rasterio.crs import CRS as RioCRS  # deferred: as above
+        from rasterio.crs import CRS as RioCRS  # deferred: rasterio (GDAL), as above
 
         if dtype not in ("float32", "float64"):
             raise SchemaError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
