@@ -5,6 +5,12 @@ the zoom), :func:`kde` estimates a density on the ground: a raster in a metric
 CRS whose values are points (or weights) per square kilometre, so that the
 raster integrates to the number of reports (the sum of the weights).
 
+The public names are here (with the choice between the two methods below); the
+machinery sits in three private modules of this room: the kernels and the exact sum
+(:mod:`~gridmap.analysis._density_kernels`), the corrected binned estimate with its
+error bound (:mod:`~gridmap.analysis._density_binned`), and the checks of the options
+and inputs (:mod:`~gridmap.analysis._density_inputs`).
+
 Kernels
 -------
 ``"quartic"``
@@ -100,22 +106,35 @@ from __future__ import annotations
 
 import logging
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
-import shapely
 from affine import Affine
-from scipy import fft as sp_fft
 
+from gridmap.analysis._density_binned import _binned_density, _subcells
+from gridmap.analysis._density_inputs import (
+    Bounds,  # re-exported
+    _check_kernel,
+    _grid_bounds,
+    _points_frame,
+    _positive,
+    _weighted_median,
+    _work_crs,
+    _xy_weights,
+)
+from gridmap.analysis._density_kernels import (
+    GAUSS_SUPPORT_SIGMAS,  # re-exported
+    KERNELS,
+    _direct_sum,
+    _reach,
+)
 from gridmap.errors import SchemaError
-from gridmap.crs import metric_crs, require_crs
 
 if TYPE_CHECKING:  # pragma: no cover
     from gridmap.storage import WorkspaceStore
@@ -124,24 +143,10 @@ __all__ = ["DensityGrid", "KERNELS", "kde", "default_bandwidth"]
 
 logger = logging.getLogger(__name__)
 
-#: Kernels :func:`kde` knows.
-KERNELS = ("quartic", "gaussian")
 #: Units of :attr:`DensityGrid.values` as :func:`kde` returns them.
 UNITS = "reports per km²"
-#: The Gaussian is evaluated out to this many σ.
-GAUSS_SUPPORT_SIGMAS = 5.0
 #: Default bounds reach this many σ beyond the data for the Gaussian.
 GAUSS_BOUNDS_SIGMAS = 4.0
-#: The accuracy promised: max relative error against the exact sum at cell centres...
-_TARGET_RELATIVE_ERROR = 0.005
-#: ... where the density exceeds this share of its peak.
-_PEAK_SHARE = 0.01
-#: Margin kept below the target by the error bound (floating point).
-_SAFETY = 0.9
-#: Share of the target the bound may take for evenly spread points when choosing the sub-cells.
-_UNIFORM_SHARE = 0.5
-#: Most sub-cells per cell side (odd) when the bandwidth spans few cells.
-_MAX_SUBCELLS = 7
 #: Most cells of the raster.
 _MAX_CELLS = 40_000_000
 #: Most cells of the binned estimate's computing grid (about 70 bytes each at the peak: memory below about 1 GB);
@@ -157,12 +162,9 @@ _COST_PER_FFT_CELL = 12.0
 _REPAIR_SHARE = 0.05
 #: ... and always this many kernel evaluations.
 _REPAIR_MIN_EVALUATIONS = 300_000
-_EXACT_CHUNK = 2_000_000
 #: Default cell: the shorter side of the bounds divided by this (ArcGIS's default).
 _CELLS_ON_SHORT_SIDE = 250.0
 _M2_PER_KM2 = 1e6
-
-Bounds = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)
@@ -267,8 +269,8 @@ class DensityGrid:
         ...     src.crs.to_epsg(), src.shape == g.values.shape, src.transform == g.transform
         (32649, True, True)
         """
-        import rasterio
-        from rasterio.crs import CRS as RioCRS
+        import rasterio  # deferred: rasterio loads GDAL, needed only to write a GeoTIFF
+        from rasterio.crs import CRS as RioCRS  # deferred: rasterio (GDAL), as above
 
         if dtype not in ("float32", "float64"):
             raise SchemaError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
@@ -420,154 +422,6 @@ def default_bandwidth(xy: np.ndarray, *, weights: np.ndarray | None = None) -> f
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# options and inputs
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _positive(value: Any, name: str, what: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if isinstance(value, bool) or not (math.isfinite(number) and number > 0):
-        raise SchemaError(f"{name} must be a positive number of {what}; got {value!r}")
-    return number
-
-
-def _check_kernel(kernel: Any) -> str:
-    name = str(kernel).strip().lower()
-    if name not in KERNELS:
-        raise SchemaError(f"unknown kernel {kernel!r}; choose one of: {', '.join(KERNELS)}")
-    return name
-
-
-def _points_frame(points: Any) -> gpd.GeoDataFrame | gpd.GeoSeries:
-    if isinstance(points, gpd.GeoSeries):
-        require_crs(points, what="the points")
-        return points
-    if isinstance(points, gpd.GeoDataFrame):
-        require_crs(points, what="the points")
-        return points
-    if hasattr(points, "read_layer"):
-        frame = points.read_layer("reports")
-        require_crs(frame, what="the workspace's reports")
-        return frame
-    raise SchemaError(f"kde needs a GeoDataFrame or GeoSeries of points or a workspace, got {type(points).__name__}")
-
-
-def _work_crs(frame: gpd.GeoDataFrame) -> pyproj.CRS:
-    crs = pyproj.CRS.from_user_input(frame.crs)
-    if crs.is_projected and crs.axis_info and crs.axis_info[0].unit_name in ("metre", "meter"):
-        return crs
-    return metric_crs(frame)
-
-
-def _xy_weights(frame: gpd.GeoDataFrame | gpd.GeoSeries, weights: Any,
-                crs: pyproj.CRS) -> tuple[np.ndarray, np.ndarray, int]:
-    """Metric coordinates and weights of the usable points, and the number of rows skipped."""
-    w = _weights(frame, weights)
-    geoms = np.asarray(frame.geometry.values, dtype=object)
-    coords, rows = _coordinates(geoms)
-    if len(coords) != len(geoms) or not np.array_equal(rows, np.arange(len(geoms))):
-        _refuse_non_points(geoms)
-        w = w[rows]  # missing and empty geometries have no coordinate
-    source = pyproj.CRS.from_user_input(frame.crs)
-    if source == crs and len(coords) == len(geoms):
-        return coords, w, 0  # the common case, without copies
-    x, y = coords[:, 0], coords[:, 1]
-    unusable = np.zeros(len(x), dtype=bool)
-    if source != crs:
-        x, y = pyproj.Transformer.from_crs(source, crs, always_xy=True).transform(x, y)
-        unusable |= ~(np.isfinite(x) & np.isfinite(y))
-    skipped = len(geoms) - len(x) + int(unusable.sum())
-    if skipped:
-        logger.info("kde: skipped %d of %d rows without a usable point", skipped, len(frame))
-        keep = ~unusable
-        x, y, w = x[keep], y[keep], w[keep]
-    if len(x) == 0:
-        raise SchemaError("kde got no points with a geometry; check the input (all geometries are missing or empty)")
-    return np.column_stack([x, y]), w, skipped
-
-
-def _coordinates(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Coordinates of the geometries and the position of each one's geometry, in two threads for many."""
-    if len(geoms) < 200_000:
-        return shapely.get_coordinates(geoms, return_index=True)
-    half = len(geoms) // 2
-    with ThreadPoolExecutor(max_workers=2) as pool:  # shapely releases the GIL
-        parts = list(pool.map(lambda part: shapely.get_coordinates(part, return_index=True),
-                              (geoms[:half], geoms[half:])))
-    return np.concatenate([parts[0][0], parts[1][0]]), np.concatenate([parts[0][1], parts[1][1] + half])
-
-
-def _refuse_non_points(geoms: np.ndarray) -> None:
-    kinds = shapely.get_type_id(geoms)
-    others = np.unique(kinds[kinds > 0])  # -1 is a missing geometry, 0 a point
-    if len(others):
-        found = sorted(shapely.GeometryType(int(k)).name.lower() for k in others)
-        raise SchemaError(f"kde needs points, found {', '.join(found)} geometries; take their centroids"
-                          " (gdf.geometry.centroid in a metric CRS) or representative points first")
-
-
-def _weights(frame: gpd.GeoDataFrame | gpd.GeoSeries, weights: Any) -> np.ndarray:
-    if weights is None:
-        return np.ones(len(frame))
-    if isinstance(weights, str):
-        if not isinstance(frame, gpd.GeoDataFrame) or weights not in frame.columns:
-            columns = frame.columns if isinstance(frame, gpd.GeoDataFrame) else []
-            raise SchemaError(f"weights column {weights!r} not found; columns are {', '.join(map(str, columns))}")
-        raw = frame[weights]
-    else:
-        raw = weights
-    try:
-        w = np.array(raw, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError) as exc:
-        raise SchemaError(f"weights must be numbers (one per point): {exc}") from None
-    if len(w) != len(frame):
-        raise SchemaError(f"weights has {len(w)} values for {len(frame)} points; give one weight per point")
-    bad = ~np.isfinite(w) | (w < 0)
-    if bad.any():
-        raise SchemaError(f"weights must be finite and non-negative; {int(bad.sum())} are not (first at position"
-                          f" {int(np.flatnonzero(bad)[0])}); fill or drop them first")
-    return w
-
-
-def _weighted_median(values: np.ndarray, w: np.ndarray) -> float:
-    order = np.argsort(values, kind="stable")
-    cum = np.cumsum(w[order])
-    return float(values[order][np.searchsorted(cum, cum[-1] / 2.0)])
-
-
-def _reach(kernel: str, bandwidth: float, gauss_sigmas: float) -> float:
-    return bandwidth if kernel == "quartic" else gauss_sigmas * bandwidth
-
-
-def _grid_bounds(bounds: Any, frame: gpd.GeoDataFrame, crs: pyproj.CRS, xy: np.ndarray, reach: float) -> Bounds:
-    if bounds is None:
-        lo, hi = xy.min(axis=0), xy.max(axis=0)
-        return float(lo[0] - reach), float(lo[1] - reach), float(hi[0] + reach), float(hi[1] + reach)
-    if isinstance(bounds, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        require_crs(bounds, what="the bounds")
-        box = tuple(float(v) for v in bounds.to_crs(crs).total_bounds)
-    else:
-        try:
-            values = [float(v) for v in bounds]
-        except (TypeError, ValueError):
-            values = []
-        if len(values) != 4:
-            raise SchemaError(f"bounds must be (minx, miny, maxx, maxy) in the points' CRS or a GeoDataFrame,"
-                              f" got {bounds!r}")
-        box = tuple(values)
-        source = pyproj.CRS.from_user_input(frame.crs)
-        if source != crs:
-            to_crs = pyproj.Transformer.from_crs(source, crs, always_xy=True)
-            box = to_crs.transform_bounds(box[0], box[1], box[2], box[3], densify_pts=21)
-    if not (all(math.isfinite(v) for v in box) and box[2] > box[0] and box[3] > box[1]):
-        raise SchemaError(f"bounds must have minx < maxx and miny < maxy, got {bounds!r}")
-    return float(box[0]), float(box[1]), float(box[2]), float(box[3])
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # the computation
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -606,286 +460,3 @@ def _density(xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float, cell:
     values = _binned_density(xy, w, kernel, bandwidth, cell, sub, pad, x0=minx, y1=maxy, shape=(rows, cols),
                              budget=budget)
     return values * _M2_PER_KM2, (minx, miny, maxx, maxy)
-
-
-# -- the error bound of the corrected binned estimate --------------------------------------------------------------
-#
-# A point p with weight w is shared bilinearly between the four nodes n_i of its sub-cell (step h, fractions
-# fx, fy), and its second moments mx = w·fx(1−fx)·h²/2 and my = w·fy(1−fy)·h²/2 are shared the same way. The
-# estimate at c is Σ b_i [K(c − n_i) − mx K_xx(c − n_i) − my K_yy(c − n_i)]. Taylor's theorem about c − p: the
-# first-order terms cancel, the second-order ones are exactly mx K_xx + my K_yy (mixed terms cancel), so what
-# is left is the third-order term f(1−f)(1−2f)h³/6 · K_xxx (≤ 0.0161 h³ |K_xxx|, and the same in y; the mixed
-# third-order terms cancel), the fourth-order remainder and the interpolation error of the correction. All of
-# these are bounded by maxima of the kernel's derivatives over the square c − n ± h, which holds p and its
-# four nodes, so Σ_n binned(n) · E(c − n) bounds the error at c. Where that square straddles the edge of the
-# quartic's support (its second derivative jumps there), the bound is the plain one of linear interpolation,
-# h²/8 · max(|K_xx| + |K_yy|), for the estimate and again for the correction.
-
-_THIRD_ORDER = 0.0161  # max over f of f(1 − f)|1 − 2f| / 6 = √3 / 108
-
-
-def _error_bound_at(kernel: str, bandwidth: float, h: float, d: np.ndarray) -> np.ndarray:
-    """Bound on the corrected binned estimate's error (per m², unit weight) at node-to-centre distance `d`."""
-    lo = np.maximum(d - math.sqrt(2.0) * h, 0.0)
-    hi = d + math.sqrt(2.0) * h
-    if kernel == "quartic":
-        r = bandwidth
-        a = 3.0 / (math.pi * r * r)
-        third: Any = _THIRD_ORDER * h ** 3 * 24.0 * math.sqrt(2.0) * a * np.minimum(hi, r) / r ** 4
-        fourth: Any = 5.0 * a * h ** 4 / r ** 4  # an array in the Gaussian branch
-        band = 2.0 * a * h * h / (r * r)
-        return np.where(hi < r, third + fourth, np.where(lo < r, band, 0.0))
-    sigma = bandwidth
-    t = hi / sigma
-    kmax = np.exp(-lo * lo / (2.0 * sigma * sigma)) / (2.0 * math.pi * sigma * sigma)
-    third = _THIRD_ORDER * h ** 3 * kmax / sigma ** 3 * 2.0 * (t ** 3 + 3.0 * t)
-    quad = (t ** 4 + 6.0 * t * t + 3.0, (t ** 3 + 3.0 * t) * t, (t * t + 1.0) ** 2)
-    taylor = (2.0 * quad[0] + 8.0 * quad[1] + 6.0 * quad[2]) / 24.0
-    fourth = h ** 4 * kmax / sigma ** 4 * (taylor + (quad[0] + quad[2]) / 32.0)
-    cut = GAUSS_SUPPORT_SIGMAS * sigma
-    jump = math.exp(-GAUSS_SUPPORT_SIGMAS ** 2 / 2.0) / (2.0 * math.pi * sigma * sigma)
-    straddle = (lo < cut) & (hi >= cut)
-    second = h * h / 4.0 * kmax / sigma ** 2 * 2.0 * (t * t + 1.0)
-    return np.where(lo >= cut, 0.0, third + fourth + straddle * (jump + second))
-
-
-def _uniform_bound(kernel: str, bandwidth: float, h: float) -> float:
-    """Relative error bound where the points are spread evenly: the integral of the bound over the plane."""
-    reach = _reach(kernel, bandwidth, GAUSS_SUPPORT_SIGMAS) + 2.0 * h
-    d = (np.arange(4000) + 0.5) * (reach / 4000)
-    return float(np.sum(_error_bound_at(kernel, bandwidth, h, d) * 2.0 * math.pi * d) * (reach / 4000))
-
-
-def _subcells(kernel: str, bandwidth: float, cell: float) -> int | None:
-    """Fewest (odd) sub-cells per cell side whose error bound for evenly spread points is well within the target.
-
-    None when even :data:`_MAX_SUBCELLS` are not enough: then the kernel is summed exactly.
-    """
-    for sub in range(1, _MAX_SUBCELLS + 1, 2):
-        if _uniform_bound(kernel, bandwidth, cell / sub) <= _UNIFORM_SHARE * _TARGET_RELATIVE_ERROR:
-            return sub
-    return None
-
-
-# -- the binned FFT estimate ---------------------------------------------------------------------------------------
-
-
-def _binned_density(xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float, cell: float, sub: int, pad: int,
-                    *, x0: float, y1: float, shape: tuple[int, int], budget: float) -> np.ndarray:
-    """Corrected binned estimate per m² at the cell centres; cells its error bound cannot vouch for summed exactly."""
-    rows, cols = shape
-    h = cell / sub
-    grids = _linear_binning(xy, w, x0=x0 - pad * h, y1=y1 + pad * h, step=h,
-                            shape=(rows * sub + 2 * pad, cols * sub + 2 * pad))
-    offsets = np.arange(-pad, pad + 1, dtype=np.float64) * h
-    dy, dx = offsets[:, None], offsets[None, :]
-    k, kxx, kyy = _kernel_and_second_derivatives(kernel, bandwidth, dx, dy)
-    # circular convolution of the binned grid's own size: its wrap-around reaches only the first 2 pad outputs
-    fshape = [sp_fft.next_fast_len(n, real=True) for n in grids[0].shape]
-    binned = sp_fft.rfft2(grids[0], fshape)
-    spectrum = binned * _small_rfft2(k, fshape)
-    spectrum -= sp_fft.rfft2(grids[1], fshape) * _small_rfft2(kxx, fshape)
-    spectrum -= sp_fft.rfft2(grids[2], fshape) * _small_rfft2(kyy, fshape)
-    del grids
-    first = 2 * pad + sub // 2
-    take = (slice(first, first + rows * sub, sub), slice(first, first + cols * sub, sub))
-    dens = sp_fft.irfft2(spectrum, fshape)[take]
-    del spectrum
-    bound = _bound_grid(binned, fshape, kernel, bandwidth, h, pad, take)
-    # FFT round-off: relative to the largest value, far below the bound's own scale
-    bound = np.abs(bound) + 1e-12 * float(np.abs(dens).max(initial=0.0))
-    dens = _repair(dens, bound, xy, w, kernel, bandwidth, cell, x0=x0, y1=y1, budget=budget)
-    return np.ascontiguousarray(np.maximum(dens, 0.0), dtype=np.float64)
-
-
-def _small_rfft2(kernel_grid: np.ndarray, fshape: list[int]) -> np.ndarray:
-    """``rfft2(kernel_grid, fshape)`` for a grid much smaller than `fshape`: its rows first, then the columns."""
-    return sp_fft.fft(sp_fft.rfft(kernel_grid, n=fshape[1], axis=1), n=fshape[0], axis=0)
-
-
-def _bound_grid(spectrum: np.ndarray, fshape: list[int], kernel: str, bandwidth: float, h: float, pad: int,
-                take: tuple[slice, slice]) -> np.ndarray:
-    """The error bound at the cell centres: the binned weights (their spectrum) convolved with the bound."""
-    offsets = np.arange(-pad, pad + 1, dtype=np.float64) * h
-    bound_kernel = _error_bound_at(kernel, bandwidth, h, np.sqrt(offsets[:, None] ** 2 + offsets[None, :] ** 2))
-    return sp_fft.irfft2(spectrum * _small_rfft2(bound_kernel, fshape), fshape)[take]
-
-
-def _repair(dens: np.ndarray, bound: np.ndarray, xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float,
-            cell: float, *, x0: float, y1: float, budget: float) -> np.ndarray:
-    """Sum the kernel exactly at the cells where the bound does not keep the estimate within the target.
-
-    The most doubtful cells first, up to `budget` kernel evaluations; a warning names the cells left over.
-    """
-    floor = _PEAK_SHARE * float(np.max(dens - bound, initial=0.0))
-    doubtful = (dens + bound >= floor) & (bound > _TARGET_RELATIVE_ERROR * _SAFETY * (dens - bound))
-    if not doubtful.any():
-        return dens
-    rr, cc = np.nonzero(doubtful)
-    ratio = bound[rr, cc] / np.maximum(dens[rr, cc] - bound[rr, cc], 1e-300)
-    order = np.argsort(-ratio, kind="stable")
-    rr, cc, ratio = rr[order], cc[order], ratio[order]
-    cells = _CellWindows(xy, kernel, bandwidth, cell, x0=x0, y1=y1, shape=dens.shape)
-    cost = np.cumsum(cells.window_sums(cells.counts(), rr, cc))
-    fixed = int(np.searchsorted(cost, budget, side="right"))
-    out = dens.copy()
-    if fixed:
-        out[rr[:fixed], cc[:fixed]] = cells.exact_sums(xy, w, rr[:fixed], cc[:fixed])
-    logger.debug("kde: %d of %d cells summed exactly where the binning error bound exceeds %.1f %%",
-                 fixed, dens.size, 100 * _TARGET_RELATIVE_ERROR)
-    if fixed < len(rr):
-        logger.warning(
-            "kde: the error bound cannot vouch for %.1f %% at %d of %d cells above %d %% of the peak (bound up to"
-            " %.2f %%; the error itself is usually far smaller); summing them exactly would take %d more kernel"
-            " evaluations, so they keep the binned estimate. A smaller cell_m tightens the bound.",
-            100 * _TARGET_RELATIVE_ERROR, len(rr) - fixed, dens.size, round(100 * _PEAK_SHARE),
-            100 * float(ratio[fixed]), int(cost[-1] - (cost[fixed - 1] if fixed else 0)))
-    return out
-
-
-class _CellWindows:
-    """Each point's cell on the raster widened by the kernel's reach (`k` cells each side), row-major keys."""
-
-    def __init__(self, xy: np.ndarray, kernel: str, bandwidth: float, cell: float, *, x0: float, y1: float,
-                 shape: tuple[int, int]) -> None:
-        rows, cols = shape
-        self.k = int(math.ceil(_reach(kernel, bandwidth, GAUSS_SUPPORT_SIGMAS) / cell)) + 1
-        self.shape = (rows + 2 * self.k, cols + 2 * self.k)
-        self.kernel, self.bandwidth, self.cell, self.x0, self.y1 = kernel, bandwidth, cell, x0, y1
-        col = np.floor((xy[:, 0] - x0) / cell) + self.k
-        row = np.floor((y1 - xy[:, 1]) / cell) + self.k
-        near = (col >= 0) & (col < self.shape[1]) & (row >= 0) & (row < self.shape[0])
-        self.keys = np.where(near, row * self.shape[1] + col, -1).astype(np.int64)
-
-    def counts(self) -> np.ndarray:
-        """Points per widened cell."""
-        keys = self.keys[self.keys >= 0]
-        return np.bincount(keys, minlength=self.shape[0] * self.shape[1]).reshape(self.shape)
-
-    def window_sums(self, grid: np.ndarray, rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
-        """Sum of `grid` (widened) over the window of each raster cell ``(rr, cc)``."""
-        total = np.zeros((grid.shape[0] + 1, grid.shape[1] + 1))
-        total[1:, 1:] = grid.cumsum(axis=0).cumsum(axis=1)
-        span = 2 * self.k + 1
-        return total[rr + span, cc + span] - total[rr, cc + span] - total[rr + span, cc] + total[rr, cc]
-
-    def exact_sums(self, xy: np.ndarray, w: np.ndarray, rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
-        """The kernel summed over every point within reach of each raster cell ``(rr, cc)``, per m²."""
-        span = 2 * self.k + 1
-        chosen = np.zeros(self.shape)
-        chosen[rr + self.k, cc + self.k] = 1.0
-        # a widened cell matters when a chosen cell lies within k cells of it: a box sum about each widened cell
-        needed = np.zeros((self.shape[0] + 2 * span, self.shape[1] + 2 * span))
-        needed[span:-span, span:-span] = chosen
-        total = np.zeros((needed.shape[0] + 1, needed.shape[1] + 1))
-        total[1:, 1:] = needed.cumsum(axis=0).cumsum(axis=1)
-        r0 = np.arange(self.shape[0])[:, None] + span - self.k
-        c0 = np.arange(self.shape[1])[None, :] + span - self.k
-        near_chosen = (total[r0 + span, c0 + span] - total[r0, c0 + span] - total[r0 + span, c0]
-                       + total[r0, c0]) > 0.5
-        keep = np.flatnonzero((self.keys >= 0) & near_chosen.ravel()[np.maximum(self.keys, 0)])
-        order = keep[np.argsort(self.keys[keep])]
-        keys, pts, wts = self.keys[order], xy[order], w[order]
-        out = np.empty(len(rr))
-        step = max(1, 4096 // span)
-        offsets = np.arange(span)
-        for start in range(0, len(rr), step):
-            r_part, c_part = rr[start:start + step], cc[start:start + step]
-            # one run of sorted points per (cell, window row): a window row's columns are contiguous keys
-            first = ((r_part[:, None] + offsets[None, :]) * self.shape[1] + c_part[:, None]).ravel()
-            lo = np.searchsorted(keys, first, side="left")
-            counts = np.searchsorted(keys, first + span - 1, side="right") - lo
-            owner = np.repeat(np.repeat(np.arange(len(r_part)), span), counts)
-            index = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
-            dx = self.x0 + (c_part[owner] + 0.5) * self.cell - pts[index, 0]
-            dy = self.y1 - (r_part[owner] + 0.5) * self.cell - pts[index, 1]
-            values = wts[index] * _kernel_at(self.kernel, self.bandwidth, dx * dx + dy * dy)
-            out[start:start + step] = np.bincount(owner, weights=values, minlength=len(r_part))
-        return out
-
-
-def _kernel_and_second_derivatives(kernel: str, bandwidth: float, dx: np.ndarray,
-                                   dy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """K, ∂²K/∂x² and ∂²K/∂y² per m² at the offsets (dx, dy) (broadcast)."""
-    d2 = dx * dx + dy * dy
-    k = _kernel_at(kernel, bandwidth, d2)
-    b2 = bandwidth * bandwidth
-    if kernel == "quartic":
-        a = 3.0 / (math.pi * b2)
-        inside = d2 < b2
-        kxx = np.where(inside, -4.0 * a / b2 * (1.0 - (3.0 * dx * dx + dy * dy) / b2), 0.0)
-        kyy = np.where(inside, -4.0 * a / b2 * (1.0 - (dx * dx + 3.0 * dy * dy) / b2), 0.0)
-        return k, kxx, kyy
-    return k, k * (dx * dx - b2) / (b2 * b2), k * (dy * dy - b2) / (b2 * b2)
-
-
-def _direct_sum(xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float, cell: float, *, x0: float,
-                y1: float, shape: tuple[int, int], window: int) -> np.ndarray:
-    """The exact sum of every point's kernel at the cell centres of its window, per m²."""
-    rows, cols = shape
-    out = np.zeros(rows * cols)
-    steps = np.arange(window) - window // 2
-    chunk = max(1, _EXACT_CHUNK // (window * window))
-    for start in range(0, len(xy), chunk):
-        part, wp = xy[start:start + chunk], w[start:start + chunk]
-        col = np.floor((part[:, 0] - x0) / cell).astype(np.int64)[:, None, None] + steps[None, None, :]
-        row = np.floor((y1 - part[:, 1]) / cell).astype(np.int64)[:, None, None] + steps[None, :, None]
-        dx = x0 + (col + 0.5) * cell - part[:, 0, None, None]
-        dy = y1 - (row + 0.5) * cell - part[:, 1, None, None]
-        k = wp[:, None, None] * _kernel_at(kernel, bandwidth, dx * dx + dy * dy)
-        keep = (col >= 0) & (col < cols) & (row >= 0) & (row < rows) & (k > 0)
-        flat = np.broadcast_to(row * cols, keep.shape)[keep] + np.broadcast_to(col, keep.shape)[keep]
-        out += np.bincount(flat, weights=k[keep], minlength=rows * cols)
-    return out.reshape(rows, cols)
-
-
-def _linear_binning(xy: np.ndarray, w: np.ndarray, *, x0: float, y1: float, step: float,
-                    shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Weights and their second moments shared bilinearly between the four nearest cell centres (rows north first).
-
-    Returns the binned weights and the binned ``w · fx(1 − fx) · step² / 2`` and ``w · fy(1 − fy) · step² / 2``,
-    with ``fx``, ``fy`` each point's fractional position between its nodes.
-    """
-    rows, cols = shape
-    inv = 1.0 / step
-    # fractional cell-centre index, shifted by one: an extra row and column on each side catch the
-    # neighbours of edge points and are cut off at the end
-    fx = xy[:, 0] * inv
-    fx -= x0 * inv - 0.5
-    fy = xy[:, 1] * -inv
-    fy += y1 * inv + 0.5
-    if fx.size and (min(fx.min(), fy.min()) < 0 or fx.max() >= cols + 1 or fy.max() >= rows + 1):
-        inside = (fx >= 0) & (fx < cols + 1) & (fy >= 0) & (fy < rows + 1)
-        fx, fy, w = fx[inside], fy[inside], w[inside]
-    ix = fx.astype(np.int64)  # floor, as fx >= 0
-    iy = fy.astype(np.int64)
-    fx -= ix
-    fy -= iy
-    width = cols + 2
-    size = (rows + 2) * width
-    base = iy * width
-    base += ix
-    half_h2 = step * step / 2.0
-    out = []
-    for weight in (w, w * fx * (1.0 - fx) * half_h2, w * fy * (1.0 - fy) * half_h2):
-        east = weight * fx
-        west = weight - east
-        south = west * fy
-        grid = np.bincount(base, weights=west - south, minlength=size)
-        grid += np.bincount(base + width, weights=south, minlength=size)
-        np.multiply(east, fy, out=south)
-        grid += np.bincount(base + width + 1, weights=south, minlength=size)
-        east -= south
-        grid += np.bincount(base + 1, weights=east, minlength=size)
-        out.append(grid.reshape(rows + 2, width)[1:-1, 1:-1])
-    return out[0], out[1], out[2]
-
-
-def _kernel_at(kernel: str, bandwidth: float, d2: np.ndarray) -> np.ndarray:
-    """The kernel per m² at squared distances `d2` (m²); the Gaussian cut beyond 5σ."""
-    if kernel == "quartic":
-        u = 1.0 - d2 / (bandwidth * bandwidth)
-        return np.where(u > 0, 3.0 / (math.pi * bandwidth * bandwidth) * u * u, 0.0)
-    sigma2 = bandwidth * bandwidth
-    inside = d2 <= (GAUSS_SUPPORT_SIGMAS * GAUSS_SUPPORT_SIGMAS) * sigma2
-    return np.where(inside, np.exp(-d2 / (2.0 * sigma2)) / (2.0 * math.pi * sigma2), 0.0)

@@ -6,6 +6,12 @@ builds over the area), computes the Getis-Ord Gi* statistic per cell, and, over
 a space-time cube of counts, the emerging hot spot categories ArcGIS Pro
 reports.
 
+The public functions are here; their machinery sits in three private modules of
+this room: the lattice helpers and the counting (:mod:`~gridmap.analysis._hotspot_cells`),
+the neighbourhoods, Gi* and FDR (:mod:`~gridmap.analysis._hotspot_gi`), and the time
+steps, Mann-Kendall and the categories (:mod:`~gridmap.analysis._hotspot_emerging`).
+Every public name imports from here.
+
 Cells
 -----
 :func:`fishnet` and :func:`hexagons` build cells in the metric CRS chosen by
@@ -149,15 +155,41 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyproj
 import shapely
-from scipy import sparse, stats
-from scipy.spatial import cKDTree
-from shapely.geometry.base import BaseGeometry
+from scipy import stats
 
-from gridmap.errors import CRSError, SchemaError
-from gridmap.crs import metric_crs, require_crs
-from gridmap.model import DEFAULT_TZ, STORAGE_CRS
+from gridmap.analysis._hotspot_cells import (
+    _assign,
+    _cells_geometry,
+    _check_count,
+    _check_size,
+    _keep_cells,
+    _metric_area,
+    _report_points,
+)
+# the public names of the two modules below are re-exported (listed in __all__)
+from gridmap.analysis._hotspot_emerging import (
+    _INTERVALS,
+    EMERGING_CATEGORIES,
+    MIN_STEPS,
+    _as_time,
+    _period_start,
+    _space_time_z,
+    _steps,
+    _times,
+    categorise,
+    mann_kendall,
+)
+from gridmap.analysis._hotspot_gi import (
+    _check_options,
+    _log_p,
+    _permutation_p,
+    _significance,
+    fdr_reject,
+    gi_star,
+    neighbour_matrix,
+)
+from gridmap.errors import SchemaError
 
 __all__ = [
     "EMERGING_CATEGORIES",
@@ -176,71 +208,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: The emerging hot spot categories, exactly as ArcGIS Pro names them.
-EMERGING_CATEGORIES: tuple[str, ...] = tuple(
-    f"{kind} {side} spot"
-    for side in ("hot", "cold")
-    for kind in ("new", "consecutive", "intensifying", "persistent", "diminishing", "sporadic", "oscillating",
-                 "historical")
-) + ("no pattern detected",)
-#: Fewest time steps :func:`emerging_hotspots` accepts (the smallest T where a Mann-Kendall trend can be
-#: significant at 0.05: T = 5 gives Z = 2.20 for a strictly monotone series).
-MIN_STEPS = 5
-
-_BIN_LEVELS = ((3, 0.01), (2, 0.05), (1, 0.10))
-_INTERVALS = {"week": "W-SUN", "month": "M"}
-_CHUNK = 256
-
 
 # ----------------------------------------------------------------------------------------------- cells
-
-
-def _area_series(area: Any) -> gpd.GeoSeries:
-    """The area as a GeoSeries with a CRS (bare shapely geometries are taken as WGS84 lon/lat)."""
-    if isinstance(area, gpd.GeoDataFrame):
-        area = area.geometry
-    if isinstance(area, gpd.GeoSeries):
-        require_crs(area, what="the area")
-        return area
-    if isinstance(area, BaseGeometry):
-        minx, miny, maxx, maxy = area.bounds
-        if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-            raise CRSError(
-                "a bare shapely geometry is taken as WGS84 longitude/latitude, but this one's coordinates lie"
-                " outside [-180, 180] x [-90, 90]; pass gpd.GeoSeries([geom], crs='EPSG:...') with its real CRS"
-            )
-        return gpd.GeoSeries([area], crs=STORAGE_CRS)
-    raise SchemaError(f"area must be a shapely polygon, GeoSeries or GeoDataFrame, got {type(area).__name__}")
-
-
-def _check_size(size_m: float) -> float:
-    size = float(size_m)
-    if not math.isfinite(size) or size <= 0:
-        raise SchemaError(f"cell size must be a positive number of metres, got {size_m!r}")
-    return size
-
-
-def _metric_area(area: Any) -> tuple[BaseGeometry, pyproj.CRS]:
-    series = _area_series(area)
-    series = series[~(series.is_empty | series.isna())]
-    if len(series) == 0:
-        raise SchemaError("the area has no geometry: give at least one non-empty polygon")
-    crs = metric_crs(series)
-    return shapely.union_all(series.to_crs(crs).values), crs
-
-
-def _keep_cells(polys: np.ndarray, region: BaseGeometry, crs: pyproj.CRS) -> gpd.GeoDataFrame:
-    shapely.prepare(region)
-    keep = shapely.intersects(region, polys)
-    cells = polys[keep]
-    logger.debug("%d of %d lattice cells intersect the area", len(cells), len(polys))
-    frame = gpd.GeoDataFrame({"cell_id": np.arange(len(cells), dtype=np.int64)}, geometry=cells, crs=crs)
-    return frame.to_crs(STORAGE_CRS)
-
-
-def _check_count(n: int, size: float) -> None:
-    if n > 20_000_000:
-        raise SchemaError(f"{n} cells of {size:g} m would cover the area's bounds; choose a larger size_m")
 
 
 def fishnet(area: Any, size_m: float) -> gpd.GeoDataFrame:
@@ -346,286 +315,7 @@ def hexagons(area: Any, size_m: float) -> gpd.GeoDataFrame:
     return _keep_cells(polys, region, crs)
 
 
-# ----------------------------------------------------------------------------------------------- counts
-
-
-def _cells_geometry(cells: gpd.GeoDataFrame) -> np.ndarray:
-    if not isinstance(cells, gpd.GeoDataFrame):
-        raise SchemaError(f"cells must be a GeoDataFrame of polygons, got {type(cells).__name__}")
-    require_crs(cells, what="the cells")
-    geoms = cells.geometry.values
-    if len(geoms) < 3:
-        raise SchemaError(f"Gi* needs at least 3 cells, got {len(geoms)}; use smaller cells or a larger area")
-    bad = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    if bad.any():
-        raise SchemaError(f"{int(bad.sum())} cells have no geometry (positions {np.flatnonzero(bad)[:5].tolist()}"
-                          "...); drop them before the analysis")
-    return np.asarray(geoms)
-
-
-def _report_points(reports: gpd.GeoDataFrame, crs: pyproj.CRS) -> tuple[np.ndarray, np.ndarray]:
-    """Report geometries in the cells' CRS and the mask of reports that have one."""
-    if not isinstance(reports, gpd.GeoDataFrame):
-        raise SchemaError(f"reports must be a GeoDataFrame of points, got {type(reports).__name__}")
-    require_crs(reports, what="the reports")
-    geoms = np.asarray(reports.geometry.values)
-    has = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    if (~has).any():
-        logger.info("%d reports without a location skipped", int((~has).sum()))
-    pts = gpd.GeoSeries(geoms[has], crs=reports.crs).to_crs(crs).values
-    return np.asarray(pts), has
-
-
-def _assign(points: np.ndarray, cells: np.ndarray) -> np.ndarray:
-    """Position of the first cell holding each point (closure), -1 for none."""
-    tree = shapely.STRtree(cells)
-    pt_idx, cell_idx = tree.query(points, predicate="intersects")
-    out = np.full(len(points), np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(out, pt_idx, cell_idx)
-    out[out == np.iinfo(np.int64).max] = -1
-    return out
-
-
-# ----------------------------------------------------------------------------------------------- weights
-
-
-def _pairs_to_matrix(i: np.ndarray, j: np.ndarray, n: int, include_self: bool) -> sparse.csr_matrix:
-    keep = i != j
-    i, j = i[keep], j[keep]
-    if include_self:
-        i = np.concatenate([i, np.arange(n)])
-        j = np.concatenate([j, np.arange(n)])
-    m = sparse.csr_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
-    m.sum_duplicates()
-    m.data[:] = 1.0
-    return m
-
-
-def _metric_centroids(geoms: np.ndarray, crs: pyproj.CRS) -> np.ndarray:
-    series = gpd.GeoSeries(geoms, crs=crs)
-    target = metric_crs(series) if crs.is_geographic else crs
-    cent = series.to_crs(target).centroid.values
-    return shapely.get_coordinates(cent)
-
-
-def _parse_neighbours(neighbours: str) -> tuple[str, float]:
-    text = str(neighbours).strip().lower()
-    if text in ("queen", "rook"):
-        return text, 0.0
-    kind, _, value = text.partition(":")
-    try:
-        number = float(value)
-    except ValueError:
-        number = float("nan")
-    if kind in ("distance", "knn") and math.isfinite(number) and number > 0:
-        if kind == "knn" and number != int(number):
-            number = float("nan")
-        else:
-            return kind, number
-    raise SchemaError(
-        f"unknown neighbours {neighbours!r}; use 'queen', 'rook', 'distance:<metres>' (e.g. 'distance:200')"
-        " or 'knn:<k>' (e.g. 'knn:8') with a positive number"
-    )
-
-
-def neighbour_matrix(
-    cells: gpd.GeoDataFrame, *, neighbours: str = "queen", include_self: bool = True
-) -> sparse.csr_matrix:
-    """Binary spatial weights between cells, as a sparse matrix in the cells' order.
-
-    Parameters
-    ----------
-    cells : geopandas.GeoDataFrame
-        Polygons with a CRS.
-    neighbours : str
-        ``"queen"`` (share an edge or a corner), ``"rook"`` (share an edge),
-        ``"distance:<m>"`` (centroids within m metres) or ``"knn:<k>"`` (the k
-        nearest centroids; not symmetric).
-    include_self : bool
-        Put 1 on the diagonal (Gi*).
-
-    Returns
-    -------
-    scipy.sparse.csr_matrix
-        n × n, 1.0 where cell j is a neighbour of cell i.
-
-    Raises
-    ------
-    SchemaError
-        For an unknown `neighbours`.
-
-    Examples
-    --------
-    >>> from shapely.geometry import box
-    >>> cells = gpd.GeoDataFrame(geometry=[box(x, y, x + 1, y + 1) for y in range(3) for x in range(3)],
-    ...                          crs="EPSG:4546")
-    >>> w = neighbour_matrix(cells)
-    >>> int(w[4].sum()), int(w[0].sum())  # the centre has 8 neighbours + itself, a corner 3 + itself
-    (9, 4)
-    >>> int(neighbour_matrix(cells, neighbours="rook", include_self=False)[4].sum())
-    4
-    """
-    kind, number = _parse_neighbours(neighbours)
-    geoms = np.asarray(cells.geometry.values)
-    n = len(geoms)
-    if kind in ("queen", "rook"):
-        i, j = shapely.STRtree(geoms).query(geoms, predicate="intersects")
-        if kind == "rook":
-            off = i != j
-            edge = np.zeros(len(i), dtype=bool)
-            edge[off] = shapely.relate_pattern(geoms[i[off]], geoms[j[off]], "****1****")
-            i, j = i[edge], j[edge]
-        return _pairs_to_matrix(i, j, n, include_self)
-    xy = _metric_centroids(geoms, cells.crs)
-    tree = cKDTree(xy)
-    if kind == "distance":
-        pairs = tree.query_pairs(number, output_type="ndarray")
-        i = np.concatenate([pairs[:, 0], pairs[:, 1]])
-        j = np.concatenate([pairs[:, 1], pairs[:, 0]])
-        return _pairs_to_matrix(i, j, n, include_self)
-    k = min(int(number), n - 1)
-    _, idx = tree.query(xy, k=k + 1)
-    other = idx != np.arange(n)[:, None]  # with duplicate centroids the cell itself may not come first
-    other &= np.cumsum(other, axis=1) <= k
-    i = np.repeat(np.arange(n), k + 1).reshape(n, k + 1)[other]
-    return _pairs_to_matrix(i, idx[other], n, include_self)
-
-
 # ----------------------------------------------------------------------------------------------- Gi*
-
-
-def gi_star(x: np.ndarray, w: sparse.spmatrix) -> np.ndarray:
-    """Getis-Ord Gi* z-scores (standardised form, see the module notes).
-
-    Parameters
-    ----------
-    x : numpy.ndarray
-        Values (counts) of the n cells.
-    w : scipy.sparse matrix
-        n × n weights, row i holding cell i's neighbours (the diagonal included
-        for Gi*).
-
-    Returns
-    -------
-    numpy.ndarray
-        z per cell; NaN where the variance is zero (all values equal, or a
-        neighbourhood of every cell, like the middle cell below).
-
-    Examples
-    --------
-    >>> w = sparse.csr_matrix(np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]], dtype=float))
-    >>> np.round(gi_star(np.array([3.0, 1.0, 0.0]), w), 4)
-    array([ 1.069 ,     nan, -1.3363])
-    """
-    x = np.asarray(x, dtype=np.float64)
-    n = len(x)
-    mean = x.mean()
-    s = math.sqrt(max(float((x * x).mean() - mean * mean), 0.0))
-    w = sparse.csr_matrix(w, dtype=np.float64)
-    sw = np.asarray(w.sum(axis=1)).ravel()
-    sw2 = np.asarray(w.multiply(w).sum(axis=1)).ravel()
-    num = w @ x - mean * sw
-    with np.errstate(invalid="ignore", divide="ignore"):
-        den = s * np.sqrt(np.maximum(n * sw2 - sw * sw, 0.0) / (n - 1))
-        z = num / den
-    z[~np.isfinite(z) | (den <= 0)] = np.nan
-    return z
-
-
-def fdr_reject(p: np.ndarray, q: float, *, log: bool = False) -> np.ndarray:
-    """Benjamini-Hochberg decisions: which p-values are rejected at false discovery rate `q`.
-
-    Benjamini, Y. and Hochberg, Y. (1995), "Controlling the false discovery
-    rate", *J. R. Stat. Soc. B* 57(1), 289-300: with the n p-values sorted,
-    ``p_(1) <= ... <= p_(n)``, find the largest k with ``p_(k) <= k/n * q`` and
-    reject the k smallest (none when there is no such k). The same decisions as
-    statsmodels ``multipletests(p, q, method="fdr_bh")[0]``.
-
-    NaN p-values are left out (never rejected; n counts the others).
-
-    Parameters
-    ----------
-    p : numpy.ndarray
-        p-values, any shape.
-    q : float
-        The false discovery rate to control, e.g. 0.05.
-    log : bool
-        `p` holds natural logarithms of p-values (e.g. ``log 2 +
-        scipy.stats.norm.logsf(abs(z))``), compared with ``log(k/n * q)``; p-values
-        that underflow to 0.0 keep their order this way.
-
-    Returns
-    -------
-    numpy.ndarray
-        Boolean, the shape of `p`: True where rejected (significant).
-
-    Examples
-    --------
-    >>> fdr_reject(np.array([0.001, 0.5, 0.02, 0.03]), 0.05).tolist()
-    [True, False, True, True]
-    >>> fdr_reject(np.array([0.0, 0.0, 0.9]), 0.05).tolist()  # p = 0 is the strongest evidence, not "none"
-    [True, True, False]
-    >>> fdr_reject(np.array([0.2, np.nan, 0.5]), 0.05).tolist()
-    [False, False, False]
-    """
-    values = np.asarray(p, dtype=np.float64)
-    flat = values.ravel()
-    known = np.flatnonzero(~np.isnan(flat))
-    order = known[np.argsort(flat[known], kind="stable")]
-    n = len(order)
-    out = np.zeros(flat.shape, dtype=bool)
-    if n == 0:
-        return out.reshape(values.shape)
-    critical = np.arange(1, n + 1) / float(n) * q
-    if log:
-        with np.errstate(divide="ignore"):
-            critical = np.log(critical)
-    ok = np.flatnonzero(flat[order] <= critical)
-    if len(ok):
-        out[order[:ok[-1] + 1]] = True
-    return out.reshape(values.shape)
-
-
-def _log_p(z: np.ndarray) -> np.ndarray:
-    """Natural log of the two-sided normal p of each z (finite however large |z|; NaN for NaN)."""
-    return math.log(2.0) + stats.norm.logsf(np.abs(z))
-
-
-def _significance(z: np.ndarray, *, alpha: float, fdr: bool) -> tuple[np.ndarray, np.ndarray]:
-    """``significant`` at alpha and ``gi_bin`` -3..3, ArcGIS's way (FDR decisions per level when fdr)."""
-    log_p = _log_p(z)
-    known = ~np.isnan(log_p)
-
-    def hit(level: float) -> np.ndarray:
-        if fdr:
-            return fdr_reject(log_p, level, log=True)
-        return known & (log_p < math.log(level))
-
-    bins = np.zeros(len(z), dtype=np.int64)
-    for value, level in reversed(_BIN_LEVELS):
-        bins[hit(level)] = value
-    bins = bins * np.sign(np.nan_to_num(z)).astype(np.int64)
-    return hit(alpha), bins
-
-
-def _permutation_p(x: np.ndarray, w: sparse.csr_matrix, permutations: int, seed: int) -> np.ndarray:
-    """Folded pseudo p-values by conditional randomisation (binary weights)."""
-    n = len(x)
-    rng = np.random.default_rng(seed)
-    diag = w.diagonal()
-    k = np.asarray(w.sum(axis=1)).ravel().astype(np.int64) - (diag > 0)
-    kmax = int(k.max()) if n else 0
-    draws = np.stack([rng.choice(n - 1, size=kmax, replace=False) for _ in range(permutations)])
-    observed = w @ x
-    larger = np.zeros(n)
-    for start in range(0, n, _CHUNK):
-        rows = np.arange(start, min(start + _CHUNK, n))
-        idx = draws[None, :, :] + (draws[None, :, :] >= rows[:, None, None])  # skip the cell itself
-        vals = x[idx] * (np.arange(kmax)[None, None, :] < k[rows, None, None])
-        sims = vals.sum(axis=2) + (diag[rows] * x[rows])[:, None]
-        larger[rows] = (sims >= observed[rows, None] - 1e-9).sum(axis=1)
-    larger = np.minimum(larger, permutations - larger)
-    return (larger + 1.0) / (permutations + 1.0)
 
 
 def hotspots(
@@ -715,42 +405,7 @@ def hotspots(
     return out
 
 
-def _check_options(*, alpha: float, permutations: int = 0) -> None:
-    if not 0 < float(alpha) < 1:
-        raise SchemaError(f"alpha must lie strictly between 0 and 1, got {alpha!r}")
-    if int(permutations) < 0 or int(permutations) != permutations:
-        raise SchemaError(f"permutations must be a whole number >= 0, got {permutations!r}")
-
-
 # ----------------------------------------------------------------------------------------------- time
-
-
-def _times(reports: gpd.GeoDataFrame) -> pd.Series:
-    if "reported_at" not in reports.columns:
-        raise SchemaError("reports need a 'reported_at' column of times for the space-time analysis")
-    t = pd.to_datetime(reports["reported_at"])
-    if t.dt.tz is None:
-        t = t.dt.tz_localize(DEFAULT_TZ)
-    return t.dt.tz_convert(DEFAULT_TZ)
-
-
-def _period_start(t: pd.Series | pd.Timestamp, interval: str) -> Any:
-    freq = _INTERVALS[interval]
-    if isinstance(t, pd.Timestamp):
-        return _period_start(pd.Series([t]), interval).iloc[0]
-    naive = t.dt.tz_localize(None)
-    return naive.dt.to_period(freq).dt.start_time.dt.tz_localize(DEFAULT_TZ)
-
-
-def _as_time(value: Any) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    return ts.tz_localize(DEFAULT_TZ) if ts.tzinfo is None else ts.tz_convert(DEFAULT_TZ)
-
-
-def _steps(first: pd.Timestamp, last: pd.Timestamp, interval: str) -> list[pd.Timestamp]:
-    freq = "W-MON" if interval == "week" else "MS"
-    naive = pd.date_range(first.tz_localize(None), last.tz_localize(None), freq=freq)
-    return [ts.tz_localize(DEFAULT_TZ) for ts in naive]
 
 
 def space_time_cube(
@@ -826,136 +481,6 @@ def space_time_cube(
 
 
 # ----------------------------------------------------------------------------------------------- emerging
-
-
-def mann_kendall(series: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mann-Kendall trend test on each row: continuity-corrected Z (tie-corrected variance) and two-sided p.
-
-    Parameters
-    ----------
-    series : numpy.ndarray
-        2-D, one series per row (time along axis 1). Rows holding NaN give NaN.
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        Z and p per row.
-
-    Examples
-    --------
-    >>> z, p = mann_kendall(np.array([[1.0, 2, 3, 4, 5], [5, 4, 3, 2, 1], [1, 1, 1, 1, 1]]))
-    >>> np.round(z, 3).tolist(), bool(p[0] < 0.05), float(p[2])
-    ([2.205, -2.205, 0.0], True, 1.0)
-    """
-    x = np.atleast_2d(np.asarray(series, dtype=np.float64))
-    t = x.shape[1]
-    s = np.zeros(len(x))
-    for i in range(t - 1):
-        s += np.sign(x[:, i + 1:] - x[:, i:i + 1]).sum(axis=1)
-    srt = np.sort(x, axis=1)
-    ties = np.zeros(len(x))
-    run = np.ones(len(x))
-    for i in range(1, t + 1):
-        same = (srt[:, i] == srt[:, i - 1]) if i < t else np.zeros(len(x), dtype=bool)
-        ended = ~same
-        ties += np.where(ended, run * (run - 1) * (2 * run + 5), 0.0)
-        run = np.where(same, run + 1, 1.0)
-    var = (t * (t - 1) * (2 * t + 5) - ties) / 18.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.where(var > 0, (s - np.sign(s)) / np.sqrt(var), 0.0)
-    z[np.isnan(x).any(axis=1)] = np.nan
-    return z, 2.0 * stats.norm.sf(np.abs(z))
-
-
-def _trailing_run(flags: np.ndarray) -> np.ndarray:
-    """Length of the run of True at the end of each row."""
-    rev = flags[:, ::-1]
-    first_false = np.where((~rev).any(axis=1), np.argmax(~rev, axis=1), flags.shape[1])
-    return first_false
-
-
-def _side(flags: np.ndarray, other: np.ndarray, up: np.ndarray, down: np.ndarray, side: str) -> np.ndarray:
-    """Categories for the cells whose final step is significant on `side` (others: empty string)."""
-    t = flags.shape[1]
-    count = flags.sum(axis=1)
-    final = flags[:, -1]
-    most = count * 10 >= 9 * t
-    run = _trailing_run(flags)
-    out = np.full(len(flags), "", dtype=object)
-    earlier_other = other[:, :-1].any(axis=1)
-    rules = [
-        (final & (count == 1), "new"),
-        (final & (run >= 2) & (count == run) & ~most, "consecutive"),
-        (final & most & up, "intensifying"),
-        (final & most & down, "diminishing"),
-        (final & most, "persistent"),
-        (final & earlier_other, "oscillating"),
-        (final, "sporadic"),
-    ]
-    for mask, name in reversed(rules):
-        out[mask] = f"{name} {side} spot"
-    return out
-
-
-def categorise(hot: np.ndarray, cold: np.ndarray, trend_z: np.ndarray, trend_p: np.ndarray, *,
-               alpha: float = 0.05) -> np.ndarray:
-    """Emerging hot spot category of each cell from its significant hot/cold steps and its trend.
-
-    Parameters
-    ----------
-    hot, cold : numpy.ndarray
-        Boolean, cells × steps: the bin is a significant hot (cold) spot.
-    trend_z, trend_p : numpy.ndarray
-        Mann-Kendall Z and p of each cell's Gi* z series.
-    alpha : float
-        Level at which the trend is significant.
-
-    Returns
-    -------
-    numpy.ndarray
-        One of :data:`EMERGING_CATEGORIES` per cell (rules in the module notes).
-
-    Examples
-    --------
-    >>> hot = np.array([[0, 0, 0, 0, 1], [0, 0, 0, 1, 1], [1, 1, 1, 1, 0], [0, 0, 0, 0, 0]], dtype=bool)
-    >>> categorise(hot, np.zeros_like(hot), np.zeros(4), np.ones(4)).tolist()
-    ['new hot spot', 'consecutive hot spot', 'no pattern detected', 'no pattern detected']
-    """
-    hot = np.asarray(hot, dtype=bool)
-    cold = np.asarray(cold, dtype=bool)
-    trend_z = np.asarray(trend_z, dtype=np.float64)
-    sig = np.asarray(trend_p, dtype=np.float64) < alpha
-    up, down = sig & (trend_z > 0), sig & (trend_z < 0)
-    t = hot.shape[1]
-    out = np.full(len(hot), "no pattern detected", dtype=object)
-    out[(cold.sum(axis=1) * 10 >= 9 * t) & ~cold[:, -1]] = "historical cold spot"
-    out[(hot.sum(axis=1) * 10 >= 9 * t) & ~hot[:, -1]] = "historical hot spot"
-    cold_cat = _side(cold, hot, down, up, "cold")
-    hot_cat = _side(hot, cold, up, down, "hot")
-    out[cold_cat != ""] = cold_cat[cold_cat != ""]
-    out[hot_cat != ""] = hot_cat[hot_cat != ""]
-    return out
-
-
-def _space_time_z(counts: np.ndarray, w: sparse.csr_matrix) -> np.ndarray:
-    """Space-time Gi* z per bin: spatial neighbours in the same and the previous step."""
-    x = counts.astype(np.float64)
-    n_bins = x.size
-    mean = x.mean()
-    s = math.sqrt(max(float((x * x).mean() - mean * mean), 0.0))
-    wx = w @ x
-    lagged = wx.copy()
-    lagged[:, 1:] += wx[:, :-1]
-    card = np.asarray(w.sum(axis=1)).ravel()[:, None]
-    sq = np.asarray(w.multiply(w).sum(axis=1)).ravel()[:, None]
-    factor = np.ones(x.shape[1])[None, :]
-    factor[:, 1:] = 2.0
-    sw, sw2 = card * factor, sq * factor
-    with np.errstate(invalid="ignore", divide="ignore"):
-        den = s * np.sqrt(np.maximum(n_bins * sw2 - sw * sw, 0.0) / (n_bins - 1))
-        z = (lagged - mean * sw) / den
-    z[~np.isfinite(z) | (den <= 0)] = np.nan
-    return z
 
 
 def emerging_hotspots(

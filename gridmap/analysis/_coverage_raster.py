@@ -1,0 +1,337 @@
+"""The covered share of each cell of one region's raster, for :func:`gridmap.analysis.coverage.sweep_coverage`.
+
+Steps 1 to 4 of the notes of :mod:`gridmap.analysis.coverage` ("Method"): the
+path pieces sampled onto the raster, cells decided from their distance with a
+proven bound, the band along the edge of the covered ground measured exactly
+(the nearest piece's tangent half-plane, or the union of every reach where
+reaches meet or the grid's edge crosses the cell).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from scipy import ndimage
+from shapely.geometry.base import BaseGeometry
+
+from gridmap.analysis._coverage_region import _cells_polygon, _half_plane_share, _region_weights, _Weights
+from gridmap.analysis._coverage_tracks import _Paths
+
+logger = logging.getLogger("gridmap.analysis.coverage")  # the public module's logger: one name to configure
+
+#: Most cells in one raster; larger grids get coarser cells (memory stays bounded per grid).
+_MAX_CELLS = 16_000_000
+_SQRT2 = math.sqrt(2.0)
+#: Two path pieces whose directions from a cell differ by more than this angle (cosine) meet in a corner there.
+_MEET_COS = math.cos(math.radians(30.0))
+
+
+@dataclass
+class _Cover:
+    """One region's raster: cell weights inside the region and covered shares, from lattice cell (i0, j0)."""
+
+    region: BaseGeometry
+    cell: float
+    i0: int
+    j0: int
+    weight: np.ndarray  # share of each cell inside the region, 0..1
+    covered: np.ndarray  # covered share of each cell, 0..1
+
+    @property
+    def area_m2(self) -> float:
+        return float(shapely.area(self.region))
+
+    @property
+    def covered_m2(self) -> float:
+        return min(float((self.weight * self.covered).sum()) * self.cell ** 2, self.area_m2)
+
+    def uncovered_geometry(self) -> BaseGeometry:
+        """Unreached ground (cells mostly uncovered), clipped to the region."""
+        mask = (self.weight > 0) & (self.covered < 0.5)
+        return shapely.intersection(_cells_polygon(mask, self.i0, self.j0, self.cell), self.region)
+
+
+def _grid_cover(region: BaseGeometry, paths: _Paths, radius: float, cell: float) -> _Cover:
+    """Covered share of every cell of `region`'s raster, from the path pieces near it only."""
+    if shapely.is_empty(region):
+        return _Cover(region, cell, 0, 0, np.zeros((0, 0)), np.zeros((0, 0)))
+    x0, y0, x1, y1 = region.bounds
+    cell = _cell_for(x1 - x0, y1 - y0, radius, cell)
+    i0, j0 = math.floor(x0 / cell), math.floor(y0 / cell)
+    ni, nj = max(math.ceil(x1 / cell) - i0, 1), max(math.ceil(y1 / cell) - j0, 1)
+    weights = _region_weights(region, i0, j0, ni, nj, cell)
+    weight = weights.share
+    covered = np.zeros((nj, ni))
+    margin = math.ceil(radius / cell) + 4
+    near = _near_segments(paths, (i0 - margin) * cell, (j0 - margin) * cell,
+                          (i0 + ni + margin) * cell, (j0 + nj + margin) * cell)
+    if near.size == 0:
+        return _Cover(region, cell, i0, j0, weight, covered)
+    samples = _Samples(paths, near, i0 - margin, j0 - margin, ni + 2 * margin, nj + 2 * margin, cell)
+    dist = samples.distance()[margin:margin + nj, margin:margin + ni]
+    # a sampled cell's centre is within cell/√2 of the path, and the path within cell/2 of a sample, so:
+    inner, outer = radius - _SQRT2 * cell, radius + _SQRT2 * cell + cell / 2
+    covered[dist <= inner] = 1.0
+    band = (dist > inner) & (dist < outer) & (weight > 0)
+    if band.any():
+        reach = radius + 2 * _SQRT2 * cell + cell  # farthest sample cell of a band cell's nearest segment
+        padded = np.zeros(samples.shape, dtype=bool)
+        padded[margin:margin + nj, margin:margin + ni] = band
+        candidates = samples.segments_within(padded, reach)
+        covered[band] = _band_cover(band, weights, paths, candidates, region, i0, j0, radius, cell)
+    return _Cover(region, cell, i0, j0, weight, covered)
+
+
+def _band_cover(band: np.ndarray, weights: _Weights, paths: _Paths, candidates: np.ndarray, region: BaseGeometry,
+                i0: int, j0: int, radius: float, cell: float) -> np.ndarray:
+    """Covered share of the band cells: the nearest piece's half-plane, or the union where it is not enough.
+
+    The union is taken where reaches facing different ways meet, and where the
+    grid's edge and a reach's edge cross one cell (there the product of the
+    cell's share inside the grid and its covered share is not the share of
+    the cell both inside and covered).
+    """
+    shares, meet, pairs = _band_shares(band, paths, candidates, i0, j0, radius, cell)
+    hard = meet | ((weights.share[band] < 1) & (shares > 0) & (shares < 1))
+    if not hard.any():
+        return shares
+    rows, cols = np.nonzero(band)
+    number = np.full(len(rows), -1)
+    number[hard] = np.arange(int(hard.sum()))
+    keep = hard[pairs[0]]
+    hard_pairs = np.stack([number[pairs[0][keep]], pairs[1][keep]])
+    shares[hard] = _union_shares((rows[hard], cols[hard]), hard_pairs, paths, region, weights, i0, j0, radius, cell)
+    return shares
+
+
+class _Samples:
+    """Points every ≤ `cell` along the path pieces `near`, on a raster of ni × nj cells from lattice (i0, j0)."""
+
+    def __init__(self, paths: _Paths, near: np.ndarray, i0: int, j0: int, ni: int, nj: int, cell: float) -> None:
+        a, b = paths.a[near], paths.b[near]
+        steps = np.maximum(np.ceil(np.hypot(*(b - a).T) / cell).astype(np.int64), 1)
+        seg = np.repeat(np.arange(len(a)), steps + 1)
+        first = np.repeat(np.cumsum(steps + 1) - (steps + 1), steps + 1)
+        frac = (np.arange(seg.size) - first) / np.repeat(steps, steps + 1)
+        a, d = a[seg], (b - a)[seg]
+        col = np.floor((a[:, 0] + d[:, 0] * frac) / cell).astype(np.int64) - i0
+        row = np.floor((a[:, 1] + d[:, 1] * frac) / cell).astype(np.int64) - j0
+        ok = (col >= 0) & (col < ni) & (row >= 0) & (row < nj)
+        self.row, self.col, self.seg = row[ok], col[ok], near[seg[ok]]
+        self.shape = (nj, ni)
+        self.cell = cell
+
+    def distance(self) -> np.ndarray:
+        """Distance from each cell centre to the nearest cell holding a sample (inf without samples)."""
+        free = np.ones(self.shape, dtype=bool)
+        free[self.row, self.col] = False
+        if free.all():
+            return np.full(self.shape, np.inf)
+        return ndimage.distance_transform_edt(free, sampling=self.cell)
+
+    def segments_within(self, mask: np.ndarray, reach: float) -> np.ndarray:
+        """Path pieces with a sample within `reach` of a cell of `mask`."""
+        near_mask = ndimage.distance_transform_edt(~mask, sampling=self.cell) <= reach
+        return np.unique(self.seg[near_mask[self.row, self.col]])
+
+
+def _cell_for(width: float, height: float, radius: float, cell: float) -> float:
+    """Coarsen the cell for a huge region so its raster stays under _MAX_CELLS."""
+    cells = (width / cell + 2 * radius / cell + 10) * (height / cell + 2 * radius / cell + 10)
+    if cells <= _MAX_CELLS:
+        return cell
+    coarse = cell * math.sqrt(cells / _MAX_CELLS) * 1.01
+    logger.info("region of %.0f m x %.0f m: cells of %.2f m instead of %.2f m to bound memory",
+                width, height, coarse, cell)
+    return coarse
+
+
+def _near_segments(paths: _Paths, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+    lo, hi = paths.lo, paths.hi
+    return np.flatnonzero((lo[:, 0] <= x1) & (hi[:, 0] >= x0) & (lo[:, 1] <= y1) & (hi[:, 1] >= y0))
+
+
+def _band_shares(band: np.ndarray, paths: _Paths, near: np.ndarray, i0: int, j0: int, radius: float,
+                 cell: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Covered share of band cells from the tangent half-plane of their nearest path piece.
+
+    Returns the shares, a mask of the cells where path pieces facing other ways
+    also reach into the cell (two reaches meet there, so the union is not one
+    half-plane), and the (cell, piece) pairs of every piece reaching the cell.
+    A piece's tangent half-plane holds its whole reach (the distance to a
+    convex set is a convex function: Boyd and Vandenberghe, *Convex
+    Optimization*, 2004, §3.2.5), so a piece whose half-plane misses the cell
+    cannot reach it.
+    """
+    rows, cols = np.nonzero(band)
+    px = (i0 + cols + 0.5) * cell
+    py = (j0 + rows + 0.5) * cell
+    tree = shapely.STRtree(_piece_geometries(paths, near))
+    # a cell's points lie within cell/√2 of its centre: farther pieces cannot reach it
+    cell_of, piece = tree.query(shapely.points(px, py), predicate="dwithin", distance=radius + cell / _SQRT2)
+    dist, nx, ny = _distance_and_normal(px[cell_of], py[cell_of], paths.a[near[piece]], paths.b[near[piece]])
+    share = _half_plane_share(radius - dist, nx, ny, cell)
+    order = np.lexsort((dist, cell_of))
+    cell_of, piece, dist, nx, ny, share = (v[order] for v in (cell_of, piece, dist, nx, ny, share))
+    first = np.r_[True, cell_of[1:] != cell_of[:-1]] if len(cell_of) else np.empty(0, dtype=bool)
+    group = np.cumsum(first) - 1
+    nearest = np.flatnonzero(first)
+    out = np.zeros(len(px))
+    out[cell_of[nearest]] = share[nearest]
+    facing = nx * nx[nearest][group] + ny * ny[nearest][group]
+    other = (share > 0) & (facing < _MEET_COS) & (share[nearest][group] < 1)
+    meet = np.zeros(len(px), dtype=bool)
+    meet[cell_of[other]] = True
+    reaching = share > 0
+    return out, meet, np.stack([cell_of[reaching], near[piece[reaching]]])
+
+
+def _piece_geometries(paths: _Paths, pieces: np.ndarray) -> np.ndarray:
+    """Shapely geometries of path pieces: a point for an isolated fix, else a 2-point line."""
+    a, b = paths.a[pieces], paths.b[pieces]
+    geoms = shapely.linestrings(np.stack([a, b], axis=1))
+    point = np.flatnonzero(np.all(a == b, axis=1))
+    geoms[point] = shapely.points(a[point])
+    return geoms
+
+
+def _distance_and_normal(px: np.ndarray, py: np.ndarray, sa: np.ndarray,
+                         sb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distance from each point to its segment sa→sb, and the unit vector from the segment's nearest point."""
+    d = sb - sa
+    length2 = (d ** 2).sum(axis=1)
+    t = np.clip(((px - sa[:, 0]) * d[:, 0] + (py - sa[:, 1]) * d[:, 1]) / np.where(length2 > 0, length2, 1.0), 0, 1)
+    vx, vy = px - (sa[:, 0] + t * d[:, 0]), py - (sa[:, 1] + t * d[:, 1])
+    dist = np.hypot(vx, vy)
+    safe = np.where(dist > 0, dist, 1.0)
+    return dist, np.where(dist > 0, vx / safe, 1.0), np.where(dist > 0, vy / safe, 0.0)
+
+
+def _union_shares(cells: tuple[np.ndarray, np.ndarray], pairs: np.ndarray, paths: _Paths, region: BaseGeometry,
+                  weights: _Weights, i0: int, j0: int, radius: float, cell: float) -> np.ndarray:
+    """Covered share (of the part inside the region) of `cells`: the union of all reaches into each cell.
+
+    Each piece's reach is replaced by its tangent half-plane at the cell (as
+    for one piece), the grid's edge crossing the cell is a half-plane too, and
+    the uncovered part, cell ∩ grid ∩ ⋂ (complements of the reaches), is a
+    convex polygon whose area is exact (its vertices are the feasible
+    intersections of the lines, in angular order, by the shoelace formula).
+    Pieces facing nearly the same way (within 360°/64) are represented by the
+    one reaching farthest. Cells holding a vertex of the grid are measured by
+    :func:`_exact_shares` (shapely).
+    """
+    rows, cols = cells
+    cell_of, piece = pairs
+    out = np.zeros(len(rows))
+    px = (i0 + cols + 0.5) * cell
+    py = (j0 + rows + 0.5) * cell
+    dist, nx, ny = _distance_and_normal(px[cell_of], py[cell_of], paths.a[piece], paths.b[piece])
+    direction = np.floor((np.arctan2(ny, nx) + math.pi) / (2 * math.pi) * 64).astype(np.int64) % 64
+    order = np.lexsort((dist, direction, cell_of))
+    cell_of, dist, nx, ny, direction = (v[order] for v in (cell_of, dist, nx, ny, direction))
+    keep = np.r_[True, (cell_of[1:] != cell_of[:-1]) | (direction[1:] != direction[:-1])]
+    cell_of, dist, nx, ny = cell_of[keep], dist[keep], nx[keep], ny[keep]
+    first = np.r_[True, cell_of[1:] != cell_of[:-1]]
+    rank = np.arange(len(cell_of)) - np.flatnonzero(first)[np.cumsum(first) - 1]
+    width = int(rank.max()) + 1 if len(rank) else 0
+    h = cell / 2.0
+    # lines n·u <= s in cell coordinates u (centre 0): the 4 sides, the grid's edge, the reaches' complements
+    lines = np.zeros((len(rows), 5 + width, 3))
+    lines[:, :, 2] = 1.0  # 0·u <= 1: no constraint
+    lines[:, :4] = [[1, 0, h], [-1, 0, h], [0, 1, h], [0, -1, h]]
+    edge = weights.edge[rows, cols]
+    one = edge >= 0
+    if one.any():
+        ea, eb = weights.a[edge[one]], weights.b[edge[one]]
+        d = eb - ea
+        length = np.hypot(d[:, 0], d[:, 1])
+        mx, my = -d[:, 1] / length, d[:, 0] / length  # left normal, into the region
+        lines[one, 4] = np.column_stack([-mx, -my, mx * (px[one] - ea[:, 0]) + my * (py[one] - ea[:, 1])])
+    lines[cell_of, 5 + rank] = np.column_stack([-nx, -ny, dist - radius])
+    part = weights.share[rows, cols]
+    if width:
+        count = np.bincount(cell_of, minlength=len(rows))
+        uncovered = np.zeros(len(rows))
+        low = 0
+        for top in (2, 4, 6, 8, 12, 16, 24, 32, 48, 64, width):  # cells with few lines don't pay for many
+            take = np.flatnonzero((count > low) & (count <= top))
+            if len(take):
+                uncovered[take] = _convex_area(lines[take, :5 + top])
+            low = max(low, top)
+        out = np.clip(1.0 - uncovered / (np.maximum(part, 1e-12) * cell ** 2), 0.0, 1.0)
+    many = edge == -2
+    if many.any():
+        index = np.full(len(rows), -1)
+        index[many] = np.arange(int(many.sum()))
+        sub = index[pairs[0]] >= 0
+        out[many] = _exact_shares((rows[many], cols[many]), np.stack([index[pairs[0][sub]], pairs[1][sub]]),
+                                  paths, region, weights.share, i0, j0, radius, cell)
+    return out
+
+
+def _convex_area(lines: np.ndarray) -> np.ndarray:
+    """Area of each polygon {u : n·u <= s for every line (nx, ny, s)}, bounded (the lines include a square).
+
+    The vertices are the crossings of two lines that satisfy every line; in
+    angular order about their mean they bound the convex polygon, whose area is
+    the shoelace (surveyor's) formula, ``½ |Σ x_k y_{k+1} − x_{k+1} y_k|``
+    (Braden, "The Surveyor's Area Formula", *College Math. J.* 17(4), 1986).
+    """
+    n = lines.shape[1]
+    p, q = np.triu_indices(n, 1)
+    a, b = lines[:, p], lines[:, q]
+    det = a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+    ok = np.abs(det) > 1e-12
+    safe = np.where(ok, det, 1.0)
+    x = (a[..., 2] * b[..., 1] - a[..., 1] * b[..., 2]) / safe
+    y = (a[..., 0] * b[..., 2] - a[..., 2] * b[..., 0]) / safe
+    scale = np.abs(lines[:, :4, 2]).max(axis=1)[:, None]
+    slack = lines[:, None, :, 0] * x[..., None] + lines[:, None, :, 1] * y[..., None] - lines[:, None, :, 2]
+    ok &= (slack <= 1e-9 * scale[..., None]).all(axis=2)
+    count = ok.sum(axis=1)
+    cx = np.where(ok, x, 0.0).sum(axis=1) / np.maximum(count, 1)
+    cy = np.where(ok, y, 0.0).sum(axis=1) / np.maximum(count, 1)
+    angle = np.where(ok, np.arctan2(y - cy[:, None], x - cx[:, None]), np.inf)
+    order = np.argsort(angle, axis=1)
+    x, y, ok = (np.take_along_axis(v, order, axis=1) for v in (x, y, ok))
+    x = np.where(ok, x, x[:, :1])
+    y = np.where(ok, y, y[:, :1])
+    area = 0.5 * (x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y).sum(axis=1)
+    return np.where(count >= 3, np.abs(area), 0.0)
+
+
+def _exact_shares(cells: tuple[np.ndarray, np.ndarray], pairs: np.ndarray, paths: _Paths, region: BaseGeometry,
+                  weight: np.ndarray, i0: int, j0: int, radius: float, cell: float) -> np.ndarray:
+    """Covered share (of the part inside `region`) of `cells` (rows, cols), exactly, from the union of reaches.
+
+    `pairs` holds (cell number, path piece) for every piece that may reach a
+    cell; each cell's share is the area of cell ∩ region ∩ ⋃ buffer(piece)
+    (shapely, 16 segments per quarter circle: at most 0.04 m of an arc is missed).
+    """
+    rows, cols = cells
+    x = (i0 + cols) * cell
+    y = (j0 + rows) * cell
+    boxes = shapely.box(x, y, x + cell, y + cell)
+    w = weight[rows, cols]
+    part = boxes.copy()
+    cut = w < 1
+    if cut.any():
+        part[cut] = shapely.intersection(boxes[cut], region)
+    cell_of, piece = pairs
+    if len(piece) == 0:
+        return np.zeros(len(rows))
+    uniq, inverse = np.unique(piece, return_inverse=True)
+    reach = shapely.buffer(_piece_geometries(paths, uniq), radius, quad_segs=16)
+    pieces = shapely.intersection(reach[inverse], part[cell_of])
+    order = np.argsort(cell_of, kind="stable")
+    cell_of, pieces = cell_of[order], pieces[order]
+    first = np.r_[True, cell_of[1:] != cell_of[:-1]]
+    rank = np.arange(len(cell_of)) - np.flatnonzero(first)[np.cumsum(first) - 1]
+    table = np.full((len(rows), int(rank.max()) + 1), None, dtype=object)
+    table[cell_of, rank] = pieces
+    area = shapely.area(shapely.union_all(table, axis=1))
+    return np.clip(area / (np.maximum(w, 1e-12) * cell ** 2), 0.0, 1.0)
