@@ -21,7 +21,7 @@ from os import PathLike
 from pathlib import Path
 
 from gridmap.errors import ReadError
-from gridmap.io._base import ReadResult, read_guard
+from gridmap.io.base import ReadResult, read_guard
 
 __all__ = ["read", "COORDS", "suffix_is_excel"]
 

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from gridmap.errors import CRSError, ReadError
-from gridmap.io._base import ReadResult, file_digest
+from gridmap.io.base import ReadResult, file_digest
 
 __all__ = ["read_excel", "EXCEL_SUFFIXES", "find_header_row", "cell_text", "column_text"]
 

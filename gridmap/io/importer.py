@@ -161,7 +161,7 @@ def import_options(result: Any, *, coords: str | None = None, **prepare_options:
     Examples
     --------
     >>> import pandas as pd
-    >>> from gridmap.io._base import ReadResult, quarantine_frame
+    >>> from gridmap.io.base import ReadResult, quarantine_frame
     >>> result = ReadResult(pd.DataFrame({"_record": [1]}), quarantine_frame(), "a.csv", "0" * 16, coords="gcj02")
     >>> import_options(result, defaults={"source": "hotline"}, repair=False)
     {'coords': 'gcj02', 'crs': None, 'meta': {}, 'defaults': {'source': 'hotline'}, 'repair': False}

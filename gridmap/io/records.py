@@ -33,7 +33,7 @@ Examples
 --------
 >>> import geopandas as gpd
 >>> from shapely.geometry import Point
->>> from gridmap.io._base import ReadResult, quarantine_frame
+>>> from gridmap.io.base import ReadResult, quarantine_frame
 >>> from gridmap.io.records import prepare
 >>> records = gpd.GeoDataFrame(
 ...     {"编号": ["R1", "R2"], "上报时间": ["2025-03-01 08:00", "2025/3/1 9:30"],
@@ -66,7 +66,7 @@ from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
 from gridmap.errors import CRSError, ReadError, SchemaError
-from gridmap.io._base import QUARANTINE_NAMES, ReadResult, quarantine_frame, raw_json
+from gridmap.io.base import QUARANTINE_NAMES, ReadResult, quarantine_frame, raw_json
 from gridmap.model import (
     COLUMN_ALIASES, COMMUNITY_NAME_HEADERS, DEFAULT_TZ, EXTRA_COLUMN, LAYER_COLUMN_ALIASES, QUARANTINE_REASONS,
     REPORT_STATUSES, STORAGE_CRS, TARGET_KINDS, Column, LayerSpec, alias_target, category_lookup, layer_spec,
@@ -173,7 +173,7 @@ class PreparedBatch:
 
         Examples
         --------
-        >>> from gridmap.io._base import quarantine_frame, quarantine_row
+        >>> from gridmap.io.base import quarantine_frame, quarantine_row
         >>> q = quarantine_frame([quarantine_row(layer="reports", source="a.csv", source_digest="0" * 16,
         ...                                      record=3, raw={}, reason="future_time", detail="...")])
         >>> PreparedBatch("reports", pd.DataFrame(), q, "a.csv", "0" * 16, read=1).reasons()
@@ -324,7 +324,7 @@ def prepare(
     Examples
     --------
     >>> import pandas as pd
-    >>> from gridmap.io._base import ReadResult, quarantine_frame
+    >>> from gridmap.io.base import ReadResult, quarantine_frame
     >>> rows = pd.DataFrame({"事件编号": [7.0, 8.0], "整改时间": ["2025年3月2日 10时30分", "2030-01-01"],
     ...                      "吨数": ["1.5", "lots"], "_record": [1, 2]})
     >>> result = ReadResult(rows, quarantine_frame(), "fix.csv", "f" * 16)

@@ -211,7 +211,7 @@ def _records(group: pd.DataFrame, options: Mapping[str, Any]) -> pd.DataFrame:
 def _retry_group(ws: Any, group: pd.DataFrame, summary: RetrySummary, *, now: pd.Timestamp | None) -> None:
     """Prepare one source's records again and append them, replacing their quarantine rows, in one transaction."""
     from gridmap.io.importer import prepare_for
-    from gridmap.io._base import ReadResult, quarantine_frame
+    from gridmap.io.base import ReadResult, quarantine_frame
 
     first = group.iloc[0]
     options = json.loads(first["options"])

@@ -34,7 +34,7 @@ from shapely.geometry import shape
 
 from gridmap.errors import ReadError
 from gridmap.crs import declare_crs
-from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row, read_guard
+from gridmap.io.base import ReadResult, file_digest, quarantine_frame, quarantine_row, read_guard
 from gridmap.io._encoding import shapefile_encoding
 from gridmap.io._zip import check_zip, copy_member_capped, open_zip
 
