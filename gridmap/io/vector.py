@@ -354,7 +354,7 @@ def _gdal_messages() -> Iterator[list[str]]:
 
 def _stream_with_fiona(src: _Source) -> tuple[gpd.GeoDataFrame, list[dict[str, Any]]]:
     """Read feature by feature; a feature that raises or makes GDAL complain is quarantined."""
-    import fiona  # imported here: only needed when the bulk read has trouble
+    import fiona  # deferred: fiona loads its own GDAL, needed only when the bulk read has trouble
 
     good: list[dict[str, Any]] = []
     numbers: list[int] = []
