@@ -46,7 +46,7 @@ _EXPORTS: dict[str, str] = {
     "metric_crs": "gridmap.crs",
     # reading and importing
     "read": "gridmap.io.dispatch",
-    "ReadResult": "gridmap.io._base",
+    "ReadResult": "gridmap.io.base",
     "prepare": "gridmap.io.records",
     "PreparedBatch": "gridmap.io.records",
     "import_file": "gridmap.io.importer",
@@ -141,7 +141,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from gridmap.maps.static import coverage_png
     from gridmap.io.importer import import_file
     from gridmap.io.retry import RetrySummary, retry_quarantine
-    from gridmap.io._base import ReadResult
+    from gridmap.io.base import ReadResult
     from gridmap.io.dispatch import read
     from gridmap.model import CATEGORIES, LAYERS, ImportSummary, category_key, category_label, register_category
     from gridmap.analysis.recurrence import recurrences, recurring_sites

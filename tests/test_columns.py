@@ -424,7 +424,7 @@ def test_shared_exports_never_show_extra(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_reader_columns_are_not_the_files_own(tmp_path: Path) -> None:
-    from gridmap.io._base import ReadResult, quarantine_frame
+    from gridmap.io.base import ReadResult, quarantine_frame
     from gridmap.io.records import prepare
 
     fixes = gpd.GeoDataFrame({"_record": [1, 2], "_kind": ["trkpt", "trkpt"], "time": ["2025-03-01 08:00:00"] * 2,

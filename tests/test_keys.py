@@ -116,7 +116,7 @@ def test_the_ledger_number_column_is_no_id_alias() -> None:
     assert "序号" not in COLUMN_ALIASES
     records = gpd.GeoDataFrame({"序号": ["1", "2"], "kind": ["垃圾点", "空闲地"], "_record": [1, 2]},
                                geometry=[Point(109.73, 38.29), Point(109.74, 38.30)], crs=4326)
-    from gridmap.io._base import ReadResult, quarantine_frame
+    from gridmap.io.base import ReadResult, quarantine_frame
 
     batch = prepare("targets", ReadResult(records, quarantine_frame(), "t.geojson", "0" * 16))
     assert all(t.startswith("h-") for t in batch.accepted["target_id"])
@@ -125,7 +125,7 @@ def test_the_ledger_number_column_is_no_id_alias() -> None:
 
 
 def _report_result(names: list[object]):
-    from gridmap.io._base import ReadResult, quarantine_frame
+    from gridmap.io.base import ReadResult, quarantine_frame
 
     n = len(names)
     records = gpd.GeoDataFrame(
@@ -150,7 +150,7 @@ def test_an_id_column_with_an_empty_id_is_still_missing_value(tmp_path: Path, ws
 
 
 def test_targets_without_id_nor_name_get_kind_position_ids() -> None:
-    from gridmap.io._base import ReadResult, quarantine_frame
+    from gridmap.io.base import ReadResult, quarantine_frame
 
     records = gpd.GeoDataFrame({"kind": ["垃圾点"], "_record": [1]}, geometry=[box(109.73, 38.29, 109.731, 38.291)],
                                crs=4326)

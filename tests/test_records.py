@@ -18,7 +18,7 @@ from _opcount import extra_calls
 
 from gridmap.errors import CRSError, ReadError, SchemaError
 from gridmap.crs import from_wgs84
-from gridmap.io._base import ReadResult, quarantine_frame, quarantine_row
+from gridmap.io.base import ReadResult, quarantine_frame, quarantine_row
 from gridmap.model import CATEGORIES, LAYERS
 from gridmap.io.records import CHINA_BOUNDS, PreparedBatch, parse_times, prepare
 

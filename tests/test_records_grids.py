@@ -14,7 +14,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Point, box
 
-from gridmap.io._base import ReadResult, quarantine_frame
+from gridmap.io.base import ReadResult, quarantine_frame
 from gridmap.io.records import prepare
 
 NOW = pd.Timestamp("2025-03-10 12:00", tz="Asia/Shanghai")

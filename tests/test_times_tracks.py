@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from shapely.geometry import Point, box
 
 from gridmap.cli import main
-from gridmap.io._base import ReadResult, quarantine_frame
+from gridmap.io.base import ReadResult, quarantine_frame
 from gridmap.model import QUARANTINE_REASONS
 from gridmap.io.records import prepare
 from gridmap.storage import open_workspace

@@ -28,7 +28,7 @@ from shapely.geometry import MultiPolygon, Point, Polygon, box
 from _opcount import extra_calls
 
 from gridmap.errors import CRSError, SchemaError, WorkspaceBusyError, WorkspaceError, WorkspaceVersionError
-from gridmap.io._base import quarantine_frame, quarantine_row
+from gridmap.io.base import quarantine_frame, quarantine_row
 from gridmap.model import LAYERS, QUARANTINE_COLUMNS, SCHEMA_VERSION
 from tests._imports import downgrade_to_schema_2
 from gridmap.storage import (

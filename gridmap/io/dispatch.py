@@ -21,7 +21,14 @@ from os import PathLike
 from pathlib import Path
 
 from gridmap.errors import ReadError
-from gridmap.io._base import ReadResult, read_guard
+from gridmap.io.base import ReadResult, read_guard
+from gridmap.io.excel import EXCEL_SUFFIXES, read_excel
+from gridmap.io.gpx import read_gpx
+from gridmap.io.kml import read_kml
+from gridmap.io.photos import read_photos
+from gridmap.io.tabular import read_csv
+from gridmap.io.vector import read_vector
+from gridmap.model import LAYERS
 
 __all__ = ["read", "COORDS", "suffix_is_excel"]
 
@@ -125,8 +132,6 @@ def _read_any(p: Path, *, layer: str, coords: str | None, encoding: str | None, 
         raise ReadError(f"--crs is for CSV, Excel, GeoJSON, GeoPackage and Shapefile files; {p.name} is not one"
                         " (KML, GPX and photos are longitude/latitude: use --coords)")
     if suffix_is_excel(p):
-        from gridmap.io.excel import read_excel
-
         result = read_excel(p, layer=layer, coords=coords, sheet=sheet, header_row=header_row,
                             require_coordinates=_has_geometry(layer), crs=crs)
     else:
@@ -144,15 +149,11 @@ def suffix_is_excel(path: str | PathLike[str]) -> bool:
     >>> suffix_is_excel("台账.XLSX"), suffix_is_excel("a.xls"), suffix_is_excel("a.csv")
     (True, True, False)
     """
-    from gridmap.io.excel import EXCEL_SUFFIXES
-
     return Path(path).suffix.lower() in EXCEL_SUFFIXES
 
 
 def _has_geometry(layer: str) -> bool:
     """Whether records for `layer` carry a location (rectifications and spot checks do not)."""
-    from gridmap.model import LAYERS
-
     spec = LAYERS.get(layer)
     return spec is None or spec.geometry is not None
 
@@ -161,25 +162,15 @@ def _read_by_kind(p: Path, *, layer: str, coords: str | None, encoding: str | No
                   source_layer: str | None, crs: object | None = None) -> ReadResult:
     suffix = p.suffix.lower()
     if p.is_dir() or suffix in _PHOTO:
-        from gridmap.io.photos import read_photos
-
         return read_photos(p, layer=layer)
     if suffix in _CSV:
-        from gridmap.io.tabular import read_csv
-
         return read_csv(p, layer=layer, coords=coords, encoding=encoding, require_coordinates=_has_geometry(layer),
                         crs=crs)
     if suffix in (".kml", ".kmz") or (suffix == ".zip" and _zip_holds_kml(p)):
-        from gridmap.io.kml import read_kml
-
         return read_kml(p, layer=layer)
     if suffix == ".gpx":
-        from gridmap.io.gpx import read_gpx
-
         return read_gpx(p, layer=layer)
     if suffix in _VECTOR or suffix == ".zip":
-        from gridmap.io.vector import read_vector
-
         return read_vector(p, layer=layer, encoding=encoding, source_layer=source_layer, crs=crs)
     raise ReadError(
         f"{p.name}: unknown kind of file {suffix or '(no extension)'}; gridmap reads CSV, Excel, GeoJSON, GeoPackage, "

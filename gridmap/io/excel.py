@@ -32,9 +32,13 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import python_calamine
 
 from gridmap.errors import CRSError, ReadError
-from gridmap.io._base import ReadResult, file_digest
+from gridmap.io.base import ReadResult, file_digest
+from gridmap.io.tabular import read_table
 
 __all__ = ["read_excel", "EXCEL_SUFFIXES", "find_header_row", "cell_text", "column_text"]
 
@@ -103,8 +107,6 @@ def read_excel(
     >>> res.read, res.meta["header_row"], res.records["_record"].tolist(), res.records.geometry.iloc[0].wkt
     (1, 3, [4], 'POINT (109.73 38.29)')
     """
-    from gridmap.io.tabular import read_table
-
     p = Path(path)
     if not p.is_file():
         raise ReadError(f"{p} does not exist or is not a file")
@@ -129,14 +131,12 @@ def read_excel(
 
 def _sheet_rows(p: Path, sheet: str | int | None) -> tuple[str, list[list[Any]], list[Any]]:
     """The chosen sheet's name, its rows from A1 (empty cells as ``""``) and its merged ranges."""
-    import python_calamine as pc
-
     if p.suffix.lower() in (".xlsx", ".xlsm", ".xlsb") and _is_ole(p):
         # Excel stores a password-encrypted .xlsx inside an OLE compound file instead of a zip
         raise ReadError(f"{p.name} is encrypted with a password (it is not a plain .xlsx zip); {_FIX}")
     try:
-        wb = pc.CalamineWorkbook.from_path(str(p))
-    except pc.PasswordError:
+        wb = python_calamine.CalamineWorkbook.from_path(str(p))
+    except python_calamine.PasswordError:
         raise ReadError(f"{p.name} is protected with a password; {_FIX}") from None
     except Exception as exc:  # calamine raises many kinds (zip, XML, CFB) for one cause: not a readable workbook
         raise ReadError(f"{p.name} cannot be read as an Excel workbook: it is damaged or not a spreadsheet "
@@ -337,9 +337,6 @@ def _float_column_text(values: pd.Series) -> pd.Series:
     where ``repr`` writes an exponent (below 1e-4 and from 1e16) or pyarrow
     does: those few numpy writes, as ``repr`` does.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     numbers = values.to_numpy(dtype="float64")
     finite = np.isfinite(numbers)
     size = np.abs(np.where(finite, numbers, 0.0))
@@ -357,9 +354,6 @@ def _float_column_text(values: pd.Series) -> pd.Series:
 def _datetime_column_text(values: pd.Series) -> pd.Series | None:
     """:func:`cell_text` of a column of datetimes and dates (calamine gives a date for a whole-day
     serial), without a Python object per cell; None when it holds anything else."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     cells = values.to_numpy(dtype=object)
     kinds = set(map(type, cells))  # exact types: a subclass (pd.Timestamp) goes cell by cell
     if not kinds <= {dt.datetime, dt.date}:

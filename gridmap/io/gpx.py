@@ -43,7 +43,7 @@ from typing import Any, Iterator
 from shapely.geometry import Point
 
 from gridmap.errors import ReadError
-from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row, records_frame
+from gridmap.io.base import ReadResult, file_digest, quarantine_frame, quarantine_row, records_frame
 from gridmap.io._xml import child, child_text, children, local_name, parse_xml_file
 
 __all__ = ["read_gpx", "select_points"]

@@ -7,15 +7,24 @@ look at each; :func:`import_file` chains them the way ``gridmap import`` does.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from os import PathLike
 from pathlib import Path
 from typing import Any, Mapping
 
+import geopandas as gpd
+import numpy as np
 import pandas as pd
+import pyproj
+import shapely
 
+from gridmap.crs import PROJECTED_MIN_M, check_coords_for, missing_crs_message
 from gridmap.errors import CRSError, ReadError
+from gridmap.io.base import ReadResult
+from gridmap.io.dispatch import read
+from gridmap.io.records import PreparedBatch, check_column_map, check_defaults, prepare
 from gridmap.model import EXTRA_COLUMN, ImportSummary, layer_spec
 from gridmap.storage import WorkspaceStore, open_workspace
 
@@ -56,13 +65,8 @@ def _district_lon(workspace: WorkspaceStore) -> float | None:
     return None
 
 
-def _check_crs(workspace: WorkspaceStore, result: Any, coords: str | None, *, path: Path) -> None:
+def _check_crs(workspace: WorkspaceStore, result: ReadResult, coords: str | None, *, path: Path) -> None:
     """Refuse records without a CRS (saying which --crs to pass), metres labelled degrees, and --coords on metres."""
-    import geopandas as gpd
-    import shapely
-
-    from gridmap.crs import check_coords_for, missing_crs_message
-
     records = result.records
     if not isinstance(records, gpd.GeoDataFrame):
         return
@@ -81,12 +85,6 @@ def _check_degrees(workspace: WorkspaceStore, records: Any, path: Path) -> None:
     guessed as for a file without a CRS); a GeoJSON is degrees by RFC 7946, and a table's coordinate
     columns are longitude/latitude by definition: those are exported again.
     """
-    import numpy as np
-    import pyproj
-    import shapely
-
-    from gridmap.crs import PROJECTED_MIN_M, missing_crs_message
-
     if not pyproj.CRS.from_user_input(records.crs).is_geographic:
         return
     bounds = shapely.bounds(records.geometry.to_numpy())
@@ -139,8 +137,6 @@ def _community_codes(workspace: WorkspaceStore, layer: str) -> dict[str, str] | 
 
 def _header_map(workspace: WorkspaceStore, layer: str, columns: Mapping[str, str] | None) -> dict[str, str]:
     """The stored aliases of `layer` (``gridmap alias``), overridden by the `columns` given for this import."""
-    from gridmap.io.records import check_column_map
-
     given = check_column_map(layer, columns)  # refused before anything is read
     stored = workspace.column_aliases(layer)
     # a column mapped for this import is filled from that header, not from a stored alias of it
@@ -150,7 +146,7 @@ def _header_map(workspace: WorkspaceStore, layer: str, columns: Mapping[str, str
     return merged
 
 
-def import_options(result: Any, *, coords: str | None = None, **prepare_options: Any) -> dict[str, Any]:
+def import_options(result: ReadResult, *, coords: str | None = None, **prepare_options: Any) -> dict[str, Any]:
     """What an import was run with, as JSON-able values: enough to prepare its records again (a retry).
 
     ``coords`` is the datum the records' longitude/latitude were taken in (the declared one, else
@@ -161,27 +157,25 @@ def import_options(result: Any, *, coords: str | None = None, **prepare_options:
     Examples
     --------
     >>> import pandas as pd
-    >>> from gridmap.io._base import ReadResult, quarantine_frame
+    >>> from gridmap.io.base import ReadResult, quarantine_frame
     >>> result = ReadResult(pd.DataFrame({"_record": [1]}), quarantine_frame(), "a.csv", "0" * 16, coords="gcj02")
     >>> import_options(result, defaults={"source": "hotline"}, repair=False)
     {'coords': 'gcj02', 'crs': None, 'meta': {}, 'defaults': {'source': 'hotline'}, 'repair': False}
     """
-    from pyproj import CRS
-
     records = result.records
     crs = getattr(records, "crs", None) if getattr(records, "_geometry_column_name", None) in records.columns else None
     defaults = prepare_options.pop("defaults", None)
     return {
         "coords": coords if coords is not None else result.coords,
-        "crs": None if crs is None else CRS.from_user_input(crs).to_wkt(),
+        "crs": None if crs is None else pyproj.CRS.from_user_input(crs).to_wkt(),
         "meta": {str(k): v for k, v in result.meta.items() if isinstance(v, (str, int, float, bool)) or v is None},
         "defaults": None if defaults is None else {str(k): v for k, v in defaults.items()},
         **prepare_options,
     }
 
 
-def prepare_for(workspace: WorkspaceStore, layer: str, result: Any, options: Mapping[str, Any] | None = None, *,
-                now: pd.Timestamp | None = None) -> Any:
+def prepare_for(workspace: WorkspaceStore, layer: str, result: ReadResult, options: Mapping[str, Any] | None = None,
+                *, now: pd.Timestamp | None = None) -> PreparedBatch:
     """:func:`gridmap.prepare` with what the workspace knows (its subdistrict, grids and reports) and `options`.
 
     The one place :func:`import_file` and :func:`gridmap.retry_quarantine` prepare records, so a
@@ -206,10 +200,6 @@ def prepare_for(workspace: WorkspaceStore, layer: str, result: Any, options: Map
     -------
     gridmap.PreparedBatch
     """
-    import inspect
-
-    from gridmap.io.records import prepare
-
     spec = layer_spec(layer)
     own = {"layer", "result", "subdistrict", "grids", "rectified", "now", "columns", "communities"}
     takes = set(inspect.signature(prepare).parameters) - own
@@ -366,9 +356,6 @@ def import_file(
     1
     >>> ws.close()
     """
-    from gridmap.io.dispatch import read
-    from gridmap.io.records import check_column_map, check_defaults
-
     spec = layer_spec(layer)
     check_defaults(spec.name, defaults)  # before anything is read: a key column set for every row is refused
     given = check_column_map(spec.name, columns)  # before anything is read, as --set

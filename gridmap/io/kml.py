@@ -32,7 +32,7 @@ from shapely.geometry import (
 from shapely.geometry.base import BaseGeometry
 
 from gridmap.errors import ReadError
-from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row, read_guard, records_frame
+from gridmap.io.base import ReadResult, file_digest, quarantine_frame, quarantine_row, read_guard, records_frame
 from gridmap.io._xml import MAX_XML_BYTES, child, child_text, children, local_name, parse_xml_bytes, read_capped
 from gridmap.io._zip import MAX_MEMBER_BYTES, check_zip, open_zip, read_member_capped
 

@@ -35,7 +35,7 @@ from PIL.ExifTags import GPSTAGS
 from shapely.geometry import Point
 
 from gridmap.errors import ReadError
-from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row, records_frame
+from gridmap.io.base import ReadResult, file_digest, quarantine_frame, quarantine_row, records_frame
 
 __all__ = ["read_photos", "dms_to_degrees"]
 

@@ -27,9 +27,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+import geopandas as gpd
 import pandas as pd
+import shapely
 
 from gridmap.errors import GridmapError
+from gridmap.io.base import ReadResult, quarantine_frame
+from gridmap.io.importer import prepare_for
 from gridmap.model import QUARANTINE_REASONS, ImportSummary, layer_spec
 from gridmap.storage import WorkspaceStore, open_workspace
 
@@ -192,9 +196,6 @@ def _groups(rows: pd.DataFrame, summary: RetrySummary) -> list[pd.DataFrame]:
 
 def _records(group: pd.DataFrame, options: Mapping[str, Any]) -> pd.DataFrame:
     """The group's records rebuilt from their raw values, with ``_record``; a GeoDataFrame when they had geometry."""
-    import geopandas as gpd
-    import shapely
-
     raws = list(group["_raw"])
     columns: list[str] = []
     for raw in raws:
@@ -210,9 +211,6 @@ def _records(group: pd.DataFrame, options: Mapping[str, Any]) -> pd.DataFrame:
 
 def _retry_group(ws: Any, group: pd.DataFrame, summary: RetrySummary, *, now: pd.Timestamp | None) -> None:
     """Prepare one source's records again and append them, replacing their quarantine rows, in one transaction."""
-    from gridmap.io.importer import prepare_for
-    from gridmap.io._base import ReadResult, quarantine_frame
-
     first = group.iloc[0]
     options = json.loads(first["options"])
     source, digest, layer = str(first["source"]), str(first["source_digest"]), str(first["layer"])

@@ -54,7 +54,7 @@ import pyarrow.csv as pacsv
 
 from gridmap.errors import CRSError, ReadError
 from gridmap.crs import PROJECTED_MIN_M, check_coords_for, declare_crs
-from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row, read_guard
+from gridmap.io.base import ReadResult, file_digest, quarantine_frame, quarantine_row, read_guard
 from gridmap.io._encoding import decode_text
 
 __all__ = ["read_csv", "read_table", "detect_delimiter", "COORD_SYSTEMS", "LON_NAMES", "LAT_NAMES",
@@ -599,7 +599,7 @@ def read_table(
     numbers : numpy.ndarray
         The int64 record number of each row, in the order of `frame`.
     source, source_digest : str
-        The file's name and digest (see :func:`gridmap.io._base.file_digest`).
+        The file's name and digest (see :func:`gridmap.io.base.file_digest`).
     layer, coords, require_coordinates, crs
         As for :func:`read_csv`.
     meta : dict, optional

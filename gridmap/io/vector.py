@@ -34,7 +34,7 @@ from shapely.geometry import shape
 
 from gridmap.errors import ReadError
 from gridmap.crs import declare_crs
-from gridmap.io._base import ReadResult, file_digest, quarantine_frame, quarantine_row, read_guard
+from gridmap.io.base import ReadResult, file_digest, quarantine_frame, quarantine_row, read_guard
 from gridmap.io._encoding import shapefile_encoding
 from gridmap.io._zip import check_zip, copy_member_capped, open_zip
 
@@ -354,7 +354,7 @@ def _gdal_messages() -> Iterator[list[str]]:
 
 def _stream_with_fiona(src: _Source) -> tuple[gpd.GeoDataFrame, list[dict[str, Any]]]:
     """Read feature by feature; a feature that raises or makes GDAL complain is quarantined."""
-    import fiona  # imported here: only needed when the bulk read has trouble
+    import fiona  # deferred: fiona loads its own GDAL, needed only when the bulk read has trouble
 
     good: list[dict[str, Any]] = []
     numbers: list[int] = []

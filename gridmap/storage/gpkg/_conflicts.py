@@ -146,7 +146,7 @@ def _check_stage_fids(con: sqlite3.Connection, n: int, found: list[tuple]) -> No
 def _conflict_rows(spec: LayerSpec, frame: pd.DataFrame, staged: _Staged, conflicts: list[tuple[int, str]], *,
                    raw_records: pd.DataFrame | None, source: str, digest: str) -> list[tuple]:
     """Quarantine rows (tuples in column order) of the key conflicts, each with the incoming record as raw."""
-    from gridmap.io._base import raw_json
+    from gridmap.io.base import raw_json
 
     if not conflicts:
         return []

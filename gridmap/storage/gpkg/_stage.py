@@ -195,7 +195,7 @@ def _quarantine_rows(quarantine: pd.DataFrame | None, *, layer: str, source: str
         q[name] = q[name].fillna(default) if name in q.columns else default
     for name in ("record", "reason"):
         if name not in q.columns or q[name].isna().any():
-            raise SchemaError(f"every quarantine row needs a {name!r}; build them with gridmap.io._base.quarantine_row")
+            raise SchemaError(f"every quarantine row needs a {name!r}; build them with gridmap.io.base.quarantine_row")
     unknown = sorted(set(q["reason"]) - set(QUARANTINE_REASONS))
     if unknown:
         raise SchemaError(f"unknown quarantine reason(s) {unknown}; known reasons: {', '.join(QUARANTINE_REASONS)}")
