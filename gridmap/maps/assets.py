@@ -663,12 +663,12 @@ def _check_integrity(data: bytes, dist: Mapping[str, object], *, label: str) -> 
     for item in integrity.split():
         algorithm, _, digest = item.partition("-")
         hashes.setdefault(algorithm.lower(), []).append(digest.split("?", 1)[0])
-    algorithm = next((a for a in _SRI_ALGORITHMS if a in hashes), None)
-    if algorithm is not None:
-        actual = base64.b64encode(hashlib.new(algorithm, data).digest()).decode()
-        if actual not in hashes[algorithm]:
+    strongest = next((a for a in _SRI_ALGORITHMS if a in hashes), None)
+    if strongest is not None:
+        actual = base64.b64encode(hashlib.new(strongest, data).digest()).decode()
+        if actual not in hashes[strongest]:
             raise AssetIntegrityError(
-                f"the tarball of {label} does not match the registry's {algorithm} integrity; "
+                f"the tarball of {label} does not match the registry's {strongest} integrity; "
                 "the download was corrupted or tampered with: nothing was written, try again"
             )
         return
