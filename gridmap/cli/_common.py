@@ -49,7 +49,7 @@ class _UsageError(SystemExit):
 class _Parser(argparse.ArgumentParser):
     """argparse, except that a bad command line raises :class:`_UsageError` instead of printing and exiting."""
 
-    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise _UsageError(message, self.format_usage())
 
 

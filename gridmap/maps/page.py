@@ -39,7 +39,7 @@ from gridmap.maps.escape import html_text
 if TYPE_CHECKING:  # pragma: no cover
     import folium
 
-__all__ = ["ReportPanel", "stable_ids", "finish_page", "PAGE_CSS"]
+__all__ = ["ReportPanel", "stable_ids", "finish_page", "page_root", "PAGE_CSS"]
 
 #: Style of the panel, the tables and the touch-sized controls.
 PAGE_CSS = """
