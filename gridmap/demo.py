@@ -13,10 +13,27 @@ import json
 import logging
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # pragma: no cover
-    from gridmap.storage import WorkspaceStore
+from gridmap.analysis.coverage import sweep_coverage
+from gridmap.analysis.density import kde
+from gridmap.analysis.recurrence import recurrences, recurring_sites
+from gridmap.analysis.selection import period_months
+from gridmap.analysis.spotcheck import spot_check
+from gridmap.analysis.supervision import scoreboard, weekly_figures, write_scoreboard
+from gridmap.analysis.validate import validate_grids
+from gridmap.export.spreadsheet import write_csv
+from gridmap.io.importer import import_file
+from gridmap.maps.assets import AssetsMissingError
+from gridmap.maps.coverage import coverage_map
+from gridmap.maps.density import heatmap_map, labels_for
+from gridmap.maps.grids import grids_map
+from gridmap.maps.static import coverage_png
+from gridmap.maps.static_density import heatmap_png
+from gridmap.pages.common import save_page, shareable, shareable_coverage
+from gridmap.pages.report import export_html
+from gridmap.pages.scoreboard import scoreboard_html
+from gridmap.storage import WorkspaceStore, init_workspace
 
 __all__ = ["run_demo", "write_messy_reports_csv"]
 
@@ -64,9 +81,6 @@ def write_messy_reports_csv(path: str | PathLike[str]) -> Path:
 def _save_shared(fmap: Any, path: Path) -> Path:
     """Write a page by the sharing rules (redacted); offline when the asset cache is filled, else loading Leaflet
     online, with a warning naming the command that fills the cache."""
-    from gridmap.pages.common import save_page
-    from gridmap.maps.assets import AssetsMissingError
-
     try:
         return save_page(fmap, path)
     except AssetsMissingError:
@@ -75,13 +89,8 @@ def _save_shared(fmap: Any, path: Path) -> Path:
         return save_page(fmap, path, offline=False)
 
 
-def _write_coverage(ws: "WorkspaceStore", folder: Path) -> list[Path]:
+def _write_coverage(ws: WorkspaceStore, folder: Path) -> list[Path]:
     """The sweep coverage of the sample's week of GPS fixes: CSV, dead corners, map, PNG."""
-    from gridmap.analysis.coverage import sweep_coverage
-    from gridmap.pages.common import shareable, shareable_coverage
-    from gridmap.maps.coverage import coverage_map
-    from gridmap.maps.static import coverage_png
-
     layers = {name: ws.read_layer(name) for name in ("grids", "tracks", "targets", "demolition_zones", "wall")}
     result = sweep_coverage(layers["grids"], layers["tracks"], targets=layers["targets"])
     extra = {"demolition_zones": layers["demolition_zones"], "wall": layers["wall"]}
@@ -95,15 +104,8 @@ def _write_coverage(ws: "WorkspaceStore", folder: Path) -> list[Path]:
     return paths
 
 
-def _write_heatmap(ws: "WorkspaceStore", folder: Path) -> list[Path]:
+def _write_heatmap(ws: WorkspaceStore, folder: Path) -> list[Path]:
     """The heat map of recurring problems over the sample year: web map and PNG."""
-    from gridmap.analysis.density import kde
-    from gridmap.pages.common import shareable
-    from gridmap.maps.density import heatmap_map, labels_for
-    from gridmap.maps.static_density import heatmap_png
-    from gridmap.analysis.recurrence import recurrences, recurring_sites
-    from gridmap.analysis.selection import period_months
-
     reports, fixes, grids = ws.read_layer("reports"), ws.read_layer("rectifications"), ws.read_layer("grids")
     sites, title = None, labels_for("zh")["report_heat_title"]
     if len(fixes):  # without rectifications no rebound can be found: map every report, no rebound label
@@ -120,11 +122,8 @@ def _write_heatmap(ws: "WorkspaceStore", folder: Path) -> list[Path]:
     return paths
 
 
-def _write_report(ws: "WorkspaceStore", folder: Path) -> list[Path]:
+def _write_report(ws: WorkspaceStore, folder: Path) -> list[Path]:
     """The leaders' page for March 2025: offline when the asset cache is filled, else loading Leaflet online."""
-    from gridmap.pages.report import export_html
-    from gridmap.maps.assets import AssetsMissingError
-
     path = folder / "report.html"
     try:
         export_html(ws, path, start="2025-03-01", end="2025-04-01")
@@ -135,25 +134,20 @@ def _write_report(ws: "WorkspaceStore", folder: Path) -> list[Path]:
     return [path]
 
 
-def _write_supervision(ws: "WorkspaceStore", folder: Path) -> list[Path]:
+def _write_supervision(ws: WorkspaceStore, folder: Path) -> list[Path]:
     """The sample week's scoreboard (CSV, XLSX, HTML page) and a spot-check list (CSV, HTML)."""
-    from gridmap.maps.assets import AssetsMissingError
-    from gridmap.analysis.spotcheck import spot_check
-    from gridmap.analysis.supervision import scoreboard, weekly_figures, write_scoreboard
-    from gridmap.pages.scoreboard import scoreboard_html
-
-    week = {"start": "2025-03-03", "end": "2025-03-10"}
-    board = scoreboard(ws, **week)
+    start, end = "2025-03-03", "2025-03-10"
+    board = scoreboard(ws, start=start, end=end)
     paths = write_scoreboard(board, csv=folder / "scoreboard.csv", xlsx=folder / "scoreboard.xlsx",
-                             weekly=weekly_figures(ws, end=week["end"], weeks=8))
-    check = spot_check(ws, n=12, seed=20250310, **week)
+                             weekly=weekly_figures(ws, end=end, weeks=8))
+    check = spot_check(ws, n=12, seed=20250310, start=start, end=end)
     paths.append(check.to_csv(folder / "spotcheck.csv"))
     try:
-        paths += [scoreboard_html(ws, folder / "scoreboard.html", **week),
+        paths += [scoreboard_html(ws, folder / "scoreboard.html", start=start, end=end),
                   check.to_html(folder / "spotcheck.html")]
     except AssetsMissingError:
         logger.warning("the asset cache is empty, so scoreboard.html and spotcheck.html load Leaflet from the CDNs")
-        paths += [scoreboard_html(ws, folder / "scoreboard.html", **week, offline=False),
+        paths += [scoreboard_html(ws, folder / "scoreboard.html", start=start, end=end, offline=False),
                   check.to_html(folder / "spotcheck.html", offline=False)]
     return paths
 
@@ -173,12 +167,6 @@ def run_demo(out: str | PathLike[str], *, seed: int = 0) -> list[Path]:
     list of pathlib.Path
         The files written.
     """
-    from gridmap.io.importer import import_file
-    from gridmap.maps.grids import grids_map
-    from gridmap.export.spreadsheet import write_csv
-    from gridmap.analysis.validate import validate_grids
-    from gridmap.storage import init_workspace
-
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     ws_path = folder / "gulou-sample.gpkg"
@@ -192,8 +180,6 @@ def run_demo(out: str | PathLike[str], *, seed: int = 0) -> list[Path]:
         check = validate_grids(workspace=ws)
         (folder / "grid-check.json").write_text(
             json.dumps(check.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        from gridmap.pages.common import shareable
-
         _save_shared(grids_map(shareable(ws.read_layer("grids")), problems=shareable(check.problems),
                                illustrative=True), folder / "grids.html")
         coverage_files = _write_coverage(ws, folder)

@@ -49,7 +49,7 @@ class _UsageError(SystemExit):
 class _Parser(argparse.ArgumentParser):
     """argparse, except that a bad command line raises :class:`_UsageError` instead of printing and exiting."""
 
-    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise _UsageError(message, self.format_usage())
 
 
@@ -89,8 +89,7 @@ def _require_positive_metres(option: str, value: float | None) -> None:
 
 def _date_text(text: str) -> str:
     """An argparse type: `text` unchanged when it is a date or time, else the reason (``argument --from: ...``)."""
-    # deferred: pandas, loaded only when a date is given
-    from gridmap.analysis.selection import as_time
+    from gridmap.analysis.selection import as_time  # deferred: pandas
 
     try:
         as_time(text)
@@ -132,16 +131,14 @@ def _check_page_options(args: argparse.Namespace) -> None:
     if args.no_redact:
         _warn_not_redacted()
     if args.offline:
-        # deferred: pandas
-        from gridmap.pages.common import check_assets
+        from gridmap.pages.common import check_assets  # deferred: GeoPandas, SciPy, branca
 
         check_assets(None)
 
 
 def _save_page(args: argparse.Namespace, fmap: Any) -> None:
     """Write the folium map `fmap` to ``--html`` as the command's options say (offline, lang, redact)."""
-    # deferred: pandas and folium
-    from gridmap.pages.common import save_page
+    from gridmap.pages.common import save_page  # deferred: GeoPandas, SciPy, branca
 
     out = save_page(fmap, args.html, offline=args.offline, lang=args.lang, redact=not args.no_redact)
     _out(f"wrote {out}")
@@ -149,8 +146,7 @@ def _save_page(args: argparse.Namespace, fmap: Any) -> None:
 
 def _open_workspace(path: Path) -> Workspace:
     """The workspace at `path`, opened for the command (a context manager)."""
-    # deferred: pandas and GDAL
-    from gridmap.storage import open_workspace
+    from gridmap.storage import open_workspace  # deferred: pandas
 
     return open_workspace(path)
 
@@ -162,8 +158,7 @@ def _is_illustrative(ws: Workspace) -> bool:
 
 def _reports_in(ws: Workspace, args: argparse.Namespace) -> Any:
     """The workspace's reports in [--from, --to), of the --category given, with a time."""
-    # deferred: pandas
-    from gridmap.analysis.selection import select_reports
+    from gridmap.analysis.selection import select_reports  # deferred: pandas
 
     return select_reports(ws.read_layer("reports"), start=args.date_from, end=args.date_to,
                           categories=getattr(args, "category", None))

@@ -82,8 +82,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    # deferred: GeoPandas
-    from gridmap.analysis.validate import validate_grids
+    from gridmap.analysis.validate import validate_grids  # deferred: GeoPandas
 
     territory = None if args.territory == "layers" else args.territory
     with _open_workspace(args.workspace) as ws:
@@ -114,8 +113,7 @@ def _print_validation(check: Any) -> None:
 
 
 def _cmd_coverage(args: argparse.Namespace) -> int:
-    # deferred: GeoPandas and SciPy
-    from gridmap.analysis.coverage import sweep_coverage
+    from gridmap.analysis.coverage import sweep_coverage  # deferred: GeoPandas, SciPy
 
     _require_positive_metres("--radius", args.radius)
     _check_page_options(args)
@@ -141,8 +139,7 @@ def _grid_label(name: Any, code: Any) -> str:
 
 
 def _print_coverage(result: CoverageResult, *, lang: str = "zh") -> None:
-    # deferred: GeoPandas and SciPy
-    from gridmap.analysis.coverage import overall_coverage
+    from gridmap.analysis.coverage import overall_coverage  # deferred: GeoPandas, SciPy
 
     grids = result.grids
     stats = result.stats
@@ -178,17 +175,15 @@ def _write_coverage_outputs(args: argparse.Namespace, result: CoverageResult, la
         result.dead_corners_geojson(args.dead_corners)
         _out(f"wrote {args.dead_corners}")
     if args.html:
-        # deferred: GeoPandas and folium
-        from gridmap.pages.common import shareable, shareable_coverage
-        from gridmap.maps.coverage import coverage_map
+        from gridmap.pages.common import shareable, shareable_coverage  # deferred: GeoPandas, SciPy, branca
+        from gridmap.maps.coverage import coverage_map  # deferred: GeoPandas, SciPy, branca
 
         redact = not args.no_redact
         shown = {key: shareable(value, redact) for key, value in extra.items()}
         _save_page(args, coverage_map(shareable_coverage(result, redact), lang=args.lang, illustrative=illustrative,
                                       **shown))
     if args.png:
-        # deferred: matplotlib
-        from gridmap.maps.static import coverage_png
+        from gridmap.maps.static import coverage_png  # deferred: GeoPandas, SciPy, matplotlib
 
         coverage_png(result, args.png, lang=args.lang, illustrative=illustrative, **extra)
         _out(f"wrote {args.png}")
@@ -231,8 +226,7 @@ def _cmd_heatmap(args: argparse.Namespace) -> int:
 
 def _recurring_reports(reports: Any, fixes: Any) -> Any:
     """The reports that are part of a recurrence (--recurring-only); refused without rectifications."""
-    # deferred: GeoPandas and SciPy
-    from gridmap.analysis.recurrence import recurrences
+    from gridmap.analysis.recurrence import recurrences  # deferred: GeoPandas, SciPy
 
     if len(fixes) == 0:
         raise GridmapError("--recurring-only needs rectifications: the workspace has none, so no rebound can be "
@@ -244,10 +238,9 @@ def _recurring_reports(reports: Any, fixes: Any) -> Any:
 
 
 def _compute_heat(args: argparse.Namespace, reports: Any, layers: dict[str, Any]) -> _Heat:
-    # deferred: GeoPandas and SciPy
-    from gridmap.analysis.density import kde
-    from gridmap.analysis.recurrence import recurring_sites
-    from gridmap.analysis.selection import period_months
+    from gridmap.analysis.density import kde  # deferred: GeoPandas, SciPy
+    from gridmap.analysis.recurrence import recurring_sites  # deferred: GeoPandas, SciPy
+    from gridmap.analysis.selection import period_months  # deferred: pandas
 
     fixes = layers["rectifications"]
     density = kde(reports, bandwidth_m=args.bandwidth, cell_m=args.cell, kernel=args.kernel)
@@ -258,8 +251,7 @@ def _compute_heat(args: argparse.Namespace, reports: Any, layers: dict[str, Any]
 
 def _heat_title(lang: str, *, recurring: bool) -> str:
     """The heat map's title: a rebound title only for the reports that are part of a rebound."""
-    # deferred: GeoPandas
-    from gridmap.maps.density import labels_for
+    from gridmap.maps.density import labels_for  # deferred: GeoPandas, branca
 
     return labels_for(lang)["heat_title" if recurring else "report_heat_title"]
 
@@ -274,9 +266,8 @@ def _write_heat_outputs(args: argparse.Namespace, heat: _Heat, layers: dict[str,
         heat.density.to_geotiff(args.tif)
         _out(f"wrote {args.tif}")
     if args.html:
-        # deferred: GeoPandas and folium
-        from gridmap.pages.common import shareable
-        from gridmap.maps.density import heatmap_map
+        from gridmap.pages.common import shareable  # deferred: GeoPandas, SciPy, branca
+        from gridmap.maps.density import heatmap_map  # deferred: GeoPandas, branca
 
         redact = not args.no_redact
         shown_reports = heat.reports[[heat.reports.geometry.name]]  # the browsing layer needs points only
@@ -284,8 +275,7 @@ def _write_heat_outputs(args: argparse.Namespace, heat: _Heat, layers: dict[str,
                                      reports=shown_reports, months=heat.months, lang=args.lang,
                                      illustrative=illustrative, title=title))
     if args.png:
-        # deferred: matplotlib
-        from gridmap.maps.static_density import heatmap_png
+        from gridmap.maps.static_density import heatmap_png  # deferred: GeoPandas, SciPy, matplotlib
 
         heatmap_png(heat.density, args.png, sites=sites, grids=grids, wall=wall if len(wall) else None,
                     months=heat.months, lang=args.lang, illustrative=illustrative, title=title)
@@ -297,8 +287,7 @@ def _write_heat_outputs(args: argparse.Namespace, heat: _Heat, layers: dict[str,
 
 def _hotspot_cells(ws: Workspace, kind: str, size: float) -> tuple[Any, str]:
     """The cells to count in (--cells) and the name of their id column."""
-    # deferred: GeoPandas and SciPy
-    from gridmap.analysis.hotspot import fishnet, hexagons
+    from gridmap.analysis.hotspot import fishnet, hexagons  # deferred: GeoPandas, SciPy
 
     if kind == "grids":
         return ws.read_layer("grids"), "grid_code"
@@ -311,8 +300,7 @@ def _hotspot_cells(ws: Workspace, kind: str, size: float) -> tuple[Any, str]:
 
 
 def _cmd_hotspots(args: argparse.Namespace) -> int:
-    # deferred: GeoPandas and SciPy
-    from gridmap.analysis.hotspot import emerging_hotspots, hotspots
+    from gridmap.analysis.hotspot import emerging_hotspots, hotspots  # deferred: GeoPandas, SciPy
 
     _require_positive_metres("--size", args.size)
     _check_page_options(args)
@@ -340,15 +328,13 @@ def _write_hotspot_outputs(args: argparse.Namespace, hot: Any, emerging: Any, id
                            illustrative: bool) -> None:
     """The files asked for: --csv, --html."""
     if args.csv:
-        # deferred: pandas
-        from gridmap.export.spreadsheet import write_csv
+        from gridmap.export.spreadsheet import write_csv  # deferred: pandas
 
         write_csv(_hotspot_table(hot, emerging, id_column), args.csv)
         _out(f"wrote {args.csv}")
     if args.html:
-        # deferred: GeoPandas and folium
-        from gridmap.pages.common import shareable
-        from gridmap.maps.density import hotspot_map
+        from gridmap.pages.common import shareable  # deferred: GeoPandas, SciPy, branca
+        from gridmap.maps.density import hotspot_map  # deferred: GeoPandas, branca
 
         redact = not args.no_redact
         _save_page(args, hotspot_map(shareable(hot, redact), emerging=shareable(emerging, redact), lang=args.lang,

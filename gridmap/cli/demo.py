@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from gridmap.cli._common import _out
-from gridmap.demo import run_demo
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,6 +17,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from gridmap.demo import run_demo  # deferred: pandas, GeoPandas, SciPy, folium
+
     written = run_demo(args.out, seed=args.seed)
     _out(f"demo written to {args.out}:")
     for path in written:

@@ -53,8 +53,7 @@ def _defaults(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    # deferred: pandas, GeoPandas and GDAL
-    from gridmap.io.importer import import_file
+    from gridmap.io.importer import import_file  # deferred: GeoPandas
 
     defaults = _defaults(args)
     summary = import_file(

@@ -113,9 +113,8 @@ def _cmd_scoreboard(args: argparse.Namespace) -> int:
 
 
 def _write_scoreboard_page(args: argparse.Namespace, run: Any, weekly: Any) -> None:
-    # deferred: pandas and folium
-    from gridmap.pages.common import check_assets
-    from gridmap.pages.scoreboard import write_page
+    from gridmap.pages.common import check_assets  # deferred: GeoPandas, SciPy, branca
+    from gridmap.pages.scoreboard import write_page  # deferred: folium, GeoPandas
 
     if args.no_redact:
         sys.stderr.write("warning: --no-redact keeps cadre names in the page: for internal use only\n")

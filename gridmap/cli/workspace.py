@@ -9,6 +9,7 @@ from typing import Any
 
 from gridmap.errors import GridmapError
 from gridmap.cli._common import LAYER_CHOICES, _open_workspace, _out, _parse_maps
+from gridmap.model import layer_spec
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,8 +51,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    # deferred: pandas and GDAL
-    from gridmap.storage import init_workspace
+    from gridmap.storage import init_workspace  # deferred: pandas
 
     if args.workspace.exists() and not args.force:
         raise GridmapError(f"{args.workspace} already exists; pass --overwrite to replace it "
@@ -95,9 +95,7 @@ def _cmd_category(args: argparse.Namespace) -> int:
 
 def _cmd_alias(args: argparse.Namespace) -> int:
     """Store header mappings of a layer in the workspace, or list the stored ones."""
-    # deferred: GeoPandas; and gridmap.model (dataclasses, inspect) would add ~10 ms to every `gridmap` run
-    from gridmap.model import layer_spec
-    from gridmap.io.records import check_column_map
+    from gridmap.io.records import check_column_map  # deferred: GeoPandas
 
     if args.layer is not None and "=" in args.layer:
         raise GridmapError(f"{args.layer!r} is a mapping, not a layer: gridmap alias WORKSPACE LAYER HEADER=COLUMN")
@@ -138,8 +136,7 @@ def _cmd_quarantine(args: argparse.Namespace) -> int:
     if args.layer:
         frame = frame[frame["layer"] == args.layer]
     if args.csv:
-        # deferred: pandas
-        from gridmap.export.spreadsheet import write_csv
+        from gridmap.export.spreadsheet import write_csv  # deferred: pandas
 
         write_csv(frame, args.csv)
         _out(f"wrote {len(frame)} quarantined records to {args.csv}")
@@ -150,8 +147,7 @@ def _cmd_quarantine(args: argparse.Namespace) -> int:
 
 
 def _retry_quarantine(args: argparse.Namespace) -> int:
-    # deferred: pandas
-    from gridmap.io.retry import retry_quarantine
+    from gridmap.io.retry import retry_quarantine  # deferred: GeoPandas
 
     summary = retry_quarantine(args.workspace, layer=args.layer)
     _out(json.dumps(summary.to_dict(), ensure_ascii=False) if args.json else summary.describe())

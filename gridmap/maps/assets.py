@@ -25,36 +25,7 @@ pinned in :data:`CDN_SHA256` (computed from the npm tarballs); it never uses a
 moving URL (``@main``, "latest 4.x"). Both sources then take every file a style
 sheet references (``url(...)``: fonts, images). The cache is keyed by folium's URL
 either way, so both fill the same slots. Some folium assets are not published on
-npm as the same file; their closest source is:
-
-========================================================  ============================================
-folium URL (abridged)                                     npm mode source
-========================================================  ============================================
-jsdelivr ``leaflet@1.9.3/dist/leaflet.js``, ``.css``      ``leaflet@1.9.3`` same paths (+ ``images/``)
-code.jquery.com ``jquery-3.7.1.min.js``                   ``jquery@3.7.1`` ``dist/jquery.min.js`` (the
-                                                          same bytes: jQuery's published SRI matches)
-jsdelivr ``bootstrap@5.2.2`` bundle js, min css           ``bootstrap@5.2.2`` same paths
-netdna ``bootstrap/3.0.0/css/bootstrap-glyphicons.css``   ``bootstrap@3.1.1`` (3.0.0 is not on npm):
-                                                          only the Glyphicons rules and ``@font-face``
-                                                          of ``dist/css/bootstrap.css``, fonts from
-                                                          ``dist/fonts/``
-jsdelivr ``@fortawesome/fontawesome-free@6.2.0``          same package, ``css/all.min.css`` + webfonts
-cdnjs ``Leaflet.awesome-markers/2.0.2`` js, css           ``leaflet.awesome-markers@2.0.4`` (2.0.2 is
-                                                          not on npm) ``dist/`` (+ ``images/``)
-jsdelivr gh folium ``leaflet.awesome.rotate.min.css``     not published anywhere but folium's git:
-                                                          generated here, 360 rules
-                                                          ``.fa-rotate-N{transform:rotate(Ndeg)}``
-                                                          (both sources; nothing downloaded)
-jsdelivr gh folium@main ``leaflet_heat.min.js``           npm: the same file shipped inside the
-                                                          installed folium wheel (``folium/templates/``);
-                                                          cdn: pinned to folium's tag v0.20.0
-d3js.org ``d3.v4.min.js`` (latest 4.x)                    ``d3@4.13.0`` ``build/d3.min.js``
-cdnjs ``moment.js/2.18.1/moment.min.js``                  ``moment@2.18.1`` ``min/moment.min.js``
-========================================================  ============================================
-
-The list covers folium's default map template (``folium.folium._default_js`` and
-``_default_css``) and the plugins gridmap draws with (``HeatMap``,
-``TimeSliderChoropleth``); a test fails when folium changes one of them.
+npm as the same file; :mod:`gridmap.maps._asset_sources` lists each one's closest source.
 """
 
 from __future__ import annotations
@@ -78,6 +49,16 @@ from pathlib import Path
 from typing import Literal
 
 from gridmap.errors import GridmapError, UnsafeFileError
+from gridmap.maps._asset_sources import (  # re-exported: the registry of URLs and the pinned hashes
+    ASSET_URLS,
+    CDN_SHA256,
+    FOLIUM_GH,
+    LEAFLET_ICONS,
+    _SOURCES,
+    _FoliumFile,
+    _Generated,
+    _Npm,
+)
 
 __all__ = [
     "ASSET_URLS",
@@ -117,133 +98,6 @@ class AssetFetchError(GridmapError, ConnectionError):
 
 class AssetIntegrityError(GridmapError, ValueError):
     """Downloaded or cached bytes do not match their published or recorded hash."""
-
-
-@dataclasses.dataclass(frozen=True)
-class _Npm:
-    package: str
-    version: str
-    path: str  # inside the package, without the tarball's top folder
-    glyphicons_only: bool = False
-
-
-@dataclasses.dataclass(frozen=True)
-class _FoliumFile:
-    path: str  # relative to the installed folium package
-
-
-@dataclasses.dataclass(frozen=True)
-class _Generated:
-    name: str
-
-
-_Source = _Npm | _FoliumFile | _Generated
-
-LEAFLET_ICONS = ("marker-icon.png", "marker-icon-2x.png", "marker-shadow.png")
-_JSD = "https://cdn.jsdelivr.net"
-_CDNJS = "https://cdnjs.cloudflare.com/ajax/libs"
-_SOURCES: dict[str, _Source] = {
-    f"{_JSD}/npm/leaflet@1.9.3/dist/leaflet.js": _Npm("leaflet", "1.9.3", "dist/leaflet.js"),
-    f"{_JSD}/npm/leaflet@1.9.3/dist/leaflet.css": _Npm("leaflet", "1.9.3", "dist/leaflet.css"),
-    # Leaflet's default marker icons: loaded by leaflet.js, not by its CSS
-    **{
-        f"{_JSD}/npm/leaflet@1.9.3/dist/images/{name}": _Npm("leaflet", "1.9.3", f"dist/images/{name}")
-        for name in LEAFLET_ICONS
-    },
-    "https://code.jquery.com/jquery-3.7.1.min.js": _Npm("jquery", "3.7.1", "dist/jquery.min.js"),
-    f"{_JSD}/npm/bootstrap@5.2.2/dist/js/bootstrap.bundle.min.js": _Npm(
-        "bootstrap", "5.2.2", "dist/js/bootstrap.bundle.min.js"
-    ),
-    f"{_JSD}/npm/bootstrap@5.2.2/dist/css/bootstrap.min.css": _Npm("bootstrap", "5.2.2", "dist/css/bootstrap.min.css"),
-    "https://netdna.bootstrapcdn.com/bootstrap/3.0.0/css/bootstrap-glyphicons.css": _Npm(
-        "bootstrap", "3.1.1", "dist/css/bootstrap.css", glyphicons_only=True
-    ),
-    f"{_JSD}/npm/@fortawesome/fontawesome-free@6.2.0/css/all.min.css": _Npm(
-        "@fortawesome/fontawesome-free", "6.2.0", "css/all.min.css"
-    ),
-    f"{_CDNJS}/Leaflet.awesome-markers/2.0.2/leaflet.awesome-markers.js": _Npm(
-        "leaflet.awesome-markers", "2.0.4", "dist/leaflet.awesome-markers.js"
-    ),
-    f"{_CDNJS}/Leaflet.awesome-markers/2.0.2/leaflet.awesome-markers.css": _Npm(
-        "leaflet.awesome-markers", "2.0.4", "dist/leaflet.awesome-markers.css"
-    ),
-    f"{_JSD}/gh/python-visualization/folium/folium/templates/leaflet.awesome.rotate.min.css": _Generated("rotate"),
-    f"{_JSD}/gh/python-visualization/folium@main/folium/templates/leaflet_heat.min.js": _FoliumFile(
-        "templates/leaflet_heat.min.js"
-    ),
-    "https://d3js.org/d3.v4.min.js": _Npm("d3", "4.13.0", "build/d3.min.js"),
-    f"{_CDNJS}/moment.js/2.18.1/moment.min.js": _Npm("moment", "2.18.1", "min/moment.min.js"),
-}
-ASSET_URLS: tuple[str, ...] = tuple(_SOURCES)
-"""The URLs of every top-level script and style sheet the cache holds (see the table above)."""
-
-FOLIUM_GH = "gh/python-visualization/folium@v0.20.0/folium"
-"""Where ``source="cdn"`` takes folium's own files: a fixed tag of folium's git, never ``@main``."""
-
-CDN_SHA256: dict[str, str] = {
-    "npm/@fortawesome/fontawesome-free@6.2.0/css/all.min.css":
-        "01b035efb5dfa529c512f82962ed633328222da6f33c224244806d4798c67349",
-    "npm/@fortawesome/fontawesome-free@6.2.0/webfonts/fa-brands-400.ttf":
-        "c7ae37d35b8edd322f5c85b8f54f8cb76f5e8446581ae20da5e7e3a9bdee900b",
-    "npm/@fortawesome/fontawesome-free@6.2.0/webfonts/fa-brands-400.woff2":
-        "3fe890d088ecf0cc9bc1b9069201e52972dbad6237865524090e15982d0de718",
-    "npm/@fortawesome/fontawesome-free@6.2.0/webfonts/fa-regular-400.ttf":
-        "fdc1f7533021117d87697715eac26ba3d4eef9225c7eedbbfb1b0d0cfff0ab8c",
-    "npm/@fortawesome/fontawesome-free@6.2.0/webfonts/fa-regular-400.woff2":
-        "fe69d94841462d397faeff253ee09a6dc7941be931f942a55e6b9def8f3b048d",
-    "npm/@fortawesome/fontawesome-free@6.2.0/webfonts/fa-solid-900.ttf":
-        "6d53c706f3b7178ccfc82c94d3fc7968828dacd351717f27c757a65cfd853147",
-    "npm/@fortawesome/fontawesome-free@6.2.0/webfonts/fa-solid-900.woff2":
-        "d27bc752105c079f8a516e9142406a9fc12cbb409f9bf8681f2ddfe0360b52a6",
-    "npm/@fortawesome/fontawesome-free@6.2.0/webfonts/fa-v4compatibility.ttf":
-        "4d73f280597014ae892270cee177513ad329955de91ad9d2a45a1f5760a32ffa",
-    "npm/@fortawesome/fontawesome-free@6.2.0/webfonts/fa-v4compatibility.woff2":
-        "7d1c2ce5f34e1b3567536e8d3039c6c34f8257742982c5ff5a5b47a82e5a67d7",
-    "npm/bootstrap@3.1.1/dist/css/bootstrap.css": "0e430441e9833f9e3b9219b4837068670afbb50171678365b95f45de9291b632",
-    "npm/bootstrap@3.1.1/dist/fonts/glyphicons-halflings-regular.eot":
-        "f495f34e4f177cf0115af995bbbfeb3fcabc88502876e76fc51a4ab439bc8431",
-    "npm/bootstrap@3.1.1/dist/fonts/glyphicons-halflings-regular.svg":
-        "d168d50a88c730b4e6830dc0da2a2b51dae4658a77d9619943c27b8ecfc19d1a",
-    "npm/bootstrap@3.1.1/dist/fonts/glyphicons-halflings-regular.ttf":
-        "bd18efd3efd70fec8ad09611a20cdbf99440b2c1d40085c29be036f891d65358",
-    "npm/bootstrap@3.1.1/dist/fonts/glyphicons-halflings-regular.woff":
-        "fc969dc1c6ff531abcf368089dcbaf5775133b0626ff56b52301a059fc0f9e1e",
-    "npm/bootstrap@5.2.2/dist/css/bootstrap.min.css":
-        "2143941c03dacda8b4f1016ced6e0c6f34e5c04585a3bcffe33c3c626c448a4a",
-    "npm/bootstrap@5.2.2/dist/js/bootstrap.bundle.min.js":
-        "c4b2394a30fa0e4a23c6b308541353e20872a6fd765ed8fb70e6b402029deb00",
-    "npm/d3@4.13.0/build/d3.min.js": "8585db4092b8a9d26201e0d58e343d1b40fa034c4b9c343878923d7649bb1699",
-    "npm/jquery@3.7.1/dist/jquery.min.js": "fc9a93dd241f6b045cbff0481cf4e1901becd0e12fb45166a8f17f95823f0b1a",
-    "npm/leaflet.awesome-markers@2.0.4/dist/images/markers-shadow.png":
-        "8703a2262710f5e3d29e65d2acdf90d6512e159e119d27b8234731d8a6208a20",
-    "npm/leaflet.awesome-markers@2.0.4/dist/images/markers-shadow@2x.png":
-        "b21a536be27313fb504f69f5899ff0b1245b276571769ac08d6c32c35676e47a",
-    "npm/leaflet.awesome-markers@2.0.4/dist/images/markers-soft.png":
-        "e41bc4be3d9cc8fcda26990db42fde1990230d352bc5f6f614fe89e163fb4edb",
-    "npm/leaflet.awesome-markers@2.0.4/dist/images/markers-soft@2x.png":
-        "d6926e36feb2224311ab88e08dd7c0eebdbe34a64b45ee09a8bc38ecab0cd5ee",
-    "npm/leaflet.awesome-markers@2.0.4/dist/leaflet.awesome-markers.css":
-        "bfba947d37a17ffa470a27a764affd7115cc747bae47e5ac24386feb5e99321c",
-    "npm/leaflet.awesome-markers@2.0.4/dist/leaflet.awesome-markers.js":
-        "8b0382d98ee76b3706729ebfb2c088b99be258aa30f6054de67b527602348d07",
-    "npm/leaflet@1.9.3/dist/images/layers-2x.png": "066daca850d8ffbef007af00b06eac0015728dee279c51f3cb6c716df7c42edf",
-    "npm/leaflet@1.9.3/dist/images/layers.png": "1dbbe9d028e292f36fcba8f8b3a28d5e8932754fc2215b9ac69e4cdecf5107c6",
-    "npm/leaflet@1.9.3/dist/images/marker-icon-2x.png":
-        "00179c4c1ee830d3a108412ae0d294f55776cfeb085c60129a39aa6fc4ae2528",
-    "npm/leaflet@1.9.3/dist/images/marker-icon.png": "574c3a5cca85f4114085b6841596d62f00d7c892c7b03f28cbfa301deb1dc437",
-    "npm/leaflet@1.9.3/dist/images/marker-shadow.png":
-        "264f5c640339f042dd729062cfc04c17f8ea0f29882b538e3848ed8f10edb4da",
-    "npm/leaflet@1.9.3/dist/leaflet.css": "90b693d86392a4779c861b28cf307e7e59c3fb35328c4d8b95f58f814d38c722",
-    "npm/leaflet@1.9.3/dist/leaflet.js": "5819285cec137b229c94e1ee5ad73e8b6b84345a4367d60f75fe477fe0fb7b03",
-    "npm/moment@2.18.1/min/moment.min.js": "d618d4869738e0dc22360f0ec0cbb6433257843f24723fac240dda0906685238",
-    f"{FOLIUM_GH}/templates/leaflet_heat.min.js": "7378c428ff2318ec48e7e73c0d46061f938aa75551c519c74cd790b044dfa0fa",
-}
-"""The sha256 of every file ``source="cdn"`` downloads, by its path under the CDN (jsDelivr).
-
-The ``npm/`` ones are the files of the npm tarballs (computed from the tarballs, each checked
-against the registry's sha512 integrity); ``leaflet_heat.min.js`` is the file folium 0.20.0
-ships in its wheel. A file without a pin here is never downloaded.
-"""
 
 
 def default_cache_dir() -> Path:
@@ -663,12 +517,12 @@ def _check_integrity(data: bytes, dist: Mapping[str, object], *, label: str) -> 
     for item in integrity.split():
         algorithm, _, digest = item.partition("-")
         hashes.setdefault(algorithm.lower(), []).append(digest.split("?", 1)[0])
-    algorithm = next((a for a in _SRI_ALGORITHMS if a in hashes), None)
-    if algorithm is not None:
-        actual = base64.b64encode(hashlib.new(algorithm, data).digest()).decode()
-        if actual not in hashes[algorithm]:
+    strongest = next((a for a in _SRI_ALGORITHMS if a in hashes), None)
+    if strongest is not None:
+        actual = base64.b64encode(hashlib.new(strongest, data).digest()).decode()
+        if actual not in hashes[strongest]:
             raise AssetIntegrityError(
-                f"the tarball of {label} does not match the registry's {algorithm} integrity; "
+                f"the tarball of {label} does not match the registry's {strongest} integrity; "
                 "the download was corrupted or tampered with: nothing was written, try again"
             )
         return

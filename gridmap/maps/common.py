@@ -14,6 +14,7 @@ import pandas as pd
 from gridmap.errors import SchemaError
 from gridmap.crs import metric_crs, require_crs
 from gridmap.maps.escape import html_text
+from gridmap.maps.page import page_root
 
 if TYPE_CHECKING:  # pragma: no cover
     import folium
@@ -155,7 +156,7 @@ def overlay(fmap: "folium.Map", html: str) -> None:
     """Add `html` (already escaped) to the page, over the map."""
     import folium  # deferred: heavy, only drawing needs it
 
-    fmap.get_root().html.add_child(folium.Element(html))
+    page_root(fmap).html.add_child(folium.Element(html))
 
 
 def _banner(fmap: "folium.Map", text: str, *, top: int, colour: str, size: int) -> None:

@@ -113,14 +113,14 @@ def _id_field(label: str, texts: np.ndarray) -> dict[str, Any] | None:
     """Identifiers as prefix + zero-padded numbers, or None when they are not all of that form."""
     if not len(texts) or any(t is None for t in texts):
         return None
-    matches = [_ID_RE.match(t) for t in texts]
-    if any(m is None for m in matches):
+    matches = [m for m in (_ID_RE.match(t) for t in texts) if m is not None]
+    if len(matches) != len(texts):
         return None
-    prefixes = {m.group(1) for m in matches}  # type: ignore[union-attr]
-    widths = {len(m.group(2)) for m in matches}  # type: ignore[union-attr]
+    prefixes = {m.group(1) for m in matches}
+    widths = {len(m.group(2)) for m in matches}
     if len(prefixes) != 1 or len(widths) != 1:
         return None
-    numbers = np.array([int(m.group(2)) for m in matches], dtype=np.int64)  # type: ignore[union-attr]
+    numbers = np.array([int(m.group(2)) for m in matches], dtype=np.int64)
     return {"label": label, "kind": "id", "prefix": prefixes.pop(), "width": widths.pop(),
             "codes": pack(numbers, "u4"), "type": "u32"}
 

@@ -103,7 +103,7 @@ def labels_for(lang: str) -> dict[str, str]:
 
 def _grid_tooltip(row: Mapping[str, Any], labels: Mapping[str, str]) -> str:
     count = row.get("dead_corners")
-    corners = labels["no_data"] if is_missing(count) else f"{int(count)} {labels['count']}".strip()
+    corners = labels["no_data"] if count is None or is_missing(count) else f"{int(count)} {labels['count']}".strip()
     return lines_html([
         *grid_pairs(row, labels),
         (labels["cadre"], value_text(row, "cadre")),
@@ -168,10 +168,11 @@ def add_dead_corners(fmap: "folium.Map", corners: "gpd.GeoDataFrame | None", lab
         shapes = for_web(corners, what="dead corners", simplify_m=_SIMPLIFY_M / 2)
         colour = COLOURS["dead_corner"]
         for _, row in shapes.iterrows():
+            popup = folium.Popup(_dead_corner_popup(row, labels), parse_html=False, max_width=360)
             folium.GeoJson(
                 row.geometry.__geo_interface__,
                 style_function=lambda _f: {"color": colour, "weight": 1, "fillColor": colour, "fillOpacity": 0.7},
-                popup=folium.Popup(_dead_corner_popup(row, labels), parse_html=False, max_width=360),
+                popup=popup,  # type: ignore[arg-type]  # folium annotates GeoJsonPopup; GeoJson takes a Popup too
             ).add_to(layer)
     layer.add_to(fmap)
 
@@ -218,10 +219,11 @@ def _add_target(layer: Any, row: Mapping[str, Any], geometry: Any, popup: str, c
             fill_color=colour, fill_opacity=0.9, popup=folium.Popup(popup, parse_html=False, max_width=320),
         ).add_to(layer)
         return
+    shown = folium.Popup(popup, parse_html=False, max_width=320)
     folium.GeoJson(
         geometry.__geo_interface__,
         style_function=lambda _f: {"color": colour, "weight": 3, "fillOpacity": 0.0},
-        popup=folium.Popup(popup, parse_html=False, max_width=320),
+        popup=shown,  # type: ignore[arg-type]  # folium annotates GeoJsonPopup; GeoJson takes a Popup too
     ).add_to(layer)
 
 
@@ -337,7 +339,8 @@ def coverage_map(
     if wall is not None and len(wall):
         add_wall(fmap, wall, labels)
     add_dead_corners(fmap, result.dead_corners, labels)
-    if getattr(result, "targets", None) is not None and len(result.targets):
-        add_targets(fmap, result.targets, labels, lang)
+    targets = getattr(result, "targets", None)
+    if targets is not None and len(targets):
+        add_targets(fmap, targets, labels, lang)
     _add_legend(fmap, labels)
     return finish(fmap, title, labels, illustrative)

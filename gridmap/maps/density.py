@@ -214,7 +214,8 @@ def _lat_from_mercator(y: np.ndarray) -> np.ndarray:
 def _lonlat_bounds(density: Any) -> tuple[float, float, float, float]:
     """(west, south, east, north): the density's bounds converted to lon/lat, edges densified."""
     to_wgs = Transformer.from_crs(CRS.from_user_input(density.crs), "EPSG:4326", always_xy=True)
-    west, south, east, north = to_wgs.transform_bounds(*density.bounds, densify_pts=101)
+    minx, miny, maxx, maxy = density.bounds
+    west, south, east, north = to_wgs.transform_bounds(minx, miny, maxx, maxy, densify_pts=101)
     return float(west), float(south), float(east), float(north)
 
 

@@ -179,7 +179,8 @@ def cjk_font_properties(*, size: float | None = None, weight: str = "normal") ->
     path = find_cjk_font()
     families = [entry.name for entry in fontManager.ttflist if Path(entry.fname) == path]
     simplified = [name for name in families if _SIMPLIFIED.search(name) and "Mono" not in name]
-    family = (simplified or families or [None])[0]
+    chosen = simplified or families
+    family = chosen[0] if chosen else None
     if family is None:
         return FontProperties(fname=path, size=size, weight=weight)
     return FontProperties(family=family, size=size, weight=weight)

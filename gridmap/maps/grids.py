@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from gridmap.crs import require_crs
 from gridmap.maps.escape import html_text
+from gridmap.maps.page import page_root
 
 if TYPE_CHECKING:  # pragma: no cover
     import folium
@@ -102,7 +103,7 @@ def grids_map(
         bad.add_to(fmap)
     if illustrative:
         mark = html_text(labels["illustrative"])
-        fmap.get_root().html.add_child(folium.Element(
+        page_root(fmap).html.add_child(folium.Element(
             f'<div style="position:fixed;top:8px;left:50px;z-index:9999;background:#fff3cd;'
             f'padding:4px 8px;border:1px solid #c90;font:14px sans-serif">{mark}</div>'))
     folium.LayerControl(collapsed=True).add_to(fmap)

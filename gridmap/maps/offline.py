@@ -145,7 +145,9 @@ class _Inliner:
         return text
 
     def script(self, text: str) -> str:
-        attrs = _attributes(_OPEN_TAG.match(text).group(0))  # type: ignore[union-attr]
+        opening = _OPEN_TAG.match(text)
+        assert opening is not None, "a script token starts with its opening tag (_TOKEN)"
+        attrs = _attributes(opening.group(0))
         src = attrs.get("src", "")
         if not _is_remote(src):
             return text

@@ -32,14 +32,14 @@ import json
 import re
 from typing import TYPE_CHECKING
 
-from branca.element import Element, MacroElement, Template
+from branca.element import Element, Figure, MacroElement, Template
 
 from gridmap.maps.escape import html_text
 
 if TYPE_CHECKING:  # pragma: no cover
     import folium
 
-__all__ = ["ReportPanel", "stable_ids", "finish_page", "PAGE_CSS"]
+__all__ = ["ReportPanel", "stable_ids", "finish_page", "page_root", "PAGE_CSS"]
 
 #: Style of the panel, the tables and the touch-sized controls.
 PAGE_CSS = """
@@ -138,6 +138,29 @@ class ReportPanel(MacroElement):
              [round(float(bounds[3]), 6), round(float(bounds[2]), 6)]])
 
 
+def page_root(fmap: "folium.Map") -> Figure:
+    """The HTML page (a branca ``Figure``) `fmap` is drawn into: its ``header``, ``html`` and ``title``.
+
+    folium types ``get_root()`` as a plain ``Element``; a map's root is always the ``Figure``
+    folium made for it.
+
+    Raises
+    ------
+    TypeError
+        When the map's root is not a ``Figure`` (a map placed inside another element).
+
+    Examples
+    --------
+    >>> import folium
+    >>> page_root(folium.Map(tiles=None)).title is None
+    True
+    """
+    root = fmap.get_root()
+    if not isinstance(root, Figure):
+        raise TypeError(f"the map is drawn into a {type(root).__name__}, not a page (branca Figure)")
+    return root
+
+
 def stable_ids(fmap: "folium.Map") -> "folium.Map":
     """Renumber every element of the map's page in order (``000001``, ``000002``...) and return `fmap`.
 
@@ -208,5 +231,5 @@ def finish_page(fmap: "folium.Map", panel_html: str, *, bounds: tuple[float, flo
 
     ReportPanel(panel_html, bounds=bounds).add_to(fmap)
     folium.LayerControl(collapsed=True).add_to(fmap)
-    fmap.get_root().title = html_text(title)
+    page_root(fmap).title = html_text(title)
     return stable_ids(fmap)

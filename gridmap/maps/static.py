@@ -42,7 +42,9 @@ __all__ = ["coverage_png", "nice_scale_length"]
 logger = logging.getLogger(__name__)
 
 _FIGSIZE_IN = (11.0, 9.0)
-_MAP_BOX = (0.02, 0.05, 0.72, 0.86)  # left, bottom, width, height of the map axes (figure fraction)
+#: An axes box: left, bottom, width, height as fractions of the figure.
+Box = tuple[float, float, float, float]
+_MAP_BOX: Box = (0.02, 0.05, 0.72, 0.86)  # the map axes
 
 
 def nice_scale_length(width_m: float) -> float:
@@ -329,9 +331,9 @@ def new_figure(dpi: float) -> "Figure":
     return fig
 
 
-def map_axes(fig: "Figure", bounds: Sequence[float], box: Sequence[float] = _MAP_BOX) -> "Axes":
+def map_axes(fig: "Figure", bounds: Sequence[float], box: Box = _MAP_BOX) -> "Axes":
     """Map axes at `box` (figure fraction) showing `bounds` with a margin, equal aspect, no frame."""
-    ax = fig.add_axes(tuple(box))
+    ax = fig.add_axes(box)
     minx, miny, maxx, maxy = bounds
     pad = 0.04 * max(maxx - minx, maxy - miny)
     ax.set_xlim(minx - pad, maxx + pad)

@@ -111,7 +111,8 @@ def _heat_legend(fig: "Figure", drawn: Mapping[str, bool], labels: Mapping[str, 
         fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.76, 0.22), prop=font, frameon=True)
 
 
-def _colour_bar(fig: "Figure", image: Any, ticks: Sequence[float], label: str, font: "FontProperties") -> None:
+def _colour_bar(fig: "Figure", image: Any, ticks: "Sequence[float] | np.ndarray", label: str,
+                font: "FontProperties") -> None:
     cax = fig.add_axes((0.78, 0.30, 0.03, 0.52))
     bar = fig.colorbar(image, cax=cax, ticks=list(ticks))
     bar.set_label(label, fontproperties=sized_font(font, 11))

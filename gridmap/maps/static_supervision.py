@@ -17,7 +17,7 @@ import io
 import logging
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,7 @@ import pandas as pd
 from gridmap.errors import SchemaError
 from gridmap.formatting import format_percent, no_data
 from gridmap.maps.fonts import cjk_font_properties
-from gridmap.maps.static import _check_dpi, _literal, sized_font
+from gridmap.maps.static import Box, _check_dpi, _literal, sized_font
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -119,7 +119,7 @@ def _panel(ax: "Axes", data: pd.DataFrame, units: list[tuple[str, str]], title: 
     for i in np.flatnonzero(empty):  # a week without any value: hatched and labelled, never a 0
         ax.axvspan(i - 0.4, i + 0.4, facecolor="none", edgecolor="#9e9e9e", hatch="///", linewidth=0.0,
                    gid="no-data")
-        ax.text(i, 50.0, no_data(lang), rotation=90, ha="center", va="center", color="#424242",
+        ax.text(float(i), 50.0, no_data(lang), rotation=90, ha="center", va="center", color="#424242",
                 fontproperties=sized_font(font, 9), gid="no-data",
                 bbox={"facecolor": "#ffffff", "edgecolor": "none", "pad": 1.5})
     ax.set_title(title, fontproperties=sized_font(font, 12, bold=True))
@@ -135,12 +135,21 @@ def _panel(ax: "Axes", data: pd.DataFrame, units: list[tuple[str, str]], title: 
         tick.set_fontproperties(sized_font(font, 9))
 
 
-# Figure size (inches) and axes boxes (left, bottom, width, height as figure fractions) of each layout.
+class _Layout(NamedTuple):
+    """A layout of the chart: figure size (inches), the two panels' axes boxes, where the title and note sit."""
+
+    size: tuple[float, float]
+    axes: tuple[Box, Box]
+    title_y: float  # figure fraction
+    note_y: float
+    legend_columns: int
+
+
 _LAYOUTS = {
-    "wide": {"size": (11.0, 4.8), "axes": ((0.06, 0.17, 0.40, 0.64), (0.55, 0.17, 0.40, 0.64)), "title_y": 0.95,
-             "note_y": 0.895, "legend_columns": 6},
-    "tall": {"size": (5.6, 7.6), "axes": ((0.12, 0.55, 0.84, 0.30), (0.12, 0.16, 0.84, 0.30)), "title_y": 0.97,
-             "note_y": 0.935, "legend_columns": 3},
+    "wide": _Layout(size=(11.0, 4.8), axes=((0.06, 0.17, 0.40, 0.64), (0.55, 0.17, 0.40, 0.64)), title_y=0.95,
+                    note_y=0.895, legend_columns=6),
+    "tall": _Layout(size=(5.6, 7.6), axes=((0.12, 0.55, 0.84, 0.30), (0.12, 0.16, 0.84, 0.30)), title_y=0.97,
+                    note_y=0.935, legend_columns=3),
 }
 
 
@@ -153,21 +162,21 @@ def _draw(weekly: pd.DataFrame, lang: str, illustrative: bool, dpi: float, layou
     data = supervision_chart_data(weekly, lang=lang)
     weeks = sorted(data["week_start"].unique())
     font = cjk_font_properties()
-    fig = Figure(figsize=shape["size"], dpi=dpi, facecolor="#ffffff")
+    fig = Figure(figsize=shape.size, dpi=dpi, facecolor="#ffffff")
     FigureCanvasAgg(fig)
-    axes = [fig.add_axes(box) for box in shape["axes"]]
+    axes = [fig.add_axes(box) for box in shape.axes]
     for ax, (column, label_key) in zip(axes, CHART_PANELS.items()):
         _panel(ax, data[data["panel"] == column], units, labels[label_key], font, weeks, lang)
     first = axes[0]
     title_font = sized_font(font, 13 if layout == "tall" else 14, bold=True)
-    fig.text(0.02, shape["title_y"], labels["title"], fontproperties=title_font, ha="left", va="center")
+    fig.text(0.02, shape.title_y, labels["title"], fontproperties=title_font, ha="left", va="center")
     handles, names = first.get_legend_handles_labels()
-    fig.legend(handles, names, loc="lower center", ncol=min(len(names), shape["legend_columns"]), frameon=False,
+    fig.legend(handles, names, loc="lower center", ncol=min(len(names), shape.legend_columns), frameon=False,
                prop=sized_font(font, 9), bbox_to_anchor=(0.5, 0.0))
-    fig.text(0.02 if layout == "tall" else 0.06, shape["note_y"], labels["no_data"],
+    fig.text(0.02 if layout == "tall" else 0.06, shape.note_y, labels["no_data"],
              fontproperties=sized_font(font, 8), ha="left", va="center", color="#555555")
     if illustrative:
-        fig.text(0.98, shape["note_y"] if layout == "tall" else shape["title_y"], labels["illustrative"],
+        fig.text(0.98, shape.note_y if layout == "tall" else shape.title_y, labels["illustrative"],
                  fontproperties=sized_font(font, 9), color="#8a6d00", ha="right", va="center",
                  bbox={"facecolor": "#fff3cd", "edgecolor": "#cc9900", "boxstyle": "round,pad=0.3"})
     return fig

@@ -44,7 +44,7 @@ import logging
 import math
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -83,7 +83,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from gridmap.analysis.coverage import CoverageResult
     from gridmap.maps.assets import AssetCache
-    from gridmap.storage import Workspace
+    from gridmap.storage import WorkspaceStore
 
 __all__ = ["export_html", "report_map", "default_title", "page_html", "save_page", "check_assets", "shareable",
            "shareable_coverage", "REPORT_LABELS"]
@@ -169,8 +169,9 @@ def _load(source: Any) -> _Inputs:
 def _latest_data_time(layers: Mapping[str, Any]) -> pd.Timestamp | None:
 
     pairs = ((layers.get("reports"), "reported_at"), (layers.get("tracks"), "time"))
-    seen = [as_time(frame[col].dropna().max()) for frame, col in pairs
-            if frame is not None and col in frame and frame[col].notna().any()]
+    latest = (as_time(frame[col].dropna().max()) for frame, col in pairs
+              if frame is not None and col in frame and frame[col].notna().any())
+    seen = [stamp for stamp in latest if stamp is not None]
     return max(seen) if seen else None
 
 
@@ -290,7 +291,7 @@ def _targets_layer(fmap: "folium.Map", targets: "gpd.GeoDataFrame", labels: Mapp
     yes, no = labels["visited_targets"], labels["unvisited_targets"]
     given = points["name"] if "name" in points else points["target_id"]
     names = [n if isinstance(n, str) and n else str(t) for n, t in zip(given, points["target_id"])]
-    fields = [
+    fields: list[tuple[str, Sequence[Any]]] = [
         (labels["targets"], [yes if v else no for v in visited]),
         (labels["target"], names),
         (labels["kind"], [cov.kind_label(k, lang) for k in points["kind"]]),
@@ -352,7 +353,7 @@ def _sites_layer(fmap: "folium.Map", sites: "gpd.GeoDataFrame", labels: Mapping[
 
     shown = for_web(sites, what="recurring sites")
     points = shown.geometry.representative_point()
-    fields = [
+    fields: list[tuple[str, Sequence[Any]]] = [
         (labels["sites"], [labels["sites"]] * len(shown)),
         (labels["site"], [str(v) for v in shown["site_id"]]),
         (labels["category"], [category_label(str(c), lang) if isinstance(c, str) else None for c in shown["category"]]),
@@ -590,7 +591,7 @@ def _check_options(basemap: str, lang: str, tianditu_key: str | None, tianditu_k
 
 
 def report_map(
-    workspace_or_layers: "Workspace | str | PathLike[str] | Mapping[str, Any]",
+    workspace_or_layers: "WorkspaceStore | str | PathLike[str] | Mapping[str, Any]",
     *,
     start: str | pd.Timestamp | None = None,
     end: str | pd.Timestamp | None = None,
@@ -606,7 +607,7 @@ def report_map(
 
     Parameters
     ----------
-    workspace_or_layers : gridmap.storage.Workspace, str, os.PathLike or dict
+    workspace_or_layers : gridmap.storage.WorkspaceStore, str, os.PathLike or dict
         An open workspace, the path of one, or a dict of layers by name
         (``grids`` needed; ``tracks``, ``targets``, ``reports``,
         ``rectifications``, ``communities``, ``demolition_zones``, ``wall``
@@ -702,7 +703,7 @@ def _compose(inputs: _Inputs, found: _Analysis, *, start: Any, end: Any, basemap
 
 
 def export_html(
-    workspace_or_layers: "Workspace | str | PathLike[str] | Mapping[str, Any]",
+    workspace_or_layers: "WorkspaceStore | str | PathLike[str] | Mapping[str, Any]",
     path: str | PathLike[str],
     *,
     offline: bool = True,
@@ -721,7 +722,7 @@ def export_html(
 
     Parameters
     ----------
-    workspace_or_layers : gridmap.storage.Workspace, str, os.PathLike or dict
+    workspace_or_layers : gridmap.storage.WorkspaceStore, str, os.PathLike or dict
         See :func:`report_map`. Not modified.
     path : str or os.PathLike
         The HTML file; overwritten.

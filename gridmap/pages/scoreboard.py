@@ -25,7 +25,7 @@ from gridmap.formatting import format_percent, format_percent_change, is_missing
 from gridmap.maps.common import for_web, shape_layer
 from gridmap.maps.compact import CompactPoints
 from gridmap.maps.escape import html_text
-from gridmap.maps.page import finish_page
+from gridmap.maps.page import finish_page, page_root
 from gridmap.model import category_label
 from gridmap.pages.common import chart_html, check_assets, page_html, shareable
 from gridmap.analysis.supervision import (
@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import geopandas as gpd
 
     from gridmap.maps.assets import AssetCache
-    from gridmap.storage import Workspace
+    from gridmap.storage import WorkspaceStore
 
 __all__ = ["scoreboard_html", "write_page", "PAGE_LABELS"]
 
@@ -314,12 +314,12 @@ def _page(run: ScoreboardRun, weekly: pd.DataFrame | None, *, lang: str, redact:
     _evidence_layer(fmap, _evidence(layers["reports"], run.facts), labels, lang)
     shown_title = title or labels["title"]
     panel = _panel_html(shown, weekly, shown_title, by, lang, labels, illustrative=illustrative, redact=redact)
-    fmap.get_root().header.add_child(folium.Element(f"<style>{_EXTRA_CSS}</style>"))
+    page_root(fmap).header.add_child(folium.Element(f"<style>{_EXTRA_CSS}</style>"))
     return finish_page(fmap, panel, bounds=(west, south, east, north), title=shown_title)
 
 
 def scoreboard_html(
-    workspace: "Workspace | str | PathLike[str] | Mapping[str, Any]",
+    workspace: "WorkspaceStore | str | PathLike[str] | Mapping[str, Any]",
     path: str | PathLike[str],
     *,
     start: str | pd.Timestamp | None = None,
@@ -340,7 +340,7 @@ def scoreboard_html(
 
     Parameters
     ----------
-    workspace : Workspace, path, or dict of layers
+    workspace : WorkspaceStore, path, or dict of layers
         As :func:`gridmap.analysis.supervision.scoreboard`. Not modified.
     path : str or os.PathLike
         The HTML file; overwritten.

@@ -18,7 +18,7 @@ import geopandas as gpd
 
 from gridmap.errors import SchemaError
 from gridmap.maps.escape import html_text as esc
-from gridmap.maps.page import stable_ids
+from gridmap.maps.page import page_root, stable_ids
 from gridmap.pages.common import check_assets, page_html
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -134,8 +134,8 @@ def _map(sample: SpotCheck, labels: Mapping[str, Any]) -> Any:
         ).add_to(fmap)
     if west < east or south < north:
         fmap.fit_bounds([[south, west], [north, east]], padding=(20, 20))
-    fmap.get_root().header.add_child(folium.Element(_PAGE_CSS))
-    fmap.get_root().title = esc(f"{labels['title']} · {labels['seed']} {sample.seed}")
+    page_root(fmap).header.add_child(folium.Element(_PAGE_CSS))
+    page_root(fmap).title = esc(f"{labels['title']} · {labels['seed']} {sample.seed}")
     return stable_ids(fmap)
 
 
