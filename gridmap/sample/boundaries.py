@@ -407,6 +407,8 @@ def sample_boundaries(*, seed: int = 0) -> dict[str, gpd.GeoDataFrame]:
 
 def _require_layers(boundaries: Mapping[str, gpd.GeoDataFrame] | None, seed: int,
                     needed: Sequence[str]) -> dict[str, gpd.GeoDataFrame]:
+    """The boundaries reports and tracks are made in: those given (checked to have the `needed` layers,
+    filled and with a CRS), or the sample's own for `seed`."""
     if boundaries is None:
         return sample_boundaries(seed=seed)
     missing = [n for n in needed if n not in boundaries or len(boundaries[n]) == 0]
