@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
-import math
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -17,6 +15,7 @@ import pandas as pd
 
 from gridmap.errors import GridmapError, ReadError
 from gridmap.model import QUARANTINE_COLUMNS, STORAGE_CRS
+from gridmap.model.quarantine import raw_json  # re-exported: it is the model's encoding of `raw`
 
 __all__ = ["ReadResult", "quarantine_frame", "quarantine_row", "file_digest", "raw_json", "records_frame",
            "read_guard"]
@@ -82,40 +81,6 @@ def file_digest(path: str | PathLike[str]) -> str:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
     return h.hexdigest()[:16]
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if hasattr(value, "wkt"):
-        return value.wkt
-    if isinstance(value, (bytes, bytearray)):
-        return value.hex()
-    if isinstance(value, (str, int, float, bool)):
-        return value
-    if hasattr(value, "isoformat"):
-        try:
-            return value.isoformat()
-        except ValueError:
-            return str(value)
-    if hasattr(value, "item"):
-        try:
-            return _jsonable(value.item())
-        except (ValueError, TypeError):
-            pass
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return str(value)
-
-
-def raw_json(values: Mapping[str, Any]) -> str:
-    """Serialise a record's raw values as JSON text (geometries as WKT, NaN as null)."""
-    return json.dumps({str(k): _jsonable(v) for k, v in values.items()}, ensure_ascii=False)
 
 
 def quarantine_row(

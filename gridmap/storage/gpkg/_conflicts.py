@@ -10,6 +10,7 @@ import pandas as pd
 
 from gridmap.errors import WorkspaceError
 from gridmap.model import DEFAULT_TZ, LayerSpec
+from gridmap.model.quarantine import raw_json
 from gridmap.storage.base import GEOMETRY_TOLERANCE, content_columns
 from gridmap.storage.gpkg._columns import GEOMETRY_COLUMN, _STAGE, _Staged, _gpkg_blob_to_wkb, _q, _utc_now_text
 
@@ -146,8 +147,6 @@ def _check_stage_fids(con: sqlite3.Connection, n: int, found: list[tuple]) -> No
 def _conflict_rows(spec: LayerSpec, frame: pd.DataFrame, staged: _Staged, conflicts: list[tuple[int, str]], *,
                    raw_records: pd.DataFrame | None, source: str, digest: str) -> list[tuple]:
     """Quarantine rows (tuples in column order) of the key conflicts, each with the incoming record as raw."""
-    from gridmap.io.base import raw_json
-
     if not conflicts:
         return []
     positions = np.array([p for p, _ in conflicts], dtype="int64")

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import gridmap  # the hall, for __version__ (it imports nothing at run time)
 from gridmap.errors import WorkspaceError, WorkspaceVersionError
 from gridmap.model import LAYERS, LAYERS_ADDED_IN, COLUMNS_ADDED_IN, QUARANTINE_COLUMNS, SCHEMA_VERSION, Column
 from gridmap.storage.base import ALIASES_TABLE, CATEGORIES_TABLE, IMPORTS_TABLE, META_TABLE, QUARANTINE_TABLE
@@ -66,8 +67,6 @@ def _finish_schema(path: Path, meta: Mapping[str, str]) -> None:
 
 
 def _gridmap_version() -> str:
-    import gridmap
-
     version = getattr(gridmap, "__version__", None)
     if version is None:  # e.g. an editable install seen as a namespace package
         from importlib.metadata import version as dist_version

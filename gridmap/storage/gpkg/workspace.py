@@ -19,7 +19,10 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from gridmap.errors import SchemaError, WorkspaceError
-from gridmap.model import LAYERS, QUARANTINE_COLUMNS, SCHEMA_VERSION, Category, ImportSummary, layer_spec
+from gridmap.model import (
+    CATEGORIES, LAYERS, QUARANTINE_COLUMNS, SCHEMA_VERSION, Category, ImportSummary, builtin_category_keys,
+    layer_spec, register_category,
+)
 from gridmap.storage.base import (
     ALIASES_TABLE, CATEGORIES_TABLE, IMPORTS_TABLE, QUARANTINE_TABLE,
 )
@@ -95,6 +98,7 @@ def init_workspace(
 
 
 def _fill_sample(ws: Workspace, *, seed: int) -> None:
+    # deferred: GeoPandas, Shapely and pyproj (the sample's generator), needed only for init_workspace(sample=True)
     from gridmap.sample import sample_layers
 
     for name, frame in sample_layers(seed=seed).items():
@@ -418,8 +422,6 @@ class Workspace:
 
     def _register_categories(self) -> None:
         """Make the categories stored in this workspace known to gridmap.model in this process."""
-        from gridmap.model import register_category
-
         con = self._connect()
         try:
             rows = con.execute(f"SELECT key, zh, en FROM {CATEGORIES_TABLE}").fetchall()
@@ -458,8 +460,6 @@ class Workspace:
         True
         >>> tmp.cleanup()
         """
-        from gridmap.model import register_category
-
         category = register_category(key, zh, en)
         con = self._connect()
         try:
@@ -475,8 +475,6 @@ class Workspace:
 
     def categories(self) -> pd.DataFrame:
         """Every report category known here: ``key``, ``zh``, ``en`` and ``builtin``."""
-        from gridmap.model import CATEGORIES, builtin_category_keys
-
         builtin = builtin_category_keys()
         return pd.DataFrame(
             [{"key": c.key, "zh": c.zh, "en": c.en, "builtin": c.key in builtin} for c in CATEGORIES.values()]
