@@ -138,7 +138,7 @@ def _write_report(ws: "WorkspaceStore", folder: Path) -> list[Path]:
 def _write_supervision(ws: "WorkspaceStore", folder: Path) -> list[Path]:
     """The sample week's scoreboard (CSV, XLSX, HTML page) and a spot-check list (CSV, HTML)."""
     from gridmap.maps.assets import AssetsMissingError
-    from gridmap.analysis.spotcheck import spot_check
+    from gridmap.jobs.spotcheck import spot_check  # deferred: GeoPandas and branca (the page)
     from gridmap.analysis.supervision import scoreboard, weekly_figures, write_scoreboard
     from gridmap.pages.scoreboard import scoreboard_html
 
