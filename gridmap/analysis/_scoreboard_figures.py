@@ -388,4 +388,3 @@ def _rank(table: pd.DataFrame, key: str) -> pd.Series:
     }, index=table.index)
     ranked = order.sort_values(["score", "overdue", "coverage", "reports", "key"], kind="stable").index
     return pd.Series(np.arange(1, len(table) + 1), index=ranked).reindex(table.index)
-

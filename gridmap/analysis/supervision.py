@@ -171,7 +171,6 @@ logger = logging.getLogger(__name__)
 SCOREBOARD_LAYERS = ("grids", "communities", "reports", "rectifications", "spotchecks", "tracks")
 
 
-
 @dataclass(frozen=True)
 class Rules:
     """How units are scored and when a unit lags.
@@ -574,10 +573,10 @@ def weekly_figures(
     """
     if int(weeks) < 1:
         raise SchemaError(f"weeks must be 1 or more, got {weeks!r}")
-    frames, _ = read_frames(layers, SCOREBOARD_LAYERS, what="the weekly figures")
-    _check(by, "en", frames)
-    _, last = resolve_period(None, end, frames["reports"])
-    ctx = _shared(frames, by, deadlines, None, recurrences=False)
+    data, _ = read_frames(layers, SCOREBOARD_LAYERS, what="the weekly figures")
+    _check(by, "en", data)
+    _, last = resolve_period(None, end, data["reports"])
+    ctx = _shared(data, by, deadlines, None, recurrences=False)
     key = BY_CHOICES[by]
     keep = [key] + (["name"] if by != "cadre" else []) + [
         "reports", "rectified", "rectification_rate", "coverage_ratio", "dead_corners"]
@@ -588,7 +587,6 @@ def weekly_figures(
         frames.append(table[keep].assign(week_start=start))
     out = pd.concat(frames, ignore_index=True)
     return out[["week_start"] + keep]
-
 
 
 def write_scoreboard(

@@ -1,7 +1,8 @@
 """The spot-check page: a map of the numbered reports to check, and the printable checklist below it.
 
 The sample is drawn by :func:`gridmap.analysis.spotcheck.spot_check` (for a workspace:
-:func:`gridmap.spot_check`, whose result's ``to_html`` comes here); this module only draws it. The page is written by the one shared page path
+:func:`gridmap.spot_check`, whose result's ``to_html`` comes here); this module only draws
+it. The page is written by the one shared page path
 (:func:`gridmap.pages.common.page_html`): offline by default, every user string
 escaped (:func:`gridmap.maps.escape.html_text`), the checklist inserted after
 rendering, never through Jinja2.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, cast
 
 import geopandas as gpd
 
@@ -23,6 +24,8 @@ from gridmap.maps.page import stable_ids
 from gridmap.pages.common import check_assets, page_html
 
 if TYPE_CHECKING:  # pragma: no cover
+    from branca.element import Figure
+
     from gridmap.maps.assets import AssetCache
     from gridmap.analysis.spotcheck import SpotCheck
 
@@ -136,8 +139,9 @@ def _map(sample: SpotCheck, labels: Mapping[str, Any]) -> Any:
         ).add_to(fmap)
     if west < east or south < north:
         fmap.fit_bounds([[south, west], [north, east]], padding=(20, 20))
-    fmap.get_root().header.add_child(folium.Element(_PAGE_CSS))
-    fmap.get_root().title = esc(f"{labels['title']} · {labels['seed']} {sample.seed}")
+    root = cast("Figure", fmap.get_root())  # a map's root is its page (a branca Figure)
+    root.header.add_child(folium.Element(_PAGE_CSS))
+    root.title = esc(f"{labels['title']} · {labels['seed']} {sample.seed}")
     return stable_ids(fmap)
 
 
