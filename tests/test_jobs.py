@@ -111,3 +111,14 @@ def test_recurrences_read_a_reader_like_the_frames(layers: dict[str, Any]) -> No
     pd.testing.assert_frame_equal(via_reader, via_frames)
     assert reader.reads == ["reports", "rectifications"]
     assert isinstance(layers["reports"], gpd.GeoDataFrame)
+
+
+def test_a_job_checks_its_options_before_it_opens_a_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.gpkg"
+    with pytest.raises(SchemaError, match="by='street' is not known"):
+        gridmap.spot_check(missing, n=5, seed=1, by="street")
+    with pytest.raises(SchemaError, match="weeks must be 1 or more"):
+        gridmap.weekly_figures(missing, weeks=0)
+    assert not missing.exists()
+    with pytest.raises(SchemaError, match="takes a workspace, its path or a dict of layers, not int"):
+        gridmap.spot_check(42, n=5, seed=1)  # type: ignore[arg-type]

@@ -3,8 +3,8 @@
 :func:`gridmap.spot_check` and the CLI's ``gridmap spotcheck`` come here. The
 draw is the analysis' (:func:`gridmap.analysis.spotcheck.spot_check`, where the
 population, strata, allocation and draw are defined); this module reads the
-layers and the workspace's facts (:func:`gridmap.storage.read_layers`, opening and
-closing a path) and returns a :class:`SpotCheck`: the drawn sample, which also
+layers and the workspace's facts through the open store (opening and closing a
+path: :func:`gridmap.jobs.source.opened`) and returns a :class:`SpotCheck`: the drawn sample, which also
 writes its CSV and its page (:mod:`gridmap.pages.spotcheck`).
 
 Examples
@@ -23,13 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gridmap.analysis import spotcheck
-from gridmap.analysis.spotcheck import SPOTCHECK_LAYERS
+from gridmap.jobs.source import WorkspaceSource, opened
 from gridmap.maps.common import for_web
 from gridmap.pages.spotcheck import write_spotcheck_page
-from gridmap.storage import read_layers
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gridmap.jobs.supervision import WorkspaceSource
     from gridmap.maps.assets import AssetCache
 
 __all__ = ["SpotCheck", "spot_check"]
@@ -81,7 +79,7 @@ class SpotCheck(spotcheck.SpotCheck):
 
 
 def spot_check(
-    workspace: "WorkspaceSource",
+    workspace: WorkspaceSource,
     *,
     n: int,
     start: Any = None,
@@ -126,8 +124,8 @@ def spot_check(
     >>> a.checklist["report_id"].tolist() == spot_check(layers, n=12, seed=2025).checklist["report_id"].tolist()
     True
     """
-    layers, meta = read_layers(workspace, SPOTCHECK_LAYERS, what="spot_check")
-    drawn = spotcheck.spot_check(layers, n=n, start=start, end=end, seed=seed, by=by, lang=lang, meta=meta)
+    with opened(workspace, what="spot_check") as source:
+        drawn = spotcheck.spot_check(source, n=n, start=start, end=end, seed=seed, by=by, lang=lang)
     sample = SpotCheck(**{f.name: getattr(drawn, f.name) for f in fields(drawn)})
     if sample.grids is not None:
         sample = replace(sample, grids=for_web(sample.grids, what="grids"))

@@ -26,19 +26,16 @@ Examples
 
 from __future__ import annotations
 
-from os import PathLike
-from typing import Any, Mapping, Union
+from typing import Any, Mapping
 
 import pandas as pd
 
 from gridmap.analysis import supervision
 from gridmap.analysis.supervision import SCOREBOARD_LAYERS, Rules, ScoreboardRun, write_scoreboard
-from gridmap.storage import WorkspaceStore, read_layers
+from gridmap.jobs.source import WorkspaceSource, opened
+from gridmap.storage import read_layers
 
-__all__ = ["WorkspaceSource", "run_scoreboard", "scoreboard", "weekly_figures", "write_scoreboard"]
-
-#: Where a job reads the layers from: an open store, the path of a workspace, or a dict of layers.
-WorkspaceSource = Union[WorkspaceStore, str, "PathLike[str]", Mapping[str, Any]]
+__all__ = ["run_scoreboard", "scoreboard", "weekly_figures", "write_scoreboard"]
 
 
 def run_scoreboard(workspace: WorkspaceSource, *, start: Any, end: Any, by: str = "community",
@@ -46,9 +43,9 @@ def run_scoreboard(workspace: WorkspaceSource, *, start: Any, end: Any, by: str 
                    lang: str = "zh", now: pd.Timestamp | None = None) -> ScoreboardRun:
     """Read the layers once and compute the scoreboard (see :func:`scoreboard`), keeping what pages need.
 
-    The layers, the workspace's facts (``illustrative``, ``last_import``), the
-    table and the facts of the period's reports
-    (:class:`gridmap.analysis.supervision.ScoreboardRun`).
+    The layers, the workspace's facts (``illustrative``, and ``last_import``
+    from :func:`gridmap.storage.read_layers`), the table and the facts of the
+    period's reports (:class:`gridmap.analysis.supervision.ScoreboardRun`).
 
     Examples
     --------
@@ -161,5 +158,5 @@ def weekly_figures(
     >>> sorted({t.date().isoformat() for t in w["week_start"]})
     ['2025-02-17', '2025-02-24', '2025-03-03']
     """
-    layers, _ = read_layers(workspace, SCOREBOARD_LAYERS, what="the weekly figures")
-    return supervision.weekly_figures(layers, end=end, weeks=weeks, by=by, deadlines=deadlines, now=now)
+    with opened(workspace, what="the scoreboard") as source:
+        return supervision.weekly_figures(source, end=end, weeks=weeks, by=by, deadlines=deadlines, now=now)
