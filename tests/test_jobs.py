@@ -122,3 +122,12 @@ def test_a_job_checks_its_options_before_it_opens_a_path(tmp_path: Path) -> None
     assert not missing.exists()
     with pytest.raises(SchemaError, match="takes a workspace, its path or a dict of layers, not int"):
         gridmap.spot_check(42, n=5, seed=1)  # type: ignore[arg-type]
+
+
+def test_a_frame_is_never_taken_for_a_store_even_with_a_read_layer_column(layers: dict[str, Any]) -> None:
+    reports = layers["reports"].assign(read_layer=1)
+    out = recurrences(reports, rectifications=layers["rectifications"])
+    ref = recurrences(layers["reports"], rectifications=layers["rectifications"])
+    assert out["report_id"].tolist() == ref["report_id"].tolist()
+    with pytest.raises(SchemaError, match="not DataFrame"):
+        analysis_supervision.scoreboard(pd.DataFrame({"read_layer": [1]}), **WEEK)

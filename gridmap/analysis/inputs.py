@@ -27,13 +27,13 @@ gridmap.errors.SchemaError: the example takes a dict of layers or an open worksp
 from __future__ import annotations
 
 from os import PathLike
-from typing import Any, Mapping, Protocol, Sequence, Union, runtime_checkable
+from typing import Any, Mapping, Protocol, Sequence, Union, cast, runtime_checkable
 
 import pandas as pd
 
 from gridmap.errors import SchemaError
 
-__all__ = ["LayerReader", "LayerSource", "read_frames"]
+__all__ = ["LayerReader", "LayerSource", "is_reader", "read_frames"]
 
 
 @runtime_checkable
@@ -51,6 +51,18 @@ class LayerReader(Protocol):
 
 #: What an analysis function takes: frames by layer name, or a :class:`LayerReader`.
 LayerSource = Union[Mapping[str, Any], LayerReader]
+
+
+def is_reader(source: Any) -> bool:
+    """Whether `source` reads layers by name (a frame never does, even with a column called ``read_layer``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> is_reader(pd.DataFrame({"read_layer": [1]})), isinstance(pd.DataFrame({"read_layer": [1]}), LayerReader)
+    (False, True)
+    """
+    return isinstance(source, LayerReader) and not isinstance(source, pd.DataFrame)
 
 
 def read_frames(source: LayerSource, names: Sequence[str], *,
@@ -82,9 +94,10 @@ def read_frames(source: LayerSource, names: Sequence[str], *,
     """
     if isinstance(source, Mapping):
         return {name: source.get(name) for name in names}, {}
-    if isinstance(source, LayerReader):
-        meta = getattr(source, "meta", None)
-        return {name: source.read_layer(name) for name in names}, dict(meta) if isinstance(meta, Mapping) else {}
+    if is_reader(source):
+        reader = cast(LayerReader, source)
+        meta = getattr(reader, "meta", None)
+        return {name: reader.read_layer(name) for name in names}, dict(meta) if isinstance(meta, Mapping) else {}
     if isinstance(source, (str, PathLike)):
         raise SchemaError(f"{what} takes a dict of layers or an open workspace, not a path ({str(source)!r}); "
                           "open it with gridmap.open_workspace, or call the gridmap.* function of the same name, "

@@ -72,7 +72,7 @@ from scipy.spatial import cKDTree
 from gridmap.errors import SchemaError
 from gridmap.crs import metric_crs, require_crs
 from gridmap.model import DEFAULT_TZ, STORAGE_CRS
-from gridmap.analysis.inputs import LayerReader
+from gridmap.analysis.inputs import LayerReader, is_reader
 
 __all__ = ["RECURRENCE_COLUMNS", "SITE_COLUMNS", "recurrences", "recurring_sites"]
 
@@ -119,7 +119,7 @@ def _check_options(radius_m: float, window_days: float) -> None:
 
 def _resolve_inputs(reports: Any, rectifications: pd.DataFrame | None,
                     workspace: LayerReader | None) -> tuple[gpd.GeoDataFrame, pd.DataFrame, LayerReader | None]:
-    if isinstance(reports, LayerReader):
+    if is_reader(reports):
         workspace = reports
         reports = workspace.read_layer("reports")
     if not isinstance(reports, gpd.GeoDataFrame):
