@@ -90,14 +90,14 @@ _EXPORTS: dict[str, str] = {
     "heatmap_png": "gridmap.maps.static_density",
     "hotspot_png": "gridmap.maps.static_density",
     # supervision
-    "scoreboard": "gridmap.analysis.supervision",
+    "scoreboard": "gridmap.jobs.supervision",
     "Rules": "gridmap.analysis.supervision",
-    "weekly_figures": "gridmap.analysis.supervision",
+    "weekly_figures": "gridmap.jobs.supervision",
     "write_scoreboard": "gridmap.analysis.supervision",
     "scoreboard_html": "gridmap.pages.scoreboard",
     "supervision_png": "gridmap.maps.static_supervision",
-    "spot_check": "gridmap.analysis.spotcheck",
-    "SpotCheck": "gridmap.analysis.spotcheck",
+    "spot_check": "gridmap.jobs.spotcheck",
+    "SpotCheck": "gridmap.jobs.spotcheck",
     "write_csv": "gridmap.export.spreadsheet",
     "write_xlsx": "gridmap.export.spreadsheet",
     # sample
@@ -148,10 +148,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from gridmap.io.records import PreparedBatch, prepare
     from gridmap.export.privacy import mask_name, redact_frame, redact_text, strip_exif
     from gridmap.analysis.selection import period_months, select_reports
-    from gridmap.analysis.supervision import Rules, scoreboard, weekly_figures, write_scoreboard
+    from gridmap.analysis.supervision import Rules, write_scoreboard
+    from gridmap.jobs.supervision import scoreboard, weekly_figures
     from gridmap.pages.scoreboard import scoreboard_html
     from gridmap.maps.static_supervision import supervision_png
-    from gridmap.analysis.spotcheck import SpotCheck, spot_check
+    from gridmap.jobs.spotcheck import SpotCheck, spot_check
     from gridmap.export.spreadsheet import write_csv, write_xlsx
     from gridmap.sample import sample_boundaries, sample_reports, sample_tracks, sample_layers, write_boundaries
     from gridmap.analysis.validate import GridCheck, validate_grids

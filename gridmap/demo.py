@@ -19,8 +19,8 @@ from gridmap.analysis.coverage import sweep_coverage
 from gridmap.analysis.density import kde
 from gridmap.analysis.recurrence import recurrences, recurring_sites
 from gridmap.analysis.selection import period_months
-from gridmap.analysis.spotcheck import spot_check
-from gridmap.analysis.supervision import scoreboard, weekly_figures, write_scoreboard
+from gridmap.jobs.spotcheck import spot_check
+from gridmap.jobs.supervision import scoreboard, weekly_figures, write_scoreboard
 from gridmap.analysis.validate import validate_grids
 from gridmap.export.spreadsheet import write_csv
 from gridmap.io.importer import import_file

@@ -30,9 +30,10 @@ from shapely.geometry import LineString, Point, box
 from gridmap.errors import GridmapError, SchemaError
 from gridmap.crs import metric_crs
 from gridmap.analysis.supervision import (
-    DEFAULT_DEADLINES_HOURS, SCOREBOARD_COLUMNS, Rules, presented, resolve_period, scoreboard, scoreboard_headers,
+    DEFAULT_DEADLINES_HOURS, SCOREBOARD_COLUMNS, Rules, presented, resolve_period, scoreboard_headers,
     weekly_figures,
 )
+from gridmap.jobs.supervision import scoreboard
 
 TZ = "Asia/Shanghai"
 A, B = "610802001001", "610802001002"

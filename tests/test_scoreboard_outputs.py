@@ -18,7 +18,8 @@ from PIL import Image
 import gridmap
 from gridmap.cli import main
 from gridmap.maps.static_supervision import CHART_LABELS, supervision_chart_png_bytes, supervision_png
-from gridmap.analysis.supervision import SCOREBOARD_COLUMNS, scoreboard, weekly_figures, write_scoreboard
+from gridmap.analysis.supervision import SCOREBOARD_COLUMNS, weekly_figures, write_scoreboard
+from gridmap.jobs.supervision import scoreboard
 from gridmap.pages.scoreboard import scoreboard_html
 
 from _browser import offline_page, real_cache_or_skip

@@ -21,7 +21,8 @@ from gridmap.errors import GridmapError, SchemaError, WorkspaceVersionError
 from gridmap.cli import main
 from gridmap.io.importer import import_file
 from gridmap.model import SCHEMA_VERSION
-from gridmap.analysis.spotcheck import CHECKLIST_COLUMNS, NO_STRATUM, allocate, spot_check
+from gridmap.analysis.spotcheck import CHECKLIST_COLUMNS, NO_STRATUM, allocate
+from gridmap.jobs.spotcheck import spot_check
 from gridmap.storage import META_TABLE, init_workspace, open_workspace
 
 from test_crs import ref_wgs_to_gcj

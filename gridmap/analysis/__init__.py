@@ -8,5 +8,7 @@ the supervision scoreboard (:mod:`~gridmap.analysis.supervision`), spot checks
 and the selection of reports by period and place (:mod:`~gridmap.analysis.selection`).
 
 Nothing here knows pages, the command line or which store the data came from: a
-caller reads the layers (:func:`gridmap.storage.read_layers`) and hands the frames in.
+caller reads the layers (:func:`gridmap.storage.read_layers`) and hands the frames in,
+or hands in anything that reads a layer by name (:mod:`~gridmap.analysis.inputs`);
+the jobs (:mod:`gridmap.jobs`) do so for a workspace or its path.
 """

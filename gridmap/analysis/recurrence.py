@@ -72,7 +72,7 @@ from scipy.spatial import cKDTree
 from gridmap.errors import SchemaError
 from gridmap.crs import metric_crs, require_crs
 from gridmap.model import DEFAULT_TZ, STORAGE_CRS
-from gridmap.storage import WorkspaceStore
+from gridmap.analysis.inputs import LayerReader, is_reader
 
 __all__ = ["RECURRENCE_COLUMNS", "SITE_COLUMNS", "recurrences", "recurring_sites"]
 
@@ -118,8 +118,8 @@ def _check_options(radius_m: float, window_days: float) -> None:
 
 
 def _resolve_inputs(reports: Any, rectifications: pd.DataFrame | None,
-                    workspace: WorkspaceStore | None) -> tuple[gpd.GeoDataFrame, pd.DataFrame, WorkspaceStore | None]:
-    if isinstance(reports, WorkspaceStore):
+                    workspace: LayerReader | None) -> tuple[gpd.GeoDataFrame, pd.DataFrame, LayerReader | None]:
+    if is_reader(reports):
         workspace = reports
         reports = workspace.read_layer("reports")
     if not isinstance(reports, gpd.GeoDataFrame):
@@ -297,10 +297,10 @@ def _recurrences(prep: _Prepared, rectifications: pd.DataFrame, *, radius_m: flo
 
 
 def recurrences(
-    reports: gpd.GeoDataFrame | WorkspaceStore,
+    reports: gpd.GeoDataFrame | LayerReader,
     *,
     rectifications: pd.DataFrame | None = None,
-    workspace: WorkspaceStore | None = None,
+    workspace: LayerReader | None = None,
     radius_m: float = 50.0,
     window_days: float = 30.0,
     same_category: bool = True,
@@ -313,17 +313,19 @@ def recurrences(
 
     Parameters
     ----------
-    reports : geopandas.GeoDataFrame or WorkspaceStore
+    reports : geopandas.GeoDataFrame or LayerReader
         Points with ``report_id``, ``reported_at`` (times without a zone are
         taken as Asia/Shanghai) and ``category``; ``grid_code`` is carried over
-        when present. A workspace gives its ``reports`` and ``rectifications``
-        layers. Not modified. Reports without a time or position are skipped
+        when present. An open workspace (any
+        :class:`~gridmap.analysis.inputs.LayerReader`) gives its ``reports``
+        and ``rectifications`` layers. Not modified. Reports without a time or position are skipped
         and counted.
     rectifications : pandas.DataFrame, optional
         ``report_id`` and ``rectified_at``, one row per rectification (several
         per report allowed). By default the workspace's.
-    workspace : WorkspaceStore, optional
-        Where to read the rectifications from when `rectifications` is omitted.
+    workspace : LayerReader, optional
+        An open workspace to read the rectifications from when `rectifications`
+        is omitted.
     radius_m : float
         Largest distance, in metres, between a report and the one it repeats.
     window_days : float
@@ -485,10 +487,10 @@ def _sites_frame(table: pd.DataFrame, prep: _Prepared, grids: gpd.GeoDataFrame |
 
 
 def recurring_sites(
-    reports: gpd.GeoDataFrame | WorkspaceStore,
+    reports: gpd.GeoDataFrame | LayerReader,
     *,
     rectifications: pd.DataFrame | None = None,
-    workspace: WorkspaceStore | None = None,
+    workspace: LayerReader | None = None,
     radius_m: float = 50.0,
     window_days: float = 30.0,
     same_category: bool = True,

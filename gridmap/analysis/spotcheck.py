@@ -39,20 +39,20 @@ import logging
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from gridmap.analysis.inputs import LayerSource, read_frames
+from gridmap.analysis.selection import as_time, select_reports
+from gridmap.crs import from_wgs84
 from gridmap.errors import GridmapError, SchemaError
+from gridmap.export.spreadsheet import write_csv
 from gridmap.model import DEFAULT_TZ, STORAGE_CRS, category_label
 
-if TYPE_CHECKING:  # pragma: no cover
-    from gridmap.maps.assets import AssetCache
-    from gridmap.storage import WorkspaceStore
-
-__all__ = ["SpotCheck", "spot_check", "allocate", "draw_order", "CHECKLIST_COLUMNS", "NO_STRATUM"]
+__all__ = ["SpotCheck", "spot_check", "allocate", "draw_order", "CHECKLIST_COLUMNS", "NO_STRATUM", "SPOTCHECK_LAYERS"]
 
 logger = logging.getLogger(__name__)
 
@@ -148,14 +148,16 @@ def draw_order(report_ids: Any, seed: int | str) -> list[str]:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _layers(workspace: "WorkspaceStore | str | PathLike[str] | Mapping[str, Any]") -> tuple[dict[str, Any], bool]:
-    """The layers the sample needs, and whether the data are illustrative."""
-    from gridmap.storage import read_layers
+#: The layers a spot check reads (``reports`` needed, the others used when present).
+SPOTCHECK_LAYERS = ("reports", "grids", "rectifications", "communities")
 
-    layers, meta = read_layers(workspace, ("reports", "grids", "rectifications", "communities"), what="spot_check")
+
+def _layers(source: LayerSource, meta: Mapping[str, str] | None) -> tuple[dict[str, Any], bool]:
+    """The layers the sample needs, and whether the data are illustrative (`meta`, else the reader's)."""
+    layers, found = read_frames(source, SPOTCHECK_LAYERS, what="spot_check")
     if layers["reports"] is None:
         raise SchemaError("spot_check needs a 'reports' layer in the mapping of layers")
-    return layers, meta.get("illustrative") == "true"
+    return layers, (found if meta is None else meta).get("illustrative") == "true"
 
 
 def _grid_table(grids: Any) -> pd.DataFrame:
@@ -171,8 +173,6 @@ def _blank(value: Any) -> bool:
 
 
 def _population(layers: Mapping[str, Any], start: Any, end: Any) -> gpd.GeoDataFrame:
-    from gridmap.analysis.selection import select_reports
-
     reports = select_reports(layers["reports"], start=start, end=end)
     status = reports["status"].astype(object) if "status" in reports.columns else pd.Series(None, index=reports.index)
     return reports[status.isin(_CLAIMED_FIXED).to_numpy(dtype=bool)].copy()
@@ -215,8 +215,6 @@ def _community_names(communities: Any) -> dict[str, str]:
 
 def _checklist(drawn: gpd.GeoDataFrame, layers: Mapping[str, Any], grids: pd.DataFrame,
                lang: str) -> gpd.GeoDataFrame:
-    from gridmap.crs import from_wgs84
-
     points = drawn.geometry.to_crs(STORAGE_CRS) if drawn.crs is not None else drawn.geometry
     lon, lat = points.x.to_numpy(dtype=float), points.y.to_numpy(dtype=float)
     glon, glat = from_wgs84(lon, lat, "gcj02")
@@ -256,6 +254,11 @@ def _checklist(drawn: gpd.GeoDataFrame, layers: Mapping[str, Any], grids: pd.Dat
 @dataclass
 class SpotCheck:
     """A drawn spot-check sample: the checklist, the strata, and how it was drawn.
+
+    The data and its CSV. The public :class:`gridmap.SpotCheck`
+    (:class:`gridmap.jobs.spotcheck.SpotCheck`, what :func:`gridmap.spot_check`
+    returns) is this sample plus :meth:`~gridmap.jobs.spotcheck.SpotCheck.to_html`,
+    its page: the analysis writes no page.
 
     Attributes
     ----------
@@ -303,55 +306,13 @@ class SpotCheck:
         ...     out.read_text(encoding="utf-8-sig").splitlines()[0].split(",")[:4]
         ['no', 'stratum', 'report_id', 'community_code']
         """
-        from gridmap.export.spreadsheet import write_csv
-
         table = pd.DataFrame(self.checklist.drop(columns=self.checklist.geometry.name))
         table["reported_at"] = [t.strftime("%Y-%m-%d %H:%M") if pd.notna(t) else None for t in table["reported_at"]]
         return write_csv(table, path)
 
-    def to_html(self, path: str | PathLike[str], *, offline: bool = True, lang: str = "zh",
-                cache: "AssetCache | None" = None) -> Path:
-        """Write one page: a map of the numbered reports and the printable checklist below it.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            The HTML file; overwritten.
-        offline : bool
-            True (default): scripts and styles inside the file from the asset
-            cache (``gridmap assets fetch``); the page makes no network request.
-        lang : {"zh", "en"}
-            Language of the page.
-        cache : gridmap.maps.assets.AssetCache, optional
-            The asset cache for ``offline=True``.
-
-        Returns
-        -------
-        pathlib.Path
-
-        Raises
-        ------
-        AssetsMissingError
-            Offline, when the asset cache is incomplete; nothing is written.
-
-        Examples
-        --------
-        >>> import tempfile, pathlib, gridmap
-        >>> sample = spot_check(gridmap.sample_layers(n_reports=300, track_days=1), n=8, seed=1)
-        >>> with tempfile.TemporaryDirectory() as tmp:
-        ...     page = sample.to_html(pathlib.Path(tmp) / "check.html", offline=False).read_text(encoding="utf-8")
-        >>> sample.checklist["report_id"].iloc[0] in page
-        True
-        """
-        # kept for the public API (SpotCheck.to_html); deferred so the analysis never imports the pages (and
-        # folium) when loaded: the page itself is gridmap.pages.spotcheck.write_spotcheck_page
-        from gridmap.pages.spotcheck import write_spotcheck_page
-
-        return write_spotcheck_page(self, path, offline=offline, lang=lang, cache=cache)
-
 
 def spot_check(
-    workspace: "WorkspaceStore | str | PathLike[str] | Mapping[str, Any]",
+    layers: LayerSource,
     *,
     n: int,
     start: Any = None,
@@ -359,15 +320,19 @@ def spot_check(
     seed: int | str,
     by: str = "community",
     lang: str = "zh",
+    meta: Mapping[str, str] | None = None,
 ) -> SpotCheck:
     """Draw a reproducible stratified random sample of rectified reports for on-site checks.
 
     Parameters
     ----------
-    workspace : WorkspaceStore, path or mapping
-        An open workspace, the path of one, or layers by name (``reports``
-        needed; ``grids``, ``rectifications``, ``communities`` used when given).
-        Not modified.
+    layers : mapping or LayerReader
+        Layers by name, or an open workspace (any object with
+        ``read_layer(name)``): ``reports`` needed; ``grids``,
+        ``rectifications``, ``communities`` used when given. Not modified.
+        For a workspace's path use :func:`gridmap.spot_check`
+        (:func:`gridmap.jobs.spotcheck.spot_check`), whose result also writes
+        its page.
     n : int
         Reports to draw. At least the number of strata; when it is the whole
         population or more, every report is listed (and a warning logged).
@@ -379,6 +344,9 @@ def spot_check(
         The strata.
     lang : {"zh", "en"}
         Language of the category labels.
+    meta : mapping, optional
+        The workspace's facts (``illustrative``); default: the reader's
+        ``meta``, none for a mapping.
 
     Returns
     -------
@@ -403,17 +371,15 @@ def spot_check(
     >>> bool((a.strata["drawn"] >= 1).all()), int(a.strata["drawn"].sum())
     (True, 12)
     """
-    from gridmap.analysis.selection import as_time
-
     if by not in _BY:
         raise SchemaError(f"by={by!r} is not known; use one of: {', '.join(_BY)}")
     if lang not in _LANGS:
         raise SchemaError(f"lang={lang!r} is not known; use one of: {', '.join(_LANGS)}")
     if isinstance(seed, bool) or not isinstance(seed, (int, str)) or str(seed).strip() == "":
         raise SchemaError(f"seed must be an integer or a non-empty text, got {seed!r}")
-    layers, illustrative = _layers(workspace)
-    grids = _grid_table(layers.get("grids"))
-    pop = _population(layers, start, end)
+    frames, illustrative = _layers(layers, meta)
+    grids = _grid_table(frames.get("grids"))
+    pop = _population(frames, start, end)
     if len(pop) == 0:
         raise GridmapError("no rectified or verified reports in the period: nothing to spot-check")
     pop["_stratum"] = _strata(pop, grids, by).to_numpy()
@@ -433,15 +399,15 @@ def spot_check(
     strata["drawn"] = strata["drawn"].astype("int64")
     logger.info("spot check: %d of %d reports in %d strata (by %s, seed %r)", len(drawn), len(pop), len(strata),
                 by, seed)
-    return SpotCheck(_checklist(drawn, layers, grids, lang), strata, seed, as_time(start), as_time(end), by,
-                     lang=lang, illustrative=illustrative, grids=_outlines(layers.get("grids")))
+    return SpotCheck(_checklist(drawn, frames, grids, lang), strata, seed, as_time(start), as_time(end), by,
+                     lang=lang, illustrative=illustrative, grids=_outlines(frames.get("grids")))
 
 
 def _outlines(grids: Any) -> gpd.GeoDataFrame | None:
     """The grids' polygons for the page's map (codes and names only: no cadre, no phone)."""
     if grids is None or len(grids) == 0 or getattr(grids, "crs", None) is None:
         return None
-    from gridmap.maps.common import for_web
-
     keep = [c for c in ("grid_code", "name") if c in grids.columns]
-    return for_web(gpd.GeoDataFrame(grids[keep].copy(), geometry=grids.geometry.values, crs=grids.crs), what="grids")
+    out = gpd.GeoDataFrame(grids[keep].copy(), geometry=grids.geometry.values, crs=grids.crs)
+    out = out[~(out.geometry.isna() | out.geometry.is_empty)]
+    return out.to_crs(STORAGE_CRS)

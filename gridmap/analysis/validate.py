@@ -55,7 +55,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -65,6 +65,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from gridmap.errors import SchemaError
+from gridmap.analysis.inputs import LayerReader
 from gridmap.crs import metric_crs, require_crs
 
 __all__ = ["PROBLEM_KINDS", "TERRITORIES", "GridCheck", "validate_grids"]
@@ -94,10 +95,6 @@ _COLUMNS = ["kind", "grids", "area_m2", "detail"]
 # _TOUCH_M metres of the gap (a shared edge, not a shared corner).
 _TOUCH_M = 0.01
 _TOUCH_LENGTH_M = 0.1
-
-
-class _Workspace(Protocol):
-    def read_layer(self, name: str) -> gpd.GeoDataFrame: ...
 
 
 @dataclass
@@ -194,7 +191,7 @@ def _problem(kind: str, grids: list[str], area: float, detail: str, geom: BaseGe
 
 # --- preparing the inputs ---------------------------------------------------------------------------
 
-def _load(frame: gpd.GeoDataFrame | None, workspace: _Workspace | None, layer: str,
+def _load(frame: gpd.GeoDataFrame | None, workspace: LayerReader | None, layer: str,
           *, keep_empty: bool = False) -> gpd.GeoDataFrame | None:
     """The layer given or read from the workspace; None when absent (or empty, unless `keep_empty`)."""
     if frame is None and workspace is not None:
@@ -421,7 +418,7 @@ def validate_grids(
     *,
     communities: gpd.GeoDataFrame | None = None,
     subdistrict: gpd.GeoDataFrame | None = None,
-    workspace: _Workspace | None = None,
+    workspace: LayerReader | None = None,
     sliver_m2: float = 1.0,
     sliver_ratio: float = 0.05,
     tolerance_m2: float = 0.01,

@@ -95,7 +95,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_scoreboard(args: argparse.Namespace) -> int:
     # deferred: pandas
-    from gridmap.analysis.supervision import run_scoreboard, weekly_figures, write_scoreboard
+    from gridmap.jobs.supervision import run_scoreboard, weekly_figures, write_scoreboard
 
     # one read of the workspace and one computation serve the table, the spreadsheets and the page
     run = run_scoreboard(args.workspace, start=args.date_from, end=args.date_to, by=args.by, deadlines=None,
@@ -141,7 +141,7 @@ def _print_scoreboard(board: Any) -> None:
 
 def _cmd_spotcheck(args: argparse.Namespace) -> int:
     # deferred: GeoPandas
-    from gridmap.analysis.spotcheck import spot_check
+    from gridmap.jobs.spotcheck import spot_check
 
     if args.n < 1:
         raise GridmapError(f"--n must be at least 1, got {args.n}")

@@ -29,8 +29,10 @@ from gridmap.maps.page import finish_page, page_root
 from gridmap.model import category_label
 from gridmap.pages.common import chart_html, check_assets, page_html, shareable
 from gridmap.analysis.supervision import (
-    BY_CHOICES, Rules, ScoreboardRun, cadre_keys, run_scoreboard, scoreboard_headers, weekly_figures,
+    BY_CHOICES, SCOREBOARD_LAYERS, Rules, ScoreboardRun, cadre_keys, run_scoreboard, scoreboard_headers,
+    weekly_figures,
 )
+from gridmap.storage import read_layers
 
 if TYPE_CHECKING:  # pragma: no cover
     import folium
@@ -390,7 +392,9 @@ def scoreboard_html(
         raise SchemaError(f"lang must be 'zh' or 'en', got {lang!r}")
     if offline:
         check_assets(cache)
-    run = run_scoreboard(workspace, start=start, end=end, by=by, deadlines=deadlines, rules=rules, lang=lang, now=now)
+    layers, meta = read_layers(workspace, SCOREBOARD_LAYERS, what="the scoreboard")
+    run = run_scoreboard(layers, start=start, end=end, by=by, deadlines=deadlines, rules=rules, lang=lang, now=now,
+                         meta=meta)
     weekly = weekly_figures(run.layers, end=run.board.attrs["end"], weeks=weeks, by=by, deadlines=deadlines,
                             now=now) if weeks > 0 and by == "community" else None
     return write_page(run, weekly, path, lang=lang, offline=offline, redact=redact, title=title,

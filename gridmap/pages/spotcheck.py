@@ -1,7 +1,8 @@
 """The spot-check page: a map of the numbered reports to check, and the printable checklist below it.
 
-The sample is drawn by :func:`gridmap.spot_check` (:mod:`gridmap.analysis.spotcheck`);
-this module only draws it. The page is written by the one shared page path
+The sample is drawn by :func:`gridmap.analysis.spotcheck.spot_check` (for a workspace:
+:func:`gridmap.spot_check`, whose result's ``to_html`` comes here); this module only draws
+it. The page is written by the one shared page path
 (:func:`gridmap.pages.common.page_html`): offline by default, every user string
 escaped (:func:`gridmap.maps.escape.html_text`), the checklist inserted after
 rendering, never through Jinja2.
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import geopandas as gpd
 
 from gridmap.errors import SchemaError
+from gridmap.maps.common import for_web
 from gridmap.maps.escape import html_text as esc
 from gridmap.maps.page import page_root, stable_ids
 from gridmap.pages.common import check_assets, page_html
@@ -106,6 +108,7 @@ def _grid_outlines(fmap: Any, grids: gpd.GeoDataFrame | None) -> None:
 
     if grids is None:
         return
+    grids = for_web(grids, what="grids")  # a no-op on a sample from gridmap.spot_check, rounded already
     for row in grids.itertuples(index=False):
         geometry = getattr(row, grids.geometry.name)
         if geometry is None or geometry.is_empty:
