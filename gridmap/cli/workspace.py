@@ -9,7 +9,6 @@ from typing import Any
 
 from gridmap.errors import GridmapError
 from gridmap.cli._common import LAYER_CHOICES, _open_workspace, _out, _parse_maps
-from gridmap.model import layer_spec
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -96,6 +95,7 @@ def _cmd_category(args: argparse.Namespace) -> int:
 def _cmd_alias(args: argparse.Namespace) -> int:
     """Store header mappings of a layer in the workspace, or list the stored ones."""
     from gridmap.io.records import check_column_map  # deferred: GeoPandas
+    from gridmap.model import layer_spec  # deferred: dataclasses, inspect and ast (~10 ms), kept off gridmap --help
 
     if args.layer is not None and "=" in args.layer:
         raise GridmapError(f"{args.layer!r} is a mapping, not a layer: gridmap alias WORKSPACE LAYER HEADER=COLUMN")
