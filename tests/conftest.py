@@ -9,6 +9,12 @@ examples and the local example database, for exploring; pin every failure it fin
 ``@example``. ``HYPOTHESIS_PROFILE`` chooses; the default is ``ci`` when ``CI`` is set
 (``.ci/run`` sets both) and ``dev`` otherwise.
 
+PostGIS tests
+-------------
+See ``tests/_postgis.py``: tests that need a PostgreSQL/PostGIS server carry
+``@pytest.mark.postgis`` and take the fixture ``postgis_url`` (a fresh database per
+test); with ``GRIDMAP_REQUIRE_POSTGIS=1`` a missing server fails them instead of skipping.
+
 Browser tests
 -------------
 See ``tests/_browser.py``: tests that need Chromium, Playwright or the filled asset cache
@@ -26,6 +32,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import _browser
+import _postgis
 from gridmap.cli import main
 
 # too_slow is a wall-clock health check (data generation slower than a time budget): it can flicker on a
@@ -41,7 +48,14 @@ _BROWSER_HELPERS = {"real_cache_or_skip", "playwright_or_skip", "offline_page"}
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     return [f"hypothesis profile: {HYPOTHESIS_PROFILE}; "
-            f"{_browser.REQUIRE_ENV}={'1' if _browser.required() else 'unset'}"]
+            f"{_browser.REQUIRE_ENV}={'1' if _browser.required() else 'unset'}; "
+            f"{_postgis.REQUIRE_ENV}={'1' if _postgis.required() else 'unset'}"]
+
+
+@pytest.fixture
+def postgis_url(request: pytest.FixtureRequest) -> Generator[str, None, None]:
+    """The URL of a fresh PostGIS database for this test (dropped afterwards); see tests/_postgis.py."""
+    yield from _postgis.postgis_database(request.node)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
