@@ -25,7 +25,7 @@ def test_a_password_in_the_url_never_shows(password: str, user: str) -> None:
     loc = parse_workspace_url(url)
     assert loc.masked == str(loc) == expected
     assert repr(loc) == f"WorkspaceURL({expected!r}, schema='gulou')"
-    assert mask_url(f"error at {url}: retry") == f"error at {expected}: retry"
+    assert mask_url(f"error at {url} (retry)") == f"error at {expected} (retry)"
 
 
 @given(password=PASSWORDS)
