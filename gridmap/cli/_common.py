@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from gridmap.errors import GridmapError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gridmap.storage import Workspace
+    from gridmap.storage import WorkspaceStore as Workspace
+
+#: The help of every command's WORKSPACE argument.
+WORKSPACE_HELP = ("the workspace: a GeoPackage file (e.g. gulou.gpkg) or a PostGIS database URL "
+                  "postgresql://USER@HOST:PORT/DB (?schema=NAME, default gridmap); give the password through "
+                  "PGPASSWORD, ~/.pgpass or PGSERVICE, never on the command line")
 
 LAYER_CHOICES = (
     "subdistrict", "communities", "grids", "areas", "streets", "wall",
@@ -24,13 +29,26 @@ LAYER_CHOICES = (
 )
 
 
+def _masked(text: str) -> str:
+    """`text` with the password of any ``postgresql://`` URL in it masked (gridmap.storage.url.mask_url)."""
+    if "postgres" not in text.lower():
+        return text  # nothing to mask: gridmap.storage (pandas) stays unloaded
+    from gridmap.storage.url import mask_url  # deferred: pandas (gridmap.storage loads it), only for a URL
+
+    return mask_url(text)
+
+
 def _out(text: str) -> None:
-    """One line of the command's output on stdout."""
-    sys.stdout.write(text + "\n")
+    """One line of the command's output on stdout (a database URL's password masked)."""
+    sys.stdout.write(_masked(text) + "\n")
 
 
 def _fail(message: str, *, as_json: bool, status: int = 2) -> int:
-    """Say why the command failed: one line on stderr and, with --json, one JSON object on stdout."""
+    """Say why the command failed: one line on stderr and, with --json, one JSON object on stdout.
+
+    A database URL's password in `message` is masked in both.
+    """
+    message = _masked(message)
     sys.stderr.write(f"gridmap: error: {message}\n")
     if as_json:
         _out(json.dumps({"error": message, "exit": status}, ensure_ascii=False))
@@ -144,11 +162,36 @@ def _save_page(args: argparse.Namespace, fmap: Any) -> None:
     _out(f"wrote {out}")
 
 
-def _open_workspace(path: Path) -> Workspace:
-    """The workspace at `path`, opened for the command (a context manager)."""
+def workspace_location(text: str) -> str | Path:
+    """An argparse type: a ``postgresql://`` URL as it is (a Path would fold its ``//``), else a path.
+
+    Examples
+    --------
+    >>> workspace_location("postgresql://office@db:5432/city?schema=gulou")
+    'postgresql://office@db:5432/city?schema=gulou'
+    >>> isinstance(workspace_location("gulou.gpkg"), Path)
+    True
+    """
+    if text.strip().lower().startswith(("postgresql://", "postgres://")):
+        return text.strip()
+    return Path(text)
+
+
+def _add_workspace(p: argparse.ArgumentParser, name: str = "workspace", text: str = WORKSPACE_HELP) -> None:
+    """The positional WORKSPACE argument: a GeoPackage path or a postgresql:// URL."""
+    p.add_argument(name, type=workspace_location, metavar=name.upper(), help=text)
+
+
+def _is_url(location: str | Path) -> bool:
+    """Whether the command's workspace is a database URL (not a file: no file checks apply)."""
+    return isinstance(location, str)
+
+
+def _open_workspace(location: str | Path) -> Workspace:
+    """The workspace at `location` (a GeoPackage path or a postgresql:// URL), opened for the command."""
     from gridmap.storage import open_workspace  # deferred: pandas
 
-    return open_workspace(path)
+    return open_workspace(location)
 
 
 def _is_illustrative(ws: Workspace) -> bool:

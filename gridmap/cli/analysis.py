@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gridmap.errors import GridmapError
 from gridmap.cli._common import (
+    _add_workspace,
     _add_page_options,
     _add_period_and_lang,
     _check_page_options,
@@ -26,13 +27,13 @@ from gridmap.formatting import format_percent, is_missing, no_data
 
 if TYPE_CHECKING:  # pragma: no cover
     from gridmap.analysis.coverage import CoverageResult
-    from gridmap.storage import Workspace
+    from gridmap.storage import WorkspaceStore as Workspace
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add this module's commands to `sub`, the ``gridmap`` command's subparsers."""
     p = sub.add_parser("validate", help="check the grids: gaps, overlaps, slivers, invalid, no cadre")
-    p.add_argument("workspace", type=Path)
+    _add_workspace(p)
     p.add_argument("--json", action="store_true",
                    help='print {"ok": ..., "problems": [...], "checks_run": [...], "checks_skipped": [...]}')
     p.add_argument("--territory", choices=("layers", "union"), default="layers",
@@ -41,7 +42,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("coverage", help="sweep coverage of every grid from the inspectors' GPS fixes; dead corners")
-    p.add_argument("workspace", type=Path)
+    _add_workspace(p)
     _add_period_and_lang(p)
     p.add_argument("--radius", type=float, default=30.0, help="metres around the walked path counted as reached")
     p.add_argument("--csv", type=Path, help="one row per grid")
@@ -53,7 +54,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.set_defaults(func=_cmd_coverage)
 
     p = sub.add_parser("heatmap", help="density of reports in true units (reports per km² per month)")
-    p.add_argument("workspace", type=Path)
+    _add_workspace(p)
     _add_period_and_lang(p)
     p.add_argument("--category", nargs="+", help="only these categories (key or zh-Hans label)")
     p.add_argument("--recurring-only", action="store_true", help="only reports that are part of a recurrence")
@@ -67,7 +68,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.set_defaults(func=_cmd_heatmap)
 
     p = sub.add_parser("hotspots", help="Getis-Ord Gi* hot spots and emerging hot spots over time")
-    p.add_argument("workspace", type=Path)
+    _add_workspace(p)
     _add_period_and_lang(p)
     p.add_argument("--cells", choices=("grids", "fishnet", "hex"), default="grids", help="the cells to count in")
     p.add_argument("--size", type=float, default=100.0, help="fishnet or hexagon size, metres (default 100)")

@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 
 from gridmap.errors import GridmapError
-from gridmap.cli._common import LAYER_CHOICES, _out, _parse_maps, _parse_settings
+from gridmap.cli._common import _add_workspace, LAYER_CHOICES, _out, _parse_maps, _parse_settings
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add this module's command to `sub`, the ``gridmap`` command's subparsers."""
     p = sub.add_parser("import", help="import a file into a layer; bad rows go to the quarantine")
-    p.add_argument("workspace", type=Path)
+    _add_workspace(p)
     p.add_argument("layer", choices=LAYER_CHOICES)
     p.add_argument("file", type=Path)
     p.add_argument("--coords", choices=("wgs84", "gcj02", "bd09"),

@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from gridmap.errors import GridmapError
-from gridmap.cli._common import _add_period_and_lang, _out, _warn_not_redacted
+from gridmap.cli._common import _add_workspace, _add_period_and_lang, _out, _warn_not_redacted
 from gridmap.formatting import is_missing, no_data
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add this module's commands to `sub`, the ``gridmap`` command's subparsers."""
     p = sub.add_parser("briefing", help="a printable A4 page: coverage map, heatmap, community table")
-    p.add_argument("workspace", type=Path)
+    _add_workspace(p)
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--png", type=Path, help="the page as PNG")
     target.add_argument("--pdf", type=Path, help="the page as PDF (CJK font embedded)")
@@ -24,7 +24,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     _add_report_parser(sub)
 
     p = sub.add_parser("scoreboard", help="the supervision ranking of communities, grids or cadres, lagging flags")
-    p.add_argument("workspace", type=Path)
+    _add_workspace(p)
     _add_period_and_lang(p)
     p.add_argument("--by", choices=("community", "grid", "cadre"), default="community", help="unit of a row")
     p.add_argument("--csv", type=Path, help="the table as CSV (safe to open in Excel and WPS)")
@@ -36,7 +36,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.set_defaults(func=_cmd_scoreboard)
 
     p = sub.add_parser("spotcheck", help="a reproducible stratified sample of rectified reports to check on site")
-    p.add_argument("workspace", type=Path)
+    _add_workspace(p)
     p.add_argument("--n", type=int, required=True, help="reports to draw (at least one per stratum)")
     p.add_argument("--seed", required=True, help="seed of the draw (write it down: the same seed draws the same)")
     _add_period_and_lang(p)
@@ -50,7 +50,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def _add_report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("report", help="the leaders' map: one HTML page (offline by default) to share")
-    p.add_argument("workspace", type=Path)
+    _add_workspace(p)
     p.add_argument("--html", type=Path, required=True, help="the page to write")
     _add_period_and_lang(p)
     mode = p.add_mutually_exclusive_group()

@@ -1,4 +1,7 @@
-"""Commands that manage a workspace: ``init``, ``info``, ``category``, ``alias``, ``quarantine``."""
+"""Commands that manage a workspace: ``init``, ``info``, ``category``, ``alias``, ``quarantine``, ``copy``.
+
+Every WORKSPACE is a GeoPackage file or a ``postgresql://`` URL; a URL is echoed with its password masked.
+"""
 
 from __future__ import annotations
 
@@ -8,38 +11,41 @@ from pathlib import Path
 from typing import Any
 
 from gridmap.errors import GridmapError
-from gridmap.cli._common import LAYER_CHOICES, _open_workspace, _out, _parse_maps
+from gridmap.cli._common import LAYER_CHOICES, _add_workspace, _is_url, _open_workspace, _out, _parse_maps
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add this module's commands to `sub`, the ``gridmap`` command's subparsers."""
-    p = sub.add_parser("init", help="create a workspace (a GeoPackage), empty or with the illustrative sample")
-    p.add_argument("workspace", type=Path)
-    p.add_argument("--sample", action="store_true", help="fill it with the illustrative Gulou sample")
-    p.add_argument("--overwrite", "--force", dest="force", action="store_true", help="replace an existing file")
+    p = sub.add_parser("init", help="create a workspace (a GeoPackage, or a schema of a PostGIS database), empty or "
+                                    "with the illustrative sample")
+    _add_workspace(p)
+    p.add_argument("--sample", action="store_true",
+                   help="fill it with the illustrative Gulou sample (made-up boundaries and records, not surveyed)")
+    p.add_argument("--overwrite", "--force", dest="force", action="store_true",
+                   help="replace an existing GeoPackage file (a database schema is never dropped by gridmap)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample generator")
     p.set_defaults(func=_cmd_init)
 
     p = sub.add_parser("info", help="layers and row counts of a workspace")
-    p.add_argument("workspace", type=Path)
+    _add_workspace(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("category", help="list the report categories, or add one to the workspace")
-    p.add_argument("workspace", type=Path)
+    _add_workspace(p)
     p.add_argument("--add", nargs=2, metavar=("KEY", "ZH"), help="add a category: English key and zh-Hans label")
     p.add_argument("--en", help="English label of the category added")
     p.set_defaults(func=_cmd_category)
 
     p = sub.add_parser("alias", help="remember what a file's column means (HEADER=COLUMN), or list what is stored")
-    p.add_argument("workspace", type=Path)
+    _add_workspace(p)
     p.add_argument("layer", nargs="?", metavar="LAYER", help="the layer the files go into (omit to list all)")
     p.add_argument("pairs", nargs="*", metavar="HEADER=COLUMN", help="mappings to store, e.g. 网格名称=name")
     p.add_argument("--json", action="store_true", help='print {"aliases": [...]} (or {"stored": [...]})')
     p.set_defaults(func=_cmd_alias)
 
     p = sub.add_parser("quarantine", help="list the quarantined records with their reasons")
-    p.add_argument("workspace", type=Path)
+    _add_workspace(p)
     p.add_argument("--csv", type=Path, help="write them to a CSV file instead")
     p.add_argument("--layer", choices=LAYER_CHOICES, help="only the records meant for this layer")
     p.add_argument("--retry", action="store_true",
@@ -48,16 +54,27 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--json", action="store_true", help="with --retry: print the counts as one JSON object")
     p.set_defaults(func=_cmd_quarantine)
 
+    p = sub.add_parser("copy", help="copy a workspace into a new one: GeoPackage to PostGIS, PostGIS to GeoPackage, "
+                                    "or GeoPackage to GeoPackage (every layer, import log, quarantine, categories, "
+                                    "aliases and metadata)")
+    _add_workspace(p, "src", "the workspace to copy: a GeoPackage file or a postgresql:// URL")
+    _add_workspace(p, "dst", "the new workspace: a GeoPackage file or a postgresql://USER@HOST:PORT/DB URL "
+                             "(?schema=NAME); passwords through PGPASSWORD, ~/.pgpass or PGSERVICE")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing GeoPackage DST; a database DST must be a new or empty schema")
+    p.add_argument("--json", action="store_true", help="print the rows copied per table as one JSON object")
+    p.set_defaults(func=_cmd_copy)
+
 
 def _cmd_init(args: argparse.Namespace) -> int:
     from gridmap.storage import init_workspace  # deferred: pandas
 
-    if args.workspace.exists() and not args.force:
+    if not _is_url(args.workspace) and args.workspace.exists() and not args.force:
         raise GridmapError(f"{args.workspace} already exists; pass --overwrite to replace it "
                            "(its layers are lost), or give another path")
     with init_workspace(args.workspace, sample=args.sample, overwrite=args.force, seed=args.seed) as ws:
         counts = ws.counts()
-    kind = "illustrative sample" if args.sample else "empty"
+    kind = "illustrative sample (made-up boundaries, not surveyed)" if args.sample else "empty"
     _out(f"created {kind} workspace {args.workspace}")
     _print_counts(counts)
     return 0
@@ -151,4 +168,17 @@ def _retry_quarantine(args: argparse.Namespace) -> int:
 
     summary = retry_quarantine(args.workspace, layer=args.layer)
     _out(json.dumps(summary.to_dict(), ensure_ascii=False) if args.json else summary.describe())
+    return 0
+
+
+def _cmd_copy(args: argparse.Namespace) -> int:
+    """Copy every table of SRC into DST (``gridmap copy``)."""
+    from gridmap.storage.copy import copy_workspace  # deferred: pandas, GeoPandas
+
+    copied = copy_workspace(args.src, args.dst, overwrite=args.overwrite)
+    if args.json:
+        _out(json.dumps(copied, ensure_ascii=False))
+        return 0
+    _out(f"copied {copied['src']} to {copied['dst']}")
+    _print_counts(copied["rows"])
     return 0

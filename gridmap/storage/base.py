@@ -153,6 +153,24 @@ class WorkspaceStore(Protocol):
         Another writer holding the store longer than its timeout is a ``WorkspaceBusyError``.
         """
 
+    def restore(self, tables: Mapping[str, pd.DataFrame], meta: Mapping[str, str]) -> None:
+        """Write another store's tables, as they are, into this empty store: how ``gridmap copy`` moves a workspace.
+
+        `tables` maps a layer of :data:`gridmap.model.LAYERS` to its rows as :meth:`read_layer` returns
+        them, :data:`IMPORTS_TABLE` to :meth:`imports` and :data:`QUARANTINE_TABLE` to
+        :meth:`quarantine_with_options` (a missing name: no rows); `meta` is another store's :attr:`meta`.
+        Nothing is checked or recomputed: no key rule, no report status, no grid assignment, no import-log
+        row of its own; rows keep their order (insertion order), every value (times to the millisecond,
+        ``extra``, ``status``, ``grid_code``) and geometry. The import log keeps its rows in order; each
+        quarantine row keeps its ``fid`` and is linked to the first import of the same ``layer``,
+        ``source``, ``source_digest`` and ``options`` (to none when its ``options`` are missing), so that
+        :meth:`imports`, :meth:`quarantine_with_options` and every layer read back equal. Every `meta` key
+        but ``schema_version`` is stored (replacing the store's own). Categories and column aliases are not
+        part of it (:meth:`add_category`, :meth:`add_column_alias` copy them). A store holding any layer
+        row, import or quarantined record is a ``WorkspaceError`` before anything is written; a store writes
+        it in as few transactions as it can (a server store in one).
+        """
+
     def quarantine(self, source: str | None = None) -> pd.DataFrame:
         """The quarantined records (columns of :data:`gridmap.model.QUARANTINE_COLUMNS`), of one
         `source` or all, oldest first."""

@@ -9,7 +9,7 @@ import pandas as pd
 
 from gridmap.errors import SchemaError
 from gridmap.storage.base import WorkspaceStore
-from gridmap.storage.gpkg import open_workspace
+from gridmap.storage.stores import open_workspace
 
 __all__ = ["read_layers"]
 
@@ -19,14 +19,15 @@ def read_layers(source: "WorkspaceStore | str | PathLike[str] | Mapping[str, Any
     """The layers `names` of a workspace, of the workspace at a path, or of a mapping of layers, and its metadata.
 
     The one way gridmap's pages and tables take their input: an open
-    store (:class:`~gridmap.storage.WorkspaceStore`), the path of a GeoPackage (opened and closed here), or a dict of
+    store (:class:`~gridmap.storage.WorkspaceStore`), the path of a GeoPackage or a ``postgresql://`` URL (opened
+    and closed here), or a dict of
     layers by name (e.g. :func:`gridmap.sample.sample_layers`; missing names
     are None, and the frames are used as they are, not copied).
 
     Parameters
     ----------
     source : WorkspaceStore, str, os.PathLike or mapping
-        Where the layers come from.
+        Where the layers come from (a URL's password is never shown in a message).
     names : sequence of str
         The layers wanted.
     what : str

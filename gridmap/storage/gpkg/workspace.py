@@ -32,6 +32,7 @@ from gridmap.storage.gpkg._columns import (
 )
 from gridmap.storage.gpkg._stage import _quarantine_rows, _stage_frame, _write_stage
 from gridmap.storage.gpkg._append import _Batch, _write_in_transaction
+from gridmap.storage.gpkg._restore import _restore_bookkeeping, _restore_layer
 from gridmap.storage.gpkg._schema import (
     _build_workspace_file, _check_version, _gridmap_version, _migrate, _read_meta, _remove_workspace_files,
 )
@@ -668,6 +669,56 @@ class Workspace:
         finally:
             con.close()
         return summary
+
+    def restore(self, tables: Mapping[str, pd.DataFrame], meta: Mapping[str, str]) -> None:
+        """Write another store's tables, as they are, into this empty workspace (``gridmap copy``).
+
+        See :meth:`gridmap.storage.WorkspaceStore.restore`. Here each layer is copied in its own
+        transaction (through the staging file, as :meth:`append` does, without its checks), then
+        the import log, the quarantine and the metadata in one more.
+
+        Raises
+        ------
+        WorkspaceError
+            When the workspace already holds a row, an import or a quarantined record.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> with init_workspace(pathlib.Path(tmp.name) / "a.gpkg", sample=True) as a:
+        ...     tables = {name: a.read_layer(name) for name in LAYERS}
+        ...     tables.update({IMPORTS_TABLE: a.imports(), QUARANTINE_TABLE: a.quarantine_with_options()})
+        ...     with init_workspace(pathlib.Path(tmp.name) / "b.gpkg") as b:
+        ...         b.restore(tables, a.meta)
+        ...         b.counts() == a.counts(), b.meta["illustrative"], len(b.imports()) == len(a.imports())
+        (True, 'true', True)
+        >>> tmp.cleanup()
+        """
+        held = {name: n for name, n in self.counts().items() if n}
+        if held or len(self.imports()):
+            raise WorkspaceError(f"workspace {self._path} is not empty ({held or 'it has an import log'}); "
+                                 "restore (gridmap copy) writes into a new workspace only")
+        for name in LAYERS:
+            frame = tables.get(name)
+            if frame is not None and len(frame):
+                self._write(lambda con, spec=layer_spec(name), rows=frame: _restore_layer(con, spec, rows))
+        imports = tables.get(IMPORTS_TABLE, pd.DataFrame(columns=[c.name for c in _IMPORT_COLUMNS]))
+        quarantine = tables.get(QUARANTINE_TABLE, pd.DataFrame(columns=["fid", *(c.name for c in QUARANTINE_COLUMNS),
+                                                                         "options"]))
+        self._write(lambda con: _restore_bookkeeping(con, imports, quarantine, meta))
+        self._meta.update({k: str(v) for k, v in meta.items() if k != "schema_version"})
+        logger.info("restored %s rows into %s", sum(self.counts().values()), self._path)
+
+    def _write(self, work: Any) -> None:
+        """Run `work(connection)` (which opens and ends its own transaction); a busy workspace is an error."""
+        con = self._connect()
+        try:
+            work(con)
+        except sqlite3.OperationalError as exc:
+            _busy_or_raise(exc, self._path)
+        finally:
+            con.close()
 
     # -- lifetime ----------------------------------------------------------------------------------------------
     def close(self) -> None:
