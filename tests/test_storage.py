@@ -49,7 +49,7 @@ def test_interface_lists_what_the_brief_asks() -> None:
     wanted = {"path", "meta", "schema_version", "read_layer", "counts", "append", "quarantine",
               "quarantine_with_options", "imports", "report_states", "categories", "add_category",
               "column_aliases", "add_column_alias", "subdistrict_geometry", "integrity_check", "close",
-              "__enter__", "__exit__"}
+              "__enter__", "__exit__", "restore"}  # restore: gridmap copy (issue 14)
     assert set(MEMBERS) == wanted
 
 
@@ -123,6 +123,9 @@ class DictStore:
                source: str = "<frame>", source_digest: str = "", read: int | None = None,
                options: Mapping[str, Any] | None = None, raw_records: pd.DataFrame | None = None,
                replaces: Sequence[int] = ()) -> ImportSummary:
+        raise NotImplementedError
+
+    def restore(self, tables: Mapping[str, pd.DataFrame], meta: Mapping[str, str]) -> None:
         raise NotImplementedError
 
     def quarantine(self, source: str | None = None) -> pd.DataFrame:

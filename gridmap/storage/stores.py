@@ -20,7 +20,7 @@ from __future__ import annotations
 from os import PathLike, fspath
 from typing import Any
 
-from gridmap.errors import WorkspaceError
+from gridmap.errors import GridmapError, WorkspaceError
 from gridmap.storage.gpkg import init_workspace as init_geopackage
 from gridmap.storage.gpkg import open_workspace as open_geopackage
 from gridmap.storage.base import WorkspaceStore
@@ -46,12 +46,29 @@ def missing_driver_error(exc: ImportError) -> WorkspaceError:
                           f"{POSTGIS_EXTRA_HINT}")
 
 
+def _is_missing_driver(exc: ImportError) -> bool:
+    """Whether `exc` says psycopg (or the PostGIS store itself) is not installed, not a bug inside it."""
+    name = exc.name or ""
+    return name.split(".")[0] in ("psycopg", "psycopg_binary", "psycopg_c") or name == "gridmap.storage.postgis"
+
+
+def _masked_error(exc: GridmapError) -> GridmapError:
+    """`exc` itself, or one of its type whose message has the URL's password masked."""
+    text = str(exc)
+    return exc if mask_url(text) == text else type(exc)(mask_url(text))
+
+
 def _open_postgis(url: str) -> WorkspaceStore:
     try:
         from gridmap.storage.postgis import open_postgis  # deferred: psycopg, only for a postgresql:// URL
     except ImportError as exc:
-        raise missing_driver_error(exc) from None
-    store: WorkspaceStore = open_postgis(url)
+        if _is_missing_driver(exc):
+            raise missing_driver_error(exc) from None
+        raise
+    try:
+        store: WorkspaceStore = open_postgis(url)
+    except GridmapError as exc:
+        raise _masked_error(exc) from None
     return store
 
 
@@ -59,8 +76,13 @@ def _init_postgis(url: str, *, sample: bool, seed: int) -> WorkspaceStore:
     try:
         from gridmap.storage.postgis import init_postgis  # deferred: psycopg, only for a postgresql:// URL
     except ImportError as exc:
-        raise missing_driver_error(exc) from None
-    store: WorkspaceStore = init_postgis(url, sample=sample, seed=seed)
+        if _is_missing_driver(exc):
+            raise missing_driver_error(exc) from None
+        raise
+    try:
+        store: WorkspaceStore = init_postgis(url, sample=sample, seed=seed)
+    except GridmapError as exc:
+        raise _masked_error(exc) from None
     return store
 
 
