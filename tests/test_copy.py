@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -74,6 +75,24 @@ def _rich_workspace(path: Path, tmp: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def rich_source(tmp_path_factory: pytest.TempPathFactory):
+    """:func:`_rich_workspace` built once for the module (each test copies the file); the registry left as found."""
+    before = dict(CATEGORIES)
+    folder = tmp_path_factory.mktemp("rich")
+    yield _rich_workspace(folder / "a.gpkg", folder)
+    CATEGORIES.clear()
+    CATEGORIES.update(before)
+
+
+@pytest.fixture()
+def src(rich_source: Path, tmp_path: Path) -> Path:
+    """A copy of the rich workspace (and its ledger) in this test's folder."""
+    for path in rich_source.parent.iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    return tmp_path / rich_source.name
+
+
 def _sql(path: Path, query: str) -> list[tuple]:
     con = sqlite3.connect(path)
     try:
@@ -98,8 +117,7 @@ def assert_same_workspace(a: Path | str, b: Path | str) -> None:
         assert x.meta == y.meta and x.counts() == y.counts()
 
 
-def test_geopackage_to_geopackage_gives_equal_tables(tmp_path: Path) -> None:
-    src = _rich_workspace(tmp_path / "a.gpkg", tmp_path)
+def test_geopackage_to_geopackage_gives_equal_tables(src: Path, tmp_path: Path) -> None:
     copied = copy_workspace(src, tmp_path / "b.gpkg")
     assert_same_workspace(src, tmp_path / "b.gpkg")
     # the files themselves, read with plain SQL: the same rows in the same order, the same quarantine fids
@@ -119,9 +137,8 @@ def test_geopackage_to_geopackage_gives_equal_tables(tmp_path: Path) -> None:
     assert copied["rows"]["gridmap_categories"] == 1 and copied["rows"]["gridmap_column_aliases"] == 2
 
 
-def test_the_copy_is_a_working_geopackage(tmp_path: Path) -> None:
+def test_the_copy_is_a_working_geopackage(src: Path, tmp_path: Path) -> None:
     """GDAL reads the copy; its R-tree answers a bounding box as shapely does; imports go on from where they were."""
-    src = _rich_workspace(tmp_path / "a.gpkg", tmp_path)
     copy_workspace(src, tmp_path / "b.gpkg")
     with open_workspace(tmp_path / "b.gpkg") as ws:
         assert ws.integrity_check() == "ok"
@@ -139,8 +156,7 @@ def test_the_copy_is_a_working_geopackage(tmp_path: Path) -> None:
         assert len(ws.imports()) == _sql(src, "SELECT count(*) FROM gridmap_imports")[0][0] + 1
 
 
-def test_copy_refuses_an_existing_destination_and_a_copy_onto_itself(tmp_path: Path) -> None:
-    src = _rich_workspace(tmp_path / "a.gpkg", tmp_path)
+def test_copy_refuses_an_existing_destination_and_a_copy_onto_itself(src: Path, tmp_path: Path) -> None:
     init_workspace(tmp_path / "b.gpkg").close()
     with pytest.raises(WorkspaceError, match="--overwrite"):
         copy_workspace(src, tmp_path / "b.gpkg")
@@ -163,8 +179,7 @@ def test_restore_refuses_a_store_that_holds_rows(tmp_path: Path) -> None:
         assert empty.meta["schema_version"] == "3" and empty.meta["illustrative"] == "true"
 
 
-def test_cli_copy_prints_what_it_copied(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    src = _rich_workspace(tmp_path / "a.gpkg", tmp_path)
+def test_cli_copy_prints_what_it_copied(src: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["copy", str(src), str(tmp_path / "b.gpkg"), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["src"] == str(src) and out["dst"] == str(tmp_path / "b.gpkg")
@@ -179,7 +194,8 @@ _TEXT = st.one_of(st.none(), st.text(alphabet=st.characters(blacklist_categories
                                      max_size=12))
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@pytest.mark.slow
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(st.tuples(st.integers(0, 10**6), st.floats(allow_nan=True, allow_infinity=False, width=64),
                                _TEXT, st.integers(0, 2 * 10**9)), min_size=1, max_size=8,
                      unique_by=lambda r: r[0]))
@@ -200,8 +216,7 @@ def test_any_rectifications_round_trip(tmp_path_factory: pytest.TempPathFactory,
 
 
 @pytest.mark.postgis
-def test_geopackage_to_postgis_and_back_gives_equal_tables(postgis_url: str, tmp_path: Path) -> None:
-    src = _rich_workspace(tmp_path / "a.gpkg", tmp_path)
+def test_geopackage_to_postgis_and_back_gives_equal_tables(postgis_url: str, src: Path, tmp_path: Path) -> None:
     there = copy_workspace(src, postgis_url)
     assert_same_workspace(src, postgis_url)
     back = copy_workspace(postgis_url, tmp_path / "back.gpkg")
