@@ -290,8 +290,9 @@ def import_file(
 
     Parameters
     ----------
-    workspace : WorkspaceStore or path-like
-        An open workspace, or the path of one.
+    workspace : WorkspaceStore, path-like or str
+        An open workspace, or where one is: the path of a GeoPackage or a ``postgresql://`` URL
+        (opened and closed here; see :func:`gridmap.storage.open_workspace`).
     layer : str
         Target layer, one of :data:`gridmap.model.LAYERS`.
     path : path-like

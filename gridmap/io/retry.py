@@ -126,8 +126,9 @@ def retry_quarantine(workspace: Any, layer: str | None = None, *, now: pd.Timest
 
     Parameters
     ----------
-    workspace : WorkspaceStore or path-like
-        An open workspace, or the path of one.
+    workspace : WorkspaceStore, path-like or str
+        An open workspace, or where one is: the path of a GeoPackage or a ``postgresql://`` URL
+        (opened and closed here; see :func:`gridmap.storage.open_workspace`).
     layer : str, optional
         Retry only the records meant for this layer.
     now : pandas.Timestamp, optional

@@ -1,4 +1,5 @@
-"""Where a job reads from: an open store, the path of a workspace (opened and closed here), or a dict of layers.
+"""Where a job reads from: an open store, where a workspace is (a GeoPackage path or a ``postgresql://`` URL,
+opened and closed here), or a dict of layers.
 
 Examples
 --------
@@ -28,12 +29,14 @@ from gridmap.storage import WorkspaceStore, open_workspace
 
 __all__ = ["WorkspaceSource", "opened"]
 
-#: Where a job reads the layers from: an open store, the path of a workspace, or a dict of layers.
+#: Where a job reads the layers from: an open store, the path of a GeoPackage or a ``postgresql://`` URL, or a dict
+#: of layers.
 WorkspaceSource = Union[WorkspaceStore, str, "PathLike[str]", Mapping[str, Any]]
 
 
 class _PathReader:
-    """A workspace's path read as a store: opened on the first read, so the analysis checks its options first."""
+    """A workspace's location (path or URL) read as a store: opened on the first read, so the analysis checks its
+    options first."""
 
     def __init__(self, path: str | PathLike[str]) -> None:
         self.path = path
