@@ -703,9 +703,9 @@ class Workspace:
             frame = tables.get(name)
             if frame is not None and len(frame):
                 self._write(lambda con, spec=layer_spec(name), rows=frame: _restore_layer(con, spec, rows))
+        no_quarantine = pd.DataFrame(columns=["fid", *(c.name for c in QUARANTINE_COLUMNS), "options"])
         imports = tables.get(IMPORTS_TABLE, pd.DataFrame(columns=[c.name for c in _IMPORT_COLUMNS]))
-        quarantine = tables.get(QUARANTINE_TABLE, pd.DataFrame(columns=["fid", *(c.name for c in QUARANTINE_COLUMNS),
-                                                                         "options"]))
+        quarantine = tables.get(QUARANTINE_TABLE, no_quarantine)
         self._write(lambda con: _restore_bookkeeping(con, imports, quarantine, meta))
         self._meta.update({k: str(v) for k, v in meta.items() if k != "schema_version"})
         logger.info("restored %s rows into %s", sum(self.counts().values()), self._path)
