@@ -56,6 +56,7 @@ _EXPORTS: dict[str, str] = {
     "Workspace": "gridmap.storage",
     "open_workspace": "gridmap.storage",
     "init_workspace": "gridmap.storage",
+    "copy_workspace": "gridmap.storage.copy",
     # checks
     "validate_grids": "gridmap.analysis.validate",
     "GridCheck": "gridmap.analysis.validate",
@@ -157,3 +158,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from gridmap.sample import sample_boundaries, sample_reports, sample_tracks, sample_layers, write_boundaries
     from gridmap.analysis.validate import GridCheck, validate_grids
     from gridmap.storage import Workspace, init_workspace, open_workspace
+    from gridmap.storage.copy import copy_workspace

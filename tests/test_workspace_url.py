@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import pytest
 
 import gridmap
+import gridmap.storage.copy
 import gridmap.storage.stores
 from gridmap.cli import build_parser, main
 from gridmap.errors import WorkspaceError
@@ -69,6 +70,7 @@ def _written_text(folder: Path) -> str:
 def test_the_hall_names_the_dispatching_functions() -> None:
     assert gridmap.open_workspace is gridmap.storage.stores.open_workspace
     assert gridmap.init_workspace is gridmap.storage.stores.init_workspace
+    assert gridmap.copy_workspace is gridmap.storage.copy.copy_workspace and "copy_workspace" in gridmap.__all__
 
 
 @pytest.mark.parametrize("call", ["open", "init", "read_layers"])
