@@ -21,7 +21,8 @@ business and stays private to its subpackage. Each store's subpackage also offer
 table, empty or with :func:`gridmap.sample.sample_layers`) and ``open_workspace(target, ...)``
 (refuse what is not a gridmap workspace with ``WorkspaceError``, one written by a newer
 gridmap with ``WorkspaceVersionError``, and migrate an older schema in one transaction);
-:func:`gridmap.storage.open_workspace` is the GeoPackage's.
+:func:`gridmap.storage.open_workspace` and :func:`gridmap.storage.init_workspace` call the store a location names
+(a GeoPackage path, or a ``postgresql://`` URL for PostGIS: :mod:`gridmap.storage.stores`).
 
 Examples
 --------
