@@ -13,11 +13,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import string
 import sys
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
+from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import strategies as st
 
 import gridmap
 import gridmap.storage.copy
@@ -151,6 +154,24 @@ def test_unreachable_server_fails_in_one_line_without_the_password(
         assert "office:***@127.0.0.1" in err or "127.0.0.1" not in err, (name, err)
     assert PASSWORD not in caplog.text
     assert PASSWORD not in _written_text(tmp_path)
+
+
+_PASSWORDS = st.text(alphabet=string.ascii_letters + string.digits + "-._~%!$*+,;=&'()/:", min_size=6, max_size=24)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(password=_PASSWORDS)
+@example(password="p:a:ss/word")
+@example(password="a&password=b")
+def test_an_echoed_url_shows_stars_for_any_password(password: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """``gridmap copy URL URL`` names the URL in its refusal, with ``***`` for the password (stderr and JSON)."""
+    url = f"postgresql://office:{password}@db.example:5432/city?schema=gulou"
+    shown = "postgresql://office:***@db.example:5432/city?schema=gulou"  # written out, not computed by gridmap
+    assume(password not in shown and password not in "gridmap: error: copy needs two workspaces; SRC and DST are both")
+    assert main(["copy", url, url, "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert shown in err and shown in json.loads(out)["error"]
+    assert password not in out + err
 
 
 @pytest.mark.parametrize("command", ["init", "info", "category", "alias", "quarantine", "import", "validate",
