@@ -12,6 +12,9 @@ line included, also prints exactly one JSON object on stdout,
 ``{"error": "<the same message>", "exit": 2}``, and nothing else; the message
 goes to stderr as without ``--json``.
 
+Every WORKSPACE argument is a GeoPackage file or a ``postgresql://`` URL (kept as typed, not made a
+path); every line the command prints, a failure's included, has a URL's password masked (``***``).
+
 Exit statuses
 -------------
 0  the work was done: an import with quarantined rows included, and an import
@@ -27,7 +30,7 @@ Layout
 ------
 ``gridmap.cli`` assembles the parser from one module per command group, each with an
 ``add_parsers(subparsers)`` and the handlers of its commands: :mod:`~gridmap.cli.workspace`
-(init, info, category, alias, quarantine), :mod:`~gridmap.cli.imports` (import),
+(init, info, category, alias, quarantine, copy), :mod:`~gridmap.cli.imports` (import),
 :mod:`~gridmap.cli.analysis` (validate, coverage, heatmap, hotspots), :mod:`~gridmap.cli.pages`
 (briefing, report, scoreboard, spotcheck), :mod:`~gridmap.cli.assets` and :mod:`~gridmap.cli.demo`.
 What they share (output, failures, common options, opening the workspace) is in ``_common``.
