@@ -137,6 +137,30 @@ def test_geopackage_to_geopackage_gives_equal_tables(src: Path, tmp_path: Path) 
     assert copied["rows"]["gridmap_categories"] == 1 and copied["rows"]["gridmap_column_aliases"] == 2
 
 
+def test_quarantined_records_keep_the_import_that_holds_their_options(src: Path, tmp_path: Path) -> None:
+    """Joined on the file's own link (import_fid), each record names an import of the same file and options."""
+    copy_workspace(src, tmp_path / "b.gpkg")
+    query = ("SELECT q.fid, q.layer, i.layer, i.source, i.source_digest, i.options FROM quarantine AS q"
+             " LEFT JOIN gridmap_imports AS i ON i.fid = q.import_fid ORDER BY q.fid")
+    before, after = _sql(src, query), _sql(tmp_path / "b.gpkg", query)
+    assert before == after
+    assert any(row[5] is not None for row in after)  # the ledger's records carry their import's options
+
+
+def test_a_failed_copy_leaves_no_geopackage(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gridmap.storage.gpkg.workspace import Workspace
+
+    def restore_then_fail(self, tables, meta):
+        restore(self, {"reports": tables["reports"]}, {})
+        raise WorkspaceError("disk full (simulated)")
+
+    restore = Workspace.restore
+    monkeypatch.setattr(Workspace, "restore", restore_then_fail)
+    with pytest.raises(WorkspaceError, match="simulated"):
+        copy_workspace(src, tmp_path / "b.gpkg")
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("b.gpkg")]
+
+
 def test_the_copy_is_a_working_geopackage(src: Path, tmp_path: Path) -> None:
     """GDAL reads the copy; its R-tree answers a bounding box as shapely does; imports go on from where they were."""
     copy_workspace(src, tmp_path / "b.gpkg")
