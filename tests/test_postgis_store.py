@@ -95,7 +95,8 @@ def test_postgis_workspace_is_a_store_with_the_interface_signatures(postgis_url:
 
 
 def test_import_gridmap_storage_loads_no_psycopg() -> None:
-    code = "import gridmap, gridmap.storage, sys; print('psycopg' in sys.modules, 'gridmap.storage.postgis' in sys.modules)"
+    code = ("import gridmap, gridmap.storage, sys;"
+            " print('psycopg' in sys.modules, 'gridmap.storage.postgis' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.stdout.split() == ["False", "False"]

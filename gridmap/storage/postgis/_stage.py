@@ -23,7 +23,8 @@ from gridmap.storage.postgis._sql import GEOMETRY_COLUMN, SRID, check_json, stor
 logger = logging.getLogger(__name__)
 
 KEY_CONFLICT = "key_conflict"
-_ACCEPTED_TYPE_IDS = {"Point": {0}, "MultiLineString": {1, 5}, "MultiPolygon": {3, 6}, "Geometry": {0, 1, 3, 4, 5, 6, 7}}
+_ACCEPTED_TYPE_IDS = {"Point": {0}, "MultiLineString": {1, 5}, "MultiPolygon": {3, 6},
+                      "Geometry": {0, 1, 3, 4, 5, 6, 7}}
 
 
 @dataclass
