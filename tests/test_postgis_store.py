@@ -340,6 +340,26 @@ def test_a_failure_after_copy_leaves_nothing(postgis_url: str, monkeypatch: pyte
         assert ws.append("reports", _reports(["r1", "r2"], minute=5)).accepted == 2  # no lock was left behind
 
 
+@pytest.mark.postgis
+def test_a_writer_waiting_longer_than_busy_timeout_is_told_the_workspace_is_busy(postgis_url: str) -> None:
+    import psycopg
+
+    from gridmap.errors import WorkspaceBusyError
+    from gridmap.storage.postgis import open_postgis
+    from gridmap.storage.url import parse_workspace_url
+
+    _pg(postgis_url).close()
+    ws = open_postgis(postgis_url, busy_timeout=0.5)
+    with psycopg.connect(parse_workspace_url(postgis_url).conninfo) as other:  # another importer of reports
+        other.execute("SELECT pg_advisory_xact_lock(hashtext('gridmap:gridmap.reports'))")
+        with pytest.raises(WorkspaceBusyError, match="busy"):
+            ws.append("reports", _reports(["r1"]))
+        assert ws.append("tracks", gpd.GeoDataFrame(  # another layer is not held up
+            {"inspector": ["w"], "time": ["2025-03-01T09:00:00+08:00"]}, geometry=[Point(109.7, 38.2)],
+            crs="EPSG:4326")).accepted == 1
+    assert ws.append("reports", _reports(["r1"])).accepted == 1 and ws.counts()["reports"] == 1
+
+
 _KILLED = """
 import os, sys, importlib, time
 sys.path.insert(0, {root!r})

@@ -32,7 +32,7 @@ Modules
 * ``_sql``: connections, masked errors, conversions between stored values and frames.
 """
 
-from gridmap.storage.postgis._sql import GEOMETRY_COLUMN
+from gridmap.storage.postgis._sql import BUSY_TIMEOUT, GEOMETRY_COLUMN
 from gridmap.storage.postgis.workspace import PostgisWorkspace, init_postgis, open_postgis
 
-__all__ = ["PostgisWorkspace", "init_postgis", "open_postgis", "GEOMETRY_COLUMN"]
+__all__ = ["PostgisWorkspace", "init_postgis", "open_postgis", "BUSY_TIMEOUT", "GEOMETRY_COLUMN"]

@@ -75,7 +75,14 @@ def safe_message(exc: BaseException, url: WorkspaceURL) -> str:
     return text.replace(secret, "***") if secret else text
 
 
-def connect(url: WorkspaceURL, *, timeout: float = 10.0) -> Any:
+#: Seconds to wait for the server to answer a new connection.
+CONNECT_TIMEOUT = 10
+#: Seconds a write waits for another session's write of the same table (the append's advisory lock) before
+#: :class:`WorkspaceBusyError`: longer than the GeoPackage's 10 s, as importers of one database queue up.
+BUSY_TIMEOUT = 300.0
+
+
+def connect(url: WorkspaceURL, *, busy_timeout: float = BUSY_TIMEOUT) -> Any:
     """A new psycopg connection (autocommit: each use opens its own ``con.transaction()``) with the session settings.
 
     Raises
@@ -85,9 +92,11 @@ def connect(url: WorkspaceURL, *, timeout: float = 10.0) -> Any:
     """
     import psycopg  # deferred: psycopg is needed only by a PostGIS workspace
 
-    options = f"-c TimeZone=UTC -c search_path={url.schema},public -c lock_timeout={int(timeout * 1000)}"
+    # lock_timeout bounds every lock wait, advisory locks included
+    # (https://www.postgresql.org/docs/15/runtime-config-client.html#GUC-LOCK-TIMEOUT)
+    options = f"-c TimeZone=UTC -c search_path={url.schema},public -c lock_timeout={max(1, int(busy_timeout * 1000))}"
     try:
-        return psycopg.connect(url.conninfo, connect_timeout=max(1, int(timeout)), options=options,
+        return psycopg.connect(url.conninfo, connect_timeout=CONNECT_TIMEOUT, options=options,
                                autocommit=True)
     except psycopg.Error as exc:
         raise WorkspaceError(f"cannot connect to {url.masked}: {safe_message(exc, url)}; check the URL, that the "

@@ -20,8 +20,8 @@ from gridmap.storage.base import (
 )
 from gridmap.storage.url import WorkspaceURL, parse_workspace_url
 from gridmap.storage.postgis._sql import (
-    GEOMETRY_COLUMN, SRID, _ALIAS_COLUMNS, _IMPORT_COLUMNS, connect, q, raise_for, rows_to_frame, select_expression,
-    storage_times,
+    BUSY_TIMEOUT, GEOMETRY_COLUMN, SRID, _ALIAS_COLUMNS, _IMPORT_COLUMNS, connect, q, raise_for, rows_to_frame,
+    select_expression, storage_times,
 )
 from gridmap.storage.postgis._schema import check_version, create_schema, read_meta
 from gridmap.storage.postgis._stage import quarantine_rows, stage_frame
@@ -83,8 +83,16 @@ def init_postgis(url: str | PathLike[str], *, sample: bool = False, seed: int = 
     return ws
 
 
-def open_postgis(url: str | PathLike[str], *, busy_timeout: float = 10.0) -> PostgisWorkspace:
+def open_postgis(url: str | PathLike[str], *, busy_timeout: float = BUSY_TIMEOUT) -> PostgisWorkspace:
     """Open the workspace in the schema `url` names.
+
+    Parameters
+    ----------
+    url : str
+        ``postgresql://USER@HOST:PORT/DB[?schema=NAME]``.
+    busy_timeout : float
+        Seconds a write waits for another session writing the same table before
+        :class:`~gridmap.errors.WorkspaceBusyError` (:data:`BUSY_TIMEOUT` by default).
 
     Raises
     ------
@@ -94,7 +102,7 @@ def open_postgis(url: str | PathLike[str], *, busy_timeout: float = 10.0) -> Pos
         When the workspace was written by a newer gridmap.
     """
     loc = parse_workspace_url(url)
-    con = connect(loc, timeout=busy_timeout)
+    con = connect(loc, busy_timeout=busy_timeout)
     try:
         meta = read_meta(con, loc)
         rows = con.execute(f"SELECT key, zh, en FROM {q(loc.schema)}.{CATEGORIES_TABLE}").fetchall()
@@ -118,7 +126,7 @@ class PostgisWorkspace:
     """
 
     def __init__(self, url: WorkspaceURL, *, meta: Mapping[str, str], schema_version: int,
-                 busy_timeout: float = 10.0) -> None:
+                 busy_timeout: float = BUSY_TIMEOUT) -> None:
         self._url = url
         self._meta = dict(meta)
         self._schema_version = schema_version
@@ -155,7 +163,7 @@ class PostgisWorkspace:
         """A connection in one transaction, committed at the end (rolled back on error), then closed."""
         if self._closed:
             raise WorkspaceError(f"workspace {self._url.masked} is closed; open it again with open_postgis()")
-        con = connect(self._url, timeout=self._busy_timeout)
+        con = connect(self._url, busy_timeout=self._busy_timeout)
         con.read_only = read_only
         try:
             with con.transaction():
