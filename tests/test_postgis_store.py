@@ -428,6 +428,8 @@ def test_categories_aliases_and_replaced_quarantine(postgis_url: str) -> None:
             ws.read_layer("reports", where="no_such_column = 1")
         with pytest.raises(WorkspaceError):
             ws.read_layer("reports", where="true; DELETE FROM reports")
+        with pytest.raises(WorkspaceError, match="read-only transaction"):  # `where` never writes
+            ws.read_layer("reports", where="setval(pg_get_serial_sequence('reports', 'fid'), 99) > 0")
         assert ws.counts()["reports"] == 2
 
 
