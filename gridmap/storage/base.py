@@ -4,8 +4,9 @@ A *workspace* holds every layer of :data:`gridmap.model.LAYERS` plus the bookkee
 of imports (the import log, the quarantine, metadata, categories and column aliases).
 gridmap's analysis, importer and pages use a workspace only through the methods of
 :class:`WorkspaceStore`, so they never know which store they read: today the
-GeoPackage (:class:`gridmap.storage.Workspace`, in :mod:`gridmap.storage.gpkg`), next
-a PostgreSQL/PostGIS store implementing the same interface.
+GeoPackage (:class:`gridmap.storage.Workspace`, in :mod:`gridmap.storage.gpkg`) or a
+PostgreSQL/PostGIS schema (``PostgisWorkspace``, in ``gridmap.storage.postgis``, loaded only for a
+``postgresql://`` URL).
 
 This module owns
 

@@ -86,7 +86,7 @@ def stored_conflicts(con: Any, spec: LayerSpec, staged: Staged) -> list[tuple[in
     pairs = [f"m.{q(c)}, s.{q(c)}" for c in columns]
     if spec.geometry is not None:
         geom = q(GEOMETRY_COLUMN)
-        tests.append(f"NOT ST_OrderingEquals(m.{geom}, s.{geom})")
+        tests.append(f"NOT coalesce(ST_OrderingEquals(m.{geom}, s.{geom}), m.{geom} IS NULL AND s.{geom} IS NULL)")
         pairs.append(f"ST_AsBinary(m.{geom}), ST_AsBinary(s.{geom})")
     if not tests:
         return []
@@ -102,8 +102,9 @@ def stored_conflicts(con: Any, spec: LayerSpec, staged: Staged) -> list[tuple[in
         for i, column in enumerate(shown):
             stored, incoming = values[2 * i], values[2 * i + 1]
             if column == GEOMETRY_COLUMN:
-                stored, incoming = shapely.from_wkb(bytes(stored)), shapely.from_wkb(bytes(incoming))
-                if shapely.equals_exact(stored, incoming, tolerance=GEOMETRY_TOLERANCE):
+                stored, incoming = (None if g is None else shapely.from_wkb(bytes(g)) for g in (stored, incoming))
+                if stored is not None and incoming is not None and shapely.equals_exact(
+                        stored, incoming, tolerance=GEOMETRY_TOLERANCE):
                     continue
             elif stored == incoming or (stored is None and incoming is None):
                 continue

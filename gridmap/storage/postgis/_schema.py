@@ -25,7 +25,21 @@ logger = logging.getLogger(__name__)
 
 
 def layer_ddl(spec: LayerSpec) -> list[str]:
-    """``CREATE TABLE`` and ``CREATE INDEX`` statements of one layer (in the session's search_path schema)."""
+    """``CREATE TABLE`` and ``CREATE INDEX`` statements of one layer (in the session's search_path schema).
+
+    Examples
+    --------
+    >>> from gridmap.model import layer_spec
+    >>> table, *indexes = layer_ddl(layer_spec("tracks"))
+    >>> print(table[table.index('"time" timestamptz'):table.index('"extra"')].strip())
+    "time" timestamptz NOT NULL, "track_id" text,
+    >>> print(table[table.index('"extra"'):])
+    "extra" json, "geom" geometry(Point, 4326), CONSTRAINT "pk_tracks" PRIMARY KEY ("inspector", "time"))
+    >>> for statement in indexes:
+    ...     print(statement)
+    CREATE INDEX "gx_tracks_geom" ON "tracks" USING gist ("geom")
+    CREATE INDEX "ix_tracks_time" ON "tracks" USING btree ("time")
+    """
     cols = [f"{q(c.name)} {sql_type(c)}" + (" NOT NULL" if c.name in spec.key else "") for c in spec.columns]
     if spec.geometry is not None:
         cols.append(f"{q(GEOMETRY_COLUMN)} {geometry_type(spec)}")

@@ -69,7 +69,15 @@ def _password(url: WorkspaceURL) -> str | None:
 
 
 def safe_message(exc: BaseException, url: WorkspaceURL) -> str:
-    """The first lines of a driver error, with every password masked."""
+    """The first lines of a driver error, with every password masked.
+
+    Examples
+    --------
+    >>> from gridmap.storage.url import parse_workspace_url
+    >>> url = parse_workspace_url("postgresql://office:pw%21x@db/city")
+    >>> safe_message(ValueError("bad password pw!x for postgresql://office:pw%21x@db/city"), url)
+    'bad password *** for postgresql://office:***@db/city'
+    """
     text = mask_url(" ".join(str(exc).strip().splitlines()[:3]))
     secret = _password(url)
     return text.replace(secret, "***") if secret else text
@@ -146,6 +154,11 @@ def storage_times(values: pd.Series, *, name: str) -> pd.Series:
 
     Times without a zone are :data:`gridmap.model.DEFAULT_TZ`; the millisecond is what the
     GeoPackage store keeps too, so both stores hold the same instants.
+
+    Examples
+    --------
+    >>> storage_times(pd.Series(["2025-03-01 08:00:00.1239", None]), name="t").tolist()
+    ['2025-03-01T00:00:00.123Z', None]
     """
     series = values
     if not isinstance(series.dtype, pd.DatetimeTZDtype):
@@ -196,7 +209,15 @@ def check_json(values: pd.Series, name: str) -> None:
 
 
 def select_expression(col: Column, alias: str = "") -> str:
-    """How a column is selected: times as epoch milliseconds (exact), JSON as its text."""
+    """How a column is selected: times as epoch milliseconds (exact), JSON as its text.
+
+    Examples
+    --------
+    >>> select_expression(Column("time", "datetime"), "t.")
+    '(extract(epoch FROM t."time") * 1000)::bigint'
+    >>> select_expression(Column("extra"))
+    '"extra"::text'
+    """
     name = f"{alias}{q(col.name)}"
     if col.dtype == "datetime":
         return f"(extract(epoch FROM {name}) * 1000)::bigint"
