@@ -211,6 +211,46 @@ def test_the_sample_reads_back_equal_from_both_stores(postgis_url: str, tmp_path
         assert (again.accepted, again.duplicates, again.quarantined) == (0, pg.counts()["reports"], 0)
 
 
+@pytest.mark.postgis
+def test_geometry_times_and_status_follow_the_geopackage(postgis_url: str, tmp_path: Path) -> None:
+    from shapely.geometry import Polygon
+
+    from gridmap.errors import CRSError
+
+    square = Polygon([(109.70, 38.20), (109.71, 38.20), (109.71, 38.21), (109.70, 38.21)])
+    grids = gpd.GeoDataFrame({"grid_code": ["g1"], "community_code": ["c1"], "name": ["网格一"]},
+                             geometry=[square], crs="EPSG:4326")
+    mercator = gpd.GeoDataFrame({"grid_code": ["g2"], "community_code": ["c1"]},
+                                geometry=[square], crs="EPSG:4326").to_crs("EPSG:3857")
+    naive = _reports(["r1", "r2"])
+    naive["reported_at"] = ["2025-03-01 09:00:00.1239", "2025-03-01 09:00:00.0000"]  # no zone: Shanghai
+    events = [("rectifications", pd.DataFrame({"report_id": ["r1", "r2"], "rectified_at": ["2025-03-02 10:00"] * 2,
+                                               "verified_at": ["2025-03-03 10:00", None]})),
+              ("spotchecks", pd.DataFrame({"report_id": ["r1"], "checked_at": ["2025-03-04 10:00"],
+                                           "result": ["reopened"]}))]
+    with init_workspace(tmp_path / "w.gpkg") as gpkg, _pg(postgis_url) as pg:
+        for ws in (gpkg, pg):
+            ws.append("grids", grids)
+            ws.append("grids", mercator)
+            ws.append("reports", naive)
+            for layer, frame in events:
+                ws.append(layer, frame)
+            with pytest.raises(CRSError):
+                ws.append("grids", gpd.GeoDataFrame(grids.drop(columns="geometry"), geometry=[square]))
+            with pytest.raises(SchemaError, match="would be lost"):
+                ws.append("grids", grids, read=5)
+            with pytest.raises(SchemaError, match="required column"):
+                ws.append("reports", naive.drop(columns="category"))
+        _assert_same_layers(gpkg, pg)
+        stored = pg.read_layer("grids")
+        assert stored.geom_type.tolist() == ["MultiPolygon", "MultiPolygon"]
+        assert stored.geometry.iloc[1].equals_exact(stored.geometry.iloc[0], 1e-9)  # 3857 back to 4326
+        times = pg.read_layer("reports")["reported_at"]
+        assert times.tolist() == [pd.Timestamp("2025-03-01 09:00:00.123", tz=SHANGHAI),
+                                  pd.Timestamp("2025-03-01 09:00:00", tz=SHANGHAI)]
+        assert pg.report_states()["status"].tolist() == ["reopened", "rectified"]
+
+
 _CSV = """report_id,reported_at,category,lon,lat,备注
 r1,2025-03-01 09:00,garbage_dumping,109.730,38.280,东门
 r2,2025-03-01 09:05,garbage_dumping,109.731,38.281,
