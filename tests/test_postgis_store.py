@@ -360,6 +360,44 @@ def test_concurrent_overlapping_appends_count_every_row_once(postgis_url: str) -
 
 
 @pytest.mark.postgis
+def test_concurrent_rectifications_and_spot_checks_set_the_status_the_geopackage_sets(postgis_url: str,
+                                                                                      tmp_path: Path) -> None:
+    """Both layers set report status: the two appends lock ``reports`` too, in one order, so neither deadlocks
+    and the final status is each report's latest event whichever append ran first."""
+    from gridmap.storage.postgis import open_postgis
+
+    ids = [f"r{i:04d}" for i in range(400)]
+    fixes = pd.DataFrame({"report_id": ids, "rectified_at": "2025-03-02 10:00",
+                          "verified_at": ["2025-03-05 10:00" if i % 3 else None for i in range(len(ids))]})
+    checks = pd.DataFrame({"report_id": ids[::2], "checked_at": "2025-03-04 10:00", "result": "reopened"})
+    with init_workspace(tmp_path / "w.gpkg") as gpkg:
+        for layer, frame in (("reports", _reports(ids)), ("rectifications", fixes), ("spotchecks", checks)):
+            gpkg.append(layer, frame)
+        expected = gpkg.report_states()
+    _pg(postgis_url).append("reports", _reports(ids))
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def run(layer: str, frame: pd.DataFrame) -> None:
+        ws = open_postgis(postgis_url)
+        start.wait()
+        try:
+            ws.append(layer, frame)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=a) for a in (("spotchecks", checks), ("rectifications", fixes))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    with open_postgis(postgis_url) as ws:
+        pd.testing.assert_frame_equal(ws.report_states(), expected)
+        assert set(expected["status"]) == {"verified", "reopened", "rectified"}
+
+
+@pytest.mark.postgis
 def test_a_failure_after_copy_leaves_nothing(postgis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     append = importlib.import_module("gridmap.storage.postgis._append")
     real = append.insert_staged
