@@ -230,6 +230,9 @@ def test_geometry_times_and_status_follow_the_geopackage(postgis_url: str, tmp_p
                                            "result": ["reopened"]}))]
     with init_workspace(tmp_path / "w.gpkg") as gpkg, _pg(postgis_url) as pg:
         for ws in (gpkg, pg):
+            assert len(ws.column_aliases()) == 0
+            ws.add_column_alias("grids", "网格编码", "grid_code")
+            ws.add_column_alias("reports", "经度", "lon")
             ws.append("grids", grids)
             ws.append("grids", mercator)
             ws.append("reports", naive)
@@ -242,6 +245,9 @@ def test_geometry_times_and_status_follow_the_geopackage(postgis_url: str, tmp_p
             with pytest.raises(SchemaError, match="required column"):
                 ws.append("reports", naive.drop(columns="category"))
         _assert_same_layers(gpkg, pg)
+        pd.testing.assert_frame_equal(gpkg.column_aliases(), pg.column_aliases())
+        pd.testing.assert_frame_equal(gpkg.column_aliases("reports"), pg.column_aliases("reports"))
+        pd.testing.assert_frame_equal(gpkg.categories(), pg.categories())
         stored = pg.read_layer("grids")
         assert stored.geom_type.tolist() == ["MultiPolygon", "MultiPolygon"]
         assert stored.geometry.iloc[1].equals_exact(stored.geometry.iloc[0], 1e-9)  # 3857 back to 4326
@@ -453,7 +459,6 @@ def insert_and_hang(con, spec):
 append.insert_staged = insert_and_hang
 frame = gpd.GeoDataFrame({{"report_id": ["k1", "k2"], "reported_at": ["2025-03-01T09:00:00+08:00"] * 2,
                           "category": ["garbage_dumping"] * 2}}, geometry=[Point(109.7, 38.2)] * 2, crs="EPSG:4326")
-frame["report_id"] = ["k1", "k2"]
 open_postgis({url!r}).append("reports", frame, source="killed")
 """
 
