@@ -46,7 +46,7 @@ def ws(tmp_path: Path) -> Workspace:
 
 
 def test_interface_lists_what_the_brief_asks() -> None:
-    wanted = {"path", "meta", "schema_version", "read_layer", "counts", "append", "quarantine",
+    wanted = {"path", "meta", "schema_version", "read_layer", "read_window", "counts", "append", "quarantine",
               "quarantine_with_options", "imports", "report_states", "categories", "add_category",
               "column_aliases", "add_column_alias", "subdistrict_geometry", "integrity_check", "close",
               "__enter__", "__exit__", "restore"}  # restore: gridmap copy (issue 14)
@@ -114,6 +114,10 @@ class DictStore:
         return gridmap.storage.SCHEMA_VERSION
 
     def read_layer(self, name: str, *, where: str | None = None) -> pd.DataFrame:
+        return self._layers[name].copy()
+
+    def read_window(self, name: str, *, start: Any = None, end: Any = None,
+                    bbox: tuple[float, float, float, float] | None = None) -> pd.DataFrame:
         return self._layers[name].copy()
 
     def counts(self) -> dict[str, int]:

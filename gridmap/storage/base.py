@@ -4,8 +4,9 @@ A *workspace* holds every layer of :data:`gridmap.model.LAYERS` plus the bookkee
 of imports (the import log, the quarantine, metadata, categories and column aliases).
 gridmap's analysis, importer and pages use a workspace only through the methods of
 :class:`WorkspaceStore`, so they never know which store they read: today the
-GeoPackage (:class:`gridmap.storage.Workspace`, in :mod:`gridmap.storage.gpkg`), next
-a PostgreSQL/PostGIS store implementing the same interface.
+GeoPackage (:class:`gridmap.storage.Workspace`, in :mod:`gridmap.storage.gpkg`) or a
+PostgreSQL/PostGIS schema (``PostgisWorkspace``, in ``gridmap.storage.postgis``, loaded only for a
+``postgresql://`` URL).
 
 This module owns
 
@@ -39,15 +40,18 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
+from dataclasses import dataclass
 from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
+import numpy as np
 import pandas as pd
 
-from gridmap.model import EXTRA_COLUMN, Category, ImportSummary, layer_spec
+from gridmap.errors import SchemaError
+from gridmap.model import DEFAULT_TZ, EXTRA_COLUMN, Category, ImportSummary, LayerSpec, layer_spec
 
 __all__ = [
     "WorkspaceStore", "META_TABLE", "IMPORTS_TABLE", "QUARANTINE_TABLE", "CATEGORIES_TABLE", "ALIASES_TABLE",
-    "content_columns", "NOT_CONTENT", "GEOMETRY_TOLERANCE",
+    "content_columns", "NOT_CONTENT", "GEOMETRY_TOLERANCE", "Window", "time_column", "window_mask",
 ]
 
 #: Key/value table of workspace facts.
@@ -95,6 +99,82 @@ def content_columns(layer: str) -> list[str]:
     return [c for c in spec.column_names if c not in skip]
 
 
+def time_column(spec: LayerSpec) -> str:
+    """The time column a period of layer `spec` is read by (:meth:`WorkspaceStore.read_window`): its first.
+
+    Examples
+    --------
+    >>> from gridmap.model import layer_spec
+    >>> time_column(layer_spec("reports")), time_column(layer_spec("tracks"))
+    ('reported_at', 'time')
+    """
+    for col in spec.columns:
+        if col.dtype == "datetime":
+            return col.name
+    raise SchemaError(f"layer {spec.name!r} has no time column: read it without start/end")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A period ``[start, end)`` (tz-aware; a naive time is Asia/Shanghai) and a box ``(minx, miny, maxx, maxy)``
+    in EPSG:4326, each optional: what :meth:`WorkspaceStore.read_window` reads."""
+
+    start: pd.Timestamp | None
+    end: pd.Timestamp | None
+    bbox: tuple[float, float, float, float] | None
+
+    @classmethod
+    def of(cls, spec: LayerSpec, start: Any, end: Any, bbox: Sequence[float] | None) -> "Window":
+        """Check a window against layer `spec` (a period needs a time column, a box a geometry)."""
+        def stamp(value: Any) -> pd.Timestamp | None:
+            if value is None:
+                return None
+            out = pd.Timestamp(value)
+            return out.tz_localize(DEFAULT_TZ) if out.tzinfo is None else out
+
+        if (start is not None or end is not None):
+            time_column(spec)
+        if bbox is not None:
+            if spec.geometry is None:
+                raise SchemaError(f"layer {spec.name!r} has no geometry: read it without bbox")
+            if len(bbox) != 4:
+                raise SchemaError(f"bbox must be (minx, miny, maxx, maxy), not {bbox!r}")
+        box = None if bbox is None else (float(bbox[0]), float(bbox[1]), float(bbox[2]), float(bbox[3]))
+        return cls(stamp(start), stamp(end), box)
+
+
+def window_mask(frame: pd.DataFrame, spec: LayerSpec, window: Window) -> np.ndarray:
+    """Which rows of `frame` (a layer as read) are in `window`: the exact rule every store's read_window keeps.
+
+    A row is in the period when ``start <= time < end``; in the box when its geometry's bounding box
+    meets the box (edges included).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from gridmap.model import layer_spec
+    >>> spec = layer_spec("rectifications")
+    >>> frame = pd.DataFrame({"rectified_at": pd.to_datetime(["2025-03-01 09:00", "2025-03-02 09:00"])
+    ...                       .tz_localize("Asia/Shanghai")})
+    >>> window_mask(frame, spec, Window.of(spec, "2025-03-01", "2025-03-02", None)).tolist()
+    [True, False]
+    """
+    keep = np.ones(len(frame), dtype=bool)
+    if window.start is not None or window.end is not None:
+        times = frame[time_column(spec)]
+        if window.start is not None:
+            keep &= (times >= window.start).fillna(False).to_numpy(dtype=bool)
+        if window.end is not None:
+            keep &= (times < window.end).fillna(False).to_numpy(dtype=bool)
+    if window.bbox is not None and len(frame):
+        import shapely  # deferred: Shapely, needed only for a box
+
+        minx, miny, maxx, maxy = window.bbox
+        b = shapely.bounds(frame.geometry.to_numpy())
+        keep &= (b[:, 2] >= minx) & (b[:, 0] <= maxx) & (b[:, 3] >= miny) & (b[:, 1] <= maxy)
+    return keep
+
+
 @runtime_checkable
 class WorkspaceStore(Protocol):
     """The interface of a workspace: what the importer, the analysis and the pages may ask of any store.
@@ -112,8 +192,8 @@ class WorkspaceStore(Protocol):
     """
 
     @property
-    def path(self) -> Path:
-        """Where the store lives (a file, or for a server store its connection target)."""
+    def path(self) -> Path | str:
+        """Where the store lives: a file, or for a server store its URL masked (printable: no password)."""
 
     @property
     def meta(self) -> dict[str, str]:
@@ -134,6 +214,14 @@ class WorkspaceStore(Protocol):
         SQL store runs alike. An unknown layer is a ``SchemaError``; a `where` the store cannot run a
         ``WorkspaceError``.
         """
+
+    def read_window(self, name: str, *, start: Any = None, end: Any = None,
+                    bbox: tuple[float, float, float, float] | None = None) -> pd.DataFrame:
+        """The rows of layer `name` with ``start <= time < end`` (its first time column, :func:`time_column`)
+        and whose bounding box meets `bbox` (``(minx, miny, maxx, maxy)``, EPSG:4326), each bound optional,
+        in insertion order: :meth:`read_layer` filtered by :func:`window_mask`, found through the store's
+        indexes instead of reading the whole layer. A period of a layer without time, or a box of one without
+        geometry, is a ``SchemaError``."""
 
     def counts(self) -> dict[str, int]:
         """Rows per layer of :data:`gridmap.model.LAYERS`, and in ``quarantine``."""

@@ -24,7 +24,7 @@ from gridmap.model import (
     layer_spec, register_category,
 )
 from gridmap.storage.base import (
-    ALIASES_TABLE, CATEGORIES_TABLE, IMPORTS_TABLE, QUARANTINE_TABLE,
+    ALIASES_TABLE, CATEGORIES_TABLE, IMPORTS_TABLE, QUARANTINE_TABLE, Window, time_column, window_mask,
 )
 from gridmap.storage.gpkg._columns import (
     GEOMETRY_COLUMN, _ALIAS_COLUMNS, _IMPORT_COLUMNS, _QUARANTINE_IMPORT, _STAGE, _busy_or_raise, _q,
@@ -306,6 +306,43 @@ class Workspace:
         finally:
             con.close()
         return _rows_to_frame(rows, spec)
+
+    def read_window(self, name: str, *, start: Any = None, end: Any = None,
+                    bbox: tuple[float, float, float, float] | None = None) -> pd.DataFrame:
+        """The rows of layer `name` in the period ``[start, end)`` and/or meeting the box `bbox`.
+
+        The box is looked up in the layer's R-tree (whose float32 boxes are rounded outwards, so it
+        finds a superset) and the period compared with the stored UTC text, floored to the
+        millisecond; :func:`gridmap.storage.base.window_mask` then keeps exactly the rows in the window.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> with init_workspace(pathlib.Path(tmp.name) / "w.gpkg", sample=True) as ws:
+        ...     week = ws.read_window("reports", start="2025-03-03", end="2025-03-10")
+        ...     everything = ws.read_layer("reports")
+        ...     inside = everything["reported_at"].between(pd.Timestamp("2025-03-03", tz="Asia/Shanghai"),
+        ...                                                pd.Timestamp("2025-03-10", tz="Asia/Shanghai"),
+        ...                                                inclusive="left")
+        ...     week["report_id"].tolist() == everything.loc[inside, "report_id"].tolist()
+        True
+        >>> tmp.cleanup()
+        """
+        spec = layer_spec(name)
+        window = Window.of(spec, start, end, bbox)
+        tests = []
+        for bound, op in ((window.start, ">="), (window.end, "<=")):
+            if bound is not None:
+                text = bound.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+                tests.append(f"{_q(time_column(spec))} {op} '{text}'")
+        if window.bbox is not None:
+            minx, miny, maxx, maxy = (repr(v) for v in window.bbox)
+            rtree = _q(f"rtree_{spec.name}_{GEOMETRY_COLUMN}")
+            tests.append(f"fid IN (SELECT id FROM {rtree} WHERE maxx >= {minx} AND minx <= {maxx}"
+                         f" AND maxy >= {miny} AND miny <= {maxy})")
+        frame = self.read_layer(name, where=" AND ".join(tests) or None)
+        return frame[window_mask(frame, spec, window)].reset_index(drop=True)
 
     def counts(self) -> dict[str, int]:
         """Rows per layer, and in ``quarantine``.

@@ -1,0 +1,194 @@
+"""The append transaction of the PostGIS store: lock, COPY into a staging table, insert, quarantine, log.
+
+One transaction (PostgreSQL: everything between ``BEGIN`` and ``COMMIT`` is atomic; a session that
+dies before ``COMMIT`` is rolled back by the server, https://www.postgresql.org/docs/15/tutorial-transactions.html):
+
+1. ``pg_advisory_xact_lock`` on each table the append changes (the layer; for rectifications and
+   spot checks also ``reports``, whose status they set), taken in name order so two appenders never
+   wait for each other in a circle; held until the transaction ends
+   (https://www.postgresql.org/docs/15/explicit-locking.html#ADVISORY-LOCKS). Two importers of one layer
+   thus run one after the other: the second sees every row of the first as stored, so a row is
+   accepted by one and a counted duplicate (or key conflict) for the other, never both.
+2. The staged rows go to a ``TEMPORARY`` table ``ON COMMIT DROP`` through ``COPY ... FROM STDIN``
+   (https://www.postgresql.org/docs/15/sql-copy.html; psycopg 3's ``cursor.copy``).
+3. Key conflicts: one join of the stage and the layer on the key (its primary key index) finds the
+   stored rows of a staged key with other content; geometries that differ as stored are compared
+   again with Shapely to :data:`gridmap.storage.base.GEOMETRY_TOLERANCE`.
+4. ``INSERT ... SELECT ... ON CONFLICT (key) DO NOTHING``
+   (https://www.postgresql.org/docs/15/sql-insert.html#SQL-ON-CONFLICT): a staged key already stored is
+   skipped; the row count is what was accepted. Without the advisory lock (a client that does not take it)
+   the primary key still makes a second insert of one key wait for the first and then skip it.
+5. The status of reports named by new rectifications or spot checks, the import log row, the deleted
+   quarantine rows of a retry and the new quarantine rows (``ON CONFLICT DO NOTHING``: a record already
+   quarantined stays as it is).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import pandas as pd
+
+from gridmap.model import QUARANTINE_COLUMNS, ImportSummary, LayerSpec
+from gridmap.storage.base import GEOMETRY_TOLERANCE, IMPORTS_TABLE, QUARANTINE_TABLE, content_columns
+from gridmap.storage.postgis._sql import (
+    GEOMETRY_COLUMN, _IMPORT_COLUMNS, _QUARANTINE_IMPORT, geometry_type, q, sql_type, utc_now,
+)
+from gridmap.storage.postgis._stage import Staged, conflict_detail, conflict_rows
+
+_STAGE = "gridmap_stage"
+
+
+@dataclass
+class Batch:
+    """Everything one append writes."""
+
+    spec: LayerSpec
+    frame: pd.DataFrame
+    staged: Staged
+    qrows: list[tuple]
+    read: int
+    source: str
+    digest: str
+    options: Mapping[str, Any] | None
+    raw_records: pd.DataFrame | None
+    replaces: list[int]
+
+
+def lock_tables(con: Any, schema: str, layer: str) -> None:
+    """Take the transaction-level advisory locks of the tables an append to `layer` changes, in name order."""
+    tables = sorted({layer, "reports"} if layer in ("rectifications", "spotchecks") else {layer})
+    for table in tables:
+        con.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"gridmap:{schema}.{table}"])
+
+
+def copy_stage(con: Any, spec: LayerSpec, rows: pd.DataFrame) -> None:
+    """Create the temporary staging table and COPY `rows` into it."""
+    cols = [f"{q(c.name)} {sql_type(c)}" for c in spec.columns]
+    if spec.geometry is not None:
+        cols.append(f"{q(GEOMETRY_COLUMN)} {geometry_type(spec)}")
+    con.execute(f"CREATE TEMPORARY TABLE {_STAGE} (_pos bigint NOT NULL, {', '.join(cols)}) ON COMMIT DROP")
+    names = ", ".join(q(c) for c in rows.columns)
+    with con.cursor() as cur, cur.copy(f"COPY {_STAGE} ({names}) FROM STDIN") as copy:
+        for row in rows.itertuples(index=False, name=None):
+            copy.write_row(row)
+
+
+def stored_conflicts(con: Any, spec: LayerSpec, staged: Staged) -> list[tuple[int, str]]:
+    """(frame position, detail) of the staged rows whose key is stored with other content."""
+    import shapely  # deferred: Shapely, needed only for spatial layers
+
+    columns = content_columns(spec.name)
+    tests = [f"m.{q(c)} IS DISTINCT FROM s.{q(c)}" for c in columns]
+    pairs = [f"m.{q(c)}, s.{q(c)}" for c in columns]
+    if spec.geometry is not None:
+        geom = q(GEOMETRY_COLUMN)
+        tests.append(f"NOT coalesce(ST_OrderingEquals(m.{geom}, s.{geom}), m.{geom} IS NULL AND s.{geom} IS NULL)")
+        pairs.append(f"ST_AsBinary(m.{geom}), ST_AsBinary(s.{geom})")
+    if not tests:
+        return []
+    join = " AND ".join(f"m.{q(k)} = s.{q(k)}" for k in spec.key)
+    keys = ", ".join(f"s.{q(k)}" for k in spec.key)
+    found = con.execute(f"SELECT s._pos, {keys}, {', '.join(pairs)} FROM {_STAGE} AS s JOIN {q(spec.name)} AS m"
+                        f" ON {join} WHERE {' OR '.join(tests)} ORDER BY s._pos").fetchall()
+    shown = [*columns, *([GEOMETRY_COLUMN] if spec.geometry is not None else [])]
+    nkey, out = len(spec.key), []
+    for row in found:
+        values = row[1 + nkey:]
+        differ = []
+        for i, column in enumerate(shown):
+            stored, incoming = values[2 * i], values[2 * i + 1]
+            if column == GEOMETRY_COLUMN:
+                stored, incoming = (None if g is None else shapely.from_wkb(bytes(g)) for g in (stored, incoming))
+                if stored is not None and incoming is not None and shapely.equals_exact(
+                        stored, incoming, tolerance=GEOMETRY_TOLERANCE):
+                    continue
+            elif stored == incoming or (stored is None and incoming is None):
+                continue
+            differ.append((column, stored, incoming))
+        if differ:
+            out.append((int(row[0]), conflict_detail(spec, row[1:1 + nkey], differ, "is already stored")))
+    return out
+
+
+def insert_staged(con: Any, spec: LayerSpec) -> int:
+    """``INSERT ... SELECT ... ON CONFLICT (key) DO NOTHING`` from the stage, in frame order; the rows inserted."""
+    cols = [q(c) for c in spec.column_names] + ([q(GEOMETRY_COLUMN)] if spec.geometry is not None else [])
+    names = ", ".join(cols)
+    key = ", ".join(q(k) for k in spec.key)
+    cur = con.execute(f"INSERT INTO {q(spec.name)} ({names}) SELECT {names} FROM {_STAGE} ORDER BY _pos"
+                      f" ON CONFLICT ({key}) DO NOTHING")
+    return int(cur.rowcount)
+
+
+def apply_status_events(con: Any) -> None:
+    """Set the status of every report named by the staged rows from its latest event.
+
+    As the GeoPackage store: a rectification happened at its ``verified_at`` when it has one (status
+    ``verified``), else at ``rectified_at`` (``rectified``); a spot check at ``checked_at`` (its
+    ``result``); the latest wins, at equal times the spot check.
+    """
+    staged = f"SELECT report_id FROM {_STAGE}"
+    con.execute(f"""
+        WITH events AS (
+            SELECT report_id, coalesce(verified_at, rectified_at) AS at, 0 AS kind,
+                   CASE WHEN verified_at IS NOT NULL THEN 'verified' ELSE 'rectified' END AS status
+            FROM rectifications WHERE report_id IN ({staged})
+            UNION ALL
+            SELECT report_id, checked_at, 1, result FROM spotchecks WHERE report_id IN ({staged})
+        ), latest AS (
+            SELECT DISTINCT ON (report_id) report_id, status FROM events ORDER BY report_id, at DESC, kind DESC
+        )
+        UPDATE reports AS r SET status = latest.status FROM latest
+        WHERE r.report_id = latest.report_id AND r.status IS DISTINCT FROM latest.status""")
+
+
+def insert_log(con: Any, summary: ImportSummary, digest: str, options: Mapping[str, Any] | None) -> int:
+    """Add the import's row to the log; its fid."""
+    d = summary.to_dict()
+    text = None if options is None else json.dumps(dict(options), ensure_ascii=False, default=str)
+    row = (d["layer"], d["source"], digest, d["read"], d["accepted"], d["duplicates"], d["quarantined"],
+           json.dumps(d["reasons"], ensure_ascii=False), utc_now(), text)
+    names = ", ".join(q(c.name) for c in _IMPORT_COLUMNS)
+    marks = ", ".join("%s" for _ in row)
+    return int(con.execute(f"INSERT INTO {IMPORTS_TABLE} ({names}) VALUES ({marks}) RETURNING fid", row)
+               .fetchone()[0])
+
+
+def insert_quarantine(con: Any, rows: list[tuple], import_fid: int) -> None:
+    """Add quarantine rows linked to their import; a record already there stays as it is."""
+    if not rows:
+        return
+    names = ", ".join(q(c.name) for c in (*QUARANTINE_COLUMNS, _QUARANTINE_IMPORT))
+    marks = ", ".join("%s" for _ in range(len(QUARANTINE_COLUMNS) + 1))
+    with con.cursor() as cur:
+        cur.executemany(f"INSERT INTO {QUARANTINE_TABLE} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING",
+                        [(*row, import_fid) for row in rows])
+
+
+def write_in_transaction(con: Any, schema: str, batch: Batch) -> ImportSummary:
+    """Everything of one append, inside the caller's transaction."""
+    spec, staged = batch.spec, batch.staged
+    lock_tables(con, schema, spec.name)
+    accepted, stored = 0, []
+    if len(staged.rows):
+        copy_stage(con, spec, staged.rows)
+        stored = stored_conflicts(con, spec, staged)
+        accepted = insert_staged(con, spec)
+        if accepted and spec.name in ("rectifications", "spotchecks"):
+            apply_status_events(con)
+    conflicts = conflict_rows(spec, batch.frame, staged, sorted(staged.conflicts + stored),
+                              raw_records=batch.raw_records, source=batch.source, digest=batch.digest)
+    qrows = batch.qrows + conflicts
+    summary = ImportSummary(spec.name, batch.source, read=batch.read, accepted=accepted,
+                            duplicates=staged.repeated + len(staged.rows) - accepted - len(stored),
+                            quarantined=len(qrows), reasons=dict(Counter(str(r[5]) for r in qrows)))
+    import_fid = insert_log(con, summary, batch.digest, batch.options)
+    if batch.replaces:
+        with con.cursor() as cur:
+            cur.executemany(f"DELETE FROM {QUARANTINE_TABLE} WHERE fid = %s", [(f,) for f in batch.replaces])
+    insert_quarantine(con, qrows, import_fid)
+    return summary
