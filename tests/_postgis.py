@@ -2,7 +2,7 @@
 
 The server is whatever libpq's environment names (``PGHOST``, ``PGPORT``, ``PGUSER``,
 ``PGPASSWORD``, ``~/.pgpass``, ``PGSERVICE``): ``.ci/run`` runs the suite inside
-``pg_virtualenv -o fsync=off``, a throwaway Debian cluster that sets them and is dropped
+``pg_virtualenv -t -o fsync=off``, a throwaway Debian cluster that sets them and is dropped
 afterwards. Each test gets a database of its own, created from a template database that
 already has ``CREATE EXTENSION postgis`` (fast: a file copy), and dropped after the test.
 
@@ -56,7 +56,7 @@ def admin_connection() -> Any:
         return psycopg.connect(dbname=os.environ.get("PGDATABASE", "postgres"), autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
         unavailable(f"no PostgreSQL server answers ({str(exc).strip().splitlines()[0]}): run the tests inside "
-                    "`pg_virtualenv -o fsync=off` (Debian's postgresql and postgresql-15-postgis-3)")
+                    "`pg_virtualenv -t -o fsync=off` (Debian's postgresql and postgresql-15-postgis-3)")
 
 
 def _ensure_template(conn: Any) -> None:

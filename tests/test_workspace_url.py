@@ -214,7 +214,7 @@ def test_commands_against_a_server_never_show_the_password(postgis_url: str, tmp
     runs = [["init", url, "--sample"], ["info", url, "--json"], ["category", url], ["alias", url, "--json"],
             ["quarantine", url], ["validate", url, "--json"], ["coverage", url, "--quiet"],
             ["scoreboard", url, "--csv", str(tmp_path / "s.csv")],
-            ["spotcheck", url, "--n", "3", "--seed", "7", "--csv", str(tmp_path / "c.csv")],
+            ["spotcheck", url, "--n", "12", "--seed", "7", "--csv", str(tmp_path / "c.csv")],
             ["report", url, "--html", str(tmp_path / "r.html"), "--online"],
             ["copy", str(tmp_path / "src.gpkg"), second, "--json"], ["copy", url, str(tmp_path / "back.gpkg")],
             ["init", url]]  # the last one is refused: the schema exists

@@ -52,6 +52,7 @@ from gridmap.model import DEFAULT_TZ, EXTRA_COLUMN, Category, ImportSummary, Lay
 __all__ = [
     "WorkspaceStore", "META_TABLE", "IMPORTS_TABLE", "QUARANTINE_TABLE", "CATEGORIES_TABLE", "ALIASES_TABLE",
     "content_columns", "NOT_CONTENT", "GEOMETRY_TOLERANCE", "Window", "time_column", "window_mask",
+    "IMPORT_LINK", "quarantine_import_links",
 ]
 
 #: Key/value table of workspace facts.
@@ -173,6 +174,34 @@ def window_mask(frame: pd.DataFrame, spec: LayerSpec, window: Window) -> np.ndar
         b = shapely.bounds(frame.geometry.to_numpy())
         keep &= (b[:, 2] >= minx) & (b[:, 0] <= maxx) & (b[:, 3] >= miny) & (b[:, 1] <= maxy)
     return keep
+
+
+#: The columns an import and its quarantined records share: when a workspace is copied
+#: (:meth:`WorkspaceStore.restore`), a quarantine row is linked to the first import with the same
+#: values (its options compared as the JSON text stored).
+IMPORT_LINK = ("layer", "source", "source_digest", "options")
+
+
+def quarantine_import_links(imports: pd.DataFrame, quarantine: pd.DataFrame) -> list[int | None]:
+    """For each quarantine row, the fid (1-based position) of the first import it shares :data:`IMPORT_LINK` with.
+
+    A row without options links to no import (its options read back missing either way); a row
+    with options that no import has is refused: it could not read back equal.
+    """
+    first: dict[tuple, int] = {}
+    for fid, row in enumerate(imports[list(IMPORT_LINK)].astype(object).itertuples(index=False), start=1):
+        first.setdefault(tuple(None if pd.isna(v) else v for v in row), fid)
+    links: list[int | None] = []
+    for row in quarantine[list(IMPORT_LINK)].astype(object).itertuples(index=False):
+        key = tuple(None if pd.isna(v) else v for v in row)
+        if key[-1] is None:
+            links.append(None)
+        elif key in first:
+            links.append(first[key])
+        else:
+            raise SchemaError(f"cannot restore the quarantine: no import of {key[0]!r} from {key[1]!r} ran with "
+                              f"options {key[-1]}; pass the import log of the same store")
+    return links
 
 
 @runtime_checkable

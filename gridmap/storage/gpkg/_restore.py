@@ -17,14 +17,10 @@ import pandas as pd
 
 from gridmap.errors import SchemaError
 from gridmap.model import QUARANTINE_COLUMNS, LayerSpec
-from gridmap.storage.base import IMPORTS_TABLE, META_TABLE, QUARANTINE_TABLE
+from gridmap.storage.base import IMPORTS_TABLE, META_TABLE, QUARANTINE_TABLE, quarantine_import_links
 from gridmap.storage.gpkg._append import _copy_staged_rows, _update_contents
 from gridmap.storage.gpkg._columns import _IMPORT_COLUMNS, _QUARANTINE_IMPORT, _STAGE, _q, _to_storage_column
 from gridmap.storage.gpkg._stage import _stage_frame, _write_stage
-
-#: The columns an import and its quarantined records share: a quarantine row is linked to the first import
-#: with the same values (its options compared as the JSON text stored).
-_LINK = ("layer", "source", "source_digest", "options")
 
 
 def _restore_layer(con: sqlite3.Connection, spec: LayerSpec, frame: pd.DataFrame) -> None:
@@ -55,28 +51,6 @@ def _storage_rows(frame: pd.DataFrame, columns: tuple[Any, ...]) -> list[tuple]:
     return [tuple(None if pd.isna(v) else v for v in row) for row in stored.astype(object).itertuples(index=False)]
 
 
-def _import_links(imports: pd.DataFrame, quarantine: pd.DataFrame) -> list[int | None]:
-    """For each quarantine row, the fid (1-based position) of the first import it shares :data:`_LINK` with.
-
-    A row without options links to no import (its options read back missing either way); a row
-    with options that no import has is refused: it could not read back equal.
-    """
-    first: dict[tuple, int] = {}
-    for fid, row in enumerate(imports[list(_LINK)].astype(object).itertuples(index=False), start=1):
-        first.setdefault(tuple(None if pd.isna(v) else v for v in row), fid)
-    links: list[int | None] = []
-    for row in quarantine[list(_LINK)].astype(object).itertuples(index=False):
-        key = tuple(None if pd.isna(v) else v for v in row)
-        if key[-1] is None:
-            links.append(None)
-        elif key in first:
-            links.append(first[key])
-        else:
-            raise SchemaError(f"cannot restore the quarantine: no import of {key[0]!r} from {key[1]!r} ran with "
-                              f"options {key[-1]}; pass the import log of the same store")
-    return links
-
-
 def _restore_bookkeeping(con: sqlite3.Connection, imports: pd.DataFrame, quarantine: pd.DataFrame,
                          meta: Mapping[str, str]) -> None:
     """The import log (fids 1..n in order), the quarantine (fids kept, linked to their import) and the metadata."""
@@ -87,7 +61,7 @@ def _restore_bookkeeping(con: sqlite3.Connection, imports: pd.DataFrame, quarant
     q_names = ", ".join(_q(c.name) for c in q_columns)
     q_marks = ", ".join("?" for _ in range(len(q_columns) + 1))
     q_rows = _storage_rows(quarantine, QUARANTINE_COLUMNS)
-    links = _import_links(imports, quarantine)
+    links = quarantine_import_links(imports, quarantine)
     fids = [int(f) for f in quarantine["fid"]] if "fid" in quarantine.columns else [None] * len(quarantine)
     con.execute("BEGIN IMMEDIATE")
     try:

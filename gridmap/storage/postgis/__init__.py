@@ -32,6 +32,8 @@ Modules
 * ``_sql``: connections, masked errors, conversions between stored values and frames.
 """
 
+import psycopg  # noqa: F401 - the driver: a missing one fails this import (stores.py names the fix)
+
 from gridmap.storage.postgis._sql import BUSY_TIMEOUT, GEOMETRY_COLUMN
 from gridmap.storage.postgis.workspace import PostgisWorkspace, init_postgis, open_postgis
 

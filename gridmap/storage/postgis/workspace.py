@@ -26,6 +26,7 @@ from gridmap.storage.postgis._sql import (
 from gridmap.storage.postgis._schema import check_version, create_schema, read_meta
 from gridmap.storage.postgis._stage import quarantine_rows, stage_frame
 from gridmap.storage.postgis._append import Batch, write_in_transaction
+from gridmap.storage.postgis._restore import restore_in_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -347,6 +348,26 @@ class PostgisWorkspace:
             summary = write_in_transaction(con, self._url.schema, batch)
         logger.info("%s", summary.describe())
         return summary
+
+    def restore(self, tables: Mapping[str, pd.DataFrame], meta: Mapping[str, str]) -> None:
+        """Write another store's tables, as they are, into this empty workspace (``gridmap copy``).
+
+        See :meth:`gridmap.storage.WorkspaceStore.restore`; here in one transaction
+        (:mod:`gridmap.storage.postgis._restore`).
+
+        Raises
+        ------
+        WorkspaceError
+            When the workspace already holds a row, an import or a quarantined record.
+        """
+        held = {name: n for name, n in self.counts().items() if n}
+        if held or len(self.imports()):
+            raise WorkspaceError(f"workspace {self._url.masked} is not empty ({held or 'it has an import log'}); "
+                                 "restore (gridmap copy) writes into a new workspace only")
+        with self._session("restore") as con:
+            restore_in_transaction(con, tables, meta)
+        self._meta.update({k: str(v) for k, v in meta.items() if k != "schema_version"})
+        logger.info("restored %s rows into %s", sum(self.counts().values()), self._url.masked)
 
     # -- lifetime ----------------------------------------------------------------------------------------------
     def close(self) -> None:
