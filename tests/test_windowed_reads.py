@@ -168,3 +168,53 @@ def test_any_period_draws_the_same_spot_check_from_a_window(gpkg: Path, start: A
         assert results[1] == results[0]
     else:
         assert_same_spot_check(results[1], results[0])
+
+
+@pytest.mark.parametrize("end, weeks, by", [("2025-03-10", 3, "community"), ("2025-03-17", 2, "grid"),
+                                            ("2025-06-02", 1, "cadre")])
+def test_weekly_figures_read_only_their_weeks_and_give_the_same(
+        location: Any, end: str, weeks: int, by: str) -> None:
+    cls = store_class(location)
+    now = pd.Timestamp("2026-01-01", tz=TZ)
+    with spied(cls, whole=True):
+        full = gridmap.weekly_figures(location, end=end, weeks=weeks, by=by, now=now)
+    with spied(cls, whole=False) as calls:
+        windowed = gridmap.weekly_figures(location, end=end, weeks=weeks, by=by, now=now)
+    pd.testing.assert_frame_equal(windowed, full)
+    first = pd.Timestamp(end, tz=TZ) - pd.Timedelta(days=7 * weeks)
+    assert {name: (start, stop) for name, start, stop, _ in calls} == {
+        "reports": (first, pd.Timestamp(end, tz=TZ)), "tracks": (first, pd.Timestamp(end, tz=TZ)),
+        "rectifications": (first, None), "spotchecks": (first, None)}
+    rows = {name: n for name, _, _, n in calls}
+    assert rows["reports"] == in_period(location, first.tz_localize(None), end) < 2000
+
+
+def test_weekly_figures_without_an_end_read_every_row(gpkg: Path) -> None:
+    with spied(store_class(gpkg), whole=False) as calls:
+        gridmap.weekly_figures(gpkg, weeks=1, now=pd.Timestamp("2026-01-01", tz=TZ))
+    assert calls == []  # the last week is the one holding the latest report: found in the whole layer
+
+
+def test_a_period_without_rectifications_still_knows_the_layer_is_not_empty(gpkg: Path) -> None:
+    """A window without a row reads the whole layer: the figures stay 0 (known), not no data."""
+    end, now = "2027-01-04", pd.Timestamp("2027-06-01", tz=TZ)
+    with spied(store_class(gpkg), whole=True):
+        full = gridmap.weekly_figures(gpkg, end=end, weeks=1, now=now)
+    with spied(store_class(gpkg), whole=False) as calls:
+        windowed = gridmap.weekly_figures(gpkg, end=end, weeks=1, now=now)
+    pd.testing.assert_frame_equal(windowed, full)
+    assert {name: n for name, _, _, n in calls}["rectifications"] == 0  # the window was empty ...
+    assert windowed["rectified"].notna().all()  # ... yet rectifications are known: 0 of 0, not no data
+
+
+@settings(max_examples=4, deadline=None)
+@given(end=day, weeks=st.integers(1, 3))
+@example(end=pd.Timestamp("2025-03-10").date(), weeks=1)  # the week of the sample's tracks
+@example(end=pd.Timestamp("2025-01-02").date(), weeks=2)  # weeks before the first report
+def test_any_weeks_give_the_same_weekly_figures_from_windows(gpkg: Path, end: Any, weeks: int) -> None:
+    now = pd.Timestamp("2026-06-01", tz=TZ)
+    results = []
+    for whole in (True, False):
+        with spied(store_class(gpkg), whole=whole):
+            results.append(gridmap.weekly_figures(gpkg, end=end, weeks=weeks, now=now))
+    pd.testing.assert_frame_equal(results[1], results[0])

@@ -91,6 +91,8 @@ def opened(workspace: WorkspaceSource, *, what: str) -> Iterator[LayerReader | M
 class PeriodReader:
     """A store read for a period: the layers given a period come through its ``read_window``, the others whole.
 
+    A period without a row of its layer reads the whole layer instead, so that an analysis can still tell an
+    empty layer (no data) from a period without rows.
     Made by :func:`read_periods`; ``meta`` is the store's. A period's bounds are read with
     :func:`gridmap.analysis.selection.as_time` (so a bad date fails as the analysis would fail on it) when the
     layer is read, not before.
@@ -107,7 +109,9 @@ class PeriodReader:
         start, end = (as_time(value) for value in self._periods[name])
         if (start is None and end is None) or start is pd.NaT or end is pd.NaT:
             return self._store.read_layer(name)  # no period (or one no row is in): nothing to push down
-        return self._store.read_window(name, start=start, end=end)
+        rows = self._store.read_window(name, start=start, end=end)
+        # an analysis may tell an empty layer from a period without rows (no rectification at all: unknown, not 0)
+        return rows if len(rows) else self._store.read_layer(name)
 
     @property
     def meta(self) -> dict[str, str]:
@@ -122,7 +126,8 @@ def read_periods(source: LayerReader | Mapping[str, Any], periods: Mapping[str, 
     For an analysis that keeps only the rows of ``start <= time < end`` of a layer (its first time column,
     :func:`gridmap.storage.base.time_column`) and uses no other row of it: the store then finds those rows
     through its indexes (:meth:`gridmap.storage.WorkspaceStore.read_window`) instead of reading the whole
-    layer, and the analysis gets the same rows in the same order. A dict of layers is returned as it is.
+    layer, and the analysis gets the same rows in the same order (the whole layer when the period holds none
+    of them). A dict of layers is returned as it is.
 
     Examples
     --------
