@@ -6,7 +6,8 @@ PostGIS database of this module (``gridmap.copy_workspace``, what ``gridmap copy
 with the same parameters on both workspaces and compares the results: frames with pandas/geopandas' testing
 functions (exact, dtypes included), rasters with numpy (exact), pages and briefings byte for byte.
 
-What is normalised, and why: nothing in the frames, the leaders' page or the PNG briefing. The page states when the
+What is normalised, and why: nothing in the frames, the leaders' page or the PNG briefing; in the commands'
+printed summaries, the folder the test writes their files to (it differs by test design). The page states when the
 data were last imported (the copied import log), not when it was generated, and names no workspace location, so the
 two files are identical. The PDF briefing carries its generation time (``/CreationDate``, written by matplotlib's
 PDF backend when the file is saved), which legitimately differs between two runs: that one field is removed
@@ -176,3 +177,26 @@ def test_pdf_briefing_is_the_same_but_for_its_creation_time(workspaces: dict[str
         pdfs.append(out.read_bytes())
     assert pdfs[0].startswith(b"%PDF")
     assert without_creation_date(pdfs[0]) == without_creation_date(pdfs[1])
+
+
+@pytest.mark.parametrize("command, files", [
+    ("coverage", ["--csv", "t.csv", "--quiet"]),
+    ("heatmap", ["--tif", "t.tif"]),
+    ("hotspots", ["--csv", "t.csv", "--interval", "week"]),
+    ("scoreboard", ["--csv", "t.csv", "--by", "grid"]),
+    ("spotcheck", ["--csv", "t.csv", "--n", "12", "--seed", "2025"]),
+])
+def test_commands_print_and_write_the_same(workspaces: dict[str, Any], tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str], command: str,
+                                           files: list[str]) -> None:
+    """The CLI's summaries and files (stdout with the output folder written as OUT: the one path that differs)."""
+    outputs = []
+    for key in ("gpkg", "postgis"):
+        out = tmp_path / key
+        out.mkdir()
+        args = [str(out / a) if a.startswith("t.") else a for a in files]
+        assert main([command, str(workspaces[key]), "--from", WEEK["start"], "--to", WEEK["end"], *args]) == 0
+        printed = capsys.readouterr().out.replace(str(out), "OUT")
+        outputs.append((printed, {p.name: p.read_bytes() for p in out.iterdir()}))
+    assert outputs[0][1] and outputs[0][0].count("\n") >= 2
+    assert outputs[0] == outputs[1]
