@@ -200,8 +200,15 @@ def _is_illustrative(ws: Workspace) -> bool:
 
 
 def _reports_in(ws: Workspace, args: argparse.Namespace) -> Any:
-    """The workspace's reports in [--from, --to), of the --category given, with a time."""
-    from gridmap.analysis.selection import select_reports  # deferred: pandas
+    """The workspace's reports in [--from, --to), of the --category given, with a time.
 
-    return select_reports(ws.read_layer("reports"), start=args.date_from, end=args.date_to,
-                          categories=getattr(args, "category", None))
+    Only the period's reports are read (the store's ``read_window``, through its time index): the commands that
+    call this use no report outside it.
+    """
+    import pandas as pd  # deferred: pandas
+    from gridmap.analysis.selection import as_time, select_reports  # deferred: pandas
+
+    start, end = as_time(args.date_from), as_time(args.date_to)
+    period = (start is not None or end is not None) and start is not pd.NaT and end is not pd.NaT
+    reports = ws.read_window("reports", start=start, end=end) if period else ws.read_layer("reports")
+    return select_reports(reports, start=args.date_from, end=args.date_to, categories=getattr(args, "category", None))

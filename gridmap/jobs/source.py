@@ -24,10 +24,11 @@ from typing import Any, Iterator, Mapping, Union
 import pandas as pd
 
 from gridmap.analysis.inputs import LayerReader
+from gridmap.analysis.selection import as_time
 from gridmap.errors import SchemaError
 from gridmap.storage import WorkspaceStore, open_workspace
 
-__all__ = ["WorkspaceSource", "opened"]
+__all__ = ["WorkspaceSource", "opened", "PeriodReader", "read_periods"]
 
 #: Where a job reads the layers from: an open store, the path of a GeoPackage or a ``postgresql://`` URL, or a dict
 #: of layers.
@@ -49,6 +50,9 @@ class _PathReader:
 
     def read_layer(self, name: str) -> pd.DataFrame:
         return self._open().read_layer(name)
+
+    def read_window(self, name: str, *, start: Any = None, end: Any = None) -> pd.DataFrame:
+        return self._open().read_window(name, start=start, end=end)
 
     @property
     def meta(self) -> dict[str, str]:
@@ -82,3 +86,63 @@ def opened(workspace: WorkspaceSource, *, what: str) -> Iterator[LayerReader | M
         yield workspace
     else:
         raise SchemaError(f"{what} takes a workspace, its path or a dict of layers, not {type(workspace).__name__}")
+
+
+class PeriodReader:
+    """A store read for a period: the layers given a period come through its ``read_window``, the others whole.
+
+    A period without a row of its layer reads the whole layer instead, so that an analysis can still tell an
+    empty layer (no data) from a period without rows.
+    Made by :func:`read_periods`; ``meta`` is the store's. A period's bounds are read with
+    :func:`gridmap.analysis.selection.as_time` (so a bad date fails as the analysis would fail on it) when the
+    layer is read, not before.
+    """
+
+    def __init__(self, store: Any, periods: Mapping[str, tuple[Any, Any]]) -> None:
+        self._store = store
+        self._periods = dict(periods)
+
+    def read_layer(self, name: str) -> pd.DataFrame:
+        """Layer `name`: its rows of the period ``[start, end)`` when it has one, else every row."""
+        if name not in self._periods:
+            return self._store.read_layer(name)
+        start, end = (as_time(value) for value in self._periods[name])
+        if (start is None and end is None) or start is pd.NaT or end is pd.NaT:
+            return self._store.read_layer(name)  # no period (or one no row is in): nothing to push down
+        rows = self._store.read_window(name, start=start, end=end)
+        # an analysis may tell an empty layer from a period without rows (no rectification at all: unknown, not 0)
+        return rows if len(rows) else self._store.read_layer(name)
+
+    @property
+    def meta(self) -> dict[str, str]:
+        """The store's facts."""
+        return dict(self._store.meta)
+
+
+def read_periods(source: LayerReader | Mapping[str, Any], periods: Mapping[str, tuple[Any, Any]]
+                 ) -> LayerReader | Mapping[str, Any]:
+    """`source` (what :func:`opened` gave) reading the layers of `periods` (name → ``(start, end)``) for their period.
+
+    For an analysis that keeps only the rows of ``start <= time < end`` of a layer (its first time column,
+    :func:`gridmap.storage.base.time_column`) and uses no other row of it: the store then finds those rows
+    through its indexes (:meth:`gridmap.storage.WorkspaceStore.read_window`) instead of reading the whole
+    layer, and the analysis gets the same rows in the same order (the whole layer when the period holds none
+    of them). A dict of layers is returned as it is.
+
+    Examples
+    --------
+    >>> read_periods({"reports": None}, {"reports": ("2025-03-03", None)})
+    {'reports': None}
+    >>> class Store:
+    ...     meta = {"illustrative": "true"}
+    ...     def read_layer(self, name):
+    ...         return f"all of {name}"
+    ...     def read_window(self, name, *, start=None, end=None):
+    ...         return f"{name} from {start.date()}"
+    >>> reader = read_periods(Store(), {"reports": ("2025-03-03", None)})
+    >>> reader.read_layer("reports"), reader.read_layer("grids"), reader.meta
+    ('reports from 2025-03-03', 'all of grids', {'illustrative': 'true'})
+    """
+    if isinstance(source, Mapping):
+        return source
+    return PeriodReader(source, periods)

@@ -4,7 +4,8 @@
 draw is the analysis' (:func:`gridmap.analysis.spotcheck.spot_check`, where the
 population, strata, allocation and draw are defined); this module reads the
 layers and the workspace's facts through the open store (opening and closing a
-path: :func:`gridmap.jobs.source.opened`) and returns a :class:`SpotCheck`: the drawn sample, which also
+path: :func:`gridmap.jobs.source.opened`; only the period's reports, through the store's indexes:
+:func:`gridmap.jobs.source.read_periods`) and returns a :class:`SpotCheck`: the drawn sample, which also
 writes its CSV and its page (:mod:`gridmap.pages.spotcheck`).
 
 Examples
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gridmap.analysis import spotcheck
-from gridmap.jobs.source import WorkspaceSource, opened
+from gridmap.jobs.source import WorkspaceSource, opened, read_periods
 from gridmap.maps.common import for_web
 from gridmap.pages.spotcheck import write_spotcheck_page
 
@@ -125,7 +126,10 @@ def spot_check(
     True
     """
     with opened(workspace, what="spot_check") as source:
-        drawn = spotcheck.spot_check(source, n=n, start=start, end=end, seed=seed, by=by, lang=lang)
+        # only the period's reports can be drawn; rectifications are read whole (the checklist gives each drawn
+        # report's latest rectification, whenever it was made)
+        reader = read_periods(source, {"reports": (start, end)})
+        drawn = spotcheck.spot_check(reader, n=n, start=start, end=end, seed=seed, by=by, lang=lang)
     sample = SpotCheck(**{f.name: getattr(drawn, f.name) for f in fields(drawn)})
     if sample.grids is not None:
         sample = replace(sample, grids=for_web(sample.grids, what="grids"))

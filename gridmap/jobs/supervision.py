@@ -32,10 +32,12 @@ import pandas as pd
 
 from gridmap.analysis import supervision
 from gridmap.analysis.supervision import SCOREBOARD_LAYERS, Rules, ScoreboardRun, write_scoreboard
-from gridmap.jobs.source import WorkspaceSource, opened
+from gridmap.analysis.selection import as_time
+from gridmap.errors import SchemaError
+from gridmap.jobs.source import WorkspaceSource, opened, read_periods
 from gridmap.storage import read_layers
 
-__all__ = ["run_scoreboard", "scoreboard", "weekly_figures", "write_scoreboard"]
+__all__ = ["run_scoreboard", "scoreboard", "weekly_figures", "weekly_periods", "write_scoreboard"]
 
 
 def run_scoreboard(workspace: WorkspaceSource, *, start: Any, end: Any, by: str = "community",
@@ -159,4 +161,34 @@ def weekly_figures(
     ['2025-02-17', '2025-02-24', '2025-03-03']
     """
     with opened(workspace, what="the scoreboard") as source:
-        return supervision.weekly_figures(source, end=end, weeks=weeks, by=by, deadlines=deadlines, now=now)
+        reader = read_periods(source, weekly_periods(end, weeks))
+        return supervision.weekly_figures(reader, end=end, weeks=weeks, by=by, deadlines=deadlines, now=now)
+
+
+def weekly_periods(end: Any, weeks: Any) -> dict[str, tuple[Any, Any]]:
+    """What :func:`weekly_figures` reads of each layer when `end` is given: the weeks' reports and GPS fixes, and the
+    rectifications and spot checks made since the first week began (none of them when `end` is not given, or
+    the options are bad: the analysis then reads and refuses as before).
+
+    Why no other row changes a figure (:mod:`gridmap.analysis.supervision`): a week counts its own reports;
+    their events are rectifications made at or after the report (so after the first week began; one dated
+    before its report is ignored, and a missing time never counts) and spot checks made at or after the
+    report's first rectification; the coverage of a week uses the fixes of that week only (a stored fix is a
+    point with a time); recurrences are not part of the weekly figures.
+
+    Examples
+    --------
+    >>> [t.isoformat() for t in weekly_periods("2025-03-10", 2)["reports"]]
+    ['2025-02-24T00:00:00+08:00', '2025-03-10T00:00:00+08:00']
+    >>> weekly_periods(None, 8), weekly_periods("2025-03-10", 0)
+    ({}, {})
+    """
+    try:
+        last, count = as_time(end), int(weeks)
+    except (SchemaError, TypeError, ValueError):
+        return {}
+    if last is None or last is pd.NaT or count < 1:
+        return {}
+    first = last - pd.Timedelta(days=7 * count)
+    return {"reports": (first, last), "tracks": (first, last), "rectifications": (first, None),
+            "spotchecks": (first, None)}
