@@ -71,6 +71,24 @@ _FIELDS_ZH: Mapping[str, str] = {
 _DESCRIPTION = {"zh": "gridmap 默认样式：{name}", "en": "gridmap style (English): {name}"}
 
 
+def fid_is_primary(spec: LayerSpec) -> bool:
+    """Whether the layer's primary key is ``fid`` (its key then a ``UNIQUE`` constraint): when the key holds a time.
+
+    QGIS 3.22 edits a PostGIS table through its primary key, finding the row by each key column cast to
+    text, and writes a time as ``2025-03-03T00:39:36.000Z``, which the text of a ``timestamptz`` never
+    equals: an edit of a row keyed by (inspector, time) reports success and changes nothing. With the
+    integer ``fid`` as primary key QGIS edits the row; ``UNIQUE`` on the key keeps imports idempotent
+    (``ON CONFLICT (key)``), as the GeoPackage's unique index beside its ``fid`` does.
+
+    Examples
+    --------
+    >>> from gridmap.model import layer_spec
+    >>> [fid_is_primary(layer_spec(n)) for n in ("grids", "reports", "tracks", "rectifications")]
+    [False, False, True, True]
+    """
+    return any(spec.column(k).dtype == "datetime" for k in spec.key)
+
+
 def geometry_kinds(spec: LayerSpec) -> tuple[str, ...]:
     """The geometry types QGIS shows a layer as (``layer_styles.type``): one, or two for generic geometry.
 
