@@ -57,7 +57,7 @@ _LOOK: Mapping[str, tuple[str, float, str | None]] = {
     "demolition_zones": ("140,81,10,255", 0.4, None),
     "targets": ("227,26,28,255", 0.5, None),
     "reports": ("31,120,180,255", 2.0, None),
-    "tracks": ("128,128,128,160", 1.0, None),
+    "tracks": ("150,150,150,110", 0.7, None),
 }
 #: Column names in zh-Hans (field aliases of the default style).
 _FIELDS_ZH: Mapping[str, str] = {
@@ -112,7 +112,7 @@ def _options(parent: ET.Element, values: Mapping[str, str]) -> None:
 
 
 def _symbol(kind: str, colour: str, width: float, name: str, marker: str = "circle") -> ET.Element:
-    """One QGIS symbol: an outlined polygon (``fill``), a line, or a marker of `colour`."""
+    """One QGIS symbol: an outlined polygon (``fill``), a line, or a marker of `colour` (outlined when opaque)."""
     symbol_type = {"Polygon": "fill", "Line": "line", "Point": "marker"}[kind]
     symbol = ET.Element("symbol", type=symbol_type, name=name, alpha="1", clip_to_extent="1", force_rhr="0")
     if kind == "Polygon":
@@ -123,16 +123,17 @@ def _symbol(kind: str, colour: str, width: float, name: str, marker: str = "circ
                                     "line_width_unit": "MM", "capstyle": "round", "joinstyle": "round"}
     else:
         cls, props = "SimpleMarker", {"name": marker, "color": colour, "size": str(width), "size_unit": "MM",
-                                      "outline_color": "35,35,35,255", "outline_style": "solid",
+                                      "outline_color": "35,35,35,255",
+                                      "outline_style": "solid" if colour.endswith(",255") else "no",
                                       "outline_width": "0.2", "outline_width_unit": "MM"}
     _options(ET.SubElement(symbol, "layer", attrib={"class": cls, "enabled": "1", "locked": "0", "pass": "0"}),
              props)
     return symbol
 
 
-def _single_renderer(kind: str, colour: str, width: float) -> ET.Element:
+def _single_renderer(kind: str, colour: str, width: float, marker: str = "circle") -> ET.Element:
     renderer = ET.Element("renderer-v2", type="singleSymbol", forceraster="0", symbollevels="0", enableorderby="0")
-    ET.SubElement(renderer, "symbols").append(_symbol(kind, colour, width, "0"))
+    ET.SubElement(renderer, "symbols").append(_symbol(kind, colour, width, "0", marker))
     return renderer
 
 
@@ -193,6 +194,8 @@ def layer_qml(spec: LayerSpec, kind: str, *, lang: str = "zh") -> str:
                       labelsEnabled="1" if label and kind == "Polygon" else "0")
     if spec.name == "reports":
         root.append(_category_renderer(width, lang))
+    elif spec.name == "targets" and kind == "Point":  # must-visit places: red stars
+        root.append(_single_renderer(kind, colour, 3.5, marker="star"))
     else:
         root.append(_single_renderer(kind, colour, width))
     if label and kind == "Polygon":
