@@ -34,6 +34,7 @@ KIND_OF_SHAPE = {"Point": "Point", "Polygon": "Polygon", "MultiPolygon": "Polygo
 _PRELUDE = """
 import json, sys
 from qgis.PyQt.QtCore import QDateTime, Qt
+from qgis.PyQt.QtXml import QDomDocument
 from qgis.core import (QgsApplication, QgsFeature, QgsFields, QgsProviderRegistry, QgsRenderContext,
                        QgsVectorDataProvider, QgsVectorLayer, QgsWkbTypes)
 app = QgsApplication([], False)
@@ -71,6 +72,11 @@ for item in args["layers"]:
     if renderer.type() == "categorizedSymbol":
         row["categories"] = [[c.value(), c.label()] for c in renderer.categories()]
         row["other_symbol"] = other_category_symbol(lyr)
+        doc = QDomDocument()
+        doc.setContent(lyr.getStyleFromDatabase(ids[names.index("gridmap-en")])[0])
+        row["imported_en"] = lyr.importNamedStyle(doc)
+        row["categories_en"] = [[c.value(), c.label()] for c in lyr.renderer().categories()]
+        row["aliases_en"] = {f.name(): f.alias() for f in lyr.fields()}
     out["layers"][item["label"]] = row
 
 for edit in args["edits"]:
@@ -212,6 +218,9 @@ def test_qgis_opens_lists_styles_and_edits_every_layer(postgis_url: str, qgis_av
     assert reports["categories"] == [[c.key, c.zh] for c in CATEGORIES.values()] + [["", "其他类别"]]
     assert reports["other_symbol"] == "#bdbdbd"  # a category added later is drawn, grey
     assert reports["aliases"]["category"] == "问题类别" and reports["aliases"]["reported_at"] == "上报时间"
+    assert reports["imported_en"] == [True, ""]  # the English style, as a QGIS user loads it from the database
+    assert reports["categories_en"] == [[c.key, c.en] for c in CATEGORIES.values()] + [["", "other categories"]]
+    assert set(reports["aliases_en"].values()) == {""}  # English: the column names themselves
     grids = result["layers"]["grids"]
     assert grids["renderer"] == "singleSymbol" and grids["labels"] and grids["label_field"] == "name"
     assert grids["aliases"]["grid_code"] == "网格编码"
