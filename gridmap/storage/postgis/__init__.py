@@ -2,7 +2,8 @@
 
 Loaded only for a ``postgresql://`` URL (``import gridmap.storage`` does not import it, nor psycopg).
 :func:`init_postgis` creates the workspace in the schema the URL names (``?schema=``, default
-``gridmap``): a table per layer of :data:`gridmap.model.LAYERS` with a primary key on the layer's key,
+``gridmap``): a table per layer of :data:`gridmap.model.LAYERS` with a primary key on the layer's key
+(on ``fid``, the key ``UNIQUE``, when the key holds a time, so that QGIS can edit the rows),
 geometry typed ``geometry(TYPE, 4326)`` with a GiST index, B-tree indexes on the time columns, ``extra``
 as ``json``, and the bookkeeping tables (metadata, import log, quarantine, categories, column aliases).
 :func:`open_postgis` opens it. :class:`PostgisWorkspace` implements
@@ -29,6 +30,7 @@ Modules
 * ``_schema``: the tables and indexes, metadata, the version check;
 * ``_stage``: a frame in storage form (values, EWKB), repeats and key conflicts in the frame;
 * ``_append``: the one transaction of an append;
+* ``_qgis``: the layers' default QGIS styles in ``public.layer_styles``;
 * ``_sql``: connections, masked errors, conversions between stored values and frames.
 """
 

@@ -27,6 +27,7 @@ from gridmap.storage.postgis._schema import check_version, create_schema, read_m
 from gridmap.storage.postgis._stage import quarantine_rows, stage_frame
 from gridmap.storage.postgis._append import Batch, write_in_transaction
 from gridmap.storage.postgis._restore import restore_in_transaction
+from gridmap.storage.postgis._qgis import write_default_styles
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ def init_postgis(url: str | PathLike[str], *, sample: bool = False, seed: int = 
     con = connect(loc)
     try:
         created = create_schema(con, loc, meta, exist_ok=exist_ok)
+        if created:
+            write_default_styles(con, loc)
     except WorkspaceError:
         raise
     except Exception as exc:
