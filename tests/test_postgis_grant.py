@@ -113,8 +113,8 @@ def _multiline() -> Any:
 
 def _owner_view(url: str) -> dict[str, pd.DataFrame]:
     ws = gridmap.open_workspace(url)
-    return {layer: ws.read_layer(layer) for layer in ("subdistrict", "communities", "grids", "areas", "reports",
-                                                       "rectifications", "spotchecks", "streets")}
+    layers = ("subdistrict", "communities", "grids", "areas", "reports", "rectifications", "spotchecks", "streets")
+    return {layer: ws.read_layer(layer) for layer in layers}
 
 
 def _expected(owner: dict[str, pd.DataFrame], office: str) -> dict[str, pd.DataFrame]:
