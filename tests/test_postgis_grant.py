@@ -15,13 +15,13 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import geopandas as gpd
 import pandas as pd
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Point, box
 
 import gridmap
 from gridmap.cli import main
 from gridmap.errors import WorkspaceError
-
-pytestmark = pytest.mark.postgis
 
 OFFICES = ("610802001", "610802002")
 CRS = "EPSG:4326"
@@ -139,6 +139,7 @@ def _assert_same(got: pd.DataFrame, want: pd.DataFrame) -> None:
                                   .reset_index(drop=True))
 
 
+@pytest.mark.postgis
 def test_each_office_reads_only_its_rows_through_gridmap(city: dict[str, Any]) -> None:
     owner = _owner_view(city["urls"]["owner"])
     assert sorted(set(owner["reports"]["grid_code"].str.slice(0, 9))) == list(OFFICES)
@@ -153,6 +154,7 @@ def test_each_office_reads_only_its_rows_through_gridmap(city: dict[str, Any]) -
         _assert_same(reader.read_layer(layer), frame)
 
 
+@pytest.mark.postgis
 def test_offices_cannot_read_change_or_delete_each_others_rows_by_sql(city: dict[str, Any]) -> None:
     import psycopg
 
@@ -183,6 +185,7 @@ def test_offices_cannot_read_change_or_delete_each_others_rows_by_sql(city: dict
         _assert_same(after[layer], frame)
 
 
+@pytest.mark.postgis
 def test_office_writes_land_in_its_office_and_another_offices_rows_are_refused(city: dict[str, Any]) -> None:
     a = gridmap.open_workspace(city["urls"]["a"])
     tracks = gpd.GeoDataFrame({"inspector": ["张三", "张三"],
@@ -209,6 +212,7 @@ def test_office_writes_land_in_its_office_and_another_offices_rows_are_refused(c
     assert len(b.quarantine()) == 1 and a.quarantine().empty and len(owner.quarantine()) == 1
 
 
+@pytest.mark.postgis
 def test_read_all_role_reads_everything_and_writes_nothing(city: dict[str, Any]) -> None:
     import psycopg
 
@@ -226,6 +230,7 @@ def test_read_all_role_reads_everything_and_writes_nothing(city: dict[str, Any])
     assert owner.counts()["reports"] == 8
 
 
+@pytest.mark.postgis
 def test_grant_is_idempotent_and_moves_a_role(city: dict[str, Any]) -> None:
     url, role = city["urls"]["owner"], city["roles"]["a"]
     again = grant_office(url, role=role, office=OFFICES[0])
@@ -246,6 +251,7 @@ def test_grant_is_idempotent_and_moves_a_role(city: dict[str, Any]) -> None:
         ws.append("reports", _office_frames(OFFICES[1], 6)["reports"].iloc[[5]])
 
 
+@pytest.mark.postgis
 @pytest.mark.parametrize("office", ["61080200", "6108020010", "61080200A", "610802001001"])
 def test_an_office_that_is_not_nine_digits_is_refused(postgis_url: str, office: str,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
@@ -256,6 +262,7 @@ def test_an_office_that_is_not_nine_digits_is_refused(postgis_url: str, office: 
     assert "9 digits" in err and "Traceback" not in err
 
 
+@pytest.mark.postgis
 def test_grant_refuses_the_owner_and_bad_arguments(postgis_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     gridmap.init_workspace(postgis_url)
     with _sql(postgis_url) as con:
@@ -270,6 +277,7 @@ def test_grant_refuses_the_owner_and_bad_arguments(postgis_url: str, capsys: pyt
     assert "--read-all" in capsys.readouterr().err
 
 
+@pytest.mark.postgis
 def test_grant_by_the_cli(postgis_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     gridmap.init_workspace(postgis_url)
     role = f"office_cli_{uuid.uuid4().hex[:8]}"
@@ -285,3 +293,22 @@ def test_grant_by_the_cli(postgis_url: str, capsys: pytest.CaptureFixture[str]) 
         with _sql(postgis_url) as con:
             con.execute(f"DROP OWNED BY {role}")
             con.execute(f"DROP ROLE {role}")
+
+
+@given(st.text(alphabet="0123456789A٣ -", max_size=12))
+@example("٣" * 9)  # a Unicode digit is not a code digit
+@example("610802001")
+def test_an_office_code_is_exactly_nine_ascii_digits(text: str) -> None:
+    check_office = pytest.importorskip("gridmap.storage.postgis").check_office
+
+    if len(text) == 9 and all(c in "0123456789" for c in text):
+        assert check_office(text) == text
+    else:
+        with pytest.raises(WorkspaceError, match="9 digits"):
+            check_office(text)
+
+
+def test_grant_refuses_a_geopackage(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["grant", str(tmp_path / "w.gpkg"), "--office", OFFICES[0], "--role", "office_x"]) == 2
+    err = capsys.readouterr().err
+    assert "postgresql://" in err and "Traceback" not in err

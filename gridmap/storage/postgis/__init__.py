@@ -36,9 +36,9 @@ Modules
 
 import psycopg  # noqa: F401 - the driver: a missing one fails this import (stores.py names the fix)
 
-from gridmap.storage.postgis._access import Grant, grant_office
+from gridmap.storage.postgis._access import Grant, check_office, grant_office
 from gridmap.storage.postgis._sql import BUSY_TIMEOUT, GEOMETRY_COLUMN
 from gridmap.storage.postgis.workspace import PostgisWorkspace, init_postgis, open_postgis
 
-__all__ = ["PostgisWorkspace", "init_postgis", "open_postgis", "grant_office", "Grant", "BUSY_TIMEOUT",
+__all__ = ["PostgisWorkspace", "init_postgis", "open_postgis", "grant_office", "Grant", "check_office", "BUSY_TIMEOUT",
            "GEOMETRY_COLUMN"]

@@ -67,7 +67,7 @@ DISTRICT_LAYERS = ("streets", "wall", "demolition_zones")
 #: Every table with an ``office`` column and the policies.
 FENCED_TABLES = (*LAYERS, IMPORTS_TABLE, QUARANTINE_TABLE)
 
-_OFFICE_RE = re.compile(r"\d{9}")
+_OFFICE_RE = re.compile(r"[0-9]{9}")  # ASCII digits only (\d would take any Unicode digit)
 _ROLE_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
