@@ -175,6 +175,9 @@ def test_offices_cannot_read_change_or_delete_each_others_rows_by_sql(city: dict
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):  # moving a row out
                 con.execute("UPDATE grids SET grid_code = %s WHERE grid_code = %s",
                             [theirs + "001009", mine + "001001"])
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):  # their report
+                con.execute("INSERT INTO rectifications (report_id, rectified_at) VALUES (%s, now())",
+                            [f"R{theirs}-0"])
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):  # a code-less row
                 con.execute("INSERT INTO tracks (inspector, time, office) VALUES ('x', now(), %s)", [theirs])
             with pytest.raises(psycopg.errors.InsufficientPrivilege):  # the role table is the owner's
@@ -197,13 +200,19 @@ def test_office_writes_land_in_its_office_and_another_offices_rows_are_refused(c
     new = frames["reports"].iloc[[3]]
     with pytest.raises(WorkspaceError, match=f"office {OFFICES[0]}.*610802002001002"):
         a.append("reports", new, source="b.csv")
+    events = pd.DataFrame({"report_id": [f"R{OFFICES[0]}-4", f"R{OFFICES[1]}-2"],
+                           "rectified_at": pd.to_datetime(["2025-03-09", "2025-03-09"], utc=True)})
+    with pytest.raises(WorkspaceError, match=f"office {OFFICES[0]}.*a report of another office.*R{OFFICES[1]}-2"):
+        a.append("rectifications", events)
+    assert a.append("rectifications", events.iloc[:1]).accepted == 1
     b = gridmap.open_workspace(city["urls"]["b"])
     owner = gridmap.open_workspace(city["urls"]["owner"])
+    assert len(owner.read_layer("rectifications")) == 2 + 2 + 1
     assert len(owner.read_layer("reports")) == 8  # nothing written by the refused import
     assert len(a.read_layer("tracks")) == 2 and len(b.read_layer("tracks")) == 0
     assert len(owner.read_layer("tracks")) == 2
-    assert list(a.imports()["source"]) == ["a.csv"] and b.imports().empty
-    assert len(owner.imports()) == 7 * 2 + 1 + 1  # every owner import (7 layers x 2 offices, streets) and a's
+    assert list(a.imports()["source"]) == ["a.csv", "<frame>"] and b.imports().empty
+    assert len(owner.imports()) == 7 * 2 + 1 + 2  # every owner import (7 layers x 2 offices, streets) and a's two
     assert b.append("reports", new, source="b.csv").accepted == 1
     assert set(a.read_layer("reports")["report_id"]) == {f"R{OFFICES[0]}-{i}" for i in range(5)}
     assert len(owner.read_layer("reports")) == 9

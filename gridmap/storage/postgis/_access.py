@@ -9,8 +9,9 @@ subdistrict code; never read into a frame):
   ``grids``, ``reports``, ``targets``: ``grid_code``; ``areas``: ``area_code``) gets it from the code's
   first nine digits (the model's codes are hierarchical: :func:`gridmap.model.layers.code_level`), by a
   ``BEFORE INSERT OR UPDATE`` trigger, whatever the writer says; a row without a code gets the writer's office;
-* ``rectifications`` and ``spotchecks`` get the office of the report they name (as far as the writer may
-  see it), else the writer's office;
+* ``rectifications`` and ``spotchecks`` get the office of the report they name (looked up as the owner,
+  ``gridmap_report_office``, so a report of another office gives that office and the row is refused),
+  else the writer's office;
 * ``tracks``, ``streets``, ``wall``, ``demolition_zones``, the import log and the quarantine get the
   writer's office (``DEFAULT gridmap_office()``).
 
@@ -135,9 +136,14 @@ def _functions_ddl(schema: str) -> list[str]:
         f" AS $$ SELECT office FROM {s}.{ROLES_TABLE} WHERE role = current_user $$",
         f"CREATE OR REPLACE FUNCTION {s}.gridmap_reads_all() RETURNS boolean LANGUAGE sql STABLE"
         f" AS $$ SELECT coalesce((SELECT read_all FROM {s}.{ROLES_TABLE} WHERE role = current_user), false) $$",
+        # the owner's view of a report's office (SECURITY DEFINER: the owner is not bound by the policies), so that
+        # an office cannot file a rectification or spot check under a report of another office
+        f"CREATE OR REPLACE FUNCTION {s}.gridmap_report_office(id text) RETURNS text LANGUAGE plpgsql STABLE"
+        f" SECURITY DEFINER SET search_path = pg_catalog, pg_temp"
+        f" AS $$ BEGIN RETURN (SELECT r.office FROM {s}.reports AS r WHERE r.report_id = id); END $$",
         f"CREATE OR REPLACE FUNCTION {s}.gridmap_office_of_report() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-        f" NEW.office := coalesce((SELECT r.office FROM {s}.reports AS r WHERE r.report_id = NEW.report_id),"
-        f" {s}.gridmap_office()); RETURN NEW; END $$",
+        f" NEW.office := coalesce({s}.gridmap_report_office(NEW.report_id), {s}.gridmap_office()); RETURN NEW;"
+        " END $$",
     ]
     for column in sorted(set(CODE_COLUMNS.values())):
         out.append(f"CREATE OR REPLACE FUNCTION {s}.{q(f'gridmap_office_of_{column}')}() RETURNS trigger"
