@@ -88,10 +88,11 @@ COMMANDS = _commands(RECORDED)
 
 
 def test_record_covers_every_command() -> None:
-    """The record is not empty or stale: the commands of the README (``copy``: issue 14) and ``assets fetch``."""
+    """The record is not empty or stale: the README's commands (``copy``, ``grant``: issue 14), ``assets fetch``."""
     names = {c[0] for c in COMMANDS}
     assert names == {"init", "import", "validate", "category", "alias", "coverage", "heatmap", "hotspots",
-                     "briefing", "report", "scoreboard", "spotcheck", "assets", "info", "quarantine", "demo", "copy"}
+                     "briefing", "report", "scoreboard", "spotcheck", "assets", "info", "quarantine", "demo", "copy",
+                     "grant"}
     assert ("assets", "fetch") in COMMANDS
 
 

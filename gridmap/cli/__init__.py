@@ -30,7 +30,8 @@ Layout
 ------
 ``gridmap.cli`` assembles the parser from one module per command group, each with an
 ``add_parsers(subparsers)`` and the handlers of its commands: :mod:`~gridmap.cli.workspace`
-(init, info, category, alias, quarantine, copy), :mod:`~gridmap.cli.imports` (import),
+(init, info, category, alias, quarantine, copy), :mod:`~gridmap.cli.access` (grant),
+:mod:`~gridmap.cli.imports` (import),
 :mod:`~gridmap.cli.analysis` (validate, coverage, heatmap, hotspots), :mod:`~gridmap.cli.pages`
 (briefing, report, scoreboard, spotcheck), :mod:`~gridmap.cli.assets` and :mod:`~gridmap.cli.demo`.
 What they share (output, failures, common options, opening the workspace) is in ``_common``.
@@ -45,12 +46,12 @@ import sys
 from collections.abc import Callable, Sequence
 
 from gridmap.errors import GridmapError
-from gridmap.cli import analysis, assets, demo, imports, pages, workspace
+from gridmap.cli import access, analysis, assets, demo, imports, pages, workspace
 from gridmap.cli._common import _configure_logging, _fail, _Parser, _UsageError
 
 __all__ = ["build_parser", "main"]
 
-COMMAND_MODULES = (workspace, imports, analysis, pages, assets, demo)
+COMMAND_MODULES = (workspace, access, imports, analysis, pages, assets, demo)
 """The command groups, in the order ``gridmap --help`` lists their commands."""
 
 

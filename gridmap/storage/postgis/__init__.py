@@ -31,12 +31,16 @@ Modules
 * ``_stage``: a frame in storage form (values, EWKB), repeats and key conflicts in the frame;
 * ``_append``: the one transaction of an append;
 * ``_qgis``: the layers' default QGIS styles in ``public.layer_styles``;
+* ``_access``: office roles, :func:`grant_office`: the ``office`` column, triggers and row-level security
+  policies that fence each office to its own rows;
 * ``_sql``: connections, masked errors, conversions between stored values and frames.
 """
 
 import psycopg  # noqa: F401 - the driver: a missing one fails this import (stores.py names the fix)
 
+from gridmap.storage.postgis._access import Grant, check_office, grant_office
 from gridmap.storage.postgis._sql import BUSY_TIMEOUT, GEOMETRY_COLUMN
 from gridmap.storage.postgis.workspace import PostgisWorkspace, init_postgis, open_postgis
 
-__all__ = ["PostgisWorkspace", "init_postgis", "open_postgis", "BUSY_TIMEOUT", "GEOMETRY_COLUMN"]
+__all__ = ["PostgisWorkspace", "init_postgis", "open_postgis", "grant_office", "Grant", "check_office", "BUSY_TIMEOUT",
+           "GEOMETRY_COLUMN"]

@@ -32,8 +32,10 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from gridmap.errors import WorkspaceError
 from gridmap.model import QUARANTINE_COLUMNS, ImportSummary, LayerSpec
 from gridmap.storage.base import GEOMETRY_TOLERANCE, IMPORTS_TABLE, QUARANTINE_TABLE, content_columns
+from gridmap.storage.postgis._access import CODE_COLUMNS, REPORT_EVENT_LAYERS
 from gridmap.storage.postgis._sql import (
     GEOMETRY_COLUMN, _IMPORT_COLUMNS, _QUARANTINE_IMPORT, geometry_type, q, sql_type, utc_now,
 )
@@ -75,6 +77,28 @@ def copy_stage(con: Any, spec: LayerSpec, rows: pd.DataFrame) -> None:
     with con.cursor() as cur, cur.copy(f"COPY {_STAGE} ({names}) FROM STDIN") as copy:
         for row in rows.itertuples(index=False, name=None):
             copy.write_row(row)
+
+
+def check_office_rows(con: Any, spec: LayerSpec) -> None:
+    """Refuse, before the server does, staged rows whose code lies in another office than the writing role's.
+
+    The database enforces the fence anyway (the policy's ``WITH CHECK``, see
+    :mod:`gridmap.storage.postgis._access`); this names the rows. Nothing to check for the workspace's
+    owner (no office) or a layer without a code.
+    """
+    column = CODE_COLUMNS.get(spec.name, "report_id" if spec.name in REPORT_EVENT_LAYERS else None)
+    office = con.execute("SELECT gridmap_office()").fetchone()[0]
+    if column is None or office is None:
+        return
+    code = q(column)
+    theirs = f"gridmap_report_office({code})" if column == "report_id" else f"left({code}, 9)"
+    count, first = con.execute(f"SELECT count(*), min({code}) FROM {_STAGE} WHERE {code} IS NOT NULL"
+                               f" AND {theirs} <> %s", [office]).fetchone()
+    if count:
+        kind = "name a report of another office" if column == "report_id" else f"have a {column} of another subdistrict"
+        raise WorkspaceError(f"this role writes only the rows of office {office}, but {count} row(s) of "
+                             f"{spec.name} {kind} (first: {first}); import them as that office's role or as the "
+                             "workspace's owner")
 
 
 def stored_conflicts(con: Any, spec: LayerSpec, staged: Staged) -> list[tuple[int, str]]:
@@ -176,6 +200,7 @@ def write_in_transaction(con: Any, schema: str, batch: Batch) -> ImportSummary:
     accepted, stored = 0, []
     if len(staged.rows):
         copy_stage(con, spec, staged.rows)
+        check_office_rows(con, spec)
         stored = stored_conflicts(con, spec, staged)
         accepted = insert_staged(con, spec)
         if accepted and spec.name in ("rectifications", "spotchecks"):

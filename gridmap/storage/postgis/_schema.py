@@ -20,6 +20,7 @@ from gridmap.model import LAYERS, QUARANTINE_COLUMNS, SCHEMA_VERSION, LayerSpec
 from gridmap.storage.base import ALIASES_TABLE, CATEGORIES_TABLE, IMPORTS_TABLE, META_TABLE, QUARANTINE_TABLE
 from gridmap.storage.url import WorkspaceURL
 from gridmap.storage.postgis._qgis import fid_is_primary
+from gridmap.storage.postgis._access import fence_ddl
 from gridmap.storage.postgis._sql import (
     GEOMETRY_COLUMN, _IMPORT_COLUMNS, _QUARANTINE_IMPORT, geometry_type, q, sql_type,
 )
@@ -117,6 +118,8 @@ def create_schema(con: Any, url: WorkspaceURL, meta: Mapping[str, str], *, exist
             for statement in layer_ddl(spec):
                 con.execute(statement)
         for statement in bookkeeping_ddl():
+            con.execute(statement)
+        for statement in fence_ddl(url.schema):  # office column, triggers, row-level security (_access)
             con.execute(statement)
         with con.cursor() as cur:
             cur.executemany(f"INSERT INTO {META_TABLE} (key, value) VALUES (%s, %s)", list(meta.items()))

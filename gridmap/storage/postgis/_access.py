@@ -1,0 +1,288 @@
+"""Office roles of the PostGIS store: each office fenced to its own rows by PostgreSQL's row-level security.
+
+How a row knows its office
+--------------------------
+Every layer table, the import log and the quarantine have a column ``office`` (text, the 9-digit
+subdistrict code; never read into a frame):
+
+* a table whose rows carry a code (``subdistrict``: ``code``; ``communities``: ``community_code``;
+  ``grids``, ``reports``, ``targets``: ``grid_code``; ``areas``: ``area_code``) gets it from the code's
+  first nine digits (the model's codes are hierarchical: :func:`gridmap.model.layers.code_level`), by a
+  ``BEFORE INSERT OR UPDATE`` trigger, whatever the writer says; a row without a code gets the writer's office;
+* ``rectifications`` and ``spotchecks`` get the office of the report they name (looked up as the owner,
+  ``gridmap_report_office``, so a report of another office gives that office and the row is refused),
+  else the writer's office;
+* ``tracks``, ``streets``, ``wall``, ``demolition_zones``, the import log and the quarantine get the
+  writer's office (``DEFAULT gridmap_office()``).
+
+``gridmap_office()`` is the office of ``current_user`` in the table ``gridmap_roles`` (role → office,
+or ``read_all``), which :func:`grant_office` fills; it is NULL for every other role, the workspace's
+owner included, so the owner's rows of code-less tables belong to no office.
+
+The policies (https://www.postgresql.org/docs/15/ddl-rowsecurity.html)
+------------------------------------------------------------------------
+Row-level security is enabled on each of these tables, with the permissive policies
+
+* ``gridmap_office_rows``: every command, ``USING (office = gridmap_office())`` and
+  ``WITH CHECK (office = gridmap_office())``: an office role reads, updates and deletes only its own
+  rows and cannot insert or move a row into another office (the server refuses it: "new row violates
+  row-level security policy");
+* ``gridmap_read_all``: ``SELECT`` only, for the roles marked ``read_all``;
+* ``gridmap_district_rows`` (``streets``, ``wall``, ``demolition_zones`` only): ``SELECT`` of the rows of
+  no office, i.e. the reference layers the district loaded, readable by every office.
+
+A role without a policy sees no row. Per the PostgreSQL manual, the table's owner (who runs ``gridmap
+init``, imports for the whole district and grants) and superusers or ``BYPASSRLS`` roles are not subject
+to row security (RLS is enabled, not forced); :func:`grant_office` therefore refuses such a role.
+Privileges do the rest: an office role has ``SELECT, INSERT, UPDATE, DELETE`` on the fenced tables and
+``SELECT`` on the metadata, categories and aliases; a read-all role has ``SELECT`` only.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from os import PathLike
+from typing import Any
+
+from gridmap.errors import WorkspaceError
+from gridmap.model import LAYERS
+from gridmap.storage.base import IMPORTS_TABLE, QUARANTINE_TABLE
+from gridmap.storage.url import WorkspaceURL, parse_workspace_url
+from gridmap.storage.postgis._sql import connect, q, raise_for
+
+logger = logging.getLogger(__name__)
+
+#: The table mapping a role to its office (or to ``read_all``).
+ROLES_TABLE = "gridmap_roles"
+#: Name of the column holding each row's office in every fenced table.
+OFFICE_COLUMN = "office"
+#: The code column each layer's office comes from.
+CODE_COLUMNS = {"subdistrict": "code", "communities": "community_code", "grids": "grid_code",
+                "areas": "area_code", "reports": "grid_code", "targets": "grid_code"}
+#: Layers whose office is that of the report they name.
+REPORT_EVENT_LAYERS = ("rectifications", "spotchecks")
+#: Reference layers whose rows of no office (loaded by the district) every office may read.
+DISTRICT_LAYERS = ("streets", "wall", "demolition_zones")
+#: Every table with an ``office`` column and the policies.
+FENCED_TABLES = (*LAYERS, IMPORTS_TABLE, QUARANTINE_TABLE)
+
+_OFFICE_RE = re.compile(r"[0-9]{9}")  # ASCII digits only (\d would take any Unicode digit)
+_ROLE_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What :func:`grant_office` did: the role, its office (None for read-all), whether it was created."""
+
+    role: str
+    office: str | None
+    read_all: bool
+    created: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """As JSON-ready values."""
+        return {"role": self.role, "office": self.office, "read_all": self.read_all, "created": self.created}
+
+
+def check_office(office: str) -> str:
+    """`office` when it is a 9-digit subdistrict code; else :class:`WorkspaceError` naming the format.
+
+    Examples
+    --------
+    >>> check_office("610802001")
+    '610802001'
+    >>> check_office("6108020")
+    Traceback (most recent call last):
+    ...
+    gridmap.errors.WorkspaceError: --office '6108020' is not a subdistrict code: give its 9 digits, e.g. 610802001
+    """
+    text = str(office)
+    if not _OFFICE_RE.fullmatch(text):
+        raise WorkspaceError(f"--office {text!r} is not a subdistrict code: give its 9 digits, e.g. 610802001")
+    return text
+
+
+def check_role(role: str) -> str:
+    """`role` when it is a plain PostgreSQL role name (lower-case letters, digits, ``_``; at most 63).
+
+    Examples
+    --------
+    >>> check_role("office_gulou")
+    'office_gulou'
+    >>> check_role("Office-1")
+    Traceback (most recent call last):
+    ...
+    gridmap.errors.WorkspaceError: --role 'Office-1' is not a plain role name: use lower-case letters, digits and _ \
+(at most 63, not starting with a digit), e.g. office_610802001
+    """
+    if not _ROLE_RE.fullmatch(str(role)):
+        raise WorkspaceError(f"--role {role!r} is not a plain role name: use lower-case letters, digits and _ "
+                             "(at most 63, not starting with a digit), e.g. office_610802001")
+    return str(role)
+
+
+def _functions_ddl(schema: str) -> list[str]:
+    """The role table and the functions the policies and triggers call (schema-qualified bodies)."""
+    s = q(schema)
+    out = [
+        f"CREATE TABLE IF NOT EXISTS {s}.{ROLES_TABLE} (role name PRIMARY KEY, office text, "
+        "read_all boolean NOT NULL DEFAULT false, CHECK ((office IS NULL) = read_all))",
+        f"ALTER TABLE {s}.{ROLES_TABLE} ENABLE ROW LEVEL SECURITY",
+        f"DROP POLICY IF EXISTS gridmap_own_role ON {s}.{ROLES_TABLE}",
+        f"CREATE POLICY gridmap_own_role ON {s}.{ROLES_TABLE} FOR SELECT USING (role = current_user)",
+        f"CREATE OR REPLACE FUNCTION {s}.gridmap_office() RETURNS text LANGUAGE sql STABLE"
+        f" AS $$ SELECT office FROM {s}.{ROLES_TABLE} WHERE role = current_user $$",
+        f"CREATE OR REPLACE FUNCTION {s}.gridmap_reads_all() RETURNS boolean LANGUAGE sql STABLE"
+        f" AS $$ SELECT coalesce((SELECT read_all FROM {s}.{ROLES_TABLE} WHERE role = current_user), false) $$",
+        # the owner's view of a report's office (SECURITY DEFINER: the owner is not bound by the policies), so that
+        # an office cannot file a rectification or spot check under a report of another office
+        f"CREATE OR REPLACE FUNCTION {s}.gridmap_report_office(id text) RETURNS text LANGUAGE plpgsql STABLE"
+        f" SECURITY DEFINER SET search_path = pg_catalog, pg_temp"
+        f" AS $$ BEGIN RETURN (SELECT r.office FROM {s}.reports AS r WHERE r.report_id = id); END $$",
+        f"CREATE OR REPLACE FUNCTION {s}.gridmap_office_of_report() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        f" NEW.office := coalesce({s}.gridmap_report_office(NEW.report_id), {s}.gridmap_office()); RETURN NEW;"
+        " END $$",
+    ]
+    for column in sorted(set(CODE_COLUMNS.values())):
+        out.append(f"CREATE OR REPLACE FUNCTION {s}.{q(f'gridmap_office_of_{column}')}() RETURNS trigger"
+                   f" LANGUAGE plpgsql AS $$ BEGIN NEW.office := coalesce(left(NEW.{q(column)}, 9),"
+                   f" {s}.gridmap_office()); RETURN NEW; END $$")
+    return out
+
+
+def _table_ddl(schema: str, table: str) -> list[str]:
+    """The office column, its trigger and the policies of one table."""
+    s, t = q(schema), f"{q(schema)}.{q(table)}"
+    office = f"{s}.gridmap_office()"
+    out = [f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {OFFICE_COLUMN} text DEFAULT {office}",
+           f"DROP TRIGGER IF EXISTS gridmap_office ON {t}"]
+    function = ("gridmap_office_of_report" if table in REPORT_EVENT_LAYERS
+                else f"gridmap_office_of_{CODE_COLUMNS[table]}" if table in CODE_COLUMNS else None)
+    if function is not None:
+        out.append(f"CREATE TRIGGER gridmap_office BEFORE INSERT OR UPDATE ON {t} FOR EACH ROW"
+                   f" EXECUTE FUNCTION {s}.{q(function)}()")
+    out.append(f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY")
+    policies = [("gridmap_office_rows", f"FOR ALL USING (office = {office}) WITH CHECK (office = {office})"),
+                ("gridmap_read_all", f"FOR SELECT USING ({s}.gridmap_reads_all())")]
+    if table in DISTRICT_LAYERS:
+        policies.append(("gridmap_district_rows", "FOR SELECT USING (office IS NULL)"))
+    for name, body in policies:
+        out += [f"DROP POLICY IF EXISTS {name} ON {t}", f"CREATE POLICY {name} ON {t} {body}"]
+    return out
+
+
+def fence_ddl(schema: str) -> list[str]:
+    """Every statement that fences the tables of `schema` (idempotent: safe to run again).
+
+    Examples
+    --------
+    >>> statements = fence_ddl("gridmap")
+    >>> [s for s in statements if s.startswith("CREATE TRIGGER") and '"grids"' in s]  # doctest: +NORMALIZE_WHITESPACE
+    ['CREATE TRIGGER gridmap_office BEFORE INSERT OR UPDATE ON "gridmap"."grids" FOR EACH ROW
+      EXECUTE FUNCTION "gridmap"."gridmap_office_of_grid_code"()']
+    >>> print([s for s in statements if "gridmap_office_rows ON" in s and '"tracks"' in s][-1])
+    CREATE POLICY gridmap_office_rows ON "gridmap"."tracks" FOR ALL USING (office = "gridmap".gridmap_office()) \
+WITH CHECK (office = "gridmap".gridmap_office())
+    """
+    out = _functions_ddl(schema)
+    for table in FENCED_TABLES:
+        out += _table_ddl(schema, table)
+    return out
+
+
+def _role_flags(con: Any, schema: str, role: str) -> tuple[bool, bool] | None:
+    """(bypasses row security, is or includes the owner of the tables) of an existing role; None when none."""
+    row = con.execute("SELECT r.rolsuper OR r.rolbypassrls, pg_has_role(r.oid, c.relowner, 'MEMBER')"
+                      " FROM pg_roles AS r, pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+                      " WHERE r.rolname = %s AND n.nspname = %s AND c.relname = 'reports'",
+                      [role, schema]).fetchone()
+    return None if row is None else (bool(row[0]), bool(row[1]))
+
+
+def _privileges(schema: str, role: str, *, read_all: bool) -> list[str]:
+    """Revoke what the role had in the schema, then grant what an office (or a read-all role) needs."""
+    s, r = q(schema), q(role)
+    out = [f"REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {r}", f"GRANT USAGE ON SCHEMA {s} TO {r}",
+           f"GRANT SELECT ON ALL TABLES IN SCHEMA {s} TO {r}"]
+    if not read_all:
+        tables = ", ".join(f"{s}.{q(t)}" for t in FENCED_TABLES)
+        out += [f"GRANT INSERT, UPDATE, DELETE ON {tables} TO {r}",
+                f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {s} TO {r}"]
+    return out
+
+
+def _grant_in_transaction(con: Any, loc: WorkspaceURL, role: str, office: str | None) -> bool:
+    """Fence the tables (if not yet), create or update the role; whether it was created."""
+    con.execute(f"SET LOCAL search_path = {q(loc.schema)}, public")
+    if con.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = 'reports'",
+                   [loc.schema]).fetchone() is None:
+        raise WorkspaceError(f"schema {loc.schema!r} of {loc.masked} holds no gridmap workspace; create one with "
+                             f"`gridmap init {loc.masked}`")
+    for statement in fence_ddl(loc.schema):
+        con.execute(statement)
+    flags = _role_flags(con, loc.schema, role)
+    if flags is not None and (flags[0] or flags[1]):
+        raise WorkspaceError(f"role {role!r} is a superuser, has BYPASSRLS or owns the workspace, so row-level "
+                             "security would not bind it; grant another --role")
+    if flags is None:
+        con.execute(f"CREATE ROLE {q(role)} LOGIN")
+    for statement in _privileges(loc.schema, role, read_all=office is None):
+        con.execute(statement)
+    if con.execute("SELECT to_regclass('public.layer_styles')").fetchone()[0] is not None:
+        con.execute(f"GRANT SELECT ON public.layer_styles TO {q(role)}")  # QGIS reads the default styles there
+    con.execute(f"INSERT INTO {q(loc.schema)}.{ROLES_TABLE} (role, office, read_all) VALUES (%s, %s, %s)"
+                " ON CONFLICT (role) DO UPDATE SET office = EXCLUDED.office, read_all = EXCLUDED.read_all",
+                [role, office, office is None])
+    return flags is None
+
+
+def grant_office(url: str | PathLike[str], *, role: str, office: str | None = None,
+                 read_all: bool = False) -> Grant:
+    """Create (or update) PostgreSQL role `role` fenced to the rows of subdistrict `office`, or reading all.
+
+    The fence is the database's row-level security (see this module); gridmap only writes the role, its
+    privileges and its office. The role gets no password: set one with ``ALTER ROLE name PASSWORD ...``
+    (psql's ``\\password name``) or let it log in by peer or certificate authentication. Run it as the
+    workspace's owner (who needs ``CREATEROLE`` to create the role); running it again is harmless, and
+    moves the role to the office (or read-all) now given.
+
+    Parameters
+    ----------
+    url : str
+        The workspace, ``postgresql://OWNER@HOST/DB[?schema=NAME]``.
+    role : str
+        The role to create or update (lower-case letters, digits, ``_``).
+    office : str, optional
+        The 9-digit subdistrict code whose rows the role may read and write.
+    read_all : bool
+        Instead of `office`: a district role that reads every row and writes none.
+
+    Raises
+    ------
+    WorkspaceError
+        A bad `office` or `role`, both or neither of `office` and `read_all`, a role that row security would
+        not bind (superuser, ``BYPASSRLS``, the owner), or the server refusing (the message is masked).
+    """
+    import psycopg  # deferred: psycopg is needed only by a PostGIS workspace
+
+    if read_all == (office is not None):
+        raise WorkspaceError("give either --office CODE (a 9-digit subdistrict code) or --read-all, not both "
+                             "nor neither")
+    code = None if office is None else check_office(office)
+    name = check_role(role)
+    loc = parse_workspace_url(str(url))
+    con = connect(loc)
+    try:
+        with con.transaction():
+            con.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"gridmap-grant:{loc.schema}"])
+            created = _grant_in_transaction(con, loc, name, code)
+    except psycopg.Error as exc:
+        raise_for(exc, loc, f"grant role {name!r} (run it as the workspace's owner, with CREATEROLE)")
+        raise  # unreachable: raise_for raises
+    finally:
+        con.close()
+    logger.info("role %s %s in %s: %s", name, "created" if created else "updated", loc.masked,
+                "reads all" if code is None else f"office {code}")
+    return Grant(name, code, code is None, created)
