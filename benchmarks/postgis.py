@@ -12,6 +12,7 @@ unless ``--keep``) with the postgis extension; everything below happens in it.
    quarantine, one transaction). **Peer**: pyarrow reads the same CSV, shapely builds the points and
    geopandas ``GeoDataFrame.to_postgis`` (SQLAlchemy + GeoAlchemy2, ``COPY``) writes those already
    valid rows to a plain table (schema ``peer``). No checks. Target: gridmap within 2x of the peer.
+   The two sides run in turn ``--repeat`` times (default 2; the machine is shared), the best of each kept.
    Each side runs in a forked child, so its peak resident memory (``ru_maxrss``) is its own. Checked:
    read = accepted + duplicates + quarantined; accepted = the rows in the table; both tables hold the
    same ids, coordinates and instants (the peer's naive times read as Asia/Shanghai).
@@ -197,6 +198,7 @@ def run_peer(url: str, csv: Path) -> dict[str, Any]:
     engine = peer_engine(url)
     with connect(url) as con:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {PEER_SCHEMA}")
+        con.execute(f"DROP TABLE IF EXISTS {PEER_SCHEMA}.reports")  # an earlier run's, not timed
     t0 = time.perf_counter()
     table = pacsv.read_csv(csv).to_pandas()
     geometry = shapely.points(table.pop("lon").to_numpy(), table.pop("lat").to_numpy())
@@ -225,14 +227,33 @@ def check_counts(label: str, side: dict[str, Any]) -> None:
         raise SystemExit(f"{label}: read {side['read']} != accepted + duplicates + quarantined ({side})")
 
 
-def part_import(url: str, csv: Path) -> dict[str, Any]:
-    """Part 1: the peer, then gridmap, each in a forked child; the accuracy against each other."""
-    peer = measured(run_peer, url, csv)
-    new_workspace(url).close()
-    ours = measured(run_gridmap_import, url, csv)
-    check_counts("gridmap import", ours)
+def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The fastest of `runs`, with every run's seconds (``all_seconds``) and the largest peak RSS."""
+    best = dict(min(runs, key=lambda r: r["seconds"]))
+    best["all_seconds"] = [r["seconds"] for r in runs]
+    best["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
+    return best
+
+
+def part_import(url: str, csv: Path, repeat: int = 1) -> dict[str, Any]:
+    """Part 1: the peer, then gridmap, each in a forked child, `repeat` times in turn; the best of each.
+
+    Every gridmap run imports into a fresh workspace: the last into the default schema ``gridmap``
+    (kept for the accuracy check and part 3), the earlier ones into scratch schemas dropped afterwards.
+    """
+    peers, ours_runs = [], []
+    for k in range(repeat):
+        peers.append(measured(run_peer, url, csv))
+        target = url if k == repeat - 1 else with_schema(url, f"gridmap_run{k}")
+        new_workspace(target).close()
+        ours_runs.append(measured(run_gridmap_import, target, csv))
+        check_counts("gridmap import", ours_runs[-1])
+        if target != url:
+            with connect(url) as con:
+                con.execute(f"DROP SCHEMA gridmap_run{k} CASCADE")
+    peer, ours = _best(peers), _best(ours_runs)
     acc = import_accuracy(url)
-    if acc["stored"] != ours["accepted"]:
+    if acc["stored"] != ours_runs[-1]["accepted"]:
         raise SystemExit(f"gridmap import accepted {ours['accepted']} rows but the table holds {acc['stored']}")
     if not (acc["matched"] == acc["peer_rows"] == acc["stored"]) or acc["times_differ"]:
         raise SystemExit(f"accuracy check failed: {acc}")
@@ -241,7 +262,11 @@ def part_import(url: str, csv: Path) -> dict[str, Any]:
 
 def print_import(rows: int, res: dict[str, Any]) -> None:
     peer, ours, acc = res["peer"], res["ours"], res["accuracy"]
-    print(f"== 1. import {rows:,} report rows from CSV ==")
+    runs = len(peer["all_seconds"])
+    print(f"== 1. import {rows:,} report rows from CSV (best of {runs}, the sides in turn) ==")
+    if runs > 1:
+        print(f"all runs: peer {', '.join(f'{t:.2f}' for t in peer['all_seconds'])} s; gridmap "
+              f"{', '.join(f'{t:.2f}' for t in ours['all_seconds'])} s (peak RSS: the largest of the runs)")
     print(f"peer    geopandas to_postgis  : {peer['seconds']:7.2f} s  peak RSS {peer['peak_rss_mb']:7.0f} MB"
           "  (pyarrow CSV + shapely points + COPY, no checks)")
     print(f"gridmap import_file (checks)  : {ours['seconds']:7.2f} s  peak RSS {ours['peak_rss_mb']:7.0f} MB"
@@ -493,12 +518,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--full-read-rows", type=int, default=2_000_000,
                         help="read the whole table only up to this many rows, else its first rows, extrapolated")
     parser.add_argument("--importer-rows", type=int, default=250_000, help="rows per concurrent importer (part 3)")
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each side of the import (best taken)")
     parser.add_argument("--database", default="gridmap_bench", help="database to create (dropped first)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
     args = parser.parse_args(argv)
     if args.quick:
-        args.rows, args.reports, args.importer_rows = 20_000, 200_000, 4_000
+        args.rows, args.reports, args.importer_rows, args.repeat = 20_000, 200_000, 4_000, 1
     if args.rows < args.importer_rows:
         parser.error("--rows must be at least --importer-rows (a quarter of each importer's rows is already stored)")
     return args
@@ -518,7 +544,7 @@ def main(argv: list[str] | None = None) -> None:
                   f"{4 * quarter:,} rows (made in {time.perf_counter() - t0:.1f} s)")
             print(f"peak RSS of this parent process: {_peak_mb():.0f} MB (each measurement runs in a forked child,"
                   " whose peak includes what it inherits)")
-            print_import(args.rows, part_import(url, csv))
+            print_import(args.rows, part_import(url, csv, args.repeat))
             print_window(part_window(url, args.reports, args.days, args.full_read_rows))
             print_concurrent(part_concurrent(url, csvs, quarter))
     finally:

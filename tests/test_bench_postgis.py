@@ -36,10 +36,13 @@ def test_import_and_concurrent_importers_count_every_row_once(bench: Any, postgi
     rows, quarter = 120, 10
     csv, csvs = bench.write_inputs(tmp_path, rows, quarter)
     source = pd.read_csv(csv)
-    res = bench.part_import(postgis_url, csv)
+    res = bench.part_import(postgis_url, csv, 2)  # the first gridmap run into a scratch schema, dropped
     ours = res["ours"]
     assert (ours["read"], ours["accepted"], ours["duplicates"], ours["quarantined"]) == (rows, rows, 0, 0)
+    assert len(ours["all_seconds"]) == len(res["peer"]["all_seconds"]) == 2
     with bench.connect(postgis_url) as con:
+        schemas = {r[0] for r in con.execute("SELECT nspname FROM pg_namespace").fetchall()}
+        assert {"gridmap", "peer"} <= schemas and not any(s.startswith("gridmap_run") for s in schemas)
         stored = con.execute("SELECT report_id, ST_X(geom), ST_Y(geom) FROM gridmap.reports").fetchall()
         assert sorted(_ids(con, "peer.reports")) == sorted(source["report_id"])
     got = pd.DataFrame(stored, columns=["report_id", "lon", "lat"]).set_index("report_id").sort_index()
