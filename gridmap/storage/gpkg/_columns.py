@@ -19,12 +19,9 @@ import pandas as pd
 
 from gridmap.errors import SchemaError, WorkspaceBusyError, WorkspaceError
 from gridmap.model import DEFAULT_TZ, STORAGE_CRS, Column, LayerSpec
+from gridmap.storage.rows import GEOMETRY_COLUMN  # noqa: F401 - re-exported: the geometry column of every store
 
 logger = logging.getLogger(__name__)
-
-
-#: Name of the geometry column of every spatial layer (GDAL's GeoPackage default).
-GEOMETRY_COLUMN = "geom"
 
 _IMPORT_COLUMNS: tuple[Column, ...] = (
     Column("layer", doc="layer imported into"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,17 +12,11 @@ from gridmap.errors import WorkspaceError
 from gridmap.model import DEFAULT_TZ, LayerSpec
 from gridmap.model.quarantine import raw_json
 from gridmap.storage.base import GEOMETRY_TOLERANCE, content_columns
+from gridmap.storage.rows import conflict_detail
 from gridmap.storage.gpkg._columns import GEOMETRY_COLUMN, _STAGE, _Staged, _gpkg_blob_to_wkb, _q, _utc_now_text
 
 
 _KEY_CONFLICT = "key_conflict"
-
-
-def _same_values(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Elementwise equality of two object arrays of storage values, two missing values being equal."""
-    na_a, na_b = pd.isna(a), pd.isna(b)
-    equal = np.array([not (p or q) and bool(x == y) for x, y, p, q in zip(a, b, na_a, na_b)], dtype=bool)
-    return (na_a & na_b) | equal
 
 
 def _same_geometry_blobs(a: bytes | None, b: bytes | None) -> int:
@@ -48,47 +42,6 @@ def _show(value: Any, column: str, spec: LayerSpec) -> str:
         stamp = pd.Timestamp(str(value)).tz_convert(DEFAULT_TZ)
         return stamp.isoformat(sep=" ", timespec="milliseconds" if stamp.microsecond else "seconds")
     return str(value)
-
-
-def _conflict_detail(spec: LayerSpec, key: Sequence[Any], differ: Sequence[tuple[str, Any, Any]],
-                     where: str) -> str:
-    """The sentence of a key conflict: the key, the stored (or earlier) version, this row's, and what to do."""
-    keys = ", ".join(f"{k} {_show(v, k, spec)}" for k, v in zip(spec.key, key))
-    label = {GEOMETRY_COLUMN: "position" if spec.geometry == "Point" else "geometry"}
-
-    def side(i: int) -> str:
-        return ", ".join(f"{label.get(c, c)} {_show(d[i], c, spec)}" for c, *d in differ)
-
-    fix = ("two positions of one device at one time: check the device's clock and the file"
-           if spec.name == "tracks" else f"give the row its own {' and '.join(spec.key)} or correct the file")
-    return f"{keys} {where} with {side(0)}; this row has {side(1)}; {fix}"
-
-
-def _frame_conflicts(spec: LayerSpec, attrs: pd.DataFrame, geoms: np.ndarray | None, repeated: np.ndarray,
-                     records: np.ndarray) -> list[tuple[int, str]]:
-    """(position, detail) of each repeated row whose content differs from the first row of its key."""
-    import shapely
-
-    key = list(spec.key)
-    position = pd.Series(np.arange(len(attrs)), index=attrs.index)
-    first = position.groupby([attrs[k] for k in key], sort=False, dropna=False).transform("first").to_numpy()
-    rows = np.flatnonzero(repeated)
-    earlier = first[rows]
-    columns = content_columns(spec.name)
-    values = {c: attrs[c].to_numpy(dtype=object) for c in [*key, *columns]}
-    differs = {c: ~_same_values(values[c][rows], values[c][earlier]) for c in columns}
-    if geoms is not None:
-        differs[GEOMETRY_COLUMN] = ~shapely.equals_exact(geoms[rows], geoms[earlier], tolerance=GEOMETRY_TOLERANCE)
-        values[GEOMETRY_COLUMN] = geoms
-    out = []
-    for i, (row, first_row) in enumerate(zip(rows, earlier)):
-        changed = [c for c, mask in differs.items() if mask[i]]
-        if changed:
-            differ = [(c, values[c][first_row], values[c][row]) for c in changed]
-            detail = _conflict_detail(spec, [values[k][row] for k in key], differ,
-                                      f"is used by record {records[first_row]} earlier in this file")
-            out.append((int(row), detail))
-    return out
 
 
 def _stored_conflicts(con: sqlite3.Connection, spec: LayerSpec, staged: _Staged, old_max: int) -> list[tuple[int, str]]:
@@ -123,7 +76,7 @@ def _stored_conflicts(con: sqlite3.Connection, spec: LayerSpec, staged: _Staged,
         pairs = row[1 + nkey:]
         differ = [(c, pairs[2 * i], pairs[2 * i + 1]) for i, c in enumerate(shown)
                   if _differs(c, pairs[2 * i], pairs[2 * i + 1])]
-        detail = _conflict_detail(spec, row[1:1 + nkey], differ, "is already stored")
+        detail = conflict_detail(spec, row[1:1 + nkey], differ, "is already stored", _show)
         out.append((int(staged.positions[row[0] - 1]), detail))
     return out
 

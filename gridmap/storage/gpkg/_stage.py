@@ -18,7 +18,8 @@ import pandas as pd
 from gridmap.errors import CRSError, SchemaError
 from gridmap.model import QUARANTINE_COLUMNS, QUARANTINE_REASONS, STORAGE_CRS, LayerSpec
 from gridmap.storage.gpkg._columns import GEOMETRY_COLUMN, _STAGE, _Staged, _q, _to_storage_column, _utc_now_text
-from gridmap.storage.gpkg._conflicts import _frame_conflicts
+from gridmap.storage.gpkg._conflicts import _show
+from gridmap.storage.rows import frame_conflicts
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ def _stage_frame(spec: LayerSpec, frame: pd.DataFrame) -> _Staged:
     repeated = attrs.duplicated(subset=list(spec.key), keep="first").to_numpy(dtype=bool)
     records = _record_numbers(frame)
     geoms = None if spec.geometry is None else _storage_geometry(spec, frame).to_numpy()
-    conflicts = _frame_conflicts(spec, attrs, geoms, repeated, records) if repeated.any() else []
+    conflicts = frame_conflicts(spec, attrs, geoms, repeated, records, _show) if repeated.any() else []
     keep = ~repeated
     positions = np.flatnonzero(keep)
     attrs = attrs.loc[keep] if repeated.any() else attrs

@@ -39,7 +39,8 @@ from gridmap.storage.postgis._access import CODE_COLUMNS, REPORT_EVENT_LAYERS
 from gridmap.storage.postgis._sql import (
     GEOMETRY_COLUMN, _IMPORT_COLUMNS, _QUARANTINE_IMPORT, geometry_type, q, sql_type, utc_now,
 )
-from gridmap.storage.postgis._stage import Staged, conflict_detail, conflict_rows
+from gridmap.storage.postgis._stage import Staged, conflict_rows, show
+from gridmap.storage.rows import conflict_detail
 
 _STAGE = "gridmap_stage"
 
@@ -134,7 +135,7 @@ def stored_conflicts(con: Any, spec: LayerSpec, staged: Staged) -> list[tuple[in
                 continue
             differ.append((column, stored, incoming))
         if differ:
-            out.append((int(row[0]), conflict_detail(spec, row[1:1 + nkey], differ, "is already stored")))
+            out.append((int(row[0]), conflict_detail(spec, row[1:1 + nkey], differ, "is already stored", show)))
     return out
 
 

@@ -22,11 +22,10 @@ import pandas as pd
 from gridmap.errors import SchemaError, WorkspaceBusyError, WorkspaceError
 from gridmap.model import DEFAULT_TZ, EXTRA_COLUMN, STORAGE_CRS, Column, LayerSpec
 from gridmap.storage.url import WorkspaceURL, mask_url
+from gridmap.storage.rows import GEOMETRY_COLUMN  # noqa: F401 - re-exported: the geometry column of every store
 
 logger = logging.getLogger(__name__)
 
-#: Name of the geometry column of every spatial layer (as in the GeoPackage store).
-GEOMETRY_COLUMN = "geom"
 #: SRID of every geometry column (EPSG:4326, the model's storage CRS).
 SRID = 4326
 

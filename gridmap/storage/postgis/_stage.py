@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +17,7 @@ import pandas as pd
 from gridmap.errors import CRSError, SchemaError
 from gridmap.model import DEFAULT_TZ, EXTRA_COLUMN, QUARANTINE_COLUMNS, QUARANTINE_REASONS, STORAGE_CRS, LayerSpec
 from gridmap.model.quarantine import raw_json
-from gridmap.storage.base import GEOMETRY_TOLERANCE, content_columns
+from gridmap.storage.rows import frame_conflicts
 from gridmap.storage.postgis._sql import GEOMETRY_COLUMN, SRID, check_json, storage_column, storage_times, utc_now
 
 logger = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def stage_frame(spec: LayerSpec, frame: pd.DataFrame) -> Staged:
     repeated = attrs.duplicated(subset=list(spec.key), keep="first").to_numpy(dtype=bool)
     records = _records(frame)
     geoms = None if spec.geometry is None else _geometries(spec, frame)
-    conflicts = _frame_conflicts(spec, attrs, geoms, repeated, records) if repeated.any() else []
+    conflicts = frame_conflicts(spec, attrs, geoms, repeated, records, show) if repeated.any() else []
     keep = ~repeated
     rows = attrs.loc[keep].reset_index(drop=True)
     rows.insert(0, "_pos", np.flatnonzero(keep))
@@ -112,36 +112,6 @@ def stage_frame(spec: LayerSpec, frame: pd.DataFrame) -> Staged:
         kept = geoms[keep]
         rows[GEOMETRY_COLUMN] = shapely.to_wkb(shapely.set_srid(kept, SRID), hex=True, include_srid=True)
     return Staged(rows, kept, records, int(repeated.sum()) - len(conflicts), conflicts)
-
-
-def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    na_a, na_b = pd.isna(a), pd.isna(b)
-    equal = np.array([not (p or r) and bool(x == y) for x, y, p, r in zip(a, b, na_a, na_b)], dtype=bool)
-    return (na_a & na_b) | equal
-
-
-def _frame_conflicts(spec: LayerSpec, attrs: pd.DataFrame, geoms: np.ndarray | None, repeated: np.ndarray,
-                     records: np.ndarray) -> list[tuple[int, str]]:
-    """(position, detail) of each repeated row whose content differs from the first row of its key."""
-    import shapely  # deferred: Shapely, needed only for spatial layers
-
-    key = list(spec.key)
-    position = pd.Series(np.arange(len(attrs)), index=attrs.index)
-    first = position.groupby([attrs[k] for k in key], sort=False, dropna=False).transform("first").to_numpy()
-    rows = np.flatnonzero(repeated)
-    earlier = first[rows]
-    values = {c: attrs[c].to_numpy(dtype=object) for c in [*key, *content_columns(spec.name)]}
-    differs = {c: ~_same(values[c][rows], values[c][earlier]) for c in content_columns(spec.name)}
-    if geoms is not None:
-        differs[GEOMETRY_COLUMN] = ~shapely.equals_exact(geoms[rows], geoms[earlier], tolerance=GEOMETRY_TOLERANCE)
-        values[GEOMETRY_COLUMN] = geoms
-    out = []
-    for i, (row, first_row) in enumerate(zip(rows, earlier)):
-        changed = [(c, values[c][first_row], values[c][row]) for c, mask in differs.items() if mask[i]]
-        if changed:
-            out.append((int(row), conflict_detail(spec, [values[k][row] for k in key], changed,
-                                                  f"is used by record {records[first_row]} earlier in this file")))
-    return out
 
 
 def show(value: Any, column: str, spec: LayerSpec) -> str:
@@ -157,19 +127,6 @@ def show(value: Any, column: str, spec: LayerSpec) -> str:
         stamp = (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp).tz_convert(DEFAULT_TZ)
         return stamp.isoformat(sep=" ", timespec="milliseconds" if stamp.microsecond else "seconds")
     return str(value)
-
-
-def conflict_detail(spec: LayerSpec, key: Sequence[Any], differ: Sequence[tuple[str, Any, Any]], where: str) -> str:
-    """The sentence of a key conflict: the key, the stored (or earlier) version, this row's, and what to do."""
-    keys = ", ".join(f"{k} {show(v, k, spec)}" for k, v in zip(spec.key, key))
-    label = {GEOMETRY_COLUMN: "position" if spec.geometry == "Point" else "geometry"}
-
-    def side(i: int) -> str:
-        return ", ".join(f"{label.get(c, c)} {show(d[i], c, spec)}" for c, *d in differ)
-
-    fix = ("two positions of one device at one time: check the device's clock and the file"
-           if spec.name == "tracks" else f"give the row its own {' and '.join(spec.key)} or correct the file")
-    return f"{keys} {where} with {side(0)}; this row has {side(1)}; {fix}"
 
 
 def quarantine_rows(quarantine: pd.DataFrame | None, *, layer: str, source: str, digest: str) -> list[tuple]:
