@@ -24,7 +24,7 @@ from gridmap.model import (
     layer_spec, register_category,
 )
 from gridmap.storage.base import (
-    ALIASES_TABLE, CATEGORIES_TABLE, IMPORTS_TABLE, QUARANTINE_TABLE, Window, time_column, window_mask,
+    ALIASES_TABLE, CATEGORIES_TABLE, IMPORTS_TABLE, QUARANTINE_TABLE, Window, subdistrict_rule,
 )
 from gridmap.storage.gpkg._columns import (
     GEOMETRY_COLUMN, _ALIAS_COLUMNS, _IMPORT_COLUMNS, _QUARANTINE_IMPORT, _STAGE, _busy_or_raise, _q,
@@ -32,6 +32,7 @@ from gridmap.storage.gpkg._columns import (
 )
 from gridmap.storage.gpkg._stage import _quarantine_rows, _stage_frame, _write_stage
 from gridmap.storage.gpkg._append import _Batch, _write_in_transaction
+from gridmap.storage.gpkg._window import read_window_rows
 from gridmap.storage.gpkg._restore import _restore_bookkeeping, _restore_layer
 from gridmap.storage.gpkg._schema import (
     _build_workspace_file, _check_version, _gridmap_version, _migrate, _read_meta, _remove_workspace_files,
@@ -308,12 +309,29 @@ class Workspace:
         return _rows_to_frame(rows, spec)
 
     def read_window(self, name: str, *, start: Any = None, end: Any = None,
-                    bbox: tuple[float, float, float, float] | None = None) -> pd.DataFrame:
-        """The rows of layer `name` in the period ``[start, end)`` and/or meeting the box `bbox`.
+                    bbox: tuple[float, float, float, float] | None = None, subdistrict: str | None = None,
+                    keys: Sequence[str] | None = None, limit: int | None = None) -> pd.DataFrame:
+        """The rows of layer `name` in a period, a box, a subdistrict and/or among keys, at most `limit`.
 
-        The box is looked up in the layer's R-tree (whose float32 boxes are rounded outwards, so it
-        finds a superset) and the period compared with the stored UTC text, floored to the
-        millisecond; :func:`gridmap.storage.base.window_mask` then keeps exactly the rows in the window.
+        :meth:`read_layer` (its columns, dtypes, CRS and insertion order) filtered by
+        :func:`gridmap.storage.base.window_rows`, found through the layer's indexes (time column, R-tree,
+        code, key: :mod:`gridmap.storage.gpkg._window`). A part the layer cannot be read by is a ``SchemaError``.
+
+        Parameters
+        ----------
+        name : str
+            A layer of :data:`gridmap.model.LAYERS`.
+        start, end : time, optional
+            The period ``[start, end)`` of the layer's first time column (a naive time is Asia/Shanghai).
+        bbox : (minx, miny, maxx, maxy), optional
+            Rows whose geometry's bounding box meets this box (EPSG:4326, edges included).
+        subdistrict : str, optional
+            A 9-digit code: rows whose code starts with it; rectifications and spot checks of its reports;
+            tracks, streets, wall and demolition zones meeting its grids' extent (``subdistrict_rule``).
+        keys : sequence of str, optional
+            Rows whose key (the layer's one key column) is one of these; an empty sequence reads no row.
+        limit : int, optional
+            At most this many rows, the first in insertion order.
 
         Examples
         --------
@@ -321,28 +339,30 @@ class Workspace:
         >>> tmp = tempfile.TemporaryDirectory()
         >>> with init_workspace(pathlib.Path(tmp.name) / "w.gpkg", sample=True) as ws:
         ...     week = ws.read_window("reports", start="2025-03-03", end="2025-03-10")
-        ...     everything = ws.read_layer("reports")
-        ...     inside = everything["reported_at"].between(pd.Timestamp("2025-03-03", tz="Asia/Shanghai"),
-        ...                                                pd.Timestamp("2025-03-10", tz="Asia/Shanghai"),
-        ...                                                inclusive="left")
-        ...     week["report_id"].tolist() == everything.loc[inside, "report_id"].tolist()
-        True
+        ...     times = ws.read_layer("reports")["reported_at"].dt.tz_localize(None)
+        ...     code = ws.read_layer("subdistrict")["code"].iloc[0]
+        ...     print(len(week) == ((times >= "2025-03-03") & (times < "2025-03-10")).sum(), code)
+        ...     print(len(ws.read_window("grids", subdistrict=code)), len(ws.read_window("grids", subdistrict="610802999")))
+        ...     print(ws.read_window("reports", keys=["R000002", "R000001", "nope"])["report_id"].tolist())
+        ...     print(ws.read_window("rectifications", subdistrict=code, limit=1)["report_id"].tolist())
+        True 610802001
+        36 0
+        ['R000001', 'R000002']
+        ['R000001']
         >>> tmp.cleanup()
         """
         spec = layer_spec(name)
-        window = Window.of(spec, start, end, bbox)
-        tests = []
-        for bound, op in ((window.start, ">="), (window.end, "<=")):
-            if bound is not None:
-                text = bound.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-                tests.append(f"{_q(time_column(spec))} {op} '{text}'")
-        if window.bbox is not None:
-            minx, miny, maxx, maxy = (repr(v) for v in window.bbox)
-            rtree = _q(f"rtree_{spec.name}_{GEOMETRY_COLUMN}")
-            tests.append(f"fid IN (SELECT id FROM {rtree} WHERE maxx >= {minx} AND minx <= {maxx}"
-                         f" AND maxy >= {miny} AND miny <= {maxy})")
-        frame = self.read_layer(name, where=" AND ".join(tests) or None)
-        return frame[window_mask(frame, spec, window)].reset_index(drop=True)
+        window = Window.of(spec, start, end, bbox, subdistrict=subdistrict, keys=keys, limit=limit)
+        grids = None
+        if window.subdistrict is not None and subdistrict_rule(spec.name) == "extent":
+            grids = self.read_window("grids", subdistrict=window.subdistrict)
+        con = self._connect()
+        try:
+            return read_window_rows(con, spec, window, grids=grids)
+        except sqlite3.OperationalError as exc:
+            raise WorkspaceError(f"cannot read layer {name!r} of {self._path} (window {window}): {exc}") from exc
+        finally:
+            con.close()
 
     def counts(self) -> dict[str, int]:
         """Rows per layer, and in ``quarantine``.
