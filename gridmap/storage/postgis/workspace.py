@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from contextlib import contextmanager
 from os import PathLike
@@ -16,7 +17,8 @@ from gridmap.model import (
     layer_spec, register_category,
 )
 from gridmap.storage.base import (
-    ALIASES_TABLE, CATEGORIES_TABLE, IMPORTS_TABLE, QUARANTINE_TABLE, Window, time_column, window_mask,
+    ALIASES_TABLE, CATEGORIES_TABLE, IMPORTS_TABLE, QUARANTINE_TABLE, Window, first_rows_in_pages, subdistrict_rule,
+    window_mask,
 )
 from gridmap.storage.url import WorkspaceURL, parse_workspace_url
 from gridmap.storage.postgis._sql import (
@@ -28,6 +30,7 @@ from gridmap.storage.postgis._stage import quarantine_rows, stage_frame
 from gridmap.storage.postgis._append import Batch, write_in_transaction
 from gridmap.storage.postgis._restore import restore_in_transaction
 from gridmap.storage.postgis._qgis import write_default_styles
+from gridmap.storage.postgis._window import select_rows, window_tests
 
 logger = logging.getLogger(__name__)
 
@@ -206,31 +209,39 @@ class PostgisWorkspace:
         return rows_to_frame(rows, spec.columns, spec.geometry is not None)
 
     def read_window(self, name: str, *, start: Any = None, end: Any = None,
-                    bbox: tuple[float, float, float, float] | None = None) -> pd.DataFrame:
-        """The rows of layer `name` in a period and/or a bounding box, found with the indexes.
+                    bbox: tuple[float, float, float, float] | None = None, subdistrict: str | None = None,
+                    keys: Sequence[str] | None = None, limit: int | None = None) -> pd.DataFrame:
+        """The rows of layer `name` in a period, a box, a subdistrict and/or among keys, at most `limit`.
 
-        The period ``[start, end)`` is compared in SQL with the layer's time column (B-tree index),
-        the box ``(minx, miny, maxx, maxy)`` in EPSG:4326 with ``geom && ST_MakeEnvelope(...)`` (GiST
-        index; https://postgis.net/docs/geometry_overlaps.html); the rows are then kept exactly as
-        :func:`gridmap.storage.base.window_mask` says.
+        :meth:`read_layer` filtered by :func:`gridmap.storage.base.window_rows` (the semantics of
+        :meth:`gridmap.storage.WorkspaceStore.read_window`), found with the indexes: the period with the
+        layer's time column (B-tree), the box with ``geom && ST_MakeEnvelope(...)`` (GiST), a subdistrict
+        with ``left(col, 9) = %s`` (or the report's, or the extent of its grids), keys with ``= ANY(%s)``,
+        the limit with ``ORDER BY fid LIMIT n``; :mod:`gridmap.storage.postgis._window` has the SQL.
         """
         spec = layer_spec(name)
-        window = Window.of(spec, start, end, bbox)
-        tests: list[str] = []
-        params: list[Any] = []
-        if window.start is not None:
-            tests.append(f"{q(time_column(spec))} >= %s")
-            params.append(window.start.to_pydatetime())
-        if window.end is not None:
-            tests.append(f"{q(time_column(spec))} < %s")
-            params.append(window.end.to_pydatetime())
-        if window.bbox is not None:
-            tests.append(f"{q(GEOMETRY_COLUMN)} && ST_MakeEnvelope(%s, %s, %s, %s, {SRID})")
-            params.extend(window.bbox)
-        sql = self._select(name) + (f" WHERE {' AND '.join(tests)}" if tests else "") + " ORDER BY fid"
-        frame = rows_to_frame(self._fetch(sql, params, f"read layer {name!r}"), spec.columns,
-                              spec.geometry is not None)
-        return frame[window_mask(frame, spec, window)].reset_index(drop=True)
+        window = Window.of(spec, start, end, bbox, subdistrict=subdistrict, keys=keys, limit=limit)
+        tests, params = window_tests(spec, window)
+        sql = f"{select_rows(spec)} WHERE {' AND '.join(tests) or 'TRUE'}"
+        rule = subdistrict_rule(spec.name) if window.subdistrict is not None else None
+        # rectifications and spot checks: the subquery on reports is exact, so the rows need not be checked again
+        recheck = dataclasses.replace(window, subdistrict=None) if rule == "report" else window
+        grids: list[pd.DataFrame] = []  # the subdistrict's grids, read once, when a layer without a code has rows
+
+        def keep(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+            frame = rows_to_frame([r[1:] for r in rows], spec.columns, spec.geometry is not None)
+            if not len(frame):
+                return frame
+            if rule == "extent" and not grids:
+                grids.append(self.read_window("grids", subdistrict=window.subdistrict))
+            return frame[window_mask(frame, spec, recheck, grids=grids[0] if grids else None)].reset_index(drop=True)
+
+        doing = f"read layer {name!r}"
+        if window.limit is None:
+            return keep(self._fetch(sql + " ORDER BY fid", params, doing))
+        return first_rows_in_pages(
+            lambda after, size: self._fetch(f"{sql} AND fid > %s ORDER BY fid LIMIT %s", [*params, after, size], doing),
+            keep, window.limit)
 
     def counts(self) -> dict[str, int]:
         """Rows per layer, and in ``quarantine``."""
