@@ -93,7 +93,8 @@ def second_subdistrict() -> dict[str, pd.DataFrame]:
                           MultiLineString([LineString([(111.0, 40.0), (111.1, 40.1)])])]),
         "demolition_zones": frame({"zone_id": ["DZ-E1", "DZ-E2"], "name": ["东山拆迁片区1", "东山拆迁片区2"],
                                    "status": ["pending"] * 2},  # beside the grids (not meeting them); in them
-                                  [poly(X1 + 1e-7, Y0, X1 + 0.01, Y1), poly(X0 + 0.001, Y0 + 0.001, X0 + 0.003, Y0 + 0.003)]),
+                                  [poly(X1 + 1e-7, Y0, X1 + 0.01, Y1),
+                                   poly(X0 + 0.001, Y0 + 0.001, X0 + 0.003, Y0 + 0.003)]),
     }
 
 
@@ -306,8 +307,8 @@ def test_limit_counts_only_rows_in_the_window_not_the_index_candidates(tmp_path:
     must still give the first row that is in the box (the store reads on), not nothing."""
     path = tmp_path / "edge.gpkg"
     with gridmap.init_workspace(path) as ws:
-        ws.append("tracks", frame({"inspector": ["a", "a", "a"], "time": at("2025-03-01 08:00", "2025-03-01 08:01",
-                                                                           "2025-03-01 08:02")},
+        times = at("2025-03-01 08:00", "2025-03-01 08:01", "2025-03-01 08:02")
+        ws.append("tracks", frame({"inspector": ["a", "a", "a"], "time": times},
                                   [Point(109.75 + 1e-9, 38.25), Point(109.7499, 38.25), Point(109.7, 38.25)]))
         got = ws.read_window("tracks", bbox=(109.6, 38.2, 109.75, 38.3), limit=1)
         assert got["time"].dt.strftime("%H:%M").tolist() == ["08:01"]
@@ -343,7 +344,8 @@ def test_parts_of_a_window_combine_with_and(location: Any, name: str, window: di
         assert len(got), "a combination that finds nothing tests little"
 
 
-@pytest.mark.parametrize("name, window", [("grids", {"start": "2025-01-01"}), ("rectifications", {"bbox": (0, 0, 1, 1)}),
+@pytest.mark.parametrize("name, window", [("grids", {"start": "2025-01-01"}),
+                                          ("rectifications", {"bbox": (0, 0, 1, 1)}),
                                           ("tracks", {"keys": ["x"], "subdistrict": SAMPLE})])
 def test_a_part_the_layer_cannot_be_read_by_is_refused_even_in_company(location: Any, name: str,
                                                                        window: dict[str, Any]) -> None:

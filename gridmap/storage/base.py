@@ -120,9 +120,9 @@ def time_column(spec: LayerSpec) -> str:
     raise SchemaError(f"layer {spec.name!r} has no time column: read it without start/end")
 
 
-#: The code column each layer's subdistrict is read from (codes are hierarchical, :func:`gridmap.model.layers.code_level`:
-#: the first 9 characters of a community, grid or area code are its subdistrict's code). A row without a code
-#: belongs to no subdistrict.
+#: The code column each layer's subdistrict is read from (codes are hierarchical,
+#: :func:`gridmap.model.layers.code_level`: the first 9 characters of a community, grid or area code are its
+#: subdistrict's code). A row without a code belongs to no subdistrict.
 SUBDISTRICT_CODE_COLUMNS: Mapping[str, str] = {
     "subdistrict": "code", "communities": "community_code", "grids": "grid_code", "areas": "area_code",
     "reports": "grid_code", "targets": "grid_code",
@@ -367,7 +367,8 @@ def window_rows(frame: pd.DataFrame, spec: LayerSpec, window: Window, *, grids: 
     >>> from gridmap.model import layer_spec
     >>> spec = layer_spec("grids")
     >>> grids = pd.DataFrame({"grid_code": ["610802001001001", "610802002001001", "610802001001002"]})
-    >>> window_rows(grids, spec, Window.of(spec, None, None, None, subdistrict="610802001", limit=5))["grid_code"].tolist()
+    >>> window = Window.of(spec, None, None, None, subdistrict="610802001", limit=5)
+    >>> window_rows(grids, spec, window)["grid_code"].tolist()
     ['610802001001001', '610802001001002']
     """
     kept = frame[window_mask(frame, spec, window, grids=grids, reports=reports)]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 
@@ -102,7 +102,9 @@ def read_window_rows(con: sqlite3.Connection, spec: LayerSpec, window: Window, *
     the layer no code (:func:`gridmap.storage.base.subdistrict_rule` ``'extent'``).
     """
     rule = subdistrict_rule(spec.name) if window.subdistrict is not None else None
-    extent = subdistrict_extent(grids, window.subdistrict) if rule == "extent" and grids is not None else None
+    extent = None
+    if rule == "extent" and grids is not None and window.subdistrict is not None:
+        extent = subdistrict_extent(grids, window.subdistrict)
     tests, params = window_tests(spec, window, extent)
     if window.keys:
         _load_keys(con, window.keys)
@@ -111,11 +113,14 @@ def read_window_rows(con: sqlite3.Connection, spec: LayerSpec, window: Window, *
     # rectifications and spot checks: the subquery on reports is exact, so the rows need not be checked again
     recheck = dataclasses.replace(window, subdistrict=None) if rule == "report" else window
 
-    def keep(rows: list[tuple]) -> pd.DataFrame:
-        frame = _rows_to_frame([r[1:] for r in rows], spec)
+    def keep(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+        frame = _rows_to_frame([tuple(r[1:]) for r in rows], spec)
         return frame[window_mask(frame, spec, recheck, grids=grids)].reset_index(drop=True)
 
     if window.limit is None:
         return keep(con.execute(sql + " ORDER BY fid", params).fetchall())
-    return first_rows_in_pages(lambda after, page: con.execute(f"{sql} AND fid > ? ORDER BY fid LIMIT ?",
-                                                      [*params, after, page]).fetchall(), keep, window.limit)
+
+    def fetch(after: int, size: int) -> list[tuple]:
+        return con.execute(f"{sql} AND fid > ? ORDER BY fid LIMIT ?", [*params, after, size]).fetchall()
+
+    return first_rows_in_pages(fetch, keep, window.limit)

@@ -342,7 +342,8 @@ class Workspace:
         ...     times = ws.read_layer("reports")["reported_at"].dt.tz_localize(None)
         ...     code = ws.read_layer("subdistrict")["code"].iloc[0]
         ...     print(len(week) == ((times >= "2025-03-03") & (times < "2025-03-10")).sum(), code)
-        ...     print(len(ws.read_window("grids", subdistrict=code)), len(ws.read_window("grids", subdistrict="610802999")))
+        ...     mine, none = ws.read_window("grids", subdistrict=code), ws.read_window("grids", subdistrict="610802999")
+        ...     print(len(mine), len(none))
         ...     print(ws.read_window("reports", keys=["R000002", "R000001", "nope"])["report_id"].tolist())
         ...     print(ws.read_window("rectifications", subdistrict=code, limit=1)["report_id"].tolist())
         True 610802001

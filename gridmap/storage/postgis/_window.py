@@ -42,7 +42,8 @@ def window_tests(spec: LayerSpec, window: Window) -> tuple[list[str], list[Any]]
     >>> spec = layer_spec("reports")
     >>> window_tests(spec, Window.of(spec, None, None, None, subdistrict="610802001", keys=["R1"]))
     (['left(grid_code, 9) = %s', '"report_id" = ANY(%s)'], ['610802001', ['R1']])
-    >>> window_tests(layer_spec("tracks"), Window.of(layer_spec("tracks"), None, None, None, subdistrict="610802001"))[0]
+    >>> tracks = layer_spec("tracks")
+    >>> window_tests(tracks, Window.of(tracks, None, None, None, subdistrict="610802001"))[0]
     ['"geom" && (SELECT ST_SetSRID(ST_Extent(geom)::geometry, 4326) FROM grids WHERE left(grid_code, 9) = %s)']
     """
     tests: list[str] = []
