@@ -361,7 +361,7 @@ class Workspace:
         try:
             return read_window_rows(con, spec, window, grids=grids)
         except sqlite3.OperationalError as exc:
-            raise WorkspaceError(f"cannot read layer {name!r} of {self._path} (window {window}): {exc}") from exc
+            raise WorkspaceError(f"cannot read a window of layer {name!r} of {self._path}: {exc}") from exc
         finally:
             con.close()
 
