@@ -2,20 +2,105 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from os import PathLike
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
 from gridmap.errors import SchemaError
+from gridmap.model import layer_spec
 from gridmap.storage.base import WorkspaceStore
 from gridmap.storage.stores import open_workspace
 
-__all__ = ["read_layers"]
+__all__ = ["LayerReads", "read_layers", "read_windowed", "read_layer_parts"]
+
+
+@dataclass(frozen=True)
+class LayerReads:
+    """What a computation needs of each layer, so that a store reads only that (through its indexes).
+
+    Attributes
+    ----------
+    periods : mapping
+        Layer name → ``(start, end)``, tz-aware times or None: the rows with ``start <= time < end`` (the
+        layer's first time column), read with :func:`read_windowed`. A layer not named is read whole.
+    named_by : mapping
+        Layer name → ``(other, column)``: also the rows of the layer whose key is named in `column` of the rows
+        read of layer `other` (e.g. ``{"reports": ("rectifications", "report_id")}``: the reports the
+        rectifications read are about, whatever their age), read by key.
+    subdistrict : str, optional
+        The 9-digit code of one subdistrict: only its rows of every layer (``read_window(subdistrict=...)``).
+
+    A computation that uses this promises that no other row of these layers changes its results.
+    """
+
+    periods: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
+    named_by: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    subdistrict: str | None = None
+
+
+def read_windowed(store: Any, name: str, *, start: Any = None, end: Any = None,
+                  subdistrict: str | None = None) -> pd.DataFrame:
+    """The rows of layer `name` in ``[start, end)`` (``store.read_window``); when none is, the layer's first row.
+
+    With `subdistrict`, only that subdistrict's rows (its first row when none is in the period).
+    The first row (outside the period, since none is in it) lets a computation that keeps only the period's rows
+    still tell a period without rows (0) from an empty layer (no data), at the cost of one row, not the layer.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, gridmap
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> with gridmap.init_workspace(pathlib.Path(tmp.name) / "w.gpkg", sample=True) as ws:
+    ...     week = read_windowed(ws, "reports", start=pd.Timestamp("2025-03-03", tz="Asia/Shanghai"),
+    ...                          end=pd.Timestamp("2025-03-10", tz="Asia/Shanghai"))
+    ...     later = read_windowed(ws, "reports", start=pd.Timestamp("2030-01-01", tz="Asia/Shanghai"))
+    ...     len(week) > 1, len(later), len(ws.read_layer("reports"))
+    (True, 1, 2000)
+    >>> tmp.cleanup()
+    """
+    where = {} if subdistrict is None else {"subdistrict": subdistrict}
+    rows = store.read_window(name, start=start, end=end, **where)
+    return rows if len(rows) else store.read_window(name, limit=1, **where)
+
+
+def read_layer_parts(store: Any, names: Sequence[str], reads: LayerReads) -> dict[str, Any]:
+    """The layers `names` of an open store as `reads` says: each layer's period, plus the rows named by another.
+
+    A layer named by another is read after it; the rows named are added after the period's rows (each once).
+    """
+    out: dict[str, Any] = {}
+    order = sorted(names, key=lambda name: name in reads.named_by)  # the naming layers first
+    for name in order:
+        start, end = reads.periods.get(name, (None, None))
+        whole = start is None and end is None
+        if not whole:
+            frame = read_windowed(store, name, start=start, end=end, subdistrict=reads.subdistrict)
+        else:
+            frame = store.read_layer(name) if reads.subdistrict is None else store.read_window(
+                name, subdistrict=reads.subdistrict)
+        if not whole and name in reads.named_by:
+            frame = _with_named_rows(store, name, frame, out.get(reads.named_by[name][0]), reads.named_by[name][1])
+        out[name] = frame
+    return {name: out[name] for name in names}
+
+
+def _with_named_rows(store: Any, name: str, frame: pd.DataFrame, other: Any, column: str) -> pd.DataFrame:
+    """`frame` and the rows of layer `name` whose key is among the values of `column` of `other`, each once."""
+    if other is None or column not in other or not len(other):
+        return frame
+    (key,) = layer_spec(name).key
+    wanted = pd.unique(other[column].dropna().astype(str))
+    missing = sorted(set(wanted) - set(frame[key].dropna().astype(str)))
+    if not missing:
+        return frame
+    named = store.read_window(name, keys=missing)
+    return pd.concat([frame, named], ignore_index=True) if len(named) else frame
 
 
 def read_layers(source: "WorkspaceStore | str | PathLike[str] | Mapping[str, Any]", names: Sequence[str], *,
-                what: str = "this function") -> tuple[dict[str, Any], dict[str, str]]:
+                what: str = "this function", reads: LayerReads | None = None) -> tuple[dict[str, Any], dict[str, str]]:
     """The layers `names` of a workspace, of the workspace at a path, or of a mapping of layers, and its metadata.
 
     The one way gridmap's pages and tables take their input: an open
@@ -32,6 +117,9 @@ def read_layers(source: "WorkspaceStore | str | PathLike[str] | Mapping[str, Any
         The layers wanted.
     what : str
         Who asks, for the error message.
+    reads : LayerReads, optional
+        What is needed of each layer: a store (or path) then reads only that (:func:`read_layer_parts`); a
+        mapping is used as it is.
 
     Returns
     -------
@@ -56,19 +144,25 @@ def read_layers(source: "WorkspaceStore | str | PathLike[str] | Mapping[str, Any
     gridmap.errors.SchemaError: the report takes a workspace, its path or a dict of layers, not int
     """
     if isinstance(source, Mapping):
+        if reads is not None and reads.subdistrict is not None:
+            raise SchemaError(f"{what} reads one subdistrict's rows of a workspace (a store, its path or URL); a dict "
+                              "of layers is used as it is: give the frames of that subdistrict without subdistrict=")
         return {name: source.get(name) for name in names}, {}
     if isinstance(source, WorkspaceStore):
-        return _layers_and_meta(source, names)
+        return _layers_and_meta(source, names, reads)
     if isinstance(source, (str, PathLike)):
         with open_workspace(source) as ws:
-            return _layers_and_meta(ws, names)
+            return _layers_and_meta(ws, names, reads)
     raise SchemaError(f"{what} takes a workspace, its path or a dict of layers, not {type(source).__name__}")
 
 
-def _layers_and_meta(ws: WorkspaceStore, names: Sequence[str]) -> tuple[dict[str, Any], dict[str, str]]:
+def _layers_and_meta(ws: WorkspaceStore, names: Sequence[str],
+                     reads: LayerReads | None) -> tuple[dict[str, Any], dict[str, str]]:
     meta = dict(ws.meta)
     imports = ws.imports()
     stamps = pd.to_datetime(imports["imported_at"], utc=True, errors="coerce").dropna() if len(imports) else None
     if stamps is not None and len(stamps):
         meta["last_import"] = stamps.max().isoformat()
-    return {name: ws.read_layer(name) for name in names}, meta
+    if reads is None:
+        return {name: ws.read_layer(name) for name in names}, meta
+    return read_layer_parts(ws, names, reads), meta
