@@ -221,23 +221,22 @@ def _period_of(args: argparse.Namespace) -> tuple[Any, Any] | None:
     return start, end
 
 
-def _read_layer(ws: Workspace, args: argparse.Namespace, name: str, *, period: str = "none") -> Any:
+def _read_layer(ws: Workspace, args: argparse.Namespace, name: str, *, period: str = "none",
+                near_m: float | None = None, or_first: bool = True) -> Any:
     """Layer `name` as the command needs it, read through the store's indexes: only the rows of --subdistrict
-    (when the command has it and it is given), and with `period` ``"period"`` only those of [--from, --to), with
-    ``"since"`` those from --from on (a report's rectifications come after it); ``"none"``: every row.
+    (when the command has it and it is given; within `near_m` metres of its grids' box when given), and with
+    `period` ``"period"`` only those of [--from, --to), with ``"since"`` those from --from on (a report's
+    rectifications come after it); ``"none"``: every row.
 
-    A period without a row gives the layer's first row (:func:`gridmap.storage.layers.read_windowed`), so that
-    an empty layer (no data) stays told from an empty period.
+    A period without a row gives the layer's first row (:func:`gridmap.storage.layers.read_part`), so that
+    an empty layer (no data) stays told from an empty period; with `or_first` False, no row.
     """
-    from gridmap.storage.layers import read_windowed  # deferred: pandas
+    from gridmap.storage.layers import read_part  # deferred: pandas
 
-    code = getattr(args, "subdistrict", None)
-    where = {} if code is None else {"subdistrict": code}
     bounds = _period_of(args) if period != "none" else None
     start, end = (None, None) if bounds is None else (bounds[0], bounds[1] if period == "period" else None)
-    if start is None and end is None:
-        return ws.read_window(name, **where) if where else ws.read_layer(name)
-    return read_windowed(ws, name, start=start, end=end, subdistrict=code)
+    return read_part(ws, name, start=start, end=end, subdistrict=getattr(args, "subdistrict", None), near_m=near_m,
+                     or_first=or_first)
 
 
 def _reports_in(ws: Workspace, args: argparse.Namespace) -> Any:

@@ -119,14 +119,15 @@ def _print_validation(check: Any) -> None:
 
 
 def _cmd_coverage(args: argparse.Namespace) -> int:
-    from gridmap.analysis.coverage import sweep_coverage  # deferred: GeoPandas, SciPy
+    from gridmap.analysis.coverage import reach_m, sweep_coverage  # deferred: GeoPandas, SciPy
 
     _require_positive_metres("--radius", args.radius)
     _check_page_options(args)
     with _open_workspace(args.workspace) as ws:
         layers = {name: _read_layer(ws, args, name) for name in ("grids", "targets", "demolition_zones", "wall")}
         # only the period's fixes are read (the time index); sweep_coverage keeps no other fix
-        layers["tracks"] = _read_layer(ws, args, "tracks", period="period")
+        layers["tracks"] = _read_layer(ws, args, "tracks", period="period", near_m=reach_m(args.radius),
+                                       or_first=False)
         illustrative = _is_illustrative(ws)
     if len(layers["grids"]) == 0:
         raise GridmapError(f"{args.workspace} has no grids: import them first (gridmap import WORKSPACE grids FILE)")

@@ -31,6 +31,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from gridmap.analysis import supervision
+from gridmap.analysis.coverage import reach_m
 from gridmap.analysis.supervision import (
     REPORTS_NAMED_BY, SCOREBOARD_LAYERS, Rules, ScoreboardRun, scoreboard_periods, weekly_periods, write_scoreboard,
 )
@@ -64,7 +65,8 @@ def run_scoreboard(workspace: WorkspaceSource, *, start: Any, end: Any, by: str 
     >>> len(run.facts) == int(run.board["reports"].sum()) + run.board.attrs["unassigned_reports"]
     True
     """
-    reads = LayerReads(scoreboard_periods(start, end, weeks=weeks), REPORTS_NAMED_BY, subdistrict)
+    reads = LayerReads(scoreboard_periods(start, end, weeks=weeks), REPORTS_NAMED_BY, subdistrict,
+                       {"tracks": reach_m()})
     layers, meta = read_layers(workspace, SCOREBOARD_LAYERS, what="the scoreboard", reads=reads)
     return supervision.run_scoreboard(layers, start=start, end=end, by=by, deadlines=deadlines, rules=rules,
                                       lang=lang, now=now, meta=meta)

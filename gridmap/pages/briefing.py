@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from gridmap.errors import GridmapError, SchemaError
-from gridmap.analysis.coverage import overall_coverage, sweep_coverage
+from gridmap.analysis.coverage import overall_coverage, reach_m, sweep_coverage
 from gridmap.crs import metric_crs
 from gridmap.analysis.density import kde
 from gridmap.formatting import format_percent, is_missing, no_data
@@ -137,7 +137,7 @@ def _load(source: Any, start: Any, end: Any, subdistrict: str | None = None) -> 
     """The layers the page needs for the period (of one subdistrict) and the workspace's illustrative flag (False
     for plain layers)."""
 
-    reads = LayerReads(page_periods(start, end), subdistrict=subdistrict)
+    reads = LayerReads(page_periods(start, end), subdistrict=subdistrict, near={"tracks": reach_m()})
     layers, meta = read_layers(source, _LAYERS, what="briefing", reads=reads)
     return layers, meta.get("illustrative") == "true"
 

@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from gridmap.errors import GridmapError
-from gridmap.analysis.coverage import overall_coverage, sweep_coverage
+from gridmap.analysis.coverage import overall_coverage, reach_m, sweep_coverage
 from gridmap.analysis.density import kde
 from gridmap.formatting import format_percent
 from gridmap.analysis.hotspot import hexagons, hotspots
@@ -160,7 +160,8 @@ def _present(frame: Any) -> Any:
 
 def _load(source: Any, start: Any, end: Any, subdistrict: str | None) -> _Inputs:
 
-    reads = LayerReads(page_periods(start, end, weeks=CHART_WEEKS), subdistrict=subdistrict)
+    reads = LayerReads(page_periods(start, end, weeks=CHART_WEEKS), subdistrict=subdistrict,
+                       near={"tracks": reach_m()})
     found, meta = read_layers(source, _LAYERS, what="the report", reads=reads)
     layers = {name: _present(frame) for name, frame in found.items()}
     updated = pd.Timestamp(meta["last_import"]) if "last_import" in meta else None

@@ -28,6 +28,7 @@ from gridmap.maps.escape import html_text
 from gridmap.maps.page import finish_page, page_root
 from gridmap.model import category_label
 from gridmap.pages.common import chart_html, check_assets, page_html, shareable
+from gridmap.analysis.coverage import reach_m
 from gridmap.analysis.supervision import (
     BY_CHOICES, REPORTS_NAMED_BY, SCOREBOARD_LAYERS, Rules, ScoreboardRun, cadre_keys, run_scoreboard,
     scoreboard_headers, scoreboard_periods, weekly_figures,
@@ -397,7 +398,8 @@ def scoreboard_html(
     if offline:
         check_assets(cache)
     charted = weeks > 0 and by == "community"
-    reads = LayerReads(scoreboard_periods(start, end, weeks=weeks if charted else 0), REPORTS_NAMED_BY, subdistrict)
+    reads = LayerReads(scoreboard_periods(start, end, weeks=weeks if charted else 0), REPORTS_NAMED_BY, subdistrict,
+                       {"tracks": reach_m()})
     layers, meta = read_layers(workspace, SCOREBOARD_LAYERS, what="the scoreboard", reads=reads)
     run = run_scoreboard(layers, start=start, end=end, by=by, deadlines=deadlines, rules=rules, lang=lang, now=now,
                          meta=meta)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from os import PathLike
 from typing import Any, Mapping, Sequence
@@ -13,7 +14,7 @@ from gridmap.model import layer_spec
 from gridmap.storage.base import WorkspaceStore
 from gridmap.storage.stores import open_workspace
 
-__all__ = ["LayerReads", "read_layers", "read_windowed", "read_layer_parts"]
+__all__ = ["LayerReads", "read_layers", "read_windowed", "read_layer_parts", "read_part", "grown_box"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,10 @@ class LayerReads:
         rectifications read are about, whatever their age), read by key.
     subdistrict : str, optional
         The 9-digit code of one subdistrict: only its rows of every layer (``read_window(subdistrict=...)``).
+    near : mapping
+        Layer name → metres: with `subdistrict`, the rows of that layer whose bounding box meets the box of the
+        subdistrict's grids grown by so many metres (:func:`grown_box`), instead of the box itself: e.g. the GPS
+        fixes that can still cover part of a grid (:func:`gridmap.analysis.coverage.reach_m`).
 
     A computation that uses this promises that no other row of these layers changes its results.
     """
@@ -38,13 +43,13 @@ class LayerReads:
     periods: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
     named_by: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     subdistrict: str | None = None
+    near: Mapping[str, float] = field(default_factory=dict)
 
 
-def read_windowed(store: Any, name: str, *, start: Any = None, end: Any = None,
-                  subdistrict: str | None = None) -> pd.DataFrame:
+def read_windowed(store: Any, name: str, *, start: Any = None, end: Any = None, **where: Any) -> pd.DataFrame:
     """The rows of layer `name` in ``[start, end)`` (``store.read_window``); when none is, the layer's first row.
 
-    With `subdistrict`, only that subdistrict's rows (its first row when none is in the period).
+    `where` (``subdistrict=``, ``bbox=``) narrows both reads as ``read_window`` does.
     The first row (outside the period, since none is in it) lets a computation that keeps only the period's rows
     still tell a period without rows (0) from an empty layer (no data), at the cost of one row, not the layer.
 
@@ -60,9 +65,22 @@ def read_windowed(store: Any, name: str, *, start: Any = None, end: Any = None,
     (True, 1, 2000)
     >>> tmp.cleanup()
     """
-    where = {} if subdistrict is None else {"subdistrict": subdistrict}
     rows = store.read_window(name, start=start, end=end, **where)
     return rows if len(rows) else store.read_window(name, limit=1, **where)
+
+
+def read_part(store: Any, name: str, *, start: Any = None, end: Any = None, subdistrict: str | None = None,
+              near_m: float | None = None, or_first: bool = True) -> pd.DataFrame:
+    """One layer of an open store as :class:`LayerReads` reads it: its period (none: every row; a period without
+    a row: the first row, :func:`read_windowed`, unless `or_first` is False), of one subdistrict (within `near_m`
+    metres of its grids' box when given).
+    """
+    where = _where(store, name, subdistrict, near_m)
+    if start is None and end is None:
+        return store.read_window(name, **where) if where else store.read_layer(name)
+    if not or_first:
+        return store.read_window(name, start=start, end=end, **where)
+    return read_windowed(store, name, start=start, end=end, **where)
 
 
 def read_layer_parts(store: Any, names: Sequence[str], reads: LayerReads) -> dict[str, Any]:
@@ -75,15 +93,46 @@ def read_layer_parts(store: Any, names: Sequence[str], reads: LayerReads) -> dic
     for name in order:
         start, end = reads.periods.get(name, (None, None))
         whole = start is None and end is None
-        if not whole:
-            frame = read_windowed(store, name, start=start, end=end, subdistrict=reads.subdistrict)
-        else:
-            frame = store.read_layer(name) if reads.subdistrict is None else store.read_window(
-                name, subdistrict=reads.subdistrict)
+        frame = read_part(store, name, start=start, end=end, subdistrict=reads.subdistrict,
+                          near_m=reads.near.get(name))
         if not whole and name in reads.named_by:
             frame = _with_named_rows(store, name, frame, out.get(reads.named_by[name][0]), reads.named_by[name][1])
         out[name] = frame
     return {name: out[name] for name in names}
+
+
+def grown_box(frame: Any, margin_m: float) -> tuple[float, float, float, float] | None:
+    """The bounding box (EPSG:4326) of `frame`'s geometries grown by at least `margin_m` metres on every side.
+
+    A degree of latitude is at least 110.5 km and one of longitude at least that times the cosine of the
+    latitude farthest from the equator, so dividing by 110 km (and that cosine) grows the box by no less
+    than `margin_m`. None for a frame without a geometry.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> frame = gpd.GeoDataFrame(geometry=[shapely.box(109.7, 38.2, 109.8, 38.3)], crs=4326)
+    >>> [round(v, 4) for v in grown_box(frame, 1100.0)]
+    [109.6873, 38.19, 109.8127, 38.31]
+    """
+    if frame is None or not len(frame) or frame.geometry.isna().all():
+        return None
+    minx, miny, maxx, maxy = (float(v) for v in frame.to_crs(4326).total_bounds)
+    dlat = margin_m / 110_000.0
+    dlon = dlat / math.cos(math.radians(min(89.0, max(abs(miny), abs(maxy)) + dlat)))
+    return (minx - dlon, miny - dlat, maxx + dlon, maxy + dlat)
+
+
+def _where(store: Any, name: str, subdistrict: str | None, near_m: float | None) -> dict[str, Any]:
+    """``read_window``'s arguments reading one subdistrict's rows of layer `name` (none without a subdistrict):
+    by its rule, or within `near_m` metres of its grids' box."""
+    if subdistrict is None:
+        return {}
+    if near_m is not None:
+        box = grown_box(store.read_window("grids", subdistrict=subdistrict), near_m)
+        if box is not None:
+            return {"bbox": box}
+    return {"subdistrict": subdistrict}
 
 
 def _with_named_rows(store: Any, name: str, frame: pd.DataFrame, other: Any, column: str) -> pd.DataFrame:
