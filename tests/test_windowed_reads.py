@@ -61,9 +61,10 @@ def spied(cls: type, *, whole: bool) -> Iterator[list[tuple[str, Any, Any, int]]
     calls: list[tuple[str, Any, Any, int]] = []
     original = cls.read_window
 
-    def read_window(self: Any, name: str, *, start: Any = None, end: Any = None, bbox: Any = None) -> Any:
-        out = self.read_layer(name) if whole else original(self, name, start=start, end=end, bbox=bbox)
-        calls.append((name, start, end, len(out)))
+    def read_window(self: Any, name: str, *, start: Any = None, end: Any = None, **more: Any) -> Any:
+        out = self.read_layer(name) if whole else original(self, name, start=start, end=end, **more)
+        if "limit" not in more:  # a read of one row to tell an empty layer from an empty window: not recorded
+            calls.append((name, start, end, len(out)))
         return out
 
     with mock.patch.object(cls, "read_window", read_window):
@@ -135,7 +136,8 @@ def test_period_commands_read_only_their_period_and_write_the_same(
             assert main([command, str(location), "--from", "2025-01-01", "--to", "2025-04-01", *args]) == 0
         outputs.append((capsys.readouterr().out.replace(str(out), "OUT"),
                         {p.name: p.read_bytes() for p in sorted(out.iterdir())}))
-        assert [c[0] for c in calls] == ["reports"]
+        # the heat map also reads the rectifications made since the period began (its reports' own)
+        assert [c[0] for c in calls] == ["reports", "rectifications"][:2 if command == "heatmap" else 1]
         assert calls[0][3] == (2000 if whole else in_period(location, "2025-01-01", "2025-04-01"))
     assert outputs[0][0] == outputs[1][0]
     assert outputs[0][1] == outputs[1][1] and outputs[0][1]
@@ -196,7 +198,7 @@ def test_weekly_figures_without_an_end_read_every_row(gpkg: Path) -> None:
 
 
 def test_a_period_without_rectifications_still_knows_the_layer_is_not_empty(gpkg: Path) -> None:
-    """A window without a row reads the whole layer: the figures stay 0 (known), not no data."""
+    """A window without a row reads the layer's first row: the figures stay 0 (known), not no data."""
     end, now = "2027-01-04", pd.Timestamp("2027-06-01", tz=TZ)
     with spied(store_class(gpkg), whole=True):
         full = gridmap.weekly_figures(gpkg, end=end, weeks=1, now=now)
@@ -218,3 +220,120 @@ def test_any_weeks_give_the_same_weekly_figures_from_windows(gpkg: Path, end: An
         with spied(store_class(gpkg), whole=whole):
             results.append(gridmap.weekly_figures(gpkg, end=end, weeks=weeks, now=now))
     pd.testing.assert_frame_equal(results[1], results[0])
+
+
+# the scoreboard, the leaders' page, the briefing and the coverage command: windows, same answers
+
+
+def assert_same_run(a: Any, b: Any) -> None:
+    """Two scoreboard runs give the same table and the same facts of each report (the index of the facts is
+    the row's place in the reports read, which differs between reading a window and the whole layer)."""
+    pd.testing.assert_frame_equal(a.board, b.board)
+    assert a.board.attrs == b.board.attrs
+    facts = [run.facts.sort_values("report_id").reset_index(drop=True) for run in (a, b)]
+    pd.testing.assert_frame_equal(facts[0], facts[1])
+
+
+def whole_and_windowed(location: Any, compute: Any) -> tuple[Any, Any, list[tuple[str, Any, Any, int]]]:
+    cls = store_class(location)
+    with spied(cls, whole=True):
+        full = compute()
+    with spied(cls, whole=False) as calls:
+        windowed = compute()
+    return full, windowed, calls
+
+
+SCOREBOARD_PERIODS = [("2025-03-03", "2025-03-10"), ("2025-06-01", "2025-07-01"), ("2025-11-01", None),
+                      (None, "2025-02-01"), ("2027-01-04", "2027-01-11")]
+
+
+@pytest.mark.parametrize("start, end", SCOREBOARD_PERIODS)
+def test_scoreboard_reads_its_periods_and_the_reports_it_may_recur_and_ranks_the_same(
+        location: Any, start: Any, end: Any) -> None:
+    from gridmap.jobs.supervision import run_scoreboard
+
+    now = pd.Timestamp("2026-06-01", tz=TZ)
+    full, windowed, calls = whole_and_windowed(
+        location, lambda: run_scoreboard(location, start=start, end=end, now=now, weeks=8))
+    assert_same_run(windowed, full)
+    reports = [n for name, _, _, n in calls if name == "reports"]
+    assert reports and sum(reports) < 2000  # never the whole layer of 2,000 reports
+    # the weekly figures of the run's layers (the pages' charts) are those of the whole layers
+    ends = [full.board.attrs["end"]]
+    for a, b in ((full, windowed),):
+        pd.testing.assert_frame_equal(gridmap.weekly_figures(dict(b.layers), end=ends[0], weeks=8, now=now),
+                                      gridmap.weekly_figures(dict(a.layers), end=ends[0], weeks=8, now=now))
+
+
+def test_scoreboard_counts_a_recurrence_of_a_report_older_than_every_window(gpkg: Path, tmp_path: Path) -> None:
+    """A report of the period recurs a report made long before (rectified within 30 days of it): the earlier
+    report is outside every period read, and is read by its key."""
+    from gridmap.jobs.supervision import run_scoreboard
+
+    path = tmp_path / "old.gpkg"
+    copy_workspace(gpkg, path)
+    with gridmap.open_workspace(path) as ws:
+        reports = ws.read_layer("reports")
+        late = reports[reports["reported_at"] >= pd.Timestamp("2025-03-03", tz=TZ)].iloc[0]
+        old = reports.iloc[[0]].copy()
+        old["report_id"], old["reported_at"] = "OLD-1", pd.Timestamp("2024-01-05 09:00", tz=TZ)
+        old["category"], old["geometry"] = late["category"], [late.geometry]
+        ws.append("reports", old)
+        fix = ws.read_layer("rectifications").iloc[[0]].copy()
+        fix["report_id"] = "OLD-1"
+        fix["rectified_at"] = late["reported_at"] - pd.Timedelta(days=3)
+        fix["verified_at"] = pd.NaT
+        ws.append("rectifications", fix)
+    start = late["reported_at"].normalize().tz_localize(None)
+    end = start + pd.Timedelta(days=7)
+    full, windowed, calls = whole_and_windowed(
+        path, lambda: run_scoreboard(path, start=start, end=end, now=pd.Timestamp("2026-06-01", tz=TZ)))
+    assert_same_run(windowed, full)
+    facts = windowed.facts.set_index("report_id")
+    assert bool(facts.loc[late["report_id"], "recurrence"])  # found through the old report, read by its key
+    assert "OLD-1" in set(windowed.layers["reports"]["report_id"])
+
+
+@settings(max_examples=6, deadline=None)
+@given(start=day, days=st.integers(1, 60), by=st.sampled_from(["community", "grid", "cadre"]))
+@example(start=pd.Timestamp("2025-03-03").date(), days=7, by="community")
+@example(start=pd.Timestamp("2024-12-01").date(), days=1, by="grid")  # before the first report
+def test_any_period_gives_the_same_scoreboard_from_windows(gpkg: Path, start: Any, days: int, by: str) -> None:
+    from gridmap.jobs.supervision import run_scoreboard
+
+    end = (pd.Timestamp(start) + pd.Timedelta(days=days)).date()
+    now = pd.Timestamp("2026-06-01", tz=TZ)
+    full, windowed, _ = whole_and_windowed(gpkg, lambda: run_scoreboard(gpkg, start=start, end=end, by=by, now=now))
+    assert_same_run(windowed, full)
+
+
+@pytest.mark.parametrize("command, files, period", [
+    ("scoreboard", ["--csv", "t.csv", "--xlsx", "t.xlsx", "--html", "t.html", "--online"],
+     ["--from", "2025-03-03", "--to", "2025-03-10"]),
+    ("report", ["--html", "t.html", "--online"], ["--from", "2025-03-01", "--to", "2025-04-01"]),
+    ("report", ["--html", "t.html", "--online", "--lang", "en"], ["--to", "2025-03-10"]),
+    ("briefing", ["--png", "t.png"], ["--from", "2025-03-03", "--to", "2025-03-10"]),
+    ("coverage", ["--csv", "t.csv", "--dead-corners", "t.geojson"], ["--from", "2025-03-03", "--to", "2025-03-10"]),
+])
+def test_pages_and_tables_read_only_their_period_and_write_the_same(
+        location: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, files: list[str],
+        period: list[str]) -> None:
+    outputs, reads = [], []
+    for whole in (True, False):
+        out = tmp_path / ("whole" if whole else "window")
+        out.mkdir()
+        args = [a if not a.startswith("t.") else str(out / a) for a in files]
+        with spied(store_class(location), whole=whole) as calls:
+            assert main([command, str(location), *period, *args]) == 0
+        printed = capsys.readouterr().out.replace(str(out), "OUT")
+        outputs.append(({p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.suffix != ".xlsx"},
+                        printed))
+        reads.append(calls)
+    assert outputs[0][0] == outputs[1][0] and outputs[0][0]
+    if command != "coverage":  # coverage counts the fixes it read: the period's, or all of them
+        assert outputs[0][1] == outputs[1][1]
+    rows = {name: n for name, _, _, n in reads[1]}
+    with gridmap.open_workspace(location) as ws:
+        counts = ws.counts()
+    assert rows.get("tracks", 0) <= counts["tracks"]  # the sample's fixes are all of one week, in every period here
+    assert rows.get("reports", 0) < counts["reports"]

@@ -108,7 +108,7 @@ from gridmap.errors import SchemaError
 from gridmap.export.spreadsheet import write_csv
 from gridmap.model import DEFAULT_TZ, STORAGE_CRS
 
-__all__ = ["CoverageResult", "overall_coverage", "sweep_coverage"]
+__all__ = ["CoverageResult", "overall_coverage", "reach_m", "sweep_coverage"]
 
 logger = logging.getLogger(__name__)
 
@@ -226,6 +226,20 @@ class CoverageResult:
 # ---------------------------------------------------------------------------------------------------------------
 # the public function
 # ---------------------------------------------------------------------------------------------------------------
+
+
+def reach_m(radius_m: float = 30.0, max_gap_s: float = 300.0, max_speed_mps: float = 8.0) -> float:
+    """How far from a grid a GPS fix can lie and still change the grid's coverage (:func:`sweep_coverage` with
+    these options): the radius swept around a path plus the longest path piece (a piece joins two fixes at most
+    `max_gap_s` apart at no more than `max_speed_mps`). A store reading one subdistrict's fixes reads those
+    within this distance of its grids' box (:class:`gridmap.storage.LayerReads`).
+
+    Examples
+    --------
+    >>> reach_m()
+    2430.0
+    """
+    return float(radius_m) + float(max_gap_s) * float(max_speed_mps)
 
 
 def sweep_coverage(

@@ -74,7 +74,7 @@ from gridmap.crs import metric_crs, require_crs
 from gridmap.model import DEFAULT_TZ, STORAGE_CRS
 from gridmap.analysis.inputs import LayerReader, is_reader
 
-__all__ = ["RECURRENCE_COLUMNS", "SITE_COLUMNS", "recurrences", "recurring_sites"]
+__all__ = ["RECURRENCE_COLUMNS", "SITE_COLUMNS", "DEFAULT_WINDOW_DAYS", "recurrences", "recurring_sites"]
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +84,9 @@ RECURRENCE_COLUMNS = ("report_id", "previous_report_id", "category", "distance_m
 #: Columns of :func:`recurring_sites` (before ``geometry``), in order.
 SITE_COLUMNS = ("site_id", "category", "reports", "recurrences", "first_seen", "last_seen",
                 "median_days_to_rebound", "grid_code", "cadre", "report_ids")
+
+#: Default ``window_days`` of :func:`recurrences`: a report recurs a fix at most this many days old.
+DEFAULT_WINDOW_DAYS = 30.0
 
 _DAY_NS = 86_400 * 10**9
 # Pre-filter radius of the KD-tree, a hair larger so that the exact test (hypot <= radius) decides the boundary.
@@ -302,7 +305,7 @@ def recurrences(
     rectifications: pd.DataFrame | None = None,
     workspace: LayerReader | None = None,
     radius_m: float = 50.0,
-    window_days: float = 30.0,
+    window_days: float = DEFAULT_WINDOW_DAYS,
     same_category: bool = True,
 ) -> pd.DataFrame:
     """Find the reports that repeat an earlier, already rectified problem (反弹).

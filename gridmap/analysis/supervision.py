@@ -141,6 +141,7 @@ from gridmap.analysis._scoreboard_tables import (  # words, headers and notes; p
     _NOTE_LABELS, _RULE_TEXT, _lagging, _notes, presented, scoreboard_headers,
 )
 from gridmap.analysis.inputs import LayerSource, read_frames
+from gridmap.analysis.recurrence import DEFAULT_WINDOW_DAYS
 from gridmap.analysis.selection import as_time
 from gridmap.errors import GridmapError, SchemaError
 from gridmap.export.spreadsheet import write_csv, write_xlsx
@@ -158,6 +159,9 @@ __all__ = [
     "period_figures",
     "presented",
     "resolve_period",
+    "scoreboard_periods",
+    "weekly_periods",
+    "REPORTS_NAMED_BY",
     "run_scoreboard",
     "scoreboard",
     "scoreboard_headers",
@@ -275,6 +279,86 @@ def resolve_period(start: Any, end: Any, reports: pd.DataFrame | None = None) ->
     if not first < last:
         raise SchemaError(f"the period is empty: start {first.isoformat()} is not before end {last.isoformat()}")
     return first, last
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# what a scoreboard reads
+# ---------------------------------------------------------------------------------------------------------------
+
+#: Besides its period, a scoreboard reads the reports its rectifications name, whatever their age: a report of the
+#: period recurs an earlier report through that report's rectification (:mod:`gridmap.analysis.recurrence`).
+REPORTS_NAMED_BY = {"reports": ("rectifications", "report_id")}
+
+
+def weekly_periods(end: Any, weeks: Any) -> dict[str, tuple[Any, Any]]:
+    """What :func:`weekly_figures` reads of each layer when `end` is given: the weeks' reports and GPS fixes, and the
+    rectifications and spot checks made since the first week began (none of them when `end` is not given, or
+    the options are bad: the analysis then reads and refuses as before).
+
+    Why no other row changes a figure: a week counts its own reports;
+    their events are rectifications made at or after the report (so after the first week began; one dated
+    before its report is ignored, and a missing time never counts) and spot checks made at or after the
+    report's first rectification; the coverage of a week uses the fixes of that week only (a stored fix is a
+    point with a time); recurrences are not part of the weekly figures.
+
+    Examples
+    --------
+    >>> [t.isoformat() for t in weekly_periods("2025-03-10", 2)["reports"]]
+    ['2025-02-24T00:00:00+08:00', '2025-03-10T00:00:00+08:00']
+    >>> weekly_periods(None, 8), weekly_periods("2025-03-10", 0)
+    ({}, {})
+    """
+    try:
+        last, count = as_time(end), int(weeks)
+    except (SchemaError, TypeError, ValueError):
+        return {}
+    if last is None or last is pd.NaT or count < 1:
+        return {}
+    first = last - pd.Timedelta(days=7 * count)
+    return {"reports": (first, last), "tracks": (first, last), "rectifications": (first, None),
+            "spotchecks": (first, None)}
+
+
+def scoreboard_periods(start: Any, end: Any, *, weeks: int = 0) -> dict[str, tuple[Any, Any]]:
+    """What :func:`run_scoreboard` reads of each layer for the period ``[start, end)``, and what
+    :func:`weekly_figures` of its layers reads for the `weeks` weeks before the period's end; none when the period
+    is not given (it is then the week of the latest report, found in the whole layer) or is bad (the analysis
+    then refuses as before).
+
+    With the period ``[first, last)`` (:func:`resolve_period`) and the one before it (of the same length), from
+    ``lo``, the earlier of the previous period's start and ``last - weeks``:
+
+    * reports and GPS fixes of ``[lo, last)``: the two periods' reports and coverage;
+    * spot checks from ``lo``: a report's events come at or after the report;
+    * rectifications from ``lo`` minus :data:`gridmap.analysis.recurrence.DEFAULT_WINDOW_DAYS`: besides the
+      reports' own, every fix a report of the periods may recur (one made at most that long before it);
+    * and the reports those rectifications name (:data:`REPORTS_NAMED_BY`), of any age: the earlier reports
+      a report of the periods recurs.
+
+    Examples
+    --------
+    >>> reads = scoreboard_periods("2025-03-03", "2025-03-10")
+    >>> [t.date().isoformat() for t in reads["reports"]]
+    ['2025-02-24', '2025-03-10']
+    >>> reads["rectifications"][0].date().isoformat(), reads["rectifications"][1]
+    ('2025-01-25', None)
+    >>> scoreboard_periods("2025-03-03", "2025-03-10", weeks=8)["tracks"][0].date().isoformat()
+    '2025-01-13'
+    >>> scoreboard_periods(None, None), scoreboard_periods("2025-03-10", "2025-03-03")
+    ({}, {})
+    """
+    if start is None and end is None:
+        return {}
+    try:
+        first, last = resolve_period(start, end)
+        count = int(weeks)
+    except (SchemaError, TypeError, ValueError):
+        return {}
+    lo = first - (last - first)
+    if count > 0:
+        lo = min(lo, last - pd.Timedelta(days=7 * count))
+    return {"reports": (lo, last), "tracks": (lo, last), "spotchecks": (lo, None),
+            "rectifications": (lo - pd.Timedelta(days=DEFAULT_WINDOW_DAYS), None)}
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -126,6 +126,13 @@ def _add_period_and_lang(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of labels")
 
 
+def _add_subdistrict(p: argparse.ArgumentParser) -> None:
+    """--subdistrict CODE: read only one subdistrict's rows (pushed down to the store's SQL)."""
+    p.add_argument("--subdistrict", metavar="CODE",
+                   help="only the rows of this subdistrict (its 9-digit code, e.g. 610802001): for a workspace "
+                        "holding many offices, read through the database's indexes")
+
+
 def _add_page_options(p: argparse.ArgumentParser) -> None:
     """--offline/--online and --no-redact for a command's --html page, as for `gridmap report`."""
     mode = p.add_mutually_exclusive_group()
@@ -199,16 +206,46 @@ def _is_illustrative(ws: Workspace) -> bool:
     return ws.meta.get("illustrative") == "true"
 
 
+def _period_of(args: argparse.Namespace) -> tuple[Any, Any] | None:
+    """The period of --from/--to as times, when one is given and both are readable (else None: the analysis then
+    reads every row and refuses a bad date as before)."""
+    import pandas as pd  # deferred: pandas
+    from gridmap.analysis.selection import as_time  # deferred: pandas
+
+    try:
+        start, end = as_time(args.date_from), as_time(args.date_to)
+    except GridmapError:
+        return None
+    if (start is None and end is None) or start is pd.NaT or end is pd.NaT:
+        return None
+    return start, end
+
+
+def _read_layer(ws: Workspace, args: argparse.Namespace, name: str, *, period: str = "none",
+                near_m: float | None = None, or_first: bool = True) -> Any:
+    """Layer `name` as the command needs it, read through the store's indexes: only the rows of --subdistrict
+    (when the command has it and it is given; within `near_m` metres of its grids' box when given), and with
+    `period` ``"period"`` only those of [--from, --to), with ``"since"`` those from --from on (a report's
+    rectifications come after it); ``"none"``: every row.
+
+    A period without a row gives the layer's first row (:func:`gridmap.storage.layers.read_part`), so that
+    an empty layer (no data) stays told from an empty period; with `or_first` False, no row.
+    """
+    from gridmap.storage.layers import read_part  # deferred: pandas
+
+    bounds = _period_of(args) if period != "none" else None
+    start, end = (None, None) if bounds is None else (bounds[0], bounds[1] if period == "period" else None)
+    return read_part(ws, name, start=start, end=end, subdistrict=getattr(args, "subdistrict", None), near_m=near_m,
+                     or_first=or_first)
+
+
 def _reports_in(ws: Workspace, args: argparse.Namespace) -> Any:
     """The workspace's reports in [--from, --to), of the --category given, with a time.
 
     Only the period's reports are read (the store's ``read_window``, through its time index): the commands that
     call this use no report outside it.
     """
-    import pandas as pd  # deferred: pandas
-    from gridmap.analysis.selection import as_time, select_reports  # deferred: pandas
+    from gridmap.analysis.selection import select_reports  # deferred: pandas
 
-    start, end = as_time(args.date_from), as_time(args.date_to)
-    period = (start is not None or end is not None) and start is not pd.NaT and end is not pd.NaT
-    reports = ws.read_window("reports", start=start, end=end) if period else ws.read_layer("reports")
+    reports = _read_layer(ws, args, "reports", period="period")
     return select_reports(reports, start=args.date_from, end=args.date_to, categories=getattr(args, "category", None))

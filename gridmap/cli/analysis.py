@@ -18,6 +18,8 @@ from gridmap.cli._common import (
     _check_page_options,
     _is_illustrative,
     _open_workspace,
+    _add_subdistrict,
+    _read_layer,
     _out,
     _reports_in,
     _require_positive_metres,
@@ -44,6 +46,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p = sub.add_parser("coverage", help="sweep coverage of every grid from the inspectors' GPS fixes; dead corners")
     _add_workspace(p)
     _add_period_and_lang(p)
+    _add_subdistrict(p)
     p.add_argument("--radius", type=float, default=30.0, help="metres around the walked path counted as reached")
     p.add_argument("--csv", type=Path, help="one row per grid")
     p.add_argument("--html", type=Path, help="the coverage map (HTML)")
@@ -56,6 +59,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p = sub.add_parser("heatmap", help="density of reports in true units (reports per km² per month)")
     _add_workspace(p)
     _add_period_and_lang(p)
+    _add_subdistrict(p)
     p.add_argument("--category", nargs="+", help="only these categories (key or zh-Hans label)")
     p.add_argument("--recurring-only", action="store_true", help="only reports that are part of a recurrence")
     p.add_argument("--bandwidth", type=float, help="kernel radius (quartic) or sigma (gaussian), metres")
@@ -70,6 +74,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p = sub.add_parser("hotspots", help="Getis-Ord Gi* hot spots and emerging hot spots over time")
     _add_workspace(p)
     _add_period_and_lang(p)
+    _add_subdistrict(p)
     p.add_argument("--cells", choices=("grids", "fishnet", "hex"), default="grids", help="the cells to count in")
     p.add_argument("--size", type=float, default=100.0, help="fishnet or hexagon size, metres (default 100)")
     p.add_argument("--interval", choices=("week", "month"), default="month", help="time step of the emerging analysis")
@@ -114,12 +119,15 @@ def _print_validation(check: Any) -> None:
 
 
 def _cmd_coverage(args: argparse.Namespace) -> int:
-    from gridmap.analysis.coverage import sweep_coverage  # deferred: GeoPandas, SciPy
+    from gridmap.analysis.coverage import reach_m, sweep_coverage  # deferred: GeoPandas, SciPy
 
     _require_positive_metres("--radius", args.radius)
     _check_page_options(args)
     with _open_workspace(args.workspace) as ws:
-        layers = {name: ws.read_layer(name) for name in ("grids", "tracks", "targets", "demolition_zones", "wall")}
+        layers = {name: _read_layer(ws, args, name) for name in ("grids", "targets", "demolition_zones", "wall")}
+        # only the period's fixes are read (the time index); sweep_coverage keeps no other fix
+        layers["tracks"] = _read_layer(ws, args, "tracks", period="period", near_m=reach_m(args.radius),
+                                       or_first=False)
         illustrative = _is_illustrative(ws)
     if len(layers["grids"]) == 0:
         raise GridmapError(f"{args.workspace} has no grids: import them first (gridmap import WORKSPACE grids FILE)")
@@ -208,7 +216,9 @@ def _cmd_heatmap(args: argparse.Namespace) -> int:
     _check_page_options(args)
     with _open_workspace(args.workspace) as ws:
         reports = _reports_in(ws, args)
-        layers = {name: ws.read_layer(name) for name in ("rectifications", "grids", "wall")}
+        # a report's rectifications come after it: those made since the period began
+        layers = {"rectifications": _read_layer(ws, args, "rectifications", period="since"),
+                  **{name: _read_layer(ws, args, name) for name in ("grids", "wall")}}
         illustrative = _is_illustrative(ws)
     if args.recurring_only:
         reports = _recurring_reports(reports, layers["rectifications"])
@@ -286,15 +296,15 @@ def _write_heat_outputs(args: argparse.Namespace, heat: _Heat, layers: dict[str,
 # hotspots
 
 
-def _hotspot_cells(ws: Workspace, kind: str, size: float) -> tuple[Any, str]:
+def _hotspot_cells(ws: Workspace, args: argparse.Namespace, kind: str, size: float) -> tuple[Any, str]:
     """The cells to count in (--cells) and the name of their id column."""
     from gridmap.analysis.hotspot import fishnet, hexagons  # deferred: GeoPandas, SciPy
 
     if kind == "grids":
-        return ws.read_layer("grids"), "grid_code"
-    area = ws.read_layer("subdistrict")
+        return _read_layer(ws, args, "grids"), "grid_code"
+    area = _read_layer(ws, args, "subdistrict")
     if len(area) == 0:
-        area = ws.read_layer("grids")
+        area = _read_layer(ws, args, "grids")
     if len(area) == 0:
         raise GridmapError("the workspace has neither a subdistrict nor grids to lay cells over")
     return (fishnet(area, size) if kind == "fishnet" else hexagons(area, size)), "cell_id"
@@ -307,7 +317,7 @@ def _cmd_hotspots(args: argparse.Namespace) -> int:
     _check_page_options(args)
     with _open_workspace(args.workspace) as ws:
         reports = _reports_in(ws, args)
-        cells, id_column = _hotspot_cells(ws, args.cells, args.size)
+        cells, id_column = _hotspot_cells(ws, args, args.cells, args.size)
         illustrative = _is_illustrative(ws)
     hot = hotspots(reports, cells)
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gridmap.errors import GridmapError
-from gridmap.cli._common import _add_workspace, _add_period_and_lang, _out, _warn_not_redacted
+from gridmap.cli._common import _add_period_and_lang, _add_subdistrict, _add_workspace, _out, _warn_not_redacted
 from gridmap.formatting import is_missing, no_data
 
 
@@ -20,12 +20,14 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     target.add_argument("--png", type=Path, help="the page as PNG")
     target.add_argument("--pdf", type=Path, help="the page as PDF (CJK font embedded)")
     _add_period_and_lang(p)
+    _add_subdistrict(p)
     p.set_defaults(func=_cmd_briefing)
     _add_report_parser(sub)
 
     p = sub.add_parser("scoreboard", help="the supervision ranking of communities, grids or cadres, lagging flags")
     _add_workspace(p)
     _add_period_and_lang(p)
+    _add_subdistrict(p)
     p.add_argument("--by", choices=("community", "grid", "cadre"), default="community", help="unit of a row")
     p.add_argument("--csv", type=Path, help="the table as CSV (safe to open in Excel and WPS)")
     p.add_argument("--xlsx", type=Path, help="the table, its definitions and the weekly figures as XLSX")
@@ -53,6 +55,7 @@ def _add_report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     _add_workspace(p)
     p.add_argument("--html", type=Path, required=True, help="the page to write")
     _add_period_and_lang(p)
+    _add_subdistrict(p)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--offline", dest="offline", action="store_true", default=True,
                       help="every script, style and image inside the file (default; needs `gridmap assets fetch`)")
@@ -71,7 +74,8 @@ def _cmd_briefing(args: argparse.Namespace) -> int:
     # deferred: GeoPandas and matplotlib
     from gridmap.pages.briefing import briefing
 
-    out = briefing(args.workspace, args.png or args.pdf, start=args.date_from, end=args.date_to, lang=args.lang)
+    out = briefing(args.workspace, args.png or args.pdf, start=args.date_from, end=args.date_to, lang=args.lang,
+                   subdistrict=args.subdistrict)
     _out(f"wrote {out}")
     return 0
 
@@ -88,9 +92,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
         _warn_not_redacted()
     out = export_html(args.workspace, args.html, offline=args.offline, basemap=args.basemap, lang=args.lang,
                       redact=not args.no_redact, start=args.date_from, end=args.date_to, title=args.title,
-                      tianditu_key=args.tianditu_key, tianditu_kind=args.tianditu_kind)
+                      tianditu_key=args.tianditu_key, tianditu_kind=args.tianditu_kind, subdistrict=args.subdistrict)
     _out(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
     return 0
+
+
+#: Weeks of the scoreboard's charts (spreadsheet and page).
+_CHART_WEEKS = 8
 
 
 def _cmd_scoreboard(args: argparse.Namespace) -> int:
@@ -98,11 +106,12 @@ def _cmd_scoreboard(args: argparse.Namespace) -> int:
     from gridmap.jobs.supervision import run_scoreboard, weekly_figures, write_scoreboard
 
     # one read of the workspace and one computation serve the table, the spreadsheets and the page
-    run = run_scoreboard(args.workspace, start=args.date_from, end=args.date_to, by=args.by, deadlines=None,
-                         rules=None, lang=args.lang, now=None)
-    board = run.board
     charted = bool(args.xlsx or args.html) and args.by == "community"
-    weekly = weekly_figures(run.layers, end=board.attrs["end"], weeks=8) if charted else None
+    run = run_scoreboard(args.workspace, start=args.date_from, end=args.date_to, by=args.by, deadlines=None,
+                         rules=None, lang=args.lang, now=None, weeks=_CHART_WEEKS if charted else 0,
+                         subdistrict=args.subdistrict)
+    board = run.board
+    weekly = weekly_figures(run.layers, end=board.attrs["end"], weeks=_CHART_WEEKS) if charted else None
     _print_scoreboard(board)
     for path in write_scoreboard(board, csv=args.csv, xlsx=args.xlsx, lang=args.lang,
                                  weekly=weekly if args.xlsx else None):

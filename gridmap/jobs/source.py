@@ -27,6 +27,7 @@ from gridmap.analysis.inputs import LayerReader
 from gridmap.analysis.selection import as_time
 from gridmap.errors import SchemaError
 from gridmap.storage import WorkspaceStore, open_workspace
+from gridmap.storage.layers import read_windowed
 
 __all__ = ["WorkspaceSource", "opened", "PeriodReader", "read_periods"]
 
@@ -51,8 +52,8 @@ class _PathReader:
     def read_layer(self, name: str) -> pd.DataFrame:
         return self._open().read_layer(name)
 
-    def read_window(self, name: str, *, start: Any = None, end: Any = None) -> pd.DataFrame:
-        return self._open().read_window(name, start=start, end=end)
+    def read_window(self, name: str, **window: Any) -> pd.DataFrame:
+        return self._open().read_window(name, **window)
 
     @property
     def meta(self) -> dict[str, str]:
@@ -91,8 +92,9 @@ def opened(workspace: WorkspaceSource, *, what: str) -> Iterator[LayerReader | M
 class PeriodReader:
     """A store read for a period: the layers given a period come through its ``read_window``, the others whole.
 
-    A period without a row of its layer reads the whole layer instead, so that an analysis can still tell an
-    empty layer (no data) from a period without rows.
+    A period without a row of its layer reads the layer's first row instead
+    (:func:`gridmap.storage.layers.read_windowed`), so that an analysis can still tell an empty layer (no data)
+    from a period without rows.
     Made by :func:`read_periods`; ``meta`` is the store's. A period's bounds are read with
     :func:`gridmap.analysis.selection.as_time` (so a bad date fails as the analysis would fail on it) when the
     layer is read, not before.
@@ -109,9 +111,8 @@ class PeriodReader:
         start, end = (as_time(value) for value in self._periods[name])
         if (start is None and end is None) or start is pd.NaT or end is pd.NaT:
             return self._store.read_layer(name)  # no period (or one no row is in): nothing to push down
-        rows = self._store.read_window(name, start=start, end=end)
         # an analysis may tell an empty layer from a period without rows (no rectification at all: unknown, not 0)
-        return rows if len(rows) else self._store.read_layer(name)
+        return read_windowed(self._store, name, start=start, end=end)
 
     @property
     def meta(self) -> dict[str, str]:
@@ -126,8 +127,8 @@ def read_periods(source: LayerReader | Mapping[str, Any], periods: Mapping[str, 
     For an analysis that keeps only the rows of ``start <= time < end`` of a layer (its first time column,
     :func:`gridmap.storage.base.time_column`) and uses no other row of it: the store then finds those rows
     through its indexes (:meth:`gridmap.storage.WorkspaceStore.read_window`) instead of reading the whole
-    layer, and the analysis gets the same rows in the same order (the whole layer when the period holds none
-    of them). A dict of layers is returned as it is.
+    layer, and the analysis gets the same rows in the same order (the layer's first row when the period holds
+    none of them). A dict of layers is returned as it is.
 
     Examples
     --------

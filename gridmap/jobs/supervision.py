@@ -31,23 +31,31 @@ from typing import Any, Mapping
 import pandas as pd
 
 from gridmap.analysis import supervision
-from gridmap.analysis.supervision import SCOREBOARD_LAYERS, Rules, ScoreboardRun, write_scoreboard
-from gridmap.analysis.selection import as_time
-from gridmap.errors import SchemaError
+from gridmap.analysis.coverage import reach_m
+from gridmap.analysis.supervision import (
+    REPORTS_NAMED_BY, SCOREBOARD_LAYERS, Rules, ScoreboardRun, scoreboard_periods, weekly_periods, write_scoreboard,
+)
 from gridmap.jobs.source import WorkspaceSource, opened, read_periods
-from gridmap.storage import read_layers
+from gridmap.storage import LayerReads, read_layers
 
 __all__ = ["run_scoreboard", "scoreboard", "weekly_figures", "weekly_periods", "write_scoreboard"]
 
 
 def run_scoreboard(workspace: WorkspaceSource, *, start: Any, end: Any, by: str = "community",
                    deadlines: Mapping[str, float] | None = None, rules: Rules | Mapping[str, Any] | None = None,
-                   lang: str = "zh", now: pd.Timestamp | None = None) -> ScoreboardRun:
+                   lang: str = "zh", now: pd.Timestamp | None = None, weeks: int = 0,
+                   subdistrict: str | None = None) -> ScoreboardRun:
     """Read the layers once and compute the scoreboard (see :func:`scoreboard`), keeping what pages need.
 
     The layers, the workspace's facts (``illustrative``, and ``last_import``
     from :func:`gridmap.storage.read_layers`), the table and the facts of the
     period's reports (:class:`gridmap.analysis.supervision.ScoreboardRun`).
+
+    Given a period, a store reads only what the scoreboard needs
+    (:func:`gridmap.analysis.supervision.scoreboard_periods`: the period and the one before, the rectifications
+    that may be recurred and the reports they name), and what :func:`weekly_figures` of the run's layers needs
+    for the `weeks` weeks before the period's end (the pages' charts). With `subdistrict` (a 9-digit code), only
+    that subdistrict's rows of every layer (a workspace holding many offices).
 
     Examples
     --------
@@ -57,7 +65,9 @@ def run_scoreboard(workspace: WorkspaceSource, *, start: Any, end: Any, by: str 
     >>> len(run.facts) == int(run.board["reports"].sum()) + run.board.attrs["unassigned_reports"]
     True
     """
-    layers, meta = read_layers(workspace, SCOREBOARD_LAYERS, what="the scoreboard")
+    reads = LayerReads(scoreboard_periods(start, end, weeks=weeks), REPORTS_NAMED_BY, subdistrict,
+                       {"tracks": reach_m()})
+    layers, meta = read_layers(workspace, SCOREBOARD_LAYERS, what="the scoreboard", reads=reads)
     return supervision.run_scoreboard(layers, start=start, end=end, by=by, deadlines=deadlines, rules=rules,
                                       lang=lang, now=now, meta=meta)
 
@@ -163,32 +173,3 @@ def weekly_figures(
     with opened(workspace, what="the scoreboard") as source:
         reader = read_periods(source, weekly_periods(end, weeks))
         return supervision.weekly_figures(reader, end=end, weeks=weeks, by=by, deadlines=deadlines, now=now)
-
-
-def weekly_periods(end: Any, weeks: Any) -> dict[str, tuple[Any, Any]]:
-    """What :func:`weekly_figures` reads of each layer when `end` is given: the weeks' reports and GPS fixes, and the
-    rectifications and spot checks made since the first week began (none of them when `end` is not given, or
-    the options are bad: the analysis then reads and refuses as before).
-
-    Why no other row changes a figure (:mod:`gridmap.analysis.supervision`): a week counts its own reports;
-    their events are rectifications made at or after the report (so after the first week began; one dated
-    before its report is ignored, and a missing time never counts) and spot checks made at or after the
-    report's first rectification; the coverage of a week uses the fixes of that week only (a stored fix is a
-    point with a time); recurrences are not part of the weekly figures.
-
-    Examples
-    --------
-    >>> [t.isoformat() for t in weekly_periods("2025-03-10", 2)["reports"]]
-    ['2025-02-24T00:00:00+08:00', '2025-03-10T00:00:00+08:00']
-    >>> weekly_periods(None, 8), weekly_periods("2025-03-10", 0)
-    ({}, {})
-    """
-    try:
-        last, count = as_time(end), int(weeks)
-    except (SchemaError, TypeError, ValueError):
-        return {}
-    if last is None or last is pd.NaT or count < 1:
-        return {}
-    first = last - pd.Timedelta(days=7 * count)
-    return {"reports": (first, last), "tracks": (first, last), "rectifications": (first, None),
-            "spotchecks": (first, None)}

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from gridmap.errors import GridmapError, SchemaError
-from gridmap.analysis.coverage import overall_coverage, sweep_coverage
+from gridmap.analysis.coverage import overall_coverage, reach_m, sweep_coverage
 from gridmap.crs import metric_crs
 from gridmap.analysis.density import kde
 from gridmap.formatting import format_percent, is_missing, no_data
@@ -44,7 +44,7 @@ from gridmap.maps.static import (
 )
 from gridmap.maps.static_density import draw_heat_layers, lonlat_centre
 from gridmap.analysis.selection import as_time, period_months, select_reports
-from gridmap.storage import read_layers
+from gridmap.storage import LayerReads, read_layers
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -55,7 +55,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from gridmap.analysis.density import DensityGrid
     from gridmap.storage import Workspace
 
-__all__ = ["briefing", "community_table", "rectified_share", "rectified_known", "A4_LANDSCAPE_IN"]
+__all__ = ["briefing", "community_table", "rectified_share", "rectified_known", "page_periods", "A4_LANDSCAPE_IN"]
 
 logger = logging.getLogger(__name__)
 
@@ -101,10 +101,44 @@ def _format_for(path: Path) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _load(source: Any) -> tuple[dict[str, Any], bool]:
-    """The layers the page needs and the workspace's illustrative flag (False for plain layers)."""
+def page_periods(start: Any, end: Any, *, weeks: int = 0) -> dict[str, tuple[Any, Any]]:
+    """What a page for the period ``[start, end)`` reads of each layer (:class:`gridmap.storage.LayerReads`), with
+    the `weeks` weeks before `end` of its charts (:func:`gridmap.analysis.supervision.weekly_figures`).
 
-    layers, meta = read_layers(source, _LAYERS, what="briefing")
+    The period's reports and GPS fixes and the rectifications made since it began (a report's rectification comes
+    after it; one dated earlier is ignored); from the charts' first week when that is earlier. None when no bound
+    is given, a bound is bad (the page then refuses it as before), or the charts' weeks have no end (they are then
+    the weeks of the latest report, found in the whole layer).
+
+    Examples
+    --------
+    >>> [t.date().isoformat() for t in page_periods("2025-03-01", "2025-04-01")["tracks"]]
+    ['2025-03-01', '2025-04-01']
+    >>> page_periods("2025-03-01", "2025-04-01", weeks=8)["rectifications"][0].date().isoformat()
+    '2025-02-04'
+    >>> page_periods(None, None), page_periods("2025-03-01", None, weeks=8), page_periods("someday", None)
+    ({}, {}, {})
+    """
+    try:
+        first, last = as_time(start), as_time(end)
+    except SchemaError:
+        return {}
+    if first is pd.NaT or last is pd.NaT or (first is None and last is None):
+        return {}
+    if weeks > 0:
+        if last is None:
+            return {}
+        chart = last - pd.Timedelta(days=7 * weeks)
+        first = None if first is None else min(first, chart)
+    return {"reports": (first, last), "tracks": (first, last), "rectifications": (first, None)}
+
+
+def _load(source: Any, start: Any, end: Any, subdistrict: str | None = None) -> tuple[dict[str, Any], bool]:
+    """The layers the page needs for the period (of one subdistrict) and the workspace's illustrative flag (False
+    for plain layers)."""
+
+    reads = LayerReads(page_periods(start, end), subdistrict=subdistrict, near={"tracks": reach_m()})
+    layers, meta = read_layers(source, _LAYERS, what="briefing", reads=reads)
     return layers, meta.get("illustrative") == "true"
 
 
@@ -224,12 +258,17 @@ def rectified_known(reports: "pd.DataFrame | None", rectifications: "pd.DataFram
 
 
 def _period_text(start: Any, end: Any, layers: Mapping[str, Any]) -> str:
-    """First and last day of the period: the bounds given (`end` exclusive), else the data's first/last time."""
+    """First and last day of the period: the bounds given (`end` exclusive), else the first/last time of the data
+    inside the bound given ("…" without any)."""
 
     times = [frame[col].dropna() for frame, col in ((layers.get("reports"), "reported_at"),
                                                     (layers.get("tracks"), "time"))
              if frame is not None and col in frame and len(frame)]
     seen = pd.concat(times) if times else pd.Series(dtype=object)
+    if len(seen) and start is not None:
+        seen = seen[seen >= as_time(start)]
+    if len(seen) and end is not None:
+        seen = seen[seen < as_time(end)]
     first = as_time(start) if start is not None else (as_time(seen.min()) if len(seen) else None)
     if end is not None:
         last = as_time(end) - pd.Timedelta(1, "ns")
@@ -399,6 +438,7 @@ def briefing(
     lang: str = "zh",
     title: str | None = None,
     illustrative: bool | None = None,
+    subdistrict: str | None = None,
 ) -> Path:
     """Write a one-page A4 landscape briefing as PNG or PDF (the suffix of `path` decides).
 
@@ -421,6 +461,9 @@ def briefing(
     illustrative : bool, optional
         Show the "illustrative data" mark; by default what the workspace's
         metadata says (False for a dict of layers).
+    subdistrict : str, optional
+        The 9-digit code of one subdistrict of a workspace holding many: only its rows are read (through the
+        store's indexes); not for a dict of layers.
 
     Returns
     -------
@@ -451,7 +494,7 @@ def briefing(
     fmt = _format_for(out)
     _labels(lang)  # an unknown language fails before any work
     cjk_font_properties()  # no CJK font: fail before the slow part, naming the package to install
-    layers, flagged = _load(workspace_or_layers)
+    layers, flagged = _load(workspace_or_layers, start, end, subdistrict)
     grids = _present(layers["grids"])
     if grids is None:
         raise GridmapError("the workspace has no grids: import them first (gridmap import WORKSPACE grids FILE)")

@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from gridmap.errors import GridmapError
-from gridmap.analysis.coverage import overall_coverage, sweep_coverage
+from gridmap.analysis.coverage import overall_coverage, reach_m, sweep_coverage
 from gridmap.analysis.density import kde
 from gridmap.formatting import format_percent
 from gridmap.analysis.hotspot import hexagons, hotspots
@@ -69,13 +69,13 @@ from gridmap.maps.escape import html_text
 from gridmap.maps.legend import COVERAGE_COLOURS, coverage_class_labels
 from gridmap.maps.page import finish_page
 from gridmap.model import REPORT_STATUSES, category_label
-from gridmap.pages.briefing import _cell_texts, _period_text, community_table, rectified_known
+from gridmap.pages.briefing import _cell_texts, _period_text, community_table, page_periods, rectified_known
 from gridmap.pages.common import chart_html, check_assets, page_html, save_page, shareable
 from gridmap.pages.common import shareable_coverage
 from gridmap.analysis.recurrence import recurring_sites
 from gridmap.analysis.selection import as_time, period_months, select_reports
 from gridmap.analysis.supervision import weekly_figures
-from gridmap.storage import read_layers
+from gridmap.storage import LayerReads, read_layers
 
 if TYPE_CHECKING:  # pragma: no cover
     import folium
@@ -158,9 +158,11 @@ def _present(frame: Any) -> Any:
     return frame if frame is not None and len(frame) else None
 
 
-def _load(source: Any) -> _Inputs:
+def _load(source: Any, start: Any, end: Any, subdistrict: str | None) -> _Inputs:
 
-    found, meta = read_layers(source, _LAYERS, what="the report")
+    reads = LayerReads(page_periods(start, end, weeks=CHART_WEEKS), subdistrict=subdistrict,
+                       near={"tracks": reach_m()})
+    found, meta = read_layers(source, _LAYERS, what="the report", reads=reads)
     layers = {name: _present(frame) for name, frame in found.items()}
     updated = pd.Timestamp(meta["last_import"]) if "last_import" in meta else None
     return _Inputs(layers, meta.get("illustrative") == "true", updated or _latest_data_time(layers))
@@ -602,6 +604,7 @@ def report_map(
     redact: bool = True,
     title: str | None = None,
     illustrative: bool | None = None,
+    subdistrict: str | None = None,
 ) -> "folium.Map":
     """Build the leaders' report page as a folium map (shown inline in a notebook).
 
@@ -633,6 +636,9 @@ def report_map(
     illustrative : bool, optional
         Show the "illustrative data" mark; default: what the workspace's
         metadata says (False for a dict of layers).
+    subdistrict : str, optional
+        The 9-digit code of one subdistrict of a workspace holding many: only its rows are read (through the
+        store's indexes); not for a dict of layers.
 
     Returns
     -------
@@ -655,7 +661,7 @@ def report_map(
     (True, True)
     """
     labels = _check_options(basemap, lang, tianditu_key, tianditu_kind)
-    inputs = _load(workspace_or_layers)
+    inputs = _load(workspace_or_layers, start, end, subdistrict)
     layers = inputs.layers
     if layers["grids"] is None:
         raise GridmapError("the workspace has no grids: import them first (gridmap import WORKSPACE grids FILE)")
@@ -717,6 +723,7 @@ def export_html(
     tianditu_kind: str = "vector",
     illustrative: bool | None = None,
     cache: "AssetCache | None" = None,
+    subdistrict: str | None = None,
 ) -> Path:
     """Write the leaders' report page (see :func:`report_map`) as one HTML file.
 
@@ -731,7 +738,7 @@ def export_html(
         the file from the asset cache (:func:`gridmap.maps.assets.asset_cache`);
         with ``basemap="none"`` the page makes no network request. False: the
         page loads Leaflet from the CDNs folium uses.
-    basemap, lang, redact, title, start, end, tianditu_key, tianditu_kind, illustrative
+    basemap, lang, redact, title, start, end, tianditu_key, tianditu_kind, illustrative, subdistrict
         See :func:`report_map`.
     cache : gridmap.maps.assets.AssetCache, optional
         The asset cache for ``offline=True``.
@@ -764,7 +771,8 @@ def export_html(
     if offline:
         check_assets(cache)
     fmap = report_map(workspace_or_layers, start=start, end=end, basemap=basemap, tianditu_key=tianditu_key,
-                      tianditu_kind=tianditu_kind, lang=lang, redact=redact, title=title, illustrative=illustrative)
+                      tianditu_kind=tianditu_kind, lang=lang, redact=redact, title=title, illustrative=illustrative,
+                      subdistrict=subdistrict)
     out.write_text(page_html(fmap, offline=offline, lang=lang, cache=cache, redact=redact), encoding="utf-8")
     logger.info("wrote %s (%.2f MB)", out, out.stat().st_size / 1e6)
     return out

@@ -28,11 +28,12 @@ from gridmap.maps.escape import html_text
 from gridmap.maps.page import finish_page, page_root
 from gridmap.model import category_label
 from gridmap.pages.common import chart_html, check_assets, page_html, shareable
+from gridmap.analysis.coverage import reach_m
 from gridmap.analysis.supervision import (
-    BY_CHOICES, SCOREBOARD_LAYERS, Rules, ScoreboardRun, cadre_keys, run_scoreboard, scoreboard_headers,
-    weekly_figures,
+    BY_CHOICES, REPORTS_NAMED_BY, SCOREBOARD_LAYERS, Rules, ScoreboardRun, cadre_keys, run_scoreboard,
+    scoreboard_headers, scoreboard_periods, weekly_figures,
 )
-from gridmap.storage import read_layers
+from gridmap.storage import LayerReads, read_layers
 
 if TYPE_CHECKING:  # pragma: no cover
     import folium
@@ -337,6 +338,7 @@ def scoreboard_html(
     illustrative: bool | None = None,
     cache: "AssetCache | None" = None,
     now: pd.Timestamp | None = None,
+    subdistrict: str | None = None,
 ) -> Path:
     """Write the scoreboard of ``[start, end)`` as one HTML page with its evidence on a map.
 
@@ -364,6 +366,9 @@ def scoreboard_html(
         Mark the page as illustrative; default: the workspace's metadata.
     cache : gridmap.maps.assets.AssetCache, optional
         The asset cache for ``offline=True``.
+    subdistrict : str, optional
+        The 9-digit code of one subdistrict of a workspace holding many: only its rows are read (through the
+        store's indexes); not for a dict of layers.
 
     Returns
     -------
@@ -392,11 +397,14 @@ def scoreboard_html(
         raise SchemaError(f"lang must be 'zh' or 'en', got {lang!r}")
     if offline:
         check_assets(cache)
-    layers, meta = read_layers(workspace, SCOREBOARD_LAYERS, what="the scoreboard")
+    charted = weeks > 0 and by == "community"
+    reads = LayerReads(scoreboard_periods(start, end, weeks=weeks if charted else 0), REPORTS_NAMED_BY, subdistrict,
+                       {"tracks": reach_m()})
+    layers, meta = read_layers(workspace, SCOREBOARD_LAYERS, what="the scoreboard", reads=reads)
     run = run_scoreboard(layers, start=start, end=end, by=by, deadlines=deadlines, rules=rules, lang=lang, now=now,
                          meta=meta)
     weekly = weekly_figures(run.layers, end=run.board.attrs["end"], weeks=weeks, by=by, deadlines=deadlines,
-                            now=now) if weeks > 0 and by == "community" else None
+                            now=now) if charted else None
     return write_page(run, weekly, path, lang=lang, offline=offline, redact=redact, title=title,
                       illustrative=illustrative, cache=cache)
 

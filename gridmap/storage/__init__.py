@@ -47,12 +47,12 @@ from gridmap.storage.base import (
     content_columns,
 )
 from gridmap.storage.gpkg import GEOMETRY_COLUMN, Workspace
-from gridmap.storage.layers import read_layers
+from gridmap.storage.layers import LayerReads, read_layers
 from gridmap.storage.stores import describe_location, init_workspace, open_workspace
 from gridmap.storage.url import is_database_url, mask_url
 
 __all__ = [
-    "WorkspaceStore", "Workspace", "init_workspace", "open_workspace", "read_layers",
+    "WorkspaceStore", "Workspace", "init_workspace", "open_workspace", "read_layers", "LayerReads",
     "META_TABLE", "IMPORTS_TABLE", "QUARANTINE_TABLE", "CATEGORIES_TABLE", "ALIASES_TABLE", "GEOMETRY_COLUMN",
     "content_columns", "NOT_CONTENT", "GEOMETRY_TOLERANCE", "SCHEMA_VERSION",
     "describe_location", "is_database_url", "mask_url",
