@@ -61,8 +61,9 @@ def offices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def pg_both(request: pytest.FixtureRequest, offices: dict[str, Path]) -> Iterator[str]:
-    for url in _postgis.postgis_database(request.node):
+def pg_both(offices: dict[str, Path]) -> Iterator[str]:
+    """The two offices copied into a PostGIS database of this module (used only by the tests marked postgis)."""
+    for url in _postgis.postgis_database(None):
         copy_workspace(offices["both"], url)
         yield url
 
