@@ -17,8 +17,10 @@ subdistrict code; never read into a frame):
   for many offices at once, ``gridmap copy``, a QGIS edit as the owner), gets the office of the grid its
   point lies in: ``grids.office`` of the grid ``ST_Intersects`` finds (served by the grids' GiST index;
   the boundary counts, so a point on an edge shared by two grids gets the one with the smallest
-  ``grid_code``), by a ``BEFORE INSERT ... WHEN (NEW.office IS NULL)`` trigger. A fix outside every grid
-  stays of no office: a district row, which only read-all roles and the owner read. When the owner moves
+  ``grid_code``; :func:`grid_office_sql`). gridmap's bulk insert (import, ``gridmap copy``) sets it in the
+  ``INSERT ... SELECT`` itself (:func:`staged_office_sql`); a ``BEFORE INSERT ... WHEN (NEW.office IS
+  NULL)`` trigger does it for every other writer (QGIS, psql). A fix outside every grid stays of no
+  office: a district row, which only read-all roles and the owner read. When the owner moves
   a fix or sets its ``office`` (``UPDATE tracks SET office = NULL`` after the grids changed), a
   ``BEFORE UPDATE OF geom, office`` trigger looks it up again; an office's own updates keep its office.
   The office is the grid's when the fix is written: a later change of the grids moves no stored fix;
@@ -142,6 +144,43 @@ def check_role(role: str) -> str:
     return str(role)
 
 
+def grid_office_sql(point: str, schema: str | None = None) -> str:
+    """SQL of the office of the grid `point` (an SQL geometry) lies in; NULL outside every grid.
+
+    The grid ``ST_Intersects`` finds (https://postgis.net/docs/ST_Intersects.html: the boundary counts), the
+    smallest ``grid_code`` when the point is on an edge or corner shared by several; the ``&&`` test it
+    implies is served by the grids' GiST index.
+
+    Examples
+    --------
+    >>> print(grid_office_sql("s.geom"))
+    (SELECT g.office FROM grids AS g WHERE ST_Intersects(g.geom, s.geom) ORDER BY g.grid_code LIMIT 1)
+    """
+    grids = "grids" if schema is None else f"{q(schema)}.grids"
+    return (f"(SELECT g.{OFFICE_COLUMN} FROM {grids} AS g WHERE ST_Intersects(g.{GEOMETRY_COLUMN}, {point})"
+            " ORDER BY g.grid_code LIMIT 1)")
+
+
+def staged_office_sql(layer: str, alias: str) -> str | None:
+    """SQL of the office of a staged row of `layer` (table alias `alias`) as a bulk insert sets it; None: the default.
+
+    For :data:`GRID_POINT_LAYERS`: the writer's office, else (a role of no office) :func:`grid_office_sql`, in
+    the ``INSERT ... SELECT`` itself: one index probe per row, without the trigger's per-row call (which then
+    fires only for the fixes outside every grid, left NULL, and finds NULL again).
+
+    Examples
+    --------
+    >>> print(staged_office_sql("tracks", "s"))  # doctest: +NORMALIZE_WHITESPACE
+    coalesce((SELECT gridmap_office()), (SELECT g.office FROM grids AS g WHERE ST_Intersects(g.geom, s.geom)
+      ORDER BY g.grid_code LIMIT 1))
+    >>> staged_office_sql("reports", "s") is None
+    True
+    """
+    if layer not in GRID_POINT_LAYERS:
+        return None
+    return f"coalesce((SELECT gridmap_office()), {grid_office_sql(f'{alias}.{GEOMETRY_COLUMN}')})"
+
+
 def _functions_ddl(schema: str) -> list[str]:
     """The role table and the functions the policies and triggers call (schema-qualified bodies)."""
     s = q(schema)
@@ -163,14 +202,11 @@ def _functions_ddl(schema: str) -> list[str]:
         f"CREATE OR REPLACE FUNCTION {s}.gridmap_office_of_report() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
         f" NEW.office := coalesce({s}.gridmap_report_office(NEW.report_id), {s}.gridmap_office()); RETURN NEW;"
         " END $$",
-        # a fix that arrives without an office (every fix of the owner, whose default gridmap_office() is NULL): the
-        # office of the grid it lies in, the smallest grid_code on a shared edge (ST_Intersects counts the boundary;
-        # the GiST index of grids finds the candidates), NULL outside every grid; when a fix moves or its office is
-        # set, again for a role of no office only (an office's fix keeps its office, checked by the policy)
+        # a fix that arrives without an office: see grid_office_sql; when a fix moves or its office is set, again for
+        # a role of no office only (an office's fix keeps its office, checked by the policy)
         f"CREATE OR REPLACE FUNCTION {s}.gridmap_office_of_grid_point() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-        f" IF TG_OP = 'INSERT' OR {s}.gridmap_office() IS NULL THEN NEW.office := (SELECT g.office FROM {s}.grids AS g"
-        f" WHERE ST_Intersects(g.{GEOMETRY_COLUMN}, NEW.{GEOMETRY_COLUMN}) ORDER BY g.grid_code LIMIT 1); END IF;"
-        " RETURN NEW; END $$",
+        f" IF TG_OP = 'INSERT' OR {s}.gridmap_office() IS NULL THEN"
+        f" NEW.office := {grid_office_sql(f'NEW.{GEOMETRY_COLUMN}', schema)}; END IF; RETURN NEW; END $$",
     ]
     for column in sorted(set(CODE_COLUMNS.values())):
         out.append(f"CREATE OR REPLACE FUNCTION {s}.{q(f'gridmap_office_of_{column}')}() RETURNS trigger"

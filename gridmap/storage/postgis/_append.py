@@ -40,7 +40,7 @@ import pandas as pd
 from gridmap.errors import WorkspaceError
 from gridmap.model import QUARANTINE_COLUMNS, ImportSummary, LayerSpec
 from gridmap.storage.base import GEOMETRY_TOLERANCE, IMPORTS_TABLE, QUARANTINE_TABLE, content_columns
-from gridmap.storage.postgis._access import CODE_COLUMNS, REPORT_EVENT_LAYERS
+from gridmap.storage.postgis._access import CODE_COLUMNS, OFFICE_COLUMN, REPORT_EVENT_LAYERS, staged_office_sql
 from gridmap.storage.postgis._sql import (
     GEOMETRY_COLUMN, _IMPORT_COLUMNS, _QUARANTINE_IMPORT, geometry_type, q, sql_type, utc_now,
 )
@@ -145,11 +145,16 @@ def stored_conflicts(con: Any, spec: LayerSpec, staged: Staged) -> list[tuple[in
 
 
 def insert_staged(con: Any, spec: LayerSpec) -> int:
-    """``INSERT ... SELECT ... ON CONFLICT (key) DO NOTHING`` from the stage, in frame order; the rows inserted."""
+    """``INSERT ... SELECT ... ON CONFLICT (key) DO NOTHING`` from the stage, in frame order; the rows inserted.
+
+    A fix gets its office here, set-based (:func:`gridmap.storage.postgis._access.staged_office_sql`).
+    """
     cols = [q(c) for c in spec.column_names] + ([q(GEOMETRY_COLUMN)] if spec.geometry is not None else [])
     names = ", ".join(cols)
     key = ", ".join(q(k) for k in spec.key)
-    cur = con.execute(f"INSERT INTO {q(spec.name)} ({names}) SELECT {names} FROM {_STAGE} ORDER BY _pos"
+    office = staged_office_sql(spec.name, "s")
+    into, values = (names, names) if office is None else (f"{names}, {OFFICE_COLUMN}", f"{names}, {office}")
+    cur = con.execute(f"INSERT INTO {q(spec.name)} ({into}) SELECT {values} FROM {_STAGE} AS s ORDER BY _pos"
                       f" ON CONFLICT ({key}) DO NOTHING")
     return int(cur.rowcount)
 
