@@ -219,6 +219,11 @@ def test_a_fix_written_or_moved_by_sql_gets_the_office_of_its_grid(postgis_url: 
         assert con.execute(office, ["2025-03-03 08:00+08"]).fetchone()[0] == B
         con.execute(f"UPDATE tracks SET office = '{A}' WHERE time = '2025-03-03 08:02+08'")  # outside: no office
         assert con.execute(office, ["2025-03-03 08:02+08"]).fetchone()[0] is None
+    loc = parse_workspace_url(postgis_url)
+    with psycopg.connect(loc.conninfo, autocommit=True, options="-c search_path=gridmap") as con:  # PostGIS not on it
+        con.execute(f"INSERT INTO tracks (inspector, time, geom) VALUES ('q', '2025-03-03 08:04+08',"
+                    f" 'SRID=4326;POINT({EDGE_X + 0.005} 38.315)')")
+        assert con.execute("SELECT office FROM tracks WHERE time = '2025-03-03 08:04+08'").fetchone()[0] == B
     with _sql(urls["a"]) as con:  # an office's fix keeps the office, wherever it lies
         con.execute(f"INSERT INTO tracks (inspector, time, geom) VALUES ('a', '2025-03-03 09:00+08', {in_b})")
         con.execute(f"UPDATE tracks SET geom = {outside} WHERE inspector = 'a'")
@@ -227,7 +232,7 @@ def test_a_fix_written_or_moved_by_sql_gets_the_office_of_its_grid(postgis_url: 
             con.execute(f"INSERT INTO tracks (inspector, time, geom, office) VALUES ('a', now(), {in_b}, '{B}')")
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):  # B's grid: B's row
             con.execute(f"INSERT INTO tracks (inspector, time, geom, office) VALUES ('a', now(), {in_b}, NULL)")
-    assert len(gridmap.open_workspace(urls["b"]).read_layer("tracks")) == 2  # the owner's two fixes in B's grids
+    assert len(gridmap.open_workspace(urls["b"]).read_layer("tracks")) == 3  # the owner's three fixes in B's grids
 
 
 # ------------------------------------------------------------------------------------------ keys of another office

@@ -203,8 +203,10 @@ def _functions_ddl(schema: str) -> list[str]:
         f" NEW.office := coalesce({s}.gridmap_report_office(NEW.report_id), {s}.gridmap_office()); RETURN NEW;"
         " END $$",
         # a fix that arrives without an office: see grid_office_sql; when a fix moves or its office is set, again for
-        # a role of no office only (an office's fix keeps its office, checked by the policy)
-        f"CREATE OR REPLACE FUNCTION {s}.gridmap_office_of_grid_point() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        # a role of no office only (an office's fix keeps its office, checked by the policy); PostGIS found in public
+        # (as by init) whatever the writing session's search_path
+        f"CREATE OR REPLACE FUNCTION {s}.gridmap_office_of_grid_point() RETURNS trigger LANGUAGE plpgsql"
+        " SET search_path = pg_catalog, public, pg_temp AS $$ BEGIN"
         f" IF TG_OP = 'INSERT' OR {s}.gridmap_office() IS NULL THEN"
         f" NEW.office := {grid_office_sql(f'NEW.{GEOMETRY_COLUMN}', schema)}; END IF; RETURN NEW; END $$",
     ]
