@@ -12,12 +12,31 @@ subdistrict code; never read into a frame):
 * ``rectifications`` and ``spotchecks`` get the office of the report they name (looked up as the owner,
   ``gridmap_report_office``, so a report of another office gives that office and the row is refused),
   else the writer's office;
-* ``tracks``, ``streets``, ``wall``, ``demolition_zones``, the import log and the quarantine get the
-  writer's office (``DEFAULT gridmap_office()``).
+* ``tracks``: a fix written by an office role gets that office (``DEFAULT gridmap_office()``, checked by
+  the policy); a fix that arrives without an office, as every fix the owner writes (``gridmap import``
+  for many offices at once, ``gridmap copy``, a QGIS edit as the owner), gets the office of the grid its
+  point lies in: ``grids.office`` of the grid ``ST_Intersects`` finds (served by the grids' GiST index;
+  the boundary counts, so a point on an edge shared by two grids gets the one with the smallest
+  ``grid_code``; :func:`grid_office_sql`). gridmap's bulk insert (import, ``gridmap copy``) sets it in the
+  ``INSERT ... SELECT`` itself (:func:`staged_office_sql`); a ``BEFORE INSERT ... WHEN (NEW.office IS
+  NULL)`` trigger does it for every other writer (QGIS, psql). A fix outside every grid stays of no
+  office: a district row, which only read-all roles and the owner read. When the owner moves
+  a fix or sets its ``office`` (``UPDATE tracks SET office = NULL`` after the grids changed), a
+  ``BEFORE UPDATE OF geom, office`` trigger looks it up again; an office's own updates keep its office.
+  The office is the grid's when the fix is written: a later change of the grids moves no stored fix;
+* ``streets``, ``wall``, ``demolition_zones``, the import log and the quarantine get the writer's office
+  (``DEFAULT gridmap_office()``).
 
 ``gridmap_office()`` is the office of ``current_user`` in the table ``gridmap_roles`` (role → office,
 or ``read_all``), which :func:`grant_office` fills; it is NULL for every other role, the workspace's
-owner included, so the owner's rows of code-less tables belong to no office.
+owner included. So the owner's streets, wall and demolition zones, its rectifications and spot checks
+naming no stored report, and its fixes outside every grid belong to no office (the import log and the
+quarantine of the owner's imports too).
+
+Keys are shared by all offices: a layer's primary key spans the rows of every office, so an office
+cannot store a row whose key another office's row already holds. It cannot see that row either, so the
+append quarantines such a record as ``key_conflict`` with a detail that says only that the key is used
+by a row of another office (:mod:`gridmap.storage.postgis._append`), never whether its content is equal.
 
 The policies (https://www.postgresql.org/docs/15/ddl-rowsecurity.html)
 ------------------------------------------------------------------------
@@ -50,7 +69,7 @@ from gridmap.errors import WorkspaceError
 from gridmap.model import LAYERS
 from gridmap.storage.base import IMPORTS_TABLE, QUARANTINE_TABLE
 from gridmap.storage.url import WorkspaceURL, parse_workspace_url
-from gridmap.storage.postgis._sql import connect, q, raise_for
+from gridmap.storage.postgis._sql import GEOMETRY_COLUMN, connect, q, raise_for
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +82,8 @@ CODE_COLUMNS = {"subdistrict": "code", "communities": "community_code", "grids":
                 "areas": "area_code", "reports": "grid_code", "targets": "grid_code"}
 #: Layers whose office is that of the report they name.
 REPORT_EVENT_LAYERS = ("rectifications", "spotchecks")
+#: Layers whose rows written by a role of no office (the owner) get the office of the grid their point lies in.
+GRID_POINT_LAYERS = ("tracks",)
 #: Reference layers whose rows of no office (loaded by the district) every office may read.
 DISTRICT_LAYERS = ("streets", "wall", "demolition_zones")
 #: Every table with an ``office`` column and the policies.
@@ -123,6 +144,43 @@ def check_role(role: str) -> str:
     return str(role)
 
 
+def grid_office_sql(point: str, schema: str | None = None) -> str:
+    """SQL of the office of the grid `point` (an SQL geometry) lies in; NULL outside every grid.
+
+    The grid ``ST_Intersects`` finds (https://postgis.net/docs/ST_Intersects.html: the boundary counts), the
+    smallest ``grid_code`` when the point is on an edge or corner shared by several; the ``&&`` test it
+    implies is served by the grids' GiST index.
+
+    Examples
+    --------
+    >>> print(grid_office_sql("s.geom"))
+    (SELECT g.office FROM grids AS g WHERE ST_Intersects(g.geom, s.geom) ORDER BY g.grid_code LIMIT 1)
+    """
+    grids = "grids" if schema is None else f"{q(schema)}.grids"
+    return (f"(SELECT g.{OFFICE_COLUMN} FROM {grids} AS g WHERE ST_Intersects(g.{GEOMETRY_COLUMN}, {point})"
+            " ORDER BY g.grid_code LIMIT 1)")
+
+
+def staged_office_sql(layer: str, alias: str) -> str | None:
+    """SQL of the office of a staged row of `layer` (table alias `alias`) as a bulk insert sets it; None: the default.
+
+    For :data:`GRID_POINT_LAYERS`: the writer's office, else (a role of no office) :func:`grid_office_sql`, in
+    the ``INSERT ... SELECT`` itself: one index probe per row, without the trigger's per-row call (which then
+    fires only for the fixes outside every grid, left NULL, and finds NULL again).
+
+    Examples
+    --------
+    >>> print(staged_office_sql("tracks", "s"))  # doctest: +NORMALIZE_WHITESPACE
+    coalesce((SELECT gridmap_office()), (SELECT g.office FROM grids AS g WHERE ST_Intersects(g.geom, s.geom)
+      ORDER BY g.grid_code LIMIT 1))
+    >>> staged_office_sql("reports", "s") is None
+    True
+    """
+    if layer not in GRID_POINT_LAYERS:
+        return None
+    return f"coalesce((SELECT gridmap_office()), {grid_office_sql(f'{alias}.{GEOMETRY_COLUMN}')})"
+
+
 def _functions_ddl(schema: str) -> list[str]:
     """The role table and the functions the policies and triggers call (schema-qualified bodies)."""
     s = q(schema)
@@ -144,6 +202,13 @@ def _functions_ddl(schema: str) -> list[str]:
         f"CREATE OR REPLACE FUNCTION {s}.gridmap_office_of_report() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
         f" NEW.office := coalesce({s}.gridmap_report_office(NEW.report_id), {s}.gridmap_office()); RETURN NEW;"
         " END $$",
+        # a fix that arrives without an office: see grid_office_sql; when a fix moves or its office is set, again for
+        # a role of no office only (an office's fix keeps its office, checked by the policy); PostGIS found in public
+        # (as by init) whatever the writing session's search_path
+        f"CREATE OR REPLACE FUNCTION {s}.gridmap_office_of_grid_point() RETURNS trigger LANGUAGE plpgsql"
+        " SET search_path = pg_catalog, public, pg_temp AS $$ BEGIN"
+        f" IF TG_OP = 'INSERT' OR {s}.gridmap_office() IS NULL THEN"
+        f" NEW.office := {grid_office_sql(f'NEW.{GEOMETRY_COLUMN}', schema)}; END IF; RETURN NEW; END $$",
     ]
     for column in sorted(set(CODE_COLUMNS.values())):
         out.append(f"CREATE OR REPLACE FUNCTION {s}.{q(f'gridmap_office_of_{column}')}() RETURNS trigger"
@@ -152,17 +217,32 @@ def _functions_ddl(schema: str) -> list[str]:
     return out
 
 
+def _grid_point_triggers(schema: str, table: str) -> list[str]:
+    """The triggers giving a fix of no office the office of its grid (see this module).
+
+    On insert only when the row arrives without an office (``WHEN``, evaluated by the server without calling
+    the function: an office's fix costs nothing more); on an update of the point or of ``office``.
+    """
+    t, function = f"{q(schema)}.{q(table)}", f"{q(schema)}.gridmap_office_of_grid_point()"
+    return [f"CREATE TRIGGER gridmap_office BEFORE INSERT ON {t} FOR EACH ROW WHEN (NEW.{OFFICE_COLUMN} IS NULL)"
+            f" EXECUTE FUNCTION {function}",
+            f"CREATE TRIGGER gridmap_office_moved BEFORE UPDATE OF {GEOMETRY_COLUMN}, {OFFICE_COLUMN} ON {t}"
+            f" FOR EACH ROW EXECUTE FUNCTION {function}"]
+
+
 def _table_ddl(schema: str, table: str) -> list[str]:
     """The office column, its trigger and the policies of one table."""
     s, t = q(schema), f"{q(schema)}.{q(table)}"
     office = f"{s}.gridmap_office()"
     out = [f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {OFFICE_COLUMN} text DEFAULT {office}",
-           f"DROP TRIGGER IF EXISTS gridmap_office ON {t}"]
+           f"DROP TRIGGER IF EXISTS gridmap_office ON {t}", f"DROP TRIGGER IF EXISTS gridmap_office_moved ON {t}"]
     function = ("gridmap_office_of_report" if table in REPORT_EVENT_LAYERS
                 else f"gridmap_office_of_{CODE_COLUMNS[table]}" if table in CODE_COLUMNS else None)
     if function is not None:
         out.append(f"CREATE TRIGGER gridmap_office BEFORE INSERT OR UPDATE ON {t} FOR EACH ROW"
                    f" EXECUTE FUNCTION {s}.{q(function)}()")
+    elif table in GRID_POINT_LAYERS:
+        out += _grid_point_triggers(schema, table)
     out.append(f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY")
     policies = [("gridmap_office_rows", f"FOR ALL USING (office = {office}) WITH CHECK (office = {office})"),
                 ("gridmap_read_all", f"FOR SELECT USING ({s}.gridmap_reads_all())")]

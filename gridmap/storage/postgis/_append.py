@@ -18,6 +18,11 @@ dies before ``COMMIT`` is rolled back by the server, https://www.postgresql.org/
    (https://www.postgresql.org/docs/15/sql-insert.html#SQL-ON-CONFLICT): a staged key already stored is
    skipped; the row count is what was accepted. Without the advisory lock (a client that does not take it)
    the primary key still makes a second insert of one key wait for the first and then skip it.
+   For a role bound by row-level security (an office, :mod:`gridmap.storage.postgis._access`) a key may
+   be held by a row it cannot see, of another office: the insert skips it too. One anti-join after the
+   insert finds them, the staged keys this role does not see now (a row it inserted is its own, so it
+   sees it): each is quarantined as ``key_conflict`` naming only the key, nothing of the other row (not
+   even whether its content is equal), so read = accepted + duplicates + quarantined still holds.
 5. The status of reports named by new rectifications or spot checks, the import log row, the deleted
    quarantine rows of a retry and the new quarantine rows (``ON CONFLICT DO NOTHING``: a record already
    quarantined stays as it is).
@@ -35,7 +40,7 @@ import pandas as pd
 from gridmap.errors import WorkspaceError
 from gridmap.model import QUARANTINE_COLUMNS, ImportSummary, LayerSpec
 from gridmap.storage.base import GEOMETRY_TOLERANCE, IMPORTS_TABLE, QUARANTINE_TABLE, content_columns
-from gridmap.storage.postgis._access import CODE_COLUMNS, REPORT_EVENT_LAYERS
+from gridmap.storage.postgis._access import CODE_COLUMNS, OFFICE_COLUMN, REPORT_EVENT_LAYERS, staged_office_sql
 from gridmap.storage.postgis._sql import (
     GEOMETRY_COLUMN, _IMPORT_COLUMNS, _QUARANTINE_IMPORT, geometry_type, q, sql_type, utc_now,
 )
@@ -140,13 +145,50 @@ def stored_conflicts(con: Any, spec: LayerSpec, staged: Staged) -> list[tuple[in
 
 
 def insert_staged(con: Any, spec: LayerSpec) -> int:
-    """``INSERT ... SELECT ... ON CONFLICT (key) DO NOTHING`` from the stage, in frame order; the rows inserted."""
+    """``INSERT ... SELECT ... ON CONFLICT (key) DO NOTHING`` from the stage, in frame order; the rows inserted.
+
+    A fix gets its office here, set-based (:func:`gridmap.storage.postgis._access.staged_office_sql`).
+    """
     cols = [q(c) for c in spec.column_names] + ([q(GEOMETRY_COLUMN)] if spec.geometry is not None else [])
     names = ", ".join(cols)
     key = ", ".join(q(k) for k in spec.key)
-    cur = con.execute(f"INSERT INTO {q(spec.name)} ({names}) SELECT {names} FROM {_STAGE} ORDER BY _pos"
+    office = staged_office_sql(spec.name, "s")
+    into, values = (names, names) if office is None else (f"{names}, {OFFICE_COLUMN}", f"{names}, {office}")
+    cur = con.execute(f"INSERT INTO {q(spec.name)} ({into}) SELECT {values} FROM {_STAGE} AS s ORDER BY _pos"
                       f" ON CONFLICT ({key}) DO NOTHING")
     return int(cur.rowcount)
+
+
+def hidden_conflicts(con: Any, spec: LayerSpec) -> list[tuple[int, str]]:
+    """(frame position, detail) of the staged rows whose key a row this role cannot see holds (after the insert).
+
+    Such a row is of another office (or of no office, on a layer an office may not read then): the
+    primary key refused the staged row, and it was neither inserted nor stored visibly. Nothing for a role
+    that row-level security does not bind (the owner sees every row: ``row_security_active``).
+    """
+    if not con.execute("SELECT row_security_active(%s)", [spec.name]).fetchone()[0]:
+        return []
+    join = " AND ".join(f"m.{q(k)} = s.{q(k)}" for k in spec.key)
+    keys = ", ".join(f"s.{q(k)}" for k in spec.key)
+    found = con.execute(f"SELECT s._pos, {keys} FROM {_STAGE} AS s WHERE NOT EXISTS (SELECT 1 FROM {q(spec.name)}"
+                        f" AS m WHERE {join}) ORDER BY s._pos").fetchall()
+    return [(int(row[0]), hidden_detail(spec, row[1:])) for row in found]
+
+
+def hidden_detail(spec: LayerSpec, key: tuple) -> str:
+    """The detail of a key held by a row of another office: the key (this import's own values) and the fix.
+
+    Examples
+    --------
+    >>> from gridmap.model import layer_spec
+    >>> print(hidden_detail(layer_spec("reports"), ("R-1",)))
+    report_id R-1 is already used by a row of another office (or of the district), which this role may not \
+read; the record was not stored: give it its own report_id, or ask the district (the workspace's owner) to import it
+    """
+    keys = ", ".join(f"{k} {show(v, k, spec)}" for k, v in zip(spec.key, key))
+    return (f"{keys} is already used by a row of another office (or of the district), which this role may not read; "
+            f"the record was not stored: give it its own {' and '.join(spec.key)}, or ask the district (the "
+            "workspace's owner) to import it")
 
 
 def apply_status_events(con: Any) -> None:
@@ -198,19 +240,20 @@ def write_in_transaction(con: Any, schema: str, batch: Batch) -> ImportSummary:
     """Everything of one append, inside the caller's transaction."""
     spec, staged = batch.spec, batch.staged
     lock_tables(con, schema, spec.name)
-    accepted, stored = 0, []
+    accepted, stored, hidden = 0, [], []
     if len(staged.rows):
         copy_stage(con, spec, staged.rows)
         check_office_rows(con, spec)
         stored = stored_conflicts(con, spec, staged)
         accepted = insert_staged(con, spec)
+        hidden = hidden_conflicts(con, spec)
         if accepted and spec.name in ("rectifications", "spotchecks"):
             apply_status_events(con)
-    conflicts = conflict_rows(spec, batch.frame, staged, sorted(staged.conflicts + stored),
+    conflicts = conflict_rows(spec, batch.frame, staged, sorted(staged.conflicts + stored + hidden),
                               raw_records=batch.raw_records, source=batch.source, digest=batch.digest)
     qrows = batch.qrows + conflicts
     summary = ImportSummary(spec.name, batch.source, read=batch.read, accepted=accepted,
-                            duplicates=staged.repeated + len(staged.rows) - accepted - len(stored),
+                            duplicates=staged.repeated + len(staged.rows) - accepted - len(stored) - len(hidden),
                             quarantined=len(qrows), reasons=dict(Counter(str(r[5]) for r in qrows)))
     import_fid = insert_log(con, summary, batch.digest, batch.options)
     if batch.replaces:

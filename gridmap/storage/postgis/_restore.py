@@ -6,6 +6,10 @@ All in one transaction: each layer is COPYed into the staging table and inserted
 :func:`gridmap.storage.base.quarantine_import_links`) and the metadata. The identity
 sequences are moved past the restored fids, so the next append numbers on from them
 (``setval``, https://www.postgresql.org/docs/15/functions-sequence.html).
+
+Each row gets its office as in an append (:mod:`gridmap.storage.postgis._access`): the layers go in
+the order of :data:`gridmap.model.LAYERS` but the fixes last, after the grids, so that the owner's
+fixes, which come without an office, get that of the grid they lie in (the bulk insert looks it up).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import pandas as pd
 from gridmap.errors import SchemaError
 from gridmap.model import LAYERS, QUARANTINE_COLUMNS, layer_spec
 from gridmap.storage.base import IMPORTS_TABLE, META_TABLE, QUARANTINE_TABLE, quarantine_import_links
+from gridmap.storage.postgis._access import GRID_POINT_LAYERS
 from gridmap.storage.postgis._append import copy_stage, insert_staged
 from gridmap.storage.postgis._sql import _IMPORT_COLUMNS, _QUARANTINE_IMPORT, q, storage_column
 from gridmap.storage.postgis._stage import stage_frame
@@ -74,7 +79,7 @@ def _restore_bookkeeping(con: Any, imports: pd.DataFrame, quarantine: pd.DataFra
 
 def restore_in_transaction(con: Any, tables: Mapping[str, pd.DataFrame], meta: Mapping[str, str]) -> None:
     """Every layer, the import log, the quarantine and the metadata, inside the caller's transaction."""
-    for name in LAYERS:
+    for name in sorted(LAYERS, key=lambda n: n in GRID_POINT_LAYERS):  # fixes after grids: see the module
         frame = tables.get(name)
         if frame is not None and len(frame):
             _restore_layer(con, name, frame)
