@@ -6,7 +6,7 @@ One schema (``?schema=``, default ``gridmap``) holds one workspace: a table per 
 ``geometry_columns`` view lists its type and SRID, as QGIS reads them) with a GiST index, and a B-tree
 index on each time column; the bookkeeping tables of :mod:`gridmap.storage.base` beside them; since
 schema 4 a B-tree index on the subdistrict part ``left(col, 9)`` of each layer's code and on the
-``office`` column of every fenced table (:func:`version_index_ddl`).
+``office`` column of every fenced table (:func:`version_indexes`).
 Everything is created in one transaction: a failed ``init`` leaves nothing. A key holding a time (tracks,
 rectifications, spot checks) is ``UNIQUE`` and ``fid`` the primary key, which QGIS edits by
 (:func:`gridmap.storage.postgis._qgis.fid_is_primary`).
@@ -83,8 +83,8 @@ def layer_ddl(spec: LayerSpec) -> list[str]:
     return out
 
 
-def version_index_ddl(schema: str, stored: int) -> list[str]:
-    """``CREATE INDEX`` of every index the schema versions after `stored` (0: all) added, up to this gridmap's.
+def version_indexes(schema: str, stored: int) -> list[tuple[str, str]]:
+    """(name, ``CREATE INDEX``) of every index the schema versions after `stored` (0: all) added, up to this gridmap's.
 
     B-tree indexes on ``left(col, 9)``, the subdistrict part of a layer's code, serve exactly the
     condition ``left(col, 9) = %s`` that reads one subdistrict's rows (an index on an expression,
@@ -93,25 +93,25 @@ def version_index_ddl(schema: str, stored: int) -> list[str]:
 
     Examples
     --------
-    >>> statements = version_index_ddl("gridmap", 3)
-    >>> print(statements[4])
+    >>> indexes = version_indexes("gridmap", 3)
+    >>> indexes[4][0]
+    'ix_reports_grid_code_9'
+    >>> print(indexes[4][1])
     CREATE INDEX IF NOT EXISTS "ix_reports_grid_code_9" ON "gridmap"."reports" USING btree (left("grid_code", 9))
-    >>> print(statements[-1])
+    >>> print(indexes[-1][1])
     CREATE INDEX IF NOT EXISTS "ix_quarantine_office" ON "gridmap"."quarantine" USING btree ("office")
-    >>> version_index_ddl("gridmap", 4)
+    >>> version_indexes("gridmap", 4)
     []
     """
     s = q(schema)
-    out = []
-    for version, pairs in sorted(INDEXES_ADDED_IN.items()):
-        if stored < version <= SCHEMA_VERSION:
-            out += [f"CREATE INDEX IF NOT EXISTS {q(f'ix_{layer}_{column}_9')} ON {s}.{q(layer)} USING btree"
-                    f" (left({q(column)}, 9))" for layer, column in pairs]
-    for version, tables in sorted(OFFICE_INDEXES_ADDED_IN.items()):
-        if stored < version <= SCHEMA_VERSION:
-            out += [f"CREATE INDEX IF NOT EXISTS {q(f'ix_{table}_{OFFICE_COLUMN}')} ON {s}.{q(table)} USING btree"
-                    f" ({q(OFFICE_COLUMN)})" for table in tables]
-    return out
+    wanted = [(f"ix_{layer}_{column}_9", layer, f"left({q(column)}, 9)")
+              for version, pairs in sorted(INDEXES_ADDED_IN.items()) if stored < version <= SCHEMA_VERSION
+              for layer, column in pairs]
+    wanted += [(f"ix_{table}_{OFFICE_COLUMN}", table, q(OFFICE_COLUMN))
+               for version, tables in sorted(OFFICE_INDEXES_ADDED_IN.items()) if stored < version <= SCHEMA_VERSION
+               for table in tables]
+    return [(name, f"CREATE INDEX IF NOT EXISTS {q(name)} ON {s}.{q(table)} USING btree ({key})")
+            for name, table, key in wanted]
 
 
 def bookkeeping_ddl() -> list[str]:
@@ -172,7 +172,7 @@ def create_schema(con: Any, url: WorkspaceURL, meta: Mapping[str, str], *, exist
             con.execute(statement)
         for statement in fence_ddl(url.schema):  # office column, triggers, row-level security (_access)
             con.execute(statement)
-        for statement in version_index_ddl(url.schema, 0):  # after fence_ddl: it adds the office columns
+        for _, statement in version_indexes(url.schema, 0):  # after fence_ddl: it adds the office columns
             con.execute(statement)
         with con.cursor() as cur:
             cur.executemany(f"INSERT INTO {META_TABLE} (key, value) VALUES (%s, %s)", list(meta.items()))
@@ -255,9 +255,9 @@ def _migration_steps(con: Any, schema: str, stored: int) -> list[str]:
     if added or any(OFFICE_COLUMN not in have.get(t, set()) for ts in OFFICE_INDEXES_ADDED_IN.values() for t in ts):
         for statement in fence_ddl(schema):  # new tables or a workspace made before the fence: fence them
             con.execute(statement)
-    for statement in version_index_ddl(schema, stored):
+    for name, statement in version_indexes(schema, stored):
         con.execute(statement)
-        added.append(statement.split(" ON ", 1)[1])
+        added.append(f"index {name}")
     con.execute(f"UPDATE {s}.{META_TABLE} SET value = %s WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
     return added
 
@@ -265,7 +265,7 @@ def _migration_steps(con: Any, schema: str, stored: int) -> list[str]:
 def migrate(con: Any, url: WorkspaceURL) -> dict[str, str]:
     """Bring the workspace in `url`'s schema up to :data:`SCHEMA_VERSION` in one transaction; its metadata after.
 
-    Schema 4 added the indexes of :func:`version_index_ddl`. The transaction takes
+    Schema 4 added the indexes of :func:`version_indexes`. The transaction takes
     ``pg_advisory_xact_lock`` on the schema and reads the version again: a session that waited
     while another migrated finds nothing to do.
 
