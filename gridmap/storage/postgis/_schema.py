@@ -219,10 +219,11 @@ def check_version(meta: Mapping[str, str], url: WorkspaceURL) -> int:
 
 
 def _owns_tables(con: Any, schema: str) -> bool:
-    """Whether the session's role is (a member of) the owner of every table of `schema`."""
+    """Whether the session's role is (a member of) the owner of every table of `schema` a migration changes."""
+    tables = sorted({META_TABLE, *LAYERS, *(t for ts in OFFICE_INDEXES_ADDED_IN.values() for t in ts)})
     row = con.execute("SELECT bool_and(pg_has_role(c.relowner, 'MEMBER')) FROM pg_class AS c JOIN pg_namespace AS n"
-                      " ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind IN ('r', 'p')",
-                      [schema]).fetchone()
+                      " ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind IN ('r', 'p')"
+                      " AND c.relname = ANY(%s)", [schema, tables]).fetchone()
     return bool(row[0])
 
 
