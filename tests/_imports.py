@@ -32,12 +32,26 @@ def adds_up(summary: dict) -> None:
     assert sum(summary["reasons"].values()) == summary["quarantined"]
 
 
+def downgrade_to_schema_3(path: Path) -> None:
+    """Make the GeoPackage at `path` what schema 3 wrote: without the indexes on ``substr(code, 1, 9)`` (every
+    index on an expression with ``substr``), version 3."""
+    from gridmap.storage import META_TABLE
+
+    with closing(sqlite3.connect(path)) as con:
+        for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql LIKE '%substr(%'"
+                                   ).fetchall():
+            con.execute(f'DROP INDEX "{name}"')
+        con.execute(f"UPDATE {META_TABLE} SET value = '3' WHERE key = 'schema_version'")
+        con.commit()
+
+
 def downgrade_to_schema_2(path: Path) -> None:
     """Make the workspace at `path` what schema 2 wrote: no ``extra`` columns, no column-alias table, no import
     options nor quarantine links, version 2 (what :func:`gridmap.open_workspace` must migrate)."""
     from gridmap.model import LAYERS
     from gridmap.storage import ALIASES_TABLE, META_TABLE
 
+    downgrade_to_schema_3(path)
     with closing(sqlite3.connect(path)) as con:
         for name in LAYERS:
             con.execute(f'ALTER TABLE "{name}" DROP COLUMN extra')

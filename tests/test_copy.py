@@ -199,8 +199,8 @@ def test_restore_refuses_a_store_that_holds_rows(tmp_path: Path) -> None:
             full.restore(tables, full.meta)
         assert full.counts() == before
         empty.restore(tables, {"illustrative": "true", "schema_version": "1"})
-        assert empty.counts()["reports"] == before["reports"] and empty.schema_version == 3
-        assert empty.meta["schema_version"] == "3" and empty.meta["illustrative"] == "true"
+        assert empty.counts()["reports"] == before["reports"] and empty.schema_version == 4
+        assert empty.meta["schema_version"] == "4" and empty.meta["illustrative"] == "true"
 
 
 def test_cli_copy_prints_what_it_copied(src: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

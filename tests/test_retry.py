@@ -214,7 +214,7 @@ def test_schema_2_gets_import_options_and_the_quarantine_link(tmp_path: Path, ca
     old = tmp_path / "old.gpkg"
     _make_v2(old)
     with open_workspace(old) as w:
-        assert w.schema_version == 3
+        assert w.schema_version == 4
         assert w.quarantine_with_options()["options"].isna().all()  # its import's options were never kept
     assert {"options"} <= {r[1] for r in rows(old, "PRAGMA table_info(gridmap_imports)")}
     assert {"import_fid"} <= {r[1] for r in rows(old, "PRAGMA table_info(quarantine)")}

@@ -26,6 +26,7 @@ from gridmap.jobs.spotcheck import spot_check
 from gridmap.storage import META_TABLE, init_workspace, open_workspace
 
 from test_crs import ref_wgs_to_gcj
+from tests._imports import downgrade_to_schema_3
 
 TZ = "Asia/Shanghai"
 PHONE = re.compile(r"1[3-9]\d{9}")
@@ -364,6 +365,7 @@ def test_illustrative_notice_from_the_workspace(sample_ws: Path, tmp_path: Path)
 def _make_v1(path: Path) -> None:
     """A schema-1 workspace: what gridmap wrote before spot checks existed (no spotchecks table, version 1)."""
     init_workspace(path).close()
+    downgrade_to_schema_3(path)  # nor the indexes of schema 4
     con = sqlite3.connect(path)
     con.execute("DROP TABLE spotchecks")
     con.execute("DELETE FROM gpkg_contents WHERE table_name = 'spotchecks'")
@@ -393,13 +395,13 @@ def test_schema_1_workspace_is_migrated_on_open(tmp_path: Path, caplog: pytest.L
     init_workspace(fresh).close()
     with caplog.at_level("INFO", logger="gridmap.storage"):
         with open_workspace(old) as ws:
-            assert ws.schema_version == SCHEMA_VERSION == 3
+            assert ws.schema_version == SCHEMA_VERSION == 4
             assert ws.counts()["spotchecks"] == 0
     assert "migrated workspace" in caplog.text
     assert _table_facts(old) == _table_facts(fresh)  # the same table GDAL made for a new workspace
     assert pyogrio.list_layers(old).tolist().count(["spotchecks", None]) == 1
     con = sqlite3.connect(old)
-    assert con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'schema_version'").fetchone()[0] == "3"
+    assert con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'schema_version'").fetchone()[0] == "4"
     con.close()
     with open_workspace(old) as ws:  # a second open does nothing more
         ws.append("spotchecks", pd.DataFrame({"report_id": ["r"], "checked_at": ["2025-03-01"],

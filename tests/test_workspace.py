@@ -625,7 +625,7 @@ def test_schema_2_workspace_gets_extra_columns_and_the_alias_table(tmp_path: Pat
     assert "extra" not in {r[1] for r in con.execute('PRAGMA table_info("reports")')}
     con.close()
     with open_workspace(old) as ws:
-        assert ws.schema_version == SCHEMA_VERSION == 3
+        assert ws.schema_version == SCHEMA_VERSION == 4
         ws.add_column_alias("grids", " 网格名 ", "name")
         assert ws.column_aliases("grids").values.tolist() == [["grids", "网格名", "name"]]
         ws.append("rectifications", pd.DataFrame({"report_id": ["r"], "rectified_at": ["2025-03-01"],

@@ -24,11 +24,18 @@ DISTRICT_CODE = "610802"
 #: Coordinates are stored geographic, WGS84.
 STORAGE_CRS = "EPSG:4326"
 #: Version of the workspace schema written by this gridmap.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Layers each schema version added after version 1 (a workspace of an older version is migrated on open).
 LAYERS_ADDED_IN: Mapping[str, int] = {"spotchecks": 2}
 #: Columns each schema version added to every layer (version 3: ``extra``).
 COLUMNS_ADDED_IN: Mapping[str, int] = {"extra": 3}
+#: Indexes on a code column's first nine digits (the subdistrict: ``substr(col, 1, 9)``, PostgreSQL's
+#: ``left(col, 9)``) each schema version added, as (layer, code column) pairs; frozen literals, so that a
+#: migration does not change when the model does. Version 4: every layer whose rows carry a code.
+INDEXES_ADDED_IN: Mapping[int, tuple[tuple[str, str], ...]] = {
+    4: (("subdistrict", "code"), ("communities", "community_code"), ("grids", "grid_code"),
+        ("areas", "area_code"), ("reports", "grid_code"), ("targets", "grid_code")),
+}
 #: Name of the column every layer keeps the file's unmapped columns in, as one JSON object.
 EXTRA_COLUMN = "extra"
 

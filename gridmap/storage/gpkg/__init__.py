@@ -3,7 +3,8 @@
 A workspace is an OGC GeoPackage that QGIS and GDAL open as is. It holds
 
 * every layer of :data:`gridmap.model.LAYERS` (EPSG:4326, with an R-tree
-  spatial index on each geometry column and a UNIQUE index on the layer's key),
+  spatial index on each geometry column, a UNIQUE index on the layer's key and, since
+  schema 4, an index on ``substr(code, 1, 9)``, the subdistrict of the layer's code, if it has one),
 * ``quarantine``: records that could not be imported, with their reason,
 * ``gridmap_meta``: key/value pairs (``schema_version``, ``created_at``,
   ``gridmap_version``, ``illustrative``),
@@ -63,7 +64,8 @@ This subpackage implements :class:`gridmap.storage.WorkspaceStore`; everything
 SQLite (WAL, busy timeout, triggers, the R-tree) stays inside it:
 
 * ``workspace``: the :class:`Workspace` class, :func:`init_workspace`, :func:`open_workspace`;
-* ``_schema``: creating the file (GDAL writes the empty layers), metadata, migrations;
+* ``_schema``: creating the file (GDAL writes the empty layers), metadata, migrations (a file of an
+  older schema is brought up to date when it is opened, in one transaction);
 * ``_stage``: a frame in storage form, written to the private staging file;
 * ``_conflicts``: key conflicts (one key, two contents);
 * ``_append``: the one transaction of :meth:`Workspace.append`;
@@ -79,7 +81,7 @@ Examples
 >>> ws.counts()["reports"]
 0
 >>> ws.schema_version
-3
+4
 >>> ws.close()
 >>> tmp.cleanup()
 """

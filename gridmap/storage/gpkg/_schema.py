@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 import gridmap  # the hall, for __version__ (it imports nothing at run time)
 from gridmap.errors import WorkspaceError, WorkspaceVersionError
 from gridmap.model import LAYERS, LAYERS_ADDED_IN, COLUMNS_ADDED_IN, QUARANTINE_COLUMNS, SCHEMA_VERSION, Column
+from gridmap.model.layers import INDEXES_ADDED_IN
 from gridmap.storage.base import ALIASES_TABLE, CATEGORIES_TABLE, IMPORTS_TABLE, META_TABLE, QUARANTINE_TABLE
 from gridmap.storage.gpkg._columns import (
     _ALIAS_COLUMNS, _CATEGORY_COLUMNS, _IMPORT_COLUMNS, _META_COLUMNS, _QUARANTINE_IMPORT, _busy_or_raise,
@@ -44,8 +45,27 @@ def _create_tables(path: Path) -> None:
     pyogrio.write_dataframe(_empty_frame(_ALIAS_COLUMNS, None), path, layer=ALIASES_TABLE, use_arrow=True)
 
 
+def subdistrict_index_ddl(stored: int) -> list[str]:
+    """``CREATE INDEX`` of every subdistrict index added after schema `stored` (0: all), up to this gridmap's.
+
+    Each is a B-tree index on the expression ``substr(col, 1, 9)`` (SQLite indexes on expressions,
+    https://www.sqlite.org/expridx.html), which serves exactly the condition ``substr(col, 1, 9) = ?``
+    that reads one subdistrict's rows; the pairs are the frozen :data:`gridmap.model.layers.INDEXES_ADDED_IN`.
+
+    Examples
+    --------
+    >>> print(subdistrict_index_ddl(3)[-2])
+    CREATE INDEX IF NOT EXISTS "ix_reports_grid_code_9" ON "reports" (substr("grid_code", 1, 9))
+    >>> subdistrict_index_ddl(4)
+    []
+    """
+    return [f"CREATE INDEX IF NOT EXISTS {_q(f'ix_{layer}_{column}_9')} ON {_q(layer)} (substr({_q(column)}, 1, 9))"
+            for version, pairs in sorted(INDEXES_ADDED_IN.items()) if stored < version <= SCHEMA_VERSION
+            for layer, column in pairs]
+
+
 def _finish_schema(path: Path, meta: Mapping[str, str]) -> None:
-    """Unique indexes, metadata rows and WAL journaling, with Python's sqlite3."""
+    """Unique and subdistrict indexes, metadata rows and WAL journaling, with Python's sqlite3."""
     con = sqlite3.connect(path, isolation_level=None)
     try:
         if con.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
@@ -60,6 +80,8 @@ def _finish_schema(path: Path, meta: Mapping[str, str]) -> None:
         con.execute(f"CREATE UNIQUE INDEX ux_meta_key ON {META_TABLE} (key)")
         con.execute(f"CREATE UNIQUE INDEX ux_categories_key ON {CATEGORIES_TABLE} (key)")
         con.execute(f"CREATE UNIQUE INDEX {_q(f'ux_{ALIASES_TABLE}_key')} ON {ALIASES_TABLE} (layer, source)")
+        for statement in subdistrict_index_ddl(0):
+            con.execute(statement)
         con.executemany(f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?)", list(meta.items()))
         con.execute("COMMIT")
     finally:
@@ -202,10 +224,13 @@ def _migrate(path: Path, version: int, *, busy_timeout: float) -> None:
     layer, the column-alias table (:data:`ALIASES_TABLE`), the ``options`` of each import
     (:data:`IMPORTS_TABLE`) and, in the quarantine, the ``import_fid`` of the import that
     quarantined each record (records quarantined before have none: ``gridmap quarantine
-    --retry`` leaves them, their import's options being unknown). The version is read again inside
-    the transaction, so two processes opening the same old file migrate it once.
+    --retry`` leaves them, their import's options being unknown); version 4 the indexes on the
+    subdistrict part of each layer's code (:func:`subdistrict_index_ddl`). The version is read again
+    inside the transaction (``BEGIN IMMEDIATE`` takes the write lock first), so two processes opening
+    the same old file migrate it once.
     """
     con = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+    stored = SCHEMA_VERSION
     try:
         con.execute("BEGIN IMMEDIATE")
         try:
@@ -220,6 +245,8 @@ def _migrate(path: Path, version: int, *, busy_timeout: float) -> None:
                 _create_attribute_table(con, ALIASES_TABLE, _ALIAS_COLUMNS, ("layer", "source"))
             _add_table_columns(con, IMPORTS_TABLE, [c for c in _IMPORT_COLUMNS if c.name == "options"])
             _add_table_columns(con, QUARANTINE_TABLE, [_QUARANTINE_IMPORT])
+            for statement in subdistrict_index_ddl(stored):
+                con.execute(statement)
             if stored < SCHEMA_VERSION:
                 con.execute(f"UPDATE {META_TABLE} SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
             con.execute("COMMIT")
@@ -230,5 +257,11 @@ def _migrate(path: Path, version: int, *, busy_timeout: float) -> None:
         _busy_or_raise(exc, path)
     finally:
         con.close()
-    logger.info("migrated workspace %s from schema %s to %s (added: %s)", path, version, SCHEMA_VERSION,
-                ", ".join(n for n, v in LAYERS_ADDED_IN.items() if version < v) or "nothing")
+    if stored >= SCHEMA_VERSION:
+        logger.debug("workspace %s was already migrated to schema %s by another process", path, stored)
+        return
+    steps = [*(n for n, v in LAYERS_ADDED_IN.items() if stored < v),
+             *(f"index {layer}(substr({column}, 1, 9))" for v, pairs in INDEXES_ADDED_IN.items() if stored < v
+               for layer, column in pairs)]
+    logger.info("migrated workspace %s from schema %s to %s (added: %s)", path, stored, SCHEMA_VERSION,
+                ", ".join(steps) or "nothing")

@@ -74,7 +74,7 @@ def init_workspace(
     >>> tmp = tempfile.TemporaryDirectory()
     >>> with init_workspace(pathlib.Path(tmp.name) / "w.gpkg") as ws:
     ...     print(ws.meta["schema_version"], ws.meta["illustrative"])
-    3 false
+    4 false
     >>> tmp.cleanup()
     """
     target = Path(path)

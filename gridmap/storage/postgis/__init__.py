@@ -4,8 +4,9 @@ Loaded only for a ``postgresql://`` URL (``import gridmap.storage`` does not imp
 :func:`init_postgis` creates the workspace in the schema the URL names (``?schema=``, default
 ``gridmap``): a table per layer of :data:`gridmap.model.LAYERS` with a primary key on the layer's key
 (on ``fid``, the key ``UNIQUE``, when the key holds a time, so that QGIS can edit the rows),
-geometry typed ``geometry(TYPE, 4326)`` with a GiST index, B-tree indexes on the time columns, ``extra``
-as ``json``, and the bookkeeping tables (metadata, import log, quarantine, categories, column aliases).
+geometry typed ``geometry(TYPE, 4326)`` with a GiST index, B-tree indexes on the time columns, on
+``left(code, 9)`` (the subdistrict of a layer's code) and on ``office``, ``extra`` as ``json``, and the
+bookkeeping tables (metadata, import log, quarantine, categories, column aliases).
 :func:`open_postgis` opens it. :class:`PostgisWorkspace` implements
 :class:`gridmap.storage.WorkspaceStore` with the GeoPackage's semantics, and reads a period or a box
 through the indexes (:meth:`PostgisWorkspace.read_window`).
@@ -27,7 +28,8 @@ masked URL.
 Modules
 -------
 * ``workspace``: :class:`PostgisWorkspace`, :func:`init_postgis`, :func:`open_postgis`;
-* ``_schema``: the tables and indexes, metadata, the version check;
+* ``_schema``: the tables and indexes, metadata, the version check and migrations (a workspace of an
+  older schema is brought up to date by its owner's first open, in one transaction);
 * ``_stage``: a frame in storage form (values, EWKB), repeats and key conflicts in the frame;
 * ``_append``: the one transaction of an append;
 * ``_qgis``: the layers' default QGIS styles in ``public.layer_styles``;

@@ -4,10 +4,21 @@ One schema (``?schema=``, default ``gridmap``) holds one workspace: a table per 
 :data:`gridmap.model.LAYERS` with a ``PRIMARY KEY`` on the layer's key, an identity column ``fid``
 (insertion order, unique), the geometry column ``geom`` typed ``geometry(TYPE, 4326)`` (so PostGIS's
 ``geometry_columns`` view lists its type and SRID, as QGIS reads them) with a GiST index, and a B-tree
-index on each time column; the bookkeeping tables of :mod:`gridmap.storage.base` beside them.
+index on each time column; the bookkeeping tables of :mod:`gridmap.storage.base` beside them; since
+schema 4 a B-tree index on the subdistrict part ``left(col, 9)`` of each layer's code and on the
+``office`` column of every fenced table (:func:`version_indexes`).
 Everything is created in one transaction: a failed ``init`` leaves nothing. A key holding a time (tracks,
 rectifications, spot checks) is ``UNIQUE`` and ``fid`` the primary key, which QGIS edits by
 (:func:`gridmap.storage.postgis._qgis.fid_is_primary`).
+
+Migrations
+----------
+Opening a workspace of an older schema migrates it (:func:`migrate`), as the GeoPackage store does:
+in one transaction, under ``pg_advisory_xact_lock`` on the schema, with the version read again once
+the lock is held (two sessions opening the same old workspace migrate it once), by the steps of
+:data:`gridmap.model.LAYERS_ADDED_IN`, :data:`gridmap.model.COLUMNS_ADDED_IN`,
+:data:`gridmap.model.layers.INDEXES_ADDED_IN` and :data:`OFFICE_INDEXES_ADDED_IN` (frozen literals).
+Only a role that owns the tables may run it; the first PostGIS workspaces were schema 3.
 """
 
 from __future__ import annotations
@@ -16,16 +27,25 @@ import logging
 from typing import Any, Mapping
 
 from gridmap.errors import WorkspaceError, WorkspaceVersionError
-from gridmap.model import LAYERS, QUARANTINE_COLUMNS, SCHEMA_VERSION, LayerSpec
+from gridmap.model import COLUMNS_ADDED_IN, LAYERS, LAYERS_ADDED_IN, QUARANTINE_COLUMNS, SCHEMA_VERSION, LayerSpec
+from gridmap.model.layers import INDEXES_ADDED_IN
 from gridmap.storage.base import ALIASES_TABLE, CATEGORIES_TABLE, IMPORTS_TABLE, META_TABLE, QUARANTINE_TABLE
 from gridmap.storage.url import WorkspaceURL
 from gridmap.storage.postgis._qgis import fid_is_primary
-from gridmap.storage.postgis._access import fence_ddl
+from gridmap.storage.postgis._access import OFFICE_COLUMN, fence_ddl
 from gridmap.storage.postgis._sql import (
     GEOMETRY_COLUMN, _IMPORT_COLUMNS, _QUARANTINE_IMPORT, geometry_type, q, sql_type,
 )
 
 logger = logging.getLogger(__name__)
+
+#: The oldest schema a PostGIS workspace was made with (the store came with schema 3).
+FIRST_POSTGIS_VERSION = 3
+#: Tables each schema version gave a B-tree index on ``office`` (frozen: the fenced tables at version 4).
+OFFICE_INDEXES_ADDED_IN: Mapping[int, tuple[str, ...]] = {
+    4: ("subdistrict", "communities", "grids", "areas", "streets", "wall", "demolition_zones", "targets", "reports",
+        "rectifications", "spotchecks", "tracks", "gridmap_imports", "quarantine"),
+}
 
 
 def layer_ddl(spec: LayerSpec) -> list[str]:
@@ -61,6 +81,37 @@ def layer_ddl(spec: LayerSpec) -> list[str]:
         if col.dtype == "datetime":
             out.append(f"CREATE INDEX {q(f'ix_{spec.name}_{col.name}')} ON {table} USING btree ({q(col.name)})")
     return out
+
+
+def version_indexes(schema: str, stored: int) -> list[tuple[str, str]]:
+    """(name, ``CREATE INDEX``) of every index the schema versions after `stored` (0: all) added, up to this gridmap's.
+
+    B-tree indexes on ``left(col, 9)``, the subdistrict part of a layer's code, serve exactly the
+    condition ``left(col, 9) = %s`` that reads one subdistrict's rows (an index on an expression,
+    https://www.postgresql.org/docs/15/indexes-expressional.html); those on ``office`` serve the
+    row-level security policies' ``office = gridmap_office()``.
+
+    Examples
+    --------
+    >>> indexes = version_indexes("gridmap", 3)
+    >>> indexes[4][0]
+    'ix_reports_grid_code_9'
+    >>> print(indexes[4][1])
+    CREATE INDEX IF NOT EXISTS "ix_reports_grid_code_9" ON "gridmap"."reports" USING btree (left("grid_code", 9))
+    >>> print(indexes[-1][1])
+    CREATE INDEX IF NOT EXISTS "ix_quarantine_office" ON "gridmap"."quarantine" USING btree ("office")
+    >>> version_indexes("gridmap", 4)
+    []
+    """
+    s = q(schema)
+    wanted = [(f"ix_{layer}_{column}_9", layer, f"left({q(column)}, 9)")
+              for version, pairs in sorted(INDEXES_ADDED_IN.items()) if stored < version <= SCHEMA_VERSION
+              for layer, column in pairs]
+    wanted += [(f"ix_{table}_{OFFICE_COLUMN}", table, q(OFFICE_COLUMN))
+               for version, tables in sorted(OFFICE_INDEXES_ADDED_IN.items()) if stored < version <= SCHEMA_VERSION
+               for table in tables]
+    return [(name, f"CREATE INDEX IF NOT EXISTS {q(name)} ON {s}.{q(table)} USING btree ({key})")
+            for name, table, key in wanted]
 
 
 def bookkeeping_ddl() -> list[str]:
@@ -121,6 +172,8 @@ def create_schema(con: Any, url: WorkspaceURL, meta: Mapping[str, str], *, exist
             con.execute(statement)
         for statement in fence_ddl(url.schema):  # office column, triggers, row-level security (_access)
             con.execute(statement)
+        for _, statement in version_indexes(url.schema, 0):  # after fence_ddl: it adds the office columns
+            con.execute(statement)
         with con.cursor() as cur:
             cur.executemany(f"INSERT INTO {META_TABLE} (key, value) VALUES (%s, %s)", list(meta.items()))
     logger.info("created PostGIS workspace %s (schema %s)", url.masked, SCHEMA_VERSION)
@@ -134,20 +187,22 @@ def read_meta(con: Any, url: WorkspaceURL) -> dict[str, str]:
         raise WorkspaceError(f"schema {url.schema!r} of {url.masked} holds no gridmap workspace; {hint}")
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
                                         [url.schema])}
-    missing = [t for t in (*LAYERS, QUARANTINE_TABLE, IMPORTS_TABLE) if t not in tables]
+    meta = {str(k): str(v) for k, v in con.execute(f"SELECT key, value FROM {q(url.schema)}.{META_TABLE}")}
+    stored = meta.get("schema_version", "")
+    held = int(stored) if stored.isdigit() else SCHEMA_VERSION
+    expected = [t for t in LAYERS if LAYERS_ADDED_IN.get(t, 0) <= held]  # later layers are added by migrate
+    missing = [t for t in (*expected, QUARANTINE_TABLE, IMPORTS_TABLE) if t not in tables]
     if missing:
         raise WorkspaceError(f"schema {url.schema!r} of {url.masked} is not a complete gridmap workspace: missing "
                              f"{', '.join(missing)}; {hint}")
-    rows = con.execute(f"SELECT key, value FROM {q(url.schema)}.{META_TABLE}").fetchall()
-    return {str(k): str(v) for k, v in rows}
+    return meta
 
 
 def check_version(meta: Mapping[str, str], url: WorkspaceURL) -> int:
-    """The stored schema version; refuses one newer than this gridmap's.
+    """The stored schema version; refuses one newer than this gridmap's, or older than any PostGIS workspace.
 
-    Migrations: every PostGIS workspace so far is created at :data:`gridmap.model.SCHEMA_VERSION` 3
-    (the first version of this store), so there is nothing older to migrate; a later version
-    adds its steps here, in one transaction like the GeoPackage's ``_migrate``.
+    A version from :data:`FIRST_POSTGIS_VERSION` up to below :data:`gridmap.model.SCHEMA_VERSION`
+    is returned as it is: the caller migrates it (:func:`migrate`).
     """
     try:
         version = int(meta["schema_version"])
@@ -157,7 +212,82 @@ def check_version(meta: Mapping[str, str], url: WorkspaceURL) -> int:
     if version > SCHEMA_VERSION:
         raise WorkspaceVersionError(f"{url.masked} was written by a newer gridmap (schema {version}); upgrade "
                                     f"gridmap (this one reads schema {SCHEMA_VERSION})")
-    if version < SCHEMA_VERSION:
-        raise WorkspaceError(f"{url.masked} has schema {version}, older than any PostGIS workspace gridmap made; "
-                             "copy it into a new one (gridmap copy)")
+    if version < FIRST_POSTGIS_VERSION:
+        raise WorkspaceError(f"{url.masked} has schema {version}, older than any PostGIS workspace gridmap made "
+                             f"(schema {FIRST_POSTGIS_VERSION}); copy it into a new one (gridmap copy)")
     return version
+
+
+def _owns_tables(con: Any, schema: str) -> bool:
+    """Whether the session's role is (a member of) the owner of every table of `schema` a migration changes."""
+    tables = sorted({META_TABLE, *LAYERS, *(t for ts in OFFICE_INDEXES_ADDED_IN.values() for t in ts)})
+    row = con.execute("SELECT bool_and(pg_has_role(c.relowner, 'MEMBER')) FROM pg_class AS c JOIN pg_namespace AS n"
+                      " ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind IN ('r', 'p')"
+                      " AND c.relname = ANY(%s)", [schema, tables]).fetchone()
+    return bool(row[0])
+
+
+def _columns(con: Any, schema: str) -> dict[str, set[str]]:
+    """The column names of every table of `schema`."""
+    out: dict[str, set[str]] = {}
+    for table, column in con.execute("SELECT table_name, column_name FROM information_schema.columns"
+                                     " WHERE table_schema = %s", [schema]):
+        out.setdefault(table, set()).add(column)
+    return out
+
+
+def _migration_steps(con: Any, schema: str, stored: int) -> list[str]:
+    """Run the steps from schema `stored` to :data:`SCHEMA_VERSION` (in the caller's transaction); what was added."""
+    s, added = q(schema), []
+    have = _columns(con, schema)
+    for name, version in LAYERS_ADDED_IN.items():
+        if stored < version <= SCHEMA_VERSION and name not in have:
+            for statement in layer_ddl(LAYERS[name]):
+                con.execute(statement)
+            added.append(name)
+    for column, version in COLUMNS_ADDED_IN.items():
+        if stored < version <= SCHEMA_VERSION:
+            for spec in LAYERS.values():
+                if column not in have.get(spec.name, {column}):
+                    kind = sql_type(spec.column(column))
+                    con.execute(f"ALTER TABLE {s}.{q(spec.name)} ADD COLUMN {q(column)} {kind}")
+                    added.append(f"{spec.name}.{column}")
+    have = _columns(con, schema)
+    if added or any(OFFICE_COLUMN not in have.get(t, set()) for ts in OFFICE_INDEXES_ADDED_IN.values() for t in ts):
+        for statement in fence_ddl(schema):  # new tables or a workspace made before the fence: fence them
+            con.execute(statement)
+    for name, statement in version_indexes(schema, stored):
+        con.execute(statement)
+        added.append(f"index {name}")
+    con.execute(f"UPDATE {s}.{META_TABLE} SET value = %s WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
+    return added
+
+
+def migrate(con: Any, url: WorkspaceURL) -> dict[str, str]:
+    """Bring the workspace in `url`'s schema up to :data:`SCHEMA_VERSION` in one transaction; its metadata after.
+
+    Schema 4 added the indexes of :func:`version_indexes`. The transaction takes
+    ``pg_advisory_xact_lock`` on the schema and reads the version again: a session that waited
+    while another migrated finds nothing to do.
+
+    Raises
+    ------
+    WorkspaceError
+        When the session's role does not own the tables (an office role): the owner must open the
+        workspace once.
+    """
+    with con.transaction():
+        con.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"gridmap-migrate:{url.schema}"])
+        stored = check_version(read_meta(con, url), url)
+        if stored >= SCHEMA_VERSION:
+            return read_meta(con, url)
+        if not _owns_tables(con, url.schema):
+            raise WorkspaceError(
+                f"{url.masked} has schema {stored} and this gridmap needs schema {SCHEMA_VERSION}: it migrates the "
+                "workspace when it opens it, which only the owner of its tables may do; ask the owner to open it "
+                "once (e.g. `gridmap info URL` with the owner's URL), then open it again")
+        con.execute(f"SET LOCAL search_path = {q(url.schema)}, public")
+        added = _migration_steps(con, url.schema, stored)
+    logger.info("migrated PostGIS workspace %s from schema %s to %s (added: %s)", url.masked, stored,
+                SCHEMA_VERSION, ", ".join(added) or "nothing")
+    return read_meta(con, url)

@@ -25,7 +25,7 @@ from gridmap.storage.postgis._sql import (
     BUSY_TIMEOUT, GEOMETRY_COLUMN, SRID, _ALIAS_COLUMNS, _IMPORT_COLUMNS, connect, q, raise_for, rows_to_frame,
     select_expression, storage_times,
 )
-from gridmap.storage.postgis._schema import check_version, create_schema, read_meta
+from gridmap.storage.postgis._schema import check_version, create_schema, migrate, read_meta
 from gridmap.storage.postgis._stage import quarantine_rows, stage_frame
 from gridmap.storage.postgis._append import Batch, write_in_transaction
 from gridmap.storage.postgis._restore import restore_in_transaction
@@ -112,6 +112,8 @@ def open_postgis(url: str | PathLike[str], *, busy_timeout: float = BUSY_TIMEOUT
     con = connect(loc, busy_timeout=busy_timeout)
     try:
         meta = read_meta(con, loc)
+        if check_version(meta, loc) < SCHEMA_VERSION:
+            meta = migrate(con, loc)  # one transaction, once: see gridmap.storage.postgis._schema
         rows = con.execute(f"SELECT key, zh, en FROM {q(loc.schema)}.{CATEGORIES_TABLE}").fetchall()
     except WorkspaceError:
         raise
