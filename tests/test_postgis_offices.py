@@ -330,3 +330,30 @@ def test_a_fix_of_another_office_at_the_same_time_is_a_key_conflict(postgis_url:
     assert "another office" in detail and "109.745" not in detail
     assert _keys(b.read_layer("tracks")) == {("李四", times[1])}
     assert len(ws.read_layer("tracks")) == 3
+
+
+@pytest.mark.postgis
+def test_two_offices_importing_one_file_each_keep_its_bad_record(
+        postgis_url: str, tmp_path: Path, roles: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """A quarantined record is kept once per office: the second office's is not skipped for the first's."""
+    ws = gridmap.init_workspace(postgis_url)
+    for layer, frame in _boundaries().items():
+        ws.append(layer, frame)
+    urls = roles(postgis_url)
+    grids = ws.read_layer("grids")
+    a_pt = grids.geometry[grids["grid_code"].str.startswith(A)].iloc[0].representative_point()
+    b_pt = grids.geometry[grids["grid_code"].str.startswith(B)].iloc[0].representative_point()
+    rows = [["RS-1", "2025-03-01 08:00", "垃圾乱倒", "", repr(a_pt.x), repr(a_pt.y)],
+            ["RS-2", "2025-03-01 09:00", "垃圾乱倒", "", "", ""],  # no position: quarantined
+            ["RS-3", "2025-03-01 10:00", "垃圾乱倒", "", repr(b_pt.x), repr(b_pt.y)]]
+    ledger = _ledger(tmp_path / "shared.csv", rows)
+    seen = {}
+    for office in ("a", "b"):
+        summary = _import(capsys, urls[office], "reports", ledger)  # the counts add up (checked there)
+        assert summary["quarantined"] >= 1
+        seen[office] = gridmap.open_workspace(urls[office]).quarantine()
+    for office in ("a", "b"):
+        records = seen[office][seen[office]["detail"].str.contains("another office") == False]  # noqa: E712
+        assert list(records["record"].astype(int)) == [2], office  # its own copy of the record without a position
+    owner = ws.quarantine()
+    assert list(owner[owner["record"].astype(int) == 2]["source"]) == ["shared.csv", "shared.csv"]

@@ -220,12 +220,16 @@ def _index_defs(url: str, schema: str) -> set[str]:
 
 
 def _downgrade_pg(url: str, schema: str) -> None:
-    """Undo schema 4 by hand: drop every index on ``left(...)`` or on ``office``; store version 3."""
+    """Undo schema 4 by hand: drop every index on ``left(...)`` or on ``office``; the quarantine's key without the
+    office, as schema 3 made it; store version 3."""
     with _pg(url) as con:
         names = con.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s AND (indexdef LIKE '%%\"left\"(%%'"
                             " OR indexdef LIKE '%%(office)')", [schema]).fetchall()
         for (name,) in names:
             con.execute(f'DROP INDEX "{schema}"."{name}"')
+        con.execute(f'DROP INDEX "{schema}".ux_quarantine_record_office')
+        con.execute(f'ALTER TABLE "{schema}".quarantine ADD CONSTRAINT ux_quarantine_record'
+                    " UNIQUE (layer, source_digest, record, reason)")
         con.execute(f"UPDATE \"{schema}\".gridmap_meta SET value = '3' WHERE key = 'schema_version'")
 
 

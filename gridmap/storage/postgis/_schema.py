@@ -83,6 +83,37 @@ def layer_ddl(spec: LayerSpec) -> list[str]:
     return out
 
 
+#: The schema version whose quarantine keeps a record once per office, not once for all offices.
+QUARANTINE_BY_OFFICE_IN = 4
+
+
+def quarantine_key_ddl(schema: str, stored: int) -> list[str]:
+    """The statements making a quarantined record unique per office, when schema `stored` (0: none) predates it.
+
+    Before schema 4 a record (layer, file digest, record number, reason) was kept once for all
+    offices: when two offices imported the same file, the second office's record was skipped
+    (``ON CONFLICT DO NOTHING``) although that office, fenced from the first's rows, could neither
+    see nor retry it. The key now holds the office (no office: ``''``, the owner's), as a unique index
+    on an expression (https://www.postgresql.org/docs/15/indexes-unique.html).
+
+    Examples
+    --------
+    >>> drop, create = quarantine_key_ddl("gridmap", 3)
+    >>> print(drop)
+    ALTER TABLE "gridmap"."quarantine" DROP CONSTRAINT IF EXISTS ux_quarantine_record
+    >>> print(create.split(" ON ")[1])
+    "gridmap"."quarantine" (layer, source_digest, record, reason, coalesce(office, ''))
+    >>> quarantine_key_ddl("gridmap", 4)
+    []
+    """
+    if not stored < QUARANTINE_BY_OFFICE_IN <= SCHEMA_VERSION:
+        return []
+    table = f"{q(schema)}.{q(QUARANTINE_TABLE)}"
+    return [f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS ux_quarantine_record",
+            f"CREATE UNIQUE INDEX IF NOT EXISTS {q('ux_quarantine_record_office')} ON {table}"
+            f" (layer, source_digest, record, reason, coalesce({OFFICE_COLUMN}, ''))"]
+
+
 def version_indexes(schema: str, stored: int) -> list[tuple[str, str]]:
     """(name, ``CREATE INDEX``) of every index the schema versions after `stored` (0: all) added, up to this gridmap's.
 
@@ -174,6 +205,8 @@ def create_schema(con: Any, url: WorkspaceURL, meta: Mapping[str, str], *, exist
             con.execute(statement)
         for _, statement in version_indexes(url.schema, 0):  # after fence_ddl: it adds the office columns
             con.execute(statement)
+        for statement in quarantine_key_ddl(url.schema, 0):
+            con.execute(statement)
         with con.cursor() as cur:
             cur.executemany(f"INSERT INTO {META_TABLE} (key, value) VALUES (%s, %s)", list(meta.items()))
     logger.info("created PostGIS workspace %s (schema %s)", url.masked, SCHEMA_VERSION)
@@ -259,6 +292,10 @@ def _migration_steps(con: Any, schema: str, stored: int) -> list[str]:
     for name, statement in version_indexes(schema, stored):
         con.execute(statement)
         added.append(f"index {name}")
+    for statement in quarantine_key_ddl(schema, stored):
+        con.execute(statement)
+    if quarantine_key_ddl(schema, stored):
+        added.append("quarantine key per office")
     con.execute(f"UPDATE {s}.{META_TABLE} SET value = %s WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
     return added
 
