@@ -39,7 +39,7 @@ from gridmap.storage.postgis._access import CODE_COLUMNS, REPORT_EVENT_LAYERS
 from gridmap.storage.postgis._sql import (
     GEOMETRY_COLUMN, _IMPORT_COLUMNS, _QUARANTINE_IMPORT, geometry_type, q, sql_type, utc_now,
 )
-from gridmap.storage.postgis._stage import Staged, conflict_rows, show
+from gridmap.storage.postgis._stage import Staged, conflict_rows, copy_text, show
 from gridmap.storage.rows import conflict_detail
 
 _STAGE = "gridmap_stage"
@@ -69,15 +69,15 @@ def lock_tables(con: Any, schema: str, layer: str) -> None:
 
 
 def copy_stage(con: Any, spec: LayerSpec, rows: pd.DataFrame) -> None:
-    """Create the temporary staging table and COPY `rows` into it."""
+    """Create the temporary staging table and COPY `rows` (:attr:`Staged.rows`) into it, as text in blocks."""
     cols = [f"{q(c.name)} {sql_type(c)}" for c in spec.columns]
     if spec.geometry is not None:
         cols.append(f"{q(GEOMETRY_COLUMN)} {geometry_type(spec)}")
     con.execute(f"CREATE TEMPORARY TABLE {_STAGE} (_pos bigint NOT NULL, {', '.join(cols)}) ON COMMIT DROP")
     names = ", ".join(q(c) for c in rows.columns)
     with con.cursor() as cur, cur.copy(f"COPY {_STAGE} ({names}) FROM STDIN") as copy:
-        for row in rows.itertuples(index=False, name=None):
-            copy.write_row(row)
+        for block in copy_text(rows):
+            copy.write(block)
 
 
 def check_office_rows(con: Any, spec: LayerSpec) -> None:
