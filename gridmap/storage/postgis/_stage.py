@@ -305,7 +305,8 @@ def column_text(values: pd.Series) -> pa.Array:
     if pd.api.types.is_integer_dtype(values.dtype):
         return pc.fill_null(pc.cast(pa.array(values), pa.string()), COPY_NULL)
     if isinstance(values.dtype, pd.StringDtype):  # Arrow's own array (pyarrow storage) or pandas' (python)
-        text = pc.cast(pa.array(values.array), pa.string())
+        text = pa.array(values.array)  # a ChunkedArray when the frame came from Arrow in several chunks
+        text = pc.cast(text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text, pa.string())
     else:
         text = pa.array(values.to_numpy(dtype=object, na_value=None), type=pa.string(), from_pandas=True)
     return escape_copy_text(text, str(values.name))
