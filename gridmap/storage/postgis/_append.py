@@ -35,7 +35,7 @@ import pandas as pd
 from gridmap.errors import WorkspaceError
 from gridmap.model import QUARANTINE_COLUMNS, ImportSummary, LayerSpec
 from gridmap.storage.base import GEOMETRY_TOLERANCE, IMPORTS_TABLE, QUARANTINE_TABLE, content_columns
-from gridmap.storage.postgis._access import CODE_COLUMNS, REPORT_EVENT_LAYERS
+from gridmap.storage.postgis._access import CODE_COLUMNS, OFFICE_COLUMN, REPORT_EVENT_LAYERS
 from gridmap.storage.postgis._sql import (
     GEOMETRY_COLUMN, _IMPORT_COLUMNS, _QUARANTINE_IMPORT, geometry_type, q, sql_type, utc_now,
 )
@@ -140,12 +140,22 @@ def stored_conflicts(con: Any, spec: LayerSpec, staged: Staged) -> list[tuple[in
 
 
 def insert_staged(con: Any, spec: LayerSpec) -> int:
-    """``INSERT ... SELECT ... ON CONFLICT (key) DO NOTHING`` from the stage, in frame order; the rows inserted."""
+    """``INSERT ... SELECT ... ON CONFLICT (key) DO NOTHING`` from the stage, in frame order; the rows inserted.
+
+    One pass over the stage, no sort: the stage is created in this transaction and filled by one
+    ``COPY`` in frame order (``_pos``), which PostgreSQL appends page after page (a table created in the
+    same transaction is filled without the free space map), and a temporary table is scanned
+    sequentially from its first page (no parallel or synchronized scan of temporary tables), so the
+    rows reach the layer, and get their ``fid``, in frame order without an ``ORDER BY _pos`` that
+    sorted the whole stage (on disk, beyond ``work_mem``). The writer's office (the column's default,
+    ``gridmap_office()``, :mod:`gridmap.storage.postgis._access`) is computed once for the statement
+    instead of once per row; a layer's trigger still sets the office of a row with a code.
+    """
     cols = [q(c) for c in spec.column_names] + ([q(GEOMETRY_COLUMN)] if spec.geometry is not None else [])
     names = ", ".join(cols)
     key = ", ".join(q(k) for k in spec.key)
-    cur = con.execute(f"INSERT INTO {q(spec.name)} ({names}) SELECT {names} FROM {_STAGE} ORDER BY _pos"
-                      f" ON CONFLICT ({key}) DO NOTHING")
+    cur = con.execute(f"INSERT INTO {q(spec.name)} ({names}, {q(OFFICE_COLUMN)}) SELECT {names},"
+                      f" (SELECT gridmap_office()) FROM {_STAGE} ON CONFLICT ({key}) DO NOTHING")
     return int(cur.rowcount)
 
 

@@ -223,8 +223,10 @@ def iso_millis(utc: np.ndarray) -> np.ndarray:
     doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
     mp = (5 * doy + 2) // 153
     month = np.where(mp < 10, mp + 3, mp - 9)
-    fields = [(yoe + era * 400 + (month <= 2), 4), "-", (month, 2), "-", (doy - (153 * mp + 2) // 5 + 1, 2), "T",
-              (rem // 3_600_000, 2), ":", (rem // 60_000 % 60, 2), ":", (rem // 1000 % 60, 2), ".", (rem % 1000, 3), "Z"]
+    day = doy - (153 * mp + 2) // 5 + 1
+    fields: list[tuple[np.ndarray, int] | str] = [
+        (yoe + era * 400 + (month <= 2), 4), "-", (month, 2), "-", (day, 2), "T", (rem // 3_600_000, 2), ":",
+        (rem // 60_000 % 60, 2), ":", (rem // 1000 % 60, 2), ".", (rem % 1000, 3), "Z"]
     out = np.empty((len(days), 24), dtype=np.uint8)
     at = 0
     for field in fields:
@@ -319,8 +321,8 @@ def _text_bytes(lines: pa.Array) -> memoryview:
     return memoryview(lines.buffers()[2])[start:stop]
 
 
-def copy_text(rows: pd.DataFrame, *, block_rows: int = COPY_BLOCK_ROWS) -> Iterator[memoryview]:
-    r"""The staged rows as ``COPY ... FROM STDIN`` text (UTF-8), `block_rows` rows a block.
+def copy_text(rows: pd.DataFrame, *, block_rows: int | None = None) -> Iterator[memoryview]:
+    r"""The staged rows as ``COPY ... FROM STDIN`` text (UTF-8), `block_rows` (:data:`COPY_BLOCK_ROWS`) rows a block.
 
     Columns are tab-separated, rows end with a newline; each column is converted as a whole
     (:func:`column_text`) and the lines are joined by Arrow, not row by row in Python.
@@ -333,8 +335,9 @@ def copy_text(rows: pd.DataFrame, *, block_rows: int = COPY_BLOCK_ROWS) -> Itera
     1 | \N | \N
     <BLANKLINE>
     """
-    for start in range(0, len(rows), block_rows):
-        block = rows.iloc[start:start + block_rows]
+    step = block_rows or COPY_BLOCK_ROWS
+    for start in range(0, len(rows), step):
+        block = rows.iloc[start:start + step]
         columns = [column_text(block[name]) for name in block.columns]
         columns[-1] = pc.binary_join_element_wise(columns[-1], pa.scalar("\n"), "")
         lines = pc.binary_join_element_wise(*columns, "\t") if len(columns) > 1 else columns[0]
