@@ -204,7 +204,8 @@ def test_fids_follow_the_frame_order_across_blocks_and_pages(postgis_url: str,
 
 @settings(max_examples=200)
 @given(st.lists(st.integers(int(np.datetime64("0000-01-01T00:00:00.000", "ms").astype("int64")),
-                            int(np.datetime64("9999-12-31T23:59:59.999", "ms").astype("int64"))), min_size=1, max_size=20))
+                            int(np.datetime64("9999-12-31T23:59:59.999", "ms").astype("int64"))),
+                min_size=1, max_size=20))
 @example([0, -1, 951_782_400_000, 253_402_300_799_999])  # the epoch, a millisecond before, 2000-02-29, the last
 def test_iso_millis_equals_numpy(millis: list[int]) -> None:
     utc = np.array(millis, dtype="int64").astype("datetime64[ms]")
