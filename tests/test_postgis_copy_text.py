@@ -227,3 +227,16 @@ def test_text_with_nul_is_refused_naming_the_column() -> None:
     rows = pd.DataFrame({"_pos": [0], "note": ["a\x00b"]})
     with pytest.raises(SchemaError, match="'note' holds text with a NUL"):
         list(stage.copy_text(rows))
+
+
+@pytest.mark.postgis
+def test_an_append_with_nul_text_is_refused_and_writes_nothing(postgis_url: str) -> None:
+    from gridmap.storage.postgis import init_postgis
+
+    frame = _nasty_reports()
+    bad = frame.assign(description=[*frame["description"].iloc[:-1], "坏\x00"])
+    with init_postgis(postgis_url) as ws:
+        with pytest.raises(SchemaError, match="'description' holds text with a NUL"):
+            ws.append("reports", bad, source="bad.csv", source_digest="b")
+        assert len(ws.read_layer("reports")) == 0 and len(ws.imports()) == 0
+        assert ws.append("reports", frame, source="nasty.csv", source_digest="d1").accepted == len(frame)

@@ -74,9 +74,11 @@ def copy_stage(con: Any, spec: LayerSpec, rows: pd.DataFrame) -> None:
     if spec.geometry is not None:
         cols.append(f"{q(GEOMETRY_COLUMN)} {geometry_type(spec)}")
     con.execute(f"CREATE TEMPORARY TABLE {_STAGE} (_pos bigint NOT NULL, {', '.join(cols)}) ON COMMIT DROP")
+    from psycopg.copy import QueuedLibpqWriter  # deferred: psycopg is needed only by a PostGIS workspace
+
     names = ", ".join(q(c) for c in rows.columns)
-    with con.cursor() as cur, cur.copy(f"COPY {_STAGE} ({names}) FROM STDIN") as copy:
-        for block in copy_text(rows):
+    with con.cursor() as cur, cur.copy(f"COPY {_STAGE} ({names}) FROM STDIN", writer=QueuedLibpqWriter(cur)) as copy:
+        for block in copy_text(rows):  # a thread sends each block while the next one is built
             copy.write(block)
 
 
