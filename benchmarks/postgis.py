@@ -36,7 +36,9 @@ unless ``--keep``) with the postgis extension; everything below happens in it.
    importer's read = accepted + duplicates + quarantined; the accepted rows add up to the new distinct
    ids (each accepted exactly once); the duplicates to the rest; the table grew by exactly that.
 
-Run: ``python benchmarks/postgis.py [--rows 1000000] [--reports 10000000] [--importer-rows 250000] [--quick]``
+Run: ``python benchmarks/postgis.py [--rows 1000000] [--reports 10000000] [--importer-rows 250000] [--quick]
+[--parts import,window,concurrent]`` (``--parts import`` runs part 1 alone: the ratio, quickly, on a shared machine;
+part 3 needs part 1's workspace, so ``concurrent`` runs with ``import``).
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ TZ = "Asia/Shanghai"
 PEER_SCHEMA = "peer"
 BIG_SCHEMA = "big"
 SPAN_START = pd.Timestamp("2023-01-01 00:00", tz=TZ)
+#: The parts of the benchmark, in the order they run.
+PARTS = ("import", "window", "concurrent")
 
 
 def window_start(days: int) -> pd.Timestamp:
@@ -522,7 +526,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--database", default="gridmap_bench", help="database to create (dropped first)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"comma-separated parts to run, of {', '.join(PARTS)} (concurrent needs import)")
     args = parser.parse_args(argv)
+    args.parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    if not args.parts or set(args.parts) - set(PARTS) or ("concurrent" in args.parts and "import" not in args.parts):
+        parser.error(f"--parts takes some of {', '.join(PARTS)}; concurrent needs import (it imports into its"
+                     " workspace)")
     if args.quick:
         args.rows, args.reports, args.importer_rows, args.repeat = 20_000, 200_000, 4_000, 1
     if args.rows < args.importer_rows:
@@ -544,9 +554,12 @@ def main(argv: list[str] | None = None) -> None:
                   f"{4 * quarter:,} rows (made in {time.perf_counter() - t0:.1f} s)")
             print(f"peak RSS of this parent process: {_peak_mb():.0f} MB (each measurement runs in a forked child,"
                   " whose peak includes what it inherits)")
-            print_import(args.rows, part_import(url, csv, args.repeat))
-            print_window(part_window(url, args.reports, args.days, args.full_read_rows))
-            print_concurrent(part_concurrent(url, csvs, quarter))
+            if "import" in args.parts:
+                print_import(args.rows, part_import(url, csv, args.repeat))
+            if "window" in args.parts:
+                print_window(part_window(url, args.reports, args.days, args.full_read_rows))
+            if "concurrent" in args.parts:
+                print_concurrent(part_concurrent(url, csvs, quarter))
     finally:
         if not args.keep:
             drop_database(args.database)

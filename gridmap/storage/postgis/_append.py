@@ -44,7 +44,7 @@ from gridmap.storage.postgis._access import CODE_COLUMNS, OFFICE_COLUMN, REPORT_
 from gridmap.storage.postgis._sql import (
     GEOMETRY_COLUMN, _IMPORT_COLUMNS, _QUARANTINE_IMPORT, geometry_type, q, sql_type, utc_now,
 )
-from gridmap.storage.postgis._stage import Staged, conflict_rows, show
+from gridmap.storage.postgis._stage import Staged, conflict_rows, copy_text, show
 from gridmap.storage.rows import conflict_detail
 
 _STAGE = "gridmap_stage"
@@ -74,15 +74,17 @@ def lock_tables(con: Any, schema: str, layer: str) -> None:
 
 
 def copy_stage(con: Any, spec: LayerSpec, rows: pd.DataFrame) -> None:
-    """Create the temporary staging table and COPY `rows` into it."""
+    """Create the temporary staging table and COPY `rows` (:attr:`Staged.rows`) into it, as text in blocks."""
     cols = [f"{q(c.name)} {sql_type(c)}" for c in spec.columns]
     if spec.geometry is not None:
         cols.append(f"{q(GEOMETRY_COLUMN)} {geometry_type(spec)}")
     con.execute(f"CREATE TEMPORARY TABLE {_STAGE} (_pos bigint NOT NULL, {', '.join(cols)}) ON COMMIT DROP")
+    from psycopg.copy import QueuedLibpqWriter  # deferred: psycopg is needed only by a PostGIS workspace
+
     names = ", ".join(q(c) for c in rows.columns)
-    with con.cursor() as cur, cur.copy(f"COPY {_STAGE} ({names}) FROM STDIN") as copy:
-        for row in rows.itertuples(index=False, name=None):
-            copy.write_row(row)
+    with con.cursor() as cur, cur.copy(f"COPY {_STAGE} ({names}) FROM STDIN", writer=QueuedLibpqWriter(cur)) as copy:
+        for block in copy_text(rows):  # a thread sends each block while the next one is built
+            copy.write(block)
 
 
 def check_office_rows(con: Any, spec: LayerSpec) -> None:
@@ -147,15 +149,22 @@ def stored_conflicts(con: Any, spec: LayerSpec, staged: Staged) -> list[tuple[in
 def insert_staged(con: Any, spec: LayerSpec) -> int:
     """``INSERT ... SELECT ... ON CONFLICT (key) DO NOTHING`` from the stage, in frame order; the rows inserted.
 
-    A fix gets its office here, set-based (:func:`gridmap.storage.postgis._access.staged_office_sql`).
+    One pass over the stage, no sort: the stage is created in this transaction and filled by one
+    ``COPY`` in frame order (``_pos``), which PostgreSQL appends page after page (a table created in the
+    same transaction is filled without the free space map), and a temporary table is scanned
+    sequentially from its first page (no parallel or synchronized scan of temporary tables), so the
+    rows reach the layer, and get their ``fid``, in frame order without an ``ORDER BY _pos`` that
+    sorted the whole stage (on disk, beyond ``work_mem``). The writer's office (the column's default,
+    ``gridmap_office()``, :mod:`gridmap.storage.postgis._access`) is computed once for the statement
+    instead of once per row; a layer's trigger still sets the office of a row with a code, and a fix gets
+    the office of its grid here, set-based (:func:`gridmap.storage.postgis._access.staged_office_sql`).
     """
     cols = [q(c) for c in spec.column_names] + ([q(GEOMETRY_COLUMN)] if spec.geometry is not None else [])
     names = ", ".join(cols)
     key = ", ".join(q(k) for k in spec.key)
-    office = staged_office_sql(spec.name, "s")
-    into, values = (names, names) if office is None else (f"{names}, {OFFICE_COLUMN}", f"{names}, {office}")
-    cur = con.execute(f"INSERT INTO {q(spec.name)} ({into}) SELECT {values} FROM {_STAGE} AS s ORDER BY _pos"
-                      f" ON CONFLICT ({key}) DO NOTHING")
+    office = staged_office_sql(spec.name, "s") or "(SELECT gridmap_office())"
+    cur = con.execute(f"INSERT INTO {q(spec.name)} ({names}, {q(OFFICE_COLUMN)}) SELECT {names}, {office}"
+                      f" FROM {_STAGE} AS s ON CONFLICT ({key}) DO NOTHING")
     return int(cur.rowcount)
 
 

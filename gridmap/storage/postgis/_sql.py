@@ -101,7 +101,9 @@ def connect(url: WorkspaceURL, *, busy_timeout: float = BUSY_TIMEOUT) -> Any:
 
     # lock_timeout bounds every lock wait, advisory locks included
     # (https://www.postgresql.org/docs/15/runtime-config-client.html#GUC-LOCK-TIMEOUT)
-    options = f"-c TimeZone=UTC -c search_path={url.schema},public -c lock_timeout={max(1, int(busy_timeout * 1000))}"
+    # client_encoding: COPY text is written as UTF-8 bytes (gridmap.storage.postgis._stage.copy_text)
+    options = (f"-c TimeZone=UTC -c client_encoding=UTF8 -c search_path={url.schema},public"
+               f" -c lock_timeout={max(1, int(busy_timeout * 1000))}")
     try:
         return psycopg.connect(url.conninfo, connect_timeout=CONNECT_TIMEOUT, options=options,
                                autocommit=True)
@@ -148,16 +150,16 @@ def _parse_times(values: pd.Series) -> pd.Series:
     return pd.Series([one(v) for v in values], index=values.index, dtype="datetime64[ms, UTC]")
 
 
-def storage_times(values: pd.Series, *, name: str) -> pd.Series:
-    """Times as ISO 8601 UTC text to the millisecond (``2025-03-01T00:00:00.000Z``), floored; missing → None.
+def utc_millis(values: pd.Series, *, name: str) -> np.ndarray:
+    """Times as UTC ``datetime64[ms]`` (floored to the millisecond; missing → NaT).
 
     Times without a zone are :data:`gridmap.model.DEFAULT_TZ`; the millisecond is what the
     GeoPackage store keeps too, so both stores hold the same instants.
 
     Examples
     --------
-    >>> storage_times(pd.Series(["2025-03-01 08:00:00.1239", None]), name="t").tolist()
-    ['2025-03-01T00:00:00.123Z', None]
+    >>> utc_millis(pd.Series(["2025-03-01 08:00:00.1239", None]), name="t")
+    array(['2025-03-01T00:00:00.123', 'NaT'], dtype='datetime64[ms]')
     """
     series = values
     if not isinstance(series.dtype, pd.DatetimeTZDtype):
@@ -168,27 +170,52 @@ def storage_times(values: pd.Series, *, name: str) -> pd.Series:
                               "(unparseable_time) first") from None
     if not isinstance(series.dtype, pd.DatetimeTZDtype):
         series = series.dt.tz_localize(DEFAULT_TZ)
-    utc = series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ms]")
+    return series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ms]")
+
+
+def storage_times(values: pd.Series, *, name: str) -> pd.Series:
+    """Times as ISO 8601 UTC text to the millisecond (``2025-03-01T00:00:00.000Z``), floored; missing → None.
+
+    The instants of :func:`utc_millis`.
+
+    Examples
+    --------
+    >>> storage_times(pd.Series(["2025-03-01 08:00:00.1239", None]), name="t").tolist()
+    ['2025-03-01T00:00:00.123Z', None]
+    """
+    utc = utc_millis(values, name=name)
     text = np.char.add(np.datetime_as_string(utc, unit="ms").astype(object), "Z")
     out = pd.Series(text, index=values.index, dtype=object)
     out[np.isnat(utc)] = None
     return out
 
 
-def storage_column(values: pd.Series, col: Column) -> pd.Series:
-    """One model column as Python values to COPY (None for missing)."""
+def typed_column(values: pd.Series, col: Column) -> pd.Series:
+    """One model column in storage form, typed: UTC ``datetime64[ms]``, ``Int64``, ``float64`` or ``string``.
+
+    Examples
+    --------
+    >>> typed_column(pd.Series(["1", None]), Column("n", "int")).tolist()
+    [1, <NA>]
+    """
     if col.dtype == "datetime":
-        return storage_times(values, name=col.name)
+        return pd.Series(utc_millis(values, name=col.name), index=values.index, name=values.name)
     try:
         if col.dtype == "int":
-            out = pd.to_numeric(values).astype("Int64")
-        elif col.dtype == "float":
-            out = pd.to_numeric(values).astype("float64")
-        else:
-            out = values.astype("string")
+            return pd.to_numeric(values).astype("Int64")
+        if col.dtype == "float":
+            return pd.to_numeric(values).astype("float64")
+        return values.astype("string")
     except (ValueError, TypeError) as exc:
         raise SchemaError(f"column {col.name!r} should hold {col.dtype} values ({exc}); quarantine them "
                           "(unparseable_value) first") from None
+
+
+def storage_column(values: pd.Series, col: Column) -> pd.Series:
+    """One model column as Python values to insert (None for missing; times as :func:`storage_times` text)."""
+    if col.dtype == "datetime":
+        return storage_times(values, name=col.name)
+    out = typed_column(values, col)
     return out.astype(object).where(out.notna(), None)
 
 
