@@ -27,7 +27,9 @@ unless ``--keep``) with the postgis extension; everything below happens in it.
    table has more rows than ``--full-read-rows`` (default 2,000,000) the full read is measured on its
    first rows (``read_layer(where="fid <= K")``) and its time extrapolated linearly to the whole
    table; the output says which. Target: the window read at least 20x faster. Checked: the window holds exactly
-   the rows an SQL ``count(*)`` of the period says, and the plan uses the time index.
+   the rows an SQL ``count(*)`` of the period says, and the plan uses the time index. The reports are
+   spread over 50 subdistricts in turn; one subdistrict's week (``read_window(..., subdistrict=CODE)``)
+   is read too, its rows checked against ``count(*)``, and the indexes its plan uses printed.
 3. **concurrent**: four processes each run ``gridmap.import_file`` of 250,000 rows (``--importer-rows``)
    into the workspace of part 1 (which already holds its N rows), started together. Each file is four
    quarters: rows already stored (duplicates), rows shared with the next importer, rows shared with the
@@ -47,6 +49,7 @@ import argparse
 import importlib
 import multiprocessing as mp
 import os
+import re
 import resource
 import sys
 import tempfile
@@ -285,6 +288,10 @@ def print_import(rows: int, res: dict[str, Any]) -> None:
 
 # --- part 2: one week out of many ------------------------------------------------------------------------------
 
+#: Subdistricts the filled reports are spread over, and the one read alone (``read_window(subdistrict=...)``).
+SUBDISTRICTS = 50
+ONE_SUBDISTRICT = "610802007"
+
 
 def fill_reports(url: str, n: int, days: int, seed: int = 0) -> float:
     """Fill the workspace's ``reports`` with `n` rows on the server (``generate_series``); the seconds taken."""
@@ -310,10 +317,11 @@ def fill_reports(url: str, n: int, days: int, seed: int = 0) -> float:
         ).fetchall()]
         for name in names:
             con.execute(f'DROP INDEX "{name}"')
-        con.execute(
-            "INSERT INTO reports (report_id, reported_at, category, description, source, status, geom)"
+        con.execute(  # 50 subdistricts 610802000 ... 610802049 (grid codes 6108020NN001001), in turn
+            "INSERT INTO reports (report_id, reported_at, category, description, source, status, grid_code, geom)"
             " SELECT 'P' || i, %s::timestamptz + make_interval(secs => i * %s + random() * 86400),"
             " (%s::text[])[1 + i %% 9], '路边垃圾', 'app', 'reported',"
+            f" '6108020' || lpad((i %% {SUBDISTRICTS})::text, 2, '0') || '001001',"
             " ST_SetSRID(ST_MakePoint(%s + random() * %s, %s + random() * %s), 4326)"
             " FROM generate_series(0, %s - 1) AS i",
             [SPAN_START.to_pydatetime(), step, keys, minx + 0.002, maxx - minx - 0.004, miny + 0.002,
@@ -325,28 +333,33 @@ def fill_reports(url: str, n: int, days: int, seed: int = 0) -> float:
     return time.perf_counter() - t0
 
 
-def window_count(url: str, start: pd.Timestamp, end: pd.Timestamp) -> tuple[int, str]:
-    """The SQL count of reports in ``[start, end)``, and the plan of that query."""
+def window_count(url: str, start: pd.Timestamp, end: pd.Timestamp, subdistrict: str | None = None) -> tuple[int, str]:
+    """The SQL count of reports in ``[start, end)`` (of one subdistrict), and the plan of that query."""
     from gridmap.storage.url import parse_workspace_url
 
     schema = parse_workspace_url(url).schema
     sql = f"FROM {schema}.reports WHERE reported_at >= %s AND reported_at < %s"
     params = [start.to_pydatetime(), end.to_pydatetime()]
+    if subdistrict is not None:
+        sql += " AND left(grid_code, 9) = %s"
+        params.append(subdistrict)
     with connect(url) as con:
         count = con.execute(f"SELECT count(*) {sql}", params).fetchone()[0]
         plan = "\n".join(r[0] for r in con.execute(f"EXPLAIN SELECT * {sql} ORDER BY fid", params).fetchall())
     return int(count), plan
 
 
-def run_window(url: str, start: pd.Timestamp, end: pd.Timestamp, repeat: int = 3) -> dict[str, Any]:
-    """Best of `repeat` ``read_window`` of ``[start, end)``; its rows."""
+def run_window(url: str, start: pd.Timestamp, end: pd.Timestamp, repeat: int = 3,
+               subdistrict: str | None = None) -> dict[str, Any]:
+    """Best of `repeat` ``read_window`` of ``[start, end)`` (of one subdistrict); its rows."""
     import gridmap
 
     ws = gridmap.open_workspace(url)
+    where = {} if subdistrict is None else {"subdistrict": subdistrict}
     best, rows = float("inf"), -1
     for _ in range(repeat):
         t0 = time.perf_counter()
-        frame = ws.read_window("reports", start=start, end=end)
+        frame = ws.read_window("reports", start=start, end=end, **where)
         best = min(best, time.perf_counter() - t0)
         rows = len(frame)
     return {"seconds": best, "rows": rows}
@@ -375,6 +388,10 @@ def part_window(url: str, n: int, days: int, full_read_rows: int) -> dict[str, A
     window = measured(run_window, big, start, end)
     if window["rows"] != count:
         raise SystemExit(f"window read returned {window['rows']} rows, SQL counts {count}")
+    one_count, one_plan = window_count(big, start, end, ONE_SUBDISTRICT)
+    one = measured(run_window, big, start, end, 3, ONE_SUBDISTRICT)
+    if one["rows"] != one_count:
+        raise SystemExit(f"one subdistrict's window read returned {one['rows']} rows, SQL counts {one_count}")
     limit = None if n <= full_read_rows else full_read_rows
     full = measured(run_full, big, limit)
     expected = n if limit is None else sql_value(big, f"SELECT count(*) FROM {BIG_SCHEMA}.reports WHERE fid <= %s",
@@ -383,7 +400,8 @@ def part_window(url: str, n: int, days: int, full_read_rows: int) -> dict[str, A
         raise SystemExit(f"full read returned {full['rows']} rows, expected {expected}")
     full_seconds = full["seconds"] * (n / full["rows"]) if limit is not None else full["seconds"]
     return {"n": n, "days": days, "fill": fill, "count": count, "plan": plan, "window": window, "full": full,
-            "limit": limit, "full_seconds": full_seconds, "start": start, "end": end}
+            "limit": limit, "full_seconds": full_seconds, "start": start, "end": end, "one": one,
+            "one_count": one_count, "one_plan": one_plan}
 
 
 def print_window(res: dict[str, Any]) -> None:
@@ -410,6 +428,10 @@ def print_window(res: dict[str, Any]) -> None:
     how = "measured" if res["limit"] is None else "extrapolated"
     print(f"speed-up window vs whole table ({how}): {ratio:7.1f}x  (target >= 20x: "
           f"{'met' if ratio >= 20 else 'NOT met'})")
+    one, used = res["one"], sorted(set(re.findall(r"ix_reports_\w+", res["one_plan"])))
+    print(f"one subdistrict ({ONE_SUBDISTRICT}, of {SUBDISTRICTS}) of that week: {one['seconds']:7.3f} s  peak RSS"
+          f" {one['peak_rss_mb']:6.0f} MB  ({one['rows']:,} rows = SQL count {res['one_count']:,}; the plan uses"
+          f" {', '.join(used) or 'no index'}; {res['full_seconds'] / one['seconds']:.0f}x faster than the whole table)")
 
 
 # --- part 3: four concurrent importers -------------------------------------------------------------------------

@@ -75,7 +75,11 @@ def test_window_read_returns_the_week_and_the_full_read_its_rows(bench: Any, pos
         week = con.execute("SELECT count(*) FROM big.reports WHERE extract(epoch FROM reported_at) >= %s"
                            " AND extract(epoch FROM reported_at) < %s",
                            [res["start"].timestamp(), res["end"].timestamp()]).fetchone()[0]
+        one = con.execute("SELECT count(*) FROM big.reports WHERE extract(epoch FROM reported_at) >= %s"
+                          " AND extract(epoch FROM reported_at) < %s AND substring(grid_code FROM 1 FOR 9) = %s",
+                          [res["start"].timestamp(), res["end"].timestamp(), bench.ONE_SUBDISTRICT]).fetchone()[0]
     assert total == n
     assert 0 < week < n
     assert res["window"]["rows"] == week
+    assert 0 < one < week and res["one"]["rows"] == one
     assert res["limit"] == limit and res["full"]["rows"] == limit
