@@ -67,7 +67,7 @@ from typing import Any
 
 from gridmap.errors import WorkspaceError
 from gridmap.model import LAYERS
-from gridmap.storage.base import IMPORTS_TABLE, QUARANTINE_TABLE
+from gridmap.storage.base import IMPORTS_TABLE, QUARANTINE_TABLE, SUBDISTRICT_CODE_COLUMNS
 from gridmap.storage.url import WorkspaceURL, parse_workspace_url
 from gridmap.storage.postgis._sql import GEOMETRY_COLUMN, connect, q, raise_for
 
@@ -78,8 +78,7 @@ ROLES_TABLE = "gridmap_roles"
 #: Name of the column holding each row's office in every fenced table.
 OFFICE_COLUMN = "office"
 #: The code column each layer's office comes from.
-CODE_COLUMNS = {"subdistrict": "code", "communities": "community_code", "grids": "grid_code",
-                "areas": "area_code", "reports": "grid_code", "targets": "grid_code"}
+CODE_COLUMNS = SUBDISTRICT_CODE_COLUMNS  # one rule: a row's subdistrict (read by subdistrict, or fenced) by its code
 #: Layers whose office is that of the report they name.
 REPORT_EVENT_LAYERS = ("rectifications", "spotchecks")
 #: Layers whose rows written by a role of no office (the owner) get the office of the grid their point lies in.
