@@ -107,6 +107,14 @@ def _boundaries() -> dict[str, gpd.GeoDataFrame]:
             "grids": pd.concat([sample["grids"], _recode(sample["grids"]), edge], ignore_index=True)}
 
 
+def _two_offices(url: str, roles: Callable[[str], dict[str, str]]) -> tuple[Any, dict[str, str]]:
+    """A new workspace at `url` holding both offices' boundaries, and the URLs of its roles (:func:`roles`)."""
+    ws = gridmap.init_workspace(url)
+    for layer, frame in _boundaries().items():
+        ws.append(layer, frame)
+    return ws, roles(url)
+
+
 def _fixes(grids: gpd.GeoDataFrame) -> list[tuple[float, float]]:
     """Points over both offices and the gap between them, grid vertices, points on the shared edge, one far."""
     rng = np.random.default_rng(14)
@@ -203,10 +211,7 @@ def test_a_fix_written_or_moved_by_sql_gets_the_office_of_its_grid(postgis_url: 
     """What QGIS does: plain INSERT and UPDATE, as the owner and as an office."""
     import psycopg
 
-    ws = gridmap.init_workspace(postgis_url)
-    for layer, frame in _boundaries().items():
-        ws.append(layer, frame)
-    urls = roles(postgis_url)
+    ws, urls = _two_offices(postgis_url, roles)
     in_a, in_b = "ST_SetSRID(ST_MakePoint(109.745, 38.315), 4326)", "ST_SetSRID(ST_MakePoint(109.755, 38.315), 4326)"
     outside = "ST_SetSRID(ST_MakePoint(109.70, 38.27), 4326)"
     with _sql(postgis_url) as con:
@@ -252,10 +257,7 @@ def _ledger(path: Path, rows: list[list[str]], extra: list[list[str]] | None = N
 @pytest.mark.postgis
 def test_a_key_another_office_holds_is_quarantined_and_nothing_of_that_office_shows(
         postgis_url: str, tmp_path: Path, roles: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    ws = gridmap.init_workspace(postgis_url)
-    for layer, frame in _boundaries().items():
-        ws.append(layer, frame)
-    urls = roles(postgis_url)
+    ws, urls = _two_offices(postgis_url, roles)
     grids = ws.read_layer("grids")
     a_pts = [g.representative_point() for g in grids.geometry[grids["grid_code"].str.startswith(A)].iloc[:4]]
     b_pts = [g.representative_point() for g in grids.geometry[grids["grid_code"].str.startswith(B)].iloc[:5]]
@@ -313,10 +315,7 @@ def test_a_key_another_office_holds_is_quarantined_and_nothing_of_that_office_sh
 
 @pytest.mark.postgis
 def test_a_fix_of_another_office_at_the_same_time_is_a_key_conflict(postgis_url: str, roles: Any) -> None:
-    ws = gridmap.init_workspace(postgis_url)
-    for layer, frame in _boundaries().items():
-        ws.append(layer, frame)
-    urls = roles(postgis_url)
+    ws, urls = _two_offices(postgis_url, roles)
     times = pd.to_datetime(["2025-03-03 08:00", "2025-03-03 08:01"], utc=True)
     fixes = gpd.GeoDataFrame({"inspector": ["张三", "张三"], "time": times},
                              geometry=[Point(109.745, 38.315), Point(109.746, 38.315)], crs=CRS)
@@ -336,10 +335,7 @@ def test_a_fix_of_another_office_at_the_same_time_is_a_key_conflict(postgis_url:
 def test_two_offices_importing_one_file_each_keep_its_bad_record(
         postgis_url: str, tmp_path: Path, roles: Any, capsys: pytest.CaptureFixture[str]) -> None:
     """A quarantined record is kept once per office: the second office's is not skipped for the first's."""
-    ws = gridmap.init_workspace(postgis_url)
-    for layer, frame in _boundaries().items():
-        ws.append(layer, frame)
-    urls = roles(postgis_url)
+    ws, urls = _two_offices(postgis_url, roles)
     grids = ws.read_layer("grids")
     a_pt = grids.geometry[grids["grid_code"].str.startswith(A)].iloc[0].representative_point()
     b_pt = grids.geometry[grids["grid_code"].str.startswith(B)].iloc[0].representative_point()
