@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from gridmap.errors import GridmapError
-from gridmap.cli._common import LAYER_CHOICES, _add_workspace, _is_url, _open_workspace, _out, _parse_maps
+from gridmap.cli._common import (
+    LAYER_CHOICES, _add_workspace, _date_text, _is_url, _open_workspace, _out, _parse_maps, _period_of,
+)
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,6 +66,19 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                    help="replace an existing GeoPackage DST; a database DST must be a new or empty schema")
     p.add_argument("--json", action="store_true", help="print the rows copied per table as one JSON object")
     p.set_defaults(func=_cmd_copy)
+
+    p = sub.add_parser("archive", help="write a layer's GPS fixes or reports to a GeoParquet archive, one folder a "
+                                       "day (DIR/LAYER/date=YYYY-MM-DD/), for Dask and other engines to read a "
+                                       "window of years of them")
+    _add_workspace(p)
+    p.add_argument("directory", type=Path, metavar="DIR", help="the archive's folder (created when missing)")
+    p.add_argument("--layer", choices=("tracks", "reports"), default="tracks", help="the layer (default tracks)")
+    p.add_argument("--from", dest="date_from", metavar="DATE", type=_date_text,
+                   help="first day to archive, e.g. 2025-03-03 (Asia/Shanghai); default: the layer's first")
+    p.add_argument("--to", dest="date_to", metavar="DATE", type=_date_text,
+                   help="end of the period, exclusive: --to 2025-03-10 stops at the start of that day")
+    p.add_argument("--json", action="store_true", help="print the days and rows written as one JSON object")
+    p.set_defaults(func=_cmd_archive)
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
@@ -181,4 +196,24 @@ def _cmd_copy(args: argparse.Namespace) -> int:
         return 0
     _out(f"copied {copied['src']} to {copied['dst']}")
     _print_counts(copied["rows"])
+    return 0
+
+
+def _cmd_archive(args: argparse.Namespace) -> int:
+    """Write the layer's rows of the period to the GeoParquet archive (``gridmap archive``)."""
+    from gridmap.storage.archive import archive_layer  # deferred: pandas, GeoPandas
+
+    if args.date_from is not None or args.date_to is not None:
+        if _period_of(args) is None:
+            raise GridmapError(f"--from {args.date_from!r} / --to {args.date_to!r}: give days such as 2025-03-03")
+    with _open_workspace(args.workspace) as ws:
+        done = archive_layer(ws, args.directory, layer=args.layer, start=args.date_from, end=args.date_to)
+    if args.json:
+        _out(json.dumps(done.to_dict(), ensure_ascii=False))
+        return 0
+    if not done.days:
+        _out(f"no {done.layer} row in the period: nothing archived")
+        return 0
+    _out(f"archived {done.rows:,} {done.layer} row(s) of {len(done.days)} day(s) ({done.days[0]} to {done.days[-1]}) "
+         f"in {done.directory / done.layer}")
     return 0
