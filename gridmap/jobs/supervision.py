@@ -31,12 +31,12 @@ from typing import Any, Mapping
 import pandas as pd
 
 from gridmap.analysis import supervision
-from gridmap.analysis.coverage import reach_m
 from gridmap.analysis.supervision import (
-    REPORTS_NAMED_BY, SCOREBOARD_LAYERS, Rules, ScoreboardRun, scoreboard_periods, weekly_periods, write_scoreboard,
+    SCOREBOARD_LAYERS, Rules, ScoreboardRun, weekly_periods, write_scoreboard,
 )
 from gridmap.jobs.source import WorkspaceSource, opened, read_periods
-from gridmap.storage import LayerReads, read_layers
+from gridmap.pages.scoreboard import scoreboard_reads
+from gridmap.storage import read_layers
 
 __all__ = ["run_scoreboard", "scoreboard", "weekly_figures", "weekly_periods", "write_scoreboard"]
 
@@ -65,8 +65,7 @@ def run_scoreboard(workspace: WorkspaceSource, *, start: Any, end: Any, by: str 
     >>> len(run.facts) == int(run.board["reports"].sum()) + run.board.attrs["unassigned_reports"]
     True
     """
-    reads = LayerReads(scoreboard_periods(start, end, weeks=weeks), REPORTS_NAMED_BY, subdistrict,
-                       {"tracks": reach_m()})
+    reads = scoreboard_reads(start, end, weeks=weeks, subdistrict=subdistrict)
     layers, meta = read_layers(workspace, SCOREBOARD_LAYERS, what="the scoreboard", reads=reads)
     return supervision.run_scoreboard(layers, start=start, end=end, by=by, deadlines=deadlines, rules=rules,
                                       lang=lang, now=now, meta=meta)

@@ -55,7 +55,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from gridmap.analysis.density import DensityGrid
     from gridmap.storage import Workspace
 
-__all__ = ["briefing", "community_table", "rectified_share", "rectified_known", "page_periods", "A4_LANDSCAPE_IN"]
+__all__ = ["briefing", "community_table", "rectified_share", "rectified_known", "page_periods", "page_reads",
+           "A4_LANDSCAPE_IN"]
 
 logger = logging.getLogger(__name__)
 
@@ -133,12 +134,17 @@ def page_periods(start: Any, end: Any, *, weeks: int = 0) -> dict[str, tuple[Any
     return {"reports": (first, last), "tracks": (first, last), "rectifications": (first, None)}
 
 
+def page_reads(start: Any, end: Any, *, weeks: int = 0, subdistrict: str | None = None) -> LayerReads:
+    """What a page reads of a store (:func:`page_periods`): of one subdistrict, the GPS fixes that can still cover
+    its grids (:func:`gridmap.analysis.coverage.reach_m`)."""
+    return LayerReads(page_periods(start, end, weeks=weeks), subdistrict=subdistrict, near={"tracks": reach_m()})
+
+
 def _load(source: Any, start: Any, end: Any, subdistrict: str | None = None) -> tuple[dict[str, Any], bool]:
     """The layers the page needs for the period (of one subdistrict) and the workspace's illustrative flag (False
     for plain layers)."""
 
-    reads = LayerReads(page_periods(start, end), subdistrict=subdistrict, near={"tracks": reach_m()})
-    layers, meta = read_layers(source, _LAYERS, what="briefing", reads=reads)
+    layers, meta = read_layers(source, _LAYERS, what="briefing", reads=page_reads(start, end, subdistrict=subdistrict))
     return layers, meta.get("illustrative") == "true"
 
 

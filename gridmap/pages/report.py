@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from gridmap.errors import GridmapError
-from gridmap.analysis.coverage import overall_coverage, reach_m, sweep_coverage
+from gridmap.analysis.coverage import overall_coverage, sweep_coverage
 from gridmap.analysis.density import kde
 from gridmap.formatting import format_percent
 from gridmap.analysis.hotspot import hexagons, hotspots
@@ -69,13 +69,13 @@ from gridmap.maps.escape import html_text
 from gridmap.maps.legend import COVERAGE_COLOURS, coverage_class_labels
 from gridmap.maps.page import finish_page
 from gridmap.model import REPORT_STATUSES, category_label
-from gridmap.pages.briefing import _cell_texts, _period_text, community_table, page_periods, rectified_known
+from gridmap.pages.briefing import _cell_texts, _period_text, community_table, page_reads, rectified_known
 from gridmap.pages.common import chart_html, check_assets, page_html, save_page, shareable
 from gridmap.pages.common import shareable_coverage
 from gridmap.analysis.recurrence import recurring_sites
 from gridmap.analysis.selection import as_time, period_months, select_reports
 from gridmap.analysis.supervision import weekly_figures
-from gridmap.storage import LayerReads, read_layers
+from gridmap.storage import read_layers
 
 if TYPE_CHECKING:  # pragma: no cover
     import folium
@@ -160,8 +160,7 @@ def _present(frame: Any) -> Any:
 
 def _load(source: Any, start: Any, end: Any, subdistrict: str | None) -> _Inputs:
 
-    reads = LayerReads(page_periods(start, end, weeks=CHART_WEEKS), subdistrict=subdistrict,
-                       near={"tracks": reach_m()})
+    reads = page_reads(start, end, weeks=CHART_WEEKS, subdistrict=subdistrict)
     found, meta = read_layers(source, _LAYERS, what="the report", reads=reads)
     layers = {name: _present(frame) for name, frame in found.items()}
     updated = pd.Timestamp(meta["last_import"]) if "last_import" in meta else None

@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from gridmap.maps.assets import AssetCache
     from gridmap.storage import WorkspaceStore
 
-__all__ = ["scoreboard_html", "write_page", "PAGE_LABELS"]
+__all__ = ["scoreboard_html", "scoreboard_reads", "write_page", "PAGE_LABELS"]
 
 logger = logging.getLogger(__name__)
 
@@ -398,8 +398,7 @@ def scoreboard_html(
     if offline:
         check_assets(cache)
     charted = weeks > 0 and by == "community"
-    reads = LayerReads(scoreboard_periods(start, end, weeks=weeks if charted else 0), REPORTS_NAMED_BY, subdistrict,
-                       {"tracks": reach_m()})
+    reads = scoreboard_reads(start, end, weeks=weeks if charted else 0, subdistrict=subdistrict)
     layers, meta = read_layers(workspace, SCOREBOARD_LAYERS, what="the scoreboard", reads=reads)
     run = run_scoreboard(layers, start=start, end=end, by=by, deadlines=deadlines, rules=rules, lang=lang, now=now,
                          meta=meta)
@@ -407,6 +406,13 @@ def scoreboard_html(
                             now=now) if charted else None
     return write_page(run, weekly, path, lang=lang, offline=offline, redact=redact, title=title,
                       illustrative=illustrative, cache=cache)
+
+
+def scoreboard_reads(start: Any, end: Any, *, weeks: int = 0, subdistrict: str | None = None) -> LayerReads:
+    """What a scoreboard reads of a store (:func:`gridmap.analysis.supervision.scoreboard_periods`, and the reports
+    its rectifications name): of one subdistrict, the GPS fixes that can still cover its grids
+    (:func:`gridmap.analysis.coverage.reach_m`)."""
+    return LayerReads(scoreboard_periods(start, end, weeks=weeks), REPORTS_NAMED_BY, subdistrict, {"tracks": reach_m()})
 
 
 def write_page(run: ScoreboardRun, weekly: pd.DataFrame | None, path: str | PathLike[str], *, lang: str, offline: bool,
