@@ -57,8 +57,8 @@ _EXPORTS: dict[str, str] = {
     "open_workspace": "gridmap.storage",
     "init_workspace": "gridmap.storage",
     "copy_workspace": "gridmap.storage.copy",
-    "archive_layer": "gridmap.storage.archive",
-    "read_archive": "gridmap.storage.archive",
+    "archive_layer": "gridmap.archive",
+    "read_archive": "gridmap.archive",
     # checks
     "validate_grids": "gridmap.analysis.validate",
     "GridCheck": "gridmap.analysis.validate",
@@ -161,4 +161,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from gridmap.analysis.validate import GridCheck, validate_grids
     from gridmap.storage import Workspace, init_workspace, open_workspace
     from gridmap.storage.copy import copy_workspace
-    from gridmap.storage.archive import archive_layer, read_archive
+    from gridmap.archive import archive_layer, read_archive

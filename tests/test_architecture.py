@@ -90,6 +90,7 @@ ROOMS = {
     "gridmap.records": "io",
     "gridmap.importer": "io",
     "gridmap.retry": "io",
+    "gridmap.archive": "archive",
     "gridmap.storage": "storage",
     "gridmap.workspace": "storage",
     "gridmap._rtree": "storage",
@@ -103,13 +104,14 @@ ROOMS = {
 # which rooms a room may import besides itself (the table "The arrows" of ARCHITECTURE.md);
 # the hall (gridmap/__init__.py, no runtime imports) may be imported by anyone
 ARROWS = {
-    "hall": {"cli", "jobs", "pages", "maps", "export", "analysis", "io", "storage", "sample", "bottom"},
-    "cli": {"jobs", "pages", "maps", "export", "analysis", "io", "storage", "sample", "bottom"},
-    "jobs": {"pages", "maps", "export", "analysis", "io", "storage", "sample", "bottom"},
-    "pages": {"maps", "export", "analysis", "storage", "bottom"},
+    "hall": {"cli", "jobs", "pages", "maps", "export", "analysis", "archive", "io", "storage", "sample", "bottom"},
+    "cli": {"jobs", "pages", "maps", "export", "analysis", "archive", "io", "storage", "sample", "bottom"},
+    "jobs": {"pages", "maps", "export", "analysis", "archive", "io", "storage", "sample", "bottom"},
+    "pages": {"maps", "export", "analysis", "archive", "storage", "bottom"},
     "maps": {"analysis", "bottom"},
     "export": {"bottom"},
-    "analysis": {"export", "bottom"},
+    "analysis": {"export", "archive", "bottom"},
+    "archive": {"bottom"},
     "io": {"storage", "sample", "bottom"},
     "storage": {"sample", "bottom"},
     "sample": {"bottom"},

@@ -201,7 +201,7 @@ def _cmd_copy(args: argparse.Namespace) -> int:
 
 def _cmd_archive(args: argparse.Namespace) -> int:
     """Write the layer's rows of the period to the GeoParquet archive (``gridmap archive``)."""
-    from gridmap.storage.archive import archive_layer  # deferred: pandas, GeoPandas
+    from gridmap.archive import archive_layer  # deferred: pandas, GeoPandas
 
     if args.date_from is not None or args.date_to is not None:
         if _period_of(args) is None:

@@ -44,9 +44,8 @@ import shapely
 
 from gridmap.errors import GridmapError, SchemaError
 from gridmap.model import DEFAULT_TZ, STORAGE_CRS, layer_spec
-from gridmap.storage.base import time_column
 
-__all__ = ["ARCHIVE_LAYERS", "ROW_GROUP_ROWS", "ArchiveSummary", "archive_layer", "archive_days", "read_archive"]
+__all__ = ["ARCHIVE_LAYERS", "ROW_GROUP_ROWS", "ArchiveSummary", "archive_days", "archive_layer", "read_archive", "time_column"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +68,18 @@ class ArchiveSummary:
     def to_dict(self) -> dict[str, Any]:
         """As JSON-ready values."""
         return {"layer": self.layer, "directory": str(self.directory), "days": list(self.days), "rows": self.rows}
+
+
+def time_column(layer: str) -> str:
+    """The time column a day of `layer` is counted by: the layer's first time column.
+
+    Examples
+    --------
+    >>> time_column("tracks"), time_column("reports")
+    ('time', 'reported_at')
+    """
+    spec = layer_spec(_check_layer(layer))
+    return next(c.name for c in spec.columns if c.dtype == "datetime")
 
 
 def _check_layer(layer: str) -> str:
@@ -128,12 +139,12 @@ def archive_layer(store: Any, directory: str | PathLike[str], *, layer: str = "t
     spec = layer_spec(_check_layer(layer))
     rows = store.read_window(layer, start=start, end=end) if start is not None or end is not None \
         else store.read_layer(layer)
-    timed = rows[rows[time_column(spec)].notna()]
+    timed = rows[rows[time_column(layer)].notna()]
     out = ArchiveSummary(layer, Path(directory))
     if len(timed) < len(rows):
         logger.warning("%d row(s) of %s without a time are not archived (an archive is by day)", len(rows) - len(timed),
                        layer)
-    days = _local_days(timed[time_column(spec)])
+    days = _local_days(timed[time_column(layer)])
     for day in sorted(days.unique()):
         part = _sorted_day(timed[days.to_numpy() == day].to_crs(STORAGE_CRS), list(spec.key))
         _write_day(part, out.directory / layer / f"date={day}")
@@ -206,15 +217,15 @@ def read_archive(directory: str | PathLike[str], *, layer: str = "tracks", start
         import dask_geopandas  # deferred: Dask is an optional extra
     except ImportError:
         raise GridmapError("reading an archive needs Dask: pip install 'gridmap[dask]'") from None
-    spec = layer_spec(_check_layer(layer))
+    _check_layer(layer)
     first, last = (None if t is None else _stamp(t) for t in (start, end))
     days = _window_days(archive_days(directory, layer), first, last)
     if not days:
         raise SchemaError(f"{directory} holds no day of {layer} in the window: archive it first "
                           f"(gridmap archive WORKSPACE {directory} --layer {layer} --from DAY --to DAY)")
     paths = [str(Path(directory) / layer / f"date={day}" / _FILE) for day in days]
-    meta = _read_day(paths[0], time_column(spec), first, last, bbox).iloc[:0]
-    frame = dd.from_map(_read_day, paths, column=time_column(spec), start=first, end=last, bbox=bbox, meta=meta,
+    meta = _read_day(paths[0], time_column(layer), first, last, bbox).iloc[:0]
+    frame = dd.from_map(_read_day, paths, column=time_column(layer), start=first, end=last, bbox=bbox, meta=meta,
                         enforce_metadata=False)
     return dask_geopandas.from_dask_dataframe(frame, geometry=meta.geometry.name)
 
