@@ -59,6 +59,7 @@ _EXPORTS: dict[str, str] = {
     "copy_workspace": "gridmap.storage.copy",
     "archive_layer": "gridmap.archive",
     "read_archive": "gridmap.archive",
+    "dask_scheduler": "gridmap.jobs.scheduler",
     # checks
     "validate_grids": "gridmap.analysis.validate",
     "GridCheck": "gridmap.analysis.validate",
@@ -162,3 +163,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from gridmap.storage import Workspace, init_workspace, open_workspace
     from gridmap.storage.copy import copy_workspace
     from gridmap.archive import archive_layer, read_archive
+    from gridmap.jobs.scheduler import dask_scheduler
