@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -249,3 +250,47 @@ def _reports_in(ws: Workspace, args: argparse.Namespace) -> Any:
 
     reports = _read_layer(ws, args, "reports", period="period")
     return select_reports(reports, start=args.date_from, end=args.date_to, categories=getattr(args, "category", None))
+
+
+def _add_archive_options(p: argparse.ArgumentParser, option: str, layer: str) -> None:
+    """``option DIR`` (read `layer` from a GeoParquet archive instead of the workspace) and --scheduler/--workers."""
+    p.add_argument(option, type=Path, metavar="DIR",
+                   help=f"read the {layer} of the window from this archive (written by gridmap archive WORKSPACE DIR "
+                        f"--layer {layer} --from DAY --to DAY) with Dask, instead of from the workspace")
+    p.add_argument("--scheduler", metavar="threads|processes|synchronous|tcp://HOST:PORT",
+                   help=f"with {option}: who computes: threads (default) or processes on this machine, Dask's "
+                        "synchronous scheduler, or the address of a running `dask scheduler`")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help=f"with {option} and --scheduler threads or processes: the local Dask workers (default: one "
+                        "worker of a thread per core for threads, one process per core for processes)")
+
+
+def _check_archive_options(args: argparse.Namespace, option: str, layer: str) -> Path | None:
+    """Refuse --scheduler/--workers without the archive, a bad pair, or a folder that holds no day of `layer`.
+
+    Returns the archive's folder, or None when the layer is read from the workspace.
+    """
+    directory = getattr(args, option.lstrip("-").replace("-", "_"))
+    if directory is None:
+        if args.scheduler is not None or args.workers is not None:
+            raise GridmapError(f"--scheduler and --workers choose who reads an archive: give {option} DIR, an archive "
+                               f"written by gridmap archive WORKSPACE DIR --layer {layer} --from DAY --to DAY")
+        return None
+    from gridmap.archive import archive_days  # deferred: GeoPandas
+    from gridmap.jobs.scheduler import check_scheduler  # deferred: keeps the parser light
+
+    check_scheduler(args.scheduler or "threads", args.workers)
+    if not archive_days(directory, layer):
+        raise GridmapError(f"{option} {directory} is not an archive of {layer} (no {layer}/date=YYYY-MM-DD folder in "
+                           f"it): write one with gridmap archive WORKSPACE {directory} --layer {layer} "
+                           "--from DAY --to DAY")
+    return Path(directory)
+
+
+def _scheduler_for(args: argparse.Namespace, archive: Path | None) -> Any:
+    """The Dask scheduler of --scheduler/--workers for reading `archive` (nothing to start without one)."""
+    if archive is None:
+        return nullcontext()
+    from gridmap.jobs.scheduler import dask_scheduler  # deferred: keeps the parser light
+
+    return dask_scheduler(args.scheduler or "threads", args.workers)

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gridmap.errors import GridmapError
 from gridmap.cli._common import (
+    _add_archive_options,
     _add_workspace,
     _add_page_options,
     _add_period_and_lang,
+    _check_archive_options,
     _check_page_options,
     _is_illustrative,
     _open_workspace,
@@ -24,6 +26,7 @@ from gridmap.cli._common import (
     _reports_in,
     _require_positive_metres,
     _save_page,
+    _scheduler_for,
 )
 from gridmap.formatting import format_percent, is_missing, no_data
 
@@ -54,6 +57,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     _add_page_options(p)
     p.add_argument("--dead-corners", type=Path, metavar="FILE.geojson", help="the dead-corner task list as GeoJSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_archive_options(p, "--tracks", "tracks")
     p.set_defaults(func=_cmd_coverage)
 
     p = sub.add_parser("heatmap", help="density of reports in true units (reports per km² per month)")
@@ -81,6 +85,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--csv", type=Path, help="one row per cell")
     p.add_argument("--html", type=Path, help="the hot-spot map (HTML)")
     _add_page_options(p)
+    _add_archive_options(p, "--reports", "reports")
     p.set_defaults(func=_cmd_hotspots)
 
 
@@ -122,18 +127,22 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
     from gridmap.analysis.coverage import reach_m, sweep_coverage  # deferred: GeoPandas, SciPy
 
     _require_positive_metres("--radius", args.radius)
+    archive = _check_archive_options(args, "--tracks", "tracks")
     _check_page_options(args)
     with _open_workspace(args.workspace) as ws:
         layers = {name: _read_layer(ws, args, name) for name in ("grids", "targets", "demolition_zones", "wall")}
-        # only the period's fixes are read (the time index); sweep_coverage keeps no other fix
-        layers["tracks"] = _read_layer(ws, args, "tracks", period="period", near_m=reach_m(args.radius),
-                                       or_first=False)
+        if archive is None:
+            # only the period's fixes are read (the time index); sweep_coverage keeps no other fix
+            layers["tracks"] = _read_layer(ws, args, "tracks", period="period", near_m=reach_m(args.radius),
+                                           or_first=False)
         illustrative = _is_illustrative(ws)
     if len(layers["grids"]) == 0:
         raise GridmapError(f"{args.workspace} has no grids: import them first (gridmap import WORKSPACE grids FILE)")
     targets = layers["targets"] if len(layers["targets"]) else None
-    result = sweep_coverage(layers["grids"], layers["tracks"], radius_m=args.radius, targets=targets,
-                            start=args.date_from, end=args.date_to, progress=not args.quiet)
+    tracks = layers["tracks"] if archive is None else archive  # the archive: its window's days, read by Dask
+    with _scheduler_for(args, archive):
+        result = sweep_coverage(layers["grids"], tracks, radius_m=args.radius, targets=targets,
+                                start=args.date_from, end=args.date_to, progress=not args.quiet)
     _print_coverage(result, lang=args.lang)
     _write_coverage_outputs(args, result, layers, illustrative=illustrative)
     return 0
@@ -311,28 +320,45 @@ def _hotspot_cells(ws: Workspace, args: argparse.Namespace, kind: str, size: flo
 
 
 def _cmd_hotspots(args: argparse.Namespace) -> int:
-    from gridmap.analysis.hotspot import emerging_hotspots, hotspots  # deferred: GeoPandas, SciPy
-
     _require_positive_metres("--size", args.size)
+    archive = _check_archive_options(args, "--reports", "reports")
     _check_page_options(args)
     with _open_workspace(args.workspace) as ws:
-        reports = _reports_in(ws, args)
+        reports = _reports_in(ws, args) if archive is None else None
         cells, id_column = _hotspot_cells(ws, args, args.cells, args.size)
         illustrative = _is_illustrative(ws)
+    with _scheduler_for(args, archive):
+        if archive is not None:
+            reports = _archived_reports(archive, args)
+        hot, emerging, count = _compute_hotspots(args, reports, cells)
+    bins = hot["gi_bin"].value_counts().to_dict()
+    _out(f"{count} reports in {len(cells)} cells: hot spots (99/95/90 %) {bins.get(3, 0)}/{bins.get(2, 0)}/"
+         f"{bins.get(1, 0)}, cold spots {bins.get(-3, 0)}/{bins.get(-2, 0)}/{bins.get(-1, 0)}")
+    if emerging is not None:
+        for category, number in emerging["category"].value_counts().items():
+            _out(f"  {category}: {number}")
+    _write_hotspot_outputs(args, hot, emerging, id_column, illustrative=illustrative)
+    return 0
+
+
+def _archived_reports(archive: Path, args: argparse.Namespace) -> Any:
+    """The reports of [--from, --to) of the archive, as a dask-geopandas frame (read partition by partition)."""
+    from gridmap.archive import read_archive  # deferred: GeoPandas; Dask inside
+
+    return read_archive(archive, layer="reports", start=args.date_from, end=args.date_to)
+
+
+def _compute_hotspots(args: argparse.Namespace, reports: Any, cells: Any) -> tuple[Any, Any, int]:
+    """Gi* of the cells, the emerging analysis (None when it cannot run: a note says why) and the reports' number."""
+    from gridmap.analysis.hotspot import emerging_hotspots, hotspots  # deferred: GeoPandas, SciPy
+
     hot = hotspots(reports, cells)
     try:
         emerging = emerging_hotspots(reports, cells, interval=args.interval)
     except GridmapError as exc:
         _out(f"note: no emerging hot-spot analysis: {exc}")
         emerging = None
-    bins = hot["gi_bin"].value_counts().to_dict()
-    _out(f"{len(reports)} reports in {len(cells)} cells: hot spots (99/95/90 %) {bins.get(3, 0)}/{bins.get(2, 0)}/"
-         f"{bins.get(1, 0)}, cold spots {bins.get(-3, 0)}/{bins.get(-2, 0)}/{bins.get(-1, 0)}")
-    if emerging is not None:
-        for category, count in emerging["category"].value_counts().items():
-            _out(f"  {category}: {count}")
-    _write_hotspot_outputs(args, hot, emerging, id_column, illustrative=illustrative)
-    return 0
+    return hot, emerging, int(len(reports))  # a Dask frame counts its rows partition by partition
 
 
 def _write_hotspot_outputs(args: argparse.Namespace, hot: Any, emerging: Any, id_column: str, *,
