@@ -118,6 +118,7 @@ def running_cluster(folder: Path) -> Iterator[Cluster]:
         log = folder / "scheduler.log"
         cluster.logs.append(log)
         scheduler = _start(["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                            "--dashboard-address", "127.0.0.1:0",
                             "--scheduler-file", str(scheduler_file)], log, folder)
         cluster.processes.append(scheduler)
         stack.callback(_stop, scheduler)

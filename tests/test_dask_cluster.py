@@ -183,3 +183,54 @@ def test_hotspots_through_the_cluster_equal_in_memory(sample: dict[str, Any], ce
     assert emerging["category"].tolist() == memory_emerging["category"].tolist()
     np.testing.assert_allclose(emerging["trend_z"].to_numpy(), memory_emerging["trend_z"].to_numpy(),
                                rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+# -- the schedulers of this machine ---------------------------------------------------------------------------------
+
+
+def test_threads_make_an_in_process_cluster_active_and_close_it() -> None:
+    import dask
+    import dask.array as da
+
+    with gridmap.dask_scheduler("threads", workers=2) as client:
+        workers = client.scheduler_info(n_workers=-1)["workers"]
+        assert len(workers) == 2 and all(w["nthreads"] == max(1, (os.cpu_count() or 1) // 2) for w in workers.values())
+        assert set(client.run(os.getpid).values()) == {os.getpid()}  # threads of this process
+        assert dask.config.get("scheduler") == "dask.distributed"
+        assert float(da.arange(100, chunks=10).sum().compute()) == 4950.0
+    assert client.status == "closed" and dask.config.get("scheduler", None) is None
+
+
+def test_processes_start_worker_processes_of_one_thread() -> None:
+    with gridmap.dask_scheduler("processes", workers=2) as client:
+        pids = client.run(os.getpid)
+        workers = client.scheduler_info(n_workers=-1)["workers"]
+        assert len(pids) == 2 and os.getpid() not in pids.values()
+        assert all(psutil.Process(pid).parent() is not None for pid in pids.values())
+        assert [w["nthreads"] for w in workers.values()] == [1, 1]
+        assert client.submit(lambda: os.getpid(), pure=False).result() in pids.values()
+    assert client.status == "closed"
+    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+                   for pid in pids.values())
+
+
+def test_synchronous_runs_in_the_calling_thread_and_is_undone_after() -> None:
+    import threading
+
+    import dask
+
+    ran_in: list[int] = []
+    with gridmap.dask_scheduler("synchronous") as client:
+        assert client is None
+        dask.delayed(lambda: ran_in.append(threading.get_ident()))().compute()
+    assert ran_in == [threading.get_ident()]
+    assert dask.config.get("scheduler", None) is None
+
+
+def test_an_error_in_the_block_still_closes_the_cluster() -> None:
+    import dask
+
+    with pytest.raises(ZeroDivisionError):
+        with gridmap.dask_scheduler("threads") as client:
+            1 / 0
+    assert client.status == "closed" and dask.config.get("scheduler", None) is None

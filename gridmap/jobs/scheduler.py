@@ -82,10 +82,12 @@ def _host_port(address: str) -> tuple[str, int]:
         port = parts.port
     except ValueError:
         port = None
-    if not parts.hostname or port is None or parts.path not in ("", "/") or parts.query:
+    host = parts.hostname or ""
+    if not host or any(c.isspace() for c in host) or port is None or "@" in parts.netloc \
+            or parts.path not in ("", "/") or parts.query or parts.fragment or "#" in address or "?" in address:
         raise SchemaError(f"--scheduler {address!r} is not an address: give tcp://HOST:PORT, e.g. "
                           f"tcp://10.0.0.5:8786 ({SCHEDULER_FLAG})")
-    return parts.hostname, port
+    return host, port
 
 
 def check_scheduler(scheduler: str, workers: int | None = None) -> str:
@@ -180,7 +182,10 @@ def _local_cluster(distributed: Any, kind: str, workers: int | None) -> Any:
         n_workers, threads = workers or cores, 1
     logger.info("starting a local Dask cluster of %d %s worker(s), %d thread(s) each", n_workers, kind, threads)
     return distributed.LocalCluster(processes=kind == "processes", n_workers=n_workers, threads_per_worker=threads,
-                                    dashboard_address=None, silence_logs=logging.ERROR)
+                                    dashboard_address=None, silence_logs=logging.ERROR,
+                                    # no dashboard; its health routes on a free port of this machine only (the
+                                    # default 8787 may be another cluster's)
+                                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
 
 
 def _connect(distributed: Any, address: str) -> Any:
