@@ -66,7 +66,7 @@ def sample(sample_template: Path, tmp_path_factory: pytest.TempPathFactory) -> d
         layers = {name: ws.read_layer(name) for name in ("grids", "targets", "subdistrict", "tracks", "reports")}
         gridmap.archive_layer(ws, folder / "archive", layer="tracks", start=DAYS[0], end=DAYS[1])
         gridmap.archive_layer(ws, folder / "archive", layer="reports", start=REPORTS[0], end=REPORTS[1])
-    layers["archive"] = folder / "archive"
+    layers["archive"], layers["path"] = folder / "archive", path
     return layers
 
 
@@ -128,6 +128,19 @@ def test_coverage_through_the_cluster_equals_in_memory(sample: dict[str, Any], d
     assert theirs["dead_corners"].tolist() == ours["dead_corners"].tolist()
     assert len(remote.dead_corners) == len(memory.dead_corners) > 0
     assert remote.targets["visited"].tolist() == memory.targets["visited"].tolist()
+
+
+def test_the_command_line_through_the_cluster(sample: dict[str, Any], dask_cluster: Cluster,  # noqa: F811
+                                              tmp_path: Path) -> None:
+    window = ["--from", DAYS[0], "--to", DAYS[1], "--quiet"]
+    assert main(["coverage", str(sample["path"]), *window, "--csv", str(tmp_path / "ws.csv")]) == 0
+    assert main(["coverage", str(sample["path"]), *window, "--tracks", str(sample["archive"]),
+                 "--scheduler", dask_cluster.address, "--csv", str(tmp_path / "cluster.csv")]) == 0
+    ours = pd.read_csv(tmp_path / "ws.csv", dtype={"grid_code": str}, encoding="utf-8-sig").set_index("grid_code")
+    theirs = pd.read_csv(tmp_path / "cluster.csv", dtype={"grid_code": str}, encoding="utf-8-sig") \
+        .set_index("grid_code").loc[ours.index]
+    assert np.all(np.abs(theirs["covered_m2"] - ours["covered_m2"]) <= 1e-9 * ours["area_m2"])
+    assert theirs["dead_corners"].tolist() == ours["dead_corners"].tolist()
 
 
 # -- hot spots ------------------------------------------------------------------------------------------------------
@@ -234,3 +247,23 @@ def test_an_error_in_the_block_still_closes_the_cluster() -> None:
         with gridmap.dask_scheduler("threads") as client:
             1 / 0
     assert client.status == "closed" and dask.config.get("scheduler", None) is None
+
+
+@pytest.mark.parametrize("scheduler", ["threads", "processes"])
+def test_a_local_cluster_prints_nothing(scheduler: str, tmp_path: Path) -> None:
+    """Started and stopped as the command line does (logging of warnings to stderr): not one line of output."""
+    import subprocess
+    import sys
+
+    program = ("import logging, dask, gridmap\n"
+               "if __name__ == '__main__':  # as gridmap/__main__.py: a worker process imports this file again\n"
+               "    logging.basicConfig(level=logging.WARNING)\n"
+               f"    with gridmap.dask_scheduler({scheduler!r}, workers=2):\n"
+               "        assert dask.delayed(sum)([1, 2, 3]).compute() == 6\n")
+    script = tmp_path / "run.py"
+    script.write_text(program, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, env=env,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "" and done.stderr == ""

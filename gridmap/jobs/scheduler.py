@@ -153,6 +153,7 @@ def dask_scheduler(scheduler: str = "threads", workers: int | None = None) -> It
         return
     distributed = _import("distributed")
     with ExitStack() as stack:
+        _quiet(stack, "distributed", "bokeh")
         if kind == "address":
             client = _connect(distributed, scheduler.strip())
         else:
@@ -172,6 +173,14 @@ def _import(name: str) -> Any:
         raise GridmapError(f"--scheduler needs Dask ({name} is not installed): {_INSTALL}") from None
 
 
+def _quiet(stack: ExitStack, *names: str) -> None:
+    """Only errors from the loggers `names` until `stack` closes (a cluster's start and stop log at INFO)."""
+    for name in names:
+        log = logging.getLogger(name)
+        stack.callback(log.setLevel, log.level)
+        log.setLevel(max(log.getEffectiveLevel(), logging.ERROR))
+
+
 def _local_cluster(distributed: Any, kind: str, workers: int | None) -> Any:
     """A LocalCluster of threads or processes on this machine, without a dashboard, its logs silenced."""
     cores = os.cpu_count() or 1
@@ -180,7 +189,7 @@ def _local_cluster(distributed: Any, kind: str, workers: int | None) -> Any:
         threads = max(1, cores // n_workers)
     else:
         n_workers, threads = workers or cores, 1
-    logger.info("starting a local Dask cluster of %d %s worker(s), %d thread(s) each", n_workers, kind, threads)
+    logger.info("starting a local Dask cluster of %d worker(s) (%s), %d thread(s) each", n_workers, kind, threads)
     return distributed.LocalCluster(processes=kind == "processes", n_workers=n_workers, threads_per_worker=threads,
                                     dashboard_address=None, silence_logs=logging.ERROR,
                                     # no dashboard; its health routes on a free port of this machine only (the
