@@ -148,7 +148,9 @@ def test_a_bad_workers_number_is_a_usage_error(sample_template: Path, archive: P
     (["--scheduler", "processes"], ["--scheduler and --workers", "--reports DIR", "--layer reports"]),
     (["--reports", "{archive}/../nowhere"], ["is not an archive of reports", "--layer reports"]),
     (["--reports", "{archive}", "--workers", "0"], ["--workers", "1 or more"]),
-], ids=["scheduler-alone", "missing-folder", "workers-0"])
+    (["--reports", "{archive}", "--from", "2024-01-01", "--to", "2024-02-01"],
+     ["holds no day of reports in the window", "gridmap archive WORKSPACE"]),
+], ids=["scheduler-alone", "missing-folder", "workers-0", "no-day-in-window"])
 def test_hotspots_refusals(sample_template: Path, archive: Path, tmp_path: Path, capsys: Cap, words: list[str],
                            fragments: list[str]) -> None:
     words = [w.format(archive=archive) for w in words]

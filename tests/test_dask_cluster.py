@@ -80,6 +80,7 @@ def in_window(frame: pd.DataFrame, column: str, start: str, end: str) -> pd.Data
 # -- the cluster itself ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.dask_cluster
 def test_two_worker_processes_of_the_fixture_run_tasks(dask_cluster: Cluster) -> None:  # noqa: F811
     with gridmap.dask_scheduler(dask_cluster.address) as client:
         pids = client.run(os.getpid)
@@ -98,6 +99,7 @@ def test_two_worker_processes_of_the_fixture_run_tasks(dask_cluster: Cluster) ->
         assert {Path(f).resolve() for f in files.values()} == {ROOT / "gridmap" / "__init__.py"}
 
 
+@pytest.mark.dask_cluster
 def test_the_cluster_is_stopped_after_its_block(tmp_path: Path) -> None:
     from _dask_cluster import running_cluster
 
@@ -110,6 +112,7 @@ def test_the_cluster_is_stopped_after_its_block(tmp_path: Path) -> None:
 # -- coverage -------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.dask_cluster
 def test_coverage_through_the_cluster_equals_in_memory(sample: dict[str, Any], dask_cluster: Cluster) -> None:  # noqa: F811
     from distributed import get_task_stream
 
@@ -130,6 +133,7 @@ def test_coverage_through_the_cluster_equals_in_memory(sample: dict[str, Any], d
     assert remote.targets["visited"].tolist() == memory.targets["visited"].tolist()
 
 
+@pytest.mark.dask_cluster
 def test_the_command_line_through_the_cluster(sample: dict[str, Any], dask_cluster: Cluster,  # noqa: F811
                                               tmp_path: Path) -> None:
     window = ["--from", DAYS[0], "--to", DAYS[1], "--quiet"]
@@ -166,6 +170,7 @@ def brute_force_counts(reports: gpd.GeoDataFrame, cells: gpd.GeoDataFrame) -> np
     return counts
 
 
+@pytest.mark.dask_cluster
 def test_cell_counts_of_the_archive_through_the_cluster(sample: dict[str, Any], cells: gpd.GeoDataFrame,
                                                         dask_cluster: Cluster) -> None:  # noqa: F811
     archived = in_window(sample["reports"], "reported_at", *REPORTS)
@@ -180,6 +185,7 @@ def test_cell_counts_of_the_archive_through_the_cluster(sample: dict[str, Any], 
     assert window.tolist() == february.tolist()
 
 
+@pytest.mark.dask_cluster
 def test_hotspots_through_the_cluster_equal_in_memory(sample: dict[str, Any], cells: gpd.GeoDataFrame,
                                                       dask_cluster: Cluster) -> None:  # noqa: F811
     reports = in_window(sample["reports"], "reported_at", *REPORTS)

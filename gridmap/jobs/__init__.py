@@ -10,7 +10,9 @@ store, the pages or the maps; the jobs may use every room below the CLI.
   workspace (:func:`gridmap.scoreboard`, :func:`gridmap.weekly_figures`);
 * :mod:`gridmap.jobs.spotcheck`: the spot-check sample of a workspace, with its
   page (:func:`gridmap.spot_check`, :class:`gridmap.SpotCheck`);
-* :mod:`gridmap.jobs.source`: what a job reads from, and a path opened for the analysis.
+* :mod:`gridmap.jobs.source`: what a job reads from, and a path opened for the analysis;
+* :mod:`gridmap.jobs.scheduler`: which Dask scheduler computes an archive's analysis
+  (:func:`gridmap.dask_scheduler`: this machine's threads or processes, or a cluster).
 
 The CLI and the package's public names call the jobs; the pages never do.
 """
