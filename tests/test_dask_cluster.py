@@ -247,12 +247,17 @@ def test_synchronous_runs_in_the_calling_thread_and_is_undone_after() -> None:
 
 
 def test_an_error_in_the_block_still_closes_the_cluster() -> None:
+    import logging
+
     import dask
 
+    before = logging.getLogger("distributed").level
     with pytest.raises(ZeroDivisionError):
         with gridmap.dask_scheduler("threads") as client:
+            assert not logging.getLogger("distributed").isEnabledFor(logging.WARNING)  # quiet inside
             1 / 0
     assert client.status == "closed" and dask.config.get("scheduler", None) is None
+    assert logging.getLogger("distributed").level == before  # and as it was after
 
 
 @pytest.mark.parametrize("scheduler", ["threads", "processes"])

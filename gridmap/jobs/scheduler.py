@@ -174,11 +174,13 @@ def _import(name: str) -> Any:
 
 
 def _quiet(stack: ExitStack, *names: str) -> None:
-    """Only errors from the loggers `names` until `stack` closes (a cluster's start and stop log at INFO)."""
+    """Only errors from the loggers `names` until `stack` closes (a cluster's start and stop log at INFO); also
+    their warnings (a worker near its memory limit) when gridmap logs its own information (``gridmap -v``)."""
+    level = logging.WARNING if logger.isEnabledFor(logging.INFO) else logging.ERROR
     for name in names:
         log = logging.getLogger(name)
         stack.callback(log.setLevel, log.level)
-        log.setLevel(max(log.getEffectiveLevel(), logging.ERROR))
+        log.setLevel(max(log.getEffectiveLevel(), level))
 
 
 def _local_cluster(distributed: Any, kind: str, workers: int | None) -> Any:
