@@ -250,6 +250,7 @@ def test_an_error_in_the_block_still_closes_the_cluster() -> None:
     import logging
 
     import dask
+    import distributed  # noqa: F401  (its import sets its loggers' levels: the state to come back to)
 
     before = logging.getLogger("distributed").level
     with pytest.raises(ZeroDivisionError):
