@@ -188,13 +188,26 @@ def test_an_address_is_a_scheduler(host: str, port: int) -> None:
 @example(text="tcp://:8786")
 @example(text="tcp://host:8786/path")
 @example(text="tls://host:8786")
+@example(text="tcp://[::1]:8786")
+@example(text="tcp://[::1:8786")
+@example(text="tcp://[zz]:8786")
+@example(text="tcp://host:+1")
+@example(text="tcp://host:１")
+@example(text="tcp://user@host:8786")
+@example(text=" threads ")
 def test_anything_else_is_refused_naming_the_flag(text: str) -> None:
     """Only the three names and tcp://HOST:PORT (a host, a port of 0-65535, nothing after) are schedulers."""
+    import ipaddress
     import re
 
     plain = text.strip()
-    match = re.fullmatch(r"tcp://([^:/?#@\[\]\s]+):(\d+)/?", plain, flags=re.IGNORECASE)
+    match = re.fullmatch(r"tcp://([^:/?#@\[\]\s]+|\[[^\]]*\]):([0-9]+)/?", plain, flags=re.IGNORECASE)
     valid = plain in SCHEDULERS or (match is not None and int(match.group(2)) <= 65535)
+    if valid and match is not None and match.group(1).startswith("["):
+        try:
+            ipaddress.IPv6Address(match.group(1)[1:-1])
+        except ValueError:
+            valid = False
     if valid:
         assert scheduler_kind(text) in (*SCHEDULERS, "address")
     else:

@@ -77,11 +77,11 @@ def scheduler_kind(scheduler: str) -> str:
 
 def _host_port(address: str) -> tuple[str, int]:
     """The host and port of ``tcp://HOST:PORT`` (refused without either, or with a path)."""
-    parts = urlsplit(address.strip())
     try:
+        parts = urlsplit(address.strip())
         port = parts.port
-    except ValueError:
-        port = None
+    except ValueError:  # a bad port or IPv6 literal
+        parts, port = urlsplit(""), None
     host = parts.hostname or ""
     if not host or any(c.isspace() for c in host) or port is None or "@" in parts.netloc \
             or parts.path not in ("", "/") or parts.query or parts.fragment or "#" in address or "?" in address:
