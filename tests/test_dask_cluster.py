@@ -229,8 +229,15 @@ def test_processes_start_worker_processes_of_one_thread() -> None:
         assert [w["nthreads"] for w in workers.values()] == [1, 1]
         assert client.submit(lambda: os.getpid(), pure=False).result() in pids.values()
     assert client.status == "closed"
-    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-                   for pid in pids.values())
+    assert not any(_running(pid) for pid in pids.values())
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie waiting for its parent does not)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def test_synchronous_runs_in_the_calling_thread_and_is_undone_after() -> None:
