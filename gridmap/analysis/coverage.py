@@ -90,12 +90,15 @@ from gridmap.analysis._coverage_figures import (
     _dead_corners,
     _geojson_text,
     _grid_figures,
+    _Measured,
     _rollup,
+    _target_geometries,
+    _target_hits,
+    _target_ratios,
     _targets,
 )
 from gridmap.analysis._coverage_raster import _Cover, _grid_cover
 from gridmap.analysis._coverage_tracks import (
-    _Fixes,
     _lines,
     _outside_grids,
     _Paths,
@@ -348,8 +351,14 @@ def sweep_coverage(
     stats["coverage_known"] = len(paths.a) > 0
     message = None if stats["coverage_known"] else _no_data_message(window, stats)
     per_grid = _cover_grids(grid_geoms, paths, radius_m, cell, workers=workers, progress=progress)
-    return _assemble(grids, grid_geoms, per_grid, paths, fixes, targets, crs,
-                     radius_m=radius_m, cell=cell, min_m2=min_dead_corner_m2, stats=stats, message=message)
+    target_frame = None
+    if targets is not None:
+        geoms = _target_geometries(targets, crs)
+        hits = _target_hits(geoms, fixes, paths.lines, paths.line_inspectors, radius_m)
+        target_frame = _targets(targets, hits, _target_ratios(geoms, paths, radius_m, cell),
+                                known=stats["coverage_known"])
+    return _assemble(grids, grid_geoms, _Measured.of(per_grid), target_frame, crs, min_m2=min_dead_corner_m2,
+                     stats=stats, message=message)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -454,22 +463,21 @@ def _progress(items: Iterable[_Cover], total: int, show: bool) -> Iterable[_Cove
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _assemble(grids: gpd.GeoDataFrame, grid_geoms: np.ndarray, covers: list[_Cover], paths: _Paths,
-              fixes: _Fixes, targets: gpd.GeoDataFrame | None, crs: pyproj.CRS, *, radius_m: float, cell: float,
-              min_m2: float, stats: dict[str, Any], message: str | None) -> CoverageResult:
+def _assemble(grids: gpd.GeoDataFrame, grid_geoms: np.ndarray, measured: _Measured,
+              target_frame: gpd.GeoDataFrame | None, crs: pyproj.CRS, *, min_m2: float, stats: dict[str, Any],
+              message: str | None) -> CoverageResult:
     out = grids.to_crs(STORAGE_CRS)
     if "cadre" not in out.columns:
         out["cadre"] = ""
     known = bool(stats["coverage_known"])
-    uncovered = [c.uncovered_geometry() for c in covers]
+    uncovered = measured.uncovered
     corners = _dead_corners(out, uncovered if known else [], crs, min_m2)
-    for column, values in _grid_figures(covers, corners, out["grid_code"], known).items():
+    for column, values in _grid_figures(measured, corners, out["grid_code"], known).items():
         out[column] = values
     covered_geoms = shapely.difference(grid_geoms, np.asarray(uncovered, dtype=object))
     covered_frame = gpd.GeoDataFrame({"grid_code": out["grid_code"].to_numpy()},
                                      geometry=gpd.GeoSeries(covered_geoms, crs=crs).to_crs(STORAGE_CRS).values,
                                      crs=STORAGE_CRS)
-    target_frame = None if targets is None else _targets(targets, paths, fixes, crs, radius_m, cell, known=known)
     return CoverageResult(out, corners, covered_frame, target_frame, _rollup(out, "community_code"),
                           _rollup(out, "cadre"), stats, message)
 
