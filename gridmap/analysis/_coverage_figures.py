@@ -43,6 +43,18 @@ class _Measured:
                    np.array([c.covered_m2 for c in covers], dtype=float), [c.uncovered_geometry() for c in covers])
 
 
+@dataclass
+class _Run:
+    """What a run found before the tables are made: each grid's figures, counts, whether coverage is known
+    (a path piece was used), the targets' visits (:func:`_target_hits`) and polygon targets' shares."""
+
+    measured: _Measured
+    stats: dict[str, Any]
+    known: bool
+    visits: pd.DataFrame | None
+    ratio: np.ndarray | None
+
+
 def _grid_figures(measured: _Measured, corners: gpd.GeoDataFrame, codes: pd.Series,
                   known: bool) -> dict[str, Any]:
     """Each grid's area, covered and uncovered area, ratio and dead-corner count; all but the area NaN/NA

@@ -92,11 +92,13 @@ from gridmap.analysis._coverage_figures import (
     _grid_figures,
     _Measured,
     _rollup,
+    _Run,
     _target_geometries,
     _target_hits,
     _target_ratios,
     _targets,
 )
+from gridmap.analysis._coverage_dask import is_partitioned
 from gridmap.analysis._coverage_raster import _Cover, _grid_cover
 from gridmap.analysis._coverage_tracks import (
     _lines,
@@ -335,30 +337,47 @@ def sweep_coverage(
     """
     cell = _check_options(radius_m, cell_m, min_dead_corner_m2, max_gap_s, max_speed_mps)
     require_crs(grids, what="grids")
-    require_crs(tracks, what="tracks")
     if targets is not None:
         require_crs(targets, what="targets")
     _require_columns(grids, ("grid_code", "community_code"), what="grids")
     window = (_parse_bound(start, "start"), _parse_bound(end, "end"))
     crs = metric_crs(grids)
     grid_geoms = _metric_polygons(grids, crs)
+    target_geoms = None if targets is None else _target_geometries(targets, crs)
+    limits = dict(radius=float(radius_m), cell=cell, max_gap_s=float(max_gap_s), max_speed_mps=float(max_speed_mps))
+    if is_partitioned(tracks):
+        from gridmap.analysis._coverage_dask import partitioned_run  # deferred: Dask is an optional extra
+
+        run = partitioned_run(grid_geoms, tracks, target_geoms, crs, window, progress=progress, **limits)
+    else:
+        require_crs(tracks, what="tracks")
+        run = _in_memory_run(grid_geoms, tracks, target_geoms, crs, window, workers=workers, progress=progress,
+                             **limits)
+    stats = run.stats
+    stats.update(radius_m=float(radius_m), cell_m=cell, start=_iso(window[0]), end=_iso(window[1]),
+                 metric_crs=crs.to_string(), coverage_known=run.known)
+    message = None if run.known else _no_data_message(window, stats)
+    target_frame = None
+    if targets is not None and run.visits is not None and run.ratio is not None:
+        target_frame = _targets(targets, run.visits, run.ratio, known=run.known)
+    return _assemble(grids, grid_geoms, run.measured, target_frame, crs, min_m2=min_dead_corner_m2, stats=stats,
+                     message=message)
+
+
+def _in_memory_run(grid_geoms: np.ndarray, tracks: gpd.GeoDataFrame, target_geoms: np.ndarray | None,
+                   crs: pyproj.CRS, window: tuple[pd.Timestamp | None, pd.Timestamp | None], *, radius: float,
+                   cell: float, max_gap_s: float, max_speed_mps: float, workers: int | None, progress: bool) -> _Run:
+    """Every grid's cover from fixes in memory, grid by grid on threads."""
     stats: dict[str, Any] = {}
     fixes = _prepare_fixes(tracks, crs, window, stats)
     paths = _segments(fixes, _lines(tracks, crs), max_gap_s=max_gap_s, max_speed_mps=max_speed_mps, stats=stats)
-    stats["outside_grids"] = _outside_grids(fixes.xy, grid_geoms, radius_m)
-    stats.update(radius_m=float(radius_m), cell_m=cell, start=_iso(window[0]), end=_iso(window[1]),
-                 metric_crs=crs.to_string())
-    stats["coverage_known"] = len(paths.a) > 0
-    message = None if stats["coverage_known"] else _no_data_message(window, stats)
-    per_grid = _cover_grids(grid_geoms, paths, radius_m, cell, workers=workers, progress=progress)
-    target_frame = None
-    if targets is not None:
-        geoms = _target_geometries(targets, crs)
-        hits = _target_hits(geoms, fixes, paths.lines, paths.line_inspectors, radius_m)
-        target_frame = _targets(targets, hits, _target_ratios(geoms, paths, radius_m, cell),
-                                known=stats["coverage_known"])
-    return _assemble(grids, grid_geoms, _Measured.of(per_grid), target_frame, crs, min_m2=min_dead_corner_m2,
-                     stats=stats, message=message)
+    stats["outside_grids"] = _outside_grids(fixes.xy, grid_geoms, radius)
+    per_grid = _cover_grids(grid_geoms, paths, radius, cell, workers=workers, progress=progress)
+    visits = ratio = None
+    if target_geoms is not None:
+        visits = _target_hits(target_geoms, fixes, paths.lines, paths.line_inspectors, radius)
+        ratio = _target_ratios(target_geoms, paths, radius, cell)
+    return _Run(_Measured.of(per_grid), stats, len(paths.a) > 0, visits, ratio)
 
 
 # ---------------------------------------------------------------------------------------------------------------
