@@ -353,7 +353,8 @@ def _not_points(wkb: Any) -> np.ndarray:
     valid = np.asarray(wkb.is_valid())
     if wkb.buffers()[2] is None or not valid.any():
         return np.zeros(len(wkb), dtype=bool)
-    offsets = np.asarray(wkb.offsets)[:-1]
+    width = np.int64 if str(wkb.type).startswith("large") else np.int32
+    offsets = np.frombuffer(wkb.buffers()[1], dtype=width)[wkb.offset:wkb.offset + len(wkb)]
     data = np.frombuffer(wkb.buffers()[2], dtype=np.uint8)
     safe = np.where(valid, offsets, 0)
     head = [data[np.minimum(safe + k, len(data) - 1)].astype(np.uint32) for k in range(5)]
