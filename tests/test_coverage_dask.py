@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dask
@@ -279,3 +282,19 @@ def test_any_fixes_split_anywhere_in_time_give_the_in_memory_answer(
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))  # unknown (no data) exactly when in memory
     assert (np.abs(np.nan_to_num(got) - np.nan_to_num(want)) <= 1e-9 * area).all()
     assert_geodataframe_equal(result.dead_corners, memory.dead_corners)
+
+
+def test_the_in_memory_run_does_not_import_dask() -> None:
+    code = ("import sys, gridmap\n"
+            "from gridmap.sample import sample_boundaries, sample_tracks\n"
+            "b = sample_boundaries()\n"
+            "r = gridmap.sweep_coverage(b['grids'], sample_tracks(b, n_fixes=300, days=1))\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed', 'dask_geopandas')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(gridmap.__file__).parents[1])})
+    assert out.stdout.strip() == "[]"
+
+
+def test_an_archive_without_the_window_s_days_is_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(SchemaError, match="holds no day of tracks in the window"):
+        sweep_coverage(grids_frame([box(X0, Y0, X0 + SIDE, Y0 + SIDE)]), tmp_path, start="2025-03-03")

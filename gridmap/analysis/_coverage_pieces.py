@@ -43,6 +43,7 @@ from gridmap.analysis._coverage_tracks import (
     _prepare_fixes,
 )
 from gridmap.archive import read_archive_points
+from gridmap.crs import require_crs
 from gridmap.errors import SchemaError
 from gridmap.model import DEFAULT_TZ, STORAGE_CRS
 
@@ -111,6 +112,7 @@ def _hilbert_order(boxes: np.ndarray) -> np.ndarray:
 def _frame_part(frame: gpd.GeoDataFrame, plan: _Plan) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int],
                                                                pd.DataFrame]:
     """A partition of a (dask-)geopandas frame of tracks: pieces, ends, counts and visits."""
+    require_crs(frame, what="tracks (a partition of the Dask frame)")
     stats: dict[str, Any] = {}
     fixes = _prepare_fixes(frame, plan.crs, plan.window, stats)
     return _part(fixes, _lines(frame, plan.crs), plan, stats)
@@ -236,8 +238,9 @@ def _refuse_overlap(overlap: np.ndarray, times: np.ndarray) -> None:
     when = pd.Timestamp(int(times[np.flatnonzero(overlap)[0]]), tz="UTC").tz_convert(DEFAULT_TZ).isoformat()
     raise SchemaError(f"the tracks' partitions overlap in time for one inspector (a partition starting {when} begins"
                       " before another of the same inspector ends): the partitions must not overlap in time per"
-                      " inspector; read them with gridmap.read_archive (one partition a day) or index the frame"
-                      " by time first (tracks.set_index('time'))")
+                      " inspector; give the archive directory or gridmap.read_archive(...) (one partition a day),"
+                      " or cut a frame by time (e.g. dask_geopandas.from_geopandas(frame.sort_values('time'),"
+                      " npartitions=N) with no instant of one inspector in two partitions)")
 
 
 def _markers(plan: _Plan) -> pd.DataFrame:

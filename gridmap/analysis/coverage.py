@@ -24,7 +24,9 @@ are walked paths as they are. Areas are measured in the metric CRS chosen by
 Method
 ------
 Each grid is computed on its own, from the path pieces within one radius of its
-bounding box (so the same code can run per partition on a distributed engine):
+bounding box, so the same code runs on Dask (a dask-geopandas frame or a GeoParquet
+archive as `tracks`: :mod:`~gridmap.analysis._coverage_dask`, partitions joined
+across their boundaries, each grid from the same pieces in the same order):
 
 1. the path pieces are sampled at most ``cell_m`` apart onto a raster of
    ``cell_m`` cells aligned to a global lattice, and
@@ -98,7 +100,7 @@ from gridmap.analysis._coverage_figures import (
     _target_ratios,
     _targets,
 )
-from gridmap.analysis._coverage_dask import is_partitioned
+from gridmap.analysis._coverage_dask import is_partitioned, partitioned_run
 from gridmap.analysis._coverage_raster import _Cover, _grid_cover
 from gridmap.analysis._coverage_tracks import (
     _lines,
@@ -249,7 +251,7 @@ def reach_m(radius_m: float = 30.0, max_gap_s: float = 300.0, max_speed_mps: flo
 
 def sweep_coverage(
     grids: gpd.GeoDataFrame,
-    tracks: gpd.GeoDataFrame,
+    tracks: gpd.GeoDataFrame | str | PathLike[str] | Any,
     *,
     radius_m: float = 30.0,
     targets: gpd.GeoDataFrame | None = None,
@@ -273,7 +275,13 @@ def sweep_coverage(
         GPS fixes (points) with ``inspector`` and ``time`` (zone-aware, or
         naive = Asia/Shanghai), and/or LineStrings, each a walked path (no time
         needed, ``inspector`` optional; the time window does not apply to
-        them), in any CRS. Not modified.
+        them), in any CRS. Not modified. Also a dask-geopandas GeoDataFrame of the same, or an archive
+        directory (str or os.PathLike, :func:`gridmap.archive.archive_layer`: its ``tracks`` of the days of
+        the window, only the fixes within :func:`reach_m` of the grids' box, read without a geometry object
+        per fix): then the run is a Dask graph on the active scheduler (a default ``distributed.Client``, or
+        ``dask.config``), one task per partition (a day of the archive), and gives the in-memory answer on the
+        same fixes. A frame's partitions must not overlap in time per inspector (a path crossing from one
+        partition into the next is joined as in memory). Needs ``pip install 'gridmap[dask]'``.
     radius_m : float
         What an inspector sees and reaches around the path, metres (default
         30 m: a courtyard or a stretch of alley seen from its entrance).
@@ -300,10 +308,11 @@ def sweep_coverage(
         sample, cells of 2, 3, 4 and 5 m all stay within 0.015 % of the grid's
         area of the 1 m answer.
     progress : bool
-        Show a progress bar over grids (``tqdm.auto``: terminal or notebook).
+        Show a progress bar over grids (``tqdm.auto``: terminal or notebook); on Dask, Dask's progress
+        (``distributed.progress`` with a Client, else ``dask.diagnostics.ProgressBar``).
     workers : int, optional
-        Threads computing grids at once (default: the machine's cores, at most
-        4). Grids are independent, and numpy, SciPy and GEOS release the GIL.
+        Threads computing grids at once in memory (default: the machine's cores, at most 4). Grids are
+        independent, and numpy, SciPy and GEOS release the GIL. On Dask the scheduler's workers do it.
 
     Returns
     -------
@@ -315,8 +324,11 @@ def sweep_coverage(
         When grids, tracks or targets have no CRS.
     SchemaError
         When ``radius_m`` or another limit is not a positive number, when
-        columns are missing, or when tracks hold geometries that are neither
-        points nor lines.
+        columns are missing, when tracks hold geometries that are neither
+        points nor lines, when a Dask frame's partitions overlap in time for
+        one inspector, or when an archive holds no day of the window.
+    GridmapError
+        When `tracks` is a Dask frame or an archive and Dask is not installed.
 
     Examples
     --------
@@ -345,12 +357,11 @@ def sweep_coverage(
     grid_geoms = _metric_polygons(grids, crs)
     target_geoms = None if targets is None else _target_geometries(targets, crs)
     limits = dict(radius=float(radius_m), cell=cell, max_gap_s=float(max_gap_s), max_speed_mps=float(max_speed_mps))
-    if is_partitioned(tracks):
-        from gridmap.analysis._coverage_dask import partitioned_run  # deferred: Dask is an optional extra
-
+    if not is_partitioned(tracks):  # a Dask frame's partitions are checked by their tasks
+        require_crs(tracks, what="tracks")
+    if is_partitioned(tracks):  # a Dask frame or an archive: partitioned_run imports dask itself
         run = partitioned_run(grid_geoms, tracks, target_geoms, crs, window, progress=progress, **limits)
     else:
-        require_crs(tracks, what="tracks")
         run = _in_memory_run(grid_geoms, tracks, target_geoms, crs, window, workers=workers, progress=progress,
                              **limits)
     stats = run.stats
