@@ -23,7 +23,7 @@ from shapely.geometry import LineString, box
 import gridmap
 from gridmap.analysis.coverage import CoverageResult, sweep_coverage
 from gridmap.archive import archive_files, archive_layer, read_archive, read_archive_points
-from gridmap.errors import SchemaError
+from gridmap.errors import CRSError, SchemaError
 from gridmap.sample import sample_boundaries, sample_tracks
 
 CRS = "EPSG:4546"  # CGCS2000 Gauss-Kruger CM 111E, the metric CRS near Yulin
@@ -136,6 +136,28 @@ def test_two_workers_of_a_distributed_cluster_give_the_same_answer(sample) -> No
             Client(cluster):
         result = sweep_coverage(b["grids"], frame, targets=b["targets"], progress=True)
     assert_same(memory, result)
+
+
+@pytest.mark.slow
+def test_two_worker_processes_read_the_archive_and_give_the_same_answer(tmp_path: Path) -> None:
+    from distributed import Client, LocalCluster
+
+    with gridmap.init_workspace(tmp_path / "w.gpkg", sample=True) as ws:
+        archive_layer(ws, tmp_path / "a", start="2025-03-03", end="2025-03-05")
+        grids = ws.read_layer("grids")
+    memory = sweep_coverage(grids, read_archive(tmp_path / "a", start="2025-03-03", end="2025-03-05").compute(),
+                            start="2025-03-03", end="2025-03-05")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster):
+        result = sweep_coverage(grids, tmp_path / "a", start="2025-03-03", end="2025-03-05")
+    assert_same(memory, result)
+
+
+def test_dask_partitions_without_a_crs_are_refused() -> None:
+    track = row(200.5, "甲", T0)
+    frame = partitioned([track.set_crs(None, allow_override=True)])
+    with dask.config.set(scheduler="synchronous"), pytest.raises(CRSError, match="tracks"):
+        sweep_coverage(grids_frame([box(X0, Y0, X0 + SIDE, Y0 + SIDE)]), frame)
 
 
 def test_a_grid_covered_half_by_one_day_and_half_by_another_reads_100_percent() -> None:
