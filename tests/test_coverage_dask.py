@@ -322,3 +322,23 @@ def test_the_in_memory_run_does_not_import_dask() -> None:
 def test_an_archive_without_the_window_s_days_is_refused_by_name(tmp_path: Path) -> None:
     with pytest.raises(SchemaError, match="holds no day of tracks in the window"):
         sweep_coverage(grids_frame([box(X0, Y0, X0 + SIDE, Y0 + SIDE)]), tmp_path, start="2025-03-03")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(-500, 500), st.floats(-500, 500), st.floats(0, 400), st.floats(0, 400)),
+                min_size=1, max_size=12),
+       st.lists(st.tuples(st.floats(-700, 700), st.floats(-700, 700), st.floats(-900, 900), st.floats(-900, 900)),
+                max_size=40))
+@example([(0.0, 0.0, 0.0, 0.0)], [(0.0, 0.0, 0.0, 0.0), (1e12, 0.0, -2e12, 5.0)])  # a point box, a huge piece
+def test_pieces_reach_exactly_the_groups_whose_boxes_they_meet(boxes: list, pieces: list) -> None:
+    from gridmap.analysis._coverage_pieces import _box_pairs
+
+    box_array = np.array([(x, y, x + w, y + h) for x, y, w, h in boxes])
+    a = np.array([(x, y) for x, y, _, _ in pieces]).reshape(-1, 2)
+    b = a + np.array([(dx, dy) for _, _, dx, dy in pieces]).reshape(-1, 2)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    got = list(zip(*(v.tolist() for v in _box_pairs(lo, hi, box_array))))
+    want = {(i, j) for i in range(len(a)) for j in range(len(box_array))  # brute force: closed boxes meet
+            if lo[i, 0] <= box_array[j, 2] and hi[i, 0] >= box_array[j, 0]
+            and lo[i, 1] <= box_array[j, 3] and hi[i, 1] >= box_array[j, 1]}
+    assert len(got) == len(set(got)) and set(got) == want

@@ -160,26 +160,74 @@ def _part(fixes: _Fixes, lines: tuple[np.ndarray, np.ndarray], plan: _Plan, stat
         "inspector": fixes.inspector[first], "single": np.flatnonzero(first) == np.flatnonzero(last),
         "t0": t[first], "x0": xy[first, 0], "y0": xy[first, 1], "linked0": linked[first],
         "t1": t[last], "x1": xy[last, 0], "y1": xy[last, 1], "linked1": linked[last]})
-    hits = _empty_hits()
-    if plan.target_geoms is not None:
-        hits = _compact_hits(_target_hits(plan.target_geoms, fixes, line_geoms, line_names, plan.radius))
+    hits = _part_hits(fixes, line_geoms, line_names, plan)
     return _to_groups(a, b, plan), ends, {k: int(stats[k]) for k in PART_COUNTS}, hits
 
 
 def _to_groups(a: np.ndarray, b: np.ndarray, plan: _Plan) -> pd.DataFrame:
     """Each piece once for every group whose box meets the piece's box."""
-    known = np.flatnonzero(~np.isnan(plan.group_boxes[:, 0]))
-    if len(a) == 0 or len(known) == 0:
-        return _pieces(np.empty(0, np.int64), np.empty((0, 2)), np.empty((0, 2)))
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    tree = shapely.STRtree(shapely.box(*plan.group_boxes[known].T))
-    piece, group = tree.query(shapely.box(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1]))
-    return _pieces(known[group], a[piece], b[piece])
+    piece, group = _box_pairs(np.minimum(a, b), np.maximum(a, b), plan.group_boxes)
+    return _pieces(group, a[piece], b[piece])
+
+
+def _box_pairs(lo: np.ndarray, hi: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (item, box) pair whose closed boxes meet: items ``lo..hi`` (n × 2), boxes (m × 4, NaN: none).
+
+    Without a geometry object per item (a day holds millions): the plane is cut into square tiles the size
+    of the largest box, each box listed under the tiles it meets, each item looked up under its tiles, and
+    the candidate pairs tested exactly, each kept once.
+    """
+    real = np.flatnonzero(~np.isnan(boxes).any(axis=1))
+    if len(lo) == 0 or len(real) == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    box = boxes[real]
+    tile = max(float(np.max(box[:, 2:] - box[:, :2])), 1.0)
+    origin = box[:, :2].min(axis=0)
+    top = (box[:, 2:] - origin) // tile
+    b_tile, b_which = _tiles((box[:, :2] - origin) // tile, top)
+    finite = np.isfinite(lo).all(axis=1) & np.isfinite(hi).all(axis=1)  # only these can meet a box
+    low = np.clip(np.floor((np.where(finite[:, None], lo, 0.0) - origin) / tile), -1, top.max(axis=0) + 1)
+    high = np.clip(np.floor((np.where(finite[:, None], hi, -tile) - origin) / tile), -1, top.max(axis=0) + 1)
+    i_tile, i_which = _tiles(low, high)
+    order = np.argsort(b_tile, kind="stable")
+    b_tile, b_which = b_tile[order], b_which[order]
+    first, stop = np.searchsorted(b_tile, i_tile, "left"), np.searchsorted(b_tile, i_tile, "right")
+    count = stop - first
+    item = np.repeat(i_which, count)
+    start = np.repeat(first - np.cumsum(count) + count, count)
+    which = b_which[start + np.arange(len(item))]
+    g = box[which]
+    meet = (lo[item, 0] <= g[:, 2]) & (hi[item, 0] >= g[:, 0]) & (lo[item, 1] <= g[:, 3]) & (hi[item, 1] >= g[:, 1])
+    key = np.unique(item[meet] * len(real) + which[meet])
+    return key // len(real), real[key % len(real)]
+
+
+def _tiles(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(tile key, row) for every tile of the integer ranges ``low..high`` (n × 2) of each row."""
+    low, high = low.astype(np.int64), high.astype(np.int64)
+    nx, ny = np.maximum(high[:, 0] - low[:, 0] + 1, 0), np.maximum(high[:, 1] - low[:, 1] + 1, 0)
+    count = nx * ny
+    row = np.repeat(np.arange(len(low)), count)
+    k = np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count)
+    tx, ty = low[row, 0] + k % nx[row], low[row, 1] + k // nx[row]
+    return (tx + (1 << 31)) * (1 << 32) + (ty + (1 << 31)), row
 
 
 def _pieces(group: np.ndarray, a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"group": group.astype(np.int64), "ax": a[:, 0], "ay": a[:, 1], "bx": b[:, 0],
                          "by": b[:, 1]})
+
+
+def _part_hits(fixes: _Fixes, line_geoms: np.ndarray, line_names: np.ndarray, plan: _Plan) -> pd.DataFrame:
+    """The targets' visits of a partition, compacted; only fixes inside a target's box grown by the radius
+    (a little more) get a point object to test, by the same query as in one process."""
+    if plan.target_geoms is None:
+        return _empty_hits()
+    grow = plan.radius * (1 + 1e-9) + 1e-6
+    boxes = shapely.bounds(plan.target_geoms) + np.array([-grow, -grow, grow, grow])
+    near = np.unique(_box_pairs(fixes.xy, fixes.xy, boxes)[0])
+    subset = _Fixes(fixes.xy[near], fixes.t[near], fixes.inspector[near], fixes.code[near])
+    return _compact_hits(_target_hits(plan.target_geoms, subset, line_geoms, line_names, plan.radius))
 
 
 def _empty_hits() -> pd.DataFrame:
