@@ -104,7 +104,13 @@ def sample() -> tuple[dict, gpd.GeoDataFrame, CoverageResult]:
 def test_sample_in_time_partitions_equals_in_memory(sample, k: int) -> None:  # type: ignore[no-untyped-def]
     b, tracks, memory = sample
     ordered = tracks.sort_values("time", kind="stable").reset_index(drop=True)
-    frame = dd.from_pandas(ordered, npartitions=k, sort=False)
+    if k == 3:
+        import dask_geopandas
+
+        frame = dask_geopandas.from_geopandas(ordered, npartitions=k, sort=False)
+        assert isinstance(frame, dask_geopandas.GeoDataFrame)
+    else:
+        frame = dd.from_pandas(ordered, npartitions=k, sort=False)
     assert frame.npartitions == k
     with dask.config.set(scheduler="threads"):
         result = sweep_coverage(b["grids"], frame, targets=b["targets"])
