@@ -31,6 +31,7 @@ Examples
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -39,13 +40,15 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
 from gridmap.errors import GridmapError, SchemaError
 from gridmap.model import DEFAULT_TZ, STORAGE_CRS, layer_spec
 
-__all__ = ["ARCHIVE_LAYERS", "ROW_GROUP_ROWS", "ArchiveSummary", "archive_days", "archive_layer", "read_archive", "time_column"]
+__all__ = ["ARCHIVE_LAYERS", "ROW_GROUP_ROWS", "ArchivePoints", "ArchiveSummary", "archive_days", "archive_files",
+           "archive_layer", "read_archive", "read_archive_points", "time_column"]
 
 logger = logging.getLogger(__name__)
 
@@ -233,3 +236,129 @@ def read_archive(directory: str | PathLike[str], *, layer: str = "tracks", start
 def _stamp(value: Any) -> pd.Timestamp:
     out = pd.Timestamp(value)
     return out.tz_localize(DEFAULT_TZ) if out.tzinfo is None else out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# a day's points without geometry objects (the sweep's fast path)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def archive_files(directory: str | PathLike[str], *, layer: str = "tracks", start: Any = None,
+                  end: Any = None) -> list[str]:
+    """The files of the days of `layer` that meet ``[start, end)``, one a day, in order (empty when none).
+
+    Examples
+    --------
+    >>> archive_files("/nonexistent")
+    []
+    """
+    first, last = (None if t is None else _stamp(t) for t in (start, end))
+    days = _window_days(archive_days(directory, layer), first, last)
+    return [str(Path(directory) / layer / f"date={day}" / _FILE) for day in days]
+
+
+@dataclass
+class ArchivePoints:
+    """Rows of one day's file as :func:`read_archive_points` gives them.
+
+    Attributes
+    ----------
+    columns : pandas.DataFrame
+        The columns asked for, one row per row read.
+    x, y : numpy.ndarray
+        A point's coordinates (EPSG:4326, from the ``bbox`` covering column: a point's box is the point);
+        NaN for a row without a geometry and for the rows of `others`.
+    others : numpy.ndarray
+        Row numbers of the rows that are not points (e.g. walked paths as LineStrings).
+    geometries : numpy.ndarray
+        Their shapely geometries (EPSG:4326), decoded from WKB; no other row's geometry is decoded.
+    """
+
+    columns: pd.DataFrame
+    x: np.ndarray
+    y: np.ndarray
+    others: np.ndarray
+    geometries: np.ndarray
+
+
+def read_archive_points(path: str | PathLike[str], *, columns: tuple[str, ...] = ("inspector", "time"),
+                        layer: str = "tracks", start: Any = None, end: Any = None,
+                        bbox: tuple[float, float, float, float] | None = None) -> ArchivePoints:
+    """The rows of one day's file (:func:`archive_files`) in the window, as columns and point coordinates.
+
+    The same rows as that day's partition of :func:`read_archive` with the same window, in the same order,
+    but reading only `columns`, the ``bbox`` covering column and (when the file's ``geo`` metadata names
+    other geometry types than points) the geometry column, whose WKB is decoded only for the rows that are not
+    points (by the WKB type code). Row groups whose time or ``bbox`` statistics miss the window are skipped.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, gridmap
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> with gridmap.init_workspace(tmp / "w.gpkg", sample=True) as ws:
+    ...     _ = archive_layer(ws, tmp / "a", start="2025-03-03", end="2025-03-04")
+    >>> day = archive_files(tmp / "a")[0]
+    >>> part = read_archive_points(day, start="2025-03-03 08:00", end="2025-03-03 09:00")
+    >>> whole = read_archive(tmp / "a", start="2025-03-03 08:00", end="2025-03-03 09:00").compute()
+    >>> bool((part.x == whole.geometry.x.to_numpy()).all()), len(part.others)
+    (True, 0)
+    """
+    import pyarrow.parquet as pq  # deferred: only archive reads need it
+
+    first, last = (None if t is None else _stamp(t) for t in (start, end))
+    file = pq.ParquetFile(path)
+    geo = json.loads(file.schema_arrow.metadata[b"geo"])
+    name = geo["primary_column"]
+    mixed = set(geo["columns"][name].get("geometry_types") or ["?"]) - {"Point"}
+    wanted = [*columns, "bbox", *([name] if mixed else [])]
+    table = pq.read_table(path, columns=wanted, filters=_day_filter(time_column(layer), first, last, bbox))
+    box = table.column("bbox").combine_chunks().flatten()
+    x, y = (box[k].to_numpy(zero_copy_only=False).astype(float) for k in (0, 1))
+    others = np.flatnonzero(_not_points(table.column(name).combine_chunks())) if mixed else np.empty(0, np.int64)
+    geometries = shapely.from_wkb(table.column(name).take(others).to_numpy(zero_copy_only=False)) if mixed \
+        else np.empty(0, dtype=object)
+    keep = np.ones(len(x), dtype=bool)
+    if bbox is not None:  # the exact test of read_archive: the geometry meets the box (closed)
+        keep = (x >= bbox[0]) & (x <= bbox[2]) & (y >= bbox[1]) & (y <= bbox[3])
+        keep[others] = shapely.intersects(geometries, shapely.box(*bbox))
+    x[others], y[others] = np.nan, np.nan
+    if not keep.all():
+        renumber = np.cumsum(keep) - 1
+        geometries, others = geometries[keep[others]], renumber[others[keep[others]]]
+        table, x, y = table.filter(keep), x[keep], y[keep]
+    return ArchivePoints(table.select(list(columns)).to_pandas(), x, y, others, geometries)
+
+
+def _day_filter(column: str, start: pd.Timestamp | None, end: pd.Timestamp | None,
+                bbox: tuple[float, float, float, float] | None) -> Any:
+    """The pyarrow expression of a window: time and the ``bbox`` covering column (None for no window)."""
+    import pyarrow.compute as pc  # deferred: only archive reads need it
+
+    terms = []
+    if start is not None:
+        terms.append(pc.field(column) >= start)
+    if end is not None:
+        terms.append(pc.field(column) < end)
+    if bbox is not None:
+        terms += [pc.field("bbox", "xmin") <= bbox[2], pc.field("bbox", "xmax") >= bbox[0],
+                  pc.field("bbox", "ymin") <= bbox[3], pc.field("bbox", "ymax") >= bbox[1]]
+    out = None
+    for term in terms:
+        out = term if out is None else out & term
+    return out
+
+
+def _not_points(wkb: Any) -> np.ndarray:
+    """Rows whose WKB is not a point (by the type code after the byte-order byte; ISO and EWKB flags masked)."""
+    valid = np.asarray(wkb.is_valid())
+    if wkb.buffers()[2] is None or not valid.any():
+        return np.zeros(len(wkb), dtype=bool)
+    width = np.int64 if str(wkb.type).startswith("large") else np.int32
+    offsets = np.frombuffer(wkb.buffers()[1], dtype=width)[wkb.offset:wkb.offset + len(wkb)]
+    data = np.frombuffer(wkb.buffers()[2], dtype=np.uint8)
+    safe = np.where(valid, offsets, 0)
+    head = [data[np.minimum(safe + k, len(data) - 1)].astype(np.uint32) for k in range(5)]
+    little = head[0] == 1
+    code = np.where(little, head[1] | head[2] << 8 | head[3] << 16 | head[4] << 24,
+                    head[4] | head[3] << 8 | head[2] << 16 | head[1] << 24)
+    return valid & ((code & 0xFFFF) % 1000 != 1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
@@ -28,16 +29,42 @@ DEAD_CORNER_COLUMNS = ("corner_id", "grid_code", "community_code", "cadre", "are
 _NAT = np.iinfo(np.int64).min  # NaT as int64 nanoseconds
 
 
-def _grid_figures(covers: list[_Cover], corners: gpd.GeoDataFrame, codes: pd.Series,
+@dataclass
+class _Measured:
+    """Each grid's area, covered area and unreached ground (metric), in grid order."""
+
+    area: np.ndarray
+    covered: np.ndarray
+    uncovered: list[BaseGeometry]
+
+    @classmethod
+    def of(cls, covers: list[_Cover]) -> "_Measured":
+        return cls(np.array([c.area_m2 for c in covers], dtype=float),
+                   np.array([c.covered_m2 for c in covers], dtype=float), [c.uncovered_geometry() for c in covers])
+
+
+@dataclass
+class _Run:
+    """What a run found before the tables are made: each grid's figures, counts, whether coverage is known
+    (a path piece was used), the targets' visits (:func:`_target_hits`) and polygon targets' shares."""
+
+    measured: _Measured
+    stats: dict[str, Any]
+    known: bool
+    visits: pd.DataFrame | None
+    ratio: np.ndarray | None
+
+
+def _grid_figures(measured: _Measured, corners: gpd.GeoDataFrame, codes: pd.Series,
                   known: bool) -> dict[str, Any]:
     """Each grid's area, covered and uncovered area, ratio and dead-corner count; all but the area NaN/NA
     when no fix and no track line was used (coverage unknown, not 0)."""
-    area = np.array([c.area_m2 for c in covers], dtype=float)
+    area = np.asarray(measured.area, dtype=float)
     if not known:
         unknown = np.full(len(area), np.nan)
         return {"area_m2": area, "covered_m2": unknown, "uncovered_m2": unknown.copy(),
                 "coverage_ratio": unknown.copy(), "dead_corners": pd.array([pd.NA] * len(area), dtype="Int64")}
-    covered = np.array([c.covered_m2 for c in covers], dtype=float)
+    covered = np.asarray(measured.covered, dtype=float)
     counts = corners.groupby("grid_code").size() if len(corners) else pd.Series(dtype=int)
     ratio = np.divide(covered, area, out=np.zeros_like(area), where=area > 0)
     return {"area_m2": area, "covered_m2": covered, "uncovered_m2": np.maximum(area - covered, 0.0),
@@ -88,21 +115,36 @@ def _rollup(grids: pd.DataFrame, key: str) -> pd.DataFrame:
     return pd.DataFrame(sums.reset_index())
 
 
-def _targets(targets: gpd.GeoDataFrame, paths: _Paths, fixes: _Fixes, crs: pyproj.CRS, radius: float,
-             cell: float, *, known: bool) -> gpd.GeoDataFrame:
-    """Visits (fixes or lines within `radius`) and polygon coverage of every target; NA/NaN when not `known`."""
-    out = targets.to_crs(STORAGE_CRS)
+def _target_geometries(targets: gpd.GeoDataFrame, crs: pyproj.CRS) -> np.ndarray:
+    """The targets in the metric CRS; a missing geometry is an empty point."""
     geoms = np.asarray(targets.geometry.to_crs(crs).values, dtype=object)
-    geoms = np.where(shapely.is_missing(geoms), shapely.Point(), geoms)
+    return np.where(shapely.is_missing(geoms), shapely.Point(), geoms)
+
+
+def _polygon_targets(geoms: np.ndarray) -> np.ndarray:
+    """Positions of the polygon targets (their covered share is measured like a grid's)."""
+    return np.flatnonzero(np.isin(shapely.get_type_id(geoms), (3, 6)))
+
+
+def _target_hits(geoms: np.ndarray, fixes: _Fixes, lines: np.ndarray, line_inspectors: np.ndarray,
+                 radius: float) -> pd.DataFrame:
+    """Visits: (target position, time, inspector) of every used fix and every line within `radius` of a target
+    (a line's time is NaT)."""
     tree = shapely.STRtree(geoms)
     fix_hit = tree.query(shapely.points(fixes.xy), predicate="dwithin", distance=radius)
-    line_hit = tree.query(paths.lines, predicate="dwithin", distance=radius)
-    visits = pd.DataFrame({
-        "target": np.concatenate([fix_hit[1], line_hit[1]]),
+    line_hit = tree.query(lines, predicate="dwithin", distance=radius)
+    return pd.DataFrame({
+        "target": np.concatenate([fix_hit[1], line_hit[1]]).astype(np.int64),
         "time": pd.to_datetime(np.concatenate([fixes.t[fix_hit[0]], np.full(line_hit.shape[1], _NAT)]),
                                utc=True).tz_convert(DEFAULT_TZ),
-        "inspector": np.concatenate([fixes.inspector[fix_hit[0]], paths.line_inspectors[line_hit[0]]]),
+        "inspector": np.concatenate([fixes.inspector[fix_hit[0]], line_inspectors[line_hit[0]]]).astype(object),
     })
+
+
+def _targets(targets: gpd.GeoDataFrame, visits: pd.DataFrame, ratio: np.ndarray, *, known: bool) -> gpd.GeoDataFrame:
+    """Every target's visits (from the table of :func:`_target_hits`, any number of them stacked) and covered
+    share (`ratio`, NaN but for polygons); NA/NaN when not `known`."""
+    out = targets.to_crs(STORAGE_CRS)
     pos = np.arange(len(out))
     groups = visits.groupby("target")
     first = groups["time"].min().reindex(pos)
@@ -113,13 +155,21 @@ def _targets(targets: gpd.GeoDataFrame, paths: _Paths, fixes: _Fixes, crs: pypro
     out["first_visit"] = first.to_numpy()
     out["last_visit"] = last.to_numpy()
     out["inspectors"] = names.fillna("").to_numpy(dtype=object)
-    polygonal = np.isin(shapely.get_type_id(geoms), (3, 6))
-    ratio = np.full(len(out), np.nan)
-    for k in np.flatnonzero(polygonal & known):
-        cover = _grid_cover(geoms[k], paths, radius, cell)
-        ratio[k] = cover.covered_m2 / cover.area_m2 if cover.area_m2 > 0 else 0.0
-    out["coverage_ratio"] = ratio
+    out["coverage_ratio"] = ratio if known else np.full(len(out), np.nan)
     return out
+
+
+def _target_ratios(geoms: np.ndarray, paths: _Paths, radius: float, cell: float) -> np.ndarray:
+    """Covered share of every polygon target (NaN for the others)."""
+    ratio = np.full(len(geoms), np.nan)
+    for k in _polygon_targets(geoms):
+        cover = _grid_cover(geoms[k], paths, radius, cell)
+        ratio[k] = _share(cover.covered_m2, cover.area_m2)
+    return ratio
+
+
+def _share(covered: float, area: float) -> float:
+    return covered / area if area > 0 else 0.0
 
 
 def _json_value(value: Any) -> Any:

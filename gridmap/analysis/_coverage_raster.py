@@ -59,16 +59,11 @@ def _grid_cover(region: BaseGeometry, paths: _Paths, radius: float, cell: float)
     """Covered share of every cell of `region`'s raster, from the path pieces near it only."""
     if shapely.is_empty(region):
         return _Cover(region, cell, 0, 0, np.zeros((0, 0)), np.zeros((0, 0)))
-    x0, y0, x1, y1 = region.bounds
-    cell = _cell_for(x1 - x0, y1 - y0, radius, cell)
-    i0, j0 = math.floor(x0 / cell), math.floor(y0 / cell)
-    ni, nj = max(math.ceil(x1 / cell) - i0, 1), max(math.ceil(y1 / cell) - j0, 1)
+    cell, i0, j0, ni, nj, margin = _raster_frame(region, radius, cell)
     weights = _region_weights(region, i0, j0, ni, nj, cell)
     weight = weights.share
     covered = np.zeros((nj, ni))
-    margin = math.ceil(radius / cell) + 4
-    near = _near_segments(paths, (i0 - margin) * cell, (j0 - margin) * cell,
-                          (i0 + ni + margin) * cell, (j0 + nj + margin) * cell)
+    near = _near_segments(paths, *_frame_box(cell, i0, j0, ni, nj, margin))
     if near.size == 0:
         return _Cover(region, cell, i0, j0, weight, covered)
     samples = _Samples(paths, near, i0 - margin, j0 - margin, ni + 2 * margin, nj + 2 * margin, cell)
@@ -84,6 +79,28 @@ def _grid_cover(region: BaseGeometry, paths: _Paths, radius: float, cell: float)
         candidates = samples.segments_within(padded, reach)
         covered[band] = _band_cover(band, weights, paths, candidates, region, i0, j0, radius, cell)
     return _Cover(region, cell, i0, j0, weight, covered)
+
+
+def _raster_frame(region: BaseGeometry, radius: float, cell: float) -> tuple[float, int, int, int, int, int]:
+    """The raster of a non-empty `region`: cell size (coarsened for a huge region), first lattice cell (i0, j0),
+    cells across (ni, nj), and the margin in cells around it within which path pieces are looked for."""
+    x0, y0, x1, y1 = region.bounds
+    cell = _cell_for(x1 - x0, y1 - y0, radius, cell)
+    i0, j0 = math.floor(x0 / cell), math.floor(y0 / cell)
+    ni, nj = max(math.ceil(x1 / cell) - i0, 1), max(math.ceil(y1 / cell) - j0, 1)
+    return cell, i0, j0, ni, nj, math.ceil(radius / cell) + 4
+
+
+def _frame_box(cell: float, i0: int, j0: int, ni: int, nj: int, margin: int) -> tuple[float, float, float, float]:
+    return ((i0 - margin) * cell, (j0 - margin) * cell, (i0 + ni + margin) * cell, (j0 + nj + margin) * cell)
+
+
+def _query_box(region: BaseGeometry, radius: float, cell: float) -> tuple[float, float, float, float] | None:
+    """The box (x0, y0, x1, y1) from which :func:`_grid_cover` takes the path pieces of `region` (a piece whose
+    box meets it); None for an empty region (it takes none)."""
+    if shapely.is_empty(region):
+        return None
+    return _frame_box(*_raster_frame(region, radius, cell))
 
 
 def _band_cover(band: np.ndarray, weights: _Weights, paths: _Paths, candidates: np.ndarray, region: BaseGeometry,

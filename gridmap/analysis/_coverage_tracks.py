@@ -108,27 +108,39 @@ def _prepare_fixes(tracks: gpd.GeoDataFrame, crs: pyproj.CRS, window: tuple[pd.T
     """Filter the point rows (counting every reason) and sort them by inspector and time."""
     point_rows, _ = _geometry_kinds(tracks)
     points = tracks.loc[point_rows]
-    stats["fixes_in"] = len(points)
     if len(points):
         _require_columns(points, ("inspector", "time"), what="GPS fixes (point tracks)")
-    geoms = np.asarray(points.geometry.values, dtype=object)
-    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        return _filter_fixes(_point_xy(np.asarray(points.geometry.values, dtype=object)), points["time"],
+                             points["inspector"], tracks.crs, crs, window, stats)
+    return _filter_fixes(np.empty((0, 2)), None, None, tracks.crs, crs, window, stats)
+
+
+def _point_xy(geoms: np.ndarray) -> np.ndarray:
+    """x, y of each point; NaN for a missing or empty one."""
+    return np.column_stack([shapely.get_x(geoms), shapely.get_y(geoms)]).reshape(-1, 2)
+
+
+def _filter_fixes(xy: np.ndarray, times_in: pd.Series | None, names_in: pd.Series | None, source: pyproj.CRS,
+                  crs: pyproj.CRS, window: tuple[pd.Timestamp | None, ...], stats: dict[str, Any]) -> _Fixes:
+    """Filter fixes given as coordinates in `source` (NaN: no position), raw times and raw names."""
+    stats["fixes_in"] = len(xy)
+    keep = ~np.isnan(xy).any(axis=1)
     stats["no_position"] = int((~keep).sum())
-    times = _parse_times(points["time"]) if len(points) else pd.Series([], dtype=f"datetime64[ns, {DEFAULT_TZ}]")
+    empty_times = pd.Series([], dtype=f"datetime64[ns, {DEFAULT_TZ}]")
+    times = _parse_times(times_in) if times_in is not None and len(xy) else empty_times
     no_time = keep & times.isna().to_numpy()
     stats["no_time"] = int(no_time.sum())
     keep &= ~no_time
-    names = _clean_names(points["inspector"]) if len(points) else np.empty(0, dtype=object)
+    names = _clean_names(names_in) if names_in is not None and len(xy) else np.empty(0, dtype=object)
     no_insp = keep & (names == "")
     stats["no_inspector"] = int(no_insp.sum())
     keep &= ~no_insp
-    t = np.zeros(len(points), dtype=np.int64)
+    t = np.zeros(len(xy), dtype=np.int64)
     t[keep] = _ns(times[keep])
     inside = _in_window(t, window)
     stats["outside_window"] = int((keep & ~inside).sum())
     keep &= inside
-    return _sorted_unique(_project(shapely.get_coordinates(geoms[keep]), tracks.crs, crs), t[keep],
-                          names[keep], stats)
+    return _sorted_unique(_project(xy[keep], source, crs), t[keep], names[keep], stats)
 
 
 @functools.lru_cache(maxsize=16)
@@ -177,16 +189,29 @@ def _lines(tracks: gpd.GeoDataFrame, crs: pyproj.CRS) -> tuple[np.ndarray, np.nd
     return geoms, names
 
 
-def _segments(fixes: _Fixes, lines: tuple[np.ndarray, np.ndarray], *, max_gap_s: float, max_speed_mps: float,
-              stats: dict[str, Any]) -> _Paths:
-    """Join consecutive fixes of one inspector unless the gap is too long or the speed impossible."""
-    xy, t, code = fixes.xy, fixes.t, fixes.code
+def _links(xy: np.ndarray, t: np.ndarray, code: np.ndarray, max_gap_s: float,
+           max_speed_mps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each pair of consecutive fixes: joined, broken by the gap, broken by the speed (a GPS jump)."""
     same = code[1:] == code[:-1]
     dt = (t[1:] - t[:-1]) / 1e9
     dist = np.hypot(*(xy[1:] - xy[:-1]).T) if len(xy) > 1 else np.empty(0)
     gap = same & (dt > max_gap_s)
     jump = same & ~gap & (dist > max_speed_mps * dt)
-    joined = same & ~gap & ~jump
+    return same & ~gap & ~jump, gap, jump
+
+
+def _canonical(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Path pieces in one order whatever order they came in (by ax, ay, bx, by): the raster of a grid then sees
+    the same pieces in the same order whether they were made in one process or in partitions."""
+    order = np.lexsort((b[:, 1], b[:, 0], a[:, 1], a[:, 0]))
+    return a[order], b[order]
+
+
+def _segments(fixes: _Fixes, lines: tuple[np.ndarray, np.ndarray], *, max_gap_s: float, max_speed_mps: float,
+              stats: dict[str, Any]) -> _Paths:
+    """Join consecutive fixes of one inspector unless the gap is too long or the speed impossible."""
+    xy = fixes.xy
+    joined, gap, jump = _links(xy, fixes.t, fixes.code, max_gap_s, max_speed_mps)
     stats.update(breaks_gap=int(gap.sum()), breaks_speed=int(jump.sum()))
     linked = np.zeros(len(xy), dtype=bool)
     linked[:-1] |= joined
@@ -197,7 +222,8 @@ def _segments(fixes: _Fixes, lines: tuple[np.ndarray, np.ndarray], *, max_gap_s:
     la, lb = _line_segments(line_geoms)
     a = np.concatenate([xy[:-1][joined], xy[~linked], la]) if len(xy) else la
     b = np.concatenate([xy[1:][joined], xy[~linked], lb]) if len(xy) else lb
-    return _Paths(a.reshape(-1, 2), b.reshape(-1, 2), line_geoms, line_names, len(xy))
+    a, b = _canonical(a.reshape(-1, 2), b.reshape(-1, 2))
+    return _Paths(a, b, line_geoms, line_names, len(xy))
 
 
 def _line_segments(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

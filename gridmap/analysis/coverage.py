@@ -24,7 +24,9 @@ are walked paths as they are. Areas are measured in the metric CRS chosen by
 Method
 ------
 Each grid is computed on its own, from the path pieces within one radius of its
-bounding box (so the same code can run per partition on a distributed engine):
+bounding box, so the same code runs on Dask (a dask-geopandas frame or a GeoParquet
+archive as `tracks`: :mod:`~gridmap.analysis._coverage_dask`, partitions joined
+across their boundaries, each grid from the same pieces in the same order):
 
 1. the path pieces are sampled at most ``cell_m`` apart onto a raster of
    ``cell_m`` cells aligned to a global lattice, and
@@ -90,12 +92,17 @@ from gridmap.analysis._coverage_figures import (
     _dead_corners,
     _geojson_text,
     _grid_figures,
+    _Measured,
     _rollup,
+    _Run,
+    _target_geometries,
+    _target_hits,
+    _target_ratios,
     _targets,
 )
+from gridmap.analysis._coverage_dask import is_partitioned, partitioned_run
 from gridmap.analysis._coverage_raster import _Cover, _grid_cover
 from gridmap.analysis._coverage_tracks import (
-    _Fixes,
     _lines,
     _outside_grids,
     _Paths,
@@ -244,7 +251,7 @@ def reach_m(radius_m: float = 30.0, max_gap_s: float = 300.0, max_speed_mps: flo
 
 def sweep_coverage(
     grids: gpd.GeoDataFrame,
-    tracks: gpd.GeoDataFrame,
+    tracks: gpd.GeoDataFrame | str | PathLike[str] | Any,
     *,
     radius_m: float = 30.0,
     targets: gpd.GeoDataFrame | None = None,
@@ -268,7 +275,13 @@ def sweep_coverage(
         GPS fixes (points) with ``inspector`` and ``time`` (zone-aware, or
         naive = Asia/Shanghai), and/or LineStrings, each a walked path (no time
         needed, ``inspector`` optional; the time window does not apply to
-        them), in any CRS. Not modified.
+        them), in any CRS. Not modified. Also a dask-geopandas GeoDataFrame of the same, or an archive
+        directory (str or os.PathLike, :func:`gridmap.archive.archive_layer`: its ``tracks`` of the days of
+        the window, only the fixes within :func:`reach_m` of the grids' box, read without a geometry object
+        per fix; ``stats`` count the fixes read): then the run is a Dask graph on the active scheduler (a default ``distributed.Client``, or
+        ``dask.config``), one task per partition (a day of the archive), and gives the in-memory answer on the
+        same fixes. A frame's partitions must not overlap in time per inspector (a path crossing from one
+        partition into the next is joined as in memory). Needs ``pip install 'gridmap[dask]'``.
     radius_m : float
         What an inspector sees and reaches around the path, metres (default
         30 m: a courtyard or a stretch of alley seen from its entrance).
@@ -295,10 +308,11 @@ def sweep_coverage(
         sample, cells of 2, 3, 4 and 5 m all stay within 0.015 % of the grid's
         area of the 1 m answer.
     progress : bool
-        Show a progress bar over grids (``tqdm.auto``: terminal or notebook).
+        Show a progress bar over grids (``tqdm.auto``: terminal or notebook); on Dask, Dask's progress
+        (``distributed.progress`` with a Client, else ``dask.diagnostics.ProgressBar``).
     workers : int, optional
-        Threads computing grids at once (default: the machine's cores, at most
-        4). Grids are independent, and numpy, SciPy and GEOS release the GIL.
+        Threads computing grids at once in memory (default: the machine's cores, at most 4). Grids are
+        independent, and numpy, SciPy and GEOS release the GIL. On Dask the scheduler's workers do it.
 
     Returns
     -------
@@ -310,8 +324,11 @@ def sweep_coverage(
         When grids, tracks or targets have no CRS.
     SchemaError
         When ``radius_m`` or another limit is not a positive number, when
-        columns are missing, or when tracks hold geometries that are neither
-        points nor lines.
+        columns are missing, when tracks hold geometries that are neither
+        points nor lines, when a Dask frame's partitions overlap in time for
+        one inspector, or when an archive holds no day of the window.
+    GridmapError
+        When `tracks` is a Dask frame or an archive and Dask is not installed.
 
     Examples
     --------
@@ -332,24 +349,46 @@ def sweep_coverage(
     """
     cell = _check_options(radius_m, cell_m, min_dead_corner_m2, max_gap_s, max_speed_mps)
     require_crs(grids, what="grids")
-    require_crs(tracks, what="tracks")
     if targets is not None:
         require_crs(targets, what="targets")
     _require_columns(grids, ("grid_code", "community_code"), what="grids")
     window = (_parse_bound(start, "start"), _parse_bound(end, "end"))
     crs = metric_crs(grids)
     grid_geoms = _metric_polygons(grids, crs)
+    target_geoms = None if targets is None else _target_geometries(targets, crs)
+    limits = dict(radius=float(radius_m), cell=cell, max_gap_s=float(max_gap_s), max_speed_mps=float(max_speed_mps))
+    if not is_partitioned(tracks):  # a Dask frame's partitions are checked by their tasks
+        require_crs(tracks, what="tracks")
+    if is_partitioned(tracks):  # a Dask frame or an archive: partitioned_run imports dask itself
+        run = partitioned_run(grid_geoms, tracks, target_geoms, crs, window, progress=progress, **limits)
+    else:
+        run = _in_memory_run(grid_geoms, tracks, target_geoms, crs, window, workers=workers, progress=progress,
+                             **limits)
+    stats = run.stats
+    stats.update(radius_m=float(radius_m), cell_m=cell, start=_iso(window[0]), end=_iso(window[1]),
+                 metric_crs=crs.to_string(), coverage_known=run.known)
+    message = None if run.known else _no_data_message(window, stats)
+    target_frame = None
+    if targets is not None and run.visits is not None and run.ratio is not None:
+        target_frame = _targets(targets, run.visits, run.ratio, known=run.known)
+    return _assemble(grids, grid_geoms, run.measured, target_frame, crs, min_m2=min_dead_corner_m2, stats=stats,
+                     message=message)
+
+
+def _in_memory_run(grid_geoms: np.ndarray, tracks: gpd.GeoDataFrame, target_geoms: np.ndarray | None,
+                   crs: pyproj.CRS, window: tuple[pd.Timestamp | None, pd.Timestamp | None], *, radius: float,
+                   cell: float, max_gap_s: float, max_speed_mps: float, workers: int | None, progress: bool) -> _Run:
+    """Every grid's cover from fixes in memory, grid by grid on threads."""
     stats: dict[str, Any] = {}
     fixes = _prepare_fixes(tracks, crs, window, stats)
     paths = _segments(fixes, _lines(tracks, crs), max_gap_s=max_gap_s, max_speed_mps=max_speed_mps, stats=stats)
-    stats["outside_grids"] = _outside_grids(fixes.xy, grid_geoms, radius_m)
-    stats.update(radius_m=float(radius_m), cell_m=cell, start=_iso(window[0]), end=_iso(window[1]),
-                 metric_crs=crs.to_string())
-    stats["coverage_known"] = len(paths.a) > 0
-    message = None if stats["coverage_known"] else _no_data_message(window, stats)
-    per_grid = _cover_grids(grid_geoms, paths, radius_m, cell, workers=workers, progress=progress)
-    return _assemble(grids, grid_geoms, per_grid, paths, fixes, targets, crs,
-                     radius_m=radius_m, cell=cell, min_m2=min_dead_corner_m2, stats=stats, message=message)
+    stats["outside_grids"] = _outside_grids(fixes.xy, grid_geoms, radius)
+    per_grid = _cover_grids(grid_geoms, paths, radius, cell, workers=workers, progress=progress)
+    visits = ratio = None
+    if target_geoms is not None:
+        visits = _target_hits(target_geoms, fixes, paths.lines, paths.line_inspectors, radius)
+        ratio = _target_ratios(target_geoms, paths, radius, cell)
+    return _Run(_Measured.of(per_grid), stats, len(paths.a) > 0, visits, ratio)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -454,22 +493,21 @@ def _progress(items: Iterable[_Cover], total: int, show: bool) -> Iterable[_Cove
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _assemble(grids: gpd.GeoDataFrame, grid_geoms: np.ndarray, covers: list[_Cover], paths: _Paths,
-              fixes: _Fixes, targets: gpd.GeoDataFrame | None, crs: pyproj.CRS, *, radius_m: float, cell: float,
-              min_m2: float, stats: dict[str, Any], message: str | None) -> CoverageResult:
+def _assemble(grids: gpd.GeoDataFrame, grid_geoms: np.ndarray, measured: _Measured,
+              target_frame: gpd.GeoDataFrame | None, crs: pyproj.CRS, *, min_m2: float, stats: dict[str, Any],
+              message: str | None) -> CoverageResult:
     out = grids.to_crs(STORAGE_CRS)
     if "cadre" not in out.columns:
         out["cadre"] = ""
     known = bool(stats["coverage_known"])
-    uncovered = [c.uncovered_geometry() for c in covers]
+    uncovered = measured.uncovered
     corners = _dead_corners(out, uncovered if known else [], crs, min_m2)
-    for column, values in _grid_figures(covers, corners, out["grid_code"], known).items():
+    for column, values in _grid_figures(measured, corners, out["grid_code"], known).items():
         out[column] = values
     covered_geoms = shapely.difference(grid_geoms, np.asarray(uncovered, dtype=object))
     covered_frame = gpd.GeoDataFrame({"grid_code": out["grid_code"].to_numpy()},
                                      geometry=gpd.GeoSeries(covered_geoms, crs=crs).to_crs(STORAGE_CRS).values,
                                      crs=STORAGE_CRS)
-    target_frame = None if targets is None else _targets(targets, paths, fixes, crs, radius_m, cell, known=known)
     return CoverageResult(out, corners, covered_frame, target_frame, _rollup(out, "community_code"),
                           _rollup(out, "cadre"), stats, message)
 
