@@ -56,7 +56,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import resource
 import shutil
 import sys
 import tempfile
@@ -113,19 +112,27 @@ def rss_peak(interval: float = 0.02) -> Iterator[dict[str, float]]:
         out["peak_mib"] = max(out["peak_mib"], proc.memory_info().rss / 2**20)
 
 
-def worker_memory_mib() -> dict[str, float]:
-    """This process's resident memory now and its peak (MiB), run on each worker by ``client.run``.
+def memory_probe() -> Callable[[], dict[str, float]]:
+    """A function for ``client.run``: the calling process's resident memory now and its peak (MiB).
 
     The peak is ``VmHWM`` of ``/proc/self/status``: the high-water mark of the process's own address space since
     it started (exec). Not ``ru_maxrss``: on Linux that keeps the parent's peak across fork and exec, so a worker
-    spawned by a big process would report the parent's memory. Elsewhere ``ru_maxrss`` is the fallback.
+    spawned by a big process would report the parent's memory. Elsewhere ``ru_maxrss`` is the fallback. The
+    function is made here (nested) so that it travels to the workers by value, whatever imported this file.
     """
-    status = Path("/proc/self/status")
-    if status.exists():
-        fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-        return {name: int(fields[key].split()[0]) / 1024 for name, key in (("rss", "VmRSS"), ("peak", "VmHWM"))}
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"rss": peak, "peak": peak}
+
+    def probe() -> dict[str, float]:
+        import pathlib
+        import resource
+
+        status = pathlib.Path("/proc/self/status")
+        if status.exists():
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+            return {name: int(fields[key].split()[0]) / 1024 for name, key in (("rss", "VmRSS"), ("peak", "VmHWM"))}
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return {"rss": peak, "peak": peak}
+
+    return probe
 
 
 @contextmanager
@@ -144,11 +151,11 @@ def on_cluster(workers: int, run: Callable[[], Any], after: Callable[[Any], Any]
     out: dict[str, Any] = {"workers": workers}
     try:
         with cluster(workers) as client:
-            out["start_mib"] = sorted(v["rss"] for v in client.run(worker_memory_mib).values())
+            out["start_mib"] = sorted(v["rss"] for v in client.run(memory_probe()).values())
             t0 = time.perf_counter()
             out["result"] = run()
             out["seconds"] = time.perf_counter() - t0
-            out["peaks_mib"] = sorted(v["peak"] for v in client.run(worker_memory_mib).values())
+            out["peaks_mib"] = sorted(v["peak"] for v in client.run(memory_probe()).values())
             if after is not None:
                 out["after"] = after(client)
     except Exception as exc:  # a killed worker (memory) or an interface not there yet: reported, not hidden
