@@ -47,7 +47,7 @@ The machine's cores are shared, so the efficiency is only indicative on a busy m
 cores). Needs the ``dask`` extra (dask-geopandas, distributed) and psutil.
 
 Run: ``python benchmarks/city.py [--fixes 50000000] [--reports 10000000] [--cells 100000] [--dir PATH [--reuse]]
-[--sample-fixes 300000] [--inspectors N] [--days 7]`` (about 3 minutes to generate 50,000,000 fixes; the
+[--sample-fixes 300000] [--inspectors N] [--days 7] [--timeout 3600]`` (about 3 minutes to generate 50,000,000 fixes; the
 directory is a temporary one, removed at the end, unless ``--dir`` is given).
 """
 
@@ -146,19 +146,40 @@ def cluster(workers: int) -> Iterator[Any]:
         yield client
 
 
-def on_cluster(workers: int, run: Callable[[], Any], after: Callable[[Any], Any] | None = None) -> dict[str, Any]:
+def within(seconds: float, run: Callable[[], Any]) -> Any:
+    """`run()` in a daemon thread, waited for at most `seconds`: a paused or stuck cluster ends as a TimeoutError."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = run()
+        except BaseException as exc:  # handed to the caller below
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise TimeoutError(f"not done within {seconds:g} s (--timeout)")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def on_cluster(workers: int, run: Callable[[], Any], after: Callable[[Any], Any] | None = None, *,
+               timeout: float = 3600.0) -> dict[str, Any]:
     """Time `run()` on a fresh cluster of `workers`; the workers' peak memory; then `after(client)` there."""
     out: dict[str, Any] = {"workers": workers}
     try:
         with cluster(workers) as client:
             out["start_mib"] = sorted(v["rss"] for v in client.run(memory_probe()).values())
             t0 = time.perf_counter()
-            out["result"] = run()
+            out["result"] = within(timeout, run)
             out["seconds"] = time.perf_counter() - t0
             out["peaks_mib"] = sorted(v["peak"] for v in client.run(memory_probe()).values())
             if after is not None:
-                out["after"] = after(client)
-    except Exception as exc:  # a killed worker (memory) or an interface not there yet: reported, not hidden
+                out["after"] = within(timeout, lambda: after(client))
+    except Exception as exc:  # a killed worker (memory), a timeout or an interface not there yet: reported
         out["error"] = f"{type(exc).__name__}: {exc}"
     return out
 
@@ -328,7 +349,7 @@ def compare_coverage(mem: dict[str, Any], dask: dict[str, Any]) -> dict[str, Any
 
 
 def coverage_part(city: cd.City, directory: Path, days: list[pd.Timestamp], n_fixes: int,
-                  sample_fixes: int) -> dict[str, Any]:
+                  sample_fixes: int, timeout: float = 3600.0) -> dict[str, Any]:
     """The in-memory sample, Dask on 1 and 2 workers on the whole archive, and the equality on the sample."""
     import gridmap
 
@@ -344,7 +365,7 @@ def coverage_part(city: cd.City, directory: Path, days: list[pd.Timestamp], n_fi
     def same(client: Any) -> Any:
         return coverage_answers(gridmap.sweep_coverage(grids, str(directory), start=w0, end=w1))
 
-    runs = [on_cluster(1, full), on_cluster(2, full, same)]
+    runs = [on_cluster(1, full, timeout=timeout), on_cluster(2, full, same, timeout=timeout)]
     equal = compare_coverage(mem, runs[1]["after"]) if "after" in runs[1] else None
     return {"window": (w0, w1), "memory": mem, "runs": runs, "equal": equal, "rows": n_fixes}
 
@@ -412,7 +433,7 @@ def counting() -> Callable[..., Any]:
 
 
 def counts_part(city: cd.City, directory: Path, days: list[pd.Timestamp], n_reports: int,
-                n_cells: int) -> dict[str, Any]:
+                n_cells: int, timeout: float = 3600.0) -> dict[str, Any]:
     """In memory on day 1 (cell_counts and the peer), Dask on 1 and 2 workers on the archive, equality on day 1."""
     import gridmap
 
@@ -439,7 +460,7 @@ def counts_part(city: cd.City, directory: Path, days: list[pd.Timestamp], n_repo
     def same(client: Any) -> Any:
         return np.asarray(cell_counts(gridmap.read_archive(directory, layer="reports", start=d0, end=d1), cells))
 
-    runs = [on_cluster(1, full), on_cluster(2, full, same)]
+    runs = [on_cluster(1, full, timeout=timeout), on_cluster(2, full, same, timeout=timeout)]
     return {"cells": len(cells), "side": side, "day_rows": n_day, "peer": peer, "peer_s": peer_s, "ours": ours,
             "seconds": seconds, "memory": mem, "runs": runs, "rows": n_reports}
 
@@ -534,6 +555,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="inspectors (default 2000 for 50,000,000 fixes, fewer for fewer, at least 20)")
     parser.add_argument("--days", type=int, default=7, help="days of the period from 2025-03-03 (default 7)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--timeout", type=float, default=3600.0,
+                        help="seconds a Dask run may take before it counts as failed (default 3600)")
     args = parser.parse_args(argv)
     if min(args.fixes, args.reports, args.cells, args.sample_fixes, args.days) <= 0:
         parser.error("--fixes, --reports, --cells, --sample-fixes and --days must be positive")
@@ -565,9 +588,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             gen = generate(city, directory, n_fixes, n_reports, inspectors, days)
         back = check_read_back(directory, days, n_fixes, n_reports)
         gen_ok = report_generation(gen, back, days) if gen is not None else True
-        cov = coverage_part(city, directory, days, n_fixes, args.sample_fixes)
+        cov = coverage_part(city, directory, days, n_fixes, args.sample_fixes, args.timeout)
         cov_verdict = report_coverage(cov)
-        cnt = counts_part(city, directory, days, n_reports, args.cells)
+        cnt = counts_part(city, directory, days, n_reports, args.cells, args.timeout)
         cnt_verdict = report_counts(cnt)
         summ = summary(cov, n_fixes, args.days)
         report_summary(summ)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +196,11 @@ def test_each_report_names_the_grid_that_holds_it(archive: dict[str, Any]) -> No
     assert ((hours >= 8) & (hours < 20)).mean() > 0.6  # daytime heavy
 
 
+# another cluster on this machine may hold the HTTP server's default port: distributed then warns and moves on
+FREE_PORT = pytest.mark.filterwarnings("ignore:Port 8787 is already in use:UserWarning")
+
+
+@FREE_PORT
 def test_worker_peak_memory_is_measured_per_worker_and_failures_are_reported(bench: Any) -> None:
     def allocate() -> int:
         import distributed
@@ -213,6 +219,8 @@ def test_worker_peak_memory_is_measured_per_worker_and_failures_are_reported(ben
     assert run["seconds"] > 0
     two = bench.on_cluster(2, lambda: (_ for _ in ()).throw(RuntimeError("no such interface")))
     assert two["error"] == "RuntimeError: no such interface" and "seconds" not in two
+    slow = bench.on_cluster(1, lambda: time.sleep(5), timeout=0.5)
+    assert slow["error"].startswith("TimeoutError") and "seconds" not in slow
 
 
 def test_coverage_comparison_and_extrapolation_arithmetic(bench: Any) -> None:
@@ -233,6 +241,7 @@ def test_coverage_comparison_and_extrapolation_arithmetic(bench: Any) -> None:
     assert s["hour_workers"] == 1 + int(1e9 / (50_000 * 3600))
 
 
+@FREE_PORT
 @pytest.mark.slow
 def test_the_whole_benchmark_at_a_tiny_size(bench: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Needs issue 15's Dask paths (sweep_coverage of an archive directory; hotspot.cell_counts)."""
