@@ -54,6 +54,7 @@ directory is a temporary one, removed at the end, unless ``--dir`` is given).
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import shutil
@@ -527,7 +528,10 @@ def report_summary(s: dict[str, Any]) -> None:
           f" added: an extrapolation, not measured):")
     print("  " + "; ".join(f"{w} worker(s) {h:,.1f} h" for w, h in s["hours"].items()))
     print(f"  workers for one night (8 h): {s['night_workers']}; for one hour: {s['hour_workers']}")
-    if "peak_mib" in s:
+    if "peak_mib" in s and s["day_fixes"] < 1_000_000:
+        print(f"memory: a worker's peak here {s['peak_mib']:.0f} MiB ({s['start_mib']:.0f} MiB at start); days of"
+              f" {s['day_fixes']:,.0f} fixes are too small to extrapolate the peak to a large city's days")
+    elif "peak_mib" in s:
         growth = max(s["peak_mib"] - s["start_mib"], 0.0)
         day = MONTH_FIXES / 30
         print(f"memory: a worker's peak here {s['peak_mib']:.0f} MiB, {growth:.0f} MiB above its {s['start_mib']:.0f} MiB"
@@ -568,6 +572,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark; print it; return what was measured (for tests)."""
     args = parse(argv)
+    logging.getLogger("distributed").setLevel(logging.ERROR)  # its notes (shuffles started) would drown the output
     inspectors = args.inspectors or default_inspectors(args.fixes)
     directory = args.dir or Path(tempfile.mkdtemp(prefix="gridmap-city-"))
     days = cd.period_days(START, args.days)
