@@ -138,8 +138,8 @@ def test_the_files_have_the_schema_geopandas_writes_for_the_layers(archive: dict
         assert [b["ymin"] for b in boxes] == list(xy[:, 1]) == [b["ymax"] for b in boxes]
 
 
-def test_each_chunk_is_sorted_along_the_hilbert_curve_in_row_groups(cd: Any, tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_chunk_is_sorted_along_the_hilbert_curve_in_row_groups(
+        cd: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cd, "CHUNK_ROWS", 700)  # 700 fixes per inspector and day: one inspector a chunk
     monkeypatch.setattr(cd, "ROW_GROUP_ROWS", 256)
     city = cd.make_city(1)
@@ -188,8 +188,8 @@ def test_each_report_names_the_grid_that_holds_it(archive: dict[str, Any]) -> No
     hit = gpd.sjoin(reports[["report_id", "geometry"]], holding, how="left", predicate="intersects")
     hit = hit.drop_duplicates("report_id").set_index("report_id")["holding"]
     named = reports.set_index("report_id")["grid_code"]
-    pd.testing.assert_series_equal(hit.reindex(named.index).astype(object).fillna("-"), named.astype(object).fillna("-"),
-                                   check_names=False)
+    pd.testing.assert_series_equal(hit.reindex(named.index).astype(object).fillna("-"),
+                                   named.astype(object).fillna("-"), check_names=False)
     assert reports["grid_code"].notna().mean() > 0.95
     assert set(reports["category"]) <= set(gridmap.model.builtin_category_keys())
     hours = reports["reported_at"].dt.tz_convert(TZ).dt.hour
