@@ -22,7 +22,10 @@ Printed, in one run:
      ``sweep_coverage(grids, DIR, start=, end=)`` of all 720 grids over the week: fixes of the archive per second,
      wall time, the peak resident memory of each worker process (``ru_maxrss``, asked of every worker by
      ``client.run`` right after the run: the worker's peak since it started, its start-up included), the target
-     <= 2 GiB each met or not; then the parallel efficiency t1 / (2 * t2), target >= 80 % met or not;
+     <= 2 GiB each met or not; then the parallel efficiency t1 / (2 * t2), target >= 80 % met or not. To read
+     an efficiency below target: the share of the wall time the workers spent computing tasks (Dask's task
+     stream; the rest is waiting on each other, on the client or on the scheduler) and the machine's load
+     average when the run started (other processes on the same cores);
    - *equality*: the sample's grids and window again through Dask (``sweep_coverage(sub_grids, DIR, start=,
      end=)`` on the 2-worker cluster) against the in-memory answer: the largest per-grid difference in
      ``covered_m2`` as a fraction of the grid's area (promise <= 1e-9) and the dead corners (count per grid
@@ -174,13 +177,18 @@ def within(seconds: float, run: Callable[[], Any]) -> Any:
 def on_cluster(workers: int, run: Callable[[], Any], after: Callable[[Any], Any] | None = None, *,
                timeout: float = 3600.0) -> dict[str, Any]:
     """Time `run()` on a fresh cluster of `workers`; the workers' peak memory; then `after(client)` there."""
+    import distributed  # deferred: Dask is an optional extra
+
     out: dict[str, Any] = {"workers": workers}
     try:
         with cluster(workers) as client:
             out["start_mib"] = sorted(v["rss"] for v in client.run(memory_probe()).values())
-            t0 = time.perf_counter()
-            out["result"] = within(timeout, run)
-            out["seconds"] = time.perf_counter() - t0
+            out["load"] = os.getloadavg()[0]
+            with distributed.get_task_stream(client) as stream:
+                t0 = time.perf_counter()
+                out["result"] = within(timeout, run)
+                out["seconds"] = time.perf_counter() - t0
+            out["busy"] = busy_seconds(stream.data)
             out["peaks_mib"] = sorted(v["peak"] for v in client.run(memory_probe()).values())
             if after is not None:
                 t0 = time.perf_counter()
@@ -189,6 +197,12 @@ def on_cluster(workers: int, run: Callable[[], Any], after: Callable[[Any], Any]
     except Exception as exc:  # a killed worker (memory), a timeout or an interface not there yet: reported
         out["error"] = f"{type(exc).__name__}: {exc}"
     return out
+
+
+def busy_seconds(tasks: list[dict[str, Any]]) -> float:
+    """Seconds the workers spent computing tasks (the task stream's "compute" spans), all workers added up."""
+    return float(sum(span["stop"] - span["start"] for task in tasks for span in task.get("startstops", ())
+                     if span.get("action") == "compute"))
 
 
 def report_dask(label: str, unit: str, rows: int, runs: list[dict[str, Any]]) -> float | None:
@@ -202,7 +216,9 @@ def report_dask(label: str, unit: str, rows: int, runs: list[dict[str, Any]]) ->
             continue
         peaks = run["peaks_mib"]
         met = max(peaks) <= MEMORY_TARGET_MIB
-        print(f"Dask, {k} worker(s): {rows / run['seconds']:,.0f} {unit}/s, wall {run['seconds']:.1f} s;"
+        busy = run["busy"] / (k * run["seconds"])
+        print(f"Dask, {k} worker(s): {rows / run['seconds']:,.0f} {unit}/s, wall {run['seconds']:.1f} s"
+              f" (workers computing {busy:.0%} of it; load average {run['load']:.1f} at the start);"
               f" peak memory per worker {', '.join(f'{p:.0f}' for p in peaks)} MiB"
               f" (at start {', '.join(f'{p:.0f}' for p in run['start_mib'])} MiB);"
               f" target <= 2 GiB each: {'met' if met else 'NOT met'}")
