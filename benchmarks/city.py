@@ -24,8 +24,10 @@ Printed, in one run:
      ``client.run`` right after the run: the worker's peak since it started, its start-up included), the target
      <= 2 GiB each met or not; then the parallel efficiency t1 / (2 * t2), target >= 80 % met or not. To read
      an efficiency below target: the share of the wall time the workers spent computing tasks (Dask's task
-     stream; the rest is waiting on each other, on the client or on the scheduler) and the machine's load
-     average when the run started (other processes on the same cores);
+     stream; the rest is waiting on each other, on the client or on the scheduler), the CPU seconds the workers
+     used in all (the same for 1 and 2 workers when the work does not grow with the workers: then a longer
+     wall time means the cores were busy with something else) and the machine's load average when the run
+     started (other processes on the same cores);
    - *equality*: the sample's grids and window again through Dask (``sweep_coverage(sub_grids, DIR, start=,
      end=)`` on the 2-worker cluster) against the in-memory answer: the largest per-grid difference in
      ``covered_m2`` as a fraction of the grid's area (promise <= 1e-9) and the dead corners (count per grid
@@ -117,7 +119,8 @@ def rss_peak(interval: float = 0.02) -> Iterator[dict[str, float]]:
 
 
 def memory_probe() -> Callable[[], dict[str, float]]:
-    """A function for ``client.run``: the calling process's resident memory now and its peak (MiB).
+    """A function for ``client.run``: the calling process's resident memory now and its peak (MiB), and its CPU
+    seconds so far (user + system).
 
     The peak is ``VmHWM`` of ``/proc/self/status``: the high-water mark of the process's own address space since
     it started (exec). Not ``ru_maxrss``: on Linux that keeps the parent's peak across fork and exec, so a worker
@@ -129,12 +132,14 @@ def memory_probe() -> Callable[[], dict[str, float]]:
         import pathlib
         import resource
 
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = usage.ru_utime + usage.ru_stime
         status = pathlib.Path("/proc/self/status")
         if status.exists():
             fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-            return {name: int(fields[key].split()[0]) / 1024 for name, key in (("rss", "VmRSS"), ("peak", "VmHWM"))}
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        return {"rss": peak, "peak": peak}
+            return {"rss": int(fields["VmRSS"].split()[0]) / 1024, "peak": int(fields["VmHWM"].split()[0]) / 1024,
+                    "cpu": cpu}
+        return {"rss": usage.ru_maxrss / 1024, "peak": usage.ru_maxrss / 1024, "cpu": cpu}
 
     return probe
 
@@ -182,14 +187,17 @@ def on_cluster(workers: int, run: Callable[[], Any], after: Callable[[Any], Any]
     out: dict[str, Any] = {"workers": workers}
     try:
         with cluster(workers) as client:
-            out["start_mib"] = sorted(v["rss"] for v in client.run(memory_probe()).values())
+            before = client.run(memory_probe())
+            out["start_mib"] = sorted(v["rss"] for v in before.values())
             out["load"] = os.getloadavg()[0]
             with distributed.get_task_stream(client) as stream:
                 t0 = time.perf_counter()
                 out["result"] = within(timeout, run)
                 out["seconds"] = time.perf_counter() - t0
             out["busy"] = busy_seconds(stream.data)
-            out["peaks_mib"] = sorted(v["peak"] for v in client.run(memory_probe()).values())
+            after_run = client.run(memory_probe())
+            out["peaks_mib"] = sorted(v["peak"] for v in after_run.values())
+            out["cpu"] = sum(after_run[w]["cpu"] - before[w]["cpu"] for w in after_run if w in before)
             if after is not None:
                 t0 = time.perf_counter()
                 out["after"] = within(timeout, lambda: after(client))
@@ -218,7 +226,8 @@ def report_dask(label: str, unit: str, rows: int, runs: list[dict[str, Any]]) ->
         met = max(peaks) <= MEMORY_TARGET_MIB
         busy = run["busy"] / (k * run["seconds"])
         print(f"Dask, {k} worker(s): {rows / run['seconds']:,.0f} {unit}/s, wall {run['seconds']:.1f} s"
-              f" (workers computing {busy:.0%} of it; load average {run['load']:.1f} at the start);"
+              f" (workers computing {busy:.0%} of it, {run['cpu']:.1f} CPU s in all; load average"
+              f" {run['load']:.1f} at the start);"
               f" peak memory per worker {', '.join(f'{p:.0f}' for p in peaks)} MiB"
               f" (at start {', '.join(f'{p:.0f}' for p in run['start_mib'])} MiB);"
               f" target <= 2 GiB each: {'met' if met else 'NOT met'}")

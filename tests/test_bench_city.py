@@ -217,6 +217,7 @@ def test_worker_peak_memory_is_measured_per_worker_and_failures_are_reported(ben
     assert run["result"] == 300 * 2**20
     assert run["peaks_mib"][0] - run["start_mib"][0] >= 280  # the worker's own peak, not the parent's
     assert run["seconds"] > 0 and 0 < run["busy"] <= run["seconds"]  # the one task's compute time
+    assert run["cpu"] > 0.01  # filling and summing 300 MiB takes CPU time on the worker
     two = bench.on_cluster(2, lambda: (_ for _ in ()).throw(RuntimeError("no such interface")))
     assert two["error"] == "RuntimeError: no such interface" and "seconds" not in two
     slow = bench.on_cluster(1, lambda: time.sleep(5), timeout=0.5)
