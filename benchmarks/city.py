@@ -595,7 +595,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dir", type=Path, default=None,
                         help="the archive's directory (default a temporary one, removed at the end; a given one"
                              " is kept)")
-    parser.add_argument("--reuse", action="store_true", help="with --dir: use the archive already there")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --dir: measure the archive already there (made with the same --seed)")
     parser.add_argument("--sample-fixes", type=int, default=300_000,
                         help="fixes of the in-memory coverage sample (default 300000)")
     parser.add_argument("--inspectors", type=int, default=None,
@@ -612,34 +613,42 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def the_archive(args: argparse.Namespace, directory: Path) -> tuple[int, int, list[pd.Timestamp]]:
+    """Fixes, reports and days: of the archive already in `directory` (--reuse), else those asked for."""
+    from gridmap.archive import archive_days
+
+    if not args.reuse:
+        if args.dir is not None and directory.exists() and any(directory.iterdir()):
+            raise SystemExit(f"{directory} is not empty: give an empty or new --dir, or add --reuse")
+        return args.fixes, args.reports, cd.period_days(START, args.days)
+    days = archive_days(directory, "tracks")
+    if not days or days != archive_days(directory, "reports"):
+        raise SystemExit(f"{directory} holds no archive of this benchmark (tracks and reports of the same days):"
+                         " leave out --reuse to make one")
+    fixes, reports = (sum(archive_rows(directory, layer).values()) for layer in ("tracks", "reports"))
+    return fixes, reports, cd.period_days(days[0], len(days))
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark; print it; return what was measured (for tests)."""
     args = parse(argv)
-    inspectors = args.inspectors or default_inspectors(args.fixes)
     directory = args.dir or Path(tempfile.mkdtemp(prefix="gridmap-city-"))
-    days = cd.period_days(START, args.days)
+    n_fixes, n_reports, days = the_archive(args, directory)
+    inspectors = args.inspectors or default_inspectors(n_fixes)
     print(f"machine: {os.cpu_count()} cores (shared); times are wall-clock seconds; archive in {directory}")
-    print(f"city (simulated, illustrative): 20 subdistricts x 36 grids near Yulin, Shaanxi (WGS84),"
-          f" {inspectors:,} inspectors, {args.fixes:,} fixes and {args.reports:,} reports over {args.days} days"
-          f" from {START}")
+    made = f"reusing the archive there (made with --seed {args.seed})" if args.reuse else f"{inspectors:,} inspectors"
+    print(f"city (simulated, illustrative): 20 subdistricts x 36 grids near Yulin, Shaanxi (WGS84), {made},"
+          f" {n_fixes:,} fixes and {n_reports:,} reports over {len(days)} days from {days[0]:%Y-%m-%d}")
     city = cd.make_city(args.seed)
     try:
-        if args.reuse:
-            n_fixes, n_reports = (sum(archive_rows(directory, layer).values()) for layer in ("tracks", "reports"))
-            print(f"reusing the archive in {directory}: {n_fixes:,} fixes, {n_reports:,} reports")
-            gen = None
-        else:
-            if directory.exists() and any(directory.iterdir()) and args.dir is not None:
-                raise SystemExit(f"{directory} is not empty: give an empty or new --dir, or add --reuse")
-            n_fixes, n_reports = args.fixes, args.reports
-            gen = generate(city, directory, n_fixes, n_reports, inspectors, days)
+        gen = None if args.reuse else generate(city, directory, n_fixes, n_reports, inspectors, days)
         back = check_read_back(directory, days, n_fixes, n_reports)
         gen_ok = report_generation(gen, back, days) if gen is not None else True
         cov = coverage_part(city, directory, days, n_fixes, args.sample_fixes, args.timeout)
         cov_verdict = report_coverage(cov)
         cnt = counts_part(city, directory, days, n_reports, args.cells, args.timeout)
         cnt_verdict = report_counts(cnt)
-        summ = summary(cov, n_fixes, args.days)
+        summ = summary(cov, n_fixes, len(days))
         report_summary(summ)
     finally:
         if args.dir is None:

@@ -274,3 +274,16 @@ def test_the_whole_benchmark_at_a_tiny_size(bench: Any, tmp_path: Path, capsys: 
         np.testing.assert_array_equal(run["result"]["dead"], whole.grids["dead_corners"].to_numpy(dtype=float))
     assert "equality on the sample" in printed and "== summary" in printed and "NOT" not in printed.replace(
         "NOT met", "")
+
+
+def test_reuse_measures_the_archive_that_is_there(bench: Any, archive: dict[str, Any], tmp_path: Path) -> None:
+    root = str(archive["root"])
+    fixes, reports, days = bench.the_archive(bench.parse(["--dir", root, "--reuse", "--fixes", "5"]), archive["root"])
+    assert (fixes, reports) == (archive["fixes"], archive["n_reports"]) and days == archive["days"]
+    with pytest.raises(SystemExit, match="not empty"):
+        bench.the_archive(bench.parse(["--dir", root]), archive["root"])
+    with pytest.raises(SystemExit, match="no archive"):
+        bench.the_archive(bench.parse(["--dir", str(tmp_path), "--reuse"]), tmp_path)
+    fixes, reports, days = bench.the_archive(bench.parse(["--dir", str(tmp_path / "new"), "--days", "2"]),
+                                             tmp_path / "new")
+    assert (fixes, reports) == (50_000_000, 10_000_000) and [d.day for d in days] == [3, 4]
