@@ -426,9 +426,21 @@ def default_bandwidth(xy: np.ndarray, *, weights: np.ndarray | None = None) -> f
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _density(xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float, cell: float,
-             bounds: Bounds) -> tuple[np.ndarray, Bounds]:
-    """Density per km² at the cell centres and the raster's bounds (exact sum or corrected binned FFT)."""
+@dataclass(frozen=True)
+class _Plan:
+    """How :func:`kde` computes a raster: its shape and bounds, and the method (``sub`` None: the exact sum)."""
+
+    rows: int
+    cols: int
+    bounds: Bounds
+    window: int
+    sub: int | None
+    pad: int
+    budget: float
+
+
+def _plan(n_points: int, kernel: str, bandwidth: float, cell: float, bounds: Bounds) -> _Plan:
+    """The raster's shape and bounds and the cheaper method for `n_points` points (see "Method")."""
     cols = max(1, int(math.ceil((bounds[2] - bounds[0]) / cell - 1e-9)))
     rows = max(1, int(math.ceil((bounds[3] - bounds[1]) / cell - 1e-9)))
     minx, miny = bounds[0], bounds[1]
@@ -439,12 +451,12 @@ def _density(xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float, cell:
             f" {maxy - miny:.0f} m); give a larger cell_m or smaller bounds")
     reach = _reach(kernel, bandwidth, GAUSS_SUPPORT_SIGMAS)
     window = 2 * int(math.ceil(reach / cell)) + 3
-    exact_cost = len(xy) * window * window
-    sub = _subcells(kernel, bandwidth, cell)
+    exact_cost = n_points * window * window
+    sub, pad, binned_cost = _subcells(kernel, bandwidth, cell), 0, 0.0
     if sub is not None:
         pad = int(math.ceil(reach / (cell / sub)))
         fft_cells = (rows * sub + 2 * pad) * (cols * sub + 2 * pad)
-        binned_cost = _COST_PER_POINT * len(xy) + _COST_PER_FFT_CELL * fft_cells
+        binned_cost = _COST_PER_POINT * n_points + _COST_PER_FFT_CELL * fft_cells
         if fft_cells > _MAX_FFT_CELLS:
             logger.info("kde: %d sub-cells per cell would need %d computing cells; summing exactly", sub, fft_cells)
             sub = None
@@ -453,10 +465,21 @@ def _density(xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float, cell:
             logger.info("kde: bandwidth %.2f m, cell %.2f m: summing every point's kernel exactly (%d evaluations)",
                         bandwidth, cell, exact_cost)
         logger.debug("kde: exact sum (%d kernel evaluations)", exact_cost)
-        values = _direct_sum(xy, w, kernel, bandwidth, cell, x0=minx, y1=maxy, shape=(rows, cols), window=window)
-        return values * _M2_PER_KM2, (minx, miny, maxx, maxy)
+        sub = None
+    else:
+        logger.debug("kde: binned estimate on %d x %d sub-cells per cell", sub, sub)
     budget = max(_REPAIR_MIN_EVALUATIONS, binned_cost * _REPAIR_SHARE)
-    logger.debug("kde: binned estimate on %d x %d sub-cells per cell", sub, sub)
-    values = _binned_density(xy, w, kernel, bandwidth, cell, sub, pad, x0=minx, y1=maxy, shape=(rows, cols),
-                             budget=budget)
-    return values * _M2_PER_KM2, (minx, miny, maxx, maxy)
+    return _Plan(rows, cols, (minx, miny, maxx, maxy), window, sub, pad, budget)
+
+
+def _density(xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float, cell: float,
+             bounds: Bounds) -> tuple[np.ndarray, Bounds]:
+    """Density per km² at the cell centres and the raster's bounds (exact sum or corrected binned FFT)."""
+    plan = _plan(len(xy), kernel, bandwidth, cell, bounds)
+    x0, y1, shape = plan.bounds[0], plan.bounds[3], (plan.rows, plan.cols)
+    if plan.sub is None:
+        values = _direct_sum(xy, w, kernel, bandwidth, cell, x0=x0, y1=y1, shape=shape, window=plan.window)
+    else:
+        values = _binned_density(xy, w, kernel, bandwidth, cell, plan.sub, plan.pad, x0=x0, y1=y1, shape=shape,
+                                 budget=plan.budget)
+    return values * _M2_PER_KM2, plan.bounds
