@@ -23,6 +23,8 @@ from hypothesis import strategies as st
 from shapely.geometry import box
 
 import gridmap
+from gridmap.analysis import _density_dask
+from gridmap.analysis.density import default_bandwidth, kde
 from gridmap.analysis.hotspot import cell_counts, emerging_hotspots, fishnet, hexagons, hotspots, space_time_cube
 from gridmap.errors import SchemaError
 
@@ -253,3 +255,57 @@ def test_distributed_two_workers_same_answers(sample: dict[str, Any]) -> None:
         cube, _ = space_time_cube(sample["dir"], cells, interval="week")
     np.testing.assert_array_equal(counts, want["count"])
     np.testing.assert_array_equal(cube, space_time_cube(sample["reports"], cells, interval="week")[0])
+
+
+# ----------------------------------------------------------------------------------------------- kde
+
+
+def same_raster(got: Any, want: Any) -> None:
+    assert got.values.shape == want.values.shape and got.bounds == want.bounds and got.crs == want.crs
+    assert got.n_points == want.n_points and got.skipped == want.skipped and got.total == want.total
+    np.testing.assert_allclose(got.bandwidth_m, want.bandwidth_m, rtol=1e-12)
+    # sums taken in another order: equal within 1e-12 of each value, and of the peak where FFT round-off rules
+    np.testing.assert_allclose(got.values, want.values, rtol=1e-12, atol=1e-12 * float(want.values.max()))
+
+
+@pytest.mark.parametrize("options", [{}, {"bandwidth_m": 150.0, "cell_m": 3.0}, {"kernel": "gaussian"},
+                                     {"bandwidth_m": 120.0, "weights": "tonnes"}])
+def test_kde_on_dask_equals_memory(options: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
+    from gridmap.sample import sample_boundaries, sample_reports
+
+    reports, _ = sample_reports(sample_boundaries(), n_reports=1500)
+    reports = reports.assign(tonnes=np.arange(len(reports)) % 4)
+    reports.loc[reports.index[:5], "geometry"] = None
+    want = kde(reports, **options)
+    with caplog.at_level("DEBUG", logger="gridmap.analysis.density"), dask.config.set(scheduler="threads"):
+        got = kde(split(reports, 4), **options)
+    same_raster(got, want)
+    assert want.skipped == 5
+    if "cell_m" in options:  # the binned estimate, not the exact sum
+        assert any("binned estimate" in r.getMessage() for r in caplog.records)
+
+
+def test_kde_from_archive_equals_memory(sample: dict[str, Any]) -> None:
+    with dask.config.set(scheduler="threads"):
+        got = kde(sample["dir"])
+    same_raster(got, kde(sample["reports"]))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(points=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40), st.integers(0, 3)), min_size=4,
+                       max_size=60),
+       parts=st.integers(1, 5), collect=st.sampled_from([1, 3, 200_000]))
+@example(points=[(0, 0, 1), (0, 0, 1), (40, 40, 0), (40, 40, 1)], parts=2, collect=1)
+def test_default_bandwidth_median_is_exact(points: list[tuple[int, int, int]], parts: int, collect: int,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many tied distances and far outliers (so the median decides), buckets refined down to single values."""
+    xy = np.array([(x * 2.5, y * 2.5) for x, y, _ in points] + [(1e5, 0.0), (0.0, 1e5), (-1e5, 0.0)])
+    w = np.array([float(k) for *_, k in points] + [1.0, 1.0, 1.0])
+    if w[:-3].sum() == 0:
+        w[0] = 1.0
+    want = default_bandwidth(xy, weights=w)
+    frame = gpd.GeoDataFrame({"w": w}, geometry=shapely.points(xy), crs=4546)
+    monkeypatch.setattr(_density_dask, "COLLECT_MAX", collect)
+    with dask.config.set(scheduler="synchronous"):
+        got = kde(split(frame, min(parts, len(frame))), weights="w", cell_m=5000.0).bandwidth_m
+    np.testing.assert_allclose(got, want, rtol=1e-12)

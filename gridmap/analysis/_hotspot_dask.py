@@ -68,15 +68,19 @@ def partitions(frame: Any, columns: list[str] | None = None) -> list[Any]:
     return list(frame.to_delayed())
 
 
-def tree_sum(parts: list[Any], fan_in: int = FAN_IN) -> Any:
-    """Add up delayed partial results (arrays, or tuples of them) in a tree of `fan_in` per task."""
+def tree_sum(parts: list[Any], fan_in: int = FAN_IN, combine: Any = None) -> Any:
+    """Add up delayed partial results (arrays, or tuples of them) in a tree of `fan_in` per task.
+
+    `combine` (default :func:`add_parts`) joins the results of up to `fan_in` tasks into one.
+    """
     import dask  # deferred: Dask is an optional extra
 
     if not parts:
-        raise SchemaError("the reports have no partition: give at least one day of reports")
+        raise SchemaError("the input has no partition: give at least one day of reports")
+    join = add_parts if combine is None else combine
     level = list(parts)
     while len(level) > 1:
-        level = [dask.delayed(add_parts, pure=True)(*level[i:i + fan_in]) for i in range(0, len(level), fan_in)]
+        level = [dask.delayed(join, pure=True)(*level[i:i + fan_in]) for i in range(0, len(level), fan_in)]
     return level[0]
 
 

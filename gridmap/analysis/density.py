@@ -134,6 +134,7 @@ from gridmap.analysis._density_kernels import (
     _direct_sum,
     _reach,
 )
+from gridmap.analysis._hotspot_dask import is_partitioned
 from gridmap.errors import SchemaError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -295,7 +296,7 @@ class DensityGrid:
 
 
 def kde(
-    points: gpd.GeoDataFrame | gpd.GeoSeries | WorkspaceStore,
+    points: gpd.GeoDataFrame | gpd.GeoSeries | WorkspaceStore | str | PathLike[str],
     *,
     bandwidth_m: float | None = None,
     cell_m: float | None = None,
@@ -307,8 +308,13 @@ def kde(
 
     Parameters
     ----------
-    points : geopandas.GeoDataFrame, geopandas.GeoSeries or gridmap.storage.WorkspaceStore
-        Points in any declared CRS, or a workspace (its ``reports`` layer).
+    points : geopandas.GeoDataFrame, geopandas.GeoSeries, gridmap.storage.WorkspaceStore, dask_geopandas.GeoDataFrame, str or os.PathLike
+        Points in any declared CRS, or a workspace (its ``reports`` layer); or
+        a dask-geopandas frame of points or an archive directory (its
+        ``reports`` layer): the default bandwidth's statistics, the default
+        bounds and the binning are then computed partition by partition with
+        the active Dask scheduler and added up (the raster equals the in-memory
+        one up to floating-point rounding; `weights` must then be a column name).
         Rows with a missing or empty geometry are skipped and counted
         (:attr:`DensityGrid.skipped`). Not modified.
     bandwidth_m : float, optional
@@ -351,6 +357,11 @@ def kde(
     >>> bool(abs(grid.values.sum() * grid.cell_km2 - 300) < 1.5)
     True
     """
+    if is_partitioned(points):
+        from gridmap.analysis._density_dask import partitioned_kde  # deferred: it imports this module's names
+
+        return partitioned_kde(points, bandwidth_m=bandwidth_m, cell_m=cell_m, kernel=kernel, weights=weights,
+                               bounds=bounds)
     kernel_name = _check_kernel(kernel)
     bandwidth = None if bandwidth_m is None else _positive(bandwidth_m, "bandwidth_m", "metres, e.g. bandwidth_m=150")
     cell_opt = None if cell_m is None else _positive(cell_m, "cell_m", "metres, e.g. cell_m=10")
@@ -412,6 +423,11 @@ def default_bandwidth(xy: np.ndarray, *, weights: np.ndarray | None = None) -> f
     d2 = ((coords - centre) ** 2).sum(axis=1)
     sd = math.sqrt(float((w * d2).sum()) / n)
     dm = _weighted_median(np.sqrt(d2), w)
+    return _silverman(sd, dm, n)
+
+
+def _silverman(sd: float, dm: float, n: float) -> float:
+    """``0.9 · min(SD, sqrt(1 / ln 2) · D_m) · n^(−0.2)`` (see :func:`default_bandwidth`), checked."""
     radius = 0.9 * min(sd, math.sqrt(1.0 / math.log(2.0)) * dm) * n ** -0.2
     if not (math.isfinite(radius) and radius > 0):
         raise SchemaError(
