@@ -15,8 +15,11 @@ active (a default ``distributed.Client``, or dask.config) computes them (``dask.
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
 from os import PathLike
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -51,13 +54,57 @@ def is_partitioned(data: Any) -> bool:
     return hasattr(data, "npartitions") and hasattr(data, "to_delayed")
 
 
-def partitioned_frame(data: Any, *, layer: str = _REPORTS, start: Any = None, end: Any = None) -> Any:
-    """The dask-geopandas frame of `data`: itself, or the window of `layer` of the archive directory `data`."""
+def partitioned_frame(data: Any, *, layer: str = _REPORTS) -> Any:
+    """`data` itself (a Dask frame), or the days of `layer` of the archive directory `data` (:class:`ArchiveDays`)."""
     if isinstance(data, (str, PathLike)):
-        from gridmap.archive import read_archive  # the archive imports Dask lazily itself
-
-        return read_archive(data, layer=layer, start=start, end=end)
+        return ArchiveDays(data, layer=layer)
     return data
+
+
+class ArchiveDays:
+    """The days of a layer of an archive as partitions, each reading only the columns asked for.
+
+    Duck-types the little of a dask-geopandas frame the partition-wise passes use: ``columns``, ``crs``,
+    ``geometry.name``, ``npartitions``, ``frame[columns]`` and ``to_delayed()``. Reading a day's file
+    directly (rather than :func:`gridmap.archive.read_archive`'s whole rows) leaves the other columns on disk.
+    """
+
+    def __init__(self, directory: str | PathLike[str], *, layer: str = _REPORTS,
+                 columns: list[str] | None = None) -> None:
+        import pyarrow.parquet as pq  # deferred: pyarrow comes with the Dask extra
+
+        from gridmap.archive import archive_day_files
+
+        self.directory, self.layer = directory, layer
+        self.paths = [str(p) for p in archive_day_files(directory, layer)]
+        if not self.paths:
+            raise SchemaError(f"{directory} holds no day of {layer}: archive it first "
+                              f"(gridmap archive WORKSPACE {directory} --layer {layer} --from DAY --to DAY)")
+        schema = pq.read_schema(self.paths[0])
+        geo = json.loads(schema.metadata[b"geo"])
+        self.geometry = SimpleNamespace(name=geo["primary_column"])
+        crs = geo["columns"][self.geometry.name].get("crs")
+        self.crs = pyproj.CRS.from_json_dict(crs) if crs else pyproj.CRS.from_user_input("OGC:CRS84")
+        self.columns = [c for c in schema.names if c != "bbox"] if columns is None else list(columns)
+        self.npartitions = len(self.paths)
+
+    def __getitem__(self, columns: list[str]) -> ArchiveDays:
+        out = copy.copy(self)
+        out.columns = [c for c in self.columns if c in columns]
+        return out
+
+    def to_delayed(self) -> list[Any]:
+        """One delayed GeoDataFrame a day, of the chosen columns."""
+        import dask  # deferred: Dask is an optional extra
+
+        return [dask.delayed(read_day_columns, pure=True)(path, self.columns) for path in self.paths]
+
+
+def read_day_columns(path: str, columns: list[str]) -> Any:
+    """A day's file of an archive, only `columns`."""
+    import geopandas as gpd
+
+    return gpd.read_parquet(path, columns=columns)
 
 
 def partitions(frame: Any, columns: list[str] | None = None) -> list[Any]:
