@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+import shapely.affinity
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import box
@@ -147,6 +148,37 @@ def test_random_points_random_partitions_same_counts(data: tuple[np.ndarray, np.
         again = cell_counts(by_label, cells)
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(again, expected)
+
+
+def nudged(cells: gpd.GeoDataFrame, position: int, by: float) -> gpd.GeoDataFrame:
+    out = cells.copy()
+    out.loc[out.index[position], "geometry"] = shapely.affinity.translate(out.geometry.iloc[position], by, 0)
+    return out
+
+
+@pytest.mark.parametrize("variant", ["fishnet", "shuffled", "duplicates first", "one nudged", "hexagons"])
+def test_lattice_shortcut_gives_brute_force_counts(variant: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Points on every vertex and edge midpoint and inside; cells that are (not quite) a lattice."""
+    cells = _lattice_cells()
+    rng = np.random.default_rng(3)
+    variants = {
+        "fishnet": cells,
+        "shuffled": cells.iloc[rng.permutation(len(cells))],
+        "duplicates first": pd.concat([cells.iloc[[5, 2, 5]], cells]),
+        "one nudged": nudged(cells, 4, 1e-9),
+        "hexagons": hexagons(LATTICE, 120),
+    }
+    chosen = gpd.GeoDataFrame(variants[variant], crs=cells.crs)
+    corners = shapely.get_coordinates(np.asarray(chosen.geometry.values))
+    xy = np.concatenate([corners, (corners[:-1] + corners[1:]) / 2,
+                         np.column_stack([rng.uniform(109.729, 109.741, 300), rng.uniform(38.284, 38.293, 300)])])
+    frame = gpd.GeoDataFrame(geometry=shapely.points(xy), crs=cells.crs)
+    expected = brute_counts(np.asarray(frame.geometry.values), chosen)
+    with caplog.at_level("INFO", logger="gridmap.analysis.hotspot"), dask.config.set(scheduler="synchronous"):
+        got = cell_counts(split(frame, 3), chosen)
+    np.testing.assert_array_equal(got, expected)
+    shortcut = any("a lattice" in r.getMessage() for r in caplog.records)
+    assert shortcut == (variant in ("fishnet", "shuffled", "duplicates first"))
 
 
 # ----------------------------------------------------------------------------------------------- statistics

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+from dataclasses import dataclass
 from os import PathLike
 from types import SimpleNamespace
 from typing import Any
@@ -25,9 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyproj
+import shapely
 
 from gridmap.analysis._hotspot_cells import _assign, _report_points
 from gridmap.analysis._hotspot_emerging import _period_start, _times
+from gridmap.crs import metric_crs
 from gridmap.errors import SchemaError
 
 logger = logging.getLogger("gridmap.analysis.hotspot")  # the public module's logger: one name to configure
@@ -97,14 +100,14 @@ class ArchiveDays:
         """One delayed GeoDataFrame a day, of the chosen columns."""
         import dask  # deferred: Dask is an optional extra
 
-        return [dask.delayed(read_day_columns, pure=True)(path, self.columns) for path in self.paths]
+        return [dask.delayed(ArchiveDays.read, pure=True)(path, self.columns) for path in self.paths]
 
+    @staticmethod
+    def read(path: str, columns: list[str]) -> Any:
+        """A day's file of an archive, only `columns`."""
+        import geopandas as gpd
 
-def read_day_columns(path: str, columns: list[str]) -> Any:
-    """A day's file of an archive, only `columns`."""
-    import geopandas as gpd
-
-    return gpd.read_parquet(path, columns=columns)
+        return gpd.read_parquet(path, columns=columns)
 
 
 def partitions(frame: Any, columns: list[str] | None = None) -> list[Any]:
@@ -156,25 +159,175 @@ def shared(value: Any) -> Any:
     return dask.delayed(value, pure=True)
 
 
+# ----------------------------------------------------------------------------------------------- lattices
+
+#: Corners of lattice squares may miss the lattice by this share of the side (a round trip through degrees).
+_LATTICE_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class Lattice:
+    """Cells that are the squares of one lattice in a metric CRS (as :func:`~gridmap.analysis.hotspot.fishnet`
+    makes them), meeting only along identical edges and corners in their own CRS."""
+
+    metric: pyproj.CRS
+    size: float
+    col0: int
+    row0: int
+    table: np.ndarray  # rows (south first) x columns: the first cell on each square, -1 for none
+
+    def candidates(self, x: np.ndarray, y: np.ndarray, crs: Any) -> np.ndarray:
+        """The cell each point's metric coordinates fall in (-1 for none): to be confirmed by a predicate."""
+        mx, my = pyproj.Transformer.from_crs(pyproj.CRS.from_user_input(crs), self.metric,
+                                             always_xy=True).transform(x, y)
+        col = np.floor(np.asarray(mx, dtype=np.float64) / self.size) - self.col0
+        row = np.floor(np.asarray(my, dtype=np.float64) / self.size) - self.row0
+        rows, cols = self.table.shape
+        ok = np.isfinite(col) & np.isfinite(row) & (col >= 0) & (row >= 0) & (col < cols) & (row < rows)
+        out = np.full(len(x), -1, dtype=np.int64)
+        out[ok] = self.table[row[ok].astype(np.int64), col[ok].astype(np.int64)]
+        return out
+
+
+def find_lattice(geoms: np.ndarray, crs: Any) -> Lattice | None:
+    """The lattice of the cells when they are squares of one (see :class:`Lattice`), else None."""
+    found = _square_corners(geoms, pyproj.CRS.from_user_input(crs))
+    if found is None:
+        return None
+    metric, size, col, row, corners = found
+    col0, row0 = int(col.min()), int(row.min())
+    shape = (int(row.max()) - row0 + 1, int(col.max()) - col0 + 1)
+    if shape[0] * shape[1] > 4 * len(geoms) + 1_000_000:
+        return None
+    table = np.full(shape, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(table, (row - row0, col - col0), np.arange(len(geoms)))
+    table[table == np.iinfo(np.int64).max] = -1
+    if not _corners_shared(table, corners):
+        return None
+    return Lattice(metric, size, col0, row0, table)
+
+
+def _square_corners(geoms: np.ndarray, crs: pyproj.CRS) -> tuple[Any, float, np.ndarray, np.ndarray,
+                                                                  np.ndarray] | None:
+    """Metric CRS, side, lattice column and row of each cell, and its corners in its own CRS (SW, SE, NW, NE)."""
+    if not ((shapely.get_type_id(geoms) == 3).all() and (shapely.get_num_interior_rings(geoms) == 0).all()
+            and (shapely.get_num_coordinates(geoms) == 5).all() and shapely.is_valid(geoms).all()):
+        return None
+    import geopandas as gpd
+
+    series = gpd.GeoSeries(geoms, crs=crs)
+    metric = metric_crs(series) if crs.is_geographic else crs
+    own = shapely.get_coordinates(geoms).reshape(-1, 5, 2)[:, :4]
+    m = shapely.get_coordinates(series.to_crs(metric).values).reshape(-1, 5, 2)[:, :4]
+    size = float(np.median(m[..., 0].max(axis=1) - m[..., 0].min(axis=1)))
+    if not (np.isfinite(size) and size > 0):
+        return None
+    grid = m / size
+    index = np.round(grid)
+    if np.abs(grid - index).max() > _LATTICE_TOLERANCE:
+        return None
+    col, row = index[..., 0].min(axis=1), index[..., 1].min(axis=1)
+    code = (index[..., 0] - col[:, None]) + 2 * (index[..., 1] - row[:, None])
+    if not (np.sort(code, axis=1) == np.arange(4)).all():
+        return None
+    corners = np.empty_like(own)
+    corners[np.arange(len(own))[:, None], code.astype(np.int64)] = own
+    return metric, size, col.astype(np.int64), row.astype(np.int64), corners
+
+
+def _corners_shared(table: np.ndarray, corners: np.ndarray) -> bool:
+    """Neighbouring squares' cells share identical corners (SW 0, SE 1, NW 2, NE 3): their interiors are apart."""
+    pairs = [((slice(None), slice(None, -1)), (slice(None), slice(1, None)), [(1, 0), (3, 2)]),  # east
+             ((slice(None, -1), slice(None)), (slice(1, None), slice(None)), [(2, 0), (3, 1)]),  # north
+             ((slice(None, -1), slice(None, -1)), (slice(1, None), slice(1, None)), [(3, 0)]),  # north-east
+             ((slice(None, -1), slice(1, None)), (slice(1, None), slice(None, -1)), [(2, 1)])]  # north-west
+    for here, there, shared in pairs:
+        a, b = table[here].ravel(), table[there].ravel()
+        both = (a >= 0) & (b >= 0)
+        for i, j in shared:
+            if not (corners[a[both], i] == corners[b[both], j]).all():
+                return False
+    return True
+
+
 # ----------------------------------------------------------------------------------------------- per cell
 
 
-def count_partition(part: Any, geoms: np.ndarray, crs: Any) -> np.ndarray:
+def count_partition(part: Any, geoms: np.ndarray, crs: Any, lattice: Lattice | None = None) -> np.ndarray:
     """Counts of one partition's reports per cell, then the reports in no cell and those without a location.
 
     The same rule as the in-memory count (first cell whose closure holds the report, in the cells' CRS).
     """
-    n = len(geoms)
-    out = np.zeros(n + 2, dtype=np.int64)
     if len(part) == 0:
-        return out
+        return np.zeros(len(geoms) + 2, dtype=np.int64)
     points, has = _report_points(part, pyproj.CRS.from_user_input(crs))
-    where = _assign(points, geoms)
+    xy = shapely.get_coordinates(points)
+    return count_xy(xy[:, 0], xy[:, 1], int((~has).sum()), geoms, crs, lattice)
+
+
+def count_xy(x: np.ndarray, y: np.ndarray, missing: int, geoms: np.ndarray, crs: Any,
+             lattice: Lattice | None) -> np.ndarray:
+    """Counts per cell of points at (x, y) in the cells' CRS, then the points in no cell, then `missing`.
+
+    On a lattice, a point inside (not on the boundary of) the cell its metric coordinates point to is in no
+    other cell's closure (the lattice's cells meet only along identical edges), so it counts there; every
+    other point is located with the STRtree as in memory.
+    """
+    n = len(geoms)
+    where = np.full(len(x), -1, dtype=np.int64)
+    rest = np.ones(len(x), dtype=bool)
+    if lattice is not None and len(x):
+        cand = lattice.candidates(x, y, crs)
+        known = cand >= 0
+        hit = np.zeros(len(x), dtype=bool)
+        hit[known] = shapely.contains_xy(geoms[cand[known]], x[known], y[known])
+        where[hit] = cand[hit]
+        rest = ~hit
+    if rest.any():
+        where[rest] = _assign(shapely.points(x[rest], y[rest]), geoms)
     inside = where >= 0
+    out = np.zeros(n + 2, dtype=np.int64)
     out[:n] = np.bincount(where[inside], minlength=n)
-    out[n] = int((~inside).sum())
-    out[n + 1] = int((~has).sum())
+    out[n], out[n + 1] = int((~inside).sum()), missing
     return out
+
+
+def count_day(path: str, geometry: str, source: Any, geoms: np.ndarray, crs: Any,
+              lattice: Lattice | None) -> np.ndarray:
+    """Counts of a day's file of an archive, its points' coordinates read straight off their WKB when it can."""
+    xy = read_points_xy(path, geometry)
+    target = pyproj.CRS.from_user_input(crs)
+    if xy is None:
+        return count_partition(ArchiveDays.read(path, [geometry]), geoms, crs, lattice)
+    x, y, missing = xy
+    src = pyproj.CRS.from_user_input(source)
+    if not src.is_exact_same(target):  # as geopandas' to_crs
+        x, y = pyproj.Transformer.from_crs(src, target, always_xy=True).transform(x, y)
+    return count_xy(np.asarray(x), np.asarray(y), missing, geoms, crs, lattice)
+
+
+def read_points_xy(path: str, geometry: str) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """x, y of the points of a GeoParquet file and the rows without one; None unless every geometry is missing
+    or a non-empty 2-D point in little-endian WKB (21 bytes): then the coordinates are those bytes, bit for bit."""
+    import pyarrow as pa  # deferred: pyarrow comes with the Dask extra
+    import pyarrow.parquet as pq  # deferred: as above
+
+    column = pq.read_table(path, columns=[geometry]).column(geometry).combine_chunks()
+    if not (pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
+        return None
+    width = np.int64 if pa.types.is_large_binary(column.type) else np.int32
+    offsets = np.frombuffer(column.buffers()[1], dtype=width)[column.offset:column.offset + len(column) + 1]
+    lengths = np.diff(offsets)
+    valid = lengths > 0  # a null has no bytes; an empty point still has 21
+    if not (lengths[valid] == 21).all():
+        return None
+    data = np.frombuffer(column.buffers()[2], dtype=np.uint8) if len(column) else np.zeros(0, np.uint8)
+    rows = data[offsets[:-1][valid].astype(np.int64)[:, None] + np.arange(21)[None, :]]
+    kind = np.ascontiguousarray(rows[:, 1:5]).view("<u4").ravel()
+    xy = np.ascontiguousarray(rows[:, 5:21]).view("<f8")
+    if not ((rows[:, 0] == 1).all() and (kind == 1).all()) or np.isnan(xy).any():
+        return None
+    return xy[:, 0].copy(), xy[:, 1].copy(), int((~valid).sum())
 
 
 def partitioned_counts(reports: Any, geoms: np.ndarray, crs: Any) -> tuple[np.ndarray, int, int]:
@@ -183,11 +336,17 @@ def partitioned_counts(reports: Any, geoms: np.ndarray, crs: Any) -> tuple[np.nd
 
     frame = partitioned_frame(reports)
     _check_frame(frame)
-    cells = shared(geoms)
-    parts = [dask.delayed(count_partition, pure=True)(p, cells, crs.to_wkt()) for p in partitions(frame, [])]
+    found = find_lattice(geoms, crs)
+    cells, lattice = shared(geoms), shared(found)
+    if isinstance(frame, ArchiveDays):
+        parts = [dask.delayed(count_day, pure=True)(path, frame.geometry.name, frame.crs, cells, crs, lattice)
+                 for path in frame.paths]
+    else:
+        parts = [dask.delayed(count_partition, pure=True)(p, cells, crs, lattice) for p in partitions(frame, [])]
     (total,) = compute(tree_sum(parts))
     n = len(geoms)
-    logger.info("counted %d partition(s) of reports into %d cells", len(parts), n)
+    logger.info("counted %d partition(s) of reports into %d cells%s", len(parts), n,
+                " (a lattice: cells found by arithmetic)" if found is not None else "")
     return total[:n].astype(np.int64), int(total[n]), int(total[n + 1])
 
 
