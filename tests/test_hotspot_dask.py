@@ -181,6 +181,30 @@ def test_lattice_shortcut_gives_brute_force_counts(variant: str, caplog: pytest.
     assert shortcut == (variant in ("fishnet", "shuffled", "duplicates first"))
 
 
+def test_archive_days_with_missing_and_empty_points(tmp_path: Path) -> None:
+    """Days written by hand: one with missing geometries, one with an empty point (the general reader)."""
+    cells = _lattice_cells()
+    rng = np.random.default_rng(5)
+    xy = np.column_stack([rng.uniform(109.729, 109.741, 40), rng.uniform(38.284, 38.293, 40)])
+    geoms = list(shapely.points(xy))
+    geoms[3] = None
+    geoms[25] = shapely.Point()
+    times = pd.Timestamp("2025-03-03 10:00", tz=TZ) + pd.to_timedelta(np.repeat([0, 1], 20), unit="D")
+    reports = gpd.GeoDataFrame({"report_id": [f"r{i}" for i in range(40)], "reported_at": times},
+                               geometry=geoms, crs=4326)
+    for day, part in ((0, reports.iloc[:20]), (1, reports.iloc[20:])):
+        folder = tmp_path / "reports" / f"date=2025-03-0{3 + day}"
+        folder.mkdir(parents=True)
+        part.to_parquet(folder / "part-0.parquet", schema_version="1.1.0", write_covering_bbox=True)
+    keep = ~(reports.geometry.isna() | reports.geometry.is_empty)
+    expected = brute_counts(np.asarray(reports[keep.to_numpy()].geometry.values), cells)
+    with dask.config.set(scheduler="synchronous"):
+        got = cell_counts(tmp_path, cells)
+        out = hotspots(tmp_path, cells)
+    np.testing.assert_array_equal(got, expected)
+    assert out.attrs["no_location"] == 2 and int(out["count"].sum()) == int(expected.sum())
+
+
 # ----------------------------------------------------------------------------------------------- statistics
 
 
@@ -285,6 +309,8 @@ def test_distributed_two_workers_same_answers(sample: dict[str, Any]) -> None:
             distributed.Client(cluster):
         counts = cell_counts(sample["dir"], cells)
         cube, _ = space_time_cube(sample["dir"], cells, interval="week")
+        heat = kde(sample["dir"], bandwidth_m=150.0)
+    same_raster(heat, kde(sample["reports"], bandwidth_m=150.0))
     np.testing.assert_array_equal(counts, want["count"])
     np.testing.assert_array_equal(cube, space_time_cube(sample["reports"], cells, interval="week")[0])
 
