@@ -153,9 +153,19 @@ def compute(*values: Any) -> tuple[Any, ...]:
 
 
 def shared(value: Any) -> Any:
-    """`value` as one delayed node, sent once to each worker rather than embedded in every task."""
-    import dask  # deferred: Dask is an optional extra
+    """`value` as one node of the graph for every task that needs it (not copied into each task).
 
+    Under a ``distributed`` client it is scattered to every worker beforehand (cells can be megabytes);
+    with the local schedulers it is one delayed node.
+    """
+    import dask  # deferred: Dask is an optional extra
+    from dask.base import get_scheduler  # deferred: as above
+
+    if value is None:
+        return None
+    client = getattr(get_scheduler(), "__self__", None)
+    if client is not None and hasattr(client, "scatter"):
+        return client.scatter(value, broadcast=True, hash=False)
     return dask.delayed(value, pure=True)
 
 
