@@ -293,6 +293,16 @@ def test_space_time_needs_times(sample: dict[str, Any]) -> None:
         space_time_cube(frame, sample["grids"])
 
 
+@pytest.mark.parametrize("window", [{}, {"start": "2025-03-01", "end": "2025-03-31"}])
+def test_no_timed_report_is_the_same_error(sample: dict[str, Any], window: dict[str, str]) -> None:
+    untimed = sample["reports"].assign(reported_at=pd.Series(pd.NaT, index=sample["reports"].index,
+                                                             dtype="datetime64[ns, Asia/Shanghai]"))
+    with pytest.raises(SchemaError, match="no report has a time"):
+        space_time_cube(untimed, sample["grids"], **window)
+    with dask.config.set(scheduler="synchronous"), pytest.raises(SchemaError, match="no report has a time"):
+        space_time_cube(split(untimed, 3), sample["grids"], **window)
+
+
 def test_archive_without_reports_is_a_clear_error(tmp_path: Path, sample: dict[str, Any]) -> None:
     with pytest.raises(SchemaError, match="gridmap archive"):
         cell_counts(tmp_path / "empty", sample["grids"])

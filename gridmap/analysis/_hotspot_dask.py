@@ -20,6 +20,7 @@ import json
 import logging
 from dataclasses import dataclass
 from os import PathLike
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -90,6 +91,14 @@ class ArchiveDays:
         self.crs = pyproj.CRS.from_json_dict(crs) if crs else pyproj.CRS.from_user_input("OGC:CRS84")
         self.columns = [c for c in schema.names if c != "bbox"] if columns is None else list(columns)
         self.npartitions = len(self.paths)
+
+    def between(self, first: pd.Timestamp, end: pd.Timestamp) -> ArchiveDays:
+        """Only the days (Asia/Shanghai dates, as the folders are named) from `first` to before `end`."""
+        lo, hi = first.strftime("%Y-%m-%d"), end.strftime("%Y-%m-%d")
+        out = copy.copy(self)
+        out.paths = [p for p in self.paths if lo <= Path(p).parent.name[5:] < hi]
+        out.npartitions = len(out.paths)
+        return out
 
     def __getitem__(self, columns: list[str]) -> ArchiveDays:
         out = copy.copy(self)
@@ -431,14 +440,36 @@ def cube_counts(reports: Any, geoms: np.ndarray, crs: Any, steps: list[pd.Timest
 
 def partitioned_cube(reports: Any, geoms: np.ndarray, crs: Any, steps: list[pd.Timestamp],
                      interval: str) -> np.ndarray:
-    """Counts per cell and step of partitioned reports: each partition binned on its own, then added up."""
+    """Counts per cell and step of partitioned reports: each partition binned on its own, then added up.
+
+    Of an archive only the days of the steps are read (the others hold no report of them).
+    """
     import dask  # deferred: Dask is an optional extra
 
     frame = partitioned_frame(reports)
     _check_frame(frame)
     _require_time(frame)
+    if isinstance(frame, ArchiveDays):
+        frame = frame.between(steps[0], _step_after(steps[-1], interval))
     cells = shared(geoms)
-    parts = [dask.delayed(cube_counts, pure=True)(p, cells, crs.to_wkt(), steps, interval)
+    parts = [dask.delayed(_cube_part, pure=True)(p, cells, crs, steps, interval)
              for p in partitions(frame, ["reported_at"])]
-    (total,) = compute(tree_sum(parts))
+    if not parts:
+        return np.zeros((len(geoms), len(steps)), dtype=np.int64)
+    (total, timed) = compute(tree_sum(parts))[0]
+    if not isinstance(frame, ArchiveDays) and int(timed[0]) == 0:  # every archived row has a time
+        raise SchemaError("no report has a time ('reported_at'); the space-time cube needs timed reports")
     return np.asarray(total, dtype=np.int64)
+
+
+def _cube_part(part: Any, geoms: np.ndarray, crs: Any, steps: list[pd.Timestamp],
+               interval: str) -> tuple[np.ndarray, np.ndarray]:
+    """A partition's cube and its number of timed reports."""
+    timed = int(_times(part).notna().sum()) if len(part) else 0
+    return cube_counts(part, geoms, crs, steps, interval), np.array([timed], dtype=np.int64)
+
+
+def _step_after(step: pd.Timestamp, interval: str) -> pd.Timestamp:
+    naive = step.tz_localize(None)
+    following = naive + (pd.Timedelta(days=7) if interval == "week" else pd.offsets.MonthBegin(1))
+    return pd.Timestamp(following).tz_localize(step.tz)

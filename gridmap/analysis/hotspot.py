@@ -515,7 +515,11 @@ def space_time_cube(
     if interval not in _INTERVALS:
         raise SchemaError(f"unknown interval {interval!r}; use 'month' or 'week'")
     geoms = _cells_geometry(cells)
-    span = _time_range(reports)
+    span: tuple[pd.Timestamp, pd.Timestamp] | None
+    if is_partitioned(reports) and start is not None and end is not None:
+        span = (_as_time(start), _as_time(end))  # no pass for the span; the cube's pass checks for timed reports
+    else:
+        span = _time_range(reports)
     if span is None:
         raise SchemaError("no report has a time ('reported_at'); the space-time cube needs timed reports")
     first = _as_time(start) if start is not None else span[0]
