@@ -133,6 +133,19 @@ As ArcGIS Pro's "How Emerging Hot Spot Analysis works":
    fewer, no Mann-Kendall trend can be significant at 0.05 and the 90 % rules
    collapse to "every step" (ArcGIS recommends at least 10).
 
+On Dask
+-------
+:func:`cell_counts`, :func:`hotspots`, :func:`space_time_cube` and
+:func:`emerging_hotspots` also take a dask-geopandas GeoDataFrame or an archive
+directory (the ``reports`` layer of :mod:`gridmap.archive`, one partition a
+day). Each partition is counted on its own with the rule above and the count
+vectors (cells, or cells × steps) are added up in a tree with the active Dask
+scheduler; the default time span is the partitions' earliest and latest time.
+The counts equal the in-memory counts exactly, so the statistics do too. On a
+lattice (:func:`fishnet`'s cells: squares of one metric lattice meeting at
+identical corners) a report strictly inside the square its metric coordinates
+point to counts there; every other report goes through the STRtree as in memory.
+
 Examples
 --------
 >>> from gridmap.sample import sample_boundaries, sample_reports
