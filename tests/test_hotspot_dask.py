@@ -377,3 +377,18 @@ def test_default_bandwidth_median_is_exact(points: list[tuple[int, int, int]], p
     with dask.config.set(scheduler="synchronous"):
         got = kde(split(frame, min(parts, len(frame))), weights="w", cell_m=5000.0).bandwidth_m
     np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_in_memory_paths_never_import_dask() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, gridmap\n"
+            "from gridmap.sample import sample_boundaries, sample_reports\n"
+            "from gridmap.analysis.hotspot import cell_counts, emerging_hotspots, hotspots\n"
+            "from gridmap.analysis.density import kde\n"
+            "b = sample_boundaries(); r, _ = sample_reports(b, n_reports=300)\n"
+            "cell_counts(r, b['grids']); hotspots(r, b['grids']); emerging_hotspots(r, b['grids']); kde(r)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed', 'dask_geopandas')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
