@@ -354,6 +354,13 @@ def test_kde_on_dask_equals_memory(options: dict[str, Any], caplog: pytest.LogCa
         assert any("binned estimate" in r.getMessage() for r in caplog.records)
 
 
+def test_kde_of_a_dask_geoseries() -> None:
+    points = gpd.GeoSeries(shapely.points(np.random.default_rng(2).uniform(0, 500, (200, 2))), crs=4546)
+    with dask.config.set(scheduler="synchronous"):
+        got = kde(dask_geopandas.from_geopandas(points, npartitions=3))
+    same_raster(got, kde(points))
+
+
 def test_kde_from_archive_equals_memory(sample: dict[str, Any]) -> None:
     with dask.config.set(scheduler="threads"):
         got = kde(sample["dir"])

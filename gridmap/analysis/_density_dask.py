@@ -263,6 +263,8 @@ def partitioned_kde(points: Any, *, bandwidth_m: float | None, cell_m: float | N
     bandwidth = None if bandwidth_m is None else _positive(bandwidth_m, "bandwidth_m", "metres, e.g. bandwidth_m=150")
     cell_opt = None if cell_m is None else _positive(cell_m, "cell_m", "metres, e.g. cell_m=10")
     frame = partitioned_frame(points)
+    if not hasattr(frame, "columns"):  # a dask-geopandas GeoSeries
+        frame = frame.to_frame(name="geometry")
     if getattr(frame, "crs", None) is None:
         raise CRSError("the points have no CRS: set it on the Dask frame (frame.set_crs('EPSG:4326'))")
     column = _weights_column(weights, frame)
