@@ -251,8 +251,9 @@ def _weights_column(weights: Any, frame: Any) -> str | None:
     if not isinstance(weights, str):
         raise SchemaError("with points on Dask (a dask-geopandas frame or an archive) give weights as a column"
                           " name, e.g. weights='tonnes'")
-    if weights not in frame.columns:
-        raise SchemaError(f"weights column {weights!r} not found; columns are {', '.join(map(str, frame.columns))}")
+    columns = list(frame.columns) if getattr(frame, "ndim", 2) == 2 else []
+    if weights not in columns:
+        raise SchemaError(f"weights column {weights!r} not found; columns are {', '.join(map(str, columns))}")
     return weights
 
 
@@ -263,12 +264,11 @@ def partitioned_kde(points: Any, *, bandwidth_m: float | None, cell_m: float | N
     bandwidth = None if bandwidth_m is None else _positive(bandwidth_m, "bandwidth_m", "metres, e.g. bandwidth_m=150")
     cell_opt = None if cell_m is None else _positive(cell_m, "cell_m", "metres, e.g. cell_m=10")
     frame = partitioned_frame(points)
-    if not hasattr(frame, "columns"):  # a dask-geopandas GeoSeries
-        frame = frame.to_frame(name="geometry")
     if getattr(frame, "crs", None) is None:
         raise CRSError("the points have no CRS: set it on the Dask frame (frame.set_crs('EPSG:4326'))")
     column = _weights_column(weights, frame)
-    frame = frame[[c for c in frame.columns if c == column or c == frame.geometry.name]]
+    if getattr(frame, "ndim", 2) == 2:  # a frame, not a dask-geopandas GeoSeries: only the columns used
+        frame = frame[[c for c in frame.columns if c == column or c == frame.geometry.name]]
     crs = _work_crs(frame)
     crs_wkt = crs.to_wkt()
     sums, lows = _pass(_stats, frame, column, crs_wkt, combine=_stats_combine)
