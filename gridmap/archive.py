@@ -165,6 +165,18 @@ def archive_days(directory: str | PathLike[str], layer: str = "tracks") -> list[
     return sorted(p.name[5:] for p in root.iterdir() if p.name.startswith("date=") and (p / _FILE).is_file())
 
 
+def archive_day_files(directory: str | PathLike[str], layer: str = "tracks") -> list[Path]:
+    """The GeoParquet file of each day the archive holds of `layer`, in order (a reader of a few columns opens them).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> archive_day_files(tempfile.mkdtemp(), "reports")
+    []
+    """
+    return [Path(directory) / layer / f"date={day}" / _FILE for day in archive_days(directory, layer)]
+
+
 def _window_days(days: list[str], start: pd.Timestamp | None, end: pd.Timestamp | None) -> list[str]:
     """The archived days that meet ``[start, end)`` (each day is [00:00, 24:00) Asia/Shanghai)."""
     keep = []

@@ -100,10 +100,30 @@ def _subcells(kernel: str, bandwidth: float, cell: float) -> int | None:
 def _binned_density(xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float, cell: float, sub: int, pad: int,
                     *, x0: float, y1: float, shape: tuple[int, int], budget: float) -> np.ndarray:
     """Corrected binned estimate per m² at the cell centres; cells its error bound cannot vouch for summed exactly."""
+    grids = _bin_points(xy, w, cell, sub, pad, x0=x0, y1=y1, shape=shape)
+    dens, bound = _binned_estimate(grids, kernel, bandwidth, cell, sub, pad, shape=shape)
+    del grids
+    dens = _repair(dens, bound, xy, w, kernel, bandwidth, cell, x0=x0, y1=y1, budget=budget)
+    return np.ascontiguousarray(np.maximum(dens, 0.0), dtype=np.float64)
+
+
+def _bin_points(xy: np.ndarray, w: np.ndarray, cell: float, sub: int, pad: int, *, x0: float, y1: float,
+                shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The three linearly binned grids (weights, x and y second moments) of the padded sub-cell grid.
+
+    Sums over the points: the grids of parts of the points add up to the grids of all of them.
+    """
     rows, cols = shape
     h = cell / sub
-    grids = _linear_binning(xy, w, x0=x0 - pad * h, y1=y1 + pad * h, step=h,
-                            shape=(rows * sub + 2 * pad, cols * sub + 2 * pad))
+    return _linear_binning(xy, w, x0=x0 - pad * h, y1=y1 + pad * h, step=h,
+                           shape=(rows * sub + 2 * pad, cols * sub + 2 * pad))
+
+
+def _binned_estimate(grids: tuple[np.ndarray, np.ndarray, np.ndarray], kernel: str, bandwidth: float, cell: float,
+                     sub: int, pad: int, *, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The corrected estimate per m² at the cell centres and its error bound, from the binned grids."""
+    rows, cols = shape
+    h = cell / sub
     offsets = np.arange(-pad, pad + 1, dtype=np.float64) * h
     dy, dx = offsets[:, None], offsets[None, :]
     k, kxx, kyy = _kernel_and_second_derivatives(kernel, bandwidth, dx, dy)
@@ -113,7 +133,6 @@ def _binned_density(xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float
     spectrum = binned * _small_rfft2(k, fshape)
     spectrum -= sp_fft.rfft2(grids[1], fshape) * _small_rfft2(kxx, fshape)
     spectrum -= sp_fft.rfft2(grids[2], fshape) * _small_rfft2(kyy, fshape)
-    del grids
     first = 2 * pad + sub // 2
     take = (slice(first, first + rows * sub, sub), slice(first, first + cols * sub, sub))
     dens = sp_fft.irfft2(spectrum, fshape)[take]
@@ -121,8 +140,7 @@ def _binned_density(xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float
     bound = _bound_grid(binned, fshape, kernel, bandwidth, h, pad, take)
     # FFT round-off: relative to the largest value, far below the bound's own scale
     bound = np.abs(bound) + 1e-12 * float(np.abs(dens).max(initial=0.0))
-    dens = _repair(dens, bound, xy, w, kernel, bandwidth, cell, x0=x0, y1=y1, budget=budget)
-    return np.ascontiguousarray(np.maximum(dens, 0.0), dtype=np.float64)
+    return dens, bound
 
 
 def _small_rfft2(kernel_grid: np.ndarray, fshape: list[int]) -> np.ndarray:
@@ -144,30 +162,45 @@ def _repair(dens: np.ndarray, bound: np.ndarray, xy: np.ndarray, w: np.ndarray, 
 
     The most doubtful cells first, up to `budget` kernel evaluations; a warning names the cells left over.
     """
-    floor = _PEAK_SHARE * float(np.max(dens - bound, initial=0.0))
-    doubtful = (dens + bound >= floor) & (bound > _TARGET_RELATIVE_ERROR * _SAFETY * (dens - bound))
-    if not doubtful.any():
+    rr, cc, ratio = _doubtful(dens, bound)
+    if not len(rr):
         return dens
-    rr, cc = np.nonzero(doubtful)
-    ratio = bound[rr, cc] / np.maximum(dens[rr, cc] - bound[rr, cc], 1e-300)
-    order = np.argsort(-ratio, kind="stable")
-    rr, cc, ratio = rr[order], cc[order], ratio[order]
     cells = _CellWindows(xy, kernel, bandwidth, cell, x0=x0, y1=y1, shape=dens.shape)
-    cost = np.cumsum(cells.window_sums(cells.counts(), rr, cc))
-    fixed = int(np.searchsorted(cost, budget, side="right"))
+    fixed, cost = _repair_budget(cells, cells.counts(), rr, cc, budget)
     out = dens.copy()
     if fixed:
         out[rr[:fixed], cc[:fixed]] = cells.exact_sums(xy, w, rr[:fixed], cc[:fixed])
+    _log_repair(dens.size, ratio, cost, fixed)
+    return out
+
+
+def _doubtful(dens: np.ndarray, bound: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, columns and bound/estimate ratios of the cells to sum exactly, the most doubtful first."""
+    floor = _PEAK_SHARE * float(np.max(dens - bound, initial=0.0))
+    doubtful = (dens + bound >= floor) & (bound > _TARGET_RELATIVE_ERROR * _SAFETY * (dens - bound))
+    rr, cc = np.nonzero(doubtful)
+    ratio = bound[rr, cc] / np.maximum(dens[rr, cc] - bound[rr, cc], 1e-300)
+    order = np.argsort(-ratio, kind="stable")
+    return rr[order], cc[order], ratio[order]
+
+
+def _repair_budget(cells: _CellWindows, counts: np.ndarray, rr: np.ndarray, cc: np.ndarray,
+                   budget: float) -> tuple[int, np.ndarray]:
+    """How many of the doubtful cells (in order) fit in `budget` kernel evaluations, and their running cost."""
+    cost = np.cumsum(cells.window_sums(counts, rr, cc))
+    return int(np.searchsorted(cost, budget, side="right")), cost
+
+
+def _log_repair(size: int, ratio: np.ndarray, cost: np.ndarray, fixed: int) -> None:
     logger.debug("kde: %d of %d cells summed exactly where the binning error bound exceeds %.1f %%",
-                 fixed, dens.size, 100 * _TARGET_RELATIVE_ERROR)
-    if fixed < len(rr):
+                 fixed, size, 100 * _TARGET_RELATIVE_ERROR)
+    if fixed < len(ratio):
         logger.warning(
             "kde: the error bound cannot vouch for %.1f %% at %d of %d cells above %d %% of the peak (bound up to"
             " %.2f %%; the error itself is usually far smaller); summing them exactly would take %d more kernel"
             " evaluations, so they keep the binned estimate. A smaller cell_m tightens the bound.",
-            100 * _TARGET_RELATIVE_ERROR, len(rr) - fixed, dens.size, round(100 * _PEAK_SHARE),
+            100 * _TARGET_RELATIVE_ERROR, len(ratio) - fixed, size, round(100 * _PEAK_SHARE),
             100 * float(ratio[fixed]), int(cost[-1] - (cost[fixed - 1] if fixed else 0)))
-    return out
 
 
 class _CellWindows:

@@ -80,12 +80,17 @@ def _check_count(n: int, size: float) -> None:
 
 
 def _cells_geometry(cells: gpd.GeoDataFrame) -> np.ndarray:
+    if isinstance(cells, gpd.GeoDataFrame) and len(cells) < 3:
+        raise SchemaError(f"Gi* needs at least 3 cells, got {len(cells)}; use smaller cells or a larger area")
+    return _cells_polygons(cells)
+
+
+def _cells_polygons(cells: gpd.GeoDataFrame) -> np.ndarray:
+    """The cells' geometries (any number), checked: a GeoDataFrame with a CRS and no missing geometry."""
     if not isinstance(cells, gpd.GeoDataFrame):
         raise SchemaError(f"cells must be a GeoDataFrame of polygons, got {type(cells).__name__}")
     require_crs(cells, what="the cells")
     geoms = cells.geometry.values
-    if len(geoms) < 3:
-        raise SchemaError(f"Gi* needs at least 3 cells, got {len(geoms)}; use smaller cells or a larger area")
     bad = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if bad.any():
         raise SchemaError(f"{int(bad.sum())} cells have no geometry (positions {np.flatnonzero(bad)[:5].tolist()}"

@@ -90,6 +90,19 @@ cell size, from the extent).
 *Bounds*: the data's extent enlarged by the bandwidth (quartic) or 4σ
 (Gaussian), in the metric CRS.
 
+On Dask
+-------
+:func:`kde` also takes a dask-geopandas GeoDataFrame or an archive directory
+(its ``reports`` layer). The points are never gathered: the metric CRS, the
+counts, the mean centre and the extent, the default bandwidth's standard
+distance and its *exact* weighted median distance (pinned down by counting the
+partitions' distances in buckets of their bit patterns, then reading the few
+left in the median's bucket), the binned grids or exact sums, and the repair of
+doubtful cells are each a pass over the partitions whose small results are
+added up (:mod:`~gridmap.analysis._density_dask`). Floating-point sums in
+another order make the raster equal the in-memory one within about 1e-12 of
+its peak.
+
 Examples
 --------
 >>> import geopandas as gpd
@@ -134,6 +147,7 @@ from gridmap.analysis._density_kernels import (
     _direct_sum,
     _reach,
 )
+from gridmap.analysis._hotspot_dask import is_partitioned
 from gridmap.errors import SchemaError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -295,7 +309,7 @@ class DensityGrid:
 
 
 def kde(
-    points: gpd.GeoDataFrame | gpd.GeoSeries | WorkspaceStore,
+    points: gpd.GeoDataFrame | gpd.GeoSeries | WorkspaceStore | str | PathLike[str],
     *,
     bandwidth_m: float | None = None,
     cell_m: float | None = None,
@@ -307,8 +321,13 @@ def kde(
 
     Parameters
     ----------
-    points : geopandas.GeoDataFrame, geopandas.GeoSeries or gridmap.storage.WorkspaceStore
-        Points in any declared CRS, or a workspace (its ``reports`` layer).
+    points : geopandas.GeoDataFrame, geopandas.GeoSeries, gridmap.storage.WorkspaceStore, dask_geopandas.GeoDataFrame, str or os.PathLike
+        Points in any declared CRS, or a workspace (its ``reports`` layer); or
+        a dask-geopandas frame of points or an archive directory (its
+        ``reports`` layer): the default bandwidth's statistics, the default
+        bounds and the binning are then computed partition by partition with
+        the active Dask scheduler and added up (the raster equals the in-memory
+        one up to floating-point rounding; `weights` must then be a column name).
         Rows with a missing or empty geometry are skipped and counted
         (:attr:`DensityGrid.skipped`). Not modified.
     bandwidth_m : float, optional
@@ -351,6 +370,11 @@ def kde(
     >>> bool(abs(grid.values.sum() * grid.cell_km2 - 300) < 1.5)
     True
     """
+    if is_partitioned(points):
+        from gridmap.analysis._density_dask import partitioned_kde  # deferred: it imports this module's names
+
+        return partitioned_kde(points, bandwidth_m=bandwidth_m, cell_m=cell_m, kernel=kernel, weights=weights,
+                               bounds=bounds)
     kernel_name = _check_kernel(kernel)
     bandwidth = None if bandwidth_m is None else _positive(bandwidth_m, "bandwidth_m", "metres, e.g. bandwidth_m=150")
     cell_opt = None if cell_m is None else _positive(cell_m, "cell_m", "metres, e.g. cell_m=10")
@@ -412,6 +436,11 @@ def default_bandwidth(xy: np.ndarray, *, weights: np.ndarray | None = None) -> f
     d2 = ((coords - centre) ** 2).sum(axis=1)
     sd = math.sqrt(float((w * d2).sum()) / n)
     dm = _weighted_median(np.sqrt(d2), w)
+    return _silverman(sd, dm, n)
+
+
+def _silverman(sd: float, dm: float, n: float) -> float:
+    """``0.9 · min(SD, sqrt(1 / ln 2) · D_m) · n^(−0.2)`` (see :func:`default_bandwidth`), checked."""
     radius = 0.9 * min(sd, math.sqrt(1.0 / math.log(2.0)) * dm) * n ** -0.2
     if not (math.isfinite(radius) and radius > 0):
         raise SchemaError(
@@ -426,9 +455,21 @@ def default_bandwidth(xy: np.ndarray, *, weights: np.ndarray | None = None) -> f
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _density(xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float, cell: float,
-             bounds: Bounds) -> tuple[np.ndarray, Bounds]:
-    """Density per km² at the cell centres and the raster's bounds (exact sum or corrected binned FFT)."""
+@dataclass(frozen=True)
+class _Plan:
+    """How :func:`kde` computes a raster: its shape and bounds, and the method (``sub`` None: the exact sum)."""
+
+    rows: int
+    cols: int
+    bounds: Bounds
+    window: int
+    sub: int | None
+    pad: int
+    budget: float
+
+
+def _plan(n_points: int, kernel: str, bandwidth: float, cell: float, bounds: Bounds) -> _Plan:
+    """The raster's shape and bounds and the cheaper method for `n_points` points (see "Method")."""
     cols = max(1, int(math.ceil((bounds[2] - bounds[0]) / cell - 1e-9)))
     rows = max(1, int(math.ceil((bounds[3] - bounds[1]) / cell - 1e-9)))
     minx, miny = bounds[0], bounds[1]
@@ -439,12 +480,12 @@ def _density(xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float, cell:
             f" {maxy - miny:.0f} m); give a larger cell_m or smaller bounds")
     reach = _reach(kernel, bandwidth, GAUSS_SUPPORT_SIGMAS)
     window = 2 * int(math.ceil(reach / cell)) + 3
-    exact_cost = len(xy) * window * window
-    sub = _subcells(kernel, bandwidth, cell)
+    exact_cost = n_points * window * window
+    sub, pad, binned_cost = _subcells(kernel, bandwidth, cell), 0, 0.0
     if sub is not None:
         pad = int(math.ceil(reach / (cell / sub)))
         fft_cells = (rows * sub + 2 * pad) * (cols * sub + 2 * pad)
-        binned_cost = _COST_PER_POINT * len(xy) + _COST_PER_FFT_CELL * fft_cells
+        binned_cost = _COST_PER_POINT * n_points + _COST_PER_FFT_CELL * fft_cells
         if fft_cells > _MAX_FFT_CELLS:
             logger.info("kde: %d sub-cells per cell would need %d computing cells; summing exactly", sub, fft_cells)
             sub = None
@@ -453,10 +494,21 @@ def _density(xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float, cell:
             logger.info("kde: bandwidth %.2f m, cell %.2f m: summing every point's kernel exactly (%d evaluations)",
                         bandwidth, cell, exact_cost)
         logger.debug("kde: exact sum (%d kernel evaluations)", exact_cost)
-        values = _direct_sum(xy, w, kernel, bandwidth, cell, x0=minx, y1=maxy, shape=(rows, cols), window=window)
-        return values * _M2_PER_KM2, (minx, miny, maxx, maxy)
+        sub = None
+    else:
+        logger.debug("kde: binned estimate on %d x %d sub-cells per cell", sub, sub)
     budget = max(_REPAIR_MIN_EVALUATIONS, binned_cost * _REPAIR_SHARE)
-    logger.debug("kde: binned estimate on %d x %d sub-cells per cell", sub, sub)
-    values = _binned_density(xy, w, kernel, bandwidth, cell, sub, pad, x0=minx, y1=maxy, shape=(rows, cols),
-                             budget=budget)
-    return values * _M2_PER_KM2, (minx, miny, maxx, maxy)
+    return _Plan(rows, cols, (minx, miny, maxx, maxy), window, sub, pad, budget)
+
+
+def _density(xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float, cell: float,
+             bounds: Bounds) -> tuple[np.ndarray, Bounds]:
+    """Density per km² at the cell centres and the raster's bounds (exact sum or corrected binned FFT)."""
+    plan = _plan(len(xy), kernel, bandwidth, cell, bounds)
+    x0, y1, shape = plan.bounds[0], plan.bounds[3], (plan.rows, plan.cols)
+    if plan.sub is None:
+        values = _direct_sum(xy, w, kernel, bandwidth, cell, x0=x0, y1=y1, shape=shape, window=plan.window)
+    else:
+        values = _binned_density(xy, w, kernel, bandwidth, cell, plan.sub, plan.pad, x0=x0, y1=y1, shape=shape,
+                                 budget=plan.budget)
+    return values * _M2_PER_KM2, plan.bounds

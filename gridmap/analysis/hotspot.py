@@ -133,6 +133,19 @@ As ArcGIS Pro's "How Emerging Hot Spot Analysis works":
    fewer, no Mann-Kendall trend can be significant at 0.05 and the 90 % rules
    collapse to "every step" (ArcGIS recommends at least 10).
 
+On Dask
+-------
+:func:`cell_counts`, :func:`hotspots`, :func:`space_time_cube` and
+:func:`emerging_hotspots` also take a dask-geopandas GeoDataFrame or an archive
+directory (the ``reports`` layer of :mod:`gridmap.archive`, one partition a
+day). Each partition is counted on its own with the rule above and the count
+vectors (cells, or cells × steps) are added up in a tree with the active Dask
+scheduler; the default time span is the partitions' earliest and latest time.
+The counts equal the in-memory counts exactly, so the statistics do too. On a
+lattice (:func:`fishnet`'s cells: squares of one metric lattice meeting at
+identical corners) a report strictly inside the square its metric coordinates
+point to counts there; every other report goes through the STRtree as in memory.
+
 Examples
 --------
 >>> from gridmap.sample import sample_boundaries, sample_reports
@@ -161,6 +174,7 @@ from scipy import stats
 from gridmap.analysis._hotspot_cells import (
     _assign,
     _cells_geometry,
+    _cells_polygons,
     _check_count,
     _check_size,
     _keep_cells,
@@ -180,6 +194,13 @@ from gridmap.analysis._hotspot_emerging import (
     categorise,
     mann_kendall,
 )
+from gridmap.analysis._hotspot_dask import (
+    cube_counts,
+    is_partitioned,
+    partitioned_counts,
+    partitioned_cube,
+    partitioned_time_range,
+)
 from gridmap.analysis._hotspot_gi import (
     _check_options,
     _log_p,
@@ -195,6 +216,7 @@ __all__ = [
     "EMERGING_CATEGORIES",
     "MIN_STEPS",
     "categorise",
+    "cell_counts",
     "emerging_hotspots",
     "fdr_reject",
     "fishnet",
@@ -333,8 +355,9 @@ def hotspots(
 
     Parameters
     ----------
-    reports : geopandas.GeoDataFrame
-        Report points, any CRS (reports without a location are skipped).
+    reports : geopandas.GeoDataFrame, dask_geopandas.GeoDataFrame, str or os.PathLike
+        Report points, any CRS (reports without a location are skipped); or a dask-geopandas frame of them
+        or an archive directory (its ``reports`` layer), counted partition by partition (:func:`cell_counts`).
     cells : geopandas.GeoDataFrame
         Polygons (grids, :func:`fishnet`, :func:`hexagons`), any CRS, at least 3.
     neighbours : str
@@ -381,10 +404,7 @@ def hotspots(
     """
     geoms = _cells_geometry(cells)
     _check_options(alpha=alpha, permutations=permutations)
-    points, has = _report_points(reports, cells.crs)
-    where = _assign(points, geoms)
-    inside = where >= 0
-    counts = np.bincount(where[inside], minlength=len(geoms)).astype(np.int64)
+    counts, outside, no_location = _counts(reports, geoms, cells.crs)
     w = neighbour_matrix(cells, neighbours=neighbours, include_self=include_self)
     z = gi_star(counts.astype(np.float64), w)
     p = 2.0 * stats.norm.sf(np.abs(z))
@@ -399,10 +419,60 @@ def hotspots(
     out["gi_p_sim"] = p_sim
     out["significant"] = significant
     out["gi_bin"] = bins
-    out.attrs = {"outside": int((~inside).sum()), "no_location": int((~has).sum())}
-    logger.info("hotspots: %d reports in %d cells, %d outside every cell", int(inside.sum()), len(geoms),
-                int((~inside).sum()))
+    out.attrs = {"outside": outside, "no_location": no_location}
+    logger.info("hotspots: %d reports in %d cells, %d outside every cell", int(counts.sum()), len(geoms), outside)
     return out
+
+
+def _counts(reports: Any, geoms: np.ndarray, crs: Any) -> tuple[np.ndarray, int, int]:
+    """Counts per cell, reports in no cell, reports without a location: in memory or partition by partition."""
+    if is_partitioned(reports):
+        return partitioned_counts(reports, geoms, crs)
+    points, has = _report_points(reports, crs)
+    where = _assign(points, geoms)
+    inside = where >= 0
+    counts = np.bincount(where[inside], minlength=len(geoms)).astype(np.int64)
+    return counts, int((~inside).sum()), int((~has).sum())
+
+
+def cell_counts(reports: Any, cells: gpd.GeoDataFrame) -> np.ndarray:
+    """Number of reports in each cell, in the cells' order.
+
+    A report counts in the first cell (in the cells' order) whose closure holds it, in the cells' CRS, as
+    :func:`hotspots` counts; reports without a location or in no cell are not counted.
+
+    Parameters
+    ----------
+    reports : geopandas.GeoDataFrame, dask_geopandas.GeoDataFrame, str or os.PathLike
+        Report points in any CRS; or a dask-geopandas frame of them, or an archive directory (its
+        ``reports`` layer, :func:`gridmap.archive.read_archive`), counted partition by partition with the
+        active Dask scheduler (never collected in one place; the counts are the same).
+    cells : geopandas.GeoDataFrame
+        Polygons (grids, :func:`fishnet`, :func:`hexagons`), any CRS.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64, one count per cell.
+
+    Raises
+    ------
+    SchemaError
+        Cells without geometry, or reports that are not a GeoDataFrame.
+    CRSError
+        When reports or cells have no CRS.
+
+    Examples
+    --------
+    >>> from shapely.geometry import Point, box
+    >>> cells = gpd.GeoDataFrame(geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)], crs="EPSG:4546")
+    >>> pts = gpd.GeoDataFrame(geometry=[Point(0.5, 0.5), Point(1, 0.5), Point(1.5, 0.2), Point(5, 5)],
+    ...                        crs="EPSG:4546")
+    >>> cell_counts(pts, cells).tolist()  # the point on the shared edge counts in the first cell
+    [2, 1]
+    """
+    geoms = _cells_polygons(cells)
+    return _counts(reports, geoms, cells.crs)[0]
 
 
 # ----------------------------------------------------------------------------------------------- time
@@ -420,9 +490,12 @@ def space_time_cube(
 
     Parameters
     ----------
-    reports : geopandas.GeoDataFrame
+    reports : geopandas.GeoDataFrame, dask_geopandas.GeoDataFrame, str or os.PathLike
         Report points with ``reported_at`` (reports without a time or a
-        location are skipped with a logged count).
+        location are skipped with a logged count); or a dask-geopandas frame of
+        them or an archive directory (its ``reports`` layer): the time span and
+        the counts are then computed partition by partition (an archive's
+        partition is a day) and added up, the same counts as in memory.
     cells : geopandas.GeoDataFrame
         Polygons, any CRS.
     interval : {"month", "week"}
@@ -455,29 +528,34 @@ def space_time_cube(
     if interval not in _INTERVALS:
         raise SchemaError(f"unknown interval {interval!r}; use 'month' or 'week'")
     geoms = _cells_geometry(cells)
+    span: tuple[pd.Timestamp, pd.Timestamp] | None
+    if is_partitioned(reports) and start is not None and end is not None:
+        span = (_as_time(start), _as_time(end))  # no pass for the span; the cube's pass checks for timed reports
+    else:
+        span = _time_range(reports)
+    if span is None:
+        raise SchemaError("no report has a time ('reported_at'); the space-time cube needs timed reports")
+    first = _as_time(start) if start is not None else span[0]
+    last = _as_time(end) if end is not None else span[1]
+    if last < first:
+        raise SchemaError(f"end {last} lies before start {first}; swap them")
+    steps = _steps(_period_start(first, interval), _period_start(last, interval), interval)
+    if is_partitioned(reports):
+        return partitioned_cube(reports, geoms, cells.crs, steps, interval), list(steps)
+    return cube_counts(reports, geoms, cells.crs, steps, interval), list(steps)
+
+
+def _time_range(reports: Any) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """Earliest and latest report time (None when no report has one), in memory or partition by partition."""
+    if is_partitioned(reports):
+        return partitioned_time_range(reports)
     times = _times(reports)
     timed = times.notna().to_numpy()
     if (~timed).any():
         logger.info("%d reports without a time skipped", int((~timed).sum()))
     if not timed.any():
-        raise SchemaError("no report has a time ('reported_at'); the space-time cube needs timed reports")
-    first = _as_time(start) if start is not None else times[timed].min()
-    last = _as_time(end) if end is not None else times[timed].max()
-    if last < first:
-        raise SchemaError(f"end {last} lies before start {first}; swap them")
-    steps = _steps(_period_start(first, interval), _period_start(last, interval), interval)
-    points, has = _report_points(reports, cells.crs)
-    keep_t = times.to_numpy()[has]
-    ok = timed[has]
-    pos = np.full(len(points), -1, dtype=np.int64)
-    pos[ok] = _assign(points[ok], geoms)
-    period = np.full(len(points), -1, dtype=np.int64)
-    period_start = _period_start(pd.Series(keep_t[ok]), interval)
-    step_index = pd.Index(steps)
-    period[ok] = step_index.get_indexer(period_start)
-    within = ok & (pos >= 0) & (period >= 0)
-    flat = np.bincount(pos[within] * len(steps) + period[within], minlength=len(geoms) * len(steps))
-    return flat.reshape(len(geoms), len(steps)).astype(np.int64), list(steps)
+        return None
+    return times[timed].min(), times[timed].max()
 
 
 # ----------------------------------------------------------------------------------------------- emerging
@@ -497,9 +575,10 @@ def emerging_hotspots(
 
     Parameters
     ----------
-    reports : geopandas.GeoDataFrame
+    reports : geopandas.GeoDataFrame, dask_geopandas.GeoDataFrame, str or os.PathLike
         Report points with ``reported_at``; those without a time or location
-        are skipped (count logged).
+        are skipped (count logged). A dask-geopandas frame or an archive
+        directory is counted partition by partition (:func:`space_time_cube`).
     cells : geopandas.GeoDataFrame
         Polygons, any CRS, at least 3.
     interval : {"month", "week"}
