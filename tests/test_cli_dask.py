@@ -1,4 +1,4 @@
-"""Issue 15: ``gridmap coverage --tracks DIR`` and ``gridmap hotspots --reports DIR`` with ``--scheduler``/``--workers``.
+"""Issue 15: ``gridmap coverage --tracks DIR`` and ``gridmap hotspots --reports DIR``, ``--scheduler``/``--workers``.
 
 What is checked against what: the CSV of a command reading the archive with Dask against the CSV of the same
 command reading the workspace (the archive holds the same rows: ``gridmap archive`` of the same window), per
@@ -48,7 +48,7 @@ def _coverage_csv(path: Path) -> pd.DataFrame:
 @pytest.mark.parametrize("how", [["--scheduler", "synchronous"], ["--scheduler", "threads", "--workers", "2"]],
                          ids=["synchronous", "threads-2"])
 def test_coverage_of_the_archive_gives_the_workspace_csv(sample_template: Path, archive: Path, tmp_path: Path,
-                                                          how: list[str], capsys: Cap) -> None:
+                                                         how: list[str], capsys: Cap) -> None:
     ws = str(sample_template)
     assert main(["coverage", ws, *DAYS, "--quiet", "--csv", str(tmp_path / "ws.csv")]) == 0
     assert main(["coverage", ws, *DAYS, "--quiet", "--tracks", str(archive), *how,
@@ -124,7 +124,7 @@ def test_coverage_refusals(sample_template: Path, archive: Path, tmp_path: Path,
 
 
 def test_an_unreachable_cluster_is_named_with_how_to_start_one(sample_template: Path, archive: Path, tmp_path: Path,
-                                                                capsys: Cap) -> None:
+                                                               capsys: Cap) -> None:
     address = f"tcp://127.0.0.1:{_closed_port()}"
     line = _refused(["coverage", str(sample_template), *DAYS, "--quiet", "--tracks", str(archive),
                      "--scheduler", address, "--csv", str(tmp_path / "out.csv")], capsys,

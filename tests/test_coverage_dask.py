@@ -263,7 +263,8 @@ def test_archive_with_walked_lines_reads_only_their_geometry_and_agrees(tmp_path
     days = [read_archive_points(f, bbox=near) for f in archive_files(tmp_path)]
     assert sum(len(d.x) for d in days) == len(whole) == 169
     points = (whole.geom_type == "Point").to_numpy()
-    np.testing.assert_array_equal(np.concatenate([d.x for d in days])[points], shapely.get_x(whole.geometry.values[points]))
+    xs = np.concatenate([d.x for d in days])[points]
+    np.testing.assert_array_equal(xs, shapely.get_x(whole.geometry.values[points]))
 
 
 # ---------------------------------------------------------------------------------------------------------------

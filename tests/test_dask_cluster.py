@@ -113,7 +113,8 @@ def test_the_cluster_is_stopped_after_its_block(tmp_path: Path) -> None:
 
 
 @pytest.mark.dask_cluster
-def test_coverage_through_the_cluster_equals_in_memory(sample: dict[str, Any], dask_cluster: Cluster) -> None:  # noqa: F811
+def test_coverage_through_the_cluster_equals_in_memory(sample: dict[str, Any],
+                                                       dask_cluster: Cluster) -> None:  # noqa: F811
     from distributed import get_task_stream
 
     grids, targets = sample["grids"], sample["targets"]
@@ -177,8 +178,8 @@ def test_cell_counts_of_the_archive_through_the_cluster(sample: dict[str, Any], 
     expected = brute_force_counts(archived, cells)
     with gridmap.dask_scheduler(dask_cluster.address):
         counted = hotspot.cell_counts(sample["archive"], cells)
-        window = hotspot.cell_counts(gridmap.read_archive(sample["archive"], layer="reports", start="2025-02-01",
-                                                  end="2025-03-01"), cells)
+        reports = gridmap.read_archive(sample["archive"], layer="reports", start="2025-02-01", end="2025-03-01")
+        window = hotspot.cell_counts(reports, cells)
     assert isinstance(counted, np.ndarray) and counted.dtype == np.int64
     assert counted.tolist() == expected.tolist() and counted.sum() > 0
     february = brute_force_counts(in_window(sample["reports"], "reported_at", "2025-02-01", "2025-03-01"), cells)

@@ -338,7 +338,8 @@ def same_raster(got: Any, want: Any) -> None:
 
 @pytest.mark.parametrize("options", [{}, {"bandwidth_m": 150.0, "cell_m": 3.0}, {"kernel": "gaussian"},
                                      {"bandwidth_m": 120.0, "weights": "tonnes"},
-                                     {"bandwidth_m": 100.0, "cell_m": 20.0, "bounds": (109.725, 38.275, 109.745, 38.295)}])
+                                     {"bandwidth_m": 100.0, "cell_m": 20.0,
+                                      "bounds": (109.725, 38.275, 109.745, 38.295)}])
 def test_kde_on_dask_equals_memory(options: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
     from gridmap.sample import sample_boundaries, sample_reports
 
@@ -373,7 +374,7 @@ def test_kde_from_archive_equals_memory(sample: dict[str, Any]) -> None:
        parts=st.integers(1, 5), collect=st.sampled_from([1, 3, 200_000]))
 @example(points=[(0, 0, 1), (0, 0, 1), (40, 40, 0), (40, 40, 1)], parts=2, collect=1)
 def test_default_bandwidth_median_is_exact(points: list[tuple[int, int, int]], parts: int, collect: int,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Many tied distances and far outliers (so the median decides), buckets refined down to single values."""
     xy = np.array([(x * 2.5, y * 2.5) for x, y, _ in points] + [(1e5, 0.0), (0.0, 1e5), (-1e5, 0.0)])
     w = np.array([float(k) for *_, k in points] + [1.0, 1.0, 1.0])

@@ -226,8 +226,8 @@ def find_lattice(geoms: np.ndarray, crs: Any) -> Lattice | None:
     return Lattice(metric, size, col0, row0, table)
 
 
-def _square_corners(geoms: np.ndarray, crs: pyproj.CRS) -> tuple[Any, float, np.ndarray, np.ndarray,
-                                                                  np.ndarray] | None:
+def _square_corners(geoms: np.ndarray,
+                    crs: pyproj.CRS) -> tuple[Any, float, np.ndarray, np.ndarray, np.ndarray] | None:
     """Metric CRS, side, lattice column and row of each cell, and its corners in its own CRS (SW, SE, NW, NE)."""
     if not ((shapely.get_type_id(geoms) == 3).all() and (shapely.get_num_interior_rings(geoms) == 0).all()
             and (shapely.get_num_coordinates(geoms) == 5).all() and shapely.is_valid(geoms).all()):

@@ -321,7 +321,7 @@ def kde(
 
     Parameters
     ----------
-    points : geopandas.GeoDataFrame, geopandas.GeoSeries, gridmap.storage.WorkspaceStore, dask_geopandas.GeoDataFrame, str or os.PathLike
+    points : GeoDataFrame, GeoSeries, WorkspaceStore, dask_geopandas.GeoDataFrame, str or os.PathLike
         Points in any declared CRS, or a workspace (its ``reports`` layer); or
         a dask-geopandas frame of points or an archive directory (its
         ``reports`` layer): the default bandwidth's statistics, the default

@@ -28,7 +28,7 @@ Examples
 ('address', 'threads')
 >>> check_scheduler("gpu")
 Traceback (most recent call last):
-gridmap.errors.SchemaError: --scheduler 'gpu' is not a scheduler: give --scheduler threads|processes|synchronous|tcp://HOST:PORT...
+gridmap.errors.SchemaError: --scheduler 'gpu' is not a scheduler: give --scheduler threads|processes|...
 """
 
 from __future__ import annotations
