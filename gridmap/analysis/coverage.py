@@ -281,7 +281,8 @@ def sweep_coverage(
         per fix; ``stats`` count the fixes read): then the run is a Dask graph on the active scheduler (a
         default ``distributed.Client``, or ``dask.config``), one task per partition (a day of the archive),
         and gives the in-memory answer on the same fixes. A frame's partitions must not overlap in time per
-        inspector (a path crossing from one partition into the next is joined as in memory). Needs ``pip install 'gridmap[dask]'``.
+        inspector (a path crossing from one partition into the next is joined as in memory). Needs
+        ``pip install 'gridmap[dask]'``.
     radius_m : float
         What an inspector sees and reaches around the path, metres (default
         30 m: a courtyard or a stretch of alley seen from its entrance).
