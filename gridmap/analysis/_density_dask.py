@@ -46,12 +46,11 @@ from gridmap.analysis._density_binned import (
 from gridmap.analysis._density_inputs import _check_kernel, _grid_bounds, _positive, _xy_weights
 from gridmap.analysis._density_kernels import _direct_sum, _reach
 from gridmap.analysis._hotspot_dask import compute, partitioned_frame, partitions, tree_sum
-from gridmap.analysis.density import (
+from gridmap.analysis._density_plan import (
     _CELLS_ON_SHORT_SIDE,
     _M2_PER_KM2,
     GAUSS_BOUNDS_SIGMAS,
     UNITS,
-    DensityGrid,
     _Plan,
     _plan,
     _silverman,
@@ -258,8 +257,9 @@ def _weights_column(weights: Any, frame: Any) -> str | None:
 
 
 def partitioned_kde(points: Any, *, bandwidth_m: float | None, cell_m: float | None, kernel: str, weights: Any,
-                    bounds: Any) -> DensityGrid:
-    """:func:`~gridmap.analysis.density.kde` of a dask-geopandas frame or an archive directory, part by part."""
+                    bounds: Any) -> dict[str, Any]:
+    """:func:`~gridmap.analysis.density.kde` of a dask-geopandas frame or an archive directory, part by part: the
+    fields of its :class:`~gridmap.analysis.density.DensityGrid`."""
     kernel_name = _check_kernel(kernel)
     bandwidth = None if bandwidth_m is None else _positive(bandwidth_m, "bandwidth_m", "metres, e.g. bandwidth_m=150")
     cell_opt = None if cell_m is None else _positive(cell_m, "cell_m", "metres, e.g. cell_m=10")
@@ -286,9 +286,9 @@ def partitioned_kde(points: Any, *, bandwidth_m: float | None, cell_m: float | N
     values = _raster(frame, column, crs_wkt, kernel_name, bandwidth, cell, plan) * _M2_PER_KM2
     logger.info("kde: %d points (%d skipped) in %d partitions, %s kernel, bandwidth %.1f m, cell %.2f m, %d x %d"
                 " cells", n_points, skipped, frame.npartitions, kernel_name, bandwidth, cell, plan.rows, plan.cols)
-    return DensityGrid(values=values, transform=Affine(cell, 0.0, plan.bounds[0], 0.0, -cell, plan.bounds[3]),
-                       crs=crs, kernel=kernel_name, bandwidth_m=float(bandwidth), cell_m=float(cell), units=UNITS,
-                       total=total, bounds=plan.bounds, n_points=n_points, skipped=skipped)
+    return dict(values=values, transform=Affine(cell, 0.0, plan.bounds[0], 0.0, -cell, plan.bounds[3]),
+                crs=crs, kernel=kernel_name, bandwidth_m=float(bandwidth), cell_m=float(cell), units=UNITS,
+                total=total, bounds=plan.bounds, n_points=n_points, skipped=skipped)
 
 
 def _bandwidth(frame: Any, column: str | None, crs_wkt: str, sums: np.ndarray) -> float:

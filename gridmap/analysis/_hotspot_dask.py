@@ -24,6 +24,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
@@ -31,8 +32,10 @@ import shapely
 
 from gridmap.analysis._hotspot_cells import _assign, _report_points
 from gridmap.analysis._hotspot_emerging import _period_start, _times
+from gridmap.archive import archive_day_files
 from gridmap.crs import metric_crs
-from gridmap.errors import SchemaError
+from gridmap.errors import CRSError, SchemaError
+from gridmap.model import DEFAULT_TZ
 
 logger = logging.getLogger("gridmap.analysis.hotspot")  # the public module's logger: one name to configure
 
@@ -77,8 +80,6 @@ class ArchiveDays:
                  columns: list[str] | None = None) -> None:
         import pyarrow.parquet as pq  # deferred: pyarrow comes with the Dask extra
 
-        from gridmap.archive import archive_day_files
-
         self.directory, self.layer = directory, layer
         self.paths = [str(p) for p in archive_day_files(directory, layer)]
         if not self.paths:
@@ -114,8 +115,6 @@ class ArchiveDays:
     @staticmethod
     def read(path: str, columns: list[str]) -> Any:
         """A day's file of an archive, only `columns`."""
-        import geopandas as gpd
-
         return gpd.read_parquet(path, columns=columns)
 
 
@@ -232,8 +231,6 @@ def _square_corners(geoms: np.ndarray,
     if not ((shapely.get_type_id(geoms) == 3).all() and (shapely.get_num_interior_rings(geoms) == 0).all()
             and (shapely.get_num_coordinates(geoms) == 5).all() and shapely.is_valid(geoms).all()):
         return None
-    import geopandas as gpd
-
     series = gpd.GeoSeries(geoms, crs=crs)
     metric = metric_crs(series) if crs.is_geographic else crs
     own = shapely.get_coordinates(geoms).reshape(-1, 5, 2)[:, :4]
@@ -371,7 +368,6 @@ def partitioned_counts(reports: Any, geoms: np.ndarray, crs: Any) -> tuple[np.nd
 
 def _check_frame(frame: Any) -> None:
     if getattr(frame, "crs", None) is None:
-        from gridmap.errors import CRSError
 
         raise CRSError("the reports have no CRS: set it on the Dask frame (frame.set_crs('EPSG:4326'))")
 
@@ -404,7 +400,6 @@ def partitioned_time_range(reports: Any) -> tuple[pd.Timestamp, pd.Timestamp] | 
 
 
 def _zone() -> str:
-    from gridmap.model import DEFAULT_TZ
 
     return str(DEFAULT_TZ)
 
