@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from shapely.geometry import LineString, Point
 
 from gridmap.errors import CRSError, SchemaError
-from gridmap.analysis import density
+from gridmap.analysis import _density_plan
 from gridmap.analysis.density import DensityGrid, default_bandwidth, kde
 from gridmap.sample import sample_boundaries, sample_reports
 from gridmap.storage import init_workspace
@@ -75,9 +75,9 @@ def _whole_grid_exact(grid: DensityGrid, xy: np.ndarray, w: np.ndarray) -> np.nd
 @pytest.fixture
 def binned_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make kde take the binned path wherever it can (it sums exactly only where the bandwidth is too few cells)."""
-    monkeypatch.setattr(density, "_MAX_EXACT_EVALUATIONS", 0)
-    monkeypatch.setattr(density, "_COST_PER_POINT", 0.0)
-    monkeypatch.setattr(density, "_COST_PER_FFT_CELL", 0.0)
+    monkeypatch.setattr(_density_plan, "_MAX_EXACT_EVALUATIONS", 0)
+    monkeypatch.setattr(_density_plan, "_COST_PER_POINT", 0.0)
+    monkeypatch.setattr(_density_plan, "_COST_PER_FFT_CELL", 0.0)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -150,7 +150,7 @@ def test_many_points_at_few_cells_per_bandwidth(kernel: str, cells: float) -> No
 
 
 def test_sub_cells_too_many_for_memory_sum_exactly(binned_only: None, monkeypatch, caplog) -> None:
-    monkeypatch.setattr(density, "_MAX_FFT_CELLS", 200_000)  # the raster fits, its 7 x 7 sub-cells do not
+    monkeypatch.setattr(_density_plan, "_MAX_FFT_CELLS", 200_000)  # the raster fits, its 7 x 7 sub-cells do not
     xy, bounds = _layout("clustered", 40.0)
     with caplog.at_level(logging.INFO, logger="gridmap.analysis.density"):
         grid = kde(_series(xy), bandwidth_m=40.0, cell_m=CELL, bounds=bounds)
@@ -184,7 +184,7 @@ def test_binned_path_is_taken_and_doubtful_cells_summed_exactly(binned_only: Non
 
 
 def test_cells_left_unsummed_are_named_in_a_warning(binned_only: None, monkeypatch, caplog) -> None:
-    monkeypatch.setattr(density, "_REPAIR_MIN_EVALUATIONS", 0)
+    monkeypatch.setattr(_density_plan, "_REPAIR_MIN_EVALUATIONS", 0)
     xy = np.vstack([np.full((200, 2), [X0 + 203.0, Y0 + 207.0]),
                     np.random.default_rng(3).uniform(0, 400, (40, 2)) + [X0, Y0]])
     with caplog.at_level(logging.WARNING, logger="gridmap.analysis.density"):
@@ -207,9 +207,9 @@ def test_cells_left_unsummed_are_named_in_a_warning(binned_only: None, monkeypat
 def test_accuracy_property(n: int, seed: int, spread: float, cells_per_bw: float, kernel: str, snap: bool,
                            binned: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     if binned:
-        monkeypatch.setattr(density, "_MAX_EXACT_EVALUATIONS", 0)
-        monkeypatch.setattr(density, "_COST_PER_POINT", 0.0)
-        monkeypatch.setattr(density, "_COST_PER_FFT_CELL", 0.0)
+        monkeypatch.setattr(_density_plan, "_MAX_EXACT_EVALUATIONS", 0)
+        monkeypatch.setattr(_density_plan, "_COST_PER_POINT", 0.0)
+        monkeypatch.setattr(_density_plan, "_COST_PER_FFT_CELL", 0.0)
     bw = 50.0
     cell = bw / cells_per_bw
     rng = np.random.default_rng(seed)
