@@ -169,3 +169,63 @@ def test_the_command_archives_and_refuses_what_it_cannot(sample: dict[str, Any],
     assert "nothing archived" in capsys.readouterr().out
     assert main(["archive", str(sample["path"]), str(target), "--layer", "grids"]) == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+class CountingFile:
+    """A file object that counts the bytes read through it (what a reader really touched)."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "rb")
+        self.bytes_read = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._file.read(size)
+        self.bytes_read += len(data)
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+
+def test_a_box_read_touches_only_the_row_groups_meeting_the_box(tmp_path: Path) -> None:
+    # a day of 70,000 fixes: several row groups of ROW_GROUP_ROWS; one grid's box meets only a few of them
+    boundaries = gridmap.sample_boundaries()
+    tracks = gridmap.sample_tracks(boundaries, days=1, n_fixes=70_000)
+    with gridmap.init_workspace(tmp_path / "w.gpkg") as ws:
+        ws.append("grids", boundaries["grids"])
+        ws.append("tracks", tracks)
+        gridmap.archive_layer(ws, tmp_path / "a", start="2025-03-03", end="2025-03-04")
+    day = gridmap.archive.archive_files(tmp_path / "a")[0]
+    meta = pq.ParquetFile(day).metadata
+    assert meta.num_row_groups >= 5 and all(
+        meta.row_group(g).num_rows <= gridmap.archive.ROW_GROUP_ROWS for g in range(meta.num_row_groups))
+    box = tuple(boundaries["grids"].geometry.iloc[0].bounds)
+    # independently, from the footer's statistics: the row groups whose bbox columns can meet the box
+    names = [meta.schema.column(c).path for c in range(meta.num_columns)]
+    stat = {k: names.index(f"bbox.{k}") for k in ("xmin", "ymin", "xmax", "ymax")}
+    meeting = [g for g in range(meta.num_row_groups)
+               if meta.row_group(g).column(stat["xmin"]).statistics.min <= box[2]
+               and meta.row_group(g).column(stat["xmax"]).statistics.max >= box[0]
+               and meta.row_group(g).column(stat["ymin"]).statistics.min <= box[3]
+               and meta.row_group(g).column(stat["ymax"]).statistics.max >= box[1]]
+    assert 0 < len(meeting) < meta.num_row_groups / 2  # the Hilbert order keeps a grid's fixes together
+    # the reader's filter, given to pyarrow, reads exactly those row groups' bytes, no others
+    from gridmap.archive import _day_filter  # the window expression read_archive_points gives pyarrow
+
+    counting = CountingFile(day)
+    try:
+        got = pq.read_table(counting, columns=["inspector", "time", "bbox"],
+                            filters=_day_filter("time", None, None, box))
+    finally:
+        counting.close()
+    chunk_bytes = {g: sum(meta.row_group(g).column(c).total_compressed_size for c in range(meta.num_columns)
+                          if names[c].split(".")[0] in ("inspector", "time", "bbox"))
+                   for g in range(meta.num_row_groups)}
+    assert counting.bytes_read < sum(chunk_bytes[g] for g in meeting) + 200_000  # + the footer
+    assert counting.bytes_read < sum(chunk_bytes.values()) / 2
+    # and the rows are exactly those meeting the box (brute force on the workspace's fixes)
+    want = tracks[tracks.geometry.intersects(shapely.box(*box))]
+    points = gridmap.archive.read_archive_points(day, bbox=box)
+    assert len(points.x) == len(want) > 0 and got.num_rows >= len(want)
+    assert sorted(zip(points.x.round(9), points.y.round(9))) == sorted(
+        zip(want.geometry.x.round(9).to_numpy(), want.geometry.y.round(9).to_numpy()))
