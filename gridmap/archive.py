@@ -47,8 +47,8 @@ import shapely
 from gridmap.errors import GridmapError, SchemaError
 from gridmap.model import DEFAULT_TZ, STORAGE_CRS, layer_spec
 
-__all__ = ["ARCHIVE_LAYERS", "ROW_GROUP_ROWS", "ArchivePoints", "ArchiveSummary", "archive_days", "archive_files",
-           "archive_layer", "read_archive", "read_archive_points", "time_column"]
+__all__ = ["ARCHIVE_LAYERS", "ROW_GROUP_ROWS", "SLICE_ROWS", "ArchivePoints", "ArchiveSummary", "archive_days",
+           "archive_files", "archive_layer", "day_slices", "read_archive", "read_archive_points", "time_column"]
 
 logger = logging.getLogger(__name__)
 
@@ -267,6 +267,47 @@ def archive_files(directory: str | PathLike[str], *, layer: str = "tracks", star
     first, last = (None if t is None else _stamp(t) for t in (start, end))
     days = _window_days(archive_days(directory, layer), first, last)
     return [str(Path(directory) / layer / f"date={day}" / _FILE) for day in days]
+
+
+#: Most rows one task reads of a day's file at once: a busier day is read in slices of time holding about this many
+#: (a city's day of 7,000,000 fixes would need several GiB in one task; a million needs a few hundred MiB).
+SLICE_ROWS = 1_000_000
+
+
+def day_slices(path: str | PathLike[str], *, layer: str = "tracks", start: Any = None, end: Any = None,
+               max_rows: int = SLICE_ROWS) -> list[tuple[pd.Timestamp | None, pd.Timestamp | None]]:
+    """Windows of time that cut one day's file into slices of at most about `max_rows` rows of ``[start, end)``.
+
+    The windows follow each other without a gap or an overlap (``[start, c1), [c1, c2), ..., [ck, end)``, the
+    cuts at times of the file's rows), so each row of the window falls in exactly one, and the rows of one
+    inspector in two windows never overlap in time. A file of at most `max_rows` rows is one window,
+    ``(start, end)``; else only its time column is read to place the cuts.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, gridmap
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> with gridmap.init_workspace(tmp / "w.gpkg", sample=True) as ws:
+    ...     _ = archive_layer(ws, tmp / "a", start="2025-03-03", end="2025-03-04")
+    >>> day = archive_files(tmp / "a")[0]
+    >>> day_slices(day, start="2025-03-03")[0][0].isoformat()
+    '2025-03-03T00:00:00+08:00'
+    >>> slices = day_slices(day, max_rows=5000)
+    >>> len(slices), slices[0][0], slices[-1][1]
+    (3, None, None)
+    """
+    import pyarrow.parquet as pq  # deferred: only archive reads need it
+
+    first, last = (None if t is None else _stamp(t) for t in (start, end))
+    if pq.ParquetFile(path).metadata.num_rows <= max_rows:
+        return [(first, last)]
+    column = time_column(layer)
+    table = pq.read_table(path, columns=[column], filters=_day_filter(column, first, last, None))
+    times = table.column(column).to_pandas().dropna().sort_values().reset_index(drop=True)
+    count = -(-len(times) // max_rows)
+    cuts = sorted({times.iloc[len(times) * k // count] for k in range(1, count)} - {first})
+    bounds = [first, *(c.tz_convert(DEFAULT_TZ) for c in cuts), last]
+    return list(zip(bounds[:-1], bounds[1:]))
 
 
 @dataclass

@@ -132,6 +132,33 @@ def test_archive_directory_equals_in_memory_on_the_same_fixes(tmp_path: Path,
     assert "100% Completed" in capsys.readouterr().out  # Dask's progress bar
 
 
+@pytest.mark.parametrize("rows", [700, 3000])
+def test_busy_days_read_in_slices_of_time_give_the_in_memory_answer(tmp_path: Path, rows: int,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    # a city's day does not fit one task: each day is read in slices of time of at most about `rows` fixes;
+    # paths crossing a slice's edge are joined as across midnight, and the answer is that of one machine
+    from gridmap.analysis import _coverage_dask
+    from gridmap.archive import archive_files, day_slices
+
+    with gridmap.init_workspace(tmp_path / "w.gpkg", sample=True) as ws:
+        archive_layer(ws, tmp_path / "a", start="2025-03-03", end="2025-03-05")
+        grids, targets = ws.read_layer("grids"), ws.read_layer("targets")
+        window = ws.read_window("tracks", start="2025-03-03 09:00", end="2025-03-05")
+    start, end = "2025-03-03 09:00", "2025-03-05"
+    for day in archive_files(tmp_path / "a"):  # each day: slices that follow each other, none empty
+        slices = day_slices(day, start=start, end=end, max_rows=rows)
+        assert len(slices) >= 3 and [b for _, b in slices[:-1]] == [a for a, _ in slices[1:]]
+        assert all(a < b for a, b in slices)
+    monkeypatch.setattr(_coverage_dask, "SLICE_ROWS", rows)
+    memory = sweep_coverage(grids, window, targets=targets, start=start, end=end)
+    with dask.config.set(scheduler="threads"), caplog.at_level("INFO", logger="gridmap.analysis.coverage"):
+        result = sweep_coverage(grids, tmp_path / "a", targets=targets, start=start, end=end)
+    assert memory.stats["fixes_in"] == len(window) > 10_000
+    assert_same(memory, result)
+    assert any("slices of time" in r.getMessage() for r in caplog.records)
+
+
 def test_two_workers_of_a_distributed_cluster_give_the_same_answer(sample) -> None:  # type: ignore[no-untyped-def]
     from distributed import Client, LocalCluster
 

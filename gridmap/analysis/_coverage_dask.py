@@ -8,7 +8,8 @@ shuffle), and one task per shuffled partition covers the regions of its groups. 
 to the caller: per region its covered area and unreached ground, the counts, one visit row per target,
 inspector and partition.
 
-What a worker holds at once is one partition's fixes and pieces (a day), or one shuffled partition of
+What a worker holds at once is one partition's fixes and pieces (a day of the archive, or a slice of a busy
+day's time holding about :data:`gridmap.archive.SLICE_ROWS` fixes), or one shuffled partition of
 pieces (all the pieces divided by the number of partitions, each piece once per group whose box it meets),
 plus the raster of one grid (at most ``_MAX_CELLS`` cells).
 """
@@ -35,7 +36,7 @@ from gridmap.analysis._coverage_pieces import (
     _Plan,
     _plan,
 )
-from gridmap.archive import archive_files
+from gridmap.archive import SLICE_ROWS, archive_files, day_slices
 from gridmap.errors import GridmapError, SchemaError
 from gridmap.model import STORAGE_CRS
 
@@ -89,7 +90,11 @@ def _partitions(tracks: Any, plan: _Plan, shared: Any, *, reach: float) -> list[
                           f" WORKSPACE {tracks} --layer tracks --from DAY --to DAY) or check --from/--to")
     box = _archive_box(plan.grid_geoms, plan.crs, reach)
     logger.info("coverage from %d day(s) of %s, fixes within %.0f m of the grids", len(files), tracks, reach)
-    return [dask.delayed(_day_part, pure=True)(f, shared, box) for f in files]
+    slices = [(f, window) for f in files for window in day_slices(f, start=start, end=end, max_rows=SLICE_ROWS)]
+    if len(slices) > len(files):
+        logger.info("%d day(s) read in %d slices of time of at most about %d fixes", len(files), len(slices),
+                    SLICE_ROWS)
+    return [dask.delayed(_day_part, pure=True)(f, shared, box, window) for f, window in slices]
 
 
 def _archive_box(grid_geoms: np.ndarray, crs: pyproj.CRS, reach: float) -> tuple[float, float, float, float] | None:

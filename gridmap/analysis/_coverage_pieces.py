@@ -118,10 +118,12 @@ def _frame_part(frame: gpd.GeoDataFrame, plan: _Plan) -> tuple[pd.DataFrame, pd.
     return _part(fixes, _lines(frame, plan.crs), plan, stats)
 
 
-def _day_part(path: str, plan: _Plan, bbox: tuple[float, float, float, float] | None) -> tuple[
+def _day_part(path: str, plan: _Plan, bbox: tuple[float, float, float, float] | None,
+              window: tuple[pd.Timestamp | None, pd.Timestamp | None] | None = None) -> tuple[
         pd.DataFrame, pd.DataFrame, dict[str, int], pd.DataFrame]:
-    """One day's file of an archive (read without a geometry object per fix): pieces, ends, counts, visits."""
-    start, end = plan.window
+    """One day's file of an archive, or a slice of its time `window` (read without a geometry object per fix):
+    pieces, ends, counts, visits."""
+    start, end = plan.window if window is None else window
     rows = read_archive_points(path, columns=("inspector", "time"), start=start, end=end, bbox=bbox)
     types = shapely.get_type_id(rows.geometries)
     if not np.isin(types, (1, 5)).all():
