@@ -270,8 +270,8 @@ def archive_files(directory: str | PathLike[str], *, layer: str = "tracks", star
 
 
 #: Most rows one task reads of a day's file at once: a busier day is read in slices of time holding about this many
-#: (a city's day of 7,000,000 fixes would need several GiB in one task; a million needs a few hundred MiB).
-SLICE_ROWS = 1_000_000
+#: (a city's day of 7,000,000 fixes would need several GiB in one task; half a million, a few hundred MiB).
+SLICE_ROWS = 500_000
 
 
 def day_slices(path: str | PathLike[str], *, layer: str = "tracks", start: Any = None, end: Any = None,
@@ -364,7 +364,7 @@ def read_archive_points(path: str | PathLike[str], *, columns: tuple[str, ...] =
     name = geo["primary_column"]
     mixed = set(geo["columns"][name].get("geometry_types") or ["?"]) - {"Point"}
     wanted = [*columns, "bbox", *([name] if mixed else [])]
-    table = pq.read_table(path, columns=wanted, filters=_day_filter(time_column(layer), first, last, bbox))
+    table = _read_filtered(path, wanted, _day_filter(time_column(layer), first, last, bbox))
     box = table.column("bbox").combine_chunks().flatten()
     x, y = (box[k].to_numpy(zero_copy_only=False).astype(float) for k in (0, 1))
     others = np.flatnonzero(_not_points(table.column(name).combine_chunks())) if mixed else np.empty(0, np.int64)
@@ -380,6 +380,26 @@ def read_archive_points(path: str | PathLike[str], *, columns: tuple[str, ...] =
         geometries, others = geometries[keep[others]], renumber[others[keep[others]]]
         table, x, y = table.filter(keep), x[keep], y[keep]
     return ArchivePoints(table.select(list(columns)).to_pandas(), x, y, others, geometries)
+
+
+def _read_filtered(path: str | PathLike[str], columns: list[str], window: Any) -> Any:
+    """`columns` of the rows of a file meeting `window` (a pyarrow expression or None), one row group at a time.
+
+    Only the row groups whose statistics may meet the window are read, and each is filtered as soon as it is
+    read, so that memory holds the rows kept and one row group, not the whole file (a slice of a busy day's
+    time meets every row group of the day: its rows are spread over the day's Hilbert order).
+    """
+    import pyarrow as pa  # deferred: only archive reads need it
+    import pyarrow.dataset as ds  # deferred: as above
+
+    fragment = next(iter(ds.dataset(str(path), format="parquet").get_fragments()))
+    if window is None:
+        return fragment.to_table(columns=columns)
+    groups = fragment.split_by_row_group(window)
+    tables = [group.to_table(columns=columns, filter=window) for group in groups]
+    out = pa.concat_tables(tables) if tables else fragment.physical_schema.empty_table().select(columns)
+    pa.default_memory_pool().release_unused()
+    return out
 
 
 def _day_filter(column: str, start: pd.Timestamp | None, end: pd.Timestamp | None,
