@@ -89,6 +89,32 @@ def test_archive_counts_equal_brute_force_and_memory(sample: dict[str, Any], kin
     np.testing.assert_array_equal(cell_counts(sample["reports"], cells), expected)
 
 
+@pytest.mark.parametrize("wkb_fast_path", [True, False])
+def test_a_day_counted_in_chunks_of_row_groups_counts_every_report_once(tmp_path: Path, wkb_fast_path: bool,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # counting needs no order: a busy day is counted in runs of row groups, shared out among the workers
+    from gridmap.analysis import _hotspot_dask
+
+    rng = np.random.default_rng(7)
+    cells = fishnet(box(109.730, 38.285, 109.740, 38.292), 150)
+    lon, lat = rng.uniform(109.729, 109.741, 3000), rng.uniform(38.284, 38.293, 3000)
+    corners = shapely.get_coordinates(cells.geometry.to_crs(4326).boundary.values)[:200]  # on cell edges
+    points = shapely.points(np.concatenate([lon, corners[:, 0]]), np.concatenate([lat, corners[:, 1]]))
+    day = gpd.GeoDataFrame({"report_id": [f"R{i}" for i in range(len(points))]}, geometry=points, crs=4326)
+    folder = tmp_path / "a" / "reports" / "date=2025-03-03"
+    folder.mkdir(parents=True)
+    day.to_parquet(folder / "part-0.parquet", row_group_size=128, schema_version="1.1.0", write_covering_bbox=True)
+    chunks = _hotspot_dask.row_group_chunks(str(folder / "part-0.parquet"), 500)
+    assert len(chunks) > 4 and sorted(g for c in chunks for g in c) == list(range(-(-len(points) // 128)))
+    monkeypatch.setattr(_hotspot_dask, "COUNT_ROWS", 500)
+    if not wkb_fast_path:  # the geometries decoded by geopandas instead, from the same row groups
+        monkeypatch.setattr(_hotspot_dask, "read_points_xy", lambda *args: None)
+    with dask.config.set(scheduler="threads"):
+        got = cell_counts(tmp_path / "a", cells)
+    np.testing.assert_array_equal(got, brute_counts(points_in(day, cells.crs), cells))
+    assert got.sum() > 3000  # (a few random points fall outside the fishnet)
+
+
 def test_reports_without_location_are_skipped(sample: dict[str, Any]) -> None:
     reports = sample["reports"].copy()
     reports.loc[reports.index[:7], "geometry"] = None

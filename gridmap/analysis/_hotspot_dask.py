@@ -41,6 +41,8 @@ logger = logging.getLogger("gridmap.analysis.hotspot")  # the public module's lo
 
 #: Partial results added together per task of the tree reduction.
 FAN_IN = 8
+#: Rows of an archive's day counted by one task (a day is cut at its row groups: counting needs no order).
+COUNT_ROWS = 500_000
 _REPORTS = "reports"
 
 
@@ -113,9 +115,49 @@ class ArchiveDays:
         return [dask.delayed(ArchiveDays.read, pure=True)(path, self.columns) for path in self.paths]
 
     @staticmethod
-    def read(path: str, columns: list[str]) -> Any:
-        """A day's file of an archive, only `columns`."""
-        return gpd.read_parquet(path, columns=columns)
+    def read(path: str, columns: list[str], row_groups: list[int] | None = None) -> Any:
+        """A day's file of an archive (or its `row_groups`), only `columns`."""
+        if row_groups is None:
+            return gpd.read_parquet(path, columns=columns)
+        table = _read_columns(path, columns, row_groups)
+        geo = json.loads(table.schema.metadata[b"geo"])
+        name = geo["primary_column"]
+        crs = geo["columns"][name].get("crs")
+        geometry = gpd.GeoSeries.from_wkb(table.column(name).to_numpy(zero_copy_only=False),
+                                          crs=pyproj.CRS.from_json_dict(crs) if crs else "OGC:CRS84")
+        return gpd.GeoDataFrame(table.drop_columns([name]).to_pandas(), geometry=geometry.rename(name))
+
+
+def _read_columns(path: str, columns: list[str], row_groups: list[int] | None) -> Any:
+    """`columns` of a Parquet file, or of its `row_groups` only, as a pyarrow Table (with the file's metadata)."""
+    import pyarrow.parquet as pq  # deferred: pyarrow comes with the Dask extra
+
+    if row_groups is None:
+        return pq.read_table(path, columns=columns)
+    return pq.ParquetFile(path).read_row_groups(row_groups, columns=columns)
+
+
+def row_group_chunks(path: str, max_rows: int = COUNT_ROWS) -> list[list[int] | None]:
+    """The row groups of a file in consecutive runs of at most about `max_rows` rows ([None]: the whole file).
+
+    Counting needs no order, so a day's file is counted in such chunks: tasks small enough to share out evenly
+    among the workers (seven days over two workers would leave one idle an eighth of the time).
+    """
+    import pyarrow.parquet as pq  # deferred: pyarrow comes with the Dask extra
+
+    meta = pq.ParquetFile(path).metadata
+    if meta.num_rows <= max_rows:
+        return [None]
+    chunks: list[list[int]] = [[]]
+    rows = 0
+    for group in range(meta.num_row_groups):
+        size = meta.row_group(group).num_rows
+        if chunks[-1] and rows + size > max_rows:
+            chunks.append([])
+            rows = 0
+        chunks[-1].append(group)
+        rows += size
+    return list(chunks)
 
 
 def partitions(frame: Any, columns: list[str] | None = None) -> list[Any]:
@@ -309,12 +351,13 @@ def count_xy(x: np.ndarray, y: np.ndarray, missing: int, geoms: np.ndarray, crs:
 
 
 def count_day(path: str, geometry: str, source: Any, geoms: np.ndarray, crs: Any,
-              lattice: Lattice | None) -> np.ndarray:
-    """Counts of a day's file of an archive, its points' coordinates read straight off their WKB when it can."""
-    xy = read_points_xy(path, geometry)
+              lattice: Lattice | None, row_groups: list[int] | None = None) -> np.ndarray:
+    """Counts of a day's file of an archive (or of its `row_groups`), its points' coordinates read straight off
+    their WKB when it can."""
+    xy = read_points_xy(path, geometry, row_groups)
     target = pyproj.CRS.from_user_input(crs)
     if xy is None:
-        return count_partition(ArchiveDays.read(path, [geometry]), geoms, crs, lattice)
+        return count_partition(ArchiveDays.read(path, [geometry], row_groups), geoms, crs, lattice)
     x, y, missing = xy
     src = pyproj.CRS.from_user_input(source)
     if not src.is_exact_same(target):  # as geopandas' to_crs
@@ -322,13 +365,14 @@ def count_day(path: str, geometry: str, source: Any, geoms: np.ndarray, crs: Any
     return count_xy(np.asarray(x), np.asarray(y), missing, geoms, crs, lattice)
 
 
-def read_points_xy(path: str, geometry: str) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """x, y of the points of a GeoParquet file and the rows without one; None unless every geometry is missing
-    or a non-empty 2-D point in little-endian WKB (21 bytes): then the coordinates are those bytes, bit for bit."""
+def read_points_xy(path: str, geometry: str,
+                   row_groups: list[int] | None = None) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """x, y of the points of a GeoParquet file (or of its `row_groups`) and the rows without one; None unless every
+    geometry is missing or a non-empty 2-D point in little-endian WKB (21 bytes): then the coordinates are those
+    bytes, bit for bit."""
     import pyarrow as pa  # deferred: pyarrow comes with the Dask extra
-    import pyarrow.parquet as pq  # deferred: as above
 
-    column = pq.read_table(path, columns=[geometry]).column(geometry).combine_chunks()
+    column = _read_columns(path, [geometry], row_groups).column(geometry).combine_chunks()
     if not (pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
         return None
     width = np.int64 if pa.types.is_large_binary(column.type) else np.int32
@@ -355,8 +399,8 @@ def partitioned_counts(reports: Any, geoms: np.ndarray, crs: Any) -> tuple[np.nd
     found = find_lattice(geoms, crs)
     cells, lattice = shared(geoms), shared(found)
     if isinstance(frame, ArchiveDays):
-        parts = [dask.delayed(count_day, pure=True)(path, frame.geometry.name, frame.crs, cells, crs, lattice)
-                 for path in frame.paths]
+        parts = [dask.delayed(count_day, pure=True)(path, frame.geometry.name, frame.crs, cells, crs, lattice, chunk)
+                 for path in frame.paths for chunk in row_group_chunks(path, COUNT_ROWS)]
     else:
         parts = [dask.delayed(count_partition, pure=True)(p, cells, crs, lattice) for p in partitions(frame, [])]
     (total,) = compute(tree_sum(parts))
