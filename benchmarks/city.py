@@ -564,22 +564,19 @@ def report_summary(s: dict[str, Any]) -> None:
     if "per_worker" in s:
         print(f"throughput per worker on 2 workers: {s['per_worker']:,.0f} fixes/s per worker")
     if s.get("in_memory"):
-        print(f"(in memory, one process, the sample's 36 grids: {s['in_memory']:,.0f} fixes/s)")
+        print(f"(in memory, one process, subdistrict 1's 36 grids: {s['in_memory']:,.0f} fixes/s)")
     print(f"a month of a large city, {MONTH_FIXES:,} fixes, at that rate per worker (assuming it holds as workers are"
           f" added: an extrapolation, not measured):")
     print("  " + "; ".join(f"{w} worker(s) {h:,.1f} h" for w, h in s["hours"].items()))
     print(f"  workers for one night (8 h): {s['night_workers']}; for one hour: {s['hour_workers']}")
-    if "peak_mib" in s and s["day_fixes"] < 1_000_000:
-        print(f"memory: a worker's peak here {s['peak_mib']:.0f} MiB ({s['start_mib']:.0f} MiB at start); days of"
-              f" {s['day_fixes']:,.0f} fixes are too small to extrapolate the peak to a large city's days")
-    elif "peak_mib" in s:
-        growth = max(s["peak_mib"] - s["start_mib"], 0.0)
-        day = MONTH_FIXES / 30
-        print(f"memory: a worker's peak here {s['peak_mib']:.0f} MiB, {growth:.0f} MiB above its"
-              f" {s['start_mib']:.0f} MiB at start, with days (partitions) of {s['day_fixes']:,.0f} fixes;"
-              f" a month of {MONTH_FIXES:,} fixes has"
-              f" days of about {day:,.0f}: if the growth follows the day's partition linearly, about"
-              f" {s['start_mib'] + growth * day / s['day_fixes']:,.0f} MiB per worker (an extrapolation)")
+    if "peak_mib" in s:
+        from gridmap.archive import SLICE_ROWS
+
+        slices = math.ceil(s["day_fixes"] / SLICE_ROWS)
+        print(f"memory: a worker's peak here {s['peak_mib']:.0f} MiB ({s['start_mib']:.0f} MiB at start); a task reads"
+              f" a day's fixes in slices of time of at most about {SLICE_ROWS:,} (gridmap.archive.SLICE_ROWS; here"
+              f" about {slices} a day), so a busier day (a month of {MONTH_FIXES:,} has days of about"
+              f" {MONTH_FIXES / 30:,.0f}) makes more slices, not bigger ones")
 
 
 # ---------------------------------------------------------------------------------------------------------------
