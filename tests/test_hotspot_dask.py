@@ -427,3 +427,22 @@ def test_in_memory_paths_never_import_dask() -> None:
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed', 'dask_geopandas')))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("size", [36.0, 50.0, 83.7])
+def test_a_fishnet_of_any_size_is_found_as_a_lattice(size: float) -> None:
+    # a fishnet starts at its area's corner, not at a multiple of its side: still one lattice, so counting
+    # locates most reports by arithmetic; and the counts stay those of brute force
+    from gridmap.analysis import _hotspot_dask
+
+    cells = fishnet(box(109.7301, 38.2851, 109.7399, 38.2917), size)
+    geoms = np.asarray(cells.geometry.values)
+    lattice = _hotspot_dask.find_lattice(geoms, cells.crs)
+    assert lattice is not None and lattice.table.size >= len(cells)
+    rng = np.random.default_rng(int(size))
+    x, y = rng.uniform(109.7301, 109.7399, 2000), rng.uniform(38.2851, 38.2917, 2000)
+    candidate = lattice.candidates(x, y, cells.crs)
+    inside = shapely.contains_xy(geoms[np.maximum(candidate, 0)], x, y) & (candidate >= 0)
+    assert inside.mean() > 0.95  # arithmetic finds the cell of almost every point
+    got = _hotspot_dask.count_xy(x, y, 0, geoms, cells.crs, lattice)[:len(cells)]
+    np.testing.assert_array_equal(got, brute_counts(shapely.points(x, y), cells))

@@ -232,6 +232,7 @@ class Lattice:
 
     metric: pyproj.CRS
     size: float
+    origin: tuple[float, float]  # the lattice's corner (metric): squares are origin + size * (col, row)
     col0: int
     row0: int
     table: np.ndarray  # rows (south first) x columns: the first cell on each square, -1 for none
@@ -240,8 +241,8 @@ class Lattice:
         """The cell each point's metric coordinates fall in (-1 for none): to be confirmed by a predicate."""
         mx, my = pyproj.Transformer.from_crs(pyproj.CRS.from_user_input(crs), self.metric,
                                              always_xy=True).transform(x, y)
-        col = np.floor(np.asarray(mx, dtype=np.float64) / self.size) - self.col0
-        row = np.floor(np.asarray(my, dtype=np.float64) / self.size) - self.row0
+        col = np.floor((np.asarray(mx, dtype=np.float64) - self.origin[0]) / self.size) - self.col0
+        row = np.floor((np.asarray(my, dtype=np.float64) - self.origin[1]) / self.size) - self.row0
         rows, cols = self.table.shape
         ok = np.isfinite(col) & np.isfinite(row) & (col >= 0) & (row >= 0) & (col < cols) & (row < rows)
         out = np.full(len(x), -1, dtype=np.int64)
@@ -254,7 +255,7 @@ def find_lattice(geoms: np.ndarray, crs: Any) -> Lattice | None:
     found = _square_corners(geoms, pyproj.CRS.from_user_input(crs))
     if found is None:
         return None
-    metric, size, col, row, corners = found
+    metric, size, origin, col, row, corners = found
     col0, row0 = int(col.min()), int(row.min())
     shape = (int(row.max()) - row0 + 1, int(col.max()) - col0 + 1)
     if shape[0] * shape[1] > 4 * len(geoms) + 1_000_000:
@@ -264,12 +265,15 @@ def find_lattice(geoms: np.ndarray, crs: Any) -> Lattice | None:
     table[table == np.iinfo(np.int64).max] = -1
     if not _corners_shared(table, corners):
         return None
-    return Lattice(metric, size, col0, row0, table)
+    return Lattice(metric, size, origin, col0, row0, table)
 
 
-def _square_corners(geoms: np.ndarray,
-                    crs: pyproj.CRS) -> tuple[Any, float, np.ndarray, np.ndarray, np.ndarray] | None:
-    """Metric CRS, side, lattice column and row of each cell, and its corners in its own CRS (SW, SE, NW, NE)."""
+_Squares = tuple[Any, float, tuple[float, float], np.ndarray, np.ndarray, np.ndarray]
+
+
+def _square_corners(geoms: np.ndarray, crs: pyproj.CRS) -> _Squares | None:
+    """Metric CRS, side, origin, lattice column and row of each cell, and its corners in its own CRS (SW, SE, NW,
+    NE). The lattice starts at the cells' south-west corner (a fishnet starts at its area's, not at 0)."""
     if not ((shapely.get_type_id(geoms) == 3).all() and (shapely.get_num_interior_rings(geoms) == 0).all()
             and (shapely.get_num_coordinates(geoms) == 5).all() and shapely.is_valid(geoms).all()):
         return None
@@ -280,7 +284,8 @@ def _square_corners(geoms: np.ndarray,
     size = float(np.median(m[..., 0].max(axis=1) - m[..., 0].min(axis=1)))
     if not (np.isfinite(size) and size > 0):
         return None
-    grid = m / size
+    x0, y0 = float(m[..., 0].min()), float(m[..., 1].min())
+    grid = (m - np.array([x0, y0])) / size
     index = np.round(grid)
     if np.abs(grid - index).max() > _LATTICE_TOLERANCE:
         return None
@@ -290,7 +295,7 @@ def _square_corners(geoms: np.ndarray,
         return None
     corners = np.empty_like(own)
     corners[np.arange(len(own))[:, None], code.astype(np.int64)] = own
-    return metric, size, col.astype(np.int64), row.astype(np.int64), corners
+    return metric, size, (x0, y0), col.astype(np.int64), row.astype(np.int64), corners
 
 
 def _corners_shared(table: np.ndarray, corners: np.ndarray) -> bool:
