@@ -600,6 +600,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="inspectors (default 2000 for 50,000,000 fixes, fewer for fewer, at least 20)")
     parser.add_argument("--days", type=int, default=7, help="days of the period from 2025-03-03 (default 7)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--part", choices=("all", "coverage", "counts"), default="all",
+                        help="measure coverage, the counts, or both (default)")
     parser.add_argument("--timeout", type=float, default=3600.0,
                         help="seconds a Dask run may take before it counts as failed (default 3600)")
     args = parser.parse_args(argv)
@@ -641,12 +643,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         gen = None if args.reuse else generate(city, directory, n_fixes, n_reports, inspectors, days)
         back = check_read_back(directory, days, n_fixes, n_reports)
         gen_ok = report_generation(gen, back, days) if gen is not None else True
-        cov = coverage_part(city, directory, days, n_fixes, args.sample_fixes, args.timeout)
-        cov_verdict = report_coverage(cov)
-        cnt = counts_part(city, directory, days, n_reports, args.cells, args.timeout)
-        cnt_verdict = report_counts(cnt)
-        summ = summary(cov, n_fixes, len(days))
-        report_summary(summ)
+        cov = cov_verdict = cnt = cnt_verdict = summ = None
+        if args.part in ("all", "coverage"):
+            cov = coverage_part(city, directory, days, n_fixes, args.sample_fixes, args.timeout)
+            cov_verdict = report_coverage(cov)
+        if args.part in ("all", "counts"):
+            cnt = counts_part(city, directory, days, n_reports, args.cells, args.timeout)
+            cnt_verdict = report_counts(cnt)
+        if cov is not None:
+            summ = summary(cov, n_fixes, len(days))
+            report_summary(summ)
     finally:
         if args.dir is None:
             shutil.rmtree(directory, ignore_errors=True)
