@@ -60,7 +60,10 @@ from urllib.parse import quote
 
 import pandas as pd
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# benchmarks/ last on sys.path, not first: its html.py must not shadow the standard library's html for the
+# rest of a process that imported this module (a test), nor for processes it spawns (Dask's workers)
+if os.path.dirname(os.path.abspath(__file__)) not in sys.path:
+    sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 
 from _fork import in_child  # noqa: E402
 

@@ -98,3 +98,20 @@ def test_every_public_name_resolves_and_no_module_shadows_a_function() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_importing_a_benchmark_never_puts_benchmarks_first_on_sys_path() -> None:
+    # benchmarks/html.py would shadow the standard library's html (dask imports it) in the importing process
+    # and in every process it spawns (multiprocessing hands sys.path on to Dask's worker processes)
+    import importlib.util
+
+    saved = list(sys.path)
+    here = (ROOT / "benchmarks").resolve()
+    try:
+        for name in ("coverage", "postgis", "city"):
+            spec = importlib.util.spec_from_file_location(f"_bench_path_{name}", here / f"{name}.py")
+            assert spec is not None and spec.loader is not None
+            spec.loader.exec_module(importlib.util.module_from_spec(spec))
+            assert Path(sys.path[0] or ".").resolve() != here, name
+    finally:
+        sys.path[:] = saved
