@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import threading
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -34,7 +33,7 @@ import shapely
 from gridmap.analysis._hotspot_cells import _assign, _report_points
 from gridmap.analysis._hotspot_emerging import _period_start, _times
 from gridmap.archive import archive_day_files
-from gridmap.crs import metric_crs
+from gridmap.crs import metric_crs, transformer
 from gridmap.errors import CRSError, SchemaError
 from gridmap.model import DEFAULT_TZ
 
@@ -218,20 +217,6 @@ def shared(value: Any) -> Any:
     if client is not None and hasattr(client, "scatter"):
         return client.scatter(value, broadcast=True, hash=False)
     return dask.delayed(value, pure=True)
-
-
-_THREAD = threading.local()
-
-
-def transformer(source: Any, target: Any) -> pyproj.Transformer:
-    """A transformer from `source` to `target` (always x, y), made once per thread: making one costs about 35 ms,
-    as much as a task's counting on a lattice; one per thread, as a transformer must not be shared by threads."""
-    cache = _THREAD.__dict__.setdefault("transformers", {})
-    key = (str(source), str(target))
-    if key not in cache:
-        cache[key] = pyproj.Transformer.from_crs(pyproj.CRS.from_user_input(source),
-                                                 pyproj.CRS.from_user_input(target), always_xy=True)
-    return cache[key]
 
 
 # ----------------------------------------------------------------------------------------------- lattices

@@ -13,10 +13,11 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import CRS, Transformer
+from pyproj import CRS
 from shapely.geometry import MultiLineString, MultiPolygon
 from shapely.geometry.base import BaseGeometry
 
+from gridmap.crs import transformer
 from gridmap.errors import SchemaError
 from gridmap.model import DEFAULT_TZ, EXTRA_COLUMN, LAYERS, STORAGE_CRS
 
@@ -44,15 +45,9 @@ def _rng(seed: int, stream: str) -> np.random.Generator:
     return np.random.default_rng([_check_seed(seed), zlib.crc32(stream.encode())])
 
 
-@functools.lru_cache(maxsize=16)
-def _transformer(src: str | CRS, dst: str | CRS) -> Transformer:
-    """A cached always-xy transformer (building one takes tens of milliseconds)."""
-    return Transformer.from_crs(src, dst, always_xy=True)
-
-
 @functools.lru_cache(maxsize=1)
 def _center_metric() -> tuple[float, float]:
-    x, y = _transformer(STORAGE_CRS, METRIC_CRS).transform(*_CENTER_LONLAT)
+    x, y = transformer(STORAGE_CRS, METRIC_CRS).transform(*_CENTER_LONLAT)
     return float(x), float(y)
 
 
@@ -63,7 +58,7 @@ def _round_exact(values: np.ndarray) -> np.ndarray:
 
 def _lonlat_function(source: str | CRS, *, exact: bool = True) -> Callable[[np.ndarray], np.ndarray]:
     """A coordinate function for ``shapely.transform``: metric → rounded WGS84 longitude/latitude."""
-    tr = _transformer(source, STORAGE_CRS)
+    tr = transformer(source, STORAGE_CRS)
 
     def convert(coords: np.ndarray) -> np.ndarray:
         lon, lat = tr.transform(coords[:, 0], coords[:, 1])
