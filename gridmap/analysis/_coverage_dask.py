@@ -43,13 +43,6 @@ from gridmap.model import STORAGE_CRS
 logger = logging.getLogger("gridmap.analysis.coverage")  # the public module's logger: one name to configure
 
 
-def is_partitioned(tracks: Any) -> bool:
-    """Whether `tracks` is an archive directory or a Dask collection (not an in-memory frame)."""
-    if isinstance(tracks, (str, os.PathLike)):
-        return True
-    return hasattr(tracks, "to_delayed") and hasattr(tracks, "npartitions")
-
-
 def partitioned_run(grid_geoms: np.ndarray, tracks: Any, target_geoms: np.ndarray | None, crs: pyproj.CRS,
                     window: tuple[pd.Timestamp | None, pd.Timestamp | None], *, radius: float, cell: float,
                     max_gap_s: float, max_speed_mps: float, progress: bool) -> _Run:

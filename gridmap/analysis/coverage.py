@@ -100,7 +100,8 @@ from gridmap.analysis._coverage_figures import (
     _target_ratios,
     _targets,
 )
-from gridmap.analysis._coverage_dask import is_partitioned, partitioned_run
+from gridmap.analysis._coverage_dask import partitioned_run
+from gridmap.analysis._hotspot_dask import is_partitioned
 from gridmap.analysis._coverage_raster import _Cover, _grid_cover
 from gridmap.analysis._coverage_tracks import (
     _lines,
