@@ -44,11 +44,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.errors import GridmapError, SchemaError
+from gridmap.errors import GridmapError, ReadError, SchemaError
 from gridmap.model import DEFAULT_TZ, STORAGE_CRS, layer_spec
 
 __all__ = ["ARCHIVE_LAYERS", "ROW_GROUP_ROWS", "SLICE_ROWS", "ArchivePoints", "ArchiveSummary", "archive_days",
-           "archive_files", "archive_layer", "day_slices", "read_archive", "read_archive_points", "time_column"]
+           "archive_files", "archive_layer", "day_slices", "open_day", "read_archive", "read_archive_points",
+           "time_column"]
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +195,12 @@ def _read_day(path: str, column: str, start: Any, end: Any, bbox: Any) -> gpd.Ge
         filters.append((column, ">=", start))
     if end is not None:
         filters.append((column, "<", end))
-    frame = gpd.read_parquet(path, bbox=bbox, filters=filters or None)
+    import pyarrow as pa  # deferred: only archive reads need it
+
+    try:
+        frame = gpd.read_parquet(path, bbox=bbox, filters=filters or None)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise _unreadable(path, exc) from None
     if "bbox" in frame.columns:
         frame = frame.drop(columns="bbox")
     if bbox is not None:  # the covering column chose row groups and rows by their box; keep those meeting bbox
@@ -269,6 +275,33 @@ def archive_files(directory: str | PathLike[str], *, layer: str = "tracks", star
     return [str(Path(directory) / layer / f"date={day}" / _FILE) for day in days]
 
 
+def open_day(path: str | PathLike[str]) -> Any:
+    """A day's file of an archive as a :class:`pyarrow.parquet.ParquetFile`; a file that is not Parquet (cut
+    short, overwritten, copied half) is a :class:`~gridmap.errors.ReadError` naming it and how to write it again.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> bad = pathlib.Path(tempfile.mkdtemp()) / "part-0.parquet"
+    >>> _ = bad.write_text("not parquet")
+    >>> open_day(bad)
+    Traceback (most recent call last):
+    gridmap.errors.ReadError: ...part-0.parquet is not a readable day of an archive (...); write that day again: ...
+    """
+    import pyarrow as pa  # deferred: only archive reads need it
+    import pyarrow.parquet as pq  # deferred: as above
+
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: str | PathLike[str], exc: Exception) -> ReadError:
+    return ReadError(f"{path} is not a readable day of an archive ({exc}); write that day again: gridmap archive"
+                     " WORKSPACE DIR --layer LAYER --from DAY --to NEXT_DAY")
+
+
 #: Most rows one task reads of a day's file at once: a busier day is read in slices of time holding about this many
 #: (a city's day of 7,000,000 fixes would need several GiB in one task; half a million, a few hundred MiB).
 SLICE_ROWS = 500_000
@@ -299,7 +332,7 @@ def day_slices(path: str | PathLike[str], *, layer: str = "tracks", start: Any =
     import pyarrow.parquet as pq  # deferred: only archive reads need it
 
     first, last = (None if t is None else _stamp(t) for t in (start, end))
-    if pq.ParquetFile(path).metadata.num_rows <= max_rows:
+    if open_day(path).metadata.num_rows <= max_rows:
         return [(first, last)]
     column = time_column(layer)
     table = pq.read_table(path, columns=[column], filters=_day_filter(column, first, last, None))
@@ -356,10 +389,9 @@ def read_archive_points(path: str | PathLike[str], *, columns: tuple[str, ...] =
     >>> bool((part.x == whole.geometry.x.to_numpy()).all()), len(part.others)
     (True, 0)
     """
-    import pyarrow.parquet as pq  # deferred: only archive reads need it
 
     first, last = (None if t is None else _stamp(t) for t in (start, end))
-    file = pq.ParquetFile(path)
+    file = open_day(path)
     geo = json.loads(file.schema_arrow.metadata[b"geo"])
     name = geo["primary_column"]
     mixed = set(geo["columns"][name].get("geometry_types") or ["?"]) - {"Point"}

@@ -229,3 +229,25 @@ def test_a_box_read_touches_only_the_row_groups_meeting_the_box(tmp_path: Path) 
     assert len(points.x) == len(want) > 0 and got.num_rows >= len(want)
     assert sorted(zip(points.x.round(9), points.y.round(9))) == sorted(
         zip(want.geometry.x.round(9).to_numpy(), want.geometry.y.round(9).to_numpy()))
+
+
+def test_a_broken_day_file_is_named_with_how_to_write_it_again(sample: dict[str, Any], tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    # a day cut short or overwritten: every reader says which file and how to write the day again, no traceback
+    from gridmap.errors import ReadError
+
+    broken = tmp_path / "broken"
+    for layer in ("tracks", "reports"):
+        day = broken / layer / "date=2025-03-03"
+        day.mkdir(parents=True)
+        (day / "part-0.parquet").write_bytes(b"PAR1 cut short")
+    with pytest.raises(ReadError, match="part-0.parquet is not a readable day of an archive.*gridmap archive"):
+        gridmap.archive.read_archive_points(broken / "tracks" / "date=2025-03-03" / "part-0.parquet")
+    with pytest.raises(ReadError, match="write that day again"):
+        gridmap.read_archive(broken, start="2025-03-03", end="2025-03-04")
+    for args in (["coverage", str(sample["path"]), "--tracks", str(broken), "--from", "2025-03-03", "--to",
+                  "2025-03-04", "--scheduler", "synchronous", "--quiet"],
+                 ["hotspots", str(sample["path"]), "--reports", str(broken), "--scheduler", "synchronous"]):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert "is not a readable day of an archive" in err and "gridmap archive" in err and "Traceback" not in err

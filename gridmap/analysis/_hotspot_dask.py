@@ -32,7 +32,7 @@ import shapely
 
 from gridmap.analysis._hotspot_cells import _assign, _report_points
 from gridmap.analysis._hotspot_emerging import _period_start, _times
-from gridmap.archive import archive_day_files
+from gridmap.archive import archive_day_files, open_day
 from gridmap.crs import metric_crs, transformer
 from gridmap.errors import CRSError, SchemaError
 from gridmap.model import DEFAULT_TZ
@@ -80,14 +80,13 @@ class ArchiveDays:
 
     def __init__(self, directory: str | PathLike[str], *, layer: str = _REPORTS,
                  columns: list[str] | None = None) -> None:
-        import pyarrow.parquet as pq  # deferred: pyarrow comes with the Dask extra
 
         self.directory, self.layer = directory, layer
         self.paths = [str(p) for p in archive_day_files(directory, layer)]
         if not self.paths:
             raise SchemaError(f"{directory} holds no day of {layer}: archive it first "
                               f"(gridmap archive WORKSPACE {directory} --layer {layer} --from DAY --to DAY)")
-        schema = pq.read_schema(self.paths[0])
+        schema = open_day(self.paths[0]).schema_arrow
         geo = json.loads(schema.metadata[b"geo"])
         self.geometry = SimpleNamespace(name=geo["primary_column"])
         crs = geo["columns"][self.geometry.name].get("crs")
@@ -134,7 +133,7 @@ def _read_columns(path: str, columns: list[str], row_groups: list[int] | None) -
 
     if row_groups is None:
         return pq.read_table(path, columns=columns)
-    return pq.ParquetFile(path).read_row_groups(row_groups, columns=columns)
+    return open_day(path).read_row_groups(row_groups, columns=columns)
 
 
 def row_group_chunks(path: str, max_rows: int = COUNT_ROWS) -> list[list[int] | None]:
@@ -143,9 +142,8 @@ def row_group_chunks(path: str, max_rows: int = COUNT_ROWS) -> list[list[int] | 
     Counting needs no order, so a day's file is counted in such chunks: tasks small enough to share out evenly
     among the workers (seven days over two workers would leave one idle an eighth of the time).
     """
-    import pyarrow.parquet as pq  # deferred: pyarrow comes with the Dask extra
 
-    meta = pq.ParquetFile(path).metadata
+    meta = open_day(path).metadata
     if meta.num_rows <= max_rows:
         return [None]
     chunks: list[list[int]] = [[]]
