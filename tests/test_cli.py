@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from contextlib import closing
 import re
 import sqlite3
@@ -281,3 +282,16 @@ def test_demo_writes_everything_offline_and_leaks_no_phone(tmp_path: Path, stand
     assert (out / "scoreboard.xlsx").read_bytes()[:2] == b"PK"
     checklist = (out / "spotcheck.csv").read_text(encoding="utf-8-sig").splitlines()
     assert checklist[0].startswith("no,stratum,report_id") and len(checklist) == 13
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(sample_ws: Path) -> None:
+    """``gridmap info WS | head -0``: the pipe is closed before anything is written; exit 141, stderr empty."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "gridmap", "info", str(sample_ws)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # long before the interpreter has started: every write meets a closed pipe
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 141
+    assert err == ""

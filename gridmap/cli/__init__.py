@@ -25,6 +25,8 @@ Exit statuses
    also an import that read nothing because of the source's kind (a KML of
    NetworkLinks or overlays only, a folder without photos, a GPX of routes)
 130  interrupted (Ctrl-C)
+141  the reader of the output went away (``gridmap coverage WS | head -1``): nothing more is
+   printed, no message (128 + SIGPIPE, as other command-line tools end)
 
 Layout
 ------
@@ -42,6 +44,7 @@ function (each such import says so), so that ``gridmap --help`` loads none of th
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -75,6 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _reader_gone() -> int:
+    """The output's reader closed the pipe: send what is left to /dev/null (so the exit flush stays quiet)."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # pragma: no cover - stdout without a file descriptor
+        pass
+    return 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status.
 
@@ -99,7 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     as_json = bool(getattr(args, "json", False))
     try:
-        return func(args)
+        status = func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not as a message at exit
+        return status
+    except BrokenPipeError:
+        return _reader_gone()
     except GridmapError as exc:
         return _fail(str(exc), as_json=as_json)
     except FileNotFoundError as exc:
