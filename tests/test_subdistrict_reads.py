@@ -83,6 +83,7 @@ WEEK = ["--from", "2025-03-03", "--to", "2025-03-10"]
     ("hotspots", ["--csv", "t.csv", "--interval", "week"]),
     ("briefing", ["--png", "t.png", "--lang", "en"]),
     ("report", ["--html", "t.html", "--online", "--lang", "en"]),
+    ("spotcheck", ["--n", "12", "--seed", "2025", "--csv", "t.csv", "--html", "t.html", "--online"]),
 ])
 def test_one_subdistrict_of_two_answers_as_that_subdistrict_alone(
         offices: dict[str, Path], both: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str,

@@ -42,6 +42,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--n", type=int, required=True, help="reports to draw (at least one per stratum)")
     p.add_argument("--seed", required=True, help="seed of the draw (write it down: the same seed draws the same)")
     _add_period_and_lang(p)
+    _add_subdistrict(p)
     p.add_argument("--by", choices=("community", "grid", "cadre"), default="community", help="strata")
     p.add_argument("--csv", type=Path, help="the checklist as CSV (fill in result/checked_at/checker, import back)")
     p.add_argument("--html", type=Path, help="map and printable checklist (HTML, offline by default)")
@@ -155,7 +156,7 @@ def _cmd_spotcheck(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise GridmapError(f"--n must be at least 1, got {args.n}")
     sample = spot_check(args.workspace, n=args.n, start=args.date_from, end=args.date_to, seed=args.seed,
-                        by=args.by, lang=args.lang)
+                        by=args.by, lang=args.lang, subdistrict=args.subdistrict)
     _out(f"spot check of {len(sample.checklist)} of {int(sample.strata['population'].sum())} rectified reports,"
          f" by {sample.by}, seed {sample.seed}:")
     for row in sample.strata.itertuples(index=False):

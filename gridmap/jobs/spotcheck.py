@@ -23,10 +23,15 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from gridmap.analysis import spotcheck
+from gridmap.analysis.selection import as_time
+from gridmap.errors import SchemaError
 from gridmap.jobs.source import WorkspaceSource, opened, read_periods
 from gridmap.maps.common import for_web
 from gridmap.pages.spotcheck import write_spotcheck_page
+from gridmap.storage import LayerReads, read_layers
 
 if TYPE_CHECKING:  # pragma: no cover
     from gridmap.maps.assets import AssetCache
@@ -88,6 +93,7 @@ def spot_check(
     seed: int | str,
     by: str = "community",
     lang: str = "zh",
+    subdistrict: str | None = None,
 ) -> SpotCheck:
     """Draw a reproducible stratified random sample of rectified reports of a workspace for on-site checks.
 
@@ -101,6 +107,10 @@ def spot_check(
         As :func:`gridmap.analysis.spotcheck.spot_check`: reports to draw, the
         period ``[start, end)`` on ``reported_at``, the seed (write it on the
         checklist so anyone can re-draw), the strata, the language of the labels.
+    subdistrict : str, optional
+        The 9-digit code of one subdistrict of a workspace holding many offices (``--subdistrict``): only its
+        rows of every layer are read (through the store's indexes), and the draw is the one of a workspace
+        holding that subdistrict alone. Not for a dict of layers (give that subdistrict's frames instead).
 
     Returns
     -------
@@ -113,7 +123,7 @@ def spot_check(
     SchemaError
         Unknown `by` or `lang`; ``n`` smaller than the number of strata (the
         message gives the smallest ``n``); a source that is no workspace, path
-        or dict of layers.
+        or dict of layers; `subdistrict` with a dict of layers, or a malformed code.
     GridmapError
         When no report of the period is rectified or verified.
 
@@ -125,11 +135,33 @@ def spot_check(
     >>> a.checklist["report_id"].tolist() == spot_check(layers, n=12, seed=2025).checklist["report_id"].tolist()
     True
     """
+    if subdistrict is not None:
+        layers, meta = read_layers(workspace, spotcheck.SPOTCHECK_LAYERS, what="spot_check",
+                                   reads=LayerReads(_report_period(start, end), subdistrict=subdistrict))
+        drawn = spotcheck.spot_check(layers, n=n, start=start, end=end, seed=seed, by=by, lang=lang, meta=meta)
+        return _for_page(drawn)
     with opened(workspace, what="spot_check") as source:
         # only the period's reports can be drawn; rectifications are read whole (the checklist gives each drawn
         # report's latest rectification, whenever it was made)
         reader = read_periods(source, {"reports": (start, end)})
         drawn = spotcheck.spot_check(reader, n=n, start=start, end=end, seed=seed, by=by, lang=lang)
+    return _for_page(drawn)
+
+
+def _report_period(start: Any, end: Any) -> dict[str, tuple[Any, Any]]:
+    """The reports' period to read through the store's index; none (every report) when a bound is bad: the draw
+    then refuses it with its own message."""
+    try:
+        first, last = as_time(start), as_time(end)
+    except SchemaError:
+        return {}
+    if first is pd.NaT or last is pd.NaT or (first is None and last is None):
+        return {}
+    return {"reports": (first, last)}
+
+
+def _for_page(drawn: spotcheck.SpotCheck) -> SpotCheck:
+    """The analysis' sample as the job's, its grid outlines rounded for the page."""
     sample = SpotCheck(**{f.name: getattr(drawn, f.name) for f in fields(drawn)})
     if sample.grids is not None:
         sample = replace(sample, grids=for_web(sample.grids, what="grids"))
