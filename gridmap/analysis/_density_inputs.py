@@ -16,7 +16,7 @@ import pyproj
 import shapely
 
 from gridmap.analysis._density_kernels import KERNELS
-from gridmap.crs import metric_crs, require_crs
+from gridmap.crs import metric_crs, require_crs, transformer
 from gridmap.errors import SchemaError
 
 logger = logging.getLogger("gridmap.analysis.density")  # the public module's logger: one name to configure
@@ -55,19 +55,47 @@ def _points_frame(points: Any) -> gpd.GeoDataFrame | gpd.GeoSeries:
     raise SchemaError(f"kde needs a GeoDataFrame or GeoSeries of points or a workspace, got {type(points).__name__}")
 
 
-def _work_crs(frame: gpd.GeoDataFrame) -> pyproj.CRS:
-    crs = pyproj.CRS.from_user_input(frame.crs)
-    if crs.is_projected and crs.axis_info and crs.axis_info[0].unit_name in ("metre", "meter"):
-        return crs
-    return metric_crs(frame)
+_WGS84 = pyproj.CRS.from_epsg(4326)
 
 
-def _xy_weights(frame: gpd.GeoDataFrame | gpd.GeoSeries, weights: Any,
-                crs: pyproj.CRS) -> tuple[np.ndarray, np.ndarray, int]:
-    """Metric coordinates and weights of the usable points, and the number of rows skipped."""
-    w = _weights(frame, weights)
+def _is_metric(crs: pyproj.CRS) -> bool:
+    return bool(crs.is_projected and crs.axis_info and crs.axis_info[0].unit_name in ("metre", "meter"))
+
+
+def _metric_points(frame: gpd.GeoDataFrame | gpd.GeoSeries,
+                   weights: Any) -> tuple[pyproj.CRS, np.ndarray, np.ndarray, int]:
+    """The CRS to work in and the points' coordinates in it, weights and rows skipped.
+
+    The CRS is the points' own when projected in metres, else :func:`gridmap.crs.metric_crs`'s.
+
+    The geometries' coordinates are read once: for points in WGS84 their extent is the one
+    :func:`gridmap.crs.metric_crs` takes (the extent of the frame's points in WGS84).
+    """
+    source = pyproj.CRS.from_user_input(frame.crs)
     geoms = np.asarray(frame.geometry.values, dtype=object)
     coords, rows = _coordinates(geoms)
+    if _is_metric(source):
+        crs = source
+    elif source == _WGS84 and len(coords) and np.isfinite(coords).all():
+        lo, hi = coords.min(axis=0), coords.max(axis=0)
+        crs = metric_crs((float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])))
+    else:
+        crs = metric_crs(frame)
+    return (crs, *_xy_weights(frame, weights, crs, read=(geoms, coords, rows)))
+
+
+def _xy_weights(frame: gpd.GeoDataFrame | gpd.GeoSeries, weights: Any, crs: pyproj.CRS,
+                read: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Metric coordinates and weights of the usable points, and the number of rows skipped.
+
+    `read`: the geometries, their coordinates and rows (:func:`_coordinates`) when already read.
+    """
+    w = _weights(frame, weights)
+    if read is None:
+        geoms = np.asarray(frame.geometry.values, dtype=object)
+        coords, rows = _coordinates(geoms)
+    else:
+        geoms, coords, rows = read
     if len(coords) != len(geoms) or not np.array_equal(rows, np.arange(len(geoms))):
         _refuse_non_points(geoms)
         w = w[rows]  # missing and empty geometries have no coordinate
@@ -77,7 +105,7 @@ def _xy_weights(frame: gpd.GeoDataFrame | gpd.GeoSeries, weights: Any,
     x, y = coords[:, 0], coords[:, 1]
     unusable = np.zeros(len(x), dtype=bool)
     if source != crs:
-        x, y = pyproj.Transformer.from_crs(source, crs, always_xy=True).transform(x, y)
+        x, y = transformer(source, crs).transform(x, y)
         unusable |= ~(np.isfinite(x) & np.isfinite(y))
     skipped = len(geoms) - len(x) + int(unusable.sum())
     if skipped:

@@ -138,9 +138,8 @@ from gridmap.analysis._density_inputs import (
     _grid_bounds,
     _points_frame,
     _positive,
+    _metric_points,
     _weighted_median,
-    _work_crs,
-    _xy_weights,
 )
 from gridmap.analysis._density_kernels import GAUSS_SUPPORT_SIGMAS  # noqa: F401 - re-exported
 from gridmap.analysis._density_kernels import (
@@ -363,8 +362,7 @@ def kde(
     bandwidth = None if bandwidth_m is None else _positive(bandwidth_m, "bandwidth_m", "metres, e.g. bandwidth_m=150")
     cell_opt = None if cell_m is None else _positive(cell_m, "cell_m", "metres, e.g. cell_m=10")
     frame = _points_frame(points)
-    crs = _work_crs(frame)
-    xy, w, skipped = _xy_weights(frame, weights, crs)
+    crs, xy, w, skipped = _metric_points(frame, weights)
     if bandwidth is None:
         bandwidth = default_bandwidth(xy, weights=w)
     grid_bounds = _grid_bounds(bounds, frame, crs, xy, _reach(kernel_name, bandwidth, GAUSS_BOUNDS_SIGMAS))
