@@ -91,11 +91,30 @@ def _quartic(dc: np.ndarray, dr: np.ndarray, near: np.ndarray, far: np.ndarray,
     bound = np.where(inside, a * g * g / 4.0, 0.0)
     edge = np.flatnonzero(~inside & (near < rho))
     if len(edge):
-        fit, err = _edge_fit(dc.ravel()[edge], dr.ravel()[edge], rho, a, g)
+        fit, err = _edge_quadrant(dc.ravel(), dr.ravel(), edge, rho, a, g)
         flat = tables.reshape(len(MOMENTS), -1)
         flat[:, edge] = fit.T
         bound.ravel()[edge] = err
     return tables, bound
+
+
+def _edge_quadrant(dc: np.ndarray, dr: np.ndarray, edge: np.ndarray, rho: float, a: float,
+                   g: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_edge_fit` at the `edge` cells, fitted in one quadrant and mirrored to the others.
+
+    The lattice is symmetric, so the fit at ``(−δx, δy)`` is the fit at ``(δx, δy)`` with ``ux^i`` terms times
+    ``(−1)^i`` (and likewise in y), and its largest error is the same.
+    """
+    pad = int(round(-dc[0]))
+    width = 2 * pad + 1
+    quadrant = edge[(dc[edge] >= 0) & (dr[edge] >= 0)]
+    fit, err = _edge_fit(dc[quadrant], dr[quadrant], rho, a, g)
+    lookup = np.full(width * width, -1)
+    lookup[quadrant] = np.arange(len(quadrant))
+    rep = lookup[(np.abs(dr[edge]) + pad).astype(np.int64) * width + (np.abs(dc[edge]) + pad).astype(np.int64)]
+    sx, sy = np.where(dc[edge] < 0, -1.0, 1.0), np.where(dr[edge] < 0, -1.0, 1.0)
+    signs = np.stack([sx ** i * sy ** j for i, j in MOMENTS], axis=1)
+    return fit[rep] * signs, err[rep]
 
 
 def _lattice() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -112,8 +131,9 @@ def _edge_fit(dc: np.ndarray, dr: np.ndarray, rho: float, a: float, g: float) ->
     px = dc[:, None] - u[0][None, :]
     py = dr[:, None] - u[1][None, :]
     values = a * np.square(np.maximum(1.0 - g * (px * px + py * py), 0.0))
-    fit = values @ pinv.T
-    worst = np.abs(values - fit @ design.T).max(axis=1)
+    # einsum, not BLAS: these products are small, and a threaded BLAS costs more to start than they take
+    fit = np.einsum("sp,kp->sk", values, pinv)
+    worst = np.abs(values - np.einsum("sk,pk->sp", fit, design)).max(axis=1)
     c = {m: fit[:, k] for k, m in enumerate(MOMENTS)}
     # |∂²K/∂x²| ≤ 8 a g on the disc (at its edge), and the fit's second derivatives over the cell (|u| ≤ 1/2)
     fxx = 2.0 * np.abs(c[(2, 0)]) + 3.0 * np.abs(c[(3, 0)]) + np.abs(c[(2, 1)])
@@ -122,8 +142,9 @@ def _edge_fit(dc: np.ndarray, dr: np.ndarray, rho: float, a: float, g: float) ->
     return fit, worst + between
 
 
-def _hermite(n: int, z: np.ndarray) -> np.ndarray:
-    return (np.ones_like(z), z, z * z - 1.0, z ** 3 - 3.0 * z)[n]
+def _hermite(z: np.ndarray) -> list[np.ndarray]:
+    """``He_0 … He_3`` at `z`."""
+    return [np.ones_like(z), z, z * z - 1.0, (z * z - 3.0) * z]
 
 
 def _gaussian(dc: np.ndarray, dr: np.ndarray, near: np.ndarray, far: np.ndarray,
@@ -132,11 +153,12 @@ def _gaussian(dc: np.ndarray, dr: np.ndarray, near: np.ndarray, far: np.ndarray,
     reach = near < cut
     peak = 1.0 / (2.0 * math.pi * rho * rho)
     at = np.where(reach, peak * np.exp(-(dc * dc + dr * dr) / (2.0 * rho * rho)), 0.0)
-    zc, zr = dc / rho, dr / rho
+    hc, hr = _hermite(dc[:1, :] / rho), _hermite(dr[:, :1] / rho)  # one row, one column: the rest repeats them
     scale = [rho ** (i + j) * math.factorial(i) * math.factorial(j) for i, j in MOMENTS]
-    tables = np.stack([at * _hermite(i, zc) * _hermite(j, zr) / s for (i, j), s in zip(MOMENTS, scale)])
+    tables = np.stack([at * (hc[i] / s) * hr[j] for (i, j), s in zip(MOMENTS, scale)])
     highest = np.where(reach, peak * np.exp(-near * near / (2.0 * rho * rho)), 0.0)
     z = far / rho
-    he4 = np.maximum(6.0, np.abs(z ** 4 - 6.0 * z * z + 3.0))  # |He_4| ≤ 6 below √3, then rising
+    z2 = z * z
+    he4 = np.maximum(6.0, np.abs((z2 - 6.0) * z2 + 3.0))  # |He_4| ≤ 6 below √3, then rising
     bound = highest * he4 / (96.0 * rho ** 4) + np.where(far > cut, highest, 0.0)
     return tables, bound
