@@ -65,7 +65,7 @@ REPEAT = 3
 TARGET_ERROR = 0.005
 TARGET_RATIO = 1.2
 SAMPLED_CELLS = 300
-QUARTIC_CELLS = (1, 2, 4, 10, 30, 60)
+QUARTIC_CELLS = (1, 2, 4, 10, 20, 30, 60)
 GAUSS_CELLS = (1, 2, 4, 10, 30)
 
 
@@ -309,8 +309,29 @@ def _compare(say: Callable[[str], None], setup: Setup, kernel: str, cells: float
     say("  max error " + ", ".join(f"{name} {_pct(e)}" for name, e in errors.items())
         + f" (target <= 0.5 % for gridmap: {'met' if ok_error else 'NOT met'})")
     say("  peak mem  " + ", ".join(f"{name} {m:.0f} MB" for name, m in mem.items()))
+    say("  " + _summary(kernel, cells, times, errors, mem, speed_target))
     for message in WARNINGS.messages:
         say(f"  gridmap logged: {message}")
+
+
+def _summary(kernel: str, cells: float, times: dict[str, float], errors: dict[str, float], mem: dict[str, float],
+             speed_target: bool) -> str:
+    """One line per figure: the target, the ratio, the peak memory and met / NOT met."""
+    peer = next(name for name in times if name.startswith("KDEpy"))
+    ratio = times["gridmap"] / times[peer]
+    error_met = errors["gridmap"] <= TARGET_ERROR
+    line = (f"SUMMARY {kernel} {cells:g} cells: time gridmap/KDEpy {ratio:.2f}x"
+            + (f" (target <= {TARGET_RATIO}x: {'met' if ratio <= TARGET_RATIO else 'NOT met'})" if speed_target
+               else " (no time target)")
+            + f"; max error gridmap {_pct(errors['gridmap'])}, KDEpy {_pct(errors[peer])}"
+            + f" (target <= 0.5 %: {'met' if error_met else 'NOT met'})"
+            + f"; peak mem gridmap {mem['gridmap']:.0f} MB, KDEpy {mem[peer]:.0f} MB")
+    scipy = "scipy gaussian_kde"
+    if scipy in times:
+        faster = times[scipy] / times["gridmap"]
+        line += (f"; gridmap {faster:.0f}x faster than scipy (target >= 100x: {'met' if faster >= 100 else 'NOT met'}),"
+                 f" scipy peak mem {mem[scipy]:.0f} MB")
+    return line
 
 
 def check_kernels_match() -> None:

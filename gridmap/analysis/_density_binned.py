@@ -1,25 +1,24 @@
-"""The corrected binned estimate of :func:`gridmap.analysis.density.kde`: linear binning, FFT, error bound.
+"""The binned estimate of :func:`gridmap.analysis.density.kde`: moment binning, FFT, error bound, repair.
 
 The method and its sources are in the notes of :mod:`gridmap.analysis.density`
-("Method", *Corrected binned estimate*); the error bound's derivation is the
-comment above :func:`_error_bound_at`.
+("Method", *Binned estimate*); the kernel tables and the error bound's derivation are in
+:mod:`~gridmap.analysis._density_tables`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from typing import Any
 
 import numpy as np
 from scipy import fft as sp_fft
 
 from gridmap.analysis._density_kernels import (
     GAUSS_SUPPORT_SIGMAS,
-    _kernel_and_second_derivatives,
     _kernel_at,
     _reach,
 )
+from gridmap.analysis._density_tables import MOMENTS, moment_tables, uniform_bound
 
 logger = logging.getLogger("gridmap.analysis.density")  # the public module's logger: one name to configure
 
@@ -35,52 +34,7 @@ _UNIFORM_SHARE = 0.5
 _MAX_SUBCELLS = 7
 
 
-# -- the error bound of the corrected binned estimate --------------------------------------------------------------
-#
-# A point p with weight w is shared bilinearly between the four nodes n_i of its sub-cell (step h, fractions
-# fx, fy), and its second moments mx = w·fx(1−fx)·h²/2 and my = w·fy(1−fy)·h²/2 are shared the same way. The
-# estimate at c is Σ b_i [K(c − n_i) − mx K_xx(c − n_i) − my K_yy(c − n_i)]. Taylor's theorem about c − p: the
-# first-order terms cancel, the second-order ones are exactly mx K_xx + my K_yy (mixed terms cancel), so what
-# is left is the third-order term f(1−f)(1−2f)h³/6 · K_xxx (≤ 0.0161 h³ |K_xxx|, and the same in y; the mixed
-# third-order terms cancel), the fourth-order remainder and the interpolation error of the correction. All of
-# these are bounded by maxima of the kernel's derivatives over the square c − n ± h, which holds p and its
-# four nodes, so Σ_n binned(n) · E(c − n) bounds the error at c. Where that square straddles the edge of the
-# quartic's support (its second derivative jumps there), the bound is the plain one of linear interpolation,
-# h²/8 · max(|K_xx| + |K_yy|), for the estimate and again for the correction.
-
-_THIRD_ORDER = 0.0161  # max over f of f(1 − f)|1 − 2f| / 6 = √3 / 108
-
-
-def _error_bound_at(kernel: str, bandwidth: float, h: float, d: np.ndarray) -> np.ndarray:
-    """Bound on the corrected binned estimate's error (per m², unit weight) at node-to-centre distance `d`."""
-    lo = np.maximum(d - math.sqrt(2.0) * h, 0.0)
-    hi = d + math.sqrt(2.0) * h
-    if kernel == "quartic":
-        r = bandwidth
-        a = 3.0 / (math.pi * r * r)
-        third: Any = _THIRD_ORDER * h ** 3 * 24.0 * math.sqrt(2.0) * a * np.minimum(hi, r) / r ** 4
-        fourth: Any = 5.0 * a * h ** 4 / r ** 4  # an array in the Gaussian branch
-        band = 2.0 * a * h * h / (r * r)
-        return np.where(hi < r, third + fourth, np.where(lo < r, band, 0.0))
-    sigma = bandwidth
-    t = hi / sigma
-    kmax = np.exp(-lo * lo / (2.0 * sigma * sigma)) / (2.0 * math.pi * sigma * sigma)
-    third = _THIRD_ORDER * h ** 3 * kmax / sigma ** 3 * 2.0 * (t ** 3 + 3.0 * t)
-    quad = (t ** 4 + 6.0 * t * t + 3.0, (t ** 3 + 3.0 * t) * t, (t * t + 1.0) ** 2)
-    taylor = (2.0 * quad[0] + 8.0 * quad[1] + 6.0 * quad[2]) / 24.0
-    fourth = h ** 4 * kmax / sigma ** 4 * (taylor + (quad[0] + quad[2]) / 32.0)
-    cut = GAUSS_SUPPORT_SIGMAS * sigma
-    jump = math.exp(-GAUSS_SUPPORT_SIGMAS ** 2 / 2.0) / (2.0 * math.pi * sigma * sigma)
-    straddle = (lo < cut) & (hi >= cut)
-    second = h * h / 4.0 * kmax / sigma ** 2 * 2.0 * (t * t + 1.0)
-    return np.where(lo >= cut, 0.0, third + fourth + straddle * (jump + second))
-
-
-def _uniform_bound(kernel: str, bandwidth: float, h: float) -> float:
-    """Relative error bound where the points are spread evenly: the integral of the bound over the plane."""
-    reach = _reach(kernel, bandwidth, GAUSS_SUPPORT_SIGMAS) + 2.0 * h
-    d = (np.arange(4000) + 0.5) * (reach / 4000)
-    return float(np.sum(_error_bound_at(kernel, bandwidth, h, d) * 2.0 * math.pi * d) * (reach / 4000))
+# -- the choice of sub-cells ----------------------------------------------------------------------------------------
 
 
 def _subcells(kernel: str, bandwidth: float, cell: float) -> int | None:
@@ -88,8 +42,10 @@ def _subcells(kernel: str, bandwidth: float, cell: float) -> int | None:
 
     None when even :data:`_MAX_SUBCELLS` are not enough: then the kernel is summed exactly.
     """
+    reach = _reach(kernel, bandwidth, GAUSS_SUPPORT_SIGMAS)
     for sub in range(1, _MAX_SUBCELLS + 1, 2):
-        if _uniform_bound(kernel, bandwidth, cell / sub) <= _UNIFORM_SHARE * _TARGET_RELATIVE_ERROR:
+        h = cell / sub
+        if uniform_bound(kernel, bandwidth / h, int(math.ceil(reach / h))) <= _UNIFORM_SHARE * _TARGET_RELATIVE_ERROR:
             return sub
     return None
 
@@ -99,7 +55,7 @@ def _subcells(kernel: str, bandwidth: float, cell: float) -> int | None:
 
 def _binned_density(xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float, cell: float, sub: int, pad: int,
                     *, x0: float, y1: float, shape: tuple[int, int], budget: float) -> np.ndarray:
-    """Corrected binned estimate per m² at the cell centres; cells its error bound cannot vouch for summed exactly."""
+    """Binned estimate per m² at the cell centres; cells its error bound cannot vouch for summed exactly."""
     grids = _bin_points(xy, w, cell, sub, pad, x0=x0, y1=y1, shape=shape)
     dens, bound = _binned_estimate(grids, kernel, bandwidth, cell, sub, pad, shape=shape)
     del grids
@@ -108,36 +64,35 @@ def _binned_density(xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float
 
 
 def _bin_points(xy: np.ndarray, w: np.ndarray, cell: float, sub: int, pad: int, *, x0: float, y1: float,
-                shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The three linearly binned grids (weights, x and y second moments) of the padded sub-cell grid.
+                shape: tuple[int, int]) -> np.ndarray:
+    """The moment grids (:data:`MOMENTS`, stacked) of the padded sub-cell grid.
 
     Sums over the points: the grids of parts of the points add up to the grids of all of them.
     """
     rows, cols = shape
     h = cell / sub
-    return _linear_binning(xy, w, x0=x0 - pad * h, y1=y1 + pad * h, step=h,
+    return _moment_binning(xy, w, x0=x0 - pad * h, y1=y1 + pad * h, step=h,
                            shape=(rows * sub + 2 * pad, cols * sub + 2 * pad))
 
 
-def _binned_estimate(grids: tuple[np.ndarray, np.ndarray, np.ndarray], kernel: str, bandwidth: float, cell: float,
+def _binned_estimate(grids: np.ndarray, kernel: str, bandwidth: float, cell: float,
                      sub: int, pad: int, *, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The corrected estimate per m² at the cell centres and its error bound, from the binned grids."""
+    """The estimate per m² at the cell centres and its error bound, from the moment grids."""
     rows, cols = shape
     h = cell / sub
-    offsets = np.arange(-pad, pad + 1, dtype=np.float64) * h
-    dy, dx = offsets[:, None], offsets[None, :]
-    k, kxx, kyy = _kernel_and_second_derivatives(kernel, bandwidth, dx, dy)
+    tables, bound_table = moment_tables(kernel, bandwidth / h, pad)
     # circular convolution of the binned grid's own size: its wrap-around reaches only the first 2 pad outputs
     fshape = [sp_fft.next_fast_len(n, real=True) for n in grids[0].shape]
-    binned = sp_fft.rfft2(grids[0], fshape)
-    spectrum = binned * _small_rfft2(k, fshape)
-    spectrum -= sp_fft.rfft2(grids[1], fshape) * _small_rfft2(kxx, fshape)
-    spectrum -= sp_fft.rfft2(grids[2], fshape) * _small_rfft2(kyy, fshape)
+    weights = sp_fft.rfft2(grids[0], fshape)
+    spectrum = weights * _small_rfft2(tables[0], fshape)
+    for grid, table in zip(grids[1:], tables[1:]):
+        spectrum += sp_fft.rfft2(grid, fshape) * _small_rfft2(table, fshape)
     first = 2 * pad + sub // 2
     take = (slice(first, first + rows * sub, sub), slice(first, first + cols * sub, sub))
-    dens = sp_fft.irfft2(spectrum, fshape)[take]
+    area = 1.0 / (h * h)  # the tables are per cell area
+    dens = sp_fft.irfft2(spectrum, fshape)[take] * area
     del spectrum
-    bound = _bound_grid(binned, fshape, kernel, bandwidth, h, pad, take)
+    bound = sp_fft.irfft2(weights * _small_rfft2(bound_table, fshape), fshape)[take] * area
     # FFT round-off: relative to the largest value, far below the bound's own scale
     bound = np.abs(bound) + 1e-12 * float(np.abs(dens).max(initial=0.0))
     return dens, bound
@@ -146,14 +101,6 @@ def _binned_estimate(grids: tuple[np.ndarray, np.ndarray, np.ndarray], kernel: s
 def _small_rfft2(kernel_grid: np.ndarray, fshape: list[int]) -> np.ndarray:
     """``rfft2(kernel_grid, fshape)`` for a grid much smaller than `fshape`: its rows first, then the columns."""
     return sp_fft.fft(sp_fft.rfft(kernel_grid, n=fshape[1], axis=1), n=fshape[0], axis=0)
-
-
-def _bound_grid(spectrum: np.ndarray, fshape: list[int], kernel: str, bandwidth: float, h: float, pad: int,
-                take: tuple[slice, slice]) -> np.ndarray:
-    """The error bound at the cell centres: the binned weights (their spectrum) convolved with the bound."""
-    offsets = np.arange(-pad, pad + 1, dtype=np.float64) * h
-    bound_kernel = _error_bound_at(kernel, bandwidth, h, np.sqrt(offsets[:, None] ** 2 + offsets[None, :] ** 2))
-    return sp_fft.irfft2(spectrum * _small_rfft2(bound_kernel, fshape), fshape)[take]
 
 
 def _repair(dens: np.ndarray, bound: np.ndarray, xy: np.ndarray, w: np.ndarray, kernel: str, bandwidth: float,
@@ -264,43 +211,35 @@ class _CellWindows:
         return out
 
 
-def _linear_binning(xy: np.ndarray, w: np.ndarray, *, x0: float, y1: float, step: float,
-                    shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Weights and their second moments shared bilinearly between the four nearest cell centres (rows north first).
+def _moment_binning(xy: np.ndarray, w: np.ndarray, *, x0: float, y1: float, step: float,
+                    shape: tuple[int, int]) -> np.ndarray:
+    """Per cell (rows north first), the sums of ``w · ux^i · uy^j`` over its points for each of :data:`MOMENTS`.
 
-    Returns the binned weights and the binned ``w · fx(1 − fx) · step² / 2`` and ``w · fy(1 − fy) · step² / 2``,
-    with ``fx``, ``fy`` each point's fractional position between its nodes.
+    ``(ux, uy)`` is a point's offset from its cell's centre in cells (east and south positive); points outside
+    the grid are left out.
     """
     rows, cols = shape
-    inv = 1.0 / step
-    # fractional cell-centre index, shifted by one: an extra row and column on each side catch the
-    # neighbours of edge points and are cut off at the end
-    fx = xy[:, 0] * inv
-    fx -= x0 * inv - 0.5
-    fy = xy[:, 1] * -inv
-    fy += y1 * inv + 0.5
-    if fx.size and (min(fx.min(), fy.min()) < 0 or fx.max() >= cols + 1 or fy.max() >= rows + 1):
-        inside = (fx >= 0) & (fx < cols + 1) & (fy >= 0) & (fy < rows + 1)
+    fx = xy[:, 0] - x0
+    fx *= 1.0 / step
+    fy = y1 - xy[:, 1]
+    fy *= 1.0 / step
+    if fx.size and (min(fx.min(), fy.min()) < 0 or fx.max() >= cols or fy.max() >= rows):
+        inside = (fx >= 0) & (fx < cols) & (fy >= 0) & (fy < rows)
         fx, fy, w = fx[inside], fy[inside], w[inside]
     ix = fx.astype(np.int64)  # floor, as fx >= 0
     iy = fy.astype(np.int64)
-    fx -= ix
-    fy -= iy
-    width = cols + 2
-    size = (rows + 2) * width
-    base = iy * width
-    base += ix
-    half_h2 = step * step / 2.0
-    out = []
-    for weight in (w, w * fx * (1.0 - fx) * half_h2, w * fy * (1.0 - fy) * half_h2):
-        east = weight * fx
-        west = weight - east
-        south = west * fy
-        grid = np.bincount(base, weights=west - south, minlength=size)
-        grid += np.bincount(base + width, weights=south, minlength=size)
-        np.multiply(east, fy, out=south)
-        grid += np.bincount(base + width + 1, weights=south, minlength=size)
-        east -= south
-        grid += np.bincount(base + 1, weights=east, minlength=size)
-        out.append(grid.reshape(rows + 2, width)[1:-1, 1:-1])
-    return out[0], out[1], out[2]
+    key = iy * cols
+    key += ix
+    ux = fx - ix
+    ux -= 0.5
+    uy = fy - iy
+    uy -= 0.5
+    del fx, fy, ix, iy
+    wx = [w, w * ux]
+    wx += [wx[1] * ux, wx[1] * ux * ux]
+    uy_powers = [None, uy, uy * uy, uy * uy * uy]
+    out = np.empty((len(MOMENTS), rows * cols))
+    for k, (i, j) in enumerate(MOMENTS):
+        weight = wx[i] if j == 0 else wx[i] * uy_powers[j]
+        out[k] = np.bincount(key, weights=weight, minlength=rows * cols)
+    return out.reshape(len(MOMENTS), rows, cols)

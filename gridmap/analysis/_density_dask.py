@@ -200,14 +200,14 @@ def _direct_part(part: Any, column: str | None, crs_wkt: str, kernel: str, bandw
 
 
 def _binned_part(part: Any, column: str | None, crs_wkt: str, kernel: str, bandwidth: float, cell: float,
-                 plan: _Plan) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                 plan: _Plan) -> tuple[np.ndarray, np.ndarray]:
     """A partition's binned grids and its points per widened cell (the repair's cost)."""
     xy, w, _ = partition_xy(part, column, crs_wkt)
     assert plan.sub is not None
     x0, y1, shape = plan.bounds[0], plan.bounds[3], (plan.rows, plan.cols)
     grids = _bin_points(xy, w, cell, plan.sub, plan.pad, x0=x0, y1=y1, shape=shape)
     counts = _CellWindows(xy, kernel, bandwidth, cell, x0=x0, y1=y1, shape=shape).counts()
-    return grids[0], grids[1], grids[2], counts
+    return grids, counts
 
 
 def _exact_part(part: Any, column: str | None, crs_wkt: str, kernel: str, bandwidth: float, cell: float,
@@ -224,10 +224,9 @@ def _raster(frame: Any, column: str | None, crs_wkt: str, kernel: str, bandwidth
     args = (column, crs_wkt, kernel, bandwidth, cell, plan)
     if plan.sub is None:
         return np.asarray(_pass(_direct_part, frame, *args))
-    *grids, counts = _pass(_binned_part, frame, *args)
+    grids, counts = _pass(_binned_part, frame, *args)
     shape = (plan.rows, plan.cols)
-    dens, bound = _binned_estimate((grids[0], grids[1], grids[2]), kernel, bandwidth, cell, plan.sub, plan.pad,
-                                   shape=shape)
+    dens, bound = _binned_estimate(grids, kernel, bandwidth, cell, plan.sub, plan.pad, shape=shape)
     del grids
     rr, cc, ratio = _doubtful(dens, bound)
     if len(rr):

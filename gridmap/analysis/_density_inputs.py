@@ -16,7 +16,7 @@ import pyproj
 import shapely
 
 from gridmap.analysis._density_kernels import KERNELS
-from gridmap.crs import metric_crs, require_crs
+from gridmap.crs import metric_crs, require_crs, transformer
 from gridmap.errors import SchemaError
 
 logger = logging.getLogger("gridmap.analysis.density")  # the public module's logger: one name to configure
@@ -55,19 +55,46 @@ def _points_frame(points: Any) -> gpd.GeoDataFrame | gpd.GeoSeries:
     raise SchemaError(f"kde needs a GeoDataFrame or GeoSeries of points or a workspace, got {type(points).__name__}")
 
 
-def _work_crs(frame: gpd.GeoDataFrame) -> pyproj.CRS:
-    crs = pyproj.CRS.from_user_input(frame.crs)
-    if crs.is_projected and crs.axis_info and crs.axis_info[0].unit_name in ("metre", "meter"):
-        return crs
-    return metric_crs(frame)
+_WGS84 = pyproj.CRS.from_epsg(4326)
 
 
-def _xy_weights(frame: gpd.GeoDataFrame | gpd.GeoSeries, weights: Any,
-                crs: pyproj.CRS) -> tuple[np.ndarray, np.ndarray, int]:
-    """Metric coordinates and weights of the usable points, and the number of rows skipped."""
-    w = _weights(frame, weights)
+def _is_metric(crs: pyproj.CRS) -> bool:
+    return bool(crs.is_projected and crs.axis_info and crs.axis_info[0].unit_name in ("metre", "meter"))
+
+
+def _metric_points(frame: gpd.GeoDataFrame | gpd.GeoSeries,
+                   weights: Any) -> tuple[pyproj.CRS, np.ndarray, np.ndarray, int]:
+    """The CRS to work in and the points' coordinates in it, weights and rows skipped.
+
+    The CRS is the points' own when projected in metres, else :func:`gridmap.crs.metric_crs`'s.
+
+    The geometries' coordinates are read once: for points in WGS84 their extent is the one
+    :func:`gridmap.crs.metric_crs` takes (the extent of the frame's points in WGS84).
+    """
+    source = pyproj.CRS.from_user_input(frame.crs)
     geoms = np.asarray(frame.geometry.values, dtype=object)
     coords, rows = _coordinates(geoms)
+    if _is_metric(source):
+        crs = source
+    elif source == _WGS84 and len(coords) and np.isfinite(coords).all():
+        crs = metric_crs(_extent(coords))
+    else:
+        crs = metric_crs(frame)
+    return (crs, *_xy_weights(frame, weights, crs, read=(geoms, coords, rows)))
+
+
+def _xy_weights(frame: gpd.GeoDataFrame | gpd.GeoSeries, weights: Any, crs: pyproj.CRS,
+                read: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Metric coordinates and weights of the usable points, and the number of rows skipped.
+
+    `read`: the geometries, their coordinates and rows (:func:`_coordinates`) when already read.
+    """
+    w = _weights(frame, weights)
+    if read is None:
+        geoms = np.asarray(frame.geometry.values, dtype=object)
+        coords, rows = _coordinates(geoms)
+    else:
+        geoms, coords, rows = read
     if len(coords) != len(geoms) or not np.array_equal(rows, np.arange(len(geoms))):
         _refuse_non_points(geoms)
         w = w[rows]  # missing and empty geometries have no coordinate
@@ -77,7 +104,7 @@ def _xy_weights(frame: gpd.GeoDataFrame | gpd.GeoSeries, weights: Any,
     x, y = coords[:, 0], coords[:, 1]
     unusable = np.zeros(len(x), dtype=bool)
     if source != crs:
-        x, y = pyproj.Transformer.from_crs(source, crs, always_xy=True).transform(x, y)
+        x, y = transformer(source, crs).transform(x, y)
         unusable |= ~(np.isfinite(x) & np.isfinite(y))
     skipped = len(geoms) - len(x) + int(unusable.sum())
     if skipped:
@@ -87,6 +114,13 @@ def _xy_weights(frame: gpd.GeoDataFrame | gpd.GeoSeries, weights: Any,
     if len(x) == 0:
         raise SchemaError("kde got no points with a geometry; check the input (all geometries are missing or empty)")
     return np.column_stack([x, y]), w, skipped
+
+
+def _extent(xy: np.ndarray) -> Bounds:
+    """``(minx, miny, maxx, maxy)`` of ``(n, 2)`` coordinates, column by column (``min(axis=0)`` on ``(n, 2)``
+    is a hundred times slower)."""
+    x, y = xy[:, 0], xy[:, 1]
+    return float(x.min()), float(y.min()), float(x.max()), float(y.max())
 
 
 def _coordinates(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -140,8 +174,8 @@ def _weighted_median(values: np.ndarray, w: np.ndarray) -> float:
 
 def _grid_bounds(bounds: Any, frame: gpd.GeoDataFrame, crs: pyproj.CRS, xy: np.ndarray, reach: float) -> Bounds:
     if bounds is None:
-        lo, hi = xy.min(axis=0), xy.max(axis=0)
-        return float(lo[0] - reach), float(lo[1] - reach), float(hi[0] + reach), float(hi[1] + reach)
+        minx, miny, maxx, maxy = _extent(xy)
+        return minx - reach, miny - reach, maxx + reach, maxy + reach
     if isinstance(bounds, (gpd.GeoDataFrame, gpd.GeoSeries)):
         require_crs(bounds, what="the bounds")
         box = tuple(float(v) for v in bounds.to_crs(crs).total_bounds)

@@ -23,9 +23,9 @@ UNITS = "reports per km²"
 GAUSS_BOUNDS_SIGMAS = 4.0
 #: Most cells of the raster.
 _MAX_CELLS = 40_000_000
-#: Most cells of the binned estimate's computing grid (about 70 bytes each at the peak: memory below about 1 GB);
-#: beyond it the kernel is summed exactly.
-_MAX_FFT_CELLS = 14_000_000
+#: Most cells of the binned estimate's computing grid (about 130 bytes each at the peak, ten moment grids and
+#: their spectra: memory below about 1 GB); beyond it the kernel is summed exactly.
+_MAX_FFT_CELLS = 7_000_000
 #: The exact sum is used below this many kernel evaluations (points × cells in a kernel's window)...
 _MAX_EXACT_EVALUATIONS = 10_000_000
 #: ... or when it costs less than the binned path, reckoned in kernel evaluations per point and per FFT cell.

@@ -6,10 +6,11 @@ CRS whose values are points (or weights) per square kilometre, so that the
 raster integrates to the number of reports (the sum of the weights).
 
 The public names are here (with the choice between the two methods below); the
-machinery sits in three private modules of this room: the kernels and the exact sum
-(:mod:`~gridmap.analysis._density_kernels`), the corrected binned estimate with its
-error bound (:mod:`~gridmap.analysis._density_binned`), and the checks of the options
-and inputs (:mod:`~gridmap.analysis._density_inputs`).
+machinery sits in private modules of this room: the kernels and the exact sum
+(:mod:`~gridmap.analysis._density_kernels`), the binned estimate with its error bound
+and repair (:mod:`~gridmap.analysis._density_binned`) and its kernel tables
+(:mod:`~gridmap.analysis._density_tables`), and the checks of the options and inputs
+(:mod:`~gridmap.analysis._density_inputs`).
 
 Kernels
 -------
@@ -46,29 +47,29 @@ costs less:
 *Exact sum.* Every point's kernel is evaluated at the centres of the cells
 within its reach and added up. This is chosen when it is cheap (few points or a
 bandwidth of few cells) and always when the bandwidth spans too few cells for
-the binned estimate below (3.5 cells for the quartic, 1.4 for the Gaussian).
+the binned estimate below (0.91 cells for the quartic, 0.38 for the Gaussian).
 
-*Corrected binned estimate.* The points are spread onto a grid of sub-cells (an
-odd number per cell side, up to 7) by *linear binning* (each weight shared
-between the four nearest nodes, bilinearly; Wand & Jones 1995, *Kernel
-Smoothing*, appendix D), and so are their second moments within the sub-cell,
-``w · f(1 − f) · h² / 2`` in x and in y (``f`` the fractional position between
-nodes, ``h`` the sub-cell). The grids are convolved (FFT) with the kernel and
-with its second derivatives ``∂²K/∂x²`` and ``∂²K/∂y²`` sampled at the node
-offsets, and the moment terms are subtracted: this removes linear binning's
-second-order error (``f(1 − f) h² / 2 · ∂²K``) exactly, leaving third-order terms.
-Alongside, one more convolution gives a bound on the remaining error at every
-cell (Taylor's theorem with the kernel's third and fourth derivatives bounded
-over each point's sub-cell; where a sub-cell straddles the edge of the
-quartic's support, whose second derivative jumps there, the plain bound of
-linear interpolation). Every cell above 1 % of the peak whose bound exceeds
-0.5 % of its value is then summed exactly, the most doubtful first, up to about
-a sixth of the estimate's own cost (at least 300,000 kernel evaluations); the
-rest, if any, keep the estimate and are named in a logged warning (typical of
-dense clusters at their 1 % edge, where the bound is loose and the measured
-error far below 0.5 %). The number of sub-cells is the fewest whose bound for
-evenly spread points stays below half the target. The binned grid is padded by the kernel's reach, so points outside
-`bounds` still add their share inside it.
+*Binned estimate.* The points are binned into the cell holding them (or an odd
+number of sub-cells per cell side, up to 7), and so are their moments about the
+cell's centre up to the third order, ``w · ux^i · uy^j`` for ``i + j ≤ 3``. Each of the
+ten grids is convolved (FFT) with a table of the kernel's polynomial in ``(ux, uy)``
+about each offset: its Taylor coefficients, exact for the quartic inside its disc, or
+a least-squares fit where the quartic's edge crosses a cell. This is binning with a
+third-order Taylor correction (Wand & Jones 1995, *Kernel Smoothing*, appendix D;
+Hall & Wand 1996): its error is of fourth order, where linear binning's is of second
+(``h²/8 · max|K''|`` per point). One more convolution, of the weights per cell with
+the tables' largest error over a cell (Taylor's remainder, or for the cells the
+quartic's edge crosses the largest error on a fine lattice plus the error of
+interpolating between its points), bounds the error at every cell; the details are in
+:mod:`~gridmap.analysis._density_tables`. The number of sub-cells is the fewest whose
+bound for evenly spread points stays below half the target: one cell per side from a
+quartic radius of about 6.4 cells and a Gaussian σ of about 2.6 cells. Every cell above
+1 % of the peak whose bound exceeds 0.5 % of its value is then summed exactly, the most
+doubtful first, up to about a twentieth of the estimate's own cost (at least 300,000
+kernel evaluations); the rest, if any, keep the estimate and are named in a logged
+warning (typical of dense clusters at their 1 % edge, where the bound is loose and the
+measured error far below 0.5 %). The binned grid is padded by the kernel's reach, so
+points outside `bounds` still add their share inside it.
 
 Density whose kernel reaches beyond `bounds` is cut: the raster integrates to
 the total weight only when every kernel fits inside `bounds` (the default
@@ -138,9 +139,8 @@ from gridmap.analysis._density_inputs import (
     _grid_bounds,
     _points_frame,
     _positive,
+    _metric_points,
     _weighted_median,
-    _work_crs,
-    _xy_weights,
 )
 from gridmap.analysis._density_kernels import GAUSS_SUPPORT_SIGMAS  # noqa: F401 - re-exported
 from gridmap.analysis._density_kernels import (
@@ -363,8 +363,7 @@ def kde(
     bandwidth = None if bandwidth_m is None else _positive(bandwidth_m, "bandwidth_m", "metres, e.g. bandwidth_m=150")
     cell_opt = None if cell_m is None else _positive(cell_m, "cell_m", "metres, e.g. cell_m=10")
     frame = _points_frame(points)
-    crs = _work_crs(frame)
-    xy, w, skipped = _xy_weights(frame, weights, crs)
+    crs, xy, w, skipped = _metric_points(frame, weights)
     if bandwidth is None:
         bandwidth = default_bandwidth(xy, weights=w)
     grid_bounds = _grid_bounds(bounds, frame, crs, xy, _reach(kernel_name, bandwidth, GAUSS_BOUNDS_SIGMAS))
