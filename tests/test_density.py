@@ -149,16 +149,6 @@ def test_many_points_at_few_cells_per_bandwidth(kernel: str, cells: float) -> No
     assert _max_rel_error(grid, xy, np.ones(n)) <= 0.005
 
 
-def test_sub_cells_too_many_for_memory_sum_exactly(binned_only: None, monkeypatch, caplog) -> None:
-    monkeypatch.setattr(_density_plan, "_MAX_FFT_CELLS", 200_000)  # the raster fits, its 7 x 7 sub-cells do not
-    xy, bounds = _layout("clustered", 40.0)
-    with caplog.at_level(logging.INFO, logger="gridmap.analysis.density"):
-        grid = kde(_series(xy), bandwidth_m=40.0, cell_m=CELL, bounds=bounds)
-    assert "summing exactly" in caplog.text
-    exact = _whole_grid_exact(grid, xy, np.ones(len(xy)))
-    np.testing.assert_allclose(grid.values, exact, rtol=1e-9, atol=1e-9 * exact.max())
-
-
 @pytest.mark.parametrize("kernel", ["quartic", "gaussian"])
 def test_part_inside_the_extent(kernel: str, binned_only: None) -> None:
     # bounds cutting through the points: the raster holds only the part of each kernel inside them
@@ -169,18 +159,6 @@ def test_part_inside_the_extent(kernel: str, binned_only: None) -> None:
     above = exact > 0.01 * exact.max()
     assert np.max(np.abs(grid.values[above] - exact[above]) / exact[above]) <= 0.005
     assert grid.values.sum() == pytest.approx(exact.sum(), rel=0.005)
-
-
-def test_binned_path_is_taken_and_doubtful_cells_summed_exactly(binned_only: None, caplog) -> None:
-    # a recurring site of 200 reports and a few scattered ones: the quartic's edge about the site is where the
-    # binning bound is loose; the cells it cannot vouch for are summed exactly
-    xy = np.vstack([np.full((200, 2), [X0 + 203.0, Y0 + 207.0]),
-                    np.random.default_rng(3).uniform(0, 400, (40, 2)) + [X0, Y0]])
-    with caplog.at_level(logging.DEBUG, logger="gridmap.analysis.density"):
-        grid = kde(_series(xy), bandwidth_m=100.0, cell_m=CELL, bounds=(X0 - 100, Y0 - 100, X0 + 500, Y0 + 500))
-    assert "binned estimate on 3 x 3 sub-cells" in caplog.text
-    assert "summed exactly where the binning error bound exceeds" in caplog.text
-    assert _max_rel_error(grid, xy, np.ones(len(xy)), sample=None) <= 0.005
 
 
 def test_cells_left_unsummed_are_named_in_a_warning(binned_only: None, monkeypatch, caplog) -> None:
