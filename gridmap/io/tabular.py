@@ -43,7 +43,7 @@ import unicodedata
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import geopandas as gpd
 import numpy as np
@@ -187,8 +187,9 @@ def _table_result(table: "_Table", stamp: dict[str, Any], *, coords: str | None,
     if "geometry" in table.frame.columns:
         raise ReadError(f"{source} has a column named 'geometry' besides {columns[0]!r}/{columns[1]!r}; "
                         "rename it (e.g. to 'wkt'): gridmap builds the geometry from the coordinates")
-    columns = _east_north(table.frame, columns, source)
-    projected = _looks_projected(table.frame, columns)
+    parsed = {c: _coordinate_values(table.frame[c]) for c in columns}  # each column parsed once
+    columns = _east_north(parsed, columns, source)
+    projected = _looks_projected(parsed, columns)
     if crs is not None:
         declared = declare_crs(gpd.GeoDataFrame(geometry=gpd.GeoSeries([])), crs, what=source).crs
         check_coords_for(declared, coords, what=source)
@@ -201,23 +202,23 @@ def _table_result(table: "_Table", stamp: dict[str, Any], *, coords: str | None,
     else:
         system, point_crs = _declared_system(coords, source=source), "EPSG:4326"
     meta.update(lon_column=columns[0], lat_column=columns[1])
-    records, coord_bad = _points(table, columns, stamp, crs=point_crs)
+    records, coord_bad = _points(table, columns, stamp, crs=point_crs, parsed=parsed)
     return _result(records, table.bad + coord_bad, stamp, coords=system, meta=meta)
 
 
-def _column_median(frame: pd.DataFrame, column: str) -> float:
-    values = _to_float(_clean_numbers(frame[column]))
+def _column_median(parsed: Mapping[str, tuple[np.ndarray, np.ndarray]], column: str) -> float:
+    values = parsed[column][0]
     values = values[np.isfinite(values)]
     return float(np.median(values)) if len(values) else float("nan")
 
 
-def _looks_projected(frame: pd.DataFrame, columns: tuple[str, str]) -> bool:
+def _looks_projected(parsed: Mapping[str, tuple[np.ndarray, np.ndarray]], columns: tuple[str, str]) -> bool:
     """Whether the median coordinates are metres of a projection, not degrees (:data:`gridmap.crs.PROJECTED_MIN_M`).
 
     Gauss-Kruger eastings are 100,000-900,000 m (or zone-prefixed, 25-45 million) and northings
     millions: far beyond any degree. A file of swapped lat/lon (x=38, y=110) is not metres.
     """
-    x, y = (_column_median(frame, c) for c in columns)
+    x, y = (_column_median(parsed, c) for c in columns)
     return bool(max(abs(x), abs(y)) > PROJECTED_MIN_M)
 
 
@@ -236,9 +237,10 @@ def _is_northing(value: float) -> bool:
     return 1_000_000 <= value < 10_000_000
 
 
-def _east_north(frame: pd.DataFrame, columns: tuple[str, str], source: str) -> tuple[str, str]:
+def _east_north(parsed: Mapping[str, tuple[np.ndarray, np.ndarray]], columns: tuple[str, str],
+                source: str) -> tuple[str, str]:
     """`columns` as (easting, northing): swapped when the x column holds northings (surveyors' X is north)."""
-    x, y = (_column_median(frame, c) for c in columns)
+    x, y = (_column_median(parsed, c) for c in columns)
     if _is_northing(x) and not _is_northing(y) and y >= 100_000:
         logger.info("%s: column %r holds northings and %r eastings (in Chinese surveying X is north): "
                     "reading %r as east, %r as north", source, columns[0], columns[1], columns[1], columns[0])
@@ -564,9 +566,11 @@ def _coordinate_values(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _points(table: _Table, columns: tuple[str, str], stamp: dict[str, str], *,
-            crs: object | None = "EPSG:4326") -> tuple[gpd.GeoDataFrame, list[dict]]:
+            crs: object | None = "EPSG:4326",
+            parsed: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None) -> tuple[gpd.GeoDataFrame, list[dict]]:
     frame = table.frame
-    (lon, lon_empty), (lat, lat_empty) = (_coordinate_values(frame[c]) for c in columns)
+    given = parsed or {}
+    (lon, lon_empty), (lat, lat_empty) = (given[c] if c in given else _coordinate_values(frame[c]) for c in columns)
     missing = lon_empty | lat_empty
     unparseable = ~missing & (np.isnan(lon) | np.isnan(lat))
     bad: list[dict[str, Any]] = []

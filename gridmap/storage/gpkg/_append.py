@@ -14,7 +14,7 @@ import pandas as pd
 from gridmap.model import QUARANTINE_COLUMNS, ImportSummary, LayerSpec
 from gridmap.storage.base import IMPORTS_TABLE, QUARANTINE_TABLE
 from gridmap.storage.gpkg._columns import (
-    GEOMETRY_COLUMN, _BBOX, _IMPORT_COLUMNS, _QUARANTINE_IMPORT, _STAGE, _Staged, _q, _utc_now_text,
+    GEOMETRY_COLUMN, _BBOX, _IMPORT_COLUMNS, _QUARANTINE_IMPORT, _STAGE, _Staged, _index_stage, _q, _utc_now_text,
 )
 from gridmap.storage.gpkg._conflicts import _conflict_rows, _stored_conflicts
 from gridmap.storage.gpkg._rtree import bulk_load
@@ -59,7 +59,10 @@ def _copy_staged_rows(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataF
 
 
 def _new_rows_query(spec: LayerSpec, columns: str) -> str:
-    """SQL selecting `columns` of the rows just copied (``m``: the layer, ``s``: the stage), given ``fid > ?``."""
+    """SQL selecting `columns` of the rows just copied (``m``: the layer, ``s``: the stage), given ``fid > ?``.
+
+    Index the stage first (:func:`_index_stage`).
+    """
     join = " AND ".join(f"m.{_q(k)} = s.{_q(k)}" for k in spec.key)
     return f"SELECT {columns} FROM main.{_q(spec.name)} AS m JOIN {_STAGE}.{_STAGE} AS s ON {join} WHERE m.fid > ?"
 
@@ -71,6 +74,7 @@ def _rtree_name(spec: LayerSpec) -> str:
 def _insert_rtree_rows(con: sqlite3.Connection, spec: LayerSpec, old_max: int) -> None:
     """Insert the new rows' boxes into the layer's R-tree with SQL (SQLite's R*-tree insertion, one by one)."""
     columns = "m.fid, " + ", ".join("s." + b for b in _BBOX)
+    _index_stage(con, spec.key)
     con.execute(
         f"INSERT INTO main.{_q(_rtree_name(spec))} (id, minx, maxx, miny, maxy)"
         f" {_new_rows_query(spec, columns)} ORDER BY s._hilbert",
@@ -97,6 +101,7 @@ def _new_entries(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame,
         if count == n and hi - lo + 1 == n and tuple(stage) == (1, n, n):
             return np.arange(lo, hi + 1, dtype=np.int64), staged[list(_BBOX)].to_numpy(dtype="float64")
     columns = "m.fid, " + ", ".join("s." + b for b in _BBOX)
+    _index_stage(con, spec.key)
     rows = con.execute(_new_rows_query(spec, columns), (old_max,)).fetchall()
     fid = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     return fid, np.array([r[1:] for r in rows], dtype="float64").reshape(len(rows), 4)

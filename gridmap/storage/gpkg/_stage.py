@@ -8,7 +8,6 @@ repeating a key earlier in the frame are sorted out here (``_conflicts``).
 from __future__ import annotations
 
 import logging
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +168,7 @@ def _hilbert_rank(bounds: np.ndarray) -> np.ndarray:
 
 
 def _write_stage(spec: LayerSpec, staged: pd.DataFrame, folder: Path) -> Path:
-    """Write the staged rows with GDAL into ``folder/stage.gpkg`` and index their key."""
+    """Write the staged rows with GDAL into ``folder/stage.gpkg`` (indexed on the key later, when a join needs it)."""
     import pyogrio
 
     path = folder / "stage.gpkg"
@@ -177,12 +176,6 @@ def _write_stage(spec: LayerSpec, staged: pd.DataFrame, folder: Path) -> Path:
     if spec.geometry is not None:
         options.update(geometry_type="Unknown", layer_options={"SPATIAL_INDEX": "NO"})
     pyogrio.write_dataframe(staged, path, **options)
-    con = sqlite3.connect(path)
-    try:
-        con.execute(f"CREATE INDEX stage_key ON {_STAGE}({', '.join(_q(k) for k in spec.key)})")
-        con.commit()
-    finally:
-        con.close()
     return path
 
 
