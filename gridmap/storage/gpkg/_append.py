@@ -95,10 +95,12 @@ def _new_entries(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame,
     """
     n = len(staged)
     if inserted == n:
-        lo, hi, count = con.execute(f"SELECT min(fid), max(fid), count(*) FROM main.{_q(spec.name)} WHERE fid > ?",
-                                    (old_max,)).fetchone()
+        # the n rows inserted are all the fids above old_max: min and max (rowid look-ups) show whether they run
+        # without a gap (counting them would scan them)
+        lo, hi = con.execute(f"SELECT min(fid), max(fid) FROM main.{_q(spec.name)} WHERE fid > ?",
+                             (old_max,)).fetchone()
         stage = con.execute(f"SELECT min(fid), max(fid), count(*) FROM {_STAGE}.{_STAGE}").fetchone()
-        if count == n and hi - lo + 1 == n and tuple(stage) == (1, n, n):
+        if lo is not None and hi - lo + 1 == n and tuple(stage) == (1, n, n):
             return np.arange(lo, hi + 1, dtype=np.int64), staged[list(_BBOX)].to_numpy(dtype="float64")
     columns = "m.fid, " + ", ".join("s." + b for b in _BBOX)
     _index_stage(con, spec.key)
