@@ -36,6 +36,7 @@ positions, so they are read as WGS84 without ``coords=``.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import logging
@@ -161,7 +162,9 @@ def _read_csv(path: str | PathLike[str], *, layer: str, coords: str | None, enco
     delimiter = detect_delimiter(text)
     if delimiter != ",":
         logger.info("%s: fields are separated by %s", p.name, _DELIMITER_NAMES[delimiter])
-    table = _parse(text, stamp, delimiter)
+    # the file's own bytes when they are the UTF-8 of `text` (strictly decoded), else encoded again for pyarrow
+    utf8 = data if used == "utf-8" else data[len(codecs.BOM_UTF8):] if used == "utf-8-sig" else None
+    table = _parse(text, stamp, delimiter, utf8=utf8)
     meta: dict[str, Any] = {"encoding": used, "delimiter": delimiter}
     return _table_result(table, stamp, coords=coords, require_coordinates=require_coordinates, meta=meta, crs=crs)
 
@@ -385,9 +388,9 @@ def detect_delimiter(text: str) -> str:
     return best
 
 
-def _parse(text: str, stamp: dict[str, str], delimiter: str = ",") -> _Table:
+def _parse(text: str, stamp: dict[str, str], delimiter: str = ",", *, utf8: bytes | None = None) -> _Table:
     header = _header(text, stamp["source"], delimiter)
-    fast = _parse_fast(text, header, stamp, delimiter)
+    fast = _parse_fast(text.encode("utf-8") if utf8 is None else utf8, header, stamp, delimiter)
     if fast is not None:
         return fast
     logger.info("%s has ragged lines; reading it line by line", stamp["source"])
@@ -407,7 +410,7 @@ def _header(text: str, source: str, delimiter: str) -> list[str]:
     return names
 
 
-def _parse_fast(text: str, header: list[str], stamp: dict[str, str], delimiter: str) -> _Table | None:
+def _parse_fast(data: bytes, header: list[str], stamp: dict[str, str], delimiter: str) -> _Table | None:
     """Parse with pyarrow, quarantining ragged rows; None when pyarrow cannot tell where they are."""
     ragged: list[tuple[int | None, str, int]] = []
 
@@ -418,7 +421,7 @@ def _parse_fast(text: str, header: list[str], stamp: dict[str, str], delimiter: 
     internal = [f"c{i}" for i in range(len(header))]
     try:
         table = pacsv.read_csv(
-            io.BytesIO(text.encode("utf-8")),
+            io.BytesIO(data),
             read_options=pacsv.ReadOptions(column_names=internal, skip_rows=1, use_threads=False),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
                                              invalid_row_handler=_on_invalid),
