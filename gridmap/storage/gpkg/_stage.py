@@ -168,11 +168,16 @@ def _hilbert_rank(bounds: np.ndarray) -> np.ndarray:
     return rank
 
 
+#: Columns of the staged rows that are not written to the staging file.
+_IN_MEMORY_ONLY = (GEOMETRY_COLUMN, "_minx", "_miny", "_maxx", "_maxy", "_hilbert")
+
+
 def _write_stage(spec: LayerSpec, staged: pd.DataFrame, folder: Path) -> Path:
     """Write the staged rows with GDAL into ``folder/stage.gpkg`` (indexed on the key later, when a join needs it).
 
     A spatial layer's rows go to GDAL as one Arrow table, geometries as WKB (:func:`stage_wkb`),
-    as ``pyogrio.write_dataframe(..., use_arrow=True)`` would send them, without its pandas checks.
+    as ``pyogrio.write_dataframe(..., use_arrow=True)`` would send them, without its pandas checks;
+    their boxes and Hilbert ranks stay in `staged` (``_append`` takes them from there by stage fid).
     """
     import pyogrio
 
@@ -183,7 +188,7 @@ def _write_stage(spec: LayerSpec, staged: pd.DataFrame, folder: Path) -> Path:
     import pyarrow as pa
     from pyogrio.raw import write_arrow
 
-    attrs = pd.DataFrame({c: staged[c] for c in staged.columns if c != GEOMETRY_COLUMN}, copy=False)
+    attrs = pd.DataFrame({c: staged[c] for c in staged.columns if c not in _IN_MEMORY_ONLY}, copy=False)
     table = pa.Table.from_pandas(attrs, preserve_index=False)
     table = table.append_column(pa.field(GEOMETRY_COLUMN, pa.binary()), stage_wkb(staged.geometry.to_numpy()))
     write_arrow(table, path, layer=_STAGE, driver="GPKG", geometry_name=GEOMETRY_COLUMN, geometry_type="Unknown",
