@@ -55,7 +55,7 @@ import pyarrow.csv as pacsv
 
 from gridmap.errors import CRSError, ReadError
 from gridmap.crs import PROJECTED_MIN_M, check_coords_for, declare_crs
-from gridmap.io.base import ReadResult, file_digest, quarantine_frame, quarantine_row, read_guard
+from gridmap.io.base import ReadResult, data_digest, quarantine_frame, quarantine_row, read_guard
 from gridmap.io._encoding import decode_text
 
 __all__ = ["read_csv", "read_table", "detect_delimiter", "COORD_SYSTEMS", "LON_NAMES", "LAT_NAMES",
@@ -153,9 +153,9 @@ def _read_csv(path: str | PathLike[str], *, layer: str, coords: str | None, enco
     p = Path(path)
     if not p.is_file():
         raise ReadError(f"{p} does not exist or is not a file")
-    digest = file_digest(p)
     data = p.read_bytes()
-    if not data.strip():
+    digest = data_digest(data)  # the bytes read once, not again to hash them
+    if not data or data.isspace():  # as `not data.strip()`, without a copy of the file
         raise ReadError(f"{p.name} is empty: a CSV needs a header line and rows")
     text, used = decode_text(data, encoding=encoding, what=p.name)
     stamp = {"layer": layer, "source": p.name, "source_digest": digest}
@@ -191,8 +191,9 @@ def _table_result(table: "_Table", stamp: dict[str, Any], *, coords: str | None,
         raise ReadError(f"{source} has a column named 'geometry' besides {columns[0]!r}/{columns[1]!r}; "
                         "rename it (e.g. to 'wkt'): gridmap builds the geometry from the coordinates")
     parsed = {c: _coordinate_values(table.frame[c]) for c in columns}  # each column parsed once
-    columns = _east_north(parsed, columns, source)
-    projected = _looks_projected(parsed, columns)
+    medians = {c: _column_median(parsed, c) for c in columns}
+    columns = _east_north(medians, columns, source)
+    projected = _looks_projected(medians, columns)
     if crs is not None:
         declared = declare_crs(gpd.GeoDataFrame(geometry=gpd.GeoSeries([])), crs, what=source).crs
         check_coords_for(declared, coords, what=source)
@@ -215,13 +216,13 @@ def _column_median(parsed: Mapping[str, tuple[np.ndarray, np.ndarray]], column: 
     return float(np.median(values)) if len(values) else float("nan")
 
 
-def _looks_projected(parsed: Mapping[str, tuple[np.ndarray, np.ndarray]], columns: tuple[str, str]) -> bool:
+def _looks_projected(medians: Mapping[str, float], columns: tuple[str, str]) -> bool:
     """Whether the median coordinates are metres of a projection, not degrees (:data:`gridmap.crs.PROJECTED_MIN_M`).
 
     Gauss-Kruger eastings are 100,000-900,000 m (or zone-prefixed, 25-45 million) and northings
     millions: far beyond any degree. A file of swapped lat/lon (x=38, y=110) is not metres.
     """
-    x, y = (_column_median(parsed, c) for c in columns)
+    x, y = (medians[c] for c in columns)
     return bool(max(abs(x), abs(y)) > PROJECTED_MIN_M)
 
 
@@ -240,10 +241,9 @@ def _is_northing(value: float) -> bool:
     return 1_000_000 <= value < 10_000_000
 
 
-def _east_north(parsed: Mapping[str, tuple[np.ndarray, np.ndarray]], columns: tuple[str, str],
-                source: str) -> tuple[str, str]:
+def _east_north(medians: Mapping[str, float], columns: tuple[str, str], source: str) -> tuple[str, str]:
     """`columns` as (easting, northing): swapped when the x column holds northings (surveyors' X is north)."""
-    x, y = (_column_median(parsed, c) for c in columns)
+    x, y = (medians[c] for c in columns)
     if _is_northing(x) and not _is_northing(y) and y >= 100_000:
         logger.info("%s: column %r holds northings and %r eastings (in Chinese surveying X is north): "
                     "reading %r as east, %r as north", source, columns[0], columns[1], columns[1], columns[0])
