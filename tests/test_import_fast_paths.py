@@ -130,3 +130,21 @@ def test_csv_coordinates_parsed_once_keep_their_values(tmp_path: Path) -> None:
     res = read_csv(path, layer="reports", coords="wgs84")
     xy = shapely.get_coordinates(res.records.geometry.to_numpy())
     assert xy.tolist() == [[109.73, 38.29], [109.74, 38.3], [109.75, 38.31]]
+
+
+@pytest.mark.parametrize("layer, geoms", [
+    ("reports", [shapely.Point(109.7, 38.2), shapely.Point(109.8, 38.3)]),
+    ("targets", [shapely.Point(109.7, 38.2), shapely.box(109.7, 38.2, 109.71, 38.21)]),
+    ("targets", [shapely.box(109.7, 38.2, 109.71, 38.21), shapely.Point(109.7, 38.2)]),
+])
+def test_staged_boxes_are_shapelys_bounds(layer: str, geoms: list) -> None:
+    """Boxes of one-vertex geometries come from their vertices; any other mix from shapely.bounds: the same."""
+    spec = layer_spec(layer)
+    frame = gpd.GeoDataFrame({spec.key[0]: [f"K{i}" for i in range(len(geoms))],
+                              **({"kind": ["dump"] * len(geoms)} if layer == "targets" else
+                                 {"reported_at": ["2025-03-01T08:00:00+08:00"] * len(geoms),
+                                  "category": ["garbage_dumping"] * len(geoms)})},
+                             geometry=geoms, crs="EPSG:4326")
+    staged = _stage_frame(spec, frame).rows
+    expected = shapely.bounds(shapely.force_2d(np.array(geoms, dtype=object)))
+    assert staged[["_minx", "_miny", "_maxx", "_maxy"]].to_numpy().tolist() == expected.tolist()
