@@ -133,7 +133,10 @@ def _check_ranges(lonlat: np.ndarray, present: np.ndarray, crs: CRS, verdicts: _
         f"coordinates {_short_wkt(lonlat[i])} {how}; correct them in the source" for i in idx])
     usable = present & ~nonfinite
     bounds = np.full((len(lonlat), 4), np.nan)
-    bounds[usable] = shapely.bounds(lonlat[usable])
+    if len(xy) == len(rows):  # one vertex each (points): its bounds are the vertex, no second pass over them
+        bounds[usable] = np.column_stack([xy, xy])[usable[rows]]
+    else:
+        bounds[usable] = shapely.bounds(lonlat[usable])
     minx, miny, maxx, maxy = bounds.T
     with np.errstate(invalid="ignore"):
         out_of_range = usable & ((minx < -180) | (maxx > 180) | (miny < -90) | (maxy > 90))

@@ -17,8 +17,8 @@ from gridmap.errors import GridmapError, ReadError
 from gridmap.model import QUARANTINE_COLUMNS, STORAGE_CRS
 from gridmap.model.quarantine import raw_json  # re-exported: it is the model's encoding of `raw`
 
-__all__ = ["ReadResult", "quarantine_frame", "quarantine_row", "file_digest", "raw_json", "records_frame",
-           "read_guard"]
+__all__ = ["ReadResult", "quarantine_frame", "quarantine_row", "file_digest", "data_digest", "raw_json",
+           "records_frame", "read_guard"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,20 @@ def file_digest(path: str | PathLike[str]) -> str:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
     return h.hexdigest()[:16]
+
+
+def data_digest(data: bytes) -> str:
+    """:func:`file_digest` of a file whose bytes are already read: the first 16 hex digits of their SHA-256.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.csv"
+    >>> _ = p.write_bytes(b"id,lon,lat\\n")
+    >>> data_digest(p.read_bytes()) == file_digest(p)
+    True
+    """
+    return hashlib.sha256(data).hexdigest()[:16]
 
 
 def quarantine_row(

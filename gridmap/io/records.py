@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 import geopandas as gpd
 import numpy as np
@@ -337,14 +337,19 @@ def _record_numbers(records: pd.DataFrame) -> np.ndarray:
 def _accepted_frame(typed: Mapping[str, pd.Series], geometry: np.ndarray | None, record_no: np.ndarray,
                     bad: np.ndarray, spec: LayerSpec) -> pd.DataFrame:
     keep = ~bad
-    data = {name: typed[name][keep].reset_index(drop=True) for name in spec.column_names}
+    every = bool(keep.all())  # nothing quarantined: no copy of each column through a mask
+
+    def kept(values: Any) -> Any:
+        return values if every else values[keep]
+
+    data = {name: kept(typed[name]).reset_index(drop=True) for name in spec.column_names}
     frame = pd.DataFrame(data, index=pd.RangeIndex(int(keep.sum())))
     for col in spec.columns:
-        if col.dtype == "str":
+        if col.dtype == "str" and frame[col.name].dtype != "str":
             frame[col.name] = frame[col.name].astype("str")
     if geometry is not None:
-        frame = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometry[keep], crs=STORAGE_CRS, index=frame.index))
-    frame["_record"] = record_no[keep].astype("int64")
+        frame = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(kept(geometry), crs=STORAGE_CRS, index=frame.index))
+    frame["_record"] = kept(record_no).astype("int64")
     return frame
 
 

@@ -36,6 +36,7 @@ positions, so they are read as WGS84 without ``coords=``.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import logging
@@ -43,7 +44,7 @@ import unicodedata
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import geopandas as gpd
 import numpy as np
@@ -54,7 +55,7 @@ import pyarrow.csv as pacsv
 
 from gridmap.errors import CRSError, ReadError
 from gridmap.crs import PROJECTED_MIN_M, check_coords_for, declare_crs
-from gridmap.io.base import ReadResult, file_digest, quarantine_frame, quarantine_row, read_guard
+from gridmap.io.base import ReadResult, data_digest, quarantine_frame, quarantine_row, read_guard
 from gridmap.io._encoding import decode_text
 
 __all__ = ["read_csv", "read_table", "detect_delimiter", "COORD_SYSTEMS", "LON_NAMES", "LAT_NAMES",
@@ -152,16 +153,18 @@ def _read_csv(path: str | PathLike[str], *, layer: str, coords: str | None, enco
     p = Path(path)
     if not p.is_file():
         raise ReadError(f"{p} does not exist or is not a file")
-    digest = file_digest(p)
     data = p.read_bytes()
-    if not data.strip():
+    digest = data_digest(data)  # the bytes read once, not again to hash them
+    if not data or data.isspace():  # as `not data.strip()`, without a copy of the file
         raise ReadError(f"{p.name} is empty: a CSV needs a header line and rows")
     text, used = decode_text(data, encoding=encoding, what=p.name)
     stamp = {"layer": layer, "source": p.name, "source_digest": digest}
     delimiter = detect_delimiter(text)
     if delimiter != ",":
         logger.info("%s: fields are separated by %s", p.name, _DELIMITER_NAMES[delimiter])
-    table = _parse(text, stamp, delimiter)
+    # the file's own bytes when they are the UTF-8 of `text` (strictly decoded), else encoded again for pyarrow
+    utf8 = data if used == "utf-8" else data[len(codecs.BOM_UTF8):] if used == "utf-8-sig" else None
+    table = _parse(text, stamp, delimiter, utf8=utf8)
     meta: dict[str, Any] = {"encoding": used, "delimiter": delimiter}
     return _table_result(table, stamp, coords=coords, require_coordinates=require_coordinates, meta=meta, crs=crs)
 
@@ -187,8 +190,10 @@ def _table_result(table: "_Table", stamp: dict[str, Any], *, coords: str | None,
     if "geometry" in table.frame.columns:
         raise ReadError(f"{source} has a column named 'geometry' besides {columns[0]!r}/{columns[1]!r}; "
                         "rename it (e.g. to 'wkt'): gridmap builds the geometry from the coordinates")
-    columns = _east_north(table.frame, columns, source)
-    projected = _looks_projected(table.frame, columns)
+    parsed = {c: _coordinate_values(table.frame[c]) for c in columns}  # each column parsed once
+    medians = {c: _column_median(parsed, c) for c in columns}
+    columns = _east_north(medians, columns, source)
+    projected = _looks_projected(medians, columns)
     if crs is not None:
         declared = declare_crs(gpd.GeoDataFrame(geometry=gpd.GeoSeries([])), crs, what=source).crs
         check_coords_for(declared, coords, what=source)
@@ -201,23 +206,23 @@ def _table_result(table: "_Table", stamp: dict[str, Any], *, coords: str | None,
     else:
         system, point_crs = _declared_system(coords, source=source), "EPSG:4326"
     meta.update(lon_column=columns[0], lat_column=columns[1])
-    records, coord_bad = _points(table, columns, stamp, crs=point_crs)
+    records, coord_bad = _points(table, columns, stamp, crs=point_crs, parsed=parsed)
     return _result(records, table.bad + coord_bad, stamp, coords=system, meta=meta)
 
 
-def _column_median(frame: pd.DataFrame, column: str) -> float:
-    values = _to_float(_clean_numbers(frame[column]))
+def _column_median(parsed: Mapping[str, tuple[np.ndarray, np.ndarray]], column: str) -> float:
+    values = parsed[column][0]
     values = values[np.isfinite(values)]
     return float(np.median(values)) if len(values) else float("nan")
 
 
-def _looks_projected(frame: pd.DataFrame, columns: tuple[str, str]) -> bool:
+def _looks_projected(medians: Mapping[str, float], columns: tuple[str, str]) -> bool:
     """Whether the median coordinates are metres of a projection, not degrees (:data:`gridmap.crs.PROJECTED_MIN_M`).
 
     Gauss-Kruger eastings are 100,000-900,000 m (or zone-prefixed, 25-45 million) and northings
     millions: far beyond any degree. A file of swapped lat/lon (x=38, y=110) is not metres.
     """
-    x, y = (_column_median(frame, c) for c in columns)
+    x, y = (medians[c] for c in columns)
     return bool(max(abs(x), abs(y)) > PROJECTED_MIN_M)
 
 
@@ -236,9 +241,9 @@ def _is_northing(value: float) -> bool:
     return 1_000_000 <= value < 10_000_000
 
 
-def _east_north(frame: pd.DataFrame, columns: tuple[str, str], source: str) -> tuple[str, str]:
+def _east_north(medians: Mapping[str, float], columns: tuple[str, str], source: str) -> tuple[str, str]:
     """`columns` as (easting, northing): swapped when the x column holds northings (surveyors' X is north)."""
-    x, y = (_column_median(frame, c) for c in columns)
+    x, y = (medians[c] for c in columns)
     if _is_northing(x) and not _is_northing(y) and y >= 100_000:
         logger.info("%s: column %r holds northings and %r eastings (in Chinese surveying X is north): "
                     "reading %r as east, %r as north", source, columns[0], columns[1], columns[1], columns[0])
@@ -383,9 +388,9 @@ def detect_delimiter(text: str) -> str:
     return best
 
 
-def _parse(text: str, stamp: dict[str, str], delimiter: str = ",") -> _Table:
+def _parse(text: str, stamp: dict[str, str], delimiter: str = ",", *, utf8: bytes | None = None) -> _Table:
     header = _header(text, stamp["source"], delimiter)
-    fast = _parse_fast(text, header, stamp, delimiter)
+    fast = _parse_fast(text.encode("utf-8") if utf8 is None else utf8, header, stamp, delimiter)
     if fast is not None:
         return fast
     logger.info("%s has ragged lines; reading it line by line", stamp["source"])
@@ -405,7 +410,7 @@ def _header(text: str, source: str, delimiter: str) -> list[str]:
     return names
 
 
-def _parse_fast(text: str, header: list[str], stamp: dict[str, str], delimiter: str) -> _Table | None:
+def _parse_fast(data: bytes, header: list[str], stamp: dict[str, str], delimiter: str) -> _Table | None:
     """Parse with pyarrow, quarantining ragged rows; None when pyarrow cannot tell where they are."""
     ragged: list[tuple[int | None, str, int]] = []
 
@@ -416,7 +421,7 @@ def _parse_fast(text: str, header: list[str], stamp: dict[str, str], delimiter: 
     internal = [f"c{i}" for i in range(len(header))]
     try:
         table = pacsv.read_csv(
-            io.BytesIO(text.encode("utf-8")),
+            io.BytesIO(data),
             read_options=pacsv.ReadOptions(column_names=internal, skip_rows=1, use_threads=False),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
                                              invalid_row_handler=_on_invalid),
@@ -564,9 +569,11 @@ def _coordinate_values(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _points(table: _Table, columns: tuple[str, str], stamp: dict[str, str], *,
-            crs: object | None = "EPSG:4326") -> tuple[gpd.GeoDataFrame, list[dict]]:
+            crs: object | None = "EPSG:4326",
+            parsed: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None) -> tuple[gpd.GeoDataFrame, list[dict]]:
     frame = table.frame
-    (lon, lon_empty), (lat, lat_empty) = (_coordinate_values(frame[c]) for c in columns)
+    given = parsed or {}
+    (lon, lon_empty), (lat, lat_empty) = (given[c] if c in given else _coordinate_values(frame[c]) for c in columns)
     missing = lon_empty | lat_empty
     unparseable = ~missing & (np.isnan(lon) | np.isnan(lat))
     bad: list[dict[str, Any]] = []

@@ -14,9 +14,9 @@ import pandas as pd
 from gridmap.model import QUARANTINE_COLUMNS, ImportSummary, LayerSpec
 from gridmap.storage.base import IMPORTS_TABLE, QUARANTINE_TABLE
 from gridmap.storage.gpkg._columns import (
-    GEOMETRY_COLUMN, _BBOX, _IMPORT_COLUMNS, _QUARANTINE_IMPORT, _STAGE, _Staged, _q, _utc_now_text,
+    GEOMETRY_COLUMN, _BBOX, _IMPORT_COLUMNS, _QUARANTINE_IMPORT, _STAGE, _Staged, _index_stage, _q, _utc_now_text,
 )
-from gridmap.storage.gpkg._conflicts import _conflict_rows, _stored_conflicts
+from gridmap.storage.gpkg._conflicts import _check_stage_fids, _conflict_rows, _stored_conflicts
 from gridmap.storage.gpkg._rtree import bulk_load
 from gridmap.storage.gpkg import _stage
 
@@ -52,14 +52,17 @@ def _copy_staged_rows(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataF
     ).rowcount
     if spec.geometry is not None and inserted:
         if inserted < _stage._BULK_RTREE_MIN_ROWS or not _bulk_load_rtree(con, spec, staged, old_max, inserted):
-            _insert_rtree_rows(con, spec, old_max)
+            _insert_rtree_rows(con, spec, staged, old_max)
     for _, sql in triggers:
         con.execute(sql)
     return int(inserted)
 
 
 def _new_rows_query(spec: LayerSpec, columns: str) -> str:
-    """SQL selecting `columns` of the rows just copied (``m``: the layer, ``s``: the stage), given ``fid > ?``."""
+    """SQL selecting `columns` of the rows just copied (``m``: the layer, ``s``: the stage), given ``fid > ?``.
+
+    Index the stage first (:func:`_index_stage`).
+    """
     join = " AND ".join(f"m.{_q(k)} = s.{_q(k)}" for k in spec.key)
     return f"SELECT {columns} FROM main.{_q(spec.name)} AS m JOIN {_STAGE}.{_STAGE} AS s ON {join} WHERE m.fid > ?"
 
@@ -68,14 +71,30 @@ def _rtree_name(spec: LayerSpec) -> str:
     return f"rtree_{spec.name}_{GEOMETRY_COLUMN}"
 
 
-def _insert_rtree_rows(con: sqlite3.Connection, spec: LayerSpec, old_max: int) -> None:
-    """Insert the new rows' boxes into the layer's R-tree with SQL (SQLite's R*-tree insertion, one by one)."""
-    columns = "m.fid, " + ", ".join("s." + b for b in _BBOX)
-    con.execute(
-        f"INSERT INTO main.{_q(_rtree_name(spec))} (id, minx, maxx, miny, maxy)"
-        f" {_new_rows_query(spec, columns)} ORDER BY s._hilbert",
-        (old_max,),
-    )
+def _insert_rtree_rows(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame, old_max: int) -> None:
+    """Insert the new rows' boxes into the layer's R-tree with SQL (SQLite's R*-tree insertion, one by one).
+
+    In the Hilbert order of :func:`gridmap.storage.gpkg._stage._hilbert_rank`.
+    """
+    fid, box, order = _joined_entries(con, spec, staged, old_max)
+    con.executemany(f"INSERT INTO main.{_q(_rtree_name(spec))} (id, minx, maxx, miny, maxy) VALUES (?, ?, ?, ?, ?)",
+                    zip(fid[order].tolist(), *(box[order, k].tolist() for k in range(4))))
+
+
+def _joined_entries(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame,
+                    old_max: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The new rows' fids, their boxes (n x 4: minx, maxx, miny, maxy) and Hilbert order, joining layer and stage.
+
+    The boxes are not in the staging file: staged row i is stage fid i + 1 (checked), its box row i of `staged`.
+    """
+    _index_stage(con, spec.key)
+    rows = con.execute(_new_rows_query(spec, "m.fid, s.fid"), (old_max,)).fetchall()
+    fid = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    position = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)) - 1
+    _check_stage_fids(con, len(staged), rows)
+    box = staged[list(_BBOX)].to_numpy(dtype="float64")[position]
+    order = np.argsort(staged["_hilbert"].to_numpy(dtype=np.int64)[position], kind="stable")
+    return fid, box.reshape(len(rows), 4), order
 
 
 def _new_entries(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame, old_max: int,
@@ -91,15 +110,15 @@ def _new_entries(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame,
     """
     n = len(staged)
     if inserted == n:
-        lo, hi, count = con.execute(f"SELECT min(fid), max(fid), count(*) FROM main.{_q(spec.name)} WHERE fid > ?",
-                                    (old_max,)).fetchone()
+        # the n rows inserted are all the fids above old_max: min and max (rowid look-ups) show whether they run
+        # without a gap (counting them would scan them)
+        lo, hi = con.execute(f"SELECT min(fid), max(fid) FROM main.{_q(spec.name)} WHERE fid > ?",
+                             (old_max,)).fetchone()
         stage = con.execute(f"SELECT min(fid), max(fid), count(*) FROM {_STAGE}.{_STAGE}").fetchone()
-        if count == n and hi - lo + 1 == n and tuple(stage) == (1, n, n):
+        if lo is not None and hi - lo + 1 == n and tuple(stage) == (1, n, n):
             return np.arange(lo, hi + 1, dtype=np.int64), staged[list(_BBOX)].to_numpy(dtype="float64")
-    columns = "m.fid, " + ", ".join("s." + b for b in _BBOX)
-    rows = con.execute(_new_rows_query(spec, columns), (old_max,)).fetchall()
-    fid = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    return fid, np.array([r[1:] for r in rows], dtype="float64").reshape(len(rows), 4)
+    fid, box, _ = _joined_entries(con, spec, staged, old_max)
+    return fid, box
 
 
 def _bulk_load_rtree(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame, old_max: int,

@@ -13,7 +13,9 @@ from gridmap.model import DEFAULT_TZ, LayerSpec
 from gridmap.model.quarantine import raw_json
 from gridmap.storage.base import GEOMETRY_TOLERANCE, content_columns
 from gridmap.storage.rows import conflict_detail
-from gridmap.storage.gpkg._columns import GEOMETRY_COLUMN, _STAGE, _Staged, _gpkg_blob_to_wkb, _q, _utc_now_text
+from gridmap.storage.gpkg._columns import (
+    GEOMETRY_COLUMN, _STAGE, _Staged, _gpkg_blob_to_wkb, _index_stage, _q, _utc_now_text,
+)
 
 
 _KEY_CONFLICT = "key_conflict"
@@ -63,6 +65,7 @@ def _stored_conflicts(con: sqlite3.Connection, spec: LayerSpec, staged: _Staged,
     if not tests:
         return []
     join = " AND ".join(f"m.{_q(k)} = s.{_q(k)}" for k in spec.key)
+    _index_stage(con, spec.key)
     stage, layer = f"{_STAGE}.{_STAGE} AS s", f"main.{_q(spec.name)} AS m"
     old_rows = con.execute(f"SELECT count(*) FROM main.{_q(spec.name)} WHERE fid <= ?", (old_max,)).fetchone()[0]
     outer, inner = (layer, stage) if old_rows < len(staged.rows) else (stage, layer)

@@ -47,6 +47,7 @@ True
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -242,10 +243,31 @@ def _write_tree(con: sqlite3.Connection, layout: RTreeLayout, ids: np.ndarray, b
     for suffix in ("node", "rowid", "parent"):
         con.execute(f"DELETE FROM main.{layout.shadow(suffix)}")
     con.executemany(f"INSERT INTO main.{layout.shadow('node')} (nodeno, data) VALUES (?, ?)", node_rows)
-    con.executemany(f"INSERT INTO main.{layout.shadow('rowid')} (rowid, nodeno) VALUES (?, ?)",
-                    zip(leaf_ids[by_id].tolist(), leaf_nodes[by_id].tolist()))
+    _insert_rowids(con, layout.shadow("rowid"), leaf_ids[by_id], leaf_nodes[by_id])
     con.executemany(f"INSERT INTO main.{layout.shadow('parent')} (nodeno, parentnode) VALUES (?, ?)",
                     sorted(parent_rows))
+
+
+def _insert_rowids(con: sqlite3.Connection, table: str, ids: np.ndarray, nodes: np.ndarray) -> None:
+    """Insert (rowid, nodeno) rows, ids ascending; a gap-free run of ids goes in as one JSON array of node numbers.
+
+    SQLite's ``json_each`` walks the array in C, about twice as fast as binding a
+    million pairs from Python (and without a Python int per value).
+    """
+    if len(ids) and int(ids[-1]) - int(ids[0]) + 1 == len(ids) and _has_json_each(con):
+        text = json.dumps(np.asarray(nodes, dtype=np.int64).tolist())
+        con.execute(f"INSERT INTO main.{table} (rowid, nodeno) SELECT ? + key, value FROM json_each(?)",
+                    (int(ids[0]), text))
+        return
+    con.executemany(f"INSERT INTO main.{table} (rowid, nodeno) VALUES (?, ?)", zip(ids.tolist(), nodes.tolist()))
+
+
+def _has_json_each(con: sqlite3.Connection) -> bool:
+    try:
+        con.execute("SELECT count(*) FROM json_each('[]')").fetchone()
+    except sqlite3.OperationalError:
+        return False
+    return True
 
 
 def bulk_load(con: sqlite3.Connection, name: str, ids: np.ndarray, minx: np.ndarray, maxx: np.ndarray,
