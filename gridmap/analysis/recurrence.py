@@ -73,6 +73,7 @@ from gridmap.errors import SchemaError
 from gridmap.crs import metric_crs, require_crs
 from gridmap.model import DEFAULT_TZ, STORAGE_CRS
 from gridmap.analysis.inputs import LayerReader, is_reader
+from gridmap.analysis._recurrence_search import latest_rectifications, linked_components
 
 __all__ = ["RECURRENCE_COLUMNS", "SITE_COLUMNS", "DEFAULT_WINDOW_DAYS", "recurrences", "recurring_sites"]
 
@@ -290,9 +291,12 @@ def _recurrences(prep: _Prepared, rectifications: pd.DataFrame, *, radius_m: flo
                  window_days: float) -> pd.DataFrame:
     ev_pos, ev_t, ev_stats = _events(prep, rectifications)
     window_ns = int(round(window_days * _DAY_NS)) if math.isfinite(window_days) else np.iinfo(np.int64).max // 4
-    r, p, rect, d = _candidates(prep, ev_pos, ev_t, radius_m, window_ns)
-    best = _best_per_report(r, p, rect, d, prep) if len(r) else np.empty(0, dtype=np.int64)
-    frame = _recurrence_frame(prep, r[best], p[best], rect[best], d[best])
+    found = latest_rectifications(prep.xy, prep.t, prep.cat, prep.ids, ev_pos, ev_t, radius_m, window_ns)
+    if found is None:  # coordinates spread over more than 2**62 cells: the pair search
+        r, p, rect, d = _candidates(prep, ev_pos, ev_t, radius_m, window_ns)
+        best = _best_per_report(r, p, rect, d, prep) if len(r) else np.empty(0, dtype=np.int64)
+        found = (r[best], p[best], rect[best], d[best])
+    frame = _recurrence_frame(prep, *found)
     frame.attrs.update({**prep.stats, **ev_stats, "radius_m": float(radius_m), "window_days": float(window_days),
                         "reports_used": int(len(prep.t))})
     logger.info("%d recurrence(s) among %d report(s)", len(frame), len(prep.t))
@@ -384,6 +388,9 @@ def recurrences(
 
 def _components(prep: _Prepared, radius_m: float) -> np.ndarray:
     """Component label of each report: reports linked within radius_m, within a category."""
+    labels = linked_components(prep.xy, prep.cat, radius_m)
+    if labels is not None:
+        return labels
     n = len(prep.t)
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
