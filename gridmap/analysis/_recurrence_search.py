@@ -106,6 +106,14 @@ def _grid_cells(u: np.ndarray, side: float) -> tuple[list[np.ndarray], np.ndarra
     return cells, (off1 < off0).astype(np.int64)
 
 
+def _sorted_search(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(haystack, needles)``, the needles taken in order (cache-friendly on large arrays)."""
+    order = np.argsort(needles, kind="stable")
+    out = np.empty(len(needles), dtype=np.int64)
+    out[order] = np.searchsorted(haystack, needles[order])
+    return out
+
+
 def _event_index(xy: np.ndarray, cat: np.ndarray, ev_pos: np.ndarray, radius_m: float) -> dict | None:
     """Per grid, the rectifications sorted by (cell, time); per report, its grid and its cell key."""
     side = 4.0 * radius_m * (1.0 + 1e-6)
@@ -117,17 +125,19 @@ def _event_index(xy: np.ndarray, cat: np.ndarray, ev_pos: np.ndarray, radius_m: 
     blocks_key, blocks_ev, report_key = [], [], np.zeros(len(xy), dtype=np.int64)
     report_found = np.zeros(len(xy), dtype=bool)
     for g in range(4):
-        keyed = cell_keys(cat, cols[g // 2], rows[g % 2])
+        mine = np.flatnonzero(grid_of_report == g)
+        keyed = cell_keys(np.concatenate([cat[ev_pos], cat[mine]]),
+                          np.concatenate([cols[g // 2][ev_pos], cols[g // 2][mine]]),
+                          np.concatenate([rows[g % 2][ev_pos], rows[g % 2][mine]]))
         if keyed is None:
             return None
-        keys = keyed[0]
-        order = np.argsort(keys[ev_pos], kind="stable")  # rectifications are in time order: stable keeps it
-        sorted_keys = keys[ev_pos][order]
+        ev_keys, my_keys = keyed[0][:m], keyed[0][m:]
+        order = np.argsort(ev_keys, kind="stable")  # rectifications are in time order: stable keeps it
+        sorted_keys = ev_keys[order]
         seg = np.zeros(m, dtype=np.int64)
         seg[1:] = np.cumsum(np.diff(sorted_keys) != 0)
-        mine = np.flatnonzero(grid_of_report == g)
-        at = np.minimum(np.searchsorted(sorted_keys, keys[mine]), max(m - 1, 0))
-        report_found[mine] = sorted_keys[at] == keys[mine]
+        at = np.minimum(_sorted_search(sorted_keys, my_keys), m - 1)
+        report_found[mine] = sorted_keys[at] == my_keys
         report_key[mine] = (g * m + seg[at]) * (m + 1)
         blocks_key.append((g * m + seg) * (m + 1) + order)
         blocks_ev.append(order)
@@ -176,18 +186,36 @@ def _break_ties(r: np.ndarray, p: np.ndarray, rect: np.ndarray, d: np.ndarray, t
     return order[first]
 
 
+def _same_time_runs(ev_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each rectification (sorted by time), the first and one past the last index made at the same instant."""
+    change = np.flatnonzero(np.diff(ev_t)) + 1
+    starts = np.concatenate([[0], change])
+    ends = np.concatenate([change, [len(ev_t)]])
+    run = np.repeat(np.arange(len(starts)), np.diff(np.concatenate([starts, [len(ev_t)]])))
+    return starts[run], ends[run]
+
+
 def _ties(xy: np.ndarray, index: dict, ev_pos: np.ndarray, ev_t: np.ndarray, base: np.ndarray, reports: np.ndarray,
           hit: np.ndarray, radius_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """Every rectification in a report's cell made at the same instant as its newest hit and within the radius:
-    (report, rectification) rows."""
-    when = ev_t[index["ev"][hit]]
-    first = base + np.searchsorted(ev_t, when, side="left")
-    last = base + np.searchsorted(ev_t, when, side="right")
-    lo, hi = np.searchsorted(index["key"], first), np.searchsorted(index["key"], last)
+    """The newest hit of every report, and every other rectification in its cell made at the same instant and
+    within the radius: (report, rectification) rows."""
+    first_same, end_same = _same_time_runs(ev_t)
+    e_hit = index["ev"][hit]
+    keys = index["key"]
+    below = (hit > 0) & (keys[np.maximum(hit - 1, 0)] >= base + first_same[e_hit])
+    above = (hit + 1 < len(keys)) & (keys[np.minimum(hit + 1, len(keys) - 1)] < base + end_same[e_hit])
+    tied = np.flatnonzero(below | above)
+    if len(tied) == 0:
+        return reports, e_hit
+    lo = np.searchsorted(keys, base[tied] + first_same[e_hit[tied]])
+    hi = np.searchsorted(keys, base[tied] + end_same[e_hit[tied]])
     owner, offset = _expand(lo, hi - lo)
     e = index["ev"][lo[owner] + offset]
-    near = _hypot(xy, reports[owner], ev_pos[e]) <= radius_m
-    return reports[owner[near]], e[near]
+    near = _hypot(xy, reports[tied][owner], ev_pos[e]) <= radius_m
+    alone = np.ones(len(reports), dtype=bool)
+    alone[tied] = False
+    return (np.concatenate([reports[alone], reports[tied][owner[near]]]),
+            np.concatenate([e_hit[alone], e[near]]))
 
 
 def latest_rectifications(xy: np.ndarray, t: np.ndarray, cat: np.ndarray, ids: np.ndarray, ev_pos: np.ndarray,
@@ -205,20 +233,20 @@ def latest_rectifications(xy: np.ndarray, t: np.ndarray, cat: np.ndarray, ids: n
     if index is None:
         return None
     base = index["report_key"]
-    newest = base + np.searchsorted(ev_t, t, side="left")  # rectifications strictly before the report
+    by_time = np.argsort(t, kind="stable")
+    newest, oldest = np.empty_like(base), np.empty_like(base)
+    newest[by_time] = np.searchsorted(ev_t, t[by_time], side="left")  # rectifications strictly before the report
     reach = min(window_ns, max(int(t.max()) - int(ev_t.min()), 0) + 1)  # no int64 overflow for a huge window
-    oldest = base + np.searchsorted(ev_t, t - reach, side="left")
-    lo = np.where(index["report_found"], np.searchsorted(index["key"], oldest), 0)
-    hi = np.where(index["report_found"], np.searchsorted(index["key"], newest), 0)
+    oldest[by_time] = np.searchsorted(ev_t, t[by_time] - reach, side="left")
+    lo = np.where(index["report_found"], _sorted_search(index["key"], base + oldest), 0)
+    hi = np.where(index["report_found"], _sorted_search(index["key"], base + newest), 0)
     hit = _walk(xy, index, ev_pos, lo, hi, radius_m)
     reports = np.flatnonzero(hit >= 0)
     r, e = _ties(xy, index, ev_pos, ev_t, base[reports], reports, hit[reports], radius_m)
     p, rect = ev_pos[e], ev_t[e]
     d = _hypot(xy, r, p)
-    if len(r) > len(reports):
-        best = _break_ties(r, p, rect, d, t, ids)
-        r, p, rect, d = r[best], p[best], rect[best], d[best]
-    return r, p, rect, d
+    best = _break_ties(r, p, rect, d, t, ids) if len(r) > len(reports) else np.argsort(r, kind="stable")
+    return r[best], p[best], rect[best], d[best]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -318,4 +346,9 @@ def linked_components(xy: np.ndarray, cat: np.ndarray, radius_m: float) -> np.nd
     exact = _exact_links(xy, cells, a[open_], b[open_], radius_m)
     links = np.concatenate([np.flatnonzero(cheap), np.flatnonzero(open_)[exact]])
     labels = _labels(len(cells["keys"]), a[links], b[links])
-    return labels[cells["cell_of"]]
+    # number the components by their first point, as a component search over the points would
+    lowest = np.full(int(labels.max()) + 1, len(xy), dtype=np.int64)
+    np.minimum.at(lowest, labels, cells["order"][cells["starts"]])
+    rank = np.empty(len(lowest), dtype=np.int64)
+    rank[np.argsort(lowest)] = np.arange(len(lowest))
+    return rank[labels][cells["cell_of"]]

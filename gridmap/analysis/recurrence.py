@@ -70,12 +70,14 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from gridmap.errors import SchemaError
-from gridmap.crs import metric_crs, require_crs
+from gridmap.crs import metric_crs, require_crs, transformer
 from gridmap.model import DEFAULT_TZ, STORAGE_CRS
 from gridmap.analysis.inputs import LayerReader, is_reader
 from gridmap.analysis._recurrence_search import latest_rectifications, linked_components
+from gridmap.analysis._recurrence_cache import cache_get, cache_put, clear_cache, fingerprint
 
-__all__ = ["RECURRENCE_COLUMNS", "SITE_COLUMNS", "DEFAULT_WINDOW_DAYS", "recurrences", "recurring_sites"]
+__all__ = ["RECURRENCE_COLUMNS", "SITE_COLUMNS", "DEFAULT_WINDOW_DAYS", "clear_cache", "recurrences",
+           "recurring_sites"]
 
 logger = logging.getLogger(__name__)
 
@@ -163,9 +165,11 @@ def _point_xy(reports: gpd.GeoDataFrame, crs: pyproj.CRS) -> tuple[np.ndarray, n
                           " e.g. reports.set_geometry(reports.representative_point())")
     xy = np.full((len(reports), 2), np.nan)
     if has.any():
-        metric = gpd.GeoSeries(geoms[has], crs=reports.crs).to_crs(crs)
-        xy[has, 0] = metric.x.to_numpy()
-        xy[has, 1] = metric.y.to_numpy()
+        coords = shapely.get_coordinates(geoms[has])
+        if pyproj.CRS.from_user_input(reports.crs) == crs:
+            xy[has] = coords
+        else:  # the transformer GeoSeries.to_crs uses (always_xy), without making new geometries
+            xy[has, 0], xy[has, 1] = transformer(reports.crs, crs).transform(coords[:, 0], coords[:, 1])
     return xy, has & np.isfinite(xy).all(axis=1)
 
 
@@ -269,12 +273,30 @@ def _candidates(prep: _Prepared, ev_pos: np.ndarray, ev_t: np.ndarray, radius_m:
     return tuple(np.concatenate([part[k] for part in parts]) for k in range(4))  # type: ignore[return-value]
 
 
+def time_then_id_order(t: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Positions sorting by time, then by id (as text) among equal times; only tied times compare ids."""
+    order = np.argsort(t, kind="stable")
+    ts = t[order]
+    tied = np.zeros(len(order), dtype=bool)
+    tied[1:] = ts[1:] == ts[:-1]
+    tied[:-1] |= tied[1:]
+    if tied.any():
+        sub = order[tied]
+        order[tied] = sub[np.lexsort((ids[sub].astype(str), t[sub]))]
+    return order
+
+
 def _local(ns: np.ndarray) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(ns.astype("datetime64[ns]")).tz_localize("UTC").tz_convert(DEFAULT_TZ)
 
 
-def _recurrence_frame(prep: _Prepared, r: np.ndarray, p: np.ndarray, rect: np.ndarray, d: np.ndarray) -> pd.DataFrame:
-    frame = pd.DataFrame({
+def _recurrence_frame(prep: _Prepared, r: np.ndarray, p: np.ndarray, rect: np.ndarray,
+                      d: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
+    """One row per (report, earlier report, rectification, distance), sorted by time then report_id; and the
+    position of each row's report."""
+    order = time_then_id_order(prep.t[r], prep.ids[r])
+    r, p, rect, d = r[order], p[order], rect[order], d[order]
+    return r, pd.DataFrame({
         "report_id": pd.Series(prep.ids[r], dtype=object),
         "previous_report_id": pd.Series(prep.ids[p], dtype=object),
         "category": pd.Series(prep.categories[r], dtype=object),
@@ -284,11 +306,11 @@ def _recurrence_frame(prep: _Prepared, r: np.ndarray, p: np.ndarray, rect: np.nd
         "previous_rectified_at": _local(rect),
         "grid_code": pd.Series(prep.grid_code[r], dtype=object),
     })
-    return frame.sort_values(["reported_at", "report_id"], kind="stable", ignore_index=True)
 
 
 def _recurrences(prep: _Prepared, rectifications: pd.DataFrame, *, radius_m: float,
-                 window_days: float) -> pd.DataFrame:
+                 window_days: float) -> tuple[pd.DataFrame, np.ndarray]:
+    """The recurrence frame and, for each of its rows, the position of its report in `prep`."""
     ev_pos, ev_t, ev_stats = _events(prep, rectifications)
     window_ns = int(round(window_days * _DAY_NS)) if math.isfinite(window_days) else np.iinfo(np.int64).max // 4
     found = latest_rectifications(prep.xy, prep.t, prep.cat, prep.ids, ev_pos, ev_t, radius_m, window_ns)
@@ -296,11 +318,39 @@ def _recurrences(prep: _Prepared, rectifications: pd.DataFrame, *, radius_m: flo
         r, p, rect, d = _candidates(prep, ev_pos, ev_t, radius_m, window_ns)
         best = _best_per_report(r, p, rect, d, prep) if len(r) else np.empty(0, dtype=np.int64)
         found = (r[best], p[best], rect[best], d[best])
-    frame = _recurrence_frame(prep, *found)
+    rec_pos, frame = _recurrence_frame(prep, *found)
     frame.attrs.update({**prep.stats, **ev_stats, "radius_m": float(radius_m), "window_days": float(window_days),
                         "reports_used": int(len(prep.t))})
     logger.info("%d recurrence(s) among %d report(s)", len(frame), len(prep.t))
-    return frame
+    return frame, rec_pos
+
+
+@dataclass
+class _Computed:
+    """What one set of inputs gives, kept in the cache: the prepared reports, the recurrences (and the position
+    of each one's report), and the site labels once a caller asked for sites."""
+
+    prep: _Prepared
+    rec: pd.DataFrame
+    rec_pos: np.ndarray
+    labels: np.ndarray | None = None
+
+
+def _computed(frame: gpd.GeoDataFrame, fixes: pd.DataFrame, *, radius_m: float, window_days: float,
+              same_category: bool) -> _Computed:
+    """The recurrences of these exact inputs: from the cache when the same inputs were seen, else computed."""
+    key = fingerprint(frame, fixes, (float(radius_m), float(window_days), bool(same_category)))
+    entry = cache_get(key)
+    if entry is not None:
+        logger.debug("recurrences of %d report(s) reused (same inputs as before)", len(entry.prep.t))
+        return entry
+    prep = _prepare(frame, same_category=same_category)
+    rec, rec_pos = _recurrences(prep, fixes, radius_m=radius_m, window_days=window_days)
+    rec.attrs["same_category"] = bool(same_category)
+    logger.info("recurrences computed for %d report(s) and %d rectification(s)", len(prep.t), len(fixes))
+    entry = _Computed(prep, rec, rec_pos)
+    cache_put(key, entry)
+    return entry
 
 
 def recurrences(
@@ -375,10 +425,9 @@ def recurrences(
     """
     _check_options(radius_m, window_days)
     frame, fixes, _ = _resolve_inputs(reports, rectifications, workspace)
-    prep = _prepare(frame, same_category=same_category)
-    out = _recurrences(prep, fixes, radius_m=radius_m, window_days=window_days)
-    out.attrs["same_category"] = bool(same_category)
-    return out
+    require_crs(frame, what="reports")
+    entry = _computed(frame, fixes, radius_m=radius_m, window_days=window_days, same_category=same_category)
+    return entry.rec.copy()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -421,27 +470,40 @@ def _most_frequent_by(frame: pd.DataFrame, column: str, labels: pd.Index) -> pd.
     return best.reindex(labels).astype(object).where(best.reindex(labels).notna(), None)
 
 
-def _site_table(prep: _Prepared, labels: np.ndarray, rec: pd.DataFrame) -> pd.DataFrame:
-    order = np.lexsort((prep.ids.astype(str), prep.t))
-    frame = pd.DataFrame({"label": labels[order], "report_id": prep.ids[order], "t": prep.t[order],
+def _site_table(prep: _Prepared, labels: np.ndarray, rec: pd.DataFrame, rec_pos: np.ndarray,
+                min_reports: int) -> pd.DataFrame:
+    """One row per component of at least `min_reports` reports (indexed by label)."""
+    sizes = np.bincount(labels)
+    keep = sizes[labels] >= min_reports
+    order = time_then_id_order(prep.t, prep.ids)
+    order = order[keep[order]]
+    days = np.full(len(prep.t), np.nan)
+    days[rec_pos] = rec["days_since_rectification"].to_numpy(np.float64)
+    frame = pd.DataFrame({"label": labels[order], "t": prep.t[order], "days": days[order],
                           "x": prep.xy[order, 0], "y": prep.xy[order, 1],
                           "category": pd.Series(prep.categories[order], dtype=object),
                           "grid_code": pd.Series(prep.grid_code[order], dtype=object)})
-    days = rec.set_index("report_id")["days_since_rectification"]
-    frame["days"] = frame["report_id"].map(days)
     groups = frame.groupby("label", sort=True)
+    size = groups.size()
     return pd.DataFrame({
-        "reports": groups.size(),
+        "reports": size,
         "recurrences": groups["days"].count(),
         "t_first": groups["t"].min(),
         "t_last": groups["t"].max(),
         "median_days_to_rebound": groups["days"].median(),
-        "category": _most_frequent_by(frame, "category", groups.size().index),
-        "grid_code": _most_frequent_by(frame, "grid_code", groups.size().index),
-        "report_ids": groups["report_id"].agg(",".join),
+        "category": _most_frequent_by(frame, "category", size.index),
+        "grid_code": _most_frequent_by(frame, "grid_code", size.index),
+        "report_ids": pd.Series(_joined_ids(prep.ids[order], labels[order]), index=size.index, dtype=object),
         "x": groups["x"].mean(),
         "y": groups["y"].mean(),
     })
+
+
+def _joined_ids(ids: np.ndarray, labels: np.ndarray) -> list[str]:
+    """The ids of each label joined by commas, in their order, labels ascending."""
+    by_label = np.argsort(labels, kind="stable")
+    cuts = np.flatnonzero(np.diff(labels[by_label])) + 1
+    return [",".join(part) for part in np.split(ids[by_label], cuts)] if len(ids) else []
 
 
 def _grids_at(points: gpd.GeoSeries, grids: gpd.GeoDataFrame) -> tuple[list[Any], list[Any]]:
@@ -559,11 +621,12 @@ def recurring_sites(
     frame, fixes, workspace = _resolve_inputs(reports, rectifications, workspace)
     if grids is None and workspace is not None:
         grids = workspace.read_layer("grids")
-    prep = _prepare(frame, same_category=same_category)
-    rec = _recurrences(prep, fixes, radius_m=radius_m, window_days=window_days)
-    table = _site_table(prep, _components(prep, radius_m), rec) if len(prep.t) else pd.DataFrame()
-    if not table.empty:
-        table = table[table["reports"] >= min_reports]
+    require_crs(frame, what="reports")
+    entry = _computed(frame, fixes, radius_m=radius_m, window_days=window_days, same_category=same_category)
+    prep, rec = entry.prep, entry.rec
+    if entry.labels is None:
+        entry.labels = _components(prep, radius_m)
+    table = _site_table(prep, entry.labels, rec, entry.rec_pos, min_reports) if len(prep.t) else pd.DataFrame()
     out = _sites_frame(table, prep, grids)
     out.attrs.update({**rec.attrs, "same_category": bool(same_category), "min_reports": int(min_reports),
                       "sites": int(len(out))})
