@@ -170,20 +170,21 @@ def _walk(xy: np.ndarray, index: dict, ev_pos: np.ndarray, lo: np.ndarray, hi: n
 
 def _break_ties(r: np.ndarray, p: np.ndarray, rect: np.ndarray, d: np.ndarray, t: np.ndarray,
                 ids: np.ndarray) -> np.ndarray:
-    """Index of the chosen candidate of each report among several with the same (latest) rectification time:
-    the nearest, then the latest reported, then the smallest report_id."""
-    order = np.lexsort((-t[p], d, -rect, r))
+    """Index of the chosen candidate of each report (``r`` ascending) among several with the same (latest)
+    rectification time: the nearest, then the latest reported, then the smallest report_id."""
+    several = np.zeros(len(r), dtype=bool)
+    several[1:] = r[1:] == r[:-1]
+    several[:-1] |= several[1:]
+    chosen = np.flatnonzero(~several)
+    rows = np.flatnonzero(several)
+    if len(rows) == 0:
+        return chosen
+    rr, pp = r[rows], p[rows]
+    id_rank = np.argsort(np.argsort(ids[pp].astype(str), kind="stable"), kind="stable")
+    order = np.lexsort((id_rank, -t[pp], d[rows], -rect[rows], rr))
     first = np.ones(len(order), dtype=bool)
-    first[1:] = r[order][1:] != r[order][:-1]
-    same = np.zeros(len(order), dtype=bool)  # a full tie on (report, fix, distance, report time): ids decide
-    same[1:] = ((r[order][1:] == r[order][:-1]) & (d[order][1:] == d[order][:-1])
-                & (t[p][order][1:] == t[p][order][:-1]))
-    if not same.any():
-        return order[first]
-    id_rank = np.argsort(np.argsort(ids[p].astype(str), kind="stable"), kind="stable")
-    order = np.lexsort((id_rank, -t[p], d, -rect, r))
-    first[1:] = r[order][1:] != r[order][:-1]
-    return order[first]
+    first[1:] = rr[order][1:] != rr[order][:-1]
+    return np.sort(np.concatenate([chosen, rows[order[first]]]))
 
 
 def _same_time_runs(ev_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -245,7 +246,9 @@ def latest_rectifications(xy: np.ndarray, t: np.ndarray, cat: np.ndarray, ids: n
     r, e = _ties(xy, index, ev_pos, ev_t, base[reports], reports, hit[reports], radius_m)
     p, rect = ev_pos[e], ev_t[e]
     d = _hypot(xy, r, p)
-    best = _break_ties(r, p, rect, d, t, ids) if len(r) > len(reports) else np.argsort(r, kind="stable")
+    by_report = np.argsort(r, kind="stable")
+    r, p, rect, d = r[by_report], p[by_report], rect[by_report], d[by_report]
+    best = _break_ties(r, p, rect, d, t, ids) if len(r) > len(reports) else slice(None)
     return r[best], p[best], rect[best], d[best]
 
 

@@ -181,8 +181,8 @@ def _prepare(reports: gpd.GeoDataFrame, *, same_category: bool) -> _Prepared:
         raise SchemaError(f"reports lack column(s) {', '.join(missing)}; needed: {', '.join(needed)}"
                           + ("" if "category" not in missing else " (or pass same_category=False)"))
     ids = reports["report_id"].astype(str).to_numpy(object)
-    dup = pd.Index(ids).duplicated()
-    if dup.any():
+    if len(pd.factorize(ids)[1]) < len(ids):
+        dup = pd.Index(ids).duplicated()
         raise SchemaError(f"{int(dup.sum())} duplicate report_id(s), e.g. {ids[dup][0]!r}; each report needs a"
                           " unique id: drop duplicates with reports.drop_duplicates('report_id')")
     t = _utc_ns(reports["reported_at"], what="reported_at")
@@ -205,7 +205,10 @@ def _prepare(reports: gpd.GeoDataFrame, *, same_category: bool) -> _Prepared:
 
 def _events(prep: _Prepared, rectifications: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """(report position, rectification time ns) of each usable rectification, sorted by time."""
-    pos = pd.Index(prep.ids).get_indexer(rectifications["report_id"].astype(str).to_numpy(object))
+    # one hash pass over the report ids (unique, so coded 0..n-1 in order) and the rectifications' ids
+    codes = pd.factorize(np.concatenate([prep.ids, rectifications["report_id"].astype(str).to_numpy(object)]))[0]
+    pos = codes[len(prep.ids):]
+    pos = np.where(pos < len(prep.ids), pos, -1)
     when = _utc_ns(rectifications["rectified_at"], what="rectified_at")
     timed = when != np.iinfo(np.int64).min
     matched = pos >= 0
@@ -461,13 +464,19 @@ def _most_frequent_by(frame: pd.DataFrame, column: str, labels: pd.Index) -> pd.
 
     Ties go to the value seen first in `frame`'s order; a label without any value gets None.
     """
-    sub = frame.loc[frame[column].notna(), ["label", column]]
-    sub = pd.DataFrame({"label": sub["label"].to_numpy(), "v": sub[column].astype(str).to_numpy(),
-                        "pos": np.arange(len(sub))})
+    present = frame[column].notna().to_numpy()
+    values = frame[column].to_numpy(object)[present]
+    if pd.api.types.infer_dtype(values, skipna=False) not in ("string", "empty"):
+        values = pd.Series(values, dtype=object).astype(str).to_numpy(object)
+    codes, uniques = pd.factorize(values)
+    sub = pd.DataFrame({"label": frame["label"].to_numpy()[present], "v": codes, "pos": np.arange(len(codes))})
     agg = sub.groupby(["label", "v"], sort=False).agg(n=("pos", "size"), first=("pos", "min")).reset_index()
     best = agg.sort_values(["label", "n", "first"], ascending=[True, False, True], kind="stable")
-    best = best.drop_duplicates("label").set_index("label")["v"]
-    return best.reindex(labels).astype(object).where(best.reindex(labels).notna(), None)
+    best = best.drop_duplicates("label").set_index("label")["v"].reindex(labels)
+    out = pd.Series([None] * len(labels), index=labels, dtype=object)
+    found = best.notna().to_numpy()
+    out[found] = np.asarray(uniques, dtype=object)[best.to_numpy()[found].astype(np.int64)]
+    return out
 
 
 def _site_table(prep: _Prepared, labels: np.ndarray, rec: pd.DataFrame, rec_pos: np.ndarray,
