@@ -155,6 +155,14 @@ def _utc_ns(values: pd.Series, *, what: str) -> np.ndarray:
     return naive_utc.to_numpy(dtype="datetime64[ns]").view(np.int64)
 
 
+def _as_text(values: pd.Series) -> np.ndarray:
+    """``values.astype(str)`` as an object array, without the round trip when the values already are text."""
+    if (isinstance(values.dtype, pd.StringDtype) and values.dtype.na_value is not pd.NA) or (values.dtype == object and pd.api.types.infer_dtype(
+            values.to_numpy(object), skipna=False) == "string"):
+        return values.to_numpy(object)
+    return values.astype(str).to_numpy(object)
+
+
 def _point_xy(reports: gpd.GeoDataFrame, crs: pyproj.CRS) -> tuple[np.ndarray, np.ndarray]:
     """Metric coordinates of each report and a mask of those with a position."""
     geoms = reports.geometry.values
@@ -180,7 +188,7 @@ def _prepare(reports: gpd.GeoDataFrame, *, same_category: bool) -> _Prepared:
     if missing:
         raise SchemaError(f"reports lack column(s) {', '.join(missing)}; needed: {', '.join(needed)}"
                           + ("" if "category" not in missing else " (or pass same_category=False)"))
-    ids = reports["report_id"].astype(str).to_numpy(object)
+    ids = _as_text(reports["report_id"])
     if len(pd.factorize(ids)[1]) < len(ids):
         dup = pd.Index(ids).duplicated()
         raise SchemaError(f"{int(dup.sum())} duplicate report_id(s), e.g. {ids[dup][0]!r}; each report needs a"
@@ -206,7 +214,7 @@ def _prepare(reports: gpd.GeoDataFrame, *, same_category: bool) -> _Prepared:
 def _events(prep: _Prepared, rectifications: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """(report position, rectification time ns) of each usable rectification, sorted by time."""
     # one hash pass over the report ids (unique, so coded 0..n-1 in order) and the rectifications' ids
-    codes = pd.factorize(np.concatenate([prep.ids, rectifications["report_id"].astype(str).to_numpy(object)]))[0]
+    codes = pd.factorize(np.concatenate([prep.ids, _as_text(rectifications["report_id"])]))[0]
     pos = codes[len(prep.ids):]
     pos = np.where(pos < len(prep.ids), pos, -1)
     when = _utc_ns(rectifications["rectified_at"], what="rectified_at")
