@@ -202,8 +202,8 @@ def _spot_check(a: dict[str, Any], rec: pd.DataFrame, sites: Any, k: int = 300) 
     """Brute force of k random reports' recurrences; their neighbours within r share their site."""
     rng = np.random.default_rng(1)
     xy, t, ev_pos, ev_t = a["xy"], a["t"], a["ev_pos"], a["ev_t"]
-    got = dict(zip(rec["report_id"], zip(rec["previous_report_id"],
-                                          (rec["days_since_rectification"] * _DAY_NS).round().astype(np.int64))))
+    lags = (rec["days_since_rectification"] * _DAY_NS).round().astype(np.int64)
+    got = dict(zip(rec["report_id"], zip(rec["previous_report_id"], lags)))
     site_of = {rid: s for s, ids in zip(sites["site_id"], sites["report_ids"]) for rid in ids.split(",")}
     window = int(WINDOW_DAYS * _DAY_NS)
     for r in rng.choice(len(t), size=min(k, len(t)), replace=False):

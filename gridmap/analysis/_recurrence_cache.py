@@ -131,6 +131,14 @@ def cache_put(key: bytes | None, entry: Any) -> None:
 
 
 def clear_cache() -> None:
-    """Forget every stored result."""
+    """Forget every stored result (of :func:`gridmap.analysis.recurrence.recurrences` and
+    :func:`~gridmap.analysis.recurrence.recurring_sites`).
+
+    Examples
+    --------
+    >>> clear_cache()
+    >>> cache_get(b"anything") is None
+    True
+    """
     with _LOCK:
         _CACHE.clear()

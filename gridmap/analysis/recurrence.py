@@ -34,12 +34,18 @@ are farther apart than ``radius_m``.
 
 Method
 ------
-Reports are put in time blocks of ``window_days``; the reports of one block can
-only recur rectifications made in that block or the one before, so each block
-is one :meth:`scipy.spatial.cKDTree.sparse_distance_matrix` query between the
-block's reports and those rectifications (no O(n²) pass over all pairs). Sites
-are the connected components (:func:`scipy.sparse.csgraph.connected_components`)
-of :meth:`~scipy.spatial.cKDTree.query_pairs`, one category at a time.
+Neither function lists the pairs of reports within the radius (at a market or a dump that keeps coming back,
+thousands of reports lie within a few hundred metres, and the pairs run to millions). A report's recurrence is
+found by walking the rectifications of one grid cell around it from the newest before it backwards, stopping
+at the first within the radius; sites are the connected components of grid cells of side ``radius_m / √2``
+(all reports of one cell are linked) joined by nearest-neighbour tests between neighbouring cells
+(:mod:`gridmap.analysis._recurrence_search`, after grid-based DBSCAN: Gan & Tao, "DBSCAN revisited", SIGMOD
+2015). The answers are those of the pair definitions above, exactly.
+
+The result for one set of inputs is kept (a small cache keyed by a digest of the exact inputs and options,
+:mod:`gridmap.analysis._recurrence_cache`), so a leaders' page and a scoreboard of the same layers, or
+:func:`recurrences` then :func:`recurring_sites`, compute it once; any change to an input computes it again.
+:func:`clear_cache` forgets what was kept.
 
 Examples
 --------
@@ -157,8 +163,9 @@ def _utc_ns(values: pd.Series, *, what: str) -> np.ndarray:
 
 def _as_text(values: pd.Series) -> np.ndarray:
     """``values.astype(str)`` as an object array, without the round trip when the values already are text."""
-    if (isinstance(values.dtype, pd.StringDtype) and values.dtype.na_value is not pd.NA) or (values.dtype == object and pd.api.types.infer_dtype(
-            values.to_numpy(object), skipna=False) == "string"):
+    text_dtype = isinstance(values.dtype, pd.StringDtype) and values.dtype.na_value is not pd.NA
+    if text_dtype or (values.dtype == object
+                      and pd.api.types.infer_dtype(values.to_numpy(object), skipna=False) == "string"):
         return values.to_numpy(object)
     return values.astype(str).to_numpy(object)
 
