@@ -108,7 +108,7 @@ def _grid_cells(u: np.ndarray, side: float) -> tuple[list[np.ndarray], np.ndarra
 
 def _sorted_search(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
     """``np.searchsorted(haystack, needles)``, the needles taken in order (cache-friendly on large arrays)."""
-    order = np.argsort(needles, kind="stable")
+    order = np.argsort(needles)
     out = np.empty(len(needles), dtype=np.int64)
     out[order] = np.searchsorted(haystack, needles[order])
     return out
@@ -132,10 +132,15 @@ def _event_index(xy: np.ndarray, cat: np.ndarray, ev_pos: np.ndarray, radius_m: 
         if keyed is None:
             return None
         ev_keys, my_keys = keyed[0][:m], keyed[0][m:]
-        order = np.argsort(ev_keys, kind="stable")  # rectifications are in time order: stable keeps it
-        sorted_keys = ev_keys[order]
+        by_key = np.argsort(ev_keys)
         seg = np.zeros(m, dtype=np.int64)
-        seg[1:] = np.cumsum(np.diff(sorted_keys) != 0)
+        seg[1:] = np.cumsum(np.diff(ev_keys[by_key]) != 0)
+        # within a cell, by time: rectifications are numbered in time order, so (cell, number) is unique
+        composite = np.empty(m, dtype=np.int64)
+        composite[by_key] = seg * (m + 1) + by_key
+        order = np.argsort(composite)
+        sorted_keys = ev_keys[order]
+        seg = composite[order] // (m + 1)
         at = np.minimum(_sorted_search(sorted_keys, my_keys), m - 1)
         report_found[mine] = sorted_keys[at] == my_keys
         report_key[mine] = (g * m + seg[at]) * (m + 1)
@@ -234,7 +239,7 @@ def latest_rectifications(xy: np.ndarray, t: np.ndarray, cat: np.ndarray, ids: n
     if index is None:
         return None
     base = index["report_key"]
-    by_time = np.argsort(t, kind="stable")
+    by_time = np.argsort(t)
     newest, oldest = np.empty_like(base), np.empty_like(base)
     newest[by_time] = np.searchsorted(ev_t, t[by_time], side="left")  # rectifications strictly before the report
     reach = min(window_ns, max(int(t.max()) - int(ev_t.min()), 0) + 1)  # no int64 overflow for a huge window
@@ -269,7 +274,7 @@ def _cells(xy: np.ndarray, cat: np.ndarray, radius_m: float) -> dict | None:
     if keyed is None:
         return None
     keys, step = keyed
-    order = np.argsort(keys, kind="stable")
+    order = np.argsort(keys)
     bounds = _segments(keys[order])
     starts, counts = bounds[:-1], np.diff(bounds)
     cell_of = np.empty(len(keys), dtype=np.int64)
@@ -351,7 +356,7 @@ def linked_components(xy: np.ndarray, cat: np.ndarray, radius_m: float) -> np.nd
     labels = _labels(len(cells["keys"]), a[links], b[links])
     # number the components by their first point, as a component search over the points would
     lowest = np.full(int(labels.max()) + 1, len(xy), dtype=np.int64)
-    np.minimum.at(lowest, labels, cells["order"][cells["starts"]])
+    np.minimum.at(lowest, labels, np.minimum.reduceat(cells["order"], cells["starts"]))
     rank = np.empty(len(lowest), dtype=np.int64)
     rank[np.argsort(lowest)] = np.arange(len(lowest))
     return rank[labels][cells["cell_of"]]

@@ -293,7 +293,7 @@ def _candidates(prep: _Prepared, ev_pos: np.ndarray, ev_t: np.ndarray, radius_m:
 
 def time_then_id_order(t: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Positions sorting by time, then by id (as text) among equal times; only tied times compare ids."""
-    order = np.argsort(t, kind="stable")
+    order = np.argsort(t)  # equal times are put in id order below
     ts = t[order]
     tied = np.zeros(len(order), dtype=bool)
     tied[1:] = ts[1:] == ts[:-1]
@@ -525,7 +525,7 @@ def _site_table(prep: _Prepared, labels: np.ndarray, rec: pd.DataFrame, rec_pos:
 
 def _joined_ids(ids: np.ndarray, labels: np.ndarray) -> list[str]:
     """The ids of each label joined by commas, in their order, labels ascending."""
-    by_label = np.argsort(labels, kind="stable")
+    by_label = np.argsort(labels.astype(np.int64) * len(labels) + np.arange(len(labels)))  # keeps their order
     cuts = np.flatnonzero(np.diff(labels[by_label])) + 1
     return [",".join(part) for part in np.split(ids[by_label], cuts)] if len(ids) else []
 
