@@ -544,3 +544,16 @@ def test_a_leaders_page_and_a_scoreboard_of_the_same_layers_compute_once(counted
     assert counted() == 1
     gridmap.scoreboard(layers, start="2025-03-03", end="2025-03-10", lang="en")
     assert counted() == 1
+
+
+def test_the_pair_search_answers_when_cells_cannot_be_keyed(monkeypatch) -> None:
+    # coordinates spread over more cells than an int64 key can number: both searches fall back to listing pairs
+    from gridmap.analysis import _recurrence_search
+
+    monkeypatch.setattr(_recurrence_search, "_KEY_LIMIT", 1)
+    reports, fixes = _frames([(0.0, 0.0, 0, 0, [24]), (3.0, 4.0, 48, 0, [24]), (30.0, 0.0, 96, 0, []),
+                              (6.0, 8.0, 120, 1, [])])
+    rec = recurrences(reports, rectifications=fixes, radius_m=10.0)
+    assert set(zip(rec["report_id"], rec["previous_report_id"])) == {("R001", "R000")}
+    sites = recurring_sites(reports, rectifications=fixes, radius_m=10.0, min_reports=1)
+    assert sorted(sites["report_ids"]) == ["R000,R001", "R002", "R003"]
