@@ -484,13 +484,14 @@ def _most_frequent_by(frame: pd.DataFrame, column: str, labels: pd.Index) -> pd.
     if pd.api.types.infer_dtype(values, skipna=False) not in ("string", "empty"):
         values = pd.Series(values, dtype=object).astype(str).to_numpy(object)
     codes, uniques = pd.factorize(values)
-    sub = pd.DataFrame({"label": frame["label"].to_numpy()[present], "v": codes, "pos": np.arange(len(codes))})
-    agg = sub.groupby(["label", "v"], sort=False).agg(n=("pos", "size"), first=("pos", "min")).reset_index()
-    best = agg.sort_values(["label", "n", "first"], ascending=[True, False, True], kind="stable")
-    best = best.drop_duplicates("label").set_index("label")["v"].reindex(labels)
+    lab = frame["label"].to_numpy(np.int64)[present]
+    width = max(len(uniques), 1)
+    pairs, first, count = np.unique(lab * width + codes, return_index=True, return_counts=True)
+    best = np.lexsort((first, -count, pairs // width))  # per label: most frequent, then seen first
+    chosen = best[np.concatenate([[True], np.diff((pairs // width)[best]) != 0])] if len(best) else best
     out = pd.Series([None] * len(labels), index=labels, dtype=object)
-    found = best.notna().to_numpy()
-    out[found] = np.asarray(uniques, dtype=object)[best.to_numpy()[found].astype(np.int64)]
+    at = labels.get_indexer((pairs // width)[chosen])
+    out.iloc[at[at >= 0]] = np.asarray(uniques, dtype=object)[(pairs % width)[chosen][at >= 0]]
     return out
 
 
