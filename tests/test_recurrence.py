@@ -392,3 +392,168 @@ def test_vectorised_mode_matches_the_per_group_reference(rows: list) -> None:
     assert list(got.index) == labels
     expected = [_mode_oracle([v for lab, v in rows if lab == label]) for label in labels]
     assert [None if pd.isna(v) else v for v in got] == expected
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the grid searches against the brute force: dense clusters, chains, ties, points exactly at the radius
+# ---------------------------------------------------------------------------------------------------------------
+
+
+# a small lattice (many pairs at exactly 5, 10, 25 m: 3-4-5 triangles), coarse times (many rectifications at the
+# same instant), one or two categories, up to three fixes per report
+_dense_event = st.tuples(st.integers(-8, 8).map(lambda v: 3.0 * v), st.integers(-8, 8).map(lambda v: 4.0 * v),
+                         st.integers(0, 12).map(lambda v: 24 * v), st.sampled_from([0, 0, 1]),
+                         st.lists(st.sampled_from([-24, 12, 24, 48, 96, 240]), max_size=3))
+
+
+def _frames(events: list) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    reports = gpd.GeoDataFrame(
+        {"report_id": [f"R{i:03d}" for i in range(len(events))],
+         "reported_at": [T0 + pd.Timedelta(hours=e[2]) for e in events],
+         "category": [(GARBAGE, SEWAGE)[e[3]] for e in events]},
+        geometry=[Point(X0 + e[0], Y0 + e[1]) for e in events], crs="EPSG:4546")
+    fixes = pd.DataFrame({"report_id": [f"R{i:03d}" for i, e in enumerate(events) for _ in e[4]],
+                          "rectified_at": [T0 + pd.Timedelta(hours=e[2] + h) for e in events for h in e[4]]})
+    return reports, fixes
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=st.lists(_dense_event, min_size=1, max_size=40), radius=st.sampled_from([5.0, 10.0, 25.0, 1000.0]),
+       window=st.sampled_from([0.5, 2.0, 30.0, 10_000.0]), same=st.booleans())
+# ties on the rectification time and the distance (3-4-5 at 5 m): the latest reported, then the smallest id wins
+@example(events=[(0.0, 0.0, 0, 0, [24]), (3.0, 4.0, 0, 0, [24]), (-3.0, -4.0, 0, 0, [24]), (0.0, 0.0, 96, 0, [])],
+         radius=5.0, window=30.0, same=True)
+# every report in one cell and several rectifications at one instant
+@example(events=[(0.0, 0.0, 0, 0, [24, 48]), (0.0, 0.0, 24, 0, [24]), (3.0, 0.0, 72, 0, [])] * 3,
+         radius=25.0, window=2.0, same=False)
+def test_dense_clusters_and_ties_match_brute_force(events: list, radius: float, window: float, same: bool) -> None:
+    reports, fixes = _frames(events)
+    rec = recurrences(reports, rectifications=fixes, radius_m=radius, window_days=window, same_category=same)
+    ours = set(zip(rec["report_id"], rec["previous_report_id"], rec["days_since_rectification"]))
+    assert ours == _brute_force(reports, fixes, radius_m=radius, window_days=window, same_category=same)
+    sites = recurring_sites(reports, rectifications=fixes, radius_m=radius, window_days=window, same_category=same,
+                            min_reports=1)
+    groups = {frozenset(int(r[1:]) for r in ids.split(",")) for ids in sites["report_ids"]}
+    xy = np.array([(e[0], e[1]) for e in events])
+    assert groups == _brute_components(xy, [(GARBAGE, SEWAGE)[e[3]] for e in events], radius, same)
+
+
+@settings(max_examples=40, deadline=None)
+@given(steps=st.lists(st.tuples(st.sampled_from([-1.0, 0.0, 1.0]), st.sampled_from([-1.0, 0.0, 1.0])),
+                      min_size=1, max_size=30),
+       radius=st.sampled_from([10.0, 20.0]), gap=st.sampled_from([0.0, 1e-7, 0.5]))
+@example(steps=[(1.0, 0.0)] * 12, radius=10.0, gap=1e-7)  # a straight chain a hair too long to link
+def test_chains_at_the_radius_are_linked_exactly(steps: list, radius: float, gap: float) -> None:
+    # a walk whose steps are exactly the radius (or a hair more): each step links or not, the components say so
+    xy = np.cumsum(np.array([(0.0, 0.0)] + steps) * (radius + gap), axis=0)
+    reports = _reports([(f"R{i:03d}", x, y, i, GARBAGE) for i, (x, y) in enumerate(xy)])
+    sites = recurring_sites(reports, rectifications=_fixes([]), radius_m=radius, min_reports=1)
+    groups = {frozenset(int(r[1:]) for r in ids.split(",")) for ids in sites["report_ids"]}
+    metric = np.column_stack([reports.geometry.x, reports.geometry.y])
+    assert groups == _brute_components(metric, [GARBAGE] * len(xy), radius, True)
+
+
+def test_a_dense_market_matches_brute_force() -> None:
+    # 400 reports within 30 m of each other over 60 days: every report has hundreds of neighbours
+    rng = np.random.default_rng(3)
+    n = 400
+    rows = [(f"R{i:03d}", float(rng.normal(0, 10)), float(rng.normal(0, 10)), float(rng.uniform(0, 60)),
+             (GARBAGE, SEWAGE)[int(rng.integers(0, 2))]) for i in range(n)]
+    reports = _reports(rows)
+    fixes = _fixes([(r[0], r[3] + float(rng.uniform(0.01, 3))) for r in rows if rng.random() < 0.8])
+    rec = recurrences(reports, rectifications=fixes, radius_m=8.0, window_days=5.0)
+    ours = set(zip(rec["report_id"], rec["previous_report_id"], rec["days_since_rectification"]))
+    assert len(ours) > 100
+    assert ours == _brute_force(reports, fixes, radius_m=8.0, window_days=5.0, same_category=True)
+
+
+def test_cells_far_apart_are_renumbered_without_overflow() -> None:
+    # a radius of 1 mm over 3,000 km: more cells than an int64 key can number, so columns are renumbered
+    from gridmap.analysis._recurrence_search import cell_keys, linked_components
+
+    cx = np.array([0, 1, 3, 10**15, 10**15 + 2, 4 * 10**15], dtype=np.int64)
+    cy = np.array([0, 2, 0, 7, 7, 10**15], dtype=np.int64)
+    keys, step = cell_keys(np.zeros(6, dtype=np.int64), cx, cy, pad=2)
+    assert len(set(keys.tolist())) == 6
+    assert keys[4] - keys[3] == 2 * step  # neighbours two columns apart stay two apart
+    xy = np.array([[0.0, 0.0], [0.0005, 0.0007], [3e6, 3e6], [3e6 + 0.0009, 3e6], [3e6, 3e6 + 0.0011]])
+    labels = linked_components(xy, np.zeros(5, dtype=np.int64), 0.001)
+    assert labels.tolist() == [0, 0, 1, 1, 2]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# computed once for the same inputs
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def counted(monkeypatch, caplog):
+    """Cache every input (however small) and count the computations by their log line."""
+    from gridmap.analysis import _recurrence_cache
+    from gridmap.analysis.recurrence import clear_cache
+
+    monkeypatch.setattr(_recurrence_cache, "CACHE_MIN_REPORTS", 0)
+    clear_cache()
+    caplog.set_level("INFO", logger="gridmap.analysis.recurrence")
+    yield lambda: sum("recurrences computed" in r.getMessage() for r in caplog.records)
+    clear_cache()
+
+
+def test_sites_after_recurrences_compute_once_and_any_change_computes_again(counted) -> None:
+    reports, fixes = sample_reports(n_reports=600, days=120)
+    rec = recurrences(reports, rectifications=fixes)
+    sites = recurring_sites(reports, rectifications=fixes)
+    assert counted() == 1
+    assert sites["recurrences"].sum() == len(rec)
+    rec.loc[0, "report_id"] = "changed by the caller"  # the caller's copy, not the cache
+    assert recurrences(reports, rectifications=fixes)["report_id"].iloc[0] != "changed by the caller"
+    assert counted() == 1
+    moved = reports.copy()
+    moved.geometry = moved.geometry.where(moved.index != 5, moved.geometry.translate(0.0, 1e-6))
+    later = fixes.copy()
+    later.loc[3, "rectified_at"] += pd.Timedelta(seconds=1)
+    relabelled = reports.copy()
+    relabelled.loc[7, "category"] = SEWAGE if relabelled.loc[7, "category"] != SEWAGE else GARBAGE
+    changes = [dict(reports=moved, rectifications=fixes), dict(reports=reports, rectifications=later),
+               dict(reports=relabelled, rectifications=fixes), dict(reports=reports, rectifications=fixes.iloc[1:]),
+               dict(reports=reports, rectifications=fixes, radius_m=49.0),
+               dict(reports=reports, rectifications=fixes, window_days=29.0),
+               dict(reports=reports, rectifications=fixes, same_category=False)]
+    for k, change in enumerate(changes, start=2):
+        got = recurrences(change.pop("reports"), **change)
+        assert counted() == k
+        assert got.attrs["radius_m"] == change.get("radius_m", 50.0)
+
+
+def test_changed_inputs_give_the_answer_of_a_fresh_computation(counted) -> None:
+    from gridmap.analysis.recurrence import clear_cache
+
+    reports, fixes = sample_reports(n_reports=500, days=90)
+    recurrences(reports, rectifications=fixes)
+    shifted = fixes.assign(rectified_at=fixes["rectified_at"] - pd.Timedelta(days=2))
+    cached_then_changed = recurrences(reports, rectifications=shifted)
+    clear_cache()
+    pd.testing.assert_frame_equal(cached_then_changed, recurrences(reports, rectifications=shifted))
+
+
+def test_a_leaders_page_and_a_scoreboard_of_the_same_layers_compute_once(counted, tmp_path) -> None:
+    import gridmap
+
+    layers = gridmap.sample_layers(n_reports=1500, track_days=1)
+    gridmap.export_html(layers, tmp_path / "report.html", offline=False, illustrative=True)
+    assert counted() == 1
+    gridmap.scoreboard(layers, start="2025-03-03", end="2025-03-10", lang="en")
+    assert counted() == 1
+
+
+def test_the_pair_search_answers_when_cells_cannot_be_keyed(monkeypatch) -> None:
+    # coordinates spread over more cells than an int64 key can number: both searches fall back to listing pairs
+    from gridmap.analysis import _recurrence_search
+
+    monkeypatch.setattr(_recurrence_search, "_KEY_LIMIT", 1)
+    reports, fixes = _frames([(0.0, 0.0, 0, 0, [24]), (3.0, 4.0, 48, 0, [24]), (30.0, 0.0, 96, 0, []),
+                              (6.0, 8.0, 120, 1, [])])
+    rec = recurrences(reports, rectifications=fixes, radius_m=10.0)
+    assert set(zip(rec["report_id"], rec["previous_report_id"])) == {("R001", "R000")}
+    sites = recurring_sites(reports, rectifications=fixes, radius_m=10.0, min_reports=1)
+    assert sorted(sites["report_ids"]) == ["R000,R001", "R002", "R003"]

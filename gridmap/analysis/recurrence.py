@@ -34,12 +34,18 @@ are farther apart than ``radius_m``.
 
 Method
 ------
-Reports are put in time blocks of ``window_days``; the reports of one block can
-only recur rectifications made in that block or the one before, so each block
-is one :meth:`scipy.spatial.cKDTree.sparse_distance_matrix` query between the
-block's reports and those rectifications (no O(n²) pass over all pairs). Sites
-are the connected components (:func:`scipy.sparse.csgraph.connected_components`)
-of :meth:`~scipy.spatial.cKDTree.query_pairs`, one category at a time.
+Neither function lists the pairs of reports within the radius (at a market or a dump that keeps coming back,
+thousands of reports lie within a few hundred metres, and the pairs run to millions). A report's recurrence is
+found by walking the rectifications of one grid cell around it from the newest before it backwards, stopping
+at the first within the radius; sites are the connected components of grid cells of side ``radius_m / √2``
+(all reports of one cell are linked) joined by nearest-neighbour tests between neighbouring cells
+(:mod:`gridmap.analysis._recurrence_search`, after grid-based DBSCAN: Gan & Tao, "DBSCAN revisited", SIGMOD
+2015). The answers are those of the pair definitions above, exactly.
+
+The result for one set of inputs is kept (a small cache keyed by a digest of the exact inputs and options,
+:mod:`gridmap.analysis._recurrence_cache`), so a leaders' page and a scoreboard of the same layers, or
+:func:`recurrences` then :func:`recurring_sites`, compute it once; any change to an input computes it again.
+:func:`clear_cache` forgets what was kept.
 
 Examples
 --------
@@ -70,11 +76,14 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from gridmap.errors import SchemaError
-from gridmap.crs import metric_crs, require_crs
+from gridmap.crs import metric_crs, require_crs, transformer
 from gridmap.model import DEFAULT_TZ, STORAGE_CRS
 from gridmap.analysis.inputs import LayerReader, is_reader
+from gridmap.analysis._recurrence_search import latest_rectifications, linked_components
+from gridmap.analysis._recurrence_cache import cache_get, cache_put, clear_cache, fingerprint
 
-__all__ = ["RECURRENCE_COLUMNS", "SITE_COLUMNS", "DEFAULT_WINDOW_DAYS", "recurrences", "recurring_sites"]
+__all__ = ["RECURRENCE_COLUMNS", "SITE_COLUMNS", "DEFAULT_WINDOW_DAYS", "clear_cache", "recurrences",
+           "recurring_sites"]
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +161,15 @@ def _utc_ns(values: pd.Series, *, what: str) -> np.ndarray:
     return naive_utc.to_numpy(dtype="datetime64[ns]").view(np.int64)
 
 
+def _as_text(values: pd.Series) -> np.ndarray:
+    """``values.astype(str)`` as an object array, without the round trip when the values already are text."""
+    text_dtype = isinstance(values.dtype, pd.StringDtype) and values.dtype.na_value is not pd.NA
+    if text_dtype or (values.dtype == object
+                      and pd.api.types.infer_dtype(values.to_numpy(object), skipna=False) == "string"):
+        return values.to_numpy(object)
+    return values.astype(str).to_numpy(object)
+
+
 def _point_xy(reports: gpd.GeoDataFrame, crs: pyproj.CRS) -> tuple[np.ndarray, np.ndarray]:
     """Metric coordinates of each report and a mask of those with a position."""
     geoms = reports.geometry.values
@@ -162,9 +180,11 @@ def _point_xy(reports: gpd.GeoDataFrame, crs: pyproj.CRS) -> tuple[np.ndarray, n
                           " e.g. reports.set_geometry(reports.representative_point())")
     xy = np.full((len(reports), 2), np.nan)
     if has.any():
-        metric = gpd.GeoSeries(geoms[has], crs=reports.crs).to_crs(crs)
-        xy[has, 0] = metric.x.to_numpy()
-        xy[has, 1] = metric.y.to_numpy()
+        coords = shapely.get_coordinates(geoms[has])
+        if pyproj.CRS.from_user_input(reports.crs) == crs:
+            xy[has] = coords
+        else:  # the transformer GeoSeries.to_crs uses (always_xy), without making new geometries
+            xy[has, 0], xy[has, 1] = transformer(reports.crs, crs).transform(coords[:, 0], coords[:, 1])
     return xy, has & np.isfinite(xy).all(axis=1)
 
 
@@ -175,9 +195,9 @@ def _prepare(reports: gpd.GeoDataFrame, *, same_category: bool) -> _Prepared:
     if missing:
         raise SchemaError(f"reports lack column(s) {', '.join(missing)}; needed: {', '.join(needed)}"
                           + ("" if "category" not in missing else " (or pass same_category=False)"))
-    ids = reports["report_id"].astype(str).to_numpy(object)
-    dup = pd.Index(ids).duplicated()
-    if dup.any():
+    ids = _as_text(reports["report_id"])
+    if len(pd.factorize(ids)[1]) < len(ids):
+        dup = pd.Index(ids).duplicated()
         raise SchemaError(f"{int(dup.sum())} duplicate report_id(s), e.g. {ids[dup][0]!r}; each report needs a"
                           " unique id: drop duplicates with reports.drop_duplicates('report_id')")
     t = _utc_ns(reports["reported_at"], what="reported_at")
@@ -200,7 +220,10 @@ def _prepare(reports: gpd.GeoDataFrame, *, same_category: bool) -> _Prepared:
 
 def _events(prep: _Prepared, rectifications: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """(report position, rectification time ns) of each usable rectification, sorted by time."""
-    pos = pd.Index(prep.ids).get_indexer(rectifications["report_id"].astype(str).to_numpy(object))
+    # one hash pass over the report ids (unique, so coded 0..n-1 in order) and the rectifications' ids
+    codes = pd.factorize(np.concatenate([prep.ids, _as_text(rectifications["report_id"])]))[0]
+    pos = codes[len(prep.ids):]
+    pos = np.where(pos < len(prep.ids), pos, -1)
     when = _utc_ns(rectifications["rectified_at"], what="rectified_at")
     timed = when != np.iinfo(np.int64).min
     matched = pos >= 0
@@ -268,12 +291,30 @@ def _candidates(prep: _Prepared, ev_pos: np.ndarray, ev_t: np.ndarray, radius_m:
     return tuple(np.concatenate([part[k] for part in parts]) for k in range(4))  # type: ignore[return-value]
 
 
+def time_then_id_order(t: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Positions sorting by time, then by id (as text) among equal times; only tied times compare ids."""
+    order = np.argsort(t)  # equal times are put in id order below
+    ts = t[order]
+    tied = np.zeros(len(order), dtype=bool)
+    tied[1:] = ts[1:] == ts[:-1]
+    tied[:-1] |= tied[1:]
+    if tied.any():
+        sub = order[tied]
+        order[tied] = sub[np.lexsort((ids[sub].astype(str), t[sub]))]
+    return order
+
+
 def _local(ns: np.ndarray) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(ns.astype("datetime64[ns]")).tz_localize("UTC").tz_convert(DEFAULT_TZ)
 
 
-def _recurrence_frame(prep: _Prepared, r: np.ndarray, p: np.ndarray, rect: np.ndarray, d: np.ndarray) -> pd.DataFrame:
-    frame = pd.DataFrame({
+def _recurrence_frame(prep: _Prepared, r: np.ndarray, p: np.ndarray, rect: np.ndarray,
+                      d: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
+    """One row per (report, earlier report, rectification, distance), sorted by time then report_id; and the
+    position of each row's report."""
+    order = time_then_id_order(prep.t[r], prep.ids[r])
+    r, p, rect, d = r[order], p[order], rect[order], d[order]
+    return r, pd.DataFrame({
         "report_id": pd.Series(prep.ids[r], dtype=object),
         "previous_report_id": pd.Series(prep.ids[p], dtype=object),
         "category": pd.Series(prep.categories[r], dtype=object),
@@ -283,20 +324,51 @@ def _recurrence_frame(prep: _Prepared, r: np.ndarray, p: np.ndarray, rect: np.nd
         "previous_rectified_at": _local(rect),
         "grid_code": pd.Series(prep.grid_code[r], dtype=object),
     })
-    return frame.sort_values(["reported_at", "report_id"], kind="stable", ignore_index=True)
 
 
 def _recurrences(prep: _Prepared, rectifications: pd.DataFrame, *, radius_m: float,
-                 window_days: float) -> pd.DataFrame:
+                 window_days: float) -> tuple[pd.DataFrame, np.ndarray]:
+    """The recurrence frame and, for each of its rows, the position of its report in `prep`."""
     ev_pos, ev_t, ev_stats = _events(prep, rectifications)
     window_ns = int(round(window_days * _DAY_NS)) if math.isfinite(window_days) else np.iinfo(np.int64).max // 4
-    r, p, rect, d = _candidates(prep, ev_pos, ev_t, radius_m, window_ns)
-    best = _best_per_report(r, p, rect, d, prep) if len(r) else np.empty(0, dtype=np.int64)
-    frame = _recurrence_frame(prep, r[best], p[best], rect[best], d[best])
+    found = latest_rectifications(prep.xy, prep.t, prep.cat, prep.ids, ev_pos, ev_t, radius_m, window_ns)
+    if found is None:  # coordinates spread over more than 2**62 cells: the pair search
+        r, p, rect, d = _candidates(prep, ev_pos, ev_t, radius_m, window_ns)
+        best = _best_per_report(r, p, rect, d, prep) if len(r) else np.empty(0, dtype=np.int64)
+        found = (r[best], p[best], rect[best], d[best])
+    rec_pos, frame = _recurrence_frame(prep, *found)
     frame.attrs.update({**prep.stats, **ev_stats, "radius_m": float(radius_m), "window_days": float(window_days),
                         "reports_used": int(len(prep.t))})
     logger.info("%d recurrence(s) among %d report(s)", len(frame), len(prep.t))
-    return frame
+    return frame, rec_pos
+
+
+@dataclass
+class _Computed:
+    """What one set of inputs gives, kept in the cache: the prepared reports, the recurrences (and the position
+    of each one's report), and the site labels once a caller asked for sites."""
+
+    prep: _Prepared
+    rec: pd.DataFrame
+    rec_pos: np.ndarray
+    labels: np.ndarray | None = None
+
+
+def _computed(frame: gpd.GeoDataFrame, fixes: pd.DataFrame, *, radius_m: float, window_days: float,
+              same_category: bool) -> _Computed:
+    """The recurrences of these exact inputs: from the cache when the same inputs were seen, else computed."""
+    key = fingerprint(frame, fixes, (float(radius_m), float(window_days), bool(same_category)))
+    entry = cache_get(key)
+    if entry is not None:
+        logger.debug("recurrences of %d report(s) reused (same inputs as before)", len(entry.prep.t))
+        return entry
+    prep = _prepare(frame, same_category=same_category)
+    rec, rec_pos = _recurrences(prep, fixes, radius_m=radius_m, window_days=window_days)
+    rec.attrs["same_category"] = bool(same_category)
+    logger.info("recurrences computed for %d report(s) and %d rectification(s)", len(prep.t), len(fixes))
+    entry = _Computed(prep, rec, rec_pos)
+    cache_put(key, entry)
+    return entry
 
 
 def recurrences(
@@ -371,10 +443,9 @@ def recurrences(
     """
     _check_options(radius_m, window_days)
     frame, fixes, _ = _resolve_inputs(reports, rectifications, workspace)
-    prep = _prepare(frame, same_category=same_category)
-    out = _recurrences(prep, fixes, radius_m=radius_m, window_days=window_days)
-    out.attrs["same_category"] = bool(same_category)
-    return out
+    require_crs(frame, what="reports")
+    entry = _computed(frame, fixes, radius_m=radius_m, window_days=window_days, same_category=same_category)
+    return entry.rec.copy()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -384,6 +455,9 @@ def recurrences(
 
 def _components(prep: _Prepared, radius_m: float) -> np.ndarray:
     """Component label of each report: reports linked within radius_m, within a category."""
+    labels = linked_components(prep.xy, prep.cat, radius_m)
+    if labels is not None:
+        return labels
     n = len(prep.t)
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
@@ -405,36 +479,56 @@ def _most_frequent_by(frame: pd.DataFrame, column: str, labels: pd.Index) -> pd.
 
     Ties go to the value seen first in `frame`'s order; a label without any value gets None.
     """
-    sub = frame.loc[frame[column].notna(), ["label", column]]
-    sub = pd.DataFrame({"label": sub["label"].to_numpy(), "v": sub[column].astype(str).to_numpy(),
-                        "pos": np.arange(len(sub))})
-    agg = sub.groupby(["label", "v"], sort=False).agg(n=("pos", "size"), first=("pos", "min")).reset_index()
-    best = agg.sort_values(["label", "n", "first"], ascending=[True, False, True], kind="stable")
-    best = best.drop_duplicates("label").set_index("label")["v"]
-    return best.reindex(labels).astype(object).where(best.reindex(labels).notna(), None)
+    present = frame[column].notna().to_numpy()
+    values = frame[column].to_numpy(object)[present]
+    if pd.api.types.infer_dtype(values, skipna=False) not in ("string", "empty"):
+        values = pd.Series(values, dtype=object).astype(str).to_numpy(object)
+    codes, uniques = pd.factorize(values)
+    lab = frame["label"].to_numpy(np.int64)[present]
+    width = max(len(uniques), 1)
+    pairs, first, count = np.unique(lab * width + codes, return_index=True, return_counts=True)
+    best = np.lexsort((first, -count, pairs // width))  # per label: most frequent, then seen first
+    chosen = best[np.concatenate([[True], np.diff((pairs // width)[best]) != 0])] if len(best) else best
+    out = pd.Series([None] * len(labels), index=labels, dtype=object)
+    at = labels.get_indexer((pairs // width)[chosen])
+    out.iloc[at[at >= 0]] = np.asarray(uniques, dtype=object)[(pairs % width)[chosen][at >= 0]]
+    return out
 
 
-def _site_table(prep: _Prepared, labels: np.ndarray, rec: pd.DataFrame) -> pd.DataFrame:
-    order = np.lexsort((prep.ids.astype(str), prep.t))
-    frame = pd.DataFrame({"label": labels[order], "report_id": prep.ids[order], "t": prep.t[order],
+def _site_table(prep: _Prepared, labels: np.ndarray, rec: pd.DataFrame, rec_pos: np.ndarray,
+                min_reports: int) -> pd.DataFrame:
+    """One row per component of at least `min_reports` reports (indexed by label)."""
+    sizes = np.bincount(labels)
+    keep = sizes[labels] >= min_reports
+    order = time_then_id_order(prep.t, prep.ids)
+    order = order[keep[order]]
+    days = np.full(len(prep.t), np.nan)
+    days[rec_pos] = rec["days_since_rectification"].to_numpy(np.float64)
+    frame = pd.DataFrame({"label": labels[order], "t": prep.t[order], "days": days[order],
                           "x": prep.xy[order, 0], "y": prep.xy[order, 1],
                           "category": pd.Series(prep.categories[order], dtype=object),
                           "grid_code": pd.Series(prep.grid_code[order], dtype=object)})
-    days = rec.set_index("report_id")["days_since_rectification"]
-    frame["days"] = frame["report_id"].map(days)
     groups = frame.groupby("label", sort=True)
+    size = groups.size()
     return pd.DataFrame({
-        "reports": groups.size(),
+        "reports": size,
         "recurrences": groups["days"].count(),
         "t_first": groups["t"].min(),
         "t_last": groups["t"].max(),
         "median_days_to_rebound": groups["days"].median(),
-        "category": _most_frequent_by(frame, "category", groups.size().index),
-        "grid_code": _most_frequent_by(frame, "grid_code", groups.size().index),
-        "report_ids": groups["report_id"].agg(",".join),
+        "category": _most_frequent_by(frame, "category", size.index),
+        "grid_code": _most_frequent_by(frame, "grid_code", size.index),
+        "report_ids": pd.Series(_joined_ids(prep.ids[order], labels[order]), index=size.index, dtype=object),
         "x": groups["x"].mean(),
         "y": groups["y"].mean(),
     })
+
+
+def _joined_ids(ids: np.ndarray, labels: np.ndarray) -> list[str]:
+    """The ids of each label joined by commas, in their order, labels ascending."""
+    by_label = np.argsort(labels.astype(np.int64) * len(labels) + np.arange(len(labels)))  # keeps their order
+    cuts = np.flatnonzero(np.diff(labels[by_label])) + 1
+    return [",".join(part) for part in np.split(ids[by_label], cuts)] if len(ids) else []
 
 
 def _grids_at(points: gpd.GeoSeries, grids: gpd.GeoDataFrame) -> tuple[list[Any], list[Any]]:
@@ -552,11 +646,12 @@ def recurring_sites(
     frame, fixes, workspace = _resolve_inputs(reports, rectifications, workspace)
     if grids is None and workspace is not None:
         grids = workspace.read_layer("grids")
-    prep = _prepare(frame, same_category=same_category)
-    rec = _recurrences(prep, fixes, radius_m=radius_m, window_days=window_days)
-    table = _site_table(prep, _components(prep, radius_m), rec) if len(prep.t) else pd.DataFrame()
-    if not table.empty:
-        table = table[table["reports"] >= min_reports]
+    require_crs(frame, what="reports")
+    entry = _computed(frame, fixes, radius_m=radius_m, window_days=window_days, same_category=same_category)
+    prep, rec = entry.prep, entry.rec
+    if entry.labels is None:
+        entry.labels = _components(prep, radius_m)
+    table = _site_table(prep, entry.labels, rec, entry.rec_pos, min_reports) if len(prep.t) else pd.DataFrame()
     out = _sites_frame(table, prep, grids)
     out.attrs.update({**rec.attrs, "same_category": bool(same_category), "min_reports": int(min_reports),
                       "sites": int(len(out))})

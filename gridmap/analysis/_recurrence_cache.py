@@ -1,0 +1,144 @@
+"""A fingerprint of the exact inputs of :mod:`gridmap.analysis.recurrence`, and a small cache keyed by it.
+
+A leaders' page and a scoreboard built from the same layers both need the recurrences of the same reports
+(the page through :func:`~gridmap.analysis.recurrence.recurring_sites`, the scoreboard through
+:func:`~gridmap.analysis.recurrence.recurrences`); the demo's heat map needs both. The work is done once: the
+second call finds it under the fingerprint of its inputs. The fingerprint is a BLAKE2b digest of every value
+the result depends on (report ids, times, coordinates and their CRS, categories, grid codes; the
+rectifications' report ids and times; radius, window and the category rule), so any change to an input is a
+different key; a column whose values cannot be hashed exactly (e.g. a mix of ``None`` and ``NaN``, which the
+analysis tells apart) makes the inputs uncacheable and the work is simply done again.
+
+The cache holds the last :data:`CACHE_SIZE` results of this process for inputs of at least
+:data:`CACHE_MIN_REPORTS` reports (below that, computing again costs milliseconds and keeping results in memory
+would not pay); the returned frames are copies, so a caller changing one does not change the cache.
+:func:`clear_cache` empties it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+
+__all__ = ["CACHE_MIN_REPORTS", "CACHE_SIZE", "cache_get", "cache_put", "clear_cache", "fingerprint"]
+
+#: How many results of distinct inputs are kept.
+CACHE_SIZE = 2
+#: Inputs of fewer reports are not kept (nor fingerprinted).
+CACHE_MIN_REPORTS = 10_000
+
+_CACHE: OrderedDict[bytes, Any] = OrderedDict()
+_LOCK = threading.Lock()
+
+
+class _Uncacheable(Exception):
+    """A column whose values a digest cannot tell apart as exactly as the analysis does."""
+
+
+def _feed_array(h: Any, values: np.ndarray) -> None:
+    h.update(str(values.dtype).encode() + str(values.shape).encode())
+    h.update(np.ascontiguousarray(values).tobytes())
+
+
+def _feed_arrow(h: Any, array: Any) -> None:
+    import pyarrow as pa  # deferred: only for Arrow-backed columns, which imply pyarrow
+
+    chunked = array if isinstance(array, pa.ChunkedArray) else pa.chunked_array([array])
+    h.update(str(chunked.type).encode())
+    for chunk in chunked.chunks:
+        h.update(f"{chunk.offset}:{len(chunk)}:{chunk.null_count}".encode())
+        for buf in chunk.buffers():
+            h.update(b"-" if buf is None else memoryview(buf))
+
+
+def _feed_objects(h: Any, values: np.ndarray) -> None:
+    kind = pd.api.types.infer_dtype(values, skipna=False)
+    if kind not in ("string", "empty"):
+        raise _Uncacheable(kind)
+    h.update(b"str")
+    _feed_array(h, pd.util.hash_array(values, categorize=False))
+
+
+def _feed_series(h: Any, series: pd.Series) -> None:
+    h.update(str(series.dtype).encode())
+    values = series.array
+    dtype = series.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "M"):
+        _feed_array(h, np.asarray(values.asi8))
+    elif isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+        _feed_array(h, series.to_numpy())
+    elif isinstance(dtype, pd.ArrowDtype) or (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
+        import pyarrow as pa  # deferred: only for Arrow-backed columns, which imply pyarrow
+
+        _feed_arrow(h, pa.array(values))
+    else:
+        _feed_objects(h, series.to_numpy(dtype=object))
+
+
+def fingerprint(reports: Any, rectifications: pd.DataFrame, options: tuple[Any, ...]) -> bytes | None:
+    """A digest of everything a recurrence result depends on; None when some input cannot be hashed exactly, or
+    for fewer than :data:`CACHE_MIN_REPORTS` reports (not cached)."""
+    if len(reports) < CACHE_MIN_REPORTS:
+        return None
+    h = hashlib.blake2b(digest_size=20)
+    h.update(repr(options).encode())
+    try:
+        for frame, columns in ((reports, ("report_id", "reported_at", "category", "grid_code")),
+                               (rectifications, ("report_id", "rectified_at"))):
+            h.update(str(len(frame)).encode())
+            for column in columns:
+                h.update(column.encode())
+                if column in frame.columns:
+                    _feed_series(h, frame[column])
+                else:
+                    h.update(b"absent")
+        geoms = reports.geometry.values
+        h.update(b"crs" + (b"-" if reports.crs is None else reports.crs.to_wkt().encode()))
+        _feed_array(h, np.asarray(shapely.get_type_id(geoms)))
+        _feed_array(h, np.asarray(shapely.get_num_coordinates(geoms)))
+        _feed_array(h, shapely.get_coordinates(geoms))
+    except _Uncacheable:
+        return None
+    return h.digest()
+
+
+def cache_get(key: bytes | None) -> Any:
+    """The entry stored under `key` (made the most recent), or None."""
+    if key is None:
+        return None
+    with _LOCK:
+        entry = _CACHE.get(key)
+        if entry is not None:
+            _CACHE.move_to_end(key)
+        return entry
+
+
+def cache_put(key: bytes | None, entry: Any) -> None:
+    """Store `entry` under `key`, dropping the oldest beyond :data:`CACHE_SIZE`."""
+    if key is None:
+        return
+    with _LOCK:
+        _CACHE[key] = entry
+        _CACHE.move_to_end(key)
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+
+
+def clear_cache() -> None:
+    """Forget every stored result (of :func:`gridmap.analysis.recurrence.recurrences` and
+    :func:`~gridmap.analysis.recurrence.recurring_sites`).
+
+    Examples
+    --------
+    >>> clear_cache()
+    >>> cache_get(b"anything") is None
+    True
+    """
+    with _LOCK:
+        _CACHE.clear()
