@@ -9,9 +9,9 @@ rectifications' report ids and times; radius, window and the category rule), so 
 different key; a column whose values cannot be hashed exactly (e.g. a mix of ``None`` and ``NaN``, which the
 analysis tells apart) makes the inputs uncacheable and the work is simply done again.
 
-The cache holds the last :data:`CACHE_SIZE` results of this process for inputs of at least
-:data:`CACHE_MIN_REPORTS` reports (below that, computing again costs milliseconds and keeping results in memory
-would not pay); the returned frames are copies, so a caller changing one does not change the cache.
+The cache holds the last :data:`CACHE_SIZE` results of this process, whatever their size (the demo's heat map
+of 2,000 reports asks for both too); the returned frames are copies, so a caller changing one does not change
+the cache.
 :func:`clear_cache` empties it.
 """
 
@@ -26,12 +26,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-__all__ = ["CACHE_MIN_REPORTS", "CACHE_SIZE", "cache_get", "cache_put", "clear_cache", "fingerprint"]
+__all__ = ["CACHE_SIZE", "cache_get", "cache_put", "clear_cache", "fingerprint"]
 
 #: How many results of distinct inputs are kept.
 CACHE_SIZE = 2
-#: Inputs of fewer reports are not kept (nor fingerprinted).
-CACHE_MIN_REPORTS = 10_000
 
 _CACHE: OrderedDict[bytes, Any] = OrderedDict()
 _LOCK = threading.Lock()
@@ -82,10 +80,7 @@ def _feed_series(h: Any, series: pd.Series) -> None:
 
 
 def fingerprint(reports: Any, rectifications: pd.DataFrame, options: tuple[Any, ...]) -> bytes | None:
-    """A digest of everything a recurrence result depends on; None when some input cannot be hashed exactly, or
-    for fewer than :data:`CACHE_MIN_REPORTS` reports (not cached)."""
-    if len(reports) < CACHE_MIN_REPORTS:
-        return None
+    """A digest of everything a recurrence result depends on; None when some input cannot be hashed exactly."""
     h = hashlib.blake2b(digest_size=20)
     h.update(repr(options).encode())
     try:
