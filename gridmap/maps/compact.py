@@ -20,7 +20,8 @@ objects. Here the points travel as a few typed arrays instead:
   inflates it with ``DecompressionStream("deflate")``, or, where that is
   missing, with this package's own decoder (:mod:`gridmap.maps.inflate`),
   after the points are drawn; a tap waits for it. The colouring field is never
-  deflated (the tiles need it at once).
+  deflated (the tiles need it at once), nor is a field holding a run of
+  eleven digits (a shared page's last check must see any phone-shaped number).
 
 The binary arrays are base64 with the ten digits replaced by ``-_.~!*()$@``, so
 the data holds no run of digits (a phone-number search over the file cannot be
@@ -70,6 +71,9 @@ _ID_RE = re.compile(r"^(\D*)(\d{1,9})$")
 #: A field whose indices and texts would take more than this many bytes in the file is deflated.
 PACK_OVER = 65_536
 _WIDTHS = {"u1": 1, "u2": 2, "u4": 4}
+#: A field holding a run of eleven digits (the shape of a mobile number) is never deflated: the last check of a
+#: shared page (``gridmap.pages.common``) searches the file's text for phone-shaped numbers and must see it.
+_ELEVEN_DIGITS = re.compile(r"[0-9]{11}")
 
 
 def pack(values: Any, dtype: str) -> str:
@@ -200,7 +204,7 @@ def _dictionary_field(label: str, texts: np.ndarray, order: np.ndarray, budget: 
     if deflate:
         unique = set(t for t in texts if t is not None)
         size = _text_bytes(list(unique)) + len(texts) * _WIDTHS[_index_type(len(unique) + 2)] * 4 // 3
-        if size > PACK_OVER:
+        if size > PACK_OVER and not any(_ELEVEN_DIGITS.search(t) for t in unique):
             return _deflated_text_field(label, texts, order, budget, omitted)
     values, codes, dropped = _dictionary(texts, order, budget, omitted)
     kind = _index_type(len(values))
