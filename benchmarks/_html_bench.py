@@ -110,7 +110,8 @@ def ledger_descriptions(layers: dict[str, Any], seed: int = 16, shortest: int = 
                 number += f"{int(rng.integers(1, 20))}号楼{int(rng.integers(1, 7))}单元"
             text = "".join((
                 _WHEN[rng.integers(len(_WHEN))], community, street, number, _LANDMARKS[rng.integers(len(_LANDMARKS))],
-                problems[rng.integers(len(problems))], units[rng.integers(len(units))].format(n=int(rng.integers(1, 40))),
+                problems[rng.integers(len(problems))],
+                units[rng.integers(len(units))].format(n=int(rng.integers(1, 40))),
                 _HOW[rng.integers(len(_HOW))].format(n=int(rng.integers(2, 20))),
                 _ACTIONS[rng.integers(len(_ACTIONS))].format(n=int(rng.integers(1, 8)))))
             if shortest <= len(text) <= longest and text not in seen:

@@ -160,7 +160,9 @@ _INFLATE = """(b64) => {
     try {
         const out = window.gridmapInflate(src);
         let s = '';
-        for (let i = 0; i < out.length; i += 0x8000) { s += String.fromCharCode.apply(null, out.subarray(i, i + 0x8000)); }
+        for (let i = 0; i < out.length; i += 0x8000) {
+            s += String.fromCharCode.apply(null, out.subarray(i, i + 0x8000));
+        }
         return {ok: btoa(s)};
     } catch (err) { return {error: String(err.message)}; }
 }"""
@@ -210,8 +212,9 @@ def test_js_inflate_matches_zlib_on_edge_cases(inflate_page: Any, name: str) -> 
 @given(data=st.one_of(st.binary(max_size=3000),
                       st.lists(st.sampled_from([b"\xe5\x9e\x83\xe5\x9c\xbe", b"ab", b"\x00" * 40, b"xyz" * 9,
                                                 bytes(range(200))]), max_size=400).map(b"".join)),
-       level=st.integers(0, 9), strategy=st.sampled_from([zlib.Z_DEFAULT_STRATEGY, zlib.Z_FILTERED,
-                                                           zlib.Z_HUFFMAN_ONLY, zlib.Z_RLE, zlib.Z_FIXED]),
+       level=st.integers(0, 9),
+       strategy=st.sampled_from([zlib.Z_DEFAULT_STRATEGY, zlib.Z_FILTERED, zlib.Z_HUFFMAN_ONLY, zlib.Z_RLE,
+                                 zlib.Z_FIXED]),
        wbits=st.integers(9, 15), mem=st.integers(1, 9))
 def test_js_inflate_matches_zlib_on_random_inputs(inflate_page: Any, data: bytes, level: int, strategy: int,
                                                   wbits: int, mem: int) -> None:

@@ -156,7 +156,7 @@ def _id_field(label: str, texts: np.ndarray, deflate: bool = False) -> dict[str,
 def _deflated(codes: np.ndarray, kind: str, values: list[str | None] | None) -> str:
     """zlib of the indices' differences (little-endian `kind`, modulo its range), then `values` as JSON; base64."""
     dtype = np.dtype(kind).newbyteorder("<")
-    deltas = np.diff(np.asarray(codes, dtype=np.int64), prepend=0) % (1 << (8 * dtype.itemsize))
+    deltas = np.mod(np.diff(np.asarray(codes, dtype=np.int64), prepend=0), 1 << (8 * dtype.itemsize))
     raw = deltas.astype(dtype).tobytes()
     if values is not None:
         try:
@@ -437,7 +437,9 @@ POINTS_JS = r"""
       // Deflated fields (long texts) arrive after the points are drawn; a tap waits for them.
       this.decoded = waits.length ? Promise.all(waits).then(function () { self._pending = false; }) : null;
       this._pending = waits.length > 0;
-      if (this.decoded) { this.decoded.catch(function (err) { console.error("gridmap: a field could not be read", err); }); }
+      if (this.decoded) {
+        this.decoded.catch(function (err) { console.error("gridmap: a field could not be read", err); });
+      }
     },
     _radius: function (zoom) { return Math.max(1.5, this._data.radius * Math.min(1, Math.pow(1.25, zoom - 16))); },
     createTile: function (coords) {
