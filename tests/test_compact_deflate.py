@@ -102,15 +102,17 @@ def test_large_identifiers_are_deflated_and_rebuilt() -> None:
 
 
 def test_the_budget_bounds_the_deflated_stream_and_keeps_the_newest() -> None:
-    texts = ledger_texts(4000)
+    problems = ["生活垃圾乱倒", "杂物乱堆乱放", "商户占道经营", "柴草垛堆放处", "废旧车辆停放"]
+    texts = [f"北门社区北大街{i:05d}号{problems[i % 5]}约{(i * 7) % 90 + 10:02d}袋" for i in range(4000)]
+    assert len({len(t.encode()) for t in texts}) == 1  # one size: the budget keeps a run of the newest
     newest_first = np.arange(4000)[::-1]
-    budget = 20_000
+    budget = 4_000
     layer = layer_of(texts, order=newest_first, text_budget=budget, omitted="(未收录)")
     field = json.loads(layer.payload)["fields"][1]
     got = decode(layer.payload)["fields"]["描述"]
     kept = [i for i in range(4000) if got[i] == texts[i]]
     assert "z" in field and len(field["z"]) <= budget
-    assert kept and kept == list(range(4000 - len(kept), 4000))  # exactly the newest ones
+    assert 0 < len(kept) < 4000 and kept == list(range(4000 - len(kept), 4000))  # exactly the newest ones
     assert all(got[i] == "(未收录)" for i in range(4000 - len(kept)))
     assert layer.dropped == {"描述": 4000 - len(kept)}
     assert len(field["z"]) > budget * 0.7  # the budget is used, not thrown away
