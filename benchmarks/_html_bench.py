@@ -426,8 +426,9 @@ _ALL_POPUPS = """async () => {
 _TEXTS_READY = """async () => {
     const layer = Object.values(window.gridmapReport.map._layers)
         .find(l => l instanceof window.GridmapPoints && l._data.role === 'reports');
-    if (layer.decoded) { await layer.decoded; }
-    return performance.now();
+    if (!layer.decoded) { return null; }
+    await layer.decoded;
+    return layer.readyAt;
 }"""
 #: A real tap on the first report: the popup the page opens (after its texts are inflated).
 _TAP = """() => {
@@ -463,7 +464,8 @@ def check_popups(path: Path, expected: dict[str, Any], timeout_s: float, *, nati
             page.wait_for_function(OURS_DRAWN, timeout=timeout_s * 1000)
             drawn = time.perf_counter() - t0
             native_there = page.evaluate("() => typeof window.DecompressionStream === 'function'")
-            texts_at = page.evaluate(_TEXTS_READY) / 1000
+            ready_ms = page.evaluate(_TEXTS_READY)
+            texts_at = None if ready_ms is None else ready_ms / 1000
             tapped_id = page.evaluate(_TAP)
             page.wait_for_selector(".leaflet-popup-content .gm-popup", timeout=timeout_s * 1000)
             tapped = page.inner_text(".leaflet-popup-content")

@@ -230,9 +230,13 @@ def _popups(row: dict[str, Any], timeout_s: float, say: Callable[[str], None]) -
         wrong = res["wrong"]
         first = f" (first: {wrong[0]!r})" if wrong else ""
         say(f"ours, popups {how}: {res['checked']:,} checked, {len(wrong):,} wrong{first}; drawn in"
-            f" {res['drawn']:.2f} s, texts ready {res['texts_at']:.2f} s after navigation; a real tap"
+            f" {res['drawn']:.2f} s, texts ready {_seconds(res['texts_at'])} after navigation began; a real tap"
             f" {'showed its description' if res['tap_ok'] else 'showed a WRONG description'};"
             f" DecompressionStream present: {res['native']}; console errors: {len(res['errors'])}")
+
+
+def _seconds(value: float | None) -> str:
+    return "n/a (not deflated)" if value is None else f"{value:.2f} s"
 
 
 def _met(ok: bool) -> str:
@@ -263,7 +267,7 @@ def _targets(row: dict[str, Any], say: Callable[[str], None]) -> None:
         exact = res["checked"] - len(res["wrong"])
         ok = not res["wrong"] and res["checked"] == ours["points"] and res["tap_ok"] and res["native"] is native
         say(f"  target every popup exact, {how}: {exact:,} of {ours['points']:,} exact"
-            f" ({exact / max(ours['points'], 1):.4f}), texts ready {res['texts_at']:.2f} s: {_met(ok)}")
+            f" ({exact / max(ours['points'], 1):.4f}), texts ready {_seconds(res['texts_at'])}: {_met(ok)}")
 
 
 def _render_text(res: dict[str, Any] | None, timeout_s: float, skipped: bool) -> str:

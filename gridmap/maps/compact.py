@@ -435,7 +435,10 @@ POINTS_JS = r"""
         }));
       });
       // Deflated fields (long texts) arrive after the points are drawn; a tap waits for them.
-      this.decoded = waits.length ? Promise.all(waits).then(function () { self._pending = false; }) : null;
+      // readyAt: when they arrived, ms since the page's navigation started (for benchmarks).
+      this.decoded = waits.length ? Promise.all(waits).then(function () {
+        self._pending = false; self.readyAt = performance.now();
+      }) : null;
       this._pending = waits.length > 0;
       if (this.decoded) {
         this.decoded.catch(function (err) { console.error("gridmap: a field could not be read", err); });
