@@ -314,3 +314,32 @@ def test_every_popup_shows_its_description_exactly(browser: Any, distinct_page: 
     assert len(tricky_shown) >= len(TRICKY) - 1  # the tricky texts did reach popups, verbatim (checked above)
     assert f"描述: {source[tapped_id]}" in tapped  # a real tap waits for the texts, then shows the right one
     assert not any(PHONE.search(r.get("描述: ", "")) for r in rows)
+
+
+_OFF_MAP = """async () => {
+    const layer = Object.values(window.gridmapReport.map._layers)
+        .find(l => l instanceof window.GridmapPoints && l._data.role === 'reports');
+    await layer.decoded;
+    const asked = new window.GridmapPoints(layer._data), idle = new window.GridmapPoints(layer._data);
+    const before = [asked._pending, idle._pending];
+    asked.startDecoding();  // what a tap does
+    await asked.decoded;
+    await idle.decoded;  // nobody asks: it starts on its own after two seconds
+    const n = layer._data.n, same = (l) => [...Array(n).keys()].every(i => l.valueOf(5, i) === layer.valueOf(5, i));
+    return {before: before, after: [asked._pending, idle._pending], same: [same(asked), same(idle)]};
+}"""
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_layer_off_the_map_reads_its_texts_when_asked_or_after_a_while(
+        browser: Any, distinct_page: tuple[Path, dict[str, Any]]) -> None:
+    path, _ = distinct_page
+    page = browser.new_page()
+    try:
+        page.route("**/*", lambda r: r.continue_() if r.request.url == path.as_uri() else r.abort())
+        page.goto(path.as_uri(), wait_until="load", timeout=60_000)
+        got = page.evaluate(_OFF_MAP)
+    finally:
+        page.close()
+    assert got == {"before": [True, True], "after": [False, False], "same": [True, True]}

@@ -366,18 +366,20 @@ POINTS_JS = r"""
   if (window.GridmapPoints) { return; }
   var STANDINS = "-_.~!*()$@";
   var TYPES = {u8: Uint8Array, u16: Uint16Array, u32: Uint32Array};
-  function unpack(text, kind) {
-    var bin = atob(text.replace(/[-_.~!*()$@]/g, function (c) { return String(STANDINS.indexOf(c)); }));
-    var bytes = new Uint8Array(bin.length);
-    for (var i = 0; i < bin.length; i++) { bytes[i] = bin.charCodeAt(i); }
-    return new TYPES[kind](bytes.buffer);
-  }
+  // The value of each base64 character, the digits' stand-ins in the digits' places (52-61).
+  var SIX = new Uint8Array(128), ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" + STANDINS + "+/";
+  for (var c = 0; c < 64; c++) { SIX[ALPHABET.charCodeAt(c)] = c; }
   function bytesOf(text) {
-    var bin = atob(text.replace(/[-_.~!*()$@]/g, function (c) { return String(STANDINS.indexOf(c)); }));
-    var bytes = new Uint8Array(bin.length);
-    for (var i = 0; i < bin.length; i++) { bytes[i] = bin.charCodeAt(i); }
+    var n = text.length;
+    while (n && text.charCodeAt(n - 1) === 61) { n--; }  // "=" padding
+    var bytes = new Uint8Array((n * 3) >> 2), acc = 0, bits = 0, j = 0;
+    for (var i = 0; i < n; i++) {
+      acc = ((acc << 6) | SIX[text.charCodeAt(i)]) & 0xffffff; bits += 6;
+      if (bits >= 8) { bits -= 8; bytes[j++] = (acc >> bits) & 255; }
+    }
     return bytes;
   }
+  function unpack(text, kind) { return new TYPES[kind](bytesOf(text).buffer); }
   // A zlib stream inflated: natively where DecompressionStream is, else by gridmapInflate (our own decoder).
   function inflate(bytes) {
     var fallback = function () { return window.gridmapInflate(bytes); };
@@ -426,23 +428,27 @@ POINTS_JS = r"""
       this._codes = data.fields.map(function (f) { return f.z ? null : unpack(f.codes, f.type); });
       this._values = data.fields.map(function (f) { return f.z ? null : f.values; });
       this._colours = this._codes.length ? this._codes[data.colour] : new Uint8Array(n);
-      var self = this, waits = [];
-      data.fields.forEach(function (f, k) {
-        if (!f.z) { return; }
-        waits.push(inflate(bytesOf(f.z)).then(function (bytes) {
-          var got = undeflate(f, n, bytes);
-          self._codes[k] = got.codes; self._values[k] = got.values;
+      var self = this, packed = [], begin = null;
+      data.fields.forEach(function (f, k) { if (f.z) { packed.push(k); } });
+      this._pending = packed.length > 0;
+      this.decoded = null;
+      this.startDecoding = function () { if (begin) { begin(); begin = null; } };
+      if (!packed.length) { return; }
+      // Deflated fields (long texts) are read once the first tiles are drawn (the layer's "load"), at a tap,
+      // or after two seconds when the layer is off; a tap waits for them. readyAt: when they arrived, ms since
+      // the page's navigation started (for benchmarks).
+      this.decoded = new Promise(function (resolve) { begin = resolve; }).then(function () {
+        return Promise.all(packed.map(function (k) {
+          var f = data.fields[k];
+          return inflate(bytesOf(f.z)).then(function (bytes) {
+            var got = undeflate(f, n, bytes);
+            self._codes[k] = got.codes; self._values[k] = got.values;
+          });
         }));
-      });
-      // Deflated fields (long texts) arrive after the points are drawn; a tap waits for them.
-      // readyAt: when they arrived, ms since the page's navigation started (for benchmarks).
-      this.decoded = waits.length ? Promise.all(waits).then(function () {
-        self._pending = false; self.readyAt = performance.now();
-      }) : null;
-      this._pending = waits.length > 0;
-      if (this.decoded) {
-        this.decoded.catch(function (err) { console.error("gridmap: a field could not be read", err); });
-      }
+      }).then(function () { self._pending = false; self.readyAt = performance.now(); });
+      this.decoded.catch(function (err) { console.error("gridmap: a field could not be read", err); });
+      this.once("load", this.startDecoding);
+      setTimeout(this.startDecoding, 2000);
     },
     _radius: function (zoom) { return Math.max(1.5, this._data.radius * Math.min(1, Math.pow(1.25, zoom - 16))); },
     createTile: function (coords) {
@@ -553,7 +559,7 @@ POINTS_JS = r"""
     };
     var waiting = found.filter(function (item) { return item[0]._pending; });
     if (!waiting.length) { open(); return; }
-    Promise.all(waiting.map(function (item) { return item[0].decoded; })).then(open);
+    Promise.all(waiting.map(function (item) { item[0].startDecoding(); return item[0].decoded; })).then(open);
   }
 })();
 """
