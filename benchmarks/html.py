@@ -1,7 +1,15 @@
 """Benchmark: the leaders' HTML page against a plain folium map with one marker and popup per report.
 
 Both sides start from the same illustrative sample,
-``gridmap.sample_layers(n_reports=N, track_days=7)``, for each N of ``--sizes``:
+``gridmap.sample_layers(n_reports=N, track_days=7)``, for each N of ``--sizes``, whose descriptions are
+replaced by N distinct ones of 20-60 characters written like a sanitation ledger's
+(``_html_bench.ledger_descriptions``): [when: 今早巡查发现, 群众来电反映...] + the community of the
+report's grid + the street nearest to it + a house number [+ building and unit] + one of 42 landmarks
+(菜市场入口, 公厕旁...) + one of 3-8 problems of the report's category (装修垃圾倾倒, 商户占道经营...) + a
+quantity in that category's units (约12立方米, 3辆...) + [how bad or since when: 蚊蝇滋生, 已持续6天...]
++ [what was done or asked: 已通知网格员处理, 限3日内整改...], drawn with ``numpy.random.default_rng(16)``
+and drawn again when a text repeats or falls outside 20-60 characters (deterministic; about 45 characters,
+130 bytes of UTF-8 on average, 13 MB for 100,000).
 
 - **gridmap**: ``gridmap.export_html(layers, path, offline=True, illustrative=True)``:
   one self-contained file (Leaflet inlined from the asset cache, the reports
@@ -33,9 +41,16 @@ drawn; the peer, N ``path.leaflet-interactive`` elements. Console errors are
 counted. Our page is also read back: points in its report layer, size of their
 payload, and reports whose description did not fit its text budget.
 
-The sample has few distinct descriptions (the count is printed), which the
-dictionary encoding profits from; with every description distinct our page
-carries at most ``gridmap.pages.report.DESCRIPTION_BUDGET`` bytes of text.
+Our page carries a field over 64 KiB deflated (``gridmap.maps.compact``), its descriptions within
+``gridmap.pages.report.DESCRIPTION_BUDGET`` characters of deflated stream; the browser inflates them
+with ``DecompressionStream`` or, without it, with the page's own decoder (``gridmap.maps.inflate``).
+Every popup is then checked in Chromium, twice (with ``DecompressionStream``, and with it deleted by an
+init script): the page builds each of the N popups as on a tap (``popupContent``), and its id and
+description are compared with the source; one real tap is checked too, and the time until the texts are
+ready (since navigation) printed.
+
+Targets (issue 16), printed met/NOT met per N: the file <= 5 MB; rendered in <= 2 s; every popup's
+description exact, both ways.
 
 Needs a filled asset cache (``gridmap assets fetch --from npm``); the browser
 part needs ``/usr/bin/chromium`` and playwright and is skipped without them.
@@ -59,6 +74,8 @@ import tempfile  # noqa: E402
 from typing import Any, Callable  # noqa: E402
 
 TARGET_RATIO = 20.0
+TARGET_MB = 5.0
+TARGET_RENDER_S = 2.0
 
 # (key, label) of each peer; the build function of each is ``_html_bench.BUILDERS[key]``.
 PEERS = (("peer", "peer: folium CircleMarker + Popup per report, fmap.save()"),
@@ -118,9 +135,15 @@ def _build(n: int, folder: Path, build_timeout: float, say: Callable[[str], None
         say(f"ours: gridmap.export_html(offline=True): build {ours['seconds']:.2f} s {_memory(ours)};"
             f" {_mb(ours['bytes'])}, {ours['bytes'] / n:.1f} bytes/report")
         if ours.get("points") is not None:
+            shortest, mean, longest = ours["chars"]
+            say(f"      descriptions: {ours['distinct_descriptions']:,} distinct, {shortest}-{longest} characters"
+                f" (mean {mean:.1f})")
             say(f"      report layer: {ours['points']:,} points, payload {_mb(ours['payload_bytes'])}"
                 f" ({ours['payload_bytes'] / max(ours['points'], 1):.1f} bytes/report); descriptions left out of"
-                f" the file: {ours['omitted']:,} ({ours['distinct_descriptions']:,} distinct in the sample)")
+                f" the file: {ours['omitted']:,}")
+            if ours.get("deflated"):
+                say("      deflated fields (base64 characters): " + ", ".join(
+                    f"{label} {size:,}" for label, size in ours["deflated"].items()))
             say(f"      the rest of the page (Leaflet, the other layers, the panel):"
                 f" {_mb(ours['bytes'] - ours['payload_bytes'])}")
         say("      (the page also holds coverage, covered ground, dead corners, targets, density, hot spots,"
@@ -182,11 +205,69 @@ def _render(row: dict[str, Any], timeout_s: float, say: Callable[[str], None]) -
         else:
             heap = f" (JS heap {res['heap_mb']:.0f} MB)" if res.get("heap_mb") else ""
             say(f"{label}: rendered in {res['seconds']:.2f} s{heap}; {errors}{refused}")
+    if row["ours_render"] is not None and "expected" in row["ours"]:
+        _popups(row, timeout_s, say)
     ours = row.get("ours_render")
     for key, _ in PEERS:
         peer = row.get(f"{key}_render")
         if ours and peer and ours["seconds"] and peer["seconds"]:
             say(f"render time, {key} / ours: {peer['seconds'] / ours['seconds']:.1f}x")
+
+
+def _popups(row: dict[str, Any], timeout_s: float, say: Callable[[str], None]) -> None:
+    """Every popup of our page against the source, with the browser's DecompressionStream and without it."""
+    import _html_bench as hb
+
+    for native, how in ((True, "with DecompressionStream"), (False, "without DecompressionStream (own inflate)")):
+        try:
+            res = hb.check_popups(row["paths"]["ours"], row["ours"]["expected"], timeout_s, native=native)
+        except Exception as exc:  # reported, and counted as not met
+            res = {"failure": f"{type(exc).__name__}: {str(exc).splitlines()[0]}"}
+        row[f"popups_{native}"] = res
+        if "failure" in res:
+            say(f"ours, popups {how}: failed: {res['failure']}")
+            continue
+        wrong = res["wrong"]
+        first = f" (first: {wrong[0]!r})" if wrong else ""
+        say(f"ours, popups {how}: {res['checked']:,} checked, {len(wrong):,} wrong{first}; drawn in"
+            f" {res['drawn']:.2f} s, texts ready {_seconds(res['texts_at'])} after navigation began; a real tap"
+            f" {'showed its description' if res['tap_ok'] else 'showed a WRONG description'};"
+            f" DecompressionStream present: {res['native']}; console errors: {len(res['errors'])}")
+
+
+def _seconds(value: float | None) -> str:
+    return "n/a (not deflated)" if value is None else f"{value:.2f} s"
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def _targets(row: dict[str, Any], say: Callable[[str], None]) -> None:
+    """The issue's three targets for our page: size, render time, every popup exact (both ways)."""
+    ours, rendered = row["ours"], row.get("ours_render")
+    if _failed(ours):
+        say("  targets: n/a (our page was not built)")
+        return
+    mb = ours["bytes"] / 1e6
+    say(f"  target size <= {TARGET_MB:g} MB: {mb:.2f} MB, {mb / TARGET_MB:.2f} of the target,"
+        f" build peak RSS {ours['peak_mb']:.0f} MB: {_met(mb <= TARGET_MB)}")
+    if rendered is None or rendered.get("seconds") is None:
+        say(f"  target render <= {TARGET_RENDER_S:g} s: not measured (no browser, or it did not render): NOT met")
+    else:
+        sec = rendered["seconds"]
+        heap = f", JS heap {rendered['heap_mb']:.0f} MB" if rendered.get("heap_mb") else ""
+        say(f"  target render <= {TARGET_RENDER_S:g} s (375x667): {sec:.2f} s, {sec / TARGET_RENDER_S:.2f} of the"
+            f" target{heap}: {_met(sec <= TARGET_RENDER_S)}")
+    for native, how in ((True, "with DecompressionStream"), (False, "without it")):
+        res = row.get(f"popups_{native}")
+        if res is None or "failure" in res:
+            say(f"  target every popup exact, {how}: not checked: NOT met")
+            continue
+        exact = res["checked"] - len(res["wrong"])
+        ok = not res["wrong"] and res["checked"] == ours["points"] and res["tap_ok"] and res["native"] is native
+        say(f"  target every popup exact, {how}: {exact:,} of {ours['points']:,} exact"
+            f" ({exact / max(ours['points'], 1):.4f}), texts ready {_seconds(res['texts_at'])}: {_met(ok)}")
 
 
 def _render_text(res: dict[str, Any] | None, timeout_s: float, skipped: bool) -> str:
@@ -222,6 +303,7 @@ def _summary(rows: list[dict[str, Any]], timeout_s: float, skipped: bool, say: C
                 f" {_render_text(r_peer, timeout_s, skipped)}{build}{render}")
             say(f"    size, peer's saved page / ours: {_verdict(_size_ratio(row, key))}")
         say(f"  size against the smaller peer: {_verdict(_size_ratio(row))}")
+        _targets(row, say)
 
 
 def main() -> None:
@@ -248,9 +330,11 @@ def main() -> None:
         say(f"browser part skipped: {missing}")
     rows = []
     for n in args.sizes:
-        say(f"== {n:,} reports: gridmap.sample_layers(n_reports={n}, track_days=7)")
+        say(f"== {n:,} reports: gridmap.sample_layers(n_reports={n}, track_days=7), {n:,} distinct ledger-like"
+            " descriptions")
         with tempfile.TemporaryDirectory(prefix="gridmap-html-bench-") as tmp:
             row = _build(n, Path(tmp), args.build_timeout, say)
+            row["ours_render"] = None
             say(f"bytes per report, peer's saved page / ours: {_verdict(_size_ratio(row))}")
             if not missing:
                 say("headless Chromium 375x667, every request but the file itself refused:")

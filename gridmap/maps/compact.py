@@ -11,7 +11,17 @@ objects. Here the points travel as a few typed arrays instead:
   an 8-, 16- or 32-bit index into them. Free text (descriptions) is kept under
   a byte budget, most recent first; what does not fit shows as "not included in
   this file";
-- identifiers of the form prefix + zero-padded number (``R000123``) as numbers.
+- identifiers of the form prefix + zero-padded number (``R000123``) as numbers;
+- a field that would take more than :data:`PACK_OVER` bytes (with 100,000
+  distinct descriptions, about 12 MB of UTF-8) is deflated (``zlib.compress``):
+  its indices, stored as differences from the previous point's (``1, 1, 1...``
+  when every point has its own text), and its distinct texts as JSON, numbered
+  in order of first appearance so that the differences stay small. The browser
+  inflates it with ``DecompressionStream("deflate")``, or, where that is
+  missing, with this package's own decoder (:mod:`gridmap.maps.inflate`),
+  after the points are drawn; a tap waits for it. The colouring field is never
+  deflated (the tiles need it at once), nor is a field holding a run of
+  eleven digits (a shared page's last check must see any phone-shaped number).
 
 The binary arrays are base64 with the ten digits replaced by ``-_.~!*()$@``, so
 the data holds no run of digits (a phone-number search over the file cannot be
@@ -37,13 +47,16 @@ import base64
 import json
 import logging
 import re
+import zlib
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 from branca.element import Template
 from folium.map import Layer
 
-__all__ = ["CompactPoints", "pack", "QUANTUM_DEG", "POINTS_JS", "json_for_script"]
+from gridmap.maps.inflate import INFLATE_JS
+
+__all__ = ["CompactPoints", "pack", "QUANTUM_DEG", "POINTS_JS", "json_for_script", "PACK_OVER"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +68,12 @@ _TO_STANDINS = str.maketrans("0123456789", _DIGIT_STANDINS)
 _DEFAULT_PALETTE = ("#1f78b4", "#e31a1c", "#33a02c", "#ff7f00", "#6a3d9a", "#b15928", "#a6cee3", "#fb9a99",
                     "#b2df8a", "#fdbf6f", "#cab2d6", "#666666")
 _ID_RE = re.compile(r"^(\D*)(\d{1,9})$")
+#: A field whose indices and texts would take more than this many bytes in the file is deflated.
+PACK_OVER = 65_536
+_WIDTHS = {"u1": 1, "u2": 2, "u4": 4}
+#: A field holding a run of eleven digits (the shape of a mobile number) is never deflated: the last check of a
+#: shared page (``gridmap.pages.common``) searches the file's text for phone-shaped numbers and must see it.
+_ELEVEN_DIGITS = re.compile(r"[0-9]{11}")
 
 
 def pack(values: Any, dtype: str) -> str:
@@ -70,6 +89,10 @@ def pack(values: Any, dtype: str) -> str:
     b'\\x07'
     """
     raw = np.ascontiguousarray(np.asarray(values), dtype=np.dtype(dtype).newbyteorder("<")).tobytes()
+    return _b64(raw)
+
+
+def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii").translate(_TO_STANDINS)
 
 
@@ -109,7 +132,7 @@ def _texts(values: Sequence[Any]) -> np.ndarray:
     return out
 
 
-def _id_field(label: str, texts: np.ndarray) -> dict[str, Any] | None:
+def _id_field(label: str, texts: np.ndarray, deflate: bool = False) -> dict[str, Any] | None:
     """Identifiers as prefix + zero-padded numbers, or None when they are not all of that form."""
     if not len(texts) or any(t is None for t in texts):
         return None
@@ -121,13 +144,77 @@ def _id_field(label: str, texts: np.ndarray) -> dict[str, Any] | None:
     if len(prefixes) != 1 or len(widths) != 1:
         return None
     numbers = np.array([int(m.group(2)) for m in matches], dtype=np.int64)
-    return {"label": label, "kind": "id", "prefix": prefixes.pop(), "width": widths.pop(),
-            "codes": pack(numbers, "u4"), "type": "u32"}
+    field: dict[str, Any] = {"label": label, "kind": "id", "prefix": prefixes.pop(), "width": widths.pop(),
+                             "type": "u32"}
+    if deflate and 4 * len(numbers) * 4 // 3 > PACK_OVER:
+        field["z"] = _deflated(numbers, "u4", None)
+    else:
+        field["codes"] = pack(numbers, "u4")
+    return field
 
 
-def _dictionary_field(label: str, texts: np.ndarray, order: np.ndarray, budget: int | None,
-                      omitted: str) -> tuple[dict[str, Any], int]:
-    """Distinct texts (index 0 = missing) and an index per point; texts past `budget` bytes map to `omitted`."""
+def _deflated(codes: np.ndarray, kind: str, values: list[str | None] | None) -> str:
+    """zlib of the indices' differences (little-endian `kind`, modulo its range), then `values` as JSON; base64."""
+    dtype = np.dtype(kind).newbyteorder("<")
+    deltas = np.mod(np.diff(np.asarray(codes, dtype=np.int64), prepend=0), 1 << (8 * dtype.itemsize))
+    raw = deltas.astype(dtype).tobytes()
+    if values is not None:
+        try:
+            raw += json.dumps(values, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: JSON's \u escapes carry it
+            raw += json.dumps(values, allow_nan=False).encode("ascii")
+    return _b64(zlib.compress(raw, 9))
+
+
+def _by_first_appearance(values: list[str | None], codes: np.ndarray) -> tuple[list[str | None], np.ndarray]:
+    """Renumber the texts in order of first appearance over the points (0, missing, stays 0)."""
+    used, first = np.unique(codes[codes > 0], return_index=True)
+    ranked = used[np.argsort(first, kind="stable")]
+    remap = np.zeros(len(values), dtype=np.int64)
+    remap[ranked] = np.arange(1, len(ranked) + 1)
+    return [None] + [values[int(c)] for c in ranked], remap[codes]
+
+
+def _text_bytes(values: Sequence[str | None]) -> int:
+    return sum(len(v.encode("utf-8", "surrogatepass")) + 3 for v in values if v is not None)
+
+
+def _deflated_text_field(label: str, texts: np.ndarray, order: np.ndarray, budget: int | None,
+                         omitted: str) -> tuple[dict[str, Any], int]:
+    """A deflated text field whose base64 stream stays within `budget` characters, dropping the last in `order`."""
+    raw_budget: int | None = None
+    for attempt in range(41):  # each pass keeps at most 97 % of the text that overflowed; the last keeps none
+        values, codes, dropped = _dictionary(texts, order, raw_budget, omitted)
+        values, codes = _by_first_appearance(values, codes)
+        kind = _index_type(len(values))
+        stream = _deflated(codes, kind, values)
+        if budget is None or len(stream) <= budget or raw_budget == 0:
+            break
+        kept = _text_bytes(values)
+        raw_budget = int(kept * budget / len(stream) * 0.97) if kept > 1000 and attempt < 39 else 0
+    return {"label": label, "kind": "text", "type": _JS_TYPES[kind], "count": len(values), "z": stream}, dropped
+
+
+def _dictionary_field(label: str, texts: np.ndarray, order: np.ndarray, budget: int | None, omitted: str,
+                      deflate: bool = False) -> tuple[dict[str, Any], int]:
+    """Distinct texts (index 0 = missing) and an index per point; texts past `budget` bytes map to `omitted`.
+
+    With `deflate`, a field over :data:`PACK_OVER` bytes is deflated, and `budget` bounds its stream instead.
+    """
+    if deflate:
+        unique = set(t for t in texts if t is not None)
+        size = _text_bytes(list(unique)) + len(texts) * _WIDTHS[_index_type(len(unique) + 2)] * 4 // 3
+        if size > PACK_OVER and not any(_ELEVEN_DIGITS.search(t) for t in unique):
+            return _deflated_text_field(label, texts, order, budget, omitted)
+    values, codes, dropped = _dictionary(texts, order, budget, omitted)
+    kind = _index_type(len(values))
+    return {"label": label, "kind": "text", "values": values, "codes": pack(codes, kind),
+            "type": _JS_TYPES[kind]}, dropped
+
+
+def _dictionary(texts: np.ndarray, order: np.ndarray, budget: int | None,
+                omitted: str) -> tuple[list[str | None], np.ndarray, int]:
+    """Distinct texts in `order` (index 0 = missing), an index per point, and how many texts missed `budget`."""
     values: list[str | None] = [None]
     index: dict[str, int] = {}
     used, dropped = 0, 0
@@ -151,9 +238,7 @@ def _dictionary_field(label: str, texts: np.ndarray, order: np.ndarray, budget: 
             code = index[text] = len(values)
             values.append(text)
         codes[i] = code
-    kind = _index_type(len(values))
-    field = {"label": label, "kind": "text", "values": values, "codes": pack(codes, kind), "type": _JS_TYPES[kind]}
-    return field, dropped
+    return values, codes, dropped
 
 
 def _coordinates(lon: np.ndarray, lat: np.ndarray) -> dict[str, Any]:
@@ -188,7 +273,9 @@ class CompactPoints(Layer):
         Index of a field of identifiers, stored as numbers when they are a
         prefix and zero-padded digits.
     text_budget : int, optional
-        Bytes of distinct text each field may carry (None: no limit).
+        Bytes of distinct text each field may carry (None: no limit): its
+        UTF-8 plus 3 bytes a text; for a deflated field (over
+        :data:`PACK_OVER` bytes), the characters of its deflated stream.
     omitted : str
         Shown for a text that did not fit the budget.
     more : str
@@ -232,27 +319,30 @@ class CompactPoints(Layer):
             raise ValueError("every point needs finite coordinates: drop the others first")
         self.count = int(len(lon_a))
         priority = np.arange(self.count) if order is None else np.asarray(order, dtype=np.int64)
-        encoded, self.dropped = self._fields(fields, priority, id_field, text_budget, omitted)
+        encoded, self.dropped = self._fields(fields, priority, id_field, text_budget, omitted, colour_field)
         data: dict[str, Any] = {"n": self.count, "fields": encoded, "colour": int(colour_field),
                                 "palette": self._palette(encoded[colour_field] if encoded else None, palette),
                                 "radius": float(radius), "more": more, "role": str(role)}
         if self.count:
             data.update(_coordinates(lon_a, lat_a))
         self.payload = json_for_script(data)
-        self.library = POINTS_JS
+        deflated = any("z" in field for field in encoded)
+        self.library = (INFLATE_JS + POINTS_JS) if deflated else POINTS_JS
 
     def _fields(self, fields: Sequence[tuple[str, Sequence[Any]]], order: np.ndarray, id_field: int | None,
-                budget: int | None, omitted: str) -> tuple[list[dict[str, Any]], dict[str, int]]:
+                budget: int | None, omitted: str,
+                colour_field: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
         encoded, dropped = [], {}
         for i, (label, values) in enumerate(fields):
             texts = _texts(values)
             if len(texts) != self.count:
                 raise ValueError(f"field {label!r} has {len(texts)} values for {self.count} points")
-            as_id = _id_field(label, texts) if i == id_field else None
+            deflate = i != colour_field
+            as_id = _id_field(label, texts, deflate) if i == id_field else None
             if as_id is not None:
                 encoded.append(as_id)
                 continue
-            field, n = _dictionary_field(label, texts, order, budget, omitted)
+            field, n = _dictionary_field(label, texts, order, budget, omitted, deflate)
             encoded.append(field)
             if n:
                 dropped[label] = n
@@ -276,11 +366,37 @@ POINTS_JS = r"""
   if (window.GridmapPoints) { return; }
   var STANDINS = "-_.~!*()$@";
   var TYPES = {u8: Uint8Array, u16: Uint16Array, u32: Uint32Array};
-  function unpack(text, kind) {
-    var bin = atob(text.replace(/[-_.~!*()$@]/g, function (c) { return String(STANDINS.indexOf(c)); }));
-    var bytes = new Uint8Array(bin.length);
-    for (var i = 0; i < bin.length; i++) { bytes[i] = bin.charCodeAt(i); }
-    return new TYPES[kind](bytes.buffer);
+  // The value of each base64 character, the digits' stand-ins in the digits' places (52-61).
+  var SIX = new Uint8Array(128), ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" + STANDINS + "+/";
+  for (var c = 0; c < 64; c++) { SIX[ALPHABET.charCodeAt(c)] = c; }
+  function bytesOf(text) {
+    var n = text.length;
+    while (n && text.charCodeAt(n - 1) === 61) { n--; }  // "=" padding
+    var bytes = new Uint8Array((n * 3) >> 2), acc = 0, bits = 0, j = 0;
+    for (var i = 0; i < n; i++) {
+      acc = ((acc << 6) | SIX[text.charCodeAt(i)]) & 0xffffff; bits += 6;
+      if (bits >= 8) { bits -= 8; bytes[j++] = (acc >> bits) & 255; }
+    }
+    return bytes;
+  }
+  function unpack(text, kind) { return new TYPES[kind](bytesOf(text).buffer); }
+  // A zlib stream inflated: natively where DecompressionStream is, else by gridmapInflate (our own decoder).
+  function inflate(bytes) {
+    var fallback = function () { return window.gridmapInflate(bytes); };
+    if (typeof DecompressionStream === "function" && typeof Response === "function") {
+      try {
+        var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
+        return new Response(stream).arrayBuffer().then(function (buffer) { return new Uint8Array(buffer); }, fallback);
+      } catch (err) { /* an older browser: our own decoder below */ }
+    }
+    return new Promise(function (resolve) { setTimeout(function () { resolve(fallback()); }, 0); });
+  }
+  // A deflated field: the indices' differences (prefix sums give the indices), then the texts as JSON.
+  function undeflate(field, n, bytes) {
+    var width = {u8: 1, u16: 2, u32: 4}[field.type], codes = new TYPES[field.type](bytes.slice(0, n * width).buffer);
+    for (var i = 1; i < n; i++) { codes[i] += codes[i - 1]; }
+    var values = field.kind === "text" ? JSON.parse(new TextDecoder().decode(bytes.subarray(n * width))) : null;
+    return {codes: codes, values: values};
   }
   function lowerBound(keys, order, value) {
     var lo = 0, hi = order.length;
@@ -309,8 +425,30 @@ POINTS_JS = r"""
       var order = new Uint32Array(n), mx = this._mx;
       for (i = 0; i < n; i++) { order[i] = i; }
       this._order = Array.prototype.slice.call(order).sort(function (a, b) { return mx[a] - mx[b]; });
-      this._codes = data.fields.map(function (f) { return unpack(f.codes, f.type); });
+      this._codes = data.fields.map(function (f) { return f.z ? null : unpack(f.codes, f.type); });
+      this._values = data.fields.map(function (f) { return f.z ? null : f.values; });
       this._colours = this._codes.length ? this._codes[data.colour] : new Uint8Array(n);
+      var self = this, packed = [], begin = null;
+      data.fields.forEach(function (f, k) { if (f.z) { packed.push(k); } });
+      this._pending = packed.length > 0;
+      this.decoded = null;
+      this.startDecoding = function () { if (begin) { begin(); begin = null; } };
+      if (!packed.length) { return; }
+      // Deflated fields (long texts) are read once the first tiles are drawn (the layer's "load"), at a tap,
+      // or after two seconds when the layer is off; a tap waits for them. readyAt: when they arrived, ms since
+      // the page's navigation started (for benchmarks).
+      this.decoded = new Promise(function (resolve) { begin = resolve; }).then(function () {
+        return Promise.all(packed.map(function (k) {
+          var f = data.fields[k];
+          return inflate(bytesOf(f.z)).then(function (bytes) {
+            var got = undeflate(f, n, bytes);
+            self._codes[k] = got.codes; self._values[k] = got.values;
+          });
+        }));
+      }).then(function () { self._pending = false; self.readyAt = performance.now(); });
+      this.decoded.catch(function (err) { console.error("gridmap: a field could not be read", err); });
+      this.once("load", this.startDecoding);
+      setTimeout(this.startDecoding, 2000);
     },
     _radius: function (zoom) { return Math.max(1.5, this._data.radius * Math.min(1, Math.pow(1.25, zoom - 16))); },
     createTile: function (coords) {
@@ -373,7 +511,7 @@ POINTS_JS = r"""
         while (digits.length < field.width) { digits = "0" + digits; }
         return field.prefix + digits;
       }
-      return field.values[code];
+      return this._values[f][code];
     },
     popupContent: function (indices) {
       var box = document.createElement("div"), listed = indices.slice(0, 5), self = this;
@@ -404,15 +542,24 @@ POINTS_JS = r"""
   });
   // Layers added later (reports) are listed first; the popup sits on the nearest point of the first layer hit.
   function onMapClick(e) {
-    var map = this, box = null, at = null;
+    var map = this, found = [];
     map._gmPoints.slice().reverse().forEach(function (layer) {
       var hits = layer.hitsAt(e.latlng);
-      if (!hits.length) { return; }
-      if (!box) { box = document.createElement("div"); at = layer.nearestLatLng(hits[0]); }
-      else { var rule = document.createElement("hr"); box.appendChild(rule); }
-      box.appendChild(layer.popupContent(hits));
+      if (hits.length) { found.push([layer, hits]); }
     });
-    if (box) { L.popup({maxWidth: 300, maxHeight: 320, autoPan: true}).setLatLng(at).setContent(box).openOn(map); }
+    if (!found.length) { return; }
+    var open = function () {
+      var box = document.createElement("div");
+      found.forEach(function (item, k) {
+        if (k) { box.appendChild(document.createElement("hr")); }
+        box.appendChild(item[0].popupContent(item[1]));
+      });
+      L.popup({maxWidth: 300, maxHeight: 320, autoPan: true}).setLatLng(found[0][0].nearestLatLng(found[0][1][0]))
+        .setContent(box).openOn(map);
+    };
+    var waiting = found.filter(function (item) { return item[0]._pending; });
+    if (!waiting.length) { open(); return; }
+    Promise.all(waiting.map(function (item) { item[0].startDecoding(); return item[0].decoded; })).then(open);
   }
 })();
 """

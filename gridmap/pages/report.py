@@ -93,8 +93,9 @@ logger = logging.getLogger(__name__)
 _LAYERS = ("grids", "tracks", "targets", "reports", "rectifications", "communities", "demolition_zones", "wall",
            "subdistrict")
 _REPORT_COLUMNS = ("report_id", "reported_at", "category", "description", "status", "grid_code")
-#: Bytes of distinct description text the page may carry (newest reports first).
-DESCRIPTION_BUDGET = 1_500_000
+#: Bytes of distinct description text the page may carry (newest reports first); past 64 KiB they are deflated,
+#: and this bounds the deflated stream (100,000 distinct descriptions of 20-60 characters take about 2 MB).
+DESCRIPTION_BUDGET = 3_000_000
 #: Dead corners listed in the panel (largest first); all of them are on the map.
 MAX_LISTED_CORNERS = 300
 #: Hexagon size of the hot-spot layer, metres (centre to corner).
