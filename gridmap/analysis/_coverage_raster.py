@@ -73,11 +73,7 @@ def _grid_cover(region: BaseGeometry, paths: _Paths, radius: float, cell: float)
     covered[dist <= inner] = 1.0
     band = (dist > inner) & (dist < outer) & (weight > 0)
     if band.any():
-        reach = radius + 2 * _SQRT2 * cell + cell  # farthest sample cell of a band cell's nearest segment
-        padded = np.zeros(samples.shape, dtype=bool)
-        padded[margin:margin + nj, margin:margin + ni] = band
-        candidates = samples.segments_within(padded, reach)
-        covered[band] = _band_cover(band, weights, paths, candidates, region, i0, j0, radius, cell)
+        covered[band] = _band_cover(band, weights, paths, samples, region, i0, j0, radius, cell, margin)
     return _Cover(region, cell, i0, j0, weight, covered)
 
 
@@ -103,8 +99,8 @@ def _query_box(region: BaseGeometry, radius: float, cell: float) -> tuple[float,
     return _frame_box(*_raster_frame(region, radius, cell))
 
 
-def _band_cover(band: np.ndarray, weights: _Weights, paths: _Paths, candidates: np.ndarray, region: BaseGeometry,
-                i0: int, j0: int, radius: float, cell: float) -> np.ndarray:
+def _band_cover(band: np.ndarray, weights: _Weights, paths: _Paths, samples: "_Samples", region: BaseGeometry,
+                i0: int, j0: int, radius: float, cell: float, margin: int) -> np.ndarray:
     """Covered share of the band cells: the nearest piece's half-plane, or the union where it is not enough.
 
     The union is taken where reaches facing different ways meet, and where the
@@ -112,11 +108,17 @@ def _band_cover(band: np.ndarray, weights: _Weights, paths: _Paths, candidates: 
     cell's share inside the grid and its covered share is not the share of
     the cell both inside and covered).
     """
-    shares, meet, pairs = _band_shares(band, paths, candidates, i0, j0, radius, cell)
+    rows, cols = np.nonzero(band)
+    px = (i0 + cols + 0.5) * cell
+    py = (j0 + rows + 0.5) * cell
+    # a cell's points lie within cell/√2 of its centre: farther pieces cannot reach it
+    padded = np.zeros(samples.shape, dtype=bool)
+    padded[rows + margin, cols + margin] = True
+    pairs, dist, vx, vy = samples.pieces_within(px, py, padded, radius + cell / _SQRT2)
+    shares, meet, pairs = _band_shares(len(rows), pairs, dist, vx, vy, radius, cell)
     hard = meet | ((weights.share[band] < 1) & (shares > 0) & (shares < 1))
     if not hard.any():
         return shares
-    rows, cols = np.nonzero(band)
     number = np.full(len(rows), -1)
     number[hard] = np.arange(int(hard.sum()))
     keep = hard[pairs[0]]
@@ -138,7 +140,8 @@ class _Samples:
         col = np.floor((a[:, 0] + d[:, 0] * frac) / cell).astype(np.int64) - i0
         row = np.floor((a[:, 1] + d[:, 1] * frac) / cell).astype(np.int64) - j0
         ok = (col >= 0) & (col < ni) & (row >= 0) & (row < nj)
-        self.row, self.col, self.seg = row[ok], col[ok], near[seg[ok]]
+        self.row, self.col, self.local = row[ok], col[ok], seg[ok]
+        self.near, self.paths = near, paths
         self.shape = (nj, ni)
         self.cell = cell
 
@@ -150,10 +153,26 @@ class _Samples:
             return np.full(self.shape, np.inf)
         return ndimage.distance_transform_edt(free, sampling=self.cell)
 
-    def segments_within(self, mask: np.ndarray, reach: float) -> np.ndarray:
-        """Path pieces with a sample within `reach` of a cell of `mask`."""
-        near_mask = ndimage.distance_transform_edt(~mask, sampling=self.cell) <= reach
-        return np.unique(self.seg[near_mask[self.row, self.col]])
+    def pieces_within(self, px: np.ndarray, py: np.ndarray, band: np.ndarray,
+                      reach: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every (point, path piece) with the piece within `reach` of the point (px, py) of a cell of `band` (on
+        this raster), ordered by point; with their distance and the vector from the piece's nearest point.
+
+        A piece within `reach` of a cell's centre has a sample within ``reach + cell/2`` of it (samples are at
+        most `cell` apart along the piece), in a cell whose centre is within another ``cell·√2/2``: only the
+        pieces with a sample that near a band cell are indexed (shapely ``STRtree``, ``dwithin``).
+        """
+        far = reach + self.cell / 2 + self.cell / _SQRT2 + self.cell / 100  # a hundredth of a cell for rounding
+        near_band = ndimage.distance_transform_edt(~band, sampling=self.cell) <= far
+        local = np.unique(self.local[near_band[self.row, self.col]])
+        tree = shapely.STRtree(_piece_geometries(self.paths, self.near[local]))
+        point, found = tree.query(shapely.points(px, py), predicate="dwithin", distance=reach)
+        if len(point) > 1 and (np.diff(point) < 0).any():
+            order = np.argsort(point, kind="stable")
+            point, found = point[order], found[order]
+        piece = self.near[local[found]]
+        vx, vy = _offsets(px[point], py[point], self.paths.a[piece], self.paths.b[piece])
+        return np.stack([point, piece]), np.hypot(vx, vy), vx, vy
 
 
 def _cell_for(width: float, height: float, radius: float, cell: float) -> float:
@@ -172,39 +191,35 @@ def _near_segments(paths: _Paths, x0: float, y0: float, x1: float, y1: float) ->
     return np.flatnonzero((lo[:, 0] <= x1) & (hi[:, 0] >= x0) & (lo[:, 1] <= y1) & (hi[:, 1] >= y0))
 
 
-def _band_shares(band: np.ndarray, paths: _Paths, near: np.ndarray, i0: int, j0: int, radius: float,
+def _band_shares(n: int, pairs: np.ndarray, dist: np.ndarray, vx: np.ndarray, vy: np.ndarray, radius: float,
                  cell: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Covered share of band cells from the tangent half-plane of their nearest path piece.
+    """Covered share of `n` band cells from the tangent half-plane of their nearest path piece.
 
-    Returns the shares, a mask of the cells where path pieces facing other ways
-    also reach into the cell (two reaches meet there, so the union is not one
-    half-plane), and the (cell, piece) pairs of every piece reaching the cell.
+    `pairs` holds (cell, piece) for every piece within ``radius + cell·√2/2`` of a cell's centre, ordered by
+    cell, with the distance and the vector (vx, vy) from the piece to the centre. Returns the shares, a mask
+    of the cells where path pieces facing other ways also reach into the cell (two reaches meet there, so
+    the union is not one half-plane), and the (cell, piece) pairs of every piece reaching the cell.
     A piece's tangent half-plane holds its whole reach (the distance to a
     convex set is a convex function: Boyd and Vandenberghe, *Convex
     Optimization*, 2004, §3.2.5), so a piece whose half-plane misses the cell
     cannot reach it.
     """
-    rows, cols = np.nonzero(band)
-    px = (i0 + cols + 0.5) * cell
-    py = (j0 + rows + 0.5) * cell
-    tree = shapely.STRtree(_piece_geometries(paths, near))
-    # a cell's points lie within cell/√2 of its centre: farther pieces cannot reach it
-    cell_of, piece = tree.query(shapely.points(px, py), predicate="dwithin", distance=radius + cell / _SQRT2)
-    dist, nx, ny = _distance_and_normal(px[cell_of], py[cell_of], paths.a[near[piece]], paths.b[near[piece]])
+    cell_of = pairs[0]
+    nx, ny = _normal(dist, vx, vy)
     share = _half_plane_share(radius - dist, nx, ny, cell)
-    order = np.lexsort((dist, cell_of))
-    cell_of, piece, dist, nx, ny, share = (v[order] for v in (cell_of, piece, dist, nx, ny, share))
-    first = np.r_[True, cell_of[1:] != cell_of[:-1]] if len(cell_of) else np.empty(0, dtype=bool)
+    out, meet = np.zeros(n), np.zeros(n, dtype=bool)
+    if len(cell_of) == 0:
+        return out, meet, pairs
+    first = np.r_[True, cell_of[1:] != cell_of[:-1]]
     group = np.cumsum(first) - 1
-    nearest = np.flatnonzero(first)
-    out = np.zeros(len(px))
+    lowest = np.minimum.reduceat(dist, np.flatnonzero(first))
+    at = np.flatnonzero(dist == lowest[group])
+    nearest = at[np.r_[True, group[at][1:] != group[at][:-1]]]  # the first nearest piece of each cell
     out[cell_of[nearest]] = share[nearest]
     facing = nx * nx[nearest][group] + ny * ny[nearest][group]
     other = (share > 0) & (facing < _MEET_COS) & (share[nearest][group] < 1)
-    meet = np.zeros(len(px), dtype=bool)
     meet[cell_of[other]] = True
-    reaching = share > 0
-    return out, meet, np.stack([cell_of[reaching], near[piece[reaching]]])
+    return out, meet, pairs[:, share > 0]
 
 
 def _piece_geometries(paths: _Paths, pieces: np.ndarray) -> np.ndarray:
@@ -216,16 +231,26 @@ def _piece_geometries(paths: _Paths, pieces: np.ndarray) -> np.ndarray:
     return geoms
 
 
-def _distance_and_normal(px: np.ndarray, py: np.ndarray, sa: np.ndarray,
-                         sb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distance from each point to its segment sa→sb, and the unit vector from the segment's nearest point."""
+def _offsets(px: np.ndarray, py: np.ndarray, sa: np.ndarray, sb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The vector from the nearest point of each segment sa→sb to its point (px, py)."""
     d = sb - sa
     length2 = (d ** 2).sum(axis=1)
     t = np.clip(((px - sa[:, 0]) * d[:, 0] + (py - sa[:, 1]) * d[:, 1]) / np.where(length2 > 0, length2, 1.0), 0, 1)
-    vx, vy = px - (sa[:, 0] + t * d[:, 0]), py - (sa[:, 1] + t * d[:, 1])
-    dist = np.hypot(vx, vy)
+    return px - (sa[:, 0] + t * d[:, 0]), py - (sa[:, 1] + t * d[:, 1])
+
+
+def _normal(dist: np.ndarray, vx: np.ndarray, vy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The unit vector of (vx, vy) of length `dist`; (1, 0) for a point on its segment."""
     safe = np.where(dist > 0, dist, 1.0)
-    return dist, np.where(dist > 0, vx / safe, 1.0), np.where(dist > 0, vy / safe, 0.0)
+    return np.where(dist > 0, vx / safe, 1.0), np.where(dist > 0, vy / safe, 0.0)
+
+
+def _distance_and_normal(px: np.ndarray, py: np.ndarray, sa: np.ndarray,
+                         sb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distance from each point to its segment sa→sb, and the unit vector from the segment's nearest point."""
+    vx, vy = _offsets(px, py, sa, sb)
+    dist = np.hypot(vx, vy)
+    return (dist, *_normal(dist, vx, vy))
 
 
 def _union_shares(cells: tuple[np.ndarray, np.ndarray], pairs: np.ndarray, paths: _Paths, region: BaseGeometry,
