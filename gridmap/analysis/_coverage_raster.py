@@ -127,18 +127,40 @@ def _band_cover(band: np.ndarray, weights: _Weights, paths: _Paths, samples: "_S
     return shares
 
 
+def _piece_samples(paths: _Paths, cell: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The lattice cells (i, j) of points every ≤ `cell` along each path piece (both ends included), piece by
+    piece, and where each piece's points start (one more at the end); made once per cell size and kept on
+    `paths` (a point's cell does not depend on the region)."""
+    known = paths.cache.get(("samples", cell))
+    if known is not None:
+        return known
+    a, b = paths.a, paths.b
+    steps = np.maximum(np.ceil(np.hypot(*(b - a).T) / cell).astype(np.int64), 1)
+    start = np.r_[0, np.cumsum(steps + 1)]
+    seg, at = _expand(np.zeros(len(a), dtype=np.int64), steps + 1)
+    frac = at / steps[seg]
+    a, d = a[seg], (b - a)[seg]
+    gi = np.floor((a[:, 0] + d[:, 0] * frac) / cell).astype(np.int64)
+    gj = np.floor((a[:, 1] + d[:, 1] * frac) / cell).astype(np.int64)
+    paths.cache[("samples", cell)] = gi, gj, start
+    return gi, gj, start
+
+
+def _expand(start: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For the ranges ``[start[k], start[k] + counts[k])``: the range number k and the position, for every
+    position of every range, in order."""
+    owner = np.repeat(np.arange(len(counts)), counts)
+    offset = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return owner, np.repeat(start, counts) + offset
+
+
 class _Samples:
     """Points every ≤ `cell` along the path pieces `near`, on a raster of ni × nj cells from lattice (i0, j0)."""
 
     def __init__(self, paths: _Paths, near: np.ndarray, i0: int, j0: int, ni: int, nj: int, cell: float) -> None:
-        a, b = paths.a[near], paths.b[near]
-        steps = np.maximum(np.ceil(np.hypot(*(b - a).T) / cell).astype(np.int64), 1)
-        seg = np.repeat(np.arange(len(a)), steps + 1)
-        first = np.repeat(np.cumsum(steps + 1) - (steps + 1), steps + 1)
-        frac = (np.arange(seg.size) - first) / np.repeat(steps, steps + 1)
-        a, d = a[seg], (b - a)[seg]
-        col = np.floor((a[:, 0] + d[:, 0] * frac) / cell).astype(np.int64) - i0
-        row = np.floor((a[:, 1] + d[:, 1] * frac) / cell).astype(np.int64) - j0
+        gi, gj, start = _piece_samples(paths, cell)
+        seg, at = _expand(start[near], start[near + 1] - start[near])
+        col, row = gi[at] - i0, gj[at] - j0
         ok = (col >= 0) & (col < ni) & (row >= 0) & (row < nj)
         self.row, self.col, self.local = row[ok], col[ok], seg[ok]
         self.near, self.paths = near, paths
@@ -163,8 +185,7 @@ class _Samples:
         pieces with a sample that near a band cell are indexed (shapely ``STRtree``, ``dwithin``).
         """
         far = reach + self.cell / 2 + self.cell / _SQRT2 + self.cell / 100  # a hundredth of a cell for rounding
-        near_band = ndimage.distance_transform_edt(~band, sampling=self.cell) <= far
-        local = np.unique(self.local[near_band[self.row, self.col]])
+        local = np.unique(self.local[_near_mask(band, far / self.cell)[self.row, self.col]])
         tree = shapely.STRtree(_piece_geometries(self.paths, self.near[local]))
         point, found = tree.query(shapely.points(px, py), predicate="dwithin", distance=reach)
         if len(point) > 1 and (np.diff(point) < 0).any():
@@ -173,6 +194,20 @@ class _Samples:
         piece = self.near[local[found]]
         vx, vy = _offsets(px[point], py[point], self.paths.a[piece], self.paths.b[piece])
         return np.stack([point, piece]), np.hypot(vx, vy), vx, vy
+
+
+def _near_mask(mask: np.ndarray, limit: float) -> np.ndarray:
+    """Cells whose centre is within `limit` cells of the centre of a cell of `mask` (a distance transform of
+    the box around `mask` grown by `limit` only)."""
+    rows, cols = np.nonzero(mask)
+    out = np.zeros(mask.shape, dtype=bool)
+    if len(rows) == 0:
+        return out
+    grow = int(math.ceil(limit))
+    r0, c0 = max(int(rows.min()) - grow, 0), max(int(cols.min()) - grow, 0)
+    r1, c1 = min(int(rows.max()) + grow + 1, mask.shape[0]), min(int(cols.max()) + grow + 1, mask.shape[1])
+    out[r0:r1, c0:c1] = ndimage.distance_transform_edt(~mask[r0:r1, c0:c1]) <= limit
+    return out
 
 
 def _cell_for(width: float, height: float, radius: float, cell: float) -> float:
