@@ -25,6 +25,8 @@ logger = logging.getLogger("gridmap.analysis.coverage")  # the public module's l
 
 #: Most cells in one raster; larger grids get coarser cells (memory stays bounded per grid).
 _MAX_CELLS = 16_000_000
+#: Path pieces sampled at once (:func:`_piece_samples`).
+_SAMPLE_CHUNK = 65_536
 #: Most cells in a raster whose nearest sampled cells are kept (two more integers a cell).
 _MAX_NEAREST = 4_000_000
 _SQRT2 = math.sqrt(2.0)
@@ -140,14 +142,16 @@ def _piece_samples(paths: _Paths, cell: float) -> tuple[np.ndarray, np.ndarray, 
     known = paths.cache.get(("samples", cell))
     if known is not None:
         return known
-    a, b = paths.a, paths.b
-    steps = np.maximum(np.ceil(np.hypot(*(b - a).T) / cell).astype(np.int64), 1)
+    steps = np.maximum(np.ceil(np.hypot(*(paths.b - paths.a).T) / cell).astype(np.int64), 1)
     start = np.r_[0, np.cumsum(steps + 1)]
-    seg, at = _expand(np.zeros(len(a), dtype=np.int64), steps + 1)
-    frac = at / steps[seg]
-    a, d = a[seg], (b - a)[seg]
-    gi = np.floor((a[:, 0] + d[:, 0] * frac) / cell).astype(np.int64)
-    gj = np.floor((a[:, 1] + d[:, 1] * frac) / cell).astype(np.int64)
+    gi, gj = np.empty(start[-1], dtype=np.int64), np.empty(start[-1], dtype=np.int64)
+    for first in range(0, len(steps), _SAMPLE_CHUNK):  # a chunk at a time: the temporaries stay small
+        last = min(first + _SAMPLE_CHUNK, len(steps))
+        seg, at = _expand(np.zeros(last - first, dtype=np.int64), steps[first:last] + 1)
+        frac = at / steps[first:last][seg]
+        a, d = paths.a[first:last][seg], (paths.b[first:last] - paths.a[first:last])[seg]
+        gi[start[first]:start[last]] = np.floor((a[:, 0] + d[:, 0] * frac) / cell)
+        gj[start[first]:start[last]] = np.floor((a[:, 1] + d[:, 1] * frac) / cell)
     paths.cache[("samples", cell)] = gi, gj, start
     return gi, gj, start
 
