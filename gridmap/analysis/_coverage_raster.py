@@ -1,10 +1,12 @@
 """The covered share of each cell of one region's raster, for :func:`gridmap.analysis.coverage.sweep_coverage`.
 
 Steps 1 to 4 of the notes of :mod:`gridmap.analysis.coverage` ("Method"): the
-path pieces sampled onto the raster, cells decided from their distance with a
-proven bound, the band along the edge of the covered ground measured exactly
-(the nearest piece's tangent half-plane, or the union of every reach where
-reaches meet or the grid's edge crosses the cell).
+path pieces sampled onto the raster (each piece's sample cells made once per
+run and cell size, :func:`_piece_samples`), cells decided from their distance
+with a proven bound, band cells near enough the piece of their nearest sampled
+cell decided as covered, the rest of the band along the edge of the covered
+ground measured exactly (the nearest piece's tangent half-plane, or the union
+of every reach where reaches meet or the grid's edge crosses the cell).
 """
 
 from __future__ import annotations
