@@ -205,3 +205,21 @@ def test_dead_corners_are_the_exact_unreached_ground_up_to_the_cells_along_its_e
     assert len(result.dead_corners) == len(shapely.get_parts(exact))  # one dead corner per unreached piece
     assert shapely.area(shapely.symmetric_difference(got, exact)) <= exact.boundary.length * cell
     assert shapely.area(got) == pytest.approx(shapely.area(exact), rel=0.05)
+
+
+def test_a_long_piece_among_short_ones_reaches_every_grid_it_crosses() -> None:
+    """Pieces are looked for by where they start along x, within the widest piece across: a 2 km line among
+    fixes a few metres apart still covers every grid it crosses (buffer-and-union reference)."""
+    radius = 30.0
+    grids = [box(X0 + 500 * k, Y0, X0 + 500 * k + 400, Y0 + 300) for k in range(4)]
+    line = LineString([(X0 - 300, Y0 + 40), (X0 + 1900, Y0 + 260)])
+    walk = along([(X0 + 520, Y0 + 150), (X0 + 880, Y0 + 150), (X0 + 880, Y0 + 20)], 4.0)
+    track = pd.concat([gpd.GeoDataFrame({"inspector": ["李四"]}, geometry=[line], crs=CRS), fixes(walk)],
+                      ignore_index=True)
+    result = sweep_coverage(grids_frame(grids), track, radius_m=radius)
+    reached = shapely.union_all([line.buffer(radius, quad_segs=64),
+                                 *shapely.buffer(shapely.linestrings(np.stack([walk[:-1], walk[1:]], axis=1)),
+                                                 radius, quad_segs=64)])
+    exact = shapely.area(shapely.intersection(np.array(grids, dtype=object), reached))
+    assert np.all(exact > 0)
+    assert np.all(np.abs(result.grids["covered_m2"].to_numpy() - exact) <= 0.0002 * 400 * 300)

@@ -258,8 +258,28 @@ def _cell_for(width: float, height: float, radius: float, cell: float) -> float:
 
 
 def _near_segments(paths: _Paths, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
-    lo, hi = paths.lo, paths.hi
-    return np.flatnonzero((lo[:, 0] <= x1) & (hi[:, 0] >= x0) & (lo[:, 1] <= y1) & (hi[:, 1] >= y0))
+    """The path pieces whose box meets the box (x0, y0, x1, y1), in order. Pieces in the canonical order start
+    at growing x, and none spans more than the widest piece across: only those starting within that of the
+    box are looked at."""
+    first, last = 0, len(paths.a)
+    widest = _widest(paths)
+    if widest is not None:
+        first = int(np.searchsorted(paths.a[:, 0], x0 - widest, side="left"))
+        last = int(np.searchsorted(paths.a[:, 0], x1 + widest, side="right"))
+    lo, hi = paths.lo[first:last], paths.hi[first:last]
+    return first + np.flatnonzero((lo[:, 0] <= x1) & (hi[:, 0] >= x0) & (lo[:, 1] <= y1) & (hi[:, 1] >= y0))
+
+
+def _widest(paths: _Paths) -> float | None:
+    """The widest piece across (x), when the pieces start at growing x (no NaN); else None (kept on `paths`)."""
+    if "widest" not in paths.cache:
+        ax = paths.a[:, 0]
+        ordered = len(ax) > 0 and bool(np.all(ax[1:] >= ax[:-1]))
+        width = paths.hi[:, 0] - paths.lo[:, 0]
+        width = width[np.isfinite(width)]  # a piece with a NaN end meets no box
+        widest = float(width.max()) if len(width) else 0.0
+        paths.cache["widest"] = widest * (1 + 1e-9) + 1e-6 if ordered else None  # a hair more for rounding
+    return paths.cache["widest"]
 
 
 def _band_shares(n: int, pairs: np.ndarray, dist: np.ndarray, vx: np.ndarray, vy: np.ndarray, radius: float,
