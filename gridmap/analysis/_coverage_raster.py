@@ -73,11 +73,18 @@ def _grid_cover(region: BaseGeometry, paths: _Paths, radius: float, cell: float)
     if near.size == 0:
         return _Cover(region, cell, i0, j0, weight, covered)
     samples = _Samples(paths, near, i0 - margin, j0 - margin, ni + 2 * margin, nj + 2 * margin, cell)
-    dist = samples.distance()[margin:margin + nj, margin:margin + ni]
     # a sampled cell's centre is within cell/√2 of the path, and the path within cell/2 of a sample, so:
     inner, outer = radius - _SQRT2 * cell, radius + _SQRT2 * cell + cell / 2
-    covered[dist <= inner] = 1.0
-    band = (dist > inner) & (dist < outer) & (weight > 0)
+    rest = weight > 0
+    if inner >= 0:  # a sampled cell in the square of half-side h around a cell is within h·√2 cells of it
+        near_sample = samples.in_square(margin, int(math.floor(inner / (_SQRT2 * cell) - 1e-9)))
+        covered[rest & near_sample] = 1.0
+        rest &= ~near_sample
+    if not rest.any():
+        return _Cover(region, cell, i0, j0, weight, covered)
+    dist = samples.distance(rest, margin, outer)
+    covered[rest & (dist <= inner)] = 1.0
+    band = rest & (dist > inner) & (dist < outer)
     if band.any():
         sure = samples.surely_covered(band, margin, i0, j0, radius)
         covered[sure] = 1.0
@@ -179,18 +186,43 @@ class _Samples:
         self.shape = (nj, ni)
         self.cell = cell
 
-    def distance(self) -> np.ndarray:
-        """Distance from each cell centre to the nearest cell holding a sample (inf without samples); on a
-        raster of at most :data:`_MAX_NEAREST` cells, also which cell that is (kept for :meth:`surely_covered`)."""
-        free = np.ones(self.shape, dtype=bool)
-        free[self.row, self.col] = False
-        self.nearest = None
+    def in_square(self, margin: int, half: int) -> np.ndarray:
+        """Cells of the region's raster (this raster less `margin` cells each side) with a sampled cell in the
+        square of ``2·half + 1`` cells around them (a summed-area table of the sampled cells)."""
+        nj, ni = self.shape[0] - 2 * margin, self.shape[1] - 2 * margin
+        if half < 0:
+            return np.zeros((nj, ni), dtype=bool)
+        table = np.zeros((self.shape[0] + 1, self.shape[1] + 1), dtype=np.int32)
+        table[self.row + 1, self.col + 1] = 1  # a sampled cell counts once
+        table = table.cumsum(axis=0, dtype=np.int32).cumsum(axis=1, dtype=np.int32)
+        lo, hi = margin - half, margin + half + 1
+        count = (table[hi:hi + nj, hi:hi + ni] - table[lo:lo + nj, hi:hi + ni] - table[hi:hi + nj, lo:lo + ni]
+                 + table[lo:lo + nj, lo:lo + ni])
+        return count > 0
+
+    def distance(self, wanted: np.ndarray, margin: int, limit: float) -> np.ndarray:
+        """Distance from the centre of each cell of `wanted` (a mask of the region's raster, this raster less
+        `margin` cells each side) to the nearest cell holding a sample: exact below `limit` metres, at least
+        `limit` otherwise (a distance transform of the box around `wanted` grown by `limit` only); inf off
+        `wanted`. On at most :data:`_MAX_NEAREST` cells, also which cell is nearest (for :meth:`surely_covered`)."""
+        rows, cols = np.nonzero(wanted)
+        rows, cols = rows + margin, cols + margin
+        grow = int(math.ceil(limit / self.cell)) + 1
+        r0, c0 = max(int(rows.min()) - grow, 0), max(int(cols.min()) - grow, 0)
+        r1, c1 = min(int(rows.max()) + grow + 1, self.shape[0]), min(int(cols.max()) + grow + 1, self.shape[1])
+        free = np.ones((r1 - r0, c1 - c0), dtype=bool)
+        inside = (self.row >= r0) & (self.row < r1) & (self.col >= c0) & (self.col < c1)
+        free[self.row[inside] - r0, self.col[inside] - c0] = False
+        self.nearest, self.origin = None, (r0, c0)
+        out = np.full(wanted.shape, np.inf)
         if free.all():
-            return np.full(self.shape, np.inf)
+            return out
         if free.size > _MAX_NEAREST:
-            return ndimage.distance_transform_edt(free, sampling=self.cell)
-        dist, self.nearest = ndimage.distance_transform_edt(free, sampling=self.cell, return_indices=True)
-        return dist
+            dist = ndimage.distance_transform_edt(free, sampling=self.cell)
+        else:
+            dist, self.nearest = ndimage.distance_transform_edt(free, sampling=self.cell, return_indices=True)
+        out[rows - margin, cols - margin] = dist[rows - r0, cols - c0]
+        return out
 
     def surely_covered(self, band: np.ndarray, margin: int, i0: int, j0: int, radius: float) -> np.ndarray:
         """The cells of `band` (a mask of the region's raster, lattice cell (i0, j0) first) wholly within
@@ -204,7 +236,8 @@ class _Samples:
         piece = np.full(self.shape, -1, dtype=np.int64)
         piece[self.row, self.col] = self.local  # one piece of each sampled cell
         rows, cols = np.nonzero(band)
-        at = self.nearest[:, rows + margin, cols + margin]
+        r0, c0 = self.origin
+        at = self.nearest[:, rows + margin - r0, cols + margin - c0] + np.array([[r0], [c0]])
         seg = self.near[piece[at[0], at[1]]]
         vx, vy = _offsets((i0 + cols + 0.5) * self.cell, (j0 + rows + 0.5) * self.cell, self.paths.a[seg],
                           self.paths.b[seg])
