@@ -169,7 +169,11 @@ def _in_window(t: np.ndarray, window: tuple[pd.Timestamp | None, ...]) -> np.nda
 def _sorted_unique(xy: np.ndarray, t: np.ndarray, names: np.ndarray, stats: dict[str, Any]) -> _Fixes:
     """Sort by inspector and time (stable); drop repeated (inspector, time), keeping the first given."""
     code, _ = pd.factorize(names)
-    order = np.lexsort((t, code))
+    span = int(t.max()) - int(t.min()) + 1 if len(t) else 1
+    if len(t) and (int(code.max()) + 1) * span < 2 ** 62:  # one key (inspector, time): a quicker stable sort
+        order = np.argsort(code.astype(np.int64) * span + (t - t.min()), kind="stable")
+    else:
+        order = np.lexsort((t, code))
     xy, t, names, code = xy[order], t[order], names[order], code[order]
     dup = np.zeros(len(t), dtype=bool)
     dup[1:] = (code[1:] == code[:-1]) & (t[1:] == t[:-1])
