@@ -27,8 +27,9 @@ logger = logging.getLogger("gridmap.analysis.coverage")  # the public module's l
 
 #: Most cells in one raster; larger grids get coarser cells (memory stays bounded per grid).
 _MAX_CELLS = 16_000_000
-#: Path pieces sampled at once (:func:`_piece_samples`).
+#: Path pieces sampled at once (:func:`_piece_samples`), and the first points of every piece sampled together.
 _SAMPLE_CHUNK = 65_536
+_SAMPLE_ROUNDS = 4
 #: Most cells in a raster whose nearest sampled cells are kept (two more integers a cell).
 _MAX_NEAREST = 4_000_000
 _SQRT2 = math.sqrt(2.0)
@@ -154,13 +155,20 @@ def _piece_samples(paths: _Paths, cell: float) -> tuple[np.ndarray, np.ndarray, 
     steps = np.maximum(np.ceil(np.hypot(*(paths.b - paths.a).T) / cell).astype(np.int64), 1)
     start = np.r_[0, np.cumsum(steps + 1)]
     gi, gj = np.empty(start[-1], dtype=np.int64), np.empty(start[-1], dtype=np.int64)
-    for first in range(0, len(steps), _SAMPLE_CHUNK):  # a chunk at a time: the temporaries stay small
-        last = min(first + _SAMPLE_CHUNK, len(steps))
-        seg, at = _expand(np.zeros(last - first, dtype=np.int64), steps[first:last] + 1)
-        frac = at / steps[first:last][seg]
-        a, d = paths.a[first:last][seg], (paths.b[first:last] - paths.a[first:last])[seg]
-        gi[start[first]:start[last]] = np.floor((a[:, 0] + d[:, 0] * frac) / cell)
-        gj[start[first]:start[last]] = np.floor((a[:, 1] + d[:, 1] * frac) / cell)
+    d = paths.b - paths.a
+    for k in range(_SAMPLE_ROUNDS):  # the k-th point of every piece that has one, all pieces at once
+        which = np.flatnonzero(steps >= k) if k > 1 else slice(None)
+        frac = k / steps[which]
+        gi[start[:-1][which] + k] = np.floor((paths.a[which, 0] + d[which, 0] * frac) / cell)
+        gj[start[:-1][which] + k] = np.floor((paths.a[which, 1] + d[which, 1] * frac) / cell)
+    long = np.flatnonzero(steps >= _SAMPLE_ROUNDS)  # the further points of long pieces, a chunk at a time
+    for first in range(0, len(long), _SAMPLE_CHUNK):
+        piece = long[first:first + _SAMPLE_CHUNK]
+        seg, at = _expand(start[piece] + _SAMPLE_ROUNDS, steps[piece] + 1 - _SAMPLE_ROUNDS)
+        frac = (at - start[piece][seg]) / steps[piece][seg]
+        a, dd = paths.a[piece][seg], d[piece][seg]
+        gi[at] = np.floor((a[:, 0] + dd[:, 0] * frac) / cell)
+        gj[at] = np.floor((a[:, 1] + dd[:, 1] * frac) / cell)
     paths.cache[("samples", cell)] = gi, gj, start
     return gi, gj, start
 
@@ -455,9 +463,13 @@ def _convex_area(lines: np.ndarray) -> np.ndarray:
     safe = np.where(ok, det, 1.0)
     x = (a[..., 2] * b[..., 1] - a[..., 1] * b[..., 2]) / safe
     y = (a[..., 0] * b[..., 2] - a[..., 2] * b[..., 0]) / safe
-    scale = np.abs(lines[:, :4, 2]).max(axis=1)[:, None]
-    slack = lines[:, None, :, 0] * x[..., None] + lines[:, None, :, 1] * y[..., None] - lines[:, None, :, 2]
-    ok &= (slack <= 1e-9 * scale[..., None]).all(axis=2)
+    tol = 1e-9 * np.abs(lines[:, :4, 2]).max(axis=1)[:, None]
+    for k in range(4):  # the cell's sides first; the other lines only for the crossings inside the cell
+        ok &= lines[:, k, 0][:, None] * x + lines[:, k, 1][:, None] * y - lines[:, k, 2][:, None] <= tol
+    cell, pair = np.nonzero(ok)
+    rest = lines[cell, 4:]
+    slack = rest[..., 0] * x[cell, pair][:, None] + rest[..., 1] * y[cell, pair][:, None] - rest[..., 2]
+    ok[cell, pair] = (slack <= tol[cell]).all(axis=1)
     count = ok.sum(axis=1)
     cx = np.where(ok, x, 0.0).sum(axis=1) / np.maximum(count, 1)
     cy = np.where(ok, y, 0.0).sum(axis=1) / np.maximum(count, 1)
