@@ -105,9 +105,10 @@ def _rollup(grids: pd.DataFrame, key: str) -> pd.DataFrame:
     columns = ["area_m2", "covered_m2", "uncovered_m2", "dead_corners"]
     groups = grids.groupby(key, sort=True, dropna=False)
     sums = groups[columns].sum()
-    unknown = grids[columns].isna().groupby(grids[key], sort=True, dropna=False).any()
+    size = groups.size()
+    unknown = groups[columns].count().lt(size, axis=0)  # fewer known values than grids: some are NaN/NA
     sums = sums.mask(unknown.reindex(index=sums.index, columns=columns))
-    sums.insert(0, "grids", groups.size())
+    sums.insert(0, "grids", size)
     area = sums["area_m2"].to_numpy(dtype=float)
     covered = sums["covered_m2"].to_numpy(dtype=float)
     ratio = np.divide(covered, area, out=np.where(np.isnan(covered), np.nan, 0.0), where=area > 0)

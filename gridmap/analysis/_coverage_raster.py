@@ -1,10 +1,12 @@
 """The covered share of each cell of one region's raster, for :func:`gridmap.analysis.coverage.sweep_coverage`.
 
 Steps 1 to 4 of the notes of :mod:`gridmap.analysis.coverage` ("Method"): the
-path pieces sampled onto the raster, cells decided from their distance with a
-proven bound, the band along the edge of the covered ground measured exactly
-(the nearest piece's tangent half-plane, or the union of every reach where
-reaches meet or the grid's edge crosses the cell).
+path pieces sampled onto the raster (each piece's sample cells made once per
+run and cell size, :func:`_piece_samples`), cells decided from their distance
+with a proven bound, band cells near enough the piece of their nearest sampled
+cell decided as covered, the rest of the band along the edge of the covered
+ground measured exactly (the nearest piece's tangent half-plane, or the union
+of every reach where reaches meet or the grid's edge crosses the cell).
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ logger = logging.getLogger("gridmap.analysis.coverage")  # the public module's l
 
 #: Most cells in one raster; larger grids get coarser cells (memory stays bounded per grid).
 _MAX_CELLS = 16_000_000
+#: Path pieces sampled at once (:func:`_piece_samples`), and the first points of every piece sampled together.
+_SAMPLE_CHUNK = 65_536
+_SAMPLE_ROUNDS = 4
+#: Most cells in a raster whose nearest sampled cells are kept (two more integers a cell).
+_MAX_NEAREST = 4_000_000
 _SQRT2 = math.sqrt(2.0)
 #: Two path pieces whose directions from a cell differ by more than this angle (cosine) meet in a corner there.
 _MEET_COS = math.cos(math.radians(30.0))
@@ -67,17 +74,24 @@ def _grid_cover(region: BaseGeometry, paths: _Paths, radius: float, cell: float)
     if near.size == 0:
         return _Cover(region, cell, i0, j0, weight, covered)
     samples = _Samples(paths, near, i0 - margin, j0 - margin, ni + 2 * margin, nj + 2 * margin, cell)
-    dist = samples.distance()[margin:margin + nj, margin:margin + ni]
     # a sampled cell's centre is within cell/√2 of the path, and the path within cell/2 of a sample, so:
     inner, outer = radius - _SQRT2 * cell, radius + _SQRT2 * cell + cell / 2
-    covered[dist <= inner] = 1.0
-    band = (dist > inner) & (dist < outer) & (weight > 0)
+    rest = weight > 0
+    if inner >= 0:  # a sampled cell in the square of half-side h around a cell is within h·√2 cells of it
+        near_sample = samples.in_square(margin, int(math.floor(inner / (_SQRT2 * cell) - 1e-9)))
+        covered[rest & near_sample] = 1.0
+        rest &= ~near_sample
+    if not rest.any():
+        return _Cover(region, cell, i0, j0, weight, covered)
+    dist = samples.distance(rest, margin, outer)
+    covered[rest & (dist <= inner)] = 1.0
+    band = rest & (dist > inner) & (dist < outer)
     if band.any():
-        reach = radius + 2 * _SQRT2 * cell + cell  # farthest sample cell of a band cell's nearest segment
-        padded = np.zeros(samples.shape, dtype=bool)
-        padded[margin:margin + nj, margin:margin + ni] = band
-        candidates = samples.segments_within(padded, reach)
-        covered[band] = _band_cover(band, weights, paths, candidates, region, i0, j0, radius, cell)
+        sure = samples.surely_covered(band, margin, i0, j0, radius)
+        covered[sure] = 1.0
+        band &= ~sure
+    if band.any():
+        covered[band] = _band_cover(band, weights, paths, samples, region, i0, j0, radius, cell, margin)
     return _Cover(region, cell, i0, j0, weight, covered)
 
 
@@ -103,8 +117,8 @@ def _query_box(region: BaseGeometry, radius: float, cell: float) -> tuple[float,
     return _frame_box(*_raster_frame(region, radius, cell))
 
 
-def _band_cover(band: np.ndarray, weights: _Weights, paths: _Paths, candidates: np.ndarray, region: BaseGeometry,
-                i0: int, j0: int, radius: float, cell: float) -> np.ndarray:
+def _band_cover(band: np.ndarray, weights: _Weights, paths: _Paths, samples: "_Samples", region: BaseGeometry,
+                i0: int, j0: int, radius: float, cell: float, margin: int) -> np.ndarray:
     """Covered share of the band cells: the nearest piece's half-plane, or the union where it is not enough.
 
     The union is taken where reaches facing different ways meet, and where the
@@ -112,11 +126,17 @@ def _band_cover(band: np.ndarray, weights: _Weights, paths: _Paths, candidates: 
     cell's share inside the grid and its covered share is not the share of
     the cell both inside and covered).
     """
-    shares, meet, pairs = _band_shares(band, paths, candidates, i0, j0, radius, cell)
+    rows, cols = np.nonzero(band)
+    px = (i0 + cols + 0.5) * cell
+    py = (j0 + rows + 0.5) * cell
+    # a cell's points lie within cell/√2 of its centre: farther pieces cannot reach it
+    padded = np.zeros(samples.shape, dtype=bool)
+    padded[rows + margin, cols + margin] = True
+    pairs, dist, vx, vy = samples.pieces_within(px, py, padded, radius + cell / _SQRT2)
+    shares, meet, pairs = _band_shares(len(rows), pairs, dist, vx, vy, radius, cell)
     hard = meet | ((weights.share[band] < 1) & (shares > 0) & (shares < 1))
     if not hard.any():
         return shares
-    rows, cols = np.nonzero(band)
     number = np.full(len(rows), -1)
     number[hard] = np.arange(int(hard.sum()))
     keep = hard[pairs[0]]
@@ -125,35 +145,146 @@ def _band_cover(band: np.ndarray, weights: _Weights, paths: _Paths, candidates: 
     return shares
 
 
+def _piece_samples(paths: _Paths, cell: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The lattice cells (i, j) of points every ≤ `cell` along each path piece (both ends included), piece by
+    piece, and where each piece's points start (one more at the end); made once per cell size and kept on
+    `paths` (a point's cell does not depend on the region)."""
+    known = paths.cache.get(("samples", cell))
+    if known is not None:
+        return known
+    steps = np.maximum(np.ceil(np.hypot(*(paths.b - paths.a).T) / cell).astype(np.int64), 1)
+    start = np.r_[0, np.cumsum(steps + 1)]
+    gi, gj = np.empty(start[-1], dtype=np.int64), np.empty(start[-1], dtype=np.int64)
+    d = paths.b - paths.a
+    for k in range(_SAMPLE_ROUNDS):  # the k-th point of every piece that has one, all pieces at once
+        which = np.flatnonzero(steps >= k) if k > 1 else slice(None)
+        frac = k / steps[which]
+        gi[start[:-1][which] + k] = np.floor((paths.a[which, 0] + d[which, 0] * frac) / cell)
+        gj[start[:-1][which] + k] = np.floor((paths.a[which, 1] + d[which, 1] * frac) / cell)
+    long = np.flatnonzero(steps >= _SAMPLE_ROUNDS)  # the further points of long pieces, a chunk at a time
+    for first in range(0, len(long), _SAMPLE_CHUNK):
+        piece = long[first:first + _SAMPLE_CHUNK]
+        seg, at = _expand(start[piece] + _SAMPLE_ROUNDS, steps[piece] + 1 - _SAMPLE_ROUNDS)
+        frac = (at - start[piece][seg]) / steps[piece][seg]
+        a, dd = paths.a[piece][seg], d[piece][seg]
+        gi[at] = np.floor((a[:, 0] + dd[:, 0] * frac) / cell)
+        gj[at] = np.floor((a[:, 1] + dd[:, 1] * frac) / cell)
+    paths.cache[("samples", cell)] = gi, gj, start
+    return gi, gj, start
+
+
+def _expand(start: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For the ranges ``[start[k], start[k] + counts[k])``: the range number k and the position, for every
+    position of every range, in order."""
+    owner = np.repeat(np.arange(len(counts)), counts)
+    offset = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return owner, np.repeat(start, counts) + offset
+
+
 class _Samples:
     """Points every ≤ `cell` along the path pieces `near`, on a raster of ni × nj cells from lattice (i0, j0)."""
 
     def __init__(self, paths: _Paths, near: np.ndarray, i0: int, j0: int, ni: int, nj: int, cell: float) -> None:
-        a, b = paths.a[near], paths.b[near]
-        steps = np.maximum(np.ceil(np.hypot(*(b - a).T) / cell).astype(np.int64), 1)
-        seg = np.repeat(np.arange(len(a)), steps + 1)
-        first = np.repeat(np.cumsum(steps + 1) - (steps + 1), steps + 1)
-        frac = (np.arange(seg.size) - first) / np.repeat(steps, steps + 1)
-        a, d = a[seg], (b - a)[seg]
-        col = np.floor((a[:, 0] + d[:, 0] * frac) / cell).astype(np.int64) - i0
-        row = np.floor((a[:, 1] + d[:, 1] * frac) / cell).astype(np.int64) - j0
+        gi, gj, start = _piece_samples(paths, cell)
+        seg, at = _expand(start[near], start[near + 1] - start[near])
+        col, row = gi[at] - i0, gj[at] - j0
         ok = (col >= 0) & (col < ni) & (row >= 0) & (row < nj)
-        self.row, self.col, self.seg = row[ok], col[ok], near[seg[ok]]
+        self.row, self.col, self.local = row[ok], col[ok], seg[ok]
+        self.near, self.paths = near, paths
         self.shape = (nj, ni)
         self.cell = cell
 
-    def distance(self) -> np.ndarray:
-        """Distance from each cell centre to the nearest cell holding a sample (inf without samples)."""
-        free = np.ones(self.shape, dtype=bool)
-        free[self.row, self.col] = False
-        if free.all():
-            return np.full(self.shape, np.inf)
-        return ndimage.distance_transform_edt(free, sampling=self.cell)
+    def in_square(self, margin: int, half: int) -> np.ndarray:
+        """Cells of the region's raster (this raster less `margin` cells each side) with a sampled cell in the
+        square of ``2·half + 1`` cells around them (a summed-area table of the sampled cells)."""
+        nj, ni = self.shape[0] - 2 * margin, self.shape[1] - 2 * margin
+        if half < 0:
+            return np.zeros((nj, ni), dtype=bool)
+        table = np.zeros((self.shape[0] + 1, self.shape[1] + 1), dtype=np.int32)
+        table[self.row + 1, self.col + 1] = 1  # a sampled cell counts once
+        table = table.cumsum(axis=0, dtype=np.int32).cumsum(axis=1, dtype=np.int32)
+        lo, hi = margin - half, margin + half + 1
+        count = (table[hi:hi + nj, hi:hi + ni] - table[lo:lo + nj, hi:hi + ni] - table[hi:hi + nj, lo:lo + ni]
+                 + table[lo:lo + nj, lo:lo + ni])
+        return count > 0
 
-    def segments_within(self, mask: np.ndarray, reach: float) -> np.ndarray:
-        """Path pieces with a sample within `reach` of a cell of `mask`."""
-        near_mask = ndimage.distance_transform_edt(~mask, sampling=self.cell) <= reach
-        return np.unique(self.seg[near_mask[self.row, self.col]])
+    def distance(self, wanted: np.ndarray, margin: int, limit: float) -> np.ndarray:
+        """Distance from the centre of each cell of `wanted` (a mask of the region's raster, this raster less
+        `margin` cells each side) to the nearest cell holding a sample: exact below `limit` metres, at least
+        `limit` otherwise (a distance transform of the box around `wanted` grown by `limit` only); inf off
+        `wanted`. On at most :data:`_MAX_NEAREST` cells, also which cell is nearest (for :meth:`surely_covered`)."""
+        rows, cols = np.nonzero(wanted)
+        rows, cols = rows + margin, cols + margin
+        grow = int(math.ceil(limit / self.cell)) + 1
+        r0, c0 = max(int(rows.min()) - grow, 0), max(int(cols.min()) - grow, 0)
+        r1, c1 = min(int(rows.max()) + grow + 1, self.shape[0]), min(int(cols.max()) + grow + 1, self.shape[1])
+        free = np.ones((r1 - r0, c1 - c0), dtype=bool)
+        inside = (self.row >= r0) & (self.row < r1) & (self.col >= c0) & (self.col < c1)
+        free[self.row[inside] - r0, self.col[inside] - c0] = False
+        self.nearest, self.origin = None, (r0, c0)
+        out = np.full(wanted.shape, np.inf)
+        if free.all():
+            return out
+        if free.size > _MAX_NEAREST:
+            dist = ndimage.distance_transform_edt(free, sampling=self.cell)
+        else:
+            dist, self.nearest = ndimage.distance_transform_edt(free, sampling=self.cell, return_indices=True)
+        out[rows - margin, cols - margin] = dist[rows - r0, cols - c0]
+        return out
+
+    def surely_covered(self, band: np.ndarray, margin: int, i0: int, j0: int, radius: float) -> np.ndarray:
+        """The cells of `band` (a mask of the region's raster, lattice cell (i0, j0) first) wholly within
+        `radius` of a path piece holding a sample in the cell nearest them (:meth:`distance`): their
+        distance to the path is at most that to this piece, so they are covered, as the exact step would
+        find them (a cell within ``radius − cell·√2/2`` of its nearest piece is inside that piece's
+        tangent half-plane, share 1, and no union is taken for it). Deciding them here spares that step."""
+        out = np.zeros(band.shape, dtype=bool)
+        if self.nearest is None:
+            return out
+        piece = np.full(self.shape, -1, dtype=np.int64)
+        piece[self.row, self.col] = self.local  # one piece of each sampled cell
+        rows, cols = np.nonzero(band)
+        r0, c0 = self.origin
+        at = self.nearest[:, rows + margin - r0, cols + margin - c0] + np.array([[r0], [c0]])
+        seg = self.near[piece[at[0], at[1]]]
+        vx, vy = _offsets((i0 + cols + 0.5) * self.cell, (j0 + rows + 0.5) * self.cell, self.paths.a[seg],
+                          self.paths.b[seg])
+        out[rows, cols] = np.hypot(vx, vy) <= radius - self.cell / _SQRT2
+        return out
+
+    def pieces_within(self, px: np.ndarray, py: np.ndarray, band: np.ndarray,
+                      reach: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every (point, path piece) with the piece within `reach` of the point (px, py) of a cell of `band` (on
+        this raster), ordered by point; with their distance and the vector from the piece's nearest point.
+
+        A piece within `reach` of a cell's centre has a sample within ``reach + cell/2`` of it (samples are at
+        most `cell` apart along the piece), in a cell whose centre is within another ``cell·√2/2``: only the
+        pieces with a sample that near a band cell are indexed (shapely ``STRtree``, ``dwithin``).
+        """
+        far = reach + self.cell / 2 + self.cell / _SQRT2 + self.cell / 100  # a hundredth of a cell for rounding
+        local = np.unique(self.local[_near_mask(band, far / self.cell)[self.row, self.col]])
+        tree = shapely.STRtree(_piece_geometries(self.paths, self.near[local]))
+        point, found = tree.query(shapely.points(px, py), predicate="dwithin", distance=reach)
+        if len(point) > 1 and (np.diff(point) < 0).any():
+            order = np.argsort(point, kind="stable")
+            point, found = point[order], found[order]
+        piece = self.near[local[found]]
+        vx, vy = _offsets(px[point], py[point], self.paths.a[piece], self.paths.b[piece])
+        return np.stack([point, piece]), np.hypot(vx, vy), vx, vy
+
+
+def _near_mask(mask: np.ndarray, limit: float) -> np.ndarray:
+    """Cells whose centre is within `limit` cells of the centre of a cell of `mask` (a distance transform of
+    the box around `mask` grown by `limit` only)."""
+    rows, cols = np.nonzero(mask)
+    out = np.zeros(mask.shape, dtype=bool)
+    if len(rows) == 0:
+        return out
+    grow = int(math.ceil(limit))
+    r0, c0 = max(int(rows.min()) - grow, 0), max(int(cols.min()) - grow, 0)
+    r1, c1 = min(int(rows.max()) + grow + 1, mask.shape[0]), min(int(cols.max()) + grow + 1, mask.shape[1])
+    out[r0:r1, c0:c1] = ndimage.distance_transform_edt(~mask[r0:r1, c0:c1]) <= limit
+    return out
 
 
 def _cell_for(width: float, height: float, radius: float, cell: float) -> float:
@@ -168,43 +299,59 @@ def _cell_for(width: float, height: float, radius: float, cell: float) -> float:
 
 
 def _near_segments(paths: _Paths, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
-    lo, hi = paths.lo, paths.hi
-    return np.flatnonzero((lo[:, 0] <= x1) & (hi[:, 0] >= x0) & (lo[:, 1] <= y1) & (hi[:, 1] >= y0))
+    """The path pieces whose box meets the box (x0, y0, x1, y1), in order. Pieces in the canonical order start
+    at growing x, and none spans more than the widest piece across: only those starting within that of the
+    box are looked at."""
+    first, last = 0, len(paths.a)
+    widest = _widest(paths)
+    if widest is not None:
+        first = int(np.searchsorted(paths.a[:, 0], x0 - widest, side="left"))
+        last = int(np.searchsorted(paths.a[:, 0], x1 + widest, side="right"))
+    lo, hi = paths.lo[first:last], paths.hi[first:last]
+    return first + np.flatnonzero((lo[:, 0] <= x1) & (hi[:, 0] >= x0) & (lo[:, 1] <= y1) & (hi[:, 1] >= y0))
 
 
-def _band_shares(band: np.ndarray, paths: _Paths, near: np.ndarray, i0: int, j0: int, radius: float,
+def _widest(paths: _Paths) -> float | None:
+    """The widest piece across (x), when the pieces start at growing x (no NaN); else None (kept on `paths`)."""
+    if "widest" not in paths.cache:
+        ax = paths.a[:, 0]
+        ordered = len(ax) > 0 and bool(np.all(ax[1:] >= ax[:-1]))
+        width = paths.hi[:, 0] - paths.lo[:, 0]
+        width = width[np.isfinite(width)]  # a piece with a NaN end meets no box
+        widest = float(width.max()) if len(width) else 0.0
+        paths.cache["widest"] = widest * (1 + 1e-9) + 1e-6 if ordered else None  # a hair more for rounding
+    return paths.cache["widest"]
+
+
+def _band_shares(n: int, pairs: np.ndarray, dist: np.ndarray, vx: np.ndarray, vy: np.ndarray, radius: float,
                  cell: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Covered share of band cells from the tangent half-plane of their nearest path piece.
+    """Covered share of `n` band cells from the tangent half-plane of their nearest path piece.
 
-    Returns the shares, a mask of the cells where path pieces facing other ways
-    also reach into the cell (two reaches meet there, so the union is not one
-    half-plane), and the (cell, piece) pairs of every piece reaching the cell.
+    `pairs` holds (cell, piece) for every piece within ``radius + cell·√2/2`` of a cell's centre, ordered by
+    cell, with the distance and the vector (vx, vy) from the piece to the centre. Returns the shares, a mask
+    of the cells where path pieces facing other ways also reach into the cell (two reaches meet there, so
+    the union is not one half-plane), and the (cell, piece) pairs of every piece reaching the cell.
     A piece's tangent half-plane holds its whole reach (the distance to a
     convex set is a convex function: Boyd and Vandenberghe, *Convex
     Optimization*, 2004, §3.2.5), so a piece whose half-plane misses the cell
     cannot reach it.
     """
-    rows, cols = np.nonzero(band)
-    px = (i0 + cols + 0.5) * cell
-    py = (j0 + rows + 0.5) * cell
-    tree = shapely.STRtree(_piece_geometries(paths, near))
-    # a cell's points lie within cell/√2 of its centre: farther pieces cannot reach it
-    cell_of, piece = tree.query(shapely.points(px, py), predicate="dwithin", distance=radius + cell / _SQRT2)
-    dist, nx, ny = _distance_and_normal(px[cell_of], py[cell_of], paths.a[near[piece]], paths.b[near[piece]])
+    cell_of = pairs[0]
+    nx, ny = _normal(dist, vx, vy)
     share = _half_plane_share(radius - dist, nx, ny, cell)
-    order = np.lexsort((dist, cell_of))
-    cell_of, piece, dist, nx, ny, share = (v[order] for v in (cell_of, piece, dist, nx, ny, share))
-    first = np.r_[True, cell_of[1:] != cell_of[:-1]] if len(cell_of) else np.empty(0, dtype=bool)
+    out, meet = np.zeros(n), np.zeros(n, dtype=bool)
+    if len(cell_of) == 0:
+        return out, meet, pairs
+    first = np.r_[True, cell_of[1:] != cell_of[:-1]]
     group = np.cumsum(first) - 1
-    nearest = np.flatnonzero(first)
-    out = np.zeros(len(px))
+    lowest = np.minimum.reduceat(dist, np.flatnonzero(first))
+    at = np.flatnonzero(dist == lowest[group])
+    nearest = at[np.r_[True, group[at][1:] != group[at][:-1]]]  # the first nearest piece of each cell
     out[cell_of[nearest]] = share[nearest]
     facing = nx * nx[nearest][group] + ny * ny[nearest][group]
     other = (share > 0) & (facing < _MEET_COS) & (share[nearest][group] < 1)
-    meet = np.zeros(len(px), dtype=bool)
     meet[cell_of[other]] = True
-    reaching = share > 0
-    return out, meet, np.stack([cell_of[reaching], near[piece[reaching]]])
+    return out, meet, pairs[:, share > 0]
 
 
 def _piece_geometries(paths: _Paths, pieces: np.ndarray) -> np.ndarray:
@@ -216,16 +363,26 @@ def _piece_geometries(paths: _Paths, pieces: np.ndarray) -> np.ndarray:
     return geoms
 
 
-def _distance_and_normal(px: np.ndarray, py: np.ndarray, sa: np.ndarray,
-                         sb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distance from each point to its segment sa→sb, and the unit vector from the segment's nearest point."""
+def _offsets(px: np.ndarray, py: np.ndarray, sa: np.ndarray, sb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The vector from the nearest point of each segment sa→sb to its point (px, py)."""
     d = sb - sa
     length2 = (d ** 2).sum(axis=1)
     t = np.clip(((px - sa[:, 0]) * d[:, 0] + (py - sa[:, 1]) * d[:, 1]) / np.where(length2 > 0, length2, 1.0), 0, 1)
-    vx, vy = px - (sa[:, 0] + t * d[:, 0]), py - (sa[:, 1] + t * d[:, 1])
-    dist = np.hypot(vx, vy)
+    return px - (sa[:, 0] + t * d[:, 0]), py - (sa[:, 1] + t * d[:, 1])
+
+
+def _normal(dist: np.ndarray, vx: np.ndarray, vy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The unit vector of (vx, vy) of length `dist`; (1, 0) for a point on its segment."""
     safe = np.where(dist > 0, dist, 1.0)
-    return dist, np.where(dist > 0, vx / safe, 1.0), np.where(dist > 0, vy / safe, 0.0)
+    return np.where(dist > 0, vx / safe, 1.0), np.where(dist > 0, vy / safe, 0.0)
+
+
+def _distance_and_normal(px: np.ndarray, py: np.ndarray, sa: np.ndarray,
+                         sb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distance from each point to its segment sa→sb, and the unit vector from the segment's nearest point."""
+    vx, vy = _offsets(px, py, sa, sb)
+    dist = np.hypot(vx, vy)
+    return (dist, *_normal(dist, vx, vy))
 
 
 def _union_shares(cells: tuple[np.ndarray, np.ndarray], pairs: np.ndarray, paths: _Paths, region: BaseGeometry,
@@ -306,9 +463,13 @@ def _convex_area(lines: np.ndarray) -> np.ndarray:
     safe = np.where(ok, det, 1.0)
     x = (a[..., 2] * b[..., 1] - a[..., 1] * b[..., 2]) / safe
     y = (a[..., 0] * b[..., 2] - a[..., 2] * b[..., 0]) / safe
-    scale = np.abs(lines[:, :4, 2]).max(axis=1)[:, None]
-    slack = lines[:, None, :, 0] * x[..., None] + lines[:, None, :, 1] * y[..., None] - lines[:, None, :, 2]
-    ok &= (slack <= 1e-9 * scale[..., None]).all(axis=2)
+    tol = 1e-9 * np.abs(lines[:, :4, 2]).max(axis=1)[:, None]
+    for k in range(4):  # the cell's sides first; the other lines only for the crossings inside the cell
+        ok &= lines[:, k, 0][:, None] * x + lines[:, k, 1][:, None] * y - lines[:, k, 2][:, None] <= tol
+    cell, pair = np.nonzero(ok)
+    rest = lines[cell, 4:]
+    slack = rest[..., 0] * x[cell, pair][:, None] + rest[..., 1] * y[cell, pair][:, None] - rest[..., 2]
+    ok[cell, pair] = (slack <= tol[cell]).all(axis=1)
     count = ok.sum(axis=1)
     cx = np.where(ok, x, 0.0).sum(axis=1) / np.maximum(count, 1)
     cy = np.where(ok, y, 0.0).sum(axis=1) / np.maximum(count, 1)

@@ -129,7 +129,8 @@ def _edge_shares(a: np.ndarray, b: np.ndarray, cx: np.ndarray, cy: np.ndarray, c
 
 
 def _cells_polygon(mask: np.ndarray, i0: int, j0: int, cell: float) -> BaseGeometry:
-    """Union of the cells of `mask`, merged per row into runs first."""
+    """Union of the cells of `mask`: runs along each row, runs of the same columns in consecutive rows merged
+    into one box, then the union of the boxes."""
     if not mask.any():
         return shapely.Polygon()
     nj, ni = mask.shape
@@ -137,8 +138,11 @@ def _cells_polygon(mask: np.ndarray, i0: int, j0: int, cell: float) -> BaseGeome
     padded[:, 1:-1] = mask
     step = np.diff(padded, axis=1)
     srow, scol = np.nonzero(step == 1)
-    erow, ecol = np.nonzero(step == -1)  # same row order: runs alternate start, end
-    x0 = (i0 + scol) * cell
-    x1 = (i0 + ecol) * cell
-    y0 = (j0 + srow) * cell
-    return shapely.union_all(shapely.box(x0, y0, x1, y0 + cell))
+    _, ecol = np.nonzero(step == -1)  # same row order: runs alternate start, end
+    order = np.lexsort((srow, ecol, scol))
+    srow, scol, ecol = srow[order], scol[order], ecol[order]
+    new = np.r_[True, (scol[1:] != scol[:-1]) | (ecol[1:] != ecol[:-1]) | (srow[1:] != srow[:-1] + 1)]
+    first = np.flatnonzero(new)
+    last = np.r_[first[1:], len(srow)] - 1
+    x0, x1 = (i0 + scol[first]) * cell, (i0 + ecol[first]) * cell
+    return shapely.union_all(shapely.box(x0, (j0 + srow[first]) * cell, x1, (j0 + srow[last] + 1) * cell))

@@ -35,9 +35,12 @@ across their boundaries, each grid from the same pieces in the same order):
 2. from that distance, cells wholly inside or wholly outside the covered ground
    are decided with a proven error bound (the sampled cell is at most
    ``cell·√2/2`` from the path, the path at most ``cell/2`` from a sample);
-3. the remaining cells (a band about three cells wide along the edge of the
-   covered ground) get their exact distance to every path piece within
-   ``radius_m + cell·√2/2`` (shapely ``STRtree.query``, ``dwithin``); the
+3. of the remaining cells (a band about three cells wide along the edge of the
+   covered ground), those within ``radius_m − cell·√2/2`` of the piece sampled
+   in their nearest sampled cell are covered (their distance to the path is at
+   most that); the others get their exact distance to every path piece within
+   ``radius_m + cell·√2/2`` (shapely ``STRtree.query``, ``dwithin``, over the
+   pieces sampled within that distance of the band, plus ``cell/2 + cell·√2/2``); the
    covered share of a cell is that of the half-plane tangent to the nearest
    piece's reach, ``|n·u| ≤ R − D`` for ``u`` uniform in the cell, a closed
    form (the CDF of a sum of two uniform variables);
