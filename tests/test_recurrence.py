@@ -187,14 +187,8 @@ _event = st.tuples(st.integers(-60, 60), st.integers(-60, 60), st.integers(0, 24
 @given(events=st.lists(_event, min_size=1, max_size=25), radius=st.sampled_from([10.0, 25.0, 50.0]),
        window=st.sampled_from([1.0, 5.5, 30.0]), same=st.booleans())
 def test_matches_brute_force(events: list, radius: float, window: float, same: bool) -> None:
-    reports = gpd.GeoDataFrame(
-        {"report_id": [f"R{i:03d}" for i in range(len(events))],
-         "reported_at": [T0 + pd.Timedelta(hours=e[2]) for e in events],
-         "category": [(GARBAGE, SEWAGE)[e[3]] for e in events]},
-        geometry=[Point(X0 + e[0], Y0 + e[1]) for e in events], crs="EPSG:4546")
     # fix offsets in hours after the report; negative ones (fix before report) must be ignored
-    fixes = pd.DataFrame({"report_id": [f"R{i:03d}" for i, e in enumerate(events) for _ in e[4]],
-                          "rectified_at": [T0 + pd.Timedelta(hours=e[2] + h) for e in events for h in e[4]]})
+    reports, fixes = _frames(events)
     rec = recurrences(reports, rectifications=fixes, radius_m=radius, window_days=window, same_category=same)
     ours = set(zip(rec["report_id"], rec["previous_report_id"], rec["days_since_rectification"]))
     assert ours == _brute_force(reports, fixes, radius_m=radius, window_days=window, same_category=same)
@@ -411,6 +405,7 @@ _dense_event = st.tuples(st.integers(-8, 8).map(lambda v: 3.0 * v), st.integers(
 
 
 def _frames(events: list) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Reports of (x, y, hours, category, [fix offsets in hours]) events, and their rectifications."""
     reports = gpd.GeoDataFrame(
         {"report_id": [f"R{i:03d}" for i in range(len(events))],
          "reported_at": [T0 + pd.Timedelta(hours=e[2]) for e in events],

@@ -13,7 +13,7 @@ import pandas as pd
 from gridmap.errors import SchemaError
 from gridmap.model import DEFAULT_TZ, category_key
 
-__all__ = ["select_reports", "period_months", "as_time", "DAYS_PER_MONTH"]
+__all__ = ["select_reports", "period_months", "as_time", "pushdown_period", "DAYS_PER_MONTH"]
 
 #: Days in the average Gregorian month, the unit of "per month" densities.
 DAYS_PER_MONTH = 30.4375
@@ -36,6 +36,26 @@ def as_time(value: Any) -> pd.Timestamp | None:
     except (TypeError, ValueError):
         raise SchemaError(f"{value!r} is not a date or time; write it like 2025-03-01 or 2025-03-01T08:00") from None
     return stamp.tz_localize(DEFAULT_TZ) if stamp.tzinfo is None else stamp
+
+
+def pushdown_period(start: Any, end: Any) -> tuple[pd.Timestamp | None, pd.Timestamp | None] | None:
+    """The period ``[start, end)`` as zone-aware bounds a store can read through its index, or None when there is
+    nothing to push down: no bound given, or a bad one (the analysis then refuses it with its own message).
+
+    Examples
+    --------
+    >>> [t.date().isoformat() for t in pushdown_period("2025-03-01", "2025-04-01")]
+    ['2025-03-01', '2025-04-01']
+    >>> pushdown_period(None, None), pushdown_period("someday", None), pushdown_period("2025-03-01", None)[1]
+    (None, None, None)
+    """
+    try:
+        first, last = as_time(start), as_time(end)
+    except SchemaError:
+        return None
+    if first is pd.NaT or last is pd.NaT or (first is None and last is None):
+        return None
+    return first, last
 
 
 def select_reports(

@@ -23,11 +23,8 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from gridmap.analysis import spotcheck
-from gridmap.analysis.selection import as_time
-from gridmap.errors import SchemaError
+from gridmap.analysis.selection import pushdown_period
 from gridmap.jobs.source import WorkspaceSource, opened, read_periods
 from gridmap.maps.common import for_web
 from gridmap.pages.spotcheck import write_spotcheck_page
@@ -151,13 +148,8 @@ def spot_check(
 def _report_period(start: Any, end: Any) -> dict[str, tuple[Any, Any]]:
     """The reports' period to read through the store's index; none (every report) when a bound is bad: the draw
     then refuses it with its own message."""
-    try:
-        first, last = as_time(start), as_time(end)
-    except SchemaError:
-        return {}
-    if first is pd.NaT or last is pd.NaT or (first is None and last is None):
-        return {}
-    return {"reports": (first, last)}
+    bounds = pushdown_period(start, end)
+    return {} if bounds is None else {"reports": bounds}
 
 
 def _for_page(drawn: spotcheck.SpotCheck) -> SpotCheck:

@@ -43,7 +43,7 @@ from gridmap.maps.static import (
     sized_font,
 )
 from gridmap.maps.static_density import draw_heat_layers, lonlat_centre
-from gridmap.analysis.selection import as_time, period_months, select_reports
+from gridmap.analysis.selection import as_time, period_months, pushdown_period, select_reports
 from gridmap.storage import LayerReads, read_layers
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -120,12 +120,10 @@ def page_periods(start: Any, end: Any, *, weeks: int = 0) -> dict[str, tuple[Any
     >>> page_periods(None, None), page_periods("2025-03-01", None, weeks=8), page_periods("someday", None)
     ({}, {}, {})
     """
-    try:
-        first, last = as_time(start), as_time(end)
-    except SchemaError:
+    bounds = pushdown_period(start, end)
+    if bounds is None:
         return {}
-    if first is pd.NaT or last is pd.NaT or (first is None and last is None):
-        return {}
+    first, last = bounds
     if weeks > 0:
         if last is None:
             return {}
