@@ -1,4 +1,4 @@
-"""Benchmark: recurrences plus recurring sites, against the pair-listing KD-tree approach, on two layouts.
+"""Benchmark: recurrences plus recurring sites, against the pair-listing KD-tree approach, on three layouts.
 
 Layouts, each at 100,000 and 1,000,000 reports (``--sizes``):
 
@@ -6,7 +6,9 @@ Layouts, each at 100,000 and 1,000,000 reports (``--sizes``):
   at 1,000,000 reports it is itself very dense);
 - **dense**: reports around 12 markets or dumps that keep coming back (a normal spread of 120 m around each, so
   thousands of reports lie within a few hundred metres of each other), three categories, a year, 90 %
-  rectified 1 hour to 5 days after being reported.
+  rectified 1 hour to 5 days after being reported;
+- **market**: every report at one market that keeps coming back (a normal spread of 30 m: all N reports within
+  about 100 m of each other, the most neighbours a report can have), otherwise as **dense**.
 
 - **ours**: ``recurrences(reports, rectifications=fixes)`` then ``recurring_sites(...)`` on the same inputs, as
   a leaders' page and a scoreboard call them (the second reuses the first's work), cache emptied first.
@@ -22,7 +24,7 @@ Printed per figure (one line each): our time (best of ``--repeat``), the peer's 
 results are equal (recurrence rows and the partition into sites), the peak resident memory of a forked child
 computing only ours (``ru_maxrss``), and the target (100,000: <= 0.5 s; 1,000,000: <= 5 s) met or NOT met.
 
-Run: ``python benchmarks/recurrence.py [--sizes 100000,1000000] [--layouts sample,dense]``
+Run: ``python benchmarks/recurrence.py [--sizes 100000,1000000] [--layouts sample,dense,market]``
 """
 
 from __future__ import annotations
@@ -71,7 +73,9 @@ def dense_layout(n: int, *, seed: int = 0, sites: int = 12, spread_m: float = 12
 def layout(name: str, n: int) -> tuple[Any, pd.DataFrame]:
     import gridmap
 
-    return gridmap.sample_reports(n_reports=n, days=365) if name == "sample" else dense_layout(n)
+    if name == "sample":
+        return gridmap.sample_reports(n_reports=n, days=365)
+    return dense_layout(n) if name == "dense" else dense_layout(n, sites=1, spread_m=30.0)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -269,7 +273,7 @@ def run(name: str, n: int, *, repeat: int, max_pairs: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100000,1000000")
-    parser.add_argument("--layouts", default="sample,dense")
+    parser.add_argument("--layouts", default="sample,dense,market")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--max-pairs", type=int, default=30_000_000)
     args = parser.parse_args()
