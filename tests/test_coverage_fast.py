@@ -118,6 +118,29 @@ def test_criss_crossing_walks_agree_with_buffer_and_union(case: tuple[np.ndarray
         assert abs(got[k] - brute_force(g, xy, radius)) <= 0.0025 * g.area  # the promise: 0.25 % of the area
 
 
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2 ** 31), st.floats(8.0, 40.0), st.sampled_from([1.0, 3.0, 5.0]))
+def test_lone_fixes_and_long_and_short_pieces_together_agree_with_buffer_and_union(
+        seed: int, radius: float, cell: float) -> None:
+    # the pieces near a band cell (candidates from their boxes, then their exact distance): discs of lone
+    # fixes (a piece of length 0), short pieces of a walk and a few long ones, overlapping in every way
+    rng = np.random.default_rng(seed)
+    lone = np.array([X0, Y0]) + rng.uniform(20, 380, (25, 2))
+    walk = np.array([X0, Y0]) + along([tuple(p) for p in rng.uniform(0, 400, (6, 2))], 4.0)
+    track = pd.concat([fixes(walk, inspector="张三", step_s=2.0)]
+                      + [fixes(p[None], inspector=f"巡查员{k}") for k, p in enumerate(lone)], ignore_index=True)
+    grids = [box(X0 + 30, Y0 + 50, X0 + 250, Y0 + 370),
+             shapely.Polygon([(X0 + 250, Y0 + 50), (X0 + 390, Y0 + 20), (X0 + 360, Y0 + 370), (X0 + 250, Y0 + 370)])]
+    result = sweep_coverage(grids_frame(grids), track, radius_m=radius, cell_m=cell, max_speed_mps=50.0)
+    reach = shapely.union_all(np.concatenate([
+        shapely.buffer(shapely.linestrings(np.stack([walk[:-1], walk[1:]], axis=1)), radius, quad_segs=64),
+        shapely.buffer(shapely.points(lone), radius, quad_segs=64)]))
+    exact = shapely.area(shapely.intersection(np.array(grids, dtype=object), reach))
+    assert result.stats["isolated_fixes"] == len(lone)
+    got = result.grids["covered_m2"].to_numpy()
+    assert np.all(np.abs(got - exact) <= 0.0025 * shapely.area(np.array(grids, dtype=object)))
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # fixes outside every grid
 # ---------------------------------------------------------------------------------------------------------------

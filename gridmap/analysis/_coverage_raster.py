@@ -255,22 +255,29 @@ class _Samples:
     def pieces_within(self, px: np.ndarray, py: np.ndarray, band: np.ndarray,
                       reach: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every (point, path piece) with the piece within `reach` of the point (px, py) of a cell of `band` (on
-        this raster), ordered by point; with their distance and the vector from the piece's nearest point.
+        this raster), ordered by point; with their distance and the vector from the piece's
+        nearest point.
 
         A piece within `reach` of a cell's centre has a sample within ``reach + cell/2`` of it (samples are at
         most `cell` apart along the piece), in a cell whose centre is within another ``cell·√2/2``: only the
-        pieces with a sample that near a band cell are indexed (shapely ``STRtree``, ``dwithin``).
+        pieces with a sample that near a band cell are indexed (shapely ``STRtree`` of their boxes), the
+        pieces whose box meets the square of half-side `reach` around a point are its candidates, and their
+        exact distance (:func:`_offsets`) decides.
         """
         far = reach + self.cell / 2 + self.cell / _SQRT2 + self.cell / 100  # a hundredth of a cell for rounding
         local = np.unique(self.local[_near_mask(band, far / self.cell)[self.row, self.col]])
-        tree = shapely.STRtree(_piece_geometries(self.paths, self.near[local]))
-        point, found = tree.query(shapely.points(px, py), predicate="dwithin", distance=reach)
+        piece = self.near[local]
+        a, b = self.paths.a[piece], self.paths.b[piece]
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        tree = shapely.STRtree(shapely.box(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1]))
+        point, found = tree.query(shapely.box(px - reach, py - reach, px + reach, py + reach))
+        vx, vy = _offsets(px[point], py[point], a[found], b[found])
+        ok = vx * vx + vy * vy <= reach * reach
+        point, found, vx, vy = point[ok], found[ok], vx[ok], vy[ok]
         if len(point) > 1 and (np.diff(point) < 0).any():
             order = np.argsort(point, kind="stable")
-            point, found = point[order], found[order]
-        piece = self.near[local[found]]
-        vx, vy = _offsets(px[point], py[point], self.paths.a[piece], self.paths.b[piece])
-        return np.stack([point, piece]), np.hypot(vx, vy), vx, vy
+            point, found, vx, vy = point[order], found[order], vx[order], vy[order]
+        return np.stack([point, piece[found]]), np.hypot(vx, vy), vx, vy
 
 
 def _near_mask(mask: np.ndarray, limit: float) -> np.ndarray:

@@ -39,8 +39,10 @@ across their boundaries, each grid from the same pieces in the same order):
    covered ground), those within ``radius_m − cell·√2/2`` of the piece sampled
    in their nearest sampled cell are covered (their distance to the path is at
    most that); the others get their exact distance to every path piece within
-   ``radius_m + cell·√2/2`` (shapely ``STRtree.query``, ``dwithin``, over the
-   pieces sampled within that distance of the band, plus ``cell/2 + cell·√2/2``); the
+   ``radius_m + cell·√2/2`` (the pieces whose box meets the square of that
+   half-side around the cell's centre, from a shapely ``STRtree`` of the boxes
+   of the pieces sampled within that distance of the band, plus
+   ``cell/2 + cell·√2/2``, then the exact point-to-segment distance); the
    covered share of a cell is that of the half-plane tangent to the nearest
    piece's reach, ``|n·u| ≤ R − D`` for ``u`` uniform in the cell, a closed
    form (the CDF of a sum of two uniform variables);
