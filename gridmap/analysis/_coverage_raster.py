@@ -11,6 +11,7 @@ of every reach where reaches meet or the grid's edge crosses the cell).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass
@@ -462,8 +463,7 @@ def _convex_area(lines: np.ndarray) -> np.ndarray:
     the shoelace (surveyor's) formula, ``½ |Σ x_k y_{k+1} − x_{k+1} y_k|``
     (Braden, "The Surveyor's Area Formula", *College Math. J.* 17(4), 1986).
     """
-    n = lines.shape[1]
-    p, q = np.triu_indices(n, 1)
+    p, q = _pairs_of(lines.shape[1])
     a, b = lines[:, p], lines[:, q]
     det = a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
     ok = np.abs(det) > 1e-12
@@ -487,6 +487,12 @@ def _convex_area(lines: np.ndarray) -> np.ndarray:
     y = np.where(ok, y, y[:, :1])
     area = 0.5 * (x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y).sum(axis=1)
     return np.where(count >= 3, np.abs(area), 0.0)
+
+
+@functools.lru_cache(maxsize=None)
+def _pairs_of(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair (p, q) of 0 <= p < q < n (``numpy.triu_indices``, made once for each n)."""
+    return np.triu_indices(n, 1)
 
 
 def _exact_shares(cells: tuple[np.ndarray, np.ndarray], pairs: np.ndarray, paths: _Paths, region: BaseGeometry,
