@@ -266,7 +266,9 @@ class _Samples:
         exact distance (:func:`_offsets`) decides.
         """
         far = reach + self.cell / 2 + self.cell / _SQRT2 + self.cell / 100  # a hundredth of a cell for rounding
-        local = np.unique(self.local[_near_mask(band, far / self.cell)[self.row, self.col]])
+        held = np.zeros(len(self.near), dtype=bool)
+        held[self.local[_near_mask(band, far / self.cell)[self.row, self.col]]] = True
+        local = np.flatnonzero(held)  # in order, once each
         piece = self.near[local]
         a, b = self.paths.a[piece], self.paths.b[piece]
         lo, hi = np.minimum(a, b), np.maximum(a, b)
