@@ -464,6 +464,7 @@ def _convex_area(lines: np.ndarray) -> np.ndarray:
     angular order about their mean they bound the convex polygon, whose area is
     the shoelace (surveyor's) formula, ``½ |Σ x_k y_{k+1} − x_{k+1} y_k|``
     (Braden, "The Surveyor's Area Formula", *College Math. J.* 17(4), 1986).
+    Only the feasible crossings are ordered (all polygons' together).
     """
     p, q = _pairs_of(lines.shape[1])
     a, b = lines[:, p], lines[:, q]
@@ -477,18 +478,23 @@ def _convex_area(lines: np.ndarray) -> np.ndarray:
         ok &= lines[:, k, 0][:, None] * x + lines[:, k, 1][:, None] * y - lines[:, k, 2][:, None] <= tol
     cell, pair = np.nonzero(ok)
     rest = lines[cell, 4:]
-    slack = rest[..., 0] * x[cell, pair][:, None] + rest[..., 1] * y[cell, pair][:, None] - rest[..., 2]
-    ok[cell, pair] = (slack <= tol[cell]).all(axis=1)
-    count = ok.sum(axis=1)
-    cx = np.where(ok, x, 0.0).sum(axis=1) / np.maximum(count, 1)
-    cy = np.where(ok, y, 0.0).sum(axis=1) / np.maximum(count, 1)
-    angle = np.where(ok, np.arctan2(y - cy[:, None], x - cx[:, None]), np.inf)
-    order = np.argsort(angle, axis=1)
-    x, y, ok = (np.take_along_axis(v, order, axis=1) for v in (x, y, ok))
-    x = np.where(ok, x, x[:, :1])
-    y = np.where(ok, y, y[:, :1])
-    area = 0.5 * (x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y).sum(axis=1)
-    return np.where(count >= 3, np.abs(area), 0.0)
+    vx, vy = x[cell, pair], y[cell, pair]
+    keep = ((rest[..., 0] * vx[:, None] + rest[..., 1] * vy[:, None] - rest[..., 2]) <= tol[cell]).all(axis=1)
+    cell, vx, vy = cell[keep], vx[keep], vy[keep]
+    n = len(lines)
+    count = np.bincount(cell, minlength=n)
+    cx = np.bincount(cell, weights=vx, minlength=n) / np.maximum(count, 1)
+    cy = np.bincount(cell, weights=vy, minlength=n) / np.maximum(count, 1)
+    order = np.lexsort((np.arctan2(vy - cy[cell], vx - cx[cell]), cell))
+    cell, vx, vy = cell[order], vx[order], vy[order]
+    start = np.r_[0, np.cumsum(count)[:-1]]
+    after = np.arange(len(cell)) + 1  # the next vertex of the same polygon, the first after the last
+    last = start + count - 1
+    after[last[count > 0]] = start[count > 0]
+    cross = vx * vy[after] - vx[after] * vy
+    area = np.zeros(n)
+    np.add.at(area, cell, cross)
+    return np.where(count >= 3, 0.5 * np.abs(area), 0.0)
 
 
 @functools.lru_cache(maxsize=None)
