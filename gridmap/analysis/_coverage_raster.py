@@ -270,11 +270,10 @@ class _Samples:
         held[self.local[_near_mask(band, far / self.cell)[self.row, self.col]]] = True
         local = np.flatnonzero(held)  # in order, once each
         piece = self.near[local]
-        a, b = self.paths.a[piece], self.paths.b[piece]
-        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        lo, hi = self.paths.lo[piece], self.paths.hi[piece]
         tree = shapely.STRtree(shapely.box(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1]))
         point, found = tree.query(shapely.box(px - reach, py - reach, px + reach, py + reach))
-        vx, vy = _offsets(px[point], py[point], a[found], b[found])
+        vx, vy = _offsets_of(px, py, point, self.paths.a[piece], self.paths.b[piece], found)
         ok = vx * vx + vy * vy <= reach * reach
         point, found, vx, vy = point[ok], found[ok], vx[ok], vy[ok]
         if len(point) > 1 and (np.diff(point) < 0).any():
@@ -379,6 +378,19 @@ def _offsets(px: np.ndarray, py: np.ndarray, sa: np.ndarray, sb: np.ndarray) -> 
     length2 = (d ** 2).sum(axis=1)
     t = np.clip(((px - sa[:, 0]) * d[:, 0] + (py - sa[:, 1]) * d[:, 1]) / np.where(length2 > 0, length2, 1.0), 0, 1)
     return px - (sa[:, 0] + t * d[:, 0]), py - (sa[:, 1] + t * d[:, 1])
+
+
+def _offsets_of(px: np.ndarray, py: np.ndarray, point: np.ndarray, sa: np.ndarray, sb: np.ndarray,
+                found: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_offsets` of the points ``point`` and the segments ``found`` (pairs), each segment's direction
+    and squared length made once (the same numbers)."""
+    d = sb - sa
+    length2 = (d ** 2).sum(axis=1)
+    safe = np.where(length2 > 0, length2, 1.0)
+    qx, qy = px[point], py[point]
+    ax, ay, dx, dy = sa[:, 0][found], sa[:, 1][found], d[:, 0][found], d[:, 1][found]
+    t = np.clip(((qx - ax) * dx + (qy - ay) * dy) / safe[found], 0, 1)
+    return qx - (ax + t * dx), qy - (ay + t * dy)
 
 
 def _normal(dist: np.ndarray, vx: np.ndarray, vy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
