@@ -134,7 +134,7 @@ def _band_cover(band: np.ndarray, weights: _Weights, paths: _Paths, samples: "_S
     padded = np.zeros(samples.shape, dtype=bool)
     padded[rows + margin, cols + margin] = True
     pairs, dist, vx, vy = samples.pieces_within(px, py, padded, radius + cell / _SQRT2)
-    shares, meet, pairs = _band_shares(len(rows), pairs, dist, vx, vy, radius, cell)
+    shares, meet, pairs, facing = _band_shares(len(rows), pairs, dist, vx, vy, radius, cell)
     hard = meet | ((weights.share[band] < 1) & (shares > 0) & (shares < 1))
     if not hard.any():
         return shares
@@ -142,7 +142,8 @@ def _band_cover(band: np.ndarray, weights: _Weights, paths: _Paths, samples: "_S
     number[hard] = np.arange(int(hard.sum()))
     keep = hard[pairs[0]]
     hard_pairs = np.stack([number[pairs[0][keep]], pairs[1][keep]])
-    shares[hard] = _union_shares((rows[hard], cols[hard]), hard_pairs, paths, region, weights, i0, j0, radius, cell)
+    shares[hard] = _union_shares((rows[hard], cols[hard]), hard_pairs, paths, region, weights, i0, j0, radius, cell,
+                                 tuple(v[keep] for v in facing))
     return shares
 
 
@@ -333,13 +334,14 @@ def _widest(paths: _Paths) -> float | None:
 
 
 def _band_shares(n: int, pairs: np.ndarray, dist: np.ndarray, vx: np.ndarray, vy: np.ndarray, radius: float,
-                 cell: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 cell: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
     """Covered share of `n` band cells from the tangent half-plane of their nearest path piece.
 
     `pairs` holds (cell, piece) for every piece within ``radius + cell·√2/2`` of a cell's centre, ordered by
     cell, with the distance and the vector (vx, vy) from the piece to the centre. Returns the shares, a mask
     of the cells where path pieces facing other ways also reach into the cell (two reaches meet there, so
-    the union is not one half-plane), and the (cell, piece) pairs of every piece reaching the cell.
+    the union is not one half-plane), the (cell, piece) pairs of every piece reaching the cell, and their
+    distance and unit vector (dist, nx, ny).
     A piece's tangent half-plane holds its whole reach (the distance to a
     convex set is a convex function: Boyd and Vandenberghe, *Convex
     Optimization*, 2004, §3.2.5), so a piece whose half-plane misses the cell
@@ -350,7 +352,7 @@ def _band_shares(n: int, pairs: np.ndarray, dist: np.ndarray, vx: np.ndarray, vy
     share = _half_plane_share(radius - dist, nx, ny, cell)
     out, meet = np.zeros(n), np.zeros(n, dtype=bool)
     if len(cell_of) == 0:
-        return out, meet, pairs
+        return out, meet, pairs, (dist, nx, ny)
     first = np.r_[True, cell_of[1:] != cell_of[:-1]]
     group = np.cumsum(first) - 1
     lowest = np.minimum.reduceat(dist, np.flatnonzero(first))
@@ -360,7 +362,8 @@ def _band_shares(n: int, pairs: np.ndarray, dist: np.ndarray, vx: np.ndarray, vy
     facing = nx * nx[nearest][group] + ny * ny[nearest][group]
     other = (share > 0) & (facing < _MEET_COS) & (share[nearest][group] < 1)
     meet[cell_of[other]] = True
-    return out, meet, pairs[:, share > 0]
+    reach = share > 0
+    return out, meet, pairs[:, reach], (dist[reach], nx[reach], ny[reach])
 
 
 def _piece_geometries(paths: _Paths, pieces: np.ndarray) -> np.ndarray:
@@ -408,7 +411,8 @@ def _distance_and_normal(px: np.ndarray, py: np.ndarray, sa: np.ndarray,
 
 
 def _union_shares(cells: tuple[np.ndarray, np.ndarray], pairs: np.ndarray, paths: _Paths, region: BaseGeometry,
-                  weights: _Weights, i0: int, j0: int, radius: float, cell: float) -> np.ndarray:
+                  weights: _Weights, i0: int, j0: int, radius: float, cell: float,
+                  facing: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
     """Covered share (of the part inside the region) of `cells`: the union of all reaches into each cell.
 
     Each piece's reach is replaced by its tangent half-plane at the cell (as
@@ -418,14 +422,17 @@ def _union_shares(cells: tuple[np.ndarray, np.ndarray], pairs: np.ndarray, paths
     intersections of the lines, in angular order, by the shoelace formula).
     Pieces facing nearly the same way (within 360°/64) are represented by the
     one reaching farthest. Cells holding a vertex of the grid are measured by
-    :func:`_exact_shares` (shapely).
+    :func:`_exact_shares` (shapely). `facing` holds each pair's distance and unit vector (dist, nx, ny) when
+    already known (:func:`_band_shares`).
     """
     rows, cols = cells
     cell_of, piece = pairs
     out = np.zeros(len(rows))
     px = (i0 + cols + 0.5) * cell
     py = (j0 + rows + 0.5) * cell
-    dist, nx, ny = _distance_and_normal(px[cell_of], py[cell_of], paths.a[piece], paths.b[piece])
+    if facing is None:
+        facing = _distance_and_normal(px[cell_of], py[cell_of], paths.a[piece], paths.b[piece])
+    dist, nx, ny = facing
     direction = np.floor((np.arctan2(ny, nx) + math.pi) / (2 * math.pi) * 64).astype(np.int64) % 64
     order = np.lexsort((dist, direction, cell_of))
     cell_of, dist, nx, ny, direction = (v[order] for v in (cell_of, dist, nx, ny, direction))
