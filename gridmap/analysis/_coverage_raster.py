@@ -179,8 +179,7 @@ def _expand(start: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarr
     """For the ranges ``[start[k], start[k] + counts[k])``: the range number k and the position, for every
     position of every range, in order."""
     owner = np.repeat(np.arange(len(counts)), counts)
-    offset = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
-    return owner, np.repeat(start, counts) + offset
+    return owner, (start - (np.cumsum(counts) - counts))[owner] + np.arange(len(owner))
 
 
 class _Samples:
