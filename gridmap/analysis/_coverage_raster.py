@@ -270,9 +270,10 @@ class _Samples:
         held[self.local[_near_mask(band, far / self.cell)[self.row, self.col]]] = True
         local = np.flatnonzero(held)  # in order, once each
         piece = self.near[local]
-        lo, hi = self.paths.lo[piece], self.paths.hi[piece]
-        tree = shapely.STRtree(shapely.box(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1]))
-        point, found = tree.query(shapely.box(px - reach, py - reach, px + reach, py + reach))
+        # only boxes count (no predicate): a diagonal of each box is a cheaper geometry with that box
+        tree = shapely.STRtree(shapely.linestrings(np.stack([self.paths.lo[piece], self.paths.hi[piece]], axis=1)))
+        corner = np.column_stack([px, py])
+        point, found = tree.query(shapely.linestrings(np.stack([corner - reach, corner + reach], axis=1)))
         vx, vy = _offsets_of(px, py, point, self.paths.a[piece], self.paths.b[piece], found)
         ok = vx * vx + vy * vy <= reach * reach
         point, found, vx, vy = point[ok], found[ok], vx[ok], vy[ok]
