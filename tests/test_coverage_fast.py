@@ -118,6 +118,60 @@ def test_criss_crossing_walks_agree_with_buffer_and_union(case: tuple[np.ndarray
         assert abs(got[k] - brute_force(g, xy, radius)) <= 0.0025 * g.area  # the promise: 0.25 % of the area
 
 
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2 ** 31), st.floats(8.0, 40.0), st.sampled_from([1.0, 3.0, 5.0]))
+def test_lone_fixes_and_long_and_short_pieces_together_agree_with_buffer_and_union(
+        seed: int, radius: float, cell: float) -> None:
+    # the pieces near a band cell (candidates from their boxes, then their exact distance): discs of lone
+    # fixes (a piece of length 0), short pieces of a walk and a few long ones, overlapping in every way
+    rng = np.random.default_rng(seed)
+    lone = np.array([X0, Y0]) + rng.uniform(20, 380, (25, 2))
+    walk = np.array([X0, Y0]) + along([tuple(p) for p in rng.uniform(0, 400, (6, 2))], 4.0)
+    track = pd.concat([fixes(walk, inspector="张三", step_s=2.0)]
+                      + [fixes(p[None], inspector=f"巡查员{k}") for k, p in enumerate(lone)], ignore_index=True)
+    grids = [box(X0 + 30, Y0 + 50, X0 + 250, Y0 + 370),
+             shapely.Polygon([(X0 + 250, Y0 + 50), (X0 + 390, Y0 + 20), (X0 + 360, Y0 + 370), (X0 + 250, Y0 + 370)])]
+    result = sweep_coverage(grids_frame(grids), track, radius_m=radius, cell_m=cell, max_speed_mps=50.0)
+    reach = shapely.union_all(np.concatenate([
+        shapely.buffer(shapely.linestrings(np.stack([walk[:-1], walk[1:]], axis=1)), radius, quad_segs=64),
+        shapely.buffer(shapely.points(lone), radius, quad_segs=64)]))
+    exact = shapely.area(shapely.intersection(np.array(grids, dtype=object), reach))
+    assert result.stats["isolated_fixes"] == len(lone)
+    got = result.grids["covered_m2"].to_numpy()
+    assert np.all(np.abs(got - exact) <= 0.0025 * shapely.area(np.array(grids, dtype=object)))
+
+
+def clipped_square_area(half: float, lines: np.ndarray) -> float:
+    """Area of the square of half-side `half` (centre 0) clipped by every half-plane n·u <= s (shapely)."""
+    part = box(-half, -half, half, half)
+    for nx, ny, s in lines:
+        if nx == 0 and ny == 0:
+            continue
+        foot, along, big = np.array([nx, ny]) * s, np.array([-ny, nx]) * 100 * half, np.array([nx, ny]) * 100 * half
+        part = part.intersection(shapely.Polygon([foot + along, foot - along, foot - along - big, foot + along - big]))
+    return float(part.area)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2 ** 31), st.integers(1, 14), st.sampled_from([0.5, 1.875, 5.0]))
+def test_the_uncovered_convex_part_of_a_cell_has_the_area_shapely_finds(seed: int, lines: int, half: float) -> None:
+    from gridmap.analysis._coverage_raster import _convex_area  # the exact area itself, on many cells at once
+
+    rng = np.random.default_rng(seed)
+    cells = 30
+    table = np.zeros((cells, 5 + lines, 3))
+    table[:, :, 2] = 1.0  # 0·u <= 1: no constraint (as the unused slots of a cell with fewer lines)
+    table[:, :4] = [[1, 0, half], [-1, 0, half], [0, 1, half], [0, -1, half]]
+    angle = rng.uniform(0, 2 * math.pi, (cells, lines))
+    used = rng.random((cells, lines)) < 0.8
+    table[:, 5:, 0] = np.where(used, np.cos(angle), 0.0)
+    table[:, 5:, 1] = np.where(used, np.sin(angle), 0.0)
+    table[:, 5:, 2] = np.where(used, rng.uniform(-0.8 * half, 1.6 * half, (cells, lines)), 1.0)
+    table[::3, 4] = [0.6, 0.8, 0.1 * half]  # a grid's edge crossing every third cell
+    expected = [clipped_square_area(half, table[k, 4:]) for k in range(cells)]
+    np.testing.assert_allclose(_convex_area(table), expected, rtol=0, atol=1e-9 * half ** 2)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # fixes outside every grid
 # ---------------------------------------------------------------------------------------------------------------

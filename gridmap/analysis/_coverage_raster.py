@@ -11,6 +11,7 @@ of every reach where reaches meet or the grid's edge crosses the cell).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass
@@ -133,7 +134,7 @@ def _band_cover(band: np.ndarray, weights: _Weights, paths: _Paths, samples: "_S
     padded = np.zeros(samples.shape, dtype=bool)
     padded[rows + margin, cols + margin] = True
     pairs, dist, vx, vy = samples.pieces_within(px, py, padded, radius + cell / _SQRT2)
-    shares, meet, pairs = _band_shares(len(rows), pairs, dist, vx, vy, radius, cell)
+    shares, meet, pairs, facing = _band_shares(len(rows), pairs, dist, vx, vy, radius, cell)
     hard = meet | ((weights.share[band] < 1) & (shares > 0) & (shares < 1))
     if not hard.any():
         return shares
@@ -141,7 +142,8 @@ def _band_cover(band: np.ndarray, weights: _Weights, paths: _Paths, samples: "_S
     number[hard] = np.arange(int(hard.sum()))
     keep = hard[pairs[0]]
     hard_pairs = np.stack([number[pairs[0][keep]], pairs[1][keep]])
-    shares[hard] = _union_shares((rows[hard], cols[hard]), hard_pairs, paths, region, weights, i0, j0, radius, cell)
+    shares[hard] = _union_shares((rows[hard], cols[hard]), hard_pairs, paths, region, weights, i0, j0, radius, cell,
+                                 tuple(v[keep] for v in facing))
     return shares
 
 
@@ -177,8 +179,7 @@ def _expand(start: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarr
     """For the ranges ``[start[k], start[k] + counts[k])``: the range number k and the position, for every
     position of every range, in order."""
     owner = np.repeat(np.arange(len(counts)), counts)
-    offset = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
-    return owner, np.repeat(start, counts) + offset
+    return owner, (start - (np.cumsum(counts) - counts))[owner] + np.arange(len(owner))
 
 
 class _Samples:
@@ -255,22 +256,31 @@ class _Samples:
     def pieces_within(self, px: np.ndarray, py: np.ndarray, band: np.ndarray,
                       reach: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every (point, path piece) with the piece within `reach` of the point (px, py) of a cell of `band` (on
-        this raster), ordered by point; with their distance and the vector from the piece's nearest point.
+        this raster), ordered by point; with their distance and the vector from the piece's
+        nearest point.
 
         A piece within `reach` of a cell's centre has a sample within ``reach + cell/2`` of it (samples are at
         most `cell` apart along the piece), in a cell whose centre is within another ``cell·√2/2``: only the
-        pieces with a sample that near a band cell are indexed (shapely ``STRtree``, ``dwithin``).
+        pieces with a sample that near a band cell are indexed (shapely ``STRtree`` of their boxes), the
+        pieces whose box meets the square of half-side `reach` around a point are its candidates, and their
+        exact distance (:func:`_offsets`) decides.
         """
         far = reach + self.cell / 2 + self.cell / _SQRT2 + self.cell / 100  # a hundredth of a cell for rounding
-        local = np.unique(self.local[_near_mask(band, far / self.cell)[self.row, self.col]])
-        tree = shapely.STRtree(_piece_geometries(self.paths, self.near[local]))
-        point, found = tree.query(shapely.points(px, py), predicate="dwithin", distance=reach)
+        held = np.zeros(len(self.near), dtype=bool)
+        held[self.local[_near_mask(band, far / self.cell)[self.row, self.col]]] = True
+        local = np.flatnonzero(held)  # in order, once each
+        piece = self.near[local]
+        # only boxes count (no predicate): a diagonal of each box is a cheaper geometry with that box
+        tree = shapely.STRtree(shapely.linestrings(np.stack([self.paths.lo[piece], self.paths.hi[piece]], axis=1)))
+        corner = np.column_stack([px, py])
+        point, found = tree.query(shapely.linestrings(np.stack([corner - reach, corner + reach], axis=1)))
+        vx, vy = _offsets_of(px, py, point, self.paths.a[piece], self.paths.b[piece], found)
+        ok = vx * vx + vy * vy <= reach * reach
+        point, found, vx, vy = point[ok], found[ok], vx[ok], vy[ok]
         if len(point) > 1 and (np.diff(point) < 0).any():
             order = np.argsort(point, kind="stable")
-            point, found = point[order], found[order]
-        piece = self.near[local[found]]
-        vx, vy = _offsets(px[point], py[point], self.paths.a[piece], self.paths.b[piece])
-        return np.stack([point, piece]), np.hypot(vx, vy), vx, vy
+            point, found, vx, vy = point[order], found[order], vx[order], vy[order]
+        return np.stack([point, piece[found]]), np.hypot(vx, vy), vx, vy
 
 
 def _near_mask(mask: np.ndarray, limit: float) -> np.ndarray:
@@ -324,13 +334,14 @@ def _widest(paths: _Paths) -> float | None:
 
 
 def _band_shares(n: int, pairs: np.ndarray, dist: np.ndarray, vx: np.ndarray, vy: np.ndarray, radius: float,
-                 cell: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 cell: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
     """Covered share of `n` band cells from the tangent half-plane of their nearest path piece.
 
     `pairs` holds (cell, piece) for every piece within ``radius + cell·√2/2`` of a cell's centre, ordered by
     cell, with the distance and the vector (vx, vy) from the piece to the centre. Returns the shares, a mask
     of the cells where path pieces facing other ways also reach into the cell (two reaches meet there, so
-    the union is not one half-plane), and the (cell, piece) pairs of every piece reaching the cell.
+    the union is not one half-plane), the (cell, piece) pairs of every piece reaching the cell, and their
+    distance and unit vector (dist, nx, ny).
     A piece's tangent half-plane holds its whole reach (the distance to a
     convex set is a convex function: Boyd and Vandenberghe, *Convex
     Optimization*, 2004, §3.2.5), so a piece whose half-plane misses the cell
@@ -341,7 +352,7 @@ def _band_shares(n: int, pairs: np.ndarray, dist: np.ndarray, vx: np.ndarray, vy
     share = _half_plane_share(radius - dist, nx, ny, cell)
     out, meet = np.zeros(n), np.zeros(n, dtype=bool)
     if len(cell_of) == 0:
-        return out, meet, pairs
+        return out, meet, pairs, (dist, nx, ny)
     first = np.r_[True, cell_of[1:] != cell_of[:-1]]
     group = np.cumsum(first) - 1
     lowest = np.minimum.reduceat(dist, np.flatnonzero(first))
@@ -351,7 +362,8 @@ def _band_shares(n: int, pairs: np.ndarray, dist: np.ndarray, vx: np.ndarray, vy
     facing = nx * nx[nearest][group] + ny * ny[nearest][group]
     other = (share > 0) & (facing < _MEET_COS) & (share[nearest][group] < 1)
     meet[cell_of[other]] = True
-    return out, meet, pairs[:, share > 0]
+    reach = share > 0
+    return out, meet, pairs[:, reach], (dist[reach], nx[reach], ny[reach])
 
 
 def _piece_geometries(paths: _Paths, pieces: np.ndarray) -> np.ndarray:
@@ -371,6 +383,19 @@ def _offsets(px: np.ndarray, py: np.ndarray, sa: np.ndarray, sb: np.ndarray) -> 
     return px - (sa[:, 0] + t * d[:, 0]), py - (sa[:, 1] + t * d[:, 1])
 
 
+def _offsets_of(px: np.ndarray, py: np.ndarray, point: np.ndarray, sa: np.ndarray, sb: np.ndarray,
+                found: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_offsets` of the points ``point`` and the segments ``found`` (pairs), each segment's direction
+    and squared length made once (the same numbers)."""
+    d = sb - sa
+    length2 = (d ** 2).sum(axis=1)
+    safe = np.where(length2 > 0, length2, 1.0)
+    qx, qy = px[point], py[point]
+    ax, ay, dx, dy = sa[:, 0][found], sa[:, 1][found], d[:, 0][found], d[:, 1][found]
+    t = np.clip(((qx - ax) * dx + (qy - ay) * dy) / safe[found], 0, 1)
+    return qx - (ax + t * dx), qy - (ay + t * dy)
+
+
 def _normal(dist: np.ndarray, vx: np.ndarray, vy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The unit vector of (vx, vy) of length `dist`; (1, 0) for a point on its segment."""
     safe = np.where(dist > 0, dist, 1.0)
@@ -386,7 +411,8 @@ def _distance_and_normal(px: np.ndarray, py: np.ndarray, sa: np.ndarray,
 
 
 def _union_shares(cells: tuple[np.ndarray, np.ndarray], pairs: np.ndarray, paths: _Paths, region: BaseGeometry,
-                  weights: _Weights, i0: int, j0: int, radius: float, cell: float) -> np.ndarray:
+                  weights: _Weights, i0: int, j0: int, radius: float, cell: float,
+                  facing: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
     """Covered share (of the part inside the region) of `cells`: the union of all reaches into each cell.
 
     Each piece's reach is replaced by its tangent half-plane at the cell (as
@@ -396,14 +422,17 @@ def _union_shares(cells: tuple[np.ndarray, np.ndarray], pairs: np.ndarray, paths
     intersections of the lines, in angular order, by the shoelace formula).
     Pieces facing nearly the same way (within 360°/64) are represented by the
     one reaching farthest. Cells holding a vertex of the grid are measured by
-    :func:`_exact_shares` (shapely).
+    :func:`_exact_shares` (shapely). `facing` holds each pair's distance and unit vector (dist, nx, ny) when
+    already known (:func:`_band_shares`).
     """
     rows, cols = cells
     cell_of, piece = pairs
     out = np.zeros(len(rows))
     px = (i0 + cols + 0.5) * cell
     py = (j0 + rows + 0.5) * cell
-    dist, nx, ny = _distance_and_normal(px[cell_of], py[cell_of], paths.a[piece], paths.b[piece])
+    if facing is None:
+        facing = _distance_and_normal(px[cell_of], py[cell_of], paths.a[piece], paths.b[piece])
+    dist, nx, ny = facing
     direction = np.floor((np.arctan2(ny, nx) + math.pi) / (2 * math.pi) * 64).astype(np.int64) % 64
     order = np.lexsort((dist, direction, cell_of))
     cell_of, dist, nx, ny, direction = (v[order] for v in (cell_of, dist, nx, ny, direction))
@@ -454,9 +483,9 @@ def _convex_area(lines: np.ndarray) -> np.ndarray:
     angular order about their mean they bound the convex polygon, whose area is
     the shoelace (surveyor's) formula, ``½ |Σ x_k y_{k+1} − x_{k+1} y_k|``
     (Braden, "The Surveyor's Area Formula", *College Math. J.* 17(4), 1986).
+    Only the feasible crossings are ordered (all polygons' together).
     """
-    n = lines.shape[1]
-    p, q = np.triu_indices(n, 1)
+    p, q = _pairs_of(lines.shape[1])
     a, b = lines[:, p], lines[:, q]
     det = a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
     ok = np.abs(det) > 1e-12
@@ -468,18 +497,29 @@ def _convex_area(lines: np.ndarray) -> np.ndarray:
         ok &= lines[:, k, 0][:, None] * x + lines[:, k, 1][:, None] * y - lines[:, k, 2][:, None] <= tol
     cell, pair = np.nonzero(ok)
     rest = lines[cell, 4:]
-    slack = rest[..., 0] * x[cell, pair][:, None] + rest[..., 1] * y[cell, pair][:, None] - rest[..., 2]
-    ok[cell, pair] = (slack <= tol[cell]).all(axis=1)
-    count = ok.sum(axis=1)
-    cx = np.where(ok, x, 0.0).sum(axis=1) / np.maximum(count, 1)
-    cy = np.where(ok, y, 0.0).sum(axis=1) / np.maximum(count, 1)
-    angle = np.where(ok, np.arctan2(y - cy[:, None], x - cx[:, None]), np.inf)
-    order = np.argsort(angle, axis=1)
-    x, y, ok = (np.take_along_axis(v, order, axis=1) for v in (x, y, ok))
-    x = np.where(ok, x, x[:, :1])
-    y = np.where(ok, y, y[:, :1])
-    area = 0.5 * (x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y).sum(axis=1)
-    return np.where(count >= 3, np.abs(area), 0.0)
+    vx, vy = x[cell, pair], y[cell, pair]
+    keep = ((rest[..., 0] * vx[:, None] + rest[..., 1] * vy[:, None] - rest[..., 2]) <= tol[cell]).all(axis=1)
+    cell, vx, vy = cell[keep], vx[keep], vy[keep]
+    n = len(lines)
+    count = np.bincount(cell, minlength=n)
+    cx = np.bincount(cell, weights=vx, minlength=n) / np.maximum(count, 1)
+    cy = np.bincount(cell, weights=vy, minlength=n) / np.maximum(count, 1)
+    order = np.lexsort((np.arctan2(vy - cy[cell], vx - cx[cell]), cell))
+    cell, vx, vy = cell[order], vx[order], vy[order]
+    start = np.r_[0, np.cumsum(count)[:-1]]
+    after = np.arange(len(cell)) + 1  # the next vertex of the same polygon, the first after the last
+    last = start + count - 1
+    after[last[count > 0]] = start[count > 0]
+    cross = vx * vy[after] - vx[after] * vy
+    area = np.zeros(n)
+    np.add.at(area, cell, cross)
+    return np.where(count >= 3, 0.5 * np.abs(area), 0.0)
+
+
+@functools.lru_cache(maxsize=None)
+def _pairs_of(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair (p, q) of 0 <= p < q < n (``numpy.triu_indices``, made once for each n)."""
+    return np.triu_indices(n, 1)
 
 
 def _exact_shares(cells: tuple[np.ndarray, np.ndarray], pairs: np.ndarray, paths: _Paths, region: BaseGeometry,

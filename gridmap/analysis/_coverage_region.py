@@ -89,8 +89,7 @@ def _scanline_inside(a: np.ndarray, b: np.ndarray, i0: int, j0: int, ni: int, nj
     y = ys[row, 0]
     x = a[edge, 0] + (y - a[edge, 1]) * (b[edge, 0] - a[edge, 0]) / (b[edge, 1] - a[edge, 1])
     first_right = np.clip(np.ceil(x / cell - i0 - 0.5), 0, ni).astype(np.int64)  # first centre right of x
-    toggles = np.zeros((nj, ni + 1), dtype=np.int64)
-    np.add.at(toggles, (row, first_right), 1)
+    toggles = np.bincount(row * (ni + 1) + first_right, minlength=nj * (ni + 1)).reshape(nj, ni + 1)
     return (np.cumsum(toggles, axis=1)[:, :ni] % 2).astype(np.float64)
 
 

@@ -111,9 +111,10 @@ def _ns(times: pd.Series) -> np.ndarray:
 
 
 def _prepare_fixes(tracks: gpd.GeoDataFrame, crs: pyproj.CRS, window: tuple[pd.Timestamp | None, ...],
-                   stats: dict[str, Any]) -> _Fixes:
-    """Filter the point rows (counting every reason) and sort them by inspector and time."""
-    point_rows, _ = _geometry_kinds(tracks)
+                   stats: dict[str, Any], kinds: tuple[np.ndarray, np.ndarray] | None = None) -> _Fixes:
+    """Filter the point rows (counting every reason) and sort them by inspector and time; `kinds` are the
+    masks of :func:`_geometry_kinds` when already known."""
+    point_rows, _ = _geometry_kinds(tracks) if kinds is None else kinds
     points = tracks if point_rows.all() else tracks.loc[point_rows]  # read only: no copy of a frame of fixes
     if len(points):
         _require_columns(points, ("inspector", "time"), what="GPS fixes (point tracks)")
@@ -182,9 +183,13 @@ def _sorted_unique(xy: np.ndarray, t: np.ndarray, names: np.ndarray, stats: dict
     return _Fixes(xy[~dup], t[~dup], names[~dup], code[~dup])
 
 
-def _lines(tracks: gpd.GeoDataFrame, crs: pyproj.CRS) -> tuple[np.ndarray, np.ndarray]:
-    """LineString tracks in the metric CRS, with their inspectors ("" when unknown)."""
-    _, line_rows = _geometry_kinds(tracks)
+def _lines(tracks: gpd.GeoDataFrame, crs: pyproj.CRS,
+           kinds: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """LineString tracks in the metric CRS, with their inspectors ("" when unknown); `kinds` are the masks of
+    :func:`_geometry_kinds` when already known."""
+    _, line_rows = _geometry_kinds(tracks) if kinds is None else kinds
+    if not line_rows.any():
+        return np.empty(0, dtype=object), np.empty(0, dtype=object)
     rows = tracks.loc[line_rows]
     geoms = np.asarray(rows.geometry.to_crs(crs).values, dtype=object)
     if "inspector" in rows.columns:

@@ -39,8 +39,10 @@ across their boundaries, each grid from the same pieces in the same order):
    covered ground), those within ``radius_m − cell·√2/2`` of the piece sampled
    in their nearest sampled cell are covered (their distance to the path is at
    most that); the others get their exact distance to every path piece within
-   ``radius_m + cell·√2/2`` (shapely ``STRtree.query``, ``dwithin``, over the
-   pieces sampled within that distance of the band, plus ``cell/2 + cell·√2/2``); the
+   ``radius_m + cell·√2/2`` (the pieces whose box meets the square of that
+   half-side around the cell's centre, from a shapely ``STRtree`` of the boxes
+   of the pieces sampled within that distance of the band, plus
+   ``cell/2 + cell·√2/2``, then the exact point-to-segment distance); the
    covered share of a cell is that of the half-plane tangent to the nearest
    piece's reach, ``|n·u| ≤ R − D`` for ``u`` uniform in the cell, a closed
    form (the CDF of a sum of two uniform variables);
@@ -107,6 +109,7 @@ from gridmap.analysis._coverage_dask import partitioned_run
 from gridmap.analysis._hotspot_dask import is_partitioned
 from gridmap.analysis._coverage_raster import _Cover, _grid_cover
 from gridmap.analysis._coverage_tracks import (
+    _geometry_kinds,
     _lines,
     _outside_grids,
     _Paths,
@@ -385,8 +388,9 @@ def _in_memory_run(grid_geoms: np.ndarray, tracks: gpd.GeoDataFrame, target_geom
                    cell: float, max_gap_s: float, max_speed_mps: float, workers: int | None, progress: bool) -> _Run:
     """Every grid's cover from fixes in memory, grid by grid on threads."""
     stats: dict[str, Any] = {}
-    fixes = _prepare_fixes(tracks, crs, window, stats)
-    paths = _segments(fixes, _lines(tracks, crs), max_gap_s=max_gap_s, max_speed_mps=max_speed_mps, stats=stats)
+    kinds = _geometry_kinds(tracks)
+    fixes = _prepare_fixes(tracks, crs, window, stats, kinds)
+    paths = _segments(fixes, _lines(tracks, crs, kinds), max_gap_s=max_gap_s, max_speed_mps=max_speed_mps, stats=stats)
     stats["outside_grids"] = _outside_grids(fixes.xy, grid_geoms, radius)
     per_grid = _cover_grids(grid_geoms, paths, radius, cell, workers=workers, progress=progress)
     visits = ratio = None
