@@ -95,14 +95,32 @@ def _one_time(value: Any) -> pd.Timestamp:
 
 def _clean_names(values: pd.Series) -> np.ndarray:
     """Inspector names as stripped text; "" for a missing or blank name."""
+    return _named(values)[0]
+
+
+def _named(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_clean_names`, and a number for each name (equal names, equal numbers; -1 for a missing one)."""
     if not isinstance(values.dtype, pd.StringDtype) and pd.api.types.infer_dtype(values, skipna=True) not in (
             "string", "empty"):  # 5 and 5.0 would be one key
-        return values.astype("string").str.strip().fillna("").to_numpy(dtype=object)
+        names = values.astype("string").str.strip().fillna("").to_numpy(dtype=object)
+        return names, pd.factorize(names)[0]
     codes, uniques = pd.factorize(values)  # a few inspectors among many fixes: clean each name once
     text = pd.Series(uniques, dtype=object).astype("string").str.strip().fillna("").to_numpy(dtype=object)
     out = np.full(len(codes), "", dtype=object)
     out[codes >= 0] = text[codes[codes >= 0]]
-    return out
+    number = np.r_[pd.factorize(text)[0], -1]  # " A" and "A" are one name; a missing one (code -1) is -1
+    return out, number[codes]
+
+
+def _first_seen(numbers: np.ndarray) -> np.ndarray:
+    """`numbers` (>= 0) renumbered 0, 1, ... in order of first appearance: what ``pandas.factorize`` gives for
+    the names they number (a hash of a few integers, not of every fix's text)."""
+    if len(numbers) == 0:
+        return np.zeros(0, dtype=np.intp)
+    seen = pd.unique(numbers)
+    rank = np.zeros(int(numbers.max()) + 1, dtype=np.intp)
+    rank[seen] = np.arange(len(seen))
+    return rank[numbers]
 
 
 def _ns(times: pd.Series) -> np.ndarray:
@@ -139,7 +157,10 @@ def _filter_fixes(xy: np.ndarray, times_in: pd.Series | None, names_in: pd.Serie
     no_time = keep & times.isna().to_numpy()
     stats["no_time"] = int(no_time.sum())
     keep &= ~no_time
-    names = _clean_names(names_in) if names_in is not None and len(xy) else np.empty(0, dtype=object)
+    if names_in is not None and len(xy):
+        names, numbers = _named(names_in)
+    else:
+        names, numbers = np.empty(0, dtype=object), np.empty(0, dtype=np.intp)
     no_insp = keep & (names == "")
     stats["no_inspector"] = int(no_insp.sum())
     keep &= ~no_insp
@@ -148,7 +169,7 @@ def _filter_fixes(xy: np.ndarray, times_in: pd.Series | None, names_in: pd.Serie
     inside = _in_window(t, window)
     stats["outside_window"] = int((keep & ~inside).sum())
     keep &= inside
-    return _sorted_unique(_project(xy[keep], source, crs), t[keep], names[keep], stats)
+    return _sorted_unique(_project(xy[keep], source, crs), t[keep], names[keep], stats, numbers[keep])
 
 
 def _project(xy: np.ndarray, source: pyproj.CRS, target: pyproj.CRS) -> np.ndarray:
@@ -167,9 +188,11 @@ def _in_window(t: np.ndarray, window: tuple[pd.Timestamp | None, ...]) -> np.nda
     return inside
 
 
-def _sorted_unique(xy: np.ndarray, t: np.ndarray, names: np.ndarray, stats: dict[str, Any]) -> _Fixes:
-    """Sort by inspector and time (stable); drop repeated (inspector, time), keeping the first given."""
-    code, _ = pd.factorize(names)
+def _sorted_unique(xy: np.ndarray, t: np.ndarray, names: np.ndarray, stats: dict[str, Any],
+                   numbers: np.ndarray | None = None) -> _Fixes:
+    """Sort by inspector and time (stable); drop repeated (inspector, time), keeping the first given. `numbers`
+    number the names when known (:func:`_named`)."""
+    code = pd.factorize(names)[0] if numbers is None else _first_seen(numbers)
     span = int(t.max()) - int(t.min()) + 1 if len(t) else 1
     if len(t) and (int(code.max()) + 1) * span < 2 ** 62:  # one key (inspector, time): a quicker stable sort
         order = np.argsort(code.astype(np.int64) * span + (t - t.min()), kind="stable")
