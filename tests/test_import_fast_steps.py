@@ -1,4 +1,4 @@
-"""The R-tree packing's fast steps against the plain computations they replace.
+"""Fast steps of the import (R-tree packing, coordinate checks) against the plain computations they replace.
 
 The STR order (Leutenegger, Lopez & Edgington 1997) is pinned against a lexsort on
 (slice, y centre, index) and the placement of leaf ids against a stable argsort.
@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import shapely
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+import gridmap.io._records_geometry as geometry
 import gridmap.storage.gpkg._rtree as rtree
 
 
@@ -52,3 +54,25 @@ def test_by_id_matches_stable_argsort(n: int, low: int, gap: bool, repeat: bool,
     got_ids, got_nodes = rtree._by_id(ids, nodes)
     np.testing.assert_array_equal(got_ids, ids[order])
     np.testing.assert_array_equal(got_nodes, nodes[order])
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 200), seed=st.integers(0, 99), holes=st.booleans())
+def test_vertex_columns_match_shapely_bounds(n: int, seed: int, holes: bool) -> None:
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(-200, 200, size=(n, 2))
+    if holes:
+        xy[rng.random(n) < 0.2, 0] = np.nan
+    geoms = shapely.points(xy)
+    present = np.ones(n, dtype=bool) if not holes else rng.random(n) < 0.8
+    got_xy, index = shapely.get_coordinates(geoms[present], return_index=True)
+    rows = np.flatnonzero(present)
+    usable = present.copy()
+    usable[rows[np.unique(index[~np.isfinite(got_xy).all(axis=1)])]] = False
+    x, y = geometry._vertex_columns(got_xy, rows, usable, n)
+    bounds = np.full((n, 4), np.nan)
+    bounds[usable] = shapely.bounds(geoms[usable])
+    np.testing.assert_array_equal(x, bounds[:, 0])
+    np.testing.assert_array_equal(x, bounds[:, 2])
+    np.testing.assert_array_equal(y, bounds[:, 1])
+    np.testing.assert_array_equal(y, bounds[:, 3])
