@@ -132,12 +132,13 @@ def _check_ranges(lonlat: np.ndarray, present: np.ndarray, crs: CRS, verdicts: _
     verdicts.flag(nonfinite, "unparseable_coordinates", lambda idx: [
         f"coordinates {_short_wkt(lonlat[i])} {how}; correct them in the source" for i in idx])
     usable = present & ~nonfinite
-    bounds = np.full((len(lonlat), 4), np.nan)
     if len(xy) == len(rows):  # one vertex each (points): its bounds are the vertex, no second pass over them
-        bounds[usable] = np.column_stack([xy, xy])[usable[rows]]
+        minx, miny = _vertex_columns(xy, rows, usable, len(lonlat))
+        maxx, maxy = minx, miny
     else:
+        bounds = np.full((len(lonlat), 4), np.nan)
         bounds[usable] = shapely.bounds(lonlat[usable])
-    minx, miny, maxx, maxy = bounds.T
+        minx, miny, maxx, maxy = bounds.T
     with np.errstate(invalid="ignore"):
         out_of_range = usable & ((minx < -180) | (maxx > 180) | (miny < -90) | (maxy > 90))
         swapped_in = usable & _in_box(miny, minx, maxy, maxx)
@@ -156,6 +157,22 @@ def _check_ranges(lonlat: np.ndarray, present: np.ndarray, crs: CRS, verdicts: _
     verdicts.flag(outside, "outside_china", lambda idx: [
         f"{w} lies outside China (lon 73.5-135.1, lat 18.1-53.6); check the coordinates and the declared CRS"
         for w in where(idx)])
+
+
+def _vertex_columns(xy: np.ndarray, rows: np.ndarray, usable: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """x and y of each record's single vertex (`xy[k]` belongs to record `rows[k]`), NaN where not `usable`.
+
+    Examples
+    --------
+    >>> _vertex_columns(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([0, 2]), np.array([True, False, True]), 3)
+    (array([ 1., nan,  3.]), array([ 2., nan,  4.]))
+    """
+    if len(rows) == n and usable.all():
+        return xy[:, 0].copy(), xy[:, 1].copy()
+    x, y = np.full(n, np.nan), np.full(n, np.nan)
+    kept = usable[rows]
+    x[usable], y[usable] = xy[kept, 0], xy[kept, 1]
+    return x, y
 
 
 def _raise_if_mostly_out_of_range(out: np.ndarray, usable: np.ndarray, crs: CRS) -> None:

@@ -91,7 +91,7 @@ def _check_degrees(workspace: WorkspaceStore, records: Any, path: Path) -> None:
     xy, owner = shapely.get_coordinates(geoms, return_index=True)
     # one vertex each (points): the bounds are the vertices, without a second pass over the geometries
     one_each = len(xy) == len(geoms) and bool((owner == np.arange(len(geoms))).all())
-    bounds = np.column_stack([xy, xy]) if one_each else shapely.bounds(geoms)
+    bounds = xy if one_each else shapely.bounds(geoms)  # a point's bounds are its vertex, twice
     usable = np.isfinite(bounds).all(axis=1)
     out = usable & (np.abs(bounds) > PROJECTED_MIN_M).any(axis=1)  # swapped lat/lon are degrees, not metres
     if not usable.any() or 2 * int(out.sum()) <= int(usable.sum()):

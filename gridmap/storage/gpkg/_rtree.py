@@ -174,9 +174,14 @@ def _str_order(boxes: np.ndarray, capacity: int) -> np.ndarray:
     slices = math.ceil(math.sqrt(math.ceil(count / capacity)))
     cx = boxes[:, 0].astype("float64") + boxes[:, 1]
     cy = boxes[:, 2].astype("float64") + boxes[:, 3]
-    slice_of = np.empty(count, dtype=np.int64)
-    slice_of[np.argsort(cx, kind="stable")] = np.arange(count) // (slices * capacity)
-    return np.lexsort((cy, slice_of))
+    by_x = np.argsort(cx, kind="stable")
+    # each slice sorted on its own by (y centre, index): what a lexsort on (slice, y centre) gives, in cache-sized sorts
+    order = np.empty(count, dtype=np.int64)
+    step = slices * capacity
+    for start in range(0, count, step):
+        members = np.sort(by_x[start:start + step])
+        order[start:start + len(members)] = members[np.argsort(cy[members], kind="stable")]
+    return order
 
 
 def _pack(ids: np.ndarray, boxes: np.ndarray, capacity: int) -> tuple[list[_Level], np.ndarray, np.ndarray]:
@@ -239,13 +244,36 @@ def _write_tree(con: sqlite3.Connection, layout: RTreeLayout, ids: np.ndarray, b
         leaf_ids, leaf_nodes = levels[0].ids, numbers[0][np.arange(len(levels[0].ids)) // capacity]
     else:
         leaf_ids, leaf_nodes = root_ids, np.ones(len(root_ids), dtype=np.int64)
-    by_id = np.argsort(leaf_ids, kind="stable")
     for suffix in ("node", "rowid", "parent"):
         con.execute(f"DELETE FROM main.{layout.shadow(suffix)}")
     con.executemany(f"INSERT INTO main.{layout.shadow('node')} (nodeno, data) VALUES (?, ?)", node_rows)
-    _insert_rowids(con, layout.shadow("rowid"), leaf_ids[by_id], leaf_nodes[by_id])
+    _insert_rowids(con, layout.shadow("rowid"), *_by_id(leaf_ids, leaf_nodes))
     con.executemany(f"INSERT INTO main.{layout.shadow('parent')} (nodeno, parentnode) VALUES (?, ?)",
                     sorted(parent_rows))
+
+
+def _by_id(ids: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`ids` ascending and their `nodes`; when the ids are a gap-free run, placed by value instead of sorted.
+
+    Examples
+    --------
+    >>> _by_id(np.array([12, 10, 11]), np.array([3, 1, 2]))
+    (array([10, 11, 12]), array([1, 2, 3]))
+    >>> _by_id(np.array([12, 10, 12]), np.array([3, 1, 2]))
+    (array([10, 12, 12]), array([1, 3, 2]))
+    """
+    if len(ids):
+        low = int(ids.min())
+        slot = ids - low
+        if int(slot.max()) == len(ids) - 1:
+            seen = np.zeros(len(ids), dtype=bool)
+            seen[slot] = True
+            if seen.all():  # a permutation of low .. low + n - 1: each id's place is its value
+                placed = np.empty_like(nodes)
+                placed[slot] = nodes
+                return np.arange(low, low + len(ids), dtype=ids.dtype), placed
+    by_id = np.argsort(ids, kind="stable")
+    return ids[by_id], nodes[by_id]
 
 
 def _insert_rowids(con: sqlite3.Connection, table: str, ids: np.ndarray, nodes: np.ndarray) -> None:
@@ -312,8 +340,8 @@ def bulk_load(con: sqlite3.Connection, name: str, ids: np.ndarray, minx: np.ndar
     if layout is None:
         logger.info("R-tree %s is not a plain 2-D rtree: no bulk load", name)
         return False
-    box = np.column_stack([np.asarray(v, dtype="float64") for v in (minx, maxx, miny, maxy)])
-    if not (np.isfinite(box).all() and (box[:, 0] <= box[:, 1]).all() and (box[:, 2] <= box[:, 3]).all()):
+    box = [np.asarray(v, dtype="float64") for v in (minx, maxx, miny, maxy)]
+    if not (all(np.isfinite(v).all() for v in box) and (box[0] <= box[1]).all() and (box[2] <= box[3]).all()):
         logger.info("R-tree %s: some new boxes are not finite or have min > max: no bulk load", name)
         return False
     old = _read_entries(con, layout)
@@ -322,13 +350,12 @@ def bulk_load(con: sqlite3.Connection, name: str, ids: np.ndarray, minx: np.ndar
         logger.warning("R-tree %s: %s entries in its leaves but %s in %s_rowid: no bulk load",
                        name, len(old), stored, name)
         return False
-    lo_x, hi_x = outward_float32(box[:, 0], box[:, 1])
-    lo_y, hi_y = outward_float32(box[:, 2], box[:, 3])
     all_ids = np.concatenate([old["id"].astype(np.int64), np.asarray(ids, dtype=np.int64)])
-    all_boxes = np.concatenate([
-        np.column_stack([old["minx"], old["maxx"], old["miny"], old["maxy"]]).astype("float32"),
-        np.column_stack([lo_x, hi_x, lo_y, hi_y]),
-    ])
+    all_boxes = np.empty((len(all_ids), 4), dtype="float32")
+    for k, column in enumerate(_COLUMNS[1:]):
+        all_boxes[:len(old), k] = old[column]
+    all_boxes[len(old):, 0], all_boxes[len(old):, 1] = outward_float32(box[0], box[1])
+    all_boxes[len(old):, 2], all_boxes[len(old):, 3] = outward_float32(box[2], box[3])
     try:
         _write_tree(con, layout, all_ids, all_boxes)
     except sqlite3.DatabaseError as exc:
@@ -338,5 +365,5 @@ def bulk_load(con: sqlite3.Connection, name: str, ids: np.ndarray, minx: np.ndar
             raise
         logger.info("R-tree %s: shadow tables are read-only here (%s): no bulk load", name, exc)
         return False
-    logger.debug("R-tree %s: bulk loaded %s entries (%s new)", name, len(all_ids), len(box))
+    logger.debug("R-tree %s: bulk loaded %s entries (%s new)", name, len(all_ids), len(box[0]))
     return True

@@ -138,7 +138,8 @@ def _stage_frame(spec: LayerSpec, frame: pd.DataFrame) -> _Staged:
         attrs[name] = bounds[:, i]
     # the Hilbert order only serves SQL R-tree inserts; a batch this large is bulk loaded (unless mostly duplicates)
     attrs["_hilbert"] = _hilbert_rank(bounds) if len(bounds) < _BULK_RTREE_MIN_ROWS else np.arange(len(bounds))
-    staged = gpd.GeoDataFrame(attrs, geometry=kept, crs=STORAGE_CRS)
+    # attrs is this function's own frame (its columns were copied in by _storage_attributes): no second copy
+    staged = gpd.GeoDataFrame(attrs, geometry=kept, crs=STORAGE_CRS, copy=False)
     staged = staged.rename_geometry(GEOMETRY_COLUMN)
     return _Staged(staged.reset_index(drop=True), positions, records, n_repeated, conflicts)
 
