@@ -63,6 +63,7 @@ __all__ = [
     "check_coords_for",
     "PROJECTED_MIN_M",
     "transformer",
+    "single_vertices",
 ]
 
 #: A coordinate beyond this magnitude is metres of a projection, not degrees. Between 90/180 and this,
@@ -132,6 +133,23 @@ _GK_ZONES = (25, 45)
 _GK_NORTHING = (300_000, 6_200_000)
 # Longitudes covered by those zones (each reaches 1.5 degrees either side of its CM).
 _GK_LON = (73.5, 136.5)
+
+
+def single_vertices(geoms: np.ndarray) -> np.ndarray | None:
+    """The (n, 2) vertices of `geoms` when every geometry has exactly one (points, the bulk of every import), else
+    None: then a geometry's bounds are its vertex, twice, and need no second pass over the geometries.
+
+    Examples
+    --------
+    >>> single_vertices(np.array([shapely.Point(1, 2), shapely.Point(3, 4)]))
+    array([[1., 2.],
+           [3., 4.]])
+    >>> single_vertices(np.array([shapely.Point(1, 2), shapely.LineString([(0, 0), (1, 1)]), shapely.Point()]))
+    """
+    xy, owner = shapely.get_coordinates(geoms, return_index=True)
+    if len(xy) == len(geoms) and bool((owner == np.arange(len(geoms))).all()):
+        return xy
+    return None
 
 
 def _system(name: str) -> str:

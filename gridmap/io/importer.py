@@ -20,7 +20,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from gridmap.crs import PROJECTED_MIN_M, check_coords_for, missing_crs_message
+from gridmap.crs import PROJECTED_MIN_M, check_coords_for, missing_crs_message, single_vertices
 from gridmap.errors import CRSError, ReadError
 from gridmap.io.base import ReadResult
 from gridmap.io.dispatch import read
@@ -88,10 +88,8 @@ def _check_degrees(workspace: WorkspaceStore, records: Any, path: Path) -> None:
     if not pyproj.CRS.from_user_input(records.crs).is_geographic:
         return
     geoms = records.geometry.to_numpy()
-    xy, owner = shapely.get_coordinates(geoms, return_index=True)
-    # one vertex each (points): the bounds are the vertices, without a second pass over the geometries
-    one_each = len(xy) == len(geoms) and bool((owner == np.arange(len(geoms))).all())
-    bounds = xy if one_each else shapely.bounds(geoms)  # a point's bounds are its vertex, twice
+    vertices = single_vertices(geoms)  # a point's bounds are its vertex, twice
+    bounds = vertices if vertices is not None else shapely.bounds(geoms)
     usable = np.isfinite(bounds).all(axis=1)
     out = usable & (np.abs(bounds) > PROJECTED_MIN_M).any(axis=1)  # swapped lat/lon are degrees, not metres
     if not usable.any() or 2 * int(out.sum()) <= int(usable.sum()):

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gridmap.crs import single_vertices
 from gridmap.errors import CRSError, SchemaError
 from gridmap.model import QUARANTINE_COLUMNS, QUARANTINE_REASONS, STORAGE_CRS, LayerSpec
 from gridmap.storage.gpkg._columns import GEOMETRY_COLUMN, _STAGE, _Staged, _to_storage_column, _utc_now_text
@@ -130,10 +131,8 @@ def _stage_frame(spec: LayerSpec, frame: pd.DataFrame) -> _Staged:
     import shapely
 
     kept = geoms[keep]
-    xy, owner = shapely.get_coordinates(kept, return_index=True)
-    # one vertex each (points, the bulk of imports): the bounds are the vertices, without a second pass
-    one_each = len(xy) == len(kept) and bool((owner == np.arange(len(kept))).all())
-    bounds = np.column_stack([xy, xy]) if one_each else shapely.bounds(kept)
+    xy = single_vertices(kept)
+    bounds = np.column_stack([xy, xy]) if xy is not None else shapely.bounds(kept)
     for i, name in enumerate(("_minx", "_miny", "_maxx", "_maxy")):
         attrs[name] = bounds[:, i]
     # the Hilbert order only serves SQL R-tree inserts; a batch this large is bulk loaded (unless mostly duplicates)
