@@ -568,12 +568,11 @@ def _coordinate_values(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return _to_float(text), np.asarray((text == "").fillna(False), dtype=bool)
 
 
-def _points(table: _Table, columns: tuple[str, str], stamp: dict[str, str], *,
-            crs: object | None = "EPSG:4326",
-            parsed: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None) -> tuple[gpd.GeoDataFrame, list[dict]]:
+def _points(table: _Table, columns: tuple[str, str], stamp: dict[str, str], *, crs: object | None,
+            parsed: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> tuple[gpd.GeoDataFrame, list[dict]]:
+    """Points of the coordinate `columns`, whose values :func:`_coordinate_values` has `parsed` (by column)."""
     frame = table.frame
-    given = parsed or {}
-    (lon, lon_empty), (lat, lat_empty) = (given[c] if c in given else _coordinate_values(frame[c]) for c in columns)
+    (lon, lon_empty), (lat, lat_empty) = (parsed[c] for c in columns)
     missing = lon_empty | lat_empty
     unparseable = ~missing & (np.isnan(lon) | np.isnan(lat))
     bad: list[dict[str, Any]] = []
