@@ -128,12 +128,10 @@ class ArchiveDays:
 
 
 def _read_columns(path: str, columns: list[str], row_groups: list[int] | None) -> Any:
-    """`columns` of a Parquet file, or of its `row_groups` only, as a pyarrow Table (with the file's metadata)."""
-    import pyarrow.parquet as pq  # deferred: pyarrow comes with the Dask extra
-
-    if row_groups is None:
-        return pq.read_table(path, columns=columns)
-    return open_day(path).read_row_groups(row_groups, columns=columns)
+    """`columns` of a Parquet file, or of its `row_groups` only, as a pyarrow Table (with the file's metadata); a
+    broken file is :func:`gridmap.archive.open_day`'s ReadError either way."""
+    day = open_day(path)
+    return day.read(columns=columns) if row_groups is None else day.read_row_groups(row_groups, columns=columns)
 
 
 def row_group_chunks(path: str, max_rows: int = COUNT_ROWS) -> list[list[int] | None]:
