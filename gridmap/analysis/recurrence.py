@@ -480,10 +480,7 @@ def _most_frequent_by(frame: pd.DataFrame, column: str, labels: pd.Index) -> pd.
     Ties go to the value seen first in `frame`'s order; a label without any value gets None.
     """
     present = frame[column].notna().to_numpy()
-    values = frame[column].to_numpy(object)[present]
-    if pd.api.types.infer_dtype(values, skipna=False) not in ("string", "empty"):
-        values = pd.Series(values, dtype=object).astype(str).to_numpy(object)
-    codes, uniques = pd.factorize(values)
+    codes, uniques = pd.factorize(_as_text(frame[column][present]))
     lab = frame["label"].to_numpy(np.int64)[present]
     width = max(len(uniques), 1)
     pairs, first, count = np.unique(lab * width + codes, return_index=True, return_counts=True)
