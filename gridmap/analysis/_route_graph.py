@@ -144,7 +144,7 @@ def build_street_graph(streets: gpd.GeoDataFrame, *, crs: object | None = None,
     CRSError
         When `streets` has no CRS.
     SchemaError
-        When `join_tolerance_m` is negative or not a number.
+        When `join_tolerance_m` is negative or not a number, or the streets hold no line.
 
     Examples
     --------
@@ -160,6 +160,9 @@ def build_street_graph(streets: gpd.GeoDataFrame, *, crs: object | None = None,
     """
     require_crs(streets, what="streets")
     tolerance = _tolerance(join_tolerance_m)
+    if not (~(streets.geometry.isna() | streets.geometry.is_empty)).any():
+        raise SchemaError("the streets layer holds no line to walk along: import the streets first "
+                          "(gridmap import WORKSPACE streets FILE)")
     metric = pyproj.CRS.from_user_input(crs) if crs is not None else metric_crs(streets)
     graph = nx.Graph(crs=metric, keys={}, joins=0)
     for piece in _noded(_metric_lines(streets, metric)):

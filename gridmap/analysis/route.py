@@ -276,7 +276,7 @@ def _walk(plan: _Plan, snapped: Snapped, points: np.ndarray, routed: np.ndarray)
         stop = routed[v - 1]
         street = walk_coords(plan.graph, node_path(plan.preds[u], plan.nodes[u], plan.nodes[v]))
         back = [np.asarray(snapped.on_street[routed[u - 1] + 1].coords)] if u > 0 else []
-        out = [np.asarray(points[stop].coords)]
+        out = [np.asarray(points[stop + 1].coords)]
         pieces += back + [street] + out
         legs[k] = plan.off[u] + plan.matrix[u, v] + plan.off[v]
     return pieces, legs
