@@ -11,8 +11,9 @@ grid from a sweep-coverage result (every dead corner's walk-to point and every m
    straight stretch from the street to the stop is its *off-street leg*, walked there and back (the last one
    only there);
 3. shortest paths between every two of the start and the stops (Dijkstra 1959, one run from each, networkx);
-4. the visiting order of the open path from the start (it does not return): nearest neighbour, then 2-opt and
-   or-opt moves until none shortens it (:mod:`gridmap.analysis._route_order` cites them).
+4. the visiting order of the open path from the start (it does not return): exact up to 10 stops (Held-Karp
+   dynamic programming), else nearest neighbour, then 2-opt and or-opt moves until none shortens it
+   (:mod:`gridmap.analysis._route_order` cites them).
 
 Stops the walk cannot reach (no position, or on a piece of streets not connected to the start's after the joins)
 are listed in :attr:`RouteResult.unreachable` with the reason, never dropped silently.
@@ -46,7 +47,7 @@ import pyproj
 from shapely.geometry import LineString, Point
 
 from gridmap.analysis._route_graph import Snapped, build_street_graph, snap_points
-from gridmap.analysis._route_order import distance_matrix, improve, nearest_neighbour, path_length
+from gridmap.analysis._route_order import EXACT_STOPS, distance_matrix, held_karp, improve, nearest_neighbour, path_length
 from gridmap.analysis._route_walk import node_path, stops_frame, unreachable_frame, walk_coords, walk_line
 from gridmap.crs import require_crs, transformer
 from gridmap.errors import SchemaError
@@ -256,14 +257,14 @@ def _walk_length(plan: _Plan, order: np.ndarray) -> float:
     return path_length(plan.matrix, order) + 2.0 * float(off.sum()) - float(off[-1])
 
 
-def _plan(graph: nx.Graph, snapped: Snapped, routed: np.ndarray) -> _Plan:
+def _plan(graph: nx.Graph, snapped: Snapped, routed: np.ndarray, exact_up_to: int) -> _Plan:
     """Distances between the start (snap 0) and the routed stops (snaps 1..), and the order."""
     nodes = [int(snapped.nodes[0])] + [int(snapped.nodes[i + 1]) for i in routed]
     matrix, preds = distance_matrix(graph, nodes)
     off = np.concatenate([[0.0], snapped.off_m[routed + 1]])
     nn = nearest_neighbour(matrix, 0, list(range(1, len(nodes))))
     plan = _Plan(graph, nodes, matrix, preds, off, nn, nn)
-    plan.order = improve(matrix, nn)
+    plan.order = held_karp(matrix) if len(routed) <= exact_up_to else improve(matrix, nn)
     return plan
 
 
@@ -298,6 +299,7 @@ def clear_route(
     crs: object | None = None,
     id_column: str = "stop_id",
     kind_column: str = "kind",
+    exact_up_to: int = EXACT_STOPS,
 ) -> RouteResult:
     """One open walk along the streets through every stop: the visiting order and its length.
 
@@ -319,6 +321,10 @@ def clear_route(
         The metric CRS to walk in; default :func:`gridmap.crs.metric_crs` of the streets.
     id_column, kind_column : str
         The stops' columns naming them and their kind.
+    exact_up_to : int
+        Up to this many reachable stops (default 10) the order is the shortest open path (Held-Karp); above it,
+        nearest neighbour improved by 2-opt and or-opt (:mod:`gridmap.analysis._route_order`). 0: always the
+        heuristic.
 
     Returns
     -------
@@ -359,7 +365,7 @@ def clear_route(
               REASONS["no_position"] if snapped.nodes[i + 1] < 0 else REASONS["not_connected"]
               for i in range(len(stops))]
     routed = np.asarray([i for i, r in enumerate(reason) if r is None], dtype=int)
-    plan = _plan(snapped_graph, snapped, routed)
+    plan = _plan(snapped_graph, snapped, routed, int(exact_up_to))
     pieces, legs = _walk(plan, snapped, points, routed)
     start_xy = np.asarray(snapped.on_street[0].coords)
     line, line_m = walk_line([start_xy] + pieces, crs)
