@@ -58,7 +58,7 @@ from gridmap.model import STORAGE_CRS
 if TYPE_CHECKING:  # pragma: no cover
     from gridmap.analysis.coverage import CoverageResult
 
-__all__ = ["RouteResult", "build_street_graph", "clear_route", "route_stops"]
+__all__ = ["RouteResult", "build_street_graph", "clear_route", "grid_start", "route_stops"]
 
 logger = logging.getLogger(__name__)
 
@@ -200,6 +200,32 @@ def route_stops(coverage: "CoverageResult", grid_code: str) -> gpd.GeoDataFrame:
     series = gpd.GeoSeries(points, crs=STORAGE_CRS)
     return gpd.GeoDataFrame(frame.assign(lon=series.x.to_numpy(), lat=series.y.to_numpy()), geometry=series.values,
                             crs=STORAGE_CRS)
+
+
+def grid_start(streets: gpd.GeoDataFrame, grid: gpd.GeoDataFrame) -> tuple[float, float] | None:
+    """The grid's first street node: where the first street (in the layer's order) that enters the grid first
+    does so, WGS84 ``(lon, lat)``; None when no street enters the grid.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import LineString, box
+    >>> s = gpd.GeoDataFrame(geometry=[LineString([(109.70, 38.29), (109.74, 38.29)])], crs=4326)
+    >>> g = gpd.GeoDataFrame({"grid_code": ["G"]}, geometry=[box(109.72, 38.28, 109.73, 38.30)], crs=4326)
+    >>> tuple(round(v, 6) for v in grid_start(s, g))
+    (109.72, 38.29)
+    """
+    require_crs(streets, what="streets")
+    polygon = grid.to_crs(STORAGE_CRS).geometry.union_all()
+    for geom in streets.to_crs(STORAGE_CRS).geometry:
+        if geom is None or geom.is_empty or not geom.intersects(polygon):
+            continue
+        inside = geom.intersection(polygon)
+        parts = [p for p in getattr(inside, "geoms", [inside]) if p.geom_type == "LineString" and not p.is_empty]
+        if parts:
+            x, y = parts[0].coords[0]
+            return float(x), float(y)
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------------------

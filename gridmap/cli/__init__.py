@@ -34,7 +34,8 @@ Layout
 ``add_parsers(subparsers)`` and the handlers of its commands: :mod:`~gridmap.cli.workspace`
 (init, info, category, alias, quarantine, copy), :mod:`~gridmap.cli.access` (grant),
 :mod:`~gridmap.cli.imports` (import),
-:mod:`~gridmap.cli.analysis` (validate, coverage, heatmap, hotspots), :mod:`~gridmap.cli.pages`
+:mod:`~gridmap.cli.analysis` (validate, coverage, heatmap, hotspots), :mod:`~gridmap.cli.route` (route),
+:mod:`~gridmap.cli.pages`
 (briefing, report, scoreboard, spotcheck), :mod:`~gridmap.cli.assets` and :mod:`~gridmap.cli.demo`.
 What they share (output, failures, common options, opening the workspace) is in ``_common``.
 Handlers import the library modules that load pandas, GeoPandas, folium or matplotlib inside the
@@ -49,12 +50,12 @@ import sys
 from collections.abc import Callable, Sequence
 
 from gridmap.errors import GridmapError
-from gridmap.cli import access, analysis, assets, demo, imports, pages, workspace
+from gridmap.cli import access, analysis, assets, demo, imports, pages, route, workspace
 from gridmap.cli._common import _configure_logging, _fail, _Parser, _UsageError
 
 __all__ = ["build_parser", "main"]
 
-COMMAND_MODULES = (workspace, access, imports, analysis, pages, assets, demo)
+COMMAND_MODULES = (workspace, access, imports, analysis, route, pages, assets, demo)
 """The command groups, in the order ``gridmap --help`` lists their commands."""
 
 
