@@ -71,6 +71,12 @@ _EXPORTS: dict[str, str] = {
     "briefing": "gridmap.pages.briefing",
     "export_html": "gridmap.pages.report",
     "report_map": "gridmap.pages.report",
+    # a route that clears the dead corners
+    "clear_route": "gridmap.analysis.route",
+    "route_stops": "gridmap.analysis.route",
+    "RouteResult": "gridmap.analysis.route",
+    "build_street_graph": "gridmap.analysis.route",
+    "route_map": "gridmap.maps.route",
     # privacy
     "redact_text": "gridmap.export.privacy",
     "redact_frame": "gridmap.export.privacy",
@@ -136,6 +142,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from gridmap.pages.briefing import briefing
     from gridmap.pages.report import export_html, report_map
     from gridmap.analysis.coverage import CoverageResult, sweep_coverage
+    from gridmap.analysis.route import RouteResult, build_street_graph, clear_route, route_stops
+    from gridmap.maps.route import route_map
     from gridmap.crs import from_wgs84, metric_crs, to_wgs84
     from gridmap.analysis.density import DensityGrid, kde
     from gridmap.analysis.hotspot import emerging_hotspots, fishnet, hexagons, hotspots, space_time_cube

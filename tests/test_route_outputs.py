@@ -48,7 +48,8 @@ def test_gpx_has_the_stops_in_order_and_the_walk(small_route, tmp_path: Path) ->
     assert names == [f"{o}. {s}" for o, s in zip(small_route.stops["order"], small_route.stops["stop_id"])]
     lat = np.array([float(p.get("lat")) for p in rtepts])
     lon = np.array([float(p.get("lon")) for p in rtepts])
-    assert np.allclose(lon, small_route.stops["lon"], atol=1e-7) and np.allclose(lat, small_route.stops["lat"], atol=1e-7)
+    assert np.allclose(lon, small_route.stops["lon"], atol=1e-7)
+    assert np.allclose(lat, small_route.stops["lat"], atol=1e-7)
     trkpts = root.findall("g:trk/g:trkseg/g:trkpt", NS)
     assert len(trkpts) == len(small_route.line.coords)
     # the project's own GPX reader takes the track (route points are planned, not records) and counts the stops
@@ -69,7 +70,8 @@ def test_checklist_csv_in_both_languages(small_route, tmp_path: Path) -> None:  
     assert np.allclose(en["distance to walk (m)"], small_route.stops["leg_m"], atol=0.05)
     assert np.allclose(en["cumulative (m)"].iloc[-1], small_route.length_m, atol=0.05)
     glon, glat = from_wgs84(small_route.stops["lon"].to_numpy(), small_route.stops["lat"].to_numpy(), "gcj02")
-    assert np.allclose(en["longitude (GCJ-02)"], glon, atol=1e-6) and np.allclose(en["latitude (GCJ-02)"], glat, atol=1e-6)
+    assert np.allclose(en["longitude (GCJ-02)"], glon, atol=1e-6)
+    assert np.allclose(en["latitude (GCJ-02)"], glat, atol=1e-6)
     for link, x, y in zip(en["Amap link"], glon, glat):
         assert link.startswith(f"https://uri.amap.com/marker?position={x:.6f},{y:.6f}&name=")
 
@@ -112,7 +114,8 @@ def test_route_stops_of_unknown_coverage_is_an_error() -> None:
 
 def dead_corner_counts(ws: Path, tmp_path: Path) -> pd.Series:
     table = tmp_path / "cov.csv"
-    assert main(["coverage", str(ws), "--from", "2025-03-03", "--to", "2025-03-10", "--quiet", "--csv", str(table)]) == 0
+    assert main(["coverage", str(ws), "--from", "2025-03-03", "--to", "2025-03-10", "--quiet",
+                 "--csv", str(table)]) == 0
     return pd.read_csv(table, dtype={"grid_code": str}).set_index("grid_code")["dead_corners"]
 
 
@@ -141,8 +144,8 @@ def test_route_start_in_gcj02_is_the_same_place(sample_template: Path, tmp_path:
     capsys.readouterr()
     assert main(["route", str(sample_template), "--grid", code, *PERIOD, "--from", f"{lon},{lat}"]) == 0
     wgs = capsys.readouterr().out
-    assert main(["route", str(sample_template), "--grid", code, *PERIOD, "--from", f"{float(glon):.9f},{float(glat):.9f}",
-                 "--coords", "gcj02"]) == 0
+    start = f"{float(glon):.9f},{float(glat):.9f}"
+    assert main(["route", str(sample_template), "--grid", code, *PERIOD, "--from", start, "--coords", "gcj02"]) == 0
     gcj = capsys.readouterr().out
     assert "from the point given" in wgs and wgs == gcj
 
@@ -166,7 +169,8 @@ def test_a_grid_with_nothing_to_clear(sample_template: Path, tmp_path: Path, cap
     with open_workspace(sample_template) as ws:
         grids, tracks, targets = (ws.read_layer(n) for n in ("grids", "tracks", "targets"))
     cov = sweep_coverage(grids, tracks, targets=targets, start="2025-03-03", end="2025-03-10")
-    left = set(cov.dead_corners["grid_code"]) | set(cov.targets.loc[cov.targets["visited"] == False, "grid_code"])  # noqa: E712
+    unvisited = cov.targets["visited"].eq(False).fillna(False).astype(bool)
+    left = set(cov.dead_corners["grid_code"]) | set(cov.targets.loc[unvisited, "grid_code"])
     clear = [c for c in grids["grid_code"] if c not in left]
     assert clear, "the sample has grids with nothing left to visit"
     capsys.readouterr()

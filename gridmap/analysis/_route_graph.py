@@ -38,7 +38,8 @@ def _metric_lines(streets: gpd.GeoDataFrame, crs: pyproj.CRS) -> list[LineString
 
 
 def _noded(lines: list[LineString]) -> list[LineString]:
-    """The lines cut at every crossing (``shapely.node``, else ``shapely.union_all``), each piece a LineString; closed pieces split in two."""
+    """The lines cut at every crossing (``shapely.node``, else ``shapely.union_all``), each piece a LineString;
+    closed pieces split in two."""
     if not lines:
         return []
     node = getattr(shapely, "node", shapely.union_all)  # shapely.node is 2.1+; a union of lines nodes them too
@@ -216,7 +217,8 @@ def snap_points(graph: nx.Graph, points: np.ndarray) -> tuple[nx.Graph, Snapped]
     >>> import geopandas as gpd
     >>> from shapely.geometry import LineString, Point
     >>> s = gpd.GeoDataFrame(geometry=[LineString([(0, 0), (100, 0)])], crs="EPSG:4546")
-    >>> g, snapped = snap_points(build_street_graph(s, crs=s.crs), np.array([Point(30, 4), Point(100, 0)], dtype=object))
+    >>> points = np.array([Point(30, 4), Point(100, 0)], dtype=object)
+    >>> g, snapped = snap_points(build_street_graph(s, crs=s.crs), points)
     >>> snapped.off_m.tolist(), g.number_of_nodes(), sorted(w for _, _, w in g.edges(data="weight"))
     ([4.0, 0.0], 3, [30.0, 70.0])
     """

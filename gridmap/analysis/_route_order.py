@@ -145,17 +145,19 @@ def held_karp(matrix: np.ndarray) -> np.ndarray:
     cost = np.full((full, n), np.inf)
     back = np.full((full, n), -1, dtype=int)
     cost[1 << np.arange(n), np.arange(n)] = matrix[0, 1:]
-    for mask in range(1, full):
-        ends = np.flatnonzero([(mask >> j) & 1 for j in range(n)])
+    for subset in range(1, full):
+        ends = np.flatnonzero([(subset >> j) & 1 for j in range(n)])
         if len(ends) < 2:
             continue
-        for j in ends:
-            prev = mask & ~(1 << j)
-            options = cost[prev, ends] + sub[ends, j]
-            options[ends == j] = np.inf
+        for last in ends:
+            prev = subset & ~(1 << int(last))
+            options = cost[prev, ends] + sub[ends, last]
+            options[ends == last] = np.inf
             k = int(np.argmin(options))
-            cost[mask, j], back[mask, j] = options[k], ends[k]
-    order, mask, j = [], full - 1, int(np.argmin(cost[full - 1]))
+            cost[subset, last], back[subset, last] = options[k], ends[k]
+    order: list[int] = []
+    mask = full - 1
+    j = int(np.argmin(cost[full - 1]))
     while j >= 0:
         order.append(j + 1)
         mask, j = mask & ~(1 << j), int(back[mask, j])

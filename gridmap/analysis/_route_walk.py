@@ -37,8 +37,8 @@ def edge_coords(graph: nx.Graph, a: int, b: int) -> np.ndarray:
     """The coordinates of the edge a-b from node a to node b."""
     coords = np.asarray(graph[a][b]["geometry"].coords)
     start = (graph.nodes[a]["x"], graph.nodes[a]["y"])
-    if np.hypot(coords[0, 0] - start[0], coords[0, 1] - start[1]) > np.hypot(coords[-1, 0] - start[0],
-                                                                               coords[-1, 1] - start[1]):
+    first = np.hypot(coords[0, 0] - start[0], coords[0, 1] - start[1])
+    if first > np.hypot(coords[-1, 0] - start[0], coords[-1, 1] - start[1]):
         coords = coords[::-1]
     return coords
 

@@ -47,7 +47,14 @@ import pyproj
 from shapely.geometry import LineString, Point
 
 from gridmap.analysis._route_graph import Snapped, build_street_graph, snap_points
-from gridmap.analysis._route_order import EXACT_STOPS, distance_matrix, held_karp, improve, nearest_neighbour, path_length
+from gridmap.analysis._route_order import (
+    EXACT_STOPS,
+    distance_matrix,
+    held_karp,
+    improve,
+    nearest_neighbour,
+    path_length,
+)
 from gridmap.analysis._route_walk import node_path, stops_frame, unreachable_frame, walk_coords, walk_line
 from gridmap.crs import require_crs, transformer
 from gridmap.errors import SchemaError
@@ -380,11 +387,11 @@ def clear_route(
     if graph.number_of_edges() == 0:
         raise SchemaError("the streets layer holds no line to walk along: import the streets first "
                           "(gridmap import WORKSPACE streets FILE)")
-    crs = graph.graph["crs"]
+    metric: pyproj.CRS = graph.graph["crs"]
     ids = _column(stops, id_column, [str(v) for v in stops.index])
     kinds = _column(stops, kind_column, ["stop"] * len(stops))
     start_point = _start_point(streets, graph, start)
-    points = np.concatenate([np.asarray([start_point], dtype=object), _stop_points(stops, crs)])
+    points = np.concatenate([np.asarray([start_point], dtype=object), _stop_points(stops, metric)])
     snapped_graph, snapped = snap_points(graph, points)
     reach = nx.node_connected_component(snapped_graph, int(snapped.nodes[0]))
     reason = [None if snapped.nodes[i + 1] in reach else
@@ -394,17 +401,17 @@ def clear_route(
     plan = _plan(snapped_graph, snapped, routed, int(exact_up_to))
     pieces, legs = _walk(plan, snapped, points, routed)
     start_xy = np.asarray(snapped.on_street[0].coords)
-    line, line_m = walk_line([start_xy] + pieces, crs)
+    line, line_m = walk_line([start_xy] + pieces, metric)
     ordered = routed[plan.order[1:] - 1]
     rows = pd.DataFrame({"order": np.arange(1, len(ordered) + 1), "stop_id": [ids[i] for i in ordered],
                          "kind": [kinds[i] for i in ordered], "leg_m": legs, "cumulative_m": np.cumsum(legs),
                          "off_street_m": snapped.off_m[ordered + 1]})
-    frame = stops_frame(rows, gpd.GeoSeries(points[ordered + 1], crs=crs))
+    frame = stops_frame(rows, gpd.GeoSeries(points[ordered + 1], crs=metric))
     lost = [i for i, r in enumerate(reason) if r is not None]
     lost_rows = pd.DataFrame({"stop_id": [ids[i] for i in lost], "kind": [kinds[i] for i in lost],
                               "off_street_m": snapped.off_m[np.asarray(lost, dtype=int) + 1],
                               "reason": [reason[i] for i in lost]})
-    unreachable = unreachable_frame(lost_rows, gpd.GeoSeries(points[np.asarray(lost, dtype=int) + 1], crs=crs))
+    unreachable = unreachable_frame(lost_rows, gpd.GeoSeries(points[np.asarray(lost, dtype=int) + 1], crs=metric))
     length = float(legs.sum())
     stats = _stats(graph, snapped, plan, start, stops=len(stops), routed=len(routed), length=length)
     logger.info("route: %d stops, %.0f m (line %.0f m), %d unreachable, %d joins", len(routed), length, line_m,

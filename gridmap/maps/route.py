@@ -114,7 +114,8 @@ def _add_stops(fmap: "folium.Map", result: "RouteResult", labels: Mapping[str, s
     if len(result.unreachable):
         lost = folium.FeatureGroup(name=labels["unreachable"])
         for _, row in result.unreachable.iterrows():
-            popup = lines_html([(labels["stop"], str(row["stop_id"])), (labels["kind"], _kind_text(row["kind"], labels)),
+            popup = lines_html([(labels["stop"], str(row["stop_id"])),
+                                (labels["kind"], _kind_text(row["kind"], labels)),
                                 (labels["reason"], str(row["reason"]))])
             _marker(lost, row["lat"], row["lon"], _badge("✕", COLOURS["unreachable"], shape="2px"), popup,
                     f"{labels['unreachable']}: {row['stop_id']}")
@@ -172,7 +173,8 @@ def route_map(result: "RouteResult", *, lang: str = "zh", illustrative: bool = F
     _add_streets(fmap, result, labels)
     _add_walk(fmap, result, labels)
     _add_stops(fmap, result, labels)
-    entries = [(COLOURS["walk"], labels["walk"]), (COLOURS["stop"], labels["stops"]), (COLOURS["start"], labels["start"]),
+    entries = [(COLOURS["walk"], labels["walk"]), (COLOURS["stop"], labels["stops"]),
+               (COLOURS["start"], labels["start"]),
                (COLOURS["unreachable"], labels["unreachable"]), (COLOURS["street"], labels["streets"]),
                (COLOURS["join"], labels["join"])]
     overlay(fmap, legend_html(f"{labels['legend']}: {result.length_m:,.0f} m", entries))
