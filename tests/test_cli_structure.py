@@ -88,12 +88,12 @@ COMMANDS = _commands(RECORDED)
 
 
 def test_record_covers_every_command() -> None:
-    """The record is not empty or stale: the README's commands (``copy``, ``grant``: issue 14; ``archive``: issue 15),
-    ``assets fetch``."""
+    """The record is not empty or stale: the README's commands (``copy``, ``grant``: issue 14; ``archive``: issue 15;
+    ``route``: issue 17), ``assets fetch``."""
     names = {c[0] for c in COMMANDS}
     assert names == {"init", "import", "validate", "category", "alias", "coverage", "heatmap", "hotspots",
                      "briefing", "report", "scoreboard", "spotcheck", "assets", "info", "quarantine", "demo", "copy",
-                     "grant", "archive"}
+                     "grant", "archive", "route"}
     assert ("assets", "fetch") in COMMANDS
 
 
