@@ -116,9 +116,9 @@ def walking_distances(pos: dict, edges: list, places: list) -> np.ndarray:
     for i in range(n):
         for j in range(i + 1, n):
             best = min(da + dist[a][b] + db for a, da in ends[i] for b, db in ends[j])
-            if i and j and places[i - 1][0] == places[j - 1][0]:
-                best = min(best, abs(places[i - 1][1] - places[j - 1][1]) * math.dist(*(pos[k] for k in
-                                                                                          places[i - 1][0])))
+            if i and j and places[i - 1][0] == places[j - 1][0]:  # one street: straight along it
+                a, b = places[i - 1][0]
+                best = min(best, abs(places[i - 1][1] - places[j - 1][1]) * math.dist(pos[a], pos[b]))
             out[i, j] = out[j, i] = best + off[i] + off[j]
     return out
 
