@@ -206,8 +206,9 @@ def test_every_vertex_is_on_a_street_or_on_a_final_leg_to_a_stop(seed: int, n: i
 @example(rows=3, cols=4, seed=11, n=8)
 def test_the_heuristic_order_beats_nearest_neighbour_and_stays_near_the_best(
         rows: int, cols: int, seed: int, n: int) -> None:
-    """Without the exact order (exact_up_to=0): nearest neighbour, 2-opt and or-opt. No published bound holds
-    for these local searches; over 400 seeded lattices the worst was 16 % above the best, so 25 % is asserted."""
+    """Without the exact order (exact_up_to=0): nearest neighbour, 2-opt and or-opt, restarted. No published
+    bound holds for these local searches; over 400 seeded lattices the worst was 4.9 % above the best (16 %
+    without the restarts), so 15 % is asserted."""
     pos, edges = lattice(rows, cols, seed, 1.0)
     stops = on_edges(pos, edges, seed, n)
     result = clear_route(streets_of(pos, edges), stops_frame([p for _, _, p in stops]), exact_up_to=0)
@@ -215,7 +216,7 @@ def test_the_heuristic_order_beats_nearest_neighbour_and_stays_near_the_best(
     assert sorted(result.stops["stop_id"]) == [f"p{i}" for i in range(n)]
     best = best_open_path(matrix, list(range(1, n + 1)))
     assert result.stats["street_m"] <= result.stats["nearest_neighbour_m"] + 1e-6
-    assert best - 1e-4 <= result.stats["street_m"] <= 1.25 * best + 1e-4
+    assert best - 1e-4 <= result.stats["street_m"] <= 1.15 * best + 1e-4
 
 
 def two_streets(gap: float) -> gpd.GeoDataFrame:

@@ -12,8 +12,8 @@ grid from a sweep-coverage result (every dead corner's walk-to point and every m
    only there);
 3. shortest paths between every two of the start and the stops (Dijkstra 1959, one run from each, networkx);
 4. the visiting order of the open path from the start (it does not return): exact up to 10 stops (Held-Karp
-   dynamic programming), else nearest neighbour, then 2-opt and or-opt moves until none shortens it
-   (:mod:`gridmap.analysis._route_order` cites them).
+   dynamic programming), else nearest neighbour, then 2-opt and or-opt moves until none shortens it, restarted
+   from a few other first stops (:mod:`gridmap.analysis._route_order` cites them).
 
 Stops the walk cannot reach (no position, or on a piece of streets not connected to the start's after the joins)
 are listed in :attr:`RouteResult.unreachable` with the reason, never dropped silently.
@@ -49,9 +49,9 @@ from shapely.geometry import LineString, Point
 from gridmap.analysis._route_graph import Snapped, build_street_graph, snap_points
 from gridmap.analysis._route_order import (
     EXACT_STOPS,
+    best_order,
     distance_matrix,
     held_karp,
-    improve,
     nearest_neighbour,
     path_length,
 )
@@ -297,7 +297,7 @@ def _plan(graph: nx.Graph, snapped: Snapped, routed: np.ndarray, exact_up_to: in
     off = np.concatenate([[0.0], snapped.off_m[routed + 1]])
     nn = nearest_neighbour(matrix, 0, list(range(1, len(nodes))))
     plan = _Plan(graph, nodes, matrix, preds, off, nn, nn)
-    plan.order = held_karp(matrix) if len(routed) <= exact_up_to else improve(matrix, nn)
+    plan.order = held_karp(matrix) if len(routed) <= exact_up_to else best_order(matrix, nn)
     return plan
 
 
