@@ -161,6 +161,10 @@ def test_route_refusals(sample_template: Path, tmp_path: Path, capsys: Cap) -> N
     assert "LON,LAT" in err and "--since/--until" in err and "Traceback" not in err
     assert main(["route", ws, "--grid", counts.index[0], "--since", "2020-01-01", "--until", "2020-01-02"]) == 2
     assert "unknown" in capsys.readouterr().err
+    assert main(["route", ws, "--grid", counts.index[0], *PERIOD, "--join-tolerance", "-1"]) == 2
+    assert "--join-tolerance must be a number of metres >= 0" in capsys.readouterr().err
+    assert main(["route", ws, "--grid", counts.index[0], *PERIOD, "--from", "200,38"]) == 2
+    assert "longitude must be within -180..180" in capsys.readouterr().err
 
 
 def test_a_grid_with_nothing_to_clear(sample_template: Path, tmp_path: Path, capsys: Cap) -> None:
