@@ -30,6 +30,7 @@ import shapely
 
 from gridmap.analysis._coverage_figures import _target_hits
 from gridmap.analysis._coverage_raster import _grid_cover, _query_box
+from gridmap.analysis._coverage_streets import _Intervals, _Segments, reach_intervals
 from gridmap.analysis._coverage_tracks import (
     _canonical,
     _clean_names,
@@ -71,6 +72,11 @@ class _Plan:
     regions: np.ndarray  # grids, then polygon targets
     region_group: np.ndarray  # group of each region
     group_boxes: np.ndarray  # (groups, 4); NaN for a group of empty regions
+    streets: _Segments | None = None  # the streets' segments (metric) when street coverage is asked for
+
+    def street_intervals(self, a: np.ndarray, b: np.ndarray) -> _Intervals | None:
+        """The streets' covered intervals of the pieces ``a → b`` (None without streets)."""
+        return None if self.streets is None else reach_intervals(self.streets, a, b, self.radius)
 
 
 def _plan(grid_geoms: np.ndarray, target_geoms: np.ndarray | None, polygon_targets: np.ndarray, crs: pyproj.CRS,
@@ -110,7 +116,7 @@ def _hilbert_order(boxes: np.ndarray) -> np.ndarray:
 
 
 def _frame_part(frame: gpd.GeoDataFrame, plan: _Plan) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int],
-                                                               pd.DataFrame]:
+                                                               pd.DataFrame, _Intervals | None]:
     """A partition of a (dask-)geopandas frame of tracks: pieces, ends, counts and visits."""
     require_crs(frame, what="tracks (a partition of the Dask frame)")
     stats: dict[str, Any] = {}
@@ -120,7 +126,7 @@ def _frame_part(frame: gpd.GeoDataFrame, plan: _Plan) -> tuple[pd.DataFrame, pd.
 
 def _day_part(path: str, plan: _Plan, bbox: tuple[float, float, float, float] | None,
               window: tuple[pd.Timestamp | None, pd.Timestamp | None] | None = None) -> tuple[
-        pd.DataFrame, pd.DataFrame, dict[str, int], pd.DataFrame]:
+        pd.DataFrame, pd.DataFrame, dict[str, int], pd.DataFrame, _Intervals | None]:
     """One day's file of an archive, or a slice of its time `window` (read without a geometry object per fix):
     pieces, ends, counts, visits."""
     start, end = plan.window if window is None else window
@@ -141,7 +147,7 @@ def _day_part(path: str, plan: _Plan, bbox: tuple[float, float, float, float] | 
 
 
 def _part(fixes: _Fixes, lines: tuple[np.ndarray, np.ndarray], plan: _Plan, stats: dict[str, Any]) -> tuple[
-        pd.DataFrame, pd.DataFrame, dict[str, int], pd.DataFrame]:
+        pd.DataFrame, pd.DataFrame, dict[str, int], pd.DataFrame, _Intervals | None]:
     """Pieces inside the partition (its inspectors' first and last fixes are left to the join of the ends)."""
     xy, t, code = fixes.xy, fixes.t, fixes.code
     joined, gap, jump = _links(xy, t, code, plan.max_gap_s, plan.max_speed_mps)
@@ -163,7 +169,8 @@ def _part(fixes: _Fixes, lines: tuple[np.ndarray, np.ndarray], plan: _Plan, stat
         "t0": t[first], "x0": xy[first, 0], "y0": xy[first, 1], "linked0": linked[first],
         "t1": t[last], "x1": xy[last, 0], "y1": xy[last, 1], "linked1": linked[last]})
     hits = _part_hits(fixes, line_geoms, line_names, plan)
-    return _to_groups(a, b, plan), ends, {k: int(stats[k]) for k in PART_COUNTS}, hits
+    counts = {k: int(stats[k]) for k in PART_COUNTS}
+    return _to_groups(a, b, plan), ends, counts, hits, plan.street_intervals(a, b)
 
 
 def _to_groups(a: np.ndarray, b: np.ndarray, plan: _Plan) -> pd.DataFrame:
@@ -251,7 +258,7 @@ def _compact_hits(hits: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _join_ends(parts: list[pd.DataFrame], plan: _Plan) -> tuple[pd.DataFrame, dict[str, int]]:
+def _join_ends(parts: list[pd.DataFrame], plan: _Plan) -> tuple[pd.DataFrame, dict[str, int], _Intervals | None]:
     """Join each inspector's last fix of a partition to the first of the next by the gap and speed rule.
 
     Raises SchemaError when two partitions of one inspector overlap or touch in time (then one process would
@@ -279,7 +286,8 @@ def _join_ends(parts: list[pd.DataFrame], plan: _Plan) -> tuple[pd.DataFrame, di
     b = np.concatenate([start[1:][joined], start[first_alone], stop[last_alone]]).reshape(-1, 2)
     counts = {"breaks_gap": int(gap.sum()), "breaks_speed": int(jump.sum()),
               "isolated_fixes": int(first_alone.sum() + last_alone.sum())}
-    return pd.concat([_to_groups(a, b, plan), _markers(plan)], ignore_index=True), counts
+    return pd.concat([_to_groups(a, b, plan), _markers(plan)], ignore_index=True), counts, \
+        plan.street_intervals(a, b)
 
 
 def _refuse_overlap(overlap: np.ndarray, times: np.ndarray) -> None:

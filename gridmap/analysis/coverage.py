@@ -106,6 +106,16 @@ from gridmap.analysis._coverage_figures import (
     _targets,
 )
 from gridmap.analysis._coverage_dask import partitioned_run
+from gridmap.analysis._coverage_streets import (
+    STREET_CSV_COLUMNS,
+    _Segments,
+    area_rollup,
+    check_streets,
+    reach_intervals,
+    street_segments,
+    street_tables,
+    stretches_geojson_text,
+)
 from gridmap.analysis._hotspot_dask import is_partitioned
 from gridmap.analysis._coverage_raster import _Cover, _grid_cover
 from gridmap.analysis._coverage_tracks import (
@@ -195,6 +205,10 @@ class CoverageResult:
     by_cadre: pd.DataFrame
     stats: dict[str, Any] = field(default_factory=dict)
     message: str | None = None
+    streets: gpd.GeoDataFrame | None = None
+    dead_stretches: gpd.GeoDataFrame | None = None
+    by_street_chief: pd.DataFrame | None = None
+    by_area: pd.DataFrame | None = None
 
     def to_csv(self, path: str | PathLike[str]) -> Path:
         """Write one row per grid as CSV for Excel (UTF-8 with BOM).
@@ -270,6 +284,9 @@ def sweep_coverage(
     cell_m: float | None = None,
     progress: bool = False,
     workers: int | None = None,
+    streets: gpd.GeoDataFrame | None = None,
+    areas: pd.DataFrame | None = None,
+    min_dead_stretch_m: float = 20.0,
 ) -> CoverageResult:
     """Measure which share of each grid the inspectors' sweep reached.
 
@@ -360,18 +377,24 @@ def sweep_coverage(
     if targets is not None:
         require_crs(targets, what="targets")
     _require_columns(grids, ("grid_code", "community_code"), what="grids")
+    min_stretch = _positive(min_dead_stretch_m, "min_dead_stretch_m", "metres (the shortest dead stretch reported)")
+    if streets is not None:
+        require_crs(streets, what="streets")
+        check_streets(streets)
     window = (_parse_bound(start, "start"), _parse_bound(end, "end"))
     crs = metric_crs(grids)
     grid_geoms = _metric_polygons(grids, crs)
     target_geoms = None if targets is None else _target_geometries(targets, crs)
+    street_segs = None if streets is None else street_segments(streets, crs)
     limits = dict(radius=float(radius_m), cell=cell, max_gap_s=float(max_gap_s), max_speed_mps=float(max_speed_mps))
     if not is_partitioned(tracks):  # a Dask frame's partitions are checked by their tasks
         require_crs(tracks, what="tracks")
     if is_partitioned(tracks):  # a Dask frame or an archive: partitioned_run imports dask itself
-        run = partitioned_run(grid_geoms, tracks, target_geoms, crs, window, progress=progress, **limits)
+        run = partitioned_run(grid_geoms, tracks, target_geoms, crs, window, progress=progress,
+                              street_segs=street_segs, **limits)
     else:
         run = _in_memory_run(grid_geoms, tracks, target_geoms, crs, window, workers=workers, progress=progress,
-                             **limits)
+                             street_segs=street_segs, **limits)
     stats = run.stats
     stats.update(radius_m=float(radius_m), cell_m=cell, start=_iso(window[0]), end=_iso(window[1]),
                  metric_crs=crs.to_string(), coverage_known=run.known)
@@ -379,13 +402,19 @@ def sweep_coverage(
     target_frame = None
     if targets is not None and run.visits is not None and run.ratio is not None:
         target_frame = _targets(targets, run.visits, run.ratio, known=run.known)
-    return _assemble(grids, grid_geoms, run.measured, target_frame, crs, min_m2=min_dead_corner_m2, stats=stats,
-                     message=message)
+    result = _assemble(grids, grid_geoms, run.measured, target_frame, crs, min_m2=min_dead_corner_m2, stats=stats,
+                       message=message)
+    result.by_area = area_rollup(result.grids, areas)
+    if streets is not None and street_segs is not None:
+        result.streets, result.dead_stretches, result.by_street_chief = street_tables(
+            streets, street_segs, run.streets, crs, min_m=min_stretch, known=run.known)
+    return result
 
 
 def _in_memory_run(grid_geoms: np.ndarray, tracks: gpd.GeoDataFrame, target_geoms: np.ndarray | None,
                    crs: pyproj.CRS, window: tuple[pd.Timestamp | None, pd.Timestamp | None], *, radius: float,
-                   cell: float, max_gap_s: float, max_speed_mps: float, workers: int | None, progress: bool) -> _Run:
+                   cell: float, max_gap_s: float, max_speed_mps: float, workers: int | None, progress: bool,
+                   street_segs: _Segments | None = None) -> _Run:
     """Every grid's cover from fixes in memory, grid by grid on threads."""
     stats: dict[str, Any] = {}
     kinds = _geometry_kinds(tracks)
@@ -397,7 +426,8 @@ def _in_memory_run(grid_geoms: np.ndarray, tracks: gpd.GeoDataFrame, target_geom
     if target_geoms is not None:
         visits = _target_hits(target_geoms, fixes, paths.lines, paths.line_inspectors, radius)
         ratio = _target_ratios(target_geoms, paths, radius, cell)
-    return _Run(_Measured.of(per_grid), stats, len(paths.a) > 0, visits, ratio)
+    on_streets = None if street_segs is None else reach_intervals(street_segs, paths.a, paths.b, radius)
+    return _Run(_Measured.of(per_grid), stats, len(paths.a) > 0, visits, ratio, on_streets)
 
 
 # ---------------------------------------------------------------------------------------------------------------
