@@ -237,8 +237,9 @@ def dead_stretches(streets: gpd.GeoDataFrame, segs: _Segments, merged: _Interval
                    min_m: float) -> tuple[gpd.GeoDataFrame, np.ndarray]:
     """The unreached stretches of at least `min_m` metres (EPSG:4326 frame) and their count per street."""
     gap = _gaps(segs, merged)
-    joins = np.r_[False, (gap.seg[1:] == gap.seg[:-1] + 1) & (segs.part[gap.seg[1:]] == segs.part[gap.seg[:-1]])
-                  & (gap.t1[:-1] == 1.0) & (gap.t0[1:] == 0.0)]
+    joins = np.zeros(len(gap.seg), dtype=bool)  # a gap continuing the previous one across a vertex
+    joins[1:] = (gap.seg[1:] == gap.seg[:-1] + 1) & (segs.part[gap.seg[1:]] == segs.part[gap.seg[:-1]]) \
+        & (gap.t1[:-1] == 1.0) & (gap.t0[1:] == 0.0)
     stretch = np.cumsum(~joins) - 1
     count = int(stretch[-1]) + 1 if len(stretch) else 0
     length = np.bincount(stretch, (gap.t1 - gap.t0) * segs.length[gap.seg], minlength=count)

@@ -250,6 +250,50 @@ class CoverageResult:
         out.write_text(_geojson_text(self.dead_corners), encoding="utf-8")
         return out
 
+    def streets_to_csv(self, path: str | PathLike[str]) -> Path:
+        """Write one row per street as CSV for Excel (UTF-8 with BOM), like :meth:`to_csv`.
+
+        Columns: ``street_name``, ``street_chief``, ``length_m``, ``covered_m``, ``coverage_ratio``,
+        ``dead_stretches``. Raises SchemaError when the run had no streets.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> from gridmap.sample import sample_boundaries, sample_tracks
+        >>> b = sample_boundaries()
+        >>> r = sweep_coverage(b["grids"], sample_tracks(b, n_fixes=500, days=1), streets=b["streets"])
+        >>> out = r.streets_to_csv(pathlib.Path(tempfile.mkdtemp()) / "streets.csv")
+        >>> out.read_text(encoding="utf-8-sig").splitlines()[0]
+        'street_name,street_chief,length_m,covered_m,coverage_ratio,dead_stretches'
+        """
+        streets = self._require_streets(self.streets)
+        columns = [c for c in STREET_CSV_COLUMNS if c in streets.columns]
+        return write_csv(pd.DataFrame(streets[columns]), path)
+
+    def dead_stretches_geojson(self, path: str | PathLike[str]) -> Path:
+        """Write the dead stretches as RFC 7946 GeoJSON lines (WGS84, 7 decimals); SchemaError without streets.
+
+        Examples
+        --------
+        >>> import json, tempfile, pathlib
+        >>> from gridmap.sample import sample_boundaries, sample_tracks
+        >>> b = sample_boundaries()
+        >>> r = sweep_coverage(b["grids"], sample_tracks(b, n_fixes=500, days=1), streets=b["streets"])
+        >>> out = r.dead_stretches_geojson(pathlib.Path(tempfile.mkdtemp()) / "stretches.geojson")
+        >>> len(json.loads(out.read_text(encoding="utf-8"))["features"]) == len(r.dead_stretches)
+        True
+        """
+        out = Path(path)
+        out.write_text(stretches_geojson_text(self._require_streets(self.dead_stretches)), encoding="utf-8")
+        return out
+
+    @staticmethod
+    def _require_streets(frame: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+        if frame is None:
+            raise SchemaError("this coverage was measured without streets: give sweep_coverage(..., streets=...)"
+                              " (the workspace's streets layer)")
+        return frame
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # the public function
