@@ -392,3 +392,87 @@ def test_an_archive_reads_the_fixes_near_the_streets_too(tmp_path: Path) -> None
     with dask.config.set(scheduler="synchronous"):
         result = sweep_coverage(grids, tmp_path / "a", streets=streets, start="2025-03-03", end="2025-03-04")
     assert_same_streets(memory, result)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# gridmap coverage on the sample workspace
+# ---------------------------------------------------------------------------------------------------------------
+
+WEEK = ["--from", "2025-03-03", "--to", "2025-03-10"]
+
+
+def floor_percent(part: float, whole: float) -> str:
+    """A share as a person must read it, computed here from scratch: floor to 0.1 %."""
+    return f"{math.floor(1000 * part / whole + 1e-9) / 10:.1f} %"
+
+
+def test_cli_prints_street_and_area_lines_and_writes_the_street_files(sample_template: Path, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from gridmap.cli import main
+
+    files = {k: tmp_path / k for k in ("grids.csv", "streets.csv", "dead.geojson")}
+    capsys.readouterr()
+    assert main(["coverage", str(sample_template), *WEEK, "--quiet", "--csv", str(files["grids.csv"]),
+                 "--streets-csv", str(files["streets.csv"]), "--dead-stretches", str(files["dead.geojson"])]) == 0
+    text = capsys.readouterr().out
+    streets = pd.read_csv(files["streets.csv"], encoding="utf-8-sig")
+    layer = gpd.read_file(sample_template, layer="streets")
+    assert list(streets["street_name"]) == list(layer["street_name"])
+    metric = layer.to_crs(CRS)
+    np.testing.assert_allclose(streets["length_m"], metric.length, rtol=1e-3)  # another metric CRS: near
+    assert (streets["covered_m"] <= streets["length_m"] + 1e-6).all()
+    features = json.loads(files["dead.geojson"].read_text(encoding="utf-8"))["features"]
+    assert len(features) == streets["dead_stretches"].sum()
+    assert all(f["properties"]["length_m"] >= 20 for f in features)
+    covered, length = streets["covered_m"].sum(), streets["length_m"].sum()
+    assert (f"街道覆盖：{len(layer)} 条街道，巡到 {covered:.0f} / {length:.0f} 米（{floor_percent(covered, length)}），"
+            f"死段 {len(features)} 处") in text
+    grids = pd.read_csv(files["grids.csv"], encoding="utf-8-sig", dtype={"area_code": str})
+    areas = gpd.read_file(sample_template, layer="areas")
+    assert "片区（包片领导）：" in text
+    for area in areas.itertuples():
+        mine = grids[grids["area_code"] == area.area_code]
+        share = floor_percent(mine["covered_m2"].sum(), mine["area_m2"].sum())
+        line = next(t for t in text.splitlines() if f"({area.area_code})" in t)
+        assert area.name in line and share in line and f"{len(mine)} 个网格" in line
+        assert area.leader not in line and area.leader[0] + "*" in line  # masked as on shared pages
+
+
+def test_cli_in_english_without_redaction_and_without_streets(sample_template: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from gridmap.cli import main
+
+    capsys.readouterr()
+    assert main(["coverage", str(sample_template), *WEEK, "--quiet", "--lang", "en", "--no-redact"]) == 0
+    text = capsys.readouterr().out
+    assert "street coverage: 10 streets, swept" in text and "areas (leaders):" in text
+    assert all(leader in text for leader in gpd.read_file(sample_template, layer="areas")["leader"])
+    assert main(["coverage", str(sample_template), *WEEK, "--quiet", "--no-streets"]) == 0
+    assert "街道" not in capsys.readouterr().out
+    assert main(["coverage", str(sample_template), "--quiet", "--no-streets", "--streets-csv", "x.csv"]) == 2
+    assert "--no-streets" in capsys.readouterr().err
+    for bad in ("0", "-3"):
+        assert main(["coverage", str(sample_template), "--quiet", "--min-dead-stretch", bad]) == 2
+        err = capsys.readouterr().err
+        assert "--min-dead-stretch" in err and "Traceback" not in err
+
+
+def test_cli_empty_streets_layer_and_empty_window_say_so_plainly(sample_copy: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import sqlite3
+
+    from gridmap.cli import main
+
+    capsys.readouterr()
+    assert main(["coverage", str(sample_copy), "--from", "2030-01-01", "--to", "2030-01-02", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "街道覆盖：10 条街道，巡到 无数据 / " in text and "无数据），死段 无数据 处" in text
+    with sqlite3.connect(sample_copy) as db:
+        db.execute("DELETE FROM streets")
+    assert main(["coverage", str(sample_copy), *WEEK, "--quiet"]) == 0
+    assert "街道覆盖：工作区没有街道（streets 图层为空），无街道数据" in capsys.readouterr().out
+    assert main(["coverage", str(sample_copy), *WEEK, "--quiet", "--lang", "en"]) == 0
+    assert "the streets layer is empty): no street figures" in capsys.readouterr().out
+    assert main(["coverage", str(sample_copy), *WEEK, "--quiet", "--dead-stretches", str(tmp_path / "d.json")]) == 2
+    err = capsys.readouterr().err
+    assert "has no streets" in err and "gridmap import" in err
