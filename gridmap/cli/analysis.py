@@ -183,7 +183,8 @@ def _print_streets_and_areas(result: CoverageResult, *, lang: str, asked: bool, 
         covered = float(streets["covered_m"].sum(min_count=len(streets))) if len(streets) else float("nan")
         share = covered / length if length > 0 else float("nan")
         swept = no_data(lang) if is_missing(covered) else f"{covered:.0f}"
-        dead = no_data(lang) if is_missing(covered) else str(0 if result.dead_stretches is None else len(result.dead_stretches))
+        count = 0 if result.dead_stretches is None else len(result.dead_stretches)
+        dead = no_data(lang) if is_missing(covered) else str(count)
         _out(f"街道覆盖：{len(streets)} 条街道，巡到 {swept} / {length:.0f} 米（{format_percent(share, lang=lang)}），"
              f"死段 {dead} 处" if zh else
              f"street coverage: {len(streets)} streets, swept {swept} of {length:.0f} m"
