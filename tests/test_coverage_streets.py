@@ -227,6 +227,23 @@ def test_dead_stretches_are_the_unreached_pieces_of_at_least_the_minimum(xs: lis
     assert result.streets["covered_m"].iloc[0] == pytest.approx(400 - sum(gaps), abs=1e-6)
 
 
+def test_a_ring_road_s_dead_stretch_runs_on_through_its_start_point() -> None:
+    # a closed square street of 4 × 100 m starting at its corner (0, 0); a lone fix at the middle of the top side
+    # reaches 20..80 m of it: the rest, 340 m, is one stretch from (20, 100) round through (0, 0) to (80, 100),
+    # its middle 170 m along, at (50, 0)
+    ring = LineString([(X0, Y0), (X0 + 100, Y0), (X0 + 100, Y0 + 100), (X0, Y0 + 100), (X0, Y0)])
+    result = run(lone_fixes([(X0 + 50, Y0 + 100)]), streets_frame([ring]))
+    dead = result.dead_stretches
+    assert len(dead) == 1 and dead["length_m"].iloc[0] == pytest.approx(340.0, abs=1e-6)
+    line = dead.to_crs(CRS).geometry.iloc[0]
+    np.testing.assert_allclose(shapely.get_coordinates(line)[[0, -1]], [[X0 + 20, Y0 + 100], [X0 + 80, Y0 + 100]],
+                               atol=1e-4)
+    assert line.length == pytest.approx(340.0, abs=1e-4)
+    lon, lat = pyproj.Transformer.from_crs(CRS, "EPSG:4326", always_xy=True).transform(X0 + 50, Y0)
+    assert dead["lon"].iloc[0] == pytest.approx(lon, abs=1e-7) and dead["lat"].iloc[0] == pytest.approx(lat, abs=1e-7)
+    assert int(result.streets["dead_stretches"].iloc[0]) == 1
+
+
 def test_a_multilinestring_street_outside_every_grid_counts_and_its_parts_do_not_join() -> None:
     far = X0 + 5000  # far from the one grid
     street = MultiLineString([[(far, Y0), (far + 100, Y0)], [(far + 100, Y0), (far + 200, Y0)]])

@@ -147,7 +147,18 @@ def pair_intervals(p: np.ndarray, q: np.ndarray, a: np.ndarray, b: np.ndarray,
                    radius: float) -> tuple[np.ndarray, np.ndarray]:
     """For each pair: the interval ``[t0, t1] ⊂ [0, 1]`` of ``P + t(Q − P)`` within `radius` of segment ``A–B``
     (``t1 <= t0`` when none). The reach of ``A–B`` is the union of two discs and a rectangle; the line's
-    intervals in the three are united into their hull, one interval since the reach is convex."""
+    intervals in the three are united into their hull, one interval since the reach is convex.
+
+    Examples
+    --------
+    A street from (0, 0) to (100, 0) and a lone fix at (50, 0) reaching 30 m: the street from 20 to 80 m.
+
+    >>> import numpy as np
+    >>> t0, t1 = pair_intervals(np.array([[0.0, 0.0]]), np.array([[100.0, 0.0]]), np.array([[50.0, 0.0]]),
+    ...                         np.array([[50.0, 0.0]]), 30.0)
+    >>> float(t0[0]), float(t1[0])
+    (0.2, 0.8)
+    """
     d = q - p
     starts, ends = [], []
     for centre in (a, b):
@@ -240,27 +251,52 @@ def dead_stretches(streets: gpd.GeoDataFrame, segs: _Segments, merged: _Interval
     joins = np.zeros(len(gap.seg), dtype=bool)  # a gap continuing the previous one across a vertex
     joins[1:] = (gap.seg[1:] == gap.seg[:-1] + 1) & (segs.part[gap.seg[1:]] == segs.part[gap.seg[:-1]]) \
         & (gap.t1[:-1] == 1.0) & (gap.t0[1:] == 0.0)
-    stretch = np.cumsum(~joins) - 1
-    count = int(stretch[-1]) + 1 if len(stretch) else 0
+    stretch, rank = _around_rings(segs, gap, np.cumsum(~joins) - 1)
+    stretch = np.unique(stretch, return_inverse=True)[1].reshape(-1)  # numbered 0, 1, ... again
+    count = int(stretch.max()) + 1 if len(stretch) else 0
     length = np.bincount(stretch, (gap.t1 - gap.t0) * segs.length[gap.seg], minlength=count)
-    first = np.flatnonzero(~joins)
+    order = np.lexsort((rank, stretch))
+    first = order[np.r_[True, stretch[order][1:] != stretch[order][:-1]]] if len(order) else order
     owner = segs.street[gap.seg[first]]
     keep = np.flatnonzero(length >= min_m)
-    lines = _stretch_lines(segs, gap, stretch, first)[keep]
+    lines = _stretch_lines(segs, gap, stretch, rank, first)[keep]
     order = np.lexsort((-length[keep], owner[keep]))
     frame = _stretch_frame(streets, lines[order], owner[keep][order], length[keep][order], crs)
     return frame, np.bincount(owner[keep], minlength=segs.count)
 
 
-def _stretch_lines(segs: _Segments, gap: _Intervals, stretch: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """One LineString per stretch: its first gap's start point, then every gap's end point."""
+def _around_rings(segs: _Segments, gap: _Intervals, stretch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The stretches with those of a closed line part joined through its start point (the stretch reaching the
+    part's end continues into the one leaving its start), and each gap's rank along its stretch."""
+    rank = np.arange(len(gap.seg), dtype=float)
+    if len(gap.seg) == 0:
+        return stretch, rank
+    parts, first_seg = np.unique(segs.part, return_index=True)
+    last_seg = np.r_[first_seg[1:], len(segs.part)] - 1
+    closed = (segs.p[first_seg] == segs.q[last_seg]).all(axis=1)
+    where = np.searchsorted(parts, segs.part[gap.seg])
+    head = np.flatnonzero(closed[where] & (gap.seg == first_seg[where]) & (gap.t0 == 0.0))
+    tail = np.flatnonzero(closed[where] & (gap.seg == last_seg[where]) & (gap.t1 == 1.0))
+    _, at_head, at_tail = np.intersect1d(where[head], where[tail], return_indices=True)
+    stretch = stretch.copy()
+    for h, t in zip(head[at_head], tail[at_tail]):
+        if stretch[h] != stretch[t]:  # the tail's stretch comes first, then the head's
+            moved = stretch == stretch[t]
+            stretch[moved] = stretch[h]
+            rank[moved] -= len(gap.seg)
+    return stretch, rank
+
+
+def _stretch_lines(segs: _Segments, gap: _Intervals, stretch: np.ndarray, rank: np.ndarray,
+                   first: np.ndarray) -> np.ndarray:
+    """One LineString per stretch: its first gap's start point, then every gap's end point, by rank."""
     if len(stretch) == 0:
         return np.empty(0, dtype=object)
     d = segs.q[gap.seg] - segs.p[gap.seg]
     begin = segs.p[gap.seg[first]] + gap.t0[first, None] * d[first]
     end = segs.p[gap.seg] + gap.t1[:, None] * d
     which = np.r_[stretch[first], stretch]
-    key = np.lexsort((np.r_[np.full(len(first), -1), np.arange(len(stretch))], which))
+    key = np.lexsort((np.r_[np.full(len(first), -np.inf), rank], which))
     coords = np.concatenate([begin, end])[key]
     return np.asarray(shapely.linestrings(coords, indices=which[key]), dtype=object)
 

@@ -10,7 +10,10 @@ room: the fixes and path pieces (:mod:`~gridmap.analysis._coverage_tracks`), a
 region's share of each lattice cell (:mod:`~gridmap.analysis._coverage_region`),
 the covered share of each cell (:mod:`~gridmap.analysis._coverage_raster`), and
 the per-grid figures, dead corners, roll-ups and targets
-(:mod:`~gridmap.analysis._coverage_figures`).
+(:mod:`~gridmap.analysis._coverage_figures`); street coverage, dead stretches and
+the street chiefs' and area leaders' roll-ups in a fifth
+(:mod:`~gridmap.analysis._coverage_streets`, exact: an interval per street
+segment and path piece, united).
 
 Meaning
 -------
@@ -195,6 +198,39 @@ class CoverageResult:
         A sentence when something needs saying: that the time window holds
         no usable fix, so coverage is unknown (no data), with how to check
         (the window, the tracks layer); also logged as a warning.
+    streets : geopandas.GeoDataFrame or None
+        None when no streets were given; else EPSG:4326, one row per street in
+        input order with its index and columns (``street_name``,
+        ``street_chief``, ...), plus ``length_m``, ``covered_m`` (the length of
+        the street within ``radius_m`` of the swept path, exact: see
+        :mod:`~gridmap.analysis._coverage_streets`), ``coverage_ratio``
+        (``covered_m / length_m``, NaN for a street of no length) and
+        ``dead_stretches`` (count, nullable ``Int64``). Street coverage is per
+        street: a street outside every grid counts all the same. When coverage
+        is unknown all but ``length_m`` are NaN / NA.
+    dead_stretches : geopandas.GeoDataFrame or None
+        None when no streets were given; else EPSG:4326 lines, the unreached
+        pieces of each street of at least ``min_dead_stretch_m`` (a piece runs
+        on across the street's vertices, never from one part of a
+        MultiLineString to another): ``stretch_id`` (``"<street_name>-01"``,
+        longest first), ``street_name``, ``street_chief``, ``length_m`` and a
+        walk-to point on the stretch at its middle by length, in WGS84 (``lon``,
+        ``lat``) and GCJ-02 (``lon_gcj02``, ``lat_gcj02``); sorted by street
+        (input order), then length descending. Empty (same columns) when
+        coverage is unknown.
+    by_street_chief : pandas.DataFrame or None
+        None when no streets were given; else per ``street_chief``:
+        ``streets``, ``length_m``, ``covered_m``, ``coverage_ratio``
+        (length-weighted), ``dead_stretches``; a sum over an unknown street is
+        NaN / NA.
+    by_area : pandas.DataFrame or None
+        Per ``area_code`` of the grids (the area leaders' roll-up, 领导包片):
+        ``area_code``, ``name`` and ``leader`` (from `areas`, NaN without),
+        ``grids``, ``area_m2``, ``covered_m2``, ``uncovered_m2``,
+        ``coverage_ratio`` (area-weighted: ``covered_m2 / area_m2``) and
+        ``dead_corners``, by the rules of ``by_community``; empty with these
+        columns when the grids have no ``area_code``. None only for results
+        built without it.
     """
 
     grids: gpd.GeoDataFrame
@@ -382,6 +418,18 @@ def sweep_coverage(
     workers : int, optional
         Threads computing grids at once in memory (default: the machine's cores, at most 4). Grids are
         independent, and numpy, SciPy and GEOS release the GIL. On Dask the scheduler's workers do it.
+    streets : geopandas.GeoDataFrame, optional
+        Street centre lines (LineString or MultiLineString) with ``street_name`` (``street_chief`` and other
+        columns are kept), in any CRS, e.g. the ``streets`` layer: adds :attr:`CoverageResult.streets`,
+        ``dead_stretches`` and ``by_street_chief``. Measured in the grids' metric CRS. Not modified. On Dask the
+        partitions' covered intervals are united at the end (the in-memory answer), and an archive's fixes
+        near the streets are read too.
+    areas : pandas.DataFrame, optional
+        The areas (片区, e.g. the ``areas`` layer) with ``area_code``, ``name`` and ``leader``: they name the
+        rows of :attr:`CoverageResult.by_area` (which sums the grids by their ``area_code``).
+    min_dead_stretch_m : float
+        Shortest unreached piece of a street reported as a dead stretch (default 20 m: about four shop fronts,
+        a place one can be sent to; shorter gaps are the ends of two reaches nearly meeting).
 
     Returns
     -------
@@ -390,11 +438,11 @@ def sweep_coverage(
     Raises
     ------
     CRSError
-        When grids, tracks or targets have no CRS.
+        When grids, tracks, targets or streets have no CRS.
     SchemaError
         When ``radius_m`` or another limit is not a positive number, when
         columns are missing, when tracks hold geometries that are neither
-        points nor lines, when a Dask frame's partitions overlap in time for
+        points nor lines, when streets hold geometries that are not lines, when a Dask frame's partitions overlap in time for
         one inspector, or when an archive holds no day of the window.
     GridmapError
         When `tracks` is a Dask frame or an archive and Dask is not installed.
@@ -415,6 +463,16 @@ def sweep_coverage(
     >>> sweep_coverage(b["grids"], tracks, radius_m=0)
     Traceback (most recent call last):
     gridmap.errors.SchemaError: radius_m must be a positive number of metres...
+
+    Streets and areas: each street's swept length, its dead stretches, the street chiefs and the area leaders.
+
+    >>> r3 = sweep_coverage(b["grids"], tracks, streets=b["streets"], areas=b["areas"])
+    >>> bool((r3.streets["covered_m"] <= r3.streets["length_m"]).all()), len(r3.streets) == len(b["streets"])
+    (True, True)
+    >>> list(r3.dead_stretches.columns[:4])
+    ['stretch_id', 'street_name', 'street_chief', 'length_m']
+    >>> list(r3.by_area["area_code"]) == sorted(b["areas"]["area_code"]), list(r3.by_area.columns[:3])
+    (True, ['area_code', 'name', 'leader'])
     """
     cell = _check_options(radius_m, cell_m, min_dead_corner_m2, max_gap_s, max_speed_mps)
     require_crs(grids, what="grids")

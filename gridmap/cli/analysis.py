@@ -159,8 +159,7 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
                                 start=args.date_from, end=args.date_to, progress=not args.quiet, streets=streets,
                                 areas=layers["areas"] if len(layers["areas"]) else None,
                                 min_dead_stretch_m=args.min_dead_stretch)
-    _print_coverage(result, lang=args.lang)
-    _print_streets_and_areas(result, lang=args.lang, asked=not args.no_streets, redact=not args.no_redact)
+    _print_coverage(result, lang=args.lang, streets_asked=not args.no_streets, redact=not args.no_redact)
     _write_coverage_outputs(args, result, layers, illustrative=illustrative)
     return 0
 
@@ -215,7 +214,8 @@ def _grid_label(name: Any, code: Any) -> str:
     return code_text
 
 
-def _print_coverage(result: CoverageResult, *, lang: str = "zh") -> None:
+def _print_coverage(result: CoverageResult, *, lang: str = "zh", streets_asked: bool = False,
+                    redact: bool = True) -> None:
     from gridmap.analysis.coverage import overall_coverage  # deferred: GeoPandas, SciPy
 
     grids = result.grids
@@ -228,6 +228,7 @@ def _print_coverage(result: CoverageResult, *, lang: str = "zh") -> None:
     _out(f"coverage of {len(grids)} grids: {format_percent(overall, lang=lang)} of {total / 1e6:.3f} km²"
          f" (radius {stats['radius_m']:g} m; {stats['fixes_used']} of {stats['fixes_in']} fixes used,"
          f" {stats['outside_grids']} outside every grid); dead corners: {corners}")
+    _print_streets_and_areas(result, lang=lang, asked=streets_asked, redact=redact)
     if is_missing(overall):
         return  # no grid's coverage is known: no ranking of the least covered
     worst = grids.sort_values(["coverage_ratio", "grid_code"]).head(5)
