@@ -31,7 +31,7 @@ import pyproj
 import shapely
 
 from gridmap.analysis._coverage_figures import _json_value, _rollup
-from gridmap.analysis._coverage_tracks import _require_columns
+from gridmap.analysis._coverage_tracks import _box_pairs, _require_columns
 from gridmap.crs import from_wgs84
 from gridmap.errors import SchemaError
 from gridmap.model import STORAGE_CRS
@@ -49,6 +49,7 @@ AREA_COLUMNS = ("area_code", "name", "leader", "grids", "area_m2", "covered_m2",
 #: Columns of the street CSV export (those the streets have), in order.
 STREET_CSV_COLUMNS = ("street_name", "street_chief") + STREET_COLUMNS
 _CHUNK = 200_000  # path pieces queried at once (bounds the pairs held in memory)
+_CHUNK_M = 50.0  # longest piece of a street segment in the search for pairs
 
 
 @dataclass
@@ -123,24 +124,39 @@ def street_segments(streets: gpd.GeoDataFrame, crs: pyproj.CRS) -> _Segments:
 
 
 def reach_intervals(segs: _Segments, a: np.ndarray, b: np.ndarray, radius: float) -> _Intervals:
-    """The united covered intervals of every street segment reached by the pieces ``a → b`` (n × 2, metric)."""
+    """The united covered intervals of every street segment reached by the pieces ``a → b`` (n × 2, metric).
+
+    The pairs to measure: a piece and a segment whose boxes meet once the segment's is grown by ``radius``
+    (:func:`~gridmap.analysis._coverage_tracks._box_pairs`, without a geometry object per piece; the segments
+    are cut into chunks of at most ``_CHUNK_M`` for this, so that its tiles stay small).
+    """
     a, b = np.asarray(a, float).reshape(-1, 2), np.asarray(b, float).reshape(-1, 2)
     if len(segs.p) == 0 or len(a) == 0:
         return _Intervals.empty()
-    lo, hi = np.minimum(segs.p, segs.q) - radius, np.maximum(segs.p, segs.q) + radius
-    tree = shapely.STRtree(shapely.box(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1]))
-    x0, y0 = lo.min(axis=0)
-    x1, y1 = hi.max(axis=0)
-    plo, phi = np.minimum(a, b), np.maximum(a, b)
-    near = np.flatnonzero((plo[:, 0] <= x1) & (phi[:, 0] >= x0) & (plo[:, 1] <= y1) & (phi[:, 1] >= y0))
+    owner, boxes = _chunk_boxes(segs, radius)
     found = []
-    for start in range(0, len(near), _CHUNK):
-        rows = near[start:start + _CHUNK]
-        piece, seg = tree.query(shapely.box(plo[rows, 0], plo[rows, 1], phi[rows, 0], phi[rows, 1]))
-        t0, t1 = pair_intervals(segs.p[seg], segs.q[seg], a[rows[piece]], b[rows[piece]], radius)
+    for start in range(0, len(a), _CHUNK):
+        rows = np.arange(start, min(start + _CHUNK, len(a)))
+        piece, chunk = _box_pairs(np.minimum(a[rows], b[rows]), np.maximum(a[rows], b[rows]), boxes)
+        key = np.unique(piece * len(segs.p) + owner[chunk])  # each (piece, segment) once
+        piece, seg = rows[key // len(segs.p)], key % len(segs.p)
+        t0, t1 = pair_intervals(segs.p[seg], segs.q[seg], a[piece], b[piece], radius)
         keep = t1 > t0
         found.append(merge_intervals(_Intervals(seg[keep].astype(np.int64), t0[keep], t1[keep])))
     return merge_intervals(_Intervals.concat(found))
+
+
+def _chunk_boxes(segs: _Segments, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """The segments cut into chunks of at most ``_CHUNK_M`` metres: each chunk's segment and its box grown by
+    `radius` (a superset of the ground within `radius` of the segment)."""
+    pieces = np.maximum(np.ceil(segs.length / _CHUNK_M), 1).astype(np.int64)
+    owner = np.repeat(np.arange(len(segs.p)), pieces)
+    k = np.arange(len(owner)) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+    d = (segs.q - segs.p)[owner] / pieces[owner, None]
+    start, stop = segs.p[owner] + k[:, None] * d, segs.p[owner] + (k[:, None] + 1) * d
+    grow = radius * (1 + 1e-9) + 1e-6
+    boxes = np.column_stack([np.minimum(start, stop) - grow, np.maximum(start, stop) + grow])
+    return owner, boxes
 
 
 def pair_intervals(p: np.ndarray, q: np.ndarray, a: np.ndarray, b: np.ndarray,

@@ -442,8 +442,9 @@ def sweep_coverage(
     SchemaError
         When ``radius_m`` or another limit is not a positive number, when
         columns are missing, when tracks hold geometries that are neither
-        points nor lines, when streets hold geometries that are not lines, when a Dask frame's partitions overlap in time for
-        one inspector, or when an archive holds no day of the window.
+        points nor lines, when streets hold geometries that are not lines or
+        lack ``street_name``, when a Dask frame's partitions overlap in time
+        for one inspector, or when an archive holds no day of the window.
     GridmapError
         When `tracks` is a Dask frame or an archive and Dask is not installed.
 
