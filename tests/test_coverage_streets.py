@@ -331,6 +331,14 @@ def test_empty_and_missing_street_geometries_have_length_zero_and_no_ratio() -> 
     assert result.streets["coverage_ratio"].isna().tolist() == [True, True, False]
 
 
+def test_an_empty_streets_frame_gives_empty_tables_with_their_columns() -> None:
+    result = run(straight(X0, X0 + 100, Y0), street_400().iloc[:0])
+    assert len(result.streets) == 0 and len(result.dead_stretches) == 0 and len(result.by_street_chief) == 0
+    assert result.streets["length_m"].dtype == float and result.streets["covered_m"].dtype == float
+    assert list(result.by_street_chief.columns) == ["street_chief", "streets", "length_m", "covered_m",
+                                                    "coverage_ratio", "dead_stretches"]
+
+
 def test_streets_csv_and_dead_stretches_geojson(tmp_path: Path) -> None:
     result = run(lone_fixes([(X0 + 200, Y0)]), street_400(), min_dead_stretch_m=20)
     csv_path = result.streets_to_csv(tmp_path / "streets.csv")
@@ -344,6 +352,9 @@ def test_streets_csv_and_dead_stretches_geojson(tmp_path: Path) -> None:
     assert geo["features"][0]["properties"]["stretch_id"] == "路0-01"
     assert geo["features"][0]["geometry"]["type"] == "LineString"
     assert geo["features"][0]["properties"]["length_m"] == pytest.approx(170.0, abs=1e-6)
+    without = sweep_coverage(grids_frame(), straight(X0, X0 + 100, Y0), radius_m=R)
+    with pytest.raises(SchemaError, match="streets="):
+        without.streets_to_csv(tmp_path / "none.csv")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -354,7 +354,7 @@ def street_tables(streets: gpd.GeoDataFrame, segs: _Segments, merged: _Intervals
     out = streets.to_crs(STORAGE_CRS)
     if "street_chief" not in out.columns:
         out["street_chief"] = ""
-    length = np.bincount(segs.street, segs.length, minlength=segs.count)
+    length = np.bincount(segs.street, segs.length, minlength=segs.count).astype(float)
     merged = merged if merged is not None and known else _Intervals.empty()
     if not known:
         stretches, _ = dead_stretches(out, segs, _Intervals.empty(), crs, np.inf)
@@ -363,7 +363,7 @@ def street_tables(streets: gpd.GeoDataFrame, segs: _Segments, merged: _Intervals
         out["dead_stretches"] = pd.array([pd.NA] * len(length), dtype="Int64")
     else:
         covered = np.bincount(segs.street[merged.seg], (merged.t1 - merged.t0) * segs.length[merged.seg],
-                              minlength=segs.count)
+                              minlength=segs.count).astype(float)
         stretches, counts = dead_stretches(out, segs, merged, crs, min_m)
         out["length_m"], out["covered_m"] = length, np.minimum(covered, length)
         with np.errstate(invalid="ignore", divide="ignore"):
