@@ -17,6 +17,8 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, MultiLineString, Point, box
 
+from _dask_cluster import dask_cluster  # noqa: F401  (the module-scoped fixture)
+
 from gridmap.analysis.coverage import sweep_coverage
 from gridmap.errors import CRSError, SchemaError
 from gridmap.sample import sample_boundaries, sample_tracks
@@ -403,6 +405,22 @@ def test_a_distributed_cluster_gives_the_in_memory_street_coverage(sample) -> No
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
             Client(cluster):
         result = sweep_coverage(b["grids"], frame, streets=b["streets"])
+    assert_same_streets(memory, result)
+
+
+@pytest.mark.dask_cluster
+def test_a_real_cluster_of_worker_processes_gives_the_in_memory_street_coverage(  # type: ignore[no-untyped-def]
+        sample, dask_cluster) -> None:  # noqa: F811
+    import dask.dataframe as dd
+
+    import gridmap
+
+    b, tracks = sample
+    memory = sweep_coverage(b["grids"], tracks, streets=b["streets"], areas=b["areas"])
+    frame = dd.from_pandas(tracks.sort_values("time", kind="stable").reset_index(drop=True), npartitions=2,
+                           sort=False)
+    with gridmap.dask_scheduler(dask_cluster.address):
+        result = sweep_coverage(b["grids"], frame, streets=b["streets"], areas=b["areas"])
     assert_same_streets(memory, result)
 
 
