@@ -27,6 +27,7 @@ import pyproj
 import shapely
 
 from gridmap.analysis._coverage_figures import _Measured, _polygon_targets, _Run, _share
+from gridmap.analysis._coverage_streets import _Intervals, _Segments, merge_intervals
 from gridmap.analysis._coverage_pieces import (
     PART_COUNTS,
     _cover_groups,
@@ -45,8 +46,11 @@ logger = logging.getLogger("gridmap.analysis.coverage")  # the public module's l
 
 def partitioned_run(grid_geoms: np.ndarray, tracks: Any, target_geoms: np.ndarray | None, crs: pyproj.CRS,
                     window: tuple[pd.Timestamp | None, pd.Timestamp | None], *, radius: float, cell: float,
-                    max_gap_s: float, max_speed_mps: float, progress: bool) -> _Run:
-    """The grids' and polygon targets' cover, counts and visits from a partitioned `tracks`."""
+                    max_gap_s: float, max_speed_mps: float, progress: bool,
+                    street_segs: _Segments | None = None) -> _Run:
+    """The grids' and polygon targets' cover, counts and visits from a partitioned `tracks`; with `street_segs`,
+    the streets' covered intervals of every partition's pieces and of the joins between them, united at the end
+    (the in-memory union of the same pieces)."""
     try:
         import dask  # deferred: Dask is an optional extra
         import dask.dataframe as dd  # deferred: Dask is an optional extra
@@ -55,6 +59,7 @@ def partitioned_run(grid_geoms: np.ndarray, tracks: Any, target_geoms: np.ndarra
     polygons = _polygon_targets(target_geoms) if target_geoms is not None else np.empty(0, np.int64)
     plan = _plan(grid_geoms, target_geoms, polygons, crs, window, radius=radius, cell=cell, max_gap_s=max_gap_s,
                  max_speed_mps=max_speed_mps)
+    plan.streets = street_segs
     shared = dask.delayed(plan, pure=True)
     parts = _partitions(tracks, plan, shared, reach=radius + max_gap_s * max_speed_mps)
     joined = dask.delayed(_join_ends, pure=True)([dask.delayed(operator.getitem)(p, 1) for p in parts], shared)
@@ -64,10 +69,20 @@ def partitioned_run(grid_geoms: np.ndarray, tracks: Any, target_geoms: np.ndarra
     covers = [dask.delayed(_cover_groups, pure=True)(d, shared) for d in shuffled.to_delayed()]
     counts = [dask.delayed(operator.getitem)(p, 2) for p in parts]
     visits = [dask.delayed(operator.getitem)(p, 3) for p in parts]
-    out = _compute([*covers, *counts, *visits, dask.delayed(operator.getitem)(joined, 1)], progress)
+    streets = dask.delayed(_united, pure=True)([dask.delayed(operator.getitem)(p, 4) for p in parts]
+                                               + [dask.delayed(operator.getitem)(joined, 2)])
+    out = _compute([*covers, *counts, *visits, dask.delayed(operator.getitem)(joined, 1), streets], progress)
     cover_frames, count_dicts = out[:len(covers)], out[len(covers):len(covers) + len(counts)]
-    visit_frames, join_counts = out[len(covers) + len(counts):-1], out[-1]
-    return _result(plan, polygons, cover_frames, [*count_dicts, join_counts], visit_frames)
+    visit_frames, join_counts = out[len(covers) + len(counts):-2], out[-2]
+    run = _result(plan, polygons, cover_frames, [*count_dicts, join_counts], visit_frames)
+    run.streets = out[-1]
+    return run
+
+
+def _united(found: list[_Intervals | None]) -> _Intervals | None:
+    """The partitions' street intervals united per segment (None without streets)."""
+    real = [f for f in found if f is not None]
+    return merge_intervals(_Intervals.concat(real)) if real else None
 
 
 def _partitions(tracks: Any, plan: _Plan, shared: Any, *, reach: float) -> list[Any]:
@@ -81,13 +96,21 @@ def _partitions(tracks: Any, plan: _Plan, shared: Any, *, reach: float) -> list[
     if not files:
         raise SchemaError(f"{tracks} holds no day of tracks in the window: archive it first (gridmap archive"
                           f" WORKSPACE {tracks} --layer tracks --from DAY --to DAY) or check --from/--to")
-    box = _archive_box(plan.grid_geoms, plan.crs, reach)
+    box = _archive_box(_street_lines(plan), plan.crs, reach)
     logger.info("coverage from %d day(s) of %s, fixes within %.0f m of the grids", len(files), tracks, reach)
     slices = [(f, window) for f in files for window in day_slices(f, start=start, end=end, max_rows=SLICE_ROWS)]
     if len(slices) > len(files):
         logger.info("%d day(s) read in %d slices of time of at most about %d fixes", len(files), len(slices),
                     SLICE_ROWS)
     return [dask.delayed(_day_part, pure=True)(f, shared, box, window) for f, window in slices]
+
+
+def _street_lines(plan: _Plan) -> np.ndarray:
+    """The grids, and the streets' segments when street coverage is asked for: fixes near either are read."""
+    if plan.streets is None or len(plan.streets.p) == 0:
+        return plan.grid_geoms
+    segments = shapely.linestrings(np.stack([plan.streets.p, plan.streets.q], axis=1))
+    return np.concatenate([plan.grid_geoms, np.asarray(segments, dtype=object)])
 
 
 def _archive_box(grid_geoms: np.ndarray, crs: pyproj.CRS, reach: float) -> tuple[float, float, float, float] | None:

@@ -53,6 +53,7 @@ class _Run:
     known: bool
     visits: pd.DataFrame | None
     ratio: np.ndarray | None
+    streets: Any = None  # the streets' covered intervals (_coverage_streets._Intervals) when streets were given
 
 
 def _grid_figures(measured: _Measured, corners: gpd.GeoDataFrame, codes: pd.Series,

@@ -15,6 +15,10 @@ pandas, so each step is a plain function of small inputs:
    :func:`~gridmap.analysis._coverage_tracks._canonical` and every region of the group (grids, then polygon
    targets) gets :func:`~gridmap.analysis._coverage_raster._grid_cover` from them: the same pieces in the same
    order as in one process, so the same numbers.
+
+With streets (:mod:`~gridmap.analysis._coverage_streets`), step 1 also gives the street segments' covered
+intervals of all the partition's pieces (wherever they lie: street coverage is not per grid) and step 2 those
+of the pieces joining partitions; united at the end, they are the in-memory union of the same pieces.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ import shapely
 
 from gridmap.analysis._coverage_figures import _target_hits
 from gridmap.analysis._coverage_raster import _grid_cover, _query_box
+from gridmap.analysis._coverage_streets import _Intervals, _Segments, reach_intervals
 from gridmap.analysis._coverage_tracks import (
+    _box_pairs,
     _canonical,
     _clean_names,
     _filter_fixes,
@@ -71,6 +77,11 @@ class _Plan:
     regions: np.ndarray  # grids, then polygon targets
     region_group: np.ndarray  # group of each region
     group_boxes: np.ndarray  # (groups, 4); NaN for a group of empty regions
+    streets: _Segments | None = None  # the streets' segments (metric) when street coverage is asked for
+
+    def street_intervals(self, a: np.ndarray, b: np.ndarray) -> _Intervals | None:
+        """The streets' covered intervals of the pieces ``a → b`` (None without streets)."""
+        return None if self.streets is None else reach_intervals(self.streets, a, b, self.radius)
 
 
 def _plan(grid_geoms: np.ndarray, target_geoms: np.ndarray | None, polygon_targets: np.ndarray, crs: pyproj.CRS,
@@ -110,7 +121,7 @@ def _hilbert_order(boxes: np.ndarray) -> np.ndarray:
 
 
 def _frame_part(frame: gpd.GeoDataFrame, plan: _Plan) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int],
-                                                               pd.DataFrame]:
+                                                               pd.DataFrame, _Intervals | None]:
     """A partition of a (dask-)geopandas frame of tracks: pieces, ends, counts and visits."""
     require_crs(frame, what="tracks (a partition of the Dask frame)")
     stats: dict[str, Any] = {}
@@ -120,7 +131,7 @@ def _frame_part(frame: gpd.GeoDataFrame, plan: _Plan) -> tuple[pd.DataFrame, pd.
 
 def _day_part(path: str, plan: _Plan, bbox: tuple[float, float, float, float] | None,
               window: tuple[pd.Timestamp | None, pd.Timestamp | None] | None = None) -> tuple[
-        pd.DataFrame, pd.DataFrame, dict[str, int], pd.DataFrame]:
+        pd.DataFrame, pd.DataFrame, dict[str, int], pd.DataFrame, _Intervals | None]:
     """One day's file of an archive, or a slice of its time `window` (read without a geometry object per fix):
     pieces, ends, counts, visits."""
     start, end = plan.window if window is None else window
@@ -141,7 +152,7 @@ def _day_part(path: str, plan: _Plan, bbox: tuple[float, float, float, float] | 
 
 
 def _part(fixes: _Fixes, lines: tuple[np.ndarray, np.ndarray], plan: _Plan, stats: dict[str, Any]) -> tuple[
-        pd.DataFrame, pd.DataFrame, dict[str, int], pd.DataFrame]:
+        pd.DataFrame, pd.DataFrame, dict[str, int], pd.DataFrame, _Intervals | None]:
     """Pieces inside the partition (its inspectors' first and last fixes are left to the join of the ends)."""
     xy, t, code = fixes.xy, fixes.t, fixes.code
     joined, gap, jump = _links(xy, t, code, plan.max_gap_s, plan.max_speed_mps)
@@ -163,56 +174,14 @@ def _part(fixes: _Fixes, lines: tuple[np.ndarray, np.ndarray], plan: _Plan, stat
         "t0": t[first], "x0": xy[first, 0], "y0": xy[first, 1], "linked0": linked[first],
         "t1": t[last], "x1": xy[last, 0], "y1": xy[last, 1], "linked1": linked[last]})
     hits = _part_hits(fixes, line_geoms, line_names, plan)
-    return _to_groups(a, b, plan), ends, {k: int(stats[k]) for k in PART_COUNTS}, hits
+    counts = {k: int(stats[k]) for k in PART_COUNTS}
+    return _to_groups(a, b, plan), ends, counts, hits, plan.street_intervals(a, b)
 
 
 def _to_groups(a: np.ndarray, b: np.ndarray, plan: _Plan) -> pd.DataFrame:
     """Each piece once for every group whose box meets the piece's box."""
     piece, group = _box_pairs(np.minimum(a, b), np.maximum(a, b), plan.group_boxes)
     return _pieces(group, a[piece], b[piece])
-
-
-def _box_pairs(lo: np.ndarray, hi: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every (item, box) pair whose closed boxes meet: items ``lo..hi`` (n × 2), boxes (m × 4, NaN: none).
-
-    Without a geometry object per item (a day holds millions): the plane is cut into square tiles the size
-    of the largest box, each box listed under the tiles it meets, each item looked up under its tiles, and
-    the candidate pairs tested exactly, each kept once.
-    """
-    real = np.flatnonzero(~np.isnan(boxes).any(axis=1))
-    if len(lo) == 0 or len(real) == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    box = boxes[real]
-    tile = max(float(np.max(box[:, 2:] - box[:, :2])), 1.0)
-    origin = box[:, :2].min(axis=0)
-    top = (box[:, 2:] - origin) // tile
-    b_tile, b_which = _tiles((box[:, :2] - origin) // tile, top)
-    finite = np.isfinite(lo).all(axis=1) & np.isfinite(hi).all(axis=1)  # only these can meet a box
-    low = np.clip(np.floor((np.where(finite[:, None], lo, 0.0) - origin) / tile), -1, top.max(axis=0) + 1)
-    high = np.clip(np.floor((np.where(finite[:, None], hi, -tile) - origin) / tile), -1, top.max(axis=0) + 1)
-    i_tile, i_which = _tiles(low, high)
-    order = np.argsort(b_tile, kind="stable")
-    b_tile, b_which = b_tile[order], b_which[order]
-    first, stop = np.searchsorted(b_tile, i_tile, "left"), np.searchsorted(b_tile, i_tile, "right")
-    count = stop - first
-    item = np.repeat(i_which, count)
-    start = np.repeat(first - np.cumsum(count) + count, count)
-    which = b_which[start + np.arange(len(item))]
-    g = box[which]
-    meet = (lo[item, 0] <= g[:, 2]) & (hi[item, 0] >= g[:, 0]) & (lo[item, 1] <= g[:, 3]) & (hi[item, 1] >= g[:, 1])
-    key = np.unique(item[meet] * len(real) + which[meet])
-    return key // len(real), real[key % len(real)]
-
-
-def _tiles(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(tile key, row) for every tile of the integer ranges ``low..high`` (n × 2) of each row."""
-    low, high = low.astype(np.int64), high.astype(np.int64)
-    nx, ny = np.maximum(high[:, 0] - low[:, 0] + 1, 0), np.maximum(high[:, 1] - low[:, 1] + 1, 0)
-    count = nx * ny
-    row = np.repeat(np.arange(len(low)), count)
-    k = np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count)
-    tx, ty = low[row, 0] + k % nx[row], low[row, 1] + k // nx[row]
-    return (tx + (1 << 31)) * (1 << 32) + (ty + (1 << 31)), row
 
 
 def _pieces(group: np.ndarray, a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
@@ -251,7 +220,7 @@ def _compact_hits(hits: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _join_ends(parts: list[pd.DataFrame], plan: _Plan) -> tuple[pd.DataFrame, dict[str, int]]:
+def _join_ends(parts: list[pd.DataFrame], plan: _Plan) -> tuple[pd.DataFrame, dict[str, int], _Intervals | None]:
     """Join each inspector's last fix of a partition to the first of the next by the gap and speed rule.
 
     Raises SchemaError when two partitions of one inspector overlap or touch in time (then one process would
@@ -279,7 +248,8 @@ def _join_ends(parts: list[pd.DataFrame], plan: _Plan) -> tuple[pd.DataFrame, di
     b = np.concatenate([start[1:][joined], start[first_alone], stop[last_alone]]).reshape(-1, 2)
     counts = {"breaks_gap": int(gap.sum()), "breaks_speed": int(jump.sum()),
               "isolated_fixes": int(first_alone.sum() + last_alone.sum())}
-    return pd.concat([_to_groups(a, b, plan), _markers(plan)], ignore_index=True), counts
+    return pd.concat([_to_groups(a, b, plan), _markers(plan)], ignore_index=True), counts, \
+        plan.street_intervals(a, b)
 
 
 def _refuse_overlap(overlap: np.ndarray, times: np.ndarray) -> None:

@@ -296,3 +296,46 @@ def _outside_grids(xy: np.ndarray, grid_geoms: np.ndarray, radius: float) -> int
     near = shapely.intersects_xy(outer, xy[doubt, 0], xy[doubt, 1])
     close = shapely.dwithin(union, shapely.points(xy[doubt[near]]), radius)
     return int(len(doubt) - close.sum())
+
+
+def _box_pairs(lo: np.ndarray, hi: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (item, box) pair whose closed boxes meet: items ``lo..hi`` (n × 2), boxes (m × 4, NaN: none).
+
+    Without a geometry object per item (a day holds millions): the plane is cut into square tiles the size
+    of the largest box, each box listed under the tiles it meets, each item looked up under its tiles, and
+    the candidate pairs tested exactly, each kept once.
+    """
+    real = np.flatnonzero(~np.isnan(boxes).any(axis=1))
+    if len(lo) == 0 or len(real) == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    box = boxes[real]
+    tile = max(float(np.max(box[:, 2:] - box[:, :2])), 1.0)
+    origin = box[:, :2].min(axis=0)
+    top = (box[:, 2:] - origin) // tile
+    b_tile, b_which = _tiles((box[:, :2] - origin) // tile, top)
+    finite = np.isfinite(lo).all(axis=1) & np.isfinite(hi).all(axis=1)  # only these can meet a box
+    low = np.clip(np.floor((np.where(finite[:, None], lo, 0.0) - origin) / tile), -1, top.max(axis=0) + 1)
+    high = np.clip(np.floor((np.where(finite[:, None], hi, -tile) - origin) / tile), -1, top.max(axis=0) + 1)
+    i_tile, i_which = _tiles(low, high)
+    order = np.argsort(b_tile, kind="stable")
+    b_tile, b_which = b_tile[order], b_which[order]
+    first, stop = np.searchsorted(b_tile, i_tile, "left"), np.searchsorted(b_tile, i_tile, "right")
+    count = stop - first
+    item = np.repeat(i_which, count)
+    start = np.repeat(first - np.cumsum(count) + count, count)
+    which = b_which[start + np.arange(len(item))]
+    g = box[which]
+    meet = (lo[item, 0] <= g[:, 2]) & (hi[item, 0] >= g[:, 0]) & (lo[item, 1] <= g[:, 3]) & (hi[item, 1] >= g[:, 1])
+    key = np.unique(item[meet] * len(real) + which[meet])
+    return key // len(real), real[key % len(real)]
+
+
+def _tiles(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(tile key, row) for every tile of the integer ranges ``low..high`` (n × 2) of each row."""
+    low, high = low.astype(np.int64), high.astype(np.int64)
+    nx, ny = np.maximum(high[:, 0] - low[:, 0] + 1, 0), np.maximum(high[:, 1] - low[:, 1] + 1, 0)
+    count = nx * ny
+    row = np.repeat(np.arange(len(low)), count)
+    k = np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count)
+    tx, ty = low[row, 0] + k % nx[row], low[row, 1] + k // nx[row]
+    return (tx + (1 << 31)) * (1 << 32) + (ty + (1 << 31)), row

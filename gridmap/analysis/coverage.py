@@ -10,7 +10,10 @@ room: the fixes and path pieces (:mod:`~gridmap.analysis._coverage_tracks`), a
 region's share of each lattice cell (:mod:`~gridmap.analysis._coverage_region`),
 the covered share of each cell (:mod:`~gridmap.analysis._coverage_raster`), and
 the per-grid figures, dead corners, roll-ups and targets
-(:mod:`~gridmap.analysis._coverage_figures`).
+(:mod:`~gridmap.analysis._coverage_figures`); street coverage, dead stretches and
+the street chiefs' and area leaders' roll-ups in a fifth
+(:mod:`~gridmap.analysis._coverage_streets`, exact: an interval per street
+segment and path piece, united).
 
 Meaning
 -------
@@ -106,6 +109,16 @@ from gridmap.analysis._coverage_figures import (
     _targets,
 )
 from gridmap.analysis._coverage_dask import partitioned_run
+from gridmap.analysis._coverage_streets import (
+    STREET_CSV_COLUMNS,
+    _Segments,
+    area_rollup,
+    check_streets,
+    reach_intervals,
+    street_segments,
+    street_tables,
+    stretches_geojson_text,
+)
 from gridmap.analysis._hotspot_dask import is_partitioned
 from gridmap.analysis._coverage_raster import _Cover, _grid_cover
 from gridmap.analysis._coverage_tracks import (
@@ -185,6 +198,39 @@ class CoverageResult:
         A sentence when something needs saying: that the time window holds
         no usable fix, so coverage is unknown (no data), with how to check
         (the window, the tracks layer); also logged as a warning.
+    streets : geopandas.GeoDataFrame or None
+        None when no streets were given; else EPSG:4326, one row per street in
+        input order with its index and columns (``street_name``,
+        ``street_chief``, ...), plus ``length_m``, ``covered_m`` (the length of
+        the street within ``radius_m`` of the swept path, exact: see
+        :mod:`~gridmap.analysis._coverage_streets`), ``coverage_ratio``
+        (``covered_m / length_m``, NaN for a street of no length) and
+        ``dead_stretches`` (count, nullable ``Int64``). Street coverage is per
+        street: a street outside every grid counts all the same. When coverage
+        is unknown all but ``length_m`` are NaN / NA.
+    dead_stretches : geopandas.GeoDataFrame or None
+        None when no streets were given; else EPSG:4326 lines, the unreached
+        pieces of each street of at least ``min_dead_stretch_m`` (a piece runs
+        on across the street's vertices, never from one part of a
+        MultiLineString to another): ``stretch_id`` (``"<street_name>-01"``,
+        longest first), ``street_name``, ``street_chief``, ``length_m`` and a
+        walk-to point on the stretch at its middle by length, in WGS84 (``lon``,
+        ``lat``) and GCJ-02 (``lon_gcj02``, ``lat_gcj02``); sorted by street
+        (input order), then length descending. Empty (same columns) when
+        coverage is unknown.
+    by_street_chief : pandas.DataFrame or None
+        None when no streets were given; else per ``street_chief``:
+        ``streets``, ``length_m``, ``covered_m``, ``coverage_ratio``
+        (length-weighted), ``dead_stretches``; a sum over an unknown street is
+        NaN / NA.
+    by_area : pandas.DataFrame or None
+        Per ``area_code`` of the grids (the area leaders' roll-up, 领导包片):
+        ``area_code``, ``name`` and ``leader`` (from `areas`, NaN without),
+        ``grids``, ``area_m2``, ``covered_m2``, ``uncovered_m2``,
+        ``coverage_ratio`` (area-weighted: ``covered_m2 / area_m2``) and
+        ``dead_corners``, by the rules of ``by_community``; empty with these
+        columns when the grids have no ``area_code``. None only for results
+        built without it.
     """
 
     grids: gpd.GeoDataFrame
@@ -195,6 +241,10 @@ class CoverageResult:
     by_cadre: pd.DataFrame
     stats: dict[str, Any] = field(default_factory=dict)
     message: str | None = None
+    streets: gpd.GeoDataFrame | None = None
+    dead_stretches: gpd.GeoDataFrame | None = None
+    by_street_chief: pd.DataFrame | None = None
+    by_area: pd.DataFrame | None = None
 
     def to_csv(self, path: str | PathLike[str]) -> Path:
         """Write one row per grid as CSV for Excel (UTF-8 with BOM).
@@ -236,6 +286,50 @@ class CoverageResult:
         out.write_text(_geojson_text(self.dead_corners), encoding="utf-8")
         return out
 
+    def streets_to_csv(self, path: str | PathLike[str]) -> Path:
+        """Write one row per street as CSV for Excel (UTF-8 with BOM), like :meth:`to_csv`.
+
+        Columns: ``street_name``, ``street_chief``, ``length_m``, ``covered_m``, ``coverage_ratio``,
+        ``dead_stretches``. Raises SchemaError when the run had no streets.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> from gridmap.sample import sample_boundaries, sample_tracks
+        >>> b = sample_boundaries()
+        >>> r = sweep_coverage(b["grids"], sample_tracks(b, n_fixes=500, days=1), streets=b["streets"])
+        >>> out = r.streets_to_csv(pathlib.Path(tempfile.mkdtemp()) / "streets.csv")
+        >>> out.read_text(encoding="utf-8-sig").splitlines()[0]
+        'street_name,street_chief,length_m,covered_m,coverage_ratio,dead_stretches'
+        """
+        streets = self._require_streets(self.streets)
+        columns = [c for c in STREET_CSV_COLUMNS if c in streets.columns]
+        return write_csv(pd.DataFrame(streets[columns]), path)
+
+    def dead_stretches_geojson(self, path: str | PathLike[str]) -> Path:
+        """Write the dead stretches as RFC 7946 GeoJSON lines (WGS84, 7 decimals); SchemaError without streets.
+
+        Examples
+        --------
+        >>> import json, tempfile, pathlib
+        >>> from gridmap.sample import sample_boundaries, sample_tracks
+        >>> b = sample_boundaries()
+        >>> r = sweep_coverage(b["grids"], sample_tracks(b, n_fixes=500, days=1), streets=b["streets"])
+        >>> out = r.dead_stretches_geojson(pathlib.Path(tempfile.mkdtemp()) / "stretches.geojson")
+        >>> len(json.loads(out.read_text(encoding="utf-8"))["features"]) == len(r.dead_stretches)
+        True
+        """
+        out = Path(path)
+        out.write_text(stretches_geojson_text(self._require_streets(self.dead_stretches)), encoding="utf-8")
+        return out
+
+    @staticmethod
+    def _require_streets(frame: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+        if frame is None:
+            raise SchemaError("this coverage was measured without streets: give sweep_coverage(..., streets=...)"
+                              " (the workspace's streets layer)")
+        return frame
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # the public function
@@ -270,6 +364,9 @@ def sweep_coverage(
     cell_m: float | None = None,
     progress: bool = False,
     workers: int | None = None,
+    streets: gpd.GeoDataFrame | None = None,
+    areas: pd.DataFrame | None = None,
+    min_dead_stretch_m: float = 20.0,
 ) -> CoverageResult:
     """Measure which share of each grid the inspectors' sweep reached.
 
@@ -321,6 +418,18 @@ def sweep_coverage(
     workers : int, optional
         Threads computing grids at once in memory (default: the machine's cores, at most 4). Grids are
         independent, and numpy, SciPy and GEOS release the GIL. On Dask the scheduler's workers do it.
+    streets : geopandas.GeoDataFrame, optional
+        Street centre lines (LineString or MultiLineString) with ``street_name`` (``street_chief`` and other
+        columns are kept), in any CRS, e.g. the ``streets`` layer: adds :attr:`CoverageResult.streets`,
+        ``dead_stretches`` and ``by_street_chief``. Measured in the grids' metric CRS. Not modified. On Dask the
+        partitions' covered intervals are united at the end (the in-memory answer), and an archive's fixes
+        near the streets are read too.
+    areas : pandas.DataFrame, optional
+        The areas (片区, e.g. the ``areas`` layer) with ``area_code``, ``name`` and ``leader``: they name the
+        rows of :attr:`CoverageResult.by_area` (which sums the grids by their ``area_code``).
+    min_dead_stretch_m : float
+        Shortest unreached piece of a street reported as a dead stretch (default 20 m: about four shop fronts,
+        a place one can be sent to; shorter gaps are the ends of two reaches nearly meeting).
 
     Returns
     -------
@@ -329,12 +438,13 @@ def sweep_coverage(
     Raises
     ------
     CRSError
-        When grids, tracks or targets have no CRS.
+        When grids, tracks, targets or streets have no CRS.
     SchemaError
         When ``radius_m`` or another limit is not a positive number, when
         columns are missing, when tracks hold geometries that are neither
-        points nor lines, when a Dask frame's partitions overlap in time for
-        one inspector, or when an archive holds no day of the window.
+        points nor lines, when streets hold geometries that are not lines or
+        lack ``street_name``, when a Dask frame's partitions overlap in time
+        for one inspector, or when an archive holds no day of the window.
     GridmapError
         When `tracks` is a Dask frame or an archive and Dask is not installed.
 
@@ -354,24 +464,40 @@ def sweep_coverage(
     >>> sweep_coverage(b["grids"], tracks, radius_m=0)
     Traceback (most recent call last):
     gridmap.errors.SchemaError: radius_m must be a positive number of metres...
+
+    Streets and areas: each street's swept length, its dead stretches, the street chiefs and the area leaders.
+
+    >>> r3 = sweep_coverage(b["grids"], tracks, streets=b["streets"], areas=b["areas"])
+    >>> bool((r3.streets["covered_m"] <= r3.streets["length_m"]).all()), len(r3.streets) == len(b["streets"])
+    (True, True)
+    >>> list(r3.dead_stretches.columns[:4])
+    ['stretch_id', 'street_name', 'street_chief', 'length_m']
+    >>> list(r3.by_area["area_code"]) == sorted(b["areas"]["area_code"]), list(r3.by_area.columns[:3])
+    (True, ['area_code', 'name', 'leader'])
     """
     cell = _check_options(radius_m, cell_m, min_dead_corner_m2, max_gap_s, max_speed_mps)
     require_crs(grids, what="grids")
     if targets is not None:
         require_crs(targets, what="targets")
     _require_columns(grids, ("grid_code", "community_code"), what="grids")
+    min_stretch = _positive(min_dead_stretch_m, "min_dead_stretch_m", "metres (the shortest dead stretch reported)")
+    if streets is not None:
+        require_crs(streets, what="streets")
+        check_streets(streets)
     window = (_parse_bound(start, "start"), _parse_bound(end, "end"))
     crs = metric_crs(grids)
     grid_geoms = _metric_polygons(grids, crs)
     target_geoms = None if targets is None else _target_geometries(targets, crs)
+    street_segs = None if streets is None else street_segments(streets, crs)
     limits = dict(radius=float(radius_m), cell=cell, max_gap_s=float(max_gap_s), max_speed_mps=float(max_speed_mps))
     if not is_partitioned(tracks):  # a Dask frame's partitions are checked by their tasks
         require_crs(tracks, what="tracks")
     if is_partitioned(tracks):  # a Dask frame or an archive: partitioned_run imports dask itself
-        run = partitioned_run(grid_geoms, tracks, target_geoms, crs, window, progress=progress, **limits)
+        run = partitioned_run(grid_geoms, tracks, target_geoms, crs, window, progress=progress,
+                              street_segs=street_segs, **limits)
     else:
         run = _in_memory_run(grid_geoms, tracks, target_geoms, crs, window, workers=workers, progress=progress,
-                             **limits)
+                             street_segs=street_segs, **limits)
     stats = run.stats
     stats.update(radius_m=float(radius_m), cell_m=cell, start=_iso(window[0]), end=_iso(window[1]),
                  metric_crs=crs.to_string(), coverage_known=run.known)
@@ -379,13 +505,19 @@ def sweep_coverage(
     target_frame = None
     if targets is not None and run.visits is not None and run.ratio is not None:
         target_frame = _targets(targets, run.visits, run.ratio, known=run.known)
-    return _assemble(grids, grid_geoms, run.measured, target_frame, crs, min_m2=min_dead_corner_m2, stats=stats,
-                     message=message)
+    result = _assemble(grids, grid_geoms, run.measured, target_frame, crs, min_m2=min_dead_corner_m2, stats=stats,
+                       message=message)
+    result.by_area = area_rollup(result.grids, areas)
+    if streets is not None and street_segs is not None:
+        result.streets, result.dead_stretches, result.by_street_chief = street_tables(
+            streets, street_segs, run.streets, crs, min_m=min_stretch, known=run.known)
+    return result
 
 
 def _in_memory_run(grid_geoms: np.ndarray, tracks: gpd.GeoDataFrame, target_geoms: np.ndarray | None,
                    crs: pyproj.CRS, window: tuple[pd.Timestamp | None, pd.Timestamp | None], *, radius: float,
-                   cell: float, max_gap_s: float, max_speed_mps: float, workers: int | None, progress: bool) -> _Run:
+                   cell: float, max_gap_s: float, max_speed_mps: float, workers: int | None, progress: bool,
+                   street_segs: _Segments | None = None) -> _Run:
     """Every grid's cover from fixes in memory, grid by grid on threads."""
     stats: dict[str, Any] = {}
     kinds = _geometry_kinds(tracks)
@@ -397,7 +529,8 @@ def _in_memory_run(grid_geoms: np.ndarray, tracks: gpd.GeoDataFrame, target_geom
     if target_geoms is not None:
         visits = _target_hits(target_geoms, fixes, paths.lines, paths.line_inspectors, radius)
         ratio = _target_ratios(target_geoms, paths, radius, cell)
-    return _Run(_Measured.of(per_grid), stats, len(paths.a) > 0, visits, ratio)
+    on_streets = None if street_segs is None else reach_intervals(street_segs, paths.a, paths.b, radius)
+    return _Run(_Measured.of(per_grid), stats, len(paths.a) > 0, visits, ratio, on_streets)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -56,6 +56,13 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--png", type=Path, help="the coverage map for briefings (PNG)")
     _add_page_options(p)
     p.add_argument("--dead-corners", type=Path, metavar="FILE.geojson", help="the dead-corner task list as GeoJSON")
+    p.add_argument("--no-streets", action="store_true",
+                   help="no street coverage (by default the workspace's streets layer is measured)")
+    p.add_argument("--min-dead-stretch", type=float, default=20.0, metavar="M",
+                   help="shortest unreached piece of a street reported as a dead stretch, metres (default 20)")
+    p.add_argument("--streets-csv", type=Path, metavar="FILE", help="one row per street (street coverage)")
+    p.add_argument("--dead-stretches", type=Path, metavar="FILE.geojson",
+                   help="the dead stretches of the streets as GeoJSON lines")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_archive_options(p, "--tracks", "tracks")
     p.set_defaults(func=_cmd_coverage)
@@ -127,10 +134,13 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
     from gridmap.analysis.coverage import reach_m, sweep_coverage  # deferred: GeoPandas, SciPy
 
     _require_positive_metres("--radius", args.radius)
+    _require_positive_metres("--min-dead-stretch", args.min_dead_stretch)
+    _refuse_street_files_without_streets(args)
     archive = _check_archive_options(args, "--tracks", "tracks")
     _check_page_options(args)
+    names = ("grids", "targets", "demolition_zones", "wall", "areas") + (() if args.no_streets else ("streets",))
     with _open_workspace(args.workspace) as ws:
-        layers = {name: _read_layer(ws, args, name) for name in ("grids", "targets", "demolition_zones", "wall")}
+        layers = {name: _read_layer(ws, args, name) for name in names}
         if archive is None:
             # only the period's fixes are read (the time index); sweep_coverage keeps no other fix
             layers["tracks"] = _read_layer(ws, args, "tracks", period="period", near_m=reach_m(args.radius),
@@ -139,13 +149,61 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
     if len(layers["grids"]) == 0:
         raise GridmapError(f"{args.workspace} has no grids: import them first (gridmap import WORKSPACE grids FILE)")
     targets = layers["targets"] if len(layers["targets"]) else None
+    streets = layers["streets"] if len(layers.get("streets", ())) else None
+    if streets is None and (args.streets_csv or args.dead_stretches):
+        raise GridmapError(f"{args.workspace} has no streets: import them first (gridmap import WORKSPACE streets"
+                           " FILE), or leave out --streets-csv and --dead-stretches")
     tracks = layers["tracks"] if archive is None else archive  # the archive: its window's days, read by Dask
     with _scheduler_for(args, archive):
         result = sweep_coverage(layers["grids"], tracks, radius_m=args.radius, targets=targets,
-                                start=args.date_from, end=args.date_to, progress=not args.quiet)
-    _print_coverage(result, lang=args.lang)
+                                start=args.date_from, end=args.date_to, progress=not args.quiet, streets=streets,
+                                areas=layers["areas"] if len(layers["areas"]) else None,
+                                min_dead_stretch_m=args.min_dead_stretch)
+    _print_coverage(result, lang=args.lang, streets_asked=not args.no_streets, redact=not args.no_redact)
     _write_coverage_outputs(args, result, layers, illustrative=illustrative)
     return 0
+
+
+def _refuse_street_files_without_streets(args: argparse.Namespace) -> None:
+    if args.no_streets and (args.streets_csv or args.dead_stretches):
+        raise GridmapError("--streets-csv and --dead-stretches need street coverage: leave out --no-streets")
+
+
+def _print_streets_and_areas(result: CoverageResult, *, lang: str, asked: bool, redact: bool) -> None:
+    """The street line (swept metres of the streets' length, dead stretches) and the area leaders' table."""
+    zh = lang != "en"
+    streets = result.streets
+    if streets is None:
+        if asked:
+            _out("街道覆盖：工作区没有街道（streets 图层为空），无街道数据" if zh
+                 else "street coverage: the workspace has no streets (the streets layer is empty): no street figures")
+    else:
+        length = float(streets["length_m"].sum())
+        covered = float(streets["covered_m"].sum(min_count=len(streets))) if len(streets) else float("nan")
+        share = covered / length if length > 0 else float("nan")
+        swept = no_data(lang) if is_missing(covered) else f"{covered:.0f}"
+        count = 0 if result.dead_stretches is None else len(result.dead_stretches)
+        dead = no_data(lang) if is_missing(covered) else str(count)
+        _out(f"街道覆盖：{len(streets)} 条街道，巡到 {swept} / {length:.0f} 米（{format_percent(share, lang=lang)}），"
+             f"死段 {dead} 处" if zh else
+             f"street coverage: {len(streets)} streets, swept {swept} of {length:.0f} m"
+             f" ({format_percent(share, lang=lang)}); dead stretches: {dead}")
+    if result.by_area is not None and len(result.by_area):
+        _print_areas(result.by_area, lang=lang, redact=redact)
+
+
+def _print_areas(table: Any, *, lang: str, redact: bool) -> None:
+    from gridmap.export.privacy import mask_name  # deferred: pandas
+
+    zh = lang != "en"
+    _out("片区（包片领导）：" if zh else "areas (leaders):")
+    for row in table.itertuples(index=False):
+        name = row.name if isinstance(row.name, str) and row.name.strip() else ""
+        leader = row.leader if isinstance(row.leader, str) and row.leader.strip() else ("未填" if zh else "none")
+        shown = mask_name(leader) if redact and isinstance(row.leader, str) else leader
+        corners = no_data(lang) if is_missing(row.coverage_ratio) else str(row.dead_corners)
+        _out(f"  {_grid_label(name, row.area_code)}  {shown}  {format_percent(row.coverage_ratio, lang=lang):>8}"
+             + (f"  {row.grids} 个网格  死角 {corners}" if zh else f"  {row.grids} grids  dead corners {corners}"))
 
 
 def _grid_label(name: Any, code: Any) -> str:
@@ -156,7 +214,8 @@ def _grid_label(name: Any, code: Any) -> str:
     return code_text
 
 
-def _print_coverage(result: CoverageResult, *, lang: str = "zh") -> None:
+def _print_coverage(result: CoverageResult, *, lang: str = "zh", streets_asked: bool = False,
+                    redact: bool = True) -> None:
     from gridmap.analysis.coverage import overall_coverage  # deferred: GeoPandas, SciPy
 
     grids = result.grids
@@ -169,6 +228,7 @@ def _print_coverage(result: CoverageResult, *, lang: str = "zh") -> None:
     _out(f"coverage of {len(grids)} grids: {format_percent(overall, lang=lang)} of {total / 1e6:.3f} km²"
          f" (radius {stats['radius_m']:g} m; {stats['fixes_used']} of {stats['fixes_in']} fixes used,"
          f" {stats['outside_grids']} outside every grid); dead corners: {corners}")
+    _print_streets_and_areas(result, lang=lang, asked=streets_asked, redact=redact)
     if is_missing(overall):
         return  # no grid's coverage is known: no ranking of the least covered
     worst = grids.sort_values(["coverage_ratio", "grid_code"]).head(5)
@@ -181,7 +241,7 @@ def _print_coverage(result: CoverageResult, *, lang: str = "zh") -> None:
 
 def _write_coverage_outputs(args: argparse.Namespace, result: CoverageResult, layers: dict[str, Any], *,
                             illustrative: bool) -> None:
-    """The files asked for: --csv, --dead-corners, --html, --png."""
+    """The files asked for: --csv, --dead-corners, --streets-csv, --dead-stretches, --html, --png."""
     extra: dict[str, Any] = {
         "demolition_zones": layers["demolition_zones"] if len(layers["demolition_zones"]) else None,
         "wall": layers["wall"] if len(layers["wall"]) else None,
@@ -192,6 +252,12 @@ def _write_coverage_outputs(args: argparse.Namespace, result: CoverageResult, la
     if args.dead_corners:
         result.dead_corners_geojson(args.dead_corners)
         _out(f"wrote {args.dead_corners}")
+    if args.streets_csv and result.streets is not None:
+        result.streets_to_csv(args.streets_csv)
+        _out(f"wrote {args.streets_csv}")
+    if args.dead_stretches and result.dead_stretches is not None:
+        result.dead_stretches_geojson(args.dead_stretches)
+        _out(f"wrote {args.dead_stretches}")
     if args.html:
         from gridmap.pages.common import shareable, shareable_coverage  # deferred: GeoPandas, SciPy, branca
         from gridmap.maps.coverage import coverage_map  # deferred: GeoPandas, SciPy, branca
