@@ -76,6 +76,14 @@ def _text(values: Any, n: int) -> pd.Series:
     return out.astype("str")
 
 
+def _pick(values: Any, which: np.ndarray) -> np.ndarray:
+    """``values[which]`` as objects, None where `which` is -1."""
+    table = np.empty(len(values) + 1, dtype=object)
+    table[:-1] = np.asarray(values, dtype=object)
+    table[-1] = None
+    return table[which]
+
+
 def _geometries(frame: gpd.GeoDataFrame, crs: Any) -> np.ndarray:
     """The frame's geometries in `crs`, missing ones as None."""
     return np.asarray(frame.geometry.to_crs(crs).array, dtype=object)
@@ -115,8 +123,7 @@ def _grid_codes(reports: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, points: np.n
     if "grid_code" in reports.columns:
         return _text(reports["grid_code"].to_numpy(dtype=object), len(reports))
     which = _first_holding(points, grid_geoms)
-    codes = np.append(grids["grid_code"].to_numpy(dtype=object), None)
-    return _text(codes[which], len(reports))
+    return _text(_pick(grids["grid_code"], which), len(reports))
 
 
 def _area_codes(grid_code: pd.Series, grids: gpd.GeoDataFrame, areas: gpd.GeoDataFrame | None,
@@ -132,8 +139,7 @@ def _area_codes(grid_code: pd.Series, grids: gpd.GeoDataFrame, areas: gpd.GeoDat
     if areas is not None and len(areas) and len(todo):
         require_crs(areas, what="the areas")
         which = _first_holding(points[todo], _geometries(areas, crs))
-        codes = np.append(areas["area_code"].to_numpy(dtype=object), None)
-        area.iloc[todo] = _text(codes[which], len(todo)).to_numpy()
+        area.iloc[todo] = _text(_pick(areas["area_code"], which), len(todo)).to_numpy()
     return area
 
 
@@ -207,8 +213,7 @@ def attribute_reports(reports: gpd.GeoDataFrame, *, grids: gpd.GeoDataFrame,
     if streets is not None and len(streets):
         require_crs(streets, what="the streets")
         which = _nearest_street(points, _geometries(streets, crs), distance)
-        names = np.append(streets["street_name"].to_numpy(dtype=object), None)
-        street = _text(names[which], len(reports))
+        street = _text(_pick(streets["street_name"], which), len(reports))
     area = _area_codes(grid_code, grids, areas, points, crs)
     if "grid_code" not in out.columns:
         out["grid_code"] = pd.Series(grid_code.to_numpy(), index=out.index, dtype="str")
