@@ -59,3 +59,33 @@ def test_english_popup_labels() -> None:
     layers = gridmap.sample_layers(n_reports=300, track_days=1)
     fields = _decode(_payload(report_map(layers, lang="en", **PERIOD).get_root().render(), "reports"))["fields"]
     assert {"grid", "street", "area"} <= set(fields)
+
+
+def test_spotcheck_checklist_csv_says_grid_street_and_area(tmp_path) -> None:
+    from gridmap.analysis.spotcheck import CHECKLIST_COLUMNS, spot_check
+
+    layers = gridmap.sample_layers(n_reports=1500, track_days=1)
+    sample = spot_check(layers, n=40, seed=3, start=PERIOD["start"], end=PERIOD["end"])
+    out = sample.to_csv(tmp_path / "check.csv")
+    frame = pd.read_csv(out, dtype=str, encoding="utf-8-sig", keep_default_na=False)
+    assert list(frame.columns) == list(CHECKLIST_COLUMNS)
+    grid_at = list(frame.columns).index("grid")
+    assert list(frame.columns)[grid_at:grid_at + 4] == ["grid", "grid_name", "street_name", "area_code"]
+    # by brute force, from the reports' own rows
+    reports, grids, streets, areas = layers["reports"], layers["grids"], layers["streets"], layers["areas"]
+    crs = metric_crs(grids)
+    lines = list(zip(streets["street_name"], streets.to_crs(crs).geometry))
+    polygons = list(zip(areas["area_code"], areas.to_crs(crs).geometry))
+    of_grid = dict(zip(grids["grid_code"], grids["area_code"]))
+    by_id = reports.set_index("report_id")
+    metric = by_id.to_crs(crs).geometry
+    for rid, street, area in zip(frame["report_id"], frame["street_name"], frame["area_code"]):
+        point = metric[rid]
+        d, name = min((point.distance(g), n) for n, g in lines)
+        assert street == (name if d <= 15.0 else "")
+        grid = by_id.loc[rid, "grid_code"]
+        code = of_grid.get(grid) if isinstance(grid, str) else None
+        if not isinstance(code, str):
+            code = next((c for c, poly in polygons if poly.intersects(point)), "")
+        assert area == code
+    assert (frame["street_name"] != "").any()
