@@ -69,11 +69,13 @@ ATTRIBUTION_COLUMNS = ("grid_code", "street_name", "area_code")
 
 
 def _text(values: Any, n: int) -> pd.Series:
-    """Codes and names as nullable text (missing and empty text: NA)."""
+    """Codes and names as text (missing and empty text: missing), converted once per distinct value."""
     series = pd.Series(values, dtype=object).reset_index(drop=True) if n else pd.Series([], dtype=object)
-    out = series.map(lambda v: None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) or v == ""
-                     else str(v))
-    return out.astype("str")
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    table = np.empty(len(uniques) + 1, dtype=object)  # the last entry: missing (code -1)
+    table[:-1] = [None if v == "" else str(v) for v in uniques]
+    table[-1] = None
+    return pd.Series(table[codes], dtype="str")
 
 
 def _pick(values: Any, which: np.ndarray) -> np.ndarray:
