@@ -38,7 +38,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--html", type=Path, help="the ranking with its evidence on a map (HTML, offline by default)")
     p.add_argument("--online", dest="offline", action="store_false", default=True,
                    help="load Leaflet from the CDNs instead of the asset cache")
-    p.add_argument("--no-redact", action="store_true", help="keep cadre names in the HTML page (internal use only)")
+    p.add_argument("--no-redact", action="store_true",
+                   help="keep cadre, street chief and area leader names in the HTML page (internal use only)")
     p.set_defaults(func=_cmd_scoreboard)
 
     p = sub.add_parser("spotcheck", help="a reproducible stratified sample of rectified reports to check on site")
@@ -132,7 +133,8 @@ def _write_scoreboard_page(args: argparse.Namespace, run: Any, weekly: Any) -> N
     from gridmap.pages.scoreboard import write_page  # deferred: folium, GeoPandas
 
     if args.no_redact:
-        sys.stderr.write("warning: --no-redact keeps cadre names in the page: for internal use only\n")
+        sys.stderr.write("warning: --no-redact keeps cadre, street chief and area leader names in the page: for "
+                         "internal use only\n")
     if args.offline:
         check_assets(None)
     out = write_page(run, weekly, args.html, lang=args.lang, offline=args.offline, redact=not args.no_redact)

@@ -1,13 +1,13 @@
 """The scoreboard as one HTML page: the ranking with the evidence on a map.
 
-The map colours each community (grid, cadre's grids) by its score and outlines
-the laggards; the evidence layer shows the period's reports that make a unit
+The map colours each community (grid, cadre's grids, area; a street's line) by
+its score and outlines the laggards; the evidence layer shows the period's reports that make a unit
 lag (overdue, reopened by a spot check, recurring), each with its id, so a
 criticised community can check every one. A panel holds the ranked table, the
 rules used and the week-over-week chart. Like the leaders' report
 (:mod:`gridmap.pages.report`) the page is one file that works offline, every
-user string is escaped, and with ``redact=True`` (the default) cadre names are
-masked and no phone number is written.
+user string is escaped, and with ``redact=True`` (the default) cadre, street
+chief and area leader names are masked and no phone number is written.
 """
 
 from __future__ import annotations
@@ -376,8 +376,8 @@ def scoreboard_html(
         True (default): Leaflet and every asset inside the file (from the
         asset cache, see ``gridmap assets fetch``); False: linked from CDNs.
     redact : bool
-        True (default): cadre names masked, no phone numbers; False for
-        internal use only (the page says so).
+        True (default): cadre, street chief and area leader names masked, no
+        phone numbers; False for internal use only (the page says so).
     weeks : int
         Weeks of the week-over-week chart of communities ending with the
         period (0: none; drawn for ``by="community"`` only: a line per grid or
