@@ -160,6 +160,15 @@ def test_missing_streets_or_areas_are_refused_with_the_fix() -> None:
         scoreboard(layers, start=START, end=END, by="area")
 
 
+def test_a_street_named_twice_is_refused() -> None:
+    layers = _layers()
+    streets = layers["streets"].copy()  # type: ignore[union-attr]
+    streets.loc[3, "street_name"] = "东西街"
+    layers["streets"] = streets
+    with pytest.raises(SchemaError, match="named twice: 东西街"):
+        scoreboard(layers, start=START, end=END, by="street")
+
+
 def test_layers_are_not_modified() -> None:
     layers = _layers()
     before = {k: v.copy() for k, v in layers.items() if v is not None}  # type: ignore[union-attr]

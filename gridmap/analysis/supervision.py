@@ -419,6 +419,10 @@ def _check(by: str, lang: str, layers: Mapping[str, Any]) -> None:
     if by == "street" and (layers.get("streets") is None or len(layers["streets"]) == 0):
         raise GridmapError("the workspace has no streets: import them first (gridmap import WORKSPACE streets FILE), "
                            "or rank by another unit (--by community)")
+    if by == "street" and layers["streets"]["street_name"].duplicated().any():
+        twice = sorted(set(layers["streets"].loc[layers["streets"]["street_name"].duplicated(), "street_name"]))
+        raise SchemaError(f"street names must be unique to rank streets; named twice: {', '.join(map(str, twice))} "
+                          "(rename them in the streets file and import it again)")
     areas, grids = layers.get("areas"), layers["grids"]
     if by == "area" and (areas is None or len(areas) == 0) and (
             "area_code" not in grids.columns or grids["area_code"].isna().all()):
