@@ -218,7 +218,8 @@ def _analyse(layers: Mapping[str, Any], start: Any, end: Any) -> _Analysis:
     if reports is not None:
         chosen = select_reports(reports, start=start, end=end)
         chosen = chosen[~(chosen.geometry.isna() | chosen.geometry.is_empty)]
-        out.reports = _attributed(chosen, layers) if len(chosen) else None
+        out.reports = attribute_reports(chosen, grids=grids, streets=layers.get("streets"),
+                                        areas=layers.get("areas")) if len(chosen) else None
     if out.reports is not None:
         out.months = period_months(out.reports, start=start, end=end)
         out.density, out.hot, out.sites = _recurring(out.reports, layers, grids)
@@ -230,11 +231,6 @@ def _analyse(layers: Mapping[str, Any], start: Any, end: Any) -> _Analysis:
 
         out.weekly = weekly_figures(layers, end=end, weeks=CHART_WEEKS)
     return out
-
-
-def _attributed(reports: "gpd.GeoDataFrame", layers: Mapping[str, Any]) -> "gpd.GeoDataFrame":
-    """The reports with their street and area for the popups (the grid as stored)."""
-    return attribute_reports(reports, grids=layers["grids"], streets=layers.get("streets"), areas=layers.get("areas"))
 
 
 def _recurring(reports: "gpd.GeoDataFrame", layers: Mapping[str, Any], grids: "gpd.GeoDataFrame") -> tuple[Any, ...]:
@@ -389,7 +385,8 @@ def _report_fields(reports: "gpd.GeoDataFrame", grids: Any, labels: Mapping[str,
         return reports[name] if name in reports else pd.Series(None, index=reports.index, dtype=object)
 
     names = {} if grids is None else _grid_names(grids)
-    area_names = {} if areas is None else _area_names(areas)
+    area_names = {} if areas is None or "name" not in areas else {
+        str(c): n for c, n in zip(areas["area_code"], areas["name"]) if isinstance(n, str) and n}
     categories = {key: category_label(key, lang) for key in column("category").dropna().astype(str).unique()}
     statuses = column("status").map(lambda s: (REPORT_STATUSES.get(s, s) if lang == "zh" else s)
                                     if isinstance(s, str) else None)
@@ -438,12 +435,6 @@ def _grid_names(grids: "gpd.GeoDataFrame") -> dict[str, str]:
     """Each grid's name by its code (the code when it has no name)."""
     return {str(c): str(n) if isinstance(n, str) and n else str(c)
             for c, n in zip(grids["grid_code"], grids.get("name", grids["grid_code"]))}
-
-
-def _area_names(areas: "gpd.GeoDataFrame") -> dict[str, str]:
-    """Each area's name by its code (the code when it has no name)."""
-    return {str(c): str(n) if isinstance(n, str) and n else str(c)
-            for c, n in zip(areas["area_code"], areas.get("name", areas["area_code"]))}
 
 
 def default_title(subdistrict: Any, period: str, *, lang: str = "zh") -> str:
