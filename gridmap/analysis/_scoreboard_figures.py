@@ -339,29 +339,38 @@ class _EmptyWindowNote(logging.Filter):
         self._logger.removeFilter(self)
 
 
+#: Units whose coverage is not computed yet (issue 17): unknown (no data), left out of the score.
+COVERAGE_PENDING = ("street", "area")
+
+
 def _coverage(layers: Mapping[str, Any], period: _Period, by: str) -> pd.DataFrame | None:
     """coverage_ratio and dead_corners per unit, or None (unknown) when the period holds no usable GPS fix."""
-    # ---- street and area coverage (issue 17): to come from CoverageResult.streets (by street: coverage_ratio,
-    # dead_stretches) and CoverageResult.by_area (by area: coverage_ratio, dead_corners), computed by
-    # sweep_coverage(..., streets=layers["streets"], areas=layers["areas"]). Until those fields exist, coverage by
-    # street or area is unknown (no data): left out of the score, like a period without GPS fixes.
-    if by in ATTRIBUTED_UNITS:
-        logger.info("coverage by %s is not computed yet: unknown (no data), left out of the score", by)
-        return None
-    # ---- end of street and area coverage
     tracks = layers["tracks"]
     if tracks is None or len(tracks) == 0:
         return None
+    if by in COVERAGE_PENDING:  # street and area coverage (issue 17): see _coverage_table
+        logger.info("coverage by %s is not computed yet: unknown (no data), left out of the score", by)
+        return None
     with _EmptyWindowNote():
+        # street and area coverage (issue 17): pass streets=layers.get("streets"), areas=layers.get("areas") here
         result = sweep_coverage(layers["grids"], tracks, start=period.start, end=period.end)
     if int(result.stats["fixes_used"]) == 0:
         logger.info("no GPS fixes from %s to %s: coverage is unknown (no data) in that period",
                     period.start.date(), period.end.date())
         return None
+    return _coverage_table(result, by)
+
+
+def _coverage_table(result: Any, by: str) -> pd.DataFrame:
+    """The unit's ``coverage_ratio`` and ``dead_corners`` from a coverage result, indexed by the unit's key."""
     if by == "community":
         table = result.by_community
     elif by == "cadre":
         table = result.by_cadre.assign(cadre=cadre_keys(result.by_cadre["cadre"]))
+    # ---- street and area coverage (issue 17), once CoverageResult.streets and .by_area exist (and COVERAGE_PENDING
+    # is emptied): by street, table = result.streets with dead_corners = its dead_stretches (the street's uncovered
+    # stretches); by area, table = result.by_area (area-weighted coverage_ratio, dead_corners of its grids).
+    # ---- end of street and area coverage
     else:
         table = pd.DataFrame(result.grids)
     return pd.DataFrame(table[[BY_CHOICES[by], "coverage_ratio", "dead_corners"]]).set_index(BY_CHOICES[by])
