@@ -49,7 +49,8 @@ def test_the_analysis_reads_a_reader_once_and_as_a_dict(layers: dict[str, Any]) 
     pd.testing.assert_frame_equal(from_reader, from_dict)
     # each layer read exactly once, and only the layers the scoreboard documents
     assert sorted(reader.reads) == sorted(set(reader.reads))
-    assert set(reader.reads) == {"grids", "communities", "reports", "rectifications", "spotchecks", "tracks"}
+    assert set(reader.reads) == {"grids", "communities", "reports", "rectifications", "spotchecks", "tracks",
+                                 "streets", "areas"}
     # the reader's facts reach the table; a dict of layers has none
     assert from_reader.attrs["illustrative"] is True and from_dict.attrs["illustrative"] is False
 

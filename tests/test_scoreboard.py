@@ -299,7 +299,7 @@ def test_rank_ties_are_broken_by_key_and_ranks_are_unique() -> None:
 
 def test_options_are_checked() -> None:
     with pytest.raises(SchemaError, match="by must be one of"):
-        scoreboard(_layers(), start=START, end=END, by="street")
+        scoreboard(_layers(), start=START, end=END, by="street_chief")
     with pytest.raises(SchemaError, match="unknown rule"):
         scoreboard(_layers(), start=START, end=END, rules={"min_rate": 1})
     with pytest.raises(SchemaError, match="period is empty"):

@@ -112,7 +112,7 @@ def test_spot_check_of_an_open_store_reads_its_period(location: Any) -> None:
     with spied(store_class(location), whole=False) as calls, gridmap.open_workspace(location) as ws:
         windowed = gridmap.spot_check(ws, n=8, seed="a", start="2025-06-01", end="2025-07-01")
         full = gridmap.spot_check({name: ws.read_layer(name) for name in ("reports", "grids", "rectifications",
-                                                                          "communities")},
+                                                                          "communities", "streets", "areas")},
                                   n=8, seed="a", start="2025-06-01", end="2025-07-01")
     assert [c[0] for c in calls] == ["reports"]
     pd.testing.assert_frame_equal(pd.DataFrame(windowed.checklist), pd.DataFrame(full.checklist))

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import pandas as pd
+import shapely
 
+from gridmap.analysis.attribution import attribute_reports
 from gridmap.analysis.coverage import sweep_coverage
 from gridmap.analysis.recurrence import recurrences
 from gridmap.analysis.selection import select_reports
@@ -28,7 +30,10 @@ logger = logging.getLogger("gridmap.analysis.supervision")
 
 
 #: The units a scoreboard can rank, and the column holding each unit's key.
-BY_CHOICES: Mapping[str, str] = {"community": "community_code", "grid": "grid_code", "cadre": "cadre"}
+BY_CHOICES: Mapping[str, str] = {
+    "community": "community_code", "grid": "grid_code", "cadre": "cadre", "street": "street_name", "area": "area_code"}
+#: Units whose reports are attributed by :func:`gridmap.analysis.attribution.attribute_reports` (not by grid).
+ATTRIBUTED_UNITS = ("street", "area")
 
 #: Hours to rectify a report of each built-in category before it is overdue.
 #: gridmap's defaults (the article gives none): a day for what spreads or
@@ -93,8 +98,39 @@ def cadre_keys(values: pd.Series) -> pd.Series:
     return values.fillna("").astype(str).str.strip()
 
 
+def _street_units(layers: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per street of the ``streets`` layer (its order): name, chief, and the grids it runs through."""
+    streets, grids = layers["streets"], layers["grids"]
+    lines = np.asarray(streets.geometry.to_crs(grids.crs).array, dtype=object)
+    rows, _ = shapely.STRtree(np.asarray(grids.geometry.array, dtype=object)).query(lines, predicate="intersects")
+    crossed = np.bincount(rows, minlength=len(streets)) if len(rows) else np.zeros(len(streets), dtype=int)
+    chief = streets["street_chief"] if "street_chief" in streets.columns else pd.Series(None, index=streets.index)
+    return pd.DataFrame({"street_name": streets["street_name"].astype(str).to_numpy(),
+                         "street_chief": chief.to_numpy(dtype=object), "grids": crossed.astype(int)})
+
+
+def _area_units(layers: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per area (the ``areas`` layer and the grids' ``area_code``): code, name, leader, grids."""
+    grids = layers["grids"]
+    counts = (grids["area_code"].dropna().astype(str).value_counts() if "area_code" in grids.columns
+              else pd.Series(dtype=int))
+    areas = layers.get("areas")
+    names, leaders = pd.Series(dtype=object), pd.Series(dtype=object)
+    if areas is not None and len(areas):
+        codes_of = areas["area_code"].astype(str).to_numpy()
+        names = pd.Series(areas["name"].to_numpy(dtype=object) if "name" in areas else None, index=codes_of)
+        leaders = pd.Series(areas["leader"].to_numpy(dtype=object) if "leader" in areas else None, index=codes_of)
+    codes = sorted(set(counts.index) | set(names.index))
+    return pd.DataFrame({"area_code": codes, "name": [names.get(c) for c in codes],
+                         "leader": [leaders.get(c) for c in codes], "grids": [int(counts.get(c, 0)) for c in codes]})
+
+
 def _units(layers: Mapping[str, Any], by: str) -> pd.DataFrame:
     """One row per unit: its key, name and number of grids (and community for grids)."""
+    if by == "street":
+        return _street_units(layers)
+    if by == "area":
+        return _area_units(layers)
     grids = pd.DataFrame(layers["grids"]).drop(columns="geometry", errors="ignore")
     if by == "grid":
         out = grids[["grid_code", "name", "community_code"]].assign(grids=1)
@@ -251,7 +287,7 @@ def _report_rows(ctx: _Context, period: _Period) -> pd.DataFrame:
     plain = pd.DataFrame(chosen).drop(columns="geometry", errors="ignore")
     events = _events(plain, layers["rectifications"], layers["spotchecks"], period.cutoff)
     facts = _report_facts(plain, events, period.cutoff, ctx.deadlines)
-    facts["unit"] = plain["grid_code"].map(_unit_of_grid(layers, ctx.by)).to_numpy()
+    facts["unit"] = _unit_of_reports(ctx, chosen, plain)
     facts["recurrence"] = plain["report_id"].isin(ctx.recurring).to_numpy()
     if not ctx.rectifications_known:
         # without any rectification record, whether a report was fixed (in time, for good) is unknown
@@ -259,6 +295,17 @@ def _report_rows(ctx: _Context, period: _Period) -> pd.DataFrame:
             facts[column] = pd.array([pd.NA] * len(facts), dtype="boolean")
         facts["hours"] = np.nan
     return facts
+
+
+def _unit_of_reports(ctx: _Context, chosen: Any, plain: pd.DataFrame) -> np.ndarray:
+    """The unit of each report: through its grid, or (street, area) by :func:`attribute_reports`."""
+    if ctx.by not in ATTRIBUTED_UNITS:
+        return plain["grid_code"].map(_unit_of_grid(ctx.layers, ctx.by)).to_numpy()
+    layers = ctx.layers
+    attributed = attribute_reports(chosen, grids=layers["grids"], streets=layers.get("streets"),
+                                   areas=layers.get("areas"), street_distance_m=ctx.rules.street_distance_m)
+    units = attributed[BY_CHOICES[ctx.by]].to_numpy(dtype=object)
+    return np.asarray(np.where(pd.isna(units), None, units), dtype=object)
 
 
 #: Per-report facts that depend on rectifications being recorded.
@@ -292,21 +339,38 @@ class _EmptyWindowNote(logging.Filter):
         self._logger.removeFilter(self)
 
 
+#: Units whose coverage is not computed yet (issue 17): unknown (no data), left out of the score.
+COVERAGE_PENDING = ("street", "area")
+
+
 def _coverage(layers: Mapping[str, Any], period: _Period, by: str) -> pd.DataFrame | None:
     """coverage_ratio and dead_corners per unit, or None (unknown) when the period holds no usable GPS fix."""
     tracks = layers["tracks"]
     if tracks is None or len(tracks) == 0:
         return None
+    if by in COVERAGE_PENDING:  # street and area coverage (issue 17): see _coverage_table
+        logger.info("coverage by %s is not computed yet: unknown (no data), left out of the score", by)
+        return None
     with _EmptyWindowNote():
+        # street and area coverage (issue 17): pass streets=layers.get("streets"), areas=layers.get("areas") here
         result = sweep_coverage(layers["grids"], tracks, start=period.start, end=period.end)
     if int(result.stats["fixes_used"]) == 0:
         logger.info("no GPS fixes from %s to %s: coverage is unknown (no data) in that period",
                     period.start.date(), period.end.date())
         return None
+    return _coverage_table(result, by)
+
+
+def _coverage_table(result: Any, by: str) -> pd.DataFrame:
+    """The unit's ``coverage_ratio`` and ``dead_corners`` from a coverage result, indexed by the unit's key."""
     if by == "community":
         table = result.by_community
     elif by == "cadre":
         table = result.by_cadre.assign(cadre=cadre_keys(result.by_cadre["cadre"]))
+    # ---- street and area coverage (issue 17), once CoverageResult.streets and .by_area exist (and COVERAGE_PENDING
+    # is emptied): by street, table = result.streets with dead_corners = its dead_stretches (the street's uncovered
+    # stretches); by area, table = result.by_area (area-weighted coverage_ratio, dead_corners of its grids).
+    # ---- end of street and area coverage
     else:
         table = pd.DataFrame(result.grids)
     return pd.DataFrame(table[[BY_CHOICES[by], "coverage_ratio", "dead_corners"]]).set_index(BY_CHOICES[by])

@@ -45,6 +45,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from gridmap.analysis.attribution import attribute_reports
 from gridmap.analysis.inputs import LayerSource, read_frames
 from gridmap.analysis.selection import as_time, select_reports
 from gridmap.crs import from_wgs84
@@ -58,7 +59,8 @@ logger = logging.getLogger(__name__)
 
 #: Columns of :attr:`SpotCheck.checklist` (before the geometry), in order.
 CHECKLIST_COLUMNS = (
-    "no", "stratum", "report_id", "community_code", "community_name", "grid", "grid_name", "category",
+    "no", "stratum", "report_id", "community_code", "community_name", "grid", "grid_name", "street_name", "area_code",
+    "category",
     "reported_at", "rectified_date", "cadre", "lon", "lat", "lon_gcj02", "lat_gcj02",
     "result", "checked_at", "checker", "note",
 )
@@ -149,7 +151,7 @@ def draw_order(report_ids: Any, seed: int | str) -> list[str]:
 
 
 #: The layers a spot check reads (``reports`` needed, the others used when present).
-SPOTCHECK_LAYERS = ("reports", "grids", "rectifications", "communities")
+SPOTCHECK_LAYERS = ("reports", "grids", "rectifications", "communities", "streets", "areas")
 
 
 def _layers(source: LayerSource, meta: Mapping[str, str] | None) -> tuple[dict[str, Any], bool]:
@@ -213,6 +215,17 @@ def _community_names(communities: Any) -> dict[str, str]:
     return {str(c): str(n) for c, n in zip(communities["community_code"], communities["name"]) if not _blank(n)}
 
 
+def _streets_and_areas(drawn: gpd.GeoDataFrame, layers: Mapping[str, Any]) -> tuple[pd.Series, pd.Series]:
+    """Each drawn report's street and area (:func:`gridmap.analysis.attribution.attribute_reports`), or blank."""
+    grids = layers.get("grids")
+    if grids is None or len(grids) == 0 or drawn.crs is None or len(drawn) == 0:
+        blank = pd.Series([None] * len(drawn), dtype="str")
+        return blank, blank.copy()
+    found = attribute_reports(drawn, grids=grids, streets=layers.get("streets"), areas=layers.get("areas"))
+    return (pd.Series(found["street_name"].to_numpy(), dtype="str"),
+            pd.Series(found["area_code"].to_numpy(), dtype="str"))
+
+
 def _checklist(drawn: gpd.GeoDataFrame, layers: Mapping[str, Any], grids: pd.DataFrame,
                lang: str) -> gpd.GeoDataFrame:
     points = drawn.geometry.to_crs(STORAGE_CRS) if drawn.crs is not None else drawn.geometry
@@ -223,6 +236,7 @@ def _checklist(drawn: gpd.GeoDataFrame, layers: Mapping[str, Any], grids: pd.Dat
     community = [None if g is None or _blank(g["community_code"]) else str(g["community_code"]) for g in grid_info]
     names = _community_names(layers.get("communities"))
     fixes = _latest_fix_dates(layers.get("rectifications"))
+    street, area = _streets_and_areas(drawn, layers)
     ids = drawn["report_id"].astype(str).tolist()
     blank = pd.Series([None] * len(drawn), dtype="str")
     frame = pd.DataFrame({
@@ -234,6 +248,7 @@ def _checklist(drawn: gpd.GeoDataFrame, layers: Mapping[str, Any], grids: pd.Dat
         "grid": pd.Series(codes, dtype="str"),
         "grid_name": pd.Series([None if g is None or _blank(g["name"]) else str(g["name"]) for g in grid_info],
                                dtype="str"),
+        "street_name": street, "area_code": area,
         "category": pd.Series([category_label(str(c), lang) for c in drawn["category"]], dtype="str"),
         "reported_at": pd.Series(drawn["reported_at"].to_numpy()).dt.tz_convert(DEFAULT_TZ),
         "rectified_date": pd.Series([fixes.get(r) for r in ids], dtype="str"),
@@ -265,7 +280,9 @@ class SpotCheck:
     checklist : geopandas.GeoDataFrame
         One row per drawn report, ordered by stratum then draw order, with the
         columns :data:`CHECKLIST_COLUMNS` and the point (EPSG:4326). ``grid``
-        holds the grid code; ``result``, ``checked_at``, ``checker`` and
+        holds the grid code, ``street_name`` the nearest street within 15 m
+        and ``area_code`` the area (:mod:`gridmap.analysis.attribution`;
+        blank when none); ``result``, ``checked_at``, ``checker`` and
         ``note`` are blank, for the field team.
     strata : pandas.DataFrame
         ``stratum``, ``population`` and ``drawn``, by stratum key.

@@ -8,12 +8,25 @@ live in ``_scoreboard_figures``, the words and headers in ``_scoreboard_tables``
 
 The article's supervision group notifies each community's problems and
 criticises the communities that lag. :func:`scoreboard` turns the layers
-into one row per community (or grid, or cadre) for the reports made in a
-period ``[start, end)``, ranks the rows and flags the laggards with the rule
-that flagged them. Every figure is defined here, once.
+into one row per community (or grid, cadre, street or area) for the reports
+made in a period ``[start, end)``, ranks the rows and flags the laggards with
+the rule that flagged them. Every figure is defined here, once.
 
 Definitions
 -----------
+Units (``by``)
+    ``community``, ``grid``, ``cadre``: the units of the grids (a cadre's unit
+    is every grid naming the cadre). ``street``: one row per street of the
+    ``streets`` layer (``street_name``, ``street_chief``; ``grids``: the grids
+    its line runs through or touches); a report is the street's when the
+    street is the nearest within ``Rules.street_distance_m`` (default 15 m,
+    CLI ``--street-distance``) of it
+    (:func:`gridmap.analysis.attribution.attribute_reports`; 街长包街). ``area``:
+    one row per area (``area_code``, ``name``, ``leader``; the ``areas``
+    layer and every ``area_code`` the grids name; ``grids``: the grids naming
+    it); a report is the area's of its grid, or of the area polygon holding it
+    when its grid names none (领导包片). Every other figure below is the
+    same for every unit.
 The *cut-off* is ``end``, or now when ``end`` lies in the future: the table
 says what was known at the end of the period, so a closed week gives the same
 figures when it is computed again later (unless late records for it are
@@ -21,7 +34,8 @@ imported).
 
 ``reports``
     Reports with ``start <= reported_at < end``, counted in the unit of the
-    grid holding them (reports outside every grid are counted in
+    grid holding them (reports outside every grid, or for ``street`` near no
+    street, for ``area`` in no area, are counted in
     ``attrs["unassigned_reports"]`` and logged, not ranked).
 ``rectified``
     Reports whose latest event at the cut-off is a rectification or a
@@ -62,7 +76,9 @@ imported).
     period holds no usable GPS fix (or the workspace no track at all), both
     are unknown (NaN / NA), not 0: nobody can tell from the data whether
     nobody walked or the tracks were not imported. When the period holds
-    fixes, a unit nobody walked through has coverage 0.
+    fixes, a unit nobody walked through has coverage 0. For ``street`` and
+    ``area`` coverage is not computed yet: unknown (NaN / NA) and left out of
+    the score, as in a period without GPS fixes.
 Missing data
     When the workspace holds no rectification at all, whether a report was
     fixed is unknown, not "no": ``rectified``, ``verified``, ``reopened``,
@@ -140,6 +156,7 @@ from gridmap.analysis._scoreboard_figures import _events, _report_facts  # noqa:
 from gridmap.analysis._scoreboard_tables import (  # words, headers and notes; public names re-exported
     _NOTE_LABELS, _RULE_TEXT, _lagging, _notes, presented, scoreboard_headers,
 )
+from gridmap.analysis.attribution import DEFAULT_STREET_DISTANCE_M
 from gridmap.analysis.inputs import LayerSource, read_frames
 from gridmap.analysis.recurrence import DEFAULT_WINDOW_DAYS
 from gridmap.analysis.selection import as_time
@@ -172,7 +189,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: The layers a scoreboard reads (``grids`` and ``reports`` needed, the others used when present).
-SCOREBOARD_LAYERS = ("grids", "communities", "reports", "rectifications", "spotchecks", "tracks")
+SCOREBOARD_LAYERS = ("grids", "communities", "reports", "rectifications", "spotchecks", "tracks", "streets", "areas")
 
 
 @dataclass(frozen=True)
@@ -202,6 +219,10 @@ class Rules:
     bottom_ranks : int
         Also flag the last `bottom_ranks` units of the ranking (default 0: off;
         a relative rule flags someone even when every unit did well).
+    street_distance_m : float
+        For ``by="street"``: a report at most this many metres from a street
+        is the street's (default 15;
+        :func:`gridmap.analysis.attribution.attribute_reports`).
 
     Examples
     --------
@@ -222,6 +243,7 @@ class Rules:
     max_recurrence_rate: float = 0.2
     min_coverage_ratio: float = 0.8
     bottom_ranks: int = 0
+    street_distance_m: float = DEFAULT_STREET_DISTANCE_M
 
     def __post_init__(self) -> None:
         unknown = set(self.weights) - set(_COMPONENTS)
@@ -231,6 +253,9 @@ class Rules:
             raise SchemaError(f"score weights must be non-negative numbers, not all 0; got {dict(self.weights)}")
         if self.min_reports < 0 or self.bottom_ranks < 0:
             raise SchemaError("min_reports and bottom_ranks must be 0 or more")
+        if not np.isfinite(self.street_distance_m) or self.street_distance_m < 0:
+            raise SchemaError(f"street_distance_m must be 0 metres or more, got {self.street_distance_m!r} "
+                              "(--street-distance M)")
 
     @classmethod
     def from_value(cls, value: "Rules | Mapping[str, Any] | None") -> "Rules":
@@ -374,7 +399,12 @@ SCOREBOARD_COLUMNS: tuple[str, ...] = (
 )
 
 _UNIT_COLUMNS = {"community": ("community_code", "name"), "grid": ("grid_code", "name", "community_code"),
-                 "cadre": ("cadre",)}
+                 "cadre": ("cadre",), "street": ("street_name", "street_chief"),
+                 "area": ("area_code", "name", "leader")}
+
+
+#: Where the reports lie that no unit holds, by unit (the rest: outside every grid).
+_OUTSIDE = {"street": "near no street", "area": "in no area"}
 
 
 def _check(by: str, lang: str, layers: Mapping[str, Any]) -> None:
@@ -386,6 +416,18 @@ def _check(by: str, lang: str, layers: Mapping[str, Any]) -> None:
         raise GridmapError("the workspace has no grids: import them first (gridmap import WORKSPACE grids FILE)")
     if layers.get("reports") is None:
         raise GridmapError("the workspace has no reports layer")
+    if by == "street" and (layers.get("streets") is None or len(layers["streets"]) == 0):
+        raise GridmapError("the workspace has no streets: import them first (gridmap import WORKSPACE streets FILE), "
+                           "or rank by another unit (--by community)")
+    if by == "street" and layers["streets"]["street_name"].duplicated().any():
+        twice = sorted(set(layers["streets"].loc[layers["streets"]["street_name"].duplicated(), "street_name"]))
+        raise SchemaError(f"street names must be unique to rank streets; named twice: {', '.join(map(str, twice))} "
+                          "(rename them in the streets file and import it again)")
+    areas, grids = layers.get("areas"), layers["grids"]
+    if by == "area" and (areas is None or len(areas) == 0) and (
+            "area_code" not in grids.columns or grids["area_code"].isna().all()):
+        raise GridmapError("the workspace has no areas and no grid names one: import them first (gridmap import "
+                           "WORKSPACE areas FILE), or rank by another unit (--by community)")
 
 
 def _with_previous(current: pd.DataFrame, previous: pd.DataFrame, key: str, *, previous_has_data: bool = True,
@@ -524,7 +566,8 @@ def run_scoreboard(layers: LayerSource, *, start: Any, end: Any, by: str = "comm
     table = table.sort_values("rank", kind="stable").reset_index(drop=True)
     table = table[list(_UNIT_COLUMNS[by]) + list(SCOREBOARD_COLUMNS)]
     if unassigned:
-        logger.warning("%d report(s) of the period lie outside every grid and are not in the scoreboard", unassigned)
+        logger.warning("%d report(s) of the period lie %s and are not in the scoreboard", unassigned,
+                       _OUTSIDE.get(by, "outside every grid"))
     table.attrs.update({
         "start": first.isoformat(), "end": last.isoformat(), "previous_start": previous.start.isoformat(),
         "cutoff": current.cutoff.isoformat(), "by": by, "unassigned_reports": unassigned,
@@ -564,8 +607,8 @@ def scoreboard(
     start, end : str or pandas.Timestamp or None
         The period, ``start <= reported_at < end`` (no zone: Asia/Shanghai).
         A missing bound makes it a week (see :func:`resolve_period`).
-    by : {"community", "grid", "cadre"}
-        The unit of a row.
+    by : {"community", "grid", "cadre", "street", "area"}
+        The unit of a row (see the definitions).
     deadlines : mapping, optional
         Hours allowed per category (key or zh-Hans label), over
         :data:`DEFAULT_DEADLINES_HOURS`.
@@ -582,8 +625,9 @@ def scoreboard(
     -------
     pandas.DataFrame
         One row per unit, in rank order: the unit's columns (``community_code``
-        and ``name``; ``grid_code``, ``name`` and ``community_code``; or
-        ``cadre``), then :data:`SCOREBOARD_COLUMNS`. ``attrs`` holds
+        and ``name``; ``grid_code``, ``name`` and ``community_code``;
+        ``cadre``; ``street_name`` and ``street_chief``; or ``area_code``,
+        ``name`` and ``leader``), then :data:`SCOREBOARD_COLUMNS`. ``attrs`` holds
         ``start``, ``end``, ``previous_start``, ``cutoff`` (ISO text),
         ``by``, ``unassigned_reports``, ``rules``, ``deadlines_hours``,
         ``unknown_parts`` and ``previous_unknown_parts`` (the score's
@@ -594,7 +638,8 @@ def scoreboard(
     SchemaError
         An unknown `by`, language, rule or category, or an empty period.
     GridmapError
-        When the workspace has no grids.
+        When the workspace has no grids (for ``by="street"`` no streets, for
+        ``by="area"`` no area).
 
     Examples
     --------
@@ -662,7 +707,7 @@ def weekly_figures(
     _, last = resolve_period(None, end, data["reports"])
     ctx = _shared(data, by, deadlines, None, recurrences=False)
     key = BY_CHOICES[by]
-    keep = [key] + (["name"] if by != "cadre" else []) + [
+    keep = [key] + (["name"] if "name" in _UNIT_COLUMNS[by] else []) + [
         "reports", "rectified", "rectification_rate", "coverage_ratio", "dead_corners"]
     frames = []
     for k in range(int(weeks), 0, -1):

@@ -24,17 +24,22 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.set_defaults(func=_cmd_briefing)
     _add_report_parser(sub)
 
-    p = sub.add_parser("scoreboard", help="the supervision ranking of communities, grids or cadres, lagging flags")
+    p = sub.add_parser("scoreboard", help="the supervision ranking of communities, grids, cadres, streets or areas, "
+                                          "lagging flags")
     _add_workspace(p)
     _add_period_and_lang(p)
     _add_subdistrict(p)
-    p.add_argument("--by", choices=("community", "grid", "cadre"), default="community", help="unit of a row")
+    p.add_argument("--by", choices=("community", "grid", "cadre", "street", "area"), default="community",
+                   help="unit of a row (street: reports near the street; area: reports of the area's grids)")
+    p.add_argument("--street-distance", type=float, default=None, metavar="M",
+                   help="with --by street: a report at most M metres from a street is the street's (default 15)")
     p.add_argument("--csv", type=Path, help="the table as CSV (safe to open in Excel and WPS)")
     p.add_argument("--xlsx", type=Path, help="the table, its definitions and the weekly figures as XLSX")
     p.add_argument("--html", type=Path, help="the ranking with its evidence on a map (HTML, offline by default)")
     p.add_argument("--online", dest="offline", action="store_false", default=True,
                    help="load Leaflet from the CDNs instead of the asset cache")
-    p.add_argument("--no-redact", action="store_true", help="keep cadre names in the HTML page (internal use only)")
+    p.add_argument("--no-redact", action="store_true",
+                   help="keep cadre, street chief and area leader names in the HTML page (internal use only)")
     p.set_defaults(func=_cmd_scoreboard)
 
     p = sub.add_parser("spotcheck", help="a reproducible stratified sample of rectified reports to check on site")
@@ -108,8 +113,9 @@ def _cmd_scoreboard(args: argparse.Namespace) -> int:
 
     # one read of the workspace and one computation serve the table, the spreadsheets and the page
     charted = bool(args.xlsx or args.html) and args.by == "community"
+    rules = None if args.street_distance is None else {"street_distance_m": args.street_distance}
     run = run_scoreboard(args.workspace, start=args.date_from, end=args.date_to, by=args.by, deadlines=None,
-                         rules=None, lang=args.lang, now=None, weeks=_CHART_WEEKS if charted else 0,
+                         rules=rules, lang=args.lang, now=None, weeks=_CHART_WEEKS if charted else 0,
                          subdistrict=args.subdistrict)
     board = run.board
     weekly = weekly_figures(run.layers, end=board.attrs["end"], weeks=_CHART_WEEKS) if charted else None
@@ -127,7 +133,8 @@ def _write_scoreboard_page(args: argparse.Namespace, run: Any, weekly: Any) -> N
     from gridmap.pages.scoreboard import write_page  # deferred: folium, GeoPandas
 
     if args.no_redact:
-        sys.stderr.write("warning: --no-redact keeps cadre names in the page: for internal use only\n")
+        sys.stderr.write("warning: --no-redact keeps cadre, street chief and area leader names in the page: for "
+                         "internal use only\n")
     if args.offline:
         check_assets(None)
     out = write_page(run, weekly, args.html, lang=args.lang, offline=args.offline, redact=not args.no_redact)
@@ -140,7 +147,8 @@ def _print_scoreboard(board: Any) -> None:
     _out(f"scoreboard by {attrs['by']}, reports made {attrs['start']} to {attrs['end']} (exclusive); "
          f"lagging: {int(board['lagging'].sum())} of {len(board)}")
     if attrs["unassigned_reports"]:
-        _out(f"  {attrs['unassigned_reports']} report(s) lie outside every grid and are not ranked")
+        where = {"street": "near no street", "area": "in no area"}.get(attrs["by"], "outside every grid")
+        _out(f"  {attrs['unassigned_reports']} report(s) lie {where} and are not ranked")
     key = board.columns[0]
     for row in board.to_dict("records"):
         reason = f"  {row['lagging_reason']}" if row["lagging"] else ""

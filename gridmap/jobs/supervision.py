@@ -92,14 +92,15 @@ def scoreboard(
     workspace : WorkspaceStore, path, or dict of layers
         An open workspace, the path of one (opened and closed here), or layers
         by name: ``grids`` and ``reports`` needed; ``communities``,
-        ``rectifications``, ``spotchecks`` and ``tracks`` used when present.
+        ``rectifications``, ``spotchecks``, ``tracks``, ``streets`` and
+        ``areas`` used when present.
         Not modified.
     start, end : str or pandas.Timestamp or None
         The period, ``start <= reported_at < end`` (no zone: Asia/Shanghai).
         A missing bound makes it a week
         (:func:`gridmap.analysis.supervision.resolve_period`).
-    by : {"community", "grid", "cadre"}
-        The unit of a row.
+    by : {"community", "grid", "cadre", "street", "area"}
+        The unit of a row (:mod:`gridmap.analysis.supervision`).
     deadlines : mapping, optional
         Hours allowed per category (key or zh-Hans label), over
         :data:`gridmap.analysis.supervision.DEFAULT_DEADLINES_HOURS`.

@@ -13,8 +13,8 @@ coverage, covered ground, dead corners (red, with a popup giving the point to
 walk to), visited and unvisited must-visit places, demolition zones, the old
 city wall, the density of the period's reports in reports per km² per month,
 Gi* hot and cold spots on 150 m hexagons, recurring sites, and every report of
-the period as a point (tap for its category, status, date, grid and
-description). A panel (bottom left, collapsible) gives the title, period, the
+the period as a point (tap for its category, status, date, grid, street (the nearest within
+15 m), area and description). A panel (bottom left, collapsible) gives the title, period, the
 date the data was last updated, the "illustrative data" mark for the sample,
 the legend, a per-community table and the dead-corner list, each with a button
 that flies the map there.
@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from gridmap.errors import GridmapError
+from gridmap.analysis.attribution import attribute_reports
 from gridmap.analysis.coverage import overall_coverage, sweep_coverage
 from gridmap.analysis.density import kde
 from gridmap.formatting import format_percent
@@ -92,7 +93,10 @@ logger = logging.getLogger(__name__)
 
 _LAYERS = ("grids", "tracks", "targets", "reports", "rectifications", "communities", "demolition_zones", "wall",
            "subdistrict")
-_REPORT_COLUMNS = ("report_id", "reported_at", "category", "description", "status", "grid_code")
+_REPORT_COLUMNS = ("report_id", "reported_at", "category", "description", "status", "grid_code", "street_name",
+                   "area_code")
+#: The layers a report's popup names its street and area from (:func:`gridmap.analysis.attribution.attribute_reports`).
+_POPUP_LAYERS = ("streets", "areas")
 #: Bytes of distinct description text the page may carry (newest reports first); past 64 KiB they are deflated,
 #: and this bounds the deflated stream (100,000 distinct descriptions of 20-60 characters take about 2 MB).
 DESCRIPTION_BUDGET = 3_000_000
@@ -115,7 +119,7 @@ REPORT_LABELS: dict[str, dict[str, str]] = {
         "none": "无", "density": "报告密度（次/平方公里/月）", "hot": "热点/冷点（Gi*）", "sites": "反弹点位",
         "coverage_legend": "网格覆盖率", "community": "社区", "grids": "网格数", "coverage": "覆盖率",
         "rectified": "整改率", "total": "合计", "no_tracks": "本时段无巡查轨迹：覆盖率无数据", "chart": "按周变化",
-        "no_rebounds": "无整改记录：问题反弹无数据", "lang": "zh",
+        "no_rebounds": "无整改记录：问题反弹无数据", "lang": "zh", "street": "街道", "leader_area": "片区",
     },
     "en": {
         "title": "Sanitation grid management report", "period": "period", "updated": "data as of",
@@ -129,7 +133,8 @@ REPORT_LABELS: dict[str, dict[str, str]] = {
         "sites": "recurring sites", "coverage_legend": "grid coverage", "community": "community", "grids": "grids",
         "coverage": "coverage", "rectified": "rectified", "total": "total",
         "no_tracks": "no GPS fixes in the period: coverage no data", "chart": "week by week",
-        "no_rebounds": "no rectification records: rebounds no data", "lang": "en",
+        "no_rebounds": "no rectification records: rebounds no data", "lang": "en", "street": "street",
+        "leader_area": "area",
     },
 }
 
@@ -162,7 +167,7 @@ def _present(frame: Any) -> Any:
 def _load(source: Any, start: Any, end: Any, subdistrict: str | None) -> _Inputs:
 
     reads = page_reads(start, end, weeks=CHART_WEEKS, subdistrict=subdistrict)
-    found, meta = read_layers(source, _LAYERS, what="the report", reads=reads)
+    found, meta = read_layers(source, tuple(dict.fromkeys(_LAYERS + _POPUP_LAYERS)), what="the report", reads=reads)
     layers = {name: _present(frame) for name, frame in found.items()}
     updated = pd.Timestamp(meta["last_import"]) if "last_import" in meta else None
     return _Inputs(layers, meta.get("illustrative") == "true", updated or _latest_data_time(layers))
@@ -213,7 +218,8 @@ def _analyse(layers: Mapping[str, Any], start: Any, end: Any) -> _Analysis:
     if reports is not None:
         chosen = select_reports(reports, start=start, end=end)
         chosen = chosen[~(chosen.geometry.isna() | chosen.geometry.is_empty)]
-        out.reports = chosen if len(chosen) else None
+        out.reports = attribute_reports(chosen, grids=grids, streets=layers.get("streets"),
+                                        areas=layers.get("areas")) if len(chosen) else None
     if out.reports is not None:
         out.months = period_months(out.reports, start=start, end=end)
         out.density, out.hot, out.sites = _recurring(out.reports, layers, grids)
@@ -373,12 +379,14 @@ def _sites_layer(fmap: "folium.Map", sites: "gpd.GeoDataFrame", labels: Mapping[
 
 
 def _report_fields(reports: "gpd.GeoDataFrame", grids: Any, labels: Mapping[str, str],
-                   lang: str) -> list[tuple[str, list[Any]]]:
+                   lang: str, areas: Any = None) -> list[tuple[str, list[Any]]]:
 
     def column(name: str) -> pd.Series:
         return reports[name] if name in reports else pd.Series(None, index=reports.index, dtype=object)
 
     names = {} if grids is None else _grid_names(grids)
+    area_names = {} if areas is None or "name" not in areas else {
+        str(c): n for c, n in zip(areas["area_code"], areas["name"]) if isinstance(n, str) and n}
     categories = {key: category_label(key, lang) for key in column("category").dropna().astype(str).unique()}
     statuses = column("status").map(lambda s: (REPORT_STATUSES.get(s, s) if lang == "zh" else s)
                                     if isinstance(s, str) else None)
@@ -389,17 +397,19 @@ def _report_fields(reports: "gpd.GeoDataFrame", grids: Any, labels: Mapping[str,
         (labels["date"], [None if pd.isna(d) else f"{d:%Y-%m-%d}" for d in days]),
         (labels["status"], list(statuses)),
         (labels["grid"], [names.get(str(g), str(g)) if isinstance(g, str) else None for g in column("grid_code")]),
+        (labels["street"], [v if isinstance(v, str) else None for v in column("street_name")]),
+        (labels["leader_area"], [area_names.get(a, a) if isinstance(a, str) else None for a in column("area_code")]),
         (labels["description"], [v if isinstance(v, str) else None for v in column("description")]),
     ]
 
 
 def _reports_layer(fmap: "folium.Map", reports: "gpd.GeoDataFrame", grids: Any, basemap: str,
-                   labels: Mapping[str, str], lang: str) -> dict[str, str]:
+                   labels: Mapping[str, str], lang: str, areas: Any = None) -> dict[str, str]:
     """The period's reports as one compact layer; returns the colour of each category label shown."""
 
     shown = _display(reports.to_crs(4326), basemap)
     xy = shown.geometry.get_coordinates()
-    fields = _report_fields(reports, grids, labels, lang)
+    fields = _report_fields(reports, grids, labels, lang, areas)
     keys = sorted(reports["category"].dropna().astype(str).unique()) if "category" in reports else []
     palette = {category_label(k, lang): colour for k, colour in zip(keys, _CATEGORY_COLOURS * 3)}
     times = pd.to_datetime(reports["reported_at"], utc=True, errors="coerce")
@@ -700,7 +710,8 @@ def _compose(inputs: _Inputs, found: _Analysis, *, start: Any, end: Any, basemap
     else:
         _outline_layers(fmap, grids, zones, wall, basemap, labels)
     peak = _analysis_layers(fmap, found, basemap, labels, lang)
-    palette = {} if found.reports is None else _reports_layer(fmap, found.reports, grids, basemap, labels, lang)
+    palette = {} if found.reports is None else _reports_layer(fmap, found.reports, grids, basemap, labels, lang,
+                                                              layers.get("areas"))
     period = _period_text(start, end, layers)
     shown_title = title or default_title(layers.get("subdistrict"), period, lang=lang)
     panel = _panel_html(shown_title, period, _day(inputs.updated), found, palette,

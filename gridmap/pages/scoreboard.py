@@ -1,13 +1,13 @@
 """The scoreboard as one HTML page: the ranking with the evidence on a map.
 
-The map colours each community (grid, cadre's grids) by its score and outlines
-the laggards; the evidence layer shows the period's reports that make a unit
+The map colours each community (grid, cadre's grids, area; a street's line) by
+its score and outlines the laggards; the evidence layer shows the period's reports that make a unit
 lag (overdue, reopened by a spot check, recurring), each with its id, so a
 criticised community can check every one. A panel holds the ranked table, the
 rules used and the week-over-week chart. Like the leaders' report
 (:mod:`gridmap.pages.report`) the page is one file that works offline, every
-user string is escaped, and with ``redact=True`` (the default) cadre names are
-masked and no phone number is written.
+user string is escaped, and with ``redact=True`` (the default) cadre, street
+chief and area leader names are masked and no phone number is written.
 """
 
 from __future__ import annotations
@@ -64,7 +64,9 @@ PAGE_LABELS: Mapping[str, Mapping[str, Any]] = {
            "list_sep": "、",
            "parts": {"rectification_rate": "整改率", "on_time_rate": "按时率", "coverage_ratio": "覆盖率",
                      "no_recurrence_rate": "不反弹率"},
-           "unit_names": {"community": "社区", "grid": "网格", "cadre": "责任干部"}},
+           "no_unit_coverage": "按街道、片区的巡查覆盖率尚未计算：为无数据，不计入得分，也不作落后依据",
+           "unit_names": {"community": "社区", "grid": "网格", "cadre": "责任干部", "street": "街道（街长）",
+                          "area": "片区（包片领导）"}},
     "en": {"title": "Sanitation supervision ranking", "units": "Ranked units",
            "evidence": "Evidence (overdue, recurring, failed spot checks)", "overdue": "overdue",
            "reopened": "reopened by a spot check", "recurring": "came back after its fix", "id": "id",
@@ -87,7 +89,10 @@ PAGE_LABELS: Mapping[str, Mapping[str, Any]] = {
            "list_sep": ", ",
            "parts": {"rectification_rate": "rectification rate", "on_time_rate": "on-time rate",
                      "coverage_ratio": "coverage", "no_recurrence_rate": "no-recurrence rate"},
-           "unit_names": {"community": "community", "grid": "grid", "cadre": "cadre"}},
+           "no_unit_coverage": "coverage by street or area is not computed yet: no data, left out of the score and "
+                               "of the lagging rules",
+           "unit_names": {"community": "community", "grid": "grid", "cadre": "cadre", "street": "street (chief)",
+                          "area": "area (leader)"}},
 }
 
 _TABLE_COLUMNS = ("rank", "score", "reports", "rectification_rate", "overdue", "recurrence_rate", "coverage_ratio",
@@ -136,6 +141,14 @@ def _unit_shapes(layers: Mapping[str, Any], by: str) -> "gpd.GeoDataFrame":
     """One (multi)polygon per unit, EPSG:4326, keyed by the unit's column."""
     grids = layers["grids"].to_crs(4326)
     key = BY_CHOICES[by]
+    if by == "street":  # the streets' lines
+        return layers["streets"].to_crs(4326).assign(street_name=lambda f: f["street_name"].astype(str))[
+            [key, "geometry"]]
+    if by == "area":  # the areas' polygons, else the union of the grids naming the area
+        areas = layers.get("areas")
+        if areas is not None and len(areas):
+            return areas.to_crs(4326)[[key, "geometry"]]
+        return grids[grids[key].notna()][[key, "geometry"]].dissolve(by=key, as_index=False)
     if by == "grid":
         return grids[[key, "geometry"]]
     if by == "community" and layers.get("communities") is not None and len(layers["communities"]):
@@ -171,6 +184,12 @@ def _unit_label(row: Mapping[str, Any], by: str) -> str:
     name = row.get("name")
     if by == "cadre":
         return str(row[key]) or "—"
+    if by == "street":  # the street and its chief (masked on a shared page)
+        chief = row.get("street_chief")
+        return f"{row[key]}（{chief}）" if isinstance(chief, str) and chief else str(row[key])
+    leader = row.get("leader") if by == "area" else None  # an area names its leader (masked on a shared page)
+    if isinstance(leader, str) and leader:
+        return f"{name}（{row[key]}，{leader}）" if isinstance(name, str) and name else f"{row[key]}（{leader}）"
     return f"{name}（{row[key]}）" if isinstance(name, str) and name else str(row[key])
 
 
@@ -194,6 +213,9 @@ def _units_layer(fmap: "folium.Map", shapes: "gpd.GeoDataFrame", board: pd.DataF
 
     def style(row: Any) -> dict[str, Any]:
         lagging = bool(row["lagging"])
+        if by == "street":  # a line: its colour is the score's
+            return {"color": "#b00020" if lagging else _score_colour(row["score"]), "weight": 7 if lagging else 5,
+                    "opacity": 0.85}
         return {"fillColor": _score_colour(row["score"]), "fillOpacity": 0.55, "weight": 4 if lagging else 1.5,
                 "color": "#b00020" if lagging else "#555555"}
 
@@ -279,7 +301,7 @@ def _missing_notes(attrs: Mapping[str, Any], labels: Mapping[str, Any]) -> list[
     if "rectification_rate" in unknown:
         notes.append(labels["no_rectifications"])
     if "coverage_ratio" in unknown:
-        notes.append(labels["no_coverage"])
+        notes.append(labels["no_unit_coverage"] if attrs.get("by") in ("street", "area") else labels["no_coverage"])
     before = list(attrs.get("previous_unknown_parts", []))
     if not attrs.get("previous_has_data", True):
         notes.append(labels["no_previous"])
@@ -354,8 +376,8 @@ def scoreboard_html(
         True (default): Leaflet and every asset inside the file (from the
         asset cache, see ``gridmap assets fetch``); False: linked from CDNs.
     redact : bool
-        True (default): cadre names masked, no phone numbers; False for
-        internal use only (the page says so).
+        True (default): cadre, street chief and area leader names masked, no
+        phone numbers; False for internal use only (the page says so).
     weeks : int
         Weeks of the week-over-week chart of communities ending with the
         period (0: none; drawn for ``by="community"`` only: a line per grid or
