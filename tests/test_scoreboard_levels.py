@@ -23,6 +23,7 @@ from gridmap.analysis.supervision import SCOREBOARD_COLUMNS, Rules, scoreboard, 
 from gridmap.cli import main
 from gridmap.crs import metric_crs
 from gridmap.errors import GridmapError, SchemaError
+from gridmap.formatting import format_percent
 
 from test_scoreboard import A1, B1, END, START, hand_made_layers
 
@@ -87,26 +88,50 @@ def test_street_counts_by_hand(by_street: pd.DataFrame) -> None:
     assert by_street.attrs["unassigned_reports"] == 4 and by_street.attrs["by"] == "street"
 
 
-def test_street_score_rank_and_coverage_unknown(by_street: pd.DataFrame) -> None:
-    # coverage by street is not computed yet: unknown, left out; weights 40, 20, 10 rescaled over 70
-    assert by_street["coverage_ratio"].isna().all() and by_street["dead_corners"].isna().all()
-    assert by_street.attrs["unknown_parts"] == ["coverage_ratio"]
-    expected = {"东西街": (40 * 0.5 + 20 * 1.0 + 10 * 0.0) / 70 * 100, "南北路": (40 * 0.5 + 20 * 0.5 + 10) / 70 * 100,
-                "乙街": 100.0, "空街": 100.0}
+def _street_lengths() -> dict[str, float]:
+    """Each street's length in the metric CRS the sweep measures in (chosen from the grids)."""
+    layers = _layers()
+    streets = layers["streets"].to_crs(metric_crs(layers["grids"]))  # type: ignore[union-attr]
+    return dict(zip(streets["street_name"], streets.length))
+
+
+def test_street_coverage_is_the_street_s_own(by_street: pd.DataFrame) -> None:
+    # the walk runs along latitude 38.291 from 109.7295 to 109.7325: it crosses 南北路 (longitude 109.7310) at a
+    # right angle more than 30 m from both its ends, so it reaches 2R = 60 m of it; 东西街 lies 55 m south of it
+    # (0.0005 degrees of latitude), 乙街 and 空街 far east: nothing of them
+    lengths = _street_lengths()
+    ns = _row(by_street, "street_name", "南北路")
+    assert ns["coverage_ratio"] == pytest.approx(60.0 / lengths["南北路"], abs=0.001)
+    assert ns["dead_corners"] == 2  # its dead stretches: north and south of the crossing
+    for name in ("东西街", "乙街", "空街"):
+        row = _row(by_street, "street_name", name)
+        assert row["coverage_ratio"] == 0.0 and row["dead_corners"] == 1  # one dead stretch: the whole street
+    assert by_street.attrs["unknown_parts"] == []
+
+
+def test_street_score_and_rank(by_street: pd.DataFrame) -> None:
+    # weights 40, 20, 30, 10 over (rectification_rate, 1 - overdue_rate, coverage_ratio, 1 - recurrence_rate)
+    c = 60.0 / _street_lengths()["南北路"]
+    expected = {"东西街": 40 * 0.5 + 20 * 1.0 + 30 * 0.0 + 10 * 0.0, "南北路": 40 * 0.5 + 20 * 0.5 + 30 * c + 10,
+                "乙街": 70.0, "空街": 70.0}
     for name, score in expected.items():
-        assert _row(by_street, "street_name", name)["score"] == pytest.approx(score)
-    # ties: 乙街 and 空街 (100): more reports first; 东西街 and 南北路 (57.1): fewer overdue first
-    assert list(by_street["street_name"]) == ["乙街", "空街", "东西街", "南北路"]
+        assert _row(by_street, "street_name", name)["score"] == pytest.approx(score, abs=0.05)
+    # ties: 乙街 and 空街 (70): more reports first; then 南北路 (42.7), 东西街 (40)
+    assert list(by_street["street_name"]) == ["乙街", "空街", "南北路", "东西街"]
     assert list(by_street["rank"]) == [1, 2, 3, 4]
-    # the week before: r0 alone, on 东西街, fixed in 4 h: every street 100, 东西街 first by its report
+    # the week before: r0 alone, on 东西街, fixed in 4 h, no GPS fix (coverage unknown): 东西街 first
     assert _row(by_street, "street_name", "东西街")["previous_rank"] == 1
-    assert _row(by_street, "street_name", "东西街")["rank_change"] == 1 - 3
+    assert _row(by_street, "street_name", "东西街")["rank_change"] == 1 - 4
 
 
 def test_street_lagging_rules(by_street: pd.DataFrame) -> None:
-    # two reports per street: under min_reports (3), no rate rule applies, and coverage is unknown
-    assert not by_street["lagging"].any()
-    board = scoreboard(_layers(), start=START, end=END, by="street", lang="en", rules={"min_reports": 2})
+    # two reports per street: under min_reports (3), no rate rule applies; coverage under 80 % does
+    c = format_percent(60.0 / _street_lengths()["南北路"], lang="en")
+    reasons = dict(zip(by_street["street_name"], by_street["lagging_reason"]))
+    assert reasons == {"东西街": "coverage_ratio 0.0 % < 80.0 %", "南北路": f"coverage_ratio {c} < 80.0 %",
+                       "乙街": "coverage_ratio 0.0 % < 80.0 %", "空街": "coverage_ratio 0.0 % < 80.0 %"}
+    board = scoreboard(_layers(), start=START, end=END, by="street", lang="en",
+                       rules={"min_reports": 2, "min_coverage_ratio": 0.0})
     reasons = dict(zip(board["street_name"], board["lagging_reason"]))
     assert reasons["东西街"] == "rectification_rate 50.0 % < 80.0 %; recurrence_rate 100.0 % > 20.0 %"
     assert reasons["南北路"] == "rectification_rate 50.0 % < 80.0 %; overdue_rate 50.0 % > 20.0 %"
@@ -135,6 +160,13 @@ def test_area_counts_by_hand() -> None:
     assert (ar2["reports"], ar2["rectified"], int(ar2["grids"])) == (1, 1, 1)
     assert (ar3["reports"], int(ar3["grids"])) == (0, 0)
     assert board.attrs["unassigned_reports"] == 1  # r9, in no grid and no area
+    # coverage: an area's is its grids' together (AR1 and AR2 hold one grid each: the grid's own figure); AR3 holds
+    # no grid: no data, never 0
+    grids = scoreboard(_layers(), start=START, end=END, by="grid", lang="en").set_index("grid_code")
+    assert ar1["coverage_ratio"] == pytest.approx(grids.loc[A1, "coverage_ratio"])
+    assert ar1["dead_corners"] == grids.loc[A1, "dead_corners"]
+    assert ar2["coverage_ratio"] == pytest.approx(grids.loc[B1, "coverage_ratio"])
+    assert pd.isna(ar3["coverage_ratio"]) and pd.isna(ar3["dead_corners"])
     # AR1 (7 reports) breaks the rate rules; ranks as documented: AR2 and AR3 score 100, AR2 has more reports
     assert list(board["area_code"]) == ["AR2", "AR3", "AR1"]
     assert ar1["lagging"] and "rectification_rate 42.8 % < 80.0 %" in ar1["lagging_reason"]

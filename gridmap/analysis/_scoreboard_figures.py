@@ -339,21 +339,14 @@ class _EmptyWindowNote(logging.Filter):
         self._logger.removeFilter(self)
 
 
-#: Units whose coverage is not computed yet (issue 17): unknown (no data), left out of the score.
-COVERAGE_PENDING = ("street", "area")
-
-
 def _coverage(layers: Mapping[str, Any], period: _Period, by: str) -> pd.DataFrame | None:
     """coverage_ratio and dead_corners per unit, or None (unknown) when the period holds no usable GPS fix."""
     tracks = layers["tracks"]
     if tracks is None or len(tracks) == 0:
         return None
-    if by in COVERAGE_PENDING:  # street and area coverage (issue 17): see _coverage_table
-        logger.info("coverage by %s is not computed yet: unknown (no data), left out of the score", by)
-        return None
+    streets = layers.get("streets") if by == "street" else None  # the street's own coverage (issue 17)
     with _EmptyWindowNote():
-        # street and area coverage (issue 17): pass streets=layers.get("streets"), areas=layers.get("areas") here
-        result = sweep_coverage(layers["grids"], tracks, start=period.start, end=period.end)
+        result = sweep_coverage(layers["grids"], tracks, start=period.start, end=period.end, streets=streets)
     if int(result.stats["fixes_used"]) == 0:
         logger.info("no GPS fixes from %s to %s: coverage is unknown (no data) in that period",
                     period.start.date(), period.end.date())
@@ -367,10 +360,10 @@ def _coverage_table(result: Any, by: str) -> pd.DataFrame:
         table = result.by_community
     elif by == "cadre":
         table = result.by_cadre.assign(cadre=cadre_keys(result.by_cadre["cadre"]))
-    # ---- street and area coverage (issue 17), once CoverageResult.streets and .by_area exist (and COVERAGE_PENDING
-    # is emptied): by street, table = result.streets with dead_corners = its dead_stretches (the street's uncovered
-    # stretches); by area, table = result.by_area (area-weighted coverage_ratio, dead_corners of its grids).
-    # ---- end of street and area coverage
+    elif by == "street":  # the street's covered length; its dead corners are its dead stretches
+        table = pd.DataFrame(result.streets).assign(dead_corners=result.streets["dead_stretches"])
+    elif by == "area":  # area-weighted over the area's grids, with their dead corners
+        table = result.by_area
     else:
         table = pd.DataFrame(result.grids)
     return pd.DataFrame(table[[BY_CHOICES[by], "coverage_ratio", "dead_corners"]]).set_index(BY_CHOICES[by])

@@ -76,9 +76,12 @@ imported).
     period holds no usable GPS fix (or the workspace no track at all), both
     are unknown (NaN / NA), not 0: nobody can tell from the data whether
     nobody walked or the tracks were not imported. When the period holds
-    fixes, a unit nobody walked through has coverage 0. For ``street`` and
-    ``area`` coverage is not computed yet: unknown (NaN / NA) and left out of
-    the score, as in a period without GPS fixes.
+    fixes, a unit nobody walked through has coverage 0. By ``street`` it is
+    the street's own coverage: the share of its length within reach of the
+    swept path (``CoverageResult.streets``), and ``dead_corners`` counts the
+    street's dead stretches; by ``area``, the covered share of the area's
+    grids together (area-weighted, ``CoverageResult.by_area``) with their dead
+    corners; an area holding no grid has no coverage (no data).
 Missing data
     When the workspace holds no rectification at all, whether a report was
     fixed is unknown, not "no": ``rectified``, ``verified``, ``reopened``,

@@ -64,7 +64,6 @@ PAGE_LABELS: Mapping[str, Mapping[str, Any]] = {
            "list_sep": "、",
            "parts": {"rectification_rate": "整改率", "on_time_rate": "按时率", "coverage_ratio": "覆盖率",
                      "no_recurrence_rate": "不反弹率"},
-           "no_unit_coverage": "按街道、片区的巡查覆盖率尚未计算：为无数据，不计入得分，也不作落后依据",
            "unit_names": {"community": "社区", "grid": "网格", "cadre": "责任干部", "street": "街道（街长）",
                           "area": "片区（包片领导）"}},
     "en": {"title": "Sanitation supervision ranking", "units": "Ranked units",
@@ -89,8 +88,6 @@ PAGE_LABELS: Mapping[str, Mapping[str, Any]] = {
            "list_sep": ", ",
            "parts": {"rectification_rate": "rectification rate", "on_time_rate": "on-time rate",
                      "coverage_ratio": "coverage", "no_recurrence_rate": "no-recurrence rate"},
-           "no_unit_coverage": "coverage by street or area is not computed yet: no data, left out of the score and "
-                               "of the lagging rules",
            "unit_names": {"community": "community", "grid": "grid", "cadre": "cadre", "street": "street (chief)",
                           "area": "area (leader)"}},
 }
@@ -301,7 +298,7 @@ def _missing_notes(attrs: Mapping[str, Any], labels: Mapping[str, Any]) -> list[
     if "rectification_rate" in unknown:
         notes.append(labels["no_rectifications"])
     if "coverage_ratio" in unknown:
-        notes.append(labels["no_unit_coverage"] if attrs.get("by") in ("street", "area") else labels["no_coverage"])
+        notes.append(labels["no_coverage"])
     before = list(attrs.get("previous_unknown_parts", []))
     if not attrs.get("previous_has_data", True):
         notes.append(labels["no_previous"])
