@@ -43,6 +43,7 @@ from gridmap.maps.static import (
     sized_font,
 )
 from gridmap.maps.static_density import draw_heat_layers, lonlat_centre
+from gridmap.pages.levels import draw_briefing_levels
 from gridmap.analysis.selection import as_time, period_months, pushdown_period, select_reports
 from gridmap.storage import LayerReads, read_layers
 
@@ -296,7 +297,7 @@ def _coverage_panel(fig: "Figure", result: "CoverageResult", layers: Mapping[str
     draw_coverage_layers(ax, result, crs, font, demolition_zones=zones, wall=wall)
     draw_scale_and_north(ax, crs, lonlat_centre(crs, result.grids.to_crs(crs).total_bounds), labels["north"], font)
     ax.set_title(labels["coverage_panel"], fontproperties=sized_font(font, 12, bold=True))
-    draw_coverage_legend(fig, dict(labels), font, zones=zones is not None, wall=wall is not None)
+    draw_coverage_legend(fig, dict(labels), font, zones=zones is not None, wall=wall is not None, result=result)
     legend = fig.legends[-1]  # the coverage legend of gridmap.maps.static, moved under the table
     legend.set_loc("upper left")
     legend.set_bbox_to_anchor((_TABLE_BOX[0], _TABLE_BOX[1] - 0.03), transform=fig.transFigure)
@@ -415,6 +416,7 @@ def _draw_page(result: "CoverageResult", density: "DensityGrid | None", table: p
 
     overall = overall_coverage(result)
     _table_panel(fig, table, overall, labels, font)
+    draw_briefing_levels(fig, result, lang, font)  # areas and streets, right of the legend
     parts = [f"{labels['period']} {period}", f"{labels['overall']} {format_percent(overall, lang=lang)}",
              f"{labels['dead_corners']} {_count_text(_total(table['dead_corners']), lang)}",
              f"{labels['all_reports']} {int(table['reports'].sum())}"]

@@ -72,6 +72,8 @@ from gridmap.model import REPORT_STATUSES, category_label
 from gridmap.pages.briefing import _cell_texts, _period_text, community_table, page_reads, rectified_known
 from gridmap.pages.common import chart_html, check_assets, page_html, save_page, shareable
 from gridmap.pages.common import shareable_coverage
+from gridmap.pages.levels import area_table_html, street_table_html
+from gridmap.maps.streets import add_dead_stretches, add_streets, street_labels, street_legend_entries
 from gridmap.analysis.recurrence import recurring_sites
 from gridmap.analysis.selection import as_time, period_months, select_reports
 from gridmap.analysis.supervision import weekly_figures
@@ -272,6 +274,8 @@ def _coverage_layers(fmap: "folium.Map", result: "CoverageResult", zones: Any, w
         cov.add_dead_corners(fmap, _display(corners, basemap), labels)
     if result.targets is not None and len(result.targets):
         _targets_layer(fmap, _display(result.targets, basemap), labels, lang)
+    add_streets(fmap, _display(result.streets, basemap), street_labels(lang))  # streets: few lines, tooltips
+    add_dead_stretches(fmap, _display(result.dead_stretches, basemap), street_labels(lang))
 
 
 def _date_texts(values: Any, fmt: str = "%Y-%m-%d") -> list[str | None]:
@@ -486,6 +490,7 @@ def _legend_html(found: _Analysis, palette: Mapping[str, str], peak: float | Non
                  row(COLOURS["unvisited"], labels["unvisited_targets"], dot=True),
                  row(COLOURS["visited"], labels["visited_targets"], dot=True),
                  row(COLOURS["zone"], labels["zones"]), row(COLOURS["wall"], labels["wall"])]
+        rows += [row(c, t) for c, t in street_legend_entries(found.coverage, street_labels(lang))]
     if palette:
         rows.append(f"<div><b>{html_text(labels['reports'])}</b></div>")
         rows += [row(colour, text, dot=True) for text, colour in palette.items()]
@@ -571,6 +576,8 @@ def _panel_html(title: str, period: str, updated: str, found: _Analysis, palette
     if found.table is not None and found.coverage is not None:
 
         body += _community_html(found.table, overall_coverage(found.coverage), labels)
+    if found.coverage is not None:  # the area leaders next to the communities, then the streets, lowest first
+        body += area_table_html(found.coverage.by_area, lang) + street_table_html(found.coverage.streets, lang)
     body += _corners_html(found, basemap, labels)
     if found.weekly is not None:
 
