@@ -227,7 +227,8 @@ def _segments(geometries: Sequence[Any]) -> list[np.ndarray]:
 def draw_streets(ax: "Axes", streets: "gpd.GeoDataFrame | None", stretches: "gpd.GeoDataFrame | None") -> None:
     """Draw streets (coverage colours over a dark casing) and dead stretches (dashed red) on the axes `ax`.
 
-    Both frames must already be in the axes' CRS; None or empty draws nothing.
+    Both frames must already be in the axes' CRS; None or empty draws nothing. They are drawn over the
+    grids and the dead corners (zorder 5.5-5.7) and under the must-visit places and the labels.
     """
     from matplotlib.collections import LineCollection  # deferred: heavy, only drawing needs it
 
@@ -238,13 +239,13 @@ def draw_streets(ax: "Axes", streets: "gpd.GeoDataFrame | None", stretches: "gpd
             pieces += parts
             colours += [street_colour(ratio)] * len(parts)
         if pieces:
-            ax.add_collection(LineCollection(pieces, colors=STREET_COLOURS["casing"], linewidths=3.2, zorder=4.5))
-            ax.add_collection(LineCollection(pieces, colors=colours, linewidths=2.0, zorder=4.6))
+            ax.add_collection(LineCollection(pieces, colors=STREET_COLOURS["casing"], linewidths=3.2, zorder=5.5))
+            ax.add_collection(LineCollection(pieces, colors=colours, linewidths=2.0, zorder=5.6))
     if stretches is not None and len(stretches):
         pieces = _segments(list(stretches.geometry))
         if pieces:
             ax.add_collection(LineCollection(pieces, colors=STREET_COLOURS["dead_stretch"], linewidths=2.6,
-                                             linestyles=(0, (3, 1.5)), zorder=4.7))
+                                             linestyles=(0, (3, 1.5)), zorder=5.7))
 
 
 def street_legend_handles(result: Any, labels: Mapping[str, str]) -> list[Any]:
