@@ -25,7 +25,6 @@ from PIL import Image
 from pyproj import Transformer
 from shapely.geometry import LineString, box
 
-import gridmap
 from gridmap.analysis.coverage import sweep_coverage
 from gridmap.maps.coverage import coverage_map
 from gridmap.maps.static import coverage_png

@@ -14,7 +14,6 @@ import dataclasses
 import html
 import math
 import re
-from pathlib import Path
 from typing import Any
 
 import geopandas as gpd

@@ -34,13 +34,15 @@ __all__ = ["LEVEL_LABELS", "level_labels", "area_rows", "street_rows", "area_tab
 
 #: The tables' labels, per language.
 LEVEL_LABELS: dict[str, dict[str, str]] = {
-    "zh": {"areas": "各片区情况（包片领导）", "area": "片区", "leader": "包片领导", "grids": "网格数", "coverage": "覆盖率",
-           "dead_corners": "卫生死角", "streets": "街巷覆盖率（由低到高）", "areas_short": "各片区情况", "street": "街巷", "street_chief": "街长",
-           "length": "长度", "dead_stretches": "未清扫路段", "more_streets": "另有 {n} 条街巷见地图", "lang": "zh"},
-    "en": {"areas": "by area (area leaders)", "area": "area", "leader": "leader", "grids": "grids",
-           "coverage": "coverage", "dead_corners": "dead corners", "streets": "street coverage (lowest first)", "areas_short": "by area",
-           "street": "street", "street_chief": "street chief", "length": "length", "dead_stretches": "dead stretches",
-           "more_streets": "{n} more streets on the map", "lang": "en"},
+    "zh": {"areas": "各片区情况（包片领导）", "areas_short": "各片区情况", "area": "片区", "leader": "包片领导",
+           "grids": "网格数", "coverage": "覆盖率", "dead_corners": "卫生死角", "streets": "街巷覆盖率（由低到高）",
+           "street": "街巷", "street_chief": "街长", "length": "长度", "dead_stretches": "未清扫路段",
+           "more_streets": "另有 {n} 条街巷见地图", "lang": "zh"},
+    "en": {"areas": "by area (area leaders)", "areas_short": "by area", "area": "area", "leader": "leader",
+           "grids": "grids", "coverage": "coverage", "dead_corners": "dead corners",
+           "streets": "street coverage (lowest first)", "street": "street", "street_chief": "street chief",
+           "length": "length", "dead_stretches": "dead stretches", "more_streets": "{n} more streets on the map",
+           "lang": "en"},
 }
 
 
@@ -102,14 +104,15 @@ def lowest_first(streets: pd.DataFrame) -> pd.DataFrame:
 
 def street_rows(streets: pd.DataFrame | None, lang: str = "zh", *, names: bool = True,
                 limit: int | None = None) -> list[list[str]]:
-    """One row of text per street, lowest coverage first: street, chief (when `names`), length, coverage, dead stretches.
+    """One row of text per street, lowest coverage first: street, chief (when `names`), length, coverage, dead
+    stretches.
 
     Examples
     --------
     >>> streets = pd.DataFrame({"street_name": ["东街", "西街"], "street_chief": ["王**", "李*"],
     ...                         "length_m": [400.0, 250.0], "coverage_ratio": [0.5, 0.25], "dead_stretches": [1, 2]})
     >>> street_rows(streets, "en", names=False)
-    [['西街', '250 m', '25.0 %', '2'], ['东街', '400 m', '50.0%', '1']]
+    [['西街', '250 m', '25.0 %', '2'], ['东街', '400 m', '50.0 %', '1']]
     """
     if streets is None or not len(streets):
         return []
