@@ -156,9 +156,33 @@ def test_report_map_draws_the_street_layer_and_the_dead_stretches(layers, monkey
         assert name.encode("unicode_escape").decode() in page or name in page
 
 
-def test_report_without_street_figures_is_as_before(layers) -> None:
-    page = report_map(layers, start=START, end=END).get_root().render()
-    assert 'class="gm-areas"' not in page and 'class="gm-streets"' not in page and "10 6" not in page
+def test_report_without_streets_draws_no_street_layer_and_no_street_table(layers, monkeypatch) -> None:
+    given: list = []
+    real = report_module.sweep_coverage
+
+    def sweep(*args: Any, **kwargs: Any) -> Any:
+        given.append(real(*args, **kwargs))
+        return given[-1]
+
+    monkeypatch.setattr(report_module, "sweep_coverage", sweep)
+    without = {name: frame for name, frame in layers.items() if name != "streets"}
+    page = report_map(without, start=START, end=END).get_root().render()
+    assert given and given[0].streets is None
+    assert 'class="gm-streets"' not in page and '"dashArray": "10 6"' not in page
+    by_area = given[0].by_area
+    assert ('class="gm-areas"' in page) == (by_area is not None and len(by_area) > 0)
+
+
+def test_coverage_levels_passes_only_present_layers_the_sweep_takes(layers) -> None:
+    import inspect
+
+    from gridmap.pages.levels import coverage_levels
+
+    taken = inspect.signature(gridmap.sweep_coverage).parameters
+    given = coverage_levels(layers)
+    assert set(given) == {name for name in ("streets", "areas") if name in taken}
+    assert all(given[name] is layers[name] for name in given)
+    assert coverage_levels({**layers, "streets": layers["streets"].iloc[:0], "areas": None}) == {}
 
 
 @pytest.mark.browser

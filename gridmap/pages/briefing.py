@@ -43,7 +43,7 @@ from gridmap.maps.static import (
     sized_font,
 )
 from gridmap.maps.static_density import draw_heat_layers, lonlat_centre
-from gridmap.pages.levels import draw_briefing_levels
+from gridmap.pages.levels import coverage_levels, draw_briefing_levels
 from gridmap.analysis.selection import as_time, period_months, pushdown_period, select_reports
 from gridmap.storage import LayerReads, read_layers
 
@@ -66,7 +66,8 @@ A4_LANDSCAPE_IN = (297 / 25.4, 210 / 25.4)
 #: Report statuses counted as rectified (a reopened report is not).
 RECTIFIED_STATUSES = frozenset({"rectified", "verified"})
 
-_LAYERS = ("grids", "tracks", "targets", "reports", "rectifications", "communities", "demolition_zones", "wall")
+_LAYERS = ("grids", "tracks", "targets", "reports", "rectifications", "communities", "demolition_zones", "wall",
+           "streets", "areas")
 _FORMATS = {".png": "png", ".pdf": "pdf"}
 _DPI = {"png": 150.0, "pdf": 300.0}
 _COVERAGE_BOX = (0.01, 0.10, 0.335, 0.74)
@@ -504,7 +505,8 @@ def briefing(
     grids = _present(layers["grids"])
     if grids is None:
         raise GridmapError("the workspace has no grids: import them first (gridmap import WORKSPACE grids FILE)")
-    result = sweep_coverage(grids, layers["tracks"], targets=_present(layers["targets"]), start=start, end=end)
+    result = sweep_coverage(grids, layers["tracks"], targets=_present(layers["targets"]), start=start, end=end,
+                            **coverage_levels(layers))
     reports = _present(layers["reports"])
     chosen = select_reports(reports, start=start, end=end) if reports is not None else None
     months = period_months(chosen, start=start, end=end) if chosen is not None else 1.0

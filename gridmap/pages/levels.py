@@ -14,11 +14,13 @@ briefing leaves the name columns out (``names=False``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+import inspect
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from gridmap.analysis.coverage import sweep_coverage
 from gridmap.formatting import format_percent
 from gridmap.maps.common import MISSING, pick_labels
 from gridmap.maps.escape import html_text
@@ -30,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.font_manager import FontProperties
 
 __all__ = ["LEVEL_LABELS", "level_labels", "area_rows", "street_rows", "area_table_html", "street_table_html",
-           "draw_level_table", "draw_briefing_levels", "lowest_first", "BRIEFING_COLUMN"]
+           "draw_level_table", "draw_briefing_levels", "lowest_first", "BRIEFING_COLUMN", "coverage_levels"]
 
 #: The tables' labels, per language.
 LEVEL_LABELS: dict[str, dict[str, str]] = {
@@ -55,6 +57,23 @@ def level_labels(lang: str) -> dict[str, str]:
     'leader'
     """
     return pick_labels(LEVEL_LABELS, lang)
+
+
+def coverage_levels(layers: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``streets=`` and ``areas=`` keywords of :func:`gridmap.sweep_coverage` from the layers that have rows.
+
+    The one place the pages (and the demo) pass the street and area layers to the sweep. A keyword the sweep
+    does not take is left out (transitional: the street figures are built on another branch; once merged, every
+    present layer is passed).
+
+    Examples
+    --------
+    >>> sorted(coverage_levels({"streets": None, "areas": None}))
+    []
+    """
+    taken = inspect.signature(sweep_coverage).parameters
+    return {name: frame for name in ("streets", "areas")
+            if name in taken and (frame := layers.get(name)) is not None and len(frame)}
 
 
 def _text(value: Any) -> str:

@@ -72,7 +72,7 @@ from gridmap.model import REPORT_STATUSES, category_label
 from gridmap.pages.briefing import _cell_texts, _period_text, community_table, page_reads, rectified_known
 from gridmap.pages.common import chart_html, check_assets, page_html, save_page, shareable
 from gridmap.pages.common import shareable_coverage
-from gridmap.pages.levels import area_table_html, street_table_html
+from gridmap.pages.levels import area_table_html, coverage_levels, street_table_html
 from gridmap.maps.streets import add_dead_stretches, add_streets, street_labels, street_legend_entries
 from gridmap.analysis.recurrence import recurring_sites
 from gridmap.analysis.selection import as_time, period_months, select_reports
@@ -93,7 +93,7 @@ __all__ = ["export_html", "report_map", "default_title", "page_html", "save_page
 logger = logging.getLogger(__name__)
 
 _LAYERS = ("grids", "tracks", "targets", "reports", "rectifications", "communities", "demolition_zones", "wall",
-           "subdistrict")
+           "subdistrict", "streets", "areas")
 _REPORT_COLUMNS = ("report_id", "reported_at", "category", "description", "status", "grid_code")
 #: Bytes of distinct description text the page may carry (newest reports first); past 64 KiB they are deflated,
 #: and this bounds the deflated stream (100,000 distinct descriptions of 20-60 characters take about 2 MB).
@@ -208,7 +208,8 @@ def _analyse(layers: Mapping[str, Any], start: Any, end: Any) -> _Analysis:
     grids = layers["grids"]
     out = _Analysis()
     if layers["tracks"] is not None:
-        out.coverage = sweep_coverage(grids, layers["tracks"], targets=layers["targets"], start=start, end=end)
+        out.coverage = sweep_coverage(grids, layers["tracks"], targets=layers["targets"], start=start, end=end,
+                                      **coverage_levels(layers))
         if math.isnan(overall_coverage(out.coverage)):  # no fix in the period: coverage unknown, not 0 %
             out.coverage = None
     reports = layers["reports"]
