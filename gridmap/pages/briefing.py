@@ -12,9 +12,15 @@ mark. It is drawn with the helpers of :mod:`gridmap.maps.static` and
 TrueType subset (``pdf.fonttype`` 42), so the Chinese text prints and can be
 searched.
 
-Privacy: no personal names or phone numbers reach the page. Cadres and
-secretaries are people, so rows are labelled by community name and maps by
-coverage percentages; no GPS track is drawn, only the ground it covered.
+With street and area figures (``sweep_coverage(streets=, areas=)``) the map
+draws the streets in their coverage class and the dead stretches, and two small
+tables, right of the legend, give each area's coverage and the lowest-covered
+streets (:func:`gridmap.pages.levels.draw_briefing_levels`).
+
+Privacy: no personal names or phone numbers reach the page. Cadres, secretaries,
+area leaders and street chiefs are people, so rows are labelled by community,
+area or street name and maps by coverage percentages; no GPS track is drawn,
+only the ground it covered.
 """
 
 from __future__ import annotations

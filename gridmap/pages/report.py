@@ -17,7 +17,8 @@ the period as a point (tap for its category, status, date, grid and
 description). A panel (bottom left, collapsible) gives the title, period, the
 date the data was last updated, the "illustrative data" mark for the sample,
 the legend, a per-community table and the dead-corner list, each with a button
-that flies the map there.
+that flies the map there; with street figures, streets by coverage class, dead
+stretches, and area-leader and street tables (:mod:`gridmap.pages.levels`).
 
 How it stays small and fast
 ---------------------------
