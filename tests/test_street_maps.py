@@ -193,6 +193,29 @@ def test_without_streets_nothing_is_drawn_and_nothing_fails(base):
     assert "街巷" not in page and "未清扫路段" not in page and "dashArray\": \"10 6\"" not in page
 
 
+def test_unknown_coverage_draws_every_street_grey_reading_no_data_and_no_stretch(result):
+    streets = result.streets.assign(covered_m=np.nan, coverage_ratio=np.nan,
+                                    dead_stretches=pd.array([None] * len(result.streets), dtype="Int64"))
+    unknown = dataclasses.replace(result, streets=streets, dead_stretches=result.dead_stretches.iloc[:0])
+    page = coverage_map(shareable_coverage(unknown), lang="en").get_root().render()
+    blocks = _street_blocks(page)
+    assert sorted(blocks) == sorted(STREETS)
+    for name, block in blocks.items():
+        text = html.unescape(block)
+        assert '"color": "#bdbdbd"' in block
+        assert "coverage: no data<" in text and "covered length: no data<" in text and "dead stretches: no data" in text
+        assert "0.0 %" not in text and ": 0<" not in text
+    assert '"dashArray": "10 6"' not in page
+
+
+def test_hostile_street_names_are_shown_as_text(result):
+    hostile = "X{{ 7*7 }}<img src=x onerror=alert(1)>"
+    streets = result.streets.assign(street_name=[hostile, "西小巷", "北巷", "南巷"])
+    page = coverage_map(dataclasses.replace(result, streets=streets)).get_root().render()
+    assert "<img src=x" not in page and "{{ 7*7 }}" not in page
+    assert hostile in html.unescape(page)
+
+
 def test_a_shared_page_holds_no_raw_name_and_no_phone(result):
     page = page_html(coverage_map(shareable_coverage(result)), offline=False, lang="zh")
     for chief, masked, *_rest in STREETS.values():
