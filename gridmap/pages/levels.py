@@ -149,11 +149,12 @@ def street_rows(streets: pd.DataFrame | None, lang: str = "zh", *, names: bool =
     return rows
 
 
-def _table_html(title: str, header: Sequence[str], rows: Sequence[Sequence[str]], css: str, more: str = "") -> str:
+def _table_html(title: str, header: Sequence[str], rows: Sequence[Sequence[str]], css: str, more: str = "",
+                opened: bool = True) -> str:
     head = "".join(f"<th>{html_text(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html_text(c)}</td>" for c in r) + "</tr>" for r in rows)
     tail = f"<div>{html_text(more)}</div>" if more else ""
-    return (f'<details open class="{css}"><summary>{html_text(title)}</summary>'
+    return (f'<details{" open" if opened else ""} class="{css}"><summary>{html_text(title)}</summary>'
             f'<table class="gm-table"><tr>{head}</tr>{body}</table>{tail}</details>')
 
 
@@ -177,12 +178,17 @@ def area_table_html(by_area: pd.DataFrame | None, lang: str = "zh") -> str:
 
 
 def street_table_html(streets: pd.DataFrame | None, lang: str = "zh", *, limit: int = 50) -> str:
-    """The street table of the leaders' page (escaped HTML), lowest coverage first, at most `limit` rows.
+    """The street table of the leaders' page (escaped HTML, closed at first), lowest coverage first, at most `limit`
+    rows.
 
     Examples
     --------
     >>> street_table_html(None)
     ''
+    >>> streets = pd.DataFrame({"street_name": ["东街", "西街", "南街"], "coverage_ratio": [0.9, 0.2, 0.5]})
+    >>> page = street_table_html(streets, limit=2)
+    >>> page.index("西街") < page.index("南街"), "东街" in page, "另有 1 条街巷见地图" in page
+    (True, False, True)
     """
     rows = street_rows(streets, lang, limit=limit)
     if not rows:
@@ -191,7 +197,7 @@ def street_table_html(streets: pd.DataFrame | None, lang: str = "zh", *, limit: 
     header = [labels[k] for k in ("street", "street_chief", "length", "coverage", "dead_stretches")]
     left = 0 if streets is None else len(streets) - len(rows)
     more = labels["more_streets"].replace("{n}", f"{left:,}") if left > 0 else ""
-    return _table_html(labels["streets"], header, rows, "gm-streets", more)
+    return _table_html(labels["streets"], header, rows, "gm-streets", more, opened=False)  # closed, as the corners
 
 
 def draw_level_table(ax: "Axes", title: str, header: Sequence[str], rows: Sequence[Sequence[str]],
