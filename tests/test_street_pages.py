@@ -253,10 +253,11 @@ def test_briefing_has_the_area_and_street_tables_without_names(layers, monkeypat
         assert image.size[0] / image.size[1] == pytest.approx(297 / 210, rel=0.005)
 
 
-def test_briefing_tables_fit_the_page_and_overlap_nothing(layers, monkeypatch, tmp_path) -> None:
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_briefing_tables_fit_the_page_and_overlap_nothing(layers, monkeypatch, tmp_path, lang) -> None:
     _with_levels(monkeypatch, briefing_module, layers)
     figures = _capture_figure(monkeypatch)
-    briefing(layers, tmp_path / "brief.pdf", start=START, end=END)
+    briefing(layers, tmp_path / "brief.pdf", start=START, end=END, lang=lang)
     fig = figures[0]
     renderer = fig.canvas.get_renderer()
     page = fig.bbox

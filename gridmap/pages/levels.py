@@ -201,35 +201,57 @@ def street_table_html(streets: pd.DataFrame | None, lang: str = "zh", *, limit: 
 
 
 def draw_level_table(ax: "Axes", title: str, header: Sequence[str], rows: Sequence[Sequence[str]],
-                     widths: Sequence[float], font: "FontProperties", *, row_height: float) -> None:
-    """Draw a small table (the briefing's area or street table) filling the axes `ax` from the top."""
+                     widths: Sequence[float], font: "FontProperties", *, row_height: float,
+                     header_height: float | None = None) -> None:
+    """Draw a small table (the briefing's area or street table) filling the axes `ax` from the top.
+
+    Heights are axes fractions; the header row may be taller (`header_height`) for labels on two lines.
+    """
     ax.set_axis_off()
     drawn = ax.table(cellText=[list(r) for r in rows], colLabels=list(header), loc="upper center",
                      cellLoc="center", colWidths=list(widths))
     drawn.auto_set_font_size(False)
     for (row, _col), cell in drawn.get_celld().items():
         cell.get_text().set_fontproperties(sized_font(font, 7, bold=row == 0))
-        cell.set_height(row_height)
+        cell.set_height(header_height or row_height if row == 0 else row_height)
         if row == 0:
             cell.set_facecolor("#e8e8e8")
     ax.set_title(title, fontproperties=sized_font(font, 10, bold=True), pad=3)
 
 
-#: Where the briefing puts the two tables: the column right of its legend (figure fractions).
-BRIEFING_COLUMN = (0.822, 0.168)
-#: The briefing tables' row height, figure fraction; the top of the first table and the lowest bottom.
+#: Where the briefing puts the two tables: the column right of its legend (figure fractions: the left edge
+#: at least, moved right of the legend as drawn, and the right edge).
+BRIEFING_COLUMN = (0.822, 0.99)
+#: The briefing tables' row height, figure fraction; the top of the first table, the lowest bottom, the gap.
 _BRIEF_ROW, _BRIEF_TOP, _BRIEF_FLOOR, _BRIEF_GAP = 0.024, 0.445, 0.075, 0.055
 #: At most this many areas and streets on the briefing (the lowest-covered streets first).
 BRIEFING_MAX_AREAS, BRIEFING_MAX_STREETS = 6, 6
 
 
+def _column_left(fig: Any) -> float:
+    """The left edge of the briefing's table column: right of the legend as drawn (English labels are wider)."""
+    left = BRIEFING_COLUMN[0]
+    if fig.legends:
+        box = fig.legends[-1].get_window_extent(fig.canvas.get_renderer()).transformed(fig.transFigure.inverted())
+        left = max(left, float(box.x1) + 0.012)
+    return left
+
+
 def _brief_table(fig: Any, top: float, title: str, header: Sequence[str], rows: Sequence[Sequence[str]],
                  widths: Sequence[float], font: "FontProperties") -> float:
-    height = (len(rows) + 1) * _BRIEF_ROW
-    x, width = BRIEFING_COLUMN
-    ax = fig.add_axes((x, top - height, width, height))
-    draw_level_table(ax, title, header, rows, widths, font, row_height=1.0 / (len(rows) + 1))
+    """Draw one table with its top at `top` (figure fraction); returns its bottom."""
+    lines = max(h.count("\n") + 1 for h in header)
+    units = len(rows) + lines
+    height = units * _BRIEF_ROW
+    left = _column_left(fig)
+    ax = fig.add_axes((left, top - height, BRIEFING_COLUMN[1] - left, height))
+    draw_level_table(ax, title, header, rows, widths, font, row_height=1.0 / units, header_height=lines / units)
     return top - height
+
+
+def _header(labels: Mapping[str, str], keys: Sequence[str]) -> list[str]:
+    # two-word English labels on two lines: the column is narrow
+    return [labels[k].replace(" ", "\n", 1) for k in keys]
 
 
 def draw_briefing_levels(fig: Any, result: Any, lang: str, font: "FontProperties") -> None:
@@ -242,12 +264,12 @@ def draw_briefing_levels(fig: Any, result: Any, lang: str, font: "FontProperties
     top = _BRIEF_TOP
     areas = area_rows(getattr(result, "by_area", None), lang, names=False)[:BRIEFING_MAX_AREAS]
     if areas:
-        header = [labels[k] for k in ("area", "grids", "coverage", "dead_corners")]
-        top = _brief_table(fig, top, labels["areas_short"], header, areas,
-                           (0.3, 0.2, 0.26, 0.24), font) - _BRIEF_GAP
-    room = int((top - _BRIEF_FLOOR) / _BRIEF_ROW) - 1
+        header = _header(labels, ("area", "grids", "coverage", "dead_corners"))
+        top = _brief_table(fig, top, labels["areas_short"], header, areas, (0.28, 0.18, 0.29, 0.25), font) - _BRIEF_GAP
+    room = int((top - _BRIEF_FLOOR) / _BRIEF_ROW) - 2
     streets = street_rows(getattr(result, "streets", None), lang, names=False,
                           limit=max(0, min(room, BRIEFING_MAX_STREETS)))
     if streets:
-        header = [labels[k] for k in ("street", "length", "coverage", "dead_stretches")]
-        _brief_table(fig, top, labels["streets"], header, streets, (0.25, 0.24, 0.23, 0.28), font)
+        header = _header(labels, ("street", "length", "coverage", "dead_stretches"))
+        title = labels["streets"].replace(" (", "\n(") if lang == "en" else labels["streets"]
+        _brief_table(fig, top, title, header, streets, (0.24, 0.24, 0.26, 0.26), font)
