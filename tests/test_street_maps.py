@@ -113,7 +113,9 @@ def base():
 @pytest.fixture(scope="module")
 def result(base):
     x0, y0 = _origin()
-    return dataclasses.replace(base, streets=_streets(x0, y0), dead_stretches=_stretches(x0, y0), by_area=_by_area())
+    chiefs = pd.DataFrame({"street_chief": sorted(v[0] for v in STREETS.values()), "streets": 1})
+    return dataclasses.replace(base, streets=_streets(x0, y0), dead_stretches=_stretches(x0, y0), by_area=_by_area(),
+                               by_street_chief=chiefs)
 
 
 def _blocks(page: str) -> list[str]:
@@ -229,6 +231,8 @@ def test_shareable_coverage_masks_every_level_and_leaves_the_result_alone(result
     assert list(shared.streets["street_chief"]) == [v[1] for v in STREETS.values()]
     assert set(shared.dead_stretches["street_chief"]) == {"王**", "欧阳**"}
     assert list(shared.by_area["leader"]) == [LEADERS["A1"][2], LEADERS["A2"][2]]
+    masks = {chief: masked for chief, masked, *_r in STREETS.values()}
+    assert list(shared.by_street_chief["street_chief"]) == [masks[c] for c in result.by_street_chief["street_chief"]]
     assert not shared.streets["note"].str.contains("13912345678").any()
     assert list(result.streets["street_chief"]) == [v[0] for v in STREETS.values()]  # the caller's frames unchanged
     assert shareable_coverage(result, redact=False) is result
