@@ -31,6 +31,7 @@ from gridmap.maps.grids import grids_map
 from gridmap.maps.static import coverage_png
 from gridmap.maps.static_density import heatmap_png
 from gridmap.pages.common import save_page, shareable, shareable_coverage
+from gridmap.pages.levels import coverage_levels
 from gridmap.pages.report import export_html
 from gridmap.pages.scoreboard import scoreboard_html
 from gridmap.storage import WorkspaceStore, init_workspace
@@ -91,8 +92,9 @@ def _save_shared(fmap: Any, path: Path) -> Path:
 
 def _write_coverage(ws: WorkspaceStore, folder: Path) -> list[Path]:
     """The sweep coverage of the sample's week of GPS fixes: CSV, dead corners, map, PNG."""
-    layers = {name: ws.read_layer(name) for name in ("grids", "tracks", "targets", "demolition_zones", "wall")}
-    result = sweep_coverage(layers["grids"], layers["tracks"], targets=layers["targets"])
+    layers = {name: ws.read_layer(name) for name in ("grids", "tracks", "targets", "demolition_zones", "wall",
+                                                     "streets", "areas")}
+    result = sweep_coverage(layers["grids"], layers["tracks"], targets=layers["targets"], **coverage_levels(layers))
     extra = {"demolition_zones": layers["demolition_zones"], "wall": layers["wall"]}
     paths = [folder / "coverage.csv", folder / "dead-corners.geojson", folder / "coverage.html",
              folder / "coverage.png"]

@@ -184,6 +184,31 @@ class CoverageResult:
         Roll-ups keyed by ``community_code`` / ``cadre``: ``grids``,
         ``area_m2``, ``covered_m2``, ``uncovered_m2``, ``coverage_ratio``,
         ``dead_corners``; a sum over any unknown grid is NaN / NA.
+    streets : geopandas.GeoDataFrame or None
+        None when no streets were given; else EPSG:4326, one row per input
+        street in input order with its index and columns (``street_name``,
+        ``street_chief``, ...), plus ``length_m``, ``covered_m`` (length within
+        ``radius_m`` of the swept path), ``coverage_ratio`` (0 to 1) and
+        ``dead_stretches`` (count, nullable ``Int64``); the geometry is the
+        street line. When coverage is unknown all but ``length_m`` are NaN / NA.
+    dead_stretches : geopandas.GeoDataFrame or None
+        None when no streets were given; else EPSG:4326 (Multi)LineStrings of
+        unswept street of at least ``min_dead_stretch_m``: ``stretch_id``
+        (``"<street_name>-01"``, longest first), ``street_name``,
+        ``street_chief``, ``length_m``, and a walk-to point on the stretch (at
+        its middle by length) in WGS84 (``lon``, ``lat``) and GCJ-02
+        (``lon_gcj02``, ``lat_gcj02``); sorted by street (input order), then
+        length descending. Empty (same columns) when coverage is unknown.
+    by_street_chief : pandas.DataFrame or None
+        None when no streets were given; else keyed by ``street_chief``:
+        ``streets``, ``length_m``, ``covered_m``, ``coverage_ratio``,
+        ``dead_stretches``; a sum over any unknown street is NaN / NA.
+    by_area : pandas.DataFrame or None
+        Keyed by the grids' ``area_code`` (empty with these columns when the
+        grids have none): ``name``, ``leader`` (from the ``areas`` layer when
+        given, else NaN), ``grids``, ``area_m2``, ``covered_m2``,
+        ``uncovered_m2``, ``coverage_ratio`` (area-weighted), ``dead_corners``;
+        the same rules as `by_community`.
     stats : dict
         Counts ``fixes_in``, ``no_position``, ``no_time``, ``no_inspector``,
         ``outside_window``, ``duplicates``, ``fixes_used`` (these add up:

@@ -35,6 +35,7 @@ from gridmap.maps.legend import (
     coverage_colour,
     legend_html,
 )
+from gridmap.maps.streets import add_dead_stretches, add_streets, street_labels, street_legend_entries
 from gridmap.formatting import format_percent, is_missing
 from gridmap.model import TARGET_KINDS
 
@@ -261,10 +262,11 @@ def add_wall(fmap: "folium.Map", wall: "gpd.GeoDataFrame", labels: Mapping[str, 
                 tooltip=lambda row: html_text(value_text(row, "name", labels["wall"])))
 
 
-def _add_legend(fmap: "folium.Map", labels: Mapping[str, str]) -> None:
+def _add_legend(fmap: "folium.Map", labels: Mapping[str, str], result: "CoverageResult") -> None:
     entries = list(zip(COVERAGE_COLOURS, coverage_class_labels())) + [(NO_DATA_COLOUR, labels["no_data"])]
     entries += [(COLOURS["covered"], labels["covered"]), (COLOURS["dead_corner"], labels["dead_corners"]),
                 (COLOURS["visited"], labels["visited_targets"]), (COLOURS["unvisited"], labels["unvisited_targets"])]
+    entries += street_legend_entries(result, street_labels(labels["lang"]))
     overlay(fmap, legend_html(labels["legend"], entries))
 
 
@@ -285,7 +287,11 @@ def coverage_map(
     dead corners in red with a popup giving grid, cadre, area and a point to
     walk to in WGS84 and in GCJ-02 (paste into Amap or WeChat, or follow the
     Amap link); visited (green) and unvisited (red)
-    must-visit places; demolition zones; the old wall. A legend lists the
+    must-visit places; demolition zones; the old wall; when the result has
+    streets (``sweep_coverage(..., streets=)``), the streets coloured by the
+    same coverage classes (grey: no data) with a tooltip (street, chief,
+    length, covered length, coverage, dead stretches) and the dead stretches as
+    thick dashed red lines with a walk-to popup (:mod:`gridmap.maps.streets`). A legend lists the
     coverage classes in percent. No track, inspector name or phone number is
     drawn.
 
@@ -339,8 +345,10 @@ def coverage_map(
     if wall is not None and len(wall):
         add_wall(fmap, wall, labels)
     add_dead_corners(fmap, result.dead_corners, labels)
+    add_streets(fmap, getattr(result, "streets", None), street_labels(lang))
+    add_dead_stretches(fmap, getattr(result, "dead_stretches", None), street_labels(lang))
     targets = getattr(result, "targets", None)
     if targets is not None and len(targets):
         add_targets(fmap, targets, labels, lang)
-    _add_legend(fmap, labels)
+    _add_legend(fmap, labels, result)
     return finish(fmap, title, labels, illustrative)

@@ -26,6 +26,7 @@ from gridmap.crs import metric_crs, require_crs
 from gridmap.formatting import format_percent, is_missing
 from gridmap.maps.coverage import COLOURS, labels_for
 from gridmap.maps.fonts import cjk_font_properties
+from gridmap.maps.streets import draw_streets, street_labels, street_legend_handles
 from gridmap.maps.legend import COVERAGE_COLOURS, NO_DATA_COLOUR, coverage_class_labels, coverage_colour
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -186,14 +187,19 @@ def draw_coverage_layers(ax: "Axes", result: "CoverageResult", crs: CRS, font: "
     if corners is not None:
         _draw_polygons(ax, list(corners.geometry), facecolors=COLOURS["dead_corner"],
                        edgecolor=COLOURS["dead_corner"], linewidth=0.4, zorder=5)
+    draw_streets(ax, _metric(getattr(result, "streets", None), crs, what="streets"),
+                 _metric(getattr(result, "dead_stretches", None), crs, what="dead stretches"))
     targets = _metric(getattr(result, "targets", None), crs, what="targets")
     if targets is not None:
         _draw_targets(ax, targets)
 
 
 def draw_coverage_legend(fig: "Figure", labels: dict[str, str], font: "FontProperties", *, zones: bool,
-                         wall: bool) -> None:
-    """Draw the legend of the coverage figure (coverage classes, dead corners, zones and wall when drawn) on `fig`."""
+                         wall: bool, result: "CoverageResult | None" = None) -> None:
+    """Draw the legend of the coverage figure (coverage classes, dead corners, zones and wall when drawn) on `fig`.
+
+    With a `result` that has streets, the street lines and the dead stretches are listed too.
+    """
     from matplotlib.lines import Line2D  # deferred: heavy, only drawing needs it
     from matplotlib.patches import Patch  # deferred: heavy, only drawing needs it
 
@@ -209,6 +215,7 @@ def draw_coverage_legend(fig: "Figure", labels: dict[str, str], font: "FontPrope
         handles.append(Patch(facecolor="none", edgecolor=COLOURS["zone"], linestyle="dashed", label=labels["zones"]))
     if wall:
         handles.append(Line2D([], [], color=COLOURS["wall"], lw=3, label=labels["wall"]))
+    handles += street_legend_handles(result, street_labels(labels["lang"]))
     title_font = font.copy()
     title_font.set_weight("bold")
     fig.legend(handles=handles, loc="center left", bbox_to_anchor=(0.75, 0.5), prop=font, title=labels["legend"],
@@ -435,7 +442,7 @@ def coverage_png(
     minx, miny, maxx, maxy = result.grids.to_crs("EPSG:4326").total_bounds
     draw_scale_and_north(ax, crs, ((minx + maxx) / 2, (miny + maxy) / 2), labels["north"], font)
     draw_coverage_legend(fig, labels, font, zones=demolition_zones is not None and len(demolition_zones) > 0,
-                         wall=wall is not None and len(wall) > 0)
+                         wall=wall is not None and len(wall) > 0, result=result)
     _titles(fig, result, labels, font, title)
     draw_footer(fig, labels, crs, font, illustrative)
     return _save(fig, path, dpi)

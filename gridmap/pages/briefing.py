@@ -12,9 +12,15 @@ mark. It is drawn with the helpers of :mod:`gridmap.maps.static` and
 TrueType subset (``pdf.fonttype`` 42), so the Chinese text prints and can be
 searched.
 
-Privacy: no personal names or phone numbers reach the page. Cadres and
-secretaries are people, so rows are labelled by community name and maps by
-coverage percentages; no GPS track is drawn, only the ground it covered.
+With street and area figures (``sweep_coverage(streets=, areas=)``) the map
+draws the streets in their coverage class and the dead stretches, and two small
+tables, right of the legend, give each area's coverage and the lowest-covered
+streets (:func:`gridmap.pages.levels.draw_briefing_levels`).
+
+Privacy: no personal names or phone numbers reach the page. Cadres, secretaries,
+area leaders and street chiefs are people, so rows are labelled by community,
+area or street name and maps by coverage percentages; no GPS track is drawn,
+only the ground it covered.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from gridmap.maps.static import (
     sized_font,
 )
 from gridmap.maps.static_density import draw_heat_layers, lonlat_centre
+from gridmap.pages.levels import coverage_levels, draw_briefing_levels
 from gridmap.analysis.selection import as_time, period_months, pushdown_period, select_reports
 from gridmap.storage import LayerReads, read_layers
 
@@ -65,7 +72,8 @@ A4_LANDSCAPE_IN = (297 / 25.4, 210 / 25.4)
 #: Report statuses counted as rectified (a reopened report is not).
 RECTIFIED_STATUSES = frozenset({"rectified", "verified"})
 
-_LAYERS = ("grids", "tracks", "targets", "reports", "rectifications", "communities", "demolition_zones", "wall")
+_LAYERS = ("grids", "tracks", "targets", "reports", "rectifications", "communities", "demolition_zones", "wall",
+           "streets", "areas")
 _FORMATS = {".png": "png", ".pdf": "pdf"}
 _DPI = {"png": 150.0, "pdf": 300.0}
 _COVERAGE_BOX = (0.01, 0.10, 0.335, 0.74)
@@ -296,7 +304,7 @@ def _coverage_panel(fig: "Figure", result: "CoverageResult", layers: Mapping[str
     draw_coverage_layers(ax, result, crs, font, demolition_zones=zones, wall=wall)
     draw_scale_and_north(ax, crs, lonlat_centre(crs, result.grids.to_crs(crs).total_bounds), labels["north"], font)
     ax.set_title(labels["coverage_panel"], fontproperties=sized_font(font, 12, bold=True))
-    draw_coverage_legend(fig, dict(labels), font, zones=zones is not None, wall=wall is not None)
+    draw_coverage_legend(fig, dict(labels), font, zones=zones is not None, wall=wall is not None, result=result)
     legend = fig.legends[-1]  # the coverage legend of gridmap.maps.static, moved under the table
     legend.set_loc("upper left")
     legend.set_bbox_to_anchor((_TABLE_BOX[0], _TABLE_BOX[1] - 0.03), transform=fig.transFigure)
@@ -415,6 +423,7 @@ def _draw_page(result: "CoverageResult", density: "DensityGrid | None", table: p
 
     overall = overall_coverage(result)
     _table_panel(fig, table, overall, labels, font)
+    draw_briefing_levels(fig, result, lang, font)  # areas and streets, right of the legend
     parts = [f"{labels['period']} {period}", f"{labels['overall']} {format_percent(overall, lang=lang)}",
              f"{labels['dead_corners']} {_count_text(_total(table['dead_corners']), lang)}",
              f"{labels['all_reports']} {int(table['reports'].sum())}"]
@@ -502,7 +511,8 @@ def briefing(
     grids = _present(layers["grids"])
     if grids is None:
         raise GridmapError("the workspace has no grids: import them first (gridmap import WORKSPACE grids FILE)")
-    result = sweep_coverage(grids, layers["tracks"], targets=_present(layers["targets"]), start=start, end=end)
+    result = sweep_coverage(grids, layers["tracks"], targets=_present(layers["targets"]), start=start, end=end,
+                            **coverage_levels(layers))
     reports = _present(layers["reports"])
     chosen = select_reports(reports, start=start, end=end) if reports is not None else None
     months = period_months(chosen, start=start, end=end) if chosen is not None else 1.0

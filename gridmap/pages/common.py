@@ -80,7 +80,8 @@ def shareable(frame: Any, redact: bool = True) -> Any:
 def shareable_coverage(result: "CoverageResult", redact: bool = True) -> "CoverageResult":
     """A coverage result fit for a shared page: cadre names masked, phones dropped, no inspector names.
 
-    The result given is not changed; ``redact=False`` returns it as it is.
+    Street chiefs and area leaders (``streets``, ``dead_stretches``, ``by_street_chief``, ``by_area``) are
+    masked the same way. The result given is not changed; ``redact=False`` returns it as it is.
     """
     if not redact:
         return result
@@ -89,7 +90,9 @@ def shareable_coverage(result: "CoverageResult", redact: bool = True) -> "Covera
         targets = targets.drop(columns=["inspectors"])
     return dataclasses.replace(result, grids=shareable(result.grids, True),
                                dead_corners=shareable(result.dead_corners, True),
-                               targets=shareable(targets, True))
+                               targets=shareable(targets, True),
+                               **{name: shareable(getattr(result, name, None), True)
+                                  for name in ("streets", "dead_stretches", "by_street_chief", "by_area")})
 
 
 def page_html(fmap: "folium.Map", *, offline: bool, lang: str, cache: "AssetCache | None" = None,

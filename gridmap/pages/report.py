@@ -17,7 +17,8 @@ the period as a point (tap for its category, status, date, grid, street (the nea
 15 m), area and description). A panel (bottom left, collapsible) gives the title, period, the
 date the data was last updated, the "illustrative data" mark for the sample,
 the legend, a per-community table and the dead-corner list, each with a button
-that flies the map there.
+that flies the map there; with street figures, streets by coverage class, dead
+stretches, and area-leader and street tables (:mod:`gridmap.pages.levels`).
 
 How it stays small and fast
 ---------------------------
@@ -73,6 +74,8 @@ from gridmap.model import REPORT_STATUSES, category_label
 from gridmap.pages.briefing import _cell_texts, _period_text, community_table, page_reads, rectified_known
 from gridmap.pages.common import chart_html, check_assets, page_html, save_page, shareable
 from gridmap.pages.common import shareable_coverage
+from gridmap.pages.levels import area_table_html, coverage_levels, street_table_html
+from gridmap.maps.streets import add_dead_stretches, add_streets, street_labels, street_legend_entries
 from gridmap.analysis.recurrence import recurring_sites
 from gridmap.analysis.selection import as_time, period_months, select_reports
 from gridmap.analysis.supervision import weekly_figures
@@ -92,11 +95,9 @@ __all__ = ["export_html", "report_map", "default_title", "page_html", "save_page
 logger = logging.getLogger(__name__)
 
 _LAYERS = ("grids", "tracks", "targets", "reports", "rectifications", "communities", "demolition_zones", "wall",
-           "subdistrict")
+           "subdistrict", "streets", "areas")
 _REPORT_COLUMNS = ("report_id", "reported_at", "category", "description", "status", "grid_code", "street_name",
                    "area_code")
-#: The layers a report's popup names its street and area from (:func:`gridmap.analysis.attribution.attribute_reports`).
-_POPUP_LAYERS = ("streets", "areas")
 #: Bytes of distinct description text the page may carry (newest reports first); past 64 KiB they are deflated,
 #: and this bounds the deflated stream (100,000 distinct descriptions of 20-60 characters take about 2 MB).
 DESCRIPTION_BUDGET = 3_000_000
@@ -167,7 +168,7 @@ def _present(frame: Any) -> Any:
 def _load(source: Any, start: Any, end: Any, subdistrict: str | None) -> _Inputs:
 
     reads = page_reads(start, end, weeks=CHART_WEEKS, subdistrict=subdistrict)
-    found, meta = read_layers(source, tuple(dict.fromkeys(_LAYERS + _POPUP_LAYERS)), what="the report", reads=reads)
+    found, meta = read_layers(source, _LAYERS, what="the report", reads=reads)
     layers = {name: _present(frame) for name, frame in found.items()}
     updated = pd.Timestamp(meta["last_import"]) if "last_import" in meta else None
     return _Inputs(layers, meta.get("illustrative") == "true", updated or _latest_data_time(layers))
@@ -211,7 +212,8 @@ def _analyse(layers: Mapping[str, Any], start: Any, end: Any) -> _Analysis:
     grids = layers["grids"]
     out = _Analysis()
     if layers["tracks"] is not None:
-        out.coverage = sweep_coverage(grids, layers["tracks"], targets=layers["targets"], start=start, end=end)
+        out.coverage = sweep_coverage(grids, layers["tracks"], targets=layers["targets"], start=start, end=end,
+                                      **coverage_levels(layers))
         if math.isnan(overall_coverage(out.coverage)):  # no fix in the period: coverage unknown, not 0 %
             out.coverage = None
     reports = layers["reports"]
@@ -278,6 +280,8 @@ def _coverage_layers(fmap: "folium.Map", result: "CoverageResult", zones: Any, w
         cov.add_dead_corners(fmap, _display(corners, basemap), labels)
     if result.targets is not None and len(result.targets):
         _targets_layer(fmap, _display(result.targets, basemap), labels, lang)
+    add_streets(fmap, _display(result.streets, basemap), street_labels(lang))  # streets: few lines, tooltips
+    add_dead_stretches(fmap, _display(result.dead_stretches, basemap), street_labels(lang))
 
 
 def _date_texts(values: Any, fmt: str = "%Y-%m-%d") -> list[str | None]:
@@ -496,6 +500,7 @@ def _legend_html(found: _Analysis, palette: Mapping[str, str], peak: float | Non
                  row(COLOURS["unvisited"], labels["unvisited_targets"], dot=True),
                  row(COLOURS["visited"], labels["visited_targets"], dot=True),
                  row(COLOURS["zone"], labels["zones"]), row(COLOURS["wall"], labels["wall"])]
+        rows += [row(c, t) for c, t in street_legend_entries(found.coverage, street_labels(lang))]
     if palette:
         rows.append(f"<div><b>{html_text(labels['reports'])}</b></div>")
         rows += [row(colour, text, dot=True) for text, colour in palette.items()]
@@ -581,6 +586,8 @@ def _panel_html(title: str, period: str, updated: str, found: _Analysis, palette
     if found.table is not None and found.coverage is not None:
 
         body += _community_html(found.table, overall_coverage(found.coverage), labels)
+    if found.coverage is not None:  # the area leaders next to the communities, then the streets, lowest first
+        body += area_table_html(found.coverage.by_area, lang) + street_table_html(found.coverage.streets, lang)
     body += _corners_html(found, basemap, labels)
     if found.weekly is not None:
 
