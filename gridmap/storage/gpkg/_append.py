@@ -267,7 +267,7 @@ def _write_in_transaction(con: sqlite3.Connection, batch: _Batch, has_stage: boo
     # counted before the copy: only the rows stored so far are scanned, the new ones are counted by the insert
     before = con.execute(f"SELECT count(*) FROM main.{_q(spec.name)}").fetchone()[0]
     accepted = _copy_staged_rows(con, spec, staged.rows, before) if has_stage else 0
-    stored = _stored_conflicts(con, spec, staged, old_max) if accepted < len(staged.rows) else []
+    stored = _stored_conflicts(con, spec, staged, old_max, before) if accepted < len(staged.rows) else []
     if accepted:
         _update_contents(con, spec, staged.rows, before + accepted)
         if spec.name in ("rectifications", "spotchecks"):
