@@ -217,3 +217,25 @@ def test_two_rows_of_one_key_cannot_pass_the_rebuilt_index(tmp_path: Path, bulk:
     with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
         gridmap.import_file(ws, "reports", tmp_path / "r.csv", coords="wgs84")
     assert _state(ws) == before
+
+
+def test_restore_builds_the_indexes_of_the_copied_layer(tmp_path: Path, bulk: list[list[str]]) -> None:
+    """``gridmap copy`` (Workspace.restore) writes each layer into an empty one: the same rows, the same indexes."""
+    from gridmap.model import LAYERS
+    from gridmap.storage import IMPORTS_TABLE, QUARANTINE_TABLE
+
+    source = _workspace(tmp_path / "a.gpkg")
+    _csv(tmp_path / "r.csv", 130, seed=6)
+    gridmap.import_file(source, "reports", tmp_path / "r.csv", coords="wgs84")
+    with gridmap.open_workspace(source) as a, gridmap.init_workspace(tmp_path / "b.gpkg") as b:
+        tables = {name: a.read_layer(name) for name in LAYERS}
+        tables.update({IMPORTS_TABLE: a.imports(), QUARANTINE_TABLE: a.quarantine_with_options()})
+        b.restore(tables, a.meta)
+    target = tmp_path / "b.gpkg"
+    assert ["ix_reports_grid_code_9", "ux_reports_key"] in [sorted(names) for names in bulk]
+    assert _schema(target) == _schema(source)
+    columns = "report_id, reported_at, category, description, grid_code, hex(geom)"
+    assert _sql(target, f"SELECT {columns} FROM reports ORDER BY report_id") == \
+        _sql(source, f"SELECT {columns} FROM reports ORDER BY report_id")
+    assert _sql(target, "SELECT feature_count FROM gpkg_ogr_contents WHERE table_name = 'reports'") == [(130,)]
+    assert _sql(target, "SELECT rtreecheck('rtree_reports_geom')") == [("ok",)]
