@@ -22,7 +22,9 @@ correct GeoPackage geometry blobs; then, in **one** SQLite transaction on the
 workspace (``BEGIN IMMEDIATE``), the staged rows are copied with
 ``INSERT OR IGNORE`` (the UNIQUE key index turns rows already stored into
 counted duplicates; when some were, one join of the stage and the layer on the key
-finds those stored with other content, quarantined as ``key_conflict``), the
+finds those stored with other content, quarantined as ``key_conflict``; into an
+empty layer, a batch of 10,000 rows or more is copied without the layer's indexes,
+which are built again once the rows are in, still inside the transaction), the
 R-tree rows are inserted from bounding boxes computed with shapely (with SQL
 for small batches; a batch of 10,000 new rows or more
 rebuilds the R-tree in bulk, packed with Sort-Tile-Recursive, by writing its

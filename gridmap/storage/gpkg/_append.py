@@ -36,8 +36,35 @@ def _insert_triggers(con: sqlite3.Connection, table: str) -> list[tuple[str, str
     return [(n, s) for n, s in rows if n.lower().startswith(prefixes) and "AFTER INSERT" in s.upper()]
 
 
-def _copy_staged_rows(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame) -> int:
-    """Copy staged rows into the layer (keys already stored are ignored); return the rows inserted."""
+def _layer_indexes(con: sqlite3.Connection, table: str) -> list[tuple[str, str]]:
+    """The explicit indexes of `table` (its key's unique index, the subdistrict indexes), as (name, sql)."""
+    rows = con.execute(
+        "SELECT name, sql FROM main.sqlite_master"
+        " WHERE type = 'index' AND sql IS NOT NULL AND lower(tbl_name) = lower(?)",
+        (table,),
+    ).fetchall()
+    return [(str(n), str(s)) for n, s in rows]
+
+
+def _indexes_to_rebuild(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame,
+                        stored: int) -> list[tuple[str, str]]:
+    """The layer's indexes to drop before the copy and build after it: all of them when the layer is empty.
+
+    Into an empty layer every staged row is new (the frame's repeats of a key were sorted out
+    by ``_stage``), so the copy needs no index to find stored keys; filling each index in
+    the random order of the keys costs more than building it once from the sorted rows
+    (SQLite sorts them for ``CREATE INDEX``). The unique index built after the copy
+    still refuses two rows of one key, failing the transaction. A layer that holds rows
+    keeps its indexes: ``INSERT OR IGNORE`` finds the stored keys through its unique index.
+    """
+    if stored or len(staged) < _stage._BULK_RTREE_MIN_ROWS:
+        return []
+    return _layer_indexes(con, spec.name)
+
+
+def _copy_staged_rows(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame, stored: int) -> int:
+    """Copy staged rows into the layer holding `stored` rows (keys already stored are ignored); return the rows
+    inserted."""
     table = _q(spec.name)
     cols = [_q(c) for c in spec.column_names]
     if spec.geometry is not None:
@@ -47,9 +74,14 @@ def _copy_staged_rows(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataF
     triggers = _insert_triggers(con, spec.name)
     for name, _ in triggers:
         con.execute(f"DROP TRIGGER main.{_q(name)}")
+    indexes = _indexes_to_rebuild(con, spec, staged, stored)
+    for name, _ in indexes:
+        con.execute(f"DROP INDEX main.{_q(name)}")
     inserted = con.execute(
         f"INSERT OR IGNORE INTO main.{table} ({col_list}) SELECT {col_list} FROM {_STAGE}.{_STAGE} ORDER BY fid"
     ).rowcount
+    for _, sql in indexes:
+        con.execute(sql)
     if spec.geometry is not None and inserted:
         if inserted < _stage._BULK_RTREE_MIN_ROWS or not _bulk_load_rtree(con, spec, staged, old_max, inserted):
             _insert_rtree_rows(con, spec, staged, old_max)
@@ -111,11 +143,12 @@ def _new_entries(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame,
     n = len(staged)
     if inserted == n:
         # the n rows inserted are all the fids above old_max: min and max (rowid look-ups) show whether they run
-        # without a gap (counting them would scan them)
+        # without a gap (counting them would scan them). The stage gave n rows (each stage row is inserted at most
+        # once), so fids running from 1 to n there are exactly 1..n, without counting the stage either.
         lo, hi = con.execute(f"SELECT min(fid), max(fid) FROM main.{_q(spec.name)} WHERE fid > ?",
                              (old_max,)).fetchone()
-        stage = con.execute(f"SELECT min(fid), max(fid), count(*) FROM {_STAGE}.{_STAGE}").fetchone()
-        if lo is not None and hi - lo + 1 == n and tuple(stage) == (1, n, n):
+        stage = con.execute(f"SELECT min(fid), max(fid) FROM {_STAGE}.{_STAGE}").fetchone()
+        if lo is not None and hi - lo + 1 == n and tuple(stage) == (1, n):
             return np.arange(lo, hi + 1, dtype=np.int64), staged[list(_BBOX)].to_numpy(dtype="float64")
     fid, box, _ = _joined_entries(con, spec, staged, old_max)
     return fid, box
@@ -133,10 +166,10 @@ def _bulk_load_rtree(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFr
     return bulk_load(con, _rtree_name(spec), fid, box[:, 0], box[:, 1], box[:, 2], box[:, 3])
 
 
-def _update_contents(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame) -> None:
-    """Keep ``gpkg_ogr_contents.feature_count`` and ``gpkg_contents`` (extent, last_change) right."""
+def _update_contents(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame, count: int) -> None:
+    """Keep ``gpkg_ogr_contents.feature_count`` (the layer's `count` rows) and ``gpkg_contents`` (extent,
+    last_change) right."""
     table = spec.name
-    count = con.execute(f"SELECT count(*) FROM main.{_q(table)}").fetchone()[0]
     con.execute("UPDATE gpkg_ogr_contents SET feature_count = ? WHERE lower(table_name) = lower(?)", (count, table))
     con.execute("UPDATE gpkg_contents SET last_change = ? WHERE lower(table_name) = lower(?)", (_utc_now_text(), table))
     if spec.geometry is None or len(staged) == 0:
@@ -231,10 +264,12 @@ def _write_in_transaction(con: sqlite3.Connection, batch: _Batch, has_stage: boo
     """Copy the staged rows, find key conflicts, log the import and quarantine what did not land."""
     spec, staged = batch.spec, batch.staged
     old_max = con.execute(f"SELECT coalesce(max(fid), 0) FROM main.{_q(spec.name)}").fetchone()[0]
-    accepted = _copy_staged_rows(con, spec, staged.rows) if has_stage else 0
-    stored = _stored_conflicts(con, spec, staged, old_max) if accepted < len(staged.rows) else []
+    # counted before the copy: only the rows stored so far are scanned, the new ones are counted by the insert
+    before = con.execute(f"SELECT count(*) FROM main.{_q(spec.name)}").fetchone()[0]
+    accepted = _copy_staged_rows(con, spec, staged.rows, before) if has_stage else 0
+    stored = _stored_conflicts(con, spec, staged, old_max, before) if accepted < len(staged.rows) else []
     if accepted:
-        _update_contents(con, spec, staged.rows)
+        _update_contents(con, spec, staged.rows, before + accepted)
         if spec.name in ("rectifications", "spotchecks"):
             _apply_status_events(con)
     conflicts = _conflict_rows(spec, batch.frame, staged, sorted(staged.conflicts + stored),

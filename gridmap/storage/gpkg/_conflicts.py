@@ -46,8 +46,11 @@ def _show(value: Any, column: str, spec: LayerSpec) -> str:
     return str(value)
 
 
-def _stored_conflicts(con: sqlite3.Connection, spec: LayerSpec, staged: _Staged, old_max: int) -> list[tuple[int, str]]:
+def _stored_conflicts(con: sqlite3.Connection, spec: LayerSpec, staged: _Staged, old_max: int,
+                      old_rows: int) -> list[tuple[int, str]]:
     """(frame position, detail) of the staged rows whose key was stored before this import with other content.
+
+    `old_rows` rows were stored before (all with fids up to `old_max`).
 
     Called only when some staged row was not inserted (its key was already stored). One
     join of the stage and the layer on the key (both indexed), the outer loop over the
@@ -67,7 +70,6 @@ def _stored_conflicts(con: sqlite3.Connection, spec: LayerSpec, staged: _Staged,
     join = " AND ".join(f"m.{_q(k)} = s.{_q(k)}" for k in spec.key)
     _index_stage(con, spec.key)
     stage, layer = f"{_STAGE}.{_STAGE} AS s", f"main.{_q(spec.name)} AS m"
-    old_rows = con.execute(f"SELECT count(*) FROM main.{_q(spec.name)} WHERE fid <= ?", (old_max,)).fetchone()[0]
     outer, inner = (layer, stage) if old_rows < len(staged.rows) else (stage, layer)
     select = ", ".join(["s.fid", *(f"s.{_q(k)}" for k in spec.key), *(f"m.{_q(c)}, s.{_q(c)}" for c in shown)])
     found = con.execute(f"SELECT {select} FROM {outer} CROSS JOIN {inner} ON {join}"

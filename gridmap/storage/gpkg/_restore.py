@@ -35,8 +35,9 @@ def _restore_layer(con: sqlite3.Connection, spec: LayerSpec, frame: pd.DataFrame
         try:
             con.execute("BEGIN IMMEDIATE")
             try:
-                _copy_staged_rows(con, spec, staged.rows)
-                _update_contents(con, spec, staged.rows)
+                before = con.execute(f"SELECT count(*) FROM main.{_q(spec.name)}").fetchone()[0]
+                inserted = _copy_staged_rows(con, spec, staged.rows, before)
+                _update_contents(con, spec, staged.rows, before + inserted)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
