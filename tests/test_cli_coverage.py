@@ -144,7 +144,8 @@ def test_empty_window_gives_no_data_not_zero_and_not_a_crash(ws: Path, tmp_path:
     assert json.loads(corners.read_text(encoding="utf-8"))["features"] == []  # no task list from absent data
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = html.read_text(encoding="utf-8")
-    assert page.count("覆盖率: 无数据") == 36 and page.count("卫生死角: 无数据") == 36  # each grid's tooltip
+    # each grid's tooltip, and each of the 10 streets' for its coverage
+    assert page.count("覆盖率: 无数据") == 36 + 10 and page.count("卫生死角: 无数据") == 36
     n_targets = len(gpd.read_file(ws, layer="targets", ignore_geometry=True))
     assert n_targets and page.count("已巡查: 无数据") == n_targets  # unknown, not "否"
     assert "已巡查: 否" not in page and "卫生死角: 0" not in page

@@ -471,16 +471,16 @@ def test_cli_prints_street_and_area_lines_and_writes_the_street_files(sample_tem
     assert len(features) == streets["dead_stretches"].sum()
     assert all(f["properties"]["length_m"] >= 20 for f in features)
     covered, length = streets["covered_m"].sum(), streets["length_m"].sum()
-    assert (f"街道覆盖：{len(layer)} 条街道，巡到 {covered:.0f} / {length:.0f} 米（{floor_percent(covered, length)}），"
-            f"死段 {len(features)} 处") in text
+    assert (f"street coverage: {len(layer)} streets, swept {covered:.0f} of {length:.0f} m"
+            f" ({floor_percent(covered, length)}); dead stretches: {len(features)}") in text
     grids = pd.read_csv(files["grids.csv"], encoding="utf-8-sig", dtype={"area_code": str})
     areas = gpd.read_file(sample_template, layer="areas")
-    assert "片区（包片领导）：" in text
+    assert "areas (leaders):" in text
     for area in areas.itertuples():
         mine = grids[grids["area_code"] == area.area_code]
         share = floor_percent(mine["covered_m2"].sum(), mine["area_m2"].sum())
         line = next(t for t in text.splitlines() if f"({area.area_code})" in t)
-        assert area.name in line and share in line and f"{len(mine)} 个网格" in line
+        assert area.name in line and share in line and f"{len(mine)} grids" in line
         assert area.leader not in line and area.leader[0] + "*" in line  # masked as on shared pages
 
 
@@ -494,7 +494,7 @@ def test_cli_in_english_without_redaction_and_without_streets(sample_template: P
     assert "street coverage: 10 streets, swept" in text and "areas (leaders):" in text
     assert all(leader in text for leader in gpd.read_file(sample_template, layer="areas")["leader"])
     assert main(["coverage", str(sample_template), *WEEK, "--quiet", "--no-streets"]) == 0
-    assert "街道" not in capsys.readouterr().out
+    assert "street coverage" not in capsys.readouterr().out
     assert main(["coverage", str(sample_template), "--quiet", "--no-streets", "--streets-csv", "x.csv"]) == 2
     assert "--no-streets" in capsys.readouterr().err
     for bad in ("0", "-3"):
@@ -512,11 +512,11 @@ def test_cli_empty_streets_layer_and_empty_window_say_so_plainly(sample_copy: Pa
     capsys.readouterr()
     assert main(["coverage", str(sample_copy), "--from", "2030-01-01", "--to", "2030-01-02", "--quiet"]) == 0
     text = capsys.readouterr().out
-    assert "街道覆盖：10 条街道，巡到 无数据 / " in text and "无数据），死段 无数据 处" in text
+    assert "street coverage: 10 streets, swept 无数据 of " in text and "(无数据); dead stretches: 无数据" in text
     with sqlite3.connect(sample_copy) as db:
         db.execute("DELETE FROM streets")
     assert main(["coverage", str(sample_copy), *WEEK, "--quiet"]) == 0
-    assert "街道覆盖：工作区没有街道（streets 图层为空），无街道数据" in capsys.readouterr().out
+    assert "street coverage: the workspace has no streets (the streets layer is empty)" in capsys.readouterr().out
     assert main(["coverage", str(sample_copy), *WEEK, "--quiet", "--lang", "en"]) == 0
     assert "the streets layer is empty): no street figures" in capsys.readouterr().out
     assert main(["coverage", str(sample_copy), *WEEK, "--quiet", "--dead-stretches", str(tmp_path / "d.json")]) == 2

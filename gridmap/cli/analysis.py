@@ -170,13 +170,14 @@ def _refuse_street_files_without_streets(args: argparse.Namespace) -> None:
 
 
 def _print_streets_and_areas(result: CoverageResult, *, lang: str, asked: bool, redact: bool) -> None:
-    """The street line (swept metres of the streets' length, dead stretches) and the area leaders' table."""
-    zh = lang != "en"
+    """The street line (swept metres of the streets' length, dead stretches) and the area leaders' table.
+
+    In the words of the command's other lines; `lang` chooses how a missing figure reads ("无数据" / "no data").
+    """
     streets = result.streets
     if streets is None:
         if asked:
-            _out("街道覆盖：工作区没有街道（streets 图层为空），无街道数据" if zh
-                 else "street coverage: the workspace has no streets (the streets layer is empty): no street figures")
+            _out("street coverage: the workspace has no streets (the streets layer is empty): no street figures")
     else:
         length = float(streets["length_m"].sum())
         covered = float(streets["covered_m"].sum(min_count=len(streets))) if len(streets) else float("nan")
@@ -184,9 +185,7 @@ def _print_streets_and_areas(result: CoverageResult, *, lang: str, asked: bool, 
         swept = no_data(lang) if is_missing(covered) else f"{covered:.0f}"
         count = 0 if result.dead_stretches is None else len(result.dead_stretches)
         dead = no_data(lang) if is_missing(covered) else str(count)
-        _out(f"街道覆盖：{len(streets)} 条街道，巡到 {swept} / {length:.0f} 米（{format_percent(share, lang=lang)}），"
-             f"死段 {dead} 处" if zh else
-             f"street coverage: {len(streets)} streets, swept {swept} of {length:.0f} m"
+        _out(f"street coverage: {len(streets)} streets, swept {swept} of {length:.0f} m"
              f" ({format_percent(share, lang=lang)}); dead stretches: {dead}")
     if result.by_area is not None and len(result.by_area):
         _print_areas(result.by_area, lang=lang, redact=redact)
@@ -195,15 +194,14 @@ def _print_streets_and_areas(result: CoverageResult, *, lang: str, asked: bool, 
 def _print_areas(table: Any, *, lang: str, redact: bool) -> None:
     from gridmap.export.privacy import mask_name  # deferred: pandas
 
-    zh = lang != "en"
-    _out("片区（包片领导）：" if zh else "areas (leaders):")
+    _out("areas (leaders):")
     for row in table.itertuples(index=False):
         name = row.name if isinstance(row.name, str) and row.name.strip() else ""
-        leader = row.leader if isinstance(row.leader, str) and row.leader.strip() else ("未填" if zh else "none")
+        leader = row.leader if isinstance(row.leader, str) and row.leader.strip() else "none"
         shown = mask_name(leader) if redact and isinstance(row.leader, str) else leader
         corners = no_data(lang) if is_missing(row.coverage_ratio) else str(row.dead_corners)
         _out(f"  {_grid_label(name, row.area_code)}  {shown}  {format_percent(row.coverage_ratio, lang=lang):>8}"
-             + (f"  {row.grids} 个网格  死角 {corners}" if zh else f"  {row.grids} grids  dead corners {corners}"))
+             f"  {row.grids} grids  dead corners {corners}")
 
 
 def _grid_label(name: Any, code: Any) -> str:
