@@ -204,6 +204,15 @@ class _Samples:
         self.near, self.paths = near, paths
         self.shape = (nj, ni)
         self.cell = cell
+        self._occupied: np.ndarray | None = None
+
+    @property
+    def occupied(self) -> np.ndarray:
+        """The cells of this raster holding a sample (made once, for :meth:`in_square` and :meth:`distance`)."""
+        if self._occupied is None:
+            self._occupied = np.zeros(self.shape, dtype=bool)
+            self._occupied[self.row, self.col] = True
+        return self._occupied
 
     def in_square(self, margin: int, half: int) -> np.ndarray:
         """Cells of the region's raster (this raster less `margin` cells each side) with a sampled cell in the
@@ -212,7 +221,7 @@ class _Samples:
         if half < 0:
             return np.zeros((nj, ni), dtype=bool)
         table = np.zeros((self.shape[0] + 1, self.shape[1] + 1), dtype=np.int32)
-        table[self.row + 1, self.col + 1] = 1  # a sampled cell counts once
+        table[1:, 1:] = self.occupied  # a sampled cell counts once
         table = table.cumsum(axis=0, dtype=np.int32).cumsum(axis=1, dtype=np.int32)
         lo, hi = margin - half, margin + half + 1
         count = (table[hi:hi + nj, hi:hi + ni] - table[lo:lo + nj, hi:hi + ni] - table[hi:hi + nj, lo:lo + ni]
@@ -229,18 +238,15 @@ class _Samples:
         grow = int(math.ceil(limit / self.cell)) + 1
         r0, c0 = max(int(rows.min()) - grow, 0), max(int(cols.min()) - grow, 0)
         r1, c1 = min(int(rows.max()) + grow + 1, self.shape[0]), min(int(cols.max()) + grow + 1, self.shape[1])
-        free = np.ones((r1 - r0, c1 - c0), dtype=bool)
-        inside = (self.row >= r0) & (self.row < r1) & (self.col >= c0) & (self.col < c1)
-        free[self.row[inside] - r0, self.col[inside] - c0] = False
+        free = ~self.occupied[r0:r1, c0:c1]
         self.nearest, self.origin = None, (r0, c0)
         out = np.full(wanted.shape, np.inf)
         if free.all():
             return out
-        if free.size > _MAX_NEAREST:
-            dist = ndimage.distance_transform_edt(free, sampling=self.cell)
-        else:
-            dist, self.nearest = ndimage.distance_transform_edt(free, sampling=self.cell, return_indices=True)
-        out[rows - margin, cols - margin] = dist[rows - r0, cols - c0]
+        nearest = ndimage.distance_transform_edt(free, sampling=self.cell, return_distances=False, return_indices=True)
+        out[rows - margin, cols - margin] = _feature_distance(nearest, rows - r0, cols - c0, self.cell)
+        if free.size <= _MAX_NEAREST:
+            self.nearest = nearest
         return out
 
     def surely_covered(self, band: np.ndarray, margin: int, i0: int, j0: int, radius: float) -> np.ndarray:
@@ -291,6 +297,15 @@ class _Samples:
             order = np.argsort(point, kind="stable")
             point, found, vx, vy = point[order], found[order], vx[order], vy[order]
         return np.stack([point, piece[found]]), np.hypot(vx, vy), vx, vy
+
+
+def _feature_distance(nearest: np.ndarray, rows: np.ndarray, cols: np.ndarray, cell: float) -> np.ndarray:
+    """Distance from cells (rows, cols) to their nearest feature cell `nearest[:, rows, cols]` (the indices of
+    :func:`scipy.ndimage.distance_transform_edt`), for these cells only: the same arithmetic as SciPy's
+    distances (offsets in cells as float64, times `cell`, squared, summed, square root), so the same numbers."""
+    dr = (nearest[0, rows, cols] - rows).astype(np.float64) * cell
+    dc = (nearest[1, rows, cols] - cols).astype(np.float64) * cell
+    return np.sqrt(dr * dr + dc * dc)
 
 
 def _near_mask(mask: np.ndarray, limit: float) -> np.ndarray:
