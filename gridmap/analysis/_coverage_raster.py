@@ -168,10 +168,10 @@ def _piece_samples(paths: _Paths, cell: float) -> tuple[np.ndarray, np.ndarray, 
     for first in range(0, len(long), _SAMPLE_CHUNK):
         piece = long[first:first + _SAMPLE_CHUNK]
         seg, at = _expand(start[piece] + _SAMPLE_ROUNDS, steps[piece] + 1 - _SAMPLE_ROUNDS)
-        frac = (at - start[piece][seg]) / steps[piece][seg]
-        a, dd = paths.a[piece][seg], d[piece][seg]
-        gi[at] = np.floor((a[:, 0] + dd[:, 0] * frac) / cell)
-        gj[at] = np.floor((a[:, 1] + dd[:, 1] * frac) / cell)
+        source = piece[seg]  # the piece of each point: one gather of each column, not of rows then columns
+        frac = (at - start[source]) / steps[source]
+        gi[at] = np.floor((paths.a[source, 0] + d[source, 0] * frac) / cell)
+        gj[at] = np.floor((paths.a[source, 1] + d[source, 1] * frac) / cell)
     paths.cache[("samples", cell)] = gi, gj, start
     return gi, gj, start
 
