@@ -198,7 +198,7 @@ class _Samples:
     def __init__(self, paths: _Paths, near: np.ndarray, i0: int, j0: int, ni: int, nj: int, cell: float) -> None:
         gi, gj, start = _piece_samples(paths, cell)
         seg, at = _expand(start[near], start[near + 1] - start[near])
-        col, row = gi[at] - np.int64(i0), gj[at] - np.int64(j0)  # int64 whatever the samples' type
+        col, row = np.take(gi, at) - np.int64(i0), np.take(gj, at) - np.int64(j0)  # int64 whatever their type
         ok = (col >= 0) & (col < ni) & (row >= 0) & (row < nj)
         self.row, self.col, self.local = row[ok], col[ok], seg[ok]
         self.near, self.paths = near, paths
@@ -287,10 +287,12 @@ class _Samples:
         local = np.flatnonzero(held)  # in order, once each
         piece = self.near[local]
         # only boxes count (no predicate): a diagonal of each box is a cheaper geometry with that box
-        tree = shapely.STRtree(shapely.linestrings(np.stack([self.paths.lo[piece], self.paths.hi[piece]], axis=1)))
+        lo, hi = np.take(self.paths.lo, piece, axis=0), np.take(self.paths.hi, piece, axis=0)
+        tree = shapely.STRtree(shapely.linestrings(np.stack([lo, hi], axis=1)))
         corner = np.column_stack([px, py])
         point, found = tree.query(shapely.linestrings(np.stack([corner - reach, corner + reach], axis=1)))
-        vx, vy = _offsets_of(px, py, point, self.paths.a[piece], self.paths.b[piece], found)
+        vx, vy = _offsets_of(px, py, point, np.take(self.paths.a, piece, axis=0), np.take(self.paths.b, piece, axis=0),
+                             found)
         ok = vx * vx + vy * vy <= reach * reach
         point, found, vx, vy = point[ok], found[ok], vx[ok], vy[ok]
         if len(point) > 1 and (np.diff(point) < 0).any():

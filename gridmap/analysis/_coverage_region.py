@@ -59,7 +59,7 @@ def _region_weights(region: BaseGeometry, i0: int, j0: int, ni: int, nj: int, ce
     cells, edge = _crossed_cells(edges_a, edges_b, cell)
     cells -= np.array([i0, j0])
     ok = (cells[:, 0] >= 0) & (cells[:, 0] < ni) & (cells[:, 1] >= 0) & (cells[:, 1] < nj)
-    cells, edge = cells[ok], edge[ok]
+    cells, edge = np.compress(ok, cells, axis=0), edge[ok]
     key = cells[:, 1] * ni + cells[:, 0]
     order = np.lexsort((edge, key))
     key, edge = key[order], edge[order]
@@ -115,11 +115,11 @@ def _crossed_cells(a: np.ndarray, b: np.ndarray, cell: float) -> tuple[np.ndarra
     edge = np.repeat(np.arange(len(a)), steps + 1)
     first = np.repeat(np.cumsum(steps + 1) - (steps + 1), steps + 1)
     frac = ((np.arange(edge.size) - first) / np.repeat(steps, steps + 1))[:, None]
-    pts = a[edge] + (b - a)[edge] * frac
+    pts = np.take(a, edge, axis=0) + np.take(b - a, edge, axis=0) * frac
     cells = np.floor(pts / cell).astype(np.int64)
     # an edge's points step through its cells in order: a cell is kept once per run of points in it
     new = np.r_[True, (cells[1:] != cells[:-1]).any(axis=1) | (edge[1:] != edge[:-1])]
-    return cells[new], edge[new]
+    return np.compress(new, cells, axis=0), edge[new]
 
 
 def _edge_shares(a: np.ndarray, b: np.ndarray, cx: np.ndarray, cy: np.ndarray, cell: float) -> np.ndarray:
