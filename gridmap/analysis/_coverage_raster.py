@@ -200,7 +200,7 @@ class _Samples:
         seg, at = _expand(start[near], start[near + 1] - start[near])
         col, row = np.take(gi, at) - np.int64(i0), np.take(gj, at) - np.int64(j0)  # int64 whatever their type
         ok = (col >= 0) & (col < ni) & (row >= 0) & (row < nj)
-        self.row, self.col, self.local = row[ok], col[ok], seg[ok]
+        self.flat, self.local = (row * ni + col)[ok], seg[ok]  # each sample's cell as a flat index: 1-D gathers
         self.near, self.paths = near, paths
         self.shape = (nj, ni)
         self.cell = cell
@@ -210,8 +210,9 @@ class _Samples:
     def occupied(self) -> np.ndarray:
         """The cells of this raster holding a sample (made once, for :meth:`in_square` and :meth:`distance`)."""
         if self._occupied is None:
-            self._occupied = np.zeros(self.shape, dtype=bool)
-            self._occupied[self.row, self.col] = True
+            occupied = np.zeros(self.shape[0] * self.shape[1], dtype=bool)
+            occupied[self.flat] = True
+            self._occupied = occupied.reshape(self.shape)
         return self._occupied
 
     def in_square(self, margin: int, half: int) -> np.ndarray:
@@ -258,8 +259,9 @@ class _Samples:
         out = np.zeros(band.shape, dtype=bool)
         if self.nearest is None:
             return out
-        piece = np.full(self.shape, -1, dtype=np.int64)
-        piece[self.row, self.col] = self.local  # one piece of each sampled cell
+        piece = np.full(self.shape[0] * self.shape[1], -1, dtype=np.int64)
+        piece[self.flat] = self.local  # one piece of each sampled cell (the last one given)
+        piece = piece.reshape(self.shape)
         rows, cols = np.nonzero(band)
         r0, c0 = self.origin
         at = self.nearest[:, rows + margin - r0, cols + margin - c0] + np.array([[r0], [c0]])
@@ -283,7 +285,7 @@ class _Samples:
         """
         far = reach + self.cell / 2 + self.cell / _SQRT2 + self.cell / 100  # a hundredth of a cell for rounding
         held = np.zeros(len(self.near), dtype=bool)
-        held[self.local[_near_mask(band, far / self.cell)[self.row, self.col]]] = True
+        held[self.local[np.take(_near_mask(band, far / self.cell).ravel(), self.flat)]] = True
         local = np.flatnonzero(held)  # in order, once each
         piece = self.near[local]
         # only boxes count (no predicate): a diagonal of each box is a cheaper geometry with that box
