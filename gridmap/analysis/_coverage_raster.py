@@ -21,7 +21,13 @@ import shapely
 from scipy import ndimage
 from shapely.geometry.base import BaseGeometry
 
-from gridmap.analysis._coverage_region import _cells_polygon, _half_plane_share, _region_weights, _Weights
+from gridmap.analysis._coverage_region import (
+    _cells_polygon,
+    _half_plane_share,
+    _nonzero,
+    _region_weights,
+    _Weights,
+)
 from gridmap.analysis._coverage_tracks import _Paths
 
 logger = logging.getLogger("gridmap.analysis.coverage")  # the public module's logger: one name to configure
@@ -127,7 +133,7 @@ def _band_cover(band: np.ndarray, weights: _Weights, paths: _Paths, samples: "_S
     cell's share inside the grid and its covered share is not the share of
     the cell both inside and covered).
     """
-    rows, cols = np.nonzero(band)
+    rows, cols = _nonzero(band)
     px = (i0 + cols + 0.5) * cell
     py = (j0 + rows + 0.5) * cell
     # a cell's points lie within cell/√2 of its centre: farther pieces cannot reach it
@@ -234,7 +240,7 @@ class _Samples:
         `margin` cells each side) to the nearest cell holding a sample: exact below `limit` metres, at least
         `limit` otherwise (a distance transform of the box around `wanted` grown by `limit` only); inf off
         `wanted`. On at most :data:`_MAX_NEAREST` cells, also which cell is nearest (for :meth:`surely_covered`)."""
-        rows, cols = np.nonzero(wanted)
+        rows, cols = _nonzero(wanted)
         rows, cols = rows + margin, cols + margin
         grow = int(math.ceil(limit / self.cell)) + 1
         r0, c0 = max(int(rows.min()) - grow, 0), max(int(cols.min()) - grow, 0)
@@ -262,7 +268,7 @@ class _Samples:
         piece = np.full(self.shape[0] * self.shape[1], -1, dtype=np.int64)
         piece[self.flat] = self.local  # one piece of each sampled cell (the last one given)
         piece = piece.reshape(self.shape)
-        rows, cols = np.nonzero(band)
+        rows, cols = _nonzero(band)
         r0, c0 = self.origin
         at = self.nearest[:, rows + margin - r0, cols + margin - c0] + np.array([[r0], [c0]])
         seg = self.near[piece[at[0], at[1]]]
@@ -315,7 +321,7 @@ def _feature_distance(nearest: np.ndarray, rows: np.ndarray, cols: np.ndarray, c
 def _near_mask(mask: np.ndarray, limit: float) -> np.ndarray:
     """Cells whose centre is within `limit` cells of the centre of a cell of `mask` (a distance transform of
     the box around `mask` grown by `limit` only)."""
-    rows, cols = np.nonzero(mask)
+    rows, cols = _nonzero(mask)
     out = np.zeros(mask.shape, dtype=bool)
     if len(rows) == 0:
         return out
@@ -524,7 +530,7 @@ def _convex_area(lines: np.ndarray) -> np.ndarray:
     tol = 1e-9 * np.abs(lines[:, :4, 2]).max(axis=1)[:, None]
     for k in range(4):  # the cell's sides first; the other lines only for the crossings inside the cell
         ok &= lines[:, k, 0][:, None] * x + lines[:, k, 1][:, None] * y - lines[:, k, 2][:, None] <= tol
-    cell, pair = np.nonzero(ok)
+    cell, pair = _nonzero(ok)
     rest = lines[cell, 4:]
     vx, vy = x[cell, pair], y[cell, pair]
     keep = ((rest[..., 0] * vx[:, None] + rest[..., 1] * vy[:, None] - rest[..., 2]) <= tol[cell]).all(axis=1)

@@ -30,6 +30,12 @@ class _Weights:
     b: np.ndarray
 
 
+def _nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``numpy.nonzero`` of a 2-D mask (rows, columns, in row-major order): the same arrays, from
+    ``numpy.flatnonzero`` and one division, several times quicker for the small rasters of one grid."""
+    return np.divmod(np.flatnonzero(mask), mask.shape[1])
+
+
 def _half_plane_share(s: np.ndarray, nx: np.ndarray, ny: np.ndarray, cell: float) -> np.ndarray:
     """Share of a square cell (side `cell`, centre 0) where ``n·u <= s``, n a unit vector.
 
@@ -85,7 +91,7 @@ def _scanline_inside(a: np.ndarray, b: np.ndarray, i0: int, j0: int, ni: int, nj
     ya, yb = a[:, 1][None, :], b[:, 1][None, :]
     ys = ((j0 + np.arange(nj) + 0.5) * cell)[:, None]
     crosses = (ya <= ys) != (yb <= ys)  # half-open: a vertex on the row counts once
-    row, edge = np.nonzero(crosses)
+    row, edge = _nonzero(crosses)
     y = ys[row, 0]
     x = a[edge, 0] + (y - a[edge, 1]) * (b[edge, 0] - a[edge, 0]) / (b[edge, 1] - a[edge, 1])
     first_right = np.clip(np.ceil(x / cell - i0 - 0.5), 0, ni).astype(np.int64)  # first centre right of x
@@ -140,8 +146,8 @@ def _cells_polygon(mask: np.ndarray, i0: int, j0: int, cell: float) -> BaseGeome
     padded = np.zeros((nj, ni + 2), dtype=np.int8)
     padded[:, 1:-1] = mask
     step = np.diff(padded, axis=1)
-    srow, scol = np.nonzero(step == 1)
-    _, ecol = np.nonzero(step == -1)  # same row order: runs alternate start, end
+    srow, scol = _nonzero(step == 1)
+    _, ecol = _nonzero(step == -1)  # same row order: runs alternate start, end
     order = np.lexsort((srow, ecol, scol))
     srow, scol, ecol = srow[order], scol[order], ecol[order]
     new = np.r_[True, (scol[1:] != scol[:-1]) | (ecol[1:] != ecol[:-1]) | (srow[1:] != srow[:-1] + 1)]
