@@ -494,8 +494,10 @@ def _union_shares(cells: tuple[np.ndarray, np.ndarray], pairs: np.ndarray, paths
     if width:
         count = np.bincount(cell_of, minlength=len(rows))
         uncovered = np.zeros(len(rows))
-        low = 0
+        low, most = 0, int(count.max())
         for top in (2, 4, 6, 8, 12, 16, 24, 32, 48, 64, width):  # cells with few lines don't pay for many
+            if low >= most:  # no cell has more lines than the sizes done
+                break
             take = np.flatnonzero((count > low) & (count <= top))
             if len(take):
                 uncovered[take] = _convex_area(lines[take, :5 + top])
