@@ -165,19 +165,22 @@ def _piece_samples(paths: _Paths, cell: float) -> tuple[np.ndarray, np.ndarray, 
     kind = _index_type(paths, cell)
     gi, gj = np.empty(start[-1], dtype=kind), np.empty(start[-1], dtype=kind)
     d = paths.b - paths.a
+    columns = (start[:-1], steps, paths.a[:, 0], paths.a[:, 1], d[:, 0], d[:, 1])  # 1-D gathers (np.take) below
     for k in range(_SAMPLE_ROUNDS):  # the k-th point of every piece that has one, all pieces at once
-        which = np.flatnonzero(steps >= k) if k > 1 else slice(None)
-        frac = k / steps[which]
-        gi[start[:-1][which] + k] = np.floor((paths.a[which, 0] + d[which, 0] * frac) / cell)
-        gj[start[:-1][which] + k] = np.floor((paths.a[which, 1] + d[which, 1] * frac) / cell)
+        which = np.flatnonzero(steps >= k) if k > 1 else None
+        at, n, ax, ay, dx, dy = columns if which is None else (np.take(v, which) for v in columns)
+        frac = k / n
+        gi[at + k] = np.floor((ax + dx * frac) / cell)
+        gj[at + k] = np.floor((ay + dy * frac) / cell)
     long = np.flatnonzero(steps >= _SAMPLE_ROUNDS)  # the further points of long pieces, a chunk at a time
     for first in range(0, len(long), _SAMPLE_CHUNK):
         piece = long[first:first + _SAMPLE_CHUNK]
         seg, at = _expand(start[piece] + _SAMPLE_ROUNDS, steps[piece] + 1 - _SAMPLE_ROUNDS)
-        source = piece[seg]  # the piece of each point: one gather of each column, not of rows then columns
-        frac = (at - start[source]) / steps[source]
-        gi[at] = np.floor((paths.a[source, 0] + d[source, 0] * frac) / cell)
-        gj[at] = np.floor((paths.a[source, 1] + d[source, 1] * frac) / cell)
+        source = np.take(piece, seg)  # the piece of each point
+        p0, n, ax, ay, dx, dy = (np.take(v, source) for v in columns)
+        frac = (at - p0) / n
+        gi[at] = np.floor((ax + dx * frac) / cell)
+        gj[at] = np.floor((ay + dy * frac) / cell)
     paths.cache[("samples", cell)] = gi, gj, start
     return gi, gj, start
 
@@ -195,7 +198,7 @@ def _expand(start: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarr
     """For the ranges ``[start[k], start[k] + counts[k])``: the range number k and the position, for every
     position of every range, in order."""
     owner = np.repeat(np.arange(len(counts)), counts)
-    return owner, (start - (np.cumsum(counts) - counts))[owner] + np.arange(len(owner))
+    return owner, np.take(start - (np.cumsum(counts) - counts), owner) + np.arange(len(owner))
 
 
 class _Samples:
