@@ -352,11 +352,21 @@ def _near_segments(paths: _Paths, x0: float, y0: float, x1: float, y1: float) ->
     box are looked at."""
     first, last = 0, len(paths.a)
     widest = _widest(paths)
+    ax, lox, loy, hix, hiy = _box_columns(paths)
     if widest is not None:
-        first = int(np.searchsorted(paths.a[:, 0], x0 - widest, side="left"))
-        last = int(np.searchsorted(paths.a[:, 0], x1 + widest, side="right"))
-    lo, hi = paths.lo[first:last], paths.hi[first:last]
-    return first + np.flatnonzero((lo[:, 0] <= x1) & (hi[:, 0] >= x0) & (lo[:, 1] <= y1) & (hi[:, 1] >= y0))
+        first = int(np.searchsorted(ax, x0 - widest, side="left"))
+        last = int(np.searchsorted(ax, x1 + widest, side="right"))
+    at = slice(first, last)
+    return first + np.flatnonzero((lox[at] <= x1) & (hix[at] >= x0) & (loy[at] <= y1) & (hiy[at] >= y0))
+
+
+def _box_columns(paths: _Paths) -> tuple[np.ndarray, ...]:
+    """The pieces' first x and their boxes' x0, y0, x1, y1 as contiguous columns, made once per run and kept on
+    `paths` (a column of an (n, 2) array is strided: searchsorted would copy it on every call)."""
+    if "box columns" not in paths.cache:
+        columns = (paths.a[:, 0], paths.lo[:, 0], paths.lo[:, 1], paths.hi[:, 0], paths.hi[:, 1])
+        paths.cache["box columns"] = tuple(np.ascontiguousarray(c) for c in columns)
+    return paths.cache["box columns"]
 
 
 def _widest(paths: _Paths) -> float | None:
