@@ -208,7 +208,7 @@ class _Samples:
         gi, gj, start = _piece_samples(paths, cell)
         seg, at = _expand(start[near], start[near + 1] - start[near])
         col, row = np.take(gi, at) - np.int64(i0), np.take(gj, at) - np.int64(j0)  # int64 whatever their type
-        ok = (col >= 0) & (col < ni) & (row >= 0) & (row < nj)
+        ok = (col.view(np.uint64) < ni) & (row.view(np.uint64) < nj)  # as unsigned, a negative one is huge
         self.flat, self.local = (row * ni + col)[ok], seg[ok]  # each sample's cell as a flat index: 1-D gathers
         self.near, self.paths = near, paths
         self.shape = (nj, ni)
