@@ -160,12 +160,13 @@ def _piece_samples(paths: _Paths, cell: float) -> tuple[np.ndarray, np.ndarray, 
     known = paths.cache.get(("samples", cell))
     if known is not None:
         return known
-    steps = np.maximum(np.ceil(np.hypot(*(paths.b - paths.a).T) / cell).astype(np.int64), 1)
+    ax, ay = np.ascontiguousarray(paths.a[:, 0]), np.ascontiguousarray(paths.a[:, 1])  # contiguous columns
+    dx, dy = paths.b[:, 0] - ax, paths.b[:, 1] - ay
+    steps = np.maximum(np.ceil(np.hypot(dx, dy) / cell).astype(np.int64), 1)
     start = np.r_[0, np.cumsum(steps + 1)]
     kind = _index_type(paths, cell)
     gi, gj = np.empty(start[-1], dtype=kind), np.empty(start[-1], dtype=kind)
-    d = paths.b - paths.a
-    columns = (start[:-1], steps, paths.a[:, 0], paths.a[:, 1], d[:, 0], d[:, 1])  # 1-D gathers (np.take) below
+    columns = (start[:-1], steps, ax, ay, dx, dy)  # 1-D gathers (np.take) below
     for k in range(_SAMPLE_ROUNDS):  # the k-th point of every piece that has one, all pieces at once
         which = np.flatnonzero(steps >= k) if k > 1 else None
         at, n, ax, ay, dx, dy = columns if which is None else (np.take(v, which) for v in columns)
