@@ -5,7 +5,8 @@ against a direct computation of what it stands for:
 
 - distances to the nearest sampled cell, computed only for the wanted cells from SciPy's feature transform:
   bit for bit SciPy's own distance transform, for any cell size;
-- the cells of a mask from ``numpy.flatnonzero``: exactly ``numpy.nonzero``;
+- the cells of a mask from ``numpy.flatnonzero``: exactly ``numpy.nonzero``; the sampled cells near the
+  band, their distances taken at the sampled cells only: a brute force over the band cells;
 - the summed-area test and the distance of :class:`_Samples` on one raster of sampled cells: a brute force
   over every sampled cell;
 - the cells a grid's edges cross, kept once per run of points: the distinct pairs of the full sampling;
@@ -29,6 +30,7 @@ from scipy import ndimage
 from gridmap.analysis._coverage_region import _crossed_cells, _nonzero, _ring_edges, _scanline_inside
 from gridmap.analysis._coverage_raster import (
     _feature_distance,
+    _near_mask,
     _near_segments,
     _piece_samples,
     _Samples,
@@ -188,3 +190,18 @@ def test_pieces_near_a_box_are_every_piece_whose_box_meets_it(seed: int, n: int,
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     want = [k for k in range(n) if lo[k, 0] <= x1 and hi[k, 0] >= x0 and lo[k, 1] <= y1 and hi[k, 1] >= y0]
     np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(mask=masks(25), where=masks(25), limit=st.sampled_from([0.5, 1.3, 2.37, 3.61, 9.9]))
+@example(mask=np.zeros((4, 4), dtype=bool), where=np.ones((4, 4), dtype=bool), limit=1.3)
+def test_cells_near_a_mask_are_those_within_the_limit_by_brute_force(mask: np.ndarray, where: np.ndarray,
+                                                                     limit: float) -> None:
+    shape = (min(mask.shape[0], where.shape[0]), min(mask.shape[1], where.shape[1]))
+    mask, where = mask[:shape[0], :shape[1]], where[:shape[0], :shape[1]]
+    got = _near_mask(mask, limit, where)
+    mr, mc = np.nonzero(mask)
+    for r in range(shape[0]):
+        for c in range(shape[1]):
+            near = bool(len(mr)) and float(np.hypot(mr - r, mc - c).min()) <= limit
+            assert got[r, c] == (bool(where[r, c]) and near)

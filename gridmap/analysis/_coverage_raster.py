@@ -295,7 +295,7 @@ class _Samples:
         """
         far = reach + self.cell / 2 + self.cell / _SQRT2 + self.cell / 100  # a hundredth of a cell for rounding
         held = np.zeros(len(self.near), dtype=bool)
-        held[self.local[np.take(_near_mask(band, far / self.cell).ravel(), self.flat)]] = True
+        held[self.local[np.take(_near_mask(band, far / self.cell, self.occupied).ravel(), self.flat)]] = True
         local = np.flatnonzero(held)  # in order, once each
         piece = self.near[local]
         # only boxes count (no predicate): a diagonal of each box is a cheaper geometry with that box
@@ -322,9 +322,10 @@ def _feature_distance(nearest: np.ndarray, rows: np.ndarray, cols: np.ndarray, c
     return np.sqrt(dr * dr + dc * dc)
 
 
-def _near_mask(mask: np.ndarray, limit: float) -> np.ndarray:
-    """Cells whose centre is within `limit` cells of the centre of a cell of `mask` (a distance transform of
-    the box around `mask` grown by `limit` only)."""
+def _near_mask(mask: np.ndarray, limit: float, where: np.ndarray) -> np.ndarray:
+    """The cells of `where` whose centre is within `limit` cells of the centre of a cell of `mask` (a distance
+    transform of the box around `mask` grown by `limit` only, its distances taken at the cells of `where`
+    alone: :func:`_feature_distance`, SciPy's own arithmetic); False elsewhere."""
     rows, cols = _nonzero(mask)
     out = np.zeros(mask.shape, dtype=bool)
     if len(rows) == 0:
@@ -332,7 +333,9 @@ def _near_mask(mask: np.ndarray, limit: float) -> np.ndarray:
     grow = int(math.ceil(limit))
     r0, c0 = max(int(rows.min()) - grow, 0), max(int(cols.min()) - grow, 0)
     r1, c1 = min(int(rows.max()) + grow + 1, mask.shape[0]), min(int(cols.max()) + grow + 1, mask.shape[1])
-    out[r0:r1, c0:c1] = ndimage.distance_transform_edt(~mask[r0:r1, c0:c1]) <= limit
+    nearest = ndimage.distance_transform_edt(~mask[r0:r1, c0:c1], return_distances=False, return_indices=True)
+    r, c = _nonzero(where[r0:r1, c0:c1])
+    out[r + r0, c + c0] = _feature_distance(nearest, r, c, 1.0) <= limit  # in cells: SciPy multiplies by nothing
     return out
 
 
