@@ -160,30 +160,34 @@ def _piece_samples(paths: _Paths, cell: float) -> tuple[np.ndarray, np.ndarray, 
     known = paths.cache.get(("samples", cell))
     if known is not None:
         return known
-    ax, ay = np.ascontiguousarray(paths.a[:, 0]), np.ascontiguousarray(paths.a[:, 1])  # contiguous columns
+    # contiguous columns: np.take copies a strided array whole before gathering from it
+    ax, ay = np.ascontiguousarray(paths.a[:, 0]), np.ascontiguousarray(paths.a[:, 1])
     dx, dy = paths.b[:, 0] - ax, paths.b[:, 1] - ay
     steps = np.maximum(np.ceil(np.hypot(dx, dy) / cell).astype(np.int64), 1)
     start = np.r_[0, np.cumsum(steps + 1)]
     kind = _index_type(paths, cell)
     gi, gj = np.empty(start[-1], dtype=kind), np.empty(start[-1], dtype=kind)
-    columns = (start[:-1], steps, ax, ay, dx, dy)  # 1-D gathers (np.take) below
     for k in range(_SAMPLE_ROUNDS):  # the k-th point of every piece that has one, all pieces at once
-        which = np.flatnonzero(steps >= k) if k > 1 else None
-        at, n, ax, ay, dx, dy = columns if which is None else (np.take(v, which) for v in columns)
-        frac = k / n
-        gi[at + k] = np.floor((ax + dx * frac) / cell)
-        gj[at + k] = np.floor((ay + dy * frac) / cell)
+        which = np.flatnonzero(steps >= k) if k > 1 else slice(None)
+        frac = k / _gathered(steps, which)
+        at = _gathered(start[:-1], which)
+        gi[at + k] = np.floor((_gathered(ax, which) + _gathered(dx, which) * frac) / cell)
+        gj[at + k] = np.floor((_gathered(ay, which) + _gathered(dy, which) * frac) / cell)
     long = np.flatnonzero(steps >= _SAMPLE_ROUNDS)  # the further points of long pieces, a chunk at a time
     for first in range(0, len(long), _SAMPLE_CHUNK):
         piece = long[first:first + _SAMPLE_CHUNK]
         seg, at = _expand(start[piece] + _SAMPLE_ROUNDS, steps[piece] + 1 - _SAMPLE_ROUNDS)
         source = np.take(piece, seg)  # the piece of each point
-        p0, n, ax, ay, dx, dy = (np.take(v, source) for v in columns)
-        frac = (at - p0) / n
-        gi[at] = np.floor((ax + dx * frac) / cell)
-        gj[at] = np.floor((ay + dy * frac) / cell)
+        frac = (at - np.take(start, source)) / np.take(steps, source)
+        gi[at] = np.floor((np.take(ax, source) + np.take(dx, source) * frac) / cell)
+        gj[at] = np.floor((np.take(ay, source) + np.take(dy, source) * frac) / cell)
     paths.cache[("samples", cell)] = gi, gj, start
     return gi, gj, start
+
+
+def _gathered(values: np.ndarray, which: np.ndarray | slice) -> np.ndarray:
+    """``values[which]``: np.take for an index array (quicker than fancy indexing), the view for a slice."""
+    return values[which] if isinstance(which, slice) else np.take(values, which)
 
 
 def _index_type(paths: _Paths, cell: float) -> type:
@@ -356,19 +360,19 @@ def _near_segments(paths: _Paths, x0: float, y0: float, x1: float, y1: float) ->
     box are looked at."""
     first, last = 0, len(paths.a)
     widest = _widest(paths)
-    ax, lox, loy, hix, hiy = _box_columns(paths)
+    lox, loy, hix, hiy = _box_columns(paths)
     if widest is not None:
-        first = int(np.searchsorted(ax, x0 - widest, side="left"))
-        last = int(np.searchsorted(ax, x1 + widest, side="right"))
+        first = int(np.searchsorted(paths.a[:, 0], x0 - widest, side="left"))
+        last = int(np.searchsorted(paths.a[:, 0], x1 + widest, side="right"))
     at = slice(first, last)
     return first + np.flatnonzero((lox[at] <= x1) & (hix[at] >= x0) & (loy[at] <= y1) & (hiy[at] >= y0))
 
 
 def _box_columns(paths: _Paths) -> tuple[np.ndarray, ...]:
-    """The pieces' first x and their boxes' x0, y0, x1, y1 as contiguous columns, made once per run and kept on
-    `paths` (a column of an (n, 2) array is strided: searchsorted would copy it on every call)."""
+    """The pieces' boxes' x0, y0, x1, y1 as contiguous columns, made once per run and kept on `paths` (the
+    comparisons of each grid run three times quicker on them than on the strided columns of (n, 2) arrays)."""
     if "box columns" not in paths.cache:
-        columns = (paths.a[:, 0], paths.lo[:, 0], paths.lo[:, 1], paths.hi[:, 0], paths.hi[:, 1])
+        columns = (paths.lo[:, 0], paths.lo[:, 1], paths.hi[:, 0], paths.hi[:, 1])
         paths.cache["box columns"] = tuple(np.ascontiguousarray(c) for c in columns)
     return paths.cache["box columns"]
 
@@ -443,7 +447,7 @@ def _offsets_of(px: np.ndarray, py: np.ndarray, point: np.ndarray, sa: np.ndarra
     length2 = (d ** 2).sum(axis=1)
     safe = np.where(length2 > 0, length2, 1.0)
     qx, qy = np.take(px, point), np.take(py, point)  # np.take: the same values as px[point], quicker
-    ax, ay, dx, dy = (np.take(v, found) for v in (sa[:, 0], sa[:, 1], d[:, 0], d[:, 1]))
+    ax, ay, dx, dy = (v[found] for v in (sa[:, 0], sa[:, 1], d[:, 0], d[:, 1]))  # strided: np.take would copy
     t = np.clip(((qx - ax) * dx + (qy - ay) * dy) / np.take(safe, found), 0, 1)
     return qx - (ax + t * dx), qy - (ay + t * dy)
 
@@ -551,7 +555,7 @@ def _convex_area(lines: np.ndarray) -> np.ndarray:
         ok &= lines[:, k, 0][:, None] * x + lines[:, k, 1][:, None] * y - lines[:, k, 2][:, None] <= tol
     at = np.flatnonzero(ok)
     cell = at // ok.shape[1]
-    rest = np.take(lines[:, 4:], cell, axis=0)
+    rest = lines[cell, 4:]
     vx, vy = np.take(x, at), np.take(y, at)
     keep = ((rest[..., 0] * vx[:, None] + rest[..., 1] * vy[:, None] - rest[..., 2]) <= tol[cell]).all(axis=1)
     cell, vx, vy = cell[keep], vx[keep], vy[keep]
