@@ -21,7 +21,13 @@ import shapely
 from scipy import ndimage
 from shapely.geometry.base import BaseGeometry
 
-from gridmap.analysis._coverage_region import _cells_polygon, _half_plane_share, _region_weights, _Weights
+from gridmap.analysis._coverage_region import (
+    _cells_polygon,
+    _half_plane_share,
+    _nonzero,
+    _region_weights,
+    _Weights,
+)
 from gridmap.analysis._coverage_tracks import _Paths
 
 logger = logging.getLogger("gridmap.analysis.coverage")  # the public module's logger: one name to configure
@@ -127,7 +133,7 @@ def _band_cover(band: np.ndarray, weights: _Weights, paths: _Paths, samples: "_S
     cell's share inside the grid and its covered share is not the share of
     the cell both inside and covered).
     """
-    rows, cols = np.nonzero(band)
+    rows, cols = _nonzero(band)
     px = (i0 + cols + 0.5) * cell
     py = (j0 + rows + 0.5) * cell
     # a cell's points lie within cell/√2 of its centre: farther pieces cannot reach it
@@ -154,26 +160,34 @@ def _piece_samples(paths: _Paths, cell: float) -> tuple[np.ndarray, np.ndarray, 
     known = paths.cache.get(("samples", cell))
     if known is not None:
         return known
-    steps = np.maximum(np.ceil(np.hypot(*(paths.b - paths.a).T) / cell).astype(np.int64), 1)
+    # contiguous columns: np.take copies a strided array whole before gathering from it
+    ax, ay = np.ascontiguousarray(paths.a[:, 0]), np.ascontiguousarray(paths.a[:, 1])
+    dx, dy = paths.b[:, 0] - ax, paths.b[:, 1] - ay
+    steps = np.maximum(np.ceil(np.hypot(dx, dy) / cell).astype(np.int64), 1)
     start = np.r_[0, np.cumsum(steps + 1)]
     kind = _index_type(paths, cell)
     gi, gj = np.empty(start[-1], dtype=kind), np.empty(start[-1], dtype=kind)
-    d = paths.b - paths.a
     for k in range(_SAMPLE_ROUNDS):  # the k-th point of every piece that has one, all pieces at once
         which = np.flatnonzero(steps >= k) if k > 1 else slice(None)
-        frac = k / steps[which]
-        gi[start[:-1][which] + k] = np.floor((paths.a[which, 0] + d[which, 0] * frac) / cell)
-        gj[start[:-1][which] + k] = np.floor((paths.a[which, 1] + d[which, 1] * frac) / cell)
+        frac = k / _gathered(steps, which)
+        at = _gathered(start[:-1], which)
+        gi[at + k] = np.floor((_gathered(ax, which) + _gathered(dx, which) * frac) / cell)
+        gj[at + k] = np.floor((_gathered(ay, which) + _gathered(dy, which) * frac) / cell)
     long = np.flatnonzero(steps >= _SAMPLE_ROUNDS)  # the further points of long pieces, a chunk at a time
     for first in range(0, len(long), _SAMPLE_CHUNK):
         piece = long[first:first + _SAMPLE_CHUNK]
         seg, at = _expand(start[piece] + _SAMPLE_ROUNDS, steps[piece] + 1 - _SAMPLE_ROUNDS)
-        frac = (at - start[piece][seg]) / steps[piece][seg]
-        a, dd = paths.a[piece][seg], d[piece][seg]
-        gi[at] = np.floor((a[:, 0] + dd[:, 0] * frac) / cell)
-        gj[at] = np.floor((a[:, 1] + dd[:, 1] * frac) / cell)
+        source = np.take(piece, seg)  # the piece of each point
+        frac = (at - np.take(start, source)) / np.take(steps, source)
+        gi[at] = np.floor((np.take(ax, source) + np.take(dx, source) * frac) / cell)
+        gj[at] = np.floor((np.take(ay, source) + np.take(dy, source) * frac) / cell)
     paths.cache[("samples", cell)] = gi, gj, start
     return gi, gj, start
+
+
+def _gathered(values: np.ndarray, which: np.ndarray | slice) -> np.ndarray:
+    """``values[which]``: np.take for an index array (quicker than fancy indexing), the view for a slice."""
+    return values[which] if isinstance(which, slice) else np.take(values, which)
 
 
 def _index_type(paths: _Paths, cell: float) -> type:
@@ -189,7 +203,7 @@ def _expand(start: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarr
     """For the ranges ``[start[k], start[k] + counts[k])``: the range number k and the position, for every
     position of every range, in order."""
     owner = np.repeat(np.arange(len(counts)), counts)
-    return owner, (start - (np.cumsum(counts) - counts))[owner] + np.arange(len(owner))
+    return owner, np.take(start - (np.cumsum(counts) - counts), owner) + np.arange(len(owner))
 
 
 class _Samples:
@@ -198,12 +212,22 @@ class _Samples:
     def __init__(self, paths: _Paths, near: np.ndarray, i0: int, j0: int, ni: int, nj: int, cell: float) -> None:
         gi, gj, start = _piece_samples(paths, cell)
         seg, at = _expand(start[near], start[near + 1] - start[near])
-        col, row = gi[at] - np.int64(i0), gj[at] - np.int64(j0)  # int64 whatever the samples' type
-        ok = (col >= 0) & (col < ni) & (row >= 0) & (row < nj)
-        self.row, self.col, self.local = row[ok], col[ok], seg[ok]
+        col, row = np.take(gi, at) - np.int64(i0), np.take(gj, at) - np.int64(j0)  # int64 whatever their type
+        ok = (col.view(np.uint64) < ni) & (row.view(np.uint64) < nj)  # as unsigned, a negative one is huge
+        self.flat, self.local = (row * ni + col)[ok], seg[ok]  # each sample's cell as a flat index: 1-D gathers
         self.near, self.paths = near, paths
         self.shape = (nj, ni)
         self.cell = cell
+        self._occupied: np.ndarray | None = None
+
+    @property
+    def occupied(self) -> np.ndarray:
+        """The cells of this raster holding a sample (made once, for :meth:`in_square` and :meth:`distance`)."""
+        if self._occupied is None:
+            occupied = np.zeros(self.shape[0] * self.shape[1], dtype=bool)
+            occupied[self.flat] = True
+            self._occupied = occupied.reshape(self.shape)
+        return self._occupied
 
     def in_square(self, margin: int, half: int) -> np.ndarray:
         """Cells of the region's raster (this raster less `margin` cells each side) with a sampled cell in the
@@ -212,7 +236,7 @@ class _Samples:
         if half < 0:
             return np.zeros((nj, ni), dtype=bool)
         table = np.zeros((self.shape[0] + 1, self.shape[1] + 1), dtype=np.int32)
-        table[self.row + 1, self.col + 1] = 1  # a sampled cell counts once
+        table[1:, 1:] = self.occupied  # a sampled cell counts once
         table = table.cumsum(axis=0, dtype=np.int32).cumsum(axis=1, dtype=np.int32)
         lo, hi = margin - half, margin + half + 1
         count = (table[hi:hi + nj, hi:hi + ni] - table[lo:lo + nj, hi:hi + ni] - table[hi:hi + nj, lo:lo + ni]
@@ -224,23 +248,20 @@ class _Samples:
         `margin` cells each side) to the nearest cell holding a sample: exact below `limit` metres, at least
         `limit` otherwise (a distance transform of the box around `wanted` grown by `limit` only); inf off
         `wanted`. On at most :data:`_MAX_NEAREST` cells, also which cell is nearest (for :meth:`surely_covered`)."""
-        rows, cols = np.nonzero(wanted)
+        rows, cols = _nonzero(wanted)
         rows, cols = rows + margin, cols + margin
         grow = int(math.ceil(limit / self.cell)) + 1
         r0, c0 = max(int(rows.min()) - grow, 0), max(int(cols.min()) - grow, 0)
         r1, c1 = min(int(rows.max()) + grow + 1, self.shape[0]), min(int(cols.max()) + grow + 1, self.shape[1])
-        free = np.ones((r1 - r0, c1 - c0), dtype=bool)
-        inside = (self.row >= r0) & (self.row < r1) & (self.col >= c0) & (self.col < c1)
-        free[self.row[inside] - r0, self.col[inside] - c0] = False
+        free = ~self.occupied[r0:r1, c0:c1]
         self.nearest, self.origin = None, (r0, c0)
         out = np.full(wanted.shape, np.inf)
         if free.all():
             return out
-        if free.size > _MAX_NEAREST:
-            dist = ndimage.distance_transform_edt(free, sampling=self.cell)
-        else:
-            dist, self.nearest = ndimage.distance_transform_edt(free, sampling=self.cell, return_indices=True)
-        out[rows - margin, cols - margin] = dist[rows - r0, cols - c0]
+        nearest = ndimage.distance_transform_edt(free, sampling=self.cell, return_distances=False, return_indices=True)
+        out[rows - margin, cols - margin] = _feature_distance(nearest, rows - r0, cols - c0, self.cell)
+        if free.size <= _MAX_NEAREST:
+            self.nearest = nearest
         return out
 
     def surely_covered(self, band: np.ndarray, margin: int, i0: int, j0: int, radius: float) -> np.ndarray:
@@ -252,9 +273,10 @@ class _Samples:
         out = np.zeros(band.shape, dtype=bool)
         if self.nearest is None:
             return out
-        piece = np.full(self.shape, -1, dtype=np.int64)
-        piece[self.row, self.col] = self.local  # one piece of each sampled cell
-        rows, cols = np.nonzero(band)
+        piece = np.full(self.shape[0] * self.shape[1], -1, dtype=np.int64)
+        piece[self.flat] = self.local  # one piece of each sampled cell (the last one given)
+        piece = piece.reshape(self.shape)
+        rows, cols = _nonzero(band)
         r0, c0 = self.origin
         at = self.nearest[:, rows + margin - r0, cols + margin - c0] + np.array([[r0], [c0]])
         seg = self.near[piece[at[0], at[1]]]
@@ -277,14 +299,16 @@ class _Samples:
         """
         far = reach + self.cell / 2 + self.cell / _SQRT2 + self.cell / 100  # a hundredth of a cell for rounding
         held = np.zeros(len(self.near), dtype=bool)
-        held[self.local[_near_mask(band, far / self.cell)[self.row, self.col]]] = True
+        held[self.local[np.take(_near_mask(band, far / self.cell, self.occupied).ravel(), self.flat)]] = True
         local = np.flatnonzero(held)  # in order, once each
         piece = self.near[local]
         # only boxes count (no predicate): a diagonal of each box is a cheaper geometry with that box
-        tree = shapely.STRtree(shapely.linestrings(np.stack([self.paths.lo[piece], self.paths.hi[piece]], axis=1)))
+        lo, hi = np.take(self.paths.lo, piece, axis=0), np.take(self.paths.hi, piece, axis=0)
+        tree = shapely.STRtree(shapely.linestrings(np.stack([lo, hi], axis=1)))
         corner = np.column_stack([px, py])
         point, found = tree.query(shapely.linestrings(np.stack([corner - reach, corner + reach], axis=1)))
-        vx, vy = _offsets_of(px, py, point, self.paths.a[piece], self.paths.b[piece], found)
+        vx, vy = _offsets_of(px, py, point, np.take(self.paths.a, piece, axis=0), np.take(self.paths.b, piece, axis=0),
+                             found)
         ok = vx * vx + vy * vy <= reach * reach
         point, found, vx, vy = point[ok], found[ok], vx[ok], vy[ok]
         if len(point) > 1 and (np.diff(point) < 0).any():
@@ -293,17 +317,29 @@ class _Samples:
         return np.stack([point, piece[found]]), np.hypot(vx, vy), vx, vy
 
 
-def _near_mask(mask: np.ndarray, limit: float) -> np.ndarray:
-    """Cells whose centre is within `limit` cells of the centre of a cell of `mask` (a distance transform of
-    the box around `mask` grown by `limit` only)."""
-    rows, cols = np.nonzero(mask)
+def _feature_distance(nearest: np.ndarray, rows: np.ndarray, cols: np.ndarray, cell: float) -> np.ndarray:
+    """Distance from cells (rows, cols) to their nearest feature cell `nearest[:, rows, cols]` (the indices of
+    :func:`scipy.ndimage.distance_transform_edt`), for these cells only: the same arithmetic as SciPy's
+    distances (offsets in cells as float64, times `cell`, squared, summed, square root), so the same numbers."""
+    dr = (nearest[0, rows, cols] - rows).astype(np.float64) * cell
+    dc = (nearest[1, rows, cols] - cols).astype(np.float64) * cell
+    return np.sqrt(dr * dr + dc * dc)
+
+
+def _near_mask(mask: np.ndarray, limit: float, where: np.ndarray) -> np.ndarray:
+    """The cells of `where` whose centre is within `limit` cells of the centre of a cell of `mask` (a distance
+    transform of the box around `mask` grown by `limit` only, its distances taken at the cells of `where`
+    alone: :func:`_feature_distance`, SciPy's own arithmetic); False elsewhere."""
+    rows, cols = _nonzero(mask)
     out = np.zeros(mask.shape, dtype=bool)
     if len(rows) == 0:
         return out
     grow = int(math.ceil(limit))
     r0, c0 = max(int(rows.min()) - grow, 0), max(int(cols.min()) - grow, 0)
     r1, c1 = min(int(rows.max()) + grow + 1, mask.shape[0]), min(int(cols.max()) + grow + 1, mask.shape[1])
-    out[r0:r1, c0:c1] = ndimage.distance_transform_edt(~mask[r0:r1, c0:c1]) <= limit
+    nearest = ndimage.distance_transform_edt(~mask[r0:r1, c0:c1], return_distances=False, return_indices=True)
+    r, c = _nonzero(where[r0:r1, c0:c1])
+    out[r + r0, c + c0] = _feature_distance(nearest, r, c, 1.0) <= limit  # in cells: SciPy multiplies by nothing
     return out
 
 
@@ -324,11 +360,21 @@ def _near_segments(paths: _Paths, x0: float, y0: float, x1: float, y1: float) ->
     box are looked at."""
     first, last = 0, len(paths.a)
     widest = _widest(paths)
+    lox, loy, hix, hiy = _box_columns(paths)
     if widest is not None:
         first = int(np.searchsorted(paths.a[:, 0], x0 - widest, side="left"))
         last = int(np.searchsorted(paths.a[:, 0], x1 + widest, side="right"))
-    lo, hi = paths.lo[first:last], paths.hi[first:last]
-    return first + np.flatnonzero((lo[:, 0] <= x1) & (hi[:, 0] >= x0) & (lo[:, 1] <= y1) & (hi[:, 1] >= y0))
+    at = slice(first, last)
+    return first + np.flatnonzero((lox[at] <= x1) & (hix[at] >= x0) & (loy[at] <= y1) & (hiy[at] >= y0))
+
+
+def _box_columns(paths: _Paths) -> tuple[np.ndarray, ...]:
+    """The pieces' boxes' x0, y0, x1, y1 as contiguous columns, made once per run and kept on `paths` (the
+    comparisons of each grid run three times quicker on them than on the strided columns of (n, 2) arrays)."""
+    if "box columns" not in paths.cache:
+        columns = (paths.lo[:, 0], paths.lo[:, 1], paths.hi[:, 0], paths.hi[:, 1])
+        paths.cache["box columns"] = tuple(np.ascontiguousarray(c) for c in columns)
+    return paths.cache["box columns"]
 
 
 def _widest(paths: _Paths) -> float | None:
@@ -373,7 +419,7 @@ def _band_shares(n: int, pairs: np.ndarray, dist: np.ndarray, vx: np.ndarray, vy
     other = (share > 0) & (facing < _MEET_COS) & (share[nearest][group] < 1)
     meet[cell_of[other]] = True
     reach = share > 0
-    return out, meet, pairs[:, reach], (dist[reach], nx[reach], ny[reach])
+    return out, meet, np.compress(reach, pairs, axis=1), (dist[reach], nx[reach], ny[reach])
 
 
 def _piece_geometries(paths: _Paths, pieces: np.ndarray) -> np.ndarray:
@@ -400,9 +446,9 @@ def _offsets_of(px: np.ndarray, py: np.ndarray, point: np.ndarray, sa: np.ndarra
     d = sb - sa
     length2 = (d ** 2).sum(axis=1)
     safe = np.where(length2 > 0, length2, 1.0)
-    qx, qy = px[point], py[point]
-    ax, ay, dx, dy = sa[:, 0][found], sa[:, 1][found], d[:, 0][found], d[:, 1][found]
-    t = np.clip(((qx - ax) * dx + (qy - ay) * dy) / safe[found], 0, 1)
+    qx, qy = np.take(px, point), np.take(py, point)  # np.take: the same values as px[point], quicker
+    ax, ay, dx, dy = (v[found] for v in (sa[:, 0], sa[:, 1], d[:, 0], d[:, 1]))  # strided: np.take would copy
+    t = np.clip(((qx - ax) * dx + (qy - ay) * dy) / np.take(safe, found), 0, 1)
     return qx - (ax + t * dx), qy - (ay + t * dy)
 
 
@@ -469,8 +515,10 @@ def _union_shares(cells: tuple[np.ndarray, np.ndarray], pairs: np.ndarray, paths
     if width:
         count = np.bincount(cell_of, minlength=len(rows))
         uncovered = np.zeros(len(rows))
-        low = 0
+        low, most = 0, int(count.max())
         for top in (2, 4, 6, 8, 12, 16, 24, 32, 48, 64, width):  # cells with few lines don't pay for many
+            if low >= most:  # no cell has more lines than the sizes done
+                break
             take = np.flatnonzero((count > low) & (count <= top))
             if len(take):
                 uncovered[take] = _convex_area(lines[take, :5 + top])
@@ -496,7 +544,7 @@ def _convex_area(lines: np.ndarray) -> np.ndarray:
     Only the feasible crossings are ordered (all polygons' together).
     """
     p, q = _pairs_of(lines.shape[1])
-    a, b = lines[:, p], lines[:, q]
+    a, b = np.take(lines, p, axis=1), np.take(lines, q, axis=1)  # np.take: the same rows, quicker
     det = a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
     ok = np.abs(det) > 1e-12
     safe = np.where(ok, det, 1.0)
@@ -505,9 +553,10 @@ def _convex_area(lines: np.ndarray) -> np.ndarray:
     tol = 1e-9 * np.abs(lines[:, :4, 2]).max(axis=1)[:, None]
     for k in range(4):  # the cell's sides first; the other lines only for the crossings inside the cell
         ok &= lines[:, k, 0][:, None] * x + lines[:, k, 1][:, None] * y - lines[:, k, 2][:, None] <= tol
-    cell, pair = np.nonzero(ok)
+    at = np.flatnonzero(ok)
+    cell = at // ok.shape[1]
     rest = lines[cell, 4:]
-    vx, vy = x[cell, pair], y[cell, pair]
+    vx, vy = np.take(x, at), np.take(y, at)
     keep = ((rest[..., 0] * vx[:, None] + rest[..., 1] * vy[:, None] - rest[..., 2]) <= tol[cell]).all(axis=1)
     cell, vx, vy = cell[keep], vx[keep], vy[keep]
     n = len(lines)
@@ -516,7 +565,7 @@ def _convex_area(lines: np.ndarray) -> np.ndarray:
     cy = np.bincount(cell, weights=vy, minlength=n) / np.maximum(count, 1)
     order = np.lexsort((np.arctan2(vy - cy[cell], vx - cx[cell]), cell))
     cell, vx, vy = cell[order], vx[order], vy[order]
-    start = np.r_[0, np.cumsum(count)[:-1]]
+    start = np.concatenate(([0], np.cumsum(count)[:-1]))
     after = np.arange(len(cell)) + 1  # the next vertex of the same polygon, the first after the last
     last = start + count - 1
     after[last[count > 0]] = start[count > 0]

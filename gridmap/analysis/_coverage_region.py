@@ -30,6 +30,12 @@ class _Weights:
     b: np.ndarray
 
 
+def _nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``numpy.nonzero`` of a 2-D mask (rows, columns, in row-major order): the same arrays, from
+    ``numpy.flatnonzero`` and one division, several times quicker for the small rasters of one grid."""
+    return np.divmod(np.flatnonzero(mask), mask.shape[1])
+
+
 def _half_plane_share(s: np.ndarray, nx: np.ndarray, ny: np.ndarray, cell: float) -> np.ndarray:
     """Share of a square cell (side `cell`, centre 0) where ``n·u <= s``, n a unit vector.
 
@@ -59,7 +65,7 @@ def _region_weights(region: BaseGeometry, i0: int, j0: int, ni: int, nj: int, ce
     cells, edge = _crossed_cells(edges_a, edges_b, cell)
     cells -= np.array([i0, j0])
     ok = (cells[:, 0] >= 0) & (cells[:, 0] < ni) & (cells[:, 1] >= 0) & (cells[:, 1] < nj)
-    cells, edge = cells[ok], edge[ok]
+    cells, edge = np.compress(ok, cells, axis=0), edge[ok]
     key = cells[:, 1] * ni + cells[:, 0]
     order = np.lexsort((edge, key))
     key, edge = key[order], edge[order]
@@ -85,12 +91,13 @@ def _scanline_inside(a: np.ndarray, b: np.ndarray, i0: int, j0: int, ni: int, nj
     ya, yb = a[:, 1][None, :], b[:, 1][None, :]
     ys = ((j0 + np.arange(nj) + 0.5) * cell)[:, None]
     crosses = (ya <= ys) != (yb <= ys)  # half-open: a vertex on the row counts once
-    row, edge = np.nonzero(crosses)
+    row, edge = _nonzero(crosses)
     y = ys[row, 0]
     x = a[edge, 0] + (y - a[edge, 1]) * (b[edge, 0] - a[edge, 0]) / (b[edge, 1] - a[edge, 1])
     first_right = np.clip(np.ceil(x / cell - i0 - 0.5), 0, ni).astype(np.int64)  # first centre right of x
     toggles = np.bincount(row * (ni + 1) + first_right, minlength=nj * (ni + 1)).reshape(nj, ni + 1)
-    return (np.cumsum(toggles, axis=1)[:, :ni] % 2).astype(np.float64)
+    # only the parity counts: sums modulo 256 (uint8) have the same parity and a quarter of the bytes
+    return (np.cumsum(toggles, axis=1, dtype=np.uint8)[:, :ni] & 1).astype(np.float64)
 
 
 def _ring_edges(region: BaseGeometry) -> tuple[np.ndarray, np.ndarray]:
@@ -108,14 +115,17 @@ def _ring_edges(region: BaseGeometry) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _crossed_cells(a: np.ndarray, b: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray]:
-    """Lattice cells (i, j) each edge passes through (sampled every cell/8), with the edge number."""
+    """Lattice cells (i, j) each edge passes through (sampled every cell/8), with the edge number; a cell may
+    appear more than once for one edge (callers take the distinct pairs)."""
     steps = np.maximum(np.ceil(np.hypot(*(b - a).T) / (cell / 8.0)).astype(np.int64), 1)
     edge = np.repeat(np.arange(len(a)), steps + 1)
     first = np.repeat(np.cumsum(steps + 1) - (steps + 1), steps + 1)
     frac = ((np.arange(edge.size) - first) / np.repeat(steps, steps + 1))[:, None]
-    pts = a[edge] + (b - a)[edge] * frac
+    pts = np.take(a, edge, axis=0) + np.take(b - a, edge, axis=0) * frac
     cells = np.floor(pts / cell).astype(np.int64)
-    return cells, edge
+    # an edge's points step through its cells in order: a cell is kept once per run of points in it
+    new = np.r_[True, (cells[1:] != cells[:-1]).any(axis=1) | (edge[1:] != edge[:-1])]
+    return np.compress(new, cells, axis=0), edge[new]
 
 
 def _edge_shares(a: np.ndarray, b: np.ndarray, cx: np.ndarray, cy: np.ndarray, cell: float) -> np.ndarray:
@@ -136,8 +146,8 @@ def _cells_polygon(mask: np.ndarray, i0: int, j0: int, cell: float) -> BaseGeome
     padded = np.zeros((nj, ni + 2), dtype=np.int8)
     padded[:, 1:-1] = mask
     step = np.diff(padded, axis=1)
-    srow, scol = np.nonzero(step == 1)
-    _, ecol = np.nonzero(step == -1)  # same row order: runs alternate start, end
+    srow, scol = _nonzero(step == 1)
+    _, ecol = _nonzero(step == -1)  # same row order: runs alternate start, end
     order = np.lexsort((srow, ecol, scol))
     srow, scol, ecol = srow[order], scol[order], ecol[order]
     new = np.r_[True, (scol[1:] != scol[:-1]) | (ecol[1:] != ecol[:-1]) | (srow[1:] != srow[:-1] + 1)]

@@ -169,7 +169,10 @@ def _filter_fixes(xy: np.ndarray, times_in: pd.Series | None, names_in: pd.Serie
     inside = _in_window(t, window)
     stats["outside_window"] = int((keep & ~inside).sum())
     keep &= inside
-    return _sorted_unique(_project(xy[keep], source, crs), t[keep], names[keep], stats, numbers[keep])
+    # np.compress and np.take: the rows of a masked or reordered (n, 2) array as xy[keep] and xy[order] give
+    # them, an order of magnitude quicker on NumPy 2 for many fixes
+    return _sorted_unique(_project(np.compress(keep, xy, axis=0), source, crs), t[keep], names[keep], stats,
+                          numbers[keep])
 
 
 def _project(xy: np.ndarray, source: pyproj.CRS, target: pyproj.CRS) -> np.ndarray:
@@ -198,12 +201,12 @@ def _sorted_unique(xy: np.ndarray, t: np.ndarray, names: np.ndarray, stats: dict
         order = np.argsort(code.astype(np.int64) * span + (t - t.min()), kind="stable")
     else:
         order = np.lexsort((t, code))
-    xy, t, names, code = xy[order], t[order], names[order], code[order]
+    xy, t, names, code = (np.take(v, order, axis=0) for v in (xy, t, names, code))
     dup = np.zeros(len(t), dtype=bool)
     dup[1:] = (code[1:] == code[:-1]) & (t[1:] == t[:-1])
     stats["duplicates"] = int(dup.sum())
     stats["fixes_used"] = int((~dup).sum())
-    return _Fixes(xy[~dup], t[~dup], names[~dup], code[~dup])
+    return _Fixes(np.compress(~dup, xy, axis=0), t[~dup], names[~dup], code[~dup])
 
 
 def _lines(tracks: gpd.GeoDataFrame, crs: pyproj.CRS,
@@ -243,7 +246,7 @@ def _canonical(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if tied.any():  # pieces starting at one x: ordered among themselves by (ay, bx, by), then as given
         at = np.sort(order[tied])
         order[tied] = at[np.lexsort((b[at, 1], b[at, 0], a[at, 1], a[at, 0]))]
-    return a[order], b[order]
+    return np.take(a, order, axis=0), np.take(b, order, axis=0)
 
 
 def _segments(fixes: _Fixes, lines: tuple[np.ndarray, np.ndarray], *, max_gap_s: float, max_speed_mps: float,
@@ -259,8 +262,9 @@ def _segments(fixes: _Fixes, lines: tuple[np.ndarray, np.ndarray], *, max_gap_s:
     line_geoms, line_names = lines
     stats["lines"] = len(line_geoms)
     la, lb = _line_segments(line_geoms)
-    a = np.concatenate([xy[:-1][joined], xy[~linked], la]) if len(xy) else la
-    b = np.concatenate([xy[1:][joined], xy[~linked], lb]) if len(xy) else lb
+    alone = np.compress(~linked, xy, axis=0)
+    a = np.concatenate([np.compress(joined, xy[:-1], axis=0), alone, la]) if len(xy) else la
+    b = np.concatenate([np.compress(joined, xy[1:], axis=0), alone, lb]) if len(xy) else lb
     a, b = _canonical(a.reshape(-1, 2), b.reshape(-1, 2))
     return _Paths(a, b, line_geoms, line_names, len(xy))
 
