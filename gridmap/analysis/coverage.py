@@ -436,7 +436,9 @@ def sweep_coverage(
         [0.5, 5] m (3.75 m for 30 m). The band along the coverage edge is
         decided exactly, so the cell size sets speed more than accuracy: on the
         sample, cells of 2, 3, 4 and 5 m all stay within 0.015 % of the grid's
-        area of the 1 m answer.
+        area of the 1 m answer. The 0.25 % promise holds for cells up to half
+        the radius; coarser cells approximate many small discs (lone fixes)
+        less well: 25 discs of 8 m in 5 m cells came to 0.28 %.
     progress : bool
         Show a progress bar over grids (``tqdm.auto``: terminal or notebook); on Dask, Dask's progress
         (``distributed.progress`` with a Client, else ``dask.diagnostics.ProgressBar``).
