@@ -278,11 +278,13 @@ def test_demo_writes_everything_offline_and_leaks_no_phone(tmp_path: Path, stand
     assert re.search(r"(?<![0-9A-Za-z.])1[3-9]\d{9}(?![0-9A-Za-z])", html) is None
     assert "示意数据" in html
     grids = gpd.read_file(out / "gulou-sample.gpkg", layer="grids")
+    people = (set(grids["cadre"]) | set(gpd.read_file(out / "gulou-sample.gpkg", layer="streets")["street_chief"])
+              | set(gpd.read_file(out / "gulou-sample.gpkg", layer="areas")["leader"]))
     for page in ("grids.html", "coverage.html", "heatmap.html", "report.html", "scoreboard.html", "route.html"):
         text = (out / page).read_text(encoding="utf-8")
         assert REMOTE.search(text) is None, page  # one offline file each
         assert re.search(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])", text) is None, page
-        assert not any(name in text for name in grids["cadre"]), page  # cadres are masked or absent
+        assert not any(name in text for name in people), page  # cadres, street chiefs, leaders masked or absent
     assert all(mask_name(name) in html for name in grids["cadre"])  # the grids page names them masked
     heat = (out / "heatmap.html").read_text(encoding="utf-8")
     # the sample has rectifications, so rebounds are known: the rebound title and layer (named in JSON) are there
