@@ -40,7 +40,7 @@ from test_street_pages import _capture_figure, _table, _texts
 START, END = "2025-03-01", "2025-04-01"
 WEEK = ["--from", "2025-03-03", "--to", "2025-03-10"]
 WEEK_START, WEEK_END = "2025-03-03", "2025-03-10"
-RADIUS, MAX_GAP_S, MAX_SPEED = 30.0, 300.0, 8.0
+RADIUS, MAX_GAP_S, MAX_SPEED, MIN_STRETCH_M = 30.0, 300.0, 8.0, 20.0
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -65,17 +65,23 @@ def _pieces(tracks: gpd.GeoDataFrame, crs: object, start: str, end: str) -> np.n
 
 def _street_covered(streets: gpd.GeoDataFrame, tracks: gpd.GeoDataFrame, crs: object, start: str,
                     end: str) -> pd.DataFrame:
-    """Per street: its length and the length of it within RADIUS of the path (the union of the pieces' buffers
-    near it, by shapely)."""
+    """Per street: its length, the length of it within RADIUS of the path (the union of the pieces' buffers near
+    it, by shapely), and its dead stretches: the uncovered pieces (joined where they touch) of at least
+    MIN_STRETCH_M, with the shortest piece's margin to that limit."""
     pieces = _pieces(tracks, crs, start, end)
     tree = shapely.STRtree(pieces)
     metric = streets.to_crs(crs)
-    covered = []
+    covered, dead, margin = [], [], []
     for line in metric.geometry:
         near = pieces[tree.query(line, predicate="dwithin", distance=RADIUS)]
-        covered.append(line.intersection(shapely.union_all(shapely.buffer(near, RADIUS, quad_segs=16))).length)
+        swept = shapely.union_all(shapely.buffer(near, RADIUS, quad_segs=16))
+        covered.append(line.intersection(swept).length)
+        left = shapely.line_merge(line.difference(swept))
+        lengths = [g.length for g in getattr(left, "geoms", [left]) if not g.is_empty]
+        dead.append(sum(length >= MIN_STRETCH_M for length in lengths))
+        margin.append(min((abs(length - MIN_STRETCH_M) for length in lengths), default=np.inf))
     return pd.DataFrame({"street_name": list(streets["street_name"]), "length_m": metric.length.to_numpy(),
-                         "covered_m": covered})
+                         "covered_m": covered, "dead": dead, "margin": margin})
 
 
 def _area_figures(grids: pd.DataFrame, areas: pd.DataFrame) -> pd.DataFrame:
@@ -123,12 +129,16 @@ def brute(layers: dict) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def test_every_street_s_covered_length_is_the_buffer_union_s(result, brute) -> None:
+def test_every_street_s_covered_length_and_dead_stretches_are_the_buffer_union_s(result, brute) -> None:
     streets = result.streets
     assert list(streets["street_name"]) == list(brute["street_name"])
     assert streets["length_m"].to_numpy() == pytest.approx(brute["length_m"].to_numpy(), rel=1e-9)
     assert np.abs(streets["covered_m"].to_numpy() - brute["covered_m"].to_numpy()).max() <= \
         0.001 * brute["length_m"].min()
+    # a piece within a few centimetres of 20 m could fall either side; none does on the sample
+    assert brute["margin"].min() > 1.0
+    assert streets["dead_stretches"].astype(int).tolist() == brute["dead"].tolist()
+    assert len(result.dead_stretches) == brute["dead"].sum() > 0
     ratios = (streets["covered_m"] / streets["length_m"]).to_numpy()
     assert streets["coverage_ratio"].to_numpy() == pytest.approx(ratios)
     # the sample is neither all swept nor all missed: the check can tell streets apart
@@ -230,6 +240,8 @@ def test_cli_coverage_map_has_the_street_layer(sample_template: Path, week: dict
     for name in week["streets"]["street_name"]:
         assert name in text or name.encode("unicode_escape").decode() in text
     assert not [p for p in _people(week) if p in text]
+    stretches = week["result"].dead_stretches  # each drawn as one dashed line (maps.streets)
+    assert text.count('"dashArray": "10 6"') == len(stretches) > 0
     brute = week["brute"]
     got = {r["street_name"]: float(r["covered_m"]) for r in _rows(streets_csv)}
     for name, covered, length in zip(brute["street_name"], brute["covered_m"], brute["length_m"]):
@@ -248,8 +260,9 @@ def test_cli_scoreboard_coverage_by_street_and_area(sample_template: Path, week:
     assert sorted(r["street_name"] for r in streets) == sorted(truth)
     for row in streets:  # the CSV keeps 4 decimals of the fraction
         assert float(row["coverage_ratio"]) == pytest.approx(truth[row["street_name"]], abs=0.001 + 5e-5), row
-    dead = dict(zip(week["result"].streets["street_name"], week["result"].streets["dead_stretches"]))
-    assert {r["street_name"]: int(r["dead_corners"]) for r in streets} == {k: int(v) for k, v in dead.items()}
+    assert brute["margin"].min() > 1.0  # no uncovered piece near the 20 m limit: the count is not a coin toss
+    expected_dead = dict(zip(brute["street_name"], brute["dead"]))
+    assert {r["street_name"]: int(r["dead_corners"]) for r in streets} == expected_dead
     expected = _area_figures(week["result"].grids, week["areas"]).set_index("area_code")
     areas = _rows(by_area)
     assert sorted(r["area_code"] for r in areas) == sorted(expected.index)
