@@ -76,7 +76,12 @@ _EXPORTS: dict[str, str] = {
     "route_stops": "gridmap.analysis.route",
     "RouteResult": "gridmap.analysis.route",
     "build_street_graph": "gridmap.analysis.route",
+    "grid_start": "gridmap.analysis.route",
     "route_map": "gridmap.maps.route",
+    "write_route_gpx": "gridmap.export.gpx",
+    "write_checklist": "gridmap.export.checklist",
+    # reports to the right person: grid, street, area
+    "attribute_reports": "gridmap.analysis.attribution",
     # privacy
     "redact_text": "gridmap.export.privacy",
     "redact_frame": "gridmap.export.privacy",
@@ -142,8 +147,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from gridmap.pages.briefing import briefing
     from gridmap.pages.report import export_html, report_map
     from gridmap.analysis.coverage import CoverageResult, sweep_coverage
-    from gridmap.analysis.route import RouteResult, build_street_graph, clear_route, route_stops
+    from gridmap.analysis.route import RouteResult, build_street_graph, clear_route, grid_start, route_stops
+    from gridmap.analysis.attribution import attribute_reports
     from gridmap.maps.route import route_map
+    from gridmap.export.checklist import write_checklist
+    from gridmap.export.gpx import write_route_gpx
     from gridmap.crs import from_wgs84, metric_crs, to_wgs84
     from gridmap.analysis.density import DensityGrid, kde
     from gridmap.analysis.hotspot import emerging_hotspots, fishnet, hexagons, hotspots, space_time_cube

@@ -3,8 +3,12 @@
 It runs offline. As capabilities land, the demo writes more (heatmap, leaders'
 report); today it writes the workspace, an import of a deliberately messy phone
 export with its quarantine, the grid check, a map of the grids, the sweep
-coverage of the sample week (CSV, dead-corner task list, web map and PNG), and the
-heat map of recurring problems over the sample year (web map and PNG).
+coverage of the sample week (CSV, dead-corner task list, web map and PNG) with its
+street coverage (CSV per street, dead stretches as GeoJSON), the route that clears
+the dead corners of the grid with the most stops that week (GPX, offline map, CSV
+checklist), the heat map of recurring problems over the sample year (web map and
+PNG), the leaders' page, and the week's scoreboard (by community, street and area)
+with a spot-check list.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from gridmap.analysis.coverage import sweep_coverage
+from gridmap.analysis.coverage import CoverageResult, sweep_coverage
 from gridmap.analysis.density import kde
 from gridmap.analysis.recurrence import recurrences, recurring_sites
+from gridmap.analysis.route import clear_route, grid_start, route_stops
 from gridmap.analysis.selection import period_months
 from gridmap.jobs.spotcheck import spot_check
 from gridmap.jobs.supervision import scoreboard, weekly_figures, write_scoreboard
@@ -28,6 +33,7 @@ from gridmap.maps.assets import AssetsMissingError
 from gridmap.maps.coverage import coverage_map
 from gridmap.maps.density import heatmap_map, labels_for
 from gridmap.maps.grids import grids_map
+from gridmap.maps.route import route_map
 from gridmap.maps.static import coverage_png
 from gridmap.maps.static_density import heatmap_png
 from gridmap.pages.common import save_page, shareable, shareable_coverage
@@ -36,7 +42,7 @@ from gridmap.pages.report import export_html
 from gridmap.pages.scoreboard import scoreboard_html
 from gridmap.storage import WorkspaceStore, init_workspace
 
-__all__ = ["run_demo", "write_messy_reports_csv"]
+__all__ = ["busiest_grid", "run_demo", "write_messy_reports_csv"]
 
 logger = logging.getLogger(__name__)
 
@@ -91,18 +97,56 @@ def _save_shared(fmap: Any, path: Path) -> Path:
 
 
 def _write_coverage(ws: WorkspaceStore, folder: Path) -> list[Path]:
-    """The sweep coverage of the sample's week of GPS fixes: CSV, dead corners, map, PNG."""
+    """The sweep coverage of the sample's week of GPS fixes: CSV, dead corners, map, PNG; per street (CSV, dead
+    stretches); the route that clears the grid with the most stops (GPX, map, checklist)."""
     layers = {name: ws.read_layer(name) for name in ("grids", "tracks", "targets", "demolition_zones", "wall",
                                                      "streets", "areas")}
     result = sweep_coverage(layers["grids"], layers["tracks"], targets=layers["targets"], **coverage_levels(layers))
     extra = {"demolition_zones": layers["demolition_zones"], "wall": layers["wall"]}
     paths = [folder / "coverage.csv", folder / "dead-corners.geojson", folder / "coverage.html",
-             folder / "coverage.png"]
+             folder / "coverage.png", folder / "street-coverage.csv", folder / "dead-stretches.geojson"]
     result.to_csv(paths[0])
     result.dead_corners_geojson(paths[1])
     shown = {key: shareable(value) for key, value in extra.items()}
     _save_shared(coverage_map(shareable_coverage(result), illustrative=True, **shown), paths[2])
     coverage_png(result, paths[3], illustrative=True, **extra)
+    result.streets_to_csv(paths[4])
+    result.dead_stretches_geojson(paths[5])
+    return paths + _write_route(result, layers, folder)
+
+
+def busiest_grid(coverage: CoverageResult) -> str | None:
+    """The grid with the most route stops (dead corners and unvisited must-visit places), the first of a tie in
+    the grids' order; None when no grid has a stop.
+
+    Examples
+    --------
+    >>> from gridmap.sample import sample_boundaries, sample_tracks
+    >>> b = sample_boundaries()
+    >>> cov = sweep_coverage(b["grids"], sample_tracks(b, n_fixes=2000, days=1), targets=b["targets"])
+    >>> code = busiest_grid(cov)
+    >>> most = max(len(route_stops(cov, c)) for c in cov.grids["grid_code"])
+    >>> len(route_stops(cov, code)) == most
+    True
+    """
+    counts = {str(code): len(route_stops(coverage, str(code))) for code in coverage.grids["grid_code"]}
+    best = max(counts, key=lambda code: counts[code], default=None)
+    return best if best is not None and counts[best] > 0 else None
+
+
+def _write_route(coverage: CoverageResult, layers: dict[str, Any], folder: Path) -> list[Path]:
+    """The route that clears the grid with the most stops of the week: GPX, offline map, CSV checklist."""
+    code = busiest_grid(coverage)
+    if code is None or len(layers["streets"]) == 0:
+        logger.info("no grid has a dead corner or an unvisited must-visit place, or there is no street: no route")
+        return []
+    grid = layers["grids"][layers["grids"]["grid_code"].astype(str) == code]
+    result = clear_route(layers["streets"], route_stops(coverage, code), start=grid_start(layers["streets"], grid))
+    logger.info("route for grid %s: %d stops, %.0f m", code, len(result.stops), result.length_m)
+    paths = [folder / "route.gpx", folder / "route.html", folder / "route.csv"]
+    result.to_gpx(paths[0], name=f"gridmap route {code} (示意数据)")
+    _save_shared(route_map(result, illustrative=True), paths[1])
+    result.to_csv(paths[2])
     return paths
 
 
@@ -137,11 +181,14 @@ def _write_report(ws: WorkspaceStore, folder: Path) -> list[Path]:
 
 
 def _write_supervision(ws: WorkspaceStore, folder: Path) -> list[Path]:
-    """The sample week's scoreboard (CSV, XLSX, HTML page) and a spot-check list (CSV, HTML)."""
+    """The sample week's scoreboard (CSV, XLSX, HTML page; by street and by area CSV) and a spot-check list (CSV,
+    HTML)."""
     start, end = "2025-03-03", "2025-03-10"
     board = scoreboard(ws, start=start, end=end)
     paths = write_scoreboard(board, csv=folder / "scoreboard.csv", xlsx=folder / "scoreboard.xlsx",
                              weekly=weekly_figures(ws, end=end, weeks=8))
+    for by in ("street", "area"):
+        paths += write_scoreboard(scoreboard(ws, start=start, end=end, by=by), csv=folder / f"scoreboard-{by}.csv")
     check = spot_check(ws, n=12, seed=20250310, start=start, end=end)
     paths.append(check.to_csv(folder / "spotcheck.csv"))
     try:

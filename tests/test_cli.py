@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from contextlib import closing
@@ -249,9 +250,24 @@ def test_python_dash_m_is_the_same_command(tmp_path: Path) -> None:
     assert result.returncode == 2 and "Traceback" not in result.stderr
 
 
-def test_demo_writes_everything_offline_and_leaks_no_phone(tmp_path: Path, stand_in_assets: Path) -> None:
+#: What the demo writes, in the order it prints them (18 before issue 17, 7 more since).
+DEMO_FILES = ("gulou-sample.gpkg", "messy-phone-reports.csv", "import-summary.json", "quarantine.csv",
+              "grid-check.json", "grids.html", "coverage.csv", "dead-corners.geojson", "coverage.html", "coverage.png",
+              "street-coverage.csv", "dead-stretches.geojson", "route.gpx", "route.html", "route.csv",
+              "heatmap.html", "heatmap.png", "report.html", "scoreboard.csv", "scoreboard.xlsx",
+              "scoreboard-street.csv", "scoreboard-area.csv", "spotcheck.csv", "scoreboard.html", "spotcheck.html")
+
+
+def test_demo_writes_everything_offline_and_leaks_no_phone(tmp_path: Path, stand_in_assets: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo"
+    capsys.readouterr()
     assert main(["demo", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == f"demo written to {out}:"
+    assert [Path(line.strip()).name for line in printed[1:]] == list(DEMO_FILES)
+    assert all((out / name).stat().st_size > 0 for name in DEMO_FILES)
+    _check_street_and_route_outputs(out)
     for name in ("gulou-sample.gpkg", "quarantine.csv", "grid-check.json", "grids.html", "import-summary.json"):
         assert (out / name).stat().st_size > 0
     html = (out / "grids.html").read_text(encoding="utf-8")
@@ -262,14 +278,17 @@ def test_demo_writes_everything_offline_and_leaks_no_phone(tmp_path: Path, stand
     assert re.search(r"(?<![0-9A-Za-z.])1[3-9]\d{9}(?![0-9A-Za-z])", html) is None
     assert "示意数据" in html
     grids = gpd.read_file(out / "gulou-sample.gpkg", layer="grids")
-    for page in ("grids.html", "coverage.html", "heatmap.html", "report.html", "scoreboard.html"):
+    people = (set(grids["cadre"]) | set(gpd.read_file(out / "gulou-sample.gpkg", layer="streets")["street_chief"])
+              | set(gpd.read_file(out / "gulou-sample.gpkg", layer="areas")["leader"]))
+    for page in ("grids.html", "coverage.html", "heatmap.html", "report.html", "scoreboard.html", "route.html"):
         text = (out / page).read_text(encoding="utf-8")
         assert REMOTE.search(text) is None, page  # one offline file each
         assert re.search(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])", text) is None, page
-        assert not any(name in text for name in grids["cadre"]), page  # cadres are masked or absent
+        assert not any(name in text for name in people), page  # cadres, street chiefs, leaders masked or absent
     assert all(mask_name(name) in html for name in grids["cadre"])  # the grids page names them masked
     heat = (out / "heatmap.html").read_text(encoding="utf-8")
     # the sample has rectifications, so rebounds are known: the rebound title and layer (named in JSON) are there
+    assert "示意数据" in (out / "route.html").read_text(encoding="utf-8")
     assert "问题反弹热力图" in heat and json.dumps("反弹点位")[1:-1] in heat
     report = (out / "report.html").read_text(encoding="utf-8")  # the leaders' page: redacted by default
     assert re.search(r"1[3-9]\d{9}", report) is None and "示意数据（非测绘边界）" in report
@@ -282,6 +301,58 @@ def test_demo_writes_everything_offline_and_leaks_no_phone(tmp_path: Path, stand
     assert (out / "scoreboard.xlsx").read_bytes()[:2] == b"PK"
     checklist = (out / "spotcheck.csv").read_text(encoding="utf-8-sig").splitlines()
     assert checklist[0].startswith("no,stratum,report_id") and len(checklist) == 13
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _check_street_and_route_outputs(out: Path) -> None:
+    """The demo's street, route and level files against an independent run on the layers it wrote."""
+    from gridmap.analysis.coverage import sweep_coverage
+    from gridmap.analysis.route import route_stops
+    from gridmap.crs import metric_crs
+
+    from test_scoreboard_levels import _brute_counts
+
+    layers = {name: gpd.read_file(out / "gulou-sample.gpkg", layer=name)
+              for name in ("grids", "tracks", "targets", "streets", "areas")}
+    result = sweep_coverage(layers["grids"], layers["tracks"], targets=layers["targets"], streets=layers["streets"],
+                            areas=layers["areas"])
+    crs = metric_crs(layers["grids"])
+    streets = _csv_rows(out / "street-coverage.csv")
+    # one row per street in the layer's order; each length the street's own length in the metric CRS
+    assert [r["street_name"] for r in streets] == list(layers["streets"]["street_name"])
+    lengths = layers["streets"].to_crs(crs).length.to_numpy()
+    assert [float(r["length_m"]) for r in streets] == pytest.approx(list(lengths), rel=1e-6)
+    covered = [float(r["covered_m"]) for r in streets]
+    assert sum(covered) == pytest.approx(float(result.streets["covered_m"].sum()), rel=1e-9)
+    assert all(0 <= c <= length + 1e-6 for c, length in zip(covered, lengths))
+    # the dead stretches: each lies on its street and is at least 20 m long (within 5 cm: GeoJSON keeps 7 decimals
+    # of a degree, at most about 1.1 cm here)
+    stretches = gpd.read_file(out / "dead-stretches.geojson")
+    assert len(stretches) == len(result.dead_stretches) == sum(int(r["dead_stretches"]) for r in streets)
+    by_name = dict(zip(layers["streets"]["street_name"], layers["streets"].to_crs(crs).geometry))
+    for name, line in zip(stretches["street_name"], stretches.to_crs(crs).geometry):
+        assert by_name[name].buffer(0.05).contains(line) and line.length >= 20 - 0.05
+    # the route: the grid with the most stops, every stop once, in the order of the GPX and the checklist
+    counts = {code: len(route_stops(result, code)) for code in result.grids["grid_code"]}
+    checklist = _csv_rows(out / "route.csv")
+    ids = [r["点位"] for r in checklist]
+    assert len(ids) == max(counts.values()) > 0 and [int(r["顺序"]) for r in checklist] == list(range(1, len(ids) + 1))
+    busiest = [code for code, n in counts.items() if n == len(ids)]
+    assert sorted(ids) == sorted(route_stops(result, busiest[0])["stop_id"])
+    gpx = (out / "route.gpx").read_text(encoding="utf-8")
+    assert re.findall(r"<rtept[^>]*>\s*<name>([^<]*)</name>", gpx) == [f"{i}. {s}" for i, s in enumerate(ids, 1)]
+    assert f"gridmap route {busiest[0]} (示意数据)" in gpx
+    legs = [float(r["本段步行(米)"]) for r in checklist]
+    assert float(checklist[-1]["累计(米)"]) == pytest.approx(sum(legs), abs=0.1 * len(legs))
+    # the scoreboards by street and by area: the reports of the week counted by brute force
+    for by, key, count in (("street", "街道名称", "问题数"), ("area", "片区编码", "问题数")):
+        rows = _csv_rows(out / f"scoreboard-{by}.csv")
+        expected, _ = _brute_counts(out / "gulou-sample.gpkg", by)
+        assert {r[key]: int(r[count]) for r in rows if int(r[count])} == expected, by
 
 
 def test_a_reader_that_goes_away_ends_the_command_quietly(sample_ws: Path) -> None:
