@@ -18,10 +18,13 @@ import shapely
 from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
-from gridmap.crs import metric_crs, require_crs, to_storage
+from gridmap.crs import metric_crs, require_crs, single_vertices, to_storage
 from gridmap.errors import CRSError, ReadError, SchemaError
 from gridmap.io._records_base import _COORD_NAMES, _as_text, _Verdicts
 from gridmap.model import STORAGE_CRS, LayerSpec
+
+#: The CRS that :func:`gridmap.crs.to_storage` converts to (its ``to_crs(4326)``).
+_STORAGE = CRS.from_user_input(4326)
 
 __all__ = ["CHINA_BOUNDS", "REPAIR_COLUMNS"]
 
@@ -279,6 +282,14 @@ def _promote(geoms: np.ndarray, spec: LayerSpec) -> np.ndarray:
 
 
 def _to_storage(geoms: np.ndarray, crs: CRS, datum: str) -> np.ndarray:
+    """`geoms` (rows that passed :func:`_check_ranges`) in EPSG:4326 and the WGS84 datum.
+
+    Geometries in EPSG:4326 of the WGS84 datum come back as they are: :func:`gridmap.crs.to_storage`
+    would return the same objects (geopandas skips a transform to the exact same CRS), and its check
+    of the share of coordinates out of range cannot fail on rows whose every vertex is in range.
+    """
+    if datum == "wgs84" and crs.is_exact_same(_STORAGE):
+        return geoms
     stored = to_storage(gpd.GeoDataFrame(geometry=gpd.GeoSeries(geoms, crs=crs)), coords=datum, what="the records")
     return np.asarray(stored.geometry.array, dtype=object)
 
@@ -302,10 +313,14 @@ def _check_subdistrict(stored: np.ndarray, subdistrict: Any, verdicts: _Verdicts
     shapely.prepare(zone)
     todo = np.flatnonzero(~verdicts.bad)
     geoms = stored[todo]
-    near = np.ones(len(todo), dtype=bool)
-    points = shapely.get_type_id(geoms) == _POINT
-    near[points] = shapely.intersects_xy(zone, shapely.get_x(geoms[points]), shapely.get_y(geoms[points]))
-    near[~points] = shapely.intersects(geoms[~points], zone)
+    xy = single_vertices(geoms)  # points (the bulk of imports): their coordinates in one pass
+    if xy is not None:
+        near = shapely.intersects_xy(zone, xy[:, 0], xy[:, 1])
+    else:
+        near = np.ones(len(todo), dtype=bool)
+        points = shapely.get_type_id(geoms) == _POINT
+        near[points] = shapely.intersects_xy(zone, shapely.get_x(geoms[points]), shapely.get_y(geoms[points]))
+        near[~points] = shapely.intersects(geoms[~points], zone)
     far = np.zeros(len(stored), dtype=bool)
     far[todo[~near]] = True
 
