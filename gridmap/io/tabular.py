@@ -426,7 +426,7 @@ def _parse_fast(data: bytes, header: list[str], stamp: dict[str, str], delimiter
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
                                              invalid_row_handler=_on_invalid),
             convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in internal},
+                column_types={name: pa.large_string() for name in internal},  # what pandas keeps: no cast
                 strings_can_be_null=False, quoted_strings_can_be_null=False,
             ),
         )
