@@ -44,7 +44,7 @@ import unicodedata
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import geopandas as gpd
 import numpy as np
@@ -157,14 +157,19 @@ def _read_csv(path: str | PathLike[str], *, layer: str, coords: str | None, enco
     digest = data_digest(data)  # the bytes read once, not again to hash them
     if not data or data.isspace():  # as `not data.strip()`, without a copy of the file
         raise ReadError(f"{p.name} is empty: a CSV needs a header line and rows")
-    text, used = decode_text(data, encoding=encoding, what=p.name)
+    text, used = _text_of(data, encoding=encoding, what=p.name)
     stamp = {"layer": layer, "source": p.name, "source_digest": digest}
-    delimiter = detect_delimiter(text)
+    # the file's own bytes when they are the UTF-8 of its text (strictly checked), else encoded again for pyarrow
+    utf8 = data if used == "utf-8" else data[len(codecs.BOM_UTF8):] if used == "utf-8-sig" else None
+    head = text[:_HEAD] if text is not None else _head_text(utf8 or b"")
+    delimiter = detect_delimiter(head)
     if delimiter != ",":
         logger.info("%s: fields are separated by %s", p.name, _DELIMITER_NAMES[delimiter])
-    # the file's own bytes when they are the UTF-8 of `text` (strictly decoded), else encoded again for pyarrow
-    utf8 = data if used == "utf-8" else data[len(codecs.BOM_UTF8):] if used == "utf-8-sig" else None
-    table = _parse(text, stamp, delimiter, utf8=utf8)
+
+    def full_text() -> str:  # decoded only when pyarrow cannot read the rows (ragged lines)
+        return text if text is not None else (utf8 or b"").decode("utf-8")
+
+    table = _parse(head, full_text, stamp, delimiter, utf8=utf8)
     meta: dict[str, Any] = {"encoding": used, "delimiter": delimiter}
     return _table_result(table, stamp, coords=coords, require_coordinates=require_coordinates, meta=meta, crs=crs)
 
@@ -388,13 +393,51 @@ def detect_delimiter(text: str) -> str:
     return best
 
 
-def _parse(text: str, stamp: dict[str, str], delimiter: str = ",", *, utf8: bytes | None = None) -> _Table:
-    header = _header(text, stamp["source"], delimiter)
-    fast = _parse_fast(text.encode("utf-8") if utf8 is None else utf8, header, stamp, delimiter)
+#: Characters of a file's beginning that the header and the delimiter are found in.
+_HEAD = 1 << 20
+
+
+def _text_of(data: bytes, *, encoding: str | None, what: str) -> tuple[str | None, str]:
+    """The file's text and encoding as :func:`gridmap.io._encoding.decode_text` gives them; the text None
+    when the file is valid UTF-8 without an explicit `encoding` (checked without decoding it: pyarrow reads the bytes).
+    """
+    if encoding is None and is_utf8(data):
+        return None, "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
+    return decode_text(data, encoding=encoding, what=what)
+
+
+def is_utf8(data: bytes) -> bool:
+    """Whether `data` is valid UTF-8 as Python's strict codec says, checked by pyarrow without a str of it.
+
+    Arrow's full validation of a string array rejects what ``bytes.decode("utf-8")`` rejects
+    (overlong forms, surrogates, code points above U+10FFFF, truncated sequences).
+
+    Examples
+    --------
+    >>> is_utf8("经度".encode("utf-8")), is_utf8("经度".encode("gb18030")), is_utf8(bytes([0xED, 0xA0, 0x80]))
+    (True, False, False)
+    """
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64))
+    try:
+        pa.LargeStringArray.from_buffers(1, offsets, pa.py_buffer(data)).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _head_text(utf8: bytes) -> str:
+    """The first :data:`_HEAD` characters of valid UTF-8 (a character cut at the end of the bytes read dropped)."""
+    return codecs.utf_8_decode(utf8[:4 * _HEAD], "strict", False)[0][:_HEAD]
+
+
+def _parse(head: str, full_text: Callable[[], str], stamp: dict[str, str], delimiter: str = ",", *,
+           utf8: bytes | None = None) -> _Table:
+    header = _header(head, stamp["source"], delimiter)
+    fast = _parse_fast(full_text().encode("utf-8") if utf8 is None else utf8, header, stamp, delimiter)
     if fast is not None:
         return fast
     logger.info("%s has ragged lines; reading it line by line", stamp["source"])
-    return _parse_slow(text, header, stamp, delimiter)
+    return _parse_slow(full_text(), header, stamp, delimiter)
 
 
 def _header(text: str, source: str, delimiter: str) -> list[str]:
