@@ -568,9 +568,10 @@ def run_scoreboard(layers: LayerSource, *, start: Any, end: Any, by: str = "comm
     table["lagging"], table["lagging_reason"] = _lagging(table, ctx.rules, lang)
     table = table.sort_values("rank", kind="stable").reset_index(drop=True)
     table = table[list(_UNIT_COLUMNS[by]) + list(SCOREBOARD_COLUMNS)]
-    if unassigned:
-        logger.warning("%d report(s) of the period lie %s and are not in the scoreboard", unassigned,
-                       _OUTSIDE.get(by, "outside every grid"))
+    if unassigned:  # most reports lie off the streets (in yards, alleys, lots): by street that is no warning
+        logger.log(logging.INFO if by == "street" else logging.WARNING,
+                   "%d report(s) of the period lie %s and are not in the scoreboard", unassigned,
+                   _OUTSIDE.get(by, "outside every grid"))
     table.attrs.update({
         "start": first.isoformat(), "end": last.isoformat(), "previous_start": previous.start.isoformat(),
         "cutoff": current.cutoff.isoformat(), "by": by, "unassigned_reports": unassigned,
