@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from gridmap.errors import GridmapError
-from gridmap.cli._common import _add_workspace, _date_text, _is_illustrative, _open_workspace, _out, _read_layer
+from gridmap.cli._common import (
+    _add_workspace, _date_text, _is_illustrative, _open_workspace, _out, _read_layer, _require_positive_metres,
+)
 
 
 def _lon_lat(text: str) -> tuple[float, float]:
@@ -58,8 +60,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def _check_options(args: argparse.Namespace) -> tuple[float, float] | None:
     """Refuse bad numbers; the start in WGS84; an offline page's assets checked before any work."""
-    if args.radius <= 0:
-        raise GridmapError(f"--radius must be a positive number of metres, got {args.radius:g}")
+    _require_positive_metres("--radius", args.radius)
     if not args.join_tolerance >= 0:
         raise GridmapError(f"--join-tolerance must be a number of metres >= 0, got {args.join_tolerance:g}")
     if args.html:
