@@ -185,15 +185,16 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _geojson_text(corners: gpd.GeoDataFrame) -> str:
-    """RFC 7946 FeatureCollection: WGS84, counter-clockwise exteriors, coordinates to 7 decimals."""
-    geoms = shapely.orient_polygons(np.asarray(corners.geometry.values, dtype=object), exterior_cw=False)
+def _geojson_text(frame: gpd.GeoDataFrame, columns: tuple[str, ...] = DEAD_CORNER_COLUMNS) -> str:
+    """RFC 7946 FeatureCollection of `frame` with `columns` as properties: WGS84, counter-clockwise exteriors
+    (lines as they are), coordinates to 7 decimals."""
+    geoms = shapely.orient_polygons(np.asarray(frame.geometry.values, dtype=object), exterior_cw=False)
     geoms = shapely.transform(geoms, lambda c: np.round(c, 7)) if len(geoms) else geoms
     features = []
-    for row, geom in zip(corners[list(DEAD_CORNER_COLUMNS)].itertuples(index=False), geoms):
+    for row, geom in zip(frame[list(columns)].itertuples(index=False), geoms):
         features.append({
             "type": "Feature",
-            "properties": {k: _json_value(v) for k, v in zip(DEAD_CORNER_COLUMNS, row)},
+            "properties": {k: _json_value(v) for k, v in zip(columns, row)},
             "geometry": shapely.geometry.mapping(geom),
         })
     return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False)

@@ -21,7 +21,6 @@ start. A stretch of at least ``min_dead_stretch_m`` is reported, with a walk-to 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -30,7 +29,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from gridmap.analysis._coverage_figures import _json_value, _rollup
+from gridmap.analysis._coverage_figures import _rollup
 from gridmap.analysis._coverage_tracks import _box_pairs, _require_columns
 from gridmap.crs import from_wgs84
 from gridmap.errors import SchemaError
@@ -405,14 +404,3 @@ def area_rollup(grids: pd.DataFrame, areas: pd.DataFrame | None) -> pd.DataFrame
         table.insert(1 if column == "name" else 2, column,
                      table["area_code"].map(values).astype(object).to_numpy())
     return pd.DataFrame(table[list(AREA_COLUMNS)])
-
-
-def stretches_geojson_text(stretches: gpd.GeoDataFrame) -> str:
-    """RFC 7946 FeatureCollection of the dead stretches: WGS84, coordinates to 7 decimals."""
-    geoms = np.asarray(stretches.geometry.values, dtype=object)
-    geoms = shapely.transform(geoms, lambda c: np.round(c, 7)) if len(geoms) else geoms
-    features = [{"type": "Feature",
-                 "properties": {k: _json_value(v) for k, v in zip(DEAD_STRETCH_COLUMNS, row)},
-                 "geometry": shapely.geometry.mapping(geom)}
-                for row, geom in zip(stretches[list(DEAD_STRETCH_COLUMNS)].itertuples(index=False), geoms)]
-    return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False)

@@ -110,6 +110,7 @@ from gridmap.analysis._coverage_figures import (
 )
 from gridmap.analysis._coverage_dask import partitioned_run
 from gridmap.analysis._coverage_streets import (
+    DEAD_STRETCH_COLUMNS,
     STREET_CSV_COLUMNS,
     _Segments,
     area_rollup,
@@ -117,7 +118,6 @@ from gridmap.analysis._coverage_streets import (
     reach_intervals,
     street_segments,
     street_tables,
-    stretches_geojson_text,
 )
 from gridmap.analysis._hotspot_dask import is_partitioned
 from gridmap.analysis._coverage_raster import _Cover, _grid_cover
@@ -345,7 +345,8 @@ class CoverageResult:
         True
         """
         out = Path(path)
-        out.write_text(stretches_geojson_text(self._require_streets(self.dead_stretches)), encoding="utf-8")
+        stretches = self._require_streets(self.dead_stretches)
+        out.write_text(_geojson_text(stretches, DEAD_STRETCH_COLUMNS), encoding="utf-8")
         return out
 
     @staticmethod
