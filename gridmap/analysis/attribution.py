@@ -120,11 +120,11 @@ def _nearest_street(points: np.ndarray, streets: np.ndarray, distance: float) ->
     return out
 
 
-def _grid_codes(reports: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, points: np.ndarray,
-                grid_geoms: np.ndarray) -> pd.Series:
+def _grid_codes(reports: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, points: np.ndarray, crs: Any) -> pd.Series:
+    """The reports' own ``grid_code``; located in the grids (projected only then) when they have none."""
     if "grid_code" in reports.columns:
         return _text(reports["grid_code"].to_numpy(dtype=object), len(reports))
-    which = _first_holding(points, grid_geoms)
+    which = _first_holding(points, _geometries(grids, crs))
     return _text(_pick(grids["grid_code"], which), len(reports))
 
 
@@ -210,7 +210,7 @@ def attribute_reports(reports: gpd.GeoDataFrame, *, grids: gpd.GeoDataFrame,
     out = reports.copy()
     crs = metric_crs(grids)
     points = _geometries(reports, crs)
-    grid_code = _grid_codes(reports, grids, points, _geometries(grids, crs))
+    grid_code = _grid_codes(reports, grids, points, crs)
     street = _text([None] * len(reports), len(reports))
     if streets is not None and len(streets):
         require_crs(streets, what="the streets")
