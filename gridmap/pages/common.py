@@ -91,7 +91,7 @@ def shareable_coverage(result: "CoverageResult", redact: bool = True) -> "Covera
     return dataclasses.replace(result, grids=shareable(result.grids, True),
                                dead_corners=shareable(result.dead_corners, True),
                                targets=shareable(targets, True),
-                               **{name: shareable(getattr(result, name, None), True)
+                               **{name: shareable(getattr(result, name), True)
                                   for name in ("streets", "dead_stretches", "by_street_chief", "by_area")})
 
 
