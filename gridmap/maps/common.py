@@ -73,6 +73,32 @@ def _missing(value: Any) -> bool:
     return value is None or (not isinstance(value, str) and pd.isna(value))
 
 
+def coordinates_text(lon: Any, lat: Any) -> str:
+    """A point as Amap and WeChat take it: ``"longitude,latitude"`` to six decimals.
+
+    Examples
+    --------
+    >>> coordinates_text(109.7345, 38.2901)
+    '109.734500,38.290100'
+    """
+    return f"{float(lon):.6f},{float(lat):.6f}"
+
+
+def amap_link(row: Mapping[str, Any], label: str) -> str:
+    """An "open in Amap" link to the row's GCJ-02 point (``lon_gcj02``, ``lat_gcj02``), for a popup.
+
+    uri.amap.com/marker takes GCJ-02 ``lon,lat``; the coordinates are numbers formatted here, the label is
+    escaped.
+
+    Examples
+    --------
+    >>> amap_link({"lon_gcj02": 109.7, "lat_gcj02": 38.3}, "open in Amap")
+    '<a href="https://uri.amap.com/marker?position=109.700000,38.300000" target="_blank">open in Amap</a>'
+    """
+    gcj = coordinates_text(row["lon_gcj02"], row["lat_gcj02"])
+    return f'<a href="https://uri.amap.com/marker?position={gcj}" target="_blank">{html_text(label)}</a>'
+
+
 def value_text(row: Mapping[str, Any], column: str, default: str = MISSING) -> str:
     """``row[column]`` as text, or `default` when it is absent, missing or empty (not escaped).
 

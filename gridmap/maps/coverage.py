@@ -16,6 +16,8 @@ import pandas as pd
 
 from gridmap.analysis.coverage import overall_coverage
 from gridmap.maps.common import (
+    amap_link,
+    coordinates_text,
     finish,
     for_web,
     grid_pairs,
@@ -140,24 +142,16 @@ def add_covered(fmap: "folium.Map", covered: "gpd.GeoDataFrame | None", labels: 
     ).add_to(fmap)
 
 
-def _coordinates_text(lon: float, lat: float) -> str:
-    # Amap and WeChat take "longitude,latitude".
-    return f"{float(lon):.6f},{float(lat):.6f}"
-
-
 def _dead_corner_popup(row: Mapping[str, Any], labels: Mapping[str, str]) -> str:
-    gcj = _coordinates_text(row["lon_gcj02"], row["lat_gcj02"])
     text = lines_html([
         (labels["dead_corners"], value_text(row, "corner_id")),
         (labels["grid_code"], value_text(row, "grid_code")),
         (labels["cadre"], value_text(row, "cadre")),
         (labels["area"], f"{float(row['area_m2']):,.0f} m²"),
-        (labels["walk_to"] + " " + labels["wgs84"], _coordinates_text(row["lon"], row["lat"])),
-        (labels["walk_to"] + " " + labels["gcj02"], gcj),
+        (labels["walk_to"] + " " + labels["wgs84"], coordinates_text(row["lon"], row["lat"])),
+        (labels["walk_to"] + " " + labels["gcj02"], coordinates_text(row["lon_gcj02"], row["lat_gcj02"])),
     ])
-    # uri.amap.com/marker takes GCJ-02 "lon,lat"; the coordinates are numbers we formatted.
-    link = f'<a href="https://uri.amap.com/marker?position={gcj}" target="_blank">{html_text(labels["open_amap"])}</a>'
-    return f"{text}<br>{link}"
+    return f"{text}<br>{amap_link(row, labels['open_amap'])}"
 
 
 def add_dead_corners(fmap: "folium.Map", corners: "gpd.GeoDataFrame | None", labels: Mapping[str, str]) -> None:

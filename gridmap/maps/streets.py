@@ -24,8 +24,7 @@ import numpy as np
 import shapely
 
 from gridmap.formatting import format_percent, is_missing, no_data
-from gridmap.maps.common import for_web, lines_html, pick_labels, value_text
-from gridmap.maps.escape import html_text
+from gridmap.maps.common import amap_link, coordinates_text, for_web, lines_html, pick_labels, value_text
 from gridmap.maps.legend import NO_DATA_COLOUR, coverage_colour
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -121,11 +120,6 @@ def street_tooltip(row: Mapping[str, Any], labels: Mapping[str, str]) -> str:
     ])
 
 
-def _coordinates_text(lon: Any, lat: Any) -> str:
-    # Amap and WeChat take "longitude,latitude".
-    return f"{float(lon):.6f},{float(lat):.6f}"
-
-
 def dead_stretch_popup(row: Mapping[str, Any], labels: Mapping[str, str]) -> str:
     """A dead stretch's popup (escaped HTML): id, street, chief, length, the walk-to point and an Amap link.
 
@@ -138,18 +132,15 @@ def dead_stretch_popup(row: Mapping[str, Any], labels: Mapping[str, str]) -> str
     (True, True)
     """
     lang = labels["lang"]
-    gcj = _coordinates_text(row["lon_gcj02"], row["lat_gcj02"])
     text = lines_html([
         (labels["dead_stretches"], value_text(row, "stretch_id")),
         (labels["street"], value_text(row, "street_name")),
         (labels["street_chief"], value_text(row, "street_chief")),
         (labels["length"], length_text(row.get("length_m"), lang)),
-        (labels["walk_to"] + " " + labels["wgs84"], _coordinates_text(row["lon"], row["lat"])),
-        (labels["walk_to"] + " " + labels["gcj02"], gcj),
+        (labels["walk_to"] + " " + labels["wgs84"], coordinates_text(row["lon"], row["lat"])),
+        (labels["walk_to"] + " " + labels["gcj02"], coordinates_text(row["lon_gcj02"], row["lat_gcj02"])),
     ])
-    # uri.amap.com/marker takes GCJ-02 "lon,lat"; the coordinates are numbers we formatted.
-    link = f'<a href="https://uri.amap.com/marker?position={gcj}" target="_blank">{html_text(labels["open_amap"])}</a>'
-    return f"{text}<br>{link}"
+    return f"{text}<br>{amap_link(row, labels['open_amap'])}"
 
 
 def _lines_only(frame: "gpd.GeoDataFrame", what: str) -> "gpd.GeoDataFrame":
