@@ -10,7 +10,7 @@ import pandas as pd
 
 from gridmap.errors import SchemaError
 from gridmap.export.spreadsheet import write_csv
-from gridmap.model import TARGET_KINDS
+from gridmap.model import kind_label
 
 __all__ = ["CHECKLIST_HEADERS", "write_checklist"]
 
@@ -24,14 +24,6 @@ CHECKLIST_HEADERS: dict[str, tuple[tuple[str, str | None], ...]] = {
            ("latitude (GCJ-02)", "lat_gcj02"), ("Amap link", "amap_url"), ("done ☐", None)),
 }
 
-#: The kind of a dead corner in the checklist, per language (a place's kind is written as it is).
-_DEAD_CORNER = {"zh": "卫生死角", "en": "dead corner"}
-
-
-def _kind(kind: str, lang: str) -> str:
-    """A must-visit place's kind: its zh-Hans label (``TARGET_KINDS``) or, in English, the key in words."""
-    return kind.replace("_", " ") if lang == "en" else TARGET_KINDS.get(kind, kind)
-
 
 def _cell(frame: Any, column: str | None, lang: str) -> Any:
     if column is None:
@@ -42,7 +34,7 @@ def _cell(frame: Any, column: str | None, lang: str) -> Any:
     if column in ("lon_gcj02", "lat_gcj02"):
         return values.astype(float).round(6).to_numpy()
     if column == "kind":
-        return [_DEAD_CORNER[lang] if v == "dead_corner" else _kind(str(v), lang) for v in values]
+        return [kind_label(v, lang) for v in values]
     return values.to_numpy()
 
 

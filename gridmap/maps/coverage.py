@@ -39,7 +39,7 @@ from gridmap.maps.legend import (
 )
 from gridmap.maps.streets import add_dead_stretches, add_streets, street_labels, street_legend_entries
 from gridmap.formatting import format_percent, is_missing
-from gridmap.model import TARGET_KINDS
+from gridmap.model import kind_label
 
 if TYPE_CHECKING:  # pragma: no cover
     import folium
@@ -170,20 +170,6 @@ def add_dead_corners(fmap: "folium.Map", corners: "gpd.GeoDataFrame | None", lab
                 popup=popup,  # type: ignore[arg-type]  # folium annotates GeoJsonPopup; GeoJson takes a Popup too
             ).add_to(layer)
     layer.add_to(fmap)
-
-
-def kind_label(kind: Any, lang: str) -> str:
-    """The label of a must-visit place's kind in `lang` (the kind itself when unknown).
-
-    Examples
-    --------
-    >>> kind_label("water_point", "en")
-    'water point'
-    """
-    key = str(kind)
-    if lang == "en":
-        return key.replace("_", " ")
-    return TARGET_KINDS.get(key, key)
 
 
 def _target_popup(row: Mapping[str, Any], labels: Mapping[str, str], lang: str) -> str:

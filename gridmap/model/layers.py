@@ -258,6 +258,28 @@ TARGET_KINDS: Mapping[str, str] = {
     "other": "其他",
 }
 
+#: A route stop that is a dead corner (:func:`gridmap.analysis.route.route_stops`), in each language.
+DEAD_CORNER_KIND = {"zh": "卫生死角", "en": "dead corner"}
+
+
+def kind_label(kind: object, lang: str) -> str:
+    """The label of a must-visit place's kind (or of a route stop's ``dead_corner``) in `lang`.
+
+    zh-Hans from :data:`TARGET_KINDS`; in English the key in words; an unknown kind as it is.
+
+    Examples
+    --------
+    >>> kind_label("courtyard", "zh"), kind_label("water_point", "en"), kind_label("dead_corner", "zh")
+    ('居民院落', 'water point', '卫生死角')
+    """
+    key = str(kind)
+    if key == "dead_corner":
+        return DEAD_CORNER_KIND["en" if lang == "en" else "zh"]
+    if lang == "en":
+        return key.replace("_", " ")
+    return TARGET_KINDS.get(key, key)
+
+
 #: Report lifecycle statuses with zh-Hans labels.
 REPORT_STATUSES: Mapping[str, str] = {
     "reported": "已上报",

@@ -70,7 +70,7 @@ from gridmap.maps.density import labels_for as density_labels
 from gridmap.maps.escape import html_text
 from gridmap.maps.legend import COVERAGE_COLOURS, coverage_class_labels
 from gridmap.maps.page import finish_page
-from gridmap.model import REPORT_STATUSES, category_label
+from gridmap.model import REPORT_STATUSES, category_label, kind_label
 from gridmap.pages.briefing import _cell_texts, _period_text, community_table, page_reads, rectified_known
 from gridmap.pages.common import chart_html, check_assets, page_html, save_page, shareable
 from gridmap.pages.common import shareable_coverage
@@ -306,7 +306,7 @@ def _targets_layer(fmap: "folium.Map", targets: "gpd.GeoDataFrame", labels: Mapp
     fields: list[tuple[str, Sequence[Any]]] = [
         (labels["targets"], [yes if v else no for v in visited]),
         (labels["target"], names),
-        (labels["kind"], [cov.kind_label(k, lang) for k in points["kind"]]),
+        (labels["kind"], [kind_label(k, lang) for k in points["kind"]]),
         (labels["first_visit"], _date_texts(points.get("first_visit", [None] * len(points)), "%Y-%m-%d %H:%M")),
         (labels["last_visit"], _date_texts(points.get("last_visit", [None] * len(points)), "%Y-%m-%d %H:%M")),
     ]
