@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from gridmap.maps.common import finish, for_web, lines_html, new_map, overlay, pick_labels
 from gridmap.maps.escape import html_text
 from gridmap.maps.legend import legend_html
+from gridmap.model import kind_label
 
 if TYPE_CHECKING:  # pragma: no cover
     import folium
@@ -28,7 +29,7 @@ LABELS: dict[str, dict[str, str]] = {
         "title": "清除卫生死角路线", "legend": "路线", "streets": "街道", "join": "连接段（补全街道缺口）",
         "walk": "步行路线", "stops": "途经点（按顺序）", "start": "起点", "unreachable": "无法到达的点位",
         "stop": "点位", "kind": "类型", "order": "顺序", "leg": "本段步行", "cumulative": "累计",
-        "off_street": "离街距离", "reason": "原因", "open_amap": "在高德地图中打开", "dead_corner": "卫生死角",
+        "off_street": "离街距离", "reason": "原因", "open_amap": "在高德地图中打开",
         "length": "全程", "illustrative": "示意数据（非测绘边界）", "lang": "zh",
     },
     "en": {
@@ -36,7 +37,7 @@ LABELS: dict[str, dict[str, str]] = {
         "join": "join (a gap in the streets closed)", "walk": "walk", "stops": "stops (in order)", "start": "start",
         "unreachable": "unreachable stops", "stop": "stop", "kind": "kind", "order": "order", "leg": "distance to walk",
         "cumulative": "cumulative", "off_street": "off the street", "reason": "reason", "open_amap": "open in Amap",
-        "dead_corner": "dead corner", "length": "length", "illustrative": "illustrative data (not surveyed boundaries)",
+        "length": "length", "illustrative": "illustrative data (not surveyed boundaries)",
         "lang": "en",
     },
 }
@@ -47,7 +48,7 @@ COLOURS: dict[str, str] = {"street": "#9e9e9e", "join": "#ff7f00", "walk": "#216
 
 
 def _kind_text(kind: Any, labels: Mapping[str, str]) -> str:
-    return labels["dead_corner"] if str(kind) == "dead_corner" else str(kind)
+    return kind_label(kind, labels["lang"])
 
 
 def _badge(text: str, colour: str, *, shape: str = "50%") -> str:
