@@ -85,9 +85,7 @@ def _dead_corners(grids: gpd.GeoDataFrame, uncovered: list[BaseGeometry], crs: p
     parts, owner, area = parts[keep], owner[keep], area[keep]
     order = np.lexsort((-area, owner))
     parts, owner, area = parts[order], owner[order], area[order]
-    walk = gpd.GeoSeries(shapely.point_on_surface(parts), crs=crs).to_crs(STORAGE_CRS)
-    lon, lat = walk.x.to_numpy(), walk.y.to_numpy()
-    glon, glat = from_wgs84(lon, lat, "gcj02")
+    walk = walk_to_columns(gpd.GeoSeries(shapely.point_on_surface(parts), crs=crs))
     codes = grids["grid_code"].astype(str).to_numpy()[owner]
     rank = pd.Series(owner).groupby(owner).cumcount().to_numpy() + 1
     frame = pd.DataFrame({
@@ -95,10 +93,20 @@ def _dead_corners(grids: gpd.GeoDataFrame, uncovered: list[BaseGeometry], crs: p
         "grid_code": codes,
         "community_code": grids["community_code"].to_numpy()[owner],
         "cadre": grids["cadre"].to_numpy()[owner],
-        "area_m2": area, "lon": lon, "lat": lat, "lon_gcj02": glon, "lat_gcj02": glat,
+        "area_m2": area, **walk,
     })
     geometry = gpd.GeoSeries(parts, crs=crs).to_crs(STORAGE_CRS).values
     return gpd.GeoDataFrame(frame, geometry=geometry, crs=STORAGE_CRS)
+
+
+def walk_to_columns(points: gpd.GeoSeries) -> dict[str, np.ndarray]:
+    """``lon``, ``lat`` (WGS84) and ``lon_gcj02``, ``lat_gcj02`` (to paste into Amap or WeChat) of `points`
+    (any CRS): the walk-to columns of dead corners, dead stretches and route stops."""
+    wgs = points.to_crs(STORAGE_CRS)
+    lon, lat = wgs.x.to_numpy(dtype=float), wgs.y.to_numpy(dtype=float)
+    glon, glat = from_wgs84(lon, lat, "gcj02")
+    return {"lon": lon, "lat": lat, "lon_gcj02": np.atleast_1d(np.asarray(glon, dtype=float)),
+            "lat_gcj02": np.atleast_1d(np.asarray(glat, dtype=float))}
 
 
 def _rollup(grids: pd.DataFrame, key: str) -> pd.DataFrame:

@@ -29,9 +29,8 @@ import pandas as pd
 import pyproj
 import shapely
 
-from gridmap.analysis._coverage_figures import _rollup
+from gridmap.analysis._coverage_figures import _rollup, walk_to_columns
 from gridmap.analysis._coverage_tracks import _box_pairs, _require_columns
-from gridmap.crs import from_wgs84
 from gridmap.errors import SchemaError
 from gridmap.model import STORAGE_CRS
 
@@ -322,15 +321,12 @@ def _stretch_frame(streets: gpd.GeoDataFrame, lines: np.ndarray, owner: np.ndarr
     names = streets["street_name"].astype(str).to_numpy()[owner]
     chiefs = _chiefs(streets)[owner]
     middle = shapely.line_interpolate_point(lines, 0.5, normalized=True) if len(lines) else lines
-    walk = gpd.GeoSeries(middle, crs=crs).to_crs(STORAGE_CRS)
-    lon, lat = walk.x.to_numpy(dtype=float), walk.y.to_numpy(dtype=float)
-    glon, glat = from_wgs84(lon, lat, "gcj02")
+    walk = walk_to_columns(gpd.GeoSeries(middle, crs=crs))
     rank = pd.Series(owner).groupby(owner).cumcount().to_numpy() + 1
     frame = pd.DataFrame({
         "stretch_id": pd.Series([f"{n}-{r:02d}" for n, r in zip(names, rank)], dtype=object),
         "street_name": pd.Series(names, dtype=object), "street_chief": pd.Series(chiefs, dtype=object),
-        "length_m": np.asarray(length, float), "lon": lon, "lat": lat,
-        "lon_gcj02": np.asarray(glon, float), "lat_gcj02": np.asarray(glat, float)})
+        "length_m": np.asarray(length, float), **walk})
     geometry = gpd.GeoSeries(lines, crs=crs).to_crs(STORAGE_CRS).values
     return gpd.GeoDataFrame(frame, geometry=geometry, crs=STORAGE_CRS)
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pyproj
 from shapely.geometry import LineString
 
-from gridmap.crs import from_wgs84
+from gridmap.analysis._coverage_figures import walk_to_columns
 from gridmap.model import STORAGE_CRS
 
 #: The columns of :attr:`RouteResult.stops`, before the geometry.
@@ -81,10 +81,7 @@ def amap_url(lon_gcj: float, lat_gcj: float, name: str) -> str:
 
 def with_coordinates(frame: pd.DataFrame, points: gpd.GeoSeries) -> pd.DataFrame:
     """`frame` with ``lon``, ``lat`` (WGS84) and ``lon_gcj02``, ``lat_gcj02`` of `points` (any CRS)."""
-    wgs = points.to_crs(STORAGE_CRS)
-    lon, lat = wgs.x.to_numpy(dtype=float), wgs.y.to_numpy(dtype=float)
-    glon, glat = from_wgs84(lon, lat, "gcj02")
-    return frame.assign(lon=lon, lat=lat, lon_gcj02=np.atleast_1d(glon), lat_gcj02=np.atleast_1d(glat))
+    return frame.assign(**walk_to_columns(points))
 
 
 def stops_frame(rows: pd.DataFrame, points: gpd.GeoSeries) -> gpd.GeoDataFrame:
