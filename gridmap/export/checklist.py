@@ -10,7 +10,7 @@ import pandas as pd
 
 from gridmap.errors import SchemaError
 from gridmap.export.spreadsheet import write_csv
-from gridmap.model import kind_label
+from gridmap.model.layers import kind_label
 
 __all__ = ["CHECKLIST_HEADERS", "write_checklist"]
 

@@ -39,7 +39,7 @@ from gridmap.maps.legend import (
 )
 from gridmap.maps.streets import add_dead_stretches, add_streets, street_labels, street_legend_entries
 from gridmap.formatting import format_percent, is_missing
-from gridmap.model import kind_label
+from gridmap.model.layers import kind_label
 
 if TYPE_CHECKING:  # pragma: no cover
     import folium

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from gridmap.maps.common import finish, for_web, lines_html, new_map, overlay, pick_labels
 from gridmap.maps.escape import html_text
 from gridmap.maps.legend import legend_html
-from gridmap.model import kind_label
+from gridmap.model.layers import kind_label
 
 if TYPE_CHECKING:  # pragma: no cover
     import folium

@@ -70,7 +70,8 @@ from gridmap.maps.density import labels_for as density_labels
 from gridmap.maps.escape import html_text
 from gridmap.maps.legend import COVERAGE_COLOURS, coverage_class_labels
 from gridmap.maps.page import finish_page
-from gridmap.model import REPORT_STATUSES, category_label, kind_label
+from gridmap.model import REPORT_STATUSES, category_label
+from gridmap.model.layers import kind_label
 from gridmap.pages.briefing import _cell_texts, _period_text, community_table, page_reads, rectified_known
 from gridmap.pages.common import chart_html, check_assets, page_html, save_page, shareable
 from gridmap.pages.common import shareable_coverage
