@@ -150,7 +150,8 @@ def test_route_start_in_gcj02_is_the_same_place(sample_template: Path, tmp_path:
     assert "from the point given" in wgs and wgs == gcj
 
 
-def test_route_refusals(sample_template: Path, tmp_path: Path, capsys: Cap) -> None:
+def test_route_refusals(sample_template: Path, tmp_path: Path, capsys: Cap,
+                        caplog: pytest.LogCaptureFixture) -> None:
     counts = dead_corner_counts(sample_template, tmp_path)
     capsys.readouterr()
     ws = str(sample_template)
@@ -160,7 +161,8 @@ def test_route_refusals(sample_template: Path, tmp_path: Path, capsys: Cap) -> N
     err = capsys.readouterr().err
     assert "LON,LAT" in err and "--since/--until" in err and "Traceback" not in err
     assert main(["route", ws, "--grid", counts.index[0], "--since", "2020-01-01", "--until", "2020-01-02"]) == 2
-    assert "unknown" in capsys.readouterr().err
+    assert "choose a period with fixes (--since/--until)" in capsys.readouterr().err
+    assert any("--since/--until in gridmap route" in r.getMessage() for r in caplog.records)
     assert main(["route", ws, "--grid", counts.index[0], *PERIOD, "--join-tolerance", "-1"]) == 2
     assert "--join-tolerance must be a number of metres >= 0" in capsys.readouterr().err
     assert main(["route", ws, "--grid", counts.index[0], *PERIOD, "--from", "200,38"]) == 2

@@ -637,8 +637,8 @@ def _no_data_message(window: tuple[pd.Timestamp | None, ...], stats: dict[str, A
     unusable = stats["no_position"] + stats["no_time"] + stats["no_inspector"]
     text = (f"no GPS fixes {where}: coverage is unknown (no data), not 0; of {stats['fixes_in']} fixes in the"
             f" tracks, {stats['outside_window']} fall outside the time window and {unusable} lack a position, a"
-            " time or an inspector; check the window (start/end, --from/--to on the command line) and the"
-            " tracks layer (gridmap info WORKSPACE)")
+            " time or an inspector; check the window (start/end; on the command line --from/--to, or --since/--until"
+            " in gridmap route) and the tracks layer (gridmap info WORKSPACE)")
     logger.warning(text)
     return text
 
