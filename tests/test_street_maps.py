@@ -235,6 +235,9 @@ def test_shareable_coverage_masks_every_level_and_leaves_the_result_alone(result
     assert list(shared.by_street_chief["street_chief"]) == [masks[c] for c in result.by_street_chief["street_chief"]]
     assert not shared.streets["note"].str.contains("13912345678").any()
     assert list(result.streets["street_chief"]) == [v[0] for v in STREETS.values()]  # the caller's frames unchanged
+    # the grids' roll-up by cadre too (it was left as it was until issue 16's round)
+    assert sorted(shared.by_cadre["cadre"]) == ["刘**", "张**"]
+    assert sorted(result.by_cadre["cadre"]) == ["刘干部", "张干部"]
     assert shareable_coverage(result, redact=False) is result
 
 

@@ -80,8 +80,9 @@ def shareable(frame: Any, redact: bool = True) -> Any:
 def shareable_coverage(result: "CoverageResult", redact: bool = True) -> "CoverageResult":
     """A coverage result fit for a shared page: cadre names masked, phones dropped, no inspector names.
 
-    Street chiefs and area leaders (``streets``, ``dead_stretches``, ``by_street_chief``, ``by_area``) are
-    masked the same way. The result given is not changed; ``redact=False`` returns it as it is.
+    Every table is masked: the grids, dead corners and targets, the roll-ups ``by_community`` and ``by_cadre``,
+    and the street chiefs and area leaders (``streets``, ``dead_stretches``, ``by_street_chief``, ``by_area``).
+    The result given is not changed; ``redact=False`` returns it as it is.
     """
     if not redact:
         return result
@@ -92,7 +93,8 @@ def shareable_coverage(result: "CoverageResult", redact: bool = True) -> "Covera
                                dead_corners=shareable(result.dead_corners, True),
                                targets=shareable(targets, True),
                                **{name: shareable(getattr(result, name), True)
-                                  for name in ("streets", "dead_stretches", "by_street_chief", "by_area")})
+                                  for name in ("by_community", "by_cadre", "streets", "dead_stretches",
+                                               "by_street_chief", "by_area")})
 
 
 def page_html(fmap: "folium.Map", *, offline: bool, lang: str, cache: "AssetCache | None" = None,
