@@ -168,7 +168,7 @@ def _present(frame: Any) -> Any:
 
 def _load(source: Any, start: Any, end: Any, subdistrict: str | None) -> _Inputs:
 
-    reads = page_reads(start, end, weeks=CHART_WEEKS, subdistrict=subdistrict)
+    reads = page_reads(start, end, weeks=CHART_WEEKS, subdistrict=subdistrict, history=True)  # a scoreboard's reads
     found, meta = read_layers(source, _LAYERS, what="the report", reads=reads)
     layers = {name: _present(frame) for name, frame in found.items()}
     updated = pd.Timestamp(meta["last_import"]) if "last_import" in meta else None
@@ -225,7 +225,7 @@ def _analyse(layers: Mapping[str, Any], start: Any, end: Any) -> _Analysis:
                                         areas=layers.get("areas")) if len(chosen) else None
     if out.reports is not None:
         out.months = period_months(out.reports, start=start, end=end)
-        out.density, out.hot, out.sites = _recurring(out.reports, layers, grids)
+        out.density, out.hot, out.sites = _recurring(out.reports, layers, grids, (start, end))
     if out.coverage is not None:
         out.table = community_table(out.coverage, out.reports, communities=layers["communities"],
                                     rectified_known=rectified_known(out.reports, layers["rectifications"]))
@@ -236,8 +236,9 @@ def _analyse(layers: Mapping[str, Any], start: Any, end: Any) -> _Analysis:
     return out
 
 
-def _recurring(reports: "gpd.GeoDataFrame", layers: Mapping[str, Any], grids: "gpd.GeoDataFrame") -> tuple[Any, ...]:
-
+def _recurring(reports: "gpd.GeoDataFrame", layers: Mapping[str, Any], grids: "gpd.GeoDataFrame",
+               period: tuple[Any, Any]) -> tuple[Any, ...]:
+    """Density and hot spots of the period's `reports`; sites of the period, recurrences judged over all read."""
     density = kde(reports, bounds=grids) if len(reports) >= 2 else None
     try:
         hot = hotspots(reports, hexagons(grids, HOTSPOT_CELL_M))
@@ -246,13 +247,9 @@ def _recurring(reports: "gpd.GeoDataFrame", layers: Mapping[str, Any], grids: "g
         hot = None
     sites = None
     if layers["rectifications"] is not None:
-        sites = _present(recurring_sites(reports, rectifications=layers["rectifications"], grids=grids))
+        sites = _present(recurring_sites(layers["reports"], rectifications=layers["rectifications"], grids=grids,
+                                         period=period))
     return density, hot, sites
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# redaction
-# ---------------------------------------------------------------------------------------------------------------
 
 
 # ---------------------------------------------------------------------------------------------------------------
