@@ -209,9 +209,9 @@ def _hand_made(path: Path) -> None:
     at = [Point(centre.x + dx, centre.y) for dx in (0.0, 10.0, 20.0, 3000.0)]
     when = pd.to_datetime(["2024-12-01 09:00", "2025-03-04 09:00", "2025-03-05 09:00",
                            "2025-03-05 10:00"]).tz_localize(TZ)
+    status = ["rectified", "reported", "reported", "reported"]
     reports = gpd.GeoDataFrame({"report_id": ["OLD", "NEW1", "NEW2", "FAR"], "reported_at": when,
-                                "category": ["garbage_dumping"] * 4, "status": ["rectified", "reported",
-                                                                                "reported", "reported"]},
+                                "category": ["garbage_dumping"] * 4, "status": status},
                                geometry=at, crs=crs).to_crs(4326)
     fixes = pd.DataFrame({"report_id": ["OLD"], "rectified_at": [pd.Timestamp("2025-03-01 09:00", tz=TZ)]})
     with gridmap.init_workspace(path) as ws:
@@ -221,8 +221,8 @@ def _hand_made(path: Path) -> None:
         ws.append("rectifications", fixes)
 
 
-def test_a_report_recurring_one_made_before_the_period_counts_on_the_page(tmp_path: Path, fresh: None,
-                                                                         page_sites: list[Any]) -> None:
+def test_a_report_recurring_one_made_before_the_period_counts_on_the_page(
+        tmp_path: Path, fresh: None, page_sites: list[Any]) -> None:
     path = tmp_path / "hand.gpkg"
     _hand_made(path)
     html = build_page(path, tmp_path)
