@@ -16,6 +16,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from scipy.sparse.csgraph import connected_components
 from shapely.geometry import Point
 
@@ -23,6 +25,7 @@ import gridmap
 from gridmap.analysis.recurrence import cache_info, clear_cache
 from gridmap.cli import main
 from gridmap.crs import metric_crs
+from gridmap.errors import SchemaError
 from gridmap.jobs.supervision import run_scoreboard
 from gridmap.pages import report
 from gridmap.pages.report import CHART_WEEKS, export_html
@@ -83,7 +86,7 @@ def _utc_ns(times: pd.Series) -> np.ndarray:
 def _metric(reports: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """ids, UTC ns, metric xy and categories of the reports with a time and a position."""
     placed = reports[reports["reported_at"].notna() & ~(reports.geometry.isna() | reports.geometry.is_empty)]
-    projected = placed.to_crs(metric_crs(placed))
+    projected = placed.to_crs(metric_crs(placed)) if len(placed) else placed
     return (placed["report_id"].astype(str).to_numpy(), _utc_ns(placed["reported_at"]),
             np.column_stack([projected.geometry.x, projected.geometry.y]), placed["category"].astype(str).to_numpy())
 
@@ -235,3 +238,60 @@ def test_a_report_recurring_one_made_before_the_period_counts_on_the_page(
     run = run_scoreboard(path, start=START, end=END, now=NOW, weeks=CHART_WEEKS)
     assert set(run.facts.loc[run.facts["recurrence"].astype(bool), "report_id"]) == {"NEW1", "NEW2"}
     assert cache_info().computations == 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# recurring_sites(period=): any layout
+# ---------------------------------------------------------------------------------------------------------------
+
+
+DAY0 = pd.Timestamp("2025-03-01", tz=TZ)
+CATEGORIES = ["garbage_dumping", "sewage_splashing"]
+
+
+@st.composite
+def layouts(draw: Any) -> tuple[gpd.GeoDataFrame, pd.DataFrame, tuple[int, int]]:
+    """Reports on a line in 20 m steps (linked within 50 m: up to two steps apart) over 40 days, some rectified
+    1 to 12 days later, and a period of whole days."""
+    n = draw(st.integers(1, 12))
+    steps = draw(st.lists(st.integers(0, 8), min_size=n, max_size=n))
+    hours = draw(st.lists(st.integers(0, 40 * 24), min_size=n, max_size=n, unique=True))
+    cats = draw(st.lists(st.sampled_from(CATEGORIES), min_size=n, max_size=n))
+    lags = draw(st.lists(st.one_of(st.none(), st.integers(1, 12 * 24)), min_size=n, max_size=n))
+    lo, hi = sorted(draw(st.lists(st.integers(0, 42), min_size=2, max_size=2, unique=True)))
+    ids = [f"R{k:02d}" for k in range(n)]
+    when = [DAY0 + pd.Timedelta(hours=h) for h in hours]
+    reports = gpd.GeoDataFrame({"report_id": ids, "reported_at": pd.DatetimeIndex(when), "category": cats},
+                               geometry=[Point(388_900.0 + 20.0 * k, 4_240_450.0) for k in steps], crs="EPSG:4546")
+    fixed = [(rid, t + pd.Timedelta(hours=lag)) for rid, t, lag in zip(ids, when, lags) if lag is not None]
+    fixes = pd.DataFrame({"report_id": [f[0] for f in fixed],
+                          "rectified_at": pd.DatetimeIndex([f[1] for f in fixed], tz=TZ)})
+    return reports, fixes, (lo, hi)
+
+
+@settings(max_examples=80, deadline=None)
+@given(layout=layouts())
+@example(layout=(  # a report of the period recurring one made before it, as on the leaders' page
+    gpd.GeoDataFrame({"report_id": ["A", "B", "C"], "reported_at": pd.DatetimeIndex(
+        [DAY0, DAY0 + pd.Timedelta(days=10), DAY0 + pd.Timedelta(days=11)]), "category": ["clutter"] * 3},
+        geometry=[Point(388_900.0, 4_240_450.0), Point(388_920.0, 4_240_450.0), Point(388_940.0, 4_240_450.0)],
+        crs="EPSG:4546"),
+    pd.DataFrame({"report_id": ["A"], "rectified_at": [DAY0 + pd.Timedelta(days=8)]}), (9, 20)))
+def test_sites_of_a_period_count_recurrences_of_every_report_given(
+        layout: tuple[gpd.GeoDataFrame, pd.DataFrame, tuple[int, int]]) -> None:
+    reports, fixes, (lo, hi) = layout
+    start, end = DAY0 + pd.Timedelta(days=lo), DAY0 + pd.Timedelta(days=hi)
+    sites = gridmap.recurring_sites(reports, rectifications=fixes, period=(start, end))
+    period = in_period(reports, start.isoformat(), end.isoformat())
+    recurring = brute_recurring(reports, fixes)
+    want = brute_sites(period)
+    got = {frozenset(ids.split(",")): int(k) for ids, k in zip(sites["report_ids"], sites["recurrences"])}
+    assert got == {site: len(site & recurring) for site in want}
+    assert sites.attrs["site_reports"] == len(period)
+
+
+@pytest.mark.parametrize("period", ["2025-03-01", ("someday", None), ("2025-03-01",)])
+def test_a_period_that_is_not_a_pair_of_times_is_refused(period: Any) -> None:
+    reports, fixes = gridmap.sample_reports(n_reports=20, days=10)
+    with pytest.raises(SchemaError, match="period|date or time"):
+        gridmap.recurring_sites(reports, rectifications=fixes, period=period)
