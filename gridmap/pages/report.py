@@ -12,8 +12,9 @@ Layers (switched in the layer control, top right): grids coloured by sweep
 coverage, covered ground, dead corners (red, with a popup giving the point to
 walk to), visited and unvisited must-visit places, demolition zones, the old
 city wall, the density of the period's reports in reports per km² per month,
-Gi* hot and cold spots on 150 m hexagons, recurring sites, and every report of
-the period as a point (tap for its category, status, date, grid, street (the nearest within
+Gi* hot and cold spots on 150 m hexagons, recurring sites (of the period's reports, a recurrence judged against
+the reports and rectifications a scoreboard of the period reads: one of a report made before the period counts),
+and every report of the period as a point (tap for its category, status, date, grid, street (the nearest within
 15 m), area and description). A panel (bottom left, collapsible) gives the title, period, the
 date the data was last updated, the "illustrative data" mark for the sample,
 the legend, a per-community table and the dead-corner list, each with a button
