@@ -12,7 +12,8 @@ analysis tells apart) makes the inputs uncacheable and the work is simply done a
 The cache holds the last :data:`CACHE_SIZE` results of this process, whatever their size (the demo's heat map
 of 2,000 reports asks for both too); the returned frames are copies, so a caller changing one does not change
 the cache.
-:func:`clear_cache` empties it.
+:func:`clear_cache` empties it and resets the counts :func:`cache_info` reports (lookups that found a result,
+lookups that did not, and how many times the recurrence search actually ran).
 """
 
 from __future__ import annotations
@@ -20,19 +21,46 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 import shapely
 
-__all__ = ["CACHE_SIZE", "cache_get", "cache_put", "clear_cache", "fingerprint"]
+__all__ = ["CACHE_SIZE", "CacheInfo", "cache_get", "cache_info", "cache_put", "clear_cache", "count_computation",
+           "fingerprint"]
 
 #: How many results of distinct inputs are kept.
 CACHE_SIZE = 2
 
+
+class CacheInfo(NamedTuple):
+    """The cache's work since it was last cleared (as :func:`functools.lru_cache`'s ``cache_info()``).
+
+    Attributes
+    ----------
+    hits : int
+        Lookups that found the result of the same inputs.
+    misses : int
+        Lookups that did not (including inputs that cannot be hashed exactly).
+    computations : int
+        Times the recurrence search ran (one per miss that went on to compute).
+    maxsize : int
+        :data:`CACHE_SIZE`.
+    currsize : int
+        Results kept now.
+    """
+
+    hits: int
+    misses: int
+    computations: int
+    maxsize: int
+    currsize: int
+
+
 _CACHE: OrderedDict[bytes, Any] = OrderedDict()
 _LOCK = threading.Lock()
+_COUNTS = {"hits": 0, "misses": 0, "computations": 0}
 
 
 class _Uncacheable(Exception):
@@ -105,12 +133,11 @@ def fingerprint(reports: Any, rectifications: pd.DataFrame, options: tuple[Any, 
 
 def cache_get(key: bytes | None) -> Any:
     """The entry stored under `key` (made the most recent), or None."""
-    if key is None:
-        return None
     with _LOCK:
-        entry = _CACHE.get(key)
-        if entry is not None:
+        entry = None if key is None else _CACHE.get(key)
+        if key is not None and entry is not None:
             _CACHE.move_to_end(key)
+        _COUNTS["misses" if entry is None else "hits"] += 1
         return entry
 
 
@@ -125,9 +152,35 @@ def cache_put(key: bytes | None, entry: Any) -> None:
             _CACHE.popitem(last=False)
 
 
+def count_computation() -> None:
+    """Count one run of the recurrence search (reported by :func:`cache_info`)."""
+    with _LOCK:
+        _COUNTS["computations"] += 1
+
+
+def cache_info() -> CacheInfo:
+    """What the cache did since :func:`clear_cache` (or since the process started).
+
+    Returns
+    -------
+    CacheInfo
+        ``hits``, ``misses``, ``computations``, ``maxsize`` and ``currsize``.
+
+    Examples
+    --------
+    >>> clear_cache()
+    >>> cache_get(b"anything") is None
+    True
+    >>> cache_info()
+    CacheInfo(hits=0, misses=1, computations=0, maxsize=2, currsize=0)
+    """
+    with _LOCK:
+        return CacheInfo(_COUNTS["hits"], _COUNTS["misses"], _COUNTS["computations"], CACHE_SIZE, len(_CACHE))
+
+
 def clear_cache() -> None:
     """Forget every stored result (of :func:`gridmap.analysis.recurrence.recurrences` and
-    :func:`~gridmap.analysis.recurrence.recurring_sites`).
+    :func:`~gridmap.analysis.recurrence.recurring_sites`) and reset the counts of :func:`cache_info`.
 
     Examples
     --------
@@ -137,3 +190,5 @@ def clear_cache() -> None:
     """
     with _LOCK:
         _CACHE.clear()
+        for name in _COUNTS:
+            _COUNTS[name] = 0

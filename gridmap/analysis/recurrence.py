@@ -32,6 +32,15 @@ graph linking every two reports within ``radius_m`` of each other (of the same
 category when ``same_category``): a chain A-B-C is one site even when A and C
 are farther apart than ``radius_m``.
 
+A report's recurrence is always judged against its history: every report and
+rectification given. With ``period=(start, end)``, :func:`recurring_sites`
+makes its sites of the period's reports only (``start <= reported_at < end``;
+the graph above among them), and a site's ``recurrences`` counts those of its
+reports that recur *any* earlier report given, made in the period or before
+it. So a leaders' page of a period, given the reports and rectifications a
+scoreboard of that period reads, counts the same recurrences as the scoreboard
+(:func:`gridmap.analysis.supervision.scoreboard_periods`), from one computation.
+
 Method
 ------
 Neither function lists the pairs of reports within the radius (at a market or a dump that keeps coming back,
@@ -44,8 +53,9 @@ at the first within the radius; sites are the connected components of grid cells
 
 The result for one set of inputs is kept (a small cache keyed by a digest of the exact inputs and options,
 :mod:`gridmap.analysis._recurrence_cache`), so a leaders' page and a scoreboard of the same layers, or
-:func:`recurrences` then :func:`recurring_sites`, compute it once; any change to an input computes it again.
-:func:`clear_cache` forgets what was kept.
+:func:`recurrences` then :func:`recurring_sites` (with or without a `period`), compute it once; any change to an
+input computes it again. :func:`cache_info` tells how often the search ran and the cache answered;
+:func:`clear_cache` forgets what was kept and resets those counts.
 
 Examples
 --------
@@ -63,7 +73,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
@@ -80,10 +90,13 @@ from gridmap.crs import metric_crs, require_crs, transformer
 from gridmap.model import DEFAULT_TZ, STORAGE_CRS
 from gridmap.analysis.inputs import LayerReader, is_reader
 from gridmap.analysis._recurrence_search import latest_rectifications, linked_components
-from gridmap.analysis._recurrence_cache import cache_get, cache_put, clear_cache, fingerprint
+from gridmap.analysis.selection import as_time
+from gridmap.analysis._recurrence_cache import (
+    CacheInfo, cache_get, cache_info, cache_put, clear_cache, count_computation, fingerprint,
+)
 
-__all__ = ["RECURRENCE_COLUMNS", "SITE_COLUMNS", "DEFAULT_WINDOW_DAYS", "clear_cache", "recurrences",
-           "recurring_sites"]
+__all__ = ["RECURRENCE_COLUMNS", "SITE_COLUMNS", "DEFAULT_WINDOW_DAYS", "CacheInfo", "cache_info", "clear_cache",
+           "recurrences", "recurring_sites"]
 
 logger = logging.getLogger(__name__)
 
@@ -346,12 +359,12 @@ def _recurrences(prep: _Prepared, rectifications: pd.DataFrame, *, radius_m: flo
 @dataclass
 class _Computed:
     """What one set of inputs gives, kept in the cache: the prepared reports, the recurrences (and the position
-    of each one's report), and the site labels once a caller asked for sites."""
+    of each one's report), and the site labels of each period a caller asked sites of (by its bounds in ns)."""
 
     prep: _Prepared
     rec: pd.DataFrame
     rec_pos: np.ndarray
-    labels: np.ndarray | None = None
+    labels: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
 
 
 def _computed(frame: gpd.GeoDataFrame, fixes: pd.DataFrame, *, radius_m: float, window_days: float,
@@ -365,6 +378,7 @@ def _computed(frame: gpd.GeoDataFrame, fixes: pd.DataFrame, *, radius_m: float, 
     prep = _prepare(frame, same_category=same_category)
     rec, rec_pos = _recurrences(prep, fixes, radius_m=radius_m, window_days=window_days)
     rec.attrs["same_category"] = bool(same_category)
+    count_computation()
     logger.info("recurrences computed for %d report(s) and %d rectification(s)", len(prep.t), len(fixes))
     entry = _Computed(prep, rec, rec_pos)
     cache_put(key, entry)
@@ -580,6 +594,37 @@ def _sites_frame(table: pd.DataFrame, prep: _Prepared, grids: gpd.GeoDataFrame |
     return gpd.GeoDataFrame(frame, geometry=centres, crs=STORAGE_CRS)
 
 
+#: The bounds (UTC ns) of no period: every report.
+_ALL_TIME = (int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max))
+
+
+def _period_ns(period: Any) -> tuple[int, int]:
+    """The bounds of `period` (``(start, end)``, no zone: Asia/Shanghai) in UTC ns; open bounds as int64 extremes."""
+    if period is None:
+        return _ALL_TIME
+    if isinstance(period, (str, bytes)) or not isinstance(period, (tuple, list)) or len(period) != 2:
+        raise SchemaError(f"period must be a pair (start, end), e.g. period=('2025-03-01', '2025-04-01') or"
+                          f" (start, None); got {period!r}")
+    first, last = (as_time(bound) for bound in period)
+    return (_ALL_TIME[0] if first is None else int(first.value), _ALL_TIME[1] if last is None else int(last.value))
+
+
+def _period_sites(entry: _Computed, bounds: tuple[int, int],
+                  radius_m: float) -> tuple[_Prepared, np.ndarray, pd.DataFrame, np.ndarray]:
+    """The reports of the period (every report without bounds), their site labels (kept in `entry`), and the
+    recurrences of those reports, with each one's position among them."""
+    prep, rec, rec_pos = entry.prep, entry.rec, entry.rec_pos
+    if bounds != _ALL_TIME:
+        keep = (prep.t >= bounds[0]) & (prep.t < bounds[1])
+        rows = keep[rec_pos]
+        rec, rec_pos = rec[rows], (np.cumsum(keep) - 1)[rec_pos[rows]]
+        prep = _Prepared(prep.ids[keep], prep.t[keep], prep.xy[keep], prep.cat[keep], prep.categories[keep],
+                         prep.grid_code[keep], prep.crs, prep.stats)
+    if bounds not in entry.labels:
+        entry.labels[bounds] = _components(prep, radius_m)
+    return prep, entry.labels[bounds], rec, rec_pos
+
+
 def recurring_sites(
     reports: gpd.GeoDataFrame | LayerReader,
     *,
@@ -590,12 +635,14 @@ def recurring_sites(
     same_category: bool = True,
     grids: gpd.GeoDataFrame | None = None,
     min_reports: int = 2,
+    period: tuple[Any, Any] | None = None,
 ) -> gpd.GeoDataFrame:
     """Group reports into places where problems keep coming back.
 
     A site is a connected component of reports linked within `radius_m` (of
     the same category when `same_category`); its recurrences are those of
-    :func:`recurrences` with the same options.
+    :func:`recurrences` with the same options, over every report given (see
+    the module notes).
 
     Parameters
     ----------
@@ -608,6 +655,12 @@ def recurring_sites(
         one among the site's reports and ``cadre`` is None.
     min_reports : int
         Smallest number of reports a site must hold (at least 1).
+    period : tuple of (str or pandas.Timestamp or None), optional
+        ``(start, end)``: only the reports with ``start <= reported_at < end``
+        (no zone: Asia/Shanghai; None leaves that side open) make up the
+        sites, while every report given counts as an earlier report they may
+        recur (a report recurring one made before the period counts). Default:
+        every report.
 
     Returns
     -------
@@ -619,12 +672,14 @@ def recurring_sites(
         ``last_seen`` (Asia/Shanghai), ``median_days_to_rebound`` (float days,
         NaN without recurrence), ``grid_code``, ``cadre``, ``report_ids``
         (comma-joined in time order). ``.attrs`` holds the counts of
-        :func:`recurrences` plus ``sites`` and ``min_reports``.
+        :func:`recurrences` (over every report given) plus ``sites``,
+        ``min_reports`` and ``site_reports`` (the reports of the period used).
 
     Raises
     ------
     CRSError, SchemaError
-        As for :func:`recurrences`; SchemaError also when `min_reports` < 1.
+        As for :func:`recurrences`; SchemaError also when `min_reports` < 1 or
+        `period` is not a pair of times.
 
     Examples
     --------
@@ -636,20 +691,28 @@ def recurring_sites(
     (4326, True)
     >>> bool(sites["recurrences"].is_monotonic_decreasing)
     True
+
+    The sites of March alone, their recurrences judged against every report
+    (a March report recurring one of February counts):
+
+    >>> march = recurring_sites(reports, rectifications=fixes, period=("2025-03-01", "2025-04-01"))
+    >>> in_march = reports["reported_at"].between(pd.Timestamp("2025-03-01", tz="Asia/Shanghai"),
+    ...                                          pd.Timestamp("2025-04-01", tz="Asia/Shanghai"), inclusive="left")
+    >>> march.attrs["site_reports"] == int(in_march.sum()), march.attrs["reports_used"] == len(reports)
+    (True, True)
     """
     _check_options(radius_m, window_days)
     if isinstance(min_reports, bool) or not isinstance(min_reports, (int, np.integer)) or min_reports < 1:
         raise SchemaError(f"min_reports must be a whole number of at least 1, got {min_reports!r}")
+    bounds = _period_ns(period)
     frame, fixes, workspace = _resolve_inputs(reports, rectifications, workspace)
     if grids is None and workspace is not None:
         grids = workspace.read_layer("grids")
     require_crs(frame, what="reports")
     entry = _computed(frame, fixes, radius_m=radius_m, window_days=window_days, same_category=same_category)
-    prep, rec = entry.prep, entry.rec
-    if entry.labels is None:
-        entry.labels = _components(prep, radius_m)
-    table = _site_table(prep, entry.labels, rec, entry.rec_pos, min_reports) if len(prep.t) else pd.DataFrame()
+    prep, labels, rec, rec_pos = _period_sites(entry, bounds, radius_m)
+    table = _site_table(prep, labels, rec, rec_pos, min_reports) if len(prep.t) else pd.DataFrame()
     out = _sites_frame(table, prep, grids)
-    out.attrs.update({**rec.attrs, "same_category": bool(same_category), "min_reports": int(min_reports),
-                      "sites": int(len(out))})
+    out.attrs.update({**entry.rec.attrs, "same_category": bool(same_category), "min_reports": int(min_reports),
+                      "sites": int(len(out)), "site_reports": int(len(prep.t))})
     return out

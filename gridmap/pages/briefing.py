@@ -50,7 +50,9 @@ from gridmap.maps.static import (
 )
 from gridmap.maps.static_density import draw_heat_layers, lonlat_centre
 from gridmap.pages.levels import coverage_levels, draw_briefing_levels
+from gridmap.analysis.recurrence import DEFAULT_WINDOW_DAYS
 from gridmap.analysis.selection import as_time, period_months, pushdown_period, select_reports
+from gridmap.analysis.supervision import REPORTS_NAMED_BY, scoreboard_periods
 from gridmap.storage import LayerReads, read_layers
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -110,7 +112,7 @@ def _format_for(path: Path) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def page_periods(start: Any, end: Any, *, weeks: int = 0) -> dict[str, tuple[Any, Any]]:
+def page_periods(start: Any, end: Any, *, weeks: int = 0, history: bool = False) -> dict[str, tuple[Any, Any]]:
     """What a page for the period ``[start, end)`` reads of each layer (:class:`gridmap.storage.LayerReads`), with
     the `weeks` weeks before `end` of its charts (:func:`gridmap.analysis.supervision.weekly_figures`).
 
@@ -119,12 +121,22 @@ def page_periods(start: Any, end: Any, *, weeks: int = 0) -> dict[str, tuple[Any
     is given, a bound is bad (the page then refuses it as before), or the charts' weeks have no end (they are then
     the weeks of the latest report, found in the whole layer).
 
+    With `history` (the leaders' page: a report's recurrence is judged against its history,
+    :mod:`gridmap.analysis.recurrence`), the reports and rectifications are read by the scoreboard's rule: with both
+    bounds, exactly what a scoreboard of the same period and `weeks` reads
+    (:func:`gridmap.analysis.supervision.scoreboard_periods`), so both compute the recurrences once; with one bound,
+    also the rectifications of the :data:`~gridmap.analysis.recurrence.DEFAULT_WINDOW_DAYS` before the start.
+    :func:`page_reads` then adds the reports those rectifications name, of any age.
+
     Examples
     --------
     >>> [t.date().isoformat() for t in page_periods("2025-03-01", "2025-04-01")["tracks"]]
     ['2025-03-01', '2025-04-01']
     >>> page_periods("2025-03-01", "2025-04-01", weeks=8)["rectifications"][0].date().isoformat()
     '2025-02-04'
+    >>> with_history = page_periods("2025-03-03", "2025-03-10", weeks=8, history=True)
+    >>> [with_history[name][0].date().isoformat() for name in ("reports", "tracks", "rectifications")]
+    ['2025-01-13', '2025-01-13', '2024-12-14']
     >>> page_periods(None, None), page_periods("2025-03-01", None, weeks=8), page_periods("someday", None)
     ({}, {}, {})
     """
@@ -137,13 +149,21 @@ def page_periods(start: Any, end: Any, *, weeks: int = 0) -> dict[str, tuple[Any
             return {}
         chart = last - pd.Timedelta(days=7 * weeks)
         first = None if first is None else min(first, chart)
-    return {"reports": (first, last), "tracks": (first, last), "rectifications": (first, None)}
+    reads = {"reports": (first, last), "tracks": (first, last), "rectifications": (first, None)}
+    if history and first is not None:
+        board = scoreboard_periods(start, end, weeks=weeks) if last is not None else {}
+        reads["reports"] = board.get("reports", reads["reports"])
+        reads["rectifications"] = board.get("rectifications", (first - pd.Timedelta(days=DEFAULT_WINDOW_DAYS), None))
+    return reads
 
 
-def page_reads(start: Any, end: Any, *, weeks: int = 0, subdistrict: str | None = None) -> LayerReads:
+def page_reads(start: Any, end: Any, *, weeks: int = 0, subdistrict: str | None = None,
+               history: bool = False) -> LayerReads:
     """What a page reads of a store (:func:`page_periods`): of one subdistrict, the GPS fixes that can still cover
-    its grids (:func:`gridmap.analysis.coverage.reach_m`)."""
-    return LayerReads(page_periods(start, end, weeks=weeks), subdistrict=subdistrict, near={"tracks": reach_m()})
+    its grids (:func:`gridmap.analysis.coverage.reach_m`); with `history`, also the reports the rectifications read
+    name (:data:`gridmap.analysis.supervision.REPORTS_NAMED_BY`), as a scoreboard reads them."""
+    return LayerReads(page_periods(start, end, weeks=weeks, history=history), REPORTS_NAMED_BY if history else {},
+                      subdistrict, {"tracks": reach_m()})
 
 
 def _load(source: Any, start: Any, end: Any, subdistrict: str | None = None) -> tuple[dict[str, Any], bool]:

@@ -12,8 +12,9 @@ Layers (switched in the layer control, top right): grids coloured by sweep
 coverage, covered ground, dead corners (red, with a popup giving the point to
 walk to), visited and unvisited must-visit places, demolition zones, the old
 city wall, the density of the period's reports in reports per km² per month,
-Gi* hot and cold spots on 150 m hexagons, recurring sites, and every report of
-the period as a point (tap for its category, status, date, grid, street (the nearest within
+Gi* hot and cold spots on 150 m hexagons, recurring sites (of the period's reports, a recurrence judged against
+the reports and rectifications a scoreboard of the period reads: one of a report made before the period counts),
+and every report of the period as a point (tap for its category, status, date, grid, street (the nearest within
 15 m), area and description). A panel (bottom left, collapsible) gives the title, period, the
 date the data was last updated, the "illustrative data" mark for the sample,
 the legend, a per-community table and the dead-corner list, each with a button
@@ -168,7 +169,7 @@ def _present(frame: Any) -> Any:
 
 def _load(source: Any, start: Any, end: Any, subdistrict: str | None) -> _Inputs:
 
-    reads = page_reads(start, end, weeks=CHART_WEEKS, subdistrict=subdistrict)
+    reads = page_reads(start, end, weeks=CHART_WEEKS, subdistrict=subdistrict, history=True)  # a scoreboard's reads
     found, meta = read_layers(source, _LAYERS, what="the report", reads=reads)
     layers = {name: _present(frame) for name, frame in found.items()}
     updated = pd.Timestamp(meta["last_import"]) if "last_import" in meta else None
@@ -225,7 +226,7 @@ def _analyse(layers: Mapping[str, Any], start: Any, end: Any) -> _Analysis:
                                         areas=layers.get("areas")) if len(chosen) else None
     if out.reports is not None:
         out.months = period_months(out.reports, start=start, end=end)
-        out.density, out.hot, out.sites = _recurring(out.reports, layers, grids)
+        out.density, out.hot, out.sites = _recurring(out.reports, layers, grids, (start, end))
     if out.coverage is not None:
         out.table = community_table(out.coverage, out.reports, communities=layers["communities"],
                                     rectified_known=rectified_known(out.reports, layers["rectifications"]))
@@ -236,8 +237,9 @@ def _analyse(layers: Mapping[str, Any], start: Any, end: Any) -> _Analysis:
     return out
 
 
-def _recurring(reports: "gpd.GeoDataFrame", layers: Mapping[str, Any], grids: "gpd.GeoDataFrame") -> tuple[Any, ...]:
-
+def _recurring(reports: "gpd.GeoDataFrame", layers: Mapping[str, Any], grids: "gpd.GeoDataFrame",
+               period: tuple[Any, Any]) -> tuple[Any, ...]:
+    """Density and hot spots of the period's `reports`; sites of the period, recurrences judged over all read."""
     density = kde(reports, bounds=grids) if len(reports) >= 2 else None
     try:
         hot = hotspots(reports, hexagons(grids, HOTSPOT_CELL_M))
@@ -246,13 +248,9 @@ def _recurring(reports: "gpd.GeoDataFrame", layers: Mapping[str, Any], grids: "g
         hot = None
     sites = None
     if layers["rectifications"] is not None:
-        sites = _present(recurring_sites(reports, rectifications=layers["rectifications"], grids=grids))
+        sites = _present(recurring_sites(layers["reports"], rectifications=layers["rectifications"], grids=grids,
+                                         period=period))
     return density, hot, sites
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# redaction
-# ---------------------------------------------------------------------------------------------------------------
 
 
 # ---------------------------------------------------------------------------------------------------------------
