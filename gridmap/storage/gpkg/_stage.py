@@ -20,6 +20,7 @@ from gridmap.errors import CRSError, SchemaError
 from gridmap.model import QUARANTINE_COLUMNS, QUARANTINE_REASONS, STORAGE_CRS, LayerSpec
 from gridmap.storage.gpkg._columns import GEOMETRY_COLUMN, _STAGE, _Staged, _to_storage_column, _utc_now_text
 from gridmap.storage.gpkg._conflicts import _show
+from gridmap.storage.gpkg._pointstage import point_blobs, sqlite_types, write_point_stage
 from gridmap.storage.rows import frame_conflicts
 
 logger = logging.getLogger(__name__)
@@ -193,10 +194,35 @@ def _write_stage(spec: LayerSpec, staged: pd.DataFrame, folder: Path) -> Path:
 
     attrs = pd.DataFrame({c: staged[c] for c in staged.columns if c not in _IN_MEMORY_ONLY}, copy=False)
     table = pa.Table.from_pandas(attrs, preserve_index=False)
+    if _write_points(staged, table, path):
+        return path
     table = table.append_column(pa.field(GEOMETRY_COLUMN, pa.binary()), stage_wkb(staged.geometry.to_numpy()))
     write_arrow(table, path, layer=_STAGE, driver="GPKG", geometry_name=GEOMETRY_COLUMN, geometry_type="Unknown",
                 crs=STORAGE_CRS, layer_options={"SPATIAL_INDEX": "NO"})
     return path
+
+
+def _write_points(staged: pd.DataFrame, table: Any, path: Path) -> bool:
+    """Write the stage of 2-D points without GDAL (:mod:`._pointstage`); False (nothing written) for other rows."""
+    import pyarrow as pa
+
+    if sqlite_types(table) is None:
+        return False
+    from pyproj import CRS
+    from pyproj.enums import WktVersion
+
+    crs = CRS.from_user_input(STORAGE_CRS)
+    srs_id = crs.to_epsg()
+    blobs = point_blobs(staged.geometry.to_numpy(), staged["_minx"].to_numpy(), staged["_miny"].to_numpy(),
+                        int(srs_id or 0))
+    if blobs is None or srs_id is None:
+        return False
+    extent = (float(staged["_minx"].min()), float(staged["_miny"].min()),
+              float(staged["_maxx"].max()), float(staged["_maxy"].max()))
+    table = table.add_column(0, pa.field(GEOMETRY_COLUMN, pa.binary()), blobs)
+    srs = (srs_id, crs.name, str(crs.to_wkt(WktVersion.WKT1_GDAL)))
+    write_point_stage(path, _STAGE, table, GEOMETRY_COLUMN, srs, extent)
+    return True
 
 
 def stage_wkb(geoms: np.ndarray) -> Any:
