@@ -124,7 +124,7 @@ def _joined_entries(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFra
     fid = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     position = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)) - 1
     _check_stage_fids(con, len(staged), rows)
-    box = staged[list(_BBOX)].to_numpy(dtype="float64")[position]
+    box = _boxes(staged)[position]
     order = np.argsort(staged["_hilbert"].to_numpy(dtype=np.int64)[position], kind="stable")
     return fid, box.reshape(len(rows), 4), order
 
@@ -145,13 +145,27 @@ def _new_entries(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame,
         # the n rows inserted are all the fids above old_max: min and max (rowid look-ups) show whether they run
         # without a gap (counting them would scan them). The stage gave n rows (each stage row is inserted at most
         # once), so fids running from 1 to n there are exactly 1..n, without counting the stage either.
-        lo, hi = con.execute(f"SELECT min(fid), max(fid) FROM main.{_q(spec.name)} WHERE fid > ?",
-                             (old_max,)).fetchone()
-        stage = con.execute(f"SELECT min(fid), max(fid) FROM {_STAGE}.{_STAGE}").fetchone()
-        if lo is not None and hi - lo + 1 == n and tuple(stage) == (1, n):
-            return np.arange(lo, hi + 1, dtype=np.int64), staged[list(_BBOX)].to_numpy(dtype="float64")
+        lo, hi = _fid_range(con, f"main.{_q(spec.name)}", old_max)
+        if lo is not None and hi - lo + 1 == n and _fid_range(con, f"{_STAGE}.{_STAGE}", 0) == (1, n):
+            return np.arange(lo, hi + 1, dtype=np.int64), _boxes(staged)
     fid, box, _ = _joined_entries(con, spec, staged, old_max)
     return fid, box
+
+
+def _fid_range(con: sqlite3.Connection, table: str, above: int) -> tuple[Any, Any]:
+    """The smallest and the largest fid above `above` in `table` (None, None when there is none).
+
+    Two queries: SQLite finds a lone ``min()`` or ``max()`` of the rowid by one seek in the
+    table's b-tree, but both in one query by scanning every row in the range.
+    """
+    lo = con.execute(f"SELECT min(fid) FROM {table} WHERE fid > ?", (above,)).fetchone()[0]
+    hi = con.execute(f"SELECT max(fid) FROM {table} WHERE fid > ?", (above,)).fetchone()[0]
+    return lo, hi
+
+
+def _boxes(staged: pd.DataFrame) -> np.ndarray:
+    """The staged rows' boxes (n x 4: minx, maxx, miny, maxy), float64, from the columns as they are."""
+    return np.column_stack([staged[c].to_numpy(dtype="float64") for c in _BBOX])
 
 
 def _bulk_load_rtree(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame, old_max: int,

@@ -133,11 +133,16 @@ def _stage_frame(spec: LayerSpec, frame: pd.DataFrame) -> _Staged:
 
     kept = geoms[keep]
     xy = single_vertices(kept)
-    bounds = np.column_stack([xy, xy]) if xy is not None else shapely.bounds(kept)
-    for i, name in enumerate(("_minx", "_miny", "_maxx", "_maxy")):
-        attrs[name] = bounds[:, i]
+    if xy is not None:  # a vertex is its own box: its columns taken as they are, no (n, 4) array in between
+        x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
+        columns = (x, y, x.copy(), y.copy())
+    else:
+        columns = tuple(np.ascontiguousarray(c) for c in shapely.bounds(kept).T)
+    for name, values in zip(("_minx", "_miny", "_maxx", "_maxy"), columns):
+        attrs[name] = values
     # the Hilbert order only serves SQL R-tree inserts; a batch this large is bulk loaded (unless mostly duplicates)
-    attrs["_hilbert"] = _hilbert_rank(bounds) if len(bounds) < _BULK_RTREE_MIN_ROWS else np.arange(len(bounds))
+    attrs["_hilbert"] = (_hilbert_rank(np.column_stack(columns)) if len(kept) < _BULK_RTREE_MIN_ROWS
+                         else np.arange(len(kept)))
     # attrs is this function's own frame (its columns were copied in by _storage_attributes): no second copy
     staged = gpd.GeoDataFrame(attrs, geometry=kept, crs=STORAGE_CRS, copy=False)
     staged = staged.rename_geometry(GEOMETRY_COLUMN)
