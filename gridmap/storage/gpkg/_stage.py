@@ -135,9 +135,9 @@ def _stage_frame(spec: LayerSpec, frame: pd.DataFrame) -> _Staged:
     xy = single_vertices(kept)
     if xy is not None:  # a vertex is its own box: its columns taken as they are, no (n, 4) array in between
         x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
-        columns = (x, y, x.copy(), y.copy())
+        columns = [x, y, x.copy(), y.copy()]
     else:
-        columns = tuple(np.ascontiguousarray(c) for c in shapely.bounds(kept).T)
+        columns = [np.ascontiguousarray(c) for c in shapely.bounds(kept).T]
     for name, values in zip(("_minx", "_miny", "_maxx", "_maxy"), columns):
         attrs[name] = values
     # the Hilbert order only serves SQL R-tree inserts; a batch this large is bulk loaded (unless mostly duplicates)
