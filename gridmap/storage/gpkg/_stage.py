@@ -1,7 +1,8 @@
 """Preparing a frame for the GeoPackage: storage columns, geometry, the private staging file.
 
 GDAL (pyogrio) writes the staged rows into a private GeoPackage, which gives correct
-geometry blobs; ``_append`` copies them into the workspace in one transaction. Rows
+geometry blobs (a batch of 2-D points is written without GDAL, with the same blobs:
+``_pointstage``); ``_append`` copies them into the workspace in one transaction. Rows
 repeating a key earlier in the frame are sorted out here (``_conflicts``).
 """
 
