@@ -240,3 +240,38 @@ def test_keys_already_stored_fall_back_to_the_real_fids(tmp_path: Path, finishes
     assert (summary.accepted, summary.duplicates) == (140, 60)
     assert finishes == [True]  # the first import's; the second one's early tree was not used
     _tree_matches_points(ws)
+
+
+# --- the collector paused while the reader makes its points --------------------------------------------------------
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_collector_state_is_restored(enabled: bool) -> None:
+    """Paused inside, and afterwards as it was before (on or off), also when the block fails."""
+    import gc
+
+    from gridmap.io import tabular
+
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        with tabular._collector_paused():
+            assert not gc.isenabled()
+        assert gc.isenabled() is enabled
+        with pytest.raises(ZeroDivisionError):
+            with tabular._collector_paused():
+                1 / 0
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
+
+
+def test_points_made_while_paused_are_the_csvs(tmp_path: Path) -> None:
+    """The reader's points (made with the collector paused) hold the CSV's numbers exactly, in file order."""
+    frame = _csv(tmp_path / "r.csv", 500, seed=11)
+    from gridmap.io.tabular import read_csv
+
+    result = read_csv(tmp_path / "r.csv", layer="reports", coords="wgs84")
+    xy = shapely.get_coordinates(result.records.geometry.to_numpy())
+    assert xy.tolist() == frame[["lon", "lat"]].to_numpy().tolist()
+    assert result.records["report_id"].tolist() == frame["report_id"].tolist()
