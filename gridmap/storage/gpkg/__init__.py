@@ -17,8 +17,10 @@ The tables without geometry are registered in ``gpkg_contents`` as
 Writes
 ------
 :meth:`Workspace.append` is transactional and idempotent. The frame is first
-written by GDAL (pyogrio, Arrow) into a private staging GeoPackage, which gives
-correct GeoPackage geometry blobs; then, in **one** SQLite transaction on the
+written into a private staging GeoPackage: by GDAL (pyogrio, Arrow), which gives
+correct GeoPackage geometry blobs, or, for a batch of plain 2-D points (reports,
+tracks), by the ADBC SQLite driver's bulk ingest with the blobs GDAL would write
+built by numpy (:mod:`gridmap.storage.gpkg._pointstage`); then, in **one** SQLite transaction on the
 workspace (``BEGIN IMMEDIATE``), the staged rows are copied with
 ``INSERT OR IGNORE`` (the UNIQUE key index turns rows already stored into
 counted duplicates; when some were, one join of the stage and the layer on the key
@@ -28,7 +30,9 @@ which are built again once the rows are in, still inside the transaction), the
 R-tree rows are inserted from bounding boxes computed with shapely (with SQL
 for small batches; a batch of 10,000 new rows or more
 rebuilds the R-tree in bulk, packed with Sort-Tile-Recursive, by writing its
-shadow tables: see :mod:`gridmap.storage.gpkg._rtree`), ``gpkg_ogr_contents``/``gpkg_contents``
+shadow tables: see :mod:`gridmap.storage.gpkg._rtree`; the packing runs in a worker
+thread while SQLite copies the rows, with the fids they are foreseen to get, checked
+after the copy), ``gpkg_ogr_contents``/``gpkg_contents``
 are brought up to date,
 and the quarantine and import-log rows are added. GDAL's R-tree and feature
 count triggers call SQL functions (``ST_MinX`` ...) that Python's ``sqlite3``
@@ -55,8 +59,8 @@ process do not see each other's POSIX locks
 (https://www.sqlite.org/howtocorrupt.html, section 2.2.1): when GDAL closes the
 workspace it deletes the ``-wal``/``-shm`` files under any ``sqlite3``
 connection still open in the same process ("disk I/O error"). So gridmap
-reads and writes the workspace only through Python's ``sqlite3``; GDAL only
-writes the private staging file. Reading a workspace with GDAL/geopandas from
+reads and writes the workspace only through Python's ``sqlite3``; GDAL and ADBC
+only write the private staging file. Reading a workspace with GDAL/geopandas from
 *another* process (QGIS, a second notebook) is safe; in the same process,
 close your own ``sqlite3`` connections first.
 

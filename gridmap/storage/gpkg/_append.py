@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
@@ -17,9 +18,10 @@ from gridmap.storage.gpkg._columns import (
     GEOMETRY_COLUMN, _BBOX, _IMPORT_COLUMNS, _QUARANTINE_IMPORT, _STAGE, _Staged, _index_stage, _q, _utc_now_text,
 )
 from gridmap.storage.gpkg._conflicts import _check_stage_fids, _conflict_rows, _stored_conflicts
-from gridmap.storage.gpkg._rtree import bulk_load
+from gridmap.storage.gpkg._rtree import BulkLoad, bulk_load, start_bulk_load
 from gridmap.storage.gpkg import _stage
 
+logger = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------------------------
 # the transaction
@@ -77,17 +79,66 @@ def _copy_staged_rows(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataF
     indexes = _indexes_to_rebuild(con, spec, staged, stored)
     for name, _ in indexes:
         con.execute(f"DROP INDEX main.{_q(name)}")
-    inserted = con.execute(
-        f"INSERT OR IGNORE INTO main.{table} ({col_list}) SELECT {col_list} FROM {_STAGE}.{_STAGE} ORDER BY fid"
-    ).rowcount
-    for _, sql in indexes:
-        con.execute(sql)
-    if spec.geometry is not None and inserted:
-        if inserted < _stage._BULK_RTREE_MIN_ROWS or not _bulk_load_rtree(con, spec, staged, old_max, inserted):
-            _insert_rtree_rows(con, spec, staged, old_max)
+    planned = _start_rtree(con, spec, staged, old_max)
+    try:
+        inserted = con.execute(
+            f"INSERT OR IGNORE INTO main.{table} ({col_list}) SELECT {col_list} FROM {_STAGE}.{_STAGE} ORDER BY fid"
+        ).rowcount
+        for _, sql in indexes:
+            con.execute(sql)
+        if spec.geometry is not None and inserted:
+            bulk = inserted >= _stage._BULK_RTREE_MIN_ROWS
+            if not (bulk and _bulk_load_rtree(con, spec, staged, old_max, inserted, planned)):
+                _insert_rtree_rows(con, spec, staged, old_max)
+    finally:
+        if planned is not None:
+            planned[0].discard()
     for _, sql in triggers:
         con.execute(sql)
     return int(inserted)
+
+
+def _start_rtree(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame,
+                 old_max: int) -> tuple[BulkLoad, int] | None:
+    """Start packing the layer's R-tree with the staged rows' boxes before they are copied, in a worker thread.
+
+    The rows are not in the layer yet: the packing takes the fids they will get when every
+    one is inserted, in stage order, after the layer's largest fid (or the larger one
+    ``sqlite_sequence`` remembers: GDAL's tables are ``AUTOINCREMENT``), and
+    :func:`_finish_rtree` checks that they got them. Returns the load and the first fid, or
+    None for a batch too small to bulk load, a layer without geometry or a tree that cannot be.
+    """
+    n = len(staged)
+    if spec.geometry is None or n < _stage._BULK_RTREE_MIN_ROWS:
+        return None
+    try:
+        row = con.execute("SELECT max(seq) FROM main.sqlite_sequence WHERE lower(name) = lower(?)",
+                          (spec.name,)).fetchone()
+    except sqlite3.OperationalError:  # no AUTOINCREMENT table in the file: no sqlite_sequence
+        row = None
+    first = max(int(old_max), int(row[0]) if row and row[0] is not None else 0) + 1
+    box = _boxes(staged)
+    load = start_bulk_load(con, _rtree_name(spec), np.arange(first, first + n, dtype=np.int64),
+                           box[:, 0], box[:, 1], box[:, 2], box[:, 3])
+    return None if load is None else (load, first)
+
+
+def _finish_rtree(con: sqlite3.Connection, spec: LayerSpec, n: int, old_max: int, inserted: int,
+                  planned: tuple[BulkLoad, int] | None) -> bool:
+    """Store the tree :func:`_start_rtree` packed when the `n` staged rows got the fids it took; else False.
+
+    They did when all were inserted, the new fids run without a gap from the first one
+    foreseen, and the stage numbers its rows 1..n (the copy went in stage fid order).
+    """
+    if planned is None or inserted != n:
+        return False
+    load, first = planned
+    if _fid_range(con, f"main.{_q(spec.name)}", old_max) != (first, first + n - 1):
+        logger.info("R-tree of %s: the new rows did not get the fids foreseen; packing it again", spec.name)
+        return False
+    if _fid_range(con, f"{_STAGE}.{_STAGE}", 0) != (1, n):
+        return False
+    return load.finish(con)
 
 
 def _new_rows_query(spec: LayerSpec, columns: str) -> str:
@@ -124,7 +175,7 @@ def _joined_entries(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFra
     fid = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     position = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)) - 1
     _check_stage_fids(con, len(staged), rows)
-    box = staged[list(_BBOX)].to_numpy(dtype="float64")[position]
+    box = _boxes(staged)[position]
     order = np.argsort(staged["_hilbert"].to_numpy(dtype=np.int64)[position], kind="stable")
     return fid, box.reshape(len(rows), 4), order
 
@@ -145,23 +196,40 @@ def _new_entries(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame,
         # the n rows inserted are all the fids above old_max: min and max (rowid look-ups) show whether they run
         # without a gap (counting them would scan them). The stage gave n rows (each stage row is inserted at most
         # once), so fids running from 1 to n there are exactly 1..n, without counting the stage either.
-        lo, hi = con.execute(f"SELECT min(fid), max(fid) FROM main.{_q(spec.name)} WHERE fid > ?",
-                             (old_max,)).fetchone()
-        stage = con.execute(f"SELECT min(fid), max(fid) FROM {_STAGE}.{_STAGE}").fetchone()
-        if lo is not None and hi - lo + 1 == n and tuple(stage) == (1, n):
-            return np.arange(lo, hi + 1, dtype=np.int64), staged[list(_BBOX)].to_numpy(dtype="float64")
+        lo, hi = _fid_range(con, f"main.{_q(spec.name)}", old_max)
+        if lo is not None and hi - lo + 1 == n and _fid_range(con, f"{_STAGE}.{_STAGE}", 0) == (1, n):
+            return np.arange(lo, hi + 1, dtype=np.int64), _boxes(staged)
     fid, box, _ = _joined_entries(con, spec, staged, old_max)
     return fid, box
 
 
+def _fid_range(con: sqlite3.Connection, table: str, above: int) -> tuple[Any, Any]:
+    """The smallest and the largest fid above `above` in `table` (None, None when there is none).
+
+    Two queries: SQLite finds a lone ``min()`` or ``max()`` of the rowid by one seek in the
+    table's b-tree, but both in one query by scanning every row in the range.
+    """
+    lo = con.execute(f"SELECT min(fid) FROM {table} WHERE fid > ?", (above,)).fetchone()[0]
+    hi = con.execute(f"SELECT max(fid) FROM {table} WHERE fid > ?", (above,)).fetchone()[0]
+    return lo, hi
+
+
+def _boxes(staged: pd.DataFrame) -> np.ndarray:
+    """The staged rows' boxes (n x 4: minx, maxx, miny, maxy), float64, from the columns as they are."""
+    return np.column_stack([staged[c].to_numpy(dtype="float64") for c in _BBOX])
+
+
 def _bulk_load_rtree(con: sqlite3.Connection, spec: LayerSpec, staged: pd.DataFrame, old_max: int,
-                     inserted: int) -> bool:
+                     inserted: int, planned: tuple[BulkLoad, int] | None = None) -> bool:
     """Rebuild the layer's R-tree, STR-packed, with the new rows' boxes (see :mod:`gridmap.storage.gpkg._rtree`).
 
-    Reads the new rows' fids and boxes, then only the R-tree's shadow tables:
-    the R-tree virtual table is not used through SQL in this transaction before
+    The tree :func:`_start_rtree` packed while the rows were copied when they got the fids
+    it foresaw; else reads the new rows' fids and boxes, then only the R-tree's shadow
+    tables: the R-tree virtual table is not used through SQL in this transaction before
     its shadow tables are rewritten. False when the tree cannot be bulk loaded.
     """
+    if _finish_rtree(con, spec, len(staged), old_max, inserted, planned):
+        return True
     fid, box = _new_entries(con, spec, staged, old_max, inserted)
     return bulk_load(con, _rtree_name(spec), fid, box[:, 0], box[:, 1], box[:, 2], box[:, 3])
 

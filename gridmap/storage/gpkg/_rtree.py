@@ -52,11 +52,14 @@ import logging
 import math
 import re
 import sqlite3
+from concurrent.futures import wait
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
-__all__ = ["RTreeLayout", "bulk_load", "outward_float32", "rtree_layout"]
+__all__ = ["BulkLoad", "RTreeLayout", "TreeRows", "bulk_load", "outward_float32", "rtree_layout", "start_bulk_load",
+           "tree_rows"]
 
 logger = logging.getLogger(__name__)
 
@@ -218,8 +221,21 @@ def _node_blobs(ids: np.ndarray, boxes: np.ndarray, layout: RTreeLayout, *, dept
     return [row.tobytes() for row in raw]
 
 
-def _write_tree(con: sqlite3.Connection, layout: RTreeLayout, ids: np.ndarray, boxes: np.ndarray) -> None:
-    """Replace the tree's shadow tables by an STR-packed tree of the entries."""
+@dataclass(frozen=True)
+class TreeRows:
+    """The rows of a packed tree's three shadow tables (what :func:`tree_rows` computes, without SQL)."""
+
+    nodes: list[tuple[int, bytes]]  # (nodeno, data)
+    rowid_ids: np.ndarray  # the entries' ids, ascending
+    rowid_nodes: np.ndarray  # the leaf holding each of them
+    parents: list[tuple[int, int]]  # (nodeno, parentnode), by nodeno
+
+
+def tree_rows(layout: RTreeLayout, ids: np.ndarray, boxes: np.ndarray) -> TreeRows:
+    """The shadow-table rows of an STR-packed tree of the entries (`boxes`: float32, n x 4).
+
+    Pure numpy: it may run in another thread while the caller's connection works on.
+    """
     capacity = layout.max_cells
     levels, root_ids, root_boxes = _pack(ids, boxes, capacity)
     # node numbers: the root is 1, then each level from the top down, in STR order
@@ -244,12 +260,22 @@ def _write_tree(con: sqlite3.Connection, layout: RTreeLayout, ids: np.ndarray, b
         leaf_ids, leaf_nodes = levels[0].ids, numbers[0][np.arange(len(levels[0].ids)) // capacity]
     else:
         leaf_ids, leaf_nodes = root_ids, np.ones(len(root_ids), dtype=np.int64)
+    rowid_ids, rowid_nodes = _by_id(leaf_ids, leaf_nodes)
+    return TreeRows(node_rows, rowid_ids, rowid_nodes, sorted(parent_rows))
+
+
+def _store_tree(con: sqlite3.Connection, layout: RTreeLayout, rows: TreeRows) -> None:
+    """Replace the tree's shadow tables by `rows`."""
     for suffix in ("node", "rowid", "parent"):
         con.execute(f"DELETE FROM main.{layout.shadow(suffix)}")
-    con.executemany(f"INSERT INTO main.{layout.shadow('node')} (nodeno, data) VALUES (?, ?)", node_rows)
-    _insert_rowids(con, layout.shadow("rowid"), *_by_id(leaf_ids, leaf_nodes))
-    con.executemany(f"INSERT INTO main.{layout.shadow('parent')} (nodeno, parentnode) VALUES (?, ?)",
-                    sorted(parent_rows))
+    con.executemany(f"INSERT INTO main.{layout.shadow('node')} (nodeno, data) VALUES (?, ?)", rows.nodes)
+    _insert_rowids(con, layout.shadow("rowid"), rows.rowid_ids, rows.rowid_nodes)
+    con.executemany(f"INSERT INTO main.{layout.shadow('parent')} (nodeno, parentnode) VALUES (?, ?)", rows.parents)
+
+
+def _write_tree(con: sqlite3.Connection, layout: RTreeLayout, ids: np.ndarray, boxes: np.ndarray) -> None:
+    """Replace the tree's shadow tables by an STR-packed tree of the entries."""
+    _store_tree(con, layout, tree_rows(layout, ids, boxes))
 
 
 def _by_id(ids: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -336,34 +362,99 @@ def bulk_load(con: sqlite3.Connection, name: str, ids: np.ndarray, minx: np.ndar
     >>> con.execute("SELECT id FROM idx ORDER BY id").fetchall()
     [(7,), (8,), (9,)]
     """
+    entries = _entries(con, name, ids, minx, maxx, miny, maxy)
+    if entries is None:
+        return False
+    layout, all_ids, all_boxes = entries
+    return _store_or_refuse(con, layout, lambda: tree_rows(layout, all_ids, all_boxes), len(ids))
+
+
+def _entries(con: sqlite3.Connection, name: str, ids: np.ndarray, minx: np.ndarray, maxx: np.ndarray,
+             miny: np.ndarray, maxy: np.ndarray) -> tuple[RTreeLayout, np.ndarray, np.ndarray] | None:
+    """The tree's layout and every entry it is to hold (the stored ones, then the new ones, boxes as float32), or
+    None when the tree cannot be bulk loaded (see :func:`bulk_load`). Reads the shadow tables only."""
     layout = rtree_layout(con, name)
     if layout is None:
         logger.info("R-tree %s is not a plain 2-D rtree: no bulk load", name)
-        return False
+        return None
     box = [np.asarray(v, dtype="float64") for v in (minx, maxx, miny, maxy)]
     if not (all(np.isfinite(v).all() for v in box) and (box[0] <= box[1]).all() and (box[2] <= box[3]).all()):
         logger.info("R-tree %s: some new boxes are not finite or have min > max: no bulk load", name)
-        return False
+        return None
     old = _read_entries(con, layout)
     stored = con.execute(f"SELECT count(*) FROM main.{layout.shadow('rowid')}").fetchone()[0]
     if len(old) != stored:
         logger.warning("R-tree %s: %s entries in its leaves but %s in %s_rowid: no bulk load",
                        name, len(old), stored, name)
-        return False
+        return None
     all_ids = np.concatenate([old["id"].astype(np.int64), np.asarray(ids, dtype=np.int64)])
     all_boxes = np.empty((len(all_ids), 4), dtype="float32")
     for k, column in enumerate(_COLUMNS[1:]):
         all_boxes[:len(old), k] = old[column]
     all_boxes[len(old):, 0], all_boxes[len(old):, 1] = outward_float32(box[0], box[1])
     all_boxes[len(old):, 2], all_boxes[len(old):, 3] = outward_float32(box[2], box[3])
+    return layout, all_ids, all_boxes
+
+
+def _store_or_refuse(con: sqlite3.Connection, layout: RTreeLayout, rows: Callable[[], TreeRows], new: int) -> bool:
+    """Store the tree `rows()` gives; False (nothing written) where the shadow tables are read-only."""
     try:
-        _write_tree(con, layout, all_ids, all_boxes)
+        # an empty DELETE first: in SQLite's defensive mode it fails before rows() is computed or anything written
+        con.execute(f"DELETE FROM main.{layout.shadow('parent')} WHERE 0")
+        _store_tree(con, layout, rows())
     except sqlite3.DatabaseError as exc:
         # SQLite's defensive mode forbids writing shadow tables: the first DELETE fails and
         # nothing has been written, so the caller can still insert through the virtual table.
         if "may not be modified" not in str(exc):
             raise
-        logger.info("R-tree %s: shadow tables are read-only here (%s): no bulk load", name, exc)
+        logger.info("R-tree %s: shadow tables are read-only here (%s): no bulk load", layout.name, exc)
         return False
-    logger.debug("R-tree %s: bulk loaded %s entries (%s new)", name, len(all_ids), len(box[0]))
+    logger.debug("R-tree %s: bulk loaded (%s new entries)", layout.name, new)
     return True
+
+
+class BulkLoad:
+    """A bulk load (:func:`bulk_load`) whose packing runs in a worker thread: :func:`start_bulk_load`.
+
+    The caller's connection goes on meanwhile (SQLite and numpy's sorts release the GIL):
+    :meth:`finish` stores the packed tree, :meth:`discard` waits for the worker and drops it.
+    """
+
+    def __init__(self, layout: RTreeLayout, ids: np.ndarray, boxes: np.ndarray) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.layout, self._new = layout, len(ids)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridmap-rtree")
+        self._rows = pool.submit(tree_rows, layout, ids, boxes)
+        pool.shutdown(wait=False)  # the worker ends with its one task
+
+    def finish(self, con: sqlite3.Connection) -> bool:
+        """Store the packed tree in its shadow tables (in `con`'s transaction); False where they are read-only."""
+        return _store_or_refuse(con, self.layout, self._rows.result, self._new)
+
+    def discard(self) -> None:
+        """Wait for the worker and drop what it computed."""
+        self._rows.cancel()
+        wait([self._rows])
+
+
+def start_bulk_load(con: sqlite3.Connection, name: str, ids: np.ndarray, minx: np.ndarray, maxx: np.ndarray,
+                    miny: np.ndarray, maxy: np.ndarray) -> BulkLoad | None:
+    """Begin :func:`bulk_load` of entries whose ids are known before their rows are written.
+
+    Reads the tree's stored entries through `con` now (its shadow tables only) and packs
+    them with the new ones in a worker thread; None when the tree cannot be bulk loaded.
+    Call :meth:`BulkLoad.finish` (or :meth:`BulkLoad.discard`) before `con` reads the tree.
+
+    Examples
+    --------
+    >>> import sqlite3, numpy as np
+    >>> con = sqlite3.connect(":memory:")
+    >>> _ = con.execute("CREATE VIRTUAL TABLE idx USING rtree(id, minx, maxx, miny, maxy)")
+    >>> x = np.arange(100, dtype="float64")
+    >>> load = start_bulk_load(con, "idx", np.arange(1, 101), x, x, x, x)
+    >>> load.finish(con), con.execute("SELECT rtreecheck('idx')").fetchone()[0]
+    (True, 'ok')
+    """
+    entries = _entries(con, name, ids, minx, maxx, miny, maxy)
+    return None if entries is None else BulkLoad(*entries)

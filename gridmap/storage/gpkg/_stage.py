@@ -1,7 +1,8 @@
 """Preparing a frame for the GeoPackage: storage columns, geometry, the private staging file.
 
 GDAL (pyogrio) writes the staged rows into a private GeoPackage, which gives correct
-geometry blobs; ``_append`` copies them into the workspace in one transaction. Rows
+geometry blobs (a batch of 2-D points is written without GDAL, with the same blobs:
+``_pointstage``); ``_append`` copies them into the workspace in one transaction. Rows
 repeating a key earlier in the frame are sorted out here (``_conflicts``).
 """
 
@@ -20,6 +21,7 @@ from gridmap.errors import CRSError, SchemaError
 from gridmap.model import QUARANTINE_COLUMNS, QUARANTINE_REASONS, STORAGE_CRS, LayerSpec
 from gridmap.storage.gpkg._columns import GEOMETRY_COLUMN, _STAGE, _Staged, _to_storage_column, _utc_now_text
 from gridmap.storage.gpkg._conflicts import _show
+from gridmap.storage.gpkg._pointstage import point_blobs, sqlite_types, write_point_stage
 from gridmap.storage.rows import frame_conflicts
 
 logger = logging.getLogger(__name__)
@@ -132,11 +134,16 @@ def _stage_frame(spec: LayerSpec, frame: pd.DataFrame) -> _Staged:
 
     kept = geoms[keep]
     xy = single_vertices(kept)
-    bounds = np.column_stack([xy, xy]) if xy is not None else shapely.bounds(kept)
-    for i, name in enumerate(("_minx", "_miny", "_maxx", "_maxy")):
-        attrs[name] = bounds[:, i]
+    if xy is not None:  # a vertex is its own box: its columns taken as they are, no (n, 4) array in between
+        x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
+        columns = [x, y, x.copy(), y.copy()]
+    else:
+        columns = [np.ascontiguousarray(c) for c in shapely.bounds(kept).T]
+    for name, values in zip(("_minx", "_miny", "_maxx", "_maxy"), columns):
+        attrs[name] = values
     # the Hilbert order only serves SQL R-tree inserts; a batch this large is bulk loaded (unless mostly duplicates)
-    attrs["_hilbert"] = _hilbert_rank(bounds) if len(bounds) < _BULK_RTREE_MIN_ROWS else np.arange(len(bounds))
+    attrs["_hilbert"] = (_hilbert_rank(np.column_stack(columns)) if len(kept) < _BULK_RTREE_MIN_ROWS
+                         else np.arange(len(kept)))
     # attrs is this function's own frame (its columns were copied in by _storage_attributes): no second copy
     staged = gpd.GeoDataFrame(attrs, geometry=kept, crs=STORAGE_CRS, copy=False)
     staged = staged.rename_geometry(GEOMETRY_COLUMN)
@@ -193,10 +200,35 @@ def _write_stage(spec: LayerSpec, staged: pd.DataFrame, folder: Path) -> Path:
 
     attrs = pd.DataFrame({c: staged[c] for c in staged.columns if c not in _IN_MEMORY_ONLY}, copy=False)
     table = pa.Table.from_pandas(attrs, preserve_index=False)
+    if _write_points(staged, table, path):
+        return path
     table = table.append_column(pa.field(GEOMETRY_COLUMN, pa.binary()), stage_wkb(staged.geometry.to_numpy()))
     write_arrow(table, path, layer=_STAGE, driver="GPKG", geometry_name=GEOMETRY_COLUMN, geometry_type="Unknown",
                 crs=STORAGE_CRS, layer_options={"SPATIAL_INDEX": "NO"})
     return path
+
+
+def _write_points(staged: pd.DataFrame, table: Any, path: Path) -> bool:
+    """Write the stage of 2-D points without GDAL (:mod:`._pointstage`); False (nothing written) for other rows."""
+    import pyarrow as pa
+
+    if sqlite_types(table) is None:
+        return False
+    from pyproj import CRS
+    from pyproj.enums import WktVersion
+
+    crs = CRS.from_user_input(STORAGE_CRS)
+    srs_id = crs.to_epsg()
+    blobs = point_blobs(staged.geometry.to_numpy(), staged["_minx"].to_numpy(), staged["_miny"].to_numpy(),
+                        int(srs_id or 0))
+    if blobs is None or srs_id is None:
+        return False
+    extent = (float(staged["_minx"].min()), float(staged["_miny"].min()),
+              float(staged["_maxx"].max()), float(staged["_maxy"].max()))
+    table = table.add_column(0, pa.field(GEOMETRY_COLUMN, pa.binary()), blobs)
+    srs = (srs_id, crs.name, str(crs.to_wkt(WktVersion.WKT1_GDAL)))
+    write_point_stage(path, _STAGE, table, GEOMETRY_COLUMN, srs, extent)
+    return True
 
 
 def stage_wkb(geoms: np.ndarray) -> Any:
