@@ -52,7 +52,7 @@ import logging
 import math
 import re
 import sqlite3
-from concurrent.futures import wait
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable
 
@@ -421,8 +421,6 @@ class BulkLoad:
     """
 
     def __init__(self, layout: RTreeLayout, ids: np.ndarray, boxes: np.ndarray) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
         self.layout, self._new = layout, len(ids)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridmap-rtree")
         self._rows = pool.submit(tree_rows, layout, ids, boxes)
