@@ -23,7 +23,9 @@ Each side runs in its own child process (fork) so that its peak resident memory
 (``ru_maxrss``, which includes GDAL's and calamine's C allocations) is its own. The
 CSV import and the peer run ``--repeat`` times (default 3), in turn, each into a fresh
 file; each side's best time counts (all runs are printed: a shared machine's load
-and disk flushes move single runs by 10-20 %); the Excel import runs once. The
+and disk flushes move single runs by 10-20 %), and each run's own ratio (the import's
+run against the peer's run just before it) is printed and judged too; the Excel
+import runs once. The
 script prints the time of each side, the ratios and whether their targets are
 met, the peak memory, and two accuracy checks: the CSV import stored the peer's
 ids and coordinates, and the Excel import stored exactly the rows the CSV import
@@ -275,6 +277,10 @@ def best_of(repeat: int, csv: Path, folder: Path) -> tuple[dict[str, Any], dict[
         best[name]["peak_rss_mb"] = max(r["peak_rss_mb"] for r in results)
         times = ", ".join(f"{r['seconds']:.2f}" for r in results)
         print(f"all runs, {name}: {times} s")
+    paired = [o["seconds"] / p["seconds"] for p, o in zip(runs["peer"], runs["gridmap"])]
+    every = "met" if max(paired) <= TARGET else "NOT met"
+    print(f"each run's ratio (gridmap run i / peer run i, run in turn): {', '.join(f'{r:.2f}x' for r in paired)}"
+          f"  (target <= {TARGET:g}x in every run: {every}; worst {max(paired):.2f}x)")
     return best["peer"], best["gridmap"]
 
 
