@@ -490,7 +490,7 @@ def _union_shares(cells: tuple[np.ndarray, np.ndarray], pairs: np.ndarray, paths
         facing = _distance_and_normal(px[cell_of], py[cell_of], paths.a[piece], paths.b[piece])
     dist, nx, ny = facing
     direction = np.floor((np.arctan2(ny, nx) + math.pi) / (2 * math.pi) * 64).astype(np.int64) % 64
-    order = np.lexsort((dist, direction, cell_of))
+    order = np.lexsort((dist, cell_of * 64 + direction))  # by cell, direction (0..63), distance: two keys, quicker
     cell_of, dist, nx, ny, direction = (v[order] for v in (cell_of, dist, nx, ny, direction))
     keep = np.r_[True, (cell_of[1:] != cell_of[:-1]) | (direction[1:] != direction[:-1])]
     cell_of, dist, nx, ny = cell_of[keep], dist[keep], nx[keep], ny[keep]
@@ -516,12 +516,13 @@ def _union_shares(cells: tuple[np.ndarray, np.ndarray], pairs: np.ndarray, paths
         count = np.bincount(cell_of, minlength=len(rows))
         uncovered = np.zeros(len(rows))
         low, most = 0, int(count.max())
+        square = h if np.isfinite(lines).all() else None  # the first four lines are the cell's sides (see above)
         for top in (2, 4, 6, 8, 12, 16, 24, 32, 48, 64, width):  # cells with few lines don't pay for many
             if low >= most:  # no cell has more lines than the sizes done
                 break
             take = np.flatnonzero((count > low) & (count <= top))
             if len(take):
-                uncovered[take] = _convex_area(lines[take, :5 + top])
+                uncovered[take] = _convex_area(lines[take, :5 + top], square)
             low = max(low, top)
         out = np.clip(1.0 - uncovered / (np.maximum(part, 1e-12) * cell ** 2), 0.0, 1.0)
     many = edge == -2
@@ -534,14 +535,14 @@ def _union_shares(cells: tuple[np.ndarray, np.ndarray], pairs: np.ndarray, paths
     return out
 
 
-def _convex_area(lines: np.ndarray) -> np.ndarray:
+def _convex_area(lines: np.ndarray, half: float | None = None) -> np.ndarray:
     """Area of each polygon {u : n·u <= s for every line (nx, ny, s)}, bounded (the lines include a square).
 
     The vertices are the crossings of two lines that satisfy every line; in
     angular order about their mean they bound the convex polygon, whose area is
     the shoelace (surveyor's) formula, ``½ |Σ x_k y_{k+1} − x_{k+1} y_k|``
     (Braden, "The Surveyor's Area Formula", *College Math. J.* 17(4), 1986).
-    Only the feasible crossings are ordered (all polygons' together).
+    Only the feasible crossings are ordered (all polygons' together). `half`: see :func:`_inside_sides`.
     """
     p, q = _pairs_of(lines.shape[1])
     a, b = np.take(lines, p, axis=1), np.take(lines, q, axis=1)  # np.take: the same rows, quicker
@@ -550,9 +551,8 @@ def _convex_area(lines: np.ndarray) -> np.ndarray:
     safe = np.where(ok, det, 1.0)
     x = (a[..., 2] * b[..., 1] - a[..., 1] * b[..., 2]) / safe
     y = (a[..., 0] * b[..., 2] - a[..., 2] * b[..., 0]) / safe
-    tol = 1e-9 * np.abs(lines[:, :4, 2]).max(axis=1)[:, None]
-    for k in range(4):  # the cell's sides first; the other lines only for the crossings inside the cell
-        ok &= lines[:, k, 0][:, None] * x + lines[:, k, 1][:, None] * y - lines[:, k, 2][:, None] <= tol
+    tol = np.full((len(lines), 1), 1e-9 * half) if half is not None else 1e-9 * np.abs(lines[:, :4, 2]).max(axis=1)[:, None]
+    ok &= _inside_sides(lines, x, y, tol, half)  # the cell's sides first; the other lines only for the crossings inside
     at = np.flatnonzero(ok)
     cell = at // ok.shape[1]
     rest = lines[cell, 4:]
@@ -573,6 +573,23 @@ def _convex_area(lines: np.ndarray) -> np.ndarray:
     area = np.zeros(n)
     np.add.at(area, cell, cross)
     return np.where(count >= 3, 0.5 * np.abs(area), 0.0)
+
+
+def _inside_sides(lines: np.ndarray, x: np.ndarray, y: np.ndarray, tol: np.ndarray,
+                  half: float | None) -> np.ndarray:
+    """Whether each crossing (x, y) (cells × pairs) satisfies the first four lines of its cell, ``n·u − s <= tol``.
+
+    With `half` given, those lines are the sides of the square of half-side `half` centred at 0 in every cell
+    and every line is finite (:func:`_union_shares` makes them so): then ``1·x + 0·y − h`` is ``x − h`` to the
+    last bit (``0·y`` is a zero, adding it changes nothing; the crossings are finite), and so on for the other
+    sides, and every cell's tol is ``1e-9·h``: the same answers from one subtraction per side."""
+    if half is not None:
+        limit = 1e-9 * half
+        return (x - half <= limit) & (-x - half <= limit) & (y - half <= limit) & (-y - half <= limit)
+    ok = np.ones(x.shape, dtype=bool)
+    for k in range(4):
+        ok &= lines[:, k, 0][:, None] * x + lines[:, k, 1][:, None] * y - lines[:, k, 2][:, None] <= tol
+    return ok
 
 
 @functools.lru_cache(maxsize=None)
