@@ -15,6 +15,10 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 
+#: The union of boxes for :func:`_cells_polygon`: by disjoint subsets where shapely has it (2.1 and later).
+_UNION = getattr(shapely, "disjoint_subset_union_all", shapely.union_all)
+
+
 @dataclass
 class _Weights:
     """Share of each cell inside the region, and the region's edge crossing each cell.
@@ -154,4 +158,6 @@ def _cells_polygon(mask: np.ndarray, i0: int, j0: int, cell: float) -> BaseGeome
     first = np.flatnonzero(new)
     last = np.r_[first[1:], len(srow)] - 1
     x0, x1 = (i0 + scol[first]) * cell, (i0 + ecol[first]) * cell
-    return shapely.union_all(shapely.box(x0, (j0 + srow[first]) * cell, x1, (j0 + srow[last] + 1) * cell))
+    # the boxes of separate dead corners never meet: united group by group (GEOS's disjoint-subset union), the
+    # same ground as one union of all, in half the time for a grid with many corners
+    return _UNION(shapely.box(x0, (j0 + srow[first]) * cell, x1, (j0 + srow[last] + 1) * cell))
