@@ -280,8 +280,8 @@ class _Samples:
         r0, c0 = self.origin
         at = self.nearest[:, rows + margin - r0, cols + margin - c0] + np.array([[r0], [c0]])
         seg = self.near[piece[at[0], at[1]]]
-        vx, vy = _offsets((i0 + cols + 0.5) * self.cell, (j0 + rows + 0.5) * self.cell, self.paths.a[seg],
-                          self.paths.b[seg])
+        vx, vy = _offsets((i0 + cols + 0.5) * self.cell, (j0 + rows + 0.5) * self.cell,
+                          np.take(self.paths.a, seg, axis=0), np.take(self.paths.b, seg, axis=0))
         out[rows, cols] = np.hypot(vx, vy) <= radius - self.cell / _SQRT2
         return out
 

@@ -106,8 +106,7 @@ def _named(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         return names, pd.factorize(names)[0]
     codes, uniques = pd.factorize(values)  # a few inspectors among many fixes: clean each name once
     text = pd.Series(uniques, dtype=object).astype("string").str.strip().fillna("").to_numpy(dtype=object)
-    out = np.full(len(codes), "", dtype=object)
-    out[codes >= 0] = text[codes[codes >= 0]]
+    out = np.take(np.r_[text, np.array([""], dtype=object)], codes)  # a missing name (code -1) is the last: ""
     number = np.r_[pd.factorize(text)[0], -1]  # " A" and "A" are one name; a missing one (code -1) is -1
     return out, number[codes]
 
