@@ -551,7 +551,10 @@ def _convex_area(lines: np.ndarray, half: float | None = None) -> np.ndarray:
     safe = np.where(ok, det, 1.0)
     x = (a[..., 2] * b[..., 1] - a[..., 1] * b[..., 2]) / safe
     y = (a[..., 0] * b[..., 2] - a[..., 2] * b[..., 0]) / safe
-    tol = np.full((len(lines), 1), 1e-9 * half) if half is not None else 1e-9 * np.abs(lines[:, :4, 2]).max(axis=1)[:, None]
+    if half is None:
+        tol = 1e-9 * np.abs(lines[:, :4, 2]).max(axis=1)[:, None]
+    else:  # the same number for every cell
+        tol = np.full((len(lines), 1), 1e-9 * half)
     ok &= _inside_sides(lines, x, y, tol, half)  # the cell's sides first; the other lines only for the crossings inside
     at = np.flatnonzero(ok)
     cell = at // ok.shape[1]

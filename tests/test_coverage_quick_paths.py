@@ -1,0 +1,111 @@
+"""Tests pinning the quicker paths of sweep coverage of issue 16 (cov16e) against independent answers.
+
+- the exact uncovered area of a band cell with its four sides known to be the cell's square (one subtraction
+  per side instead of the general line test): shapely's clipped square, and bit for bit the general test;
+- a grid's unreached cells united by disjoint subsets: the union of every cell's own box (shapely), a valid
+  polygon of exactly the cells' area, for masks with holes, diagonal touches and separate corners;
+- inspector names gathered from their cleaned forms: the names Python's ``str.strip`` gives, equal names
+  numbered alike and a missing one numbered -1;
+- the roll-ups without NaN/NA (the unknown-sum mask skipped): sums per key computed in plain Python.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from shapely.geometry import box
+
+from gridmap.analysis._coverage_figures import _rollup  # private: the roll-up itself
+from gridmap.analysis._coverage_raster import _convex_area  # private: the exact area itself
+from gridmap.analysis._coverage_region import _cells_polygon  # private: the dead corners' cells
+from gridmap.analysis._coverage_tracks import _named  # private: the names' cleaning and numbering
+
+
+def clipped_square_area(half: float, lines: np.ndarray) -> float:
+    """Area of the square of half-side `half` (centre 0) where n·u <= s for each line (nx, ny, s), by shapely."""
+    part = box(-half, -half, half, half)
+    for nx, ny, s in lines:
+        if nx == 0 and ny == 0:
+            continue
+        foot, along, big = np.array([nx, ny]) * s, np.array([-ny, nx]) * 100 * half, np.array([nx, ny]) * 100 * half
+        part = part.intersection(shapely.Polygon([foot + along, foot - along, foot - along - big, foot + along - big]))
+    return float(part.area)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2 ** 31), st.integers(1, 14), st.sampled_from([0.5, 1.875, 3.75, 5.0]))
+def test_the_square_sides_path_gives_shapelys_area_and_the_general_paths_bits(seed: int, lines: int,
+                                                                              half: float) -> None:
+    rng = np.random.default_rng(seed)
+    cells = 30
+    table = np.zeros((cells, 5 + lines, 3))
+    table[:, :, 2] = 1.0  # 0·u <= 1: no constraint (the unused slots)
+    table[:, :4] = [[1, 0, half], [-1, 0, half], [0, 1, half], [0, -1, half]]
+    angle = rng.uniform(0, 2 * math.pi, (cells, lines))
+    used = rng.random((cells, lines)) < 0.8
+    table[:, 5:, 0] = np.where(used, np.cos(angle), 0.0)
+    table[:, 5:, 1] = np.where(used, np.sin(angle), 0.0)
+    table[:, 5:, 2] = np.where(used, rng.uniform(-1.2 * half, 1.6 * half, (cells, lines)), 1.0)
+    table[::3, 4] = [0.6, 0.8, 0.1 * half]  # a grid's edge crossing every third cell
+    quick = _convex_area(table, half)
+    expected = [clipped_square_area(half, table[k, 4:]) for k in range(cells)]
+    np.testing.assert_allclose(quick, expected, rtol=0, atol=1e-9 * half ** 2)
+    assert np.array_equal(quick, _convex_area(table))  # the same numbers as the general test, to the last bit
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2 ** 31), st.integers(1, 24), st.integers(1, 24), st.sampled_from([0.2, 0.5, 0.8]),
+       st.sampled_from([0.5, 3.75, 5.0]))
+def test_unreached_cells_unite_to_the_union_of_their_boxes(seed: int, nj: int, ni: int, share: float,
+                                                           cell: float) -> None:
+    rng = np.random.default_rng(seed)
+    mask = rng.random((nj, ni)) < share
+    i0, j0 = int(rng.integers(-50, 50)) + 103_000, int(rng.integers(-50, 50)) + 1_130_000
+    got = _cells_polygon(mask, i0, j0, cell)
+    rows, cols = np.nonzero(mask)
+    boxes = shapely.box((i0 + cols) * cell, (j0 + rows) * cell, (i0 + cols + 1) * cell, (j0 + rows + 1) * cell)
+    expected = shapely.union_all(boxes) if len(boxes) else shapely.Polygon()
+    assert bool(shapely.is_valid(got))
+    assert bool(shapely.equals(got, expected)) or (got.is_empty and expected.is_empty)
+    assert math.isclose(got.area, mask.sum() * cell ** 2, rel_tol=1e-12, abs_tol=1e-9)
+
+
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["张三", " 张三", "张三 ", "李四", "", "  ", "王五"])),
+                max_size=40))
+def test_names_are_cleaned_and_numbered_as_python_strips_them(values: list[str | None]) -> None:
+    names, numbers = _named(pd.Series(values, dtype="str"))
+    expected = ["" if v is None else v.strip() for v in values]
+    assert list(names) == expected
+    for k, v in enumerate(values):
+        if v is None:
+            assert numbers[k] == -1
+    for a in range(len(values)):
+        for b in range(len(values)):
+            if values[a] is not None and values[b] is not None:
+                assert (numbers[a] == numbers[b]) == (expected[a] == expected[b])
+
+
+@given(st.lists(st.tuples(st.sampled_from(["C1", "C2", "C3"]), st.floats(1.0, 1e6), st.floats(0.0, 1.0),
+                          st.integers(0, 9)), min_size=1, max_size=30))
+def test_rollups_without_unknown_figures_are_the_plain_sums(rows: list[tuple[str, float, float, int]]) -> None:
+    area = np.array([r[1] for r in rows])
+    covered = area * np.array([r[2] for r in rows])
+    grids = pd.DataFrame({"community_code": [r[0] for r in rows], "area_m2": area, "covered_m2": covered,
+                          "uncovered_m2": area - covered,
+                          "dead_corners": pd.array([r[3] for r in rows], dtype="Int64")})
+    table = _rollup(grids, "community_code").set_index("community_code")
+    assert list(table.index) == sorted({r[0] for r in rows})
+    for key in table.index:
+        mine = [k for k, r in enumerate(rows) if r[0] == key]
+        assert table.loc[key, "grids"] == len(mine)
+        assert math.isclose(table.loc[key, "area_m2"], math.fsum(area[mine]), rel_tol=1e-12)
+        assert math.isclose(table.loc[key, "covered_m2"], math.fsum(covered[mine]), rel_tol=1e-12, abs_tol=1e-9)
+        assert table.loc[key, "dead_corners"] == sum(rows[k][3] for k in mine)
+        assert math.isclose(table.loc[key, "coverage_ratio"], math.fsum(covered[mine]) / math.fsum(area[mine]),
+                            rel_tol=1e-9, abs_tol=1e-12)
+    assert not table[["area_m2", "covered_m2", "uncovered_m2", "dead_corners"]].isna().any().any()
