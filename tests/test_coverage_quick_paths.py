@@ -6,7 +6,9 @@
   polygon of exactly the cells' area, for masks with holes, diagonal touches and separate corners;
 - inspector names gathered from their cleaned forms: the names Python's ``str.strip`` gives, equal names
   numbered alike and a missing one numbered -1;
-- the roll-ups without NaN/NA (the unknown-sum mask skipped): sums per key computed in plain Python.
+- the roll-ups without NaN/NA (the unknown-sum mask skipped): sums per key computed in plain Python;
+- the diagonals indexed for the pieces near a band cell, built from one flat array of coordinates: the lines
+  ``shapely.linestrings`` makes, coordinate for coordinate (so the same boxes, the same tree).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from hypothesis import strategies as st
 from shapely.geometry import box
 
 from gridmap.analysis._coverage_figures import _rollup  # private: the roll-up itself
-from gridmap.analysis._coverage_raster import _convex_area  # private: the exact area itself
+from gridmap.analysis._coverage_raster import _convex_area, _diagonals  # private: the exact area itself
 from gridmap.analysis._coverage_region import _cells_polygon  # private: the dead corners' cells
 from gridmap.analysis._coverage_tracks import _named  # private: the names' cleaning and numbering
 
@@ -109,3 +111,15 @@ def test_rollups_without_unknown_figures_are_the_plain_sums(rows: list[tuple[str
         assert math.isclose(table.loc[key, "coverage_ratio"], math.fsum(covered[mine]) / math.fsum(area[mine]),
                             rel_tol=1e-9, abs_tol=1e-12)
     assert not table[["area_m2", "covered_m2", "uncovered_m2", "dead_corners"]].isna().any().any()
+
+
+@given(st.integers(0, 2 ** 31), st.integers(0, 50))
+def test_diagonals_are_the_lines_shapely_makes(seed: int, n: int) -> None:
+    rng = np.random.default_rng(seed)
+    lo = rng.uniform(-1e6, 5e6, (n, 2))
+    hi = np.where(rng.random((n, 1)) < 0.3, lo, lo + rng.uniform(0, 100, (n, 2)))  # some of no length (a lone fix)
+    got = _diagonals(lo, hi)
+    expected = shapely.linestrings(np.stack([lo, hi], axis=1)) if n else np.empty(0, dtype=object)
+    assert len(got) == n
+    assert bool(np.all(shapely.equals_exact(got, expected, tolerance=0.0))) if n else True
+    np.testing.assert_array_equal(shapely.bounds(got).reshape(-1, 4), np.hstack([lo, hi]).reshape(-1, 4))

@@ -304,9 +304,9 @@ class _Samples:
         piece = self.near[local]
         # only boxes count (no predicate): a diagonal of each box is a cheaper geometry with that box
         lo, hi = np.take(self.paths.lo, piece, axis=0), np.take(self.paths.hi, piece, axis=0)
-        tree = shapely.STRtree(shapely.linestrings(np.stack([lo, hi], axis=1)))
+        tree = shapely.STRtree(_diagonals(lo, hi))
         corner = np.column_stack([px, py])
-        point, found = tree.query(shapely.linestrings(np.stack([corner - reach, corner + reach], axis=1)))
+        point, found = tree.query(_diagonals(corner - reach, corner + reach))
         vx, vy = _offsets_of(px, py, point, np.take(self.paths.a, piece, axis=0), np.take(self.paths.b, piece, axis=0),
                              found)
         ok = vx * vx + vy * vy <= reach * reach
@@ -315,6 +315,14 @@ class _Samples:
             order = np.argsort(point, kind="stable")
             point, found, vx, vy = point[order], found[order], vx[order], vy[order]
         return np.stack([point, piece[found]]), np.hypot(vx, vy), vx, vy
+
+
+def _diagonals(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Lines from ``lo[k]`` to ``hi[k]`` (n × 2 each): what ``shapely.linestrings`` makes of them, built from one
+    flat array of coordinates and their offsets (``shapely.from_ragged_array``), a fifth quicker for many."""
+    coords = np.empty((2 * len(lo), 2))
+    coords[0::2], coords[1::2] = lo, hi
+    return shapely.from_ragged_array(shapely.GeometryType.LINESTRING, coords, (np.arange(0, 2 * len(lo) + 1, 2),))
 
 
 def _feature_distance(nearest: np.ndarray, rows: np.ndarray, cols: np.ndarray, cell: float) -> np.ndarray:
