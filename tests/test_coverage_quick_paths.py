@@ -8,24 +8,31 @@
   numbered alike and a missing one numbered -1;
 - the roll-ups without NaN/NA (the unknown-sum mask skipped): sums per key computed in plain Python;
 - the diagonals indexed for the pieces near a band cell, built from one flat array of coordinates: the lines
-  ``shapely.linestrings`` makes, coordinate for coordinate (so the same boxes, the same tree).
+  ``shapely.linestrings`` makes, coordinate for coordinate (so the same boxes, the same tree);
+- the distance transform taken in boxes around far-apart clusters of cells (a grid nearly all covered): the
+  brute-force least distance to every sample, and a whole run against buffer and union.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pytest
 import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import box
 
+from gridmap.analysis import _coverage_raster  # private: its box choice is watched
 from gridmap.analysis._coverage_figures import _rollup  # private: the roll-up itself
-from gridmap.analysis._coverage_raster import _convex_area, _diagonals  # private: the exact area itself
+from gridmap.analysis._coverage_raster import _convex_area, _diagonals, _Samples  # private: the exact steps
 from gridmap.analysis._coverage_region import _cells_polygon  # private: the dead corners' cells
-from gridmap.analysis._coverage_tracks import _named  # private: the names' cleaning and numbering
+from gridmap.analysis._coverage_tracks import _named, _Paths  # private: the names, the path pieces
+from gridmap.analysis.coverage import sweep_coverage
 
 
 def clipped_square_area(half: float, lines: np.ndarray) -> float:
@@ -123,3 +130,72 @@ def test_diagonals_are_the_lines_shapely_makes(seed: int, n: int) -> None:
     assert len(got) == n
     assert bool(np.all(shapely.equals_exact(got, expected, tolerance=0.0))) if n else True
     np.testing.assert_array_equal(shapely.bounds(got).reshape(-1, 4), np.hstack([lo, hi]).reshape(-1, 4))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2 ** 31), st.sampled_from([1.0, 3.75]), st.integers(1, 6))
+def test_distances_from_boxes_around_far_apart_cells_are_the_brute_force_ones(seed: int, cell: float,
+                                                                              clusters: int) -> None:
+    # a few far-apart clusters of wanted cells (a grid nearly all covered: each gets its own box) and samples
+    # (lone fixes) scattered over the raster: below the limit, each distance is the least over every sample
+    rng = np.random.default_rng(seed)
+    nj, ni, margin, limit = 150, 170, 12, 9.5 * cell
+    fix = rng.uniform(0, [ni * cell, nj * cell], (int(rng.integers(1, 60)), 2))
+    paths = _Paths(fix, fix.copy(), np.empty(0, dtype=object), np.empty(0, dtype=object), len(fix))
+    samples = _Samples(paths, np.arange(len(fix)), 0, 0, ni, nj, cell)
+    wanted = np.zeros((nj - 2 * margin, ni - 2 * margin), dtype=bool)
+    for _ in range(clusters):
+        r, c = rng.integers(0, wanted.shape[0] - 6), rng.integers(0, wanted.shape[1] - 6)
+        wanted[r:r + 6, c:c + 6] |= rng.random((6, 6)) < 0.5
+    if not wanted.any():
+        return
+    got = samples.distance(wanted, margin, limit)
+    cells = np.floor(fix / cell)  # each sample's cell (column, row)
+    rows, cols = np.nonzero(wanted)
+    exact = np.sqrt(((cols[:, None] + margin - cells[None, :, 0]) * cell) ** 2
+                    + ((rows[:, None] + margin - cells[None, :, 1]) * cell) ** 2).min(axis=1)
+    near = exact < limit
+    np.testing.assert_allclose(got[rows[near], cols[near]], exact[near], rtol=1e-12)
+    assert np.all(got[rows[~near], cols[~near]] >= limit)
+    assert np.all(np.isinf(got[~wanted]))
+
+
+def test_a_grid_walked_all_over_but_for_far_apart_gaps_agrees_with_buffer_and_union(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # lines 25 m apart walked end to end (radius 30 m: the ground between them covered), two pairs of
+    # neighbouring lines broken by gaps of 70 m far from each other: the unreached ground is two far-apart
+    # lenses, so the distance transform is taken in a box around each (the path asserted), and the answer is
+    # the vector one
+    boxes_used = []
+    real = _coverage_raster._transform_boxes
+
+    def spy(*args: Any) -> tuple[list, int]:
+        boxes, whole = real(*args)
+        boxes_used.append(len(boxes))
+        return boxes, whole
+
+    monkeypatch.setattr(_coverage_raster, "_transform_boxes", spy)
+    x0, y0 = 388_000.0, 4_240_000.0
+    gaps = {3: (50.0, 120.0), 4: (50.0, 120.0), 28: (650.0, 720.0), 29: (650.0, 720.0)}
+    rows, pieces = [], []
+    for k in range(32):
+        y = y0 + 12.5 + 25 * k
+        xs = np.arange(x0 - 40, x0 + 841, 3.0)
+        lo, hi = gaps.get(k, (np.inf, np.inf))
+        xs = xs[(xs - x0 < lo) | (xs - x0 > hi)]
+        rows += [{"inspector": f"巡查员{k}", "time": pd.Timestamp("2025-03-03 08:00", tz="Asia/Shanghai")
+                  + pd.Timedelta(seconds=j), "x": x, "y": y} for j, x in enumerate(xs)]
+        split = np.flatnonzero(np.diff(xs) > 3.5)
+        for part in np.split(xs, split + 1):
+            pieces.append(shapely.LineString([(part[0], y), (part[-1], y)]))
+    frame = pd.DataFrame(rows)
+    tracks = gpd.GeoDataFrame(frame[["inspector", "time"]], geometry=gpd.points_from_xy(frame["x"], frame["y"]),
+                              crs="EPSG:4546")
+    grid = box(x0, y0, x0 + 800, y0 + 800)
+    grids = gpd.GeoDataFrame({"grid_code": ["G1"], "community_code": ["C1"]}, geometry=[grid], crs="EPSG:4546")
+    result = sweep_coverage(grids, tracks, radius_m=30)
+    reach = shapely.union_all(shapely.buffer(np.array(pieces, dtype=object), 30, quad_segs=64))
+    exact = shapely.area(shapely.intersection(grid, reach))
+    assert exact < grid.area - 500  # the gaps leave ground unreached
+    assert abs(result.grids["covered_m2"].iloc[0] - exact) <= 0.0025 * grid.area
+    assert max(boxes_used) > 1  # the boxes around the far-apart lenses, not one around them all

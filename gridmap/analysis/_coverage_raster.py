@@ -219,6 +219,8 @@ class _Samples:
         self.shape = (nj, ni)
         self.cell = cell
         self._occupied: np.ndarray | None = None
+        self.nearest: list[tuple[int, int, np.ndarray]] = []
+        self.box_of = np.zeros((0, 0), dtype=np.int32)  # set by distance
 
     @property
     def occupied(self) -> np.ndarray:
@@ -246,22 +248,28 @@ class _Samples:
     def distance(self, wanted: np.ndarray, margin: int, limit: float) -> np.ndarray:
         """Distance from the centre of each cell of `wanted` (a mask of the region's raster, this raster less
         `margin` cells each side) to the nearest cell holding a sample: exact below `limit` metres, at least
-        `limit` otherwise (a distance transform of the box around `wanted` grown by `limit` only); inf off
-        `wanted`. On at most :data:`_MAX_NEAREST` cells, also which cell is nearest (for :meth:`surely_covered`)."""
+        `limit` otherwise (a distance transform of the box around `wanted` grown by `limit` only, or of the
+        boxes around its parts when they are far smaller: :func:`_transform_boxes`); inf off `wanted`. When
+        the box around all of `wanted` has at most :data:`_MAX_NEAREST` cells, also which cell is nearest (for
+        :meth:`surely_covered`)."""
         rows, cols = _nonzero(wanted)
         rows, cols = rows + margin, cols + margin
         grow = int(math.ceil(limit / self.cell)) + 1
-        r0, c0 = max(int(rows.min()) - grow, 0), max(int(cols.min()) - grow, 0)
-        r1, c1 = min(int(rows.max()) + grow + 1, self.shape[0]), min(int(cols.max()) + grow + 1, self.shape[1])
-        free = ~self.occupied[r0:r1, c0:c1]
-        self.nearest, self.origin = None, (r0, c0)
         out = np.full(wanted.shape, np.inf)
-        if free.all():
-            return out
-        nearest = ndimage.distance_transform_edt(free, sampling=self.cell, return_distances=False, return_indices=True)
-        out[rows - margin, cols - margin] = _feature_distance(nearest, rows - r0, cols - c0, self.cell)
-        if free.size <= _MAX_NEAREST:
-            self.nearest = nearest
+        boxes, whole = _transform_boxes(rows, cols, grow, self.shape)
+        self.nearest = []  # (first row, first column, SciPy's indices) of each box transformed
+        self.box_of = np.full(wanted.shape, -1, dtype=np.int32)  # the box whose transform answered each cell
+        for r0, r1, c0, c1, at in boxes:
+            free = ~self.occupied[r0:r1, c0:c1]
+            if free.all():
+                continue
+            nearest = ndimage.distance_transform_edt(free, sampling=self.cell, return_distances=False,
+                                                     return_indices=True)
+            rr, cc = (rows, cols) if at is None else (rows[at], cols[at])
+            out[rr - margin, cc - margin] = _feature_distance(nearest, rr - r0, cc - c0, self.cell)
+            if whole <= _MAX_NEAREST:
+                self.box_of[rr - margin, cc - margin] = len(self.nearest)
+                self.nearest.append((r0, c0, nearest))
         return out
 
     def surely_covered(self, band: np.ndarray, margin: int, i0: int, j0: int, radius: float) -> np.ndarray:
@@ -271,14 +279,17 @@ class _Samples:
         find them (a cell within ``radius − cell·√2/2`` of its nearest piece is inside that piece's
         tangent half-plane, share 1, and no union is taken for it). Deciding them here spares that step."""
         out = np.zeros(band.shape, dtype=bool)
-        if self.nearest is None:
+        if not self.nearest:
             return out
         piece = np.full(self.shape[0] * self.shape[1], -1, dtype=np.int64)
         piece[self.flat] = self.local  # one piece of each sampled cell (the last one given)
         piece = piece.reshape(self.shape)
-        rows, cols = _nonzero(band)
-        r0, c0 = self.origin
-        at = self.nearest[:, rows + margin - r0, cols + margin - c0] + np.array([[r0], [c0]])
+        rows, cols = _nonzero(band)  # every one has a box: its distance is below the limit
+        at = np.empty((2, len(rows)), dtype=np.int64)
+        box = self.box_of[rows, cols] if len(self.nearest) > 1 else None
+        for k, (r0, c0, nearest) in enumerate(self.nearest):
+            mine = slice(None) if box is None else np.flatnonzero(box == k)
+            at[:, mine] = nearest[:, rows[mine] + margin - r0, cols[mine] + margin - c0] + np.array([[r0], [c0]])
         seg = self.near[piece[at[0], at[1]]]
         vx, vy = _offsets((i0 + cols + 0.5) * self.cell, (j0 + rows + 0.5) * self.cell,
                           np.take(self.paths.a, seg, axis=0), np.take(self.paths.b, seg, axis=0))
@@ -323,6 +334,40 @@ def _diagonals(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     coords = np.empty((2 * len(lo), 2))
     coords[0::2], coords[1::2] = lo, hi
     return shapely.from_ragged_array(shapely.GeometryType.LINESTRING, coords, (np.arange(0, 2 * len(lo) + 1, 2),))
+
+
+#: Cells of a region's raster per side of the squares in which :func:`_transform_boxes` groups the wanted cells,
+#: in units of the growth (the distance limit in cells).
+_BOX_TILE = 3
+
+
+def _transform_boxes(rows: np.ndarray, cols: np.ndarray, grow: int,
+                     shape: tuple[int, int]) -> tuple[list[tuple[int, int, int, int, np.ndarray | None]], int]:
+    """The boxes (r0, r1, c0, c1, which cells) to distance-transform for the cells (rows, cols) of a raster of
+    `shape`, each box grown by `grow` cells around its cells, and the size of the one box around them all.
+
+    One box around them all, unless the cells lie in a few far-apart clusters (a grid nearly all covered):
+    then the cells in each square of ``_BOX_TILE · grow`` cells get their own box when these boxes add up to
+    at most half of the one box. A cell's distance below the limit is found all the same (its box holds
+    every cell within `grow` of it), in a transform of fewer cells."""
+    r0, c0 = max(int(rows.min()) - grow, 0), max(int(cols.min()) - grow, 0)
+    r1, c1 = min(int(rows.max()) + grow + 1, shape[0]), min(int(cols.max()) + grow + 1, shape[1])
+    whole = (r1 - r0) * (c1 - c0)
+    one: list[tuple[int, int, int, int, np.ndarray | None]] = [(r0, r1, c0, c1, None)]
+    side = _BOX_TILE * grow
+    key = (rows // side) * (shape[1] // side + 1) + cols // side
+    order = np.argsort(key, kind="stable")
+    first = np.flatnonzero(np.diff(np.take(key, order), prepend=-1))
+    if len(first) < 2:
+        return one, whole
+    lo_r, hi_r = (f.reduceat(np.take(rows, order), first) for f in (np.minimum, np.maximum))
+    lo_c, hi_c = (f.reduceat(np.take(cols, order), first) for f in (np.minimum, np.maximum))
+    lo_r, lo_c = np.maximum(lo_r - grow, 0), np.maximum(lo_c - grow, 0)
+    hi_r, hi_c = np.minimum(hi_r + grow + 1, shape[0]), np.minimum(hi_c + grow + 1, shape[1])
+    if int(((hi_r - lo_r) * (hi_c - lo_c)).sum()) * 2 > whole:
+        return one, whole
+    parts = np.split(order, first[1:])
+    return [(int(a), int(b), int(c), int(d), at) for a, b, c, d, at in zip(lo_r, hi_r, lo_c, hi_c, parts)], whole
 
 
 def _feature_distance(nearest: np.ndarray, rows: np.ndarray, cols: np.ndarray, cell: float) -> np.ndarray:
