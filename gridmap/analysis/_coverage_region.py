@@ -100,8 +100,8 @@ def _scanline_inside(a: np.ndarray, b: np.ndarray, i0: int, j0: int, ni: int, nj
     x = a[edge, 0] + (y - a[edge, 1]) * (b[edge, 0] - a[edge, 0]) / (b[edge, 1] - a[edge, 1])
     first_right = np.clip(np.ceil(x / cell - i0 - 0.5), 0, ni).astype(np.int64)  # first centre right of x
     toggles = np.bincount(row * (ni + 1) + first_right, minlength=nj * (ni + 1)).reshape(nj, ni + 1)
-    # only the parity counts: sums modulo 256 (uint8) have the same parity and a quarter of the bytes
-    return (np.cumsum(toggles, axis=1, dtype=np.uint8)[:, :ni] & 1).astype(np.float64)
+    # only the parity counts: the running exclusive-or of each count's lowest bit (of uint8, a byte a cell)
+    return np.bitwise_xor.accumulate(toggles.astype(np.uint8) & 1, axis=1)[:, :ni].astype(np.float64)
 
 
 def _ring_edges(region: BaseGeometry) -> tuple[np.ndarray, np.ndarray]:
@@ -128,7 +128,7 @@ def _crossed_cells(a: np.ndarray, b: np.ndarray, cell: float) -> tuple[np.ndarra
     pts = np.take(a, edge, axis=0) + np.take(b - a, edge, axis=0) * frac
     cells = np.floor(pts / cell).astype(np.int64)
     # an edge's points step through its cells in order: a cell is kept once per run of points in it
-    new = np.r_[True, (cells[1:] != cells[:-1]).any(axis=1) | (edge[1:] != edge[:-1])]
+    new = np.r_[True, (cells[1:, 0] != cells[:-1, 0]) | (cells[1:, 1] != cells[:-1, 1]) | (edge[1:] != edge[:-1])]
     return np.compress(new, cells, axis=0), edge[new]
 
 
