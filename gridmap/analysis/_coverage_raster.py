@@ -462,11 +462,11 @@ def _band_shares(n: int, pairs: np.ndarray, dist: np.ndarray, vx: np.ndarray, vy
     out, meet = np.zeros(n), np.zeros(n, dtype=bool)
     if len(cell_of) == 0:
         return out, meet, pairs, (dist, nx, ny)
-    first = np.r_[True, cell_of[1:] != cell_of[:-1]]
+    first = np.concatenate(([True], cell_of[1:] != cell_of[:-1]))
     group = np.cumsum(first) - 1
     lowest = np.minimum.reduceat(dist, np.flatnonzero(first))
     at = np.flatnonzero(dist == lowest[group])
-    nearest = at[np.r_[True, group[at][1:] != group[at][:-1]]]  # the first nearest piece of each cell
+    nearest = at[np.concatenate(([True], group[at][1:] != group[at][:-1]))]  # the first nearest piece of each cell
     out[cell_of[nearest]] = share[nearest]
     facing = nx * nx[nearest][group] + ny * ny[nearest][group]
     other = (share > 0) & (facing < _MEET_COS) & (share[nearest][group] < 1)
@@ -545,9 +545,9 @@ def _union_shares(cells: tuple[np.ndarray, np.ndarray], pairs: np.ndarray, paths
     direction = np.floor((np.arctan2(ny, nx) + math.pi) / (2 * math.pi) * 64).astype(np.int64) % 64
     order = np.lexsort((dist, cell_of * 64 + direction))  # by cell, direction (0..63), distance: two keys, quicker
     cell_of, dist, nx, ny, direction = (v[order] for v in (cell_of, dist, nx, ny, direction))
-    keep = np.r_[True, (cell_of[1:] != cell_of[:-1]) | (direction[1:] != direction[:-1])]
+    keep = np.concatenate(([True], (cell_of[1:] != cell_of[:-1]) | (direction[1:] != direction[:-1])))
     cell_of, dist, nx, ny = cell_of[keep], dist[keep], nx[keep], ny[keep]
-    first = np.r_[True, cell_of[1:] != cell_of[:-1]]
+    first = np.concatenate(([True], cell_of[1:] != cell_of[:-1]))
     rank = np.arange(len(cell_of)) - np.flatnonzero(first)[np.cumsum(first) - 1]
     width = int(rank.max()) + 1 if len(rank) else 0
     h = cell / 2.0
@@ -679,7 +679,7 @@ def _exact_shares(cells: tuple[np.ndarray, np.ndarray], pairs: np.ndarray, paths
     pieces = shapely.intersection(reach[inverse], part[cell_of])
     order = np.argsort(cell_of, kind="stable")
     cell_of, pieces = cell_of[order], pieces[order]
-    first = np.r_[True, cell_of[1:] != cell_of[:-1]]
+    first = np.concatenate(([True], cell_of[1:] != cell_of[:-1]))
     rank = np.arange(len(cell_of)) - np.flatnonzero(first)[np.cumsum(first) - 1]
     table = np.full((len(rows), int(rank.max()) + 1), None, dtype=object)
     table[cell_of, rank] = pieces

@@ -73,9 +73,9 @@ def _region_weights(region: BaseGeometry, i0: int, j0: int, ni: int, nj: int, ce
     key = cells[:, 1] * ni + cells[:, 0]
     order = np.lexsort((edge, key))
     key, edge = key[order], edge[order]
-    first = np.r_[True, key[1:] != key[:-1]]
+    first = np.concatenate(([True], key[1:] != key[:-1]))
     uniq = key[first]
-    n_edges = np.add.reduceat(np.r_[True, (key[1:] != key[:-1]) | (edge[1:] != edge[:-1])].astype(int),
+    n_edges = np.add.reduceat(np.concatenate(([True], (key[1:] != key[:-1]) | (edge[1:] != edge[:-1]))).astype(int),
                               np.flatnonzero(first))
     one = n_edges == 1
     row, col = uniq // ni, uniq % ni
@@ -128,7 +128,8 @@ def _crossed_cells(a: np.ndarray, b: np.ndarray, cell: float) -> tuple[np.ndarra
     pts = np.take(a, edge, axis=0) + np.take(b - a, edge, axis=0) * frac
     cells = np.floor(pts / cell).astype(np.int64)
     # an edge's points step through its cells in order: a cell is kept once per run of points in it
-    new = np.r_[True, (cells[1:, 0] != cells[:-1, 0]) | (cells[1:, 1] != cells[:-1, 1]) | (edge[1:] != edge[:-1])]
+    new = np.concatenate(([True], (cells[1:, 0] != cells[:-1, 0]) | (cells[1:, 1] != cells[:-1, 1])
+                          | (edge[1:] != edge[:-1])))
     return np.compress(new, cells, axis=0), edge[new]
 
 
@@ -154,7 +155,7 @@ def _cells_polygon(mask: np.ndarray, i0: int, j0: int, cell: float) -> BaseGeome
     _, ecol = _nonzero(step == -1)  # same row order: runs alternate start, end
     order = np.lexsort((srow, ecol, scol))
     srow, scol, ecol = srow[order], scol[order], ecol[order]
-    new = np.r_[True, (scol[1:] != scol[:-1]) | (ecol[1:] != ecol[:-1]) | (srow[1:] != srow[:-1] + 1)]
+    new = np.concatenate(([True], (scol[1:] != scol[:-1]) | (ecol[1:] != ecol[:-1]) | (srow[1:] != srow[:-1] + 1)))
     first = np.flatnonzero(new)
     last = np.r_[first[1:], len(srow)] - 1
     x0, x1 = (i0 + scol[first]) * cell, (i0 + ecol[first]) * cell

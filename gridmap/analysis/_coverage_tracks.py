@@ -149,7 +149,7 @@ def _filter_fixes(xy: np.ndarray, times_in: pd.Series | None, names_in: pd.Serie
                   crs: pyproj.CRS, window: tuple[pd.Timestamp | None, ...], stats: dict[str, Any]) -> _Fixes:
     """Filter fixes given as coordinates in `source` (NaN: no position), raw times and raw names."""
     stats["fixes_in"] = len(xy)
-    keep = ~np.isnan(xy).any(axis=1)
+    keep = ~(np.isnan(xy[:, 0]) | np.isnan(xy[:, 1]))  # the columns apart: any(axis=1) over pairs is slow
     stats["no_position"] = int((~keep).sum())
     empty_times = pd.Series([], dtype=f"datetime64[ns, {DEFAULT_TZ}]")
     times = _parse_times(times_in) if times_in is not None and len(xy) else empty_times
