@@ -10,7 +10,9 @@
 - the diagonals indexed for the pieces near a band cell, built from one flat array of coordinates: the lines
   ``shapely.linestrings`` makes, coordinate for coordinate (so the same boxes, the same tree);
 - the distance transform taken in boxes around far-apart clusters of cells (a grid nearly all covered): the
-  brute-force least distance to every sample, and a whole run against buffer and union.
+  brute-force least distance to every sample, and a whole run against buffer and union;
+- fixes already in order (no sort) and without repeats (nothing dropped): Python's stable sort and a plain
+  loop dropping repeated (inspector, time).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from gridmap.analysis import _coverage_raster  # private: its box choice is watc
 from gridmap.analysis._coverage_figures import _rollup  # private: the roll-up itself
 from gridmap.analysis._coverage_raster import _convex_area, _diagonals, _Samples  # private: the exact steps
 from gridmap.analysis._coverage_region import _cells_polygon  # private: the dead corners' cells
-from gridmap.analysis._coverage_tracks import _named, _Paths  # private: the names, the path pieces
+from gridmap.analysis._coverage_tracks import _named, _Paths, _sorted_unique  # private: fixes, pieces
 from gridmap.analysis.coverage import sweep_coverage
 
 
@@ -199,3 +201,26 @@ def test_a_grid_walked_all_over_but_for_far_apart_gaps_agrees_with_buffer_and_un
     assert exact < grid.area - 500  # the gaps leave ground unreached
     assert abs(result.grids["covered_m2"].iloc[0] - exact) <= 0.0025 * grid.area
     assert max(boxes_used) > 1  # the boxes around the far-apart lenses, not one around them all
+
+
+@given(st.lists(st.tuples(st.sampled_from(["甲", "乙", "丙"]), st.integers(0, 40)), max_size=40), st.booleans())
+def test_fixes_are_sorted_and_repeats_dropped_as_python_does(rows: list[tuple[str, int]], presorted: bool) -> None:
+    first_seen = {name: k for k, name in enumerate(dict.fromkeys(r[0] for r in rows))}
+    if presorted:  # already in (inspector as first seen, time) order: the path without a sort
+        rows = sorted(rows, key=lambda r: (first_seen[r[0]], r[1]))
+        first_seen = {name: k for k, name in enumerate(dict.fromkeys(r[0] for r in rows))}
+    xy = np.array([[float(k), float(-k)] for k in range(len(rows))]).reshape(-1, 2)
+    t = np.array([r[1] for r in rows], dtype=np.int64) * 10 ** 9
+    names = np.array([r[0] for r in rows], dtype=object)
+    stats: dict = {}
+    fixes = _sorted_unique(xy, t, names, stats)
+    order = sorted(range(len(rows)), key=lambda k: (first_seen[rows[k][0]], rows[k][1]))  # stable
+    kept, seen = [], set()
+    for k in order:
+        if (rows[k][0], rows[k][1]) not in seen:
+            seen.add((rows[k][0], rows[k][1]))
+            kept.append(k)
+    assert list(fixes.inspector) == [rows[k][0] for k in kept]
+    assert list(fixes.t) == [rows[k][1] * 10 ** 9 for k in kept]
+    assert fixes.xy.tolist() == [[float(k), float(-k)] for k in kept]
+    assert stats["duplicates"] == len(rows) - len(kept) and stats["fixes_used"] == len(kept)

@@ -196,15 +196,21 @@ def _sorted_unique(xy: np.ndarray, t: np.ndarray, names: np.ndarray, stats: dict
     number the names when known (:func:`_named`)."""
     code = pd.factorize(names)[0] if numbers is None else _first_seen(numbers)
     span = int(t.max()) - int(t.min()) + 1 if len(t) else 1
+    order: np.ndarray | None
     if len(t) and (int(code.max()) + 1) * span < 2 ** 62:  # one key (inspector, time): a quicker stable sort
-        order = np.argsort(code.astype(np.int64) * span + (t - t.min()), kind="stable")
+        key = code.astype(np.int64) * span + (t - t.min())
+        # fixes often come in this order already (a device's log, a day file): a stable sort would leave them
+        order = None if bool(np.all(key[1:] >= key[:-1])) else np.argsort(key, kind="stable")
     else:
         order = np.lexsort((t, code))
-    xy, t, names, code = (np.take(v, order, axis=0) for v in (xy, t, names, code))
+    if order is not None:
+        xy, t, names, code = (np.take(v, order, axis=0) for v in (xy, t, names, code))
     dup = np.zeros(len(t), dtype=bool)
     dup[1:] = (code[1:] == code[:-1]) & (t[1:] == t[:-1])
     stats["duplicates"] = int(dup.sum())
-    stats["fixes_used"] = int((~dup).sum())
+    stats["fixes_used"] = len(t) - stats["duplicates"]
+    if not stats["duplicates"]:  # nothing to drop: the arrays as they are (fresh ones from _filter_fixes)
+        return _Fixes(xy, t, names, code)
     return _Fixes(np.compress(~dup, xy, axis=0), t[~dup], names[~dup], code[~dup])
 
 
