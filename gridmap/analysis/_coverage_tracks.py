@@ -163,11 +163,15 @@ def _filter_fixes(xy: np.ndarray, times_in: pd.Series | None, names_in: pd.Serie
     no_insp = keep & (names == "")
     stats["no_inspector"] = int(no_insp.sum())
     keep &= ~no_insp
-    t = np.zeros(len(xy), dtype=np.int64)
-    t[keep] = _ns(times[keep])
+    every = bool(keep.all())  # every fix so far has a position, a time and a name: no masked copies
+    t = _ns(times) if every else np.zeros(len(xy), dtype=np.int64)
+    if not every:
+        t[keep] = _ns(times[keep])
     inside = _in_window(t, window)
     stats["outside_window"] = int((keep & ~inside).sum())
     keep &= inside
+    if keep.all():  # the fixes as they are (fresh arrays made above, nobody else's)
+        return _sorted_unique(_project(xy, source, crs), t, names, stats, numbers)
     # np.compress and np.take: the rows of a masked or reordered (n, 2) array as xy[keep] and xy[order] give
     # them, an order of magnitude quicker on NumPy 2 for many fixes
     return _sorted_unique(_project(np.compress(keep, xy, axis=0), source, crs), t[keep], names[keep], stats,
