@@ -116,8 +116,9 @@ def _rollup(grids: pd.DataFrame, key: str) -> pd.DataFrame:
     groups = plain.groupby(key, sort=True, dropna=False)
     sums = groups[columns].sum()
     size = groups.size()
-    unknown = groups[columns].count().lt(size, axis=0)  # fewer known values than grids: some are NaN/NA
-    sums = sums.mask(unknown.reindex(index=sums.index, columns=columns))
+    if plain[columns].isna().to_numpy().any():  # no NaN/NA at all (coverage known): every sum is known as it is
+        unknown = groups[columns].count().lt(size, axis=0)  # fewer known values than grids: some are NaN/NA
+        sums = sums.mask(unknown.reindex(index=sums.index, columns=columns))
     sums.insert(0, "grids", size)
     area = sums["area_m2"].to_numpy(dtype=float)
     covered = sums["covered_m2"].to_numpy(dtype=float)

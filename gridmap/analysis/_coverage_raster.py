@@ -219,6 +219,8 @@ class _Samples:
         self.shape = (nj, ni)
         self.cell = cell
         self._occupied: np.ndarray | None = None
+        self.nearest: list[tuple[int, int, np.ndarray]] = []
+        self.box_of = np.zeros((0, 0), dtype=np.int32)  # set by distance
 
     @property
     def occupied(self) -> np.ndarray:
@@ -246,22 +248,28 @@ class _Samples:
     def distance(self, wanted: np.ndarray, margin: int, limit: float) -> np.ndarray:
         """Distance from the centre of each cell of `wanted` (a mask of the region's raster, this raster less
         `margin` cells each side) to the nearest cell holding a sample: exact below `limit` metres, at least
-        `limit` otherwise (a distance transform of the box around `wanted` grown by `limit` only); inf off
-        `wanted`. On at most :data:`_MAX_NEAREST` cells, also which cell is nearest (for :meth:`surely_covered`)."""
+        `limit` otherwise (a distance transform of the box around `wanted` grown by `limit` only, or of the
+        boxes around its parts when they are far smaller: :func:`_transform_boxes`); inf off `wanted`. When
+        the box around all of `wanted` has at most :data:`_MAX_NEAREST` cells, also which cell is nearest (for
+        :meth:`surely_covered`)."""
         rows, cols = _nonzero(wanted)
         rows, cols = rows + margin, cols + margin
         grow = int(math.ceil(limit / self.cell)) + 1
-        r0, c0 = max(int(rows.min()) - grow, 0), max(int(cols.min()) - grow, 0)
-        r1, c1 = min(int(rows.max()) + grow + 1, self.shape[0]), min(int(cols.max()) + grow + 1, self.shape[1])
-        free = ~self.occupied[r0:r1, c0:c1]
-        self.nearest, self.origin = None, (r0, c0)
         out = np.full(wanted.shape, np.inf)
-        if free.all():
-            return out
-        nearest = ndimage.distance_transform_edt(free, sampling=self.cell, return_distances=False, return_indices=True)
-        out[rows - margin, cols - margin] = _feature_distance(nearest, rows - r0, cols - c0, self.cell)
-        if free.size <= _MAX_NEAREST:
-            self.nearest = nearest
+        boxes, whole = _transform_boxes(rows, cols, grow, self.shape)
+        self.nearest = []  # (first row, first column, SciPy's indices) of each box transformed
+        self.box_of = np.full(wanted.shape, -1, dtype=np.int32)  # the box whose transform answered each cell
+        for r0, r1, c0, c1, at in boxes:
+            free = ~self.occupied[r0:r1, c0:c1]
+            if free.all():
+                continue
+            nearest = ndimage.distance_transform_edt(free, sampling=self.cell, return_distances=False,
+                                                     return_indices=True)
+            rr, cc = (rows, cols) if at is None else (rows[at], cols[at])
+            out[rr - margin, cc - margin] = _feature_distance(nearest, rr - r0, cc - c0, self.cell)
+            if whole <= _MAX_NEAREST:
+                self.box_of[rr - margin, cc - margin] = len(self.nearest)
+                self.nearest.append((r0, c0, nearest))
         return out
 
     def surely_covered(self, band: np.ndarray, margin: int, i0: int, j0: int, radius: float) -> np.ndarray:
@@ -271,17 +279,20 @@ class _Samples:
         find them (a cell within ``radius − cell·√2/2`` of its nearest piece is inside that piece's
         tangent half-plane, share 1, and no union is taken for it). Deciding them here spares that step."""
         out = np.zeros(band.shape, dtype=bool)
-        if self.nearest is None:
+        if not self.nearest:
             return out
         piece = np.full(self.shape[0] * self.shape[1], -1, dtype=np.int64)
         piece[self.flat] = self.local  # one piece of each sampled cell (the last one given)
         piece = piece.reshape(self.shape)
-        rows, cols = _nonzero(band)
-        r0, c0 = self.origin
-        at = self.nearest[:, rows + margin - r0, cols + margin - c0] + np.array([[r0], [c0]])
+        rows, cols = _nonzero(band)  # every one has a box: its distance is below the limit
+        at = np.empty((2, len(rows)), dtype=np.int64)
+        box = self.box_of[rows, cols] if len(self.nearest) > 1 else None
+        for k, (r0, c0, nearest) in enumerate(self.nearest):
+            mine = slice(None) if box is None else np.flatnonzero(box == k)
+            at[:, mine] = nearest[:, rows[mine] + margin - r0, cols[mine] + margin - c0] + np.array([[r0], [c0]])
         seg = self.near[piece[at[0], at[1]]]
-        vx, vy = _offsets((i0 + cols + 0.5) * self.cell, (j0 + rows + 0.5) * self.cell, self.paths.a[seg],
-                          self.paths.b[seg])
+        vx, vy = _offsets((i0 + cols + 0.5) * self.cell, (j0 + rows + 0.5) * self.cell,
+                          np.take(self.paths.a, seg, axis=0), np.take(self.paths.b, seg, axis=0))
         out[rows, cols] = np.hypot(vx, vy) <= radius - self.cell / _SQRT2
         return out
 
@@ -304,9 +315,9 @@ class _Samples:
         piece = self.near[local]
         # only boxes count (no predicate): a diagonal of each box is a cheaper geometry with that box
         lo, hi = np.take(self.paths.lo, piece, axis=0), np.take(self.paths.hi, piece, axis=0)
-        tree = shapely.STRtree(shapely.linestrings(np.stack([lo, hi], axis=1)))
+        tree = shapely.STRtree(_diagonals(lo, hi))
         corner = np.column_stack([px, py])
-        point, found = tree.query(shapely.linestrings(np.stack([corner - reach, corner + reach], axis=1)))
+        point, found = tree.query(_diagonals(corner - reach, corner + reach))
         vx, vy = _offsets_of(px, py, point, np.take(self.paths.a, piece, axis=0), np.take(self.paths.b, piece, axis=0),
                              found)
         ok = vx * vx + vy * vy <= reach * reach
@@ -315,6 +326,48 @@ class _Samples:
             order = np.argsort(point, kind="stable")
             point, found, vx, vy = point[order], found[order], vx[order], vy[order]
         return np.stack([point, piece[found]]), np.hypot(vx, vy), vx, vy
+
+
+def _diagonals(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Lines from ``lo[k]`` to ``hi[k]`` (n × 2 each): what ``shapely.linestrings`` makes of them, built from one
+    flat array of coordinates and their offsets (``shapely.from_ragged_array``), a fifth quicker for many."""
+    coords = np.empty((2 * len(lo), 2))
+    coords[0::2], coords[1::2] = lo, hi
+    return shapely.from_ragged_array(shapely.GeometryType.LINESTRING, coords, (np.arange(0, 2 * len(lo) + 1, 2),))
+
+
+#: Cells of a region's raster per side of the squares in which :func:`_transform_boxes` groups the wanted cells,
+#: in units of the growth (the distance limit in cells).
+_BOX_TILE = 3
+
+
+def _transform_boxes(rows: np.ndarray, cols: np.ndarray, grow: int,
+                     shape: tuple[int, int]) -> tuple[list[tuple[int, int, int, int, np.ndarray | None]], int]:
+    """The boxes (r0, r1, c0, c1, which cells) to distance-transform for the cells (rows, cols) of a raster of
+    `shape`, each box grown by `grow` cells around its cells, and the size of the one box around them all.
+
+    One box around them all, unless the cells lie in a few far-apart clusters (a grid nearly all covered):
+    then the cells in each square of ``_BOX_TILE · grow`` cells get their own box when these boxes add up to
+    at most half of the one box. A cell's distance below the limit is found all the same (its box holds
+    every cell within `grow` of it), in a transform of fewer cells."""
+    r0, c0 = max(int(rows.min()) - grow, 0), max(int(cols.min()) - grow, 0)
+    r1, c1 = min(int(rows.max()) + grow + 1, shape[0]), min(int(cols.max()) + grow + 1, shape[1])
+    whole = (r1 - r0) * (c1 - c0)
+    one: list[tuple[int, int, int, int, np.ndarray | None]] = [(r0, r1, c0, c1, None)]
+    side = _BOX_TILE * grow
+    key = (rows // side) * (shape[1] // side + 1) + cols // side
+    order = np.argsort(key, kind="stable")
+    first = np.flatnonzero(np.diff(np.take(key, order), prepend=-1))
+    if len(first) < 2:
+        return one, whole
+    lo_r, hi_r = (f.reduceat(np.take(rows, order), first) for f in (np.minimum, np.maximum))
+    lo_c, hi_c = (f.reduceat(np.take(cols, order), first) for f in (np.minimum, np.maximum))
+    lo_r, lo_c = np.maximum(lo_r - grow, 0), np.maximum(lo_c - grow, 0)
+    hi_r, hi_c = np.minimum(hi_r + grow + 1, shape[0]), np.minimum(hi_c + grow + 1, shape[1])
+    if int(((hi_r - lo_r) * (hi_c - lo_c)).sum()) * 2 > whole:
+        return one, whole
+    parts = np.split(order, first[1:])
+    return [(int(a), int(b), int(c), int(d), at) for a, b, c, d, at in zip(lo_r, hi_r, lo_c, hi_c, parts)], whole
 
 
 def _feature_distance(nearest: np.ndarray, rows: np.ndarray, cols: np.ndarray, cell: float) -> np.ndarray:
@@ -409,11 +462,11 @@ def _band_shares(n: int, pairs: np.ndarray, dist: np.ndarray, vx: np.ndarray, vy
     out, meet = np.zeros(n), np.zeros(n, dtype=bool)
     if len(cell_of) == 0:
         return out, meet, pairs, (dist, nx, ny)
-    first = np.r_[True, cell_of[1:] != cell_of[:-1]]
+    first = np.concatenate(([True], cell_of[1:] != cell_of[:-1]))
     group = np.cumsum(first) - 1
     lowest = np.minimum.reduceat(dist, np.flatnonzero(first))
     at = np.flatnonzero(dist == lowest[group])
-    nearest = at[np.r_[True, group[at][1:] != group[at][:-1]]]  # the first nearest piece of each cell
+    nearest = at[np.concatenate(([True], group[at][1:] != group[at][:-1]))]  # the first nearest piece of each cell
     out[cell_of[nearest]] = share[nearest]
     facing = nx * nx[nearest][group] + ny * ny[nearest][group]
     other = (share > 0) & (facing < _MEET_COS) & (share[nearest][group] < 1)
@@ -490,11 +543,11 @@ def _union_shares(cells: tuple[np.ndarray, np.ndarray], pairs: np.ndarray, paths
         facing = _distance_and_normal(px[cell_of], py[cell_of], paths.a[piece], paths.b[piece])
     dist, nx, ny = facing
     direction = np.floor((np.arctan2(ny, nx) + math.pi) / (2 * math.pi) * 64).astype(np.int64) % 64
-    order = np.lexsort((dist, direction, cell_of))
+    order = np.lexsort((dist, cell_of * 64 + direction))  # by cell, direction (0..63), distance: two keys, quicker
     cell_of, dist, nx, ny, direction = (v[order] for v in (cell_of, dist, nx, ny, direction))
-    keep = np.r_[True, (cell_of[1:] != cell_of[:-1]) | (direction[1:] != direction[:-1])]
+    keep = np.concatenate(([True], (cell_of[1:] != cell_of[:-1]) | (direction[1:] != direction[:-1])))
     cell_of, dist, nx, ny = cell_of[keep], dist[keep], nx[keep], ny[keep]
-    first = np.r_[True, cell_of[1:] != cell_of[:-1]]
+    first = np.concatenate(([True], cell_of[1:] != cell_of[:-1]))
     rank = np.arange(len(cell_of)) - np.flatnonzero(first)[np.cumsum(first) - 1]
     width = int(rank.max()) + 1 if len(rank) else 0
     h = cell / 2.0
@@ -516,12 +569,13 @@ def _union_shares(cells: tuple[np.ndarray, np.ndarray], pairs: np.ndarray, paths
         count = np.bincount(cell_of, minlength=len(rows))
         uncovered = np.zeros(len(rows))
         low, most = 0, int(count.max())
+        square = h if np.isfinite(lines).all() else None  # the first four lines are the cell's sides (see above)
         for top in (2, 4, 6, 8, 12, 16, 24, 32, 48, 64, width):  # cells with few lines don't pay for many
             if low >= most:  # no cell has more lines than the sizes done
                 break
             take = np.flatnonzero((count > low) & (count <= top))
             if len(take):
-                uncovered[take] = _convex_area(lines[take, :5 + top])
+                uncovered[take] = _convex_area(lines[take, :5 + top], square)
             low = max(low, top)
         out = np.clip(1.0 - uncovered / (np.maximum(part, 1e-12) * cell ** 2), 0.0, 1.0)
     many = edge == -2
@@ -534,14 +588,14 @@ def _union_shares(cells: tuple[np.ndarray, np.ndarray], pairs: np.ndarray, paths
     return out
 
 
-def _convex_area(lines: np.ndarray) -> np.ndarray:
+def _convex_area(lines: np.ndarray, half: float | None = None) -> np.ndarray:
     """Area of each polygon {u : n·u <= s for every line (nx, ny, s)}, bounded (the lines include a square).
 
     The vertices are the crossings of two lines that satisfy every line; in
     angular order about their mean they bound the convex polygon, whose area is
     the shoelace (surveyor's) formula, ``½ |Σ x_k y_{k+1} − x_{k+1} y_k|``
     (Braden, "The Surveyor's Area Formula", *College Math. J.* 17(4), 1986).
-    Only the feasible crossings are ordered (all polygons' together).
+    Only the feasible crossings are ordered (all polygons' together). `half`: see :func:`_inside_sides`.
     """
     p, q = _pairs_of(lines.shape[1])
     a, b = np.take(lines, p, axis=1), np.take(lines, q, axis=1)  # np.take: the same rows, quicker
@@ -550,9 +604,11 @@ def _convex_area(lines: np.ndarray) -> np.ndarray:
     safe = np.where(ok, det, 1.0)
     x = (a[..., 2] * b[..., 1] - a[..., 1] * b[..., 2]) / safe
     y = (a[..., 0] * b[..., 2] - a[..., 2] * b[..., 0]) / safe
-    tol = 1e-9 * np.abs(lines[:, :4, 2]).max(axis=1)[:, None]
-    for k in range(4):  # the cell's sides first; the other lines only for the crossings inside the cell
-        ok &= lines[:, k, 0][:, None] * x + lines[:, k, 1][:, None] * y - lines[:, k, 2][:, None] <= tol
+    if half is None:
+        tol = 1e-9 * np.abs(lines[:, :4, 2]).max(axis=1)[:, None]
+    else:  # the same number for every cell
+        tol = np.full((len(lines), 1), 1e-9 * half)
+    ok &= _inside_sides(lines, x, y, tol, half)  # the cell's sides first; the other lines only for the crossings inside
     at = np.flatnonzero(ok)
     cell = at // ok.shape[1]
     rest = lines[cell, 4:]
@@ -573,6 +629,23 @@ def _convex_area(lines: np.ndarray) -> np.ndarray:
     area = np.zeros(n)
     np.add.at(area, cell, cross)
     return np.where(count >= 3, 0.5 * np.abs(area), 0.0)
+
+
+def _inside_sides(lines: np.ndarray, x: np.ndarray, y: np.ndarray, tol: np.ndarray,
+                  half: float | None) -> np.ndarray:
+    """Whether each crossing (x, y) (cells × pairs) satisfies the first four lines of its cell, ``n·u − s <= tol``.
+
+    With `half` given, those lines are the sides of the square of half-side `half` centred at 0 in every cell
+    and every line is finite (:func:`_union_shares` makes them so): then ``1·x + 0·y − h`` is ``x − h`` to the
+    last bit (``0·y`` is a zero, adding it changes nothing; the crossings are finite), and so on for the other
+    sides, and every cell's tol is ``1e-9·h``: the same answers from one subtraction per side."""
+    if half is not None:
+        limit = 1e-9 * half
+        return (x - half <= limit) & (-x - half <= limit) & (y - half <= limit) & (-y - half <= limit)
+    ok = np.ones(x.shape, dtype=bool)
+    for k in range(4):
+        ok &= lines[:, k, 0][:, None] * x + lines[:, k, 1][:, None] * y - lines[:, k, 2][:, None] <= tol
+    return ok
 
 
 @functools.lru_cache(maxsize=None)
@@ -606,7 +679,7 @@ def _exact_shares(cells: tuple[np.ndarray, np.ndarray], pairs: np.ndarray, paths
     pieces = shapely.intersection(reach[inverse], part[cell_of])
     order = np.argsort(cell_of, kind="stable")
     cell_of, pieces = cell_of[order], pieces[order]
-    first = np.r_[True, cell_of[1:] != cell_of[:-1]]
+    first = np.concatenate(([True], cell_of[1:] != cell_of[:-1]))
     rank = np.arange(len(cell_of)) - np.flatnonzero(first)[np.cumsum(first) - 1]
     table = np.full((len(rows), int(rank.max()) + 1), None, dtype=object)
     table[cell_of, rank] = pieces

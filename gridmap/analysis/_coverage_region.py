@@ -15,6 +15,10 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 
+#: The union of boxes for :func:`_cells_polygon`: by disjoint subsets where shapely has it (2.1 and later).
+_UNION = getattr(shapely, "disjoint_subset_union_all", shapely.union_all)
+
+
 @dataclass
 class _Weights:
     """Share of each cell inside the region, and the region's edge crossing each cell.
@@ -69,9 +73,9 @@ def _region_weights(region: BaseGeometry, i0: int, j0: int, ni: int, nj: int, ce
     key = cells[:, 1] * ni + cells[:, 0]
     order = np.lexsort((edge, key))
     key, edge = key[order], edge[order]
-    first = np.r_[True, key[1:] != key[:-1]]
+    first = np.concatenate(([True], key[1:] != key[:-1]))
     uniq = key[first]
-    n_edges = np.add.reduceat(np.r_[True, (key[1:] != key[:-1]) | (edge[1:] != edge[:-1])].astype(int),
+    n_edges = np.add.reduceat(np.concatenate(([True], (key[1:] != key[:-1]) | (edge[1:] != edge[:-1]))).astype(int),
                               np.flatnonzero(first))
     one = n_edges == 1
     row, col = uniq // ni, uniq % ni
@@ -96,8 +100,8 @@ def _scanline_inside(a: np.ndarray, b: np.ndarray, i0: int, j0: int, ni: int, nj
     x = a[edge, 0] + (y - a[edge, 1]) * (b[edge, 0] - a[edge, 0]) / (b[edge, 1] - a[edge, 1])
     first_right = np.clip(np.ceil(x / cell - i0 - 0.5), 0, ni).astype(np.int64)  # first centre right of x
     toggles = np.bincount(row * (ni + 1) + first_right, minlength=nj * (ni + 1)).reshape(nj, ni + 1)
-    # only the parity counts: sums modulo 256 (uint8) have the same parity and a quarter of the bytes
-    return (np.cumsum(toggles, axis=1, dtype=np.uint8)[:, :ni] & 1).astype(np.float64)
+    # only the parity counts: the running exclusive-or of each count's lowest bit (of uint8, a byte a cell)
+    return np.bitwise_xor.accumulate(toggles.astype(np.uint8) & 1, axis=1)[:, :ni].astype(np.float64)
 
 
 def _ring_edges(region: BaseGeometry) -> tuple[np.ndarray, np.ndarray]:
@@ -124,7 +128,8 @@ def _crossed_cells(a: np.ndarray, b: np.ndarray, cell: float) -> tuple[np.ndarra
     pts = np.take(a, edge, axis=0) + np.take(b - a, edge, axis=0) * frac
     cells = np.floor(pts / cell).astype(np.int64)
     # an edge's points step through its cells in order: a cell is kept once per run of points in it
-    new = np.r_[True, (cells[1:] != cells[:-1]).any(axis=1) | (edge[1:] != edge[:-1])]
+    new = np.concatenate(([True], (cells[1:, 0] != cells[:-1, 0]) | (cells[1:, 1] != cells[:-1, 1])
+                          | (edge[1:] != edge[:-1])))
     return np.compress(new, cells, axis=0), edge[new]
 
 
@@ -150,8 +155,10 @@ def _cells_polygon(mask: np.ndarray, i0: int, j0: int, cell: float) -> BaseGeome
     _, ecol = _nonzero(step == -1)  # same row order: runs alternate start, end
     order = np.lexsort((srow, ecol, scol))
     srow, scol, ecol = srow[order], scol[order], ecol[order]
-    new = np.r_[True, (scol[1:] != scol[:-1]) | (ecol[1:] != ecol[:-1]) | (srow[1:] != srow[:-1] + 1)]
+    new = np.concatenate(([True], (scol[1:] != scol[:-1]) | (ecol[1:] != ecol[:-1]) | (srow[1:] != srow[:-1] + 1)))
     first = np.flatnonzero(new)
     last = np.r_[first[1:], len(srow)] - 1
     x0, x1 = (i0 + scol[first]) * cell, (i0 + ecol[first]) * cell
-    return shapely.union_all(shapely.box(x0, (j0 + srow[first]) * cell, x1, (j0 + srow[last] + 1) * cell))
+    # the boxes of separate dead corners never meet: united group by group (GEOS's disjoint-subset union), the
+    # same ground as one union of all, in half the time for a grid with many corners
+    return _UNION(shapely.box(x0, (j0 + srow[first]) * cell, x1, (j0 + srow[last] + 1) * cell))

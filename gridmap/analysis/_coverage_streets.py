@@ -396,7 +396,9 @@ def area_rollup(grids: pd.DataFrame, areas: pd.DataFrame | None) -> pd.DataFrame
     info = pd.DataFrame(areas).drop_duplicates("area_code") if areas is not None and "area_code" in areas.columns \
         else pd.DataFrame({"area_code": pd.Series([], dtype=object)})
     for column in ("name", "leader"):
-        values = info.set_index("area_code")[column] if column in info.columns else pd.Series([], dtype=object)
-        table.insert(1 if column == "name" else 2, column,
-                     table["area_code"].map(values).astype(object).to_numpy())
+        if column in info.columns:
+            named = table["area_code"].map(info.set_index("area_code")[column]).astype(object).to_numpy()
+        else:  # no areas given (or no such column): NaN for every area, as a lookup in nothing gives
+            named = np.full(len(table), np.nan, dtype=object)
+        table.insert(1 if column == "name" else 2, column, named)
     return pd.DataFrame(table[list(AREA_COLUMNS)])

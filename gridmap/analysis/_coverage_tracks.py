@@ -106,8 +106,7 @@ def _named(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         return names, pd.factorize(names)[0]
     codes, uniques = pd.factorize(values)  # a few inspectors among many fixes: clean each name once
     text = pd.Series(uniques, dtype=object).astype("string").str.strip().fillna("").to_numpy(dtype=object)
-    out = np.full(len(codes), "", dtype=object)
-    out[codes >= 0] = text[codes[codes >= 0]]
+    out = np.take(np.r_[text, np.array([""], dtype=object)], codes)  # a missing name (code -1) is the last: ""
     number = np.r_[pd.factorize(text)[0], -1]  # " A" and "A" are one name; a missing one (code -1) is -1
     return out, number[codes]
 
@@ -150,7 +149,7 @@ def _filter_fixes(xy: np.ndarray, times_in: pd.Series | None, names_in: pd.Serie
                   crs: pyproj.CRS, window: tuple[pd.Timestamp | None, ...], stats: dict[str, Any]) -> _Fixes:
     """Filter fixes given as coordinates in `source` (NaN: no position), raw times and raw names."""
     stats["fixes_in"] = len(xy)
-    keep = ~np.isnan(xy).any(axis=1)
+    keep = ~(np.isnan(xy[:, 0]) | np.isnan(xy[:, 1]))  # the columns apart: any(axis=1) over pairs is slow
     stats["no_position"] = int((~keep).sum())
     empty_times = pd.Series([], dtype=f"datetime64[ns, {DEFAULT_TZ}]")
     times = _parse_times(times_in) if times_in is not None and len(xy) else empty_times
@@ -164,11 +163,15 @@ def _filter_fixes(xy: np.ndarray, times_in: pd.Series | None, names_in: pd.Serie
     no_insp = keep & (names == "")
     stats["no_inspector"] = int(no_insp.sum())
     keep &= ~no_insp
-    t = np.zeros(len(xy), dtype=np.int64)
-    t[keep] = _ns(times[keep])
+    every = bool(keep.all())  # every fix so far has a position, a time and a name: no masked copies
+    t = _ns(times) if every else np.zeros(len(xy), dtype=np.int64)
+    if not every:
+        t[keep] = _ns(times[keep])
     inside = _in_window(t, window)
     stats["outside_window"] = int((keep & ~inside).sum())
     keep &= inside
+    if keep.all():  # the fixes as they are (fresh arrays made above, nobody else's)
+        return _sorted_unique(_project(xy, source, crs), t, names, stats, numbers)
     # np.compress and np.take: the rows of a masked or reordered (n, 2) array as xy[keep] and xy[order] give
     # them, an order of magnitude quicker on NumPy 2 for many fixes
     return _sorted_unique(_project(np.compress(keep, xy, axis=0), source, crs), t[keep], names[keep], stats,
@@ -197,15 +200,21 @@ def _sorted_unique(xy: np.ndarray, t: np.ndarray, names: np.ndarray, stats: dict
     number the names when known (:func:`_named`)."""
     code = pd.factorize(names)[0] if numbers is None else _first_seen(numbers)
     span = int(t.max()) - int(t.min()) + 1 if len(t) else 1
+    order: np.ndarray | None
     if len(t) and (int(code.max()) + 1) * span < 2 ** 62:  # one key (inspector, time): a quicker stable sort
-        order = np.argsort(code.astype(np.int64) * span + (t - t.min()), kind="stable")
+        key = code.astype(np.int64) * span + (t - t.min())
+        # fixes often come in this order already (a device's log, a day file): a stable sort would leave them
+        order = None if bool(np.all(key[1:] >= key[:-1])) else np.argsort(key, kind="stable")
     else:
         order = np.lexsort((t, code))
-    xy, t, names, code = (np.take(v, order, axis=0) for v in (xy, t, names, code))
+    if order is not None:
+        xy, t, names, code = (np.take(v, order, axis=0) for v in (xy, t, names, code))
     dup = np.zeros(len(t), dtype=bool)
     dup[1:] = (code[1:] == code[:-1]) & (t[1:] == t[:-1])
     stats["duplicates"] = int(dup.sum())
-    stats["fixes_used"] = int((~dup).sum())
+    stats["fixes_used"] = len(t) - stats["duplicates"]
+    if not stats["duplicates"]:  # nothing to drop: the arrays as they are (fresh ones from _filter_fixes)
+        return _Fixes(xy, t, names, code)
     return _Fixes(np.compress(~dup, xy, axis=0), t[~dup], names[~dup], code[~dup])
 
 
