@@ -27,6 +27,8 @@ from shapely.geometry import LineString, Point, box
 
 from gridmap.analysis.coverage import sweep_coverage
 
+from _clipped import clipped_square_area
+
 CRS = "EPSG:4546"  # CGCS2000 Gauss-Kruger CM 111E, metres
 X0, Y0 = 388_000.0, 4_240_000.0
 T0 = pd.Timestamp("2025-03-03 08:00", tz="Asia/Shanghai")
@@ -143,17 +145,6 @@ def test_lone_fixes_and_long_and_short_pieces_together_agree_with_buffer_and_uni
     # cells approximate many small discs by their tangents less well, within 0.5 % (sweep_coverage's cell_m)
     share = 0.0025 if cell <= radius / 2 else 0.005
     assert np.all(np.abs(got - exact) <= share * shapely.area(np.array(grids, dtype=object)))
-
-
-def clipped_square_area(half: float, lines: np.ndarray) -> float:
-    """Area of the square of half-side `half` (centre 0) clipped by every half-plane n·u <= s (shapely)."""
-    part = box(-half, -half, half, half)
-    for nx, ny, s in lines:
-        if nx == 0 and ny == 0:
-            continue
-        foot, along, big = np.array([nx, ny]) * s, np.array([-ny, nx]) * 100 * half, np.array([nx, ny]) * 100 * half
-        part = part.intersection(shapely.Polygon([foot + along, foot - along, foot - along - big, foot + along - big]))
-    return float(part.area)
 
 
 @settings(max_examples=40, deadline=None)

@@ -36,16 +36,7 @@ from gridmap.analysis._coverage_region import _cells_polygon  # private: the dea
 from gridmap.analysis._coverage_tracks import _named, _Paths, _sorted_unique  # private: fixes, pieces
 from gridmap.analysis.coverage import sweep_coverage
 
-
-def clipped_square_area(half: float, lines: np.ndarray) -> float:
-    """Area of the square of half-side `half` (centre 0) where n·u <= s for each line (nx, ny, s), by shapely."""
-    part = box(-half, -half, half, half)
-    for nx, ny, s in lines:
-        if nx == 0 and ny == 0:
-            continue
-        foot, along, big = np.array([nx, ny]) * s, np.array([-ny, nx]) * 100 * half, np.array([nx, ny]) * 100 * half
-        part = part.intersection(shapely.Polygon([foot + along, foot - along, foot - along - big, foot + along - big]))
-    return float(part.area)
+from _clipped import clipped_square_area
 
 
 @settings(max_examples=40, deadline=None)
