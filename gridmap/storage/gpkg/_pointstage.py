@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from gridmap.storage.gpkg._columns import _q
+
 __all__ = ["GPKG_APPLICATION_ID", "GPKG_USER_VERSION", "point_blobs", "sqlite_types", "write_point_stage"]
 
 #: ``PRAGMA application_id`` of a GeoPackage ("GPKG" as a big-endian int32) and ``user_version`` of 1.4.
@@ -88,10 +90,6 @@ def sqlite_types(table: Any) -> list[str] | None:
     """
     types = [_SQL_TYPES.get(str(field.type)) for field in table.schema]
     return None if any(t is None for t in types) else [str(t) for t in types]
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _geopackage_sql(layer: str, columns: list[tuple[str, str]], geometry: str, srs: tuple[int, str, str],

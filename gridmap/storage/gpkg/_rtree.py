@@ -273,11 +273,6 @@ def _store_tree(con: sqlite3.Connection, layout: RTreeLayout, rows: TreeRows) ->
     con.executemany(f"INSERT INTO main.{layout.shadow('parent')} (nodeno, parentnode) VALUES (?, ?)", rows.parents)
 
 
-def _write_tree(con: sqlite3.Connection, layout: RTreeLayout, ids: np.ndarray, boxes: np.ndarray) -> None:
-    """Replace the tree's shadow tables by an STR-packed tree of the entries."""
-    _store_tree(con, layout, tree_rows(layout, ids, boxes))
-
-
 def _by_id(ids: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`ids` ascending and their `nodes`; when the ids are a gap-free run, placed by value instead of sorted.
 
