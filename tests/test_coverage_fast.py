@@ -27,7 +27,7 @@ from shapely.geometry import LineString, Point, box
 
 from gridmap.analysis.coverage import sweep_coverage
 
-from _clipped import clipped_square_area
+from _clipped import clipped_square_area, random_cut_cells
 
 CRS = "EPSG:4546"  # CGCS2000 Gauss-Kruger CM 111E, metres
 X0, Y0 = 388_000.0, 4_240_000.0
@@ -154,15 +154,7 @@ def test_the_uncovered_convex_part_of_a_cell_has_the_area_shapely_finds(seed: in
 
     rng = np.random.default_rng(seed)
     cells = 30
-    table = np.zeros((cells, 5 + lines, 3))
-    table[:, :, 2] = 1.0  # 0·u <= 1: no constraint (as the unused slots of a cell with fewer lines)
-    table[:, :4] = [[1, 0, half], [-1, 0, half], [0, 1, half], [0, -1, half]]
-    angle = rng.uniform(0, 2 * math.pi, (cells, lines))
-    used = rng.random((cells, lines)) < 0.8
-    table[:, 5:, 0] = np.where(used, np.cos(angle), 0.0)
-    table[:, 5:, 1] = np.where(used, np.sin(angle), 0.0)
-    table[:, 5:, 2] = np.where(used, rng.uniform(-0.8 * half, 1.6 * half, (cells, lines)), 1.0)
-    table[::3, 4] = [0.6, 0.8, 0.1 * half]  # a grid's edge crossing every third cell
+    table = random_cut_cells(rng, cells, lines, half, low=-0.8)
     expected = [clipped_square_area(half, table[k, 4:]) for k in range(cells)]
     np.testing.assert_allclose(_convex_area(table), expected, rtol=0, atol=1e-9 * half ** 2)
 

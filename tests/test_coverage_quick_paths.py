@@ -36,7 +36,7 @@ from gridmap.analysis._coverage_region import _cells_polygon  # private: the dea
 from gridmap.analysis._coverage_tracks import _named, _Paths, _sorted_unique  # private: fixes, pieces
 from gridmap.analysis.coverage import sweep_coverage
 
-from _clipped import clipped_square_area
+from _clipped import clipped_square_area, random_cut_cells
 
 
 @settings(max_examples=40, deadline=None)
@@ -45,15 +45,7 @@ def test_the_square_sides_path_gives_shapelys_area_and_the_general_paths_bits(se
                                                                               half: float) -> None:
     rng = np.random.default_rng(seed)
     cells = 30
-    table = np.zeros((cells, 5 + lines, 3))
-    table[:, :, 2] = 1.0  # 0·u <= 1: no constraint (the unused slots)
-    table[:, :4] = [[1, 0, half], [-1, 0, half], [0, 1, half], [0, -1, half]]
-    angle = rng.uniform(0, 2 * math.pi, (cells, lines))
-    used = rng.random((cells, lines)) < 0.8
-    table[:, 5:, 0] = np.where(used, np.cos(angle), 0.0)
-    table[:, 5:, 1] = np.where(used, np.sin(angle), 0.0)
-    table[:, 5:, 2] = np.where(used, rng.uniform(-1.2 * half, 1.6 * half, (cells, lines)), 1.0)
-    table[::3, 4] = [0.6, 0.8, 0.1 * half]  # a grid's edge crossing every third cell
+    table = random_cut_cells(rng, cells, lines, half, low=-1.2)
     quick = _convex_area(table, half)
     expected = [clipped_square_area(half, table[k, 4:]) for k in range(cells)]
     np.testing.assert_allclose(quick, expected, rtol=0, atol=1e-9 * half ** 2)
