@@ -366,3 +366,31 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(sample_ws: Path) -> No
     proc.stderr.close()
     assert proc.wait(timeout=120) == 141
     assert err == ""
+
+
+@pytest.mark.parametrize(("command", "names"), [
+    (["report", "--html", "p.html", "--online"], ("--from", "--to")),
+    (["coverage"], ("--from", "--to")),
+    (["heatmap", "--png", "h.png"], ("--from", "--to")),
+    (["scoreboard"], ("--from", "--to")),
+    (["route", "--grid", "610802001001001"], ("--since", "--until")),
+])
+@pytest.mark.parametrize(("first", "last"), [("2025-03-10", "2025-03-03"), ("2025-03-10", "2025-03-10"),
+                                             ("2025-03-10 08:00", "2025-03-10")])
+def test_an_empty_period_is_refused_by_every_command(sample_ws: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str], command: list[str],
+                                                     names: tuple[str, str], first: str, last: str) -> None:
+    # "2025-03-10" is midnight (Asia/Shanghai), so 08:00 that day is after it: [start, end) holds nothing
+    before = sample_ws.stat().st_mtime_ns
+    words = [command[0], str(sample_ws), *command[1:], names[0], first, names[1], last]
+    assert main([w.replace("p.html", str(tmp_path / "p.html")).replace("h.png", str(tmp_path / "h.png"))
+                 for w in words]) == 2
+    err = capsys.readouterr().err
+    assert f"the period is empty: {names[0]} {first} is not before {names[1]} {last}" in err
+    assert "Traceback" not in err
+    assert not list(tmp_path.iterdir()) and sample_ws.stat().st_mtime_ns == before  # nothing written
+
+
+def test_a_one_day_period_is_not_refused(sample_ws: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["coverage", str(sample_ws), "--from", "2025-03-03", "--to", "2025-03-04"]) == 0
+    assert "the period is empty" not in capsys.readouterr().err

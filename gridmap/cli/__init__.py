@@ -51,7 +51,7 @@ from collections.abc import Callable, Sequence
 
 from gridmap.errors import GridmapError
 from gridmap.cli import access, analysis, assets, demo, imports, pages, route, workspace
-from gridmap.cli._common import _configure_logging, _fail, _Parser, _UsageError
+from gridmap.cli._common import _configure_logging, _fail, _Parser, _refuse_empty_period, _UsageError
 
 __all__ = ["build_parser", "main"]
 
@@ -112,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     as_json = bool(getattr(args, "json", False))
     try:
+        _refuse_empty_period(args)
         status = func(args)
         sys.stdout.flush()  # a closed pipe shows here, not as a message at exit
         return status

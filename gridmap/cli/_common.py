@@ -118,6 +118,21 @@ def _date_text(text: str) -> str:
     return text
 
 
+def _refuse_empty_period(args: argparse.Namespace) -> None:
+    """Refuse a period whose start is not before its end (--from/--to; --since/--until in ``gridmap route``):
+    every command would otherwise read nothing and show "no data" for a typing slip."""
+    start, end = getattr(args, "date_from", None), getattr(args, "date_to", None)
+    if start is None or end is None:
+        return
+    from gridmap.analysis.selection import as_time  # deferred: pandas
+
+    first, last = as_time(start), as_time(end)
+    if first is not None and last is not None and not first < last:
+        names = ("--since", "--until") if getattr(args, "command", None) == "route" else ("--from", "--to")
+        raise GridmapError(f"the period is empty: {names[0]} {start} is not before {names[1]} {end}; the period is"
+                           f" [{names[0]}, {names[1]}), so give the earlier day first")
+
+
 def _add_period_and_lang(p: argparse.ArgumentParser) -> None:
     """The --from/--to period ([from, to), Asia/Shanghai unless a zone is given) and --lang options."""
     p.add_argument("--from", dest="date_from", metavar="DATE", type=_date_text,
